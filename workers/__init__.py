@@ -1,0 +1,25 @@
+"""lossatlas engine: directions, grid evaluation, HDF5 surface files, zoo and data.
+
+The public API for scripts and notebooks::
+
+    from workers import SurfaceSpec, compute_surface, read_surface
+"""
+__version__ = "0.1.0"
+
+from .directions import random_directions, target_direction  # noqa: E402
+from .h5io import Surface, read_directions, read_surface, write_directions, write_surface  # noqa: E402
+from .spec import SurfaceSpec  # noqa: E402
+from .surface import Progress, compute_surface  # noqa: E402
+
+__all__ = [
+    "Progress",
+    "Surface",
+    "SurfaceSpec",
+    "compute_surface",
+    "random_directions",
+    "read_directions",
+    "read_surface",
+    "target_direction",
+    "write_directions",
+    "write_surface",
+]

@@ -1,0 +1,92 @@
+"""Loading model weights safely, and fingerprinting the files they come from."""
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .zoo import create_model, list_models
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint as plain tensors.
+
+    Loads with ``weights_only=True`` (no pickled code runs) onto the CPU. Accepts a bare state dict,
+    ``{'state_dict': ...}`` / ``{'model': ...}`` wrappers (the paper's ``.t7`` files) and the
+    ``module.`` prefix that ``nn.DataParallel`` adds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for foreign or unsafe files
+        raise ValueError(f"cannot read checkpoint {str(path)!r} as weights: {e}".split("\n")[0]) from e
+    for key in ("state_dict", "model_state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"checkpoint {str(path)!r} holds no state dict of tensors")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def build_model(name: str) -> nn.Module:
+    """A zoo model by name, or a user's model given as ``package.module:function``."""
+    if ":" in name:
+        module_name, _, fn_name = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), fn_name)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"cannot import model {name!r}: {e}") from e
+        model = fn()
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model function {name!r} returned {type(model).__name__}, not an nn.Module")
+        return model
+    if name not in list_models():
+        raise ValueError(
+            f"unknown model {name!r}: use a zoo name ({', '.join(list_models())}) or 'package.module:function'"
+        )
+    return create_model(name)
+
+
+def load_model(name: str, checkpoint: str | Path | None) -> nn.Module:
+    """Build a model and load its checkpoint with strict key matching; returns it in eval mode."""
+    model = build_model(name)
+    if checkpoint is not None:
+        state = load_state_dict(checkpoint)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ValueError(f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}") from e
+    return model.eval()
+
+
+def _mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
+    """One line naming the first few keys that differ between a model and a state dict."""
+    expected = model.state_dict()
+    # BatchNorm fills in num_batches_tracked for checkpoints written before it existed.
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+             for k in expected if k in state and state[k].shape != expected[k].shape]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if keys:
+            more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+            problems.append(f"{len(keys)} {label}: {', '.join(keys[:3])}{more}")
+    return "; ".join(problems)

@@ -1,0 +1,219 @@
+"""Datasets as preloaded tensors: evaluation needs the same samples at every grid point, so they are
+decoded once (cached on disk as uint8 arrays), normalized once and kept as one tensor.
+
+Sources: ``cifar10``, ``mnist``, ``fashion-mnist`` through torchvision (downloaded when allowed),
+``imagefolder`` (a directory or a tar archive in torchvision's ImageFolder layout with ``train/`` and
+``test/`` splits; ``cifar10-jpeg`` is the same with CIFAR-10's constants, for the JPEG copy of CIFAR-10),
+and ``tensors`` (an ``.npz`` with ``x``/``y`` or ``x_train``/``y_train``/``x_test``/``y_test``, or a
+``.pt`` dict of the same).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # the paper's training constants
+CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
+
+NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = {
+    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
+    "cifar10-jpeg": (CIFAR10_MEAN, CIFAR10_STD),
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "imagefolder": None,  # no default: pass mean/std
+    "tensors": None,
+}
+DATASETS = tuple(NORMALIZATION)
+SPLITS = ("train", "test")
+
+DATASET_LABELS = {
+    "cifar10": "CIFAR-10",
+    "cifar10-jpeg": "CIFAR-10 (JPEG q75 copy)",
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "imagefolder": "image folder",
+    "tensors": "tensors",
+}
+
+
+def cache_dir() -> Path:
+    """Where decoded datasets are cached: ``$LOSSATLAS_CACHE`` or ``~/.cache/lossatlas``."""
+    return Path(os.environ.get("LOSSATLAS_CACHE", Path.home() / ".cache" / "lossatlas"))
+
+
+def default_root(dataset: str) -> Path | None:
+    """Default data location: the JPEG CIFAR-10 archive beside the checkout for ``cifar10-jpeg``
+    (``$LOSSATLAS_CIFAR10_JPEG`` overrides), the cache for torchvision datasets."""
+    if dataset == "cifar10-jpeg":
+        env = os.environ.get("LOSSATLAS_CIFAR10_JPEG")
+        if env:
+            return Path(env)
+        here = Path(__file__).resolve().parents[1]
+        for candidate in (here.parent / "shared" / "data" / "cifar10-jpeg.tar.xz", Path.cwd() / "cifar10-jpeg.tar.xz"):
+            if candidate.exists():
+                return candidate
+        return None
+    if dataset in ("cifar10", "mnist", "fashion-mnist"):
+        return cache_dir() / "torchvision"
+    return None
+
+
+def _fingerprint(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _decode_image(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def _read_imagefolder(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``<root>/<split>/<class>/*`` (a directory, or a tar archive whose members may sit below one
+    top folder) into (N, H, W, 3) uint8 and labels; classes sorted by name, files sorted within a class."""
+    files: list[tuple[str, str, bytes | Path]] = []  # (class, file name, bytes or path)
+    if root.is_dir():
+        split_dir = root / split
+        if not split_dir.is_dir():
+            raise ValueError(f"image folder {str(root)!r} has no {split!r} directory")
+        files = [(p.parent.name, p.name, p) for p in split_dir.glob("*/*") if p.is_file()]
+    elif tarfile.is_tarfile(root):
+        with tarfile.open(root) as archive:  # one sequential pass: compressed archives seek badly
+            for member in archive:
+                parts = Path(member.name).parts
+                if member.isfile() and len(parts) >= 3 and parts[-3] == split:
+                    files.append((parts[-2], parts[-1], archive.extractfile(member).read()))
+    else:
+        raise ValueError(f"{str(root)!r} is neither a directory nor a tar archive in ImageFolder layout")
+    if not files:
+        raise ValueError(f"no images under {split}/<class>/ in {str(root)!r}")
+    classes = sorted({c for c, _, _ in files})
+    index = {c: i for i, c in enumerate(classes)}
+    files.sort(key=lambda t: (t[0], t[1]))
+    images = [_decode_image(src if isinstance(src, bytes) else src.read_bytes()) for _, _, src in files]
+    labels = [index[c] for c, _, _ in files]
+    return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+
+def _read_torchvision(dataset: str, root: Path, split: str, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    import torchvision.datasets as tvd
+
+    cls = {"cifar10": tvd.CIFAR10, "mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}[dataset]
+    try:
+        ds = cls(str(root), train=split == "train", download=download)
+    except RuntimeError as e:
+        hint = "" if download else " (pass download=True / --download to fetch it)"
+        raise ValueError(f"{DATASET_LABELS[dataset]} not found under {str(root)!r}{hint}: {e}") from None
+    x = np.asarray(ds.data)
+    if x.ndim == 3:
+        x = x[..., None]  # (N, H, W) -> (N, H, W, 1)
+    return x.astype(np.uint8), np.asarray(ds.targets, dtype=np.int64)
+
+
+def _read_tensors(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    if path.suffix == ".npz":
+        with np.load(path) as z:
+            blob = {k: z[k] for k in z.files}
+    elif path.suffix in (".pt", ".pth"):
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict):
+            raise ValueError(f"{path.name} must hold a dict with x and y")
+        blob = {k: v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in obj.items()}
+    else:
+        raise ValueError(f"tensors file {path.name} must be .npz or .pt")
+    for xk, yk in ((f"x_{split}", f"y_{split}"), ("x", "y")):
+        if xk in blob and yk in blob:
+            x, y = blob[xk], blob[yk]
+            if len(x) != len(y):
+                raise ValueError(f"{path.name}: {xk} has {len(x)} samples, {yk} has {len(y)}")
+            return x, np.asarray(y, dtype=np.int64)
+    raise ValueError(f"{path.name} has neither x_{split}/y_{split} nor x/y arrays")
+
+
+def load_raw(dataset: str, split: str, root: str | Path | None = None, download: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """All samples of a split, undecoded from the cache when possible: images as stored (uint8 NHWC,
+    or whatever a tensors file holds) and int64 labels."""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be train or test; got {split!r}")
+    root_path = Path(root) if root is not None else default_root(dataset)
+    if root_path is None:
+        raise ValueError(f"dataset {dataset!r} needs a data root (the file or directory holding it)")
+    if dataset == "tensors":
+        return _read_tensors(root_path, split)
+    if dataset in ("imagefolder", "cifar10-jpeg"):
+        if not root_path.exists():
+            raise ValueError(f"image folder {str(root_path)!r} does not exist")
+        key = f"{dataset}-{split}-{_fingerprint(root_path)}"
+    else:
+        key = f"{dataset}-{split}"
+    cached = cache_dir() / "decoded" / f"{key}.npz"
+    if cached.exists():
+        with np.load(cached) as z:
+            return z["x"], z["y"]
+    if dataset in ("imagefolder", "cifar10-jpeg"):
+        x, y = _read_imagefolder(root_path, split)
+    else:
+        x, y = _read_torchvision(dataset, root_path, split, download)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, x=x, y=y)
+    os.replace(tmp, cached)
+    return x, y
+
+
+def subset_indices(n: int, samples: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``samples`` out of ``n`` (all when None)."""
+    if samples is None or samples >= n:
+        if samples is not None and samples > n:
+            raise ValueError(f"asked for {samples} samples but the split has only {n}")
+        return np.arange(n)
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}")
+    gen = torch.Generator().manual_seed(int(seed))
+    return np.sort(torch.randperm(n, generator=gen)[:samples].numpy())
+
+
+def to_tensor(x: np.ndarray, mean: tuple[float, ...] | None, std: tuple[float, ...] | None) -> torch.Tensor:
+    """Images to a float32 NCHW tensor: uint8 is scaled to [0, 1], then ``(x - mean) / std`` per channel."""
+    t = torch.as_tensor(np.ascontiguousarray(x))
+    if t.dtype == torch.uint8:
+        t = t.float().div_(255)
+        if t.dim() == 4 and t.shape[-1] in (1, 3):
+            t = t.permute(0, 3, 1, 2)  # NHWC -> NCHW
+    t = t.float().contiguous()
+    if mean is not None and std is not None:
+        m = torch.tensor(mean, dtype=torch.float32).view(1, -1, *([1] * (t.dim() - 2)))
+        s = torch.tensor(std, dtype=torch.float32).view(1, -1, *([1] * (t.dim() - 2)))
+        t = (t - m) / s
+    return t.contiguous()
+
+
+def load_split(
+    dataset: str,
+    split: str,
+    root: str | Path | None = None,
+    samples: int | None = None,
+    seed: int = 0,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    download: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """A split as (inputs float32 NCHW, labels int64, the sample indices used).
+
+    ``mean``/``std`` default to the dataset's own constants (:data:`NORMALIZATION`).
+    """
+    x, y = load_raw(dataset, split, root, download)
+    idx = subset_indices(len(y), samples, seed)
+    if mean is None and std is None and NORMALIZATION[dataset] is not None:
+        mean, std = NORMALIZATION[dataset]
+    return to_tensor(x[idx], mean, std), torch.as_tensor(y[idx]), idx

@@ -1,0 +1,118 @@
+"""Directions in weight space: random filter-normalized ones, and targets between checkpoints.
+
+A direction is a list of tensors aligned with a model's weights (``model.parameters()`` order for
+``dir_type='weights'``, ``model.state_dict()`` order for ``'states'``, which adds BatchNorm running
+statistics). Li et al. (2018) rescale each filter of a random direction to the norm of the matching
+filter of the weights: ReLU networks with BatchNorm are invariant to the scale of a filter, so an
+unnormalized direction moves small-norm filters much further, relatively, than large ones, and plots
+of different networks are not comparable. Filter normalization removes that scale.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+NORMS = ("filter", "layer", "weight", "none")
+IGNORES = ("biasbn", "none")
+DIR_TYPES = ("weights", "states")
+
+Direction = list[torch.Tensor]
+
+
+def _check(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def named_weights(model: nn.Module, dir_type: str = "weights") -> list[tuple[str, torch.Tensor]]:
+    """The tensors a direction spans, with their names, in the reference code's order."""
+    _check(dir_type, DIR_TYPES, "dir_type")
+    if dir_type == "weights":
+        return list(model.named_parameters())
+    return list(model.state_dict(keep_vars=True).items())
+
+
+def normalize_direction_(d: torch.Tensor, w: torch.Tensor, norm: str) -> torch.Tensor:
+    """Rescale one direction tensor ``d`` for weight ``w`` in place (``d.dim() > 1``).
+
+    ``filter``: every slice along dim 0 (a conv filter, a linear row) gets the norm of the same
+    slice of ``w``; ``layer``: the whole tensor gets ``||w||``; ``weight``: ``d * w``; ``none``: as is.
+    """
+    _check(norm, NORMS, "norm")
+    if norm == "filter":
+        for d_f, w_f in zip(d, w):
+            d_f.mul_(w_f.norm() / (d_f.norm() + 1e-10))
+    elif norm == "layer":
+        d.mul_(w.norm() / d.norm())
+    elif norm == "weight":
+        d.mul_(w)
+    return d
+
+
+def random_direction(
+    weights: Sequence[torch.Tensor],
+    generator: torch.Generator,
+    norm: str = "filter",
+    ignore: str = "biasbn",
+) -> Direction:
+    """One Gaussian direction drawn from ``generator``, normalized against ``weights``.
+
+    Tensors with ``dim() <= 1`` (biases, BatchNorm weights, running statistics) get a zero direction
+    with ``ignore='biasbn'``; otherwise a copy of the weight itself, as the reference code does (a
+    step x then scales them by 1 + x). Integer buffers (``num_batches_tracked``) always get zero.
+    """
+    _check(ignore, IGNORES, "ignore")
+    direction = []
+    for weight in weights:
+        w = weight.detach().cpu().float()
+        d = torch.randn(w.shape, generator=generator, dtype=torch.float32)
+        if not torch.is_floating_point(weight):
+            d.zero_()
+        elif w.dim() <= 1:
+            d.zero_() if ignore == "biasbn" else d.copy_(w)
+        else:
+            normalize_direction_(d, w, norm)
+        direction.append(d)
+    return direction
+
+
+def random_directions(
+    model: nn.Module,
+    seed: int,
+    count: int = 2,
+    norm: str = "filter",
+    ignore: str = "biasbn",
+    dir_type: str = "weights",
+    same_dir: bool = False,
+) -> list[Direction]:
+    """``count`` (1 or 2) random directions from one seeded generator, x first.
+
+    ``same_dir=True`` makes the y direction equal to the x direction (a diagonal sanity check).
+    """
+    weights = [w for _, w in named_weights(model, dir_type)]
+    gen = torch.Generator().manual_seed(int(seed))
+    dx = random_direction(weights, gen, norm, ignore)
+    if count == 1:
+        return [dx]
+    dy = [d.clone() for d in dx] if same_dir else random_direction(weights, gen, norm, ignore)
+    return [dx, dy]
+
+
+def target_direction(model: nn.Module, target: nn.Module, dir_type: str = "weights") -> Direction:
+    """``w_target - w_model`` (unnormalized), for interpolation between two models."""
+    mine, theirs = named_weights(model, dir_type), named_weights(target, dir_type)
+    names, other = [n for n, _ in mine], [n for n, _ in theirs]
+    if names != other:
+        first = next((a, b) for a, b in zip(names + [None], other + [None]) if a != b)
+        raise ValueError(f"target model's weights differ from the model's: {first[0]!r} vs {first[1]!r}")
+    out = []
+    for (name, w1), (_, w2) in zip(mine, theirs):
+        if w1.shape != w2.shape:
+            raise ValueError(f"target weight {name!r} has shape {tuple(w2.shape)}, model has {tuple(w1.shape)}")
+        if torch.is_floating_point(w1):
+            out.append((w2.detach().cpu().double() - w1.detach().cpu().double()).float())
+        else:
+            out.append(torch.zeros(w1.shape, dtype=torch.float32))
+    return out

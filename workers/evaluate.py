@@ -1,0 +1,127 @@
+"""Loss and accuracy of a model at points ``w + x*dx + y*dy`` of weight space.
+
+The cost of a surface is points x samples / forward throughput; this module adds as little as it can
+to that: the model's weights become views into one flat buffer, so moving to a grid point is two
+vector operations, and the samples sit preloaded on the device as one tensor.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .directions import Direction, named_weights
+
+LOSSES = ("ce", "mse")
+
+
+class FlatWeights:
+    """The floating-point weights of ``model`` (``dir_type`` selects which) as views into one buffer.
+
+    ``set_point(x, y)`` writes ``w0 + round32(x*dx + y*dy)`` into the buffer, the combination formed in
+    float64 and rounded once, as the reference code does. Integer buffers are left alone.
+    """
+
+    def __init__(self, model: nn.Module, directions: Sequence[Direction], dir_type: str = "weights"):
+        entries = named_weights(model, dir_type)
+        self.names = [n for n, _ in entries]
+        floats = [(i, t) for i, (_, t) in enumerate(entries) if torch.is_floating_point(t)]
+        if not floats:
+            raise ValueError("the model has no floating-point weights")
+        device = floats[0][1].device
+        total = sum(t.numel() for _, t in floats)
+        self.flat = torch.empty(total, dtype=torch.float32, device=device)
+        offset = 0
+        for _, t in floats:
+            n = t.numel()
+            view = self.flat[offset : offset + n].view_as(t)
+            view.copy_(t.detach())
+            t.data = view  # the parameter / buffer now lives in the flat buffer
+            offset += n
+        self.w0 = self.flat.clone()
+        self.dirs = [
+            torch.cat([d[i].reshape(-1).to(torch.float64) for i, _ in floats]).to(device) for d in directions
+        ]  # each (total,) float64
+        self._delta = torch.empty(total, dtype=torch.float64, device=device)
+
+    def set_point(self, *coords: float) -> None:
+        if len(coords) != len(self.dirs):
+            raise ValueError(f"expected {len(self.dirs)} coordinates, got {len(coords)}")
+        torch.mul(self.dirs[0], float(coords[0]), out=self._delta)
+        for c, d in zip(coords[1:], self.dirs[1:]):
+            self._delta.add_(d, alpha=float(c))
+        self.flat.copy_(self._delta)  # one rounding to float32
+        self.flat.add_(self.w0)
+
+    def restore(self) -> None:
+        self.flat.copy_(self.w0)
+
+
+def _batch_metrics(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed per-sample loss and number correct of one batch, as float64 scalars."""
+    logits = logits.float()
+    if loss == "ce":
+        total = F.cross_entropy(logits, target, reduction="sum")
+    else:  # mse between softmax and one-hot, averaged over classes (the reference's MSELoss)
+        onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
+        total = (F.softmax(logits, dim=1) - onehot).pow(2).mean(dim=1).sum()
+    correct = (logits.argmax(dim=1) == target).sum()
+    return total.double(), correct.double()
+
+
+class Evaluator:
+    """Evaluates a model (in eval mode, without gradients) on fixed preloaded splits.
+
+    ``splits`` maps a split name (``train``/``test``) to ``(inputs, labels)``. ``forward`` replaces
+    ``model(x)`` (the fast mode passes its folded model).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        loss: str = "ce",
+        batch_size: int = 128,
+        device: str | torch.device = "cpu",
+        forward=None,
+        input_transform=None,
+    ):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        self.model = model
+        self.forward = forward or model
+        self.loss = loss
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.splits = {}
+        for name, (x, y) in splits.items():
+            x = x.to(self.device)
+            if input_transform is not None:
+                x = input_transform(x)
+            self.splits[name] = (x, y.to(self.device))
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [f"{s}_{m}" for s in self.splits for m in ("loss", "acc")]
+
+    @torch.inference_mode()
+    def evaluate(self) -> dict[str, float]:
+        """``{split}_loss`` (mean over samples) and ``{split}_acc`` (percent) for each split."""
+        self.model.eval()
+        out = {}
+        for name, (x, y) in self.splits.items():
+            loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+            correct = torch.zeros((), dtype=torch.float64, device=self.device)
+            for start in range(0, len(y), self.batch_size):
+                logits = self.forward(x[start : start + self.batch_size])
+                batch_loss, batch_correct = _batch_metrics(logits, y[start : start + self.batch_size], self.loss)
+                loss_sum += batch_loss
+                correct += batch_correct
+            n = len(y)
+            out[f"{name}_loss"] = loss_sum.item() / n
+            out[f"{name}_acc"] = 100.0 * correct.item() / n
+        return out

@@ -1,0 +1,208 @@
+"""HDF5 surface and direction files: a superset of the reference code's layout.
+
+Surface file: ``xcoordinates`` (nx), ``ycoordinates`` (ny; absent for 1-D), one float64 dataset per
+metric of shape ``(ny, nx)`` indexed ``[iy, ix]`` (1-D: ``(nx,)``), a ``done`` mask (uint8) of the same
+shape, ``dir_file`` (the direction file's name, a string dataset as the reference writes it), and the
+recipe as a JSON attribute. Files are replaced atomically (written beside, then renamed), so a reader
+never sees a half-written file and a killed writer leaves the last complete state.
+
+Reference files have no ``done`` mask: their pending points are -1. Their non-square grids are stored
+scrambled (a ``(nx, ny)`` array whose flat order is row-major ``(ny, nx)``); :func:`read_surface`
+undoes that.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from .directions import Direction
+
+FORMAT = "lossatlas-surface/1"
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+
+
+@dataclass
+class Surface:
+    """A (possibly partial) loss surface in memory."""
+
+    xcoordinates: np.ndarray
+    ycoordinates: np.ndarray | None
+    metrics: dict[str, np.ndarray]  # name -> (ny, nx) or (nx,), float64; NaN where not done
+    done: np.ndarray  # bool, same shape
+    recipe: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)  # timings, stats, sample indices' seeds ...
+    dir_file: str | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. samples_train: the sample indices
+    reference: bool = False  # read from a file written by the reference code
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.done.shape
+
+    @property
+    def is_complete(self) -> bool:
+        return bool(self.done.all())
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_surface(path: str | Path, surface: Surface) -> None:
+    """Write ``surface`` to ``path`` atomically."""
+    path = Path(path)
+    tmp = _tmp_path(path)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["recipe"] = json.dumps(surface.recipe, sort_keys=True)
+            for key, value in surface.attrs.items():
+                f.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else _plain(value)
+            f.create_dataset("xcoordinates", data=surface.xcoordinates)
+            if surface.ycoordinates is not None:
+                f.create_dataset("ycoordinates", data=surface.ycoordinates)
+            for name, values in surface.metrics.items():
+                f.create_dataset(name, data=np.asarray(values, dtype=np.float64))
+            f.create_dataset("done", data=surface.done.astype(np.uint8))
+            for name, values in surface.arrays.items():
+                f.create_dataset(name, data=values)
+            if surface.dir_file is not None:
+                f["dir_file"] = surface.dir_file
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _plain(value: Any) -> Any:
+    """str subclasses (torch.__version__) as plain str, which h5py stores as a string attribute."""
+    return str(value) if isinstance(value, str) else value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def read_surface(path: str | Path) -> Surface:
+    """Read a surface file written by lossatlas or by the reference code.
+
+    Raises ``ValueError`` with the reason when the file is not a usable surface file.
+    """
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{path.name} is not an HDF5 file ({e})") from None
+    with f:
+        if "xcoordinates" not in f:
+            raise ValueError(f"{path.name} has no 'xcoordinates' dataset: not a loss surface file")
+        x = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
+        y = np.asarray(f["ycoordinates"][()], dtype=np.float64).reshape(-1) if "ycoordinates" in f else None
+        shape = (x.size,) if y is None else (y.size, x.size)
+        names = [k for k in f.keys() if k in METRICS or k.endswith(("_loss", "_acc"))]
+        if not names:
+            raise ValueError(f"{path.name} holds no metric (train_loss, test_acc, ...)")
+        reference = "done" not in f
+        metrics = {}
+        for name in names:
+            values = np.asarray(f[name][()], dtype=np.float64)
+            if values.size != int(np.prod(shape)):
+                raise ValueError(f"{path.name}: {name} has {values.size} values for a grid of {shape}")
+            metrics[name] = values.reshape(shape)  # undoes the reference's scrambled non-square layout
+        if reference:
+            done = np.all([m != -1 for m in metrics.values()], axis=0)
+        else:
+            done = np.asarray(f["done"][()]).astype(bool).reshape(shape)
+        for values in metrics.values():
+            values[~done] = np.nan
+        recipe = json.loads(f.attrs["recipe"]) if "recipe" in f.attrs else {}
+        attrs = {k: _decode(v) for k, v in f.attrs.items() if k not in ("recipe", "format")}
+        for k, v in list(attrs.items()):
+            if isinstance(v, str) and v[:1] in "[{":
+                try:
+                    attrs[k] = json.loads(v)
+                except json.JSONDecodeError:
+                    pass
+        dir_file = _decode(f["dir_file"][()]) if "dir_file" in f else None
+        arrays = {k: np.asarray(f[k][()]) for k in f.keys() if k.startswith("samples_")}
+    return Surface(x, y, metrics, done, recipe, attrs, dir_file, arrays, reference)
+
+
+def write_directions(path: str | Path, names: list[str], directions: list[Direction], attrs: dict | None = None) -> None:
+    """Write directions in the reference layout (``xdirection``/``ydirection``, datasets "0".."N-1"),
+    with the weight names as an attribute of each group. Atomic."""
+    path = Path(path)
+    tmp = _tmp_path(path)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
+            for group_name, direction in zip(("xdirection", "ydirection"), directions):
+                group = f.create_group(group_name)
+                group.attrs["names"] = json.dumps(names)
+                for i, d in enumerate(direction):
+                    group.create_dataset(str(i), data=d.detach().cpu().float().numpy())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_directions(
+    path: str | Path, names: list[str], shapes: list[tuple[int, ...]]
+) -> list[Direction]:
+    """Read the directions of ``path`` and check them against a model's weight names and shapes.
+
+    Files of the reference code carry no names: then count and shapes are checked. A mismatch raises
+    ``ValueError`` naming the first weight that differs.
+    """
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"direction file {path.name} is not an HDF5 file ({e})") from None
+    out = []
+    with f:
+        if "xdirection" not in f:
+            raise ValueError(f"direction file {path.name} has no 'xdirection' group")
+        for group_name in ("xdirection", "ydirection"):
+            if group_name not in f:
+                continue
+            group = f[group_name]
+            stored = json.loads(group.attrs["names"]) if "names" in group.attrs else None
+            if stored is not None and stored != names:
+                i = next((i for i, (a, b) in enumerate(zip(stored, names)) if a != b), min(len(stored), len(names)))
+                a = stored[i] if i < len(stored) else "(nothing)"
+                b = names[i] if i < len(names) else "(nothing)"
+                raise ValueError(
+                    f"direction file {path.name} does not match the model: weight {i} is {a!r} in the file "
+                    f"but {b!r} in the model ({len(stored)} vs {len(names)} weights)"
+                )
+            if len(group) != len(names):
+                raise ValueError(
+                    f"direction file {path.name} has {len(group)} tensors in {group_name}, the model has {len(names)} weights"
+                )
+            direction = []
+            for i, (name, shape) in enumerate(zip(names, shapes)):
+                if str(i) not in group:
+                    raise ValueError(f"direction file {path.name}: {group_name} lacks tensor {i} ({name!r})")
+                d = torch.from_numpy(np.asarray(group[str(i)][()], dtype=np.float32))
+                if tuple(d.shape) != tuple(shape):
+                    raise ValueError(
+                        f"direction file {path.name} does not match the model: {name!r} (tensor {i}) has shape "
+                        f"{tuple(d.shape)} in the file, {tuple(shape)} in the model"
+                    )
+                direction.append(d)
+            out.append(direction)
+    return out

@@ -1,0 +1,125 @@
+"""SurfaceSpec: everything that defines a loss surface, validated; the server accepts it as a request.
+
+The spec is the recipe stored in every surface file. Two runs with equal recipes compute the same
+surface, which is what makes resuming, deduplicating jobs and refusing mismatched files possible.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .grid import Axis
+
+
+class AxisSpec(BaseModel):
+    """``num`` evenly spaced coordinates from ``min`` to ``max``; accepts ``"min:max:num"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min: float
+    max: float
+    num: int = Field(ge=1, le=1001)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value):
+        if isinstance(value, str):
+            a = Axis.parse(value)
+            return {"min": a.min, "max": a.max, "num": a.num}
+        return value
+
+    @model_validator(mode="after")
+    def _check(self):
+        Axis(self.min, self.max, self.num)  # raises ValueError with the reason
+        return self
+
+    def axis(self) -> Axis:
+        return Axis(self.min, self.max, self.num)
+
+    def __str__(self) -> str:
+        return str(self.axis())
+
+
+class DirectionsSpec(BaseModel):
+    """How the directions are made.
+
+    ``random``: Gaussian from ``seed``, normalized by ``norm`` (``filter`` is the paper's setting).
+    ``target``: x = ``target`` checkpoint minus the model (and y = ``target_y`` minus the model for a
+    plane through three models), unnormalized. ``dir_file`` reuses directions from a file instead.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["random", "target"] = "random"
+    seed: int = 0
+    norm: Literal["filter", "layer", "weight", "none"] = "filter"
+    ignore: Literal["biasbn", "none"] = "biasbn"
+    dir_type: Literal["weights", "states"] = "weights"
+    same_dir: bool = False
+    target: str | None = None
+    target_y: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind == "target" and not self.target:
+            raise ValueError("directions of kind 'target' need a target checkpoint")
+        if self.kind == "random" and (self.target or self.target_y):
+            raise ValueError("a target checkpoint is only used with directions of kind 'target'")
+        if self.target_y and not self.target:
+            raise ValueError("target_y needs target too")
+        return self
+
+
+class SurfaceSpec(BaseModel):
+    """A loss surface: model, data, directions and grid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: str = Field(description="zoo name (resnet56, ...) or package.module:function")
+    checkpoint: str | None = Field(None, description="weights file of the model")
+    dataset: Literal["cifar10", "cifar10-jpeg", "imagefolder", "mnist", "fashion-mnist", "tensors"] = "cifar10"
+    data_root: str | None = None
+    download: bool = False
+    split: Literal["train", "test", "both"] = "train"
+    samples: int | None = Field(None, ge=1, description="seeded random subset per split; all when null")
+    sample_seed: int = 0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    batch_size: int = Field(128, ge=1, le=65536)
+    loss: Literal["ce", "mse"] = "ce"
+    directions: DirectionsSpec = DirectionsSpec()
+    dir_file: str | None = Field(None, description="existing direction file to use")
+    x: AxisSpec
+    y: AxisSpec | None = None
+    fast: bool = Field(False, description="trade exactness for speed (BN folding, channels-last, bf16)")
+
+    @field_validator("mean", "std")
+    @classmethod
+    def _positive_std(cls, value, info):
+        if value is not None and info.field_name == "std" and any(v <= 0 for v in value):
+            raise ValueError("std values must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give mean and std together")
+        if self.directions.same_dir and self.y is None:
+            raise ValueError("same_dir needs a 2-D grid (a y axis)")
+        if self.directions.target_y and self.y is None:
+            raise ValueError("target_y needs a 2-D grid (a y axis)")
+        return self
+
+    @property
+    def ndim(self) -> int:
+        return 1 if self.y is None else 2
+
+    @property
+    def splits(self) -> list[str]:
+        return ["train", "test"] if self.split == "both" else [self.split]
+
+    @property
+    def metrics(self) -> list[str]:
+        return [f"{s}_{m}" for s in self.splits for m in ("loss", "acc")]
+
+    @property
+    def num_points(self) -> int:
+        return self.x.num * (self.y.num if self.y is not None else 1)

@@ -1,0 +1,279 @@
+"""Compute a loss surface from a :class:`SurfaceSpec` into an HDF5 file, resumably.
+
+The output file is rewritten (atomically) after every finished point, in coarse-to-fine order, so at
+any moment it is a valid, lower-resolution surface. Run the same spec against the same file again and
+it continues where it stopped, computing no finished point again; a file made with other settings is
+refused rather than mixed.
+"""
+from __future__ import annotations
+
+import copy
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .checkpoints import load_model, load_state_dict, sha256_file
+from .data import DATASET_LABELS, load_split
+from .directions import Direction, named_weights, random_directions, target_direction
+from .evaluate import Evaluator, FlatWeights
+from .fastmode import FastForward
+from .grid import coarse_to_fine
+from .h5io import Surface, read_directions, read_surface, write_directions, write_surface
+from .spec import SurfaceSpec
+from .stats import landscape_stats
+
+Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+# Where a file was found, not what it holds: left out when comparing recipes (the sha256s cover content).
+_LOCATION_KEYS = ("checkpoint", "data_root", "dir_file", "download")
+
+
+@dataclass
+class Progress:
+    """What a progress callback receives after each finished point."""
+
+    done: int  # points finished, in the file
+    total: int
+    computed: int  # points computed by this run
+    elapsed: float  # seconds in this run
+    new: list[tuple[int, int, dict[str, float]]] = field(default_factory=list)  # (ix, iy, metrics)
+
+    @property
+    def rate(self) -> float:
+        """Points per second in this run."""
+        return self.computed / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate."""
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+def default_dir_file(out: Path) -> Path:
+    """``surf.h5`` -> ``surf.dirs.h5``."""
+    return out.with_name(out.stem + ".dirs.h5")
+
+
+def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The part of a recipe that must match for a file to be resumed."""
+    spec = {k: v for k, v in recipe.get("spec", {}).items() if k not in _LOCATION_KEYS}
+    if "directions" in spec:
+        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y")}
+    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file")}
+    return {"spec": spec, **rest}
+
+
+def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(old) | set(new))
+    out = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} in the file, {b!r} now")
+    return out
+
+
+def _make_directions(spec: SurfaceSpec, model: nn.Module) -> list[Direction]:
+    d = spec.directions
+    count = spec.ndim
+    if d.kind == "random":
+        return random_directions(model, d.seed, count, d.norm, d.ignore, d.dir_type, d.same_dir)
+    out = []
+    for path in (d.target, d.target_y)[:count]:
+        if path is None:  # 2-D with one target: a random filter-normalized y direction
+            out.append(random_directions(model, d.seed, 1, d.norm, d.ignore, d.dir_type)[0])
+            continue
+        other = copy.deepcopy(model)
+        other.load_state_dict(load_state_dict(path), strict=True)
+        out.append(target_direction(model, other, d.dir_type))
+    return out
+
+
+def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
+    splits, indices = {}, {}
+    for name in spec.splits:
+        x, y, idx = load_split(
+            spec.dataset, name, spec.data_root, spec.samples, spec.sample_seed, spec.mean, spec.std, spec.download
+        )
+        splits[name], indices[name] = (x, y), idx
+    return splits, indices
+
+
+def build_recipe(spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False) -> dict[str, Any]:
+    """The recipe stored in the file: the spec plus fingerprints of every input file."""
+    recipe: dict[str, Any] = {"spec": spec.model_dump(mode="json")}
+    if spec.checkpoint:
+        recipe["checkpoint_sha256"] = sha256_file(spec.checkpoint)
+    for key in ("target", "target_y"):
+        path = getattr(spec.directions, key)
+        if path:
+            recipe[f"{key}_sha256"] = sha256_file(path)
+    if spec.dir_file:
+        recipe["dir_file_sha256"] = sha256_file(spec.dir_file)
+    recipe["dataset_label"] = "in-memory tensors" if user_data else DATASET_LABELS[spec.dataset]
+    if model is not None:
+        recipe["model_params"] = int(sum(p.numel() for p in model.parameters()))
+    return recipe
+
+
+def compute_surface(
+    spec: SurfaceSpec,
+    out: str | Path | None = None,
+    *,
+    model: nn.Module | None = None,
+    data: Splits | None = None,
+    device: str | torch.device = "cpu",
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Surface:
+    """Compute (or finish) the surface described by ``spec``.
+
+    Parameters
+    ----------
+    spec : SurfaceSpec
+        Model, data, directions and grid.
+    out : path, optional
+        HDF5 file to write as points finish; an existing file with the same recipe is resumed. Its
+        directions go to ``spec.dir_file`` or, when that is unset, ``<out stem>.dirs.h5``. Without
+        ``out`` the surface is only returned.
+    model : nn.Module, optional
+        Use this model instead of building ``spec.model`` (it is copied, never modified).
+    data : dict, optional
+        ``{"train": (inputs, labels), "test": ...}`` tensors to use instead of loading ``spec.dataset``.
+    device : str
+        ``"cpu"`` or ``"cuda"``; model and data are moved there once.
+    progress : callable, optional
+        Called with a :class:`Progress` after every finished point.
+    should_stop : callable, optional
+        Checked between points; when it returns True the partial surface is returned (and kept in ``out``).
+
+    Returns
+    -------
+    Surface
+        Coordinates, metrics (NaN where not computed), done mask, recipe.
+    """
+    t_start = time.perf_counter()
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
+    out = Path(out) if out is not None else None
+
+    base = load_model(spec.model, spec.checkpoint) if model is None else model
+    model = copy.deepcopy(base).to(device).eval()
+    recipe = build_recipe(spec, model, user_data=data is not None)
+
+    previous = None
+    if out is not None and out.exists():
+        previous = read_surface(out)
+        if previous.reference or "spec" not in previous.recipe:
+            raise ValueError(f"{out} exists and was not written by lossatlas; choose another --out")
+        diffs = _diff(comparable(previous.recipe), comparable(recipe))
+        if diffs:
+            raise ValueError(
+                f"{out} was computed with other settings ({'; '.join(diffs[:3])}); "
+                "use another --out or delete the file"
+            )
+
+    # Directions: an explicit file, the file of a run being resumed, or new ones.
+    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
+    shapes = [tuple(t.shape) for _, t in named_weights(model, spec.directions.dir_type)]
+    dir_path = Path(spec.dir_file) if spec.dir_file else (default_dir_file(out) if out is not None else None)
+    if spec.dir_file or (previous is not None and dir_path is not None and dir_path.exists()):
+        if previous is not None and previous.attrs.get("dir_file_sha256") not in (None, sha256_file(dir_path)):
+            raise ValueError(f"direction file {dir_path} changed since {out} was started; delete both to restart")
+        directions = read_directions(dir_path, names, shapes)
+        if len(directions) < spec.ndim:
+            raise ValueError(f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}")
+        directions = directions[: spec.ndim]
+    else:
+        directions = _make_directions(spec, model)
+        if dir_path is not None:
+            write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
+
+    if data is None:
+        splits, indices = _load_splits(spec)
+    else:
+        missing = [s for s in spec.splits if s not in data]
+        if missing:
+            raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
+        splits, indices = {s: data[s] for s in spec.splits}, {}
+
+    xs = spec.x.axis().coordinates()
+    ys = spec.y.axis().coordinates() if spec.y is not None else None
+    nx, ny = len(xs), (len(ys) if ys is not None else 1)
+    shape = (nx,) if ys is None else (ny, nx)
+    if previous is not None:
+        surface = previous
+        surface.recipe = recipe  # same content; refreshed paths
+    else:
+        surface = Surface(
+            xs, ys, {m: np.full(shape, np.nan) for m in spec.metrics}, np.zeros(shape, dtype=bool), recipe,
+            attrs={
+                "lossatlas_version": __version__,
+                "torch_version": torch.__version__,
+                "python_version": platform.python_version(),
+                "elapsed_s": 0.0,
+                **({"dir_file_sha256": sha256_file(dir_path)} if dir_path is not None else {}),
+            },
+            dir_file=dir_path.name if dir_path is not None else None,
+        )
+        for name, idx in indices.items():
+            if spec.samples is not None:
+                surface.arrays[f"samples_{name}"] = idx
+    surface.attrs["device"] = str(device)
+
+    flat = FlatWeights(model, directions, spec.directions.dir_type)
+    fast = FastForward(model, device) if spec.fast else None
+    evaluator = Evaluator(
+        model, splits, spec.loss, spec.batch_size, device,
+        forward=fast, input_transform=fast.prepare_inputs if fast else None,
+    )
+    elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
+    done_flat = surface.done.reshape(-1)
+    total = done_flat.size
+    computed = 0
+    t_run = time.perf_counter()
+    torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
+    try:
+        for level in coarse_to_fine(nx, ny):
+            for flat_index in level:
+                if done_flat[flat_index]:
+                    continue
+                if should_stop is not None and should_stop():
+                    return surface
+                iy, ix = divmod(int(flat_index), nx)
+                coords = (xs[ix],) if ys is None else (xs[ix], ys[iy])
+                flat.set_point(*coords)
+                if fast is not None:
+                    fast.refresh()
+                values = evaluator.evaluate()
+                index = (ix,) if ys is None else (iy, ix)
+                for name, value in values.items():
+                    surface.metrics[name][index] = value
+                surface.done[index] = True
+                computed += 1
+                now = time.perf_counter()
+                surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
+                if surface.is_complete:
+                    surface.attrs.update(landscape_stats(surface))
+                if out is not None:
+                    write_surface(out, surface)
+                if progress is not None:
+                    progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
+    finally:
+        torch.set_flush_denormal(False)
+    if surface.is_complete and "landscape_stats" not in surface.attrs:
+        surface.attrs.update(landscape_stats(surface))
+        if out is not None:
+            write_surface(out, surface)
+    return surface
