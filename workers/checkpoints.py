@@ -64,9 +64,18 @@ def build_model(name: str) -> nn.Module:
     return create_model(name)
 
 
+INIT_SEED = 0
+
+
 def load_model(name: str, checkpoint: str | Path | None) -> nn.Module:
-    """Build a model and load its checkpoint with strict key matching; returns it in eval mode."""
-    model = build_model(name)
+    """Build a model and load its checkpoint with strict key matching; returns it in eval mode.
+
+    Without a checkpoint the model keeps its initialisation, drawn from seed :data:`INIT_SEED` so that
+    every process builds the same weights (a resumed surface must continue on the same model).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        model = build_model(name)
     if checkpoint is not None:
         state = load_state_dict(checkpoint)
         try:

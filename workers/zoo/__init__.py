@@ -42,4 +42,4 @@ def num_params(model: nn.Module) -> int:
 
 
 # Importing the families fills the registry.
-from . import densenet, resnet, vgg  # noqa: E402,F401
+from . import densenet, resnet, small, vgg  # noqa: E402,F401
