@@ -102,10 +102,96 @@ def run_compute(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_train(sub: argparse._SubParsersAction) -> None:
+    from .train import TrainConfig
+
+    d = TrainConfig(model="")
+    p = sub.add_parser("train", help="train a zoo model (the paper's recipe by default; resumable, seeded)",
+                       description="Train with SGD + momentum, step-decayed lr, weight decay, crop+flip augmentation. "
+                                   "Run the same command again to resume from the last finished epoch.")
+    p.add_argument("--model", required=True, help="zoo name, e.g. resnet56")
+    p.add_argument("--data", default="cifar10", help="cifar10, cifar10-jpeg, imagefolder, mnist, fashion-mnist or tensors")
+    p.add_argument("--data-root", help="directory or archive holding the data")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--momentum", type=float, default=d.momentum)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--milestones", type=_floats, default=d.milestones,
+                   help="fractions of the epochs where lr drops by --gamma (default 0.5,0.75)")
+    p.add_argument("--gamma", type=float, default=d.gamma)
+    p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--save-every", type=int, default=d.save_every, help="keep a checkpoint every k epochs (trajectory)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt)")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .checkpoints import build_model
+    from .train import TrainConfig, train
+
+    build_model(args.model)  # fail fast on an unknown name
+    cfg = TrainConfig(model=args.model, dataset=args.data, data_root=args.data_root, epochs=args.epochs, lr=args.lr,
+                      momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
+                      milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
+                      seed=args.seed, save_every=args.save_every)
+    bars: dict[int, ProgressBar] = {}
+
+    def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
+        bar = bars.setdefault(epoch, ProgressBar(steps, unit="steps"))
+        bar.update(step, 0.0, None, f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.3f}  acc {acc:.1f}")
+
+    result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
+    print(f"lossatlas: weights in {result.checkpoint}", file=sys.stderr)
+    return 0
+
+
+def add_gallery(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
+    gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
+    b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
+    b.add_argument("--tier", default="cpu", help="cpu (default; sized for a 2-core machine), full (GPU scale) or all")
+    b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
+    b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")
+    b.set_defaults(func=run_gallery_build)
+    ls = gsub.add_parser("list", help="list the manifest's entries and their state")
+    ls.set_defaults(func=run_gallery_list)
+
+
+def run_gallery_build(args: argparse.Namespace) -> int:
+    from .gallery import build
+
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    index = build(args.tier, args.only, work_dir=Path(args.work_dir) if args.work_dir else None,
+                  device=args.device, data_root=args.data_root, log=log)
+    log(f"lossatlas: index of {len(index.entries)} surface(s) written to precomputed/index.json")
+    return 0
+
+
+def run_gallery_list(args: argparse.Namespace) -> int:
+    from .gallery import GALLERY_DIR, load_manifest
+    from .h5io import read_surface
+
+    for e in load_manifest().entries:
+        path = GALLERY_DIR / f"{e.id}.h5"
+        state = "missing"
+        if path.exists():
+            s = read_surface(path)
+            state = "complete" if s.is_complete else f"partial {int(s.done.sum())}/{s.done.size}"
+        print(f"{e.id:28s} {e.tier:5s} {state}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossatlas", description="Loss landscapes of neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_compute(sub)
+    add_train(sub)
+    add_gallery(sub)
     return parser
 
 

@@ -1,0 +1,249 @@
+"""The precomputed gallery: a manifest of entries, built by training what is missing, computing what is
+missing, and writing an index the server reads.
+
+``precomputed/manifest.json`` lists the entries (model, data, training recipe or an existing checkpoint
+with its sha256, surface recipe). ``lossatlas gallery build`` walks it: trained checkpoints go to
+``precomputed/checkpoints/<id>.pt`` (small, committed), surfaces to ``precomputed/<id>.h5``, and
+``precomputed/index.json`` is regenerated from the manifest and the surface files. Every step skips what
+is done and resumes what was interrupted (training per epoch, surfaces per point).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .checkpoints import load_model, sha256_file
+from .data import DATASET_LABELS, load_split
+from .h5io import read_surface, write_surface
+from .spec import AxisSpec, DirectionsSpec, SurfaceSpec
+from .train import TrainConfig, evaluate_model, train
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GALLERY_DIR = REPO_ROOT / "precomputed"
+
+
+class TrainingRecipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(ge=1)
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    gamma: float = 0.1
+    augment: bool = True
+    seed: int = 0
+    save_every: int = 0
+
+
+class ExternalCheckpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="relative to the repository root")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    source: str
+
+
+class SurfaceRecipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    split: Literal["train", "test", "both"] = "both"
+    samples: int = Field(ge=1)
+    sample_seed: int = 0
+    batch_size: int = 100
+    directions: DirectionsSpec = DirectionsSpec()
+    x: AxisSpec
+    y: AxisSpec | None = None
+
+
+class GalleryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    title: str
+    description: str
+    tier: Literal["cpu", "full"]
+    model: str
+    shortcuts: bool | None = None
+    pair: str | None = None
+    dataset: str
+    training: TrainingRecipe | None = None
+    checkpoint: ExternalCheckpoint | None = None
+    surface: SurfaceRecipe
+
+    def model_post_init(self, _context: Any) -> None:
+        if (self.training is None) == (self.checkpoint is None):
+            raise ValueError(f"entry {self.id!r}: give exactly one of training or checkpoint")
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Literal[1] = 1
+    entries: list[GalleryEntry]
+
+    def model_post_init(self, _context: Any) -> None:
+        ids = [e.id for e in self.entries]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate gallery ids: {', '.join(dupes)}")
+        for e in self.entries:
+            if e.pair is not None and e.pair not in ids:
+                raise ValueError(f"entry {e.id!r} pairs with unknown id {e.pair!r}")
+
+
+class IndexEntry(BaseModel):
+    """One line of ``precomputed/index.json``: what the catalog shows about a gallery surface."""
+
+    id: str
+    file: str
+    title: str
+    description: str
+    tier: str
+    pair: str | None
+    shortcuts: bool | None
+    epochs: int | None
+    test_acc: float | None = Field(description="the model's accuracy on the whole test split, percent")
+    source: str
+    model: str
+    dataset_label: str
+    samples: int
+    grid: str
+    status: Literal["complete", "partial"]
+    landscape_stats: dict[str, Any] | None
+    checkpoint_sha256: str | None
+
+
+class Index(BaseModel):
+    entries: list[IndexEntry]
+
+
+def load_manifest(directory: Path = GALLERY_DIR) -> Manifest:
+    path = directory / "manifest.json"
+    try:
+        return Manifest.model_validate_json(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"no gallery manifest at {path}") from None
+
+
+def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
+    if entry.checkpoint is not None:
+        return (REPO_ROOT / entry.checkpoint.path).resolve()
+    return directory / "checkpoints" / f"{entry.id}.pt"
+
+
+def surface_spec(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None) -> SurfaceSpec:
+    s = entry.surface
+    return SurfaceSpec(
+        model=entry.model, checkpoint=str(checkpoint_path(entry, directory)), dataset=entry.dataset,
+        data_root=data_root, split=s.split, samples=s.samples, sample_seed=s.sample_seed,
+        batch_size=s.batch_size, directions=s.directions, x=s.x, y=s.y,
+    )
+
+
+def _train_entry(entry: GalleryEntry, target: Path, work_dir: Path, device: str, data_root: str | None, log) -> None:
+    cfg = TrainConfig(model=entry.model, dataset=entry.dataset, data_root=data_root, **entry.training.model_dump())
+    run_dir = work_dir / entry.id
+    log(f"[{entry.id}] training {entry.model} for {cfg.epochs} epochs in {run_dir}")
+    result = train(cfg, run_dir, device=device, log=lambda m: log(f"[{entry.id}] {m}"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(result.checkpoint.read_bytes())
+    os.replace(tmp, target)
+
+
+def build_entry(
+    entry: GalleryEntry,
+    directory: Path = GALLERY_DIR,
+    work_dir: Path | None = None,
+    device: str = "cpu",
+    data_root: str | None = None,
+    log=print,
+) -> None:
+    """Train (if needed), compute (or resume) and annotate one entry's surface."""
+    from .surface import compute_surface
+
+    out = directory / f"{entry.id}.h5"
+    existing = read_surface(out) if out.exists() else None
+    if existing is not None and existing.is_complete and "model_test_acc" in existing.attrs:
+        log(f"[{entry.id}] done")
+        return
+    ckpt = checkpoint_path(entry, directory)
+    if entry.checkpoint is not None:
+        if not ckpt.exists():
+            raise ValueError(f"[{entry.id}] checkpoint {ckpt} not found (see the manifest's source: {entry.checkpoint.source})")
+        if sha256_file(ckpt) != entry.checkpoint.sha256:
+            raise ValueError(f"[{entry.id}] checkpoint {ckpt} does not have the manifest's sha256")
+    elif not ckpt.exists():
+        _train_entry(entry, ckpt, work_dir or directory / ".runs", device, data_root, log)
+    spec = surface_spec(entry, directory, data_root)
+    log(f"[{entry.id}] surface {spec.x} x {spec.y} on {spec.samples} samples per split -> {out}")
+    surface = compute_surface(spec, out, device=device)
+    if "model_test_acc" not in surface.attrs:
+        model = load_model(entry.model, ckpt).to(device)
+        x, y, _ = load_split(entry.dataset, "test", data_root)
+        _, acc = evaluate_model(model, x.to(device), y.to(device))
+        surface.attrs["model_test_acc"] = acc
+        write_surface(out, surface)
+        log(f"[{entry.id}] test accuracy of the model on the whole test split: {acc:.2f}%")
+
+
+def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
+    """The index of every entry whose surface file exists."""
+    entries = []
+    for e in manifest.entries:
+        path = directory / f"{e.id}.h5"
+        if not path.exists():
+            continue
+        s = read_surface(path)
+        source = e.checkpoint.source if e.checkpoint else (
+            f"trained by lossatlas ({e.training.epochs} epochs, SGD lr {e.training.lr:g}, momentum {e.training.momentum:g}, "
+            f"wd {e.training.weight_decay:g}, batch {e.training.batch_size}, seed {e.training.seed}); "
+            f"checkpoint precomputed/checkpoints/{e.id}.pt"
+        )
+        grid = f"{e.surface.x}" + (f" x {e.surface.y}" if e.surface.y else "")
+        entries.append(IndexEntry(
+            id=e.id, file=path.name, title=e.title, description=e.description, tier=e.tier, pair=e.pair,
+            shortcuts=e.shortcuts, epochs=e.training.epochs if e.training else None,
+            test_acc=s.attrs.get("model_test_acc"), source=source, model=e.model,
+            dataset_label=DATASET_LABELS.get(e.dataset, e.dataset), samples=e.surface.samples, grid=grid,
+            status="complete" if s.is_complete else "partial", landscape_stats=s.attrs.get("landscape_stats"),
+            checkpoint_sha256=s.recipe.get("checkpoint_sha256"),
+        ))
+    return Index(entries=entries)
+
+
+def write_index(index: Index, directory: Path = GALLERY_DIR) -> Path:
+    path = directory / "index.json"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(index.model_dump(mode="json"), indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def build(
+    tier: str = "cpu",
+    only: list[str] | None = None,
+    directory: Path = GALLERY_DIR,
+    work_dir: Path | None = None,
+    device: str = "cpu",
+    data_root: str | None = None,
+    log=print,
+) -> Index:
+    """Build the entries of ``tier`` (``cpu``, ``full`` or ``all``), or only the ids in ``only``."""
+    manifest = load_manifest(directory)
+    known = {e.id for e in manifest.entries}
+    unknown = sorted(set(only or []) - known)
+    if unknown:
+        raise ValueError(f"unknown gallery id(s) {', '.join(unknown)}; the manifest has {', '.join(sorted(known))}")
+    if tier not in ("cpu", "full", "all"):
+        raise ValueError(f"tier must be cpu, full or all; got {tier!r}")
+    for entry in manifest.entries:
+        if only is not None and entry.id not in only:
+            continue
+        if only is None and tier != "all" and entry.tier != tier:
+            continue
+        build_entry(entry, directory, work_dir, device, data_root, log)
+    index = build_index(manifest, directory)
+    write_index(index, directory)
+    return index

@@ -1,0 +1,199 @@
+"""Training zoo models the way the paper did: SGD with momentum, step-decayed learning rate, weight
+decay, random crops with 4-pixel padding and horizontal flips.
+
+Everything random comes from generators seeded by (seed, epoch), and a full training state (model,
+optimizer, epoch, history) is saved atomically after every epoch, so an interrupted run resumes from the
+last finished epoch and ends exactly where an uninterrupted run would. Every ``save_every`` epochs a
+weights-only checkpoint ``epoch_{k}.pt`` is kept: the trajectory for PCA directions.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .checkpoints import INIT_SEED, build_model
+from .data import NORMALIZATION, load_raw, to_tensor
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe; defaults are the paper's (Li et al. 2018, section 4 / appendix)."""
+
+    model: str
+    dataset: str = "cifar10"
+    data_root: str | None = None
+    epochs: int = 300
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of `epochs` where lr is multiplied by gamma
+    gamma: float = 0.1
+    augment: bool = True  # random crop (4-pixel padding) + horizontal flip
+    seed: int = 0
+    save_every: int = 0  # keep epoch_{k}.pt every k epochs (0: only the final one)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {self.lr}")
+        if any(not 0 < m < 1 for m in self.milestones):
+            raise ValueError(f"milestones are fractions of the epochs strictly between 0 and 1, got {self.milestones}")
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of a (0-based) epoch."""
+        drops = sum(epoch >= round(m * self.epochs) for m in self.milestones)
+        return self.lr * self.gamma**drops
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    history: list[EpochStats] = field(default_factory=list)
+    checkpoint: Path | None = None
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random 32x32 crops of the 4-pixel zero-padded images and random horizontal flips (NCHW)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+    dy = torch.randint(0, 9, (n,), generator=gen).to(x.device)
+    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (n, h)
+    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (n, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    idx_n = torch.arange(n, device=x.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+@torch.inference_mode()
+def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (percent) in eval mode."""
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        out = model(x[i : i + batch_size]).float()
+        loss += F.cross_entropy(out, y[i : i + batch_size], reduction="sum").item()
+        correct += (out.argmax(1) == y[i : i + batch_size]).sum().item()
+    return loss / len(y), 100.0 * correct / len(y)
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    device: str = "cpu",
+    progress: Callable[[int, int, int, float, float], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train ``config.model`` into ``out_dir`` (``last.pt`` state, ``final.pt`` weights, epoch checkpoints).
+
+    ``progress(epoch, step, steps, loss, acc)`` is called after every step. Resumes from ``last.pt``
+    when it exists and was written with the same config; refuses one written with another.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dev = torch.device(device)
+    state_path = out_dir / "last.pt"
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED + config.seed)
+        model = build_model(config.model).to(dev)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    result = TrainResult(config)
+    start_epoch = 0
+    if state_path.exists():
+        state = torch.load(state_path, map_location=dev, weights_only=True)
+        if state["config"] != asdict(config) | {"milestones": list(config.milestones)}:
+            raise ValueError(f"{state_path} was written by a training run with other settings; use another output directory")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        result.history = [EpochStats(**h) for h in state["history"]]
+        start_epoch = state["epoch"]
+        log(f"resuming {config.model} at epoch {start_epoch + 1}/{config.epochs}")
+
+    mean, std = NORMALIZATION.get(config.dataset) or (None, None)
+    xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)
+    xs_test, ys_test = load_raw(config.dataset, "test", config.data_root)
+    x_train, y_train = to_tensor(xs_train, mean, std).to(dev), torch.as_tensor(ys_train).to(dev)
+    x_test, y_test = to_tensor(xs_test, mean, std).to(dev), torch.as_tensor(ys_test).to(dev)
+    n = len(y_train)
+    steps = (n + config.batch_size - 1) // config.batch_size
+
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.perf_counter()
+        lr = config.lr_at(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        order = torch.randperm(n, generator=gen).to(dev)
+        model.train()
+        loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+        correct = torch.zeros((), device=dev, dtype=torch.float64)
+        for step in range(steps):
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            if config.augment:
+                xb = augment_batch(xb, gen)
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().double() * len(yb)
+            correct += (out.argmax(1) == yb).sum()
+            if progress is not None:
+                seen = min(n, (step + 1) * config.batch_size)
+                progress(epoch, step + 1, steps, (loss_sum / seen).item(), (100.0 * correct / seen).item())
+        test_loss, test_acc = evaluate_model(model, x_test, y_test)
+        stats = EpochStats(epoch + 1, lr, (loss_sum / n).item(), (100.0 * correct / n).item(), test_loss, test_acc,
+                           time.perf_counter() - t0)
+        result.history.append(stats)
+        log(f"epoch {stats.epoch}/{config.epochs}  lr {lr:g}  train loss {stats.train_loss:.4f} acc {stats.train_acc:.2f}"
+            f"  test loss {test_loss:.4f} acc {test_acc:.2f}  ({stats.seconds:.0f}s)")
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        if config.save_every and stats.epoch % config.save_every == 0:
+            _save_atomic({"state_dict": weights, "epoch": stats.epoch, "acc": test_acc}, out_dir / f"epoch_{stats.epoch}.pt")
+        _save_atomic({
+            "config": asdict(config) | {"milestones": list(config.milestones)},
+            "epoch": stats.epoch,
+            "state_dict": weights,
+            "optimizer": optimizer.state_dict(),
+            "history": [asdict(h) for h in result.history],
+        }, state_path)
+
+    final = out_dir / "final.pt"
+    last = result.history[-1] if result.history else None
+    _save_atomic({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                  "epoch": config.epochs, "acc": last.test_acc if last else None,
+                  "history": [asdict(h) for h in result.history]}, final)
+    result.checkpoint = final
+    return result
