@@ -1,0 +1,130 @@
+"""The gallery: manifest and index are valid and agree with the committed surface files, the pipeline
+builds, skips and resumes, and a committed surface can be recomputed from its recipe."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from workers import gallery
+from workers.h5io import read_surface
+from workers.surface import comparable
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+MANIFEST = gallery.load_manifest()
+
+
+def test_committed_index_is_what_the_files_say():
+    committed = gallery.Index.model_validate_json((gallery.GALLERY_DIR / "index.json").read_text())
+    assert committed == gallery.build_index(MANIFEST)
+    ids = {e.id for e in MANIFEST.entries}
+    assert {e.id for e in committed.entries} <= ids
+    assert {e.id for e in MANIFEST.entries if e.tier == "cpu"} <= {e.id for e in committed.entries}
+
+
+@pytest.mark.parametrize("entry", [e for e in MANIFEST.entries if (gallery.GALLERY_DIR / f"{e.id}.h5").exists()],
+                         ids=lambda e: e.id)
+def test_gallery_surface_matches_its_manifest_entry(entry):
+    surface = read_surface(gallery.GALLERY_DIR / f"{entry.id}.h5")
+    assert surface.is_complete
+    spec = gallery.surface_spec(entry)
+    recipe = comparable(surface.recipe)
+    assert recipe["spec"] == comparable({"spec": spec.model_dump(mode="json")})["spec"]
+    assert recipe["dataset_label"] == "CIFAR-10 (JPEG q75 copy)"
+    if entry.checkpoint is not None:
+        assert surface.recipe["checkpoint_sha256"] == entry.checkpoint.sha256
+    else:
+        from workers.checkpoints import sha256_file
+
+        assert surface.recipe["checkpoint_sha256"] == sha256_file(gallery.checkpoint_path(entry))
+    assert surface.done.shape == (spec.y.num, spec.x.num)
+    assert entry.tier != "cpu" or (spec.x.num >= 31 and spec.samples >= 500 and spec.split == "both")
+    assert set(surface.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+    assert np.isfinite(surface.metrics["train_loss"]).all()
+    assert 0 <= surface.attrs["landscape_stats"]["nonconvex_share"] <= 1
+    assert len(surface.arrays["samples_train"]) == spec.samples
+
+
+def test_no_shortcut_resnet56_is_less_convex():
+    stats = {e.id: e.landscape_stats["nonconvex_share"] for e in gallery.build_index(MANIFEST).entries}
+    assert stats["resnet56_noshort"] > stats["resnet56"] + 0.2
+    assert stats["resnet56_noshort-paper"] > stats["resnet56-paper"] + 0.2
+
+
+@pytest.mark.skipif(not (SHARED / "data" / "cifar10-jpeg.tar.xz").exists(), reason="../shared/data is absent")
+def test_a_committed_surface_point_recomputes_on_this_machine():
+    """The centre and one corner of ResNet-20's gallery surface (computed on a GPU) from its recipe, on the CPU."""
+    from workers.checkpoints import load_model
+    from workers.data import load_split
+    from workers.evaluate import Evaluator, FlatWeights
+    from workers.directions import random_directions
+
+    entry = next(e for e in MANIFEST.entries if e.id == "resnet20")
+    surface = read_surface(gallery.GALLERY_DIR / "resnet20.h5")
+    spec = gallery.surface_spec(entry)
+    model = load_model(spec.model, spec.checkpoint)
+    dirs = random_directions(model, spec.directions.seed, 2)
+    splits = {s: load_split(spec.dataset, s, samples=spec.samples, seed=spec.sample_seed)[:2] for s in ("train", "test")}
+    for s in ("train", "test"):
+        assert np.array_equal(load_split(spec.dataset, s, samples=spec.samples, seed=spec.sample_seed)[2],
+                              surface.arrays[f"samples_{s}"])
+    flat = FlatWeights(model, dirs)
+    evaluator = Evaluator(model, splits, batch_size=spec.batch_size)
+    for iy, ix in ((15, 15), (0, 30)):
+        flat.set_point(surface.xcoordinates[ix], surface.ycoordinates[iy])
+        values = evaluator.evaluate()
+        for name, value in values.items():
+            assert value == pytest.approx(surface.metrics[name][iy, ix], rel=2e-3, abs=0.21), (name, iy, ix)
+
+
+def test_bad_manifests_are_refused():
+    entry = MANIFEST.entries[0].model_dump(mode="json")
+    with pytest.raises(ValidationError, match="duplicate"):
+        gallery.Manifest.model_validate({"entries": [entry, entry]})
+    with pytest.raises(ValidationError, match="unknown id"):
+        gallery.Manifest.model_validate({"entries": [entry | {"pair": "nope"}]})
+    both = entry | {"pair": None, "checkpoint": {"path": "x.pt", "sha256": "0" * 64, "source": "s"}}
+    with pytest.raises(ValidationError, match="exactly one"):
+        gallery.Manifest.model_validate({"entries": [both]})
+    with pytest.raises(ValidationError):
+        gallery.Manifest.model_validate({"entries": [entry | {"pair": None, "tier": "huge"}]})
+
+
+def test_pipeline_trains_computes_skips_and_resumes(learnable_npz, tmp_path):
+    manifest = {"version": 1, "entries": [{
+        "id": "tiny", "title": "Tiny", "description": "a test entry", "tier": "cpu", "model": "tinycnn",
+        "dataset": "tensors", "training": {"epochs": 2, "batch_size": 64}, "surface": {"samples": 40, "x": "-1:1:5", "y": "0:1:3"},
+    }]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    root = str(learnable_npz)
+    logs = []
+    index = gallery.build(directory=tmp_path, data_root=root, log=logs.append)
+    assert [e.id for e in index.entries] == ["tiny"] and index.entries[0].status == "complete"
+    assert index.entries[0].epochs == 2 and index.entries[0].test_acc is not None
+    assert (tmp_path / "checkpoints" / "tiny.pt").exists()
+    first = (tmp_path / "tiny.h5").read_bytes()
+
+    logs.clear()
+    gallery.build(directory=tmp_path, data_root=root, log=logs.append)
+    assert logs == ["[tiny] done"]  # nothing trained or computed again
+    assert (tmp_path / "tiny.h5").read_bytes() == first
+
+    # an interrupted surface (some points missing) is resumed, not restarted
+    surface = read_surface(tmp_path / "tiny.h5")
+    complete = surface.metrics["train_loss"].copy()
+    surface.done[1:, :] = False
+    for values in surface.metrics.values():
+        values[~surface.done] = np.nan
+    del surface.attrs["landscape_stats"], surface.attrs["model_test_acc"]
+    from workers.h5io import write_surface
+
+    write_surface(tmp_path / "tiny.h5", surface)
+    gallery.build(directory=tmp_path, data_root=root, log=lambda m: None)
+    resumed = read_surface(tmp_path / "tiny.h5")
+    assert resumed.is_complete
+    np.testing.assert_array_equal(resumed.metrics["train_loss"], complete)
+
+    with pytest.raises(ValueError, match="unknown gallery id"):
+        gallery.build(only=["nope"], directory=tmp_path)
+
