@@ -1,0 +1,90 @@
+"""The FastAPI application: assembles routers, dependencies' state, the body limit and the embedded
+worker. Run it with ``lossatlas serve``."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from workers import __version__
+from workers.jobqueue import JobQueue
+
+from .catalog import Catalog
+from .embedded import start_worker, stop_worker
+from .limits import BodyLimit
+from .routes import checkpoints, config, jobs, page, surfaces
+from .schemas import ProgressEvent
+from .settings import Settings, get_settings
+from .uploads import CheckpointStore, clear_tmp
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """Pydantic's error list as one line: ``body.x.num: Input should be ...; ...``."""
+    parts = []
+    for e in exc.errors():
+        where = ".".join(str(p) for p in e["loc"] if p != "body") or "body"
+        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        clear_tmp(settings.uploads_dir)
+        worker = start_worker(settings) if settings.embedded_worker else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                stop_worker(worker)
+
+    app = FastAPI(
+        title="lossatlas", version=__version__, lifespan=lifespan,
+        description="Loss landscapes of neural networks: browse surfaces, compute new ones on workers.",
+    )
+    app.state.settings = settings
+    app.state.catalog = Catalog(settings.gallery_dir, settings.surfaces_dir)
+    app.state.queue = JobQueue(settings.data_dir)
+    app.state.checkpoints = CheckpointStore(settings.checkpoints_dir)
+    app.state.templates = Jinja2Templates(directory=settings.frontend_dir)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
+    for module in (config, surfaces, jobs, checkpoints, page):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=settings.frontend_dir, check_dir=False), name="static")
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's schema, with every error documented as it is sent (``{"detail": "message"}`` in JSON) and
+    the data of each server-sent event named (``x-event-data``)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        components = schema["components"]["schemas"]
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        progress = ProgressEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(progress.pop("$defs"), ProgressEvent=progress)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for code, response in operation.get("responses", {}).items():
+                    if code.startswith("4") and "content" in response:
+                        response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        events = schema["paths"]["/api/jobs/{job_id}/events"]["get"]["responses"]["200"]
+        events["x-event-data"] = {"progress": {"$ref": "#/components/schemas/ProgressEvent"},
+                                  "state": {"$ref": "#/components/schemas/Job"}}
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,239 @@
+"""The catalog: surface files of the gallery (``precomputed/``, read-only) and of the data directory
+(computed by jobs or imported by users), found by id.
+
+Ids are slugs. A request's id is only ever looked up among the files found by scanning the two
+directories, never joined onto a path, so no id can reach outside them; paths named in the gallery
+index are resolved and checked to stay inside the gallery.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from workers import Surface, read_surface
+
+from .mesh import summarize, to_mesh
+from .schemas import GalleryInfo, SurfaceSummary
+
+log = logging.getLogger("lossatlas.catalog")
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+
+
+def slugify(text: str, limit: int = 80) -> str:
+    """``"ResNet-56 (no short)"`` -> ``"resnet-56-no-short"``; never empty."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:limit].strip("-._")
+    return slug or "surface"
+
+
+def is_surface_file(path: Path) -> bool:
+    """Surface files, not direction files (``*.dirs.h5``) nor temporary or hidden files."""
+    return path.suffix == ".h5" and not path.name.endswith(".dirs.h5") and not path.name.startswith(".")
+
+
+class GalleryEntry(BaseModel):
+    """One entry of ``precomputed/index.json``."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    file: str
+    title: str
+    description: str = ""
+    tier: Literal["cpu", "full"] = "cpu"
+    pair: str | None = None
+    shortcuts: bool | None = None
+    epochs: int | None = None
+    test_acc: float | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A surface file the catalog knows."""
+
+    id: str
+    path: Path
+    source: Literal["gallery", "user"]
+    name: str | None = None  # title given by the user or the gallery index
+    dataset: str | None = None  # the server's name for the dataset, when a job or import recorded it
+    gallery: GalleryInfo | None = None
+
+    @property
+    def meta_path(self) -> Path:
+        return meta_path(self.path)
+
+
+def meta_path(surface_path: Path) -> Path:
+    """Sidecar of a user surface: ``<id>.meta.json`` with its title and dataset name."""
+    return surface_path.with_name(surface_path.stem + ".meta.json")
+
+
+def write_meta(surface_path: Path, name: str, dataset: str | None) -> None:
+    surface_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = surface_path.with_name(f".{surface_path.stem}.meta.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"name": name, "dataset": dataset}))
+    os.replace(tmp, meta_path(surface_path))
+
+
+def _read_meta(surface_path: Path) -> dict:
+    try:
+        meta = json.loads(meta_path(surface_path).read_text())
+        return meta if isinstance(meta, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@dataclass(frozen=True)
+class MeshBody:
+    etag: str
+    json: bytes
+    gzip: bytes
+
+
+class Catalog:
+    """Finds, summarizes and serves surfaces; summaries and meshes are cached per file version."""
+
+    def __init__(self, gallery_dir: Path, user_dir: Path, mesh_cache: int = 16):
+        self.gallery_dir = gallery_dir
+        self.user_dir = user_dir
+        self._summaries: dict[Path, tuple[tuple[int, int], SurfaceSummary]] = {}
+        self._meshes: OrderedDict[str, MeshBody] = OrderedDict()
+        self._mesh_cache = mesh_cache
+        self._lock = threading.Lock()  # routes run in a thread pool
+
+    # -- finding files -------------------------------------------------------------------------
+
+    def _gallery_index(self) -> list[GalleryEntry]:
+        index = self.gallery_dir / "index.json"
+        if not index.is_file():
+            return []
+        try:
+            raw = json.loads(index.read_text())
+            return [GalleryEntry.model_validate(e) for e in raw.get("entries", [])]
+        except (ValueError, ValidationError, AttributeError) as e:
+            log.warning("ignoring %s: %s", index, str(e).split("\n")[0])
+            return []
+
+    def _gallery(self) -> dict[str, Entry]:
+        out: dict[str, Entry] = {}
+        if not self.gallery_dir.is_dir():
+            return out
+        root = self.gallery_dir.resolve()
+        indexed: set[Path] = set()
+        for e in self._gallery_index():
+            path = (root / e.file).resolve()
+            if not ID_RE.match(e.id) or not path.is_relative_to(root) or not path.is_file():
+                log.warning("gallery index entry %r (file %r) skipped: bad id or missing file", e.id, e.file)
+                continue
+            indexed.add(path)
+            info = GalleryInfo(**e.model_dump(exclude={"id", "file"}))
+            out[e.id] = Entry(e.id, path, "gallery", name=e.title, gallery=info)
+        for path in sorted(root.rglob("*.h5")):
+            if is_surface_file(path) and path.resolve() not in indexed:
+                sid = slugify(path.relative_to(root).with_suffix("").as_posix().replace("/", "-"))
+                out.setdefault(sid, Entry(sid, path.resolve(), "gallery"))
+        return out
+
+    def _user(self) -> dict[str, Entry]:
+        out: dict[str, Entry] = {}
+        if not self.user_dir.is_dir():
+            return out
+        for path in sorted(self.user_dir.glob("*.h5")):
+            if is_surface_file(path) and ID_RE.match(path.stem):
+                meta = _read_meta(path)
+                out[path.stem] = Entry(path.stem, path, "user", name=meta.get("name"), dataset=meta.get("dataset"))
+        return out
+
+    def entries(self) -> dict[str, Entry]:
+        """All surfaces by id; a gallery surface hides a user surface of the same id."""
+        return {**self._user(), **self._gallery()}
+
+    def get(self, surface_id: str) -> Entry | None:
+        if not ID_RE.match(surface_id):
+            return None
+        return self.entries().get(surface_id)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def summary(self, entry: Entry) -> SurfaceSummary:
+        """Summary of a surface (raises ValueError for an unreadable file)."""
+        stamp = _stamp(entry.path)
+        cached = self._summaries.get(entry.path)
+        if cached is not None and cached[0] == stamp and cached[1].id == entry.id:
+            return cached[1]
+        summary = summarize(read_surface(entry.path), entry.id, entry.source, entry.name, entry.dataset, entry.gallery)
+        self._summaries[entry.path] = (stamp, summary)
+        return summary
+
+    def summaries(self, model: str | None = None, dataset: str | None = None) -> list[SurfaceSummary]:
+        """Readable surfaces, gallery first, filtered by model and dataset name."""
+        out = []
+        for entry in sorted(self.entries().values(), key=lambda e: (e.source != "gallery", e.id)):
+            try:
+                s = self.summary(entry)
+            except (OSError, ValueError) as e:  # a broken or half-copied file must not hide the others
+                log.warning("surface %s unreadable: %s", entry.path, e)
+                continue
+            if (model is None or s.model == model) and (dataset is None or s.dataset == dataset):
+                out.append(s)
+        return out
+
+    def etag(self, entry: Entry) -> str:
+        mtime, size = _stamp(entry.path)
+        digest = hashlib.sha256(f"{entry.id}|{entry.path}|{mtime}|{size}|{entry.name}".encode()).hexdigest()
+        return f'"{digest[:24]}"'
+
+    def mesh(self, entry: Entry) -> MeshBody:
+        """The mesh JSON of a surface, plain and gzipped, with its ETag (raises ValueError when unreadable)."""
+        etag = self.etag(entry)
+        with self._lock:
+            return self._mesh(entry, etag)
+
+    def _mesh(self, entry: Entry, etag: str) -> MeshBody:
+        body = self._meshes.get(etag)
+        if body is None:
+            surface: Surface = read_surface(entry.path)
+            summary = summarize(surface, entry.id, entry.source, entry.name, entry.dataset, entry.gallery)
+            raw = json.dumps(to_mesh(surface, summary), separators=(",", ":")).encode()
+            body = MeshBody(etag, raw, gzip.compress(raw, compresslevel=6, mtime=0))
+            self._meshes[etag] = body
+            while len(self._meshes) > self._mesh_cache:
+                self._meshes.popitem(last=False)
+        self._meshes.move_to_end(etag)
+        return body
+
+    # -- changing user surfaces ----------------------------------------------------------------
+
+    def add(self, validated: Path, surface_id: str, name: str, dataset: str | None) -> Entry:
+        """Move an already validated file into the user surfaces under ``surface_id``."""
+        if not ID_RE.match(surface_id):
+            raise ValueError(f"bad surface id {surface_id!r}")
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.user_dir / f"{surface_id}.h5"
+        write_meta(dest, name, dataset)
+        os.replace(validated, dest)
+        return Entry(surface_id, dest, "user", name=name, dataset=dataset)
+
+    def delete(self, entry: Entry) -> None:
+        """Remove a user surface with its direction file and sidecar."""
+        if entry.source != "user":
+            raise PermissionError(f"surface {entry.id!r} belongs to the gallery and cannot be deleted")
+        for path in (entry.path, entry.path.with_name(entry.path.stem + ".dirs.h5"), entry.meta_path):
+            path.unlink(missing_ok=True)
+        self._summaries.pop(entry.path, None)

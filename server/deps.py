@@ -1,0 +1,65 @@
+"""Dependencies shared by the routes: settings, catalog, job queue, checkpoint store, bearer token."""
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from workers.jobqueue import JobQueue
+
+from .catalog import Catalog, Entry
+from .settings import Settings
+from .uploads import CheckpointStore
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def get_queue(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+def get_checkpoints(request: Request) -> CheckpointStore:
+    return request.app.state.checkpoints
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
+CheckpointsDep = Annotated[CheckpointStore, Depends(get_checkpoints)]
+
+_bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
+
+
+def require_token(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Write endpoints: 401 unless the configured bearer token is presented (no token configured: open)."""
+    if settings.token is None:
+        return
+    expected = settings.token.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if credentials is None or not secrets.compare_digest(given, expected):
+        raise HTTPException(401, "this server needs a bearer token for changes: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+Authorized = [Depends(require_token)]
+
+
+def get_entry(surface_id: str, catalog: CatalogDep) -> Entry:
+    """The surface named in the path, or 404."""
+    entry = catalog.get(surface_id)
+    if entry is None:
+        raise HTTPException(404, f"no surface {surface_id!r}")
+    return entry
+
+
+EntryDep = Annotated[Entry, Depends(get_entry)]

@@ -1,0 +1,82 @@
+"""A job request -> the SurfaceSpec a worker runs: server-side names resolved to server paths, the
+configured limits checked, and the fingerprint that makes identical requests share one job."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from fastapi import HTTPException
+
+from workers import SurfaceSpec
+from workers.cli import one_line
+from workers.zoo import list_models
+
+from .catalog import slugify
+from .schemas import JobRequest
+from .settings import Settings
+from .uploads import CheckpointStore
+
+
+def allowed_models(settings: Settings) -> list[str]:
+    zoo = list_models()
+    return [m for m in zoo if m in settings.models] if settings.models is not None else zoo
+
+
+def _refuse(message: str, status: int = 422) -> HTTPException:
+    return HTTPException(status, message)
+
+
+def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointStore) -> tuple[SurfaceSpec, str | None]:
+    """The spec of a request and its checkpoint's sha256; HTTP errors name what is wrong."""
+    models = allowed_models(settings)
+    if request.model not in models:
+        raise _refuse(f"model {request.model!r} is not available; choose one of: {', '.join(models)}")
+    source = settings.datasets.get(request.dataset)
+    if source is None:
+        raise _refuse(f"dataset {request.dataset!r} is not configured on this server; choose one of: "
+                      f"{', '.join(settings.datasets) or '(none configured)'}")
+    root = source.resolved_root()
+    if root is None or not root.exists():
+        raise _refuse(f"dataset {request.dataset!r} is configured but its data is missing on the server", 409)
+    checkpoint, sha = None, None
+    if request.checkpoint_id is not None:
+        found = checkpoints.get(request.checkpoint_id)
+        if found is None:
+            raise _refuse(f"no checkpoint {request.checkpoint_id!r}; upload it with POST /api/checkpoints", 404)
+        checkpoint, record = found
+        if record.model != request.model:
+            raise _refuse(f"checkpoint {request.checkpoint_id} was uploaded for model {record.model!r}, "
+                          f"not {request.model!r}")
+        sha = record.sha256
+    points = request.x.num * (request.y.num if request.y is not None else 1)
+    if points > settings.max_points:
+        raise _refuse(f"the grid has {points} points, more than the server's limit max_points={settings.max_points}")
+    if request.samples is None:
+        raise _refuse(f"samples is required: the server evaluates at most max_samples={settings.max_samples} "
+                      "samples per split")
+    if request.samples > settings.max_samples:
+        raise _refuse(f"samples={request.samples} is more than the server's limit max_samples={settings.max_samples}")
+    if request.batch_size > settings.max_batch_size:
+        raise _refuse(f"batch_size={request.batch_size} is more than the server's limit "
+                      f"max_batch_size={settings.max_batch_size}")
+    try:
+        spec = SurfaceSpec(
+            model=request.model, checkpoint=str(checkpoint) if checkpoint else None, dataset=source.kind,
+            data_root=str(root), split=request.split, samples=request.samples, sample_seed=request.sample_seed,
+            batch_size=request.batch_size, loss=request.loss, directions=request.directions.model_dump(),
+            x=request.x, y=request.y,
+        )
+    except ValueError as e:  # pydantic's ValidationError is a ValueError
+        raise _refuse(one_line(e).removeprefix("spec: ")) from None
+    return spec, sha
+
+
+def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:
+    """Fingerprint of everything that determines the surface (not its title)."""
+    data = request.model_dump(mode="json", exclude={"name"})
+    data["checkpoint_sha256"] = checkpoint_sha
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def surface_id_for(request: JobRequest, key: str) -> str:
+    return f"{slugify(request.model, 40)}-{slugify(request.dataset, 40)}-{key[:10]}"

@@ -1,0 +1,37 @@
+"""/api/checkpoints: upload weights for a zoo architecture (loaded with weights_only, never as code)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+
+from ..deps import Authorized, CheckpointsDep, SettingsDep
+from ..jobspec import allowed_models
+from ..schemas import Checkpoint, Error
+from ..uploads import save_upload
+
+router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
+
+
+@router.post(
+    "", status_code=201, response_model=Checkpoint, dependencies=Authorized,
+    summary="Upload a checkpoint (state dict) for a zoo model",
+    responses={400: {"model": Error}, 401: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}},
+)
+async def upload_checkpoint(
+    file: Annotated[UploadFile, File(description=".pt/.pth/.t7 state dict")],
+    model: Annotated[str, Form(description="zoo model the weights belong to")],
+    settings: SettingsDep, checkpoints: CheckpointsDep,
+) -> Checkpoint:
+    models = allowed_models(settings)
+    if model not in models:
+        raise HTTPException(422, f"model {model!r} is not available; choose one of: {', '.join(models)}")
+    tmp = await save_upload(file, settings.uploads_dir, ".pt")
+    try:
+        return await run_in_threadpool(checkpoints.add, tmp, model)
+    except (ValueError, FileNotFoundError) as e:
+        message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
+        raise HTTPException(400, f"not usable as weights of {model}: {message}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,24 @@
+"""/api/config: what this server offers and allows."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from workers import __version__
+
+from ..deps import SettingsDep
+from ..jobspec import allowed_models
+from ..schemas import Config, Limits
+
+router = APIRouter(prefix="/api", tags=["config"])
+
+
+@router.get("/config", response_model=Config, summary="Version, limits, models and datasets of this server")
+def get_config(settings: SettingsDep) -> Config:
+    return Config(
+        version=__version__,
+        auth_required=settings.token is not None,
+        limits=Limits(max_points=settings.max_points, max_samples=settings.max_samples,
+                      max_queued_jobs=settings.max_queued_jobs, max_upload_mb=settings.max_upload_mb),
+        models=allowed_models(settings),
+        datasets=list(settings.datasets),
+    )

@@ -1,0 +1,138 @@
+"""/api/jobs: submit, list, inspect and cancel surface jobs; progress as server-sent events."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from workers import jobqueue
+from workers.jobqueue import QueueFull
+
+from ..catalog import write_meta
+from ..deps import Authorized, CheckpointsDep, QueueDep, SettingsDep
+from ..jobspec import build_spec, request_key, surface_id_for
+from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+NOT_FOUND = {404: {"model": Error, "description": "no such job"}}
+EVENT_POLL_S = 0.25
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def public_job(job: jobqueue.Job) -> Job:
+    running = job.state == "running"
+    return Job(
+        id=job.id, state=job.state, points_done=job.points_done, points_total=job.points_total,
+        rate=job.rate if running else None, eta=job.eta if running else None, error=job.error,
+        surface_id=job.surface_id, url=f"/api/jobs/{job.id}", created=_iso(job.created), updated=_iso(job.updated),
+        request=JobRequest.model_validate(job.request),
+    )
+
+
+def get_job(job_id: str, queue: QueueDep) -> jobqueue.Job:
+    job = queue.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return job
+
+
+JobDep = Annotated[jobqueue.Job, Depends(get_job)]
+
+
+@router.post(
+    "", status_code=202, response_model=Job, dependencies=Authorized, summary="Queue a surface job",
+    responses={
+        200: {"model": Job, "description": "an identical request's existing job"},
+        401: {"model": Error}, 404: {"model": Error, "description": "unknown checkpoint"},
+        409: {"model": Error, "description": "the dataset's data is missing on the server"},
+        422: {"model": Error, "description": "invalid request or beyond a limit"},
+        429: {"model": Error, "description": "too many jobs queued (max_queued_jobs)"},
+    },
+)
+def submit(
+    request: JobRequest, response: Response, queue: QueueDep, settings: SettingsDep, checkpoints: CheckpointsDep
+) -> Job:
+    spec, checkpoint_sha = build_spec(request, settings, checkpoints)
+    key = request_key(request, checkpoint_sha)
+    surface_id = surface_id_for(request, key)
+    out = f"surfaces/{surface_id}.h5"
+    name = request.name or f"{request.model} on {request.dataset} ({request.split})"
+    try:
+        job, queued = queue.submit(
+            key, request.model_dump(mode="json"), spec.model_dump(mode="json"), surface_id, out,
+            spec.num_points, settings.max_queued_jobs,
+        )
+    except QueueFull as e:
+        raise HTTPException(
+            429, f"{e.active} jobs are queued or running, the server's limit max_queued_jobs={e.limit}; "
+            "wait for some to finish or cancel one"
+        ) from None
+    if queued:
+        write_meta(settings.data_dir / out, name, request.dataset)
+    else:
+        response.status_code = 200
+    return public_job(job)
+
+
+@router.get("", response_model=JobList, summary="List jobs, newest first")
+def list_jobs(queue: QueueDep) -> JobList:
+    return JobList(jobs=[public_job(j) for j in queue.list()])
+
+
+@router.get("/{job_id}", response_model=Job, responses=NOT_FOUND, summary="A job's state and progress")
+def get_one(job: JobDep) -> Job:
+    return public_job(job)
+
+
+@router.delete(
+    "/{job_id}", response_model=Job, dependencies=Authorized, summary="Cancel a job (keeps its partial surface)",
+    responses={**NOT_FOUND, 401: {"model": Error}, 409: {"model": Error, "description": "the job has ended"}},
+)
+def cancel(job: JobDep, queue: QueueDep) -> Job:
+    if job.state in ("done", "failed"):
+        raise HTTPException(409, f"job {job.id} has already ended ({job.state}); nothing to cancel")
+    return public_job(queue.cancel(job.id))
+
+
+def _since(last_event_id: str | None) -> int:
+    return int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+
+@router.get(
+    "/{job_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND,
+    summary="Progress as server-sent events: `progress` (ProgressEvent) and `state` (Job)",
+)
+async def events(
+    job: JobDep, queue: QueueDep, last_event_id: Annotated[str | None, Header()] = None
+) -> AsyncIterable[ServerSentEvent]:
+    """The first ``progress`` event carries every point finished so far (after ``Last-Event-ID`` when a
+    client reconnects), later ones the newly finished points; the stream ends after a terminal state."""
+    seq = _since(last_event_id)
+    last_state, last_done = None, -1
+    while True:
+        current = await run_in_threadpool(queue.get, job.id)  # before the points: none is missed at the end
+        rows = await run_in_threadpool(queue.points_since, job.id, seq)
+        if rows or current.points_done != last_done:
+            seq = rows[-1].seq if rows else seq
+            last_done = current.points_done
+            running = current.state == "running"
+            yield ServerSentEvent(event="progress", id=str(seq), data=ProgressEvent(
+                points_done=current.points_done, points_total=current.points_total,
+                rate=current.rate if running else None, eta=current.eta if running else None,
+                points=[ProgressPoint(ix=r.ix, iy=r.iy, values=r.metrics) for r in rows],
+            ))
+        if current.state != last_state:
+            last_state = current.state
+            yield ServerSentEvent(event="state", data=public_job(current))
+        if current.state in jobqueue.TERMINAL:
+            return
+        await asyncio.sleep(EVENT_POLL_S)

@@ -1,0 +1,113 @@
+"""/api/surfaces: the catalog, meshes, file download, import and deletion."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from workers import read_surface
+from workers.checkpoints import sha256_file
+
+from ..catalog import Catalog, slugify
+from ..deps import Authorized, CatalogDep, EntryDep, QueueDep, SettingsDep
+from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
+from ..uploads import check_self_contained, save_upload
+
+router = APIRouter(prefix="/api/surfaces", tags=["surfaces"])
+
+NOT_FOUND = {404: {"model": Error, "description": "no such surface"}}
+
+
+@router.get("", response_model=SurfaceList, summary="List surfaces (gallery and user)")
+def list_surfaces(
+    catalog: CatalogDep,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    dataset: Annotated[str | None, Query(max_length=200)] = None,
+) -> SurfaceList:
+    return SurfaceList(surfaces=catalog.summaries(model, dataset))
+
+
+def _accepts_gzip(request: Request) -> bool:
+    for part in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*") and params.replace(" ", "") not in ("q=0", "q=0.0"):
+            return True
+    return False
+
+
+def _etag_matches(request: Request, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")]
+    return etag in tags or "*" in tags
+
+
+@router.get(
+    "/{surface_id}", response_model=Mesh, summary="The mesh of a surface (partial ones too)",
+    responses={**NOT_FOUND, 304: {"description": "unchanged since the ETag given in If-None-Match"}},
+)
+def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response:
+    try:
+        mesh = catalog.mesh(entry)
+    except (OSError, ValueError) as e:
+        raise HTTPException(409, f"surface {entry.id!r} cannot be read: {e}") from None
+    headers = {"ETag": mesh.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    if _etag_matches(request, mesh.etag):
+        return Response(status_code=304, headers=headers)
+    if _accepts_gzip(request):
+        return Response(mesh.gzip, media_type="application/json", headers={**headers, "Content-Encoding": "gzip"})
+    return Response(mesh.json, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/{surface_id}/file", response_class=FileResponse, summary="Download the HDF5 surface file",
+    responses={**NOT_FOUND, 200: {"content": {"application/x-hdf5": {}}, "description": "the surface file"}},
+)
+def download(entry: EntryDep) -> FileResponse:
+    return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5")
+
+
+@router.post(
+    "/import", status_code=201, response_model=SurfaceSummary, dependencies=Authorized,
+    summary="Add an HDF5 surface file (lossatlas or the reference code's format)",
+    responses={400: {"model": Error}, 401: {"model": Error}, 413: {"model": Error}},
+)
+async def import_surface(
+    file: Annotated[UploadFile, File(description="the .h5 surface file")],
+    catalog: CatalogDep, settings: SettingsDep,
+) -> SurfaceSummary:
+    tmp = await save_upload(file, settings.uploads_dir, ".h5")
+    try:
+        return await run_in_threadpool(_add_surface, tmp, Path(file.filename or "surface").stem, catalog)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _add_surface(tmp: Path, stem: str, catalog: Catalog) -> SurfaceSummary:
+    """Validate an uploaded file and move it into the user surfaces (HTTP 400 naming what is wrong)."""
+    try:
+        check_self_contained(tmp)
+    except ValueError as e:
+        raise HTTPException(400, str(e)) from None
+    try:
+        surface = read_surface(tmp)
+    except ValueError as e:
+        raise HTTPException(400, f"not a loss surface file: {str(e).replace(tmp.name, 'the file')}") from None
+    sid = f"{slugify(stem, 60)}-{sha256_file(tmp)[:8]}"  # the same file imported twice: one surface
+    entry = catalog.add(tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset"))
+    return catalog.summary(entry)
+
+
+@router.delete(
+    "/{surface_id}", status_code=204, dependencies=Authorized, summary="Delete a user surface",
+    responses={**NOT_FOUND, 401: {"model": Error}, 403: {"model": Error}, 409: {"model": Error}},
+)
+def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
+    if entry.source != "user":
+        raise HTTPException(403, f"surface {entry.id!r} belongs to the read-only gallery and cannot be deleted")
+    job = queue.active_for_surface(entry.id)
+    if job is not None:
+        raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
+    catalog.delete(entry)
+    return Response(status_code=204)

@@ -1,0 +1,180 @@
+"""Public models of the REST API (the contract in notes/api.md); storage lives elsewhere."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workers.spec import AxisSpec
+
+
+class Error(BaseModel):
+    detail: str = Field(description="what was wrong, in words")
+
+
+class Limits(BaseModel):
+    max_points: int
+    max_samples: int
+    max_queued_jobs: int
+    max_upload_mb: int
+
+
+class Config(BaseModel):
+    version: str
+    auth_required: bool
+    limits: Limits
+    models: list[str] = Field(description="zoo models a job may use")
+    datasets: list[str] = Field(description="datasets a job may use")
+
+
+# -- surfaces ---------------------------------------------------------------------------------------
+
+
+class DirectionsSummary(BaseModel):
+    kind: str
+    norm: str
+    ignore: str
+    dir_type: str
+    seed: int
+
+
+class AxisRange(BaseModel):
+    min: float
+    max: float
+    num: int
+
+
+class Grid(BaseModel):
+    x: AxisRange
+    y: AxisRange | None
+
+
+class GalleryInfo(BaseModel):
+    tier: Literal["cpu", "full"]
+    title: str
+    description: str
+    pair: str | None = None
+    shortcuts: bool | None = None
+    epochs: int | None = None
+    test_acc: float | None = None
+    source: str = ""
+
+
+class SurfaceSummary(BaseModel):
+    id: str
+    name: str
+    source: Literal["gallery", "user"]
+    model: str
+    dataset: str
+    dataset_label: str
+    split: str
+    samples: int | None
+    directions: DirectionsSummary | None
+    grid: Grid
+    ndim: Literal[1, 2]
+    metrics: list[str]
+    center: dict[str, float | None] = Field(description="each metric at the grid point nearest the origin")
+    status: Literal["complete", "partial"]
+    points_done: int
+    points_total: int
+    landscape_stats: dict[str, Any] | None
+    gallery: GalleryInfo | None
+
+
+class SurfaceList(BaseModel):
+    surfaces: list[SurfaceSummary]
+
+
+class Mesh(BaseModel):
+    id: str
+    name: str
+    ndim: Literal[1, 2]
+    x: list[float]
+    y: list[float] | None
+    metrics: dict[str, list[list[float | None]] | list[float | None]] = Field(
+        description="rows of y (2-D) or a row (1-D); null where not done or not finite"
+    )
+    done: list[list[int]] | list[int]
+    z_range: dict[str, list[float] | None] = Field(description="[min, max] over finite done values")
+    points_done: int
+    points_total: int
+    complete: bool
+    recipe: dict[str, Any]
+    summary: SurfaceSummary
+
+
+class Checkpoint(BaseModel):
+    id: str
+    sha256: str
+    model: str
+
+
+# -- jobs -------------------------------------------------------------------------------------------
+
+
+class JobDirections(BaseModel):
+    """Random directions (the paper's recipe: filter normalization, zero for biases and BN)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["random"] = "random"
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    norm: Literal["filter", "layer", "weight", "none"] = "filter"
+    ignore: Literal["biasbn", "none"] = "biasbn"
+    dir_type: Literal["weights", "states"] = "weights"
+    same_dir: bool = False
+
+
+class JobRequest(BaseModel):
+    """A surface to compute."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(description="zoo name (see /api/config)")
+    checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
+    dataset: str = Field(description="dataset name configured on the server (see /api/config)")
+    split: Literal["train", "test", "both"] = "train"
+    samples: int | None = Field(None, ge=1, description="seeded random subset per split; null: all")
+    sample_seed: int = Field(0, ge=0, le=2**63 - 1)
+    batch_size: int = Field(128, ge=1)
+    loss: Literal["ce", "mse"] = "ce"
+    directions: JobDirections = JobDirections()
+    x: AxisSpec = Field(description='"min:max:num" or {"min", "max", "num"}')
+    y: AxisSpec | None = None
+    name: str | None = Field(None, max_length=200, description="title of the surface")
+
+
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class Job(BaseModel):
+    id: str
+    state: JobState
+    points_done: int
+    points_total: int
+    rate: float | None = Field(description="points per second")
+    eta: float | None = Field(description="seconds left")
+    error: str | None
+    surface_id: str
+    url: str
+    created: str
+    updated: str
+    request: JobRequest
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class ProgressPoint(BaseModel):
+    ix: int
+    iy: int
+    values: dict[str, float | None]
+
+
+class ProgressEvent(BaseModel):
+    """Data of an ``event: progress`` message; ``points`` are the newly finished ones."""
+
+    points_done: int
+    points_total: int
+    rate: float | None
+    eta: float | None
+    points: list[ProgressPoint]

@@ -1,0 +1,152 @@
+"""Helpers of the server tests: real uvicorn servers (in a thread or as a ``lossatlas serve`` process) on
+free local ports, real ``lossatlas worker`` processes, the engine run directly for comparison."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import httpx
+import torch
+import uvicorn
+
+from server.app import create_app
+from server.settings import DatasetSource, Settings
+from workers import SurfaceSpec, compute_surface
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "test-token-123"
+
+
+def make_settings(data_dir: Path, tiny_npz: Path, **overrides) -> Settings:
+    """Settings of a test server: dataset ``tiny`` (the npz), no embedded worker, an empty gallery."""
+    values = dict(
+        data_dir=data_dir, gallery_dir=data_dir.parent / "gallery", frontend_dir=REPO / "frontend",
+        datasets={"tiny": DatasetSource(kind="tensors", root=tiny_npz)}, embedded_worker=False,
+        lease_s=2.0, poll_s=0.2,
+    )
+    return Settings(**{**values, **overrides})
+
+
+def direct_surface(request: dict, tiny_npz: Path):
+    """The engine run directly (one thread, as the test workers) on what a job request asks."""
+    spec = SurfaceSpec(
+        model=request["model"], checkpoint=request.get("checkpoint"), dataset="tensors", data_root=str(tiny_npz), split=request.get("split", "train"),
+        samples=request["samples"], sample_seed=request.get("sample_seed", 0),
+        batch_size=request.get("batch_size", 128), directions=request.get("directions", {}),
+        x=request["x"], y=request.get("y"),
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return compute_surface(spec)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.1, what: str = "condition"):
+    """Poll until ``predicate()`` is truthy; returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class ThreadServer:
+    """uvicorn serving ``create_app(settings)`` in a thread of the test process."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "ThreadServer":
+        self.thread.start()
+        wait_for(lambda: self.server.started, 20, what="uvicorn to start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+class Processes:
+    """Processes started by a test, their output in files (a pipe nobody reads would block them);
+    whatever is still running at the end is killed."""
+
+    def __init__(self):
+        self.procs: list[tuple[subprocess.Popen, IO[str]]] = []
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = tempfile.TemporaryFile("w+")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", *args], cwd=REPO,
+            env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+        self.procs.append((proc, log))
+        return proc
+
+    def output(self, proc: subprocess.Popen) -> str:
+        log = next(log for p, log in self.procs if p is proc)
+        log.seek(0)
+        return log.read()
+
+    def worker(self, data_dir: Path, lease: float = 2.0, worker_id: str | None = None) -> subprocess.Popen:
+        args = ["worker", "--data-dir", str(data_dir), "--lease", str(lease), "--poll", "0.2", "--threads", "1"]
+        return self.start(*args, *(["--worker-id", worker_id] if worker_id else []))
+
+    def serve(self, data_dir: Path, port: int, tiny_npz: Path) -> subprocess.Popen:
+        """``lossatlas serve`` as a process, configured through the environment; waits until it answers."""
+        env = {
+            "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
+            "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"), "LOSSATLAS_LEASE_S": "2",
+            "LOSSATLAS_POLL_S": "0.2",
+        }
+        proc = self.start("serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env)
+
+        def up() -> bool:
+            assert proc.poll() is None, f"lossatlas serve exited: {self.output(proc)}"
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, 60, 0.2, "lossatlas serve to answer")
+        return proc
+
+    def kill_all(self) -> None:
+        for proc, log in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            log.close()
+
+
+def job_request(**overrides) -> dict:
+    """A small 2-D job on the tiny dataset."""
+    return {"model": "tinycnn", "dataset": "tiny", "samples": 200, "x": "-1:1:5", "y": "-1:1:5", **overrides}

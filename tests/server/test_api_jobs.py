@@ -1,0 +1,258 @@
+"""/api/jobs and /api/checkpoints against a real server and a real worker process."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from serverkit import TOKEN, Processes, ThreadServer, direct_surface, job_request, make_settings, wait_for
+
+from server.schemas import Job, Mesh
+from server.settings import DatasetSource
+from workers import read_surface
+from workers.checkpoints import load_model
+from workers.zoo import list_models
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[ThreadServer]:
+    """A server without a token and one worker process."""
+    root = tmp_path_factory.mktemp("busy")
+    procs = Processes()
+    with ThreadServer(make_settings(root / "data", tiny_npz)) as server:
+        procs.worker(server.settings.data_dir, worker_id="w-busy")
+        yield server
+    procs.kill_all()
+
+
+@pytest.fixture(scope="module")
+def idle(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[ThreadServer]:
+    """A server with a token, tight limits and no worker: jobs stay queued."""
+    root = tmp_path_factory.mktemp("idle")
+    settings = make_settings(
+        root / "data", tiny_npz, token=TOKEN, max_points=400, max_samples=1000, max_queued_jobs=2, max_batch_size=512,
+        datasets={"tiny": DatasetSource(kind="tensors", root=tiny_npz),
+                  "gone": DatasetSource(kind="tensors", root=root / "missing.npz")},
+    )
+    with ThreadServer(settings) as server:
+        yield server
+
+
+def read_events(url: str, timeout: float = 120) -> list[tuple[str, dict]]:
+    """All events of a stream until the server ends it."""
+    events, kind = [], None
+    with httpx.stream("GET", url, timeout=timeout) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[len("event: "):]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[len("data: "):])))
+    return events
+
+
+def wait_state(c: httpx.Client, job_id: str, states: tuple[str, ...], timeout: float = 120) -> dict:
+    return wait_for(lambda: (j := c.get(f"/api/jobs/{job_id}").json())["state"] in states and j, timeout, 0.2,
+                    f"job {job_id} to reach {states}")
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    """tinycnn weights that differ from the zoo's seeded initialisation."""
+    torch.manual_seed(5)
+    model = load_model("tinycnn", None)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    path = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_job_with_uploaded_weights_streams_and_equals_the_engine(busy: ThreadServer, tiny_npz: Path, tmp_path: Path):
+    ckpt = _checkpoint(tmp_path)
+    with busy.client() as c:
+        up = c.post("/api/checkpoints", files={"file": ("tiny.pt", ckpt.read_bytes())}, data={"model": "tinycnn"})
+        assert up.status_code == 201, up.text
+        cid = up.json()["id"]
+        request = job_request(checkpoint_id=cid, split="both", name="weights test")
+        r = c.post("/api/jobs", json=request)
+        assert r.status_code == 202, r.text
+        job = Job.model_validate(r.json())
+        assert job.url == f"/api/jobs/{job.id}" and job.points_total == 25 and job.state in ("queued", "running")
+        events = read_events(f"{busy.url}/api/jobs/{job.id}/events")
+        assert events[-1][0] == "state" and events[-1][1]["state"] == "done"
+        points = [(p["ix"], p["iy"], p["values"]) for kind, e in events if kind == "progress" for p in e["points"]]
+        assert sorted((ix, iy) for ix, iy, _ in points) == [(ix, iy) for ix in range(5) for iy in range(5)]
+
+        file = c.get(f"/api/surfaces/{job.surface_id}/file")
+        path = tmp_path / "got.h5"
+        path.write_bytes(file.content)
+        got = read_surface(path)
+        request["checkpoint"] = str(ckpt)
+        expected = direct_surface(request, tiny_npz)
+        assert got.recipe["checkpoint_sha256"] == up.json()["sha256"] == expected.recipe["checkpoint_sha256"]
+        for name, values in expected.metrics.items():
+            np.testing.assert_array_equal(got.metrics[name], values, err_msg=name)
+        for ix, iy, values in points:  # the streamed values are the computed ones
+            assert values == {m: v[iy, ix] for m, v in expected.metrics.items()}
+
+        mesh = Mesh.model_validate(c.get(f"/api/surfaces/{job.surface_id}").json())
+        assert mesh.complete and mesh.name == "weights test" and mesh.summary.dataset == "tiny"
+        assert mesh.summary.metrics == ["train_loss", "train_acc", "test_loss", "test_acc"]
+        assert mesh.recipe["spec"]["checkpoint"] == f"{cid}.pt" and mesh.recipe["spec"]["data_root"] == "tiny.npz"
+
+        again = c.post("/api/jobs", json={**job_request(checkpoint_id=cid, split="both"), "name": "other title"})
+        assert again.status_code == 200 and again.json()["id"] == job.id and again.json()["state"] == "done"
+        assert c.get("/api/jobs").json()["jobs"][0]["id"] == job.id
+        # a finished job's stream: every point at once, then the state, then the end
+        replay = read_events(f"{busy.url}/api/jobs/{job.id}/events")
+        assert [k for k, _ in replay] == ["progress", "state"] and len(replay[0][1]["points"]) == 25
+        r = c.delete(f"/api/jobs/{job.id}")
+        assert (r.status_code, r.json()) == (409, {"detail": f"job {job.id} has already ended (done); nothing to cancel"})
+        r = c.delete(f"/api/surfaces/{job.surface_id}")
+        assert r.status_code == 204
+        # its surface deleted, the same request computes it again
+        assert c.post("/api/jobs", json=job_request(checkpoint_id=cid, split="both")).status_code == 202
+        wait_state(c, job.id, ("done",))
+
+
+def test_cancel_a_running_job_then_resume_it(busy: ThreadServer):
+    request = job_request(samples=1000, x="-1:1:9", y="-1:1:9")
+    with busy.client() as c:
+        job = c.post("/api/jobs", json=request).json()
+        wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 3, 120, 0.1, "3 points")
+        cancelled = c.delete(f"/api/jobs/{job['id']}")
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        path = busy.settings.surfaces_dir / f"{job['surface_id']}.h5"
+        def unchanged_for_a_second() -> int:
+            before = int(read_surface(path).done.sum())
+            time.sleep(1.0)
+            return before if int(read_surface(path).done.sum()) == before else 0
+
+        stopped = wait_for(unchanged_for_a_second, 20, 0, "the worker to stop")
+        assert 3 <= stopped < 81
+        # the worker is free again: a small job is done
+        small = c.post("/api/jobs", json=job_request(x="-1:1:3", y=None)).json()
+        assert wait_state(c, small["id"], ("done",))["points_done"] == 3
+        assert c.get(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
+        assert int(read_surface(path).done.sum()) == stopped
+        resumed = c.post("/api/jobs", json=request)  # asked again: the same job resumes its file
+        assert resumed.status_code == 202 and resumed.json()["id"] == job["id"]
+        assert wait_state(c, job["id"], ("done",))["points_done"] == 81
+    queue = busy.server.config.app.state.queue
+    assert sum(queue.computed_by(job["id"]).values()) == 81  # nothing computed twice
+    assert len({(p.ix, p.iy) for p in queue.points_since(job["id"])}) == 81
+
+
+def test_partial_surface_of_a_running_job_is_served(busy: ThreadServer):
+    with busy.client() as c:
+        job = c.post("/api/jobs", json=job_request(samples=1500, x="-1:1:7", y="-1:1:7")).json()
+        wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 2, 120, 0.1, "2 points")
+        mesh = c.get(f"/api/surfaces/{job['surface_id']}").json()
+        assert not mesh["complete"] and 2 <= mesh["points_done"] < 49
+        assert sum(map(sum, mesh["done"])) == mesh["points_done"]
+        running = c.get(f"/api/jobs/{job['id']}").json()
+        r = c.delete(f"/api/surfaces/{job['surface_id']}")
+        assert (r.status_code, r.json()["detail"]) == (
+            409, f"job {job['id']} is running on surface {job['surface_id']!r}; cancel it first")
+        assert running["rate"] > 0 and running["eta"] >= 0
+        wait_state(c, job["id"], ("done",))
+
+
+def test_cancel_a_queued_job_and_job_404s(idle: ThreadServer):
+    with idle.client(TOKEN) as c:
+        job = c.post("/api/jobs", json=job_request(sample_seed=7)).json()
+        assert job["state"] == "queued"
+        assert c.delete(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
+        assert c.delete(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
+        assert [k for k, _ in read_events(f"{idle.url}/api/jobs/{job['id']}/events")] == ["progress", "state"]
+        for r in (c.get("/api/jobs/nope"), c.delete("/api/jobs/nope"), c.get("/api/jobs/nope/events")):
+            assert (r.status_code, r.json()) == (404, {"detail": "no job 'nope'"})
+
+
+def test_queue_limit(idle: ThreadServer):
+    with idle.client(TOKEN) as c:
+        first = c.post("/api/jobs", json=job_request(sample_seed=1))
+        second = c.post("/api/jobs", json=job_request(sample_seed=2))
+        assert first.status_code == second.status_code == 202
+        r = c.post("/api/jobs", json=job_request(sample_seed=3))
+        assert (r.status_code, r.json()) == (429, {"detail": "2 jobs are queued or running, the server's limit "
+                                                             "max_queued_jobs=2; wait for some to finish or cancel one"})
+        assert c.post("/api/jobs", json=job_request(sample_seed=1)).status_code == 200  # existing: still answered
+        for job in (first, second):
+            c.delete(f"/api/jobs/{job.json()['id']}")
+
+
+MODELS = ", ".join(list_models())
+
+
+@pytest.mark.parametrize("change, status, detail", [
+    ({"model": "nope"}, 422, "model 'nope' is not available; choose one of: " + MODELS),
+    ({"dataset": "cifar10"}, 422, "dataset 'cifar10' is not configured on this server; choose one of: tiny, gone"),
+    ({"dataset": "gone"}, 409, "dataset 'gone' is configured but its data is missing on the server"),
+    ({"x": "-1:1:21", "y": "-1:1:20"}, 422, "the grid has 420 points, more than the server's limit max_points=400"),
+    ({"samples": 1001}, 422, "samples=1001 is more than the server's limit max_samples=1000"),
+    ({"samples": None}, 422, "samples is required: the server evaluates at most max_samples=1000 samples per split"),
+    ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
+    ({"x": "1:-1:5"}, 422, "x: axis min must be below max, got 1.0:-1.0"),
+    ({"x": "1:2"}, 422, "x: axis '1:2' is not min:max:num (for example -1:1:51)"),
+    ({"split": "valid"}, 422, "split: Input should be 'train', 'test' or 'both'"),
+    ({"data_root": "/etc"}, 422, "data_root: Extra inputs are not permitted"),
+    ({"directions": {"kind": "target", "target": "/etc/passwd"}}, 422,
+     "directions.kind: Input should be 'random'; directions.target: Extra inputs are not permitted"),
+    ({"checkpoint_id": "../../etc/passwd"}, 422, "checkpoint_id: String should match pattern '^[0-9a-f]{16}$'"),
+    ({"checkpoint_id": "0123456789abcdef"}, 404,
+     "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints"),
+    ({"directions": {"same_dir": True}, "y": None}, 422, "same_dir needs a 2-D grid (a y axis)"),
+])
+def test_job_requests_refused(idle: ThreadServer, change: dict, status: int, detail: str):
+    with idle.client(TOKEN) as c:
+        before = c.get("/api/jobs").json()
+        r = c.post("/api/jobs", json={**job_request(), **change})
+        assert (r.status_code, r.json()) == (status, {"detail": detail})
+        assert c.get("/api/jobs").json() == before
+
+
+def test_malformed_json_is_refused(idle: ThreadServer):
+    with idle.client(TOKEN) as c:
+        r = c.post("/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("1: JSON decode error")
+
+
+class Payload:
+    """Pickled, this would run code when loaded without weights_only."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "code ran"))
+
+
+def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt"
+    torch.save({"conv1.weight": Payload(marker)}, evil)
+    mnist = tmp_path / "mnist.pt"
+    torch.save(load_model("tinycnn_mnist", None).state_dict(), mnist)
+    good = _checkpoint(tmp_path)
+    with idle.client(TOKEN) as c:
+        r = c.post("/api/checkpoints", files={"file": ("evil.pt", evil.read_bytes())}, data={"model": "tinycnn"})
+        assert r.status_code == 400 and r.json()["detail"].startswith(
+            "not usable as weights of tinycnn: cannot read the checkpoint as weights: Weights only load failed")
+        assert not marker.exists()
+        r = c.post("/api/checkpoints", files={"file": ("m.pt", mnist.read_bytes())}, data={"model": "tinycnn"})
+        assert (r.status_code, r.json()) == (400, {"detail": "not usable as weights of tinycnn: the checkpoint "
+                                                   "does not fit model 'tinycnn': 1 wrong shape: conv1.weight (8, 1, 3, 3) vs (8, 3, 3, 3)"})
+        r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "evil:code"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")
+        assert not list(idle.settings.checkpoints_dir.glob("*")) and not list(idle.settings.uploads_dir.glob("*"))
+        cid = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "tinycnn"}).json()["id"]
+        r = c.post("/api/jobs", json=job_request(model="tinycnn_mnist", checkpoint_id=cid))
+        assert (r.status_code, r.json()) == (422, {"detail": f"checkpoint {cid} was uploaded for model 'tinycnn', "
+                                                   "not 'tinycnn_mnist'"})

@@ -1,0 +1,223 @@
+"""/api/surfaces against a real server: catalog, meshes, download, import, deletion, and their 4xx."""
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import httpx
+import numpy as np
+import pytest
+from serverkit import TOKEN, ThreadServer, make_settings
+
+from server.schemas import Mesh, SurfaceSummary
+from workers import SurfaceSpec, compute_surface, read_surface
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[ThreadServer]:
+    """A server with a token, a 1 MB upload limit and a gallery of: an indexed lossatlas surface (with
+    its direction file), an unindexed reference-format surface with pending points, an index entry
+    pointing outside the gallery."""
+    root = tmp_path_factory.mktemp("site")
+    gallery = root / "gallery"
+    gallery.mkdir()
+    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=100, x="-1:1:5", y="-0.5:0.5:3")
+    compute_surface(spec, gallery / "ours.h5")
+    _write_reference(gallery / "ref-old.h5")
+    (root / "secret.h5").write_bytes((gallery / "ours.h5").read_bytes())
+    (gallery / "index.json").write_text(json.dumps({"entries": [
+        {"id": "tiny-plane", "file": "ours.h5", "title": "Tiny plane", "description": "a test", "tier": "cpu",
+         "pair": None, "shortcuts": True, "epochs": 3, "test_acc": 12.5, "source": "tests"},
+        {"id": "escape", "file": "../secret.h5", "title": "outside", "tier": "cpu"},
+    ]}))
+    with ThreadServer(make_settings(root / "data", tiny_npz, token=TOKEN, max_upload_mb=1)) as server:
+        yield server
+
+
+REF_X, REF_Y = np.linspace(-1, 1, 4), np.linspace(-1, 1, 3)
+REF_VALUES = np.arange(12, dtype=float).reshape(3, 4) / 10  # [iy, ix]
+REF_VALUES[2, 3] = -1  # pending in the reference format
+
+
+def _write_reference(path: Path) -> None:
+    """The reference code's layout: no done mask, -1 for pending, a non-square grid stored as (nx, ny)."""
+    with h5py.File(path, "w") as f:
+        f["xcoordinates"], f["ycoordinates"] = REF_X, REF_Y
+        f["train_loss"] = REF_VALUES.reshape(4, 3)
+        f["train_acc"] = np.full((4, 3), 50.0)
+
+
+def test_catalog_lists_gallery_surfaces_with_their_index_metadata(site: ThreadServer):
+    with site.client() as c:
+        surfaces = c.get("/api/surfaces").json()["surfaces"]
+        by_id = {s["id"]: SurfaceSummary.model_validate(s) for s in surfaces}
+        assert set(by_id) == {"tiny-plane", "ref-old"}  # not the direction file, not the escaping entry
+        tiny = by_id["tiny-plane"]
+        file = read_surface(site.settings.gallery_dir / "ours.h5")
+        assert tiny.source == "gallery" and tiny.name == "Tiny plane" and tiny.model == "tinycnn"
+        assert tiny.gallery.model_dump() == {"tier": "cpu", "title": "Tiny plane", "description": "a test",
+                                             "pair": None, "shortcuts": True, "epochs": 3, "test_acc": 12.5,
+                                             "source": "tests"}
+        assert (tiny.dataset, tiny.split, tiny.samples, tiny.ndim) == ("tensors", "train", 100, 2)
+        assert tiny.grid.model_dump() == {"x": {"min": -1, "max": 1, "num": 5}, "y": {"min": -0.5, "max": 0.5, "num": 3}}
+        assert tiny.metrics == ["train_loss", "train_acc"] and tiny.status == "complete"
+        assert tiny.center["train_loss"] == pytest.approx(file.metrics["train_loss"][1, 2], rel=1e-6)
+        assert tiny.landscape_stats == file.attrs["landscape_stats"]
+        assert tiny.directions.model_dump() == {"kind": "random", "norm": "filter", "ignore": "biasbn",
+                                                "dir_type": "weights", "seed": 0}
+        ref = by_id["ref-old"]
+        assert ref.gallery is None and ref.model == "unknown" and ref.status == "partial"
+        assert (ref.points_done, ref.points_total, ref.split) == (11, 12, "train")
+        assert [s["id"] for s in c.get("/api/surfaces", params={"model": "tinycnn"}).json()["surfaces"]] == ["tiny-plane"]
+        assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {"surfaces": []}
+
+
+def test_mesh_holds_the_file_values_gzipped_with_an_etag(site: ThreadServer):
+    file = read_surface(site.settings.gallery_dir / "ours.h5")
+    with site.client() as c:
+        r = c.get("/api/surfaces/tiny-plane")
+        assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+        mesh = Mesh.model_validate(r.json())
+        assert mesh.x == file.xcoordinates.tolist() and mesh.y == file.ycoordinates.tolist()
+        for name, values in file.metrics.items():
+            np.testing.assert_allclose(np.array(mesh.metrics[name], dtype=float), values, rtol=1e-6)
+            assert mesh.z_range[name] == pytest.approx([values.min(), values.max()], rel=1e-6)
+        assert mesh.done == [[1] * 5] * 3 and mesh.complete and mesh.points_done == 15
+        assert mesh.recipe["spec"]["data_root"] == "tiny.npz"  # no server path in answers
+        assert mesh.summary.id == "tiny-plane"
+        etag = r.headers["etag"]
+        again = c.get("/api/surfaces/tiny-plane", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+        with httpx.stream("GET", f"{site.url}/api/surfaces/tiny-plane", headers={"Accept-Encoding": "gzip"}) as s:
+            wire = b"".join(s.iter_raw())
+        assert json.loads(gzip.decompress(wire)) == r.json() and len(wire) < len(json.dumps(r.json())) / 2
+        plain = c.get("/api/surfaces/tiny-plane", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.json() == r.json()
+
+
+def test_reference_file_mesh_has_nulls_for_pending_points(site: ThreadServer):
+    with site.client() as c:
+        mesh = c.get("/api/surfaces/ref-old").json()
+    expected = REF_VALUES.tolist()
+    expected[2][3] = None
+    assert mesh["metrics"]["train_loss"] == expected
+    assert mesh["done"][2] == [1, 1, 1, 0] and mesh["complete"] is False
+    assert mesh["z_range"]["train_loss"] == [0.0, 1.0]
+
+
+def test_file_download_is_the_hdf5_file(site: ThreadServer):
+    with site.client() as c:
+        r = c.get("/api/surfaces/tiny-plane/file")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-hdf5"
+    assert r.headers["content-disposition"] == 'attachment; filename="tiny-plane.h5"'
+    assert r.content == (site.settings.gallery_dir / "ours.h5").read_bytes()
+
+
+def _user_files(site: ThreadServer) -> list[str]:
+    dirs = (site.settings.surfaces_dir, site.settings.uploads_dir)
+    return sorted(str(p) for d in dirs if d.exists() for p in d.iterdir())
+
+
+def test_import_of_our_and_reference_files_then_delete(site: ThreadServer, tmp_path: Path):
+    with site.client(TOKEN) as c:
+        ours = c.get("/api/surfaces/tiny-plane/file").content
+        r = c.post("/api/surfaces/import", files={"file": ("My Surface.h5", ours)})
+        assert r.status_code == 201, r.text
+        summary = SurfaceSummary.model_validate(r.json())
+        assert summary.source == "user" and summary.name == "My Surface" and summary.id.startswith("my-surface-")
+        assert summary.status == "complete" and summary.model == "tinycnn"
+        assert c.get(f"/api/surfaces/{summary.id}/file").content == ours
+        assert c.post("/api/surfaces/import", files={"file": ("My Surface.h5", ours)}).json()["id"] == summary.id
+        ref_path = tmp_path / "ref.h5"
+        _write_reference(ref_path)
+        ref = c.post("/api/surfaces/import", files={"file": ("ref.h5", ref_path.read_bytes())}).json()
+        assert (ref["points_done"], ref["points_total"]) == (11, 12)
+        listed = {s["id"] for s in c.get("/api/surfaces").json()["surfaces"]}
+        assert {summary.id, ref["id"]} <= listed
+
+        assert c.delete(f"/api/surfaces/{summary.id}").status_code == 204
+        assert c.get(f"/api/surfaces/{summary.id}").status_code == 404
+        assert not any(summary.id in f for f in _user_files(site))
+        assert c.delete(f"/api/surfaces/{ref['id']}").status_code == 204
+
+
+def _external_link_file(path: Path, target: Path) -> None:
+    with h5py.File(path, "w") as f:
+        f["xcoordinates"] = np.linspace(-1, 1, 3)
+        f["train_loss"] = h5py.ExternalLink(str(target), "/train_loss")
+
+
+def _external_storage_file(path: Path) -> None:
+    """A dataset whose raw bytes are read from another file of the server's disk."""
+    with h5py.File(path, "w") as f:
+        f["xcoordinates"] = np.linspace(-1, 1, 3)
+        f.create_dataset("train_loss", shape=(3,), dtype="f8", external=[("/etc/hostname", 0, 24)])
+
+
+def _no_metric_file(path: Path) -> None:
+    with h5py.File(path, "w") as f:
+        f["xcoordinates"] = np.linspace(-1, 1, 3)
+        f["weights"] = np.zeros(3)
+
+
+@pytest.mark.parametrize("make, status, message", [
+    (lambda p, g: p.write_text("not hdf5 at all"), 400, "not a loss surface file: the file is not an HDF5 file"),
+    (lambda p, g: _no_metric_file(p), 400, "not a loss surface file: the file holds no metric (train_loss, test_acc, ...)"),
+    (lambda p, g: _external_link_file(p, g / "ours.h5"), 400,
+     "refused: the file is not self-contained (train_loss is a link (ExternalLink))"),
+    (lambda p, g: _external_storage_file(p), 400,
+     "refused: the file is not self-contained (train_loss keeps its data outside the file)"),
+    (lambda p, g: p.write_bytes(b""), 400, "the uploaded file is empty"),
+    (lambda p, g: p.write_bytes(b"\0" * (1024 * 1024 + 1)), 413,
+     "the request body is larger than the server's limit max_upload_mb=1"),
+])
+def test_import_refuses_other_files_and_stores_nothing(site: ThreadServer, tmp_path: Path, make, status, message):
+    path = tmp_path / "upload.h5"
+    make(path, site.settings.gallery_dir)
+    before = _user_files(site)
+    with site.client(TOKEN) as c:
+        r = c.post("/api/surfaces/import", files={"file": ("upload.h5", path.read_bytes())})
+    assert (r.status_code, r.json()) == (status, {"detail": message})
+    assert _user_files(site) == before
+
+
+def test_upload_limit_also_holds_without_content_length(site: ThreadServer):
+    def body():  # chunked: the size is only known while it arrives
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.h5"\r\n\r\n'
+        for _ in range(3):
+            yield b"\0" * (512 * 1024)
+
+    r = httpx.post(f"{site.url}/api/surfaces/import", content=body(),
+                   headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "multipart/form-data; boundary=x"})
+    assert (r.status_code, r.json()) == (413, {"detail": "the request body is larger than the server's limit max_upload_mb=1"})
+
+
+def test_write_endpoints_need_the_token(site: ThreadServer):
+    message = "this server needs a bearer token for changes: send 'Authorization: Bearer <token>'"
+    ours = (site.settings.gallery_dir / "ours.h5").read_bytes()
+    for token in (None, "wrong-token-xyz"):
+        with site.client(token) as c:
+            for r in (c.post("/api/surfaces/import", files={"file": ("a.h5", ours)}),
+                      c.delete("/api/surfaces/ref-old"),
+                      c.post("/api/jobs", json={"model": "tinycnn"}),
+                      c.delete("/api/jobs/0123456789abcdef"),
+                      c.post("/api/checkpoints", files={"file": ("a.pt", b"x")}, data={"model": "tinycnn"})):
+                assert (r.status_code, r.json()) == (401, {"detail": message}), r.request.url
+                assert r.headers["www-authenticate"] == "Bearer"
+    with site.client() as c:  # reading needs none
+        assert c.get("/api/surfaces").status_code == 200 and c.get("/api/config").json()["auth_required"] is True
+
+
+def test_gallery_cannot_be_deleted_and_ids_cannot_escape(site: ThreadServer):
+    with site.client(TOKEN) as c:
+        r = c.delete("/api/surfaces/tiny-plane")
+        assert (r.status_code, r.json()) == (403, {"detail": "surface 'tiny-plane' belongs to the read-only gallery and cannot be deleted"})
+        assert (site.settings.gallery_dir / "ours.h5").exists()
+        assert c.delete("/api/surfaces/nope").json() == {"detail": "no surface 'nope'"}
+        for sid in ("..%2F..%2Fsecret", "..%2Fsecret", "escape", "%2E%2E", "secret", "ours.dirs", "ours"):
+            assert c.get(f"/api/surfaces/{sid}").status_code == 404, sid
+            assert c.get(f"/api/surfaces/{sid}/file").status_code == 404, sid
+        assert c.get("/static/../server/settings.py").status_code == 404

@@ -1,0 +1,118 @@
+"""The SQLite job queue on its own: atomic claims, leases, take-over, cancellation, deduplication."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workers.jobqueue import MAX_ATTEMPTS, JobQueue, QueueFull
+
+
+def submit(queue: JobQueue, key: str, max_active: int = 10):
+    return queue.submit(key, {"k": key}, {"s": key}, f"surf-{key}", f"surfaces/surf-{key}.h5", 9, max_active)
+
+
+def test_concurrent_claims_take_each_job_once(tmp_path: Path):
+    """Four claimers, each with its own connections, as worker processes have."""
+    queue = JobQueue(tmp_path)
+    ids = [submit(queue, f"k{i}", max_active=100)[0].id for i in range(40)]
+    claimed: list[str] = []
+
+    def claim_all(name: str) -> None:
+        own = JobQueue(tmp_path)
+        while (job := own.claim(name, 60)) is not None:
+            claimed.append(job.id)
+
+    threads = [threading.Thread(target=claim_all, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(claimed) == sorted(ids)  # every job once, none twice
+
+
+def test_expired_lease_is_reclaimed_and_the_old_worker_is_told(tmp_path: Path):
+    queue = JobQueue(tmp_path)
+    job, queued = submit(queue, "a")
+    assert queued and job.state == "queued"
+    first = queue.claim("w1", lease_s=0.3)
+    assert first.id == job.id and first.state == "running" and first.worker == "w1"
+    assert queue.claim("w2", lease_s=0.3) is None  # leased
+    assert queue.record(job.id, "w1", 0.3, 1, 9, 2.0, 4.0, [(0, 0, {"train_loss": 1.5})])
+    time.sleep(0.4)
+    second = queue.claim("w2", lease_s=5)
+    assert second.id == job.id and second.worker == "w2" and second.attempts == 2
+    assert not queue.heartbeat(job.id, "w1", 5)  # w1 stalled past its lease: it must stop
+    assert not queue.record(job.id, "w1", 5, 2, 9, None, None, [(1, 0, {"train_loss": 1.0})])  # but recorded
+    assert queue.record(job.id, "w2", 5, 2, 9, None, None, [(2, 0, {"train_loss": float("nan")})])
+    assert not queue.finish(job.id, "w1", "done")
+    assert queue.finish(job.id, "w2", "done")
+    assert queue.computed_by(job.id) == {"w1": 2, "w2": 1}
+    rows = queue.points_since(job.id)
+    assert [(r.worker, r.ix, r.iy, r.metrics) for r in rows] == [
+        ("w1", 0, 0, {"train_loss": 1.5}), ("w1", 1, 0, {"train_loss": 1.0}), ("w2", 2, 0, {"train_loss": None})]
+    assert queue.points_since(job.id, rows[0].seq) == rows[1:]
+
+
+def test_cancel_stops_the_worker_and_keeps_the_state(tmp_path: Path):
+    queue = JobQueue(tmp_path)
+    job, _ = submit(queue, "a")
+    queue.claim("w1", 30)
+    assert queue.cancel(job.id).state == "cancelled"
+    assert not queue.record(job.id, "w1", 30, 1, 9, None, None, [(0, 0, {"train_loss": 2.0})])
+    assert queue.get(job.id).points_done == 1  # the point that was being computed is in the file
+    assert not queue.finish(job.id, "w1", "done") and not queue.release(job.id, "w1")
+    assert queue.get(job.id).state == "cancelled"
+    assert queue.cancel("nope") is None
+
+
+def test_identical_requests_share_a_job_until_it_fails_or_its_surface_goes(tmp_path: Path):
+    queue = JobQueue(tmp_path)
+    job, queued = submit(queue, "a")
+    again, queued_again = submit(queue, "a")
+    assert queued and not queued_again and again.id == job.id
+    queue.claim("w", 30)
+    queue.finish(job.id, "w", "failed", error="boom")
+    retried, queued = submit(queue, "a")  # a failed job is queued again, same id, error cleared
+    assert queued and retried.id == job.id and retried.state == "queued" and retried.error is None
+    queue.claim("w", 30)
+    queue.finish(job.id, "w", "done")
+    assert submit(queue, "a")[1]  # done, but its surface file does not exist: computed again
+    queue.claim("w", 30)
+    queue.finish(job.id, "w", "done")
+    (tmp_path / "surfaces").mkdir()
+    (tmp_path / "surfaces" / "surf-a.h5").write_bytes(b"x")
+    assert submit(queue, "a") == (queue.get(job.id), False)
+
+
+def test_queue_full_and_poison_jobs(tmp_path: Path):
+    queue = JobQueue(tmp_path)
+    submit(queue, "a", max_active=2)
+    submit(queue, "b", max_active=2)
+    with pytest.raises(QueueFull) as e:
+        submit(queue, "c", max_active=2)
+    assert (e.value.active, e.value.limit) == (2, 2)
+    assert submit(queue, "a", max_active=2)[1] is False  # an existing job is still answered
+    job = queue.claim("w", 0.01)
+    for _ in range(MAX_ATTEMPTS - 1):
+        time.sleep(0.02)
+        assert queue.claim("w", 0.01).id == job.id
+    time.sleep(0.02)
+    while (other := queue.claim("w", 30)) is not None:  # the poison job is failed, not handed out again
+        assert other.id != job.id
+    assert queue.get(job.id).state == "failed" and "gave up" in queue.get(job.id).error
+
+
+def test_release_requeues_and_surface_paths_stay_inside(tmp_path: Path):
+    queue = JobQueue(tmp_path)
+    job, _ = submit(queue, "a")
+    queue.claim("w", 30)
+    assert queue.release(job.id, "w")
+    released = queue.get(job.id)
+    assert released.state == "queued" and released.worker is None and released.attempts == 0
+    assert queue.surface_path(job) == (tmp_path / "surfaces" / "surf-a.h5").resolve()
+    bad, _ = queue.submit("evil", {}, {}, "x", "../outside.h5", 1, 10)
+    with pytest.raises(ValueError, match="outside the data directory"):
+        queue.surface_path(bad)

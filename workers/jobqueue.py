@@ -1,0 +1,338 @@
+"""The durable job queue: surface jobs in SQLite inside the data directory.
+
+The server submits jobs; workers (any number of processes, on any machine that mounts the data
+directory) claim them atomically with a lease that they keep renewing (heartbeat). A worker that dies
+stops renewing; once its lease has expired another worker claims the job again and resumes the partial
+surface file, so no finished point is lost or computed again. Every finished point is also recorded
+as a row (which worker computed it, its values): the server streams these rows as progress events.
+
+Layout of the data directory::
+
+    jobs.sqlite3          this queue
+    surfaces/<id>.h5      surface files (``Job.out`` is relative to the data directory)
+
+The queue knows nothing of HTTP; ``workers`` never imports ``server``.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+State = Literal["queued", "running", "done", "failed", "cancelled"]
+ACTIVE: tuple[State, ...] = ("queued", "running")
+TERMINAL: tuple[State, ...] = ("done", "failed", "cancelled")
+MAX_ATTEMPTS = 5  # claims of one job before it is failed: a job that kills its workers must not loop
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,              -- fingerprint of the request: identical requests share a job
+    state TEXT NOT NULL,
+    request TEXT NOT NULL,          -- JSON: the request as the client sent it (normalized)
+    spec TEXT NOT NULL,             -- JSON: the SurfaceSpec the worker runs
+    surface_id TEXT NOT NULL,
+    out TEXT NOT NULL,              -- surface file, relative to the data directory
+    points_done INTEGER NOT NULL DEFAULT 0,
+    points_total INTEGER NOT NULL,
+    rate REAL,
+    eta REAL,
+    error TEXT,
+    worker TEXT,
+    lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs (key);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
+CREATE TABLE IF NOT EXISTS points (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    worker TEXT NOT NULL,
+    ix INTEGER NOT NULL,
+    iy INTEGER NOT NULL,
+    metrics TEXT NOT NULL,          -- JSON {metric: value or null}
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS points_job ON points (job_id, seq);
+"""
+
+
+class QueueFull(Exception):
+    """Raised by :meth:`JobQueue.submit` when ``max_active`` jobs are already queued or running."""
+
+    def __init__(self, active: int, limit: int):
+        super().__init__(f"{active} jobs are queued or running")
+        self.active, self.limit = active, limit
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the jobs table."""
+
+    id: str
+    key: str
+    state: State
+    request: dict[str, Any]
+    spec: dict[str, Any]
+    surface_id: str
+    out: str
+    points_done: int
+    points_total: int
+    rate: float | None
+    eta: float | None
+    error: str | None
+    worker: str | None
+    lease_until: float | None
+    attempts: int
+    created: float
+    updated: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Job":
+        data = dict(row)
+        data["request"] = json.loads(data["request"])
+        data["spec"] = json.loads(data["spec"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class PointRow:
+    """A finished point as recorded by the worker that computed it."""
+
+    seq: int
+    worker: str
+    ix: int
+    iy: int
+    metrics: dict[str, float | None]
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+class JobQueue:
+    """Jobs of one data directory. Each call opens its own connection, so one instance may be shared by
+    threads, and any number of processes may use the same directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / "jobs.sqlite3"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout=30000")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (BEGIN IMMEDIATE): read-then-write steps are atomic."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def surface_path(self, job: Job) -> Path:
+        """The job's surface file, refused when it would lie outside the data directory."""
+        path = (self.root / job.out).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"job {job.id}: surface file {job.out!r} lies outside the data directory")
+        return path
+
+    # -- server side ---------------------------------------------------------------------------
+
+    def submit(
+        self, key: str, request: dict, spec: dict, surface_id: str, out: str, total: int, max_active: int
+    ) -> tuple[Job, bool]:
+        """Queue a job, or return the job of an identical earlier request.
+
+        Returns ``(job, queued)``: ``queued`` is False when an existing queued, running or done job
+        (whose surface file still exists) answers the request. A failed or cancelled job, or a done
+        one whose surface was deleted, is queued again (it resumes its partial file).
+        Raises :class:`QueueFull` when a new job would exceed ``max_active`` queued or running jobs.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM jobs WHERE key = ? ORDER BY created DESC LIMIT 1", (key,)).fetchone()
+            if row is not None:
+                job = Job.from_row(row)
+                if job.state in ACTIVE or (job.state == "done" and (self.root / job.out).exists()):
+                    return job, False
+            active = db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetchone()[0]
+            if active >= max_active:
+                raise QueueFull(active, max_active)
+            if row is not None:
+                db.execute(
+                    "UPDATE jobs SET state = 'queued', error = NULL, worker = NULL, lease_until = NULL, "
+                    "attempts = 0, rate = NULL, eta = NULL, updated = ? WHERE id = ?",
+                    (now, row["id"]),
+                )
+                job_id = row["id"]
+            else:
+                job_id = uuid.uuid4().hex[:16]
+                db.execute(
+                    "INSERT INTO jobs (id, key, state, request, spec, surface_id, out, points_total, created, updated) "
+                    "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, key, json.dumps(request), json.dumps(spec), surface_id, out, total, now, now),
+                )
+            return Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()), True
+
+    def get(self, job_id: str) -> Job | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row) if row is not None else None
+
+    def list(self, limit: int = 200) -> list[Job]:
+        """Newest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+        return [Job.from_row(r) for r in rows]
+
+    def active_for_surface(self, surface_id: str) -> Job | None:
+        """The queued or running job writing ``surface_id``, if any."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT * FROM jobs WHERE surface_id = ? AND state IN ('queued', 'running') LIMIT 1", (surface_id,)
+            ).fetchone()
+        return Job.from_row(row) if row is not None else None
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued or running job (a running one stops at its next point); other states are
+        left as they are. Returns the job, or None when there is no such job."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'cancelled', rate = NULL, eta = NULL, lease_until = NULL, updated = ? "
+                "WHERE id = ? AND state IN ('queued', 'running')",
+                (time.time(), job_id),
+            )
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row) if row is not None else None
+
+    def points_since(self, job_id: str, seq: int = 0) -> list[PointRow]:
+        """Points recorded for a job after ``seq``, in order."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT seq, worker, ix, iy, metrics FROM points WHERE job_id = ? AND seq > ? ORDER BY seq",
+                (job_id, seq),
+            ).fetchall()
+        return [PointRow(r["seq"], r["worker"], r["ix"], r["iy"], json.loads(r["metrics"])) for r in rows]
+
+    def computed_by(self, job_id: str) -> dict[str, int]:
+        """How many points of a job each worker computed."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT worker, COUNT(*) AS n FROM points WHERE job_id = ? GROUP BY worker", (job_id,)
+            ).fetchall()
+        return {r["worker"]: r["n"] for r in rows}
+
+    # -- worker side ---------------------------------------------------------------------------
+
+    def claim(self, worker: str, lease_s: float) -> Job | None:
+        """Take the oldest queued job, or a running one whose worker's lease expired."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT * FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) "
+                "ORDER BY created LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            if row["attempts"] >= MAX_ATTEMPTS:
+                db.execute(
+                    "UPDATE jobs SET state = 'failed', error = ?, lease_until = NULL, updated = ? WHERE id = ?",
+                    (f"gave up after {MAX_ATTEMPTS} workers stopped while running this job", now, row["id"]),
+                )
+                return None
+            db.execute(
+                "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1, "
+                "updated = ? WHERE id = ?",
+                (worker, now + lease_s, now, row["id"]),
+            )
+            return Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone())
+
+    def heartbeat(self, job_id: str, worker: str, lease_s: float) -> bool:
+        """Renew the lease; False when the job is no longer this worker's running job (cancelled, or
+        re-claimed by another worker after this one stalled): then the worker must stop."""
+        now = time.time()
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                (now + lease_s, job_id, worker),
+            )
+        return cur.rowcount == 1
+
+    def record(
+        self,
+        job_id: str,
+        worker: str,
+        lease_s: float,
+        done: int,
+        total: int,
+        rate: float | None,
+        eta: float | None,
+        points: list[tuple[int, int, dict[str, float]]],
+    ) -> bool:
+        """Record finished points and progress, and renew the lease; False as for :meth:`heartbeat`.
+
+        The points are recorded even then: they are in the surface file, computed by this worker.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO points (job_id, worker, ix, iy, metrics, time) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (job_id, worker, ix, iy, json.dumps({k: _finite(v) for k, v in values.items()}), now)
+                    for ix, iy, values in points
+                ],
+            )
+            db.execute(
+                "UPDATE jobs SET points_done = ?, points_total = ?, updated = ? WHERE id = ? AND worker = ?",
+                (done, total, now, job_id, worker),
+            )
+            cur = db.execute(
+                "UPDATE jobs SET rate = ?, eta = ?, lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                (rate, eta, now + lease_s, job_id, worker),
+            )
+        return cur.rowcount == 1
+
+    def finish(self, job_id: str, worker: str, state: State, error: str | None = None, done: int | None = None) -> bool:
+        """End this worker's running job as done or failed; False when it was no longer this worker's."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE jobs SET state = ?, error = ?, points_done = COALESCE(?, points_done), rate = NULL, "
+                "eta = NULL, lease_until = NULL, updated = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                (state, error, done, time.time(), job_id, worker),
+            )
+        return cur.rowcount == 1
+
+    def release(self, job_id: str, worker: str) -> bool:
+        """Give a running job back to the queue (a worker shutting down): the next worker resumes it."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL, rate = NULL, eta = NULL, "
+                "attempts = MAX(attempts - 1, 0), updated = ? WHERE id = ? AND worker = ? AND state = 'running'",
+                (time.time(), job_id, worker),
+            )
+        return cur.rowcount == 1
