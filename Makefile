@@ -2,8 +2,9 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+THREE := frontend/node_modules/three/package.json
 
-.PHONY: setup run test bench
+.PHONY: setup run test test-frontend chromium bench
 
 $(BIN)/lossatlas: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -11,13 +12,25 @@ $(BIN)/lossatlas: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-setup: $(BIN)/lossatlas
+# three.js for the viewer, exactly as pinned in frontend/package-lock.json (served from node_modules).
+$(THREE): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(BIN)/lossatlas $(THREE)
+
+# The browser tests drive Debian's chromium (DESIGN.md section 5); install it only when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 
 run: setup
 	$(BIN)/lossatlas serve
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest -q
+
+test-frontend: setup chromium
+	$(BIN)/python -m pytest -q tests/frontend
 
 bench: setup
 	$(BIN)/python bench/bench_engine.py

@@ -1,0 +1,140 @@
+// The viewer's only door to the server: every fetch and EventSource of the page lives here.
+// Errors come back as ApiError carrying the server's {"detail": ...} message, so the page can show it.
+
+export class ApiError extends Error {
+	constructor( message, status ) {
+
+		super( message );
+		this.name = 'ApiError';
+		this.status = status;
+
+	}
+}
+
+function detailText( detail ) {
+
+	if ( typeof detail === 'string' ) return detail;
+	if ( Array.isArray( detail ) ) { // FastAPI validation errors: [{loc, msg}, ...]
+
+		return detail.map( ( d ) => `${ ( d.loc || [] ).slice( 1 ).join( '.' ) || 'request' }: ${ d.msg }` ).join( '; ' );
+
+	}
+
+	return JSON.stringify( detail );
+
+}
+
+async function request( path, { method = 'GET', body, token } = {} ) {
+
+	const headers = { Accept: 'application/json' };
+	if ( body !== undefined ) headers[ 'Content-Type' ] = 'application/json';
+	if ( token ) headers.Authorization = `Bearer ${ token }`;
+	let response;
+	try {
+
+		response = await fetch( path, { method, headers, body: body === undefined ? undefined : JSON.stringify( body ) } );
+
+	} catch ( e ) {
+
+		throw new ApiError( `cannot reach the server (${ e.message })`, 0 );
+
+	}
+
+	if ( response.status === 204 ) return null;
+	const text = await response.text();
+	let data = null;
+	try {
+
+		data = text ? JSON.parse( text ) : null;
+
+	} catch {
+
+		if ( response.ok ) throw new ApiError( `${ method } ${ path }: the server sent something that is not JSON`, response.status );
+
+	}
+
+	if ( ! response.ok ) {
+
+		const why = data && data.detail !== undefined ? detailText( data.detail ) : ( text.slice( 0, 200 ) || response.statusText );
+		throw new ApiError( `${ method } ${ path } failed (${ response.status }): ${ why }`, response.status );
+
+	}
+
+	return data;
+
+}
+
+/** GET /api/config: version, auth_required, limits, models, datasets. */
+export const getConfig = () => request( '/api/config' );
+
+/** GET /api/surfaces: the catalog (SurfaceSummary list). */
+export const listSurfaces = async () => ( await request( '/api/surfaces' ) ).surfaces;
+
+/** GET /api/surfaces/{id}: the mesh (gzip and ETag revalidation are left to the browser's HTTP cache). */
+export const getMesh = ( id ) => request( `/api/surfaces/${ encodeURIComponent( id ) }` );
+
+/** POST /api/jobs: start (or find) the job computing a surface. */
+export const createJob = ( job, token ) => request( '/api/jobs', { method: 'POST', body: job, token } );
+
+/** DELETE /api/jobs/{id}: cancel a job. */
+export const cancelJob = ( id, token ) => request( `/api/jobs/${ encodeURIComponent( id ) }`, { method: 'DELETE', token } );
+
+/**
+ * Follow a job's server-sent events. Handlers: progress(data), state(job), error(message).
+ * Returns a function that closes the stream. The stream ends by itself after a terminal state.
+ */
+export function followJob( id, { progress, state, error } ) {
+
+	const source = new EventSource( `/api/jobs/${ encodeURIComponent( id ) }/events` );
+	let finished = false;
+	const parse = ( event ) => {
+
+		try {
+
+			return JSON.parse( event.data );
+
+		} catch {
+
+			error( `job ${ id }: unreadable event from the server` );
+			return null;
+
+		}
+
+	};
+
+	source.addEventListener( 'progress', ( event ) => {
+
+		const data = parse( event );
+		if ( data ) progress( data );
+
+	} );
+	source.addEventListener( 'state', ( event ) => {
+
+		const job = parse( event );
+		if ( ! job ) return;
+		if ( [ 'done', 'failed', 'cancelled' ].includes( job.state ) ) {
+
+			finished = true;
+			source.close();
+
+		}
+
+		state( job );
+
+	} );
+	source.onerror = () => {
+
+		if ( finished ) return;
+		if ( source.readyState === EventSource.CLOSED ) error( `lost the progress stream of job ${ id }` );
+		// CONNECTING: the browser retries on its own.
+
+	};
+
+	return () => {
+
+		finished = true;
+		source.close();
+
+	};
+
+}

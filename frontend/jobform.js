@@ -1,0 +1,135 @@
+// "New surface": a form that requests a surface from the server (POST /api/jobs), and the list of
+// jobs with live progress. Models and datasets come from /api/config; the token field appears only
+// when the server requires one.
+
+import { h } from './panels.js';
+import { formatNumber } from './scale.js';
+
+const AXIS = /^\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*\d+\s*$/i;
+
+function field( label, input, hint ) {
+
+	return h( 'label', {}, h( 'span', {}, label ), input, hint ? h( 'small', { class: 'muted' }, hint ) : null );
+
+}
+
+function select( name, options, value ) {
+
+	return h( 'select', { name }, options.map( ( o ) => h( 'option', { value: o, selected: o === value }, o ) ) );
+
+}
+
+export class JobPanel {
+
+	/**
+	 * @param {HTMLFormElement} form
+	 * @param {HTMLElement} list where jobs and their progress are shown
+	 * @param {object} config the server's /api/config
+	 * @param {{submit: (request, token) => Promise<void>, cancel: (id, token) => Promise<void>, show: (surfaceId) => void}} host
+	 */
+	constructor( form, list, config, host ) {
+
+		this.form = form;
+		this.list = list;
+		this.host = host;
+		this.jobs = new Map();
+		const lim = config.limits || {};
+		form.replaceChildren( ...[
+			field( 'Name', h( 'input', { name: 'name', placeholder: 'optional title' } ) ),
+			h( 'div', { class: 'row' },
+				field( 'Model', select( 'model', config.models, config.models.includes( 'tinycnn' ) ? 'tinycnn' : config.models[ 0 ] ) ),
+				field( 'Dataset', select( 'dataset', config.datasets, config.datasets[ 0 ] ) ) ),
+			h( 'div', { class: 'row' },
+				field( 'Split', select( 'split', [ 'train', 'test', 'both' ], 'train' ) ),
+				field( 'Samples', h( 'input', { name: 'samples', type: 'number', min: '1', max: lim.max_samples ? String( lim.max_samples ) : null, value: '256', placeholder: 'all' } ) ) ),
+			h( 'div', { class: 'row' },
+				field( 'x axis', h( 'input', { name: 'x', value: '-1:1:11', required: true, pattern: AXIS.source } ), 'min:max:num' ),
+				field( 'y axis', h( 'input', { name: 'y', value: '-1:1:11', pattern: AXIS.source } ), 'empty: 1-D' ) ),
+			h( 'div', { class: 'row' },
+				field( 'Normalization', select( 'norm', [ 'filter', 'layer', 'weight', 'none' ], 'filter' ) ),
+				field( 'Seed', h( 'input', { name: 'seed', type: 'number', value: '0', step: '1' } ) ) ),
+			config.auth_required ? field( 'Token', h( 'input', { name: 'token', type: 'password', autocomplete: 'off', required: true } ) ) : null,
+			h( 'p', { class: 'muted small' }, lim.max_points ? `At most ${ lim.max_points } grid points${ lim.max_samples ? ` and ${ lim.max_samples } samples` : '' }.` : '' ),
+			h( 'button', { type: 'submit', class: 'primary' }, 'Compute surface' ),
+		].filter( Boolean ) );
+		form.addEventListener( 'submit', ( event ) => {
+
+			event.preventDefault();
+			this._submit();
+
+		} );
+
+	}
+
+	/** The JobRequest of the form's fields (the server validates it again). */
+	request() {
+
+		const f = new FormData( this.form );
+		const text = ( k ) => String( f.get( k ) || '' ).trim();
+		const samples = text( 'samples' );
+		return {
+			model: text( 'model' ), checkpoint_id: null, dataset: text( 'dataset' ), split: text( 'split' ),
+			samples: samples ? Number( samples ) : null, sample_seed: 0, batch_size: 128, loss: 'ce',
+			directions: { kind: 'random', seed: Number( text( 'seed' ) || 0 ), norm: text( 'norm' ), ignore: 'biasbn', dir_type: 'weights', same_dir: false },
+			x: text( 'x' ), y: text( 'y' ) || null, name: text( 'name' ) || null,
+		};
+
+	}
+
+	token() {
+
+		return String( new FormData( this.form ).get( 'token' ) || '' ).trim() || null;
+
+	}
+
+	async _submit() {
+
+		const button = this.form.querySelector( 'button[type=submit]' );
+		button.disabled = true;
+		try {
+
+			await this.host.submit( this.request(), this.token() );
+
+		} finally {
+
+			button.disabled = false;
+
+		}
+
+	}
+
+	/** Show or refresh a job (a Job object, or progress fields merged into the last one). */
+	update( job ) {
+
+		const merged = { ...( this.jobs.get( job.id ) || {} ), ...job };
+		this.jobs.set( job.id, merged );
+		this.render();
+
+	}
+
+	render() {
+
+		this.list.replaceChildren( ...[ ...this.jobs.values() ].reverse().map( ( job ) => {
+
+			const share = job.points_total ? job.points_done / job.points_total : 0;
+			const live = job.state === 'queued' || job.state === 'running';
+			const facts = [
+				`${ job.points_done ?? 0 } / ${ job.points_total ?? '?' } points`,
+				job.rate ? `${ formatNumber( job.rate, 3 ) } pt/s` : null,
+				live && job.eta !== null && job.eta !== undefined ? `${ Math.ceil( job.eta ) } s left` : null,
+			].filter( Boolean ).join( ' · ' );
+			return h( 'li', { class: `job ${ job.state }`, dataset: { id: job.id, state: job.state } },
+				h( 'div', { class: 'job-head' },
+					h( 'button', { type: 'button', class: 'link', onclick: () => this.host.show( job.surface_id ) }, ( job.request && job.request.name ) || job.surface_id ),
+					h( 'span', { class: 'state' }, job.state ),
+					live ? h( 'button', { type: 'button', class: 'remove', title: 'cancel the job', onclick: () => this.host.cancel( job.id, this.token() ) }, '×' ) : null ),
+				h( 'progress', { max: '1', value: String( share ) } ),
+				h( 'small', { class: 'muted' }, facts ),
+				job.error ? h( 'small', { class: 'job-error' }, job.error ) : null,
+			);
+
+		} ) );
+
+	}
+
+}

@@ -1,0 +1,145 @@
+// The 1-D view: curves of 1-D surfaces and slices of 2-D surfaces through the cursor. The y axis is
+// the shared z scale (log and clipping included).
+
+import { INK, PlotCanvas, nearestIndex } from './plot-canvas.js';
+import { niceTicks } from './scale.js';
+
+export class LineView {
+
+	constructor( canvas ) {
+
+		this.plot = new PlotCanvas( canvas );
+		this.curves = [];
+
+	}
+
+	/**
+	 * @param {{curves: Array<{id, name, color, coords: number[], values: Float64Array, done: Uint8Array}>,
+	 *   zscale, xlabel: string, ylabel: string, note: string, cursor: ?{id, i}}} view
+	 */
+	draw( { curves, zscale, xlabel, ylabel, note, cursor } ) {
+
+		this.curves = curves;
+		this.zscale = zscale;
+		const plot = this.plot, ctx = plot.ctx;
+		const xs = curves.flatMap( ( c ) => [ c.coords[ 0 ], c.coords[ c.coords.length - 1 ] ] );
+		const xr = xs.length ? [ Math.min( ...xs ), Math.max( ...xs ) ] : [ - 1, 1 ];
+		if ( xr[ 1 ] === xr[ 0 ] ) xr[ 1 ] = xr[ 0 ] + 1;
+		plot.begin( xr, [ - 0.03, 1.03 ] );
+		plot.axes( niceTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
+		ctx.save();
+		ctx.beginPath();
+		ctx.rect( plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top );
+		ctx.clip();
+		for ( const curve of curves ) {
+
+			ctx.strokeStyle = curve.color;
+			ctx.fillStyle = curve.color;
+			ctx.lineWidth = 2;
+			ctx.beginPath();
+			let drawing = false;
+			curve.values.forEach( ( v, i ) => {
+
+				const t = zscale.normalize( v );
+				if ( ! Number.isFinite( t ) ) {
+
+					drawing = false;
+					return;
+
+				}
+
+				const X = plot.px( curve.coords[ i ] ), Y = plot.py( t );
+				if ( drawing ) ctx.lineTo( X, Y );
+				else ctx.moveTo( X, Y );
+				drawing = true;
+
+			} );
+			ctx.stroke();
+			if ( curve.values.length <= 101 ) {
+
+				curve.values.forEach( ( v, i ) => {
+
+					const t = zscale.normalize( v );
+					if ( ! Number.isFinite( t ) || ! curve.done[ i ] ) return;
+					ctx.beginPath();
+					ctx.arc( plot.px( curve.coords[ i ] ), plot.py( t ), 2.2, 0, 2 * Math.PI );
+					ctx.fill();
+
+				} );
+
+			}
+
+		}
+
+		ctx.restore();
+		this._legend( curves, note );
+		const at = cursor && curves.find( ( c ) => c.id === cursor.id );
+		if ( at ) {
+
+			const X = plot.px( at.coords[ cursor.i ] );
+			ctx.strokeStyle = 'rgba(255,255,255,0.5)';
+			ctx.setLineDash( [ 4, 4 ] );
+			ctx.beginPath(); ctx.moveTo( X, plot.top ); ctx.lineTo( X, plot.bottom ); ctx.stroke();
+			ctx.setLineDash( [] );
+
+		}
+
+	}
+
+	_legend( curves, note ) {
+
+		const ctx = this.plot.ctx;
+		ctx.font = '12px system-ui, sans-serif';
+		ctx.textAlign = 'left';
+		ctx.textBaseline = 'middle';
+		let y = this.plot.top + 14;
+		const width = Math.max( 0, ...curves.map( ( c ) => ctx.measureText( c.name ).width ) ) + 40;
+		ctx.fillStyle = 'rgba(16,20,27,0.8)';
+		ctx.fillRect( this.plot.right - width - 8, this.plot.top + 4, width, curves.length * 17 + 4 );
+		for ( const curve of curves ) {
+
+			ctx.fillStyle = curve.color;
+			ctx.fillRect( this.plot.right - width, y - 1.5, 18, 3 );
+			ctx.fillStyle = INK;
+			ctx.fillText( curve.name, this.plot.right - width + 24, y );
+			y += 17;
+
+		}
+
+		if ( note ) {
+
+			ctx.fillStyle = 'rgba(201,209,224,0.7)';
+			ctx.fillText( note, this.plot.left, this.plot.bottom + 48 );
+
+		}
+
+	}
+
+	/** The curve point nearest the pointer (in pixels, along x first): {curve, i}, or null. */
+	pick( clientX, clientY ) {
+
+		const at = this.plot.dataAt( clientX, clientY );
+		if ( ! at ) return null;
+		let best = null;
+		for ( const curve of this.curves ) {
+
+			const i = nearestIndex( curve.coords, at.x );
+			const t = this.zscale.normalize( curve.values[ i ] );
+			const d = Number.isFinite( t ) ? Math.abs( this.plot.py( t ) - this.plot.py( at.y ) ) : 1e9;
+			if ( ! best || d < best.d ) best = { curve, i, d };
+
+		}
+
+		return best;
+
+	}
+
+	project( id, i ) {
+
+		const curve = this.curves.find( ( c ) => c.id === id );
+		const t = curve ? this.zscale.normalize( curve.values[ i ] ) : NaN;
+		return Number.isFinite( t ) ? this.plot.client( this.plot.px( curve.coords[ i ] ), this.plot.py( t ) ) : null;
+
+	}
+
+}

@@ -1,0 +1,201 @@
+// The top-down view: colour map of one surface with labelled contour lines, or each overlaid
+// surface's contours in its own colour. Shares the z scale of the 3-D view; maps pixels to grid points.
+
+import { colorAt } from './colormap.js';
+import { contourLines } from './contours.js';
+import { INK, PlotCanvas, nearestIndex } from './plot-canvas.js';
+import { formatNumber, niceTicks } from './scale.js';
+
+export class MapView {
+
+	constructor( canvas ) {
+
+		this.plot = new PlotCanvas( canvas );
+		this.layers = [];
+		this.contours = [];
+
+	}
+
+	/** @param {{layers: Array<{id, name, grid, style}>, zscale, frame, cmap: string, cursor: ?{id, ix, iy}}} view */
+	draw( { layers, zscale, frame, cmap, cursor } ) {
+
+		this.layers = layers.filter( ( l ) => l.grid.ndim === 2 );
+		const plot = this.plot;
+		plot.begin( [ frame.x0, frame.x1 ], [ frame.y0, frame.y1 ], { equalAspect: true } );
+		const ctx = plot.ctx;
+		const heat = this.layers.length === 1 ? this.layers[ 0 ] : null;
+		if ( heat ) this._heatmap( heat.grid, zscale, cmap );
+		const levels = zscale.contourLevels( 12 );
+		const boxes = [];
+		this.contours = []; // what was drawn, in grid index coordinates (for the test hook)
+		for ( const layer of this.layers ) {
+
+			const { grid } = layer;
+			const t = grid.display.map( ( v ) => zscale.normalize( v ) );
+			const ink = heat ? 'rgba(8,10,16,0.8)' : layer.style.color;
+			for ( const level of levels ) {
+
+				const gridLines = contourLines( t, grid.nx, grid.ny, zscale.normalize( level ) );
+				const lines = gridLines.map( ( line ) => line.map( ( [ fx, fy ] ) => [ plot.px( lerp( grid.x, fx ) ), plot.py( lerp( grid.y, fy ) ) ] ) );
+				ctx.strokeStyle = ink;
+				ctx.lineWidth = heat ? 1 : 1.4;
+				for ( const line of lines ) {
+
+					ctx.beginPath();
+					line.forEach( ( [ X, Y ], k ) => ( k ? ctx.lineTo( X, Y ) : ctx.moveTo( X, Y ) ) );
+					ctx.stroke();
+
+				}
+
+				const labels = this._labels( lines, formatNumber( level, 3 ), heat ? [ '#0b0e14', 'rgba(240,243,248,0.85)' ] : [ layer.style.color, 'rgba(16,20,27,0.85)' ], boxes );
+				this.contours.push( { id: layer.id, level, lines: gridLines, labels } );
+
+			}
+
+		}
+
+		const xt = niceTicks( frame.x0, frame.x1, 6 ), yt = niceTicks( frame.y0, frame.y1, 6 );
+		plot.axes( xt, yt.map( ( y ) => ( { pos: y, label: formatNumber( y, 3 ) } ) ), 'x', 'y' );
+		if ( ! this.layers.length ) this._note( 'No 2-D surface selected: use the 1-D view.' );
+		if ( frame.x0 <= 0 && frame.x1 >= 0 && frame.y0 <= 0 && frame.y1 >= 0 ) { // the trained model
+
+			const X = plot.px( 0 ), Y = plot.py( 0 );
+			ctx.strokeStyle = '#ffffff';
+			ctx.lineWidth = 1.5;
+			ctx.beginPath(); ctx.moveTo( X - 6, Y ); ctx.lineTo( X + 6, Y ); ctx.moveTo( X, Y - 6 ); ctx.lineTo( X, Y + 6 ); ctx.stroke();
+
+		}
+
+		const at = cursor && this.layers.find( ( l ) => l.id === cursor.id );
+		if ( at ) {
+
+			const X = plot.px( at.grid.x[ cursor.ix ] ), Y = plot.py( at.grid.y[ cursor.iy ] );
+			ctx.strokeStyle = '#ffffff';
+			ctx.lineWidth = 1.5;
+			ctx.beginPath(); ctx.arc( X, Y, 5, 0, 2 * Math.PI ); ctx.stroke();
+
+		}
+
+	}
+
+	_heatmap( grid, zscale, cmap ) {
+
+		const { nx, ny } = grid;
+		const image = new ImageData( nx, ny );
+		for ( let iy = 0; iy < ny; iy ++ ) {
+
+			for ( let ix = 0; ix < nx; ix ++ ) {
+
+				const t = zscale.normalize( grid.display[ iy * nx + ix ] );
+				const o = 4 * ( ( ny - 1 - iy ) * nx + ix );
+				if ( ! Number.isFinite( t ) ) continue; // gap: transparent
+				const [ r, g, b ] = colorAt( cmap, t );
+				image.data.set( [ r * 255, g * 255, b * 255, grid.done[ iy * nx + ix ] ? 255 : 150 ], o );
+
+			}
+
+		}
+
+		const tile = document.createElement( 'canvas' );
+		tile.width = nx;
+		tile.height = ny;
+		tile.getContext( '2d' ).putImageData( image, 0, 0 );
+		const plot = this.plot, ctx = plot.ctx;
+		const hx = ( grid.x[ nx - 1 ] - grid.x[ 0 ] ) / Math.max( 1, nx - 1 ) / 2;
+		const hy = ( grid.y[ ny - 1 ] - grid.y[ 0 ] ) / Math.max( 1, ny - 1 ) / 2;
+		ctx.save();
+		ctx.beginPath();
+		ctx.rect( plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top );
+		ctx.clip();
+		ctx.imageSmoothingEnabled = true;
+		const X0 = plot.px( grid.x[ 0 ] - hx ), Y0 = plot.py( grid.y[ ny - 1 ] + hy );
+		ctx.drawImage( tile, X0, Y0, plot.px( grid.x[ nx - 1 ] + hx ) - X0, plot.py( grid.y[ 0 ] - hy ) - Y0 );
+		ctx.restore();
+
+	}
+
+	/** Level labels along the longer lines, upright, skipping places where they would collide. */
+	/** Returns how many labels it placed. */
+	_labels( lines, text, [ color, background ], boxes ) {
+
+		let placed = 0;
+		const ctx = this.plot.ctx;
+		ctx.font = '600 11px system-ui, sans-serif';
+		const w = ctx.measureText( text ).width + 6, h = 13;
+		for ( const line of lines ) {
+
+			let length = 0;
+			for ( let k = 1; k < line.length; k ++ ) length += Math.hypot( line[ k ][ 0 ] - line[ k - 1 ][ 0 ], line[ k ][ 1 ] - line[ k - 1 ][ 1 ] );
+			if ( length < 3 * w ) continue;
+			const k = Math.max( 1, Math.floor( line.length / 2 ) );
+			const [ x0, y0 ] = line[ k - 1 ], [ x1, y1 ] = line[ Math.min( k, line.length - 1 ) ];
+			const cx = ( x0 + x1 ) / 2, cy = ( y0 + y1 ) / 2;
+			const box = [ cx - w / 2 - 4, cy - h / 2 - 4, cx + w / 2 + 4, cy + h / 2 + 4 ];
+			if ( boxes.some( ( b ) => box[ 0 ] < b[ 2 ] && b[ 0 ] < box[ 2 ] && box[ 1 ] < b[ 3 ] && b[ 1 ] < box[ 3 ] ) ) continue;
+			boxes.push( box );
+			let angle = Math.atan2( y1 - y0, x1 - x0 );
+			if ( angle > Math.PI / 2 ) angle -= Math.PI;
+			if ( angle < - Math.PI / 2 ) angle += Math.PI;
+			ctx.save();
+			ctx.translate( cx, cy );
+			ctx.rotate( angle );
+			ctx.fillStyle = background;
+			ctx.fillRect( - w / 2, - h / 2, w, h );
+			ctx.fillStyle = color;
+			ctx.textAlign = 'center';
+			ctx.textBaseline = 'middle';
+			ctx.fillText( text, 0, 0.5 );
+			ctx.restore();
+			placed ++;
+
+		}
+
+		return placed;
+
+	}
+
+	_note( text ) {
+
+		const ctx = this.plot.ctx;
+		ctx.fillStyle = INK;
+		ctx.font = '14px system-ui, sans-serif';
+		ctx.textAlign = 'center';
+		ctx.fillText( text, ( this.plot.left + this.plot.right ) / 2, ( this.plot.top + this.plot.bottom ) / 2 );
+
+	}
+
+	/** Grid point under the pointer: {layer, ix, iy} of the first surface covering it, or null. */
+	pick( clientX, clientY ) {
+
+		const at = this.plot.dataAt( clientX, clientY );
+		if ( ! at ) return null;
+		for ( const layer of this.layers ) {
+
+			const { x, y } = layer.grid;
+			if ( at.x < x[ 0 ] || at.x > x[ x.length - 1 ] || at.y < y[ 0 ] || at.y > y[ y.length - 1 ] ) continue;
+			return { layer, ix: nearestIndex( x, at.x ), iy: nearestIndex( y, at.y ) };
+
+		}
+
+		return null;
+
+	}
+
+	project( id, ix, iy ) {
+
+		const layer = this.layers.find( ( l ) => l.id === id );
+		return layer ? this.plot.client( this.plot.px( layer.grid.x[ ix ] ), this.plot.py( layer.grid.y[ iy ] ) ) : null;
+
+	}
+
+}
+
+function lerp( coords, f ) {
+
+	const i = Math.min( coords.length - 2, Math.floor( f ) );
+	if ( i < 0 ) return coords[ 0 ];
+	return coords[ i ] + ( coords[ i + 1 ] - coords[ i ] ) * ( f - i );
+
+}
+
+/** Curves of 1-D surfaces and slices; the y axis is the shared z scale (log and clipping included). */

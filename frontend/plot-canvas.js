@@ -1,0 +1,143 @@
+// Canvas 2D plumbing shared by the flat views: a canvas sized to its box at device resolution, a plot
+// rectangle with data <-> pixel maps, and numbered axes.
+
+import { formatNumber } from './scale.js';
+
+export const INK = '#c9d1e0';
+const GRID = 'rgba(120,135,160,0.18)', BG = '#10141b';
+
+/** Index of the coordinate nearest to ``v`` in an increasing array. */
+export function nearestIndex( coords, v ) {
+
+	let lo = 0, hi = coords.length - 1;
+	while ( hi - lo > 1 ) {
+
+		const mid = ( lo + hi ) >> 1;
+		if ( coords[ mid ] <= v ) lo = mid;
+		else hi = mid;
+
+	}
+
+	return Math.abs( coords[ hi ] - v ) < Math.abs( coords[ lo ] - v ) ? hi : lo;
+
+}
+
+/** A canvas sized to its box at device resolution, with a plot rectangle and data <-> pixel maps. */
+export class PlotCanvas {
+
+	constructor( canvas ) {
+
+		this.canvas = canvas;
+		this.ctx = canvas.getContext( '2d' );
+
+	}
+
+	/** Clear and lay out for data ranges ``xr`` and ``yr``; ``equalAspect`` gives both axes one scale. */
+	begin( xr, yr, { equalAspect = false } = {} ) {
+
+		const dpr = window.devicePixelRatio || 1;
+		const w = this.canvas.clientWidth || 1, h = this.canvas.clientHeight || 1;
+		if ( this.canvas.width !== Math.round( w * dpr ) || this.canvas.height !== Math.round( h * dpr ) ) {
+
+			this.canvas.width = Math.round( w * dpr );
+			this.canvas.height = Math.round( h * dpr );
+
+		}
+
+		const ctx = this.ctx;
+		ctx.setTransform( dpr, 0, 0, dpr, 0, 0 );
+		ctx.fillStyle = BG;
+		ctx.fillRect( 0, 0, w, h );
+		let left = 78, right = w - 130, top = 64, bottom = h - 72;
+		if ( equalAspect ) {
+
+			const s = Math.min( ( right - left ) / ( xr[ 1 ] - xr[ 0 ] ), ( bottom - top ) / ( yr[ 1 ] - yr[ 0 ] ) );
+			const pw = s * ( xr[ 1 ] - xr[ 0 ] ), ph = s * ( yr[ 1 ] - yr[ 0 ] );
+			left += ( right - left - pw ) / 2;
+			top += ( bottom - top - ph ) / 2;
+			right = left + pw;
+			bottom = top + ph;
+
+		}
+
+		Object.assign( this, { xr, yr, left, right, top, bottom } );
+
+	}
+
+	px( x ) {
+
+		return this.left + ( x - this.xr[ 0 ] ) / ( this.xr[ 1 ] - this.xr[ 0 ] ) * ( this.right - this.left );
+
+	}
+
+	py( y ) {
+
+		return this.bottom - ( y - this.yr[ 0 ] ) / ( this.yr[ 1 ] - this.yr[ 0 ] ) * ( this.bottom - this.top );
+
+	}
+
+	dataAt( clientX, clientY ) {
+
+		const rect = this.canvas.getBoundingClientRect();
+		const X = clientX - rect.left, Y = clientY - rect.top;
+		if ( X < this.left - 4 || X > this.right + 4 || Y < this.top - 4 || Y > this.bottom + 4 ) return null;
+		return {
+			x: this.xr[ 0 ] + ( X - this.left ) / ( this.right - this.left ) * ( this.xr[ 1 ] - this.xr[ 0 ] ),
+			y: this.yr[ 0 ] + ( this.bottom - Y ) / ( this.bottom - this.top ) * ( this.yr[ 1 ] - this.yr[ 0 ] ),
+		};
+
+	}
+
+	client( px, py ) {
+
+		const rect = this.canvas.getBoundingClientRect();
+		return { x: rect.left + px, y: rect.top + py };
+
+	}
+
+	/** Frame, grid lines and numbered ticks; ``yticks`` are [{pos, label}] in data units of the y axis. */
+	axes( xticks, yticks, xlabel, ylabel ) {
+
+		const ctx = this.ctx;
+		ctx.strokeStyle = GRID;
+		ctx.lineWidth = 1;
+		ctx.fillStyle = INK;
+		ctx.font = '12px system-ui, sans-serif';
+		ctx.textAlign = 'center';
+		ctx.textBaseline = 'top';
+		for ( const x of xticks ) {
+
+			const X = Math.round( this.px( x ) ) + 0.5;
+			ctx.beginPath(); ctx.moveTo( X, this.top ); ctx.lineTo( X, this.bottom ); ctx.stroke();
+			ctx.fillText( formatNumber( x, 3 ), X, this.bottom + 7 );
+
+		}
+
+		ctx.textAlign = 'right';
+		ctx.textBaseline = 'middle';
+		for ( const { pos, label } of yticks ) {
+
+			const Y = Math.round( this.py( pos ) ) + 0.5;
+			ctx.beginPath(); ctx.moveTo( this.left, Y ); ctx.lineTo( this.right, Y ); ctx.stroke();
+			ctx.fillText( label, this.left - 8, Y );
+
+		}
+
+		ctx.strokeStyle = 'rgba(160,170,190,0.6)';
+		ctx.strokeRect( this.left + 0.5, this.top + 0.5, this.right - this.left, this.bottom - this.top );
+		ctx.font = '600 12px system-ui, sans-serif';
+		ctx.textAlign = 'center';
+		ctx.textBaseline = 'top';
+		ctx.fillText( xlabel, ( this.left + this.right ) / 2, this.bottom + 26 );
+		ctx.save();
+		ctx.translate( this.left - 56, ( this.top + this.bottom ) / 2 );
+		ctx.rotate( - Math.PI / 2 );
+		ctx.textBaseline = 'middle';
+		ctx.fillText( ylabel, 0, 0 );
+		ctx.restore();
+
+	}
+
+}
+
+/** Top-down map: colour map of one surface, or each overlaid surface's contours in its colour. */

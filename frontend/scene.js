@@ -1,0 +1,161 @@
+// One renderer, one scene, one camera with OrbitControls (left drag: rotate, wheel/middle: zoom,
+// right drag: pan). Frames are rendered on demand — on control changes, resizes and new data — not
+// in an endless loop (three.js manual: rendering-on-demand).
+
+import * as THREE from 'three';
+import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
+
+const HOME = { position: [ 3.1, - 3.7, 2.6 ], target: [ 0, 0, 0.35 ] };
+const BACKGROUND = 0x10141b;
+
+export class Viewport3D {
+
+	/**
+	 * @param {HTMLElement} container element the canvas fills (and follows when it resizes)
+	 * @param {() => void} onCameraChange called after the user moved the camera
+	 */
+	constructor( container, onCameraChange ) {
+
+		this.container = container;
+		this.renderer = new THREE.WebGLRenderer( { antialias: true } );
+		this.renderer.setPixelRatio( Math.min( window.devicePixelRatio || 1, 2 ) );
+		this.renderer.domElement.setAttribute( 'aria-label', '3-D view of the loss surface' );
+		container.appendChild( this.renderer.domElement );
+
+		this.scene = new THREE.Scene();
+		this.scene.background = new THREE.Color( BACKGROUND );
+		this.camera = new THREE.PerspectiveCamera( 36, 1, 0.01, 100 );
+		this.camera.up.set( 0, 0, 1 ); // z (the metric) is up
+		this.scene.add( this.camera );
+		const sun = new THREE.DirectionalLight( 0xffffff, 1.4 );
+		sun.position.set( 0.6, 1.2, 0.4 ); // follows the camera: shading reads the same from any side
+		this.camera.add( sun );
+		const sky = new THREE.HemisphereLight( 0xffffff, 0x303440, 1.6 );
+		sky.position.set( 0, 0, 1 );
+		this.scene.add( sky );
+
+		this.content = new THREE.Group();
+		this.scene.add( this.content );
+		this.marker = new THREE.Mesh( new THREE.SphereGeometry( 0.018, 16, 12 ), new THREE.MeshBasicMaterial( { color: 0xffffff } ) );
+		this.marker.visible = false;
+		this.scene.add( this.marker );
+		this.raycaster = new THREE.Raycaster();
+		this.raycaster.params.Line.threshold = 0.03;
+
+		this.controls = new OrbitControls( this.camera, this.renderer.domElement );
+		this.controls.addEventListener( 'change', () => {
+
+			this.requestRender();
+			onCameraChange();
+
+		} );
+		this.resetView();
+		this._pending = false;
+		this.frames = 0;
+		this._resizeObserver = new ResizeObserver( () => this.resize() );
+		this._resizeObserver.observe( container );
+		this.resize();
+
+	}
+
+	/** Replace what is drawn (the caller disposes the objects it replaced). */
+	setContent( objects ) {
+
+		this.content.clear();
+		for ( const object of objects ) this.content.add( object );
+		this.requestRender();
+
+	}
+
+	/** Show the hover marker at a world point, or hide it (null). */
+	setMarker( world ) {
+
+		this.marker.visible = Boolean( world );
+		if ( world ) this.marker.position.copy( world );
+		this.requestRender();
+
+	}
+
+	resize() {
+
+		const w = Math.max( 1, this.container.clientWidth ), h = Math.max( 1, this.container.clientHeight );
+		this.renderer.setSize( w, h, true );
+		this.camera.aspect = w / h;
+		this.camera.updateProjectionMatrix();
+		this.renderNow();
+
+	}
+
+	requestRender() {
+
+		if ( this._pending ) return;
+		this._pending = true;
+		requestAnimationFrame( () => this.renderNow() );
+
+	}
+
+	renderNow() {
+
+		this._pending = false;
+		this.renderer.render( this.scene, this.camera );
+		this.frames ++;
+
+	}
+
+	resetView() {
+
+		this.setCamera( [ ...HOME.position, ...HOME.target ] );
+
+	}
+
+	/** Camera as [px, py, pz, tx, ty, tz] (position and orbit target), rounded for URLs. */
+	getCamera() {
+
+		return [ ...this.camera.position.toArray(), ...this.controls.target.toArray() ].map( ( v ) => Math.round( v * 1000 ) / 1000 );
+
+	}
+
+	setCamera( values ) {
+
+		this.camera.position.set( values[ 0 ], values[ 1 ], values[ 2 ] );
+		this.controls.target.set( values[ 3 ], values[ 4 ], values[ 5 ] );
+		this.controls.update();
+		this.requestRender();
+
+	}
+
+	/** First hit of the ray under the pointer among the drawn surfaces, or null. */
+	pick( clientX, clientY ) {
+
+		const rect = this.renderer.domElement.getBoundingClientRect();
+		const ndc = new THREE.Vector2( ( ( clientX - rect.left ) / rect.width ) * 2 - 1, - ( ( clientY - rect.top ) / rect.height ) * 2 + 1 );
+		this.raycaster.setFromCamera( ndc, this.camera );
+		const hits = this.raycaster.intersectObjects( this.content.children, false );
+		return hits.find( ( hit ) => hit.object.visible && hit.object.userData.surface ) || null;
+
+	}
+
+	/** Client (page viewport) coordinates of a world point. */
+	project( world ) {
+
+		const rect = this.renderer.domElement.getBoundingClientRect();
+		const p = world.clone().project( this.camera );
+		return { x: rect.left + ( p.x + 1 ) / 2 * rect.width, y: rect.top + ( 1 - p.y ) / 2 * rect.height };
+
+	}
+
+	/** The canvas right after a fresh frame (read it before returning to the event loop). */
+	snapshot() {
+
+		this.renderNow();
+		return this.renderer.domElement;
+
+	}
+
+	memory() {
+
+		return { ...this.renderer.info.memory, frames: this.frames };
+
+	}
+
+}

@@ -1,0 +1,72 @@
+// window.__lossatlas: a small, read-only window into the viewer for browser tests and scripts.
+// Tests assert on what is drawn (ids, vertex counts, material flags, z scale) and hover real grid
+// vertices through vertexScreen(), instead of comparing pixels.
+
+import { Z_HEIGHT } from './scale.js';
+
+export function installTestHook( app ) {
+
+	window.__lossatlas = Object.freeze( {
+		/** True once the selected surfaces are loaded and drawn (false while fetching). */
+		get ready() {
+
+			return app.ready;
+
+		},
+		/** What is drawn now. */
+		state() {
+
+			const z = app.zscale ? app.zscale.describe() : null;
+			const layers = app.meshes.map( ( m ) => {
+
+				const pos = m.geometry.attributes.position;
+				let lo = Infinity, hi = - Infinity;
+				for ( let k = 0; k < pos.count; k ++ ) {
+
+					if ( ! m.valid[ k ] ) continue;
+					lo = Math.min( lo, pos.getZ( k ) );
+					hi = Math.max( hi, pos.getZ( k ) );
+
+				}
+
+				return { ...m.info(), z_geometry: Number.isFinite( lo ) ? [ lo, hi ] : null, name: app.shown.find( ( l ) => l.grid === m.grid )?.name };
+
+			} );
+			return {
+				view: app.state.view, metric: app.state.metric, ids: [ ...app.state.ids ], wireframe: app.state.wireframe,
+				z, layers, errors: [ ...app.errors ], hover: app.hover, memory: app.viewport.memory(),
+			};
+
+		},
+		/** Client coordinates of grid point (ix, iy) of surface ``id`` in the current view, or null. */
+		vertexScreen( id, ix, iy ) {
+
+			return app.vertexScreen( id, ix, iy );
+
+		},
+		/** Grid point (ix, iy) of surface ``id`` as drawn in 3-D: {drawn, height} with height in [0, 1]
+		 * (the vertex's z over the z axis' height), or null when the surface is not drawn. */
+		vertex( id, ix, iy ) {
+
+			const mesh = app.meshes.find( ( m ) => m.grid.id === id );
+			if ( ! mesh ) return null;
+			const world = mesh.vertexPosition( ix, iy );
+			return { drawn: Boolean( world ), height: world ? world.z / Z_HEIGHT : null };
+
+		},
+		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with
+		 * (fx, fy) fractional grid indices; [] in the other views. */
+		contours() {
+
+			return app.state.view === 'map' ? app.mapView.contours : [];
+
+		},
+		/** Position of the z value ``v`` on the current scale, in [0, 1] (NaN where not drawable). */
+		normalize( v ) {
+
+			return app.zscale ? app.zscale.normalize( v ) : NaN;
+
+		},
+	} );
+
+}

@@ -1,0 +1,62 @@
+// The view's state in the URL query, so a view can be shared: surfaces (with their colours and
+// opacities), metric, view, toggles, clip and camera. Unknown or malformed values fall back to defaults.
+
+const VIEWS = [ '3d', 'map', '1d' ];
+
+function defaultState() {
+
+	return { ids: [], colors: {}, opacities: {}, metric: null, view: '3d', wireframe: false, log: false, vmax: null, cmap: 'viridis', slice: 'x', camera: null };
+
+}
+
+const finite = ( text ) => ( text !== null && text !== '' && Number.isFinite( Number( text ) ) ? Number( text ) : null );
+
+export function readState( search ) {
+
+	const q = new URLSearchParams( search );
+	const state = defaultState();
+	state.ids = ( q.get( 's' ) || '' ).split( ',' ).filter( ( id ) => /^[a-z0-9._-]+$/.test( id ) );
+	const colors = ( q.get( 'c' ) || '' ).split( ',' );
+	const opacities = ( q.get( 'o' ) || '' ).split( ',' );
+	state.ids.forEach( ( id, k ) => {
+
+		if ( /^[0-9a-f]{6}$/i.test( colors[ k ] || '' ) ) state.colors[ id ] = `#${ colors[ k ] }`;
+		const o = finite( opacities[ k ] );
+		if ( o !== null && o >= 0.05 && o <= 1 ) state.opacities[ id ] = o;
+
+	} );
+	state.metric = q.get( 'm' ) || null;
+	if ( VIEWS.includes( q.get( 'v' ) ) ) state.view = q.get( 'v' );
+	state.wireframe = q.get( 'w' ) === '1';
+	state.log = q.get( 'log' ) === '1';
+	state.vmax = finite( q.get( 'vmax' ) );
+	if ( /^[a-z]+$/.test( q.get( 'cm' ) || '' ) ) state.cmap = q.get( 'cm' );
+	if ( q.get( 'sl' ) === 'y' ) state.slice = 'y';
+	const camera = ( q.get( 'cam' ) || '' ).split( ',' ).map( finite );
+	if ( camera.length === 6 && camera.every( ( v ) => v !== null ) ) state.camera = camera;
+	return state;
+
+}
+
+export function writeState( state ) {
+
+	const q = new URLSearchParams();
+	if ( state.ids.length ) {
+
+		q.set( 's', state.ids.join( ',' ) );
+		q.set( 'c', state.ids.map( ( id ) => ( state.colors[ id ] || '' ).replace( '#', '' ) ).join( ',' ) );
+		q.set( 'o', state.ids.map( ( id ) => state.opacities[ id ] ?? 1 ).join( ',' ) );
+
+	}
+
+	if ( state.metric ) q.set( 'm', state.metric );
+	if ( state.view !== '3d' ) q.set( 'v', state.view );
+	if ( state.wireframe ) q.set( 'w', '1' );
+	if ( state.log ) q.set( 'log', '1' );
+	if ( state.vmax !== null ) q.set( 'vmax', String( state.vmax ) );
+	if ( state.cmap !== 'viridis' ) q.set( 'cm', state.cmap );
+	if ( state.slice !== 'x' ) q.set( 'sl', state.slice );
+	if ( state.camera ) q.set( 'cam', state.camera.join( ',' ) );
+	return `?${ q.toString() }`;
+
+}

@@ -1,0 +1,97 @@
+"""The request form: a job started from the page, its surface drawn coarse and refined as the worker's
+points arrive over server-sent events, and equal to the file the worker wrote when it is done."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from frontend_support import VIEWPORT, Viewer, running, server_settings
+from workers import read_surface
+
+pytestmark = pytest.mark.slow
+TOKEN = "lossatlas-test-token"
+
+
+def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
+    viewer.open("?s=pair-a")
+    page = viewer.page
+    page.click("#job-section summary")
+    models = page.eval_on_selector_all("select[name=model] option", "(els) => els.map((e) => e.value)")
+    datasets = page.eval_on_selector_all("select[name=dataset] option", "(els) => els.map((e) => e.value)")
+    assert models == ["tinycnn"] and datasets == ["tiny"]  # from /api/config
+    assert page.locator("input[name=token]").count() == 0  # the server requires no token
+    page.fill("input[name=name]", "refining tiny")
+    page.fill("input[name=samples]", "16")
+    page.fill("input[name=x]", "-1:1:7")
+    page.fill("input[name=y]", "-0.5:0.5:7")
+    page.fill("input[name=seed]", "11")
+    page.click("button[type=submit]")
+
+    seen = []  # (points_done, drawn_vertices, coarse_level) of the job's surface as the page drew it
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = viewer.state()
+        jobs = page.eval_on_selector_all("#jobs li", "(els) => els.map((e) => e.dataset.state)")
+        layer = next((l for l in state["layers"] if l["id"] not in ("pair-a",)), None)
+        if layer:
+            seen.append((layer["points_done"], layer["drawn_vertices"], layer["coarse_level"]))
+        if jobs == ["done"] and layer and layer["points_done"] == 49:
+            break
+        page.wait_for_timeout(100)
+    else:
+        pytest.fail(f"the job did not finish on the page; seen {seen[-5:]}")
+    viewer.wait_ready()
+    sid = layer["id"]
+    assert viewer.state()["ids"] == [sid]
+    partial = [s for s in seen if 0 < s[0] < 49]
+    assert len({s[0] for s in partial}) >= 2, f"the surface did not grow in steps: {seen}"
+    # Coarse first: while points were missing the whole grid was drawn from a complete coarse level.
+    assert any(s[1] == 49 and s[2] is not None for s in partial), seen
+    assert [s[0] for s in seen] == sorted(s[0] for s in seen)
+
+    surface = read_surface(server["settings"].data_dir / "surfaces" / f"{sid}.h5")
+    assert surface.is_complete
+    rows = viewer.hover(sid, 3, 0)
+    assert math.isclose(float(rows["value"]), surface.metrics["train_loss"][0, 3], rel_tol=2e-5)
+    assert math.isclose(float(rows["y"]), -0.5, rel_tol=1e-9)
+    assert rows["surface"] == "refining tiny"
+    assert page.locator("#jobs li[data-state=done]").inner_text().count("49 / 49") == 1
+    assert viewer.errors == []
+    assert np.isfinite(surface.metrics["train_loss"]).all()
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory, gallery, tensors_npz):
+    """A server that requires a bearer token for writes (no worker: jobs only queue)."""
+    settings = server_settings(tmp_path_factory.mktemp("tokendata"), gallery, tensors_npz, token=TOKEN, embedded_worker=False)
+    with running(settings) as base:
+        yield base
+
+
+def test_token_field_and_refused_requests_show_the_servers_message(browser, token_server):
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), token_server)
+        viewer.open("?s=pair-a")
+        page = viewer.page
+        page.click("#job-section summary")
+        token = page.locator("input[name=token]")
+        assert token.is_visible()  # /api/config says auth_required
+        page.fill("input[name=x]", "-1:1:5")
+        page.fill("input[name=y]", "")
+        token.fill("wrong-token-123")
+        page.click("button[type=submit]")
+        banner = page.locator("#error")
+        banner.wait_for(state="visible")
+        assert "401" in banner.inner_text() and "bearer token" in banner.inner_text()
+        assert page.locator("#jobs li").count() == 0
+        token.fill(TOKEN)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#jobs li[data-state=queued]")
+        assert banner.is_hidden()
+        assert viewer.state()["errors"][-1].startswith("POST /api/jobs failed (401)")
+    finally:
+        context.close()
