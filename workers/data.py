@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +66,13 @@ def default_root(dataset: str) -> Path | None:
 
 
 def _fingerprint(path: Path) -> str:
-    st = path.stat()
-    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    """Path, size and mtime of a file, or of every file below a directory: a directory's own mtime
+    does not change when an image in one of its class folders is added or replaced."""
+    h = hashlib.sha256()
+    for p in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+        st = p.stat()
+        h.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
 
 
 def _decode_image(data: bytes) -> np.ndarray:
@@ -98,7 +104,8 @@ def _read_imagefolder(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     classes = sorted({c for c, _, _ in files})
     index = {c: i for i, c in enumerate(classes)}
     files.sort(key=lambda t: (t[0], t[1]))
-    images = [_decode_image(src if isinstance(src, bytes) else src.read_bytes()) for _, _, src in files]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
+        images = list(pool.map(lambda t: _decode_image(t[2] if isinstance(t[2], bytes) else t[2].read_bytes()), files))
     labels = [index[c] for c, _, _ in files]
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 

@@ -16,19 +16,28 @@ import torch.fx
 import torch.nn as nn
 
 
+def _cpu_has_bf16() -> bool:
+    """bfloat16 pays on CPUs with native bf16 instructions only: elsewhere (this AVX2 machine) oneDNN
+    emulates it and a forward pass under autocast was about 8x slower than fp32."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 class FastForward:
     """A callable standing in for ``model(x)`` in the fast mode."""
 
     def __init__(self, model: nn.Module, device: torch.device, bf16: bool = True):
         self.device = device
-        self.bf16 = bf16 and (device.type == "cuda" or torch.backends.mkldnn.is_available())
+        self.bf16 = bf16 and (device.type == "cuda" or _cpu_has_bf16())
         self.pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d, nn.Conv2d]] = []
         try:
             self.module = self._fold(model)
         except Exception as e:  # models with data-dependent control flow cannot be traced
             warnings.warn(f"fast mode: cannot trace the model to fold BatchNorm ({e}); running it unfolded")
             self.module = model
-        self.module.to(memory_format=torch.channels_last)
+        # Only the folded convolutions go channels-last: converting the model would replace every other
+        # weight with a copy, cutting it off from the flat buffer that moves it through weight space.
+        for _, _, fused in self.pairs:
+            fused.to(memory_format=torch.channels_last)
         self.refresh()
 
     def _fold(self, model: nn.Module) -> nn.Module:

@@ -244,6 +244,9 @@ def compute_surface(
     computed = 0
     t_run = time.perf_counter()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    if not spec.fast:  # exact fp32 on GPUs too: TF32 would round inputs of convolutions and matmuls
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
         for level in coarse_to_fine(nx, ny):
             for flat_index in level:
@@ -272,6 +275,7 @@ def compute_surface(
                     progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
     finally:
         torch.set_flush_denormal(False)
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     if surface.is_complete and "landscape_stats" not in surface.attrs:
         surface.attrs.update(landscape_stats(surface))
         if out is not None:

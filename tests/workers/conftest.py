@@ -1,0 +1,55 @@
+"""Fixtures of the engine tests: a tiny model with non-trivial BatchNorm statistics and tiny datasets,
+in memory and as a ``tensors`` file. Factories and independent computations live in ``independent.py``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from independent import make_model
+
+
+@pytest.fixture
+def model() -> nn.Module:
+    return make_model("tinycnn")
+
+
+@pytest.fixture
+def data() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """In-memory splits: 48 train and 40 test samples of 3x8x8 (not multiples of the batch sizes used)."""
+    gen = torch.Generator().manual_seed(1)
+    return {
+        "train": (torch.randn(48, 3, 8, 8, generator=gen), torch.randint(0, 10, (48,), generator=gen)),
+        "test": (torch.randn(40, 3, 8, 8, generator=gen), torch.randint(0, 10, (40,), generator=gen)),
+    }
+
+
+@pytest.fixture
+def tensors_npz(tmp_path: Path) -> Path:
+    """A ``tensors`` dataset file: float32 NCHW inputs with train and test splits."""
+    gen = torch.Generator().manual_seed(2)
+    path = tmp_path / "tiny.npz"
+    np.savez(
+        path,
+        x_train=torch.randn(40, 3, 8, 8, generator=gen).numpy(),
+        y_train=torch.randint(0, 10, (40,), generator=gen).numpy(),
+        x_test=torch.randn(24, 3, 8, 8, generator=gen).numpy(),
+        y_test=torch.randint(0, 10, (24,), generator=gen).numpy(),
+    )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_and_state_restored():
+    """One torch thread: these tensors are tiny, and on a shared 2-core machine a second OpenMP thread
+    mostly spins. Engine calls must leave torch's global state (threads, grad mode) as they found it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    grad = torch.is_grad_enabled()
+    yield
+    assert torch.get_num_threads() == 1
+    assert torch.is_grad_enabled() == grad
+    torch.set_num_threads(threads)

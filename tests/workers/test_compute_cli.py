@@ -1,0 +1,129 @@
+"""``lossatlas compute`` as a user runs it: a subprocess, killed and resumed; one-line errors."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workers import SurfaceSpec, compute_surface, read_surface
+from workers.cli import main
+
+LOSSATLAS = Path(sys.executable).with_name("lossatlas")
+COMMAND = [str(LOSSATLAS)] if LOSSATLAS.exists() else [sys.executable, "-m", "workers.cli"]
+
+
+def lossatlas(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+
+
+def compute_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["compute", "--model", "tinycnn", "--data", "tensors", "--data-root", str(data), "--threads", "1",
+            "--batch-size", "256", "--x", "-1:1:3", "--out", str(out), *extra]
+
+
+@pytest.fixture
+def big_npz(tmp_path) -> Path:
+    """Enough samples that a point takes tens of milliseconds, so a run can be killed halfway."""
+    gen = torch.Generator().manual_seed(0)
+    path = tmp_path / "big.npz"
+    np.savez(path, x=torch.randn(2000, 3, 16, 16, generator=gen).numpy(), y=torch.randint(0, 10, (2000,), generator=gen).numpy())
+    return path
+
+
+def test_compute_writes_a_surface(tmp_path, tensors_npz):
+    out = tmp_path / "s.h5"
+    proc = lossatlas(*compute_args(tensors_npz, out, "--y", "-1:0:2", "--split", "both"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    s = read_surface(out)
+    assert s.done.all() and s.shape == (2, 3)
+    assert set(s.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+    assert "6/6 pts" in err and "6/6 points in" in err
+    assert (tmp_path / "s.dirs.h5").exists()
+
+
+def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
+    proc = lossatlas(*compute_args(tensors_npz, tmp_path / "s.h5", "--y", "1:-1:3"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == ["lossatlas compute: error: y: axis min must be below max, got 1.0:-1.0"]
+    assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--norm", "filters"], "directions.norm: Input should be 'filter', 'layer', 'weight' or 'none'"),
+    (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+    (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
+    (["--data-root", "missing.npz"], "missing.npz"),
+    (["--samples", "99999"], "asked for 99999 samples but the split has only 40"),
+    (["--same-dir"], "same_dir needs a 2-D grid (a y axis)"),
+])
+def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, capsys, change, message):
+    args = compute_args(tensors_npz, tmp_path / "s.h5")
+    for i in range(0, len(change), 2):  # replace an option's value, or add the option
+        if change[i] in args and i + 1 < len(change):
+            args[args.index(change[i]) + 1] = change[i + 1]
+        else:
+            args += change[i : i + 2]
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("lossatlas compute: error: ") and message in last
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_checkpoint_of_another_model_is_one_line(tmp_path, tensors_npz, capsys):
+    from independent import make_model
+
+    torch.save(make_model("resnet20").state_dict(), tmp_path / "r20.pt")
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoint", str(tmp_path / "r20.pt")))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "does not fit model 'tinycnn': " in err.strip().splitlines()[-1]
+
+
+def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big_npz):
+    out = tmp_path / "killed.h5"
+    args = compute_args(big_npz, out, "--y", "-1:1:7")
+    args[args.index("--x") + 1] = "-1:1:7"
+    proc = lossatlas(*args)
+    deadline = time.monotonic() + 120
+    done_at_kill = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists():
+            done_at_kill = int(read_surface(out).done.sum())
+            if done_at_kill >= 10:
+                proc.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.01)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    partial = read_surface(out)
+    assert 10 <= partial.done.sum() < 49
+
+    resumed = lossatlas(*args)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    computed = int(re.findall(r"(\d+) new", err)[-1])
+    assert computed == 49 - int(partial.done.sum())  # no finished point computed again
+
+    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(big_npz), batch_size=256, x="-1:1:7", y="-1:1:7")
+    whole = compute_surface(spec, tmp_path / "whole.h5")
+    final = read_surface(out)
+    assert final.done.all()
+    for name in ("train_loss", "train_acc"):
+        np.testing.assert_array_equal(final.metrics[name], whole.metrics[name])
+        done = partial.done
+        np.testing.assert_array_equal(partial.metrics[name][done], whole.metrics[name][done])

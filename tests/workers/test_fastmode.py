@@ -1,0 +1,92 @@
+"""The fast mode: BatchNorm folded into convolutions, channels-last, bfloat16; close to exact."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from independent import make_model, perturbed
+from workers import SurfaceSpec, compute_surface
+from workers.directions import random_directions
+from workers.evaluate import FlatWeights
+from workers.fastmode import FastForward
+
+CPU = torch.device("cpu")
+
+
+def bn_calls(module: nn.Module) -> int:
+    """BatchNorm modules the traced forward still calls."""
+    graph = getattr(module, "graph", None)
+    modules = dict(module.named_modules())
+    return sum(1 for n in graph.nodes if n.op == "call_module" and isinstance(modules[n.target], nn.BatchNorm2d))
+
+
+@pytest.mark.parametrize("name", ["tinycnn", "resnet20", "resnet20_noshort"])
+def test_every_conv_bn_pair_is_folded_and_fp32_folding_is_exact(name):
+    model = make_model(name)
+    fast = FastForward(copy.deepcopy(model), CPU, bf16=False)
+    assert len(fast.pairs) == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert bn_calls(fast.module) == 0
+    x = torch.randn(6, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(fast.prepare_inputs(x)), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_folded_model_follows_moves_in_weight_space(data):
+    base = make_model("tinycnn")
+    model = copy.deepcopy(base)
+    dirs = random_directions(model, seed=1, ignore="none")  # BN weights move too: folding must be redone
+    flat = FlatWeights(model, dirs)
+    fast = FastForward(model, CPU, bf16=False)
+    x = data["train"][0]
+    for coords in [(0.5, -0.5), (-1.0, 0.25)]:
+        flat.set_point(*coords)
+        fast.refresh()
+        with torch.no_grad():
+            want = perturbed(base, [[t.numpy() for t in d] for d in dirs], coords)(x)
+            torch.testing.assert_close(fast(fast.prepare_inputs(x)), want, rtol=1e-4, atol=1e-4)
+
+
+class PreActivation(nn.Module):
+    """A conv that follows a BN instead of preceding one (DenseNet's order) cannot be folded."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.linear = nn.Linear(8, 10)
+
+    def forward(self, x):
+        out = self.conv(F.relu(self.bn(self.conv0(x))))
+        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+
+def test_unfolded_convolutions_still_move_through_weight_space(data):
+    """Regression: converting the whole model to channels-last cut unfolded weights off the flat buffer,
+    so the fast surface stayed flat along them."""
+    torch.manual_seed(0)
+    model = PreActivation().eval()
+    sp = dict(model="custom", dataset="tensors", x="-1:1:5", batch_size=16)
+    exact = compute_surface(SurfaceSpec(**sp), model=model, data=data).metrics["train_loss"]
+    fast = compute_surface(SurfaceSpec(**sp, fast=True), model=model, data=data).metrics["train_loss"]
+    assert np.ptp(exact) > 0.01
+    np.testing.assert_allclose(fast, exact, atol=0.02 * np.ptp(exact))
+
+
+@pytest.mark.parametrize("name", ["tinycnn", "resnet20"])
+def test_fast_surface_is_close_to_the_exact_one(name, data):
+    model = make_model(name)
+    sp = dict(model=name, dataset="tensors", x="-1:1:3", y="-1:1:3", batch_size=16, split="both")
+    exact = compute_surface(SurfaceSpec(**sp), model=model, data=data)
+    fast = compute_surface(SurfaceSpec(**sp, fast=True), model=model, data=data)
+    loss_dev = max(np.abs(fast.metrics[m] - exact.metrics[m]).max() for m in ("train_loss", "test_loss"))
+    acc_dev = max(np.abs(fast.metrics[m] - exact.metrics[m]).max() for m in ("train_acc", "test_acc"))
+    print(f"{name}: fast mode's largest deviation: loss {loss_dev:.2e}, accuracy {acc_dev:.2f} points")
+    spread = np.ptp(exact.metrics["train_loss"])
+    assert loss_dev < 0.02 * spread + 1e-3 * np.abs(exact.metrics["train_loss"]).max()
+    assert acc_dev <= 100.0 * 2 / 40  # at most two of 40 test samples flip
