@@ -86,22 +86,26 @@ def _read_imagefolder(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``<root>/<split>/<class>/*`` (a directory, or a tar archive whose members may sit below one
     top folder) into (N, H, W, 3) uint8 and labels; classes sorted by name, files sorted within a class."""
     files: list[tuple[str, str, bytes | Path]] = []  # (class, file name, bytes or path)
+    classes: set[str] = set()  # of every split, so that a split lacking a class keeps the others' labels
     if root.is_dir():
         split_dir = root / split
         if not split_dir.is_dir():
             raise ValueError(f"image folder {str(root)!r} has no {split!r} directory")
         files = [(p.parent.name, p.name, p) for p in split_dir.glob("*/*") if p.is_file()]
+        classes = {p.name for s in SPLITS if (root / s).is_dir() for p in (root / s).iterdir() if p.is_dir()}
     elif tarfile.is_tarfile(root):
         with tarfile.open(root) as archive:  # one sequential pass: compressed archives seek badly
             for member in archive:
                 parts = Path(member.name).parts
-                if member.isfile() and len(parts) >= 3 and parts[-3] == split:
-                    files.append((parts[-2], parts[-1], archive.extractfile(member).read()))
+                if member.isfile() and len(parts) >= 3 and parts[-3] in SPLITS:
+                    classes.add(parts[-2])
+                    if parts[-3] == split:
+                        files.append((parts[-2], parts[-1], archive.extractfile(member).read()))
     else:
         raise ValueError(f"{str(root)!r} is neither a directory nor a tar archive in ImageFolder layout")
     if not files:
         raise ValueError(f"no images under {split}/<class>/ in {str(root)!r}")
-    classes = sorted({c for c, _, _ in files})
+    classes = sorted(classes)
     index = {c: i for i, c in enumerate(classes)}
     files.sort(key=lambda t: (t[0], t[1]))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL decodes without the GIL
@@ -155,11 +159,11 @@ def load_raw(dataset: str, split: str, root: str | Path | None = None, download:
     root_path = Path(root) if root is not None else default_root(dataset)
     if root_path is None:
         raise ValueError(f"dataset {dataset!r} needs a data root (the file or directory holding it)")
+    if dataset in ("tensors", "imagefolder", "cifar10-jpeg") and not root_path.exists():
+        raise ValueError(f"data root {str(root_path)!r} of dataset {dataset!r} does not exist")
     if dataset == "tensors":
         return _read_tensors(root_path, split)
     if dataset in ("imagefolder", "cifar10-jpeg"):
-        if not root_path.exists():
-            raise ValueError(f"image folder {str(root_path)!r} does not exist")
         key = f"{dataset}-{split}-{_fingerprint(root_path)}"
     else:
         key = f"{dataset}-{split}"

@@ -12,6 +12,7 @@ undoes that.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -53,6 +54,21 @@ class Surface:
 
 def _tmp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def remove_stale_tmp(path: str | Path) -> None:
+    """Delete temporary files that killed writers of ``path`` left behind (their process is gone)."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def write_surface(path: str | Path, surface: Surface) -> None:
@@ -138,6 +154,15 @@ def read_surface(path: str | Path) -> Surface:
         dir_file = _decode(f["dir_file"][()]) if "dir_file" in f else None
         arrays = {k: np.asarray(f[k][()]) for k in f.keys() if k.startswith("samples_")}
     return Surface(x, y, metrics, done, recipe, attrs, dir_file, arrays, reference)
+
+
+def directions_digest(directions: list[Direction]) -> str:
+    """sha256 of the directions' float32 values: the same directions, however stored, give the same digest."""
+    h = hashlib.sha256()
+    for direction in directions:
+        for d in direction:
+            h.update(d.detach().cpu().to(torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def write_directions(path: str | Path, names: list[str], directions: list[Direction], attrs: dict | None = None) -> None:

@@ -26,7 +26,9 @@ from .directions import Direction, named_weights, random_directions, target_dire
 from .evaluate import Evaluator, FlatWeights
 from .fastmode import FastForward
 from .grid import coarse_to_fine
-from .h5io import Surface, read_directions, read_surface, write_directions, write_surface
+from .h5io import (
+    Surface, directions_digest, read_directions, read_surface, remove_stale_tmp, write_directions, write_surface,
+)
 from .spec import SurfaceSpec
 from .stats import landscape_stats
 
@@ -109,6 +111,23 @@ def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
     return splits, indices
 
 
+def _denormals_flushed() -> bool:
+    """Whether torch flushes denormals now (torch offers no getter: a denormal times one tells)."""
+    return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
+
+
+def as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(inputs, labels)`` tensors, or any map-style dataset of ``(input, label)`` pairs, stacked once."""
+    if isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(t, torch.Tensor) for t in split):
+        return split[0], split[1]
+    if hasattr(split, "__getitem__") and hasattr(split, "__len__"):
+        pairs = [split[i] for i in range(len(split))]
+        if not pairs:
+            raise ValueError("the dataset is empty")
+        return torch.stack([torch.as_tensor(x) for x, _ in pairs]), torch.as_tensor([int(y) for _, y in pairs])
+    raise ValueError(f"data splits must be (inputs, labels) tensors or a dataset of pairs, not {type(split).__name__}")
+
+
 def build_recipe(spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False) -> dict[str, Any]:
     """The recipe stored in the file: the spec plus fingerprints of every input file."""
     recipe: dict[str, Any] = {"spec": spec.model_dump(mode="json")}
@@ -167,6 +186,8 @@ def compute_surface(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
     out = Path(out) if out is not None else None
+    if out is not None:
+        remove_stale_tmp(out)
 
     base = load_model(spec.model, spec.checkpoint) if model is None else model
     model = copy.deepcopy(base).to(device).eval()
@@ -184,13 +205,11 @@ def compute_surface(
                 "use another --out or delete the file"
             )
 
-    # Directions: an explicit file, the file of a run being resumed, or new ones.
+    # Directions: an explicit file, the file of a run being resumed, or new ones (the seed makes the same).
     names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
     shapes = [tuple(t.shape) for _, t in named_weights(model, spec.directions.dir_type)]
     dir_path = Path(spec.dir_file) if spec.dir_file else (default_dir_file(out) if out is not None else None)
     if spec.dir_file or (previous is not None and dir_path is not None and dir_path.exists()):
-        if previous is not None and previous.attrs.get("dir_file_sha256") not in (None, sha256_file(dir_path)):
-            raise ValueError(f"direction file {dir_path} changed since {out} was started; delete both to restart")
         directions = read_directions(dir_path, names, shapes)
         if len(directions) < spec.ndim:
             raise ValueError(f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}")
@@ -199,6 +218,9 @@ def compute_surface(
         directions = _make_directions(spec, model)
         if dir_path is not None:
             write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
+    digest = directions_digest(directions)
+    if previous is not None and previous.attrs.get("directions_sha256") not in (None, digest):
+        raise ValueError(f"the directions of {dir_path} differ from those {out} was started with; delete both to restart")
 
     if data is None:
         splits, indices = _load_splits(spec)
@@ -206,7 +228,7 @@ def compute_surface(
         missing = [s for s in spec.splits if s not in data]
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
-        splits, indices = {s: data[s] for s in spec.splits}, {}
+        splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
 
     xs = spec.x.axis().coordinates()
     ys = spec.y.axis().coordinates() if spec.y is not None else None
@@ -223,7 +245,6 @@ def compute_surface(
                 "torch_version": torch.__version__,
                 "python_version": platform.python_version(),
                 "elapsed_s": 0.0,
-                **({"dir_file_sha256": sha256_file(dir_path)} if dir_path is not None else {}),
             },
             dir_file=dir_path.name if dir_path is not None else None,
         )
@@ -231,6 +252,10 @@ def compute_surface(
             if spec.samples is not None:
                 surface.arrays[f"samples_{name}"] = idx
     surface.attrs["device"] = str(device)
+    surface.attrs["directions_sha256"] = digest
+    if dir_path is not None:
+        surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+        surface.dir_file = dir_path.name
 
     flat = FlatWeights(model, directions, spec.directions.dir_type)
     fast = FastForward(model, device) if spec.fast else None
@@ -243,6 +268,7 @@ def compute_surface(
     total = done_flat.size
     computed = 0
     t_run = time.perf_counter()
+    flushing = _denormals_flushed()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
     tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     if not spec.fast:  # exact fp32 on GPUs too: TF32 would round inputs of convolutions and matmuls
@@ -274,7 +300,7 @@ def compute_surface(
                 if progress is not None:
                     progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(flushing)
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     if surface.is_complete and "landscape_stats" not in surface.attrs:
         surface.attrs.update(landscape_stats(surface))

@@ -172,3 +172,23 @@ def test_default_normalization_of_the_jpeg_cifar_copy():
     mean, std = NORMALIZATION["cifar10-jpeg"]
     np.testing.assert_allclose(mean, np.array([125.3, 123.0, 113.9]) / 255)
     np.testing.assert_allclose(std, np.array([63.0, 62.1, 66.7]) / 255)
+
+
+def test_a_split_lacking_a_class_keeps_the_labels_of_the_others(tmp_path, monkeypatch):
+    """Classes come from both splits: a test split without "cat" must not move "dog" from 2 to 1."""
+    monkeypatch.setenv("LOSSATLAS_CACHE", str(tmp_path / "cache"))
+    images, _ = make_images(6, seed=5)
+    root = tmp_path / "images"
+    write_folder(root, "train", images[:3], np.array([0, 1, 2]))
+    write_folder(root, "test", images[3:], np.array([1, 2, 2]))  # ant, dog, dog: no cat
+    archive = tmp_path / "images.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(root, arcname="images")
+    for source in (root, archive):
+        _, y = load_raw("imagefolder", "test", source)
+        assert sorted(y.tolist()) == [0, 2, 2]  # sorted names over both splits: ant, cat, dog
+
+
+def test_a_missing_data_root_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"data root .*missing.npz.* does not exist"):
+        load_raw("tensors", "train", tmp_path / "missing.npz")

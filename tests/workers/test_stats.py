@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.stats import grid_hessian, nonconvex_share
+from workers.stats import grid_hessian, nonconvex_mask, nonconvex_share
 
 
 def grid(n: int = 21):
@@ -27,6 +27,9 @@ def test_finite_difference_hessian_of_a_quadratic_is_exact():
     (lambda xx, yy: xx**2 - yy**2, 1.0),  # saddle
     (lambda xx, yy: xx**2 - 0.05 * yy**2, 0.0),  # a negative eigenvalue under 10% of the largest
     (lambda xx, yy: -(xx**2) - yy**2, 1.0),  # a maximum
+    (lambda xx, yy: xx**2 - 0.2 * yy**2, 1.0),  # eigenvalues 2 and -0.4: beyond 10%
+    (lambda xx, yy: xx * yy + xx**2 + yy**2, 0.0),  # rotated bowl: eigenvalues 3 and 1
+    (lambda xx, yy: 3 * xx * yy + xx**2 + yy**2, 1.0),  # rotated saddle: eigenvalues 5 and -1
 ])
 def test_nonconvex_share(surface, share):
     x, xx, yy = grid()
@@ -44,3 +47,12 @@ def test_non_finite_values_are_skipped_and_1d_uses_the_second_derivative():
     assert nonconvex_share(np.cos(3 * x), x)["nonconvex_share"] == 1.0
     assert nonconvex_share(x**2, x)["nonconvex_share"] == 0.0
     assert nonconvex_share(np.zeros((2, 2)), x[:2], x[:2])["nonconvex_share"] is None
+
+
+def test_mask_matches_numpy_eigenvalues():
+    rng = np.random.default_rng(0)
+    fxx, fyy, fxy = rng.normal(size=(3, 500))
+    mask = nonconvex_mask(fxx, fyy, fxy)
+    for i in range(500):
+        lmin, lmax = np.linalg.eigvalsh([[fxx[i], fxy[i]], [fxy[i], fyy[i]]])
+        assert mask[i] == (lmin < 0 and (lmax <= 0 or abs(lmin) > 0.1 * lmax))

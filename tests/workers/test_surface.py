@@ -241,3 +241,53 @@ def test_gpu_surface_equals_the_cpu_surface(model, data):
     assert gpu.attrs["device"].startswith("cuda")
     for name in sp.metrics:
         np.testing.assert_allclose(gpu.metrics[name], cpu.metrics[name], rtol=1e-4, atol=1e-5)
+
+
+def test_a_dataset_in_memory_gives_the_same_surface_as_its_tensors(tmp_path, model, data):
+    from torch.utils.data import TensorDataset
+
+    as_tensors = compute_surface(spec(split="both"), model=model, data=data)
+    as_dataset = compute_surface(spec(split="both"), model=model, data={k: TensorDataset(*v) for k, v in data.items()})
+    for name in as_tensors.metrics:
+        np.testing.assert_array_equal(as_tensors.metrics[name], as_dataset.metrics[name])
+    with pytest.raises(ValueError, match="dataset of pairs"):
+        compute_surface(spec(), model=model, data={"train": 42})
+
+
+def test_resume_regenerates_missing_directions_and_refuses_other_ones(tmp_path, model, data):
+    out = tmp_path / "s.h5"
+    full = compute_surface(spec(), out, model=model, data=data)
+    partial = read_surface(out)
+    partial.done[1:, :] = False
+    from workers.h5io import write_surface
+
+    write_surface(out, partial)
+    (tmp_path / "s.dirs.h5").unlink()  # the seed makes the same directions again
+    resumed = compute_surface(spec(), out, model=model, data=data)
+    np.testing.assert_array_equal(resumed.metrics["train_loss"], full.metrics["train_loss"])
+
+    write_surface(out, partial)
+    other = compute_surface(spec(directions={"seed": 1}), tmp_path / "other.h5", model=model, data=data)
+    assert other.is_complete
+    (tmp_path / "other.dirs.h5").replace(tmp_path / "s.dirs.h5")
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match="directions .* differ"):
+        compute_surface(spec(), out, model=model, data=data)
+    assert out.read_bytes() == before
+
+
+def test_leftovers_of_killed_writers_are_removed(tmp_path, model, data):
+    dead = tmp_path / ".s.h5.999999999.tmp"  # no such process
+    dead.write_bytes(b"half a file")
+    compute_surface(spec(), tmp_path / "s.h5", model=model, data=data)
+    assert not dead.exists()
+
+
+@pytest.mark.parametrize("flushing", [True, False])
+def test_denormal_flushing_is_left_as_it_was(model, data, flushing):
+    torch.set_flush_denormal(flushing)
+    try:
+        compute_surface(spec(), model=model, data=data)
+        assert ((torch.tensor([1e-39]) * 1.0).item() == 0.0) == flushing
+    finally:
+        torch.set_flush_denormal(False)
