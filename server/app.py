@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from workers import __version__
 from workers.jobqueue import JobQueue
+from workers.spec import errors_line
 
 from .catalog import Catalog
 from .embedded import start_worker, stop_worker
@@ -21,15 +22,6 @@ from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
 from .settings import Settings, get_settings
 from .uploads import CheckpointStore, clear_tmp
-
-
-def validation_message(exc: RequestValidationError) -> str:
-    """Pydantic's error list as one line: ``body.x.num: Input should be ...; ...``."""
-    parts = []
-    for e in exc.errors():
-        where = ".".join(str(p) for p in e["loc"] if p != "body") or "body"
-        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+        return JSONResponse({"detail": errors_line(exc.errors(), skip=("body",), empty="body")}, status_code=422)
 
     app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
     for module in (config, surfaces, jobs, checkpoints, page):

@@ -8,7 +8,7 @@ import json
 from fastapi import HTTPException
 
 from workers import SurfaceSpec
-from workers.cli import one_line
+from workers.spec import one_line
 from workers.zoo import list_models
 
 from .catalog import slugify

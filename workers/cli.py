@@ -10,19 +10,7 @@ import torch
 from pydantic import ValidationError
 
 from .progress import ProgressBar
-from .spec import SurfaceSpec
-
-
-def one_line(error: Exception) -> str:
-    """A validation or value error as one readable line."""
-    if isinstance(error, ValidationError):
-        parts = []
-        for e in error.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "spec"
-            msg = e["msg"].removeprefix("Value error, ")
-            parts.append(f"{where}: {msg}")
-        return "; ".join(parts)
-    return str(error).split("\n")[0]
+from .spec import SurfaceSpec, one_line
 
 
 def _floats(text: str) -> tuple[float, ...]:

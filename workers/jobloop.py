@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .cli import one_line
+from .spec import one_line
 from .jobqueue import Job, JobQueue
 from .spec import SurfaceSpec
 from .surface import Progress, compute_surface

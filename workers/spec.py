@@ -5,9 +5,10 @@ surface, which is what makes resuming, deduplicating jobs and refusing mismatche
 """
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .grid import Axis
 
@@ -123,3 +124,22 @@ class SurfaceSpec(BaseModel):
     @property
     def num_points(self) -> int:
         return self.x.num * (self.y.num if self.y is not None else 1)
+
+
+def errors_line(errors: Iterable[dict[str, Any]], skip: tuple[str, ...] = (), empty: str = "spec") -> str:
+    """Pydantic's error list as one line: ``x.num: Input should be ...; y: ...``.
+
+    ``skip`` drops location parts (FastAPI's ``body``); ``empty`` names an error without a location.
+    """
+    parts = []
+    for e in errors:
+        where = ".".join(str(p) for p in e["loc"] if p not in skip) or empty
+        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def one_line(error: Exception) -> str:
+    """A validation or value error as one readable line (CLI messages, failed jobs)."""
+    if isinstance(error, ValidationError):
+        return errors_line(error.errors())
+    return str(error).split("\n")[0]
