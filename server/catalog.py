@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from workers import Surface, read_surface
+from workers.gallery import Index, IndexEntry
 
 from .mesh import summarize, to_mesh
 from .schemas import GalleryInfo, SurfaceSummary
@@ -40,22 +41,6 @@ def slugify(text: str, limit: int = 80) -> str:
 def is_surface_file(path: Path) -> bool:
     """Surface files, not direction files (``*.dirs.h5``) nor temporary or hidden files."""
     return path.suffix == ".h5" and not path.name.endswith(".dirs.h5") and not path.name.startswith(".")
-
-
-class GalleryEntry(BaseModel):
-    """One entry of ``precomputed/index.json``."""
-
-    model_config = ConfigDict(extra="ignore")
-    id: str
-    file: str
-    title: str
-    description: str = ""
-    tier: Literal["cpu", "full"] = "cpu"
-    pair: str | None = None
-    shortcuts: bool | None = None
-    epochs: int | None = None
-    test_acc: float | None = None
-    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,13 +104,13 @@ class Catalog:
 
     # -- finding files -------------------------------------------------------------------------
 
-    def _gallery_index(self) -> list[GalleryEntry]:
+    def _gallery_index(self) -> list[IndexEntry]:
         index = self.gallery_dir / "index.json"
         if not index.is_file():
             return []
         try:
             raw = json.loads(index.read_text())
-            return [GalleryEntry.model_validate(e) for e in raw.get("entries", [])]
+            return Index.model_validate(raw).entries
         except (ValueError, ValidationError, AttributeError) as e:
             log.warning("ignoring %s: %s", index, str(e).split("\n")[0])
             return []
@@ -142,7 +127,7 @@ class Catalog:
                 log.warning("gallery index entry %r (file %r) skipped: bad id or missing file", e.id, e.file)
                 continue
             indexed.add(path)
-            info = GalleryInfo(**e.model_dump(exclude={"id", "file"}))
+            info = GalleryInfo(**e.model_dump(include=set(GalleryInfo.model_fields)))
             out[e.id] = Entry(e.id, path, "gallery", name=e.title, gallery=info)
         for path in sorted(root.rglob("*.h5")):
             if is_surface_file(path) and path.resolve() not in indexed:

@@ -93,25 +93,29 @@ class Manifest(BaseModel):
 
 
 class IndexEntry(BaseModel):
-    """One line of ``precomputed/index.json``: what the catalog shows about a gallery surface."""
+    """One line of ``precomputed/index.json``: what the catalog shows about a gallery surface.
 
+    ``gallery build`` fills every field; the defaults let the server read a hand-written index too.
+    """
+
+    model_config = ConfigDict(extra="ignore")
     id: str
     file: str
     title: str
-    description: str
-    tier: str
-    pair: str | None
-    shortcuts: bool | None
-    epochs: int | None
-    test_acc: float | None = Field(description="the model's accuracy on the whole test split, percent")
-    source: str
-    model: str
-    dataset_label: str
-    samples: int
-    grid: str
-    status: Literal["complete", "partial"]
-    landscape_stats: dict[str, Any] | None
-    checkpoint_sha256: str | None
+    description: str = ""
+    tier: Literal["cpu", "full"] = "cpu"
+    pair: str | None = None
+    shortcuts: bool | None = None
+    epochs: int | None = None
+    test_acc: float | None = Field(None, description="the model's accuracy on the whole test split, percent")
+    source: str = ""
+    model: str = ""
+    dataset_label: str = ""
+    samples: int | None = None
+    grid: str = ""
+    status: Literal["complete", "partial"] = "complete"
+    landscape_stats: dict[str, Any] | None = None
+    checkpoint_sha256: str | None = None
 
 
 class Index(BaseModel):
