@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from workers import Surface, read_surface
+from workers.files import atomic_path
 from workers.gallery import Index, IndexEntry
 
 from .mesh import summarize, to_mesh
@@ -66,9 +67,8 @@ def meta_path(surface_path: Path) -> Path:
 
 def write_meta(surface_path: Path, name: str, dataset: str | None) -> None:
     surface_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = surface_path.with_name(f".{surface_path.stem}.meta.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"name": name, "dataset": dataset}))
-    os.replace(tmp, meta_path(surface_path))
+    with atomic_path(meta_path(surface_path)) as tmp:
+        tmp.write_text(json.dumps({"name": name, "dataset": dataset}))
 
 
 def _read_meta(surface_path: Path) -> dict:

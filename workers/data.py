@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .files import atomic_path
+
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # the paper's training constants
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
@@ -176,9 +178,8 @@ def load_raw(dataset: str, split: str, root: str | Path | None = None, download:
     else:
         x, y = _read_torchvision(dataset, root_path, split, download)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, x=x, y=y)
-    os.replace(tmp, cached)
+    with atomic_path(cached, suffix=".tmp.npz") as tmp:  # np.savez appends .npz to other names
+        np.savez(tmp, x=x, y=y)
     return x, y
 
 

@@ -10,7 +10,6 @@ is done and resumes what was interrupted (training per epoch, surfaces per point
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .checkpoints import load_model, sha256_file
 from .data import DATASET_LABELS, load_split
+from .files import atomic_path
 from .h5io import read_surface, write_surface
 from .spec import AxisSpec, DirectionsSpec, SurfaceSpec
 from .train import TrainConfig, evaluate_model, train
@@ -151,9 +151,8 @@ def _train_entry(entry: GalleryEntry, target: Path, work_dir: Path, device: str,
     log(f"[{entry.id}] training {entry.model} for {cfg.epochs} epochs in {run_dir}")
     result = train(cfg, run_dir, device=device, log=lambda m: log(f"[{entry.id}] {m}"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(result.checkpoint.read_bytes())
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(result.checkpoint.read_bytes())
 
 
 def build_entry(
@@ -219,9 +218,8 @@ def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
 
 def write_index(index: Index, directory: Path = GALLERY_DIR) -> Path:
     path = directory / "index.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(index.model_dump(mode="json"), indent=1) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(index.model_dump(mode="json"), indent=1) + "\n")
     return path
 
 

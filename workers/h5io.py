@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from .directions import Direction
+from .files import atomic_path
 
 FORMAT = "lossatlas-surface/1"
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -52,48 +52,23 @@ class Surface:
         return bool(self.done.all())
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def remove_stale_tmp(path: str | Path) -> None:
-    """Delete temporary files that killed writers of ``path`` left behind (their process is gone)."""
-    path = Path(path)
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            tmp.unlink(missing_ok=True)
-        except PermissionError:  # alive, another user's
-            pass
-
-
 def write_surface(path: str | Path, surface: Surface) -> None:
     """Write ``surface`` to ``path`` atomically."""
-    path = Path(path)
-    tmp = _tmp_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["recipe"] = json.dumps(surface.recipe, sort_keys=True)
-            for key, value in surface.attrs.items():
-                f.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else _plain(value)
-            f.create_dataset("xcoordinates", data=surface.xcoordinates)
-            if surface.ycoordinates is not None:
-                f.create_dataset("ycoordinates", data=surface.ycoordinates)
-            for name, values in surface.metrics.items():
-                f.create_dataset(name, data=np.asarray(values, dtype=np.float64))
-            f.create_dataset("done", data=surface.done.astype(np.uint8))
-            for name, values in surface.arrays.items():
-                f.create_dataset(name, data=values)
-            if surface.dir_file is not None:
-                f["dir_file"] = surface.dir_file
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["recipe"] = json.dumps(surface.recipe, sort_keys=True)
+        for key, value in surface.attrs.items():
+            f.attrs[key] = json.dumps(value) if isinstance(value, (dict, list)) else _plain(value)
+        f.create_dataset("xcoordinates", data=surface.xcoordinates)
+        if surface.ycoordinates is not None:
+            f.create_dataset("ycoordinates", data=surface.ycoordinates)
+        for name, values in surface.metrics.items():
+            f.create_dataset(name, data=np.asarray(values, dtype=np.float64))
+        f.create_dataset("done", data=surface.done.astype(np.uint8))
+        for name, values in surface.arrays.items():
+            f.create_dataset(name, data=values)
+        if surface.dir_file is not None:
+            f["dir_file"] = surface.dir_file
 
 
 def _plain(value: Any) -> Any:
@@ -168,20 +143,14 @@ def directions_digest(directions: list[Direction]) -> str:
 def write_directions(path: str | Path, names: list[str], directions: list[Direction], attrs: dict | None = None) -> None:
     """Write directions in the reference layout (``xdirection``/``ydirection``, datasets "0".."N-1"),
     with the weight names as an attribute of each group. Atomic."""
-    path = Path(path)
-    tmp = _tmp_path(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-            for group_name, direction in zip(("xdirection", "ydirection"), directions):
-                group = f.create_group(group_name)
-                group.attrs["names"] = json.dumps(names)
-                for i, d in enumerate(direction):
-                    group.create_dataset(str(i), data=d.detach().cpu().float().numpy())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
+        for group_name, direction in zip(("xdirection", "ydirection"), directions):
+            group = f.create_group(group_name)
+            group.attrs["names"] = json.dumps(names)
+            for i, d in enumerate(direction):
+                group.create_dataset(str(i), data=d.detach().cpu().float().numpy())
 
 
 def read_directions(

@@ -27,8 +27,9 @@ from .evaluate import Evaluator, FlatWeights
 from .fastmode import FastForward
 from .grid import coarse_to_fine
 from .h5io import (
-    Surface, directions_digest, read_directions, read_surface, remove_stale_tmp, write_directions, write_surface,
+    Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
 )
+from .files import remove_stale_tmp
 from .spec import SurfaceSpec
 from .stats import landscape_stats
 

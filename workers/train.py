@@ -8,7 +8,6 @@ weights-only checkpoint ``epoch_{k}.pt`` is kept: the trajectory for PCA directi
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 
 from .checkpoints import INIT_SEED, build_model
 from .data import NORMALIZATION, load_raw, to_tensor
+from .files import atomic_path
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,8 @@ def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
 
 
 def _save_atomic(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def train(

@@ -1,0 +1,41 @@
+"""Atomic file replacement: write beside the target, then rename over it, so that a reader never sees a
+half-written file and a killed writer leaves the previous complete version (and a temporary file that
+:func:`remove_stale_tmp` can clear)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def tmp_path(path: Path, suffix: str = ".tmp") -> Path:
+    """``dir/.name.<pid>.tmp``: hidden, unique per process, recognisable as a leftover of ``path``."""
+    return path.with_name(f".{path.name}.{os.getpid()}{suffix}")
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on failure it is removed."""
+    path = Path(path)
+    tmp = tmp_path(path, suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale_tmp(path: str | Path) -> None:
+    """Delete temporary files that killed writers of ``path`` left behind (their process is gone)."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
