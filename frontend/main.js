@@ -60,7 +60,7 @@ class App {
 				show: ( id ) => this.setIds( [ id ] ),
 			} ) );
 			this.renderPresets();
-			if ( ! this.state.ids.length ) this.state.ids = this._defaultIds();
+			if ( ! this.state.ids.length ) Object.assign( this.state, this._defaultView() );
 			await this.load();
 
 		} catch ( e ) {
@@ -106,11 +106,17 @@ class App {
 
 	}
 
-	_defaultIds() {
+	_defaultView() {
 
+		// The paper's headline first: the finest gallery surface of a model whose shortcut-free twin is
+		// there too, both overlaid on a log scale (the no-shortcut loss reaches hundreds).
 		const twoD = this.catalog.filter( ( s ) => s.ndim === 2 );
+		const byId = new Map( twoD.map( ( s ) => [ s.id, s ] ) );
+		const pairs = twoD.filter( ( s ) => s.gallery?.shortcuts && byId.has( s.gallery.pair ) );
+		pairs.sort( ( a, b ) => b.points_total - a.points_total );
+		if ( pairs.length ) return { ids: [ pairs[ 0 ].id, pairs[ 0 ].gallery.pair ], log: true };
 		const first = twoD.find( ( s ) => s.source === 'gallery' ) || twoD[ 0 ] || this.catalog[ 0 ];
-		return first ? [ first.id ] : [];
+		return { ids: first ? [ first.id ] : [] };
 
 	}
 

@@ -97,3 +97,16 @@ def test_real_meshes_are_small_on_the_wire_and_six_overlays_load_quickly(page_on
     assert [layer["id"] for layer in page_on.state()["layers"]] == six
     print(f"{len(six)} real gallery surfaces overlaid, ready in {seconds:.2f} s")
     assert seconds < 10
+
+
+def test_the_page_opens_on_the_papers_comparison(page_on):
+    """No query: the finest gallery surface whose no-shortcut twin exists, both, on a log scale."""
+    viewer = page_on
+    viewer.open()
+    pairs = [e for e in ENTRIES if e.get("shortcuts") and e.get("pair") in {p["id"] for p in ENTRIES}]
+    flagship = max(pairs, key=lambda e: read_surface(GALLERY_DIR / e["file"]).done.size)
+    state = viewer.state()
+    assert state["ids"] == [flagship["id"], flagship["pair"]]
+    assert sorted(layer["id"] for layer in state["layers"]) == sorted(state["ids"])
+    assert state["z"]["scale"] == "log"
+    assert viewer.page.is_checked("#logz")
