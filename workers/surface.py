@@ -247,7 +247,6 @@ def compute_surface(
                 "python_version": platform.python_version(),
                 "elapsed_s": 0.0,
             },
-            dir_file=dir_path.name if dir_path is not None else None,
         )
         for name, idx in indices.items():
             if spec.samples is not None:
