@@ -20,7 +20,8 @@ from .data import DATASET_LABELS, load_split
 from .files import atomic_path
 from .h5io import read_surface, write_surface
 from .spec import AxisSpec, DirectionsSpec, SurfaceSpec
-from .train import TrainConfig, evaluate_model, train
+from .evaluate import Evaluator
+from .train import TrainConfig, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GALLERY_DIR = REPO_ROOT / "precomputed"
@@ -185,7 +186,7 @@ def build_entry(
     if "model_test_acc" not in surface.attrs:
         model = load_model(entry.model, ckpt).to(device)
         x, y, _ = load_split(entry.dataset, "test", data_root)
-        _, acc = evaluate_model(model, x.to(device), y.to(device))
+        acc = Evaluator(model, {"test": (x, y)}, batch_size=500, device=device).evaluate()["test_acc"]
         surface.attrs["model_test_acc"] = acc
         write_surface(out, surface)
         log(f"[{entry.id}] test accuracy of the model on the whole test split: {acc:.2f}%")

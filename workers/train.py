@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoints import INIT_SEED, build_model
 from .data import NORMALIZATION, load_raw, to_tensor
+from .evaluate import Evaluator
 from .files import atomic_path
 
 
@@ -89,18 +89,6 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-@torch.inference_mode()
-def evaluate_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (percent) in eval mode."""
-    model.eval()
-    loss, correct = 0.0, 0
-    for i in range(0, len(y), batch_size):
-        out = model(x[i : i + batch_size]).float()
-        loss += F.cross_entropy(out, y[i : i + batch_size], reduction="sum").item()
-        correct += (out.argmax(1) == y[i : i + batch_size]).sum().item()
-    return loss / len(y), 100.0 * correct / len(y)
-
-
 def _save_atomic(obj: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -146,6 +134,7 @@ def train(
     x_test, y_test = to_tensor(xs_test, mean, std).to(dev), torch.as_tensor(ys_test).to(dev)
     n = len(y_train)
     steps = (n + config.batch_size - 1) // config.batch_size
+    test_split = Evaluator(model, {"test": (x_test, y_test)}, batch_size=500, device=dev)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
@@ -172,7 +161,8 @@ def train(
             if progress is not None:
                 seen = min(n, (step + 1) * config.batch_size)
                 progress(epoch, step + 1, steps, (loss_sum / seen).item(), (100.0 * correct / seen).item())
-        test_loss, test_acc = evaluate_model(model, x_test, y_test)
+        tested = test_split.evaluate()
+        test_loss, test_acc = tested["test_loss"], tested["test_acc"]
         stats = EpochStats(epoch + 1, lr, (loss_sum / n).item(), (100.0 * correct / n).item(), test_loss, test_acc,
                            time.perf_counter() - t0)
         result.history.append(stats)
