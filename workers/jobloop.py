@@ -6,11 +6,17 @@ partial one, so a job taken over from a dead worker continues where that worker 
 cancelled, or taken over because this worker stalled past its lease, stops at the next point. On
 SIGTERM/SIGINT the worker stops at the next point and gives its job back to the queue.
 
+Writes are fenced by the job's lease (:mod:`workers.fencing`): a worker that wakes up after its job was
+taken over cannot overwrite its successor's file. A failing disk or database (full, read-only) does not
+kill the worker: writes are retried with backoff, the job is failed with the reason after a bound, and
+the loop waits and carries on.
+
 Run one with ``lossatlas worker`` or ``python -m workers.jobloop --data-dir DIR``.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -18,12 +24,18 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .spec import one_line
-from .jobqueue import Job, JobQueue
-from .spec import SurfaceSpec
+from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
+from .h5io import read_surface
+from .jobqueue import Job, JobQueue, LeaseLost
+from .spec import SurfaceSpec, one_line
 from .surface import Progress, compute_surface
+
+log = logging.getLogger("lossatlas.worker")
+
+MAX_IDLE_BACKOFF_S = 60.0
 
 
 def default_worker_id() -> str:
@@ -45,28 +57,61 @@ class Worker:
         poll_s: float = 1.0,
         device: str = "cpu",
         parent_pid: int | None = None,
+        backoff_s: float = 1.0,
     ):
         self.queue, self.lease_s, self.poll_s, self.device = queue, lease_s, poll_s, device
         self.id = worker_id or default_worker_id()
         self.parent_pid = parent_pid
+        self.backoff_s = backoff_s  # first wait after a storage error (doubled on each repeat)
         self.stop = threading.Event()
 
     def _orphaned(self) -> bool:
         return self.parent_pid is not None and os.getppid() != self.parent_pid
 
     def run(self, once: bool = False) -> None:
-        """Claim and run jobs; with ``once``, return when the queue is empty."""
+        """Claim and run jobs; with ``once``, return when the queue is empty. A storage error (the queue's
+        database on a full disk ...) is logged and waited out with growing pauses, never fatal."""
+        failures = 0
         while not self.stop.is_set():
             if self._orphaned():
                 self.stop.set()
                 break
-            job = self.queue.claim(self.id, self.lease_s)
+            try:
+                job = self.queue.claim(self.id, self.lease_s)
+                if job is not None:
+                    log.info("job %s: %s", job.id, self.run_job(job))
+                failures = 0
+            except STORAGE_ERRORS as e:
+                failures += 1
+                delay = min(self.backoff_s * 2 ** (failures - 1), MAX_IDLE_BACKOFF_S)
+                log.error("worker %s: storage error (%s); waiting %.1f s", self.id, one_line(e), delay)
+                self.stop.wait(delay)
+                continue
             if job is None:
                 if once:
                     return
                 self.stop.wait(self.poll_s)
-                continue
-            self.run_job(job)
+
+    def _retry(self, action, what: str):
+        return retry_io(action, what, backoff_s=self.backoff_s, stop=self.stop.is_set)
+
+    def _recover_points(self, job: Job, out: Path) -> None:
+        """Record the points of a resumed file that its previous worker wrote but did not record (killed
+        between the two), so that progress events show every finished point."""
+        if not out.exists():
+            return
+        surface = read_surface(out)
+        recorded = {(p.ix, p.iy) for p in self.queue.points_since(job.id)}
+        nx = surface.done.shape[-1]
+        flat = {m: v.reshape(-1) for m, v in surface.metrics.items()}
+        missing = []
+        for i in np.flatnonzero(surface.done):
+            iy, ix = divmod(int(i), nx)
+            if (ix, iy) not in recorded:
+                missing.append((ix, iy, {m: float(v[i]) for m, v in flat.items()}))
+        if missing:
+            self.queue.record(job, self.lease_s, int(surface.done.sum()), surface.done.size, None, None, missing,
+                              worker=job.previous_worker or self.id)
 
     def run_job(self, job: Job) -> str:
         """Compute one claimed job; returns what became of it (done, failed, released, lost)."""
@@ -75,13 +120,17 @@ class Worker:
 
         def heartbeat() -> None:
             while not finished.wait(self.lease_s / 3):
-                if not self.queue.heartbeat(job.id, self.id, self.lease_s):
-                    lost.set()
+                try:
+                    if not self.queue.heartbeat(job, self.lease_s):
+                        lost.set()
+                except STORAGE_ERRORS as e:  # the lease runs on; a write will tell whether it is still ours
+                    log.warning("worker %s: heartbeat failed (%s)", self.id, one_line(e))
                 if self._orphaned():
                     self.stop.set()
 
         def progress(p: Progress) -> None:
-            if not self.queue.record(job.id, self.id, self.lease_s, p.done, p.total, p.rate, p.eta, p.new):
+            if not self._retry(lambda: self.queue.record(job, self.lease_s, p.done, p.total, p.rate, p.eta, p.new),
+                               "recording progress"):
                 lost.set()
 
         def should_stop() -> bool:
@@ -93,9 +142,15 @@ class Worker:
             spec = SurfaceSpec.model_validate(job.spec)
             out = self.queue.surface_path(job)
             out.parent.mkdir(parents=True, exist_ok=True)
-            surface = compute_surface(spec, out, device=self.device, progress=progress, should_stop=should_stop)
-        except Exception as e:  # the job's fault (bad data, mismatched file ...): record it, keep serving
-            self.queue.finish(job.id, self.id, "failed", error=one_line(e))
+            self._recover_points(job, out)
+            write = FencedWriter(self.queue, job, self.lease_s, self.backoff_s, stop=self.stop.is_set)
+            surface = compute_surface(spec, out, device=self.device, progress=progress, should_stop=should_stop,
+                                      write=write)
+        except LeaseLost as e:
+            log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
+            return "lost"
+        except Exception as e:  # the job's fault (bad data, mismatched file, a disk that stays full ...)
+            self._retry(lambda: self.queue.finish(job, "failed", error=one_line(e)), "failing the job")
             return "failed"
         finally:
             finished.set()
@@ -103,9 +158,9 @@ class Worker:
         if lost.is_set():
             return "lost"
         if surface.is_complete:
-            self.queue.finish(job.id, self.id, "done", done=int(surface.done.sum()))
+            self._retry(lambda: self.queue.finish(job, "done", done=int(surface.done.sum())), "finishing the job")
             return "done"
-        self.queue.release(job.id, self.id)
+        self._retry(lambda: self.queue.release(job), "releasing the job")
         return "released"
 
 
@@ -130,6 +185,7 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
 
 def run_worker(args: argparse.Namespace) -> int:
     """Run a worker until SIGTERM/SIGINT (or, with --once, until the queue is empty)."""
+    logging.basicConfig(level=logging.INFO, format="lossatlas worker: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     worker = Worker(

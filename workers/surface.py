@@ -155,6 +155,7 @@ def compute_surface(
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    write: Callable[[Path, Surface], None] = write_surface,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -176,6 +177,8 @@ def compute_surface(
         Called with a :class:`Progress` after every finished point.
     should_stop : callable, optional
         Checked between points; when it returns True the partial surface is returned (and kept in ``out``).
+    write : callable, optional
+        ``write(out, surface)`` stores the surface after each point (a job worker's is fenced by its lease).
 
     Returns
     -------
@@ -296,7 +299,7 @@ def compute_surface(
                 if surface.is_complete:
                     surface.attrs.update(landscape_stats(surface))
                 if out is not None:
-                    write_surface(out, surface)
+                    write(out, surface)
                 if progress is not None:
                     progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
     finally:
@@ -305,5 +308,5 @@ def compute_surface(
     if surface.is_complete and "landscape_stats" not in surface.attrs:
         surface.attrs.update(landscape_stats(surface))
         if out is not None:
-            write_surface(out, surface)
+            write(out, surface)
     return surface
