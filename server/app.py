@@ -21,6 +21,7 @@ from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
 from .settings import Settings, get_settings
+from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
 
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = Catalog(settings.gallery_dir, settings.surfaces_dir)
     app.state.queue = JobQueue(settings.data_dir)
     app.state.checkpoints = CheckpointStore(settings.checkpoints_dir)
+    app.state.import_gate = ImportGate()
     app.state.templates = Jinja2Templates(directory=settings.frontend_dir)
 
     @app.exception_handler(RequestValidationError)

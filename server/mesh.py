@@ -24,6 +24,17 @@ def _value(v: float) -> float | None:
     return float(f"{v:.{SIGNIFICANT}g}") if math.isfinite(v) else None
 
 
+def finite_or_null(value: Any) -> Any:
+    """JSON data with every NaN or infinity replaced by null (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
 def _metric_order(name: str) -> tuple[int, str]:
     return (METRICS.index(name) if name in METRICS else len(METRICS), name)
 
@@ -66,7 +77,8 @@ def summarize(
               "y": _axis(surface.ycoordinates) if surface.ycoordinates is not None else None},
         ndim=1 if surface.ycoordinates is None else 2, metrics=metrics, center=center,
         status="complete" if surface.is_complete else "partial", points_done=int(surface.done.sum()),
-        points_total=int(surface.done.size), landscape_stats=surface.attrs.get("landscape_stats"), gallery=gallery,
+        points_total=int(surface.done.size), landscape_stats=finite_or_null(surface.attrs.get("landscape_stats")),
+        gallery=gallery,
     )
 
 
@@ -113,7 +125,7 @@ def to_mesh(surface: Surface, summary: SurfaceSummary) -> dict[str, Any]:
         "points_done": summary.points_done,
         "points_total": summary.points_total,
         "complete": summary.status == "complete",
-        "recipe": public_recipe(surface.recipe),
+        "recipe": finite_or_null(public_recipe(surface.recipe)),
         "summary": summary.model_dump(mode="json"),
     }
 

@@ -83,6 +83,9 @@ class SurfaceSummary(BaseModel):
 
 class SurfaceList(BaseModel):
     surfaces: list[SurfaceSummary]
+    unreadable: dict[str, str] = Field(
+        default_factory=dict, description="surfaces left out of the list because their file cannot be read: {id: why}"
+    )
 
 
 class Mesh(BaseModel):

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(20, ge=1, description="jobs queued or running at once")
     max_upload_mb: int = Field(100, ge=1, description="size of an uploaded file or request body")
     max_batch_size: int = Field(1024, ge=1)
+    max_import_points: int = Field(262144, ge=1, description="grid points of an imported surface file (512 x 512)")
+    import_timeout_s: float = Field(20.0, gt=0, description="seconds to check an imported file before refusing it")
 
     datasets: dict[str, DatasetSource] = Field(
         default_factory=lambda: {"cifar10-jpeg": DatasetSource(kind="cifar10-jpeg")},
