@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from workers import Surface, read_surface
 from workers.files import atomic_path
 from workers.gallery import Index, IndexEntry
+from workers.spec import one_line
 
 from .mesh import summarize, to_mesh
 from .schemas import GalleryInfo, SurfaceSummary
@@ -163,6 +164,8 @@ class Catalog:
         try:
             surface = read_surface(entry.path)
             return surface, summarize(surface, entry.id, entry.source, entry.name, entry.dataset, entry.gallery)
+        except ValidationError as e:
+            raise ValueError(f"{entry.path.name} is malformed ({one_line(e)})") from None
         except ValueError:
             raise
         except Exception as e:
