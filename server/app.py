@@ -10,11 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.routing import Match
 
 from workers import __version__
 from workers.jobqueue import JobQueue
 from workers.spec import errors_line
 
+from .auth import AuthGate
 from .catalog import Catalog
 from .embedded import start_worker, stop_worker
 from .limits import BodyLimit
@@ -54,12 +56,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": errors_line(exc.errors(), skip=("body",), empty="body")}, status_code=422)
 
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        allow = ", ".join(allowed_methods(app, request))
+        return JSONResponse({"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}"},
+                            status_code=405, headers={"Allow": allow})
+
     app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
+    app.add_middleware(AuthGate, settings=settings)  # added last: runs first, before any body is read
     for module in (config, surfaces, jobs, checkpoints, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir, check_dir=False), name="static")
     app.openapi = lambda: _openapi(app)
     return app
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route answers on the request's path (Starlette names only the first route's)."""
+    methods = {
+        method for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    }
+    return sorted(methods)
 
 
 def _openapi(app: FastAPI) -> dict:

@@ -51,9 +51,6 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
     points = request.x.num * (request.y.num if request.y is not None else 1)
     if points > settings.max_points:
         raise _refuse(f"the grid has {points} points, more than the server's limit max_points={settings.max_points}")
-    if request.samples is None:
-        raise _refuse(f"samples is required: the server evaluates at most max_samples={settings.max_samples} "
-                      "samples per split")
     if request.samples > settings.max_samples:
         raise _refuse(f"samples={request.samples} is more than the server's limit max_samples={settings.max_samples}")
     if request.batch_size > settings.max_batch_size:

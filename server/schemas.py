@@ -135,7 +135,7 @@ class JobRequest(BaseModel):
     checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
     dataset: str = Field(description="dataset name configured on the server (see /api/config)")
     split: Literal["train", "test", "both"] = "train"
-    samples: int | None = Field(None, ge=1, description="seeded random subset per split; null: all")
+    samples: int = Field(ge=1, description="seeded random subset per split (at most max_samples, see /api/config)")
     sample_seed: int = Field(0, ge=0, le=2**63 - 1)
     batch_size: int = Field(128, ge=1)
     loss: Literal["ce", "mse"] = "ce"

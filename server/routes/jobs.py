@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterable
 from datetime import datetime, timezone
 from typing import Annotated
@@ -103,20 +104,27 @@ def cancel(job: JobDep, queue: QueueDep) -> Job:
     return public_job(queue.cancel(job.id))
 
 
-def _since(last_event_id: str | None) -> int:
-    return int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+def last_seen(last_event_id: Annotated[str | None, Header()] = None) -> int:
+    """The sequence number a reconnecting client saw last (0: none); 400 for anything but one. A
+    dependency: it must answer before the event stream's 200 has started."""
+    if last_event_id is None or last_event_id == "":
+        return 0
+    if not re.fullmatch(r"[0-9]{1,18}", last_event_id):
+        raise HTTPException(400, f"Last-Event-ID must be the id of an event of this stream (a number), "
+                                 f"not {last_event_id[:40]!r}; leave it out to start from the beginning")
+    return int(last_event_id)
 
 
 @router.get(
-    "/{job_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND,
+    "/{job_id}/events", response_class=EventSourceResponse,
+    responses={**NOT_FOUND, 400: {"model": Error, "description": "a malformed Last-Event-ID"}},
     summary="Progress as server-sent events: `progress` (ProgressEvent) and `state` (Job)",
 )
 async def events(
-    job: JobDep, queue: QueueDep, last_event_id: Annotated[str | None, Header()] = None
+    job: JobDep, queue: QueueDep, seq: Annotated[int, Depends(last_seen)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The first ``progress`` event carries every point finished so far (after ``Last-Event-ID`` when a
     client reconnects), later ones the newly finished points; the stream ends after a terminal state."""
-    seq = _since(last_event_id)
     last_state, last_done = None, -1
     while True:
         current = await run_in_threadpool(queue.get, job.id)  # before the points: none is missed at the end
