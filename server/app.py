@@ -23,6 +23,7 @@ from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
 from .settings import Settings, get_settings
+from .storage import STORAGE_ERRORS, storage_error
 from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
 
@@ -55,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": errors_line(exc.errors(), skip=("body",), empty="body")}, status_code=422)
+
+    for error in STORAGE_ERRORS:
+        app.add_exception_handler(error, storage_error)
 
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:

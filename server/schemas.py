@@ -19,10 +19,16 @@ class Limits(BaseModel):
     max_upload_mb: int
 
 
+class Storage(BaseModel):
+    free_mb: float | None = Field(description="free space of the data directory, MiB")
+    warning: str | None = Field(description="set while jobs cannot be stored (the data directory is nearly full)")
+
+
 class Config(BaseModel):
     version: str
     auth_required: bool
     limits: Limits
+    storage: Storage
     models: list[str] = Field(description="zoo models a job may use")
     datasets: list[str] = Field(description="datasets a job may use")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -50,6 +51,14 @@ def done_on_disk(path: Path) -> np.ndarray | None:
         return None
 
 
+def storage_reason(error: Exception) -> str:
+    """``No space left on device`` rather than h5py's many-line report around it."""
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    found = re.search(r"errno = (\d+)", str(error))
+    return os.strerror(int(found.group(1))) if found else str(error).split("\n")[0]
+
+
 def retry_io(action, what: str, retries: int = WRITE_RETRIES, backoff_s: float = 1.0, stop=None):
     """Run ``action()``; on a storage error wait (1, 2, 4 ... x ``backoff_s``) and try again, ``retries``
     times, then raise :class:`StorageError` saying what failed. ``stop``: a callable that ends the
@@ -59,7 +68,7 @@ def retry_io(action, what: str, retries: int = WRITE_RETRIES, backoff_s: float =
         try:
             return action()
         except STORAGE_ERRORS as e:
-            reason = getattr(e, "strerror", None) or str(e)
+            reason = storage_reason(e)
             if attempt == retries or (stop is not None and stop()):
                 raise StorageError(f"{what} failed {attempt + 1} times: {reason}") from e
             delay = backoff_s * 2**attempt

@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,7 @@ class Worker:
         self.parent_pid = parent_pid
         self.backoff_s = backoff_s  # first wait after a storage error (doubled on each repeat)
         self.stop = threading.Event()
+        self._pending: Callable[[], bool] | None = None  # a job's end not yet recorded (database unwritable)
 
     def _orphaned(self) -> bool:
         return self.parent_pid is not None and os.getppid() != self.parent_pid
@@ -77,6 +79,7 @@ class Worker:
                 self.stop.set()
                 break
             try:
+                self._settle()
                 job = self.queue.claim(self.id, self.lease_s)
                 if job is not None:
                     log.info("job %s: %s", job.id, self.run_job(job))
@@ -94,6 +97,17 @@ class Worker:
 
     def _retry(self, action, what: str):
         return retry_io(action, what, backoff_s=self.backoff_s, stop=self.stop.is_set)
+
+    def _end(self, end: Callable[[], bool]) -> None:
+        """Record a job's end (finish or release); when the database cannot be written, the end stays
+        pending and is recorded before this worker claims anything else."""
+        self._pending = end
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._pending is not None:
+            self._retry(self._pending, "recording the job's end")
+            self._pending = None
 
     def _recover_points(self, job: Job, out: Path) -> None:
         """Record the points of a resumed file that its previous worker wrote but did not record (killed
@@ -150,7 +164,7 @@ class Worker:
             log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
             return "lost"
         except Exception as e:  # the job's fault (bad data, mismatched file, a disk that stays full ...)
-            self._retry(lambda: self.queue.finish(job, "failed", error=one_line(e)), "failing the job")
+            self._end(lambda: self.queue.finish(job, "failed", error=one_line(e)))
             return "failed"
         finally:
             finished.set()
@@ -158,9 +172,9 @@ class Worker:
         if lost.is_set():
             return "lost"
         if surface.is_complete:
-            self._retry(lambda: self.queue.finish(job, "done", done=int(surface.done.sum())), "finishing the job")
+            self._end(lambda: self.queue.finish(job, "done", done=int(surface.done.sum())))
             return "done"
-        self._retry(lambda: self.queue.release(job), "releasing the job")
+        self._end(lambda: self.queue.release(job))
         return "released"
 
 
@@ -179,6 +193,8 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
+    p.add_argument("--retry-backoff", type=float, default=1.0,
+                   help="seconds before retrying a failed write (doubling; the job fails after 4 retries)")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
 
@@ -189,7 +205,8 @@ def run_worker(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     worker = Worker(
-        JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid
+        JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid,
+        args.retry_backoff,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop.set())

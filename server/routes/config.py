@@ -7,7 +7,8 @@ from workers import __version__
 
 from ..deps import SettingsDep
 from ..jobspec import allowed_models
-from ..schemas import Config, Limits
+from ..schemas import Config, Limits, Storage
+from ..storage import free_mb, low_space
 
 router = APIRouter(prefix="/api", tags=["config"])
 
@@ -20,5 +21,6 @@ def get_config(settings: SettingsDep) -> Config:
         limits=Limits(max_points=settings.max_points, max_samples=settings.max_samples,
                       max_queued_jobs=settings.max_queued_jobs, max_upload_mb=settings.max_upload_mb),
         models=allowed_models(settings),
+        storage=Storage(free_mb=free_mb(settings.data_dir), warning=low_space(settings)),
         datasets=list(settings.datasets),
     )

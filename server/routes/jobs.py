@@ -18,6 +18,7 @@ from ..catalog import write_meta
 from ..deps import Authorized, CheckpointsDep, QueueDep, SettingsDep
 from ..jobspec import build_spec, request_key, surface_id_for
 from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
+from ..storage import refuse_when_full
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -57,12 +58,14 @@ JobDep = Annotated[jobqueue.Job, Depends(get_job)]
         409: {"model": Error, "description": "the dataset's data is missing on the server"},
         422: {"model": Error, "description": "invalid request or beyond a limit"},
         429: {"model": Error, "description": "too many jobs queued (max_queued_jobs)"},
+        507: {"model": Error, "description": "the data directory is (nearly) full (min_free_mb)"},
     },
 )
 def submit(
     request: JobRequest, response: Response, queue: QueueDep, settings: SettingsDep, checkpoints: CheckpointsDep
 ) -> Job:
     spec, checkpoint_sha = build_spec(request, settings, checkpoints)
+    refuse_when_full(settings)
     key = request_key(request, checkpoint_sha)
     surface_id = surface_id_for(request, key)
     out = f"surfaces/{surface_id}.h5"
