@@ -15,6 +15,7 @@ class Error(BaseModel):
 class Limits(BaseModel):
     max_points: int
     max_samples: int
+    max_job_tflop: float = Field(description="forward-pass work per job (points x samples x splits x model GFLOP / 1000)")
     max_queued_jobs: int
     max_upload_mb: int
 
@@ -30,6 +31,9 @@ class Config(BaseModel):
     limits: Limits
     storage: Storage
     models: list[str] = Field(description="zoo models a job may use")
+    model_gflop: dict[str, float | None] = Field(
+        description="FLOPs of one forward pass of one 32 x 32 sample per model, GFLOP (null: not counted yet, i.e. no job named it since the server started)"
+    )
     datasets: list[str] = Field(description="datasets a job may use")
 
 
@@ -162,6 +166,7 @@ class Job(BaseModel):
     rate: float | None = Field(description="points per second")
     eta: float | None = Field(description="seconds left")
     error: str | None
+    cost_tflop: float | None = Field(description="estimated forward-pass work, TFLOP (see Limits.max_job_tflop)")
     surface_id: str
     url: str
     created: str

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     max_points: int = Field(2601, ge=1, description="grid points per job (2601 = 51 x 51)")
     max_samples: int = Field(10000, ge=1, description="samples per split per job")
+    max_job_tflop: float = Field(
+        10000.0, gt=0, description="forward-pass work per job, TFLOP: points x samples x splits x model FLOPs per sample"
+    )
     max_queued_jobs: int = Field(20, ge=1, description="jobs queued or running at once")
     max_upload_mb: int = Field(100, ge=1, description="size of an uploaded file or request body")
     max_batch_size: int = Field(1024, ge=1)

@@ -7,6 +7,7 @@ from workers import __version__
 
 from ..deps import SettingsDep
 from ..jobspec import allowed_models
+from ..cost import known_gflop
 from ..schemas import Config, Limits, Storage
 from ..storage import free_mb, low_space
 
@@ -18,9 +19,10 @@ def get_config(settings: SettingsDep) -> Config:
     return Config(
         version=__version__,
         auth_required=settings.token is not None,
-        limits=Limits(max_points=settings.max_points, max_samples=settings.max_samples,
+        limits=Limits(max_points=settings.max_points, max_samples=settings.max_samples, max_job_tflop=settings.max_job_tflop,
                       max_queued_jobs=settings.max_queued_jobs, max_upload_mb=settings.max_upload_mb),
         models=allowed_models(settings),
+        model_gflop=known_gflop(allowed_models(settings)),
         storage=Storage(free_mb=free_mb(settings.data_dir), warning=low_space(settings)),
         datasets=list(settings.datasets),
     )

@@ -16,7 +16,7 @@ from workers.jobqueue import QueueFull
 
 from ..catalog import write_meta
 from ..deps import Authorized, CheckpointsDep, QueueDep, SettingsDep
-from ..jobspec import build_spec, request_key, surface_id_for
+from ..jobspec import build_spec, request_key, request_tflop, surface_id_for
 from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
 from ..storage import refuse_when_full
 
@@ -30,13 +30,22 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _cost(request: JobRequest) -> float | None:
+    try:
+        return round(request_tflop(request), 6)
+    except ValueError:  # a model no longer in the zoo
+        return None
+
+
 def public_job(job: jobqueue.Job) -> Job:
     running = job.state == "running"
+    request = JobRequest.model_validate(job.request)
     return Job(
         id=job.id, state=job.state, points_done=job.points_done, points_total=job.points_total,
         rate=job.rate if running else None, eta=job.eta if running else None, error=job.error,
+        cost_tflop=_cost(request),
         surface_id=job.surface_id, url=f"/api/jobs/{job.id}", created=_iso(job.created), updated=_iso(job.updated),
-        request=JobRequest.model_validate(job.request),
+        request=request,
     )
 
 
