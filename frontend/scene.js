@@ -6,7 +6,12 @@ import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 
 const HOME = { position: [ 3.1, - 3.7, 2.6 ], target: [ 0, 0, 0.35 ] };
+/** Camera limits: never below the floor (the z = 0 plane seen from under it shows nothing useful),
+ * never inside the surfaces, never so far that they vanish. */
+export const LIMITS = { maxPolar: Math.PI / 2 - 0.02, minDistance: 0.6, maxDistance: 12, maxTarget: 3 };
+const KEY_STEP = Math.PI / 18; // arrows rotate 10 degrees
 const BACKGROUND = 0x10141b;
+const FOV = 36; // vertical field of view of a wide view, degrees
 
 export class Viewport3D {
 
@@ -24,7 +29,7 @@ export class Viewport3D {
 
 		this.scene = new THREE.Scene();
 		this.scene.background = new THREE.Color( BACKGROUND );
-		this.camera = new THREE.PerspectiveCamera( 36, 1, 0.01, 100 );
+		this.camera = new THREE.PerspectiveCamera( FOV, 1, 0.01, 100 );
 		this.camera.up.set( 0, 0, 1 ); // z (the metric) is up
 		this.scene.add( this.camera );
 		const sun = new THREE.DirectionalLight( 0xffffff, 1.4 );
@@ -43,6 +48,11 @@ export class Viewport3D {
 		this.raycaster.params.Line.threshold = 0.03;
 
 		this.controls = new OrbitControls( this.camera, this.renderer.domElement );
+		this.controls.maxPolarAngle = LIMITS.maxPolar;
+		this.controls.minDistance = LIMITS.minDistance;
+		this.controls.maxDistance = LIMITS.maxDistance;
+		this.renderer.domElement.tabIndex = 0; // keyboard: arrows rotate, + and - zoom
+		this.renderer.domElement.addEventListener( 'keydown', ( e ) => this._key( e ) );
 		this.controls.addEventListener( 'change', () => {
 
 			this.requestRender();
@@ -81,6 +91,8 @@ export class Viewport3D {
 		const w = Math.max( 1, this.container.clientWidth ), h = Math.max( 1, this.container.clientHeight );
 		this.renderer.setSize( w, h, true );
 		this.camera.aspect = w / h;
+		// Tall views (phones) keep the horizontal field of a square one, so the surface still fits.
+		this.camera.fov = w >= h ? FOV : Math.min( 80, 2 * THREE.MathUtils.radToDeg( Math.atan( Math.tan( THREE.MathUtils.degToRad( FOV / 2 ) ) * h / w ) ) );
 		this.camera.updateProjectionMatrix();
 		this.renderNow();
 
@@ -115,12 +127,32 @@ export class Viewport3D {
 
 	}
 
+	/** Place the camera (the limits apply); a position on its target or a target far outside the
+	 * scene shows nothing: refused, returns false and changes nothing. */
 	setCamera( values ) {
 
-		this.camera.position.set( values[ 0 ], values[ 1 ], values[ 2 ] );
-		this.controls.target.set( values[ 3 ], values[ 4 ], values[ 5 ] );
+		const position = new THREE.Vector3( ...values.slice( 0, 3 ) ), target = new THREE.Vector3( ...values.slice( 3, 6 ) );
+		if ( ! values.every( Number.isFinite ) || position.distanceTo( target ) < 1e-3 || target.length() > LIMITS.maxTarget ) return false;
+		this.camera.position.copy( position );
+		this.controls.target.copy( target );
 		this.controls.update();
 		this.requestRender();
+		return true;
+
+	}
+
+	_key( event ) {
+
+		const c = this.controls;
+		const actions = {
+			ArrowLeft: () => c.rotateLeft( KEY_STEP ), ArrowRight: () => c.rotateLeft( - KEY_STEP ),
+			ArrowUp: () => c.rotateUp( KEY_STEP / 2 ), ArrowDown: () => c.rotateUp( - KEY_STEP / 2 ),
+			'+': () => c.dollyIn( 1.15 ), '=': () => c.dollyIn( 1.15 ), '-': () => c.dollyOut( 1.15 ),
+		};
+		const action = actions[ event.key ];
+		if ( ! action ) return;
+		event.preventDefault();
+		action();
 
 	}
 
