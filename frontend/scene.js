@@ -147,7 +147,8 @@ export class Viewport3D {
 		const actions = {
 			ArrowLeft: () => c.rotateLeft( KEY_STEP ), ArrowRight: () => c.rotateLeft( - KEY_STEP ),
 			ArrowUp: () => c.rotateUp( KEY_STEP / 2 ), ArrowDown: () => c.rotateUp( - KEY_STEP / 2 ),
-			'+': () => c.dollyIn( 1.15 ), '=': () => c.dollyIn( 1.15 ), '-': () => c.dollyOut( 1.15 ),
+			// three's dollyOut(s) divides the distance by s (closer), dollyIn(s) multiplies it
+			'+': () => c.dollyOut( 1.15 ), '=': () => c.dollyOut( 1.15 ), '-': () => c.dollyIn( 1.15 ),
 		};
 		const action = actions[ event.key ];
 		if ( ! action ) return;

@@ -183,7 +183,8 @@ export class SurfaceMesh {
 			id: this.grid.id, ndim: this.grid.ndim, kind: this.object.type, vertices: this.geometry.attributes.position.count,
 			drawn_vertices: this.drawnVertices, primitives: this.primitives, wireframe: Boolean( this.material.wireframe ),
 			opacity: this.material.opacity, color_mode: this.style.colorMode, points_done: this.grid.pointsDone,
-			coarse_level: this.grid.coarseLevel,
+			coarse_level: this.grid.coarseLevel, style_color: this.style.color, cmap: this.style.cmap,
+			first_color: [ 0, 1, 2 ].map( ( i ) => Math.round( this.geometry.attributes.color.array[ i ] * 1e4 ) / 1e4 ),
 		};
 
 	}

@@ -65,6 +65,12 @@ export function installTestHook( app ) {
 			return app.state.view === 'map' ? app.mapView.contours : [];
 
 		},
+		/** The colour bar's ticks: [{value, t, label}]. */
+		ticks() {
+
+			return app.zscale && ! app.zscale.empty ? app.zscale.ticks( 7 ) : [];
+
+		},
 		/** Position of the z value ``v`` on the current scale, in [0, 1] (NaN where not drawable). */
 		normalize( v ) {
 
