@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from urllib.parse import parse_qs, urlparse
 
+import httpx
 import numpy as np
 import pytest
 
@@ -93,5 +95,43 @@ def test_token_field_and_refused_requests_show_the_servers_message(browser, toke
         page.wait_for_selector("#jobs li[data-state=queued]")
         assert banner.is_hidden()
         assert viewer.state()["errors"][-1].startswith("POST /api/jobs failed (401)")
+    finally:
+        context.close()
+
+
+def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_server_is_gone(browser, tmp_path_factory, gallery, tensors_npz):
+    """No worker: the job stays queued. Its title (not its id) is shown with what it waits for; a reload
+    keeps following it; when the server goes away the page stops showing it as queued or running."""
+    settings = server_settings(tmp_path_factory.mktemp("lostdata"), gallery, tensors_npz, embedded_worker=False)
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        with running(settings, graceful_s=1) as base:
+            viewer = Viewer(context.new_page(), base)
+            viewer.open("?s=pair-a")
+            page = viewer.page
+            page.click("#job-section summary")
+            page.fill("input[name=x]", "-1:1:5")
+            page.fill("input[name=y]", "")
+            page.click("button[type=submit]")
+            job = page.locator("#jobs li[data-state=queued]")
+            job.wait_for()
+            title = "tinycnn, untrained (random init), tiny"
+            assert job.locator(".job-head .link").inner_text() == title
+            assert "waiting for a worker" in job.inner_text()
+            job_id = job.get_attribute("data-id")
+            head = page.locator("#title").inner_text()
+            assert title in head and "waiting for the first points" in head and "null" not in head
+            assert parse_qs(urlparse(page.url).query)["job"] == [job_id]
+            assert httpx.get(f"{base}/api/jobs/{job_id}").json()["request"]["name"] == title  # the surface's title
+
+            page.reload()
+            viewer.wait_ready()
+            page.wait_for_selector(f"#jobs li[data-id='{job_id}'][data-state=queued]")
+            assert title in page.locator("#title").inner_text()
+            assert parse_qs(urlparse(page.url).query)["job"] == [job_id]
+        # The server is gone.
+        page.wait_for_selector(f"#jobs li[data-id='{job_id}'][data-state=lost]", timeout=20000)
+        assert "unreachable" in page.locator(f"#jobs li[data-id='{job_id}']").inner_text()
+        assert "Lost contact with the server" in page.locator("#status").inner_text()
     finally:
         context.close()
