@@ -325,7 +325,10 @@ class App {
 		const mesh = this.meshes.find( ( m ) => m.grid === shown.grid );
 		if ( mesh ) mesh.setStyle( { color: layer.color, opacity: layer.opacity } );
 		this._title();
-		this._panels( this.store.selected.map( ( s ) => s.layer ).filter( Boolean ) );
+		const swatch = `--swatch: ${ layer.color }`;
+		for ( const el of document.querySelectorAll( '#details article h3' ) ) if ( el.parentElement.dataset.id === id ) el.setAttribute( 'style', swatch );
+		setValue( document.querySelector( `#layers li[data-id="${ CSS.escape( id ) }"] input[type=color]` ), layer.color );
+		setValue( document.querySelector( `#layers li[data-id="${ CSS.escape( id ) }"] input[type=range]` ), layer.opacity );
 		this.drawFlat();
 		this.writeURL();
 		this.viewport.requestRender();

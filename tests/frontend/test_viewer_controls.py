@@ -48,8 +48,10 @@ def test_style_changes_update_eight_51x51_surfaces_in_place(browser, eight_serve
         times = {}
 
         # Colour: a real colour input, changed as the browser's picker does (an input event).
-        times["colour"] = timed(page, "const el = document.querySelector('#layers li[data-id=g51-3] input[type=color]');"
-                                      " el.value = '#ff0000'; el.dispatchEvent(new Event('input', {bubbles: true}))")
+        colour = "const el = document.querySelector('#layers li[data-id=g51-3] input[type=color]');" \
+                 " el.value = '{}'; el.dispatchEvent(new Event('input', {{bubbles: true}}))"
+        times["colour (first)"] = timed(page, colour.format("#00ff00"))
+        times["colour"] = timed(page, colour.format("#ff0000"))
         layer = viewer.layer("g51-3")
         assert layer["style_color"] == "#ff0000" and layer["first_color"][0] > 0.5 and layer["first_color"][1] < 0.05
         # Opacity: the slider, by keyboard.
