@@ -160,6 +160,7 @@ class App {
 		$( 'metric' ).addEventListener( 'change', ( e ) => this.setMetric( e.target.value ) );
 		$( 'cmap' ).addEventListener( 'change', ( e ) => this.update( { cmap: e.target.value } ) );
 		$( 'wireframe' ).addEventListener( 'change', ( e ) => this.update( { wireframe: e.target.checked } ) );
+		$( 'panes' ).addEventListener( 'change', ( e ) => this.update( { panes: e.target.checked } ) );
 		$( 'logz' ).addEventListener( 'change', ( e ) => this.update( { log: e.target.checked } ) );
 		$( 'slice' ).addEventListener( 'change', ( e ) => this.update( { slice: e.target.value } ) );
 		$( 'vmax' ).addEventListener( 'change', ( e ) => {
@@ -287,11 +288,21 @@ class App {
 
 		this.frame = new XYFrame( shown.map( ( l ) => l.grid ) );
 		this.names = axisNames( shown );
-		const colorMode = shown.length === 1 ? 'map' : 'solid';
+		// Side by side: one pane per surface (2 to 4), all seen through one camera.
+		const panes = state.panes && shown.length >= 2 && shown.length <= 4 ? shown.length : 1;
+		const colorMode = shown.length === 1 || panes > 1 ? 'map' : 'solid';
 		for ( const m of this.meshes ) m.dispose();
-		this.meshes = shown.map( ( l ) => new SurfaceMesh( l.grid, this.frame, this.zscale, {
-			color: l.color, opacity: l.opacity, colorMode, cmap: state.cmap, wireframe: state.wireframe,
-		} ) );
+		this.meshes = shown.map( ( l, i ) => {
+
+			const mesh = new SurfaceMesh( l.grid, this.frame, this.zscale, {
+				color: l.color, opacity: l.opacity, colorMode, cmap: state.cmap, wireframe: state.wireframe,
+			} );
+			if ( panes > 1 ) mesh.object.userData.pane = i;
+			return mesh;
+
+		} );
+		this.viewport.setPanes( state.view === '3d' ? panes : 1 );
+		this.colorMode = colorMode;
 		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short );
 		this.viewport.setContent( shown.length ? [ this.axes.group, ...this.meshes.map( ( m ) => m.object ) ] : [] );
 
@@ -342,6 +353,7 @@ class App {
 		setValue( $( 'metric' ), state.metric || '' );
 		$( 'cmap' ).value = state.cmap;
 		$( 'wireframe' ).checked = state.wireframe;
+		$( 'panes' ).checked = state.panes;
 		$( 'logz' ).checked = state.log;
 		$( 'slice' ).value = state.slice;
 		setValue( $( 'vmax' ), state.vmax ?? '' );
@@ -357,7 +369,7 @@ class App {
 	_colorBar() {
 
 		const { state } = this;
-		const showBar = this.shown.length === 1 && state.view !== '1d' && ! this.zscale.empty;
+		const showBar = this.colorMode === 'map' && state.view !== '1d' && ! this.zscale.empty;
 		$( 'colorbar' ).hidden = ! showBar;
 		if ( showBar ) drawColorBar( $( 'colorbar' ).querySelector( 'canvas' ), state.cmap, this.zscale, metricText( state.metric ) );
 
@@ -396,6 +408,7 @@ class App {
 
 		} else lines = [ h( 'div', { class: 'muted' }, store.pending ? 'Loading…' : 'No surface shown' ) ];
 		$( 'title' ).replaceChildren( ...lines );
+		$( 'title' ).classList.toggle( 'panes', this.viewport.panes > 1 );
 
 	}
 
@@ -483,7 +496,7 @@ class App {
 			const mesh = this.meshes.find( ( m ) => m.grid.id === id );
 			const world = mesh ? mesh.vertexPosition( ix, iy ) : null;
 			if ( ! world ) return null;
-			const exact = this.viewport.project( world );
+			const exact = this.viewport.project( world, mesh.object.userData.pane ?? 0 );
 			const at = { x: Math.round( exact.x ), y: Math.round( exact.y ) }; // where a mouse can point
 			const hit = this.viewport.pick( at.x, at.y ); // the vertex may hide behind a nearer part of a surface
 			const seen = hit && hit.object === mesh.object ? mesh.gridIndexOf( hit ) : null;

@@ -1,5 +1,7 @@
 // One renderer, one scene, one camera with OrbitControls (left drag: rotate, wheel/middle: zoom,
-// right drag: pan). Frames are rendered on demand — on control changes, resizes and new data — not
+// right drag: pan). Side-by-side panes (setPanes) draw the scene once per pane through one camera,
+// so their views are linked: each pane shows the shared axes and the surfaces assigned to it
+// (object.userData.pane), and the hover marker in all of them. Frames are rendered on demand — on control changes, resizes and new data — not
 // in an endless loop (three.js manual: rendering-on-demand).
 
 import * as THREE from 'three';
@@ -22,6 +24,7 @@ export class Viewport3D {
 	constructor( container, onCameraChange ) {
 
 		this.container = container;
+		this.panes = 1;
 		this.renderer = new THREE.WebGLRenderer( { antialias: true } );
 		this.renderer.setPixelRatio( Math.min( window.devicePixelRatio || 1, 2 ) );
 		this.renderer.domElement.setAttribute( 'aria-label', '3-D view of the loss surface' );
@@ -88,8 +91,9 @@ export class Viewport3D {
 
 	resize() {
 
-		const w = Math.max( 1, this.container.clientWidth ), h = Math.max( 1, this.container.clientHeight );
-		this.renderer.setSize( w, h, true );
+		const h = Math.max( 1, this.container.clientHeight );
+		this.renderer.setSize( Math.max( 1, this.container.clientWidth ), h, true );
+		const w = this._paneWidth();
 		this.camera.aspect = w / h;
 		// Tall views (phones) keep the horizontal field of a square one, so the surface still fits.
 		this.camera.fov = w >= h ? FOV : Math.min( 80, 2 * THREE.MathUtils.radToDeg( Math.atan( Math.tan( THREE.MathUtils.degToRad( FOV / 2 ) ) * h / w ) ) );
@@ -109,8 +113,64 @@ export class Viewport3D {
 	renderNow() {
 
 		this._pending = false;
-		this.renderer.render( this.scene, this.camera );
+		const n = this.panes;
+		if ( n === 1 ) this.renderer.render( this.scene, this.camera );
+		else {
+
+			const w = this._paneWidth(), h = this.container.clientHeight;
+			this.renderer.setScissorTest( true );
+			for ( let i = 0; i < n; i ++ ) {
+
+				this._showPane( i );
+				this.renderer.setViewport( i * w, 0, w, h );
+				this.renderer.setScissor( i * w + ( i ? 1 : 0 ), 0, w - ( i ? 1 : 0 ), h ); // a 1 px gap between panes
+				this.renderer.render( this.scene, this.camera );
+
+			}
+
+			this._showPane( null );
+			this.renderer.setScissorTest( false );
+			this.renderer.setViewport( 0, 0, this.container.clientWidth, h );
+
+		}
+
 		this.frames ++;
+
+	}
+
+	/** Draw ``n`` panes side by side (1: one view); objects choose theirs with userData.pane. */
+	setPanes( n ) {
+
+		if ( n === this.panes ) return;
+		this.panes = n;
+		this.resize();
+
+	}
+
+	_paneWidth() {
+
+		return Math.max( 1, this.container.clientWidth / this.panes );
+
+	}
+
+	/** Make only pane ``i``'s surfaces visible (null: all). */
+	_showPane( i ) {
+
+		for ( const object of this.content.children ) {
+
+			if ( object.userData.pane !== undefined ) object.visible = i === null || object.userData.pane === i;
+
+		}
+
+	}
+
+	/** The pane under a client x, and its rectangle. */
+	_pane( clientX ) {
+
+		const rect = this.renderer.domElement.getBoundingClientRect();
+		const n = this.panes, w = rect.width / n;
+		const i = Math.min( n - 1, Math.max( 0, Math.floor( ( clientX - rect.left ) / w ) ) );
+		return { i, left: rect.left + i * w, top: rect.top, width: w, height: rect.height };
 
 	}
 
@@ -160,18 +220,20 @@ export class Viewport3D {
 	/** First hit of the ray under the pointer among the drawn surfaces, or null. */
 	pick( clientX, clientY ) {
 
-		const rect = this.renderer.domElement.getBoundingClientRect();
+		const rect = this._pane( clientX );
 		const ndc = new THREE.Vector2( ( ( clientX - rect.left ) / rect.width ) * 2 - 1, - ( ( clientY - rect.top ) / rect.height ) * 2 + 1 );
 		this.raycaster.setFromCamera( ndc, this.camera );
-		const hits = this.raycaster.intersectObjects( this.content.children, false );
+		const here = this.content.children.filter( ( o ) => this.panes === 1 || o.userData.pane === undefined || o.userData.pane === rect.i );
+		const hits = this.raycaster.intersectObjects( here, false );
 		return hits.find( ( hit ) => hit.object.visible && hit.object.userData.surface ) || null;
 
 	}
 
-	/** Client (page viewport) coordinates of a world point. */
-	project( world ) {
+	/** Client (page viewport) coordinates of a world point (in pane ``pane``). */
+	project( world, pane = 0 ) {
 
-		const rect = this.renderer.domElement.getBoundingClientRect();
+		const full = this.renderer.domElement.getBoundingClientRect();
+		const rect = this._pane( full.left + ( pane + 0.5 ) * full.width / this.panes );
 		const p = world.clone().project( this.camera );
 		return { x: rect.left + ( p.x + 1 ) / 2 * rect.width, y: rect.top + ( 1 - p.y ) / 2 * rect.height };
 

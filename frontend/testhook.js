@@ -31,13 +31,13 @@ export function installTestHook( app ) {
 				}
 
 				const layer = app.shown.find( ( l ) => l.grid === m.grid );
-				return { ...m.info(), z_geometry: Number.isFinite( lo ) ? [ lo, hi ] : null, name: layer?.name, color: layer?.color };
+				return { ...m.info(), pane: m.object.userData.pane ?? null, z_geometry: Number.isFinite( lo ) ? [ lo, hi ] : null, name: layer?.name, color: layer?.color };
 
 			} );
 			return {
 				view: app.state.view, metric: app.state.metric, ids: [ ...app.state.ids ], wireframe: app.state.wireframe, cmap: app.state.cmap,
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
-				memory: app.viewport.memory(), meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
+				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
 				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( { depth_test: c.material.depthTest } ) ),
 			};
 

@@ -9,7 +9,7 @@ const ID = /^[a-z0-9._-]+(~[a-z0-9._-]+)?$/; // a surface, or a difference a~b
 
 function defaultState() {
 
-	return { ids: [], colors: {}, opacities: {}, metric: null, view: '3d', wireframe: false, log: false, vmax: null, cmap: 'viridis', slice: 'x', camera: null, jobs: [], warnings: [] };
+	return { ids: [], colors: {}, opacities: {}, metric: null, view: '3d', wireframe: false, log: false, vmax: null, cmap: 'viridis', slice: 'x', panes: false, camera: null, jobs: [], warnings: [] };
 
 }
 
@@ -37,6 +37,7 @@ export function readState( search ) {
 	state.metric = q.get( 'm' ) || null;
 	if ( VIEWS.includes( q.get( 'v' ) ) ) state.view = q.get( 'v' );
 	state.wireframe = q.get( 'w' ) === '1';
+	state.panes = q.get( 'p' ) === '1';
 	state.log = q.get( 'log' ) === '1';
 	state.vmax = finite( q.get( 'vmax' ) );
 	if ( COLORMAPS.includes( q.get( 'cm' ) ) ) state.cmap = q.get( 'cm' );
@@ -64,6 +65,7 @@ export function writeState( state ) {
 	if ( state.metric ) q.set( 'm', state.metric );
 	if ( state.view !== '3d' ) q.set( 'v', state.view );
 	if ( state.wireframe ) q.set( 'w', '1' );
+	if ( state.panes ) q.set( 'p', '1' );
 	if ( state.log ) q.set( 'log', '1' );
 	if ( state.vmax !== null ) q.set( 'vmax', String( state.vmax ) );
 	if ( state.cmap !== 'viridis' ) q.set( 'cm', state.cmap );

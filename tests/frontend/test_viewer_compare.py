@@ -128,3 +128,35 @@ def test_details_show_how_a_surface_was_computed(browser, compute_server):
         assert viewer.errors == []
     finally:
         context.close()
+
+
+def test_side_by_side_panes_share_one_camera(viewer, surfaces):
+    viewer.open("?s=pair-a,pair-b")
+    page = viewer.page
+    viewer.click("#panes")
+    state = viewer.state()
+    assert state["panes"] == 2 and [layer["pane"] for layer in state["layers"]] == [0, 1]
+    assert "p=1" in page.url
+    box = page.locator("#view-3d canvas").bounding_box()
+    middle = box["x"] + box["width"] / 2
+    a, b = viewer.screen("pair-a", 4, 1), viewer.screen("pair-b", 4, 1)
+    assert box["x"] < a["x"] < middle < b["x"] < box["x"] + box["width"]
+    assert b["x"] - a["x"] == pytest.approx(box["width"] / 2, abs=2)  # the same point of view in each pane
+    # Each pane hovers its own surface.
+    for sid in ("pair-b", "pair-a"):
+        ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if viewer.screen(sid, i, j)["visible"])
+        rows = viewer.hover(sid, ix, iy)
+        assert rows["surface"] == GALLERY[sid][0]
+        assert math.isclose(number(rows["value"]), surfaces[sid].metrics["train_loss"][iy, ix], rel_tol=2e-5)
+    # A drag in the left pane moves the view in both.
+    page.mouse.move(box["x"] + box["width"] / 4, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(box["x"] + box["width"] / 4 + 30 * k, box["y"] + box["height"] / 2)
+    page.mouse.up()
+    a2, b2 = viewer.screen("pair-a", 4, 1), viewer.screen("pair-b", 4, 1)
+    assert abs(a2["x"] - a["x"]) > 5 and b2["x"] - a2["x"] == pytest.approx(box["width"] / 2, abs=2)
+    # Five surfaces do not fit: one overlaid view.
+    viewer.open("?s=pair-a,pair-b,seed-2,seed-3,grid51&p=1")
+    assert viewer.state()["panes"] == 1
+    assert viewer.errors == []
