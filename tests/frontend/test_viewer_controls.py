@@ -5,7 +5,6 @@ layer palette stays distinct. Each test drives the real page with the mouse or t
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from urllib.parse import parse_qs, urlparse
 

@@ -135,3 +135,41 @@ def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_s
         assert "Lost contact with the server" in page.locator("#status").inner_text()
     finally:
         context.close()
+
+
+def test_trained_weights_from_a_checkpoint_file(browser, tmp_path, tmp_path_factory, gallery, tensors_npz):
+    """The form uploads a state dict (POST /api/checkpoints) and asks for the surface of those weights;
+    the job's title names the checkpoint instead of saying "untrained"."""
+    import hashlib
+
+    import torch
+
+    from workers.zoo import create_model
+
+    weights = tmp_path / "tiny.pt"
+    torch.save(create_model("tinycnn").state_dict(), weights)
+    checkpoint_id = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    settings = server_settings(tmp_path_factory.mktemp("ckptdata"), gallery, tensors_npz, embedded_worker=False)
+    with running(settings) as base:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            viewer = Viewer(context.new_page(), base)
+            viewer.open("?s=pair-a")
+            page = viewer.page
+            page.click("#job-section summary")
+            page.select_option("select[name=weights]", "checkpoint file…")
+            page.fill("input[name=x]", "-1:1:5")
+            page.fill("input[name=y]", "")
+            page.click("button[type=submit]")  # no file chosen yet: refused with a message, nothing queued
+            assert "choose a checkpoint file" in page.locator("#error").inner_text()
+            assert page.locator("#jobs li").count() == 0
+            page.set_input_files("input[name=checkpoint]", str(weights))
+            page.click("button[type=submit]")
+            job = page.locator("#jobs li[data-state=queued]")
+            job.wait_for()
+            request = httpx.get(f"{base}/api/jobs/{job.get_attribute('data-id')}").json()["request"]
+            assert request["checkpoint_id"] == checkpoint_id
+            assert request["name"] == f"tinycnn, checkpoint {checkpoint_id[:8]}, tiny"
+            assert job.locator(".job-head .link").inner_text() == request["name"]
+        finally:
+            context.close()
