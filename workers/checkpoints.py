@@ -33,7 +33,10 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for foreign files
-        reason = f"{type(e).__name__}: {e}".split("\n")[0][:120]
+        if "Weights only load failed" in str(e):
+            reason = "it holds pickled objects, not only tensors"
+        else:
+            reason = f"{type(e).__name__}: {e}".split("\n")[0][:120]
         raise ValueError(
             f"checkpoint {str(path)!r} is not a weights file torch can load safely ({reason}); "
             "pass a file saved with torch.save(model.state_dict())"

@@ -128,9 +128,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from .checkpoints import build_model
+    from .checks import resolve_device
     from .train import TrainConfig, train
 
     build_model(args.model)  # fail fast on an unknown name
+    resolve_device(args.device)
     cfg = TrainConfig(model=args.model, dataset=args.data, data_root=args.data_root, epochs=args.epochs, lr=args.lr,
                       momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
                       milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
@@ -161,8 +163,10 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
 
 
 def run_gallery_build(args: argparse.Namespace) -> int:
+    from .checks import resolve_device
     from .gallery import build
 
+    resolve_device(args.device)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     index = build(args.tier, args.only, work_dir=Path(args.work_dir) if args.work_dir else None,
                   device=args.device, data_root=args.data_root, log=log)
