@@ -41,8 +41,9 @@ class StaleSurfaceError(ValueError):
                          "(lossatlas compute --overwrite) or choose another output file")
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+def _tensor_bytes(t: torch.Tensor) -> np.ndarray:
+    """The tensor's memory as a uint8 array (no copy for a contiguous CPU tensor), any dtype."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
 
 
 def weights_digest(model: nn.Module) -> str:

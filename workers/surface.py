@@ -6,9 +6,9 @@ it continues where it stopped, computing no finished point again. A file made fr
 (settings, weights, data, precision, or model code: see :mod:`workers.provenance`) is refused rather than
 mixed; ``overwrite=True`` recomputes it, replacing the file only when the new run writes its first point.
 
-``compute_surface`` runs in three steps: :func:`open_or_resume` (the recipe, and the existing file's
-checks), :func:`load_directions` (read, or made and written with the first point) and
-:func:`evaluate_grid` (the point loop).
+``compute_surface`` runs in three steps: :func:`~workers.resume.open_or_resume` (the existing file's
+checks against the recipe; :mod:`workers.resume`), :func:`load_directions` (read, or made and written
+with the first point) and :func:`evaluate_grid` (the point loop).
 """
 from __future__ import annotations
 
@@ -32,22 +32,14 @@ from .directions import Direction, named_weights, random_directions, target_dire
 from .evaluate import Evaluator, FlatWeights
 from .fastmode import FastForward
 from .grid import coarse_to_fine
-from .h5io import (
-    Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
-)
+from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
-from .provenance import (
-    StaleSurfaceError, canary_mismatch, compute_class, compute_record, merge_compute, samples_record, weights_digest,
-)
+from .provenance import compute_record, merge_compute, samples_record, weights_digest
+from .resume import StaleSurfaceError, check_resumable, open_or_resume, point_coords
 from .spec import SurfaceSpec
 from .stats import landscape_stats
 
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
-
-# Where a file was found, not what it holds: left out when comparing recipes (the sha256s cover content).
-_LOCATION_KEYS = ("checkpoint", "data_root", "dir_file", "download")
-# Checked one by one with their own message (weights_sha256 covers the checkpoint's content as loaded).
-_PROVENANCE_KEYS = ("weights_sha256", "samples", "compute", "checkpoint_sha256")
 
 INTERPOLATION_LABELS = {
     "states": "parameters and BatchNorm running statistics move: x = 1 is exactly the target model",
@@ -79,27 +71,6 @@ class Progress:
 def default_dir_file(out: Path) -> Path:
     """``surf.h5`` -> ``surf.dirs.h5``."""
     return out.with_name(out.stem + ".dirs.h5")
-
-
-def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The part of a recipe that must match for a file to be resumed."""
-    spec = {k: v for k, v in recipe.get("spec", {}).items() if k not in _LOCATION_KEYS}
-    if "directions" in spec:
-        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y")}
-    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file", *_PROVENANCE_KEYS)}
-    return {"spec": spec, **rest}
-
-
-def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new))
-    out = []
-    for k in keys:
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _diff(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} in the file, {b!r} now")
-    return out
 
 
 def _make_directions(spec: SurfaceSpec, model: nn.Module) -> list[Direction]:
@@ -170,39 +141,6 @@ def build_recipe(
     return recipe
 
 
-def _short(digest: str | None) -> str:
-    return digest[:12] if digest else "none"
-
-
-def open_or_resume(out: Path | None, recipe: dict[str, Any], overwrite: bool = False) -> Surface | None:
-    """The surface in ``out`` to resume, after checking it holds what ``recipe`` would compute: None when
-    there is none (no ``out``, no file, or ``overwrite``). Raises :class:`StaleSurfaceError` naming what
-    changed: a setting, the weights, the data or (:func:`check_resumable`, once the run is set up) the
-    precision or the model code. Nothing is written here."""
-    if out is None or overwrite or not out.exists():
-        return None
-    previous = read_surface(out)
-    if previous.reference or "spec" not in previous.recipe:
-        raise ValueError(f"{out} exists and was not written by lossatlas; choose another --out")
-    old = previous.recipe
-    if "weights_sha256" not in old or "samples" not in old or "compute" not in old:
-        raise StaleSurfaceError(out, "by an older lossatlas that recorded no digest of its weights and data")
-    diffs = _diff(comparable(old), comparable(recipe))
-    if diffs:
-        raise StaleSurfaceError(out, f"with other settings ({'; '.join(diffs[:3])})")
-    if old["weights_sha256"] != recipe["weights_sha256"]:
-        raise StaleSurfaceError(
-            out, f"from other model weights (sha256 of the weights and buffers as loaded: "
-                 f"{_short(old['weights_sha256'])} in the file, {_short(recipe['weights_sha256'])} now)")
-    for split, now in recipe["samples"].items():
-        then = old["samples"].get(split, {})
-        if then.get("sha256") != now["sha256"]:
-            def show(r):
-                return f"{r.get('count')} samples of {'x'.join(map(str, r.get('shape', [])))}, sha256 {_short(r.get('sha256'))}"
-            raise StaleSurfaceError(out, f"on other data ({split}: {show(then)} in the file; {show(now)} now)")
-    return previous
-
-
 def load_directions(
     spec: SurfaceSpec, model: nn.Module, out: Path | None, previous: Surface | None
 ) -> tuple[list[Direction], Path | None, bool]:
@@ -244,33 +182,6 @@ class GridPoint:
         return self.evaluator.evaluate()
 
 
-def _coords(surface: Surface, index: tuple[int, ...]) -> tuple[float, ...]:
-    """Coordinates of the grid point at ``index`` (``(ix,)`` or ``(iy, ix)``)."""
-    if surface.ycoordinates is None:
-        return (float(surface.xcoordinates[index[0]]),)
-    return float(surface.xcoordinates[index[1]]), float(surface.ycoordinates[index[0]])
-
-
-def check_resumable(out: Path, previous: Surface, recipe: dict[str, Any], point: GridPoint) -> None:
-    """The checks that need the run set up: the same device class and precision, and the canary, one
-    finished point (the nearest the centre) computed again and compared at the tolerance of the file's
-    precision: changed model code (ReLU -> Tanh) changes no weight but changes that point."""
-    then, now = compute_class(previous.recipe["compute"]), compute_class(recipe["compute"])
-    if then != now:
-        raise StaleSurfaceError(out, f"as {then}, this run would compute {now}; one file never mixes them")
-    done = [tuple(int(i) for i in index) for index in np.argwhere(previous.done)]
-    if not done:
-        return
-    index = min(done, key=lambda i: sum(c * c for c in _coords(previous, i)))
-    coords = _coords(previous, index)
-    values = point(*coords)
-    stored = {name: float(previous.metrics[name][index]) for name in values}
-    mismatch = canary_mismatch(stored, values, previous.recipe["compute"]["precision"], point.counts)
-    if mismatch:
-        at = ", ".join(f"{a}={c:g}" for a, c in zip("xy", coords))
-        raise StaleSurfaceError(out, f"by other model code or software: the canary point {at} gives {mismatch}")
-
-
 def evaluate_grid(
     surface: Surface,
     point: GridPoint,
@@ -308,7 +219,7 @@ def evaluate_grid(
                 return surface
             iy, ix = divmod(int(flat_index), nx)
             index = (ix,) if ys is None else (iy, ix)
-            values = point(*_coords(surface, index))
+            values = point(*point_coords(surface, index))
             for name, value in values.items():
                 surface.metrics[name][index] = value
             surface.done[index] = True
@@ -403,7 +314,7 @@ def compute_surface(
         point = GridPoint(model, directions, splits, spec, device)
         recipe["compute"] = compute_record(device, point.precision, spec.fast)
         if previous is not None:
-            check_resumable(out, previous, recipe, point)
+            check_resumable(out, previous, recipe, point, point.counts)
             recipe["compute"] = merge_compute(previous.recipe["compute"], recipe["compute"])
             surface = previous
             surface.recipe = recipe  # same content; refreshed paths
