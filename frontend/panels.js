@@ -167,7 +167,10 @@ function computeDetails( compute ) {
 	};
 
 	const rows = [];
-	for ( const [ key, value ] of Object.entries( compute ) ) {
+	const order = [ 'device', 'device_name', 'precision', 'fast', 'fast_check', 'torch' ];
+	const rank = ( k ) => ( order.includes( k ) ? order.indexOf( k ) : order.length );
+	const entries = Object.entries( compute ).sort( ( a, b ) => rank( a[ 0 ] ) - rank( b[ 0 ] ) ); // what matters first
+	for ( const [ key, value ] of entries ) {
 
 		if ( key === 'fast_check' && value && typeof value === 'object' ) {
 
