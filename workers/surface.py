@@ -69,7 +69,7 @@ def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
     """The part of a recipe that must match for a file to be resumed."""
     spec = {k: v for k, v in recipe.get("spec", {}).items() if k not in _LOCATION_KEYS}
     if "directions" in spec:
-        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y")}
+        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y", "checkpoints")}
     rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file")}
     return {"spec": spec, **rest}
 
@@ -89,6 +89,8 @@ def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
 def _make_directions(spec: SurfaceSpec, model: nn.Module) -> list[Direction]:
     d = spec.directions
     count = spec.ndim
+    if d.kind == "pca":  # workers.trajectory writes them (with their statistics) and passes dir_file
+        raise ValueError("pca directions need the checkpoints of a path: use workers.trajectory.compute_trajectory")
     if d.kind == "random":
         return random_directions(model, d.seed, count, d.norm, d.ignore, d.dir_type, d.same_dir)
     out = []
