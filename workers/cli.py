@@ -38,10 +38,18 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--std", type=_floats, help="per-channel normalization std")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--loss", default="ce", help="ce (cross-entropy) or mse")
-    p.add_argument("--x", required=True, help="x axis as min:max:num, e.g. -1:1:51")
+    p.add_argument("--x", help="x axis as min:max:num, e.g. -1:1:51 (pca: default, the path with a margin)")
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
     p.add_argument("--dir-file", help="use the directions in this HDF5 file (ours or the reference code's)")
-    p.add_argument("--norm", default="filter", help="filter (default), layer, weight or none")
+    p.add_argument("--directions", choices=("random", "target", "pca"),
+                   help="random (default), target (with --target) or pca (the plane of a training path, --checkpoints)")
+    p.add_argument("--checkpoints", nargs="+", help="pca: the path's checkpoints (files, a quoted glob such as "
+                   "'runs/r20/epoch_*.pt', or a lossatlas train directory); the final model is --checkpoint or the last")
+    p.add_argument("--projection", default="cos", help="pca: how checkpoints are projected, cos (default) or lstsq")
+    p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
+    p.add_argument("--margin", type=float, default=0.2, help="pca without --x/--y: margin around the path, "
+                   "as a fraction of its extent (default 0.2)")
+    p.add_argument("--norm", help="filter (default), layer, weight or none (pca: none)")
     p.add_argument("--ignore", default="biasbn", help="biasbn (default: zero direction for 1-D weights) or none")
     p.add_argument("--dir-type", default="weights", help="weights or states (adds BatchNorm running statistics)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
@@ -55,21 +63,63 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_compute)
 
 
-def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
-    kind = "target" if args.target else "random"
-    return SurfaceSpec(
+def spec_fields(args: argparse.Namespace) -> dict:
+    """The surface's fields from the options (``x``/``y`` None when not given)."""
+    kind = args.directions or ("target" if args.target else "pca" if args.checkpoints else "random")
+    directions = dict(kind=kind, seed=args.seed, ignore=args.ignore, dir_type=args.dir_type,
+                      same_dir=args.same_dir, target=args.target, target_y=args.target_y)
+    if kind == "pca":
+        if not args.checkpoints:
+            raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
+        directions.update(checkpoints=args.checkpoints, projection=args.projection)
+    elif args.checkpoints:
+        raise ValueError("--checkpoints is used only with --directions pca")
+    if args.norm is not None or kind != "pca":
+        directions["norm"] = args.norm or "filter"
+    return dict(
         model=args.model, checkpoint=args.checkpoint, dataset=args.data, data_root=args.data_root,
         download=args.download, split=args.split, samples=args.samples, sample_seed=args.sample_seed,
-        mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss,
-        directions=dict(kind=kind, seed=args.seed, norm=args.norm, ignore=args.ignore, dir_type=args.dir_type,
-                        same_dir=args.same_dir, target=args.target, target_y=args.target_y),
+        mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss, directions=directions,
         dir_file=args.dir_file, x=args.x, y=args.y, fast=args.fast,
     )
+
+
+def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
+    if args.x is None:
+        raise ValueError("--x is required (min:max:num, e.g. -1:1:51); only --directions pca chooses it from the path")
+    return SurfaceSpec(**spec_fields(args))
+
+
+def run_trajectory(args: argparse.Namespace) -> int:
+    """``compute --directions pca``: the surface in the plane of a training path, with the path."""
+    from .trajectory import compute_trajectory
+
+    fields = spec_fields(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bar = ProgressBar(0)
+
+    def show(p):
+        bar.total = p.total
+        bar.update(p.done, p.rate, p.eta, f"{p.computed} new")
+
+    out = Path(args.out)
+    print(f"lossatlas: {args.model} in the PCA plane of {len(args.checkpoints)} checkpoint source(s) -> {out}",
+          file=sys.stderr)
+    surface = compute_trajectory(fields, out, device=args.device, num=args.grid_num, margin=args.margin, progress=show)
+    done = int(surface.done.sum())
+    t = surface.trajectory
+    ratio = ", ".join(f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))) if t else ""
+    print(f"lossatlas: {done}/{surface.done.size} points in {out}"
+          + (f"; path of {len(t.labels)} checkpoints ({ratio})" if t else ""), file=sys.stderr)
+    return 0
 
 
 def run_compute(args: argparse.Namespace) -> int:
     from .surface import compute_surface
 
+    if args.directions == "pca" or args.checkpoints:
+        return run_trajectory(args)
     spec = spec_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
