@@ -160,9 +160,13 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gamma", type=float, default=d.gamma)
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--save-every", type=int, default=d.save_every, help="keep a checkpoint every k epochs (trajectory)")
+    p.add_argument("--save-every", type=int, default=d.save_every,
+                   help="keep a checkpoint every k epochs and the initial one (a trajectory's path)")
+    p.add_argument("--save-every-steps", type=int, default=d.save_every_steps,
+                   help="keep a checkpoint every k optimizer steps and the initial one")
+    p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt)")
+    p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
 
 
@@ -174,7 +178,8 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, dataset=args.data, data_root=args.data_root, epochs=args.epochs, lr=args.lr,
                       momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
                       milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
-                      seed=args.seed, save_every=args.save_every)
+                      seed=args.seed, save_every=args.save_every, optimizer=args.optimizer,
+                      save_every_steps=args.save_every_steps)
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:

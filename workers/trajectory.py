@@ -64,17 +64,19 @@ def _epoch_of(path: Path) -> int:
 
 
 def expand_checkpoints(sources: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Checkpoint files from paths, glob patterns (``runs/r20/epoch_*.pt``) and run directions
-    (``lossatlas train`` output: its ``epoch_*.pt``), each group in natural order (epoch 2 before 10)."""
+    """Checkpoint files from paths, glob patterns (``runs/r20/epoch_*.pt``) and run directories
+    (``lossatlas train`` output: its ``epoch_*.pt``, else its ``step_*.pt``), each in natural order
+    (epoch 2 before 10)."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
     files: list[Path] = []
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            found = sorted(path.glob("epoch_*.pt"), key=_natural_key)
+            found = sorted(path.glob("epoch_*.pt"), key=_natural_key) or sorted(path.glob("step_*.pt"), key=_natural_key)
             if not found:
-                raise ValueError(f"{path} holds no epoch_*.pt checkpoints; train with --save-every 1 to keep them")
+                raise ValueError(f"{path} holds no epoch_*.pt or step_*.pt checkpoints; train with --save-every 1 "
+                                 "(or --save-every-steps N) to keep them")
             files += found
         elif _GLOB.search(str(source)):
             found = sorted((Path(p) for p in glob.glob(str(source))), key=_natural_key)
