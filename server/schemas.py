@@ -85,6 +85,18 @@ class SurfaceList(BaseModel):
     surfaces: list[SurfaceSummary]
 
 
+class MeshTrajectory(BaseModel):
+    """The optimizer's path on a PCA surface: one entry per checkpoint, in path order."""
+
+    labels: list[str]
+    epochs: list[int] = Field(description="epoch (or step) of each checkpoint; -1 where unknown")
+    x: list[float | None]
+    y: list[float | None]
+    metrics: dict[str, list[float | None]] = Field(description="each checkpoint's own loss and accuracy")
+    method: str | None = Field(description="projection: cos or lstsq")
+    explained_variance_ratio: list[float] | None = Field(description="of PC1 and PC2 (the x and y axes)")
+
+
 class Mesh(BaseModel):
     id: str
     name: str
@@ -101,6 +113,7 @@ class Mesh(BaseModel):
     complete: bool
     recipe: dict[str, Any]
     summary: SurfaceSummary
+    trajectory: MeshTrajectory | None = None
 
 
 class Checkpoint(BaseModel):

@@ -165,3 +165,18 @@ def test_bad_paths_are_refused_with_the_reason(tmp_path, model, data):
     spec = SurfaceSpec(model="tinycnn", x="-1:1:3", y="-1:1:3", directions={"kind": "pca"})
     with pytest.raises(ValueError, match="compute_trajectory"):
         compute_surface(spec, model=model, data=data)
+
+
+def test_a_queued_pca_job_is_run_as_a_trajectory(tmp_path, model, tensors_npz):
+    from workers.jobloop import Worker
+    from workers.jobqueue import JobQueue
+
+    run = save_run(tmp_path, planar_path(make_model("tinycnn"), "weights", COEFFS), [1, 2, 3, 4, 5])
+    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), batch_size=16,
+                       x="-4:1:3", y="-2:2:3", directions={"kind": "pca", "checkpoints": [str(run)]})
+    queue = JobQueue(tmp_path / "data")
+    job, _ = queue.submit("k", {}, spec.model_dump(mode="json"), "traj", "surfaces/traj.h5", spec.num_points, 5)
+    Worker(queue, "w1").run(once=True)
+    assert queue.get(job.id).state == "done", queue.get(job.id).error
+    t = read_surface(tmp_path / "data" / "surfaces" / "traj.h5").trajectory
+    assert t.epochs.tolist() == [1, 2, 3, 4, 5] and (t.x[-1], t.y[-1]) == (0.0, 0.0)
