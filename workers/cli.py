@@ -104,14 +104,15 @@ def run_trajectory(args: argparse.Namespace) -> int:
         bar.update(p.done, p.rate, p.eta, f"{p.computed} new")
 
     out = Path(args.out)
-    print(f"lossatlas: {args.model} in the PCA plane of {len(args.checkpoints)} checkpoint source(s) -> {out}",
-          file=sys.stderr)
+    print(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}", file=sys.stderr)
     surface = compute_trajectory(fields, out, device=args.device, num=args.grid_num, margin=args.margin, progress=show)
     done = int(surface.done.sum())
     t = surface.trajectory
-    ratio = ", ".join(f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))) if t else ""
-    print(f"lossatlas: {done}/{surface.done.size} points in {out}"
-          + (f"; path of {len(t.labels)} checkpoints ({ratio})" if t else ""), file=sys.stderr)
+    line = f"lossatlas: {done}/{surface.done.size} points in {out}"
+    if t is not None:
+        ratios = t.attrs.get("explained_variance_ratio_", [])
+        line += f"; path of {len(t.labels)} checkpoints ({', '.join(f'PC{i + 1} {100 * r:.1f}%' for i, r in enumerate(ratios))})"
+    print(line, file=sys.stderr)
     return 0
 
 

@@ -180,3 +180,18 @@ def test_a_queued_pca_job_is_run_as_a_trajectory(tmp_path, model, tensors_npz):
     assert queue.get(job.id).state == "done", queue.get(job.id).error
     t = read_surface(tmp_path / "data" / "surfaces" / "traj.h5").trajectory
     assert t.epochs.tolist() == [1, 2, 3, 4, 5] and (t.x[-1], t.y[-1]) == (0.0, 0.0)
+
+
+def test_a_stopped_trajectory_resumes_and_ends_as_an_uninterrupted_one(tmp_path, model, data):
+    states = planar_path(model, "weights", COEFFS)
+    fields = spec_fields(split="train", x="-4:1:3", y="-1:2:3")
+    straight = compute_trajectory(fields, tmp_path / "a.h5", states=states, model=model, data=data)
+    calls = []
+    stopped = compute_trajectory(fields, tmp_path / "b.h5", states=states, model=model, data=data,
+                                 should_stop=lambda: calls.append(1) or len(calls) > 4)
+    assert not stopped.is_complete and stopped.trajectory is None
+    resumed = compute_trajectory(fields, tmp_path / "b.h5", states=states, model=model, data=data)
+    assert resumed.is_complete
+    np.testing.assert_array_equal(resumed.metrics["train_loss"], straight.metrics["train_loss"])
+    np.testing.assert_array_equal(read_surface(tmp_path / "b.h5").trajectory.metrics["train_loss"],
+                                  straight.trajectory.metrics["train_loss"])
