@@ -1,7 +1,7 @@
 """Public models of the REST API (the contract in notes/api.md); storage lives elsewhere."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,15 +126,21 @@ class Checkpoint(BaseModel):
 
 
 class JobDirections(BaseModel):
-    """Random directions (the paper's recipe: filter normalization, zero for biases and BN)."""
+    """Random directions (the paper's recipe: filter normalization, zero for biases and BN), or ``pca``:
+    the plane of a training path through uploaded checkpoints, with the path drawn on it."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["random"] = "random"
+    kind: Literal["random", "pca"] = "random"
     seed: int = Field(0, ge=0, le=2**63 - 1)
     norm: Literal["filter", "layer", "weight", "none"] = "filter"
     ignore: Literal["biasbn", "none"] = "biasbn"
     dir_type: Literal["weights", "states"] = "weights"
     same_dir: bool = False
+    checkpoint_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]] | None = Field(
+        None, min_length=3, max_length=1000,
+        description="pca: uploaded checkpoints of the path in order; the final model is checkpoint_id or the last",
+    )
+    projection: Literal["cos", "lstsq"] = Field("cos", description="pca: how checkpoints are projected")
 
 
 class JobRequest(BaseModel):
