@@ -29,7 +29,7 @@ from .h5io import write_directions
 
 PROJECTIONS = ("cos", "lstsq")
 PCA_FIELDS = ("explained_variance_", "explained_variance_ratio_", "singular_values_")
-_BLOCK = 1 << 20  # columns per block when forming the Gram matrix and the components
+_BLOCK_VALUES = 1 << 24  # values per column block (128 MiB in float64) when forming the Gram matrix
 
 
 @dataclass
@@ -93,9 +93,10 @@ def principal_components(matrix: torch.Tensor, k: int = 2) -> PCAResult:
     if n < k + 1:
         raise ValueError(f"PCA of {k} components needs at least {k + 1} checkpoints, got {n}")
     mean = matrix.double().mean(dim=0)  # (p,)
+    width = max(1, _BLOCK_VALUES // n)
     gram = torch.zeros(n, n, dtype=torch.float64)
-    for start in range(0, p, _BLOCK):
-        block = matrix[:, start : start + _BLOCK].double() - mean[start : start + _BLOCK]  # (n, b)
+    for start in range(0, p, width):
+        block = matrix[:, start : start + width].double() - mean[start : start + width]  # (n, b)
         gram += block @ block.T
     eigenvalues, eigenvectors = torch.linalg.eigh(gram)  # ascending
     top = torch.argsort(eigenvalues, descending=True)[:k]
@@ -108,9 +109,9 @@ def principal_components(matrix: torch.Tensor, k: int = 2) -> PCAResult:
         )
     s = lam.sqrt()
     components = torch.empty(k, p, dtype=torch.float64)
-    for start in range(0, p, _BLOCK):
-        block = matrix[:, start : start + _BLOCK].double() - mean[start : start + _BLOCK]
-        components[:, start : start + _BLOCK] = (u.T @ block) / s[:, None]  # (k, b)
+    for start in range(0, p, width):
+        block = matrix[:, start : start + width].double() - mean[start : start + width]
+        components[:, start : start + width] = (u.T @ block) / s[:, None]  # (k, b)
     components /= components.norm(dim=1, keepdim=True)  # unit up to rounding
     peak = components.abs().argmax(dim=1)
     components *= torch.sign(components[torch.arange(k), peak])[:, None]

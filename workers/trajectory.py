@@ -216,11 +216,10 @@ def compute_trajectory(
     final_tensors = [t.detach().clone() for _, t in named]
 
     scratch = copy.deepcopy(final)
-    rows = []
-    for point in points:
+    matrix = torch.empty(len(points), sum(t.numel() for t in final_tensors), dtype=torch.float64)  # (n, p)
+    for i, point in enumerate(points):
         _load_into(scratch, point.load(), point.label)
-        rows.append(flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, ignore))
-    matrix = torch.stack(rows)  # (n, p) float64
+        matrix[i] = flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, ignore)
 
     out = Path(out) if out is not None else None
     pca_recipe = {"dir_type": dir_type, "ignore": ignore, "final_sha256": final_sha,

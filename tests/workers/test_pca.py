@@ -24,9 +24,9 @@ def numpy_pca(matrix: np.ndarray, k: int = 2):
     return components, var[:k], var[:k] / var.sum(), s[:k]
 
 
-@pytest.mark.parametrize("block", [1 << 20, 7])  # one block, and the Gram matrix summed over column blocks
+@pytest.mark.parametrize("block", [1 << 24, 9 * 7])  # one block, and column blocks of 7 (9 rows)
 def test_principal_components_match_numpy_svd(monkeypatch, block):
-    monkeypatch.setattr(pca, "_BLOCK", block)
+    monkeypatch.setattr(pca, "_BLOCK_VALUES", block)
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(9, 60)) * np.linspace(3, 0.1, 60)  # a clear spectrum
     got = principal_components(torch.from_numpy(matrix), 2)
