@@ -49,6 +49,8 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
     p.add_argument("--margin", type=float, default=0.2, help="pca without --x/--y: margin around the path, "
                    "as a fraction of its extent (default 0.2)")
+    p.add_argument("--proj-file", help="pca: also write the path's coordinates as the reference code's projection "
+                   "file (proj_xcoord, proj_ycoord), for its plot_2D.plot_trajectory")
     p.add_argument("--norm", help="filter (default), layer, weight or none (pca: none)")
     p.add_argument("--ignore", default="biasbn", help="biasbn (default: zero direction for 1-D weights) or none")
     p.add_argument("--dir-type", default="weights", help="weights or states (adds BatchNorm running statistics)")
@@ -92,6 +94,7 @@ def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
 
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
+    from .pca import write_projection
     from .trajectory import compute_trajectory
 
     fields = spec_fields(args)
@@ -108,6 +111,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
     surface = compute_trajectory(fields, out, device=args.device, num=args.grid_num, margin=args.margin, progress=show)
     done = int(surface.done.sum())
     t = surface.trajectory
+    if t is not None and args.proj_file:
+        write_projection(args.proj_file, t.x, t.y)
     line = f"lossatlas: {done}/{surface.done.size} points in {out}"
     if t is not None:
         ratios = t.attrs.get("explained_variance_ratio_", [])

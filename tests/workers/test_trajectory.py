@@ -9,7 +9,7 @@ from independent import make_model, plain_metrics, write_reference_directions
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import main
 from workers.h5io import read_directions
-from workers.pca import read_pca_stats
+from workers.pca import read_pca_stats, read_projection
 from workers.spec import AxisSpec
 from workers.surface import default_dir_file
 from workers.trajectory import compute_trajectory, expand_checkpoints, path_axes
@@ -109,7 +109,7 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
     out = tmp_path / "traj.h5"
     argv = ["compute", "--directions", "pca", "--checkpoints", str(run / "epoch_*.pt"), "--model", "tinycnn",
             "--data", "tensors", "--data-root", str(tensors_npz), "--batch-size", "16", "--grid-num", "3", "--out", str(out)]
-    assert main(argv) == 0
+    assert main(argv + ["--proj-file", str(tmp_path / "proj_cos.h5")]) == 0
     assert "path of 12 checkpoints (PC1" in capsys.readouterr().err
     surface = read_surface(out)
     t = surface.trajectory
@@ -117,6 +117,7 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
     assert surface.recipe["spec"]["checkpoint"] == str(run / "epoch_11.pt")  # the final model: the last one
     assert surface.recipe["spec"]["directions"]["kind"] == "pca"
     assert len(surface.recipe["spec"]["directions"]["checkpoints"]) == 12
+    assert [c.tolist() for c in read_projection(tmp_path / "proj_cos.h5")] == [t.x.tolist(), t.y.tolist()]
     stats = read_pca_stats(default_dir_file(out))
     assert t.attrs["explained_variance_ratio_"] == stats["explained_variance_ratio_"].tolist()
     before = out.stat().st_mtime_ns
