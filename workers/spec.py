@@ -51,6 +51,11 @@ class DirectionsSpec(BaseModel):
     plane through three models), unnormalized. ``pca``: the first two principal components of the path
     through ``checkpoints`` (unit vectors, ``norm`` none), made by :mod:`workers.trajectory`, which also
     projects the checkpoints by ``projection``. ``dir_file`` reuses directions from a file instead.
+
+    ``dir_type`` defaults to ``weights`` for random directions (the paper's setting) and to ``states``
+    for targets: BatchNorm running statistics then move too, so x = 1 is exactly the target model (the
+    reference README's advice); ``weights`` with a target keeps the first model's statistics, and the
+    recipe says so (``interpolation``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,6 +86,13 @@ class DirectionsSpec(BaseModel):
             if value.get("norm", "none") != "none":
                 raise ValueError("pca directions are the path's principal components, not normalized: leave norm out")
             value = {**value, "norm": "none"}
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dir_type(cls, value):
+        if isinstance(value, dict) and value.get("dir_type") is None and value.get("kind") == "target":
+            return {**value, "dir_type": "states"}
         return value
 
     @model_validator(mode="after")

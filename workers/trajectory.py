@@ -135,8 +135,8 @@ def _directions_from_file(path: Path, names: list[str], shapes: list[tuple[int, 
         with h5py.File(path, "r") as f:
             stored = json.loads(f.attrs["pca"]) if "pca" in f.attrs else None
         if stored != pca_recipe:
-            raise ValueError(f"{path} holds directions of another path or setting; delete it (and its surface) "
-                             "or choose another --out")
+            raise ValueError(f"{path} holds directions of another path or setting; recompute with overwrite=True "
+                             "(lossatlas compute --overwrite) or choose another output file")
     directions = read_directions(path, names, shapes)
     if len(directions) < 2:
         raise ValueError(f"direction file {path} holds one direction; a trajectory plane needs two")
@@ -156,6 +156,7 @@ def compute_trajectory(
     margin: float = 0.2,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overwrite: bool = False,
 ) -> Surface:
     """The surface in the PCA plane of a training path, with the path itself (``surface.trajectory``).
 
@@ -171,9 +172,9 @@ def compute_trajectory(
         Surface file (resumable); the PCA directions go to ``<out stem>.dirs.h5``.
     states : list of state dicts, optional
         The path's checkpoints in memory instead of files (then ``labels`` name them).
-    model, data, device, progress, should_stop
+    model, data, device, progress, should_stop, overwrite
         As for :func:`workers.surface.compute_surface`; ``model`` is the architecture (its weights are
-        replaced by the final model's).
+        replaced by the final model's); ``overwrite`` recomputes the PCA directions too.
 
     Returns
     -------
@@ -233,7 +234,7 @@ def compute_trajectory(
         tmp_dir = tempfile.TemporaryDirectory(prefix="lossatlas-pca-")
         dir_path, pca_recipe_check = Path(tmp_dir.name) / "pca.dirs.h5", pca_recipe
     try:
-        if dir_path.exists():
+        if dir_path.exists() and not (overwrite and pca_recipe_check is not None):
             dirs, stats = _directions_from_file(dir_path, names, shapes, pca_recipe_check)
         else:
             dirs, result = pca_directions(matrix, shapes, [torch.is_floating_point(t) for t in final_tensors], ignore)
@@ -247,7 +248,7 @@ def compute_trajectory(
         fields["dir_file"] = str(dir_path)
         surface_spec = SurfaceSpec.model_validate(fields)
         surface = compute_surface(surface_spec, out, model=final, data=data, device=device,
-                                  progress=progress, should_stop=should_stop)
+                                  progress=progress, should_stop=should_stop, overwrite=overwrite)
     finally:
         if tmp_dir is not None:
             tmp_dir.cleanup()

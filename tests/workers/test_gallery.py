@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from workers import gallery
 from workers.checkpoints import sha256_file
 from workers.h5io import read_surface
+from workers.resume import comparable
 from workers.spec import SurfaceSpec
-from workers.surface import comparable
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MANIFEST = gallery.load_manifest()

@@ -129,6 +129,8 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
         main(argv)
     assert exit_info.value.code == 2
     assert "another path or setting" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0  # the new path's directions, surface and trajectory
+    assert read_surface(out).trajectory.attrs["checkpoints_sha256"][3] != t.attrs["checkpoints_sha256"][3]
 
 
 def test_reference_pca_directions_are_used_as_given(tmp_path, model, data):
