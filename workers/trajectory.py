@@ -200,6 +200,8 @@ def compute_trajectory(
     if len(points) < 3:
         raise ValueError(f"a PCA plane needs at least 3 checkpoints, got {len(points)}")
     fields["directions"] = directions
+    if (fields.get("x") is None) != (fields.get("y") is None):
+        raise ValueError("give both x and y for a trajectory's grid, or neither (it then covers the path)")
     if fields.get("checkpoint") is None and points[-1].path is not None:
         fields["checkpoint"] = str(points[-1].path)
     SurfaceSpec.model_validate({**fields, "x": fields.get("x") or "0:1:2"})  # bad fields fail before any work
@@ -216,11 +218,13 @@ def compute_trajectory(
     names, shapes = [n for n, _ in named], [tuple(t.shape) for _, t in named]
     final_tensors = [t.detach().clone() for _, t in named]
 
+    # Rows as the PCA sees them; for given directions, whole differences (the reference projects those).
+    row_ignore = "none" if fields.get("dir_file") else ignore
     scratch = copy.deepcopy(final)
     matrix = torch.empty(len(points), sum(t.numel() for t in final_tensors), dtype=torch.float64)  # (n, p)
     for i, point in enumerate(points):
         _load_into(scratch, point.load(), point.label)
-        matrix[i] = flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, ignore)
+        matrix[i] = flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore)
 
     out = Path(out) if out is not None else None
     pca_recipe = {"dir_type": dir_type, "ignore": ignore, "final_sha256": final_sha,
@@ -241,9 +245,7 @@ def compute_trajectory(
             write_pca_directions(dir_path, names, dirs, result, {"recipe_kind": "pca", "pca": json.dumps(pca_recipe, sort_keys=True)})
             stats = result.stats()
         x, y = project(matrix, flatten_direction(dirs[0]), flatten_direction(dirs[1]), method)
-        if fields.get("x") is None or fields.get("y") is None:
-            if fields.get("x") is not None or fields.get("y") is not None:
-                raise ValueError("give both x and y for a trajectory's grid, or neither (it then covers the path)")
+        if fields.get("x") is None:
             fields["x"], fields["y"] = path_axes(x, y, num, margin)
         fields["dir_file"] = str(dir_path)
         surface_spec = SurfaceSpec.model_validate(fields)

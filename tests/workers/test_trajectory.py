@@ -198,3 +198,21 @@ def test_a_stopped_trajectory_resumes_and_ends_as_an_uninterrupted_one(tmp_path,
     np.testing.assert_array_equal(resumed.metrics["train_loss"], straight.metrics["train_loss"])
     np.testing.assert_array_equal(read_surface(tmp_path / "b.h5").trajectory.metrics["train_loss"],
                                   straight.trajectory.metrics["train_loss"])
+
+
+def test_given_directions_project_the_whole_difference_as_the_reference_does(tmp_path, model, data):
+    """A reference direction file made without biasbn moves biases and BN weights: their differences count."""
+    states = planar_path(model, "states", COEFFS)  # biases and BN weights move too
+    gen = torch.Generator().manual_seed(3)
+    params = list(model.named_parameters())
+    dirs = [[torch.randn(p.shape, generator=gen).numpy() for _, p in params] for _ in range(2)]
+    reference = tmp_path / "directions.h5"
+    write_reference_directions(reference, dirs)
+    t = compute_trajectory(spec_fields(split="train", x="-1:1:2", y="-1:1:2", dir_file=str(reference)),
+                           states=states, model=model, data=data).trajectory
+    final = states[-1]
+    for i, state in enumerate(states):
+        d = np.concatenate([(state[n].double() - final[n].double()).numpy().ravel() for n, _ in params])
+        for coord, direction in ((t.x[i], dirs[0]), (t.y[i], dirs[1])):
+            flat = np.concatenate([a.astype(np.float64).ravel() for a in direction])
+            assert coord == pytest.approx(d @ flat / np.linalg.norm(flat), rel=1e-9, abs=1e-12)
