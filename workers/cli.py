@@ -44,7 +44,8 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--directions", choices=("random", "target", "pca"),
                    help="random (default), target (with --target) or pca (the plane of a training path, --checkpoints)")
     p.add_argument("--checkpoints", nargs="+", help="pca: the path's checkpoints (files, a quoted glob such as "
-                   "'runs/r20/epoch_*.pt', or a lossatlas train directory); the final model is --checkpoint or the last")
+                   "'runs/r20/epoch_*.pt', or a lossatlas train directory); the final model: --checkpoint, "
+                   "else the last")
     p.add_argument("--projection", default="cos", help="pca: how checkpoints are projected, cos (default) or lstsq")
     p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
     p.add_argument("--margin", type=float, default=0.2, help="pca without --x/--y: margin around the path, "
@@ -125,8 +126,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
         write_projection(args.proj_file, t.x, t.y)
     line = f"lossatlas: {done}/{surface.done.size} points in {out}"
     if t is not None:
-        ratios = t.attrs.get("explained_variance_ratio_", [])
-        line += f"; path of {len(t.labels)} checkpoints ({', '.join(f'PC{i + 1} {100 * r:.1f}%' for i, r in enumerate(ratios))})"
+        ratios = ", ".join(f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", [])))
+        line += f"; path of {len(t.labels)} checkpoints ({ratios})"
     print(line, file=sys.stderr)
     return 0
 

@@ -99,7 +99,9 @@ def state_digest(state: StateDict) -> str:
     return h.hexdigest()
 
 
-def path_points(files: Sequence[Path] = (), states: Sequence[StateDict] = (), labels: Sequence[str] | None = None) -> list[PathPoint]:
+def path_points(
+    files: Sequence[Path] = (), states: Sequence[StateDict] = (), labels: Sequence[str] | None = None
+) -> list[PathPoint]:
     """The points of a path, from files or from in-memory state dicts (labelled 0, 1, ... unless given)."""
     if states:
         labels = list(labels) if labels is not None else [str(i) for i in range(len(states))]
@@ -186,7 +188,8 @@ def compute_trajectory(
     directions = {"kind": "pca", **dict(fields.get("directions") or {})}
     if directions["kind"] != "pca":
         raise ValueError(f"a trajectory needs directions of kind 'pca', not {directions['kind']!r}")
-    method, dir_type, ignore = directions.get("projection", "cos"), directions.get("dir_type", "weights"), directions.get("ignore", "biasbn")
+    method = directions.get("projection", "cos")
+    dir_type, ignore = directions.get("dir_type", "weights"), directions.get("ignore", "biasbn")
     if states is not None:
         if directions.get("checkpoints"):
             raise ValueError("give the path's checkpoints as files or as state dicts, not both")
@@ -242,7 +245,8 @@ def compute_trajectory(
             dirs, stats = _directions_from_file(dir_path, names, shapes, pca_recipe_check)
         else:
             dirs, result = pca_directions(matrix, shapes, [torch.is_floating_point(t) for t in final_tensors], ignore)
-            write_pca_directions(dir_path, names, dirs, result, {"recipe_kind": "pca", "pca": json.dumps(pca_recipe, sort_keys=True)})
+            write_pca_directions(dir_path, names, dirs, result,
+                                 {"recipe_kind": "pca", "pca": json.dumps(pca_recipe, sort_keys=True)})
             stats = result.stats()
         x, y = project(matrix, flatten_direction(dirs[0]), flatten_direction(dirs[1]), method)
         if fields.get("x") is None:
