@@ -33,6 +33,7 @@ from .h5io import read_surface
 from .jobqueue import Job, JobQueue, LeaseLost
 from .spec import SurfaceSpec, one_line
 from .surface import Progress, compute_surface
+from .trajectory import compute_trajectory
 
 log = logging.getLogger("lossatlas.worker")
 
@@ -158,8 +159,8 @@ class Worker:
             out.parent.mkdir(parents=True, exist_ok=True)
             self._recover_points(job, out)
             write = FencedWriter(self.queue, job, self.lease_s, self.backoff_s, stop=self.stop.is_set)
-            surface = compute_surface(spec, out, device=self.device, progress=progress, should_stop=should_stop,
-                                      write=write)
+            compute = compute_trajectory if spec.directions.kind == "pca" else compute_surface
+            surface = compute(spec, out, device=self.device, progress=progress, should_stop=should_stop, write=write)
         except LeaseLost as e:
             log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
             return "lost"

@@ -206,7 +206,15 @@ MODELS = ", ".join(list_models())
     ({"split": "valid"}, 422, "split: Input should be 'train', 'test' or 'both'"),
     ({"data_root": "/etc"}, 422, "data_root: Extra inputs are not permitted"),
     ({"directions": {"kind": "target", "target": "/etc/passwd"}}, 422,
-     "directions.kind: Input should be 'random'; directions.target: Extra inputs are not permitted"),
+     "directions.kind: Input should be 'random' or 'pca'; directions.target: Extra inputs are not permitted"),
+    ({"directions": {"kind": "pca"}}, 422,
+     "pca directions need checkpoint_ids: the path's uploaded checkpoints, in order (at least 3)"),
+    ({"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 2}}, 422,
+     "directions.checkpoint_ids: List should have at least 3 items after validation, not 2"),
+    ({"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 3}}, 404,
+     "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints"),
+    ({"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 3}, "y": None}, 422,
+     "a pca surface is a plane: give y as well as x"),
     ({"checkpoint_id": "../../etc/passwd"}, 422, "checkpoint_id: String should match pattern '^[0-9a-f]{16}$'"),
     ({"checkpoint_id": "0123456789abcdef"}, 404,
      "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints"),
@@ -246,7 +254,8 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
     with idle.client(TOKEN) as c:
         r = c.post("/api/checkpoints", files={"file": ("evil.pt", evil.read_bytes())}, data={"model": "tinycnn"})
         assert r.status_code == 400 and r.json()["detail"].startswith(
-            "not usable as weights of tinycnn: cannot read the checkpoint as weights: Weights only load failed")
+            "not usable as weights of tinycnn: the checkpoint is not a weights file torch can load safely "
+            "(it holds pickled objects, not only tensors)")
         assert not marker.exists()
         r = c.post("/api/checkpoints", files={"file": ("m.pt", mnist.read_bytes())}, data={"model": "tinycnn"})
         assert (r.status_code, r.json()) == (400, {"detail": "not usable as weights of tinycnn: the checkpoint "
