@@ -185,7 +185,9 @@ class Job(BaseModel):
     rate: float | None = Field(description="points per second")
     eta: float | None = Field(description="seconds left")
     error: str | None
-    cost_tflop: float | None = Field(description="estimated forward-pass work, TFLOP (see Limits.max_job_tflop)")
+    cost_tflop: float | None = Field(
+        description="estimated forward-pass work, TFLOP (see Limits.max_job_tflop); null for jobs of older versions"
+    )
     surface_id: str
     url: str
     created: str

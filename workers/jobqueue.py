@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     worker TEXT,
     lease_until REAL,
     generation INTEGER NOT NULL DEFAULT 0,  -- incremented by every claim: the fencing token
+    cost REAL,                      -- the submitter's estimate of the job's work (the server: TFLOP)
     attempts INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
     updated REAL NOT NULL
@@ -105,6 +106,7 @@ class Job:
     created: float
     updated: float
     generation: int = 0
+    cost: float | None = None
     previous_worker: str | None = None  # set by claim: who held the job before (it may have died)
 
     @classmethod
@@ -143,8 +145,9 @@ class JobQueue:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             columns = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
-            if "generation" not in columns:  # a queue made before fencing
-                db.execute("ALTER TABLE jobs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+            for column, kind in (("generation", "INTEGER NOT NULL DEFAULT 0"), ("cost", "REAL")):
+                if column not in columns:  # a queue made by an older version
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -178,7 +181,8 @@ class JobQueue:
     # -- server side ---------------------------------------------------------------------------
 
     def submit(
-        self, key: str, request: dict, spec: dict, surface_id: str, out: str, total: int, max_active: int
+        self, key: str, request: dict, spec: dict, surface_id: str, out: str, total: int, max_active: int,
+        cost: float | None = None,
     ) -> tuple[Job, bool]:
         """Queue a job, or return the job of an identical earlier request.
 
@@ -207,9 +211,9 @@ class JobQueue:
             else:
                 job_id = uuid.uuid4().hex[:16]
                 db.execute(
-                    "INSERT INTO jobs (id, key, state, request, spec, surface_id, out, points_total, created, updated) "
-                    "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, key, json.dumps(request), json.dumps(spec), surface_id, out, total, now, now),
+                    "INSERT INTO jobs (id, key, state, request, spec, surface_id, out, points_total, cost, created, "
+                    "updated) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, key, json.dumps(request), json.dumps(spec), surface_id, out, total, cost, now, now),
                 )
             return Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()), True
 

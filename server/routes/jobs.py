@@ -30,22 +30,14 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _cost(request: JobRequest) -> float | None:
-    try:
-        return round(request_tflop(request), 6)
-    except ValueError:  # a model no longer in the zoo
-        return None
-
-
 def public_job(job: jobqueue.Job) -> Job:
     running = job.state == "running"
-    request = JobRequest.model_validate(job.request)
     return Job(
         id=job.id, state=job.state, points_done=job.points_done, points_total=job.points_total,
         rate=job.rate if running else None, eta=job.eta if running else None, error=job.error,
-        cost_tflop=_cost(request),
+        cost_tflop=job.cost,
         surface_id=job.surface_id, url=f"/api/jobs/{job.id}", created=_iso(job.created), updated=_iso(job.updated),
-        request=request,
+        request=JobRequest.model_validate(job.request),
     )
 
 
@@ -82,7 +74,7 @@ def submit(
     try:
         job, queued = queue.submit(
             key, request.model_dump(mode="json"), spec.model_dump(mode="json"), surface_id, out,
-            spec.num_points, settings.max_queued_jobs,
+            spec.num_points, settings.max_queued_jobs, round(request_tflop(request), 6),
         )
     except QueueFull as e:
         raise HTTPException(
