@@ -117,7 +117,7 @@ class Mesh(BaseModel):
     x: list[float]
     y: list[float] | None
     metrics: dict[str, list[list[float | None]] | list[float | None]] = Field(
-        description="rows of y (2-D) or a row (1-D); null where not done or not finite"
+        description="rows of y (2-D) or a row (1-D); null where not done or not finite (done tells which)"
     )
     done: list[list[int]] | list[int]
     z_range: dict[str, list[float] | None] = Field(description="[min, max] over finite done values")
