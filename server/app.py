@@ -18,6 +18,7 @@ from workers.spec import errors_line
 
 from .auth import AuthGate
 from .catalog import Catalog
+from .feeds import Feeds
 from .embedded import start_worker, stop_worker
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
@@ -26,6 +27,9 @@ from .settings import Settings, get_settings
 from .storage import STORAGE_ERRORS, storage_error
 from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
+
+
+EVENT_POLL_S = 0.25  # how often a followed job is read for its progress events
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue = JobQueue(settings.data_dir)
     app.state.checkpoints = CheckpointStore(settings.checkpoints_dir)
     app.state.import_gate = ImportGate()
+    app.state.feeds = Feeds(app.state.queue, EVENT_POLL_S)
     app.state.templates = Jinja2Templates(directory=settings.frontend_dir)
 
     @app.exception_handler(RequestValidationError)

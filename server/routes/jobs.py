@@ -1,14 +1,12 @@
 """/api/jobs: submit, list, inspect and cancel surface jobs; progress as server-sent events."""
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterable
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from workers import jobqueue
@@ -16,6 +14,7 @@ from workers.jobqueue import QueueFull
 
 from ..catalog import write_meta
 from ..deps import Authorized, CheckpointsDep, QueueDep, SettingsDep
+from ..feeds import Feeds
 from ..jobspec import build_spec, request_key, request_tflop, surface_id_for
 from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
 from ..storage import refuse_when_full
@@ -23,7 +22,6 @@ from ..storage import refuse_when_full
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 NOT_FOUND = {404: {"model": Error, "description": "no such job"}}
-EVENT_POLL_S = 0.25
 
 
 def _iso(t: float) -> str:
@@ -125,26 +123,29 @@ def last_seen(last_event_id: Annotated[str | None, Header()] = None) -> int:
     summary="Progress as server-sent events: `progress` (ProgressEvent) and `state` (Job)",
 )
 async def events(
-    job: JobDep, queue: QueueDep, seq: Annotated[int, Depends(last_seen)]
+    job: JobDep, request: Request, seq: Annotated[int, Depends(last_seen)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The first ``progress`` event carries every point finished so far (after ``Last-Event-ID`` when a
-    client reconnects), later ones the newly finished points; the stream ends after a terminal state."""
-    last_state, last_done = None, -1
-    while True:
-        current = await run_in_threadpool(queue.get, job.id)  # before the points: none is missed at the end
-        rows = await run_in_threadpool(queue.points_since, job.id, seq)
-        if rows or current.points_done != last_done:
-            seq = rows[-1].seq if rows else seq
-            last_done = current.points_done
-            running = current.state == "running"
-            yield ServerSentEvent(event="progress", id=str(seq), data=ProgressEvent(
-                points_done=current.points_done, points_total=current.points_total,
-                rate=current.rate if running else None, eta=current.eta if running else None,
-                points=[ProgressPoint(ix=r.ix, iy=r.iy, values=r.metrics) for r in rows],
-            ))
-        if current.state != last_state:
-            last_state = current.state
-            yield ServerSentEvent(event="state", data=public_job(current))
-        if current.state in jobqueue.TERMINAL:
-            return
-        await asyncio.sleep(EVENT_POLL_S)
+    client reconnects), later ones the newly finished points; the stream ends after a terminal state.
+    All streams of a job share one reader of the queue (:mod:`server.feeds`)."""
+    feeds: Feeds = request.app.state.feeds
+    last_state, last_done, version = None, -1, 0
+    async with feeds.follow(job.id) as feed:
+        while True:
+            await feed.changed_since(version)
+            version, current = feed.version, feed.job
+            rows = feed.rows_after(seq)
+            if rows or current.points_done != last_done:
+                seq = rows[-1].seq if rows else seq
+                last_done = current.points_done
+                running = current.state == "running"
+                yield ServerSentEvent(event="progress", id=str(seq), data=ProgressEvent(
+                    points_done=current.points_done, points_total=current.points_total,
+                    rate=current.rate if running else None, eta=current.eta if running else None,
+                    points=[ProgressPoint(ix=r.ix, iy=r.iy, values=r.metrics) for r in rows],
+                ))
+            if current.state != last_state:
+                last_state = current.state
+                yield ServerSentEvent(event="state", data=public_job(current))
+            if current.state in jobqueue.TERMINAL:
+                return
