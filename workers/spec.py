@@ -90,7 +90,10 @@ class SurfaceSpec(BaseModel):
     dir_file: str | None = Field(None, description="existing direction file to use")
     x: AxisSpec
     y: AxisSpec | None = None
-    fast: bool = Field(False, description="trade exactness for speed (BN folding, channels-last, bf16)")
+    fast: bool | Literal["fp32", "bf16"] = Field(
+        False, description="trade exactness for speed: BN folding, channels-last, and bf16 when named "
+        "(true: bf16 on GPUs, fp32 on CPUs); the measured deviation is stored in the file"
+    )
 
     @field_validator("mean", "std")
     @classmethod

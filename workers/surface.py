@@ -23,9 +23,9 @@ from . import __version__
 from .checkpoints import load_model, load_state_dict, sha256_file
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
-from .evaluate import Evaluator, FlatWeights
-from .fastmode import FastForward
+from .fastmode import fast_precision
 from .grid import coarse_to_fine
+from .pointeval import PointEvaluator, check_points
 from .h5io import (
     Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
 )
@@ -70,7 +70,7 @@ def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
     spec = {k: v for k, v in recipe.get("spec", {}).items() if k not in _LOCATION_KEYS}
     if "directions" in spec:
         spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y")}
-    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file")}
+    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file", "compute")}  # compute: how, not what
     return {"spec": spec, **rest}
 
 
@@ -155,6 +155,7 @@ def compute_surface(
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    points_per_pass: int | None = None,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -176,6 +177,9 @@ def compute_surface(
         Called with a :class:`Progress` after every finished point.
     should_stop : callable, optional
         Checked between points; when it returns True the partial surface is returned (and kept in ``out``).
+    points_per_pass : int, optional
+        Grid points evaluated together in one pass (each chunk is points of the current coarse-to-fine
+        level); by default 1 on CPUs and as many as fit on GPUs (:class:`~workers.pointeval.PointEvaluator`).
 
     Returns
     -------
@@ -257,11 +261,10 @@ def compute_surface(
         surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
         surface.dir_file = dir_path.name
 
-    flat = FlatWeights(model, directions, spec.directions.dir_type)
-    fast = FastForward(model, device) if spec.fast else None
-    evaluator = Evaluator(
-        model, splits, spec.loss, spec.batch_size, device,
-        forward=fast, input_transform=fast.prepare_inputs if fast else None,
+    points = PointEvaluator(
+        model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
+        batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
+        points_per_pass=points_per_pass,
     )
     elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
     done_flat = surface.done.reshape(-1)
@@ -270,27 +273,24 @@ def compute_surface(
     t_run = time.perf_counter()
     flushing = _denormals_flushed()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    if not spec.fast:  # exact fp32 on GPUs too: TF32 would round inputs of convolutions and matmuls
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
+        if points.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
+            recipe.setdefault("compute", {})["fast_check"] = points.fast_check(check_points(xs, ys))
         for level in coarse_to_fine(nx, ny):
-            for flat_index in level:
-                if done_flat[flat_index]:
-                    continue
+            pending = [int(i) for i in level if not done_flat[i]]
+            for start in range(0, len(pending), points.points_per_pass):
                 if should_stop is not None and should_stop():
                     return surface
-                iy, ix = divmod(int(flat_index), nx)
-                coords = (xs[ix],) if ys is None else (xs[ix], ys[iy])
-                flat.set_point(*coords)
-                if fast is not None:
-                    fast.refresh()
-                values = evaluator.evaluate()
-                index = (ix,) if ys is None else (iy, ix)
-                for name, value in values.items():
-                    surface.metrics[name][index] = value
-                surface.done[index] = True
-                computed += 1
+                chunk = [divmod(i, nx) for i in pending[start : start + points.points_per_pass]]  # (iy, ix)
+                coords = [(xs[ix],) if ys is None else (xs[ix], ys[iy]) for iy, ix in chunk]
+                new = []
+                for (iy, ix), values in zip(chunk, points.evaluate(coords)):
+                    index = (ix,) if ys is None else (iy, ix)
+                    for name, value in values.items():
+                        surface.metrics[name][index] = value
+                    surface.done[index] = True
+                    new.append((ix, iy, values))
+                computed += len(chunk)
                 now = time.perf_counter()
                 surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
                 if surface.is_complete:
@@ -298,10 +298,9 @@ def compute_surface(
                 if out is not None:
                     write_surface(out, surface)
                 if progress is not None:
-                    progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
+                    progress(Progress(int(surface.done.sum()), total, computed, now - t_run, new))
     finally:
         torch.set_flush_denormal(flushing)
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
     if surface.is_complete and "landscape_stats" not in surface.attrs:
         surface.attrs.update(landscape_stats(surface))
         if out is not None:
