@@ -187,6 +187,8 @@ def compute_surface(
         Coordinates, metrics (NaN where not computed), done mask, recipe.
     """
     t_start = time.perf_counter()
+    if points_per_pass is not None and points_per_pass < 1:
+        raise ValueError(f"points per pass must be at least 1, got {points_per_pass}")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
