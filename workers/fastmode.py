@@ -25,6 +25,10 @@ def _cpu_has_bf16() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
+def one_line_error(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def fast_precision(fast: bool | str, device: torch.device) -> str | None:
     """The fast mode a spec's ``fast`` asks for on ``device``: None (exact), ``"fp32"`` or ``"bf16"``.
 
@@ -43,7 +47,7 @@ def fast_precision(fast: bool | str, device: torch.device) -> str | None:
 class FastForward:
     """A callable standing in for ``model(x)`` in the fast mode."""
 
-    def __init__(self, model: nn.Module, device: torch.device, bf16: bool = False):
+    def __init__(self, model: nn.Module, device: torch.device, bf16: bool = False, compile: bool = False):
         self.device = device
         self.bf16 = bf16 and (device.type == "cuda" or _cpu_has_bf16())
         if bf16 and not self.bf16:
@@ -59,6 +63,9 @@ class FastForward:
         for _, _, fused in self.pairs:
             fused.to(memory_format=torch.channels_last)
         self.refresh()
+        # torch.compile reads parameters as graph inputs, so the moves in weight space (in place) reach the
+        # compiled code without recompiling; one graph per batch shape (the last batch is usually shorter).
+        self.compiled = torch.compile(self.module, dynamic=False) if compile else None
 
     def _fold(self, model: nn.Module) -> nn.Module:
         gm = torch.fx.symbolic_trace(model)
@@ -103,4 +110,10 @@ class FastForward:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         ctx = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with ctx:
+            if self.compiled is not None:
+                try:
+                    return self.compiled(x)
+                except Exception as e:  # no C++ compiler, an unsupported op, ...: the eager module still works
+                    warnings.warn(f"fast mode: torch.compile failed ({one_line_error(e)}); running uncompiled")
+                    self.compiled = None
             return self.module(x)

@@ -68,7 +68,8 @@ class PointEvaluator:
     ``model`` is modified (its weights become views into one flat buffer): pass a copy.
     ``points_per_pass``: grid points evaluated together; ``None`` picks one on CPUs and, on GPUs, as
     many as a quarter of the free memory holds (at most :data:`MAX_AUTO_POINTS`). ``fast``: ``None``
-    (exact), ``"fp32"`` or ``"bf16"`` (see :mod:`workers.fastmode`).
+    (exact), ``"fp32"`` or ``"bf16"`` (see :mod:`workers.fastmode`); ``compile``: the fast mode's model
+    through ``torch.compile`` (one point per pass only).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class PointEvaluator:
         batch_size: int = 128,
         device: str | torch.device = "cpu",
         fast: str | None = None,
+        compile: bool = False,
         points_per_pass: int | None = None,
     ):
         if points_per_pass is not None and points_per_pass < 1:
@@ -90,7 +92,7 @@ class PointEvaluator:
         self.model = model
         self.flat = FlatWeights(model, directions, dir_type)
         self.exact = Evaluator(model, splits, loss, batch_size, self.device)
-        self.fast = FastForward(model, self.device, bf16=fast == "bf16") if fast else None
+        self.fast = FastForward(model, self.device, bf16=fast == "bf16", compile=compile) if fast else None
         self.evaluator = self.exact if self.fast is None else Evaluator(
             model, self.exact.splits, loss, batch_size, self.device,
             forward=self.fast, input_transform=self.fast.prepare_inputs,

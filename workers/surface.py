@@ -156,6 +156,7 @@ def compute_surface(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     points_per_pass: int | None = None,
+    compile_fast: bool = False,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -180,6 +181,9 @@ def compute_surface(
     points_per_pass : int, optional
         Grid points evaluated together in one pass (each chunk is points of the current coarse-to-fine
         level); by default 1 on CPUs and as many as fit on GPUs (:class:`~workers.pointeval.PointEvaluator`).
+    compile_fast : bool
+        Run the fast mode's model through ``torch.compile`` (a one-time compile per batch shape, seconds to
+        a minute; about 1.1x on a CPU, bench/README.md). Recorded as ``recipe["compute"]["compiled"]``.
 
     Returns
     -------
@@ -189,6 +193,8 @@ def compute_surface(
     t_start = time.perf_counter()
     if points_per_pass is not None and points_per_pass < 1:
         raise ValueError(f"points per pass must be at least 1, got {points_per_pass}")
+    if compile_fast and not spec.fast:
+        raise ValueError("compiling is part of the fast mode: add --fast (fast=True)")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
@@ -266,7 +272,7 @@ def compute_surface(
     points = PointEvaluator(
         model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
         batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
-        points_per_pass=points_per_pass,
+        compile=compile_fast, points_per_pass=points_per_pass,
     )
     elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
     done_flat = surface.done.reshape(-1)
@@ -278,6 +284,7 @@ def compute_surface(
     try:
         if points.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
             recipe.setdefault("compute", {})["fast_check"] = points.fast_check(check_points(xs, ys))
+            recipe["compute"]["compiled"] = points.fast.compiled is not None
         for level in coarse_to_fine(nx, ny):
             pending = [int(i) for i in level if not done_flat[i]]
             for start in range(0, len(pending), points.points_per_pass):
