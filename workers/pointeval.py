@@ -24,7 +24,7 @@ from torch.func import functional_call, vmap
 
 from .directions import Direction
 from .evaluate import Evaluator, FlatWeights, batch_metrics
-from .fastmode import FastForward
+from .fastmode import FastForward, one_line_error
 
 Coords = tuple[float, ...]
 
@@ -138,13 +138,21 @@ class PointEvaluator:
         torch.cuda.synchronize(self.device)
         before = torch.cuda.memory_allocated(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
-        with torch.inference_mode(), self._numerics():
-            self._forward_many(module, tensors, torch.cat([t.reshape(1, -1) for _, t in tensors], 1),
-                               x[: self.evaluator.batch_size])
+        try:
+            with torch.inference_mode(), self._numerics():
+                self._forward_many(module, tensors, torch.cat([t.reshape(1, -1) for _, t in tensors], 1),
+                                   x[: self.evaluator.batch_size])
+        except RuntimeError as e:
+            self._warn_unbatchable(e)
+            return 1
         torch.cuda.synchronize(self.device)
         per_point = torch.cuda.max_memory_allocated(self.device) - before + 8 * total
         free, _ = torch.cuda.mem_get_info(self.device)
         return max(1, min(MAX_AUTO_POINTS, int(free // 4 // max(per_point, 1))))
+
+    @staticmethod
+    def _warn_unbatchable(e: Exception) -> None:
+        warnings.warn(f"evaluating one point per pass: this model cannot be batched over points ({one_line_error(e)})")
 
     def _forward_module(self) -> tuple[nn.Module, list[tuple[str, torch.Tensor]]]:
         module = self.model if self.fast is None else self.fast.module
@@ -179,8 +187,8 @@ class PointEvaluator:
                 out += self._evaluate_chunk(chunk)
             except RuntimeError as e:  # a model vmap cannot batch (data-dependent control flow, ...)
                 if not self._auto:
-                    raise ValueError(f"cannot evaluate {k} points per pass with this model ({e}); use 1") from e
-                warnings.warn(f"evaluating one point per pass: this model cannot be batched over points ({e})")
+                    raise ValueError(f"cannot evaluate {k} points per pass with this model ({one_line_error(e)}); use 1") from e
+                self._warn_unbatchable(e)
                 self._k = 1
                 out += [self.evaluate_one(c) for c in points[start:]]
                 break
@@ -208,7 +216,6 @@ class PointEvaluator:
                     loss_sum += batch_loss
                     correct += batch_correct
                 sums[name] = (loss_sum, correct, len(y))
-        self.flat.restore()
         values = {name: (loss.cpu(), correct.cpu(), n) for name, (loss, correct, n) in sums.items()}  # one read per chunk
         return [
             {key: value for name, (loss, correct, n) in values.items()
@@ -233,7 +240,6 @@ class PointEvaluator:
             self.flat.set_point(*coords)
             with exact_numerics():
                 exact_values.append(self.exact.evaluate())
-        self.flat.restore()
         max_abs, max_rel = {}, {}
         for name in self.metric_names:
             diffs = [(abs(f[name] - e[name]), abs(e[name])) for f, e in zip(fast_values, exact_values)]

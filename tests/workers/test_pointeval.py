@@ -160,3 +160,16 @@ def test_fast_mode_names():
     assert SurfaceSpec(model="m", x="-1:1:3", fast="bf16").fast == "bf16"
     with pytest.raises(ValueError, match="fast"):
         SurfaceSpec(model="m", x="-1:1:3", fast="fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_on_a_gpu_points_per_pass_is_chosen_from_free_memory_and_equals_the_cpu(data):
+    base = make_model("tinycnn")
+    dirs = random_directions(base, seed=5)
+    points = [(float(x), float(y)) for y in YS for x in XS]
+    gpu = PointEvaluator(copy.deepcopy(base).cuda(), [[t.cuda() for t in d] for d in dirs], on(data, "cuda"), device="cuda")
+    assert 1 < gpu.points_per_pass <= 64
+    cpu = PointEvaluator(copy.deepcopy(base), dirs, data).evaluate(points)
+    for a, b in zip(cpu, gpu.evaluate(points)):
+        for m in a:
+            np.testing.assert_allclose(b[m], a[m], rtol=1e-5, err_msg=m)  # another device's kernels: 1e-5
