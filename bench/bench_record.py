@@ -5,8 +5,8 @@ On a GPU (``--device cuda``, the default when torch sees one), for 1,000 and 10,
 51x51 grid: ``compute_surface`` as a user runs it (file written as points finish), capped at
 ``--seconds`` per configuration and timed between its first and last progress report (so setup, the
 fast mode's self-check and the first compile are left out; they are printed apart). Configurations:
-exact one point per pass (the engine before batching), exact and fast with K points per pass. The
-whole GPU part is sized to finish within 5 minutes on an H200.
+exact one point per pass in batches of 128 (the engine before batching) and of 1,024, exact and fast
+with K points per pass. The whole GPU part is sized to finish within 5 minutes on an H200.
 
 On a CPU: per model, exact against the fast modes (fp32 folded, fp32 folded + torch.compile, bf16
 where the CPU has bf16 units) and exact K=4 points per pass, interleaved over ``--rounds`` rounds,
@@ -75,10 +75,10 @@ def model_for(name: str, checkpoint: Path | None) -> torch.nn.Module:
 # ---- GPU: whole surfaces, capped in time ---------------------------------------------------------
 
 
-def gpu_surface(model, samples: int, fast, points_per_pass, args, tmp: Path) -> dict:
+def gpu_surface(model, samples: int, fast, points_per_pass, batch_size: int, args, tmp: Path) -> dict:
     """Images per second over a capped 51x51 surface, between its first and last progress reports."""
     data = random_samples(samples, args.device)
-    spec = SurfaceSpec(model="resnet56", dataset="tensors", x="-1:1:51", y="-1:1:51", batch_size=args.batch_size, fast=fast)
+    spec = SurfaceSpec(model="resnet56", dataset="tensors", x="-1:1:51", y="-1:1:51", batch_size=batch_size, fast=fast)
     marks: list[tuple[float, int]] = []
     t0 = time.perf_counter()
     surface = compute_surface(
@@ -88,7 +88,7 @@ def gpu_surface(model, samples: int, fast, points_per_pass, args, tmp: Path) -> 
     )
     (t_first, n_first), (t_last, n_last) = marks[0], marks[-1]
     rate = (n_last - n_first) * samples / (t_last - t_first) if n_last > n_first else float("nan")
-    out = {"samples": samples, "fast": fast, "points_per_pass": points_per_pass or "auto", "points": n_last,
+    out = {"samples": samples, "fast": fast, "points_per_pass": points_per_pass or "auto", "batch_size": batch_size, "points": n_last,
            "setup_s": t_first - t0, "images_per_s": rate, "paper_workload_min": PAPER_IMAGES / rate / 60}
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
@@ -100,16 +100,17 @@ def gpu_part(args) -> list[dict]:
     model = model_for("resnet56", args.checkpoint)
     print(f"GPU: {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
           f"ResNet-56 ({'paper checkpoint' if args.checkpoint and args.checkpoint.exists() else 'seeded init'}), "
-          f"random inputs, batch {args.batch_size}, 51x51 grid, {args.seconds:g} s per configuration")
-    print(f"{'samples':>8}{'mode':>7}{'K':>6}{'points':>8}{'setup s':>9}{'images/s':>11}{'paper 51x51x50k':>17}{'fast check dloss':>18}")
+          f"random inputs, 51x51 grid, {args.seconds:g} s per configuration")
+    print(f"{'samples':>8}{'mode':>7}{'K':>6}{'batch':>7}{'points':>8}{'setup s':>9}{'images/s':>11}{'paper 51x51x50k':>17}{'fast check dloss':>18}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for samples in args.samples:
-            for fast, k in ((False, 1), (False, None), (True, None)):
-                r = gpu_surface(model, samples, fast, k, args, Path(tmp))
+            # the engine before #11 (one point, batches of 128), bigger batches alone, K points per pass
+            for fast, k, batch in ((False, 1, 128), (False, 1, 1024), (False, None, args.batch_size), (True, None, args.batch_size)):
+                r = gpu_surface(model, samples, fast, k, batch, args, Path(tmp))
                 rows.append(r)
                 check = f"{r['fast_check_max_rel_loss']:.2%}" if "fast_check_max_rel_loss" in r else ""
-                print(f"{samples:>8}{'fast' if fast else 'exact':>7}{str(r['points_per_pass']):>6}{r['points']:>8}"
+                print(f"{samples:>8}{'fast' if fast else 'exact':>7}{str(r['points_per_pass']):>6}{batch:>7}{r['points']:>8}"
                       f"{r['setup_s']:>9.1f}{r['images_per_s']:>11.0f}{r['paper_workload_min']:>14.1f} min{check:>18}", flush=True)
     return rows
 
@@ -173,8 +174,8 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--checkpoint", type=Path, default=PAPER_CHECKPOINT, help="ResNet-56 weights (default: the paper's, when present)")
     p.add_argument("--samples", type=int, nargs="+", default=[1000, 10000], help="GPU: samples per surface")
-    p.add_argument("--seconds", type=float, default=20.0, help="GPU: measured seconds per configuration")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seconds", type=float, default=15.0, help="GPU: measured seconds per configuration")
+    p.add_argument("--batch-size", type=int, default=128, help="samples per batch (GPU: of each of the K points)")
     p.add_argument("--models", nargs="+", default=["resnet20", "resnet56"], help="CPU: models")
     p.add_argument("--cpu-samples", type=int, default=512)
     p.add_argument("--cpu-points", type=int, default=4, help="CPU: points per mode and round")
