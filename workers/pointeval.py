@@ -105,6 +105,20 @@ class PointEvaluator:
     def metric_names(self) -> list[str]:
         return self.exact.metric_names
 
+    @property
+    def precision(self) -> str:
+        """``"bf16"`` when the fast mode runs under bf16 autocast, else ``"fp32"`` (TF32 stays off when exact)."""
+        return "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Samples per split."""
+        return {name: len(y) for name, (_, y) in self.exact.splits.items()}
+
+    def __call__(self, *coords: float) -> dict[str, float]:
+        """The metrics at one point: ``point(x, y)``."""
+        return self.evaluate_one(coords)
+
     # ---- one point per pass -------------------------------------------------------------------
 
     def _move(self, coords: Coords) -> None:
