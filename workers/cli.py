@@ -53,7 +53,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
                    help="faster, not bit-exact: BN folding, channels-last; MODE fp32 or bf16 (default: bf16 on "
                         "GPUs, fp32 on CPUs); centre and corners are also computed exactly and the deviation shown")
     p.add_argument("--compile", action="store_true", help="with --fast: compile the model (torch.compile; "
-                                                          "a one-time cost of seconds to a minute, ~1.1x on CPUs)")
+                                                          "a one-time cost of seconds to a minute; ~1.1x over --fast alone on CPUs)")
     p.add_argument("--points-per-pass", type=int, help="grid points evaluated together (default: 1 on CPUs, "
                                                        "as many as fit in a quarter of a GPU's free memory)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")

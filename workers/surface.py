@@ -260,7 +260,8 @@ def compute_surface(
         level); by default 1 on CPUs and as many as fit on GPUs (:class:`~workers.pointeval.PointEvaluator`).
     compile_fast : bool
         Run the fast mode's model through ``torch.compile`` (a one-time compile per batch shape, seconds to
-        a minute; about 1.1x on a CPU, bench/README.md). Recorded as ``recipe["compute"]["compiled"]``.
+        a minute; about 1.1x over the uncompiled fast mode on a CPU, bench/README.md). Recorded as
+        ``recipe["compute"]["compiled"]``.
 
     Returns
     -------
