@@ -135,6 +135,14 @@ class SurfaceSpec(BaseModel):
         "(true: bf16 on GPUs, fp32 on CPUs); the measured deviation is stored in the file"
     )
 
+    @field_validator("fast", mode="before")
+    @classmethod
+    def _fast_mode(cls, value):
+        bool_words = ("true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n")  # pydantic's
+        if isinstance(value, str) and value not in ("fp32", "bf16") and value.lower() not in bool_words:
+            raise ValueError(f"fast is true, false, fp32 or bf16, not {value!r}")
+        return value
+
     @field_validator("mean", "std")
     @classmethod
     def _positive_std(cls, value, info):

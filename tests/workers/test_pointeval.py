@@ -158,7 +158,8 @@ def test_fast_mode_names():
     with pytest.raises(ValueError, match="fp32, bf16"):
         fast_precision("fp16", cpu)
     assert SurfaceSpec(model="m", x="-1:1:3", fast="bf16").fast == "bf16"
-    with pytest.raises(ValueError, match="fast"):
+    assert SurfaceSpec(model="m", x="-1:1:3", fast="true").fast is True
+    with pytest.raises(ValueError, match="fast is true, false, fp32 or bf16, not 'fp16'"):
         SurfaceSpec(model="m", x="-1:1:3", fast="fp16")
 
 
