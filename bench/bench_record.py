@@ -134,6 +134,8 @@ def cpu_part(args) -> list[dict]:
              "exact K=4": dict(points_per_pass=4)}
     if _cpu_has_bf16():
         modes["fast bf16"] = dict(fast="bf16")
+    if args.modes:
+        modes = {m: kw for m, kw in modes.items() if m == "exact" or m in args.modes}
     rows = []
     for name in args.models:
         base = model_for(name, args.checkpoint if name == "resnet56" else None)
@@ -180,6 +182,7 @@ def main() -> None:
     p.add_argument("--cpu-samples", type=int, default=512)
     p.add_argument("--cpu-points", type=int, default=4, help="CPU: points per mode and round")
     p.add_argument("--rounds", type=int, default=3, help="CPU: interleaved rounds")
+    p.add_argument("--modes", nargs="+", help="CPU: only these besides exact, e.g. 'fast fp32' 'fast bf16'")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
