@@ -146,7 +146,7 @@ class PointEvaluator:
         """1 on CPUs; on GPUs the K whose weights and activations fill a quarter of the free memory."""
         if self.device.type != "cuda":
             return 1
-        x, _ = next(iter(self.exact.splits.values()))
+        x, _ = next(iter(self.evaluator.splits.values()))
         module, tensors = self._forward_module()
         total = sum(t.numel() for _, t in tensors)
         torch.cuda.synchronize(self.device)
