@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workers.gallery import Tier
 from workers.spec import AxisSpec
 
 
@@ -50,7 +51,7 @@ class Grid(BaseModel):
 
 
 class GalleryInfo(BaseModel):
-    tier: Literal["cpu", "full"]
+    tier: Tier
     title: str
     description: str
     pair: str | None = None
