@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Build the gallery's gpu tier on one GPU machine, in one command (workers/gallery_gpu.py says how).
 
-    python precomputed/build_gpu.py --budget 540 --export "$OUT/gallery"
+    python precomputed/build_gpu.py --budget 480 --stop-after 540 --export "$OUT"
 
 measures every model, sizes one number of epochs to the budget, trains, computes the 51x51 surfaces,
 removes the entries the new ones replace, rewrites precomputed/index.json and writes a JSON report
-(timings, epochs, accuracies). ``--export DIR`` also copies what the repository keeps (manifest, index,
-surfaces, checkpoints small enough to commit) and the report to DIR, in precomputed/'s layout.
+(timings, epochs, accuracies). ``--export DIR`` also packs what the repository keeps (manifest, index,
+surfaces, checkpoints small enough to commit) into DIR/gallery-gpu-<k>.tar (unpack with
+``tar -xf ... -C precomputed``; each under 15 MiB) beside the report, DIR/build_gpu.json.
 Rerunning continues: trained checkpoints and finished surface points are kept.
 """
 from __future__ import annotations
@@ -34,14 +35,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="compute the surfaces in the engine's fast mode (bf16, folded BN; pinned in the manifest)")
     p.add_argument("--directory", type=Path, default=gallery.GALLERY_DIR, help="the gallery (default precomputed/)")
     p.add_argument("--report", type=Path, help="report JSON (default <directory>/.runs/build_gpu.json)")
-    p.add_argument("--export", type=Path, help="copy the results and the report here (e.g. $OUT/gallery)")
+    p.add_argument("--stop-after", type=float, help="hard stop, seconds from the start: what is left is resumed by the next run")
+    p.add_argument("--export", type=Path, help="pack the results (tar archives, precomputed/'s layout) and the report here")
     args = p.parse_args(argv)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
         resolve_device(args.device)
         report = gallery_gpu.build_gpu(
             args.directory, args.budget, args.device, args.data_root, args.only, args.min_epochs, args.max_epochs,
-            args.fast_surfaces, args.report or args.directory / ".runs" / "build_gpu.json", log,
+            args.fast_surfaces, args.report or args.directory / ".runs" / "build_gpu.json", log, args.stop_after,
         )
         if args.export is not None:
             copied = gallery_gpu.export(args.directory, report, args.export)

@@ -191,8 +191,10 @@ def build_entry(
     device: str = "cpu",
     data_root: str | None = None,
     log=print,
+    should_stop=None,
 ) -> None:
-    """Train (if needed), compute (or resume) and annotate one entry's surface."""
+    """Train (if needed), compute (or resume) and annotate one entry's surface (``should_stop``: checked
+    between surface points; when it returns True the surface is left partial, to be resumed)."""
     from .surface import compute_surface
 
     out = directory / f"{entry.id}.h5"
@@ -210,7 +212,7 @@ def build_entry(
         _train_entry(entry, ckpt, work_dir or directory / ".runs", device, data_root, log)
     spec = surface_spec(entry, directory, data_root)
     log(f"[{entry.id}] surface {spec.x} x {spec.y} on {spec.samples} samples per split -> {out}")
-    surface = compute_surface(spec, out, device=device)
+    surface = compute_surface(spec, out, device=device, should_stop=should_stop)
     if "model_test_acc" not in surface.attrs:
         if entry.training is not None:  # how the checkpoint was trained, as recorded beside its weights
             record = torch.load(ckpt, map_location="cpu", weights_only=True)

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -183,10 +183,17 @@ def build_gpu(
     fast_surfaces: bool = False,
     report: Path | None = None,
     log: Callable[[str], None] = print,
+    stop_after_s: float | None = None,
 ) -> dict[str, Any]:
     """Build the ``gpu`` tier within ``budget_s`` seconds of wall time (see the module docstring).
-    Returns the report (also written to ``report`` as JSON)."""
+
+    ``stop_after_s``: a hard stop (seconds from the start), checked between surface points and before each
+    entry; what is left (a partial surface, an entry not started) is resumed by the next run. Returns
+    the report (also written to ``report`` as JSON)."""
     t_start = time.perf_counter()
+
+    def should_stop() -> bool:
+        return stop_after_s is not None and time.perf_counter() - t_start > stop_after_s
     manifest = gallery.load_manifest(directory)
     entries = [e for e in manifest.entries if e.tier == "gpu" and (only is None or e.id in only)]
     unknown = sorted(set(only or []) - {e.id for e in entries})
@@ -201,15 +208,22 @@ def build_gpu(
     spent = time.perf_counter() - t_start
     plan = plan_epochs(measured, budget_s - spent, min_epochs, max_epochs)
     log(f"plan: {plan.epochs} epochs for {', '.join(plan.build)}; dropped {', '.join(plan.dropped) or 'none'}; "
-        f"estimate {plan.estimate_s:.0f}s of {plan.budget_s:.0f}s left" + ("  (OVER BUDGET)" if plan.over_budget else ""))
+        f"estimate {plan.estimate_s:.0f}s of {plan.budget_s:.0f}s left")
+    if plan.over_budget:
+        surfaces = sum(m.surface_s for m in measured if m.id in plan.build)
+        log(f"OVER BUDGET: the surfaces alone need {surfaces:.0f}s; use --fast-surfaces or a larger --budget, "
+            "or let --stop-after end this run and run again (it resumes)")
     manifest = pin(directory, plan.build, plan.epochs, fast_surfaces)
     by_id = {e.id: e for e in manifest.entries}
 
-    results = []
+    results, stopped = [], []
     for i in plan.build:
         entry = by_id[i]
+        if should_stop():
+            stopped.append(i)
+            continue
         t0 = time.perf_counter()
-        gallery.build_entry(entry, directory, device=device, data_root=data_root, log=log)
+        gallery.build_entry(entry, directory, device=device, data_root=data_root, log=log, should_stop=should_stop)
         surface = read_surface(directory / f"{i}.h5")
         training = surface.attrs.get("training", {})
         ckpt = gallery.checkpoint_path(entry, directory)
@@ -222,7 +236,10 @@ def build_gpu(
             "checkpoint_bytes": ckpt.stat().st_size if ckpt.exists() else None,
             "checkpoint_committed": param_bytes(build_model(entry.model)) <= gallery.COMMITTED_CHECKPOINT_MAX_BYTES,
         })
-        log(f"[{i}] {results[-1]['test_acc']:.2f}% test accuracy; wall {results[-1]['wall_s']:.0f}s")
+        log(f"[{i}] {results[-1]['test_acc']:.2f}% test accuracy; wall {results[-1]['wall_s']:.0f}s"
+            + ("" if surface.is_complete else f"; surface partial ({int(surface.done.sum())}/{surface.done.size} points)"))
+    if stopped:
+        log(f"stopped after {stop_after_s:.0f}s before {', '.join(stopped)}: run again to continue")
     manifest, retired = retire(directory, [r["id"] for r in results if r["complete"]], log)
     index = gallery.build_index(manifest, directory)
     gallery.write_index(index, directory)
@@ -231,7 +248,7 @@ def build_gpu(
         "torch": str(torch.__version__), "min_epochs": min_epochs, "max_epochs": max_epochs,
         "fast_surfaces": fast_surfaces, "measure_s": spent,
         "measured": [asdict(m) | {"epoch_s": m.epoch_s, "surface_s": m.surface_s} for m in measured],
-        "plan": asdict(plan), "entries": results, "retired": retired, "index_entries": len(index.entries),
+        "plan": asdict(plan), "entries": results, "not_started": stopped, "retired": retired, "index_entries": len(index.entries),
         "total_s": time.perf_counter() - t_start,
     }
     if report is not None:
@@ -242,20 +259,32 @@ def build_gpu(
     return out
 
 
-def export(directory: Path, report: dict[str, Any], dest: Path) -> list[Path]:
-    """Copy what the build made and a repository keeps (manifest, index, built surfaces, checkpoints small
-    enough to commit) and the report to ``dest``, in the gallery's layout; returns the copied paths."""
+def export(directory: Path, report: dict[str, Any], dest: Path, part_bytes: int = 15 * 2**20) -> list[Path]:
+    """Pack what the build made and the repository keeps (manifest, index, the built surfaces, checkpoints
+    small enough to commit) into ``dest/gallery-gpu-<k>.tar`` archives of at most ``part_bytes`` each
+    (members named as in the gallery: ``tar -xf ... -C precomputed``), and write the report beside them
+    as ``build_gpu.json``. Returns the files written."""
     dest.mkdir(parents=True, exist_ok=True)
     names = ["manifest.json", "index.json"] + [f"{r['id']}.h5" for r in report["entries"]]
     names += [f"checkpoints/{r['id']}.pt" for r in report["entries"] if r["checkpoint_committed"] and r["checkpoint_bytes"]]
-    copied = []
+    parts: list[list[str]] = [[]]
+    size = 0
     for name in names:
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(directory / name, target)
-        copied.append(target)
+        n = (directory / name).stat().st_size + 1024  # and its tar header
+        if parts[-1] and size + n > part_bytes:
+            parts.append([])
+            size = 0
+        parts[-1].append(name)
+        size += n
+    written = []
+    for k, members in enumerate(parts, 1):
+        path = dest / f"gallery-gpu-{k}.tar"
+        with tarfile.open(path, "w") as tar:
+            for name in members:
+                tar.add(directory / name, arcname=name)
+        written.append(path)
     (dest / "build_gpu.json").write_text(json.dumps(report, indent=1) + "\n")
-    return [*copied, dest / "build_gpu.json"]
+    return [*written, dest / "build_gpu.json"]
 
 
 __all__ = ["Measurement", "Plan", "build_gpu", "export", "measure", "pin", "plan_epochs", "retire"]

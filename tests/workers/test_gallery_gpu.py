@@ -2,6 +2,7 @@
 size: the same pipeline (measure, size the epochs, train with the fast recipe, compute the surfaces,
 retire the replaced entries, index, report, export) on a few hundred synthetic 32x32 images."""
 import json
+import tarfile
 
 import numpy as np
 import pytest
@@ -89,10 +90,16 @@ def test_gpu_build_end_to_end_on_the_cpu(toy_gallery, learnable_npz, tmp_path_fa
     assert {p.name: p.read_bytes() for p in [*toy_gallery.glob("*.h5"), *toy_gallery.glob("checkpoints/*.pt")]} == before
 
     dest = tmp_path_factory.mktemp("export")
-    copied = gallery_gpu.export(toy_gallery, report, dest)
-    assert sorted(str(p.relative_to(dest)) for p in copied) == sorted(
-        ["manifest.json", "index.json", "new.h5", "extra.h5", "checkpoints/new.pt", "checkpoints/extra.pt", "build_gpu.json"])
-    assert (dest / "new.h5").read_bytes() == (toy_gallery / "new.h5").read_bytes()
+    written = gallery_gpu.export(toy_gallery, report, dest, part_bytes=20_000)  # small parts: several archives
+    assert written[-1] == dest / "build_gpu.json" and json.loads(written[-1].read_text()) == json.loads(json.dumps(report))
+    assert len(written) > 2 and all(p.stat().st_size <= 20_000 + 10_240 for p in written[:-1])
+    unpacked = tmp_path_factory.mktemp("unpacked")
+    for archive in written[:-1]:
+        with tarfile.open(archive) as tar:
+            tar.extractall(unpacked, filter="data")
+    kept = ["manifest.json", "index.json", "new.h5", "extra.h5", "checkpoints/new.pt", "checkpoints/extra.pt"]
+    assert sorted(str(p.relative_to(unpacked)) for p in unpacked.rglob("*") if p.is_file()) == sorted(kept)
+    assert all((unpacked / n).read_bytes() == (toy_gallery / n).read_bytes() for n in kept)
 
 
 def test_the_command_line_script_builds_and_exports(toy_gallery, learnable_npz, tmp_path_factory, capsys):
@@ -106,11 +113,23 @@ def test_the_command_line_script_builds_and_exports(toy_gallery, learnable_npz, 
             "--min-epochs", "3", "--max-epochs", "3", "--export", str(dest)]
     assert script.main(argv) == 0
     report = json.loads((dest / "build_gpu.json").read_text())
+    assert sorted(p.name for p in dest.iterdir()) == ["build_gpu.json", "gallery-gpu-1.tar"]
     assert [r["id"] for r in report["entries"]] == ["new"] and report["entries"][0]["epochs"] == 3
     assert json.loads((toy_gallery / ".runs" / "build_gpu.json").read_text()) == report
     with pytest.raises(SystemExit) as e:
         script.main(["--device", "cpu", "--directory", str(toy_gallery), "--only", "nope"])
     assert e.value.code == 2 and "not gpu-tier entries of the manifest: nope" in capsys.readouterr().err
+
+
+def test_a_hard_stop_leaves_the_rest_to_the_next_run(toy_gallery, learnable_npz):
+    root = str(learnable_npz)
+    report = gallery_gpu.build_gpu(toy_gallery, 1e6, "cpu", root, min_epochs=2, max_epochs=2, log=lambda m: None,
+                                   stop_after_s=0)
+    assert report["entries"] == [] and report["not_started"] == ["new", "extra"] and report["retired"] == []
+    assert not (toy_gallery / "checkpoints" / "new.pt").exists() and (toy_gallery / "old.h5").exists()
+    assert [e.training.epochs for e in gallery.load_manifest(toy_gallery).entries] == [1, 2, 2]  # sized and pinned
+    report = gallery_gpu.build_gpu(toy_gallery, 1e6, "cpu", root, min_epochs=2, max_epochs=2, log=lambda m: None)
+    assert [r["id"] for r in report["entries"] if r["complete"]] == ["new", "extra"] and report["retired"] == ["old"]
 
 
 def _m(id_, epoch_s, surface_s, optional=False):
