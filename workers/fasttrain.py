@@ -139,6 +139,17 @@ class _Run:
         return (loss_sum / seen).item(), (100.0 * correct / seen).item()
 
 
+@contextlib.contextmanager
+def _cudnn_autotuned():
+    """cuDNN picks the fastest convolution algorithms for the (fixed) training shapes; restored after."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -154,11 +165,12 @@ def measure_step_seconds(model_name: str, recipe: OneCycleRecipe, data: Resident
     device = torch.device(device)
     run = _Run(model_name, recipe, data, epochs=MEASURE_SCHEDULE_EPOCHS, device=device)
     warmup, steps = min(warmup, run.steps_per_epoch), max(1, min(steps, run.steps_per_epoch))
-    run.epoch(0, max_steps=warmup)
-    _sync(device)
-    t0 = time.perf_counter()
-    run.epoch(1, max_steps=steps)
-    _sync(device)
+    with _cudnn_autotuned():
+        run.epoch(0, max_steps=warmup)
+        _sync(device)
+        t0 = time.perf_counter()
+        run.epoch(1, max_steps=steps)
+        _sync(device)
     return (time.perf_counter() - t0) / steps, run.steps_per_epoch
 
 
@@ -176,7 +188,8 @@ def fast_train(model_name: str, recipe: OneCycleRecipe, data: ResidentData, devi
     for epoch in range(recipe.epochs):
         t0 = time.perf_counter()
         lr = run.optimizer.param_groups[0]["lr"]
-        train_loss, train_acc = run.epoch(epoch)
+        with _cudnn_autotuned():
+            train_loss, train_acc = run.epoch(epoch)
         history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
                         "seconds": time.perf_counter() - t0})
         log(f"epoch {epoch + 1}/{recipe.epochs}  lr {lr:.4g}  train loss {train_loss:.4f} acc {train_acc:.2f}")

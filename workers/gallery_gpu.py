@@ -7,6 +7,7 @@
    surfaces, dropping ``optional`` entries (the ResNet-110 pair) first when even the fewest epochs do
    not fit; the epochs (and a chosen fast surface mode) are pinned in the manifest, so that a rebuild
    trains the same;
+   when exact surfaces do not fit, the engine's fast mode is measured and used instead (``surfaces``);
 3. build each entry (:func:`workers.gallery.build_entry`: train, surface, model accuracy);
 4. remove the entries the built ones replace (manifest entry, surface, trained checkpoint);
 5. write the index and a report (JSON) of what was measured, planned, spent and reached.
@@ -85,12 +86,14 @@ def plan_epochs(measured: list[Measurement], budget_s: float, min_epochs: int, m
                 estimate > budget_s)
 
 
-def _probe_seconds_per_point(entry: gallery.GalleryEntry, directory: Path, device: str, data_root: str | None) -> tuple[float, float]:
-    """(seconds per point, wall seconds) of a 3x3 surface of the untrained model with the entry's samples."""
+def _probe_seconds_per_point(entry: gallery.GalleryEntry, directory: Path, device: str, data_root: str | None,
+                             fast: bool) -> tuple[float, float]:
+    """(seconds per point, wall seconds) of a 3x3 surface of the untrained model with the entry's samples,
+    exact or in the engine's fast mode."""
     from .surface import compute_surface
 
     spec = gallery.surface_spec(entry, directory, data_root)
-    probe = SurfaceSpec.model_validate(spec.model_dump() | {"checkpoint": None, "x": PROBE_AXIS,
+    probe = SurfaceSpec.model_validate(spec.model_dump() | {"checkpoint": None, "x": PROBE_AXIS, "fast": fast,
                                                             "y": PROBE_AXIS if spec.y is not None else None})
     rates = []
     t0 = time.perf_counter()
@@ -99,23 +102,28 @@ def _probe_seconds_per_point(entry: gallery.GalleryEntry, directory: Path, devic
 
 
 def measure(entries: list[gallery.GalleryEntry], directory: Path, device: str, data_root: str | None,
-            log: Callable[[str], None]) -> list[Measurement]:
-    """Time what each entry still needs: training steps (unless its checkpoint exists) and surface points."""
+            log: Callable[[str], None], fast: bool = False, trained: list[Measurement] | None = None) -> list[Measurement]:
+    """Time what each entry still needs: training steps (unless its checkpoint exists, or ``trained`` has
+    them from an earlier measurement) and surface points (exact, or ``fast``)."""
     data: dict[str, ResidentData] = {}
+    earlier = {m.id: m for m in trained or []}
     out = []
     for e in entries:
         step_s, steps = 0.0, 0
-        if not gallery.checkpoint_path(e, directory).exists():
+        if e.id in earlier:
+            step_s, steps = earlier[e.id].step_s, earlier[e.id].steps_per_epoch
+        elif not gallery.checkpoint_path(e, directory).exists():
             if e.dataset not in data:
                 data[e.dataset] = ResidentData.load(e.dataset, data_root, device)
             step_s, steps = measure_step_seconds(e.model, e.training, data[e.dataset], device)
         path = directory / f"{e.id}.h5"
         spec = gallery.surface_spec(e, directory, data_root)
         points = spec.num_points - (int(read_surface(path).done.sum()) if path.exists() else 0)
-        point_s, wall = _probe_seconds_per_point(e, directory, device, data_root) if points else (0.0, 0.0)
+        point_s, wall = _probe_seconds_per_point(e, directory, device, data_root, fast) if points else (0.0, 0.0)
         probe_points = 9 if spec.y is not None else 3
         m = Measurement(e.id, e.model, step_s, steps, point_s, points, max(0.0, wall - probe_points * point_s), e.optional)
-        log(f"[{e.id}] measured: {m.epoch_s:.2f}s per epoch ({steps} steps), {point_s * 1e3:.1f} ms per point "
+        log(f"[{e.id}] measured: {m.epoch_s:.2f}s per epoch ({steps} steps), {point_s * 1e3:.1f} ms per "
+            f"{'fast' if fast else 'exact'} point "
             f"x {points} points, setup {m.setup_s:.1f}s")
         out.append(m)
     return out
@@ -133,7 +141,7 @@ def _edit_manifest(directory: Path, edit: Callable[[list[dict[str, Any]]], list[
 
 
 def pin(directory: Path, ids: list[str], epochs: int, fast_surfaces: bool) -> gallery.Manifest:
-    """Write the sized epochs (where unset) and the surface mode into the manifest entries ``ids``."""
+    """Write the sized epochs (where unset) and a fast surface mode into the manifest entries ``ids``."""
     def edit(entries):
         for e in entries:
             if e["id"] in ids:
@@ -180,13 +188,15 @@ def build_gpu(
     only: list[str] | None = None,
     min_epochs: int = 5,
     max_epochs: int = 60,
-    fast_surfaces: bool = False,
+    surfaces: str = "auto",
     report: Path | None = None,
     log: Callable[[str], None] = print,
     stop_after_s: float | None = None,
 ) -> dict[str, Any]:
     """Build the ``gpu`` tier within ``budget_s`` seconds of wall time (see the module docstring).
 
+    ``surfaces``: ``exact`` (fp32), ``fast`` (the engine's fast mode) or ``auto``: exact unless its plan
+    is over budget or drops entries (then fast), and fast wherever an entry is already pinned fast.
     ``stop_after_s``: a hard stop (seconds from the start), checked between surface points and before each
     entry; what is left (a partial surface, an entry not started) is resumed by the next run. Returns
     the report (also written to ``report`` as JSON)."""
@@ -204,16 +214,30 @@ def build_gpu(
     for e in entries:
         if not isinstance(e.training, OneCycleRecipe):
             raise ValueError(f"[{e.id}] gpu-tier entries are trained with the one-cycle recipe (training.kind 'onecycle')")
-    measured = measure(entries, directory, device, data_root, log)
+    if surfaces not in ("exact", "fast", "auto"):
+        raise ValueError(f"surfaces must be exact, fast or auto; got {surfaces!r}")
+    pinned_fast = any(e.surface.fast for e in entries)
+    if surfaces == "exact" and pinned_fast:
+        raise ValueError("some entries are pinned to fast surfaces in the manifest; use --surfaces fast or auto")
+    fast = surfaces == "fast" or pinned_fast
+    measured = measure(entries, directory, device, data_root, log, fast)
+    plan = plan_epochs(measured, budget_s - (time.perf_counter() - t_start), min_epochs, max_epochs)
+    plans = {"fast" if fast else "exact": asdict(plan)}
+    if surfaces == "auto" and not fast and (plan.over_budget or plan.dropped):
+        log(f"exact surfaces do not fit ({plan.estimate_s:.0f}s, dropping {', '.join(plan.dropped) or 'none'}): measuring the fast mode")
+        measured = measure(entries, directory, device, data_root, log, fast=True, trained=measured)
+        fast_plan = plan_epochs(measured, budget_s - (time.perf_counter() - t_start), min_epochs, max_epochs)
+        plans["fast"] = asdict(fast_plan)
+        fast, plan = True, fast_plan
     spent = time.perf_counter() - t_start
-    plan = plan_epochs(measured, budget_s - spent, min_epochs, max_epochs)
     log(f"plan: {plan.epochs} epochs for {', '.join(plan.build)}; dropped {', '.join(plan.dropped) or 'none'}; "
         f"estimate {plan.estimate_s:.0f}s of {plan.budget_s:.0f}s left")
     if plan.over_budget:
         surfaces = sum(m.surface_s for m in measured if m.id in plan.build)
-        log(f"OVER BUDGET: the surfaces alone need {surfaces:.0f}s; use --fast-surfaces or a larger --budget, "
+        need = sum(m.surface_s for m in measured if m.id in plan.build)
+        log(f"OVER BUDGET: the {'fast' if fast else 'exact'} surfaces alone need {need:.0f}s; give a larger --budget, "
             "or let --stop-after end this run and run again (it resumes)")
-    manifest = pin(directory, plan.build, plan.epochs, fast_surfaces)
+    manifest = pin(directory, plan.build, plan.epochs, fast)
     by_id = {e.id: e for e in manifest.entries}
 
     results, stopped = [], []
@@ -246,7 +270,7 @@ def build_gpu(
     out = {
         "budget_s": budget_s, "device": torch.cuda.get_device_name() if device.startswith("cuda") else device,
         "torch": str(torch.__version__), "min_epochs": min_epochs, "max_epochs": max_epochs,
-        "fast_surfaces": fast_surfaces, "measure_s": spent,
+        "surfaces": "fast" if fast else "exact", "plans": plans, "measure_s": spent,
         "measured": [asdict(m) | {"epoch_s": m.epoch_s, "surface_s": m.surface_s} for m in measured],
         "plan": asdict(plan), "entries": results, "not_started": stopped, "retired": retired, "index_entries": len(index.entries),
         "total_s": time.perf_counter() - t_start,

@@ -44,6 +44,7 @@ def test_gpu_build_end_to_end_on_the_cpu(toy_gallery, learnable_npz, tmp_path_fa
                                    report=toy_gallery / "report.json", log=lambda m: None)
     assert json.loads((toy_gallery / "report.json").read_text()) == json.loads(json.dumps(report))
     assert report["plan"]["epochs"] == 2 and report["plan"]["build"] == ["new", "extra"] and not report["plan"]["over_budget"]
+    assert report["surfaces"] == "exact" and list(report["plans"]) == ["exact"]  # auto: exact fits
     assert all(m["step_s"] > 0 and m["point_s"] > 0 and m["points"] == 9 for m in report["measured"])
 
     # the manifest now pins the sized epochs, and the replaced entry is gone with its files
@@ -110,26 +111,38 @@ def test_the_command_line_script_builds_and_exports(toy_gallery, learnable_npz, 
     spec.loader.exec_module(script)
     dest = tmp_path_factory.mktemp("out")
     argv = ["--device", "cpu", "--directory", str(toy_gallery), "--data-root", str(learnable_npz), "--only", "new",
-            "--min-epochs", "3", "--max-epochs", "3", "--export", str(dest)]
+            "--min-epochs", "3", "--max-epochs", "3", "--surfaces", "fast", "--export", str(dest)]
     assert script.main(argv) == 0
     report = json.loads((dest / "build_gpu.json").read_text())
     assert sorted(p.name for p in dest.iterdir()) == ["build_gpu.json", "gallery-gpu-1.tar"]
     assert [r["id"] for r in report["entries"]] == ["new"] and report["entries"][0]["epochs"] == 3
     assert json.loads((toy_gallery / ".runs" / "build_gpu.json").read_text()) == report
+    # the fast surface mode is what ran, and it is pinned in the manifest and recorded in the file
+    assert report["surfaces"] == "fast" and next(e for e in gallery.load_manifest(toy_gallery).entries if e.id == "new").surface.fast
+    assert read_surface(toy_gallery / "new.h5").recipe["compute"]["fast"] is True
     with pytest.raises(SystemExit) as e:
         script.main(["--device", "cpu", "--directory", str(toy_gallery), "--only", "nope"])
     assert e.value.code == 2 and "not gpu-tier entries of the manifest: nope" in capsys.readouterr().err
 
 
-def test_a_hard_stop_leaves_the_rest_to_the_next_run(toy_gallery, learnable_npz):
+def test_over_budget_switches_to_fast_surfaces_and_a_hard_stop_leaves_the_rest(toy_gallery, learnable_npz):
     root = str(learnable_npz)
-    report = gallery_gpu.build_gpu(toy_gallery, 1e6, "cpu", root, min_epochs=2, max_epochs=2, log=lambda m: None,
+    report = gallery_gpu.build_gpu(toy_gallery, 0, "cpu", root, min_epochs=2, max_epochs=2, log=lambda m: None,
                                    stop_after_s=0)
-    assert report["entries"] == [] and report["not_started"] == ["new", "extra"] and report["retired"] == []
+    # nothing fits a zero budget: the optional entry is dropped, the fast mode measured and chosen
+    assert list(report["plans"]) == ["exact", "fast"] and report["surfaces"] == "fast"
+    assert report["plan"]["dropped"] == ["extra"] and report["plan"]["over_budget"]
+    assert report["entries"] == [] and report["not_started"] == ["new"] and report["retired"] == []
     assert not (toy_gallery / "checkpoints" / "new.pt").exists() and (toy_gallery / "old.h5").exists()
-    assert [e.training.epochs for e in gallery.load_manifest(toy_gallery).entries] == [1, 2, 2]  # sized and pinned
+    manifest = {e.id: e for e in gallery.load_manifest(toy_gallery).entries}
+    assert (manifest["new"].training.epochs, manifest["new"].surface.fast) == (2, True)  # sized and pinned
+    assert (manifest["extra"].training.epochs, manifest["extra"].surface.fast) == (None, False)
+    # the next run continues in the pinned mode
     report = gallery_gpu.build_gpu(toy_gallery, 1e6, "cpu", root, min_epochs=2, max_epochs=2, log=lambda m: None)
-    assert [r["id"] for r in report["entries"] if r["complete"]] == ["new", "extra"] and report["retired"] == ["old"]
+    assert report["surfaces"] == "fast" and [r["id"] for r in report["entries"] if r["complete"]] == ["new", "extra"]
+    assert report["retired"] == ["old"]
+    with pytest.raises(ValueError, match="pinned to fast surfaces"):
+        gallery_gpu.build_gpu(toy_gallery, 1e6, "cpu", root, surfaces="exact", log=lambda m: None)
 
 
 def _m(id_, epoch_s, surface_s, optional=False):
