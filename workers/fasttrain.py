@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -217,8 +216,3 @@ def fast_train(model_name: str, recipe: OneCycleRecipe, data: ResidentData, devi
     log(f"trained {model_name} in {seconds:.1f}s: test accuracy {tested['test_acc']:.2f}%")
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return weights, record
-
-
-def param_bytes(model: nn.Module) -> int:
-    """Bytes of a model's state dict (what its checkpoint weighs, give or take the container)."""
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values())

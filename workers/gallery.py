@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from .checkpoints import load_model, sha256_file
+from .checkpoints import build_model, load_model, sha256_file
 from .data import DATASET_LABELS, load_split
 from .files import atomic_path
 from .h5io import read_surface, write_surface
@@ -154,6 +154,14 @@ def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
     return directory / "checkpoints" / f"{entry.id}.pt"
 
 
+def checkpoint_kept(entry: GalleryEntry) -> bool:
+    """Whether the repository keeps the entry's trained checkpoint: only a small one
+    (:data:`COMMITTED_CHECKPOINT_MAX_BYTES`); the others are rebuilt by training again."""
+    with torch.device("meta"):  # shapes only, nothing allocated
+        model = build_model(entry.model)
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values()) <= COMMITTED_CHECKPOINT_MAX_BYTES
+
+
 def surface_spec(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None) -> SurfaceSpec:
     s = entry.surface
     return SurfaceSpec(
@@ -231,8 +239,8 @@ def _source_line(e: GalleryEntry, acc: float | None, checkpoint_sha256: str | No
         return e.checkpoint.source
     r = e.training
     if isinstance(r, OneCycleRecipe):
-        where = (f"checkpoint precomputed/checkpoints/{e.id}.pt" if checkpoint_path(e, directory).exists()
-                 else f"checkpoint not committed (sha256 {(checkpoint_sha256 or '')[:12]})")
+        where = (f"checkpoint precomputed/checkpoints/{e.id}.pt" if checkpoint_kept(e)
+                 else f"checkpoint too large to commit (sha256 {(checkpoint_sha256 or '')[:12]})")
         reached = f"; {acc:.2f}% test accuracy" if acc is not None else ""
         return f"trained by lossatlas: {r.line()}{reached}; {where}"
     return (f"trained by lossatlas ({r.epochs} epochs, SGD lr {r.lr:g}, momentum {r.momentum:g}, "

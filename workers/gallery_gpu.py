@@ -25,8 +25,7 @@ from typing import Any
 import torch
 
 from . import gallery
-from .checkpoints import build_model
-from .fasttrain import OneCycleRecipe, ResidentData, measure_step_seconds, param_bytes
+from .fasttrain import OneCycleRecipe, ResidentData, measure_step_seconds
 from .files import atomic_path
 from .h5io import read_surface
 from .spec import SurfaceSpec
@@ -258,7 +257,7 @@ def build_gpu(
             "test_acc": surface.attrs.get("model_test_acc"), "complete": surface.is_complete,
             "landscape_stats": surface.attrs.get("landscape_stats"), "compute": surface.recipe.get("compute"),
             "checkpoint_bytes": ckpt.stat().st_size if ckpt.exists() else None,
-            "checkpoint_committed": param_bytes(build_model(entry.model)) <= gallery.COMMITTED_CHECKPOINT_MAX_BYTES,
+            "checkpoint_committed": gallery.checkpoint_kept(entry),
         })
         log(f"[{i}] {results[-1]['test_acc']:.2f}% test accuracy; wall {results[-1]['wall_s']:.0f}s"
             + ("" if surface.is_complete else f"; surface partial ({int(surface.done.sum())}/{surface.done.size} points)"))

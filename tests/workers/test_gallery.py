@@ -58,13 +58,17 @@ def test_no_shortcut_resnet56_is_less_convex():
 BUILT = [e for e in MANIFEST.entries if (gallery.GALLERY_DIR / f"{e.id}.h5").exists()]
 
 
+def test_only_small_checkpoints_are_kept():
+    kept = {e.model: gallery.checkpoint_kept(e) for e in MANIFEST.entries}
+    assert kept["resnet110_noshort"] and kept["resnet20"] and not kept["vgg16"] and not kept["densenet121"]
+
+
 @pytest.mark.parametrize("entry", BUILT, ids=lambda e: e.id)
 def test_gallery_entry_provenance_and_reported_accuracy(entry):
     """How each entry was made is stored, and the accuracy it reports is the one its checkpoint recorded."""
     import torch
     from workers.checkpoints import sha256_file
-    from workers.fasttrain import OneCycleRecipe, param_bytes
-    from workers.zoo import create_model
+    from workers.fasttrain import OneCycleRecipe
 
     surface = read_surface(gallery.GALLERY_DIR / f"{entry.id}.h5")
     line = next(e for e in gallery.build_index(MANIFEST).entries if e.id == entry.id)
@@ -80,8 +84,8 @@ def test_gallery_entry_provenance_and_reported_accuracy(entry):
     if entry.training is None:
         return
     ckpt = gallery.checkpoint_path(entry)
-    if not ckpt.exists():  # not committed: only where the weights are too large to keep in the repository
-        assert param_bytes(create_model(entry.model)) > gallery.COMMITTED_CHECKPOINT_MAX_BYTES, entry.id
+    assert ckpt.exists() == gallery.checkpoint_kept(entry), entry.id  # absent only where too large to keep
+    if not ckpt.exists():
         return
     assert sha256_file(ckpt) == surface.recipe["checkpoint_sha256"]
     stored = torch.load(ckpt, map_location="cpu", weights_only=True)
