@@ -43,6 +43,7 @@ class Measurement:
     points: int  # points still to compute
     setup_s: float  # one-off cost of the entry (model, data, directions, test accuracy), from the probe
     optional: bool = False
+    epochs: int | None = None  # already pinned in the manifest: not sized again
 
     @property
     def epoch_s(self) -> float:
@@ -64,15 +65,16 @@ class Plan:
 
 
 def plan_epochs(measured: list[Measurement], budget_s: float, min_epochs: int, max_epochs: int) -> Plan:
-    """One number of epochs for every entry to train, the most that fits ``budget_s`` with all surfaces
-    and setups (at most ``max_epochs``); optional entries are dropped, last first, while fewer than
-    ``min_epochs`` would fit. If even then nothing fits, ``min_epochs`` and ``over_budget``."""
+    """One number of epochs for every entry to train whose epochs are not pinned yet, the most that fits
+    ``budget_s`` with all surfaces, setups and pinned trainings (at most ``max_epochs``); optional entries
+    are dropped, last first, while fewer than ``min_epochs`` would fit. If even then nothing fits,
+    ``min_epochs`` and ``over_budget``."""
     if not 1 <= min_epochs <= max_epochs:
         raise ValueError(f"need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
     keep = list(measured)
     while True:
-        fixed = sum(m.surface_s + m.setup_s for m in keep)
-        per_epoch = sum(m.epoch_s for m in keep)
+        fixed = sum(m.surface_s + m.setup_s + (m.epochs or 0) * m.epoch_s for m in keep)
+        per_epoch = sum(m.epoch_s for m in keep if m.epochs is None)
         fits = max_epochs if per_epoch == 0 else int((budget_s - fixed) // per_epoch)
         optional = [m for m in keep if m.optional]
         if fits >= min_epochs or not optional:
@@ -120,7 +122,8 @@ def measure(entries: list[gallery.GalleryEntry], directory: Path, device: str, d
         points = spec.num_points - (int(read_surface(path).done.sum()) if path.exists() else 0)
         point_s, wall = _probe_seconds_per_point(e, directory, device, data_root, fast) if points else (0.0, 0.0)
         probe_points = 9 if spec.y is not None else 3
-        m = Measurement(e.id, e.model, step_s, steps, point_s, points, max(0.0, wall - probe_points * point_s), e.optional)
+        m = Measurement(e.id, e.model, step_s, steps, point_s, points, max(0.0, wall - probe_points * point_s),
+                        e.optional, e.training.epochs)
         log(f"[{e.id}] measured: {m.epoch_s:.2f}s per epoch ({steps} steps), {point_s * 1e3:.1f} ms per "
             f"{'fast' if fast else 'exact'} point "
             f"x {points} points, setup {m.setup_s:.1f}s")

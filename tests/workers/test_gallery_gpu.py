@@ -160,6 +160,9 @@ def test_plan_sizes_one_number_of_epochs_to_the_budget():
     # 80 s: all three fit only 2 epochs; without the optional one (fixed 32, 3 s per epoch) 16
     plan = gallery_gpu.plan_epochs([a, b, c], 80, 5, 60)
     assert (plan.epochs, plan.build, plan.dropped) == (16, ["a", "b"], ["c"])
+    pinned = gallery_gpu.Measurement("p", "m", 0.2, 10, 0.1, 100, 1.0, epochs=10)  # 20 s of training, fixed
+    plan = gallery_gpu.plan_epochs([a, b, pinned], 150, 5, 60)  # fixed 11 + 21 + (10 + 1 + 20); (150 - 63) // 3
+    assert (plan.epochs, plan.build) == (29, ["a", "b", "p"]) and plan.estimate_s == pytest.approx(63 + 29 * 3)
     plan = gallery_gpu.plan_epochs([a, b], 40, 5, 60)  # nothing optional left to drop
     assert (plan.epochs, plan.over_budget) == (5, True)
     with pytest.raises(ValueError, match="min_epochs <= max_epochs"):
