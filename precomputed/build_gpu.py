@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(default): exact unless it does not fit the budget")
     p.add_argument("--directory", type=Path, default=gallery.GALLERY_DIR, help="the gallery (default precomputed/)")
     p.add_argument("--report", type=Path, help="report JSON (default <directory>/.runs/build_gpu.json)")
-    p.add_argument("--stop-after", type=float, help="hard stop, seconds from the start: what is left is resumed by the next run")
-    p.add_argument("--export", type=Path, help="pack the results (tar archives, precomputed/'s layout) and the report here")
+    p.add_argument("--stop-after", type=float,
+                   help="hard stop, seconds from the start: what is left is resumed by the next run")
+    p.add_argument("--export", type=Path,
+                   help="pack the results (tar archives, precomputed/'s layout) and the report here")
     args = p.parse_args(argv)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:

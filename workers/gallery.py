@@ -116,7 +116,8 @@ class Manifest(BaseModel):
                 raise ValueError(f"entry {e.id!r} pairs with unknown id {e.pair!r}")
             for old in e.replaces:
                 if old == e.id or old not in ids:
-                    raise ValueError(f"entry {e.id!r} replaces {old!r}, which is {'itself' if old == e.id else 'not in the manifest'}")
+                    what = "itself" if old == e.id else "not in the manifest"
+                    raise ValueError(f"entry {e.id!r} replaces {old!r}, which is {what}")
 
 
 class IndexEntry(BaseModel):
@@ -248,7 +249,8 @@ def build_entry(
     if "model_test_acc" not in surface.attrs:
         if entry.training is not None:  # how the checkpoint was trained, as recorded beside its weights
             record = torch.load(ckpt, map_location="cpu", weights_only=True)
-            surface.attrs["training"] = record.get("training") or {k: record[k] for k in ("epoch", "acc", "history") if k in record}
+            surface.attrs["training"] = record.get("training") or {
+                k: record[k] for k in ("epoch", "acc", "history") if k in record}
         model = load_model(entry.model, ckpt).to(device)
         x, y, _ = load_split(entry.dataset, "test", data_root)
         acc = Evaluator(model, {"test": (x, y)}, batch_size=500, device=device).evaluate()["test_acc"]
@@ -268,7 +270,8 @@ def _source_line(e: GalleryEntry, acc: float | None, checkpoint_sha256: str | No
         reached = f"; {acc:.2f}% test accuracy" if acc is not None else ""
         return f"trained by lossatlas: {r.line()}{reached}; {where}"
     return (f"trained by lossatlas ({r.epochs} epochs, {r.optimizer.upper()} lr {r.lr:g}, momentum {r.momentum:g}, "
-            f"wd {r.weight_decay:g}, batch {r.batch_size}, seed {r.seed}); checkpoint precomputed/checkpoints/{e.id}.pt")
+            f"wd {r.weight_decay:g}, batch {r.batch_size}, seed {r.seed}); "
+            f"checkpoint precomputed/checkpoints/{e.id}.pt")
 
 
 def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:

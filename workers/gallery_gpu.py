@@ -103,7 +103,8 @@ def _probe_seconds_per_point(entry: gallery.GalleryEntry, directory: Path, devic
 
 
 def measure(entries: list[gallery.GalleryEntry], directory: Path, device: str, data_root: str | None,
-            log: Callable[[str], None], fast: bool = False, trained: list[Measurement] | None = None) -> list[Measurement]:
+            log: Callable[[str], None], fast: bool = False,
+            trained: list[Measurement] | None = None) -> list[Measurement]:
     """Time what each entry still needs: training steps (unless its checkpoint exists, or ``trained`` has
     them from an earlier measurement) and surface points (exact, or ``fast``)."""
     data: dict[str, ResidentData] = {}
@@ -215,7 +216,8 @@ def build_gpu(
         raise ValueError("the manifest has no gpu-tier entries to build")
     for e in entries:
         if not isinstance(e.training, OneCycleRecipe):
-            raise ValueError(f"[{e.id}] gpu-tier entries are trained with the one-cycle recipe (training.kind 'onecycle')")
+            raise ValueError(f"[{e.id}] gpu-tier entries are trained with the one-cycle recipe "
+                             "(training.kind 'onecycle')")
     if surfaces not in ("exact", "fast", "auto"):
         raise ValueError(f"surfaces must be exact, fast or auto; got {surfaces!r}")
     pinned_fast = any(e.surface.fast for e in entries)
@@ -226,7 +228,8 @@ def build_gpu(
     plan = plan_epochs(measured, budget_s - (time.perf_counter() - t_start), min_epochs, max_epochs)
     plans = {"fast" if fast else "exact": asdict(plan)}
     if surfaces == "auto" and not fast and (plan.over_budget or plan.dropped):
-        log(f"exact surfaces do not fit ({plan.estimate_s:.0f}s, dropping {', '.join(plan.dropped) or 'none'}): measuring the fast mode")
+        log(f"exact surfaces do not fit ({plan.estimate_s:.0f}s, dropping {', '.join(plan.dropped) or 'none'}): "
+            "measuring the fast mode")
         measured = measure(entries, directory, device, data_root, log, fast=True, trained=measured)
         fast_plan = plan_epochs(measured, budget_s - (time.perf_counter() - t_start), min_epochs, max_epochs)
         plans["fast"] = asdict(fast_plan)
@@ -263,7 +266,8 @@ def build_gpu(
             "checkpoint_committed": gallery.checkpoint_kept(entry),
         })
         log(f"[{i}] {results[-1]['test_acc']:.2f}% test accuracy; wall {results[-1]['wall_s']:.0f}s"
-            + ("" if surface.is_complete else f"; surface partial ({int(surface.done.sum())}/{surface.done.size} points)"))
+            + ("" if surface.is_complete else
+               f"; surface partial ({int(surface.done.sum())}/{surface.done.size} points)"))
     if stopped:
         log(f"stopped after {stop_after_s:.0f}s before {', '.join(stopped)}: run again to continue")
     manifest, retired = retire(directory, [r["id"] for r in results if r["complete"]], log)
@@ -274,14 +278,16 @@ def build_gpu(
         "torch": str(torch.__version__), "min_epochs": min_epochs, "max_epochs": max_epochs,
         "surfaces": "fast" if fast else "exact", "plans": plans, "measure_s": spent,
         "measured": [asdict(m) | {"epoch_s": m.epoch_s, "surface_s": m.surface_s} for m in measured],
-        "plan": asdict(plan), "entries": results, "not_started": stopped, "retired": retired, "index_entries": len(index.entries),
+        "plan": asdict(plan), "entries": results, "not_started": stopped, "retired": retired,
+        "index_entries": len(index.entries),
         "total_s": time.perf_counter() - t_start,
     }
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(report) as tmp:
             tmp.write_text(json.dumps(out, indent=1) + "\n")
-    log(f"gpu tier: {len(results)} entries in {out['total_s']:.0f}s (budget {budget_s:.0f}s); retired {', '.join(retired) or 'none'}")
+    log(f"gpu tier: {len(results)} entries in {out['total_s']:.0f}s (budget {budget_s:.0f}s); "
+        f"retired {', '.join(retired) or 'none'}")
     return out
 
 
@@ -292,7 +298,8 @@ def export(directory: Path, report: dict[str, Any], dest: Path, part_bytes: int 
     as ``build_gpu.json``. Returns the files written."""
     dest.mkdir(parents=True, exist_ok=True)
     names = ["manifest.json", "index.json"] + [f"{r['id']}.h5" for r in report["entries"]]
-    names += [f"checkpoints/{r['id']}.pt" for r in report["entries"] if r["checkpoint_committed"] and r["checkpoint_bytes"]]
+    names += [f"checkpoints/{r['id']}.pt" for r in report["entries"]
+              if r["checkpoint_committed"] and r["checkpoint_bytes"]]
     parts: list[list[str]] = [[]]
     size = 0
     for name in names:

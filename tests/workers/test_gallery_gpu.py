@@ -29,8 +29,8 @@ def _gpu_entry(id_: str, **extra) -> dict:
 @pytest.fixture
 def toy_gallery(tmp_path, learnable_npz):
     """A gallery with a cpu-tier entry (built) and two gpu-tier entries, one replacing it."""
-    old = {"id": "old", "title": "Old", "description": "replaced", "tier": "cpu", "model": "tinycnn", "dataset": "tensors",
-           "training": {"epochs": 1, "batch_size": 64}, "surface": SURFACE}
+    old = {"id": "old", "title": "Old", "description": "replaced", "tier": "cpu", "model": "tinycnn",
+           "dataset": "tensors", "training": {"epochs": 1, "batch_size": 64}, "surface": SURFACE}
     entries = [old, _gpu_entry("new", replaces=["old"]), _gpu_entry("extra", optional=True)]
     (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "entries": entries}, indent=1))
     gallery.build("cpu", directory=tmp_path, data_root=str(learnable_npz), log=lambda m: None)
@@ -43,7 +43,8 @@ def test_gpu_build_end_to_end_on_the_cpu(toy_gallery, learnable_npz, tmp_path_fa
     report = gallery_gpu.build_gpu(toy_gallery, budget_s=1e6, device="cpu", data_root=root, min_epochs=1, max_epochs=2,
                                    report=toy_gallery / "report.json", log=lambda m: None)
     assert json.loads((toy_gallery / "report.json").read_text()) == json.loads(json.dumps(report))
-    assert report["plan"]["epochs"] == 2 and report["plan"]["build"] == ["new", "extra"] and not report["plan"]["over_budget"]
+    plan = report["plan"]
+    assert plan["epochs"] == 2 and plan["build"] == ["new", "extra"] and not plan["over_budget"]
     assert report["surfaces"] == "exact" and list(report["plans"]) == ["exact"]  # auto: exact fits
     assert all(m["step_s"] > 0 and m["point_s"] > 0 and m["points"] == 9 for m in report["measured"])
 
@@ -88,11 +89,13 @@ def test_gpu_build_end_to_end_on_the_cpu(toy_gallery, learnable_npz, tmp_path_fa
     again = gallery_gpu.build_gpu(toy_gallery, budget_s=1e6, device="cpu", data_root=root, min_epochs=1, max_epochs=2,
                                   log=lambda m: None)
     assert all(m["step_s"] == 0 and m["points"] == 0 for m in again["measured"]) and again["retired"] == []
-    assert {p.name: p.read_bytes() for p in [*toy_gallery.glob("*.h5"), *toy_gallery.glob("checkpoints/*.pt")]} == before
+    after = {p.name: p.read_bytes() for p in [*toy_gallery.glob("*.h5"), *toy_gallery.glob("checkpoints/*.pt")]}
+    assert after == before
 
     dest = tmp_path_factory.mktemp("export")
     written = gallery_gpu.export(toy_gallery, report, dest, part_bytes=20_000)  # small parts: several archives
-    assert written[-1] == dest / "build_gpu.json" and json.loads(written[-1].read_text()) == json.loads(json.dumps(report))
+    assert written[-1] == dest / "build_gpu.json"
+    assert json.loads(written[-1].read_text()) == json.loads(json.dumps(report))
     assert len(written) > 2 and all(p.stat().st_size <= 20_000 + 10_240 for p in written[:-1])
     unpacked = tmp_path_factory.mktemp("unpacked")
     for archive in written[:-1]:
@@ -118,7 +121,8 @@ def test_the_command_line_script_builds_and_exports(toy_gallery, learnable_npz, 
     assert [r["id"] for r in report["entries"]] == ["new"] and report["entries"][0]["epochs"] == 3
     assert json.loads((toy_gallery / ".runs" / "build_gpu.json").read_text()) == report
     # the fast surface mode is what ran, and it is pinned in the manifest and recorded in the file
-    assert report["surfaces"] == "fast" and next(e for e in gallery.load_manifest(toy_gallery).entries if e.id == "new").surface.fast
+    assert report["surfaces"] == "fast"
+    assert next(e for e in gallery.load_manifest(toy_gallery).entries if e.id == "new").surface.fast
     assert read_surface(toy_gallery / "new.h5").recipe["compute"]["fast"] is True
     with pytest.raises(SystemExit) as e:
         script.main(["--device", "cpu", "--directory", str(toy_gallery), "--only", "nope"])
