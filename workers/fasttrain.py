@@ -1,7 +1,7 @@
 """Fast training for the gallery: converge in few epochs on one GPU.
 
 The paper's recipe (:mod:`workers.train`: SGD, step decay, 300 epochs) takes hours per model; this one
-reaches comparable accuracy in tens of epochs: a one-cycle learning rate (warm up to the peak, anneal to
+aims at comparable accuracy in tens of epochs (the GPU build reports what each model reached): a one-cycle learning rate (warm up to the peak, anneal to
 almost nothing), Nesterov momentum, label smoothing and large batches, under bfloat16 autocast with
 channels-last activations where the device is a GPU. The data is decoded once and stays on the device as
 one tensor; random crops (4-pixel padding) and flips run there too (:func:`workers.train.augment_batch`).
@@ -53,7 +53,8 @@ class OneCycleRecipe(BaseModel):
         epochs = f"{self.epochs} epochs" if self.epochs else "epochs sized to a time budget"
         return (f"{epochs}, one-cycle SGD (peak lr {self.lr:g}, {'Nesterov ' if self.nesterov else ''}momentum "
                 f"{self.momentum:g}), label smoothing {self.label_smoothing:g}, wd {self.weight_decay:g}, batch "
-                f"{self.batch_size}{', crop+flip' if self.augment else ''}, seed {self.seed}")
+                f"{self.batch_size}{', bf16' if self.bf16 else ''}{', crop+flip' if self.augment else ''}, "
+                f"seed {self.seed}")
 
 
 @dataclass
