@@ -26,6 +26,7 @@ from .directions import Direction, named_weights, random_directions, target_dire
 from .evaluate import Evaluator, FlatWeights
 from .fastmode import FastForward
 from .grid import coarse_to_fine
+from .hessian import curvature_evaluator
 from .h5io import (
     Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
 )
@@ -48,6 +49,7 @@ class Progress:
     computed: int  # points computed by this run
     elapsed: float  # seconds in this run
     new: list[tuple[int, int, dict[str, float]]] = field(default_factory=list)  # (ix, iy, metrics)
+    stage: str = ""  # what a long point is doing now (Hessian: "Lanczos step 12/100 at (0.5, -0.25)")
 
     @property
     def rate(self) -> float:
@@ -263,6 +265,7 @@ def compute_surface(
         model, splits, spec.loss, spec.batch_size, device,
         forward=fast, input_transform=fast.prepare_inputs if fast else None,
     )
+    curvature = curvature_evaluator(spec, model, evaluator.splits, directions)
     elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
     done_flat = surface.done.reshape(-1)
     total = done_flat.size
@@ -286,6 +289,9 @@ def compute_surface(
                 if fast is not None:
                     fast.refresh()
                 values = evaluator.evaluate()
+                if curvature is not None:
+                    values.update(curvature.evaluate(_stage_reporter(progress, surface, computed, t_run, coords)))
+                    surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + curvature.steps[-1]
                 index = (ix,) if ys is None else (iy, ix)
                 for name, value in values.items():
                     surface.metrics[name][index] = value
@@ -306,4 +312,23 @@ def compute_surface(
         surface.attrs.update(landscape_stats(surface))
         if out is not None:
             write_surface(out, surface)
+    if curvature is not None and spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
+        flat.restore()  # the summary is taken at the centre, the model's own weights
+        surface.attrs["curvature"] = curvature.summary(_stage_reporter(progress, surface, computed, t_run, "the centre"))
+        surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + surface.attrs["curvature"]["hvps"]
+        if out is not None:
+            write_surface(out, surface)
     return surface
+
+
+def _stage_reporter(progress, surface: Surface, computed: int, t_run: float, where) -> Callable[[str, int, int], None] | None:
+    """A Hessian step callback that reports ``what step/steps at where`` as a :class:`Progress` stage."""
+    if progress is None:
+        return None
+    at = where if isinstance(where, str) else "(" + ", ".join(f"{c:.4g}" for c in where) + ")"
+
+    def report(what: str, step: int, steps: int) -> None:
+        progress(Progress(int(surface.done.sum()), surface.done.size, computed, time.perf_counter() - t_run,
+                          stage=f"{what} {step}/{steps} at {at}"))
+
+    return report
