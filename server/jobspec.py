@@ -64,7 +64,7 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             model=request.model, checkpoint=str(checkpoint) if checkpoint else None, dataset=source.kind,
             data_root=str(root), split=request.split, samples=request.samples, sample_seed=request.sample_seed,
             batch_size=request.batch_size, loss=request.loss, directions=request.directions.model_dump(),
-            x=request.x, y=request.y,
+            x=request.x, y=request.y, hessian=request.hessian,
         )
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
