@@ -105,6 +105,8 @@ class Mesh(BaseModel):
         description="rows of y (2-D) or a row (1-D); null where not done or not finite"
     )
     done: list[list[int]] | list[int]
+    curvature: dict[str, Any] | None = Field(
+        None, description="Hessian at the centre (top_eigenvalues, trace, density_nodes/density_weights per SLQ run)")
     z_range: dict[str, list[float] | None] = Field(description="[min, max] over finite done values")
     points_done: int
     points_total: int

@@ -126,7 +126,7 @@ def test_hessian_job_maps_the_eigenvalues_and_config_states_the_cost(busy: Threa
         cost = c.get("/api/config").json()["hessian"]
         assert cost["hvps_per_point"] == cost["defaults"]["max_steps"] == 100
         assert cost["forward_equivalents_per_hvp"] > 1 and cost["summary_hvps"] > 0
-        request = job_request(samples=24, x="-1:1:3", y=None, hessian={"max_steps": 30, "summary": False})
+        request = job_request(samples=24, x="-1:1:3", y=None, hessian={"max_steps": 30, "top_k": 2, "trace_samples": 4, "density_steps": 10})
         r = c.post("/api/jobs", json=request)
         assert r.status_code == 202, r.text
         events = read_events(f"{busy.url}/api/jobs/{r.json()['id']}/events")
@@ -138,7 +138,12 @@ def test_hessian_job_maps_the_eigenvalues_and_config_states_the_cost(busy: Threa
             np.testing.assert_array_equal(got.metrics[name], expected.metrics[name], err_msg=name)
         assert got.recipe["spec"]["hessian"]["max_steps"] == 30
         mesh = Mesh.model_validate(c.get(f"/api/surfaces/{r.json()['surface_id']}").json())
-        assert mesh.summary.metrics == ["train_loss", "train_acc", "max_eig", "min_eig"] and mesh.summary.split == "train"
+        assert mesh.summary.metrics == ["train_loss", "train_acc", "max_eig", "min_eig", "eig_ratio"]
+        assert mesh.summary.split == "train"
+        assert mesh.curvature == got.attrs["curvature"] == expected.attrs["curvature"]
+        assert len(mesh.curvature["top_eigenvalues"]) == 2 and len(mesh.curvature["density_nodes"][0]) == 10
+        ratio = [abs(lo / hi) for lo, hi in zip(expected.metrics["min_eig"], expected.metrics["max_eig"])]
+        np.testing.assert_allclose(mesh.metrics["eig_ratio"], ratio, rtol=1e-6)
 
 
 def test_cancel_a_running_job_then_resume_it(busy: ThreadServer):
