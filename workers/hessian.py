@@ -99,8 +99,7 @@ class HessianOperator:
                 total, _ = _batch_metrics(self.model(xb), yb, self.loss)  # summed over the batch
                 loss = total / (len(self.y) if self.scale == "mean" else len(yb))
                 grads = torch.autograd.grad(loss, self.params, create_graph=True)
-                dot = sum((g * u).sum() for g, u in zip(grads, vs))
-                hv = torch.autograd.grad(dot, self.params)
+                hv = torch.autograd.grad(grads, self.params, grad_outputs=vs)  # d(g . v)/dw = H v
                 out += torch.cat([h.reshape(-1) for h in hv]).double()
         self.count += 1
         return out
