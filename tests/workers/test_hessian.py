@@ -210,7 +210,7 @@ def test_resume_equals_uninterrupted_and_the_centre_summary_matches_the_explicit
     for m in ("max_eig", "min_eig", "train_loss"):
         np.testing.assert_array_equal(resumed.metrics[m], whole.metrics[m])
     assert resumed.attrs["curvature"] == whole.attrs["curvature"]
-    assert resumed.attrs["hessian_hvps"] == whole.attrs["hessian_hvps"]
+    assert resumed.attrs["hessian_hvps"] > whole.attrs["hessian_hvps"]  # resuming recomputes a canary point
 
     c = read_surface(tmp_path / "part.h5").attrs["curvature"]
     h = explicit_hessian(model, [n for n, p in model.named_parameters() if p.dim() > 1], *feats["train"])
