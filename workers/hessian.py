@@ -29,9 +29,10 @@ from .directions import Direction, named_weights
 from .evaluate import _batch_metrics
 from .spec import HessianSpec
 
-# Cost of one Hessian-vector product in forward passes of the same samples (double backward), measured
-# by bench/bench_hessian.py: ResNet-20 and ResNet-56 on CPU (bench/README.md). /api/config reports it.
-HVP_FORWARD_EQUIVALENTS = 4.0
+# Cost of one Hessian-vector product in no-grad forward passes of the same samples (double backward):
+# 9.9x (ResNet-20) and 10.3x (ResNet-56) in CPU time, bench/bench_hessian.py (bench/README.md); a
+# gradient is 3x. /api/config and the CLI's help report it.
+HVP_FORWARD_EQUIVALENTS = 10.0
 
 StepCallback = Callable[[str, int, int], None]  # (what, step, steps at most)
 
