@@ -229,6 +229,8 @@ def test_resume_equals_uninterrupted_and_the_centre_summary_matches_the_explicit
 
 def test_a_hessian_surface_is_not_resumed_without_it_and_vice_versa(tmp_path, feats):
     model = mlp()
+    assert "hessian" not in spec(hessian=None).model_dump()  # recipes without maps stay as before them
+    assert spec().model_dump()["hessian"]["tol"] == 1e-6
     compute_surface(spec(x="0:1:2", y=None, hessian=None), tmp_path / "s.h5", model=model, data=feats)
     with pytest.raises(ValueError, match="computed with other settings .*hessian"):
         compute_surface(spec(x="0:1:2", y=None), tmp_path / "s.h5", model=model, data=feats)
