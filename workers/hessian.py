@@ -252,15 +252,6 @@ def slq_density(
     return nodes, weights
 
 
-def density_curve(nodes: list[list[float]], weights: list[list[float]], grid: np.ndarray, sigma: float) -> np.ndarray:
-    """The SLQ density smoothed by a Gaussian of width ``sigma``, evaluated on ``grid`` (PyHessian's plot)."""
-    out = np.zeros_like(grid, dtype=np.float64)
-    for ns, ws in zip(nodes, weights):
-        for node, w in zip(ns, ws):
-            out += w * np.exp(-((grid - node) ** 2) / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
-    return out / len(nodes)
-
-
 class CurvatureEvaluator:
     """``max_eig`` and ``min_eig`` of the loss's Hessian at the model's current weights.
 

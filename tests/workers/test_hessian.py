@@ -15,8 +15,8 @@ import torch.nn as nn
 from independent import explicit_hessian, make_model, perturbed, read_direction_file
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.hessian import (
-    CurvatureEvaluator, HessianOperator, extremes_converged, hessian_params, hutchinson_trace, lanczos,
-    reference_extremes, slq_density, start_vector, top_converged,
+    CurvatureEvaluator, HessianOperator, extremes_converged, hessian_params, hutchinson_trace, lanczos, start_vector,
+    top_converged,
 )
 from workers.spec import HessianSpec
 from workers.stats import eig_nonconvex_share, landscape_stats
