@@ -154,7 +154,7 @@ def lanczos(
     rank, are its eigenvalues. After each step the tridiagonal matrix is diagonalized on the host (a few
     scalars cross; the vectors stay on the device) and ``stop(ritz, residuals)`` decides. The residual of
     a Ritz pair is ``|beta_k * s_k|``, a bound on the distance of its Ritz value to an eigenvalue. The
-    basis takes ``(steps + 1) * n * 8`` bytes.
+    basis takes ``steps * n * 8`` bytes (ResNet-56, 100 steps: 680 MB).
     """
     n = v0.numel()
     steps = min(steps, n)
