@@ -31,6 +31,7 @@ from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .fastmode import fast_precision
 from .grid import coarse_to_fine
+from .hessian import curvature_evaluator
 from .pointeval import PointEvaluator, check_points
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
@@ -56,6 +57,7 @@ class Progress:
     computed: int  # points computed by this run
     elapsed: float  # seconds in this run
     new: list[tuple[int, int, dict[str, float]]] = field(default_factory=list)  # (ix, iy, metrics)
+    stage: str = ""  # what a long point is doing now (Hessian: "Lanczos step 12/100 at (0.5, -0.25)")
 
     @property
     def rate(self) -> float:
@@ -164,9 +166,59 @@ def load_directions(
     return directions, dir_path, pending
 
 
+class GridPoint:
+    """Evaluates the model at points ``w + x*dx + y*dy``: the metrics (:class:`PointEvaluator`, K points
+    per pass where it pays) and, when the spec asks, the Hessian's extreme eigenvalues (one point at a time)."""
+
+    def __init__(
+        self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
+        points_per_pass: int | None = None, compile_fast: bool = False,
+    ):
+        if spec.hessian is not None and points_per_pass not in (None, 1):
+            raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
+        self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
+            model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
+            batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
+            compile=compile_fast, points_per_pass=1 if spec.hessian is not None else points_per_pass,
+        )
+        self.precision = self.metrics.precision
+        self.counts = self.metrics.counts
+        self.curvature = curvature_evaluator(spec, model, self.metrics.evaluator.splits, directions)  # max_eig, min_eig
+        self.on_stage: Callable[[str], None] | None = None  # told each Lanczos step of a point
+
+    @property
+    def points_per_pass(self) -> int:
+        return self.metrics.points_per_pass
+
+    def evaluate(self, points: list[tuple[float, ...]]) -> list[dict[str, float]]:
+        """The values at each of ``points``, in order."""
+        if self.curvature is None:
+            return self.metrics.evaluate(points)
+        out = []
+        for coords in points:
+            values = self.metrics.evaluate_one(coords)  # leaves the weights at the point for the Hessian
+            values.update(self.curvature.evaluate(self._stage_reporter(coords)))
+            out.append(values)
+        return out
+
+    def __call__(self, *coords: float) -> dict[str, float]:
+        return self.evaluate([coords])[0]
+
+    def _stage_reporter(self, where: tuple[float, ...] | str) -> Callable[[str, int, int], None] | None:
+        if self.on_stage is None:
+            return None
+        at = where if isinstance(where, str) else "(" + ", ".join(f"{c:.4g}" for c in where) + ")"
+        return lambda what, step, steps: self.on_stage(f"{what} {step}/{steps} at {at}")
+
+    def curvature_summary(self) -> dict[str, Any]:
+        """The Hessian's summary at the centre (the model's own weights): top-k, trace, density."""
+        self.metrics.flat.restore()
+        return self.curvature.summary(self._stage_reporter("the centre"))
+
+
 def evaluate_grid(
     surface: Surface,
-    point: PointEvaluator,
+    point: GridPoint,
     out: Path | None,
     before_first_write: Callable[[], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
@@ -184,6 +236,9 @@ def evaluate_grid(
     total = done_flat.size
     computed = 0
     t_run = time.perf_counter()
+    if progress is not None:
+        point.on_stage = lambda text: progress(
+            Progress(int(surface.done.sum()), total, computed, time.perf_counter() - t_run, stage=text))
 
     def save() -> None:
         nonlocal before_first_write
@@ -305,11 +360,7 @@ def compute_surface(
     flushing = _denormals_flushed()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
     try:
-        point = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
-            model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
-            batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
-            compile=compile_fast, points_per_pass=points_per_pass,
-        )
+        point = GridPoint(model, directions, splits, spec, device, points_per_pass, compile_fast)
         recipe["compute"] = compute_record(device, point.precision, spec.fast)
         if previous is not None:
             check_resumable(out, previous, recipe, point, point.counts)
@@ -318,9 +369,9 @@ def compute_surface(
             surface.recipe = recipe  # same content; refreshed paths
         else:
             surface = _new_surface(spec, recipe, indices)
-        if point.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
-            recipe["compute"]["fast_check"] = point.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
-            recipe["compute"]["compiled"] = point.fast.compiled is not None
+        if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
+            recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
+            recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
         surface.attrs["device"] = str(device)
         surface.attrs["directions_sha256"] = digest
         if dir_path is not None:
@@ -333,9 +384,23 @@ def compute_surface(
                 write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
-        return evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start)
+        surface = evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start)
+        if point.curvature is not None:
+            _finish_curvature(surface, point, spec, out)
+        return surface
     finally:
         torch.set_flush_denormal(flushing)
+
+
+def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None) -> None:
+    """Count this run's Hessian-vector products and, once every point is done, add the centre's summary."""
+    if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
+        surface.attrs["curvature"] = point.curvature_summary()
+    hvps = point.curvature.op.count
+    if hvps:
+        surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
+        if out is not None and out.exists():
+            write_surface(out, surface)
 
 
 def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray]) -> Surface:
