@@ -174,3 +174,10 @@ def test_on_a_gpu_points_per_pass_is_chosen_from_free_memory_and_equals_the_cpu(
     for a, b in zip(cpu, gpu.evaluate(points)):
         for m in a:
             np.testing.assert_allclose(b[m], a[m], rtol=1e-5, err_msg=m)  # another device's kernels: 1e-5
+
+
+def test_hessian_maps_take_one_point_per_pass(tmp_path, data):
+    spec = SurfaceSpec(model="tinycnn", dataset="tensors", x="-1:1:3", batch_size=16, hessian=dict(max_steps=5, summary=False))
+    with pytest.raises(ValueError, match="the Hessian maps are computed one point per pass"):
+        compute_surface(spec, tmp_path / "s.h5", model=make_model("tinycnn"), data=data, points_per_pass=2)
+    assert list(tmp_path.iterdir()) == []
