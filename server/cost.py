@@ -38,6 +38,6 @@ def known_gflop(models: list[str]) -> dict[str, float | None]:
     return {model: _gflop.get(model) for model in models}
 
 
-def job_tflop(model: str, points: int, samples: int, splits: int) -> float:
-    """The forward-pass work of a job, in TFLOP."""
-    return points * samples * splits * gflop_per_sample(model) / 1e3
+def job_tflop(model: str, passes: float, samples: int, splits: int) -> float:
+    """The work of ``passes`` forward passes over ``samples`` samples of each split, in TFLOP."""
+    return passes * samples * splits * gflop_per_sample(model) / 1e3

@@ -8,6 +8,7 @@ import json
 from fastapi import HTTPException
 
 from workers import SurfaceSpec
+from workers.hessian import HVP_FORWARD_EQUIVALENTS
 from workers.spec import one_line
 from workers.zoo import list_models
 
@@ -57,7 +58,8 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
     cost = request_tflop(request)
     if cost > settings.max_job_tflop:
         raise _refuse(
-            f"the job is about {cost:.4g} TFLOP of forward passes ({points} points x {request.samples} samples x "
+            f"the job is about {cost:.4g} TFLOP of forward passes ({forward_passes(request):g} passes x "
+            f"{request.samples} samples x "
             f"{_splits(request)} split(s) x {gflop_per_sample(request.model):.4g} GFLOP per sample of {request.model}), "
             f"more than the server's limit max_job_tflop={settings.max_job_tflop:g}; use fewer points or samples"
         )
@@ -69,7 +71,7 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             model=request.model, checkpoint=str(checkpoint) if checkpoint else None, dataset=source.kind,
             data_root=str(root), split=request.split, samples=request.samples, sample_seed=request.sample_seed,
             batch_size=request.batch_size, loss=request.loss, directions=_directions(request, checkpoints),
-            x=request.x, y=request.y,
+            x=request.x, y=request.y, hessian=request.hessian,
         )
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
@@ -84,9 +86,19 @@ def _splits(request: JobRequest) -> int:
     return 2 if request.split == "both" else 1
 
 
+def forward_passes(request: JobRequest) -> float:
+    """Passes over the samples: one per grid point, plus a ``hessian`` option's Hessian-vector products
+    (each worth HVP_FORWARD_EQUIVALENTS passes)."""
+    passes = float(grid_points(request))
+    if request.hessian is not None:
+        hvps = grid_points(request) * request.hessian.max_steps + request.hessian.summary_hvps
+        passes += hvps * HVP_FORWARD_EQUIVALENTS
+    return passes
+
+
 def request_tflop(request: JobRequest) -> float:
-    """The estimated forward-pass work of a request (its model must be in the zoo)."""
-    return job_tflop(request.model, grid_points(request), request.samples, _splits(request))
+    """The estimated forward-pass work of a request, in TFLOP (its model must be in the zoo)."""
+    return job_tflop(request.model, forward_passes(request), request.samples, _splits(request))
 
 
 def _directions(request: JobRequest, checkpoints: CheckpointStore) -> dict:
@@ -112,7 +124,7 @@ def _directions(request: JobRequest, checkpoints: CheckpointStore) -> dict:
 
 def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:
     """Fingerprint of everything that determines the surface (not its title)."""
-    data = request.model_dump(mode="json", exclude={"name"})
+    data = request.model_dump(mode="json", exclude={"name"} | ({"hessian"} if request.hessian is None else set()))
     data["checkpoint_sha256"] = checkpoint_sha
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

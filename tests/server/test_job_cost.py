@@ -46,12 +46,16 @@ def test_submit_shows_the_cost_and_refuses_a_job_over_the_limit(priced: ThreadSe
         assert job["cost_tflop"] == pytest.approx(25 * 200 * 2 * gflop / 1e3, rel=1e-3)
         assert c.get(f"/api/jobs/{job['id']}").json()["cost_tflop"] == job["cost_tflop"]
         c.delete(f"/api/jobs/{job['id']}")
+        hessian = {"max_steps": 4, "summary": False}  # each Hessian-vector product: 10 forward passes' work
+        with_hvps = c.post("/api/jobs", json=job_request(samples=20, hessian=hessian)).json()
+        assert with_hvps["cost_tflop"] == pytest.approx((25 + 25 * 4 * 10) * 20 * gflop / 1e3, rel=1e-3)
+        c.delete(f"/api/jobs/{with_hvps['id']}")
         limit = 0.05 * 1e3 / gflop  # samples x points that fit
         samples = int(limit / 25) + 1
         r = c.post("/api/jobs", json=job_request(samples=samples))
         assert r.status_code == 422
         assert r.json()["detail"] == (
-            f"the job is about {25 * samples * gflop / 1e3:.4g} TFLOP of forward passes (25 points x {samples} samples "
+            f"the job is about {25 * samples * gflop / 1e3:.4g} TFLOP of forward passes (25 passes x {samples} samples "
             f"x 1 split(s) x {gflop:.4g} GFLOP per sample of tinycnn), more than the server's limit "
             "max_job_tflop=0.05; use fewer points or samples")
         config = c.get("/api/config").json()
