@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workers.gallery import Tier
 from workers.spec import AxisSpec, HessianSpec
@@ -186,6 +186,14 @@ class JobRequest(BaseModel):
     y: AxisSpec | None = None
     hessian: HessianSpec | None = Field(None, description="also map max_eig/min_eig; see /api/config for the cost")
     name: str | None = Field(None, max_length=200, description="title of the surface")
+
+    @field_validator("samples", mode="before")
+    @classmethod
+    def _samples_given(cls, value):
+        if value is None:
+            raise ValueError("give a number: the server evaluates a seeded subset of at most max_samples "
+                             "(see /api/config) samples per split")
+        return value
 
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]

@@ -223,7 +223,9 @@ MODELS = ", ".join(list_models())
     ({"dataset": "gone"}, 409, "dataset 'gone' is configured but its data is missing on the server"),
     ({"x": "-1:1:21", "y": "-1:1:20"}, 422, "the grid has 420 points, more than the server's limit max_points=400"),
     ({"samples": 1001}, 422, "samples=1001 is more than the server's limit max_samples=1000"),
-    ({"samples": None}, 422, "samples: Input should be a valid integer"),
+    ({"samples": None}, 422,
+     "samples: give a number: the server evaluates a seeded subset of at most max_samples (see /api/config) samples "
+     "per split"),
     ({"x": "-1e308:1e308:5"}, 422, "x: axis -1e+308:1e+308 spans more than a float64 holds; choose closer ends"),
     ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
     ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
