@@ -18,8 +18,8 @@ from workers.spec import errors_line
 
 from .auth import AuthGate
 from .catalog import Catalog
-from .feeds import Feeds
 from .embedded import start_worker, stop_worker
+from .feeds import Feeds
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
@@ -27,7 +27,6 @@ from .settings import Settings, get_settings
 from .storage import STORAGE_ERRORS, storage_error
 from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
-
 
 EVENT_POLL_S = 0.25  # how often a followed job is read for its progress events
 

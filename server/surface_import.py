@@ -60,7 +60,7 @@ async def guard(path: Path, settings: Settings) -> None:
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), settings.import_timeout_s)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()
         raise HTTPException(400, f"the file took more than import_timeout_s={settings.import_timeout_s:g} s to "

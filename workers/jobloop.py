@@ -165,7 +165,8 @@ class Worker:
             log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
             return "lost"
         except Exception as e:  # the job's fault (bad data, mismatched file, a disk that stays full ...)
-            self._end(lambda: self.queue.finish(job, "failed", error=one_line(e)))
+            error = one_line(e)  # bound now: the end may be recorded after this block, when e is gone
+            self._end(lambda: self.queue.finish(job, "failed", error=error))
             return "failed"
         finally:
             finished.set()

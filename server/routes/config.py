@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from workers import HessianSpec, __version__
 from workers.hessian import HVP_FORWARD_EQUIVALENTS
 
+from ..cost import known_gflop
 from ..deps import SettingsDep
 from ..jobspec import allowed_models
-from ..cost import known_gflop
 from ..schemas import Config, HessianCost, Limits, Storage
 from ..storage import free_mb, low_space
 

@@ -30,7 +30,7 @@ def _digest(path: Path) -> str:
 
 def test_a_stale_claim_cannot_replace_the_file_nor_can_anyone_move_it_backwards(tmp_path: Path):
     queue = JobQueue(tmp_path)
-    job, _ = queue.submit("k", {}, {}, "s", "surfaces/s.h5", 4, 10)
+    queue.submit("k", {}, {}, "s", "surfaces/s.h5", 4, 10)
     out = tmp_path / "surfaces" / "s.h5"
     out.parent.mkdir()
     first = queue.claim("A", lease_s=0.2)
