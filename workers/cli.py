@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from .progress import ProgressBar
 from .spec import SurfaceSpec, one_line
+from .usermodels import parse_model_args
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -27,6 +28,8 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         description="Compute L(w + x*dx + y*dy) on a grid. Run the same command again to resume.",
     )
     p.add_argument("--model", required=True, help="zoo name (resnet56, resnet56_noshort, vgg9, ...) or package.module:function")
+    p.add_argument("--model-args", action="append", default=[], metavar="ARGS",
+                   help="""keyword arguments of the model function: '{"hidden": 256}' or hidden=256,act=relu""")
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
     p.add_argument("--data", default="cifar10", help="cifar10, cifar10-jpeg, imagefolder, mnist, fashion-mnist or tensors")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
@@ -58,7 +61,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
 def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
     kind = "target" if args.target else "random"
     return SurfaceSpec(
-        model=args.model, checkpoint=args.checkpoint, dataset=args.data, data_root=args.data_root,
+        model=args.model, model_args=parse_model_args(args.model_args), checkpoint=args.checkpoint, dataset=args.data, data_root=args.data_root,
         download=args.download, split=args.split, samples=args.samples, sample_seed=args.sample_seed,
         mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss,
         directions=dict(kind=kind, seed=args.seed, norm=args.norm, ignore=args.ignore, dir_type=args.dir_type,

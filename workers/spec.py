@@ -75,6 +75,7 @@ class SurfaceSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     model: str = Field(description="zoo name (resnet56, ...) or package.module:function")
+    model_args: dict[str, Any] | None = Field(None, description="keyword arguments of the model function")
     checkpoint: str | None = Field(None, description="weights file of the model")
     dataset: Literal["cifar10", "cifar10-jpeg", "imagefolder", "mnist", "fashion-mnist", "tensors"] = "cifar10"
     data_root: str | None = None

@@ -190,7 +190,7 @@ def compute_surface(
     if out is not None:
         remove_stale_tmp(out)
 
-    base = load_model(spec.model, spec.checkpoint) if model is None else model
+    base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
     model = copy.deepcopy(base).to(device).eval()
     recipe = build_recipe(spec, model, user_data=data is not None)
 
