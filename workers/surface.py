@@ -20,12 +20,14 @@ import torch
 import torch.nn as nn
 
 from . import __version__
+from .batches import as_tensors
 from .checkpoints import load_model, load_state_dict, sha256_file
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .evaluate import Evaluator, FlatWeights
 from .fastmode import FastForward
 from .grid import coarse_to_fine
+from .objective import AccuracyFn, LossFn, OutputPick, make_objective
 from .h5io import (
     Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
 )
@@ -117,18 +119,6 @@ def _denormals_flushed() -> bool:
     return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
 
 
-def as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(inputs, labels)`` tensors, or any map-style dataset of ``(input, label)`` pairs, stacked once."""
-    if isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(t, torch.Tensor) for t in split):
-        return split[0], split[1]
-    if hasattr(split, "__getitem__") and hasattr(split, "__len__"):
-        pairs = [split[i] for i in range(len(split))]
-        if not pairs:
-            raise ValueError("the dataset is empty")
-        return torch.stack([torch.as_tensor(x) for x, _ in pairs]), torch.as_tensor([int(y) for _, y in pairs])
-    raise ValueError(f"data splits must be (inputs, labels) tensors or a dataset of pairs, not {type(split).__name__}")
-
-
 def build_recipe(spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False) -> dict[str, Any]:
     """The recipe stored in the file: the spec plus fingerprints of every input file."""
     recipe: dict[str, Any] = {"spec": spec.model_dump(mode="json")}
@@ -155,6 +145,9 @@ def compute_surface(
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    loss: LossFn | None = None,
+    accuracy: AccuracyFn | str | None = "auto",
+    output: OutputPick = None,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -169,13 +162,23 @@ def compute_surface(
     model : nn.Module, optional
         Use this model instead of building ``spec.model`` (it is copied, never modified).
     data : dict, optional
-        ``{"train": (inputs, labels), "test": ...}`` tensors to use instead of loading ``spec.dataset``.
+        ``{"train": ..., "test": ...}`` to use instead of loading ``spec.dataset``: ``(inputs, targets)``
+        tensors, a map-style dataset, or any iterable of batches such as a ``DataLoader``. It is read once
+        into two tensors before the first point, so every point sees the same samples in the same order.
     device : str
         ``"cpu"`` or ``"cuda"``; model and data are moved there once.
     progress : callable, optional
         Called with a :class:`Progress` after every finished point.
     should_stop : callable, optional
         Checked between points; when it returns True the partial surface is returned (and kept in ``out``).
+    loss : callable, optional
+        ``(outputs, targets) -> per-sample losses`` (shape ``(N,)``) instead of ``spec.loss``; the
+        surface's ``*_loss`` is their mean. Its name (``module.qualname``) goes into the recipe.
+    accuracy : callable, "top1", "auto" or None
+        ``(outputs, targets) -> per-sample scores in [0, 1]``; ``*_acc`` is 100 x their mean. "auto":
+        top-1 for the built-in losses, none (no ``*_acc`` metrics) for a callable ``loss``.
+    output : str, int or callable, optional
+        Picks the loss's input from what the model returns: a dict key, a tuple index or a function.
 
     Returns
     -------
@@ -192,7 +195,10 @@ def compute_surface(
 
     base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
     model = copy.deepcopy(base).to(device).eval()
+    objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
     recipe = build_recipe(spec, model, user_data=data is not None)
+    if objective.recipe is not None:
+        recipe["objective"] = objective.recipe
 
     previous = None
     if out is not None and out.exists():
@@ -240,7 +246,7 @@ def compute_surface(
         surface.recipe = recipe  # same content; refreshed paths
     else:
         surface = Surface(
-            xs, ys, {m: np.full(shape, np.nan) for m in spec.metrics}, np.zeros(shape, dtype=bool), recipe,
+            xs, ys, {f"{s}_{m}": np.full(shape, np.nan) for s in spec.splits for m in objective.metrics}, np.zeros(shape, dtype=bool), recipe,
             attrs={
                 "lossatlas_version": __version__,
                 "torch_version": torch.__version__,
@@ -260,7 +266,7 @@ def compute_surface(
     flat = FlatWeights(model, directions, spec.directions.dir_type)
     fast = FastForward(model, device) if spec.fast else None
     evaluator = Evaluator(
-        model, splits, spec.loss, spec.batch_size, device,
+        model, splits, objective, spec.batch_size, device,
         forward=fast, input_transform=fast.prepare_inputs if fast else None,
     )
     elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
