@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from .grid import Axis
 
@@ -109,6 +109,14 @@ class SurfaceSpec(BaseModel):
         if self.directions.target_y and self.y is None:
             raise ValueError("target_y needs a 2-D grid (a y axis)")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_model_args(self, handler):
+        """Leave ``model_args`` out when there are none: recipes of zoo models stay as they were."""
+        out = handler(self)
+        if out.get("model_args") is None:
+            out.pop("model_args", None)
+        return out
 
     @property
     def ndim(self) -> int:
