@@ -7,11 +7,19 @@ import sys
 from pathlib import Path
 
 import torch
-from pydantic import ValidationError
+from typing import get_args
+
+from pydantic import BaseModel, ValidationError
 
 from .progress import ProgressBar
-from .spec import SurfaceSpec, one_line
+from . import __version__
+from .spec import DirectionsSpec, SurfaceSpec, one_line
 from .usermodels import parse_model_args
+
+
+def _choices(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    """The allowed values of a spec field typed as a ``Literal``: the one place they are defined."""
+    return get_args(model.model_fields[field].annotation)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -27,32 +35,36 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         help="compute a 1-D or 2-D loss surface into an HDF5 file (resumable)",
         description="Compute L(w + x*dx + y*dy) on a grid. Run the same command again to resume.",
     )
-    p.add_argument("--model", required=True, help="zoo name (resnet56, resnet56_noshort, vgg9, ...) or package.module:function")
+    p.add_argument("--model", required=True, help="zoo name (resnet56, resnet56_noshort, vgg9, ...) or "
+                   "package.module:function (imported from the current directory first)")
     p.add_argument("--model-args", action="append", default=[], metavar="ARGS",
                    help="""keyword arguments of the model function: '{"hidden": 256}' or hidden=256,act=relu""")
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
-    p.add_argument("--data", default="cifar10", help="cifar10, cifar10-jpeg, imagefolder, mnist, fashion-mnist or tensors")
+    p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--split", default="train", help="train, test or both")
+    p.add_argument("--split", default="train", choices=_choices(SurfaceSpec, "split"))
     p.add_argument("--samples", type=int, help="evaluate a seeded random subset of this many samples per split")
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--mean", type=_floats, help="per-channel normalization mean, overrides the dataset's")
     p.add_argument("--std", type=_floats, help="per-channel normalization std")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--loss", default="ce", help="ce (cross-entropy) or mse")
+    p.add_argument("--loss", default="ce", choices=_choices(SurfaceSpec, "loss"), help="cross-entropy or mse")
     p.add_argument("--x", required=True, help="x axis as min:max:num, e.g. -1:1:51")
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
     p.add_argument("--dir-file", help="use the directions in this HDF5 file (ours or the reference code's)")
-    p.add_argument("--norm", default="filter", help="filter (default), layer, weight or none")
-    p.add_argument("--ignore", default="biasbn", help="biasbn (default: zero direction for 1-D weights) or none")
-    p.add_argument("--dir-type", default="weights", help="weights or states (adds BatchNorm running statistics)")
+    p.add_argument("--norm", default="filter", choices=_choices(DirectionsSpec, "norm"),
+                   help="direction normalization (default filter, the paper's)")
+    p.add_argument("--ignore", default="biasbn", choices=_choices(DirectionsSpec, "ignore"),
+                   help="biasbn (default): zero direction for 1-D weights")
+    p.add_argument("--dir-type", default="weights", choices=_choices(DirectionsSpec, "dir_type"),
+                   help="states adds BatchNorm running statistics")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
     p.add_argument("--same-dir", action="store_true", help="use the x direction for y too")
     p.add_argument("--target", help="checkpoint to interpolate towards: x direction = target - model")
     p.add_argument("--target-y", help="second target for a plane through three models")
     p.add_argument("--fast", action="store_true", help="faster, not bit-exact: BN folding, channels-last, bf16")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
     p.set_defaults(func=run_compute)
@@ -101,7 +113,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                        description="Train with SGD + momentum, step-decayed lr, weight decay, crop+flip augmentation. "
                                    "Run the same command again to resume from the last finished epoch.")
     p.add_argument("--model", required=True, help="zoo name, e.g. resnet56")
-    p.add_argument("--data", default="cifar10", help="cifar10, cifar10-jpeg, imagefolder, mnist, fashion-mnist or tensors")
+    p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -114,7 +126,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--save-every", type=int, default=d.save_every, help="keep a checkpoint every k epochs (trajectory)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt)")
     p.set_defaults(func=run_train)
 
@@ -143,9 +155,10 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
     gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
     b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
-    b.add_argument("--tier", default="cpu", help="cpu (default; sized for a 2-core machine), full (GPU scale) or all")
+    b.add_argument("--tier", default="cpu", choices=("cpu", "full", "all"),
+                   help="cpu (default; sized for a 2-core machine), full (GPU scale) or all")
     b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
-    b.add_argument("--device", default="cpu")
+    b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
     b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")
     b.set_defaults(func=run_gallery_build)
@@ -179,6 +192,7 @@ def run_gallery_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossatlas", description="Loss landscapes of neural networks.")
+    parser.add_argument("--version", action="version", version=f"lossatlas {__version__} (torch {torch.__version__})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_compute(sub)
     add_train(sub)
