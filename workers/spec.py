@@ -73,7 +73,7 @@ class DirectionsSpec(BaseModel):
 class SurfaceSpec(BaseModel):
     """A loss surface: model, data, directions and grid."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())  # model_args is a field
     model: str = Field(description="zoo name (resnet56, ...) or package.module:function")
     model_args: dict[str, Any] | None = Field(None, description="keyword arguments of the model function")
     checkpoint: str | None = Field(None, description="weights file of the model")
