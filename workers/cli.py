@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from .progress import ProgressBar
 from . import __version__
+from .cli_files import add_plot
 from .spec import DirectionsSpec, SurfaceSpec, one_line
 from .usermodels import parse_model_args
 
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compute(sub)
     add_train(sub)
     add_gallery(sub)
+    add_plot(sub)
     return parser
 
 
