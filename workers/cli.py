@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from .progress import ProgressBar
 from . import __version__
-from .cli_files import add_plot
+from .cli_files import add_export, add_plot
 from .spec import DirectionsSpec, SurfaceSpec, one_line
 from .usermodels import parse_model_args
 
@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train(sub)
     add_gallery(sub)
     add_plot(sub)
+    add_export(sub)
     return parser
 
 

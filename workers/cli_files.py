@@ -72,3 +72,41 @@ def _existing(path: str) -> Path:
     if not Path(path).is_file():
         raise FileNotFoundError(f"surface file {path} does not exist")
     return Path(path)
+
+
+def add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a surface file as VTP (ParaView), CSV or the viewer's mesh JSON",
+                       description="Each format takes an optional output path; without one the file goes beside "
+                                   "the surface (surf_train_loss[_zmax=Z][_log].vtp, surf.csv, surf.mesh.json).")
+    p.add_argument("file", help="surface file (.h5)")
+    p.add_argument("--vtp", nargs="?", const="", metavar="OUT", help="VTK PolyData for ParaView (2-D surfaces)")
+    p.add_argument("--csv", nargs="?", const="", metavar="OUT", help="one row per grid point: x, y, done, metrics")
+    p.add_argument("--json", nargs="?", const="", metavar="OUT", help="the viewer's mesh JSON")
+    p.add_argument("--metric", default="train_loss", help="VTP: the metric drawn as height (default train_loss)")
+    p.add_argument("--log", action="store_true", help="VTP: heights ln(z + 0.1), as h52vtp.py's --log")
+    p.add_argument("--zmax", type=float, help="VTP: clip heights above this value, as h52vtp.py's --zmax")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .export import vtp_values, write_csv, write_mesh_json, write_vtp
+    from .h5io import read_surface
+
+    if args.vtp is None and args.csv is None and args.json is None:
+        raise ValueError("choose at least one format: --vtp, --csv or --json")
+    source = _existing(args.file)
+    surface = read_surface(source)
+    if args.vtp is not None:
+        vtp_values(surface, args.metric)  # refuse a 1-D surface or an absent metric before writing anything
+    base = source.with_suffix("")
+    written = []
+    if args.vtp is not None:
+        name = f"{base}_{args.metric}" + (f"_zmax={args.zmax:g}" if args.zmax is not None else "") + ("_log" if args.log else "")
+        written.append(write_vtp(surface, args.vtp or f"{name}.vtp", args.metric, args.log, args.zmax))
+    if args.csv is not None:
+        written.append(write_csv(surface, args.csv or f"{base}.csv"))
+    if args.json is not None:
+        written.append(write_mesh_json(surface, args.json or f"{base}.mesh.json"))
+    for path in written:
+        print(f"lossatlas: wrote {path}", file=sys.stderr)
+    return 0
