@@ -144,8 +144,8 @@ def run_train(args: argparse.Namespace) -> int:
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
-        bar = bars.setdefault(epoch, ProgressBar(steps, unit="steps"))
-        bar.update(step, 0.0, None, f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.3f}  acc {acc:.1f}")
+        bar = bars.setdefault(epoch, ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}"))
+        bar.update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # tqdm measures the rate
 
     result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
     print(f"lossatlas: weights in {result.checkpoint}", file=sys.stderr)
