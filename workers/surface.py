@@ -2,8 +2,13 @@
 
 The output file is rewritten (atomically) after every finished point, in coarse-to-fine order, so at
 any moment it is a valid, lower-resolution surface. Run the same spec against the same file again and
-it continues where it stopped, computing no finished point again; a file made with other settings is
-refused rather than mixed.
+it continues where it stopped, computing no finished point again. A file made from anything else
+(settings, weights, data, precision, or model code: see :mod:`workers.provenance`) is refused rather than
+mixed; ``overwrite=True`` recomputes it, replacing the file only when the new run writes its first point.
+
+``compute_surface`` runs in three steps: :func:`~workers.resume.open_or_resume` (the existing file's
+checks against the recipe; :mod:`workers.resume`), :func:`load_directions` (read, or made and written
+with the first point) and :func:`evaluate_grid` (the point loop).
 """
 from __future__ import annotations
 
@@ -22,23 +27,26 @@ import torch.nn as nn
 from . import __version__
 from .batches import as_tensors
 from .checkpoints import load_model, load_state_dict, sha256_file
+from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .evaluate import Evaluator, FlatWeights
 from .fastmode import FastForward
 from .grid import coarse_to_fine
-from .objective import AccuracyFn, LossFn, OutputPick, make_objective
-from .h5io import (
-    Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
-)
+from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
+from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
+from .provenance import compute_record, merge_compute, samples_record, weights_digest
+from .resume import StaleSurfaceError, check_resumable, open_or_resume, point_coords
 from .spec import SurfaceSpec
 from .stats import landscape_stats
 
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
-# Where a file was found, not what it holds: left out when comparing recipes (the sha256s cover content).
-_LOCATION_KEYS = ("checkpoint", "data_root", "dir_file", "download")
+INTERPOLATION_LABELS = {
+    "states": "parameters and BatchNorm running statistics move: x = 1 is exactly the target model",
+    "weights": "parameters only: BatchNorm running statistics stay the first model's, so x = 1 is not the target model",
+}
 
 
 @dataclass
@@ -65,27 +73,6 @@ class Progress:
 def default_dir_file(out: Path) -> Path:
     """``surf.h5`` -> ``surf.dirs.h5``."""
     return out.with_name(out.stem + ".dirs.h5")
-
-
-def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The part of a recipe that must match for a file to be resumed."""
-    spec = {k: v for k, v in recipe.get("spec", {}).items() if k not in _LOCATION_KEYS}
-    if "directions" in spec:
-        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y")}
-    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file")}
-    return {"spec": spec, **rest}
-
-
-def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new))
-    out = []
-    for k in keys:
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _diff(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} in the file, {b!r} now")
-    return out
 
 
 def _make_directions(spec: SurfaceSpec, model: nn.Module) -> list[Direction]:
@@ -119,8 +106,11 @@ def _denormals_flushed() -> bool:
     return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
 
 
-def build_recipe(spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False) -> dict[str, Any]:
-    """The recipe stored in the file: the spec plus fingerprints of every input file."""
+def build_recipe(
+    spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False, splits: Splits | None = None
+) -> dict[str, Any]:
+    """The recipe stored in the file: the spec plus fingerprints of every input file, and, given the
+    model and the splits, digests of the weights and samples evaluated (:mod:`workers.provenance`)."""
     recipe: dict[str, Any] = {"spec": spec.model_dump(mode="json")}
     if spec.checkpoint:
         recipe["checkpoint_sha256"] = sha256_file(spec.checkpoint)
@@ -131,9 +121,111 @@ def build_recipe(spec: SurfaceSpec, model: nn.Module | None = None, user_data: b
     if spec.dir_file:
         recipe["dir_file_sha256"] = sha256_file(spec.dir_file)
     recipe["dataset_label"] = "in-memory tensors" if user_data else DATASET_LABELS[spec.dataset]
+    if spec.directions.kind == "target":
+        recipe["interpolation"] = INTERPOLATION_LABELS[spec.directions.dir_type]
     if model is not None:
         recipe["model_params"] = int(sum(p.numel() for p in model.parameters()))
+        recipe["weights_sha256"] = weights_digest(model)
+    if splits is not None:
+        recipe["samples"] = samples_record(splits)
     return recipe
+
+
+def load_directions(
+    spec: SurfaceSpec, model: nn.Module, out: Path | None, previous: Surface | None
+) -> tuple[list[Direction], Path | None, bool]:
+    """The directions: from ``spec.dir_file``, from the direction file of the run being resumed, or new
+    (the seed makes the same again). Returns them, their file, and whether that file is still to be
+    written (new directions are written with the first point, so a run that fails leaves no file)."""
+    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
+    shapes = [tuple(t.shape) for _, t in named_weights(model, spec.directions.dir_type)]
+    dir_path = Path(spec.dir_file) if spec.dir_file else (default_dir_file(out) if out is not None else None)
+    if spec.dir_file or (previous is not None and dir_path is not None and dir_path.exists()):
+        directions = read_directions(dir_path, names, shapes)
+        if len(directions) < spec.ndim:
+            raise ValueError(f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}")
+        directions, pending = directions[: spec.ndim], False
+    else:
+        directions, pending = _make_directions(spec, model), dir_path is not None
+    if previous is not None and previous.attrs.get("directions_sha256") not in (None, directions_digest(directions)):
+        raise StaleSurfaceError(out, f"with directions that differ from those now in {dir_path}")
+    return directions, dir_path, pending
+
+
+class GridPoint:
+    """Evaluates the model at points ``w + x*dx + y*dy``: the flat weights, the fast mode, the evaluator."""
+
+    def __init__(self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
+                 objective: Objective | None = None):
+        self.flat = FlatWeights(model, directions, spec.directions.dir_type)
+        self.fast = FastForward(model, device) if spec.fast else None
+        self.evaluator = Evaluator(
+            model, splits, objective or spec.loss, spec.batch_size, device,
+            forward=self.fast, input_transform=self.fast.prepare_inputs if self.fast else None,
+        )
+        self.precision = "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
+        self.counts = {name: len(y) for name, (_, y) in splits.items()}
+
+    def __call__(self, *coords: float) -> dict[str, float]:
+        self.flat.set_point(*coords)
+        if self.fast is not None:
+            self.fast.refresh()
+        return self.evaluator.evaluate()
+
+
+def evaluate_grid(
+    surface: Surface,
+    point: GridPoint,
+    out: Path | None,
+    before_first_write: Callable[[], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    t_start: float | None = None,
+) -> Surface:
+    """Compute the points ``surface.done`` lacks, coarse to fine, writing ``out`` after each one
+    (``before_first_write`` runs once, just before the first write)."""
+    t_start = time.perf_counter() if t_start is None else t_start
+    xs, ys = surface.xcoordinates, surface.ycoordinates
+    nx, ny = len(xs), (len(ys) if ys is not None else 1)
+    elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
+    done_flat = surface.done.reshape(-1)
+    total = done_flat.size
+    computed = 0
+    t_run = time.perf_counter()
+
+    def save() -> None:
+        nonlocal before_first_write
+        if out is None:
+            return
+        if before_first_write is not None:
+            before_first_write()
+            before_first_write = None
+        write_surface(out, surface)
+
+    for level in coarse_to_fine(nx, ny):
+        for flat_index in level:
+            if done_flat[flat_index]:
+                continue
+            if should_stop is not None and should_stop():
+                return surface
+            iy, ix = divmod(int(flat_index), nx)
+            index = (ix,) if ys is None else (iy, ix)
+            values = point(*point_coords(surface, index))
+            for name, value in values.items():
+                surface.metrics[name][index] = value
+            surface.done[index] = True
+            computed += 1
+            now = time.perf_counter()
+            surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
+            if surface.is_complete:
+                surface.attrs.update(landscape_stats(surface))
+            save()
+            if progress is not None:
+                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
+    if surface.is_complete and "landscape_stats" not in surface.attrs:
+        surface.attrs.update(landscape_stats(surface))
+        save()
+    return surface
 
 
 def compute_surface(
@@ -145,6 +237,7 @@ def compute_surface(
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overwrite: bool = False,
     loss: LossFn | None = None,
     accuracy: AccuracyFn | str | None = "auto",
     output: OutputPick = None,
@@ -171,6 +264,9 @@ def compute_surface(
         Called with a :class:`Progress` after every finished point.
     should_stop : callable, optional
         Checked between points; when it returns True the partial surface is returned (and kept in ``out``).
+    overwrite : bool
+        Recompute from scratch even when ``out`` holds a surface (of this or another recipe). The old
+        file (and its direction file) is replaced only when the first new point is written.
     loss : callable, optional
         ``(outputs, targets) -> per-sample losses`` (shape ``(N,)``) instead of ``spec.loss``; the
         surface's ``*_loss`` is their mean. Its name (``module.qualname``) goes into the recipe.
@@ -184,51 +280,20 @@ def compute_surface(
     -------
     Surface
         Coordinates, metrics (NaN where not computed), done mask, recipe.
+
+    Raises
+    ------
+    StaleSurfaceError
+        ``out`` holds a surface computed from other settings, weights, data, precision or model code.
     """
     t_start = time.perf_counter()
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
-    out = Path(out) if out is not None else None
+    device = resolve_device(device)
+    out = check_out_path(out) if out is not None else None
     if out is not None:
         remove_stale_tmp(out)
 
     base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
     model = copy.deepcopy(base).to(device).eval()
-    objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
-    recipe = build_recipe(spec, model, user_data=data is not None)
-    if objective.recipe is not None:
-        recipe["objective"] = objective.recipe
-
-    previous = None
-    if out is not None and out.exists():
-        previous = read_surface(out)
-        if previous.reference or "spec" not in previous.recipe:
-            raise ValueError(f"{out} exists and was not written by lossatlas; choose another --out")
-        diffs = _diff(comparable(previous.recipe), comparable(recipe))
-        if diffs:
-            raise ValueError(
-                f"{out} was computed with other settings ({'; '.join(diffs[:3])}); "
-                "use another --out or delete the file"
-            )
-
-    # Directions: an explicit file, the file of a run being resumed, or new ones (the seed makes the same).
-    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
-    shapes = [tuple(t.shape) for _, t in named_weights(model, spec.directions.dir_type)]
-    dir_path = Path(spec.dir_file) if spec.dir_file else (default_dir_file(out) if out is not None else None)
-    if spec.dir_file or (previous is not None and dir_path is not None and dir_path.exists()):
-        directions = read_directions(dir_path, names, shapes)
-        if len(directions) < spec.ndim:
-            raise ValueError(f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}")
-        directions = directions[: spec.ndim]
-    else:
-        directions = _make_directions(spec, model)
-        if dir_path is not None:
-            write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
-    digest = directions_digest(directions)
-    if previous is not None and previous.attrs.get("directions_sha256") not in (None, digest):
-        raise ValueError(f"the directions of {dir_path} differ from those {out} was started with; delete both to restart")
-
     if data is None:
         splits, indices = _load_splits(spec)
     else:
@@ -236,80 +301,68 @@ def compute_surface(
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
+    objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
+    if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
+        check_data_fits(model, splits, spec, device)
+    recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
+    if objective.recipe is not None:
+        recipe["objective"] = objective.recipe
 
-    xs = spec.x.axis().coordinates()
-    ys = spec.y.axis().coordinates() if spec.y is not None else None
-    nx, ny = len(xs), (len(ys) if ys is not None else 1)
-    shape = (nx,) if ys is None else (ny, nx)
-    if previous is not None:
-        surface = previous
-        surface.recipe = recipe  # same content; refreshed paths
-    else:
-        surface = Surface(
-            xs, ys, {f"{s}_{m}": np.full(shape, np.nan) for s in spec.splits for m in objective.metrics}, np.zeros(shape, dtype=bool), recipe,
-            attrs={
-                "lossatlas_version": __version__,
-                "torch_version": torch.__version__,
-                "python_version": platform.python_version(),
-                "elapsed_s": 0.0,
-            },
-        )
-        for name, idx in indices.items():
-            if spec.samples is not None:
-                surface.arrays[f"samples_{name}"] = idx
-    surface.attrs["device"] = str(device)
-    surface.attrs["directions_sha256"] = digest
-    if dir_path is not None:
-        surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
-        surface.dir_file = dir_path.name
+    previous = open_or_resume(out, recipe, overwrite)
+    directions, dir_path, dirs_pending = load_directions(spec, model, out, previous)
+    digest = directions_digest(directions)
+    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
 
-    flat = FlatWeights(model, directions, spec.directions.dir_type)
-    fast = FastForward(model, device) if spec.fast else None
-    evaluator = Evaluator(
-        model, splits, objective, spec.batch_size, device,
-        forward=fast, input_transform=fast.prepare_inputs if fast else None,
-    )
-    elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
-    done_flat = surface.done.reshape(-1)
-    total = done_flat.size
-    computed = 0
-    t_run = time.perf_counter()
     flushing = _denormals_flushed()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
     tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     if not spec.fast:  # exact fp32 on GPUs too: TF32 would round inputs of convolutions and matmuls
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        for level in coarse_to_fine(nx, ny):
-            for flat_index in level:
-                if done_flat[flat_index]:
-                    continue
-                if should_stop is not None and should_stop():
-                    return surface
-                iy, ix = divmod(int(flat_index), nx)
-                coords = (xs[ix],) if ys is None else (xs[ix], ys[iy])
-                flat.set_point(*coords)
-                if fast is not None:
-                    fast.refresh()
-                values = evaluator.evaluate()
-                index = (ix,) if ys is None else (iy, ix)
-                for name, value in values.items():
-                    surface.metrics[name][index] = value
-                surface.done[index] = True
-                computed += 1
-                now = time.perf_counter()
-                surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
-                if surface.is_complete:
-                    surface.attrs.update(landscape_stats(surface))
-                if out is not None:
-                    write_surface(out, surface)
-                if progress is not None:
-                    progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
+        point = GridPoint(model, directions, splits, spec, device, objective)
+        recipe["compute"] = compute_record(device, point.precision, spec.fast)
+        if previous is not None:
+            check_resumable(out, previous, recipe, point, point.counts)
+            recipe["compute"] = merge_compute(previous.recipe["compute"], recipe["compute"])
+            surface = previous
+            surface.recipe = recipe  # same content; refreshed paths
+        else:
+            metrics = [f"{split}_{m}" for split in spec.splits for m in objective.metrics]
+            surface = _new_surface(spec, recipe, indices, metrics)
+        surface.attrs["device"] = str(device)
+        surface.attrs["directions_sha256"] = digest
+        if dir_path is not None:
+            surface.dir_file = dir_path.name
+            if not dirs_pending:
+                surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+
+        def write_directions_file() -> None:
+            if dirs_pending:
+                write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
+                surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+
+        return evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start)
     finally:
         torch.set_flush_denormal(flushing)
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
-    if surface.is_complete and "landscape_stats" not in surface.attrs:
-        surface.attrs.update(landscape_stats(surface))
-        if out is not None:
-            write_surface(out, surface)
+
+
+def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray],
+                 metrics: list[str]) -> Surface:
+    """An empty surface of ``spec``'s grid, every metric NaN, nothing done."""
+    xs = spec.x.axis().coordinates()
+    ys = spec.y.axis().coordinates() if spec.y is not None else None
+    shape = (len(xs),) if ys is None else (len(ys), len(xs))
+    surface = Surface(
+        xs, ys, {m: np.full(shape, np.nan) for m in metrics}, np.zeros(shape, dtype=bool), recipe,
+        attrs={
+            "lossatlas_version": __version__,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "elapsed_s": 0.0,
+        },
+    )
+    if spec.samples is not None:
+        for name, idx in indices.items():
+            surface.arrays[f"samples_{name}"] = idx
     return surface
