@@ -43,9 +43,9 @@ test-lower: setup
 	$(LOWER)/bin/pip install -q -r constraints-lower.txt
 	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
 		"$$($(LOWER)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/locked.pth"
-	$(LOWER)/bin/python -m pytest -q -p no:cacheprovider -W error::UserWarning tests/server/test_api_surfaces.py \
+	$(LOWER)/bin/python -m pytest -q -p no:cacheprovider -W error::UserWarning -W default::DeprecationWarning tests/server/test_api_surfaces.py \
 		tests/server/test_openapi_page.py tests/workers/test_h5io.py tests/workers/test_surface.py \
-		tests/workers/test_objective.py tests/workers/test_plot.py -k 'not packaging'
+		tests/workers/test_objective.py tests/workers/test_plot.py tests/workers/test_export.py
 
 # A wheel with the viewer (and the three.js files it loads) and the gallery in it: dist/lossatlas-*.whl
 wheel: setup
