@@ -45,7 +45,8 @@ test-lower: setup
 		"$$($(LOWER)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/locked.pth"
 	$(LOWER)/bin/python -m pytest -q -p no:cacheprovider -W error::UserWarning -W default::DeprecationWarning tests/server/test_api_surfaces.py \
 		tests/server/test_openapi_page.py tests/workers/test_h5io.py tests/workers/test_surface.py \
-		tests/workers/test_objective.py tests/workers/test_plot.py tests/workers/test_export.py
+		tests/workers/test_objective.py tests/workers/test_plot.py tests/workers/test_export.py \
+		tests/workers/test_progress.py tests/server/test_notebook.py
 
 # A wheel with the viewer (and the three.js files it loads) and the gallery in it: dist/lossatlas-*.whl
 wheel: setup
