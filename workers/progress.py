@@ -33,11 +33,20 @@ class ProgressBar:
 
     def __init__(self, total: int, unit: str = "pts", stream: TextIO | None = None, interval: float = 10.0,
                  desc: str | None = None):
-        self.total, self.unit = total, unit
+        self._total, self.unit = total, unit
         stream = stream or sys.stderr
         tty = getattr(stream, "isatty", lambda: False)()
         self._bar = tqdm(total=total, unit=unit, file=stream, desc=desc, mininterval=0.2 if tty else interval,
                          dynamic_ncols=tty, ncols=None if tty else 100, leave=True, bar_format=_TQDM)
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @total.setter
+    def total(self, value: int) -> None:  # a trajectory's grid is known only once its path is
+        self._total = value
+        self._bar.total = value
 
     def update(self, done: int, rate: float | None = None, eta: float | None = None, extra: str = "") -> None:
         bar = self._bar
