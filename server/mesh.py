@@ -18,7 +18,7 @@ def _axis(coords: np.ndarray) -> dict[str, float | int]:
 
 
 def _split_of(metrics: list[str]) -> str:
-    splits = {m.split("_")[0] for m in metrics}
+    splits = {m.split("_")[0] for m in metrics if m.endswith(("_loss", "_acc"))}
     return "both" if {"train", "test"} <= splits else (splits.pop() if len(splits) == 1 else "train")
 
 

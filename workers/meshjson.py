@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .h5io import METRICS, Surface
+from .hessian import eig_ratio
 
 SIGNIFICANT = 7  # digits kept in mesh values: float32 precision, and a mesh a third smaller gzipped
 
@@ -26,8 +27,12 @@ def _metric_order(name: str) -> tuple[int, str]:
 
 
 def ordered_metrics(surface: Surface) -> dict[str, np.ndarray]:
-    """Metrics as train_loss, train_acc, test_loss, test_acc, then others (files store them sorted)."""
-    return {m: surface.metrics[m] for m in sorted(surface.metrics, key=_metric_order)}
+    """Metrics as train_loss, train_acc, test_loss, test_acc, then others (files store them sorted); with
+    eigenvalue maps, the derived ``eig_ratio`` = |min_eig / max_eig| follows them (never stored in files)."""
+    out = {m: surface.metrics[m] for m in sorted(surface.metrics, key=_metric_order)}
+    if "min_eig" in out and "max_eig" in out:
+        out["eig_ratio"] = eig_ratio(out["min_eig"], out["max_eig"])
+    return out
 
 
 def _values(values: np.ndarray, done: np.ndarray) -> list:
@@ -74,6 +79,7 @@ def mesh_data(surface: Surface) -> dict[str, Any]:
         "points_total": int(done.size),
         "complete": bool(done.all()),
         "recipe": public_recipe(surface.recipe),
+        "curvature": surface.attrs.get("curvature"),
         "trajectory": _trajectory(surface),
     }
 

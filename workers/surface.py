@@ -34,6 +34,7 @@ from .evaluate import Evaluator, FlatWeights
 from .fastmode import FastForward
 from .grid import coarse_to_fine
 from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
+from .hessian import curvature_evaluator
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
@@ -58,6 +59,7 @@ class Progress:
     computed: int  # points computed by this run
     elapsed: float  # seconds in this run
     new: list[tuple[int, int, dict[str, float]]] = field(default_factory=list)  # (ix, iy, metrics)
+    stage: str = ""  # what a long point is doing now (Hessian: "Lanczos step 12/100 at (0.5, -0.25)")
 
     @property
     def rate(self) -> float:
@@ -167,12 +169,28 @@ class GridPoint:
         )
         self.precision = "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
         self.counts = {name: len(y) for name, (_, y) in splits.items()}
+        self.curvature = curvature_evaluator(spec, model, self.evaluator.splits, directions)  # max_eig, min_eig
+        self.on_stage: Callable[[str], None] | None = None  # told each Lanczos step of a point
 
     def __call__(self, *coords: float) -> dict[str, float]:
         self.flat.set_point(*coords)
         if self.fast is not None:
             self.fast.refresh()
-        return self.evaluator.evaluate()
+        values = self.evaluator.evaluate()
+        if self.curvature is not None:
+            values.update(self.curvature.evaluate(self._stage_reporter(coords)))
+        return values
+
+    def _stage_reporter(self, where: tuple[float, ...] | str) -> Callable[[str, int, int], None] | None:
+        if self.on_stage is None:
+            return None
+        at = where if isinstance(where, str) else "(" + ", ".join(f"{c:.4g}" for c in where) + ")"
+        return lambda what, step, steps: self.on_stage(f"{what} {step}/{steps} at {at}")
+
+    def curvature_summary(self) -> dict[str, Any]:
+        """The Hessian's summary at the centre (the model's own weights): top-k, trace, density."""
+        self.flat.restore()
+        return self.curvature.summary(self._stage_reporter("the centre"))
 
 
 def evaluate_grid(
@@ -194,6 +212,9 @@ def evaluate_grid(
     total = done_flat.size
     computed = 0
     t_run = time.perf_counter()
+    if progress is not None:
+        point.on_stage = lambda text: progress(
+            Progress(int(surface.done.sum()), total, computed, time.perf_counter() - t_run, stage=text))
 
     def save() -> None:
         nonlocal before_first_write
@@ -304,6 +325,8 @@ def compute_surface(
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
     objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
+    if objective.recipe is not None and spec.hessian is not None:
+        raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
     if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
         check_data_fits(model, splits, spec, device)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
@@ -329,7 +352,7 @@ def compute_surface(
             surface = previous
             surface.recipe = recipe  # same content; refreshed paths
         else:
-            metrics = [f"{split}_{m}" for split in spec.splits for m in objective.metrics]
+            metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
             surface = _new_surface(spec, recipe, indices, metrics)
         surface.attrs["device"] = str(device)
         surface.attrs["directions_sha256"] = digest
@@ -343,10 +366,24 @@ def compute_surface(
                 write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
-        return evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start)
+        surface = evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start)
+        if point.curvature is not None:
+            _finish_curvature(surface, point, spec, out)
+        return surface
     finally:
         torch.set_flush_denormal(flushing)
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None) -> None:
+    """Count this run's Hessian-vector products and, once every point is done, add the centre's summary."""
+    if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
+        surface.attrs["curvature"] = point.curvature_summary()
+    hvps = point.curvature.op.count
+    if hvps:
+        surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
+        if out is not None and out.exists():
+            write_surface(out, surface)
 
 
 def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray],
