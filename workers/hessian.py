@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from .directions import Direction, named_weights
-from .objective import make_objective
+from .evaluate import batch_metrics
 from .spec import HessianSpec
 
 # Cost of one Hessian-vector product in no-grad forward passes of the same samples (double backward):
@@ -82,7 +82,6 @@ class HessianOperator:
             raise ValueError(f"hessian scale must be one of mean, batch_sum; got {scale!r}")
         self.model, self.params, self.x, self.y = model, list(params), x, y
         self.loss, self.batch_size, self.scale = loss, batch_size, scale
-        self.objective = make_objective(loss)  # the surface's built-in loss, as its evaluator sums it
         self.sizes = [p.numel() for p in self.params]
         self.n = sum(self.sizes)
         self.device = x.device
@@ -98,7 +97,7 @@ class HessianOperator:
         with torch.enable_grad():
             for start in range(0, len(self.y), self.batch_size):
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
-                total, _ = self.objective.batch(self.model(xb), yb)  # summed over the batch, float64
+                total, _ = batch_metrics(self.model(xb), yb, self.loss)  # summed over the batch
                 loss = total / (len(self.y) if self.scale == "mean" else len(yb))
                 grads = torch.autograd.grad(loss, self.params, create_graph=True)
                 hv = torch.autograd.grad(grads, self.params, grad_outputs=vs)  # d(g . v)/dw = H v

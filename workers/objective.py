@@ -22,15 +22,23 @@ AccuracyFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, t
 OutputPick = str | int | Callable[[Any], torch.Tensor] | None
 
 
-def _ce_sum(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(outputs.float(), targets, reduction="sum")
+def batch_metrics(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed per-sample loss and number correct of one batch, as float64, for a built-in loss.
 
-
-def _mse_sum(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean over classes of (softmax - one-hot)^2, summed over the samples (the reference's MSELoss)."""
-    outputs = outputs.float()
-    onehot = F.one_hot(targets, outputs.shape[1]).to(outputs.dtype)
-    return (F.softmax(outputs, dim=1) - onehot).pow(2).mean(dim=1).sum()
+    ``logits`` is ``(B, classes)`` or ``(K, B, classes)`` for K grid points at once (``target`` is
+    ``(B,)`` either way); the sums are scalars or ``(K,)``.
+    """
+    logits = logits.float()  # (..., B, C)
+    target = target.expand(logits.shape[:-1])  # (..., B)
+    flat_logits, flat_target = logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
+    if loss == "ce":
+        per_sample = F.cross_entropy(flat_logits, flat_target, reduction="none")
+    else:  # mse between softmax and one-hot, averaged over classes (the reference's MSELoss)
+        onehot = F.one_hot(flat_target, logits.shape[-1]).to(logits.dtype)
+        per_sample = (F.softmax(flat_logits, dim=1) - onehot).pow(2).mean(dim=1)
+    total = per_sample.view(target.shape).sum(dim=-1)
+    correct = (logits.argmax(dim=-1) == target).sum(dim=-1)
+    return total.double(), correct.double()
 
 
 def top1(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -74,7 +82,8 @@ def pick_output(output: OutputPick) -> Callable[[Any], torch.Tensor]:
 class Objective:
     """Output picking, loss and accuracy of one evaluation, as batch sums in float64."""
 
-    loss_sum: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    loss_sum: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None  # a user's loss, summed; None: builtin
+    builtin: str | None  # "ce" or "mse": :func:`batch_metrics`, which also takes K points at once
     correct: AccuracyFn | None
     output: Callable[[Any], torch.Tensor]
     recipe: dict[str, str | None] | None  # what the surface's recipe records; None for a built-in loss as is
@@ -85,9 +94,15 @@ class Objective:
         return ("loss", "acc") if self.correct is not None else ("loss",)
 
     def batch(self, raw: Any, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Summed loss and summed accuracy score (number correct) of one batch, as float64 scalars."""
+        """Summed loss and summed accuracy score (number correct) of one batch, as float64 (scalars, or
+        ``(K,)`` for the built-in objective given K points' outputs at once)."""
         outputs = self.output(raw)
-        total = self.loss_sum(outputs, targets).double()
+        if self.builtin is not None:
+            total, correct = batch_metrics(outputs, targets, self.builtin)
+            if self.correct is top1:
+                return total, correct
+        else:
+            total = self.loss_sum(outputs, targets).double()
         if self.correct is None:
             return total, None
         return total, self.correct(outputs, targets).double().sum()
@@ -115,9 +130,9 @@ def make_objective(loss: str | LossFn = "ce", accuracy: AccuracyFn | str | None 
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable; got {loss!r}")
-        loss_sum, loss_name = (_ce_sum if loss == "ce" else _mse_sum), loss
+        loss_sum, builtin, loss_name = None, loss, loss
     elif callable(loss):
-        loss_sum, loss_name = _user_loss_sum(loss), describe(loss)
+        loss_sum, builtin, loss_name = _user_loss_sum(loss), None, describe(loss)
     else:
         raise ValueError(f"loss must be one of {', '.join(LOSSES)} or a callable; got {type(loss).__name__}")
     if accuracy == "auto":
@@ -130,6 +145,6 @@ def make_objective(loss: str | LossFn = "ce", accuracy: AccuracyFn | str | None 
         raise ValueError(f"accuracy must be 'auto', 'top1', None or a callable (outputs, targets) -> per-sample "
                          f"scores; got {accuracy!r}")
     out_name = None if output is None else (describe(output) if callable(output) else repr(output))
-    builtin = isinstance(loss, str) and acc_name == "top1" and output is None
-    recipe = None if builtin else {"loss": loss_name, "accuracy": acc_name, "output": out_name}
-    return Objective(loss_sum, correct, pick_output(output), recipe)
+    as_is = isinstance(loss, str) and acc_name == "top1" and output is None
+    recipe = None if as_is else {"loss": loss_name, "accuracy": acc_name, "output": out_name}
+    return Objective(loss_sum, builtin, correct, pick_output(output), recipe)

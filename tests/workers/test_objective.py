@@ -150,6 +150,9 @@ def test_bad_losses_and_outputs_are_one_line(regressor, model, data):
         compute_surface(spec(), model=regressor, data={"train": [x]}, loss=squared_error, output="prediction")
     with pytest.raises(ValueError, match="accuracy must be 'auto', 'top1', None or a callable"):
         compute_surface(spec(), model=model, data=data, accuracy="top5")
+    with pytest.raises(ValueError, match="a custom loss, accuracy or output is evaluated one point per pass"):
+        compute_surface(spec(), model=regressor, data={"train": (x, y)}, loss=squared_error, output="prediction",
+                        points_per_pass=2)
     with pytest.raises(ValueError, match="the Hessian maps use the spec's built-in loss"):
         compute_surface(spec(hessian={}), model=regressor, data={"train": (x, y)}, loss=squared_error,
                         output="prediction")
