@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workers.gallery import Tier
 from workers.spec import AxisSpec, HessianSpec
 
 
@@ -60,7 +61,7 @@ class Grid(BaseModel):
 
 
 class GalleryInfo(BaseModel):
-    tier: Literal["cpu", "full"]
+    tier: Tier
     title: str
     description: str
     pair: str | None = None

@@ -254,7 +254,7 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
     gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
     b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
-    b.add_argument("--tier", default="cpu", help="cpu (default; sized for a 2-core machine), full (GPU scale) or all")
+    b.add_argument("--tier", default="cpu", help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by precomputed/build_gpu.py) or all")
     b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
     b.add_argument("--device", default="cpu")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
