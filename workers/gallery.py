@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .checkpoints import build_model, load_model, sha256_file
 from .data import DATASET_LABELS, load_split
 from .files import atomic_path
+from .resources import GALLERY_SOURCE, resource_dir
 from .h5io import read_surface, write_surface
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
 from .evaluate import Evaluator
@@ -30,7 +31,7 @@ from .fasttrain import OneCycleRecipe, ResidentData, fast_train
 from .train import TrainConfig, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-GALLERY_DIR = REPO_ROOT / "precomputed"
+GALLERY_DIR = resource_dir("precomputed")  # the checkout's precomputed/, or the installed copy
 Tier = Literal["cpu", "full", "gpu"]
 TIERS: tuple[str, ...] = Tier.__args__
 # Trained checkpoints above this size are not committed (VGG-16: 60 MB, DenseNet-121: 28 MB); their
@@ -158,7 +159,7 @@ def load_manifest(directory: Path = GALLERY_DIR) -> Manifest:
     try:
         return Manifest.model_validate_json(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"no gallery manifest at {path}") from None
+        raise ValueError(f"no gallery manifest at {path}: {GALLERY_SOURCE}") from None
 
 
 def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:

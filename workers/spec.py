@@ -146,8 +146,9 @@ class HessianSpec(BaseModel):
 class SurfaceSpec(BaseModel):
     """A loss surface: model, data, directions and grid."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())  # model_args is a field
     model: str = Field(description="zoo name (resnet56, ...) or package.module:function")
+    model_args: dict[str, Any] | None = Field(None, description="keyword arguments of the model function")
     checkpoint: str | None = Field(None, description="weights file of the model")
     dataset: Literal["cifar10", "cifar10-jpeg", "imagefolder", "mnist", "fashion-mnist", "tensors"] = "cifar10"
     data_root: str | None = None
@@ -163,15 +164,28 @@ class SurfaceSpec(BaseModel):
     dir_file: str | None = Field(None, description="existing direction file to use")
     x: AxisSpec
     y: AxisSpec | None = None
-    fast: bool = Field(False, description="trade exactness for speed (BN folding, channels-last, bf16)")
+    fast: bool | Literal["fp32", "bf16"] = Field(
+        False, description="trade exactness for speed: BN folding, channels-last, and bf16 when named "
+        "(true: bf16 on GPUs, fp32 on CPUs); the measured deviation is stored in the file"
+    )
     hessian: HessianSpec | None = Field(None, description="also map the Hessian's extreme eigenvalues (costly)")
 
+    @field_validator("fast", mode="before")
+    @classmethod
+    def _fast_mode(cls, value):
+        bool_words = ("true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n")  # pydantic's
+        if isinstance(value, str) and value not in ("fp32", "bf16") and value.lower() not in bool_words:
+            raise ValueError(f"fast is true, false, fp32 or bf16, not {value!r}")
+        return value
+
     @model_serializer(mode="wrap")
-    def _hessian_only_when_asked(self, handler):
-        """Recipes of surfaces without eigenvalue maps stay as they were before them (files resume)."""
+    def _optional_fields_only_when_set(self, handler):
+        """Recipes of surfaces without eigenvalue maps or model arguments stay as they were before those
+        existed (files resume)."""
         data = handler(self)
-        if self.hessian is None:
-            data.pop("hessian", None)
+        for key in ("hessian", "model_args"):
+            if getattr(self, key) is None:
+                data.pop(key, None)
         return data
 
     @field_validator("mean", "std")

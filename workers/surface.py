@@ -25,14 +25,16 @@ import torch
 import torch.nn as nn
 
 from . import __version__
+from .batches import as_tensors
 from .checkpoints import load_model, load_state_dict, sha256_file
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
-from .evaluate import Evaluator, FlatWeights
-from .fastmode import FastForward
+from .fastmode import fast_precision
 from .grid import coarse_to_fine
+from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
 from .hessian import curvature_evaluator
+from .pointeval import PointEvaluator, check_points
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
@@ -108,18 +110,6 @@ def _denormals_flushed() -> bool:
     return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
 
 
-def as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(inputs, labels)`` tensors, or any map-style dataset of ``(input, label)`` pairs, stacked once."""
-    if isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(t, torch.Tensor) for t in split):
-        return split[0], split[1]
-    if hasattr(split, "__getitem__") and hasattr(split, "__len__"):
-        pairs = [split[i] for i in range(len(split))]
-        if not pairs:
-            raise ValueError("the dataset is empty")
-        return torch.stack([torch.as_tensor(x) for x, _ in pairs]), torch.as_tensor([int(y) for _, y in pairs])
-    raise ValueError(f"data splits must be (inputs, labels) tensors or a dataset of pairs, not {type(split).__name__}")
-
-
 def build_recipe(
     spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False, splits: Splits | None = None
 ) -> dict[str, Any]:
@@ -167,28 +157,42 @@ def load_directions(
 
 
 class GridPoint:
-    """Evaluates the model at points ``w + x*dx + y*dy``: the flat weights, the fast mode, the evaluator."""
+    """Evaluates the model at points ``w + x*dx + y*dy``: the metrics (:class:`PointEvaluator`, K points
+    per pass where it pays) and, when the spec asks, the Hessian's extreme eigenvalues (one point at a time)."""
 
-    def __init__(self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device):
-        self.flat = FlatWeights(model, directions, spec.directions.dir_type)
-        self.fast = FastForward(model, device) if spec.fast else None
-        self.evaluator = Evaluator(
-            model, splits, spec.loss, spec.batch_size, device,
-            forward=self.fast, input_transform=self.fast.prepare_inputs if self.fast else None,
+    def __init__(
+        self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
+        points_per_pass: int | None = None, compile_fast: bool = False, objective: Objective | None = None,
+    ):
+        if spec.hessian is not None and points_per_pass not in (None, 1):
+            raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
+        self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
+            model, directions, splits, dir_type=spec.directions.dir_type, loss=objective or spec.loss,
+            batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
+            compile=compile_fast, points_per_pass=1 if spec.hessian is not None else points_per_pass,
         )
-        self.precision = "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
-        self.counts = {name: len(y) for name, (_, y) in splits.items()}
-        self.curvature = curvature_evaluator(spec, model, self.evaluator.splits, directions)  # max_eig, min_eig
+        self.precision = self.metrics.precision
+        self.counts = self.metrics.counts
+        self.curvature = curvature_evaluator(spec, model, self.metrics.evaluator.splits, directions)  # max_eig, min_eig
         self.on_stage: Callable[[str], None] | None = None  # told each Lanczos step of a point
 
-    def __call__(self, *coords: float) -> dict[str, float]:
-        self.flat.set_point(*coords)
-        if self.fast is not None:
-            self.fast.refresh()
-        values = self.evaluator.evaluate()
-        if self.curvature is not None:
+    @property
+    def points_per_pass(self) -> int:
+        return self.metrics.points_per_pass
+
+    def evaluate(self, points: list[tuple[float, ...]]) -> list[dict[str, float]]:
+        """The values at each of ``points``, in order."""
+        if self.curvature is None:
+            return self.metrics.evaluate(points)
+        out = []
+        for coords in points:
+            values = self.metrics.evaluate_one(coords)  # leaves the weights at the point for the Hessian
             values.update(self.curvature.evaluate(self._stage_reporter(coords)))
-        return values
+            out.append(values)
+        return out
+
+    def __call__(self, *coords: float) -> dict[str, float]:
+        return self.evaluate([coords])[0]
 
     def _stage_reporter(self, where: tuple[float, ...] | str) -> Callable[[str, int, int], None] | None:
         if self.on_stage is None:
@@ -198,7 +202,7 @@ class GridPoint:
 
     def curvature_summary(self) -> dict[str, Any]:
         """The Hessian's summary at the centre (the model's own weights): top-k, trace, density."""
-        self.flat.restore()
+        self.metrics.flat.restore()
         return self.curvature.summary(self._stage_reporter("the centre"))
 
 
@@ -211,8 +215,9 @@ def evaluate_grid(
     should_stop: Callable[[], bool] | None = None,
     t_start: float | None = None,
 ) -> Surface:
-    """Compute the points ``surface.done`` lacks, coarse to fine, writing ``out`` after each one
-    (``before_first_write`` runs once, just before the first write)."""
+    """Compute the points ``surface.done`` lacks, coarse to fine, writing ``out`` after each chunk of
+    ``point.points_per_pass`` points of one level (``before_first_write`` runs once, just before the
+    first write)."""
     t_start = time.perf_counter() if t_start is None else t_start
     xs, ys = surface.xcoordinates, surface.ycoordinates
     nx, ny = len(xs), (len(ys) if ys is not None else 1)
@@ -235,25 +240,26 @@ def evaluate_grid(
         write_surface(out, surface)
 
     for level in coarse_to_fine(nx, ny):
-        for flat_index in level:
-            if done_flat[flat_index]:
-                continue
+        pending = [int(i) for i in level if not done_flat[i]]
+        for start in range(0, len(pending), point.points_per_pass):
             if should_stop is not None and should_stop():
                 return surface
-            iy, ix = divmod(int(flat_index), nx)
-            index = (ix,) if ys is None else (iy, ix)
-            values = point(*point_coords(surface, index))
-            for name, value in values.items():
-                surface.metrics[name][index] = value
-            surface.done[index] = True
-            computed += 1
+            chunk = [divmod(i, nx) for i in pending[start : start + point.points_per_pass]]  # (iy, ix)
+            indices = [(ix,) if ys is None else (iy, ix) for iy, ix in chunk]
+            new = []
+            for (iy, ix), index, values in zip(chunk, indices, point.evaluate([point_coords(surface, i) for i in indices])):
+                for name, value in values.items():
+                    surface.metrics[name][index] = value
+                surface.done[index] = True
+                new.append((ix, iy, values))
+            computed += len(chunk)
             now = time.perf_counter()
             surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
             if surface.is_complete:
                 surface.attrs.update(landscape_stats(surface))
             save()
             if progress is not None:
-                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
+                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, new))
     if surface.is_complete and "landscape_stats" not in surface.attrs:
         surface.attrs.update(landscape_stats(surface))
         save()
@@ -270,6 +276,11 @@ def compute_surface(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    points_per_pass: int | None = None,
+    compile_fast: bool = False,
+    loss: LossFn | None = None,
+    accuracy: AccuracyFn | str | None = "auto",
+    output: OutputPick = None,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -284,7 +295,9 @@ def compute_surface(
     model : nn.Module, optional
         Use this model instead of building ``spec.model`` (it is copied, never modified).
     data : dict, optional
-        ``{"train": (inputs, labels), "test": ...}`` tensors to use instead of loading ``spec.dataset``.
+        ``{"train": ..., "test": ...}`` to use instead of loading ``spec.dataset``: ``(inputs, targets)``
+        tensors, a map-style dataset, or any iterable of batches such as a ``DataLoader``. It is read once
+        into two tensors before the first point, so every point sees the same samples in the same order.
     device : str
         ``"cpu"`` or ``"cuda"``; model and data are moved there once.
     progress : callable, optional
@@ -294,6 +307,21 @@ def compute_surface(
     overwrite : bool
         Recompute from scratch even when ``out`` holds a surface (of this or another recipe). The old
         file (and its direction file) is replaced only when the first new point is written.
+    points_per_pass : int, optional
+        Grid points evaluated together in one pass (each chunk is points of the current coarse-to-fine
+        level); by default 1 on CPUs and as many as fit on GPUs (:class:`~workers.pointeval.PointEvaluator`).
+    compile_fast : bool
+        Run the fast mode's model through ``torch.compile`` (a one-time compile per batch shape, seconds to
+        a minute; about 1.1x over the uncompiled fast mode on a CPU, bench/README.md). Recorded as
+        ``recipe["compute"]["compiled"]``.
+    loss : callable, optional
+        ``(outputs, targets) -> per-sample losses`` (shape ``(N,)``) instead of ``spec.loss``; the
+        surface's ``*_loss`` is their mean. Its name (``module.qualname``) goes into the recipe.
+    accuracy : callable, "top1", "auto" or None
+        ``(outputs, targets) -> per-sample scores in [0, 1]``; ``*_acc`` is 100 x their mean. "auto":
+        top-1 for the built-in losses, none (no ``*_acc`` metrics) for a callable ``loss``.
+    output : str, int or callable, optional
+        Picks the loss's input from what the model returns: a dict key, a tuple index or a function.
 
     Returns
     -------
@@ -306,12 +334,16 @@ def compute_surface(
         ``out`` holds a surface computed from other settings, weights, data, precision or model code.
     """
     t_start = time.perf_counter()
+    if points_per_pass is not None and points_per_pass < 1:
+        raise ValueError(f"points per pass must be at least 1, got {points_per_pass}")
+    if compile_fast and not spec.fast:
+        raise ValueError("compiling is part of the fast mode: add --fast (fast=True)")
     device = resolve_device(device)
     out = check_out_path(out) if out is not None else None
     if out is not None:
         remove_stale_tmp(out)
 
-    base = load_model(spec.model, spec.checkpoint) if model is None else model
+    base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
     model = copy.deepcopy(base).to(device).eval()
     if data is None:
         splits, indices = _load_splits(spec)
@@ -320,8 +352,14 @@ def compute_surface(
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
-    check_data_fits(model, splits, spec, device)
+    objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
+    if objective.recipe is not None and spec.hessian is not None:
+        raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
+    if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
+        check_data_fits(model, splits, spec, device)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
+    if objective.recipe is not None:
+        recipe["objective"] = objective.recipe
 
     previous = open_or_resume(out, recipe, overwrite)
     directions, dir_path, dirs_pending = load_directions(spec, model, out, previous)
@@ -330,11 +368,8 @@ def compute_surface(
 
     flushing = _denormals_flushed()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    if not spec.fast:  # exact fp32 on GPUs too: TF32 would round inputs of convolutions and matmuls
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        point = GridPoint(model, directions, splits, spec, device)
+        point = GridPoint(model, directions, splits, spec, device, points_per_pass, compile_fast, objective)
         recipe["compute"] = compute_record(device, point.precision, spec.fast)
         if previous is not None:
             check_resumable(out, previous, recipe, point, point.counts)
@@ -342,7 +377,11 @@ def compute_surface(
             surface = previous
             surface.recipe = recipe  # same content; refreshed paths
         else:
-            surface = _new_surface(spec, recipe, indices)
+            metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
+            surface = _new_surface(spec, recipe, indices, metrics)
+        if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
+            recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
+            recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
         surface.attrs["device"] = str(device)
         surface.attrs["directions_sha256"] = digest
         if dir_path is not None:
@@ -361,7 +400,6 @@ def compute_surface(
         return surface
     finally:
         torch.set_flush_denormal(flushing)
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None) -> None:
@@ -375,13 +413,14 @@ def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out
             write_surface(out, surface)
 
 
-def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray]) -> Surface:
+def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray],
+                 metrics: list[str]) -> Surface:
     """An empty surface of ``spec``'s grid, every metric NaN, nothing done."""
     xs = spec.x.axis().coordinates()
     ys = spec.y.axis().coordinates() if spec.y is not None else None
     shape = (len(xs),) if ys is None else (len(ys), len(xs))
     surface = Surface(
-        xs, ys, {m: np.full(shape, np.nan) for m in spec.metrics}, np.zeros(shape, dtype=bool), recipe,
+        xs, ys, {m: np.full(shape, np.nan) for m in metrics}, np.zeros(shape, dtype=bool), recipe,
         attrs={
             "lossatlas_version": __version__,
             "torch_version": torch.__version__,

@@ -60,7 +60,7 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
 
 
 @pytest.mark.parametrize("change, message", [
-    (["--norm", "filters"], "directions.norm: Input should be 'filter', 'layer', 'weight' or 'none'"),
+    (["--norm", "filters"], "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')"),
     (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
     (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
     (["--data-root", "missing.npz"], "missing.npz"),
@@ -129,6 +129,26 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big
         np.testing.assert_array_equal(partial.metrics[name][done], whole.metrics[name][done])
 
 
+def test_fast_mode_prints_and_stores_its_deviation_from_exact(tmp_path, tensors_npz):
+    out = tmp_path / "fast.h5"
+    proc = lossatlas(*compute_args(tensors_npz, out, "--y", "-1:1:3", "--fast", "--points-per-pass", "4"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    check = read_surface(out).recipe["compute"]["fast_check"]
+    assert len(check["points"]) == 5
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("lossatlas: fast mode's largest deviation from exact at 5 points: train_loss ")
+    assert f"train_loss {check['max_abs']['train_loss']:.2g}" in line
+
+
+def test_points_per_pass_below_one_is_one_line_and_writes_nothing(tmp_path, tensors_npz, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--points-per-pass", "0"))
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "lossatlas compute: error: points per pass must be at least 1, got 0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
+
+
 def test_compute_with_hessian_maps_the_eigenvalues(tmp_path, tensors_npz):
     out = tmp_path / "s.h5"
     proc = lossatlas(*compute_args(tensors_npz, out, "--hessian", "--hessian-steps", "20", "--hessian-params", "reference",
@@ -150,3 +170,17 @@ def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
         main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian-tol", "1e-4"))
     assert e.value.code == 2 and not (tmp_path / "s.h5").exists()
     assert capsys.readouterr().err == "lossatlas compute: error: --hessian-tol is an option of the eigenvalue maps: add --hessian\n"
+
+
+def test_version_and_the_choices_in_the_help(capsys):
+    from workers import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith(f"lossatlas {__version__} (torch ")
+    with pytest.raises(SystemExit):
+        main(["compute", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    for option, values in (("--norm", "filter,layer,weight,none"), ("--split", "train,test,both"), ("--loss", "ce,mse"),
+                           ("--dir-type", "weights,states"), ("--ignore", "biasbn,none")):
+        assert f"{option} {{{values}}}" in usage
