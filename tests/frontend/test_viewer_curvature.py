@@ -129,6 +129,9 @@ def test_ratio_draped_over_the_loss_with_a_diverging_colour_bar(page: Viewer, ei
     page.wait_ready()
     assert page.page.evaluate("() => window.__lossatlas.drape()") is None
     assert page.layer(SID)["draped"] is False
+    page.open(f"?s={SID}&cb=nope")  # a bad link colours by height and says so
+    state = page.state()
+    assert any("unknown colour source" in n for n in state["notes"]) and not state["layers"][0]["draped"]
 
 
 def test_tooltip_shows_loss_eigenvalues_and_ratio(page: Viewer, eig_surface) -> None:
