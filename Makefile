@@ -6,7 +6,7 @@ THREE := frontend/node_modules/three/package.json
 # Exact versions of every package (pyproject.toml holds the ranges users get); `make lock` rewrites it.
 CONSTRAINTS := constraints.txt
 
-.PHONY: setup run test test-frontend test-lower chromium bench wheel lock
+.PHONY: setup run lint test test-frontend test-lower chromium bench wheel lock
 
 $(BIN)/lossatlas: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(BIN)/lossatlas: pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
-# three.js for the viewer, exactly as pinned in frontend/package-lock.json (served from node_modules).
+# three.js for the viewer (served from node_modules) and eslint, exactly as pinned in frontend/package-lock.json.
 $(THREE): frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
@@ -28,7 +28,13 @@ chromium:
 run: setup
 	$(BIN)/lossatlas serve
 
-test: setup chromium
+# ruff (checks and format, configured in pyproject.toml) and eslint (frontend/eslint.config.js), before the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd frontend && npx --no-install eslint .
+
+test: lint chromium
 	$(BIN)/python -m pytest -q
 
 test-frontend: setup chromium

@@ -38,7 +38,13 @@ from workers.data import load_split  # noqa: E402
 from workers.directions import random_directions  # noqa: E402
 from workers.evaluate import FlatWeights, keep_freed_memory  # noqa: E402
 from workers.hessian import (  # noqa: E402
-    CurvatureEvaluator, HessianOperator, extremes_converged, hessian_params, lanczos, reference_extremes, start_vector,
+    CurvatureEvaluator,
+    HessianOperator,
+    extremes_converged,
+    hessian_params,
+    lanczos,
+    reference_extremes,
+    start_vector,
 )
 from workers.spec import HessianSpec  # noqa: E402
 

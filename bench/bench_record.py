@@ -189,7 +189,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.device = torch.device(args.device)
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     record = {"date": started, "torch": torch.__version__}
     if args.device.type == "cuda":
         record["device"] = torch.cuda.get_device_name(args.device)

@@ -111,7 +111,7 @@ export class LayerStore extends EventTarget {
 
 		for ( const id of this.ids ) {
 
-			let mesh = null;
+			let mesh;
 			if ( isDifference( id ) ) {
 
 				const [ a, b ] = differenceParts( id ).map( ( p ) => this._mesh( p ) );

@@ -13,7 +13,6 @@ from workers.data import DATASETS, default_root
 from workers.resources import resource_dir
 
 
-
 class DatasetSource(BaseModel):
     """Where the server finds a dataset that jobs may name: the engine's dataset kind and its root
     (file or directory; None: the engine's default location for that kind)."""

@@ -15,7 +15,6 @@ import torch.nn as nn
 from .directions import Direction, named_weights
 from .objective import Objective, batch_metrics, make_objective  # noqa: F401 (batch_metrics: pointeval, hessian)
 
-
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters (glibc malloc.h)
 
 

@@ -15,7 +15,6 @@ import torch
 import torch.fx
 import torch.nn as nn
 
-
 FAST_MODES = ("fp32", "bf16")
 
 
@@ -51,12 +50,12 @@ class FastForward:
         self.device = device
         self.bf16 = bf16 and (device.type == "cuda" or _cpu_has_bf16())
         if bf16 and not self.bf16:
-            warnings.warn("fast mode bf16: this CPU has no bf16 units (it would be slower); running fp32")
+            warnings.warn("fast mode bf16: this CPU has no bf16 units (it would be slower); running fp32", stacklevel=2)
         self.pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d, nn.Conv2d]] = []
         try:
             self.module = self._fold(model)
         except Exception as e:  # models with data-dependent control flow cannot be traced
-            warnings.warn(f"fast mode: cannot trace the model to fold BatchNorm ({e}); running it unfolded")
+            warnings.warn(f"fast mode: cannot trace the model to fold BatchNorm ({e}); running it unfolded", stacklevel=2)
             self.module = model
         # Only the folded convolutions go channels-last: converting the model would replace every other
         # weight with a copy, cutting it off from the flat buffer that moves it through weight space.
@@ -114,6 +113,6 @@ class FastForward:
                 try:
                     return self.compiled(x)
                 except Exception as e:  # no C++ compiler, an unsupported op, ...: the eager module still works
-                    warnings.warn(f"fast mode: torch.compile failed ({one_line_error(e)}); running uncompiled")
+                    warnings.warn(f"fast mode: torch.compile failed ({one_line_error(e)}); running uncompiled", stacklevel=2)
                     self.compiled = None
             return self.module(x)

@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .checkpoints import build_model, load_model, sha256_file
 from .data import DATASET_LABELS, load_split
-from .files import atomic_path
-from .resources import GALLERY_SOURCE, resource_dir
-from .h5io import read_surface, write_surface
-from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
 from .evaluate import Evaluator
 from .fasttrain import OneCycleRecipe, ResidentData, fast_train
+from .files import atomic_path
+from .h5io import read_surface, write_surface
+from .resources import GALLERY_SOURCE, resource_dir
+from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
 from .train import TrainConfig, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

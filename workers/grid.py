@@ -30,7 +30,7 @@ class Axis:
             raise ValueError(f"axis {self.min:g}:{self.max:g} spans more than a float64 holds; choose closer ends")
 
     @classmethod
-    def parse(cls, text: str) -> "Axis":
+    def parse(cls, text: str) -> Axis:
         """Parse ``'min:max:num'``, e.g. ``'-1:1:51'``."""
         parts = str(text).split(":")
         if len(parts) != 3:

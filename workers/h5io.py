@@ -12,6 +12,7 @@ undoes that.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -142,7 +143,7 @@ def read_surface(path: str | Path) -> Surface:
         x = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
         y = np.asarray(f["ycoordinates"][()], dtype=np.float64).reshape(-1) if "ycoordinates" in f else None
         shape = (x.size,) if y is None else (y.size, x.size)
-        names = [k for k in f.keys() if k in METRICS or k.endswith(("_loss", "_acc"))]
+        names = [k for k in f if k in METRICS or k.endswith(("_loss", "_acc"))]
         if not names:
             raise ValueError(f"{path.name} holds no metric (train_loss, test_acc, ...)")
         reference = "done" not in f
@@ -166,12 +167,10 @@ def read_surface(path: str | Path) -> Surface:
         attrs = {k: _decode(v) for k, v in f.attrs.items() if k not in ("recipe", "format")}
         for k, v in list(attrs.items()):
             if isinstance(v, str) and v[:1] in "[{":
-                try:
+                with contextlib.suppress(json.JSONDecodeError):
                     attrs[k] = json.loads(v)
-                except json.JSONDecodeError:
-                    pass
         dir_file = _decode(f["dir_file"][()]) if "dir_file" in f else None
-        arrays = {k: np.asarray(f[k][()]) for k in f.keys() if k.startswith("samples_")}
+        arrays = {k: np.asarray(f[k][()]) for k in f if k.startswith("samples_")}
         trajectory = _read_trajectory(f["trajectory"]) if isinstance(f.get("trajectory"), h5py.Group) else None
     return Surface(x, y, metrics, done, recipe, attrs, dir_file, arrays, reference, trajectory)
 

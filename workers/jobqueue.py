@@ -110,7 +110,7 @@ class Job:
     previous_worker: str | None = None  # set by claim: who held the job before (it may have died)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Job":
+    def from_row(cls, row: sqlite3.Row) -> Job:
         data = dict(row)
         data["request"] = json.loads(data["request"])
         data["spec"] = json.loads(data["spec"])

@@ -24,8 +24,8 @@ from torch.func import functional_call, vmap
 
 from .directions import Direction
 from .evaluate import Evaluator, FlatWeights
-from .objective import Objective
 from .fastmode import FastForward, one_line_error
+from .objective import Objective
 
 Coords = tuple[float, ...]
 
@@ -171,7 +171,7 @@ class PointEvaluator:
 
     @staticmethod
     def _warn_unbatchable(e: Exception) -> None:
-        warnings.warn(f"evaluating one point per pass: this model cannot be batched over points ({one_line_error(e)})")
+        warnings.warn(f"evaluating one point per pass: this model cannot be batched over points ({one_line_error(e)})", stacklevel=2)
 
     def _forward_module(self) -> tuple[nn.Module, list[tuple[str, torch.Tensor]]]:
         module = self.model if self.fast is None else self.fast.module

@@ -9,7 +9,13 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
 )
 
 from .grid import Axis

@@ -31,12 +31,12 @@ from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .fastmode import fast_precision
-from .grid import coarse_to_fine
-from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
-from .hessian import curvature_evaluator
-from .pointeval import PointEvaluator, check_points
-from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
+from .grid import coarse_to_fine
+from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
+from .hessian import curvature_evaluator
+from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
+from .pointeval import PointEvaluator, check_points
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
 from .resume import StaleSurfaceError, check_resumable, open_or_resume, point_coords
 from .spec import SurfaceSpec

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import re
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any

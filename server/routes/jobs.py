@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
@@ -25,7 +25,7 @@ NOT_FOUND = {404: {"model": Error, "description": "no such job"}}
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def public_job(job: jobqueue.Job) -> Job:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from frontend_support import CHROMIUM_ARGS, GALLERY, PARTIAL_POINTS, VIEWPORT, Viewer, running, server_settings
+
 from workers import SurfaceSpec, compute_surface, read_surface, write_surface
 
 
@@ -42,7 +42,7 @@ def gallery(tmp_path_factory: pytest.TempPathFactory, tensors_npz: Path) -> Path
         for sid, (_, fields) in GALLERY.items():
             spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), batch_size=64, **fields)
             done = []  # "partial" stops as an interrupted job would, after PARTIAL_POINTS points
-            stop = (lambda: len(done) >= PARTIAL_POINTS) if sid == "partial" else None
+            stop = (lambda done=done: len(done) >= PARTIAL_POINTS) if sid == "partial" else None
             write_surface(root / f"{sid}.h5", compute_surface(spec, progress=done.append, should_stop=stop))
     finally:
         torch.set_num_threads(threads)

@@ -2,6 +2,7 @@
 drives one page through the page's test hook (window.__lossatlas)."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -76,12 +77,10 @@ class Viewer:
         self.page.mouse.move(at["x"], at["y"])
         self.page.wait_for_selector("#tooltip:not([hidden])")
         expected = f"ix {ix}, iy {iy}" if self.layer(sid)["ndim"] == 2 else f"ix {ix}"
-        try:
+        with contextlib.suppress(Exception):  # the assertion below shows what the tooltip says instead
             self.page.wait_for_function(
                 "(t) => document.querySelector('#tooltip [data-key=index] b')?.textContent === t", arg=expected, timeout=5000
             )
-        except Exception:
-            pass  # the assertion below shows what the tooltip says instead
         rows = self.page.evaluate(
             "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key]')].map("
             "(e) => [e.dataset.key, e.querySelector('b') ? e.querySelector('b').textContent : e.textContent]))"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from frontend_support import VIEWPORT
+
 from server import notebook
 from workers.h5io import Surface, write_surface
 

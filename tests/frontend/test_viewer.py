@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
+from frontend_support import BACKGROUND, GALLERY, PARTIAL_POINTS
 from PIL import Image
 
-from frontend_support import BACKGROUND, GALLERY, PARTIAL_POINTS
 from workers.grid import level_indices
 
 pytestmark = pytest.mark.slow
@@ -250,7 +250,7 @@ def test_metric_switch_and_metadata_panel(viewer, surfaces, gallery):
     ):
         assert expected in text, f"{expected!r} not in the details panel:\n{text}"
     centre = s.metrics["train_loss"][4, 4]
-    line = next(l for l in text.splitlines() if l.startswith("centre train_loss"))
+    line = next(row for row in text.splitlines() if row.startswith("centre train_loss"))
     assert_close(line.split("\t")[1], centre, rel=1e-4)
     assert spec["split"] == "both"
 

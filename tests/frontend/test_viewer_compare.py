@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 import pytest
-
 from frontend_support import GALLERY, VIEWPORT, Viewer, running, server_settings
+
 from workers import read_surface, write_surface
 
 pytestmark = pytest.mark.slow

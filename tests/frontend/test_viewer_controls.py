@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-
 from frontend_support import GALLERY, VIEWPORT, Viewer, running, server_settings
 
 pytestmark = pytest.mark.slow

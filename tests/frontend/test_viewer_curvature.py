@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from frontend_support import VIEWPORT, Viewer, running, server_settings
+
 from workers import SurfaceSpec, compute_surface, read_surface, write_surface
 
 SID = "eig"

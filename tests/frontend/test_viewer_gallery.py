@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from frontend_support import VIEWPORT, Viewer, running, server_settings
+
 from workers import read_surface
 
 pytestmark = pytest.mark.slow

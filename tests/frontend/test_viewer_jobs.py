@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import numpy as np
 import pytest
-
 from frontend_support import VIEWPORT, Viewer, running, server_settings
+
 from workers import read_surface
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
     while time.monotonic() < deadline:
         state = viewer.state()
         jobs = page.eval_on_selector_all("#jobs li", "(els) => els.map((e) => e.dataset.state)")
-        layer = next((l for l in state["layers"] if l["id"] not in ("pair-a",)), None)
+        layer = next((lay for lay in state["layers"] if lay["id"] not in ("pair-a",)), None)
         if layer:
             seen.append((layer["points_done"], layer["drawn_vertices"], layer["coarse_level"]))
         if jobs == ["done"] and layer and layer["points_done"] == 49:

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-
 from frontend_support import Viewer
 
 pytestmark = pytest.mark.slow

@@ -81,7 +81,7 @@ class ThreadServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "ThreadServer":
+    def __enter__(self) -> ThreadServer:
         self.thread.start()
         wait_for(lambda: self.server.started, 20, what="uvicorn to start")
         return self
@@ -103,7 +103,7 @@ class Processes:
         self.procs: list[tuple[subprocess.Popen, IO[str]]] = []
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = tempfile.TemporaryFile("w+")
+        log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open with its process; closed by stop)
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", *args], cwd=REPO,
             env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True,

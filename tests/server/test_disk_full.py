@@ -46,7 +46,7 @@ class SmallDiskServer:
                "LOSSATLAS_POLL_S": "0.2", "LOSSATLAS_RETRY_BACKOFF_S": str(backoff_s), "LOSSATLAS_MIN_FREE_MB": "1"}
         serve = (f"mount -t tmpfs -o size={size} tmpfs {data_dir} && exec {sys.executable} -m server.cli serve "
                  f"--data-dir {data_dir} --port {self.port} --threads 1")
-        self.log = tempfile.TemporaryFile("w+")
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", serve], cwd=REPO, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, text=True)
 

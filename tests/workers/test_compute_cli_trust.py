@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from independent import REPO, plain_metrics
+
 from workers import read_surface
 from workers.checkpoints import INIT_SEED
 from workers.cli import main

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from independent import make_images, make_model, plain_metrics
 from PIL import Image
 
-from independent import make_images, make_model, plain_metrics
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.data import NORMALIZATION, load_raw, load_split, subset_indices, to_tensor
 

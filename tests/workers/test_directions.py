@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from independent import make_model
+
 from workers.directions import named_weights, random_directions, target_direction
 
 

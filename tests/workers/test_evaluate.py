@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from independent import make_model, perturbed, plain_metrics
+
 from workers.directions import random_directions
 from workers.evaluate import Evaluator, FlatWeights
 

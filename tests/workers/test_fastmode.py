@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from independent import make_model, perturbed
+
 from workers import SurfaceSpec, compute_surface
 from workers.directions import random_directions
 from workers.evaluate import FlatWeights

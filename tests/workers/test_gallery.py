@@ -73,6 +73,7 @@ def test_only_small_checkpoints_are_kept():
 def test_gallery_entry_provenance_and_reported_accuracy(entry):
     """How each entry was made is stored, and the accuracy it reports is the one its checkpoint recorded."""
     import torch
+
     from workers.checkpoints import sha256_file
     from workers.fasttrain import OneCycleRecipe
 
@@ -131,8 +132,8 @@ def test_a_committed_surface_point_recomputes_on_this_machine():
     """The centre and one corner of ResNet-20's gallery surface (computed on a GPU) from its recipe, on the CPU."""
     from workers.checkpoints import load_model
     from workers.data import load_split
-    from workers.evaluate import Evaluator, FlatWeights
     from workers.directions import random_directions
+    from workers.evaluate import Evaluator, FlatWeights
 
     entry = next(e for e in MANIFEST.entries if e.id == "resnet20")
     surface = read_surface(gallery.GALLERY_DIR / "resnet20.h5")

@@ -5,8 +5,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from independent import make_model, write_reference_directions, write_reference_surface
+
 from workers.directions import named_weights, random_directions
 from workers.h5io import Surface, read_directions, read_surface, write_directions, write_surface
 

@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 from independent import explicit_hessian, make_model, perturbed, read_direction_file
+
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.hessian import (
-    CurvatureEvaluator, HessianOperator, extremes_converged, hessian_params, hutchinson_trace, lanczos, start_vector,
+    CurvatureEvaluator,
+    HessianOperator,
+    extremes_converged,
+    hessian_params,
+    hutchinson_trace,
+    lanczos,
+    start_vector,
     top_converged,
 )
 from workers.spec import HessianSpec

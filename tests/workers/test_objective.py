@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from independent import perturbed, read_direction_file
 from torch.utils.data import DataLoader, TensorDataset
 
-from independent import perturbed, read_direction_file
 from workers import SurfaceSpec, compute_surface, read_surface
 
 

@@ -5,13 +5,19 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from independent import write_reference_directions
+
 from workers import pca
 from workers.h5io import read_directions
 from workers.pca import (
-    flatten_difference, pca_directions, principal_components, project, read_pca_stats, read_projection,
-    write_pca_directions, write_projection,
+    flatten_difference,
+    pca_directions,
+    principal_components,
+    project,
+    read_pca_stats,
+    read_projection,
+    write_pca_directions,
+    write_projection,
 )
 
 

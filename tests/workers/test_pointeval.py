@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 from independent import make_model, perturbed, plain_metrics
+
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.directions import random_directions
 from workers.evaluate import batch_metrics

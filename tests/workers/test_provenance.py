@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from independent import make_model, plain_metrics
+
 from workers import SurfaceSpec, compute_surface, read_surface, write_surface
 from workers.zoo.small import TinyCNN
 

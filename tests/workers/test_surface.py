@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 from independent import make_model, perturbed, plain_metrics, read_direction_file, write_reference_directions
+
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.grid import coarse_to_fine
 

@@ -1,7 +1,6 @@
 """Training: it learns, it resumes exactly, its augmentation is crop + flip, it keeps a path's checkpoints."""
 import pytest
 import torch
-
 from independent import plain_metrics
 
 from workers.train import TrainConfig, augment_batch, train

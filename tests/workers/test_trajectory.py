@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from independent import make_model, plain_metrics, write_reference_directions
+
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import main
 from workers.h5io import read_directions

@@ -9,8 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from test_compute_cli import compute_args, lossatlas
+
 from workers.checkpoints import build_model
 from workers.h5io import read_surface
 from workers.usermodels import parse_model_args

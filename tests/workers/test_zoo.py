@@ -18,7 +18,7 @@ def cifar_resnet_params(depth: int, shortcut: bool, classes: int = 10) -> int:
     total = 3 * 16 * 9 + 2 * 16  # stem conv + BN
     planes_in = 16
     for planes in (16, 32, 64):
-        for i in range(n):
+        for _ in range(n):
             total += planes_in * planes * 9 + 2 * planes + planes * planes * 9 + 2 * planes
             if shortcut and planes_in != planes:
                 total += planes_in * planes + 2 * planes  # 1x1 projection + BN
