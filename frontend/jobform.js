@@ -1,5 +1,5 @@
 // "New surface": a form that requests a surface from the server (POST /api/jobs), and the list of
-// jobs with live progress. Models and datasets come from /api/config; the token field appears only
+// jobs with live progress. Models, datasets, splits, norms and limits come from /api/config; the token field appears only
 // when the server requires one. Weights: the model's random initialization (the surface's title says
 // "untrained") or a checkpoint file uploaded through POST /api/checkpoints.
 
@@ -56,13 +56,13 @@ export class JobPanel {
 				'a state dict (.pt) of the model; random init is not a trained net' ),
 			h( 'label', { class: 'checkpoint-file', hidden: true }, h( 'span', {}, 'Checkpoint file' ), h( 'input', { name: 'checkpoint', type: 'file', accept: '.pt,.pth,.t7' } ) ),
 			h( 'div', { class: 'row' },
-				field( 'Split', select( 'split', [ 'train', 'test', 'both' ], 'train' ) ),
+				field( 'Split', select( 'split', config.splits, 'train' ) ),
 				field( 'Samples', h( 'input', { name: 'samples', type: 'number', min: '1', max: lim.max_samples ? String( lim.max_samples ) : null, value: '256', placeholder: 'all' } ) ) ),
 			h( 'div', { class: 'row' },
 				field( 'x axis', h( 'input', { name: 'x', value: '-1:1:11', required: true, pattern: AXIS.source } ), 'min:max:num' ),
 				field( 'y axis', h( 'input', { name: 'y', value: '-1:1:11', pattern: AXIS.source } ), 'empty: 1-D' ) ),
 			h( 'div', { class: 'row' },
-				field( 'Normalization', select( 'norm', [ 'filter', 'layer', 'weight', 'none' ], 'filter' ) ),
+				field( 'Normalization', select( 'norm', config.norms, 'filter' ) ),
 				field( 'Seed', h( 'input', { name: 'seed', type: 'number', value: '0', step: '1' } ) ) ),
 			config.auth_required ? field( 'Token', h( 'input', { name: 'token', type: 'password', autocomplete: 'off', required: true } ) ) : null,
 			h( 'p', { class: 'muted small' }, lim.max_points ? `At most ${ lim.max_points } grid points${ lim.max_samples ? ` and ${ lim.max_samples } samples` : '' }.` : '' ),

@@ -1,4 +1,4 @@
-"""Public models of the REST API (the contract in notes/api.md); storage lives elsewhere."""
+"""Public models of the REST API (listed in the README's REST API section, served as /openapi.json); storage lives elsewhere."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workers.gallery import Tier
 from workers.spec import AxisSpec, HessianSpec
+from workers.vocab import DirType, Ignore, JobState, Norm, Split
 
 
 class Error(BaseModel):
@@ -46,6 +47,8 @@ class Config(BaseModel):
         description="FLOPs of one forward pass of one 32 x 32 sample per model, GFLOP (null: not counted yet, i.e. no job named it since the server started)"
     )
     datasets: list[str] = Field(description="datasets a job may use")
+    norms: list[Norm] = Field(description="direction normalizations a job may use")
+    splits: list[Split] = Field(description="splits a job may evaluate")
 
 
 # -- surfaces ---------------------------------------------------------------------------------------
@@ -158,9 +161,9 @@ class JobDirections(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["random", "pca"] = "random"
     seed: int = Field(0, ge=0, le=2**63 - 1)
-    norm: Literal["filter", "layer", "weight", "none"] = "filter"
-    ignore: Literal["biasbn", "none"] = "biasbn"
-    dir_type: Literal["weights", "states"] = "weights"
+    norm: Norm = "filter"
+    ignore: Ignore = "biasbn"
+    dir_type: DirType = "weights"
     same_dir: bool = False
     checkpoint_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]] | None = Field(
         None, min_length=3, max_length=1000,
@@ -176,7 +179,7 @@ class JobRequest(BaseModel):
     model: str = Field(description="zoo name (see /api/config)")
     checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
     dataset: str = Field(description="dataset name configured on the server (see /api/config)")
-    split: Literal["train", "test", "both"] = "train"
+    split: Split = "train"
     samples: int = Field(ge=1, description="seeded random subset per split (at most max_samples, see /api/config)")
     sample_seed: int = Field(0, ge=0, le=2**63 - 1)
     batch_size: int = Field(128, ge=1)
@@ -194,9 +197,6 @@ class JobRequest(BaseModel):
             raise ValueError("give a number: the server evaluates a seeded subset of at most max_samples "
                              "(see /api/config) samples per split")
         return value
-
-
-JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 
 
 class Job(BaseModel):

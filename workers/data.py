@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from .files import atomic_path
+from .vocab import DATA_SPLITS, DATASETS, Dataset
 
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # the paper's training constants
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
-NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = {
+NORMALIZATION: dict[Dataset, tuple[tuple[float, ...], tuple[float, ...]] | None] = {
     "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
     "cifar10-jpeg": (CIFAR10_MEAN, CIFAR10_STD),
     "mnist": ((0.1307,), (0.3081,)),
@@ -33,10 +34,8 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = {
     "imagefolder": None,  # no default: pass mean/std
     "tensors": None,
 }
-DATASETS = tuple(NORMALIZATION)
-SPLITS = ("train", "test")
 
-DATASET_LABELS = {
+DATASET_LABELS: dict[Dataset, str] = {
     "cifar10": "CIFAR-10",
     "cifar10-jpeg": "CIFAR-10 (JPEG q75 copy)",
     "mnist": "MNIST",
@@ -95,12 +94,12 @@ def _read_imagefolder(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         if not split_dir.is_dir():
             raise ValueError(f"image folder {str(root)!r} has no {split!r} directory")
         files = [(p.parent.name, p.name, p) for p in split_dir.glob("*/*") if p.is_file()]
-        classes = {p.name for s in SPLITS if (root / s).is_dir() for p in (root / s).iterdir() if p.is_dir()}
+        classes = {p.name for s in DATA_SPLITS if (root / s).is_dir() for p in (root / s).iterdir() if p.is_dir()}
     elif tarfile.is_tarfile(root):
         with tarfile.open(root) as archive:  # one sequential pass: compressed archives seek badly
             for member in archive:
                 parts = Path(member.name).parts
-                if member.isfile() and len(parts) >= 3 and parts[-3] in SPLITS:
+                if member.isfile() and len(parts) >= 3 and parts[-3] in DATA_SPLITS:
                     classes.add(parts[-2])
                     if parts[-3] == split:
                         files.append((parts[-2], parts[-1], archive.extractfile(member).read()))
@@ -168,7 +167,7 @@ def load_raw(dataset: str, split: str, root: str | Path | None = None, download:
     or whatever a tensors file holds) and int64 labels."""
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
-    if split not in SPLITS:
+    if split not in DATA_SPLITS:
         raise ValueError(f"split must be train or test; got {split!r}")
     root_path = Path(root) if root is not None else default_root(dataset)
     if root_path is None:

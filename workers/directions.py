@@ -14,9 +14,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 
-NORMS = ("filter", "layer", "weight", "none")
-IGNORES = ("biasbn", "none")
-DIR_TYPES = ("weights", "states")
+from .vocab import DIR_TYPES, IGNORES, NORMS, DirType, Ignore, Norm
 
 Direction = list[torch.Tensor]
 
@@ -26,7 +24,7 @@ def _check(value: str, allowed: Sequence[str], what: str) -> None:
         raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
 
 
-def named_weights(model: nn.Module, dir_type: str = "weights") -> list[tuple[str, torch.Tensor]]:
+def named_weights(model: nn.Module, dir_type: DirType = "weights") -> list[tuple[str, torch.Tensor]]:
     """The tensors a direction spans, with their names, in the reference code's order."""
     _check(dir_type, DIR_TYPES, "dir_type")
     if dir_type == "weights":
@@ -34,7 +32,7 @@ def named_weights(model: nn.Module, dir_type: str = "weights") -> list[tuple[str
     return list(model.state_dict(keep_vars=True).items())
 
 
-def normalize_direction_(d: torch.Tensor, w: torch.Tensor, norm: str) -> torch.Tensor:
+def normalize_direction_(d: torch.Tensor, w: torch.Tensor, norm: Norm) -> torch.Tensor:
     """Rescale one direction tensor ``d`` for weight ``w`` in place (``d.dim() > 1``).
 
     ``filter``: every slice along dim 0 (a conv filter, a linear row) gets the norm of the same
@@ -54,8 +52,8 @@ def normalize_direction_(d: torch.Tensor, w: torch.Tensor, norm: str) -> torch.T
 def random_direction(
     weights: Sequence[torch.Tensor],
     generator: torch.Generator,
-    norm: str = "filter",
-    ignore: str = "biasbn",
+    norm: Norm = "filter",
+    ignore: Ignore = "biasbn",
 ) -> Direction:
     """One Gaussian direction drawn from ``generator``, normalized against ``weights``.
 
@@ -82,9 +80,9 @@ def random_directions(
     model: nn.Module,
     seed: int,
     count: int = 2,
-    norm: str = "filter",
-    ignore: str = "biasbn",
-    dir_type: str = "weights",
+    norm: Norm = "filter",
+    ignore: Ignore = "biasbn",
+    dir_type: DirType = "weights",
     same_dir: bool = False,
 ) -> list[Direction]:
     """``count`` (1 or 2) random directions from one seeded generator, x first.
@@ -100,7 +98,7 @@ def random_directions(
     return [dx, dy]
 
 
-def target_direction(model: nn.Module, target: nn.Module, dir_type: str = "weights") -> Direction:
+def target_direction(model: nn.Module, target: nn.Module, dir_type: DirType = "weights") -> Direction:
     """``w_target - w_model`` (unnormalized), for interpolation between two models."""
     mine, theirs = named_weights(model, dir_type), named_weights(target, dir_type)
     names, other = [n for n, _ in mine], [n for n, _ in theirs]

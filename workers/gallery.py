@@ -29,6 +29,7 @@ from .h5io import read_surface, write_surface
 from .resources import GALLERY_SOURCE, resource_dir
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
 from .train import TrainConfig, train
+from .vocab import Split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GALLERY_DIR = resource_dir("precomputed")  # the checkout's precomputed/, or the installed copy
@@ -63,7 +64,7 @@ class ExternalCheckpoint(BaseModel):
 
 class SurfaceRecipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    split: Literal["train", "test", "both"] = "both"
+    split: Split = "both"
     samples: int = Field(ge=1)
     sample_seed: int = 0
     batch_size: int = 100

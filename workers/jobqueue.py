@@ -28,9 +28,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-State = Literal["queued", "running", "done", "failed", "cancelled"]
+from .vocab import JobState as State
+
 ACTIVE: tuple[State, ...] = ("queued", "running")
 TERMINAL: tuple[State, ...] = ("done", "failed", "cancelled")
 MAX_ATTEMPTS = 5  # claims of one job before it is failed: a job that kills its workers must not loop

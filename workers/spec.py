@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from .grid import Axis
+from .vocab import Dataset, DirType, Ignore, Norm, Split
 
 
 class AxisSpec(BaseModel):
@@ -67,9 +68,9 @@ class DirectionsSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["random", "target", "pca"] = "random"
     seed: int = 0
-    norm: Literal["filter", "layer", "weight", "none"] = "filter"
-    ignore: Literal["biasbn", "none"] = "biasbn"
-    dir_type: Literal["weights", "states"] = "weights"
+    norm: Norm = "filter"
+    ignore: Ignore = "biasbn"
+    dir_type: DirType = "weights"
     same_dir: bool = False
     target: str | None = None
     target_y: str | None = None
@@ -156,10 +157,10 @@ class SurfaceSpec(BaseModel):
     model: str = Field(description="zoo name (resnet56, ...) or package.module:function")
     model_args: dict[str, Any] | None = Field(None, description="keyword arguments of the model function")
     checkpoint: str | None = Field(None, description="weights file of the model")
-    dataset: Literal["cifar10", "cifar10-jpeg", "imagefolder", "mnist", "fashion-mnist", "tensors"] = "cifar10"
+    dataset: Dataset = "cifar10"
     data_root: str | None = None
     download: bool = False
-    split: Literal["train", "test", "both"] = "train"
+    split: Split = "train"
     samples: int | None = Field(None, ge=1, description="seeded random subset per split; all when null")
     sample_seed: int = 0
     mean: tuple[float, ...] | None = None

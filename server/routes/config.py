@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from workers import HessianSpec, __version__
 from workers.hessian import HVP_FORWARD_EQUIVALENTS
+from workers.vocab import NORMS, SPLIT_CHOICES
 
 from ..cost import known_gflop
 from ..deps import SettingsDep
@@ -28,4 +29,6 @@ def get_config(settings: SettingsDep) -> Config:
         model_gflop=known_gflop(allowed_models(settings)),
         storage=Storage(free_mb=free_mb(settings.data_dir), warning=low_space(settings)),
         datasets=list(settings.datasets),
+        norms=list(NORMS),
+        splits=list(SPLIT_CHOICES),
     )

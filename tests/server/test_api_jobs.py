@@ -321,3 +321,15 @@ def test_many_event_streams_share_one_reader_of_the_queue(busy: ThreadServer):
     for events in results:
         points = {(p["ix"], p["iy"]) for kind, data in events if kind == "progress" for p in data["points"]}
         assert len(points) == 16 and events[-1][0] == "state" and events[-1][1]["state"] == "done"
+
+
+def test_config_names_the_norms_and_splits_the_job_schema_accepts(idle: ThreadServer):
+    """The job form offers /api/config's norms and splits: exactly the values a job request may carry."""
+    with idle.client(TOKEN) as c:
+        config = c.get("/api/config").json()
+        schemas = c.get("/openapi.json").json()["components"]["schemas"]
+        assert config["norms"] == schemas["JobDirections"]["properties"]["norm"]["enum"] == ["filter", "layer", "weight", "none"]
+        assert config["splits"] == schemas["JobRequest"]["properties"]["split"]["enum"] == ["train", "test", "both"]
+        for field, value in (("split", "validation"), ("directions", {"norm": "unit"})):
+            r = c.post("/api/jobs", json=job_request(**{field: value}))
+            assert r.status_code == 422 and field in r.text, r.text
