@@ -23,7 +23,7 @@ from .feeds import Feeds
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
-from .settings import Settings, get_settings
+from .settings import Settings, settings_from_env
 from .storage import STORAGE_ERRORS, storage_error
 from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
@@ -32,7 +32,7 @@ EVENT_POLL_S = 0.25  # how often a followed job is read for its progress events
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or settings_from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuthGate, settings=settings)  # added last: runs first, before any body is read
     for module in (config, surfaces, jobs, checkpoints, page):
         app.include_router(module.router)
+    for module in (surfaces, jobs):
+        app.include_router(module.writes)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir, check_dir=False), name="static")
     app.openapi = lambda: _openapi(app)
     return app

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from workers import Surface, read_surface
 from workers.files import atomic_path
 from workers.gallery import Index, IndexEntry
+from workers.h5io import default_dir_file, is_dir_file
 from workers.spec import one_line
 
 from .mesh import summarize, to_mesh
@@ -42,7 +43,7 @@ def slugify(text: str, limit: int = 80) -> str:
 
 def is_surface_file(path: Path) -> bool:
     """Surface files, not direction files (``*.dirs.h5``) nor temporary or hidden files."""
-    return path.suffix == ".h5" and not path.name.endswith(".dirs.h5") and not path.name.startswith(".")
+    return path.suffix == ".h5" and not is_dir_file(path) and not path.name.startswith(".")
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,6 @@ class Catalog:
         """Remove a user surface with its direction file and sidecar."""
         if entry.source != "user":
             raise PermissionError(f"surface {entry.id!r} belongs to the gallery and cannot be deleted")
-        for path in (entry.path, entry.path.with_name(entry.path.stem + ".dirs.h5"), entry.meta_path):
+        for path in (entry.path, default_dir_file(entry.path), entry.meta_path):
             path.unlink(missing_ok=True)
         self._summaries.pop(entry.path, None)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workers.jobqueue import JobQueue
 
 from .auth import UNAUTHORIZED, token_ok
 from .catalog import Catalog, Entry
+from .schemas import Error
 from .settings import Settings
 from .uploads import CheckpointStore
 
@@ -50,6 +51,12 @@ def require_token(
 
 
 Authorized = [Depends(require_token)]
+
+
+def write_router(prefix: str, tags: list[str]) -> APIRouter:
+    """A resource's write endpoints: the token required and its 401 documented once for all of them."""
+    return APIRouter(prefix=prefix, tags=tags, dependencies=Authorized,
+                     responses={401: {"model": Error, "description": "no or a wrong bearer token"}})
 
 
 def get_entry(surface_id: str, catalog: CatalogDep) -> Entry:

@@ -28,11 +28,17 @@ def _refuse(message: str, status: int = 422) -> HTTPException:
     return HTTPException(status, message)
 
 
+def check_model(model: str, settings: Settings) -> str:
+    """``model``, or 422 unless this server offers it."""
+    models = allowed_models(settings)
+    if model not in models:
+        raise _refuse(f"model {model!r} is not available; choose one of: {', '.join(models)}")
+    return model
+
+
 def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointStore) -> tuple[SurfaceSpec, str | None]:
     """The spec of a request and its checkpoint's sha256; HTTP errors name what is wrong."""
-    models = allowed_models(settings)
-    if request.model not in models:
-        raise _refuse(f"model {request.model!r} is not available; choose one of: {', '.join(models)}")
+    check_model(request.model, settings)
     source = settings.datasets.get(request.dataset)
     if source is None:
         raise _refuse(f"dataset {request.dataset!r} is not configured on this server; choose one of: "

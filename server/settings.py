@@ -118,6 +118,6 @@ class Settings(BaseSettings):
 
 
 @lru_cache
-def get_settings() -> Settings:
+def settings_from_env() -> Settings:
     """Settings from the environment (cached); ``create_app`` takes explicit settings in tests."""
     return Settings()

@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from workers import Surface, read_surface
-from workers.checkpoints import sha256_file
+from workers.files import sha256_file
 from workers.spec import one_line
 
 from .catalog import Catalog, slugify

@@ -1,7 +1,6 @@
 """Loading model weights safely, and fingerprinting the files they come from."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +9,6 @@ import torch.nn as nn
 
 from .usermodels import user_model
 from .zoo import create_model, list_models
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

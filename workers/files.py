@@ -1,8 +1,9 @@
 """Atomic file replacement: write beside the target, then rename over it, so that a reader never sees a
 half-written file and a killed writer leaves the previous complete version (and a temporary file that
-:func:`remove_stale_tmp` can clear)."""
+:func:`remove_stale_tmp` can clear). And a file's digest."""
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,3 +40,12 @@ def remove_stale_tmp(path: str | Path) -> None:
             tmp.unlink(missing_ok=True)
         except PermissionError:  # alive, another user's
             pass
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -20,11 +20,11 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from .checkpoints import build_model, load_model, sha256_file
+from .checkpoints import build_model, load_model
 from .data import DATASET_LABELS, load_split
 from .evaluate import Evaluator
 from .fasttrain import OneCycleRecipe, ResidentData, fast_train
-from .files import atomic_path
+from .files import atomic_path, sha256_file
 from .h5io import read_surface, write_surface
 from .resources import GALLERY_SOURCE, resource_dir
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec

@@ -27,7 +27,7 @@ import torch
 from . import gallery
 from .fasttrain import OneCycleRecipe, ResidentData, measure_step_seconds
 from .files import atomic_path
-from .h5io import read_surface
+from .h5io import default_dir_file, read_surface
 from .spec import SurfaceSpec
 
 PROBE_AXIS = "-1:1:3"
@@ -170,7 +170,7 @@ def retire(directory: Path, built: list[str], log: Callable[[str], None]) -> tup
     gone = sorted({old for i in built for old in by_id[i].replaces if old in by_id})
     for old in gone:
         entry = by_id[old]
-        files = [directory / f"{old}.h5", directory / f"{old}.dirs.h5"]
+        files = [directory / f"{old}.h5", default_dir_file(directory / f"{old}.h5")]
         if entry.training is not None:
             files.append(gallery.checkpoint_path(entry, directory))
         for f in files:

@@ -29,6 +29,19 @@ from .files import atomic_path
 FORMAT = "lossatlas-surface/1"
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "max_eig", "min_eig")
 # The reference's pending value of each metric: -1, but its eigenvalue script starts min_eig at +1.
+DIRS_SUFFIX = ".dirs.h5"  # a surface's directions beside it: surf.h5 -> surf.dirs.h5
+
+
+def default_dir_file(out: Path) -> Path:
+    """``surf.h5`` -> ``surf.dirs.h5``."""
+    return out.with_name(out.stem + DIRS_SUFFIX)
+
+
+def is_dir_file(path: Path) -> bool:
+    """A directions file (``*.dirs.h5``), not a surface."""
+    return path.name.endswith(DIRS_SUFFIX)
+
+
 _REFERENCE_PENDING = {"min_eig": 1.0}
 
 

@@ -26,14 +26,14 @@ import torch.nn as nn
 
 from . import __version__
 from .batches import as_tensors
-from .checkpoints import load_model, load_state_dict, sha256_file
+from .checkpoints import load_model, load_state_dict
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .fastmode import fast_precision
-from .files import remove_stale_tmp
+from .files import remove_stale_tmp, sha256_file
 from .grid import coarse_to_fine
-from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
+from .h5io import Surface, default_dir_file, directions_digest, read_directions, write_directions, write_surface
 from .hessian import curvature_evaluator
 from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
 from .pointeval import PointEvaluator, check_points
@@ -70,11 +70,6 @@ class Progress:
     def eta(self) -> float | None:
         """Seconds left at the current rate."""
         return (self.total - self.done) / self.rate if self.rate > 0 else None
-
-
-def default_dir_file(out: Path) -> Path:
-    """``surf.h5`` -> ``surf.dirs.h5``."""
-    return out.with_name(out.stem + ".dirs.h5")
 
 
 def _make_directions(spec: SurfaceSpec, model: nn.Module) -> list[Direction]:

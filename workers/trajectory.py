@@ -27,13 +27,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .checkpoints import _mismatch, load_model, load_state_dict, sha256_file
+from .batches import as_tensors
+from .checkpoints import _mismatch, load_model, load_state_dict
 from .directions import named_weights
 from .evaluate import Evaluator
-from .h5io import Surface, Trajectory, read_directions, write_surface
+from .files import sha256_file
+from .h5io import Surface, Trajectory, default_dir_file, read_directions, write_surface
 from .pca import flatten_difference, flatten_direction, pca_directions, project, read_pca_stats, write_pca_directions
 from .spec import AxisSpec, SurfaceSpec
-from .surface import Progress, Splits, _load_splits, as_tensors, compute_surface, default_dir_file
+from .surface import Progress, Splits, _load_splits, compute_surface
 
 StateDict = Mapping[str, torch.Tensor]
 _GLOB = re.compile(r"[*?\[]")
@@ -240,7 +242,7 @@ def compute_trajectory(
         dir_path, pca_recipe_check = default_dir_file(out), pca_recipe
     else:
         tmp_dir = tempfile.TemporaryDirectory(prefix="lossatlas-pca-")
-        dir_path, pca_recipe_check = Path(tmp_dir.name) / "pca.dirs.h5", pca_recipe
+        dir_path, pca_recipe_check = default_dir_file(Path(tmp_dir.name) / "pca.h5"), pca_recipe
     try:
         if dir_path.exists() and not (overwrite and pca_recipe_check is not None):
             dirs, stats = _directions_from_file(dir_path, names, shapes, pca_recipe_check)

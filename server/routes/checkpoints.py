@@ -3,30 +3,35 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import Depends, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from ..deps import Authorized, CheckpointsDep, SettingsDep
-from ..jobspec import allowed_models
+from ..deps import CheckpointsDep, SettingsDep, write_router
+from ..jobspec import check_model
 from ..schemas import Checkpoint, Error
 from ..uploads import save_upload
 
-router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
+router = write_router("/api/checkpoints", ["checkpoints"])
+
+
+def allowed_model(model: Annotated[str, Form(description="zoo model the weights belong to")], settings: SettingsDep) -> str:
+    """The form's model, or 422 unless this server offers it."""
+    return check_model(model, settings)
+
+
+AllowedModel = Annotated[str, Depends(allowed_model)]
 
 
 @router.post(
-    "", status_code=201, response_model=Checkpoint, dependencies=Authorized,
+    "", status_code=201, response_model=Checkpoint,
     summary="Upload a checkpoint (state dict) for a zoo model",
-    responses={400: {"model": Error}, 401: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}},
+    responses={400: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}},
 )
 async def upload_checkpoint(
     file: Annotated[UploadFile, File(description=".pt/.pth/.t7 state dict")],
-    model: Annotated[str, Form(description="zoo model the weights belong to")],
+    model: AllowedModel,
     settings: SettingsDep, checkpoints: CheckpointsDep,
 ) -> Checkpoint:
-    models = allowed_models(settings)
-    if model not in models:
-        raise HTTPException(422, f"model {model!r} is not available; choose one of: {', '.join(models)}")
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
         return await run_in_threadpool(checkpoints.add, tmp, model)

@@ -10,16 +10,14 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from workers import jobqueue
-from workers.jobqueue import QueueFull
 
-from ..catalog import write_meta
-from ..deps import Authorized, CheckpointsDep, QueueDep, SettingsDep
+from ..deps import CheckpointsDep, QueueDep, SettingsDep, write_router
 from ..feeds import Feeds
-from ..jobspec import build_spec, request_key, request_tflop, surface_id_for
 from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
-from ..storage import refuse_when_full
+from ..submission import submit_job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+writes = write_router(router.prefix, router.tags)
 
 NOT_FOUND = {404: {"model": Error, "description": "no such job"}}
 
@@ -49,11 +47,11 @@ def get_job(job_id: str, queue: QueueDep) -> jobqueue.Job:
 JobDep = Annotated[jobqueue.Job, Depends(get_job)]
 
 
-@router.post(
-    "", status_code=202, response_model=Job, dependencies=Authorized, summary="Queue a surface job",
+@writes.post(
+    "", status_code=202, response_model=Job, summary="Queue a surface job",
     responses={
         200: {"model": Job, "description": "an identical request's existing job"},
-        401: {"model": Error}, 404: {"model": Error, "description": "unknown checkpoint"},
+        404: {"model": Error, "description": "unknown checkpoint"},
         409: {"model": Error, "description": "the dataset's data is missing on the server"},
         422: {"model": Error, "description": "invalid request or beyond a limit"},
         429: {"model": Error, "description": "too many jobs queued (max_queued_jobs)"},
@@ -63,25 +61,8 @@ JobDep = Annotated[jobqueue.Job, Depends(get_job)]
 def submit(
     request: JobRequest, response: Response, queue: QueueDep, settings: SettingsDep, checkpoints: CheckpointsDep
 ) -> Job:
-    spec, checkpoint_sha = build_spec(request, settings, checkpoints)
-    refuse_when_full(settings)
-    key = request_key(request, checkpoint_sha)
-    surface_id = surface_id_for(request, key)
-    out = f"surfaces/{surface_id}.h5"
-    name = request.name or f"{request.model} on {request.dataset} ({request.split})"
-    try:
-        job, queued = queue.submit(
-            key, request.model_dump(mode="json"), spec.model_dump(mode="json"), surface_id, out,
-            spec.num_points, settings.max_queued_jobs, round(request_tflop(request), 6),
-        )
-    except QueueFull as e:
-        raise HTTPException(
-            429, f"{e.active} jobs are queued or running, the server's limit max_queued_jobs={e.limit}; "
-            "wait for some to finish or cancel one"
-        ) from None
-    if queued:
-        write_meta(settings.data_dir / out, name, request.dataset)
-    else:
+    job, queued = submit_job(request, settings, queue, checkpoints)
+    if not queued:
         response.status_code = 200
     return public_job(job)
 
@@ -96,9 +77,9 @@ def get_one(job: JobDep) -> Job:
     return public_job(job)
 
 
-@router.delete(
-    "/{job_id}", response_model=Job, dependencies=Authorized, summary="Cancel a job (keeps its partial surface)",
-    responses={**NOT_FOUND, 401: {"model": Error}, 409: {"model": Error, "description": "the job has ended"}},
+@writes.delete(
+    "/{job_id}", response_model=Job, summary="Cancel a job (keeps its partial surface)",
+    responses={**NOT_FOUND, 409: {"model": Error, "description": "the job has ended"}},
 )
 def cancel(job: JobDep, queue: QueueDep) -> Job:
     if job.state in ("done", "failed"):

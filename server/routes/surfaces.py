@@ -8,11 +8,12 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, Response, Up
 from fastapi.responses import FileResponse
 
 from .. import surface_import
-from ..deps import Authorized, CatalogDep, EntryDep, QueueDep, SettingsDep
+from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, write_router
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
 from ..uploads import save_upload
 
 router = APIRouter(prefix="/api/surfaces", tags=["surfaces"])
+writes = write_router(router.prefix, router.tags)
 
 NOT_FOUND = {404: {"model": Error, "description": "no such surface"}}
 
@@ -65,10 +66,10 @@ def download(entry: EntryDep) -> FileResponse:
     return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5")
 
 
-@router.post(
-    "/import", status_code=201, response_model=SurfaceSummary, dependencies=Authorized,
+@writes.post(
+    "/import", status_code=201, response_model=SurfaceSummary,
     summary="Add an HDF5 surface file (lossatlas or the reference code's format)",
-    responses={400: {"model": Error}, 401: {"model": Error}, 413: {"model": Error},
+    responses={400: {"model": Error}, 413: {"model": Error},
                503: {"model": Error, "description": "other imports are being checked; retry"}},
 )
 async def import_surface(
@@ -83,9 +84,9 @@ async def import_surface(
         tmp.unlink(missing_ok=True)
 
 
-@router.delete(
-    "/{surface_id}", status_code=204, dependencies=Authorized, summary="Delete a user surface",
-    responses={**NOT_FOUND, 401: {"model": Error}, 403: {"model": Error}, 409: {"model": Error}},
+@writes.delete(
+    "/{surface_id}", status_code=204, summary="Delete a user surface",
+    responses={**NOT_FOUND, 403: {"model": Error}, 409: {"model": Error}},
 )
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
     if entry.source != "user":

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from workers import gallery
-from workers.checkpoints import sha256_file
+from workers.files import sha256_file
 from workers.h5io import read_surface
 from workers.resume import comparable
 from workers.spec import SurfaceSpec
@@ -40,7 +40,7 @@ def test_gallery_surface_matches_its_manifest_entry(entry):
     if entry.checkpoint is not None:
         assert surface.recipe["checkpoint_sha256"] == entry.checkpoint.sha256
     else:
-        from workers.checkpoints import sha256_file
+        from workers.files import sha256_file
 
         assert surface.recipe["checkpoint_sha256"] == sha256_file(gallery.checkpoint_path(entry))
     assert surface.done.shape == (spec.y.num, spec.x.num)
@@ -74,8 +74,8 @@ def test_gallery_entry_provenance_and_reported_accuracy(entry):
     """How each entry was made is stored, and the accuracy it reports is the one its checkpoint recorded."""
     import torch
 
-    from workers.checkpoints import sha256_file
     from workers.fasttrain import OneCycleRecipe
+    from workers.files import sha256_file
 
     surface = read_surface(gallery.GALLERY_DIR / f"{entry.id}.h5")
     line = next(e for e in gallery.build_index(MANIFEST).entries if e.id == entry.id)

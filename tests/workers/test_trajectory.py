@@ -8,10 +8,9 @@ from independent import make_model, plain_metrics, write_reference_directions
 
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import main
-from workers.h5io import read_directions
+from workers.h5io import default_dir_file, read_directions
 from workers.pca import read_pca_stats, read_projection
 from workers.spec import AxisSpec
-from workers.surface import default_dir_file
 from workers.trajectory import compute_trajectory, expand_checkpoints, path_axes
 
 

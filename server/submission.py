@@ -1,0 +1,43 @@
+"""Queueing a surface job: the one place that decides where its surface goes, its title and its sidecar."""
+from __future__ import annotations
+
+from fastapi import HTTPException
+
+from workers.jobqueue import Job, JobQueue, QueueFull
+
+from .catalog import write_meta
+from .jobspec import build_spec, request_key, request_tflop, surface_id_for
+from .schemas import JobRequest
+from .settings import Settings
+from .storage import refuse_when_full
+from .uploads import CheckpointStore
+
+
+def job_title(request: JobRequest) -> str:
+    return request.name or f"{request.model} on {request.dataset} ({request.split})"
+
+
+def submit_job(
+    request: JobRequest, settings: Settings, queue: JobQueue, checkpoints: CheckpointStore
+) -> tuple[Job, bool]:
+    """Queue ``request`` (checked against the server's limits); ``(job, False)`` when an identical request
+    already has a job. A new job's surface goes to ``settings.surfaces_dir``, its title beside it."""
+    spec, checkpoint_sha = build_spec(request, settings, checkpoints)
+    refuse_when_full(settings)
+    key = request_key(request, checkpoint_sha)
+    surface_id = surface_id_for(request, key)
+    path = settings.surfaces_dir / f"{surface_id}.h5"
+    out = path.relative_to(settings.data_dir).as_posix()  # workers resolve it in their data directory
+    try:
+        job, queued = queue.submit(
+            key, request.model_dump(mode="json"), spec.model_dump(mode="json"), surface_id, out,
+            spec.num_points, settings.max_queued_jobs, round(request_tflop(request), 6),
+        )
+    except QueueFull as e:
+        raise HTTPException(
+            429, f"{e.active} jobs are queued or running, the server's limit max_queued_jobs={e.limit}; "
+            "wait for some to finish or cancel one"
+        ) from None
+    if queued:
+        write_meta(path, job_title(request), request.dataset)
+    return job, queued
