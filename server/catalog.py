@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from workers import Surface, read_surface
 from workers.files import atomic_path
-from workers.gallery import Index, IndexEntry
+from workers.gallery_index import Index, IndexEntry
 from workers.h5io import default_dir_file, is_dir_file
 from workers.spec import one_line
 

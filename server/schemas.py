@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from workers.gallery import Tier
+from workers.gallery_index import Tier
 from workers.spec import AxisSpec, HessianSpec
 from workers.vocab import DirType, Ignore, JobState, Norm, Split
 

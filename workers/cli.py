@@ -281,7 +281,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_gallery(sub: argparse._SubParsersAction) -> None:
-    from .gallery import TIERS
+    from .gallery_index import TIERS
 
     p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
     gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")

@@ -43,7 +43,6 @@ class FlatWeights:
 
     def __init__(self, model: nn.Module, directions: Sequence[Direction], dir_type: str = "weights"):
         entries = named_weights(model, dir_type)
-        self.names = [n for n, _ in entries]
         floats = [(i, t) for i, (_, t) in enumerate(entries) if torch.is_floating_point(t)]
         if not floats:
             raise ValueError("the model has no floating-point weights")

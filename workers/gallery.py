@@ -25,6 +25,7 @@ from .data import DATASET_LABELS, load_split
 from .evaluate import Evaluator
 from .fasttrain import OneCycleRecipe, ResidentData, fast_train
 from .files import atomic_path, sha256_file
+from .gallery_index import TIERS, Index, IndexEntry, Tier
 from .h5io import read_surface, write_surface
 from .resources import GALLERY_SOURCE, resource_dir
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
@@ -33,8 +34,6 @@ from .vocab import Split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GALLERY_DIR = resource_dir("precomputed")  # the checkout's precomputed/, or the installed copy
-Tier = Literal["cpu", "full", "gpu"]
-TIERS: tuple[str, ...] = Tier.__args__
 # Trained checkpoints above this size are not committed (VGG-16: 60 MB, DenseNet-121: 28 MB); their
 # entries are rebuilt by training again, and their surfaces keep the checkpoint's sha256.
 COMMITTED_CHECKPOINT_MAX_BYTES = 10 * 2**20
@@ -123,36 +122,6 @@ class Manifest(BaseModel):
                 if old == e.id or old not in ids:
                     what = "itself" if old == e.id else "not in the manifest"
                     raise ValueError(f"entry {e.id!r} replaces {old!r}, which is {what}")
-
-
-class IndexEntry(BaseModel):
-    """One line of ``precomputed/index.json``: what the catalog shows about a gallery surface.
-
-    ``gallery build`` fills every field; the defaults let the server read a hand-written index too.
-    """
-
-    model_config = ConfigDict(extra="ignore")
-    id: str
-    file: str
-    title: str
-    description: str = ""
-    tier: Tier = "cpu"
-    pair: str | None = None
-    shortcuts: bool | None = None
-    epochs: int | None = None
-    test_acc: float | None = Field(None, description="the model's accuracy on the whole test split, percent")
-    source: str = ""
-    model: str = ""
-    dataset_label: str = ""
-    samples: int | None = None
-    grid: str = ""
-    status: Literal["complete", "partial"] = "complete"
-    landscape_stats: dict[str, Any] | None = None
-    checkpoint_sha256: str | None = None
-
-
-class Index(BaseModel):
-    entries: list[IndexEntry]
 
 
 def load_manifest(directory: Path = GALLERY_DIR) -> Manifest:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from server.catalog import Catalog
-from workers.gallery import GALLERY_DIR, Index
+from workers.gallery import GALLERY_DIR
+from workers.gallery_index import Index
 from workers.h5io import read_surface
 
 INDEX = Index.model_validate_json((GALLERY_DIR / "index.json").read_text())
