@@ -14,11 +14,12 @@ by :mod:`workers.gallery_gpu`, which then removes the entries the new ones repla
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .checkpoints import build_model, load_model
 from .data import DATASET_LABELS, load_split
@@ -39,19 +40,15 @@ GALLERY_DIR = resource_dir("precomputed")  # the checkout's precomputed/, or the
 COMMITTED_CHECKPOINT_MAX_BYTES = 10 * 2**20
 
 
-class TrainingRecipe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: int = Field(ge=1)
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 128
-    milestones: tuple[float, ...] = (0.5, 0.75)
-    gamma: float = 0.1
-    augment: bool = True
-    seed: int = 0
-    save_every: int = 0
-    optimizer: Literal["sgd", "adam"] = "sgd"
+def _training_recipe() -> type[BaseModel]:
+    """:class:`TrainConfig`'s fields and defaults, less what the entry itself names; epochs required."""
+    hints = get_type_hints(TrainConfig)
+    own = {f.name: (hints[f.name], f.default) for f in fields(TrainConfig) if f.name not in ("model", "dataset", "data_root")}
+    own["epochs"] = (int, Field(ge=1))
+    return create_model("TrainingRecipe", __config__=ConfigDict(extra="forbid"), **own)
+
+
+TrainingRecipe = _training_recipe()
 
 
 class ExternalCheckpoint(BaseModel):

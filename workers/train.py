@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,8 @@ from .data import NORMALIZATION, load_raw, to_tensor
 from .evaluate import Evaluator
 from .files import atomic_path
 
-OPTIMIZERS = ("sgd", "adam")
+Optimizer = Literal["sgd", "adam"]  # sgd (with momentum) or adam (momentum unused)
+OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class TrainConfig:
     augment: bool = True  # random crop (4-pixel padding) + horizontal flip
     seed: int = 0
     save_every: int = 0  # keep epoch_{k}.pt every k epochs, and epoch_0.pt (0: only the final one)
-    optimizer: str = "sgd"  # sgd (with momentum) or adam (momentum unused)
+    optimizer: Optimizer = "sgd"
     save_every_steps: int = 0  # keep step_{k}.pt every k optimizer steps, and step_0.pt (0: none)
 
     def __post_init__(self) -> None:
