@@ -21,6 +21,8 @@ def start_worker(settings: Settings) -> subprocess.Popen:
     ]
     if settings.worker_threads:
         cmd += ["--threads", str(settings.worker_threads)]
+    if settings.ray_address:
+        cmd += ["--ray", settings.ray_address]
     proc = subprocess.Popen(cmd)
     log.info("embedded worker started (pid %d)", proc.pid)
     return proc

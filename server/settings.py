@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     device: str = "cpu"
     lease_s: float = Field(30.0, gt=0, description="seconds a job stays claimed without a heartbeat")
     poll_s: float = Field(1.0, gt=0, description="seconds between a worker's looks at an empty queue")
+    ray_address: str | None = Field(
+        None, description="run the embedded worker's jobs on this Ray cluster ('auto' or host:port)"
+    )
 
     @field_validator("token", mode="before")
     @classmethod

@@ -51,8 +51,15 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="faster, not bit-exact: BN folding, channels-last, bf16")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    add_ray_argument(p)
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
     p.set_defaults(func=run_compute)
+
+
+def add_ray_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
+                   help="evaluate the points on a Ray cluster: auto (the one on this machine, else a new local one) "
+                        "or its address (needs pip install 'lossatlas[ray]')")
 
 
 def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
@@ -84,7 +91,7 @@ def run_compute(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
-    surface = compute_surface(spec, out, device=args.device, progress=show)
+    surface = compute_surface(spec, out, device=args.device, progress=show, ray=args.ray)
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from .cli import add_ray_argument
 from .spec import one_line
 from .jobqueue import Job, JobQueue
 from .spec import SurfaceSpec
@@ -45,8 +46,10 @@ class Worker:
         poll_s: float = 1.0,
         device: str = "cpu",
         parent_pid: int | None = None,
+        ray: str | None = None,
     ):
         self.queue, self.lease_s, self.poll_s, self.device = queue, lease_s, poll_s, device
+        self.ray = ray  # run the points on this Ray cluster; this process stays the job's driver and writer
         self.id = worker_id or default_worker_id()
         self.parent_pid = parent_pid
         self.stop = threading.Event()
@@ -93,7 +96,9 @@ class Worker:
             spec = SurfaceSpec.model_validate(job.spec)
             out = self.queue.surface_path(job)
             out.parent.mkdir(parents=True, exist_ok=True)
-            surface = compute_surface(spec, out, device=self.device, progress=progress, should_stop=should_stop)
+            surface = compute_surface(
+                spec, out, device=self.device, progress=progress, should_stop=should_stop, ray=self.ray
+            )
         except Exception as e:  # the job's fault (bad data, mismatched file ...): record it, keep serving
             self.queue.finish(job.id, self.id, "failed", error=one_line(e))
             return "failed"
@@ -124,6 +129,7 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
+    add_ray_argument(p)
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
 
@@ -133,7 +139,7 @@ def run_worker(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     worker = Worker(
-        JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid
+        JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid, args.ray
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop.set())

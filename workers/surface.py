@@ -7,6 +7,7 @@ refused rather than mixed.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import platform
 import time
@@ -23,13 +24,13 @@ from . import __version__
 from .checkpoints import load_model, load_state_dict, sha256_file
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
-from .evaluate import Evaluator, FlatWeights
-from .fastmode import FastForward
+from .executors import Executor, LocalExecutor, make_executor
 from .grid import coarse_to_fine
 from .h5io import (
     Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
 )
 from .files import remove_stale_tmp
+from .pointwork import LossWork
 from .spec import SurfaceSpec
 from .stats import landscape_stats
 
@@ -112,11 +113,6 @@ def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
     return splits, indices
 
 
-def _denormals_flushed() -> bool:
-    """Whether torch flushes denormals now (torch offers no getter: a denormal times one tells)."""
-    return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
-
-
 def as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
     """``(inputs, labels)`` tensors, or any map-style dataset of ``(input, label)`` pairs, stacked once."""
     if isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(t, torch.Tensor) for t in split):
@@ -155,6 +151,8 @@ def compute_surface(
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    ray: str | None = None,
+    executor: Executor | None = None,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -171,11 +169,16 @@ def compute_surface(
     data : dict, optional
         ``{"train": (inputs, labels), "test": ...}`` tensors to use instead of loading ``spec.dataset``.
     device : str
-        ``"cpu"`` or ``"cuda"``; model and data are moved there once.
+        ``"cpu"`` or ``"cuda"``; model and data are moved there once (with Ray: on every actor).
     progress : callable, optional
         Called with a :class:`Progress` after every finished point.
     should_stop : callable, optional
         Checked between points; when it returns True the partial surface is returned (and kept in ``out``).
+    ray : str, optional
+        Evaluate the points on a Ray cluster: ``"auto"`` (the cluster on this machine, or a new local one)
+        or a cluster address. This process still writes ``out``; resuming works across executors.
+    executor : Executor, optional
+        Evaluate the points with this executor (``workers.executors``) instead of the one ``ray`` names.
 
     Returns
     -------
@@ -184,14 +187,18 @@ def compute_surface(
     """
     t_start = time.perf_counter()
     device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if ray is not None and executor is not None:
+        raise ValueError("give ray or executor, not both")
+    executor = executor or make_executor(device, ray)
+    local = isinstance(executor, LocalExecutor)  # else the model and data go to the device on the workers
+    if local and device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
     out = Path(out) if out is not None else None
     if out is not None:
         remove_stale_tmp(out)
 
     base = load_model(spec.model, spec.checkpoint) if model is None else model
-    model = copy.deepcopy(base).to(device).eval()
+    model = copy.deepcopy(base).to(device if local else "cpu").eval()
     recipe = build_recipe(spec, model, user_data=data is not None)
 
     previous = None
@@ -257,51 +264,37 @@ def compute_surface(
         surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
         surface.dir_file = dir_path.name
 
-    flat = FlatWeights(model, directions, spec.directions.dir_type)
-    fast = FastForward(model, device) if spec.fast else None
-    evaluator = Evaluator(
-        model, splits, spec.loss, spec.batch_size, device,
-        forward=fast, input_transform=fast.prepare_inputs if fast else None,
-    )
+    surface.attrs["executor"] = executor.description
+    work = LossWork(model, directions, spec.directions.dir_type, splits, spec.loss, spec.batch_size, spec.fast)
     elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
     done_flat = surface.done.reshape(-1)
     total = done_flat.size
+    pending = []
+    for flat_index in (int(i) for level in coarse_to_fine(nx, ny) for i in level):
+        if not done_flat[flat_index]:
+            iy, ix = divmod(flat_index, nx)
+            pending.append((flat_index, (xs[ix],) if ys is None else (xs[ix], ys[iy])))
     computed = 0
     t_run = time.perf_counter()
-    flushing = _denormals_flushed()
-    torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    if not spec.fast:  # exact fp32 on GPUs too: TF32 would round inputs of convolutions and matmuls
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        for level in coarse_to_fine(nx, ny):
-            for flat_index in level:
-                if done_flat[flat_index]:
-                    continue
-                if should_stop is not None and should_stop():
-                    return surface
-                iy, ix = divmod(int(flat_index), nx)
-                coords = (xs[ix],) if ys is None else (xs[ix], ys[iy])
-                flat.set_point(*coords)
-                if fast is not None:
-                    fast.refresh()
-                values = evaluator.evaluate()
+    with contextlib.closing(executor.map(work, pending, should_stop)) as results:
+        for chunk, chunk_values in results:
+            new = []
+            for (flat_index, _), values in zip(chunk, chunk_values):
+                iy, ix = divmod(flat_index, nx)
                 index = (ix,) if ys is None else (iy, ix)
                 for name, value in values.items():
                     surface.metrics[name][index] = value
                 surface.done[index] = True
-                computed += 1
-                now = time.perf_counter()
-                surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
-                if surface.is_complete:
-                    surface.attrs.update(landscape_stats(surface))
-                if out is not None:
-                    write_surface(out, surface)
-                if progress is not None:
-                    progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
-    finally:
-        torch.set_flush_denormal(flushing)
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+                new.append((ix, iy, values))
+            computed += len(chunk)
+            now = time.perf_counter()
+            surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
+            if surface.is_complete:
+                surface.attrs.update(landscape_stats(surface))
+            if out is not None:
+                write_surface(out, surface)
+            if progress is not None:
+                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, new))
     if surface.is_complete and "landscape_stats" not in surface.attrs:
         surface.attrs.update(landscape_stats(surface))
         if out is not None:

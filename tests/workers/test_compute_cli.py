@@ -127,3 +127,18 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big
         np.testing.assert_array_equal(final.metrics[name], whole.metrics[name])
         done = partial.done
         np.testing.assert_array_equal(partial.metrics[name][done], whole.metrics[name][done])
+
+
+def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
+    """Ray is an optional extra: the CLI, the server's CLI and a compute never import it unless asked."""
+    code = (
+        "import sys\n"
+        "import server.cli, workers\n"
+        f"server.cli.main({compute_args(tensors_npz, tmp_path / 's.h5')!r})\n"
+        "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))\n"
+        "print('no ray')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "no ray" and read_surface(tmp_path / "s.h5").done.all()
