@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
+import torch
 
 from independent import make_model
 from workers import SurfaceSpec, compute_surface, read_surface
@@ -106,17 +110,41 @@ def test_an_error_on_the_actors_reaches_the_caller_and_writes_nothing(tmp_path, 
     assert alive_point_actors() == 0
 
 
-def test_compute_cli_joins_a_running_cluster_by_address(tmp_path, tensors_npz):
+def test_compute_cli_on_a_cluster_address_killed_and_rerun_resumes(tmp_path):
+    """The driver (``lossatlas compute --ray ADDRESS``) killed mid-run: its actors go with it, and the same
+    command run again finishes the file, equal to the local engine's."""
+    gen = torch.Generator().manual_seed(0)
+    npz = tmp_path / "big.npz"
+    np.savez(npz, x=torch.randn(1200, 3, 16, 16, generator=gen).numpy(),
+             y=torch.randint(0, 10, (1200,), generator=gen).numpy())
     out = tmp_path / "s.h5"
-    args = ["compute", "--model", "tinycnn", "--data", "tensors", "--data-root", str(tensors_npz), "--threads", "1",
-            "--x", "-1:1:3", "--y", "-1:1:3", "--split", "both"]
     address = ray.get_runtime_context().gcs_address
+    cmd = [sys.executable, "-m", "server.cli", "compute", "--model", "tinycnn", "--data", "tensors",
+           "--data-root", str(npz), "--threads", "1", "--batch-size", "256", "--x=-1:1:5", "--y=-1:1:5",
+           "--ray", address, "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "server.cli", *args, "--ray", address, "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "9/9 points in" in proc.stderr
-    local = compute_surface(SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), x="-1:1:3",
-                                        y="-1:1:3", split="both"))
-    assert_same_surface(read_surface(out), local)
-    assert read_surface(out).attrs["executor"] == f"ray at {address} (cpu)"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and read_surface(out).done.sum() >= 4:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    partial = read_surface(out)
+    assert 4 <= partial.done.sum() < 25
+    deadline = time.monotonic() + 60
+    while alive_point_actors() and time.monotonic() < deadline:  # Ray ends a dead driver's actors
+        time.sleep(0.2)
+    assert alive_point_actors() == 0
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    computed = int(re.findall(r"(\d+) new", rerun.stderr)[-1])
+    assert computed == 25 - int(partial.done.sum())  # no finished point computed again
+    local = compute_surface(SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(npz), batch_size=256,
+                                        x="-1:1:5", y="-1:1:5"))
+    final = read_surface(out)
+    assert_same_surface(final, local)
+    assert final.attrs["executor"] == f"ray at {address} (cpu)"
