@@ -1,0 +1,108 @@
+"""Server jobs on a Ray cluster: the processes the compose file runs (``ray start --head``, ``ray start
+--address``, ``lossatlas serve`` with ``LOSSATLAS_RAY_ADDRESS``) started as plain local processes."""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from serverkit import direct_surface, free_port, job_request, wait_for
+from test_api_jobs import read_events, wait_state
+from workers import read_surface
+
+pytest.importorskip("ray")
+
+pytestmark = pytest.mark.slow
+
+RAY = Path(sys.executable).with_name("ray")
+STORE = str(100 * 2**20)  # bytes of object store per node: the machine is shared
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A head node without CPUs and a worker node of 2 CPUs, token-authenticated as in docker-compose.yml.
+    Yields the head's address and the authentication environment."""
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "OMP_NUM_THREADS": "1"}
+    address = f"127.0.0.1:{free_port()}"
+    logs, procs = [], []
+
+    def start(*args: str) -> subprocess.Popen:
+        logs.append(tempfile.TemporaryFile("w+"))
+        procs.append(subprocess.Popen([str(RAY), "start", *args, "--object-store-memory", STORE, "--block"],
+                                      env=env, stdout=logs[-1], stderr=subprocess.STDOUT, text=True))
+        return procs[-1]
+
+    def log(i: int) -> str:
+        logs[i].seek(0)
+        return logs[i].read()
+
+    try:
+        head = start("--head", "--port", address.split(":")[1], "--num-cpus", "0", "--include-dashboard", "false")
+        wait_for(lambda: head.poll() is None and "block forever" in log(0) or head.poll() is not None, 120, 0.5,
+                 "the Ray head")
+        assert head.poll() is None, log(0)
+        start("--address", address, "--num-cpus", "2")
+        yield address, {k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    finally:
+        for proc in reversed(procs):  # SIGTERM: ray start stops the node's processes
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for f in logs:
+            f.close()
+
+
+def point_actors() -> int:
+    """Processes of this machine that are Ray actors of the engine (Ray names them ``ray::PointActor``)."""
+    count = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            count += cmdline.read_bytes().startswith(b"ray::PointActor")
+        except OSError:  # the process ended meanwhile
+            pass
+    return count
+
+
+def test_server_jobs_run_on_ray_with_progress_events_and_cancel(tmp_path, tiny_npz, processes, ray_cluster):
+    address, auth = ray_cluster
+    port = free_port()
+    processes.serve(tmp_path / "data", port, tiny_npz, env={"LOSSATLAS_RAY_ADDRESS": address, **auth})
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=url, timeout=30) as c:
+        request = job_request(split="both")
+        job = c.post("/api/jobs", json=request).json()
+        events = read_events(f"{url}/api/jobs/{job['id']}/events", timeout=300)
+        assert events[-1] == ("state", {**events[-1][1], "state": "done"})
+        points = [(p["ix"], p["iy"], p["values"]) for kind, e in events if kind == "progress" for p in e["points"]]
+        assert sorted((ix, iy) for ix, iy, _ in points) == [(ix, iy) for ix in range(5) for iy in range(5)]
+        got = read_surface(tmp_path / "data" / "surfaces" / f"{job['surface_id']}.h5")
+        assert got.attrs["executor"] == f"ray at {address} (cpu)"
+        expected = direct_surface(request, tiny_npz)
+        for name, values in expected.metrics.items():
+            np.testing.assert_array_equal(got.metrics[name], values, err_msg=name)
+        for ix, iy, values in points:  # the streamed values are the computed ones
+            assert values == {m: v[iy, ix] for m, v in expected.metrics.items()}
+
+        big = c.post("/api/jobs", json=job_request(samples=2000, x="-1:1:9", y="-1:1:9")).json()
+        wait_for(lambda: point_actors() == 2 and c.get(f"/api/jobs/{big['id']}").json()["points_done"] >= 2,
+                 300, 0.2, "the job to run on two actors")
+        assert c.delete(f"/api/jobs/{big['id']}").json()["state"] == "cancelled"
+        wait_for(lambda: point_actors() == 0, 60, 0.2, "the cancelled job's actors to end")
+        path = tmp_path / "data" / "surfaces" / f"{big['surface_id']}.h5"
+        stopped = int(read_surface(path).done.sum())
+        time.sleep(1.0)
+        assert int(read_surface(path).done.sum()) == stopped < 81
+        small = c.post("/api/jobs", json=job_request(x="-1:1:3", y=None)).json()  # the worker is free again
+        assert wait_state(c, small["id"], ("done",), timeout=300)["points_done"] == 3
