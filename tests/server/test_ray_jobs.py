@@ -1,5 +1,7 @@
-"""Server jobs on a Ray cluster: the processes the compose file runs (``ray start --head``, ``ray start
---address``, ``lossatlas serve`` with ``LOSSATLAS_RAY_ADDRESS``) started as plain local processes."""
+"""Server jobs on a Ray cluster: the processes of docker-compose.yml (its ``ray start --head`` and ``ray
+start --address`` commands, its healthcheck, ``lossatlas serve`` with ``LOSSATLAS_RAY_ADDRESS``) run as
+plain local processes. Unlike its container, the server here needs no ``ray start`` of its own: the
+nodes' raylets run on this same machine."""
 from __future__ import annotations
 
 import os
@@ -20,9 +22,11 @@ from test_api_jobs import read_events, wait_state
 from workers import read_surface
 
 pytest.importorskip("ray")
+yaml = pytest.importorskip("yaml")
 
 pytestmark = pytest.mark.slow
 
+REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 STORE = str(100 * 2**20)  # bytes of object store per node: the machine is shared
 
@@ -35,22 +39,29 @@ def ray_cluster():
     address = f"127.0.0.1:{free_port()}"
     logs, procs = [], []
 
-    def start(*args: str) -> subprocess.Popen:
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    port = address.split(":")[1]
+
+    def start(service: str, *extra: str) -> subprocess.Popen:
+        """The service's command, on this machine's address and port, with a small object store."""
+        cmd = [a.replace("ray-head:6379", address).replace("6379", port) for a in services[service]["command"]]
+        assert cmd[:2] == ["ray", "start"]
         logs.append(tempfile.TemporaryFile("w+"))
-        procs.append(subprocess.Popen([str(RAY), "start", *args, "--object-store-memory", STORE, "--block"],
+        procs.append(subprocess.Popen([str(RAY), *cmd[1:], *extra, "--object-store-memory", STORE],
                                       env=env, stdout=logs[-1], stderr=subprocess.STDOUT, text=True))
         return procs[-1]
 
-    def log(i: int) -> str:
-        logs[i].seek(0)
-        return logs[i].read()
+    def healthy(service: str) -> bool:
+        test = services[service]["healthcheck"]["test"]
+        assert test[:2] == ["CMD", "python"]
+        return subprocess.run([sys.executable, *test[2:]], env=env).returncode == 0
 
     try:
-        head = start("--head", "--port", address.split(":")[1], "--num-cpus", "0", "--include-dashboard", "false")
-        wait_for(lambda: head.poll() is None and "block forever" in log(0) or head.poll() is not None, 120, 0.5,
-                 "the Ray head")
-        assert head.poll() is None, log(0)
-        start("--address", address, "--num-cpus", "2")
+        head = start("ray-head")
+        wait_for(lambda: healthy("ray-head") or head.poll() is not None, 120, 0.5, "the Ray head")
+        logs[0].seek(0)
+        assert head.poll() is None, logs[0].read()
+        start("ray-worker", "--num-cpus", "2")
         yield address, {k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     finally:
         for proc in reversed(procs):  # SIGTERM: ray start stops the node's processes
