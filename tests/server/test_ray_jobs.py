@@ -73,6 +73,13 @@ def ray_cluster():
                 proc.wait()
         for f in logs:
             f.close()
+        # ray start records the cluster as this machine's current one; a stale record would make the
+        # next ray.init() without an address try to join this dead cluster
+        from ray._private.utils import get_ray_address_file, read_ray_address
+
+        recorded = read_ray_address()
+        if recorded and recorded.rsplit(":", 1)[1] == port:
+            Path(get_ray_address_file(None)).unlink()
 
 
 def point_actors() -> int:
