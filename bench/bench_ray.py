@@ -3,7 +3,9 @@
 1. **Overhead**: one CPU each. The local engine with one torch thread against Ray on a local cluster of
    one CPU (one actor, one thread), alternating for ``--rounds`` rounds. Ray's time includes starting its
    actor and shipping the work to it (a cluster that is already running is the normal case: starting
-   Ray itself is reported apart). Overhead = Ray time / local time - 1 (goal: under 5%).
+   Ray itself is reported apart). Overhead = Ray / local - 1 (goal: under 5%), in wall time and in CPU
+   time: the local process's CPU seconds against the Ray driver's plus its actor's (read from /proc while
+   it runs). On a shared machine the wall figures swing with others' load; the CPU figures much less.
 2. **Scaling**: a ``ray.cluster_utils.Cluster`` with a head without CPUs, first one worker node of one
    CPU, then two: time on one node / time on two (ideal 2.0 where two cores are free).
 
@@ -21,6 +23,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,11 +40,41 @@ from workers.checkpoints import load_model  # noqa: E402
 STORE = 300 * 2**20  # object store bytes per node
 
 
-def timed_surface(spec: SurfaceSpec, model, data, tmp: Path, **kwargs) -> tuple[float, object]:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def actor_cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user + system) of every Ray actor process of the engine on this machine, by pid."""
+    out = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if not (proc / "cmdline").read_bytes().startswith(b"ray::PointActor"):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(proc.name)] = (int(fields[11]) + int(fields[12])) / _TICK
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            pass
+    return out
+
+
+def timed_surface(spec: SurfaceSpec, model, data, tmp: Path, **kwargs) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds of this process and of the actors, surface)."""
     out = Path(tempfile.mkdtemp(dir=tmp)) / "s.h5"
-    t = time.perf_counter()
+    seen: dict[int, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:  # the actors' CPU time, sampled until they end (misses at most the last tick)
+        while not done.wait(0.2):
+            seen.update(actor_cpu_seconds())
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    t, c = time.perf_counter(), time.process_time()
     surface = compute_surface(spec, out, model=model, data=data, **kwargs)
-    return time.perf_counter() - t, surface
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    done.set()
+    watcher.join()
+    return wall, cpu + sum(seen.values()), surface
 
 
 def same(a, b) -> bool:
@@ -75,15 +108,18 @@ def main() -> None:
         t = time.perf_counter()
         ray.init(num_cpus=1, object_store_memory=STORE, include_dashboard=False, logging_level=logging.WARNING)
         print(f"starting a local Ray (not counted below): {time.perf_counter() - t:.1f} s", flush=True)
-        ratios = []
+        walls, cpus = [], []
         for r in range(args.rounds):
-            local_s, local = timed_surface(spec, model, data, tmp)
-            ray_s, remote = timed_surface(spec, model, data, tmp, ray="auto")
+            local_s, local_cpu, local = timed_surface(spec, model, data, tmp)
+            ray_s, ray_cpu, remote = timed_surface(spec, model, data, tmp, ray="auto")
             assert same(local, remote), "the Ray surface differs from the local one"
-            ratios.append(ray_s / local_s)
-            print(f"round {r + 1}: local {local_s:.1f} s ({points / local_s:.2f} points/s), Ray 1 actor "
-                  f"{ray_s:.1f} s, overhead {100 * (ray_s / local_s - 1):+.1f}%", flush=True)
-        print(f"overhead (median of rounds): {100 * (statistics.median(ratios) - 1):+.1f}%", flush=True)
+            walls.append(ray_s / local_s)
+            cpus.append(ray_cpu / local_cpu)
+            print(f"round {r + 1}: local {local_s:.1f} s wall, {local_cpu:.1f} s CPU; Ray 1 actor {ray_s:.1f} s wall, "
+                  f"{ray_cpu:.1f} s CPU; overhead {100 * (walls[-1] - 1):+.1f}% wall, {100 * (cpus[-1] - 1):+.1f}% CPU",
+                  flush=True)
+        print(f"overhead (median of rounds): {100 * (statistics.median(walls) - 1):+.1f}% wall, "
+              f"{100 * (statistics.median(cpus) - 1):+.1f}% CPU; load average {os.getloadavg()[0]:.1f}", flush=True)
         ray.shutdown()
         if args.no_scaling:
             return
@@ -95,7 +131,7 @@ def main() -> None:
             for nodes in (1, 2):
                 cluster.add_node(num_cpus=1, object_store_memory=STORE)
                 cluster.wait_for_nodes()
-                seconds, remote = timed_surface(spec, model, data, tmp, ray="auto")
+                seconds, _, remote = timed_surface(spec, model, data, tmp, ray="auto")
                 assert same(local, remote), "the Ray surface differs from the local one"
                 times.append(seconds)
                 print(f"{nodes} node(s) of 1 CPU: {seconds:.1f} s ({points / seconds:.2f} points/s)", flush=True)

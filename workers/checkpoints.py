@@ -32,8 +32,15 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for foreign or unsafe files
-        raise ValueError(f"cannot read checkpoint {str(path)!r} as weights: {e}".split("\n")[0]) from e
+    except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for foreign files
+        if "Weights only load failed" in str(e):
+            reason = "it holds pickled objects, not only tensors"
+        else:
+            reason = f"{type(e).__name__}: {e}".split("\n")[0][:120]
+        raise ValueError(
+            f"checkpoint {str(path)!r} is not a weights file torch can load safely ({reason}); "
+            "pass a file saved with torch.save(model.state_dict())"
+        ) from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -43,7 +43,8 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dir-file", help="use the directions in this HDF5 file (ours or the reference code's)")
     p.add_argument("--norm", default="filter", help="filter (default), layer, weight or none")
     p.add_argument("--ignore", default="biasbn", help="biasbn (default: zero direction for 1-D weights) or none")
-    p.add_argument("--dir-type", default="weights", help="weights or states (adds BatchNorm running statistics)")
+    p.add_argument("--dir-type", help="weights or states (adds BatchNorm running statistics); default: weights, "
+                                      "states with --target so that x = 1 is exactly the target model")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
     p.add_argument("--same-dir", action="store_true", help="use the x direction for y too")
     p.add_argument("--target", help="checkpoint to interpolate towards: x direction = target - model")
@@ -53,6 +54,8 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     add_ray_argument(p)
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute --out from scratch when it holds another computation (replaced when the first point is written)")
     p.set_defaults(func=run_compute)
 
 
@@ -64,17 +67,21 @@ def add_ray_argument(p: argparse.ArgumentParser) -> None:
 
 def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
     kind = "target" if args.target else "random"
+    directions = dict(kind=kind, seed=args.seed, norm=args.norm, ignore=args.ignore, same_dir=args.same_dir,
+                      target=args.target, target_y=args.target_y)
+    if args.dir_type is not None:  # else the spec's default for the kind
+        directions["dir_type"] = args.dir_type
     return SurfaceSpec(
         model=args.model, checkpoint=args.checkpoint, dataset=args.data, data_root=args.data_root,
         download=args.download, split=args.split, samples=args.samples, sample_seed=args.sample_seed,
         mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss,
-        directions=dict(kind=kind, seed=args.seed, norm=args.norm, ignore=args.ignore, dir_type=args.dir_type,
-                        same_dir=args.same_dir, target=args.target, target_y=args.target_y),
+        directions=directions,
         dir_file=args.dir_file, x=args.x, y=args.y, fast=args.fast,
     )
 
 
 def run_compute(args: argparse.Namespace) -> int:
+    from .provenance import StaleSurfaceError
     from .surface import compute_surface
 
     spec = spec_from_args(args)
@@ -91,7 +98,11 @@ def run_compute(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
-    surface = compute_surface(spec, out, device=args.device, progress=show, ray=args.ray)
+    try:
+        surface = compute_surface(spec, out, device=args.device, progress=show, overwrite=args.overwrite,
+                                  ray=args.ray)
+    except StaleSurfaceError as e:  # the same refusal, with the command line's way to recompute
+        raise ValueError(f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out") from None
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
     return 0
@@ -125,9 +136,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from .checkpoints import build_model
+    from .checks import resolve_device
     from .train import TrainConfig, train
 
     build_model(args.model)  # fail fast on an unknown name
+    resolve_device(args.device)
     cfg = TrainConfig(model=args.model, dataset=args.data, data_root=args.data_root, epochs=args.epochs, lr=args.lr,
                       momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
                       milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
@@ -158,8 +171,10 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
 
 
 def run_gallery_build(args: argparse.Namespace) -> int:
+    from .checks import resolve_device
     from .gallery import build
 
+    resolve_device(args.device)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     index = build(args.tier, args.only, work_dir=Path(args.work_dir) if args.work_dir else None,
                   device=args.device, data_root=args.data_root, log=log)

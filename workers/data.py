@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,11 +121,22 @@ def _read_torchvision(dataset: str, root: Path, split: str, download: bool) -> t
     import torchvision.datasets as tvd
 
     cls = {"cifar10": tvd.CIFAR10, "mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}[dataset]
+    created = None if root.exists() else root  # the outermost directory torchvision will create
+    while created is not None and not created.parent.exists():
+        created = created.parent
     try:
         ds = cls(str(root), train=split == "train", download=download)
-    except RuntimeError as e:
-        hint = "" if download else " (pass download=True / --download to fetch it)"
-        raise ValueError(f"{DATASET_LABELS[dataset]} not found under {str(root)!r}{hint}: {e}") from None
+    except (RuntimeError, OSError) as e:  # not there; or urllib's URLError, socket errors (no network, proxy, DNS)
+        if created is not None:  # it and any partial archive in it are this call's own
+            shutil.rmtree(created, ignore_errors=True)
+        if not download:
+            raise ValueError(f"{DATASET_LABELS[dataset]} not found under {str(root)!r} (pass download=True / "
+                             f"--download to fetch it): {e}") from None
+        reason = getattr(e, "reason", None) or str(e).split("\n")[0]
+        raise ValueError(
+            f"cannot download {DATASET_LABELS[dataset]} ({reason}); check the network, or put the dataset under "
+            f"{str(root)!r} (--data-root) and run without --download"
+        ) from None
     x = np.asarray(ds.data)
     if x.ndim == 3:
         x = x[..., None]  # (N, H, W) -> (N, H, W, 1)

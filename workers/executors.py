@@ -1,6 +1,6 @@
 """Executors: where the points of a surface are evaluated.
 
-An executor takes a :class:`~workers.pointwork.PointWork` and the pending grid points, in the order
+An executor takes a :class:`PointWork` and the pending grid points, in the order
 they should be computed (coarse to fine), evaluates them in chunks, and yields each chunk with its
 values as it finishes. The caller (``compute_surface``) stays the only writer of the surface file, so
 the file format, the ``done`` mask and resuming are the same whichever executor ran the points.
@@ -11,16 +11,53 @@ the file format, the ``done`` mask and resuming are the same whichever executor 
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import torch
 
-from .pointwork import Coords, PointWork, evaluation_mode
-
+Coords = tuple[float, ...]  # (x,) or (x, y)
+PointFn = Callable[[Sequence[Coords]], list[dict[str, float]]]
 Point = tuple[int, Coords]  # (flat grid index, coordinates)
+T = TypeVar("T")
 Chunk = list[Point]
 Results = Iterator[tuple[Chunk, list[dict[str, float]]]]
+
+
+class PointWork(Protocol):
+    """Picklable work at grid points (the loss: ``workers.surface.GridWork``; the Hessian's eigenvalues
+    later). ``start(device)`` prepares it in the process that runs it and returns a function from a
+    chunk of coordinates to one metrics dict per point; ``fast`` says whether TF32 is allowed."""
+
+    fast: bool
+
+    def start(self, device: torch.device) -> PointFn: ...
+
+
+def _denormals_flushed() -> bool:
+    """Whether torch flushes denormals now (torch offers no getter: a denormal times one tells)."""
+    return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
+
+
+@contextlib.contextmanager
+def evaluation_mode(fast: bool) -> Iterator[None]:
+    """The process-wide torch settings points are evaluated under, restored on exit.
+
+    Denormals are flushed (denormal activations slow CPU kernels); unless ``fast``, TF32 is off so that
+    GPUs compute exact fp32 too (TF32 would round the inputs of convolutions and matmuls). A Ray actor
+    enters this for its lifetime, so its points are computed exactly as the local engine's.
+    """
+    flushing = _denormals_flushed()
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.set_flush_denormal(True)
+    if not fast:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(flushing)
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 class Executor(Protocol):
@@ -33,6 +70,10 @@ class Executor(Protocol):
     description: str
 
     def map(self, work: PointWork, points: Sequence[Point], should_stop: Callable[[], bool] | None = None) -> Results: ...
+
+    def run_here(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` in a process like those that evaluate the points (with their device)."""
+        ...
 
 
 def chunked(points: Sequence[Point], size: int) -> list[Chunk]:
@@ -57,6 +98,9 @@ class LocalExecutor:
                 if should_stop is not None and should_stop():
                     return
                 yield chunk, evaluate([coords for _, coords in chunk])
+
+    def run_here(self, fn: Callable[..., T], *args) -> T:
+        return fn(*args)
 
 
 def make_executor(device: str | torch.device = "cpu", ray: str | None = None) -> Executor:

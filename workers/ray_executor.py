@@ -24,8 +24,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .executors import Chunk, Point, Results, chunked
-from .pointwork import Coords, PointWork, evaluation_mode
+from .executors import Chunk, Coords, Point, PointWork, Results, T, chunked, evaluation_mode
 
 try:
     import ray
@@ -87,6 +86,13 @@ class RayExecutor:
                 raise ValueError(f"the Ray cluster at {self.address} has no GPU; run with --device cpu")
             return gpus
         return max(1, int(resources.get("CPU", 1)))
+
+    def run_here(self, fn: Callable[..., T], *args) -> T:
+        """``fn(*args)`` as a Ray task with an actor's resources (a GPU with ``device="cuda"``)."""
+        connect(self.address)
+        self._slots()  # refuses a device the cluster lacks (a task for it would wait forever)
+        gpu = self.device.type == "cuda"
+        return ray.get(ray.remote(fn).options(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0).remote(*args))
 
     def map(self, work: PointWork, points: Sequence[Point], should_stop: Callable[[], bool] | None = None) -> Results:
         if not points:

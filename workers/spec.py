@@ -47,6 +47,11 @@ class DirectionsSpec(BaseModel):
     ``random``: Gaussian from ``seed``, normalized by ``norm`` (``filter`` is the paper's setting).
     ``target``: x = ``target`` checkpoint minus the model (and y = ``target_y`` minus the model for a
     plane through three models), unnormalized. ``dir_file`` reuses directions from a file instead.
+
+    ``dir_type`` defaults to ``weights`` for random directions (the paper's setting) and to ``states``
+    for targets: BatchNorm running statistics then move too, so x = 1 is exactly the target model (the
+    reference README's advice); ``weights`` with a target keeps the first model's statistics, and the
+    recipe says so (``interpolation``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,6 +63,13 @@ class DirectionsSpec(BaseModel):
     same_dir: bool = False
     target: str | None = None
     target_y: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dir_type(cls, value):
+        if isinstance(value, dict) and value.get("dir_type") is None and value.get("kind") == "target":
+            return {**value, "dir_type": "states"}
+        return value
 
     @model_validator(mode="after")
     def _check(self):

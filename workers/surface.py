@@ -2,16 +2,23 @@
 
 The output file is rewritten (atomically) after every finished point, in coarse-to-fine order, so at
 any moment it is a valid, lower-resolution surface. Run the same spec against the same file again and
-it continues where it stopped, computing no finished point again; a file made with other settings is
-refused rather than mixed.
+it continues where it stopped, computing no finished point again. A file made from anything else
+(settings, weights, data, precision, or model code: see :mod:`workers.provenance`) is refused rather than
+mixed; ``overwrite=True`` recomputes it, replacing the file only when the new run writes its first point.
+
+``compute_surface`` runs in three steps: :func:`~workers.resume.open_or_resume` (the existing file's
+checks against the recipe; :mod:`workers.resume`), :func:`load_directions` (read, or made and written
+with the first point) and :func:`evaluate_grid` (the point loop; an executor evaluates the points, in this
+process or on a Ray cluster: :mod:`workers.executors`).
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,22 +29,26 @@ import torch.nn as nn
 
 from . import __version__
 from .checkpoints import load_model, load_state_dict, sha256_file
+from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
-from .executors import Executor, LocalExecutor, make_executor
+from .evaluate import Evaluator, FlatWeights
+from .executors import Coords, Executor, LocalExecutor, PointFn, PointWork, evaluation_mode, make_executor
+from .fastmode import FastForward
 from .grid import coarse_to_fine
-from .h5io import (
-    Surface, directions_digest, read_directions, read_surface, write_directions, write_surface,
-)
+from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
-from .pointwork import LossWork
+from .provenance import compute_record, merge_compute, samples_record, weights_digest
+from .resume import StaleSurfaceError, check_resumable, open_or_resume, point_coords
 from .spec import SurfaceSpec
 from .stats import landscape_stats
 
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
-# Where a file was found, not what it holds: left out when comparing recipes (the sha256s cover content).
-_LOCATION_KEYS = ("checkpoint", "data_root", "dir_file", "download")
+INTERPOLATION_LABELS = {
+    "states": "parameters and BatchNorm running statistics move: x = 1 is exactly the target model",
+    "weights": "parameters only: BatchNorm running statistics stay the first model's, so x = 1 is not the target model",
+}
 
 
 @dataclass
@@ -64,27 +75,6 @@ class Progress:
 def default_dir_file(out: Path) -> Path:
     """``surf.h5`` -> ``surf.dirs.h5``."""
     return out.with_name(out.stem + ".dirs.h5")
-
-
-def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The part of a recipe that must match for a file to be resumed."""
-    spec = {k: v for k, v in recipe.get("spec", {}).items() if k not in _LOCATION_KEYS}
-    if "directions" in spec:
-        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y")}
-    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file")}
-    return {"spec": spec, **rest}
-
-
-def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new))
-    out = []
-    for k in keys:
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _diff(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} in the file, {b!r} now")
-    return out
 
 
 def _make_directions(spec: SurfaceSpec, model: nn.Module) -> list[Direction]:
@@ -125,8 +115,11 @@ def as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
     raise ValueError(f"data splits must be (inputs, labels) tensors or a dataset of pairs, not {type(split).__name__}")
 
 
-def build_recipe(spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False) -> dict[str, Any]:
-    """The recipe stored in the file: the spec plus fingerprints of every input file."""
+def build_recipe(
+    spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False, splits: Splits | None = None
+) -> dict[str, Any]:
+    """The recipe stored in the file: the spec plus fingerprints of every input file, and, given the
+    model and the splits, digests of the weights and samples evaluated (:mod:`workers.provenance`)."""
     recipe: dict[str, Any] = {"spec": spec.model_dump(mode="json")}
     if spec.checkpoint:
         recipe["checkpoint_sha256"] = sha256_file(spec.checkpoint)
@@ -137,9 +130,145 @@ def build_recipe(spec: SurfaceSpec, model: nn.Module | None = None, user_data: b
     if spec.dir_file:
         recipe["dir_file_sha256"] = sha256_file(spec.dir_file)
     recipe["dataset_label"] = "in-memory tensors" if user_data else DATASET_LABELS[spec.dataset]
+    if spec.directions.kind == "target":
+        recipe["interpolation"] = INTERPOLATION_LABELS[spec.directions.dir_type]
     if model is not None:
         recipe["model_params"] = int(sum(p.numel() for p in model.parameters()))
+        recipe["weights_sha256"] = weights_digest(model)
+    if splits is not None:
+        recipe["samples"] = samples_record(splits)
     return recipe
+
+
+def load_directions(
+    spec: SurfaceSpec, model: nn.Module, out: Path | None, previous: Surface | None
+) -> tuple[list[Direction], Path | None, bool]:
+    """The directions: from ``spec.dir_file``, from the direction file of the run being resumed, or new
+    (the seed makes the same again). Returns them, their file, and whether that file is still to be
+    written (new directions are written with the first point, so a run that fails leaves no file)."""
+    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
+    shapes = [tuple(t.shape) for _, t in named_weights(model, spec.directions.dir_type)]
+    dir_path = Path(spec.dir_file) if spec.dir_file else (default_dir_file(out) if out is not None else None)
+    if spec.dir_file or (previous is not None and dir_path is not None and dir_path.exists()):
+        directions = read_directions(dir_path, names, shapes)
+        if len(directions) < spec.ndim:
+            raise ValueError(f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}")
+        directions, pending = directions[: spec.ndim], False
+    else:
+        directions, pending = _make_directions(spec, model), dir_path is not None
+    if previous is not None and previous.attrs.get("directions_sha256") not in (None, directions_digest(directions)):
+        raise StaleSurfaceError(out, f"with directions that differ from those now in {dir_path}")
+    return directions, dir_path, pending
+
+
+class GridPoint:
+    """Evaluates the model at points ``w + x*dx + y*dy``: the flat weights, the fast mode, the evaluator."""
+
+    def __init__(self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device):
+        self.flat = FlatWeights(model, directions, spec.directions.dir_type)
+        self.fast = FastForward(model, device) if spec.fast else None
+        self.evaluator = Evaluator(
+            model, splits, spec.loss, spec.batch_size, device,
+            forward=self.fast, input_transform=self.fast.prepare_inputs if self.fast else None,
+        )
+        self.precision = "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
+        self.counts = {name: len(y) for name, (_, y) in splits.items()}
+
+    def __call__(self, *coords: float) -> dict[str, float]:
+        self.flat.set_point(*coords)
+        if self.fast is not None:
+            self.fast.refresh()
+        return self.evaluator.evaluate()
+
+
+@dataclass
+class GridWork:
+    """A surface's point work for an executor (:class:`~workers.executors.PointWork`).
+
+    The local executor evaluates with this run's own ``point``. Shipped to a Ray actor, the work is
+    pickled without it (``model`` is the unmoved model, on the CPU) and the actor builds its own
+    :class:`GridPoint` on its device: the same evaluation code, so the same values bit for bit.
+    """
+
+    model: nn.Module
+    directions: list[Direction]
+    splits: Splits
+    spec: SurfaceSpec
+    point: GridPoint | None = None  # this process's; never shipped
+
+    @property
+    def fast(self) -> bool:
+        return self.spec.fast
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "point": None}
+
+    def start(self, device: torch.device) -> PointFn:
+        point = self.point or GridPoint(self.model, self.directions, self.splits, self.spec, device)
+
+        def evaluate(chunk: Sequence[Coords]) -> list[dict[str, float]]:
+            return [point(*coords) for coords in chunk]
+
+        return evaluate
+
+
+def evaluate_grid(
+    surface: Surface,
+    work: PointWork,
+    executor: Executor,
+    out: Path | None,
+    before_first_write: Callable[[], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    t_start: float | None = None,
+) -> Surface:
+    """Compute the points ``surface.done`` lacks, coarse to fine, on ``executor``, writing ``out`` after
+    each chunk of points it returns (``before_first_write`` runs once, just before the first write)."""
+    t_start = time.perf_counter() if t_start is None else t_start
+    xs, ys = surface.xcoordinates, surface.ycoordinates
+    nx, ny = len(xs), (len(ys) if ys is not None else 1)
+    elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
+    done_flat = surface.done.reshape(-1)
+    total = done_flat.size
+    computed = 0
+    t_run = time.perf_counter()
+
+    def save() -> None:
+        nonlocal before_first_write
+        if out is None:
+            return
+        if before_first_write is not None:
+            before_first_write()
+            before_first_write = None
+        write_surface(out, surface)
+
+    pending = []
+    for flat_index in (int(i) for level in coarse_to_fine(nx, ny) for i in level):
+        if not done_flat[flat_index]:
+            iy, ix = divmod(flat_index, nx)
+            pending.append((flat_index, point_coords(surface, (ix,) if ys is None else (iy, ix))))
+    with contextlib.closing(executor.map(work, pending, should_stop)) as results:
+        for chunk, chunk_values in results:
+            new = []
+            for (flat_index, _), values in zip(chunk, chunk_values):
+                iy, ix = divmod(flat_index, nx)
+                index = (ix,) if ys is None else (iy, ix)
+                for name, value in values.items():
+                    surface.metrics[name][index] = value
+                surface.done[index] = True
+                new.append((ix, iy, values))
+            computed += len(chunk)
+            now = time.perf_counter()
+            surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
+            if surface.is_complete:
+                surface.attrs.update(landscape_stats(surface))
+            save()
+            if progress is not None:
+                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, new))
+    if surface.is_complete and "landscape_stats" not in surface.attrs:
+        surface.attrs.update(landscape_stats(surface))
+        save()
+    return surface
 
 
 def compute_surface(
@@ -151,6 +280,7 @@ def compute_surface(
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overwrite: bool = False,
     ray: str | None = None,
     executor: Executor | None = None,
 ) -> Surface:
@@ -174,62 +304,44 @@ def compute_surface(
         Called with a :class:`Progress` after every finished point.
     should_stop : callable, optional
         Checked between points; when it returns True the partial surface is returned (and kept in ``out``).
+    overwrite : bool
+        Recompute from scratch even when ``out`` holds a surface (of this or another recipe). The old
+        file (and its direction file) is replaced only when the first new point is written.
     ray : str, optional
-        Evaluate the points on a Ray cluster: ``"auto"`` (the cluster on this machine, or a new local one)
-        or a cluster address. This process still writes ``out``; resuming works across executors.
+        Evaluate the points on a Ray cluster: ``"auto"`` (the one on this machine, else a new local one)
+        or a cluster address. This process still writes ``out``; a file resumes whichever ran it before.
     executor : Executor, optional
-        Evaluate the points with this executor (``workers.executors``) instead of the one ``ray`` names.
+        Evaluate the points with this executor (:mod:`workers.executors`) instead of the one ``ray`` names.
 
     Returns
     -------
     Surface
         Coordinates, metrics (NaN where not computed), done mask, recipe.
+
+    Raises
+    ------
+    StaleSurfaceError
+        ``out`` holds a surface computed from other settings, weights, data, precision or model code.
     """
     t_start = time.perf_counter()
-    device = torch.device(device)
     if ray is not None and executor is not None:
         raise ValueError("give ray or executor, not both")
+    local = isinstance(executor, LocalExecutor) or (executor is None and ray is None)
+    if local or torch.cuda.is_available() or not str(device).startswith("cuda"):
+        device = here = resolve_device(device)
+    else:  # the Ray actors' GPU; this process (the data check, the canary point) works on its CPU
+        device, here = torch.device(device), torch.device("cpu")
+        if spec.fast:
+            raise ValueError("--fast on Ray GPUs needs a GPU where lossatlas runs too (its precision and canary "
+                             "point are checked here); run it on a GPU node or drop --fast")
     executor = executor or make_executor(device, ray)
-    local = isinstance(executor, LocalExecutor)  # else the model and data go to the device on the workers
-    if local and device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
-    out = Path(out) if out is not None else None
+    out = check_out_path(out) if out is not None else None
     if out is not None:
         remove_stale_tmp(out)
 
     base = load_model(spec.model, spec.checkpoint) if model is None else model
-    model = copy.deepcopy(base).to(device if local else "cpu").eval()
-    recipe = build_recipe(spec, model, user_data=data is not None)
-
-    previous = None
-    if out is not None and out.exists():
-        previous = read_surface(out)
-        if previous.reference or "spec" not in previous.recipe:
-            raise ValueError(f"{out} exists and was not written by lossatlas; choose another --out")
-        diffs = _diff(comparable(previous.recipe), comparable(recipe))
-        if diffs:
-            raise ValueError(
-                f"{out} was computed with other settings ({'; '.join(diffs[:3])}); "
-                "use another --out or delete the file"
-            )
-
-    # Directions: an explicit file, the file of a run being resumed, or new ones (the seed makes the same).
-    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
-    shapes = [tuple(t.shape) for _, t in named_weights(model, spec.directions.dir_type)]
-    dir_path = Path(spec.dir_file) if spec.dir_file else (default_dir_file(out) if out is not None else None)
-    if spec.dir_file or (previous is not None and dir_path is not None and dir_path.exists()):
-        directions = read_directions(dir_path, names, shapes)
-        if len(directions) < spec.ndim:
-            raise ValueError(f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}")
-        directions = directions[: spec.ndim]
-    else:
-        directions = _make_directions(spec, model)
-        if dir_path is not None:
-            write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
-    digest = directions_digest(directions)
-    if previous is not None and previous.attrs.get("directions_sha256") not in (None, digest):
-        raise ValueError(f"the directions of {dir_path} differ from those {out} was started with; delete both to restart")
-
+    model = copy.deepcopy(base).to(here).eval()
+    shipped = None if local else copy.deepcopy(base).cpu().eval()  # the actors' copy, unmoved by GridPoint
     if data is None:
         splits, indices = _load_splits(spec)
     else:
@@ -237,66 +349,58 @@ def compute_surface(
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
+    check_data_fits(model, splits, spec, here)
+    recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
 
+    previous = open_or_resume(out, recipe, overwrite)
+    directions, dir_path, dirs_pending = load_directions(spec, model, out, previous)
+    digest = directions_digest(directions)
+    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
+
+    with evaluation_mode(spec.fast):
+        point = GridPoint(model, directions, splits, spec, here)
+        # how the points are computed, recorded where they are (a GPU this process may lack)
+        record = compute_record if here == device else functools.partial(executor.run_here, compute_record)
+        recipe["compute"] = record(device, point.precision, spec.fast)
+        if previous is not None:
+            check_resumable(out, previous, recipe, point, point.counts)
+            recipe["compute"] = merge_compute(previous.recipe["compute"], recipe["compute"])
+            surface = previous
+            surface.recipe = recipe  # same content; refreshed paths
+        else:
+            surface = _new_surface(spec, recipe, indices)
+        surface.attrs["device"] = str(device)
+        surface.attrs["executor"] = executor.description
+        surface.attrs["directions_sha256"] = digest
+        if dir_path is not None:
+            surface.dir_file = dir_path.name
+            if not dirs_pending:
+                surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+
+        def write_directions_file() -> None:
+            if dirs_pending:
+                write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
+                surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+
+        work = GridWork(shipped, directions, splits, spec, point=None if shipped is not None else point)
+        return evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start)
+
+
+def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray]) -> Surface:
+    """An empty surface of ``spec``'s grid, every metric NaN, nothing done."""
     xs = spec.x.axis().coordinates()
     ys = spec.y.axis().coordinates() if spec.y is not None else None
-    nx, ny = len(xs), (len(ys) if ys is not None else 1)
-    shape = (nx,) if ys is None else (ny, nx)
-    if previous is not None:
-        surface = previous
-        surface.recipe = recipe  # same content; refreshed paths
-    else:
-        surface = Surface(
-            xs, ys, {m: np.full(shape, np.nan) for m in spec.metrics}, np.zeros(shape, dtype=bool), recipe,
-            attrs={
-                "lossatlas_version": __version__,
-                "torch_version": torch.__version__,
-                "python_version": platform.python_version(),
-                "elapsed_s": 0.0,
-            },
-        )
+    shape = (len(xs),) if ys is None else (len(ys), len(xs))
+    surface = Surface(
+        xs, ys, {m: np.full(shape, np.nan) for m in spec.metrics}, np.zeros(shape, dtype=bool), recipe,
+        attrs={
+            "lossatlas_version": __version__,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "elapsed_s": 0.0,
+        },
+    )
+    if spec.samples is not None:
         for name, idx in indices.items():
-            if spec.samples is not None:
-                surface.arrays[f"samples_{name}"] = idx
-    surface.attrs["device"] = str(device)
-    surface.attrs["directions_sha256"] = digest
-    if dir_path is not None:
-        surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
-        surface.dir_file = dir_path.name
-
-    surface.attrs["executor"] = executor.description
-    work = LossWork(model, directions, spec.directions.dir_type, splits, spec.loss, spec.batch_size, spec.fast)
-    elapsed_before = float(surface.attrs.get("elapsed_s", 0.0))
-    done_flat = surface.done.reshape(-1)
-    total = done_flat.size
-    pending = []
-    for flat_index in (int(i) for level in coarse_to_fine(nx, ny) for i in level):
-        if not done_flat[flat_index]:
-            iy, ix = divmod(flat_index, nx)
-            pending.append((flat_index, (xs[ix],) if ys is None else (xs[ix], ys[iy])))
-    computed = 0
-    t_run = time.perf_counter()
-    with contextlib.closing(executor.map(work, pending, should_stop)) as results:
-        for chunk, chunk_values in results:
-            new = []
-            for (flat_index, _), values in zip(chunk, chunk_values):
-                iy, ix = divmod(flat_index, nx)
-                index = (ix,) if ys is None else (iy, ix)
-                for name, value in values.items():
-                    surface.metrics[name][index] = value
-                surface.done[index] = True
-                new.append((ix, iy, values))
-            computed += len(chunk)
-            now = time.perf_counter()
-            surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
-            if surface.is_complete:
-                surface.attrs.update(landscape_stats(surface))
-            if out is not None:
-                write_surface(out, surface)
-            if progress is not None:
-                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, new))
-    if surface.is_complete and "landscape_stats" not in surface.attrs:
-        surface.attrs.update(landscape_stats(surface))
-        if out is not None:
-            write_surface(out, surface)
+            surface.arrays[f"samples_{name}"] = idx
     return surface

@@ -87,6 +87,7 @@ def test_mesh_holds_the_file_values_gzipped_with_an_etag(site: ThreadServer):
             assert mesh.z_range[name] == pytest.approx([values.min(), values.max()], rel=1e-6)
         assert mesh.done == [[1] * 5] * 3 and mesh.complete and mesh.points_done == 15
         assert mesh.recipe["spec"]["data_root"] == "tiny.npz"  # no server path in answers
+        assert mesh.recipe["compute"] == file.recipe["compute"] and mesh.recipe["compute"]["precision"] == "fp32"  # #8
         assert mesh.summary.id == "tiny-plane"
         etag = r.headers["etag"]
         again = c.get("/api/surfaces/tiny-plane", headers={"If-None-Match": etag})

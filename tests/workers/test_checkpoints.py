@@ -57,11 +57,12 @@ def test_unreadable_checkpoints_are_refused(tmp_path):
     with pytest.raises(ValueError, match="holds no state dict of tensors"):
         load_state_dict(tmp_path / "meta.pt")
     torch.save({"w": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")  # a pickled module: code, not weights
-    with pytest.raises(ValueError, match="cannot read checkpoint .* as weights") as e:
+    with pytest.raises(ValueError, match=r"is not a weights file torch can load safely \(it holds pickled objects, "
+                                         r"not only tensors\); pass a file saved with torch.save\(model.state_dict\(\)\)") as e:
         load_state_dict(tmp_path / "pickled.pt")
     assert "\n" not in str(e.value)
     (tmp_path / "text.pt").write_text("hello")
-    with pytest.raises(ValueError, match="cannot read checkpoint"):
+    with pytest.raises(ValueError, match=r"checkpoint .*text.pt' is not a weights file torch can load safely \("):
         load_state_dict(tmp_path / "text.pt")
 
 

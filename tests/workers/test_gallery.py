@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from workers import gallery
 from workers.h5io import read_surface
-from workers.surface import comparable
+from workers.resume import comparable
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MANIFEST = gallery.load_manifest()

@@ -101,11 +101,10 @@ def test_a_local_partial_file_is_finished_on_ray(tmp_path, model, data):
     assert_same_surface(resumed, whole)
 
 
-def test_an_error_on_the_actors_reaches_the_caller_and_writes_nothing(tmp_path, data):
-    sp = spec(split="train")
-    bad = {"train": (data["train"][0][:, :2], data["train"][1])}  # 2 channels for a 3-channel model
-    with pytest.raises(RuntimeError, match="channels"):
-        compute_surface(sp, tmp_path / "s.h5", model=make_model("tinycnn"), data=bad, ray="auto")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_gpu_actors_on_a_cluster_without_gpus_are_refused_with_one_line(tmp_path, model, data):
+    with pytest.raises(ValueError, match="^the Ray cluster at auto has no GPU; run with --device cpu$"):
+        compute_surface(spec(split="train"), tmp_path / "s.h5", model=model, data=data, device="cuda", ray="auto")
     assert not (tmp_path / "s.h5").exists()
     assert alive_point_actors() == 0
 

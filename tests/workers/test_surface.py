@@ -60,18 +60,25 @@ def test_one_dimensional_surface_and_the_mse_loss(tmp_path, model, data):
         assert s.metrics["train_acc"][ix] == pytest.approx(acc)
 
 
-@pytest.mark.parametrize("dir_type", ["states", "weights"])
+@pytest.mark.parametrize("dir_type", [None, "states", "weights"])
 def test_target_direction_reaches_the_target_model(tmp_path, model, data, dir_type):
+    """By default (#8) the states move, BN running statistics included: x = 1 is the target model."""
     target = make_model("tinycnn", seed=5)
     torch.save(target.state_dict(), tmp_path / "target.pt")
-    directions = {"kind": "target", "target": str(tmp_path / "target.pt"), "dir_type": dir_type}
+    directions = {"kind": "target", "target": str(tmp_path / "target.pt")}
+    if dir_type is not None:
+        directions["dir_type"] = dir_type
     s = compute_surface(spec(x="0:1:3", y=None, directions=directions), tmp_path / "s.h5", model=model, data=data)
-    if dir_type == "weights":  # BN running statistics stay the model's: only parameters move
+    assert s.recipe["spec"]["directions"]["dir_type"] == (dir_type or "states")
+    if dir_type == "weights":  # the old choice, labelled: BN running statistics stay the model's
+        assert s.recipe["interpolation"].startswith("parameters only")
         hybrid = copy.deepcopy(target)
         for name in ("running_mean", "running_var"):
             for bn in ("bn1", "bn2"):
                 getattr(hybrid, bn).register_buffer(name, getattr(getattr(model, bn), name).clone())
         target = hybrid
+    else:
+        assert "x = 1 is exactly the target model" in s.recipe["interpolation"]
     for ix, m in ((0, model), (2, target)):
         loss, acc = plain_metrics(m, *data["train"])
         np.testing.assert_allclose(s.metrics["train_loss"][ix], loss, rtol=1e-5)

@@ -1,0 +1,74 @@
+"""Checks of a surface's inputs made before any work or any write: the device, the output path, and data
+that fits the model. Each failure is a ``ValueError`` whose one line names the fix, raised while nothing
+has been written yet."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .spec import SurfaceSpec
+
+DEVICE_TYPES = ("cpu", "cuda")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a device that exists here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {str(device)!r} is not one of {', '.join(DEVICE_TYPES)}; use --device cuda for "
+                         "a GPU (cuda:N for one of several) or --device cpu") from None
+    if dev.type not in DEVICE_TYPES:
+        raise ValueError(f"device {str(device)!r} is not supported; use --device cpu or --device cuda")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} asked for but torch sees no CUDA GPU; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            n = torch.cuda.device_count()
+            raise ValueError(f"device {str(device)!r} asked for but torch sees {n} CUDA GPU(s); use cuda:0 .. cuda:{n - 1}")
+    return dev
+
+
+def check_out_path(out: str | Path) -> Path:
+    """The output file's directory must exist and be writable: found now rather than when the first
+    point is written (and named as the user gave it, not as the temporary file beside it)."""
+    out = Path(out)
+    parent = out.parent
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name such as {out / 'surface.h5'}")
+    if not parent.is_dir():
+        raise ValueError(f"the directory of --out {out} does not exist; create {parent} first or choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"the directory of --out {out} is not writable; choose another --out")
+    return out
+
+
+def check_data_fits(
+    model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], spec: SurfaceSpec, device: torch.device
+) -> None:
+    """One sample of each split through the model: inputs of the wrong shape and labels beyond the
+    model's outputs fail here with one line, not in the middle of the first grid point."""
+    with torch.inference_mode():
+        for name, (x, y) in splits.items():
+            if len(y) == 0:
+                raise ValueError(f"the {name} split holds no samples")
+            sample = tuple(x.shape[1:])
+            try:
+                logits = model(x[:1].to(device))
+            except Exception as e:  # torch raises RuntimeError, ValueError, IndexError ... for shape errors
+                reason = str(e).split("\n")[0]
+                raise ValueError(
+                    f"the {name} samples (shape {sample}) do not fit model {spec.model!r} ({reason}); "
+                    "give data of the shape the model was built for (--data/--data-root) or another --model"
+                ) from None
+            if logits.dim() != 2:
+                raise ValueError(f"model {spec.model!r} returns shape {tuple(logits.shape)} for one sample, not "
+                                 "(1, classes): a surface needs a classifier's logits")
+            classes = logits.shape[1]
+            top = int(y.max())
+            if top >= classes or int(y.min()) < 0:
+                raise ValueError(f"the {name} labels go up to {top} but model {spec.model!r} has {classes} outputs; "
+                                 "give data with labels 0..classes-1 or a model with more outputs")
