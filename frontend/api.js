@@ -76,14 +76,43 @@ export const getMesh = ( id ) => request( `/api/surfaces/${ encodeURIComponent( 
 /** POST /api/jobs: start (or find) the job computing a surface. */
 export const createJob = ( job, token ) => request( '/api/jobs', { method: 'POST', body: job, token } );
 
+/** GET /api/jobs/{id}: a job's state and progress. */
+export const getJob = ( id ) => request( `/api/jobs/${ encodeURIComponent( id ) }` );
+
+/** POST /api/checkpoints: upload weights (a state dict file) for a zoo model; returns {id, sha256, model}. */
+export async function uploadCheckpoint( file, model, token ) {
+
+	const body = new FormData();
+	body.append( 'file', file );
+	body.append( 'model', model );
+	const headers = { Accept: 'application/json' };
+	if ( token ) headers.Authorization = `Bearer ${ token }`;
+	let response;
+	try {
+
+		response = await fetch( '/api/checkpoints', { method: 'POST', headers, body } );
+
+	} catch ( e ) {
+
+		throw new ApiError( `cannot reach the server (${ e.message })`, 0 );
+
+	}
+
+	const data = await response.json().catch( () => null );
+	if ( ! response.ok ) throw new ApiError( `POST /api/checkpoints failed (${ response.status }): ${ data && data.detail !== undefined ? detailText( data.detail ) : response.statusText }`, response.status );
+	return data;
+
+}
+
 /** DELETE /api/jobs/{id}: cancel a job. */
 export const cancelJob = ( id, token ) => request( `/api/jobs/${ encodeURIComponent( id ) }`, { method: 'DELETE', token } );
 
 /**
- * Follow a job's server-sent events. Handlers: progress(data), state(job), error(message).
+ * Follow a job's server-sent events. Handlers: progress(data), state(job), error(message), lost()
+ * (the connection broke; the browser retries and events resume when the server is back).
  * Returns a function that closes the stream. The stream ends by itself after a terminal state.
  */
-export function followJob( id, { progress, state, error } ) {
+export function followJob( id, { progress, state, error, lost } ) {
 
 	const source = new EventSource( `/api/jobs/${ encodeURIComponent( id ) }/events` );
 	let finished = false;
@@ -126,7 +155,7 @@ export function followJob( id, { progress, state, error } ) {
 
 		if ( finished ) return;
 		if ( source.readyState === EventSource.CLOSED ) error( `lost the progress stream of job ${ id }` );
-		// CONNECTING: the browser retries on its own.
+		lost(); // CONNECTING: the browser retries on its own
 
 	};
 

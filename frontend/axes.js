@@ -2,7 +2,7 @@
 // text sprites for the labels. Rebuilt whenever the frame or the z scale changes; dispose() frees all.
 
 import * as THREE from 'three';
-import { Z_HEIGHT, formatNumber, niceTicks } from './scale.js';
+import { Z_HEIGHT, niceTicks, tickLabels } from './scale.js';
 
 const LABEL_HEIGHT = 0.07;
 
@@ -23,10 +23,9 @@ function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 
 	const texture = new THREE.CanvasTexture( canvas );
 	texture.colorSpace = THREE.SRGBColorSpace;
 	texture.anisotropy = 4;
-	// Labels stay readable where the surface passes in front of its axis.
-	const material = new THREE.SpriteMaterial( { map: texture, transparent: true, depthWrite: false, depthTest: false } );
+	// Depth-tested: a surface in front of a label hides it (labels are never painted over the data).
+	const material = new THREE.SpriteMaterial( { map: texture, transparent: true, depthWrite: false, depthTest: true } );
 	const sprite = new THREE.Sprite( material );
-	sprite.renderOrder = 10;
 	sprite.scale.set( height * canvas.width / canvas.height, height, 1 );
 	return sprite;
 
@@ -45,8 +44,9 @@ export class AxesFrame {
 	 * @param {import('./scale.js').XYFrame} frame
 	 * @param {import('./scale.js').ZScale} zscale
 	 * @param {string} metric
+	 * @param {{x: string, y: string}} names what the x and y axes are
 	 */
-	update( frame, zscale, metric ) {
+	update( frame, zscale, metric, names ) {
 
 		this.clear();
 		const X0 = frame.sx( frame.x0 ), X1 = frame.sx( frame.x1 );
@@ -76,11 +76,12 @@ export class AxesFrame {
 
 		this._lines( minor, 0x2c3445 );
 		this._lines( major, 0x6b7894 );
-		for ( const x of xt ) this._label( formatNumber( x, 3 ), frame.sx( x ), Y0 - 0.1, 0 );
-		for ( const y of yt ) this._label( formatNumber( y, 3 ), X1 + 0.12, frame.sy( y ), 0 );
+		const xl = tickLabels( xt ), yl = tickLabels( yt );
+		xt.forEach( ( x, i ) => this._label( xl[ i ], frame.sx( x ), Y0 - 0.1, 0 ) );
+		yt.forEach( ( y, i ) => this._label( yl[ i ], X1 + 0.12, frame.sy( y ), 0 ) );
 		for ( const tick of ticks ) this._label( tick.label, X0 - 0.16, Y1, tick.t * Z_HEIGHT );
-		this._label( 'x', ( X0 + X1 ) / 2, Y0 - 0.25, 0, { weight: 600, height: 0.085 } );
-		if ( frame.has2d ) this._label( 'y', X1 + 0.3, ( Y0 + Y1 ) / 2, 0, { weight: 600, height: 0.085 } );
+		this._label( names.x, ( X0 + X1 ) / 2, Y0 - 0.3, 0, { weight: 600, height: 0.07 } );
+		if ( frame.has2d ) this._label( names.y, X1 + 0.42, ( Y0 + Y1 ) / 2, 0, { weight: 600, height: 0.07 } );
 		this._label( metric + ( zscale.log ? ' (log)' : '' ), X0, Y1, Z_HEIGHT + 0.12, { weight: 600, height: 0.08 } );
 
 	}

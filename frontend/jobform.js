@@ -1,9 +1,21 @@
 // "New surface": a form that requests a surface from the server (POST /api/jobs), and the list of
 // jobs with live progress. Models and datasets come from /api/config; the token field appears only
-// when the server requires one.
+// when the server requires one. Weights: the model's random initialization (the surface's title says
+// "untrained") or a checkpoint file uploaded through POST /api/checkpoints.
 
-import { h } from './panels.js';
+import { h } from './dom.js';
+import { jobTitle } from './livejobs.js';
 import { formatNumber } from './scale.js';
+
+/** What a job is doing, in words. */
+function doing( job ) {
+
+	if ( job.state === 'queued' ) return 'waiting for a worker';
+	if ( job.state === 'lost' ) return `server unreachable (the job was ${ job.was }); retrying`;
+	if ( job.state === 'running' && ! job.points_done ) return 'loading the data and the model…';
+	return null;
+
+}
 
 const AXIS = /^\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*\d+\s*$/i;
 
@@ -25,7 +37,8 @@ export class JobPanel {
 	 * @param {HTMLFormElement} form
 	 * @param {HTMLElement} list where jobs and their progress are shown
 	 * @param {object} config the server's /api/config
-	 * @param {{submit: (request, token) => Promise<void>, cancel: (id, token) => Promise<void>, show: (surfaceId) => void}} host
+	 * @param {{submit: (request, token) => Promise<void>, cancel: (id, token) => Promise<void>, show: (surfaceId) => void,
+	 *   upload: (file, model, token) => Promise<{id: string}>}} host
 	 */
 	constructor( form, list, config, host ) {
 
@@ -39,6 +52,9 @@ export class JobPanel {
 			h( 'div', { class: 'row' },
 				field( 'Model', select( 'model', config.models, config.models.includes( 'tinycnn' ) ? 'tinycnn' : config.models[ 0 ] ) ),
 				field( 'Dataset', select( 'dataset', config.datasets, config.datasets[ 0 ] ) ) ),
+			field( 'Weights', select( 'weights', [ 'untrained (random init)', 'checkpoint file…' ], 'untrained (random init)' ),
+				'a state dict (.pt) of the model; random init is not a trained net' ),
+			h( 'label', { class: 'checkpoint-file', hidden: true }, h( 'span', {}, 'Checkpoint file' ), h( 'input', { name: 'checkpoint', type: 'file', accept: '.pt,.pth,.t7' } ) ),
 			h( 'div', { class: 'row' },
 				field( 'Split', select( 'split', [ 'train', 'test', 'both' ], 'train' ) ),
 				field( 'Samples', h( 'input', { name: 'samples', type: 'number', min: '1', max: lim.max_samples ? String( lim.max_samples ) : null, value: '256', placeholder: 'all' } ) ) ),
@@ -52,6 +68,11 @@ export class JobPanel {
 			h( 'p', { class: 'muted small' }, lim.max_points ? `At most ${ lim.max_points } grid points${ lim.max_samples ? ` and ${ lim.max_samples } samples` : '' }.` : '' ),
 			h( 'button', { type: 'submit', class: 'primary' }, 'Compute surface' ),
 		].filter( Boolean ) );
+		form.elements.weights.addEventListener( 'change', () => {
+
+			form.querySelector( '.checkpoint-file' ).hidden = ! this._usesFile();
+
+		} );
 		form.addEventListener( 'submit', ( event ) => {
 
 			event.preventDefault();
@@ -61,18 +82,26 @@ export class JobPanel {
 
 	}
 
+	_usesFile() {
+
+		return this.form.elements.weights.value !== 'untrained (random init)';
+
+	}
+
 	/** The JobRequest of the form's fields (the server validates it again). */
-	request() {
+	request( checkpointId = null ) {
 
 		const f = new FormData( this.form );
 		const text = ( k ) => String( f.get( k ) || '' ).trim();
 		const samples = text( 'samples' );
-		return {
-			model: text( 'model' ), checkpoint_id: null, dataset: text( 'dataset' ), split: text( 'split' ),
+		const request = {
+			model: text( 'model' ), checkpoint_id: checkpointId, dataset: text( 'dataset' ), split: text( 'split' ),
 			samples: samples ? Number( samples ) : null, sample_seed: 0, batch_size: 128, loss: 'ce',
 			directions: { kind: 'random', seed: Number( text( 'seed' ) || 0 ), norm: text( 'norm' ), ignore: 'biasbn', dir_type: 'weights', same_dir: false },
 			x: text( 'x' ), y: text( 'y' ) || null, name: text( 'name' ) || null,
 		};
+		request.name = jobTitle( request ); // untrained weights say so in the surface's title
+		return request;
 
 	}
 
@@ -88,7 +117,20 @@ export class JobPanel {
 		button.disabled = true;
 		try {
 
-			await this.host.submit( this.request(), this.token() );
+			let checkpoint = null;
+			if ( this._usesFile() ) {
+
+				const file = this.form.elements.checkpoint.files[ 0 ];
+				if ( ! file ) throw new Error( 'choose a checkpoint file, or untrained weights' );
+				checkpoint = ( await this.host.upload( file, this.form.elements.model.value, this.token() ) ).id;
+
+			}
+
+			await this.host.submit( this.request( checkpoint ), this.token() );
+
+		} catch ( e ) {
+
+			this.host.error( e );
 
 		} finally {
 
@@ -112,16 +154,17 @@ export class JobPanel {
 		this.list.replaceChildren( ...[ ...this.jobs.values() ].reverse().map( ( job ) => {
 
 			const share = job.points_total ? job.points_done / job.points_total : 0;
-			const live = job.state === 'queued' || job.state === 'running';
+			const live = job.state === 'queued' || job.state === 'running' || job.state === 'lost';
 			const facts = [
+				doing( job ),
 				`${ job.points_done ?? 0 } / ${ job.points_total ?? '?' } points`,
 				job.rate ? `${ formatNumber( job.rate, 3 ) } pt/s` : null,
 				live && job.eta !== null && job.eta !== undefined ? `${ Math.ceil( job.eta ) } s left` : null,
 			].filter( Boolean ).join( ' · ' );
 			return h( 'li', { class: `job ${ job.state }`, dataset: { id: job.id, state: job.state } },
 				h( 'div', { class: 'job-head' },
-					h( 'button', { type: 'button', class: 'link', onclick: () => this.host.show( job.surface_id ) }, ( job.request && job.request.name ) || job.surface_id ),
-					h( 'span', { class: 'state' }, job.state ),
+					h( 'button', { type: 'button', class: 'link', onclick: () => this.host.show( job.surface_id ) }, job.request ? jobTitle( job.request ) : job.surface_id ),
+					h( 'span', { class: 'state' }, job.state === 'lost' ? 'unreachable' : job.state ),
 					live ? h( 'button', { type: 'button', class: 'remove', title: 'cancel the job', onclick: () => this.host.cancel( job.id, this.token() ) }, '×' ) : null ),
 				h( 'progress', { max: '1', value: String( share ) } ),
 				h( 'small', { class: 'muted' }, facts ),

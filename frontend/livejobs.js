@@ -1,29 +1,45 @@
 // Jobs started from the page, followed live: the job's surface is shown as soon as its first points
-// exist and grows as the server-sent events bring new points; it is reloaded from the server at the end.
+// exist and grows as the server-sent events bring new points; it is reloaded from the server at the
+// end. Followed jobs are listed in the URL (state.jobs), so a reload keeps following them. Talks to
+// the layer store and the job panel only.
 
 import * as api from './api.js';
 import { patchMesh } from './griddata.js';
 
 const TERMINAL = [ 'done', 'failed', 'cancelled' ];
 
+/** The title a job's surface gets: the one asked for, else what it is (untrained weights say so). */
+export function jobTitle( request ) {
+
+	if ( request.name ) return request.name;
+	const weights = request.checkpoint_id ? `checkpoint ${ request.checkpoint_id.slice( 0, 8 ) }` : 'untrained (random init)';
+	return `${ request.model }, ${ weights }, ${ request.dataset }`;
+
+}
+
 export class LiveJobs {
 
 	/**
-	 * @param {object} app the viewer (layers, state, setIds, redraw, reloadLayer, showError, catalog)
+	 * @param {import('./layers.js').LayerStore} store
 	 * @param {import('./jobform.js').JobPanel} panel the form and job list
+	 * @param {import('./status.js').StatusLine} status
+	 * @param {() => void} onFollow called when the set of followed jobs changes (the URL lists them)
 	 */
-	constructor( app, panel ) {
+	constructor( store, panel, status, onFollow ) {
 
-		this.app = app;
+		this.store = store;
 		this.panel = panel;
-		this.streams = new Map(); // surface id -> close()
+		this.status = status;
+		this.onFollow = onFollow;
+		this.streams = new Map(); // job id -> {close, surfaceId}
 		this._timer = null;
 
 	}
 
-	following( surfaceId ) {
+	/** Ids of the jobs followed now. */
+	get jobIds() {
 
-		return this.streams.has( surfaceId );
+		return [ ...this.streams.keys() ];
 
 	}
 
@@ -36,12 +52,12 @@ export class LiveJobs {
 
 		} catch ( e ) {
 
-			this.app.showError( e );
+			this.status.error( e );
 			return;
 
 		}
 
-		this.app.clearError();
+		this.status.clearError();
 		this.panel.update( job );
 		this.follow( job );
 
@@ -55,27 +71,52 @@ export class LiveJobs {
 
 		} catch ( e ) {
 
-			this.app.showError( e );
+			this.status.error( e );
 
 		}
 
 	}
 
-	/** Show a job's surface (alone) and follow its events until the job ends. */
-	follow( job ) {
+	/** Follow jobs listed in the URL again after a reload (those that ended are only listed). */
+	async resume( ids ) {
 
-		const id = job.surface_id;
-		if ( ! TERMINAL.includes( job.state ) && ! this.streams.has( id ) ) {
+		for ( const id of ids ) {
 
-			this.streams.set( id, api.followJob( job.id, {
-				progress: ( data ) => this._progress( job, data ),
-				state: ( next ) => this._state( next ),
-				error: ( message ) => this.app.showError( message ),
-			} ) );
+			try {
+
+				const job = await api.getJob( id );
+				this.panel.update( job );
+				if ( ! TERMINAL.includes( job.state ) ) this.follow( job, { show: false } );
+
+			} catch ( e ) {
+
+				this.status.error( e );
+
+			}
 
 		}
 
-		this.app.setIds( [ id ] );
+	}
+
+	/** Show a job's surface (alone, unless ``show`` is false) and follow its events until the job ends. */
+	follow( job, { show = true } = {} ) {
+
+		const id = job.surface_id;
+		this.store.jobTitles.set( id, jobTitle( job.request ) );
+		if ( ! TERMINAL.includes( job.state ) && ! this.streams.has( job.id ) ) {
+
+			if ( ! job.points_done ) this.store.waiting.add( id );
+			this.streams.set( job.id, { surfaceId: id, close: api.followJob( job.id, {
+				progress: ( data ) => this._progress( job, data ),
+				state: ( next ) => this._state( next ),
+				error: ( message ) => this.status.error( message ),
+				lost: () => this._lost( job ),
+			} ) } );
+			this.onFollow();
+
+		}
+
+		if ( show ) this.store.select( [ id ] );
 
 	}
 
@@ -84,17 +125,27 @@ export class LiveJobs {
 		const { points_done, points_total, rate, eta } = data;
 		this.panel.update( { id: job.id, state: 'running', points_done, points_total, rate, eta } );
 		if ( ! points_done ) return; // no file yet
-		const layer = this.app.layers.get( job.surface_id );
-		if ( layer ) {
+		const id = job.surface_id;
+		if ( this.store.patch( id, ( mesh ) => patchMesh( mesh, data.points || [] ), { quiet: true } ) ) {
 
-			patchMesh( layer.mesh, data.points || [] );
-			this._throttled( () => this.app.redraw() );
+			this._throttled( () => this.store.changed( 'data', id ) );
 
 		} else {
 
-			this._throttled( () => this.app.reloadLayer( job.surface_id ) );
+			this._throttled( () => this.store.reload( id ) );
 
 		}
+
+	}
+
+	/** The event stream broke (the server stopped or the network went away): the job is not shown as
+	 * running any more; the browser keeps retrying and the next event restores it. */
+	_lost( job ) {
+
+		const last = this.panel.jobs.get( job.id );
+		if ( ! last || last.state === 'lost' ) return;
+		this.panel.update( { id: job.id, state: 'lost', was: last.state } );
+		this.status.set( 'Lost contact with the server: retrying…' );
 
 	}
 
@@ -102,20 +153,12 @@ export class LiveJobs {
 
 		this.panel.update( job );
 		if ( ! TERMINAL.includes( job.state ) ) return;
-		this.streams.delete( job.surface_id );
-		if ( job.state === 'failed' ) this.app.showError( `job ${ job.id } failed: ${ job.error || 'no reason given' }` );
-		try {
-
-			this.app.catalog = await api.listSurfaces();
-			this.app.renderPresets();
-
-		} catch ( e ) {
-
-			this.app.showError( e );
-
-		}
-
-		await this.app.reloadLayer( job.surface_id );
+		this.streams.delete( job.id );
+		this.store.waiting.delete( job.surface_id );
+		this.onFollow();
+		if ( job.state === 'failed' ) this.status.error( `job “${ jobTitle( job.request ) }” failed: ${ job.error || 'no reason given' }` );
+		await this.store.refreshCatalog();
+		await this.store.reload( job.surface_id );
 
 	}
 

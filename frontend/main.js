@@ -1,48 +1,66 @@
-// Wiring: state (mirrored in the URL) -> data from the API -> the 3-D, contour and 1-D views and the
-// panels. Everything the page shows is redrawn from `state` and the loaded meshes by redraw().
+// Wiring: the URL state and the layer store -> the 3-D, contour and 1-D views and the panels.
+// Geometry is rebuilt when data, selection, metric or scale change (rebuild); colours, opacity,
+// wireframe and colour map are restyled in place (restyle).
 
 import * as api from './api.js';
 import { AxesFrame } from './axes.js';
 import { COLORMAPS, drawColorBar } from './colormap.js';
+import { DIFF } from './compare.js';
+import { $, h, setValue } from './dom.js';
 import { GridData } from './griddata.js';
+import { Hover } from './hover.js';
 import { JobPanel } from './jobform.js';
+import { LayerStore } from './layers.js';
 import { LiveJobs } from './livejobs.js';
-import { h, renderCatalog, renderDetails, renderLayers, renderPresets } from './panels.js';
+import { renderCatalog, renderDetails, renderDifference, renderLayers, renderPresets } from './panels.js';
 import { LineView } from './lineview.js';
 import { MapView } from './mapview.js';
 import { nearestIndex } from './plot-canvas.js';
 import { XYFrame, ZScale, formatNumber } from './scale.js';
 import { Viewport3D } from './scene.js';
+import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
 import { installTestHook } from './testhook.js';
 import { Tooltip } from './tooltip.js';
 import { readState, writeState } from './urlstate.js';
 import { exportPNG } from './export.js';
 
-const PALETTE = [ '#4cc9f0', '#f72585', '#ffd166', '#06d6a0', '#ff8c42', '#b197fc', '#e9ecef', '#ef476f' ];
-const $ = ( id ) => document.getElementById( id );
+const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
+const isAccuracy = ( metric ) => /acc/.test( metric || '' );
+const metricText = ( metric ) => ( metric ? metric.replace( '_', ' ' ) : '' );
+
+/** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
+ * y: ..., short: {x: "direction 1", y: ...}, how: "filter-normalized"} (short names label the 3-D axes). */
+function axisNames( shown ) {
+
+	const dirs = shown.map( ( l ) => l.mesh.summary && l.mesh.summary.directions ).filter( Boolean );
+	const d = dirs.length && dirs.every( ( x ) => x.norm === dirs[ 0 ].norm && x.kind === dirs[ 0 ].kind ) ? dirs[ 0 ] : null;
+	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
+	const short = { x: 'direction 1', y: 'direction 2' };
+	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, how };
+
+}
 
 class App {
 
 	constructor() {
 
+		this.status = new StatusLine();
 		this.state = readState( location.search );
-		this.catalog = [];
-		this.layers = new Map(); // id -> {id, mesh, color, opacity}
+		this.store = new LayerStore( this.state, this.status );
 		this.meshes = []; // SurfaceMesh objects drawn now
-		this.cursor = null; // {id, ix, iy}: last grid point hovered in 3-D or map (the slice goes through it)
-		this.hover = null;
-		this.errors = [];
+		this.shown = null;
 		this.ready = false;
-		this.pending = 0;
 		this.tooltip = new Tooltip( $( 'tooltip' ) );
+		this.hover = new Hover( this );
 		this.viewport = new Viewport3D( $( 'view-3d' ), () => this._cameraMoved() );
-		if ( this.state.camera ) this.viewport.setCamera( this.state.camera );
 		this.axes = new AxesFrame();
 		this.mapView = new MapView( $( 'view-map' ) );
 		this.lineView = new LineView( $( 'view-1d' ) );
 		this.live = null; // LiveJobs, once /api/config is known
+		this._metrics = '';
 		new ResizeObserver( () => this.state.view !== '3d' && this.drawFlat() ).observe( $( 'viewport' ) );
+		this.store.addEventListener( 'change', ( e ) => this._changed( e.detail ) );
 		installTestHook( this );
 
 	}
@@ -50,59 +68,46 @@ class App {
 	async start() {
 
 		this._bindControls();
+		for ( const warning of this.state.warnings ) this.status.notice( warning );
+		if ( this.state.camera && ! this.viewport.setCamera( this.state.camera ) ) {
+
+			this.status.notice( `the link’s camera (cam=${ this.state.camera.join( ',' ) }) shows nothing: the default view is used` );
+			this.state.camera = null;
+
+		}
+
 		try {
 
-			this.setStatus( 'Loading the catalog…' );
-			[ this.config, this.catalog ] = await Promise.all( [ api.getConfig(), api.listSurfaces() ] );
-			this.live = new LiveJobs( this, new JobPanel( $( 'job-form' ), $( 'jobs' ), this.config, {
+			this.status.set( 'Loading the catalog…' );
+			const [ config, catalog ] = await Promise.all( [ api.getConfig(), api.listSurfaces() ] );
+			this.config = config;
+			this.store.setCatalog( catalog );
+			const panel = new JobPanel( $( 'job-form' ), $( 'jobs' ), config, {
 				submit: ( request, token ) => this.live.submit( request, token ),
 				cancel: ( id, token ) => this.live.cancel( id, token ),
-				show: ( id ) => this.setIds( [ id ] ),
-			} ) );
-			this.renderPresets();
+				show: ( id ) => this.store.select( [ id ] ),
+				upload: ( file, model, token ) => api.uploadCheckpoint( file, model, token ),
+				error: ( e ) => this.status.error( e ),
+			} );
+			this.live = new LiveJobs( this.store, panel, this.status, () => this.writeURL() );
+			if ( this.state.jobs.length ) {
+
+				$( 'job-section' ).open = true;
+				await this.live.resume( this.state.jobs );
+
+			}
+
 			if ( ! this.state.ids.length ) Object.assign( this.state, this._defaultView() );
-			await this.load();
+			this.started = true; // from now on the URL follows the store
+			await this.store.select( this.state.ids );
 
 		} catch ( e ) {
 
-			this.showError( e );
-			this.setStatus( 'The viewer could not start. See the message above.' );
+			this.status.error( e );
+			this.status.set( 'The viewer could not start. See the message above.' );
 			this.ready = true;
 
 		}
-
-	}
-
-	_following( id ) {
-
-		return Boolean( this.live && this.live.following( id ) );
-
-	}
-
-	renderPresets() {
-
-		renderPresets( $( 'presets' ), this.catalog, ( ids ) => this.setIds( ids ) );
-
-	}
-
-	/** (Re)load one surface's mesh from the server and redraw; quiet while its job has written nothing. */
-	async reloadLayer( id ) {
-
-		if ( ! this.state.ids.includes( id ) ) return;
-		const first = ! this.layers.has( id );
-		try {
-
-			this._addLayer( await api.getMesh( id ) );
-
-		} catch ( e ) {
-
-			if ( e.status !== 404 || ! this._following( id ) ) this.showError( e );
-			return;
-
-		}
-
-		if ( first ) this._preferLineView();
-		this.redraw();
 
 	}
 
@@ -110,13 +115,36 @@ class App {
 
 		// The paper's headline first: the finest gallery surface of a model whose shortcut-free twin is
 		// there too, both overlaid on a log scale (the no-shortcut loss reaches hundreds).
-		const twoD = this.catalog.filter( ( s ) => s.ndim === 2 );
+		const twoD = this.store.catalog.filter( ( s ) => s.ndim === 2 );
 		const byId = new Map( twoD.map( ( s ) => [ s.id, s ] ) );
 		const pairs = twoD.filter( ( s ) => s.gallery?.shortcuts && byId.has( s.gallery.pair ) );
 		pairs.sort( ( a, b ) => b.points_total - a.points_total );
-		if ( pairs.length ) return { ids: [ pairs[ 0 ].id, pairs[ 0 ].gallery.pair ], log: true };
-		const first = twoD.find( ( s ) => s.source === 'gallery' ) || twoD[ 0 ] || this.catalog[ 0 ];
+		if ( pairs.length ) return { ids: [ pairs[ 0 ].id, pairs[ 0 ].gallery.pair ], log: ! isAccuracy( this.state.metric ) };
+		const first = twoD.find( ( s ) => s.source === 'gallery' ) || twoD[ 0 ] || this.store.catalog[ 0 ];
 		return { ids: first ? [ first.id ] : [] };
+
+	}
+
+	_changed( { kind, id } ) {
+
+		if ( kind === 'loading' ) {
+
+			this.ready = false;
+			return;
+
+		}
+
+		if ( kind === 'style' ) return this.restyle( id );
+		if ( kind === 'catalog' ) {
+
+			renderPresets( $( 'presets' ), this.store.catalog, ( ids ) => this.store.select( ids ) );
+			return this.renderCatalog();
+
+		}
+
+		this.state.ids = this.store.ids;
+		if ( kind === 'select' ) this._preferLineView();
+		this.rebuild();
 
 	}
 
@@ -129,16 +157,17 @@ class App {
 		}
 
 		$( 'cmap' ).replaceChildren( ...COLORMAPS.map( ( name ) => h( 'option', { value: name }, name ) ) );
-		$( 'metric' ).addEventListener( 'change', ( e ) => this.update( { metric: e.target.value } ) );
+		$( 'metric' ).addEventListener( 'change', ( e ) => this.setMetric( e.target.value ) );
 		$( 'cmap' ).addEventListener( 'change', ( e ) => this.update( { cmap: e.target.value } ) );
 		$( 'wireframe' ).addEventListener( 'change', ( e ) => this.update( { wireframe: e.target.checked } ) );
+		$( 'panes' ).addEventListener( 'change', ( e ) => this.update( { panes: e.target.checked } ) );
 		$( 'logz' ).addEventListener( 'change', ( e ) => this.update( { log: e.target.checked } ) );
 		$( 'slice' ).addEventListener( 'change', ( e ) => this.update( { slice: e.target.value } ) );
 		$( 'vmax' ).addEventListener( 'change', ( e ) => {
 
 			const text = e.target.value.trim();
 			const v = text === '' ? null : Number( text );
-			if ( v !== null && ! Number.isFinite( v ) ) return this.showError( `vmax must be a number, got ${ text }` );
+			if ( v !== null && ! Number.isFinite( v ) ) return this.status.error( `vmax must be a number, got ${ text }` );
 			this.update( { vmax: v } );
 
 		} );
@@ -149,110 +178,99 @@ class App {
 			this._cameraMoved();
 
 		} );
-		$( 'export-png' ).addEventListener( 'click', () => exportPNG( this.exportSources() ).catch( ( e ) => this.showError( e ) ) );
+		$( 'export-png' ).addEventListener( 'click', () => exportPNG( this.exportSources() ).catch( ( e ) => this.status.error( e ) ) );
 		$( 'copy-link' ).addEventListener( 'click', () => {
 
 			this.writeURL();
-			navigator.clipboard?.writeText( location.href ).then( () => this.setStatus( 'Link copied.', 1500 ), () => this.setStatus( location.href, 4000 ) );
+			navigator.clipboard?.writeText( location.href ).then( () => this.status.set( 'Link copied.', 1500 ), () => this.status.set( location.href, 4000 ) );
 
 		} );
-		$( 'error' ).querySelector( 'button' ).addEventListener( 'click', () => this.clearError() );
-		const vp = $( 'viewport' );
-		let queued = null;
-		vp.addEventListener( 'pointermove', ( e ) => {
+		for ( const side of [ 'left', 'right' ] ) {
 
-			if ( e.buttons ) return this.tooltip.hide(); // dragging the camera
-			const first = ! queued;
-			queued = e;
-			if ( first ) requestAnimationFrame( () => {
+			$( `toggle-${ side }` ).addEventListener( 'click', ( e ) => {
 
-				this.hoverAt( queued.clientX, queued.clientY, queued.target );
-				queued = null;
+				const open = ! document.body.classList.contains( `show-${ side }` );
+				document.body.classList.remove( 'show-left', 'show-right' );
+				document.body.classList.toggle( `show-${ side }`, open );
+				e.currentTarget.setAttribute( 'aria-expanded', String( open ) );
+				requestAnimationFrame( () => this.viewport.resize() );
 
 			} );
 
-		} );
-		vp.addEventListener( 'pointerleave', () => this.clearHover() );
-		window.addEventListener( 'error', ( e ) => this.showError( e.error || e.message ) );
-		window.addEventListener( 'unhandledrejection', ( e ) => this.showError( e.reason ) );
+		}
+
+		this.hover.bind( $( 'viewport' ) );
+		if ( matchMedia( '(pointer: coarse)' ).matches ) $( 'hint' ).textContent = 'one finger: rotate · pinch: zoom · two fingers: pan · tap: values';
+		window.addEventListener( 'error', ( e ) => this.status.error( e.error || e.message ) );
+		window.addEventListener( 'unhandledrejection', ( e ) => this.status.error( e.reason ) );
 
 	}
 
+	/** Change display settings: colour map and wireframe in place, the rest with new geometry. */
 	update( changes ) {
 
 		Object.assign( this.state, changes );
-		this.redraw();
+		if ( Object.keys( changes ).every( ( k ) => STYLE_KEYS.includes( k ) ) && this.shown ) {
+
+			for ( const m of this.meshes ) m.setStyle( { wireframe: this.state.wireframe, cmap: this.state.cmap } );
+			this._controls();
+			this._colorBar();
+			this.drawFlat();
+			this.writeURL();
+			this.viewport.requestRender();
+			return;
+
+		}
+
+		this.rebuild();
 
 	}
 
-	setIds( ids ) {
+	/** A new metric: accuracies are read on a linear scale (a log scale only suits losses). */
+	setMetric( metric ) {
 
-		this.state.ids = [ ...new Set( ids ) ];
-		this.load();
+		const changes = { metric };
+		if ( isAccuracy( metric ) && ! isAccuracy( this.state.metric ) ) {
 
-	}
+			this._logForLoss = this.state.log;
+			changes.log = false;
 
-	/** Fetch the meshes of the selected surfaces not loaded yet, then redraw. */
-	async load() {
-
-		this.ready = false;
-		// A job's surface is fetched once its first points exist (see _progress), not before.
-		const missing = this.state.ids.filter( ( id ) => ! this.layers.has( id ) && ! this._following( id ) );
-		if ( missing.length ) this.setStatus( `Loading ${ missing.length } surface${ missing.length > 1 ? 's' : '' }…` );
-		this.pending ++;
-		const results = await Promise.allSettled( missing.map( ( id ) => api.getMesh( id ) ) );
-		this.pending --;
-		results.forEach( ( result, k ) => {
-
-			if ( result.status === 'fulfilled' ) this._addLayer( result.value );
-			else {
-
-				this.showError( result.reason );
-				this.state.ids = this.state.ids.filter( ( id ) => id !== missing[ k ] );
-
-			}
-
-		} );
-		for ( const id of [ ...this.layers.keys() ] ) if ( ! this.state.ids.includes( id ) ) this.layers.delete( id );
-		if ( missing.length ) this._preferLineView();
-		this.redraw();
+		} else if ( ! isAccuracy( metric ) && isAccuracy( this.state.metric ) && this._logForLoss !== undefined ) changes.log = this._logForLoss;
+		this.update( changes );
 
 	}
 
 	/** Newly shown surfaces that are all 1-D have nothing to show in 3-D: switch to the 1-D view. */
 	_preferLineView() {
 
-		const loaded = this.state.ids.map( ( id ) => this.layers.get( id ) ).filter( Boolean );
+		const loaded = this.store.selected.map( ( s ) => s.layer ).filter( Boolean );
+		const fresh = loaded.map( ( l ) => l.id ).join();
+		if ( fresh === this._lastLoaded ) return;
+		this._lastLoaded = fresh;
 		if ( loaded.length && loaded.every( ( l ) => l.mesh.ndim === 1 ) ) this.state.view = '1d';
-
-	}
-
-	_addLayer( mesh ) {
-
-		const used = new Set( [ ...this.layers.values() ].map( ( l ) => l.color ) );
-		const previous = this.layers.get( mesh.id );
-		this.layers.set( mesh.id, {
-			id: mesh.id, mesh,
-			color: this.state.colors[ mesh.id ] || previous?.color || PALETTE.find( ( c ) => ! used.has( c ) ) || PALETTE[ this.layers.size % PALETTE.length ],
-			opacity: this.state.opacities[ mesh.id ] ?? previous?.opacity ?? 1,
-		} );
 
 	}
 
 	/** The shown layers in selection order, with their grids for the current metric. */
 	_shown() {
 
-		const loaded = this.state.ids.map( ( id ) => this.layers.get( id ) ).filter( Boolean );
+		const loaded = this.store.selected.map( ( s ) => s.layer ).filter( Boolean );
 		const metrics = [ ...new Set( loaded.flatMap( ( l ) => Object.keys( l.mesh.metrics ) ) ) ];
-		if ( ! metrics.includes( this.state.metric ) ) this.state.metric = metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ] || null;
+		if ( ! metrics.includes( this.state.metric ) && metrics.length ) {
+
+			if ( this.state.metric ) this.status.notice( `no ${ this.state.metric } in the surfaces shown: showing ${ metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ] }` );
+			this.state.metric = metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ];
+
+		}
+
 		const metric = this.state.metric;
-		const shown = loaded.filter( ( l ) => metric && l.mesh.metrics[ metric ] ).map( ( l ) => ( { ...l, name: l.mesh.name, grid: new GridData( l.mesh, metric ) } ) );
+		const shown = loaded.filter( ( l ) => metric && l.mesh.metrics[ metric ] ).map( ( l ) => ( { ...l, name: l.mesh.name || l.id, grid: new GridData( l.mesh, metric ) } ) );
 		return { loaded, metrics, shown };
 
 	}
 
 	/** Rebuild every view from the state and the loaded meshes. */
-	redraw() {
+	rebuild() {
 
 		const { loaded, metrics, shown } = this._shown();
 		const { state } = this;
@@ -261,7 +279,7 @@ class App {
 		this.zscale = new ZScale( values, { log: state.log, vmax: state.vmax } );
 		if ( state.vmax !== null && this.zscale.min !== null && state.vmax <= this.zscale.min ) {
 
-			this.showError( `vmax ${ formatNumber( state.vmax ) } is not above the lowest ${ state.metric } shown (${ formatNumber( this.zscale.min ) }); clipping is off` );
+			this.status.error( `vmax ${ formatNumber( state.vmax ) } is not above the lowest ${ state.metric } shown (${ formatNumber( this.zscale.min ) }); clipping is off` );
 			state.vmax = null;
 			$( 'vmax' ).value = '';
 			this.zscale = new ZScale( values, { log: state.log, vmax: null } );
@@ -269,85 +287,153 @@ class App {
 		}
 
 		this.frame = new XYFrame( shown.map( ( l ) => l.grid ) );
-		const colorMode = shown.length === 1 ? 'map' : 'solid';
+		this.names = axisNames( shown );
+		// Side by side: one pane per surface (2 to 4), all seen through one camera.
+		const panes = state.panes && shown.length >= 2 && shown.length <= 4 ? shown.length : 1;
+		const colorMode = shown.length === 1 || panes > 1 ? 'map' : 'solid';
 		for ( const m of this.meshes ) m.dispose();
-		this.meshes = shown.map( ( l ) => new SurfaceMesh( l.grid, this.frame, this.zscale, {
-			color: l.color, opacity: l.opacity, colorMode, cmap: state.cmap, wireframe: state.wireframe,
-		} ) );
-		this.axes.update( this.frame, this.zscale, state.metric || '' );
-		this.viewport.setContent( [ this.axes.group, ...this.meshes.map( ( m ) => m.object ) ] );
+		this.meshes = shown.map( ( l, i ) => {
 
-		$( 'metric' ).replaceChildren( ...metrics.map( ( m ) => h( 'option', { value: m, selected: m === state.metric }, m.replace( '_', ' ' ) ) ) );
+			const mesh = new SurfaceMesh( l.grid, this.frame, this.zscale, {
+				color: l.color, opacity: l.opacity, colorMode, cmap: state.cmap, wireframe: state.wireframe,
+			} );
+			if ( panes > 1 ) mesh.object.userData.pane = i;
+			return mesh;
+
+		} );
+		this.viewport.setPanes( state.view === '3d' ? panes : 1 );
+		this.colorMode = colorMode;
+		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short );
+		this.viewport.setContent( shown.length ? [ this.axes.group, ...this.meshes.map( ( m ) => m.object ) ] : [] );
+
+		const list = metrics.join();
+		if ( list !== this._metrics ) {
+
+			$( 'metric' ).replaceChildren( ...metrics.map( ( m ) => h( 'option', { value: m }, metricText( m ) ) ) );
+			this._metrics = list;
+
+		}
+
+		this._controls();
+		this._colorBar();
+		this._title();
+		this.drawFlat();
+		this._panels( loaded );
+		this._progressNote();
+		this.writeURL();
+		this.viewport.renderNow();
+		this.ready = this.store.pending === 0;
+
+	}
+
+	/** One layer's colour or opacity changed: its material only. */
+	restyle( id ) {
+
+		const layer = this.store.layers.get( id );
+		const shown = this.shown && this.shown.find( ( l ) => l.id === id );
+		if ( ! layer || ! shown ) return;
+		Object.assign( shown, { color: layer.color, opacity: layer.opacity } );
+		const mesh = this.meshes.find( ( m ) => m.grid === shown.grid );
+		if ( mesh ) mesh.setStyle( { color: layer.color, opacity: layer.opacity } );
+		this._title();
+		const swatch = `--swatch: ${ layer.color }`;
+		for ( const el of document.querySelectorAll( '#details article h3' ) ) if ( el.parentElement.dataset.id === id ) el.setAttribute( 'style', swatch );
+		setValue( document.querySelector( `#layers li[data-id="${ CSS.escape( id ) }"] input[type=color]` ), layer.color );
+		setValue( document.querySelector( `#layers li[data-id="${ CSS.escape( id ) }"] input[type=range]` ), layer.opacity );
+		this.drawFlat();
+		this.writeURL();
+		this.viewport.requestRender();
+
+	}
+
+	/** Form controls show the state (values set in place; the one being used is left alone). */
+	_controls() {
+
+		const { state } = this;
+		setValue( $( 'metric' ), state.metric || '' );
 		$( 'cmap' ).value = state.cmap;
 		$( 'wireframe' ).checked = state.wireframe;
+		$( 'panes' ).checked = state.panes;
 		$( 'logz' ).checked = state.log;
 		$( 'slice' ).value = state.slice;
-		if ( document.activeElement !== $( 'vmax' ) ) $( 'vmax' ).value = state.vmax ?? '';
+		setValue( $( 'vmax' ), state.vmax ?? '' );
 		for ( const b of document.querySelectorAll( '[data-view]' ) ) b.setAttribute( 'aria-selected', String( b.dataset.view === state.view ) );
 		$( 'view-3d' ).hidden = state.view !== '3d';
 		$( 'view-map' ).hidden = state.view !== 'map';
 		$( 'view-1d' ).hidden = state.view !== '1d';
+		$( 'hint' ).hidden = state.view !== '3d' || ! this.shown || ! this.shown.length;
 		$( 'reset-view' ).disabled = state.view !== '3d';
-		const showBar = colorMode === 'map' && state.view !== '1d' && ! this.zscale.empty;
+
+	}
+
+	_colorBar() {
+
+		const { state } = this;
+		const showBar = this.colorMode === 'map' && state.view !== '1d' && ! this.zscale.empty;
 		$( 'colorbar' ).hidden = ! showBar;
-		if ( showBar ) drawColorBar( $( 'colorbar' ).querySelector( 'canvas' ), state.cmap, this.zscale, state.metric );
-		this._title( shown );
-		this.drawFlat();
+		if ( showBar ) drawColorBar( $( 'colorbar' ).querySelector( 'canvas' ), state.cmap, this.zscale, metricText( state.metric ) );
 
-		renderLayers( $( 'layers' ), loaded.map( ( l ) => ( { ...l, name: l.mesh.name } ) ), {
-			onColor: ( id, color ) => this._style( id, { color } ),
-			onOpacity: ( id, opacity ) => this._style( id, { opacity } ),
-			onRemove: ( id ) => this.setIds( state.ids.filter( ( x ) => x !== id ) ),
+	}
+
+	_panels( loaded ) {
+
+		const layers = loaded.map( ( l ) => ( { ...l, name: l.mesh.name || l.id } ) );
+		renderLayers( $( 'layers' ), layers, {
+			onColor: ( id, color ) => this.store.style( id, { color } ),
+			onOpacity: ( id, opacity ) => this.store.style( id, { opacity } ),
+			onRemove: ( id ) => this.store.select( this.store.ids.filter( ( x ) => x !== id ) ),
 		} );
-		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color } ) ) );
+		renderDifference( $( 'difference' ), layers, ( a, b ) => this.store.select( [ ...this.store.ids, `${ a }${ DIFF }${ b }` ] ) );
+		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color, mesh: l.mesh } ) ) );
 		this.renderCatalog();
-		this._progressNote( shown );
-		this.writeURL();
-		this.viewport.renderNow();
-		this.ready = this.pending === 0;
 
 	}
 
-	_style( id, change ) {
+	_title() {
 
-		const layer = this.layers.get( id );
-		Object.assign( layer, change );
-		if ( change.color ) this.state.colors[ id ] = change.color;
-		if ( change.opacity !== undefined ) this.state.opacities[ id ] = change.opacity;
-		this.redraw();
+		const { state, shown, store } = this;
+		const waiting = store.ids.filter( ( id ) => store.waiting.has( id ) );
+		let lines;
+		if ( shown.length ) {
+
+			lines = [
+				...shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ),
+				h( 'div', { class: 'muted' }, `${ metricText( state.metric ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }` ),
+				this.names.how ? h( 'div', { class: 'muted axes-note' }, `x, y: directions 1 and 2, ${ this.names.how }` ) : null,
+			];
+
+		} else if ( waiting.length ) {
+
+			lines = [ ...waiting.map( ( id ) => h( 'div', { class: 'layer-title' }, store.title( id ) ) ), h( 'div', { class: 'muted' }, 'waiting for the first points' ) ];
+
+		} else lines = [ h( 'div', { class: 'muted' }, store.pending ? 'Loading…' : 'No surface shown' ) ];
+		$( 'title' ).replaceChildren( ...lines );
+		$( 'title' ).classList.toggle( 'panes', this.viewport.panes > 1 );
 
 	}
 
-	_title( shown ) {
+	_progressNote() {
 
-		const metric = this.state.metric ? this.state.metric.replace( '_', ' ' ) : '';
-		$( 'title' ).replaceChildren(
-			...shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ),
-			shown.length ? h( 'div', { class: 'muted' }, `${ metric }${ this.state.log ? ', log scale' : '' }${ this.state.vmax !== null ? `, clipped at ${ formatNumber( this.state.vmax ) }` : '' }` ) : null,
-		);
-
-	}
-
-	_progressNote( shown ) {
-
+		const { shown, store, state } = this;
 		const partial = shown.filter( ( l ) => ! l.grid.complete );
-		const lacking = this.state.ids.map( ( id ) => this.layers.get( id ) ).filter( ( l ) => l && ! l.mesh.metrics[ this.state.metric ] );
-		const waiting = this.state.ids.filter( ( id ) => ! this.layers.has( id ) && this._following( id ) );
-		if ( waiting.length ) this.setStatus( `Waiting for the first points of ${ waiting.join( ', ' ) }…` );
-		else if ( lacking.length ) this.setStatus( `${ lacking.map( ( l ) => l.mesh.name ).join( ', ' ) }: no ${ this.state.metric } in the file, not drawn` );
-		else if ( ! shown.length ) this.setStatus( this.catalog.length ? 'No surface selected: tick one on the left.' : 'No surfaces yet: compute one under “New surface”.' );
-		else if ( partial.length ) this.setStatus( partial.map( ( l ) => `${ l.name }: ${ l.grid.pointsDone } of ${ l.grid.nx * l.grid.ny } points${ l.grid.coarseLevel !== null ? ' (coarse preview)' : '' }` ).join( ' · ' ) );
-		else this.setStatus( null );
+		const lacking = store.selected.map( ( s ) => s.layer ).filter( ( l ) => l && ! l.mesh.metrics[ state.metric ] );
+		const waiting = store.ids.filter( ( id ) => store.waiting.has( id ) );
+		if ( waiting.length ) this.status.set( `Waiting for the first points of ${ waiting.map( ( id ) => `“${ store.title( id ) }”` ).join( ', ' ) }…` );
+		else if ( lacking.length ) this.status.set( `${ lacking.map( ( l ) => l.mesh.name ).join( ', ' ) }: no ${ state.metric } in the file, not drawn` );
+		else if ( ! shown.length ) this.status.set( store.catalog.length ? 'No surface selected: tick one on the left.' : 'No surfaces yet: compute one under “New surface”.' );
+		else if ( partial.length ) this.status.set( partial.map( ( l ) => `${ l.name }: ${ l.grid.pointsDone } of ${ l.grid.nx * l.grid.ny } points${ l.grid.coarseLevel !== null ? ' (coarse preview)' : '' }` ).join( ' · ' ) );
+		else this.status.set( null );
 
 	}
 
 	renderCatalog() {
 
-		renderCatalog( $( 'catalog' ), this.catalog, this.state.ids, $( 'catalog-filter' ).value, {
-			onToggle: ( id, on ) => this.setIds( on ? [ ...this.state.ids, id ] : this.state.ids.filter( ( x ) => x !== id ) ),
-			onSolo: ( id ) => this.setIds( [ id ] ),
+		const { store } = this;
+		renderCatalog( $( 'catalog' ), store.catalog, store.ids, $( 'catalog-filter' ).value, {
+			onToggle: ( id, on ) => store.toggle( id, on ),
+			onSolo: ( id ) => store.select( [ id ] ),
 		} );
-		$( 'catalog-count' ).textContent = `(${ this.catalog.length })`;
+		$( 'catalog-count' ).textContent = `(${ store.catalog.length })`;
 
 	}
 
@@ -358,11 +444,11 @@ class App {
 		const { state, shown, zscale } = this;
 		if ( state.view === 'map' ) {
 
-			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.cursor } );
+			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names } );
 
 		} else if ( state.view === '1d' ) {
 
-			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ state.metric }${ state.log ? ' (log)' : '' }`, cursor: this.lineCursor } );
+			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor } );
 
 		}
 
@@ -372,8 +458,9 @@ class App {
 	_curves() {
 
 		const along = this.state.slice;
-		const at = this.cursor && this.layers.has( this.cursor.id ) ? this.shown.find( ( l ) => l.id === this.cursor.id ) : null;
-		const through = at ? ( along === 'x' ? at.grid.y[ this.cursor.iy ] : at.grid.x[ this.cursor.ix ] ) : 0;
+		const cursor = this.hover.cursor;
+		const at = cursor ? this.shown.find( ( l ) => l.id === cursor.id ) : null;
+		const through = at ? ( along === 'x' ? at.grid.y[ cursor.iy ] : at.grid.x[ cursor.ix ] ) : 0;
 		const curves = this.shown.map( ( l ) => {
 
 			const g = l.grid;
@@ -394,91 +481,9 @@ class App {
 		const twoD = this.shown.some( ( l ) => l.grid.ndim === 2 );
 		return {
 			curves,
-			xlabel: along === 'y' && twoD ? 'y' : 'x',
+			xlabel: along === 'y' && twoD ? this.names.y : this.names.x,
 			note: twoD ? `slice along ${ along } through ${ along === 'x' ? 'y' : 'x' } = ${ formatNumber( through ) } (hover the 3-D or contour view to move it)` : '',
 		};
-
-	}
-
-	/** Tooltip for whatever grid point lies under the pointer, from the data. */
-	hoverAt( clientX, clientY, target ) {
-
-		if ( ! this.shown || ( target && target.closest && target.closest( '.tooltip, .error, .colorbar' ) ) ) return;
-		let hit = null;
-		if ( this.state.view === '3d' ) {
-
-			const found = this.viewport.pick( clientX, clientY );
-			if ( found ) {
-
-				const mesh = found.object.userData.surface;
-				hit = { layer: this.shown.find( ( l ) => l.grid === mesh.grid ), ...mesh.gridIndexOf( found ) };
-
-			}
-
-		} else if ( this.state.view === 'map' ) {
-
-			hit = this.mapView.pick( clientX, clientY );
-
-		} else {
-
-			const found = this.lineView.pick( clientX, clientY );
-			if ( found ) {
-
-				hit = { layer: this.shown.find( ( l ) => l.id === found.curve.id ), ...found.curve.toGrid( found.i ) };
-				this.lineCursor = { id: found.curve.id, i: found.i };
-
-			}
-
-		}
-
-		if ( ! hit || ! hit.layer ) return this.clearHover();
-		this.showHover( hit.layer, hit.ix, hit.iy, clientX, clientY );
-
-	}
-
-	showHover( layer, ix, iy, clientX, clientY ) {
-
-		const g = layer.grid;
-		const { value, done } = g.at( ix, iy );
-		const metric = this.state.metric;
-		let text = formatNumber( value, 6 );
-		if ( ! done ) text = `pending (≈ ${ formatNumber( g.display[ iy * g.nx + ix ], 4 ) })`;
-		else if ( Number.isNaN( value ) ) text = 'not finite (gap)';
-		else if ( this.zscale.clipped( value ) ) text += ' (above vmax)';
-		const rows = [ [ 'x', 'x', formatNumber( g.x[ ix ], 6 ) ] ];
-		if ( g.ndim === 2 ) rows.push( [ 'y', 'y', formatNumber( g.y[ iy ], 6 ) ] );
-		rows.push( [ 'value', metric, text ] );
-		for ( const other of Object.keys( layer.mesh.metrics ) ) {
-
-			if ( other === metric ) continue;
-			const rowsOf = layer.mesh.metrics[ other ];
-			const v = g.ndim === 2 ? rowsOf[ iy ][ ix ] : rowsOf[ ix ];
-			rows.push( [ other, other, done ? formatNumber( v, 6 ) : 'pending' ] );
-
-		}
-
-		rows.push( [ 'index', 'grid index', g.ndim === 2 ? `ix ${ ix }, iy ${ iy }` : `ix ${ ix }` ] );
-		this.tooltip.show( clientX, clientY, { title: layer.name, color: layer.color, rows } );
-		this.hover = { id: layer.id, ix, iy, x: g.x[ ix ], y: g.ndim === 2 ? g.y[ iy ] : null, value: Number.isNaN( value ) ? null : value, done };
-		if ( this.state.view !== '1d' ) {
-
-			this.cursor = { id: layer.id, ix, iy };
-			if ( this.state.view === '3d' ) {
-
-				const mesh = this.meshes.find( ( m ) => m.grid === g );
-				this.viewport.setMarker( mesh ? mesh.vertexPosition( ix, iy ) : null );
-
-			} else this.drawFlat();
-
-		} else this.drawFlat();
-
-	}
-
-	clearHover() {
-
-		this.tooltip.hide();
-		this.hover = null;
-		this.viewport?.setMarker( null ); // the viewport's first camera change comes while it is built
 
 	}
 
@@ -491,7 +496,7 @@ class App {
 			const mesh = this.meshes.find( ( m ) => m.grid.id === id );
 			const world = mesh ? mesh.vertexPosition( ix, iy ) : null;
 			if ( ! world ) return null;
-			const exact = this.viewport.project( world );
+			const exact = this.viewport.project( world, mesh.object.userData.pane ?? 0 );
 			const at = { x: Math.round( exact.x ), y: Math.round( exact.y ) }; // where a mouse can point
 			const hit = this.viewport.pick( at.x, at.y ); // the vertex may hide behind a nearer part of a surface
 			const seen = hit && hit.object === mesh.object ? mesh.gridIndexOf( hit ) : null;
@@ -520,7 +525,7 @@ class App {
 
 	_cameraMoved() {
 
-		this.clearHover();
+		this.hover?.clear();
 		clearTimeout( this._cameraTimer );
 		this._cameraTimer = setTimeout( () => this.writeURL(), 250 );
 
@@ -528,43 +533,21 @@ class App {
 
 	writeURL() {
 
-		this.state.camera = this.viewport.getCamera();
-		const colors = {}, opacities = {};
-		for ( const [ id, layer ] of this.layers ) {
+		const { state, store } = this;
+		if ( ! this.started ) return;
+		state.camera = this.viewport.getCamera();
+		state.ids = store.ids;
+		state.colors = {};
+		state.opacities = {};
+		for ( const [ id, layer ] of store.layers ) {
 
-			colors[ id ] = layer.color;
-			opacities[ id ] = layer.opacity;
+			state.colors[ id ] = layer.color;
+			state.opacities[ id ] = layer.opacity;
 
 		}
 
-		Object.assign( this.state, { colors, opacities } );
-		history.replaceState( null, '', writeState( this.state ) );
-
-	}
-
-	setStatus( text, clearAfter ) {
-
-		const el = $( 'status' );
-		el.hidden = ! text;
-		el.textContent = text || '';
-		clearTimeout( this._statusTimer );
-		if ( clearAfter ) this._statusTimer = setTimeout( () => ( el.hidden = true ), clearAfter );
-
-	}
-
-	clearError() {
-
-		$( 'error' ).hidden = true;
-
-	}
-
-	showError( error ) {
-
-		const message = error instanceof Error ? error.message : String( error );
-		this.errors.push( message );
-		const el = $( 'error' );
-		el.querySelector( '.msg' ).textContent = message;
-		el.hidden = false;
+		if ( this.live ) state.jobs = this.live.jobIds;
+		history.replaceState( null, '', writeState( state ) );
 
 	}
 

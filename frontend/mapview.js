@@ -4,7 +4,7 @@
 import { colorAt } from './colormap.js';
 import { contourLines } from './contours.js';
 import { INK, PlotCanvas, nearestIndex } from './plot-canvas.js';
-import { formatNumber, niceTicks } from './scale.js';
+import { niceTicks, tickLabels } from './scale.js';
 
 export class MapView {
 
@@ -16,8 +16,8 @@ export class MapView {
 
 	}
 
-	/** @param {{layers: Array<{id, name, grid, style}>, zscale, frame, cmap: string, cursor: ?{id, ix, iy}}} view */
-	draw( { layers, zscale, frame, cmap, cursor } ) {
+	/** @param {{layers: Array<{id, name, grid, style}>, zscale, frame, cmap: string, cursor: ?{id, ix, iy}, names: {x: string, y: string}}} view */
+	draw( { layers, zscale, frame, cmap, cursor, names } ) {
 
 		this.layers = layers.filter( ( l ) => l.grid.ndim === 2 );
 		const plot = this.plot;
@@ -26,6 +26,7 @@ export class MapView {
 		const heat = this.layers.length === 1 ? this.layers[ 0 ] : null;
 		if ( heat ) this._heatmap( heat.grid, zscale, cmap );
 		const levels = zscale.contourLevels( 12 );
+		const levelLabels = tickLabels( levels );
 		const boxes = [];
 		this.contours = []; // what was drawn, in grid index coordinates (for the test hook)
 		for ( const layer of this.layers ) {
@@ -33,7 +34,7 @@ export class MapView {
 			const { grid } = layer;
 			const t = grid.display.map( ( v ) => zscale.normalize( v ) );
 			const ink = heat ? 'rgba(8,10,16,0.8)' : layer.style.color;
-			for ( const level of levels ) {
+			levels.forEach( ( level, li ) => {
 
 				const gridLines = contourLines( t, grid.nx, grid.ny, zscale.normalize( level ) );
 				const lines = gridLines.map( ( line ) => line.map( ( [ fx, fy ] ) => [ plot.px( lerp( grid.x, fx ) ), plot.py( lerp( grid.y, fy ) ) ] ) );
@@ -47,15 +48,16 @@ export class MapView {
 
 				}
 
-				const labels = this._labels( lines, formatNumber( level, 3 ), heat ? [ '#0b0e14', 'rgba(240,243,248,0.85)' ] : [ layer.style.color, 'rgba(16,20,27,0.85)' ], boxes );
+				const labels = this._labels( lines, levelLabels[ li ], heat ? [ '#0b0e14', 'rgba(240,243,248,0.85)' ] : [ layer.style.color, 'rgba(16,20,27,0.85)' ], boxes );
 				this.contours.push( { id: layer.id, level, lines: gridLines, labels } );
 
-			}
+			} );
 
 		}
 
 		const xt = niceTicks( frame.x0, frame.x1, 6 ), yt = niceTicks( frame.y0, frame.y1, 6 );
-		plot.axes( xt, yt.map( ( y ) => ( { pos: y, label: formatNumber( y, 3 ) } ) ), 'x', 'y' );
+		const yl = tickLabels( yt );
+		plot.axes( xt, yt.map( ( y, i ) => ( { pos: y, label: yl[ i ] } ) ), names.x, names.y );
 		if ( ! this.layers.length ) this._note( 'No 2-D surface selected: use the 1-D view.' );
 		if ( frame.x0 <= 0 && frame.x1 >= 0 && frame.y0 <= 0 && frame.y1 >= 0 ) { // the trained model
 

@@ -1,26 +1,11 @@
 // The side panels as plain DOM: catalog with comparison presets, overlaid layers (colour, opacity),
-// and the details of each surface's recipe. They render state and report clicks; main.js decides.
+// the difference builder, and the details of each surface's recipe and how it was computed. They
+// render state and report clicks; main.js decides. Lists update in place (keyedList), so a control
+// being used is never replaced under the pointer or the keyboard.
 
+import { isDifference } from './compare.js';
+import { h, keyedList, setValue } from './dom.js';
 import { formatNumber } from './scale.js';
-
-/** Tiny element builder: h('li', {class: 'x', onclick}, child, 'text', ...). */
-export function h( tag, attrs = {}, ...children ) {
-
-	const el = document.createElement( tag );
-	for ( const [ key, value ] of Object.entries( attrs ) ) {
-
-		if ( value === undefined || value === null || value === false ) continue;
-		if ( key.startsWith( 'on' ) ) el.addEventListener( key.slice( 2 ), value );
-		else if ( key === 'dataset' ) Object.assign( el.dataset, value );
-		else if ( key in el && typeof value !== 'string' ) el[ key ] = value;
-		else el.setAttribute( key, value === true ? '' : value );
-
-	}
-
-	el.append( ...children.flat().filter( ( c ) => c !== null && c !== undefined && c !== false ) );
-	return el;
-
-}
 
 const gridText = ( axis ) => ( axis ? `${ formatNumber( axis.min ) } … ${ formatNumber( axis.max ) } (${ axis.num })` : null );
 
@@ -41,27 +26,57 @@ export function renderCatalog( list, surfaces, selected, filter, { onToggle, onS
 
 	const needle = filter.trim().toLowerCase();
 	const shown = surfaces.filter( ( s ) => ! needle || `${ s.name } ${ s.model } ${ s.dataset_label } ${ s.id }`.toLowerCase().includes( needle ) );
-	list.replaceChildren( ...shown.map( ( s ) => h( 'li', { class: selected.includes( s.id ) ? 'on' : null, dataset: { id: s.id } },
-		h( 'input', { type: 'checkbox', checked: selected.includes( s.id ), title: 'overlay', 'aria-label': `overlay ${ s.name }`, onchange: ( e ) => onToggle( s.id, e.target.checked ) } ),
-		h( 'button', { type: 'button', class: 'name', title: 'show only this surface', onclick: () => onSolo( s.id ) },
+	keyedList( list, shown, ( s ) => s.id, ( s ) => h( 'li', { dataset: { id: s.id } },
+		h( 'input', { type: 'checkbox', title: 'overlay', 'aria-label': `overlay ${ s.name }`, onchange: ( e ) => onToggle( s.id, e.target.checked ) } ),
+		h( 'button', { type: 'button', class: 'name', title: `show only this surface (${ s.id })`, onclick: () => onSolo( s.id ) },
 			h( 'span', {}, s.name ),
-			h( 'small', {}, [ s.model, s.dataset_label, s.ndim === 1 ? '1-D' : `${ s.grid.x.num }×${ s.grid.y ? s.grid.y.num : 1 }`,
-				s.status === 'partial' ? `${ s.points_done }/${ s.points_total }` : null ].filter( Boolean ).join( ' · ' ) ),
+			h( 'small', {} ),
 		),
 		s.source === 'gallery' ? h( 'span', { class: 'badge', title: 'gallery surface' }, s.gallery && s.gallery.tier === 'full' ? 'paper' : 'gallery' ) : null,
-	) ) );
+	), ( li, s ) => {
+
+		const on = selected.includes( s.id );
+		li.classList.toggle( 'on', on );
+		li.querySelector( 'input' ).checked = on;
+		li.querySelector( 'small' ).textContent = [ s.model, s.dataset_label, s.ndim === 1 ? '1-D' : `${ s.grid.x.num }×${ s.grid.y ? s.grid.y.num : 1 }`,
+			s.status === 'partial' ? `${ s.points_done }/${ s.points_total }` : null ].filter( Boolean ).join( ' · ' );
+
+	} );
 
 }
 
 export function renderLayers( list, layers, { onColor, onOpacity, onRemove } ) {
 
-	list.replaceChildren( ...layers.map( ( layer ) => h( 'li', { dataset: { id: layer.id } },
-		h( 'input', { type: 'color', value: layer.color, title: 'colour', 'aria-label': `colour of ${ layer.name }`, oninput: ( e ) => onColor( layer.id, e.target.value ) } ),
-		h( 'span', { class: 'name', title: layer.id }, layer.name ),
-		h( 'input', { type: 'range', min: '0.1', max: '1', step: '0.05', value: String( layer.opacity ), title: 'opacity', 'aria-label': `opacity of ${ layer.name }`, oninput: ( e ) => onOpacity( layer.id, Number( e.target.value ) ) } ),
+	keyedList( list, layers, ( l ) => l.id, ( layer ) => h( 'li', { dataset: { id: layer.id } },
+		h( 'input', { type: 'color', title: 'colour', 'aria-label': `colour of ${ layer.name }`, oninput: ( e ) => onColor( layer.id, e.target.value ) } ),
+		h( 'span', { class: 'name', title: layer.id } ),
+		h( 'input', { type: 'range', min: '0.1', max: '1', step: '0.05', title: 'opacity', 'aria-label': `opacity of ${ layer.name }`, oninput: ( e ) => onOpacity( layer.id, Number( e.target.value ) ) } ),
 		h( 'button', { type: 'button', class: 'remove', title: 'remove', 'aria-label': `remove ${ layer.name }`, onclick: () => onRemove( layer.id ) }, '×' ),
-	) ) );
+	), ( li, layer ) => {
+
+		setValue( li.querySelector( 'input[type=color]' ), layer.color );
+		setValue( li.querySelector( 'input[type=range]' ), layer.opacity );
+		li.querySelector( '.name' ).textContent = layer.name;
+
+	} );
 	if ( ! layers.length ) list.append( h( 'li', { class: 'muted' }, 'No surface shown.' ) );
+
+}
+
+/** "A − B" from two shown surfaces: a difference layer of their values (same grid or resampled). */
+export function renderDifference( form, layers, onAdd ) {
+
+	const plain = layers.filter( ( l ) => ! isDifference( l.id ) );
+	const key = plain.map( ( l ) => `${ l.id }:${ l.name }` ).join( '|' );
+	if ( form.dataset.key === key ) return;
+	form.dataset.key = key;
+	form.hidden = plain.length < 2;
+	if ( plain.length < 2 ) return form.replaceChildren();
+	const options = ( pick ) => plain.map( ( l, i ) => h( 'option', { value: l.id, selected: i === pick }, l.name ) );
+	const a = h( 'select', { name: 'a', 'aria-label': 'surface A' }, options( 0 ) );
+	const b = h( 'select', { name: 'b', 'aria-label': 'surface B' }, options( 1 ) );
+	form.replaceChildren( h( 'small', { class: 'muted' }, 'Difference layer' ), h( 'div', { class: 'diff-row' }, a, h( 'span', {}, '−' ), b,
+		h( 'button', { type: 'button', class: 'add-diff', onclick: () => a.value !== b.value && onAdd( a.value, b.value ) }, 'Add A − B' ) ) );
 
 }
 
@@ -81,8 +96,9 @@ export function renderDetails( container, layers ) {
 
 	}
 
-	container.replaceChildren( ...layers.map( ( { summary: s, recipe, color } ) => {
+	container.replaceChildren( ...layers.map( ( { summary: s, recipe, color, mesh } ) => {
 
+		if ( mesh.difference ) return differenceDetails( mesh, color );
 		const d = s.directions;
 		const stats = s.landscape_stats;
 		const g = s.gallery;
@@ -110,9 +126,60 @@ export function renderDetails( container, layers ) {
 					[ 'source', g.source ],
 				] : [] ),
 			] ),
+			computeDetails( recipe && recipe.compute ),
 			h( 'a', { href: `/api/surfaces/${ encodeURIComponent( s.id ) }/file`, download: `${ s.id }.h5` }, 'download HDF5' ),
 		);
 
 	} ) );
+
+}
+
+function differenceDetails( mesh, color ) {
+
+	const d = mesh.difference;
+	return h( 'article', { class: 'surface-details', dataset: { id: mesh.id } },
+		h( 'h3', { style: `--swatch: ${ color }` }, mesh.name ),
+		table( [
+			[ 'A', d.a_name ], [ 'B', d.b_name ],
+			[ 'values', 'A − B at each grid point of A' ],
+			[ 'grid', d.resampled ? 'B resampled to A’s grid (bilinear); points outside B are gaps' : 'same grid' ],
+		] ),
+	);
+
+}
+
+const COMPUTE_LABELS = { device: 'device', precision: 'precision', fast: 'fast mode', torch: 'torch', cpu_flags: 'CPU' };
+
+/** How a surface was computed (recipe.compute: device, precision, fast mode, fast_check, ...):
+ * every key present is shown; old files without the block show nothing. */
+function computeDetails( compute ) {
+
+	if ( ! compute || typeof compute !== 'object' ) return null;
+	const text = ( v ) => {
+
+		if ( v === true ) return 'yes';
+		if ( v === false ) return 'no';
+		if ( typeof v === 'number' ) return formatNumber( v, 4 );
+		if ( Array.isArray( v ) ) return v.map( text ).join( ', ' );
+		if ( v && typeof v === 'object' ) return Object.entries( v ).map( ( [ k, x ] ) => `${ k } ${ text( x ) }` ).join( ', ' );
+		return String( v );
+
+	};
+
+	const rows = [];
+	const order = [ 'device', 'device_name', 'precision', 'fast', 'fast_check', 'torch' ];
+	const rank = ( k ) => ( order.includes( k ) ? order.indexOf( k ) : order.length );
+	const entries = Object.entries( compute ).sort( ( a, b ) => rank( a[ 0 ] ) - rank( b[ 0 ] ) ); // what matters first
+	for ( const [ key, value ] of entries ) {
+
+		if ( key === 'fast_check' && value && typeof value === 'object' ) {
+
+			for ( const [ k, v ] of Object.entries( value ) ) rows.push( [ `fast check: ${ k.replaceAll( '_', ' ' ) }`, text( v ) ] );
+
+		} else rows.push( [ COMPUTE_LABELS[ key ] || key.replaceAll( '_', ' ' ), text( value ) ] );
+
+	}
+
+	return h( 'details', { class: 'compute', open: true }, h( 'summary', {}, 'How it was computed' ), table( rows ) );
 
 }

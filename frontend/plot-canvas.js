@@ -1,7 +1,7 @@
 // Canvas 2D plumbing shared by the flat views: a canvas sized to its box at device resolution, a plot
 // rectangle with data <-> pixel maps, and numbered axes.
 
-import { formatNumber } from './scale.js';
+import { tickLabels } from './scale.js';
 
 export const INK = '#c9d1e0';
 const GRID = 'rgba(120,135,160,0.18)', BG = '#10141b';
@@ -105,13 +105,14 @@ export class PlotCanvas {
 		ctx.font = '12px system-ui, sans-serif';
 		ctx.textAlign = 'center';
 		ctx.textBaseline = 'top';
-		for ( const x of xticks ) {
+		const xlabels = tickLabels( xticks );
+		xticks.forEach( ( x, i ) => {
 
 			const X = Math.round( this.px( x ) ) + 0.5;
 			ctx.beginPath(); ctx.moveTo( X, this.top ); ctx.lineTo( X, this.bottom ); ctx.stroke();
-			ctx.fillText( formatNumber( x, 3 ), X, this.bottom + 7 );
+			ctx.fillText( xlabels[ i ], X, this.bottom + 7 );
 
-		}
+		} );
 
 		ctx.textAlign = 'right';
 		ctx.textBaseline = 'middle';

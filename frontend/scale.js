@@ -34,6 +34,21 @@ export function formatNumber( v, digits = 4 ) {
 
 }
 
+/** Labels of tick values with as few digits as keep neighbours apart (a narrow range 2.332 … 2.338
+ * needs four digits where 3 would print 2.33, 2.33, 2.34). */
+export function tickLabels( values, digits = 3 ) {
+
+	for ( let d = digits; d <= 12; d ++ ) {
+
+		const labels = values.map( ( v ) => formatNumber( v, d ) );
+		if ( labels.every( ( label, i ) => i === 0 || label !== labels[ i - 1 ] ) ) return labels;
+
+	}
+
+	return values.map( ( v ) => String( v ) );
+
+}
+
 export class ZScale {
 
 	/**
@@ -125,9 +140,14 @@ export class ZScale {
 
 		}
 
-		return values
-			.map( ( value ) => ( { value, t: this.normalize( value ), label: formatNumber( value, 3 ) } ) )
-			.filter( ( tick ) => tick.t >= - 1e-6 && tick.t <= 1 + 1e-6 );
+		values = values.filter( ( value ) => {
+
+			const t = this.normalize( value );
+			return t >= - 1e-6 && t <= 1 + 1e-6;
+
+		} );
+		const labels = tickLabels( values );
+		return values.map( ( value, i ) => ( { value, t: this.normalize( value ), label: labels[ i ] } ) );
 
 	}
 

@@ -1,12 +1,19 @@
 // One renderer, one scene, one camera with OrbitControls (left drag: rotate, wheel/middle: zoom,
-// right drag: pan). Frames are rendered on demand — on control changes, resizes and new data — not
+// right drag: pan). Side-by-side panes (setPanes) draw the scene once per pane through one camera,
+// so their views are linked: each pane shows the shared axes and the surfaces assigned to it
+// (object.userData.pane), and the hover marker in all of them. Frames are rendered on demand — on control changes, resizes and new data — not
 // in an endless loop (three.js manual: rendering-on-demand).
 
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 
 const HOME = { position: [ 3.1, - 3.7, 2.6 ], target: [ 0, 0, 0.35 ] };
+/** Camera limits: never below the floor (the z = 0 plane seen from under it shows nothing useful),
+ * never inside the surfaces, never so far that they vanish. */
+export const LIMITS = { maxPolar: Math.PI / 2 - 0.02, minDistance: 0.6, maxDistance: 12, maxTarget: 3 };
+const KEY_STEP = Math.PI / 18; // arrows rotate 10 degrees
 const BACKGROUND = 0x10141b;
+const FOV = 36; // vertical field of view of a wide view, degrees
 
 export class Viewport3D {
 
@@ -17,6 +24,7 @@ export class Viewport3D {
 	constructor( container, onCameraChange ) {
 
 		this.container = container;
+		this.panes = 1;
 		this.renderer = new THREE.WebGLRenderer( { antialias: true } );
 		this.renderer.setPixelRatio( Math.min( window.devicePixelRatio || 1, 2 ) );
 		this.renderer.domElement.setAttribute( 'aria-label', '3-D view of the loss surface' );
@@ -24,7 +32,7 @@ export class Viewport3D {
 
 		this.scene = new THREE.Scene();
 		this.scene.background = new THREE.Color( BACKGROUND );
-		this.camera = new THREE.PerspectiveCamera( 36, 1, 0.01, 100 );
+		this.camera = new THREE.PerspectiveCamera( FOV, 1, 0.01, 100 );
 		this.camera.up.set( 0, 0, 1 ); // z (the metric) is up
 		this.scene.add( this.camera );
 		const sun = new THREE.DirectionalLight( 0xffffff, 1.4 );
@@ -43,6 +51,11 @@ export class Viewport3D {
 		this.raycaster.params.Line.threshold = 0.03;
 
 		this.controls = new OrbitControls( this.camera, this.renderer.domElement );
+		this.controls.maxPolarAngle = LIMITS.maxPolar;
+		this.controls.minDistance = LIMITS.minDistance;
+		this.controls.maxDistance = LIMITS.maxDistance;
+		this.renderer.domElement.tabIndex = 0; // keyboard: arrows rotate, + and - zoom
+		this.renderer.domElement.addEventListener( 'keydown', ( e ) => this._key( e ) );
 		this.controls.addEventListener( 'change', () => {
 
 			this.requestRender();
@@ -78,9 +91,12 @@ export class Viewport3D {
 
 	resize() {
 
-		const w = Math.max( 1, this.container.clientWidth ), h = Math.max( 1, this.container.clientHeight );
-		this.renderer.setSize( w, h, true );
+		const h = Math.max( 1, this.container.clientHeight );
+		this.renderer.setSize( Math.max( 1, this.container.clientWidth ), h, true );
+		const w = this._paneWidth();
 		this.camera.aspect = w / h;
+		// Tall views (phones) keep the horizontal field of a square one, so the surface still fits.
+		this.camera.fov = w >= h ? FOV : Math.min( 80, 2 * THREE.MathUtils.radToDeg( Math.atan( Math.tan( THREE.MathUtils.degToRad( FOV / 2 ) ) * h / w ) ) );
 		this.camera.updateProjectionMatrix();
 		this.renderNow();
 
@@ -97,8 +113,64 @@ export class Viewport3D {
 	renderNow() {
 
 		this._pending = false;
-		this.renderer.render( this.scene, this.camera );
+		const n = this.panes;
+		if ( n === 1 ) this.renderer.render( this.scene, this.camera );
+		else {
+
+			const w = this._paneWidth(), h = this.container.clientHeight;
+			this.renderer.setScissorTest( true );
+			for ( let i = 0; i < n; i ++ ) {
+
+				this._showPane( i );
+				this.renderer.setViewport( i * w, 0, w, h );
+				this.renderer.setScissor( i * w + ( i ? 1 : 0 ), 0, w - ( i ? 1 : 0 ), h ); // a 1 px gap between panes
+				this.renderer.render( this.scene, this.camera );
+
+			}
+
+			this._showPane( null );
+			this.renderer.setScissorTest( false );
+			this.renderer.setViewport( 0, 0, this.container.clientWidth, h );
+
+		}
+
 		this.frames ++;
+
+	}
+
+	/** Draw ``n`` panes side by side (1: one view); objects choose theirs with userData.pane. */
+	setPanes( n ) {
+
+		if ( n === this.panes ) return;
+		this.panes = n;
+		this.resize();
+
+	}
+
+	_paneWidth() {
+
+		return Math.max( 1, this.container.clientWidth / this.panes );
+
+	}
+
+	/** Make only pane ``i``'s surfaces visible (null: all). */
+	_showPane( i ) {
+
+		for ( const object of this.content.children ) {
+
+			if ( object.userData.pane !== undefined ) object.visible = i === null || object.userData.pane === i;
+
+		}
+
+	}
+
+	/** The pane under a client x, and its rectangle. */
+	_pane( clientX ) {
+
+		const rect = this.renderer.domElement.getBoundingClientRect();
+		const n = this.panes, w = rect.width / n;
+		const i = Math.min( n - 1, Math.max( 0, Math.floor( ( clientX - rect.left ) / w ) ) );
+		return { i, left: rect.left + i * w, top: rect.top, width: w, height: rect.height };
 
 	}
 
@@ -115,30 +187,53 @@ export class Viewport3D {
 
 	}
 
+	/** Place the camera (the limits apply); a position on its target or a target far outside the
+	 * scene shows nothing: refused, returns false and changes nothing. */
 	setCamera( values ) {
 
-		this.camera.position.set( values[ 0 ], values[ 1 ], values[ 2 ] );
-		this.controls.target.set( values[ 3 ], values[ 4 ], values[ 5 ] );
+		const position = new THREE.Vector3( ...values.slice( 0, 3 ) ), target = new THREE.Vector3( ...values.slice( 3, 6 ) );
+		if ( ! values.every( Number.isFinite ) || position.distanceTo( target ) < 1e-3 || target.length() > LIMITS.maxTarget ) return false;
+		this.camera.position.copy( position );
+		this.controls.target.copy( target );
 		this.controls.update();
 		this.requestRender();
+		return true;
+
+	}
+
+	_key( event ) {
+
+		const c = this.controls;
+		const actions = {
+			ArrowLeft: () => c.rotateLeft( KEY_STEP ), ArrowRight: () => c.rotateLeft( - KEY_STEP ),
+			ArrowUp: () => c.rotateUp( KEY_STEP / 2 ), ArrowDown: () => c.rotateUp( - KEY_STEP / 2 ),
+			// three's dollyOut(s) divides the distance by s (closer), dollyIn(s) multiplies it
+			'+': () => c.dollyOut( 1.15 ), '=': () => c.dollyOut( 1.15 ), '-': () => c.dollyIn( 1.15 ),
+		};
+		const action = actions[ event.key ];
+		if ( ! action ) return;
+		event.preventDefault();
+		action();
 
 	}
 
 	/** First hit of the ray under the pointer among the drawn surfaces, or null. */
 	pick( clientX, clientY ) {
 
-		const rect = this.renderer.domElement.getBoundingClientRect();
+		const rect = this._pane( clientX );
 		const ndc = new THREE.Vector2( ( ( clientX - rect.left ) / rect.width ) * 2 - 1, - ( ( clientY - rect.top ) / rect.height ) * 2 + 1 );
 		this.raycaster.setFromCamera( ndc, this.camera );
-		const hits = this.raycaster.intersectObjects( this.content.children, false );
+		const here = this.content.children.filter( ( o ) => this.panes === 1 || o.userData.pane === undefined || o.userData.pane === rect.i );
+		const hits = this.raycaster.intersectObjects( here, false );
 		return hits.find( ( hit ) => hit.object.visible && hit.object.userData.surface ) || null;
 
 	}
 
-	/** Client (page viewport) coordinates of a world point. */
-	project( world ) {
+	/** Client (page viewport) coordinates of a world point (in pane ``pane``). */
+	project( world, pane = 0 ) {
 
-		const rect = this.renderer.domElement.getBoundingClientRect();
+		const full = this.renderer.domElement.getBoundingClientRect();
+		const rect = this._pane( full.left + ( pane + 0.5 ) * full.width / this.panes );
 		const p = world.clone().project( this.camera );
 		return { x: rect.left + ( p.x + 1 ) / 2 * rect.width, y: rect.top + ( 1 - p.y ) / 2 * rect.height };
 

@@ -11,6 +11,9 @@ const PENDING_DIM = 0.55; // pending (interpolated) points are drawn darker
 
 export class SurfaceMesh {
 
+	/** Geometries built so far (tests check that a style change builds none). */
+	static built = 0;
+
 	/**
 	 * @param {import('./griddata.js').GridData} grid
 	 * @param {import('./scale.js').XYFrame} frame
@@ -19,15 +22,13 @@ export class SurfaceMesh {
 	 */
 	constructor( grid, frame, zscale, style ) {
 
+		SurfaceMesh.built ++;
 		this.grid = grid;
-		this.style = style;
 		const { nx, ny } = grid;
 		const n = nx * ny;
 		const positions = new Float32Array( n * 3 );
-		const colors = new Float32Array( n * 3 );
+		this.t = new Float32Array( n ); // position of each value on the z scale, in [0, 1]
 		this.valid = new Uint8Array( n );
-		const solid = new THREE.Color( style.color ); // hex strings are sRGB; three converts to linear
-		const linear = new THREE.Color();
 		for ( let iy = 0; iy < ny; iy ++ ) {
 
 			for ( let ix = 0; ix < nx; ix ++ ) {
@@ -36,13 +37,10 @@ export class SurfaceMesh {
 				const t = zscale.normalize( grid.display[ k ] );
 				const ok = Number.isFinite( t );
 				this.valid[ k ] = ok ? 1 : 0;
+				this.t[ k ] = ok ? t : 0;
 				positions[ 3 * k ] = frame.sx( grid.x[ ix ] );
 				positions[ 3 * k + 1 ] = grid.ndim === 2 ? frame.sy( grid.y[ iy ] ) : 0;
 				positions[ 3 * k + 2 ] = ok ? t * Z_HEIGHT : 0;
-				if ( style.colorMode === 'map' ) linear.setRGB( ...colorAt( style.cmap, t ), THREE.SRGBColorSpace );
-				else linear.copy( solid );
-				if ( ! grid.done[ k ] ) linear.multiplyScalar( PENDING_DIM );
-				colors.set( [ linear.r, linear.g, linear.b ], 3 * k );
 
 			}
 
@@ -50,23 +48,21 @@ export class SurfaceMesh {
 
 		const geometry = new THREE.BufferGeometry();
 		geometry.setAttribute( 'position', new THREE.BufferAttribute( positions, 3 ) );
-		geometry.setAttribute( 'color', new THREE.BufferAttribute( colors, 3 ) );
+		geometry.setAttribute( 'color', new THREE.BufferAttribute( new Float32Array( n * 3 ), 3 ) );
 		const index = grid.ndim === 2 ? this._triangles() : this._segments();
 		geometry.setIndex( index );
-		const transparent = style.opacity < 1;
 		if ( grid.ndim === 2 ) {
 
 			geometry.computeVertexNormals();
 			this.material = new THREE.MeshPhongMaterial( {
-				vertexColors: true, side: THREE.DoubleSide, wireframe: style.wireframe, shininess: 18,
-				specular: 0x222222, transparent, opacity: style.opacity, depthWrite: ! transparent,
+				vertexColors: true, side: THREE.DoubleSide, shininess: 18, specular: 0x222222,
 				polygonOffset: true, polygonOffsetFactor: 1, polygonOffsetUnits: 1,
 			} );
 			this.object = new THREE.Mesh( geometry, this.material );
 
 		} else {
 
-			this.material = new THREE.LineBasicMaterial( { vertexColors: true, transparent, opacity: style.opacity } );
+			this.material = new THREE.LineBasicMaterial( { vertexColors: true } );
 			this.object = new THREE.LineSegments( geometry, this.material );
 
 		}
@@ -75,6 +71,44 @@ export class SurfaceMesh {
 		this.object.userData.surface = this;
 		this.drawnVertices = this.valid.reduce( ( a, v ) => a + v, 0 );
 		this.primitives = index.length / ( grid.ndim === 2 ? 3 : 2 );
+		this.style = {};
+		this.setStyle( style );
+
+	}
+
+	/** Change colour, opacity, wireframe, colour mode or colour map in place: the positions and the
+	 * triangles stay; only the material and (for colours) the colour attribute are updated. */
+	setStyle( change ) {
+
+		const before = this.style;
+		const style = this.style = { ...before, ...change };
+		const m = this.material;
+		const transparent = style.opacity < 1;
+		if ( m.transparent !== transparent ) m.needsUpdate = true; // another shader program
+		m.transparent = transparent;
+		m.opacity = style.opacity;
+		m.depthWrite = ! transparent;
+		if ( this.grid.ndim === 2 ) m.wireframe = Boolean( style.wireframe );
+		if ( style.color !== before.color || style.colorMode !== before.colorMode || style.cmap !== before.cmap ) this._paint();
+
+	}
+
+	_paint() {
+
+		const { style, grid, t } = this;
+		const colors = this.geometry.attributes.color;
+		const solid = new THREE.Color( style.color ); // hex strings are sRGB; three converts to linear
+		const linear = new THREE.Color();
+		for ( let k = 0; k < t.length; k ++ ) {
+
+			if ( style.colorMode === 'map' ) linear.setRGB( ...colorAt( style.cmap, t[ k ] ), THREE.SRGBColorSpace );
+			else linear.copy( solid );
+			if ( ! grid.done[ k ] ) linear.multiplyScalar( PENDING_DIM );
+			colors.setXYZ( k, linear.r, linear.g, linear.b );
+
+		}
+
+		colors.needsUpdate = true;
 
 	}
 
@@ -149,7 +183,8 @@ export class SurfaceMesh {
 			id: this.grid.id, ndim: this.grid.ndim, kind: this.object.type, vertices: this.geometry.attributes.position.count,
 			drawn_vertices: this.drawnVertices, primitives: this.primitives, wireframe: Boolean( this.material.wireframe ),
 			opacity: this.material.opacity, color_mode: this.style.colorMode, points_done: this.grid.pointsDone,
-			coarse_level: this.grid.coarseLevel,
+			coarse_level: this.grid.coarseLevel, style_color: this.style.color, cmap: this.style.cmap,
+			first_color: [ 0, 1, 2 ].map( ( i ) => Math.round( this.geometry.attributes.color.array[ i ] * 1e4 ) / 1e4 ),
 		};
 
 	}

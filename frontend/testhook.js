@@ -3,6 +3,7 @@
 // vertices through vertexScreen(), instead of comparing pixels.
 
 import { Z_HEIGHT } from './scale.js';
+import { SurfaceMesh } from './surface-mesh.js';
 
 export function installTestHook( app ) {
 
@@ -29,12 +30,15 @@ export function installTestHook( app ) {
 
 				}
 
-				return { ...m.info(), z_geometry: Number.isFinite( lo ) ? [ lo, hi ] : null, name: app.shown.find( ( l ) => l.grid === m.grid )?.name };
+				const layer = app.shown.find( ( l ) => l.grid === m.grid );
+				return { ...m.info(), pane: m.object.userData.pane ?? null, z_geometry: Number.isFinite( lo ) ? [ lo, hi ] : null, name: layer?.name, color: layer?.color };
 
 			} );
 			return {
-				view: app.state.view, metric: app.state.metric, ids: [ ...app.state.ids ], wireframe: app.state.wireframe,
-				z, layers, errors: [ ...app.errors ], hover: app.hover, memory: app.viewport.memory(),
+				view: app.state.view, metric: app.state.metric, ids: [ ...app.state.ids ], wireframe: app.state.wireframe, cmap: app.state.cmap,
+				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
+				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
+				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( { depth_test: c.material.depthTest } ) ),
 			};
 
 		},
@@ -59,6 +63,12 @@ export function installTestHook( app ) {
 		contours() {
 
 			return app.state.view === 'map' ? app.mapView.contours : [];
+
+		},
+		/** The colour bar's ticks: [{value, t, label}]. */
+		ticks() {
+
+			return app.zscale && ! app.zscale.empty ? app.zscale.ticks( 7 ) : [];
 
 		},
 		/** Position of the z value ``v`` on the current scale, in [0, 1] (NaN where not drawable). */

@@ -13,7 +13,7 @@ export class Tooltip {
 	/**
 	 * @param {number} clientX pointer position
 	 * @param {number} clientY
-	 * @param {{title?: string, color?: string, rows: Array<[key: string, label: string, text: string]>}} content
+	 * @param {{title?: string, color?: string, rows: Array<[key: string, label: string, text: string, color?: string]>}} content
 	 */
 	show( clientX, clientY, { title, color, rows } ) {
 
@@ -30,11 +30,18 @@ export class Tooltip {
 
 		}
 
-		for ( const [ key, label, text ] of rows ) {
+		for ( const [ key, label, text, color ] of rows ) {
 
 			const row = document.createElement( 'div' );
-			row.className = 'tt-row';
+			row.className = text ? 'tt-row' : 'tt-row tt-head';
 			row.dataset.key = key;
+			if ( color ) {
+
+				row.classList.add( 'tt-swatch' );
+				row.style.setProperty( '--swatch', color );
+
+			}
+
 			const name = document.createElement( 'span' );
 			name.textContent = label;
 			const value = document.createElement( 'b' );

@@ -63,12 +63,33 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
         spec = SurfaceSpec(
             model=request.model, checkpoint=str(checkpoint) if checkpoint else None, dataset=source.kind,
             data_root=str(root), split=request.split, samples=request.samples, sample_seed=request.sample_seed,
-            batch_size=request.batch_size, loss=request.loss, directions=request.directions.model_dump(),
+            batch_size=request.batch_size, loss=request.loss, directions=_directions(request, checkpoints),
             x=request.x, y=request.y,
         )
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
     return spec, sha
+
+
+def _directions(request: JobRequest, checkpoints: CheckpointStore) -> dict:
+    """The spec's directions; for ``pca`` the uploaded checkpoints of the path resolved to their files."""
+    d = request.directions
+    if d.kind != "pca":
+        return d.model_dump(exclude={"checkpoint_ids", "projection"})
+    if not d.checkpoint_ids:
+        raise _refuse("pca directions need checkpoint_ids: the path's uploaded checkpoints, in order (at least 3)")
+    if request.y is None:
+        raise _refuse("a pca surface is a plane: give y as well as x")
+    paths = []
+    for cid in d.checkpoint_ids:
+        found = checkpoints.get(cid)
+        if found is None:
+            raise _refuse(f"no checkpoint {cid!r}; upload it with POST /api/checkpoints", 404)
+        path, record = found
+        if record.model != request.model:
+            raise _refuse(f"checkpoint {cid} was uploaded for model {record.model!r}, not {request.model!r}")
+        paths.append(str(path))
+    return {"kind": "pca", "checkpoints": paths, "projection": d.projection, "ignore": d.ignore, "dir_type": d.dir_type}
 
 
 def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:

@@ -95,6 +95,8 @@ def public_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
         spec["directions"] = {
             k: (PurePath(v).name if k in ("target", "target_y") and v else v) for k, v in spec["directions"].items()
         }
+        if spec["directions"].get("checkpoints"):
+            spec["directions"]["checkpoints"] = [PurePath(p).name for p in spec["directions"]["checkpoints"]]
     return {**recipe, "spec": spec} if "spec" in recipe else dict(recipe)
 
 
@@ -115,5 +117,22 @@ def to_mesh(surface: Surface, summary: SurfaceSummary) -> dict[str, Any]:
         "complete": summary.status == "complete",
         "recipe": public_recipe(surface.recipe),
         "summary": summary.model_dump(mode="json"),
+        "trajectory": _trajectory(surface),
+    }
+
+
+def _trajectory(surface: Surface) -> dict[str, Any] | None:
+    """The optimizer's path on the plane (PCA surfaces): per checkpoint label, epoch, x, y and metrics."""
+    t = surface.trajectory
+    if t is None:
+        return None
+    return {
+        "labels": list(t.labels),
+        "epochs": [int(e) for e in t.epochs],
+        "x": [_value(v) for v in t.x.tolist()],
+        "y": [_value(v) for v in t.y.tolist()],
+        "metrics": {m: [_value(v) for v in values.tolist()] for m, values in t.metrics.items()},
+        "method": t.attrs.get("method"),
+        "explained_variance_ratio": t.attrs.get("explained_variance_ratio_"),
     }
 

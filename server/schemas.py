@@ -1,7 +1,7 @@
 """Public models of the REST API (the contract in notes/api.md); storage lives elsewhere."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,6 +85,18 @@ class SurfaceList(BaseModel):
     surfaces: list[SurfaceSummary]
 
 
+class MeshTrajectory(BaseModel):
+    """The optimizer's path on a PCA surface: one entry per checkpoint, in path order."""
+
+    labels: list[str]
+    epochs: list[int] = Field(description="epoch (or step) of each checkpoint; -1 where unknown")
+    x: list[float | None]
+    y: list[float | None]
+    metrics: dict[str, list[float | None]] = Field(description="each checkpoint's own loss and accuracy")
+    method: str | None = Field(description="projection: cos or lstsq")
+    explained_variance_ratio: list[float] | None = Field(description="of PC1 and PC2 (the x and y axes)")
+
+
 class Mesh(BaseModel):
     id: str
     name: str
@@ -101,6 +113,7 @@ class Mesh(BaseModel):
     complete: bool
     recipe: dict[str, Any]
     summary: SurfaceSummary
+    trajectory: MeshTrajectory | None = None
 
 
 class Checkpoint(BaseModel):
@@ -113,15 +126,21 @@ class Checkpoint(BaseModel):
 
 
 class JobDirections(BaseModel):
-    """Random directions (the paper's recipe: filter normalization, zero for biases and BN)."""
+    """Random directions (the paper's recipe: filter normalization, zero for biases and BN), or ``pca``:
+    the plane of a training path through uploaded checkpoints, with the path drawn on it."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["random"] = "random"
+    kind: Literal["random", "pca"] = "random"
     seed: int = Field(0, ge=0, le=2**63 - 1)
     norm: Literal["filter", "layer", "weight", "none"] = "filter"
     ignore: Literal["biasbn", "none"] = "biasbn"
     dir_type: Literal["weights", "states"] = "weights"
     same_dir: bool = False
+    checkpoint_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]] | None = Field(
+        None, min_length=3, max_length=1000,
+        description="pca: uploaded checkpoints of the path in order; the final model is checkpoint_id or the last",
+    )
+    projection: Literal["cos", "lstsq"] = Field("cos", description="pca: how checkpoints are projected")
 
 
 class JobRequest(BaseModel):

@@ -38,10 +38,21 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--std", type=_floats, help="per-channel normalization std")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--loss", default="ce", help="ce (cross-entropy) or mse")
-    p.add_argument("--x", required=True, help="x axis as min:max:num, e.g. -1:1:51")
+    p.add_argument("--x", help="x axis as min:max:num, e.g. -1:1:51 (pca: default, the path with a margin)")
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
     p.add_argument("--dir-file", help="use the directions in this HDF5 file (ours or the reference code's)")
-    p.add_argument("--norm", default="filter", help="filter (default), layer, weight or none")
+    p.add_argument("--directions", choices=("random", "target", "pca"),
+                   help="random (default), target (with --target) or pca (the plane of a training path, --checkpoints)")
+    p.add_argument("--checkpoints", nargs="+", help="pca: the path's checkpoints (files, a quoted glob such as "
+                   "'runs/r20/epoch_*.pt', or a lossatlas train directory); the final model: --checkpoint, "
+                   "else the last")
+    p.add_argument("--projection", default="cos", help="pca: how checkpoints are projected, cos (default) or lstsq")
+    p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
+    p.add_argument("--margin", type=float, default=0.2, help="pca without --x/--y: margin around the path, "
+                   "as a fraction of its extent (default 0.2)")
+    p.add_argument("--proj-file", help="pca: also write the path's coordinates as the reference code's projection "
+                   "file (proj_xcoord, proj_ycoord), for its plot_2D.plot_trajectory")
+    p.add_argument("--norm", help="filter (default), layer, weight or none (pca: none)")
     p.add_argument("--ignore", default="biasbn", help="biasbn (default: zero direction for 1-D weights) or none")
     p.add_argument("--dir-type", help="weights or states (adds BatchNorm running statistics); default: weights, "
                                       "states with --target so that x = 1 is exactly the target model")
@@ -65,25 +76,75 @@ def add_ray_argument(p: argparse.ArgumentParser) -> None:
                         "or its address (needs pip install 'lossatlas[ray]')")
 
 
-def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
-    kind = "target" if args.target else "random"
-    directions = dict(kind=kind, seed=args.seed, norm=args.norm, ignore=args.ignore, same_dir=args.same_dir,
+def spec_fields(args: argparse.Namespace) -> dict:
+    """The surface's fields from the options (``x``/``y`` None when not given)."""
+    kind = args.directions or ("target" if args.target else "pca" if args.checkpoints else "random")
+    directions = dict(kind=kind, seed=args.seed, ignore=args.ignore, same_dir=args.same_dir,
                       target=args.target, target_y=args.target_y)
     if args.dir_type is not None:  # else the spec's default for the kind
         directions["dir_type"] = args.dir_type
-    return SurfaceSpec(
+    if kind == "pca":
+        if not args.checkpoints:
+            raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
+        directions.update(checkpoints=args.checkpoints, projection=args.projection)
+    elif args.checkpoints:
+        raise ValueError("--checkpoints is used only with --directions pca")
+    if args.norm is not None or kind != "pca":
+        directions["norm"] = args.norm or "filter"
+    return dict(
         model=args.model, checkpoint=args.checkpoint, dataset=args.data, data_root=args.data_root,
         download=args.download, split=args.split, samples=args.samples, sample_seed=args.sample_seed,
-        mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss,
-        directions=directions,
+        mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss, directions=directions,
         dir_file=args.dir_file, x=args.x, y=args.y, fast=args.fast,
     )
+
+
+def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
+    if args.x is None:
+        raise ValueError("--x is required (min:max:num, e.g. -1:1:51); only --directions pca chooses it from the path")
+    return SurfaceSpec(**spec_fields(args))
+
+
+def run_trajectory(args: argparse.Namespace) -> int:
+    """``compute --directions pca``: the surface in the plane of a training path, with the path."""
+    from .pca import write_projection
+    from .provenance import StaleSurfaceError
+    from .trajectory import compute_trajectory
+
+    fields = spec_fields(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bar = ProgressBar(0)
+
+    def show(p):
+        bar.total = p.total
+        bar.update(p.done, p.rate, p.eta, f"{p.computed} new")
+
+    out = Path(args.out)
+    print(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}", file=sys.stderr)
+    try:
+        surface = compute_trajectory(fields, out, device=args.device, num=args.grid_num, margin=args.margin,
+                                     progress=show, overwrite=args.overwrite, ray=args.ray)
+    except StaleSurfaceError as e:
+        raise ValueError(f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out") from None
+    done = int(surface.done.sum())
+    t = surface.trajectory
+    if t is not None and args.proj_file:
+        write_projection(args.proj_file, t.x, t.y)
+    line = f"lossatlas: {done}/{surface.done.size} points in {out}"
+    if t is not None:
+        ratios = ", ".join(f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", [])))
+        line += f"; path of {len(t.labels)} checkpoints ({ratios})"
+    print(line, file=sys.stderr)
+    return 0
 
 
 def run_compute(args: argparse.Namespace) -> int:
     from .provenance import StaleSurfaceError
     from .surface import compute_surface
 
+    if args.directions == "pca" or args.checkpoints:
+        return run_trajectory(args)
     spec = spec_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,9 +189,13 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gamma", type=float, default=d.gamma)
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--save-every", type=int, default=d.save_every, help="keep a checkpoint every k epochs (trajectory)")
+    p.add_argument("--save-every", type=int, default=d.save_every,
+                   help="keep a checkpoint every k epochs and the initial one (a trajectory's path)")
+    p.add_argument("--save-every-steps", type=int, default=d.save_every_steps,
+                   help="keep a checkpoint every k optimizer steps and the initial one")
+    p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt)")
+    p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
 
 
@@ -144,7 +209,8 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, dataset=args.data, data_root=args.data_root, epochs=args.epochs, lr=args.lr,
                       momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
                       milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
-                      seed=args.seed, save_every=args.save_every)
+                      seed=args.seed, save_every=args.save_every, optimizer=args.optimizer,
+                      save_every_steps=args.save_every_steps)
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:

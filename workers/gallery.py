@@ -39,6 +39,7 @@ class TrainingRecipe(BaseModel):
     augment: bool = True
     seed: int = 0
     save_every: int = 0
+    optimizer: Literal["sgd", "adam"] = "sgd"
 
 
 class ExternalCheckpoint(BaseModel):
@@ -55,8 +56,14 @@ class SurfaceRecipe(BaseModel):
     sample_seed: int = 0
     batch_size: int = 100
     directions: DirectionsSpec = DirectionsSpec()
-    x: AxisSpec
+    x: AxisSpec | None = None  # pca: may be left out, the grid then covers the path (grid_num, margin)
     y: AxisSpec | None = None
+    grid_num: int = Field(21, ge=2, le=201)
+    margin: float = Field(0.2, ge=0)
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.x is None and self.directions.kind != "pca":
+            raise ValueError("a surface needs an x axis (only pca surfaces choose theirs from the path)")
 
 
 class GalleryEntry(BaseModel):
@@ -76,6 +83,8 @@ class GalleryEntry(BaseModel):
     def model_post_init(self, _context: Any) -> None:
         if (self.training is None) == (self.checkpoint is None):
             raise ValueError(f"entry {self.id!r}: give exactly one of training or checkpoint")
+        if self.surface.directions.kind == "pca" and (self.training is None or not self.training.save_every):
+            raise ValueError(f"entry {self.id!r}: a pca surface needs training with save_every (the path's checkpoints)")
 
 
 class Manifest(BaseModel):
@@ -137,13 +146,22 @@ def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
     return directory / "checkpoints" / f"{entry.id}.pt"
 
 
-def surface_spec(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None) -> SurfaceSpec:
+def surface_fields(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None,
+                   work_dir: Path | None = None) -> dict[str, Any]:
+    """The surface's spec fields; a pca surface's path is the training run's checkpoints in ``work_dir``."""
     s = entry.surface
-    return SurfaceSpec(
+    directions = s.directions.model_dump(mode="json")
+    if s.directions.kind == "pca":
+        directions["checkpoints"] = [str((work_dir or directory / ".runs") / entry.id)]
+    return dict(
         model=entry.model, checkpoint=str(checkpoint_path(entry, directory)), dataset=entry.dataset,
         data_root=data_root, split=s.split, samples=s.samples, sample_seed=s.sample_seed,
-        batch_size=s.batch_size, directions=s.directions, x=s.x, y=s.y,
+        batch_size=s.batch_size, directions=directions, x=s.x, y=s.y,
     )
+
+
+def surface_spec(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None) -> SurfaceSpec:
+    return SurfaceSpec(**surface_fields(entry, directory, data_root))
 
 
 def _train_entry(entry: GalleryEntry, target: Path, work_dir: Path, device: str, data_root: str | None, log) -> None:
@@ -166,6 +184,7 @@ def build_entry(
 ) -> None:
     """Train (if needed), compute (or resume) and annotate one entry's surface."""
     from .surface import compute_surface
+    from .trajectory import compute_trajectory
 
     out = directory / f"{entry.id}.h5"
     existing = read_surface(out) if out.exists() else None
@@ -178,11 +197,16 @@ def build_entry(
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} not found (see the manifest's source: {entry.checkpoint.source})")
         if sha256_file(ckpt) != entry.checkpoint.sha256:
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} does not have the manifest's sha256")
-    elif not ckpt.exists():
+    elif not ckpt.exists() or entry.surface.directions.kind == "pca":  # a finished run only writes the final model
         _train_entry(entry, ckpt, work_dir or directory / ".runs", device, data_root, log)
-    spec = surface_spec(entry, directory, data_root)
-    log(f"[{entry.id}] surface {spec.x} x {spec.y} on {spec.samples} samples per split -> {out}")
-    surface = compute_surface(spec, out, device=device)
+    if entry.surface.directions.kind == "pca":
+        log(f"[{entry.id}] surface in the PCA plane of the training path -> {out}")
+        surface = compute_trajectory(surface_fields(entry, directory, data_root, work_dir), out, device=device,
+                                     num=entry.surface.grid_num, margin=entry.surface.margin)
+    else:
+        spec = surface_spec(entry, directory, data_root)
+        log(f"[{entry.id}] surface {spec.x} x {spec.y} on {spec.samples} samples per split -> {out}")
+        surface = compute_surface(spec, out, device=device)
     if "model_test_acc" not in surface.attrs:
         model = load_model(entry.model, ckpt).to(device)
         x, y, _ = load_split(entry.dataset, "test", data_root)
@@ -201,11 +225,14 @@ def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
             continue
         s = read_surface(path)
         source = e.checkpoint.source if e.checkpoint else (
-            f"trained by lossatlas ({e.training.epochs} epochs, SGD lr {e.training.lr:g}, momentum {e.training.momentum:g}, "
+            f"trained by lossatlas ({e.training.epochs} epochs, {e.training.optimizer.upper()} lr {e.training.lr:g}, "
+            f"momentum {e.training.momentum:g}, "
             f"wd {e.training.weight_decay:g}, batch {e.training.batch_size}, seed {e.training.seed}); "
             f"checkpoint precomputed/checkpoints/{e.id}.pt"
         )
-        grid = f"{e.surface.x}" + (f" x {e.surface.y}" if e.surface.y else "")
+        grid = f"{AxisSpec(min=s.xcoordinates[0], max=s.xcoordinates[-1], num=s.xcoordinates.size)}" + (
+            f" x {AxisSpec(min=s.ycoordinates[0], max=s.ycoordinates[-1], num=s.ycoordinates.size)}"
+            if s.ycoordinates is not None else "")
         entries.append(IndexEntry(
             id=e.id, file=path.name, title=e.title, description=e.description, tier=e.tier, pair=e.pair,
             shortcuts=e.shortcuts, epochs=e.training.epochs if e.training else None,

@@ -30,6 +30,22 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
 
 
 @dataclass
+class Trajectory:
+    """Checkpoints of a training run projected onto a surface's plane: the ``trajectory`` group.
+
+    ``metrics`` are each checkpoint's own loss and accuracy (its full state, BatchNorm statistics
+    included) on the surface's samples; ``attrs`` say how the path was projected and from what.
+    """
+
+    labels: list[str]
+    epochs: np.ndarray  # int64, -1 where unknown
+    x: np.ndarray  # float64 coordinates in the surface's directions
+    y: np.ndarray
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)  # train_loss ... per checkpoint
+    attrs: dict[str, Any] = field(default_factory=dict)  # method, dir_type, checkpoints' sha256 ...
+
+
+@dataclass
 class Surface:
     """A (possibly partial) loss surface in memory."""
 
@@ -42,6 +58,7 @@ class Surface:
     dir_file: str | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. samples_train: the sample indices
     reference: bool = False  # read from a file written by the reference code
+    trajectory: Trajectory | None = None  # the optimizer's path projected onto the plane (PCA directions)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -69,6 +86,27 @@ def write_surface(path: str | Path, surface: Surface) -> None:
             f.create_dataset(name, data=values)
         if surface.dir_file is not None:
             f["dir_file"] = surface.dir_file
+        if surface.trajectory is not None:
+            _write_trajectory(f.create_group("trajectory"), surface.trajectory)
+
+
+def _write_trajectory(group: h5py.Group, t: Trajectory) -> None:
+    group.attrs["attrs"] = json.dumps(t.attrs, sort_keys=True)
+    group.create_dataset("label", data=np.array(t.labels, dtype=object), dtype=h5py.string_dtype())
+    group.create_dataset("epoch", data=np.asarray(t.epochs, dtype=np.int64))
+    group.create_dataset("x", data=np.asarray(t.x, dtype=np.float64))
+    group.create_dataset("y", data=np.asarray(t.y, dtype=np.float64))
+    for name, values in t.metrics.items():
+        group.create_dataset(name, data=np.asarray(values, dtype=np.float64))
+
+
+def _read_trajectory(group: h5py.Group) -> Trajectory:
+    metrics = {k: np.asarray(group[k][()], dtype=np.float64) for k in group if k not in ("label", "epoch", "x", "y")}
+    return Trajectory(
+        [_decode(v) for v in group["label"][()]], np.asarray(group["epoch"][()], dtype=np.int64),
+        np.asarray(group["x"][()], dtype=np.float64), np.asarray(group["y"][()], dtype=np.float64),
+        metrics, json.loads(group.attrs["attrs"]) if "attrs" in group.attrs else {},
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -128,7 +166,8 @@ def read_surface(path: str | Path) -> Surface:
                     pass
         dir_file = _decode(f["dir_file"][()]) if "dir_file" in f else None
         arrays = {k: np.asarray(f[k][()]) for k in f.keys() if k.startswith("samples_")}
-    return Surface(x, y, metrics, done, recipe, attrs, dir_file, arrays, reference)
+        trajectory = _read_trajectory(f["trajectory"]) if isinstance(f.get("trajectory"), h5py.Group) else None
+    return Surface(x, y, metrics, done, recipe, attrs, dir_file, arrays, reference, trajectory)
 
 
 def directions_digest(directions: list[Direction]) -> str:
@@ -140,12 +179,18 @@ def directions_digest(directions: list[Direction]) -> str:
     return h.hexdigest()
 
 
-def write_directions(path: str | Path, names: list[str], directions: list[Direction], attrs: dict | None = None) -> None:
+def write_directions(
+    path: str | Path, names: list[str], directions: list[Direction], attrs: dict | None = None,
+    datasets: dict[str, np.ndarray] | None = None,
+) -> None:
     """Write directions in the reference layout (``xdirection``/``ydirection``, datasets "0".."N-1"),
-    with the weight names as an attribute of each group. Atomic."""
+    with the weight names as an attribute of each group; ``datasets`` go to the root (the reference's
+    PCA statistics). Atomic."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
+        for key, value in (datasets or {}).items():
+            f.create_dataset(key, data=value)
         for group_name, direction in zip(("xdirection", "ydirection"), directions):
             group = f.create_group(group_name)
             group.attrs["names"] = json.dumps(names)

@@ -25,6 +25,7 @@ from .spec import one_line
 from .jobqueue import Job, JobQueue
 from .spec import SurfaceSpec
 from .surface import Progress, compute_surface
+from .trajectory import compute_trajectory
 
 
 def default_worker_id() -> str:
@@ -96,7 +97,8 @@ class Worker:
             spec = SurfaceSpec.model_validate(job.spec)
             out = self.queue.surface_path(job)
             out.parent.mkdir(parents=True, exist_ok=True)
-            surface = compute_surface(
+            compute = compute_trajectory if spec.directions.kind == "pca" else compute_surface
+            surface = compute(
                 spec, out, device=self.device, progress=progress, should_stop=should_stop, ray=self.ray
             )
         except Exception as e:  # the job's fault (bad data, mismatched file ...): record it, keep serving

@@ -25,7 +25,8 @@ def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
     """The part of a recipe that must match for a file to be resumed."""
     spec = {k: v for k, v in recipe.get("spec", {}).items() if k not in _LOCATION_KEYS}
     if "directions" in spec:
-        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in ("target", "target_y")}
+        paths = ("target", "target_y", "checkpoints")  # their contents are in the sha256s and the direction file
+        spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in paths}
     rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file", *_PROVENANCE_KEYS)}
     return {"spec": spec, **rest}
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator,
+)
 
 from .grid import Axis
 
@@ -46,7 +48,9 @@ class DirectionsSpec(BaseModel):
 
     ``random``: Gaussian from ``seed``, normalized by ``norm`` (``filter`` is the paper's setting).
     ``target``: x = ``target`` checkpoint minus the model (and y = ``target_y`` minus the model for a
-    plane through three models), unnormalized. ``dir_file`` reuses directions from a file instead.
+    plane through three models), unnormalized. ``pca``: the first two principal components of the path
+    through ``checkpoints`` (unit vectors, ``norm`` none), made by :mod:`workers.trajectory`, which also
+    projects the checkpoints by ``projection``. ``dir_file`` reuses directions from a file instead.
 
     ``dir_type`` defaults to ``weights`` for random directions (the paper's setting) and to ``states``
     for targets: BatchNorm running statistics then move too, so x = 1 is exactly the target model (the
@@ -55,7 +59,7 @@ class DirectionsSpec(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["random", "target"] = "random"
+    kind: Literal["random", "target", "pca"] = "random"
     seed: int = 0
     norm: Literal["filter", "layer", "weight", "none"] = "filter"
     ignore: Literal["biasbn", "none"] = "biasbn"
@@ -63,6 +67,26 @@ class DirectionsSpec(BaseModel):
     same_dir: bool = False
     target: str | None = None
     target_y: str | None = None
+    checkpoints: list[str] | None = Field(None, description="pca: the path's checkpoint files, in order")
+    projection: Literal["cos", "lstsq"] = "cos"
+
+    @model_serializer(mode="wrap")
+    def _pca_fields_only_for_pca(self, handler):
+        """Recipes of random and target directions stay as they were before pca existed (files resume)."""
+        data = handler(self)
+        if self.kind != "pca":
+            data.pop("checkpoints", None)
+            data.pop("projection", None)
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pca_unnormalized(cls, value):
+        if isinstance(value, dict) and value.get("kind") == "pca":
+            if value.get("norm", "none") != "none":
+                raise ValueError("pca directions are the path's principal components, not normalized: leave norm out")
+            value = {**value, "norm": "none"}
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -73,6 +97,10 @@ class DirectionsSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self):
+        if self.checkpoints is not None and self.kind != "pca":
+            raise ValueError("checkpoints are only used with directions of kind 'pca'")
+        if self.kind == "pca" and (self.target or self.target_y or self.same_dir):
+            raise ValueError("pca directions take no target and no same_dir")
         if self.kind == "target" and not self.target:
             raise ValueError("directions of kind 'target' need a target checkpoint")
         if self.kind == "random" and (self.target or self.target_y):

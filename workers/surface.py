@@ -80,6 +80,8 @@ def default_dir_file(out: Path) -> Path:
 def _make_directions(spec: SurfaceSpec, model: nn.Module) -> list[Direction]:
     d = spec.directions
     count = spec.ndim
+    if d.kind == "pca":  # workers.trajectory writes them (with their statistics) and passes dir_file
+        raise ValueError("pca directions need the checkpoints of a path: use workers.trajectory.compute_trajectory")
     if d.kind == "random":
         return random_directions(model, d.seed, count, d.norm, d.ignore, d.dir_type, d.same_dir)
     out = []

@@ -4,13 +4,16 @@ decay, random crops with 4-pixel padding and horizontal flips.
 Everything random comes from generators seeded by (seed, epoch), and a full training state (model,
 optimizer, epoch, history) is saved atomically after every epoch, so an interrupted run resumes from the
 last finished epoch and ends exactly where an uninterrupted run would. Every ``save_every`` epochs a
-weights-only checkpoint ``epoch_{k}.pt`` is kept: the trajectory for PCA directions.
+checkpoint ``epoch_{k}.pt`` is kept (``epoch_0.pt``: the initialisation), and every
+``save_every_steps`` steps a ``step_{k}.pt``: the path for PCA directions (:mod:`workers.trajectory`).
+Each holds the weights, the epoch or step and the training recipe. The paper's comparisons (SGD vs
+Adam, small vs large batch, weight decay on and off) are settings of :class:`TrainConfig`.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -20,6 +23,8 @@ from .checkpoints import INIT_SEED, build_model
 from .data import NORMALIZATION, load_raw, to_tensor
 from .evaluate import Evaluator
 from .files import atomic_path
+
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,15 @@ class TrainConfig:
     gamma: float = 0.1
     augment: bool = True  # random crop (4-pixel padding) + horizontal flip
     seed: int = 0
-    save_every: int = 0  # keep epoch_{k}.pt every k epochs (0: only the final one)
+    save_every: int = 0  # keep epoch_{k}.pt every k epochs, and epoch_0.pt (0: only the final one)
+    optimizer: str = "sgd"  # sgd (with momentum) or adam (momentum unused)
+    save_every_steps: int = 0  # keep step_{k}.pt every k optimizer steps, and step_0.pt (0: none)
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
+        if self.save_every < 0 or self.save_every_steps < 0:
+            raise ValueError("save_every and save_every_steps must be 0 (off) or positive")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -94,6 +105,22 @@ def _save_atomic(obj: dict, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+def _recipe(config: TrainConfig) -> dict:
+    return asdict(config) | {"milestones": list(config.milestones)}
+
+
+def _same_recipe(saved: dict, config: TrainConfig) -> bool:
+    """Whether a saved recipe is ``config``'s; fields added since it was saved count at their defaults."""
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    return {**defaults, "milestones": list(TrainConfig.milestones), **saved} == _recipe(config)
+
+
+def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
 def train(
     config: TrainConfig,
     out_dir: str | Path,
@@ -114,12 +141,12 @@ def train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED + config.seed)
         model = build_model(config.model).to(dev)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(config, model)
     result = TrainResult(config)
     start_epoch = 0
     if state_path.exists():
         state = torch.load(state_path, map_location=dev, weights_only=True)
-        if state["config"] != asdict(config) | {"milestones": list(config.milestones)}:
+        if not _same_recipe(state["config"], config):
             raise ValueError(f"{state_path} was written by a training run with other settings; use another output directory")
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
@@ -135,6 +162,16 @@ def train(
     n = len(y_train)
     steps = (n + config.batch_size - 1) // config.batch_size
     test_split = Evaluator(model, {"test": (x_test, y_test)}, batch_size=500, device=dev)
+
+    def keep(name: str, **info) -> None:
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        _save_atomic({"state_dict": weights, **info, "config": _recipe(config)}, out_dir / name)
+
+    if start_epoch == 0:  # the path's start
+        if config.save_every:
+            keep("epoch_0.pt", epoch=0)
+        if config.save_every_steps:
+            keep("step_0.pt", step=0)
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
@@ -158,6 +195,9 @@ def train(
             optimizer.step()
             loss_sum += loss.detach().double() * len(yb)
             correct += (out.argmax(1) == yb).sum()
+            global_step = epoch * steps + step + 1
+            if config.save_every_steps and global_step % config.save_every_steps == 0:
+                keep(f"step_{global_step}.pt", step=global_step)
             if progress is not None:
                 seen = min(n, (step + 1) * config.batch_size)
                 progress(epoch, step + 1, steps, (loss_sum / seen).item(), (100.0 * correct / seen).item())
@@ -170,9 +210,9 @@ def train(
             f"  test loss {test_loss:.4f} acc {test_acc:.2f}  ({stats.seconds:.0f}s)")
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         if config.save_every and stats.epoch % config.save_every == 0:
-            _save_atomic({"state_dict": weights, "epoch": stats.epoch, "acc": test_acc}, out_dir / f"epoch_{stats.epoch}.pt")
+            keep(f"epoch_{stats.epoch}.pt", epoch=stats.epoch, acc=test_acc)
         _save_atomic({
-            "config": asdict(config) | {"milestones": list(config.milestones)},
+            "config": _recipe(config),
             "epoch": stats.epoch,
             "state_dict": weights,
             "optimizer": optimizer.state_dict(),

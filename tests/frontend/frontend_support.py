@@ -101,12 +101,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(settings) -> Iterator[str]:
-    """Serve ``create_app(settings)`` with uvicorn on a free local port; yields the base URL."""
+def running(settings, graceful_s: float | None = None) -> Iterator[str]:
+    """Serve ``create_app(settings)`` with uvicorn on a free local port; yields the base URL.
+    ``graceful_s``: at exit, close open connections (event streams) after that many seconds."""
     from server.app import create_app
 
     port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=graceful_s)
+    uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from urllib.parse import parse_qs, urlparse
 
+import httpx
 import numpy as np
 import pytest
 
@@ -95,3 +97,79 @@ def test_token_field_and_refused_requests_show_the_servers_message(browser, toke
         assert viewer.state()["errors"][-1].startswith("POST /api/jobs failed (401)")
     finally:
         context.close()
+
+
+def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_server_is_gone(browser, tmp_path_factory, gallery, tensors_npz):
+    """No worker: the job stays queued. Its title (not its id) is shown with what it waits for; a reload
+    keeps following it; when the server goes away the page stops showing it as queued or running."""
+    settings = server_settings(tmp_path_factory.mktemp("lostdata"), gallery, tensors_npz, embedded_worker=False)
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        with running(settings, graceful_s=1) as base:
+            viewer = Viewer(context.new_page(), base)
+            viewer.open("?s=pair-a")
+            page = viewer.page
+            page.click("#job-section summary")
+            page.fill("input[name=x]", "-1:1:5")
+            page.fill("input[name=y]", "")
+            page.click("button[type=submit]")
+            job = page.locator("#jobs li[data-state=queued]")
+            job.wait_for()
+            title = "tinycnn, untrained (random init), tiny"
+            assert job.locator(".job-head .link").inner_text() == title
+            assert "waiting for a worker" in job.inner_text()
+            job_id = job.get_attribute("data-id")
+            head = page.locator("#title").inner_text()
+            assert title in head and "waiting for the first points" in head and "null" not in head
+            assert parse_qs(urlparse(page.url).query)["job"] == [job_id]
+            assert httpx.get(f"{base}/api/jobs/{job_id}").json()["request"]["name"] == title  # the surface's title
+
+            page.reload()
+            viewer.wait_ready()
+            page.wait_for_selector(f"#jobs li[data-id='{job_id}'][data-state=queued]")
+            assert title in page.locator("#title").inner_text()
+            assert parse_qs(urlparse(page.url).query)["job"] == [job_id]
+        # The server is gone.
+        page.wait_for_selector(f"#jobs li[data-id='{job_id}'][data-state=lost]", timeout=20000)
+        assert "unreachable" in page.locator(f"#jobs li[data-id='{job_id}']").inner_text()
+        assert "Lost contact with the server" in page.locator("#status").inner_text()
+    finally:
+        context.close()
+
+
+def test_trained_weights_from_a_checkpoint_file(browser, tmp_path, tmp_path_factory, gallery, tensors_npz):
+    """The form uploads a state dict (POST /api/checkpoints) and asks for the surface of those weights;
+    the job's title names the checkpoint instead of saying "untrained"."""
+    import hashlib
+
+    import torch
+
+    from workers.zoo import create_model
+
+    weights = tmp_path / "tiny.pt"
+    torch.save(create_model("tinycnn").state_dict(), weights)
+    checkpoint_id = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    settings = server_settings(tmp_path_factory.mktemp("ckptdata"), gallery, tensors_npz, embedded_worker=False)
+    with running(settings) as base:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            viewer = Viewer(context.new_page(), base)
+            viewer.open("?s=pair-a")
+            page = viewer.page
+            page.click("#job-section summary")
+            page.select_option("select[name=weights]", "checkpoint file…")
+            page.fill("input[name=x]", "-1:1:5")
+            page.fill("input[name=y]", "")
+            page.click("button[type=submit]")  # no file chosen yet: refused with a message, nothing queued
+            assert "choose a checkpoint file" in page.locator("#error").inner_text()
+            assert page.locator("#jobs li").count() == 0
+            page.set_input_files("input[name=checkpoint]", str(weights))
+            page.click("button[type=submit]")
+            job = page.locator("#jobs li[data-state=queued]")
+            job.wait_for()
+            request = httpx.get(f"{base}/api/jobs/{job.get_attribute('data-id')}").json()["request"]
+            assert request["checkpoint_id"] == checkpoint_id
+            assert request["name"] == f"tinycnn, checkpoint {checkpoint_id[:8]}, tiny"
+            assert job.locator(".job-head .link").inner_text() == request["name"]
+        finally:
+            context.close()

@@ -8,8 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from workers import gallery
+from workers.checkpoints import sha256_file
 from workers.h5io import read_surface
 from workers.resume import comparable
+from workers.spec import SurfaceSpec
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MANIFEST = gallery.load_manifest()
@@ -28,7 +30,10 @@ def test_committed_index_is_what_the_files_say():
 def test_gallery_surface_matches_its_manifest_entry(entry):
     surface = read_surface(gallery.GALLERY_DIR / f"{entry.id}.h5")
     assert surface.is_complete
-    spec = gallery.surface_spec(entry)
+    fields = gallery.surface_fields(entry)
+    if entry.surface.x is None:  # a pca surface: its grid was chosen to cover the path
+        fields.update(x=surface.recipe["spec"]["x"], y=surface.recipe["spec"]["y"])
+    spec = SurfaceSpec(**fields)
     recipe = comparable(surface.recipe)
     assert recipe["spec"] == comparable({"spec": spec.model_dump(mode="json")})["spec"]
     assert recipe["dataset_label"] == "CIFAR-10 (JPEG q75 copy)"
@@ -128,3 +133,33 @@ def test_pipeline_trains_computes_skips_and_resumes(learnable_npz, tmp_path):
     with pytest.raises(ValueError, match="unknown gallery id"):
         gallery.build(only=["nope"], directory=tmp_path)
 
+
+
+def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
+    manifest = {"version": 1, "entries": [{
+        "id": "tiny-path", "title": "Tiny path", "description": "a trajectory entry", "tier": "full", "model": "tinycnn",
+        "dataset": "tensors", "training": {"epochs": 3, "batch_size": 64, "save_every": 1, "optimizer": "adam", "lr": 0.01},
+        "surface": {"samples": 40, "split": "test", "directions": {"kind": "pca"}, "grid_num": 3},
+    }]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    logs = []
+    index = gallery.build(tier="full", directory=tmp_path, data_root=str(learnable_npz), log=logs.append)
+    entry = index.entries[0]
+    assert entry.status == "complete" and entry.source.startswith("trained by lossatlas (3 epochs, ADAM lr 0.01")
+    surface = read_surface(tmp_path / "tiny-path.h5")
+    assert surface.shape == (3, 3) and entry.grid.endswith(":3") and " x " in entry.grid
+    t = surface.trajectory
+    assert t.labels == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"] and (t.x[-1], t.y[-1]) == (0.0, 0.0)
+    assert surface.recipe["checkpoint_sha256"] == sha256_file(tmp_path / "checkpoints" / "tiny-path.pt")
+    logs.clear()
+    gallery.build(tier="full", directory=tmp_path, data_root=str(learnable_npz), log=logs.append)
+    assert logs == ["[tiny-path] done"]
+
+
+def test_a_pca_entry_needs_the_training_path():
+    entry = {"id": "p", "title": "P", "description": "", "tier": "full", "model": "tinycnn", "dataset": "tensors",
+             "training": {"epochs": 2}, "surface": {"samples": 4, "directions": {"kind": "pca"}}}
+    with pytest.raises(ValueError, match="save_every"):
+        gallery.GalleryEntry.model_validate(entry)
+    with pytest.raises(ValueError, match="needs an x axis"):
+        gallery.SurfaceRecipe.model_validate({"samples": 4})

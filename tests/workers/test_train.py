@@ -1,6 +1,8 @@
-"""Training: it learns, it resumes exactly, its augmentation is crop + flip."""
+"""Training: it learns, it resumes exactly, its augmentation is crop + flip, it keeps a path's checkpoints."""
 import pytest
 import torch
+
+from independent import plain_metrics
 
 from workers.train import TrainConfig, augment_batch, train
 
@@ -31,7 +33,7 @@ def test_interrupted_training_resumes_exactly(learnable_npz, tmp_path):
 
     with pytest.raises(Interrupt):
         train(cfg, tmp_path / "resumed", progress=stop_in_epoch_2, log=lambda m: None)
-    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == ["epoch_1.pt", "last.pt"]
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == ["epoch_0.pt", "epoch_1.pt", "last.pt"]
     resumed = train(cfg, tmp_path / "resumed", log=lambda m: None)
 
     a = torch.load(straight.checkpoint, weights_only=True)["state_dict"]
@@ -63,7 +65,66 @@ def test_augmentation_is_a_padded_crop_possibly_flipped():
     assert 10 < flips < 54  # about half are flipped
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(milestones=(1.5,)), dict(batch_size=0)])
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(milestones=(1.5,)), dict(batch_size=0),
+                                 dict(optimizer="rmsprop"), dict(save_every_steps=-1)])
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(model="tinycnn", **bad)
+
+
+def test_adam_learns_and_takes_other_steps_than_sgd(learnable_npz, tmp_path):
+    kw = dict(epochs=2, lr=0.01, weight_decay=0.0, augment=False)
+    adam = train(config(learnable_npz, optimizer="adam", **kw), tmp_path / "adam", log=lambda m: None)
+    sgd = train(config(learnable_npz, **kw), tmp_path / "sgd", log=lambda m: None)
+    assert adam.history[-1].train_loss < adam.history[0].train_loss
+    a = torch.load(adam.checkpoint, weights_only=True)["state_dict"]
+    b = torch.load(sgd.checkpoint, weights_only=True)["state_dict"]
+    assert not torch.equal(a["conv1.weight"], b["conv1.weight"])
+    last = torch.load(tmp_path / "adam" / "last.pt", weights_only=True)
+    assert "exp_avg" in last["optimizer"]["state"][0]  # Adam's moments, kept for resuming
+
+
+def test_step_and_epoch_checkpoints_hold_the_path_and_the_recipe(learnable_npz, tmp_path):
+    cfg = config(learnable_npz, epochs=2, save_every=1, save_every_steps=3)  # 256 samples / 32: 8 steps an epoch
+    result = train(cfg, tmp_path / "run", log=lambda m: None)
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert names == ["epoch_0.pt", "epoch_1.pt", "epoch_2.pt", "final.pt", "last.pt",
+                     "step_0.pt", "step_12.pt", "step_15.pt", "step_3.pt", "step_6.pt", "step_9.pt"]
+    step_15 = torch.load(tmp_path / "run" / "step_15.pt", weights_only=True)
+    assert step_15["step"] == 15 and step_15["config"]["save_every_steps"] == 3
+    epoch_0 = torch.load(tmp_path / "run" / "epoch_0.pt", weights_only=True)
+    final = torch.load(result.checkpoint, weights_only=True)["state_dict"]
+    epoch_2 = torch.load(tmp_path / "run" / "epoch_2.pt", weights_only=True)
+    assert epoch_0["epoch"] == 0 and not torch.equal(epoch_0["state_dict"]["conv1.weight"], final["conv1.weight"])
+    assert all(torch.equal(epoch_2["state_dict"][k], final[k]) for k in final)
+    assert epoch_2["acc"] == pytest.approx(result.history[-1].test_acc)
+
+
+def test_a_run_saved_before_new_settings_existed_resumes(learnable_npz, tmp_path):
+    cfg = config(learnable_npz, epochs=2)
+    train(config(learnable_npz, epochs=1), tmp_path / "run", log=lambda m: None)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    state["config"] = {k: v for k, v in state["config"].items() if k not in ("optimizer", "save_every_steps")}
+    state["config"]["epochs"] = 2
+    torch.save(state, tmp_path / "run" / "last.pt")
+    assert len(train(cfg, tmp_path / "run", log=lambda m: None).history) == 2
+    with pytest.raises(ValueError, match="other settings"):
+        train(config(learnable_npz, epochs=2, optimizer="adam"), tmp_path / "run", log=lambda m: None)
+
+
+def test_a_trained_run_is_a_trajectory(learnable_npz, tmp_path):
+    from workers.trajectory import compute_trajectory
+
+    run = tmp_path / "run"
+    train(config(learnable_npz, epochs=3, save_every=1, lr=0.05), run, log=lambda m: None)
+    surface = compute_trajectory({"model": "tinycnn", "dataset": "tensors", "data_root": str(learnable_npz),
+                                  "split": "test", "samples": 32, "batch_size": 32, "x": "-1:1:2", "y": "-1:1:2",
+                                  "directions": {"checkpoints": [str(run)]}})
+    t = surface.trajectory
+    assert t.labels == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"] and t.epochs.tolist() == [0, 1, 2, 3]
+    assert (t.x[-1], t.y[-1]) == (0.0, 0.0)
+    from workers.checkpoints import load_model
+    from workers.data import load_split
+    x, y, _ = load_split("tensors", "test", str(learnable_npz), 32, 0)
+    loss, acc = plain_metrics(load_model("tinycnn", run / "epoch_1.pt"), x, y, batch_size=32)
+    assert t.metrics["test_loss"][1] == pytest.approx(loss, rel=1e-6) and t.metrics["test_acc"][1] == acc

@@ -1,0 +1,159 @@
+// What lies under the pointer: the grid point of the surface hit (3-D pick, map or 1-D plot), a
+// tooltip with its values read from the data, and every other visible surface's value at the same
+// (x, y) (its own grid point there, or bilinear between its neighbours when the grids differ).
+
+import { sampleAt } from './compare.js';
+import { formatNumber } from './scale.js';
+
+export class Hover {
+
+	/** @param {object} view the viewer: state, shown, zscale, meshes, viewport, mapView, lineView, tooltip, drawFlat() */
+	constructor( view ) {
+
+		this.view = view;
+		this.hover = null; // what the tooltip shows, for the test hook
+		this.cursor = null; // {id, ix, iy}: last grid point hovered in 3-D or map (the slice goes through it)
+		this.lineCursor = null;
+
+	}
+
+	/** Listen on the viewport: pointer moves (one pick per frame), leaving, and taps (touch). */
+	bind( element ) {
+
+		let queued = null, down = null;
+		element.addEventListener( 'pointermove', ( e ) => {
+
+			if ( e.buttons && e.pointerType === 'mouse' ) return this.view.tooltip.hide(); // dragging the camera
+			if ( e.pointerType !== 'mouse' ) return; // touch moves the camera; a tap shows the tooltip
+			const first = ! queued;
+			queued = e;
+			if ( first ) requestAnimationFrame( () => {
+
+				this.at( queued.clientX, queued.clientY, queued.target );
+				queued = null;
+
+			} );
+
+		} );
+		element.addEventListener( 'pointerdown', ( e ) => ( down = { x: e.clientX, y: e.clientY } ) );
+		element.addEventListener( 'pointerup', ( e ) => {
+
+			if ( e.pointerType !== 'mouse' && down && Math.hypot( e.clientX - down.x, e.clientY - down.y ) < 8 ) this.at( e.clientX, e.clientY, e.target );
+			down = null;
+
+		} );
+		element.addEventListener( 'pointerleave', ( e ) => e.pointerType === 'mouse' && this.clear() );
+
+	}
+
+	/** Tooltip for whatever grid point lies under (clientX, clientY), from the data. */
+	at( clientX, clientY, target ) {
+
+		const v = this.view;
+		if ( ! v.shown || ( target && target.closest && target.closest( '.tooltip, .error, .colorbar' ) ) ) return;
+		let hit = null;
+		if ( v.state.view === '3d' ) {
+
+			const found = v.viewport.pick( clientX, clientY );
+			if ( found ) {
+
+				const mesh = found.object.userData.surface;
+				hit = { layer: v.shown.find( ( l ) => l.grid === mesh.grid ), ...mesh.gridIndexOf( found ) };
+
+			}
+
+		} else if ( v.state.view === 'map' ) {
+
+			hit = v.mapView.pick( clientX, clientY );
+
+		} else {
+
+			const found = v.lineView.pick( clientX, clientY );
+			if ( found ) {
+
+				hit = { layer: v.shown.find( ( l ) => l.id === found.curve.id ), ...found.curve.toGrid( found.i ) };
+				this.lineCursor = { id: found.curve.id, i: found.i };
+
+			}
+
+		}
+
+		if ( ! hit || ! hit.layer ) return this.clear();
+		this.show( hit.layer, hit.ix, hit.iy, clientX, clientY );
+
+	}
+
+	show( layer, ix, iy, clientX, clientY ) {
+
+		const v = this.view;
+		const g = layer.grid;
+		const { value, done } = g.at( ix, iy );
+		const metric = v.state.metric;
+		let text = formatNumber( value, 6 );
+		if ( ! done ) text = `pending (≈ ${ formatNumber( g.display[ iy * g.nx + ix ], 4 ) })`;
+		else if ( Number.isNaN( value ) ) text = 'not finite (gap)';
+		else if ( v.zscale.clipped( value ) ) text += ' (above vmax)';
+		const x = g.x[ ix ], y = g.ndim === 2 ? g.y[ iy ] : null;
+		const rows = [ [ 'x', 'x', formatNumber( x, 6 ) ] ];
+		if ( g.ndim === 2 ) rows.push( [ 'y', 'y', formatNumber( y, 6 ) ] );
+		rows.push( [ 'value', metric, text ] );
+		for ( const other of Object.keys( layer.mesh.metrics ) ) {
+
+			if ( other === metric ) continue;
+			const rowsOf = layer.mesh.metrics[ other ];
+			const o = g.ndim === 2 ? rowsOf[ iy ][ ix ] : rowsOf[ ix ];
+			rows.push( [ other, other, done ? formatNumber( o, 6 ) : 'pending' ] );
+
+		}
+
+		rows.push( [ 'index', 'grid index', g.ndim === 2 ? `ix ${ ix }, iy ${ iy }` : `ix ${ ix }` ] );
+		const compare = this._compare( layer, x, y ?? 0 );
+		if ( compare.length ) {
+
+			rows.push( [ 'compare', `${ metric } of every surface here`, '' ] );
+			for ( const c of compare ) rows.push( [ `at:${ c.id }`, c.name, c.text, c.color ] );
+
+		}
+
+		v.tooltip.show( clientX, clientY, { title: layer.name, color: layer.color, rows } );
+		this.hover = { id: layer.id, ix, iy, x, y, value: Number.isNaN( value ) ? null : value, done, compare };
+		if ( v.state.view !== '1d' ) {
+
+			this.cursor = { id: layer.id, ix, iy };
+			if ( v.state.view === '3d' ) {
+
+				const mesh = v.meshes.find( ( m ) => m.grid === g );
+				v.viewport.setMarker( mesh ? mesh.vertexPosition( ix, iy ) : null );
+
+			} else v.drawFlat();
+
+		} else v.drawFlat();
+
+	}
+
+	/** Every shown surface's value at (x, y): [{id, name, color, value, how, text}] (none for one surface). */
+	_compare( hovered, x, y ) {
+
+		const shown = this.view.shown;
+		if ( shown.length < 2 ) return [];
+		return shown.map( ( l ) => {
+
+			const g = l.grid;
+			const s = g.ndim === hovered.grid.ndim ? sampleAt( g, g.values, g.done, x, y ) : null;
+			let text = 'outside its grid or pending';
+			if ( s ) text = Number.isFinite( s.value ) ? `${ formatNumber( s.value, 6 ) }${ s.how === 'bilinear' ? ' (bilinear)' : '' }` : 'not finite (gap)';
+			return { id: l.id, name: l.name, color: l.color, value: s && Number.isFinite( s.value ) ? s.value : null, how: s ? s.how : null, text };
+
+		} );
+
+	}
+
+	clear() {
+
+		this.view.tooltip.hide();
+		this.hover = null;
+		this.view.viewport?.setMarker( null ); // the viewport's first camera change comes while it is built
+
+	}
+
+}

@@ -1,0 +1,164 @@
+"""Comparing surfaces (issue 15): the tooltip lists every shown surface's value at the cursor's (x, y),
+exact at a shared grid point and bilinear (and labelled so) between grid points; a difference layer
+A - B on one grid or with B resampled; and the details panel shows how a surface was computed."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from frontend_support import GALLERY, VIEWPORT, Viewer, running, server_settings
+from workers import read_surface, write_surface
+
+pytestmark = pytest.mark.slow
+
+
+def number(text: str) -> float:
+    return float(text.split()[0].replace("−", "-"))
+
+
+def tooltip_rows(viewer) -> dict[str, str]:
+    return viewer.page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key]')].map("
+        "(e) => [e.dataset.key, e.querySelector('b') ? e.querySelector('b').textContent : e.textContent]))"
+    )
+
+
+def bilinear(xs, ys, z, x, y) -> float:
+    """z (rows of y) at (x, y), interpolated between the four grid points around it (numpy)."""
+    row = [np.interp(x, xs, z[j]) for j in range(len(ys))]
+    return float(np.interp(y, ys, row))
+
+
+def test_tooltip_lists_every_surface_at_the_cursor(viewer, surfaces):
+    a, b, c = surfaces["seed-3"], surfaces["pair-a"], surfaces["pair-b"]
+    viewer.open("?s=seed-3,pair-a,pair-b&v=map")  # the map hovers seed-3, the first surface covering it
+    ix, iy = 1, 2  # x = -0.375, y = -0.25: between pair-a's grid points along x, on one along y
+    rows = viewer.hover("seed-3", ix, iy)
+    x, y = a.xcoordinates[ix], a.ycoordinates[iy]
+    assert math.isclose(number(rows["at:seed-3"]), a.metrics["train_loss"][iy, ix], rel_tol=2e-5)
+    for sid, s in (("pair-a", b), ("pair-b", c)):
+        expected = bilinear(s.xcoordinates, s.ycoordinates, s.metrics["train_loss"], x, y)
+        assert rows[f"at:{sid}"].endswith("(bilinear)")
+        assert math.isclose(number(rows[f"at:{sid}"]), expected, rel_tol=2e-5)
+    # On a grid point the surfaces share, every value is that point's value: no interpolation.
+    rows = viewer.hover("seed-3", 2, 4)  # x = -0.25, y = 0
+    for sid, s in (("pair-a", b), ("pair-b", c)):
+        jx, jy = int(np.argmin(abs(s.xcoordinates + 0.25))), int(np.argmin(abs(s.ycoordinates)))
+        assert "bilinear" not in rows[f"at:{sid}"]
+        assert math.isclose(number(rows[f"at:{sid}"]), s.metrics["train_loss"][jy, jx], rel_tol=2e-5)
+    hover = viewer.state()["hover"]
+    assert [c["id"] for c in hover["compare"]] == ["seed-3", "pair-a", "pair-b"]
+    assert viewer.errors == []
+
+
+def test_difference_layer_from_the_panel(viewer, surfaces):
+    za, zb = surfaces["pair-a"].metrics["train_loss"], surfaces["pair-b"].metrics["train_loss"]
+    viewer.open("?s=pair-a,pair-b")
+    page = viewer.page
+    page.select_option("#difference select[name=a]", "pair-a")
+    page.select_option("#difference select[name=b]", "pair-b")
+    viewer.click("#difference button.add-diff")
+    assert viewer.state()["ids"] == ["pair-a", "pair-b", "pair-a~pair-b"]
+    for sid in ("pair-a", "pair-b"):  # the difference stays when its sources are removed
+        viewer.click(f"#layers li[data-id={sid}] button.remove")
+    state = viewer.state()
+    (layer,) = state["layers"]
+    assert layer["id"] == "pair-a~pair-b" and layer["name"] == f"{GALLERY['pair-a'][0]} − {GALLERY['pair-b'][0]}"
+    d = za - zb  # the mesh JSON carries values to about 7 digits: differences agree to about 1e-6
+    assert state["z"]["min"] == pytest.approx(d.min(), abs=2e-6) and state["z"]["max"] == pytest.approx(d.max(), abs=2e-6)
+    viewer.click("[data-view=map]")
+    for ix, iy in ((4, 4), (2, 6)):
+        rows = viewer.hover("pair-a~pair-b", ix, iy)
+        assert math.isclose(number(rows["value"]), d[iy, ix], rel_tol=1e-6, abs_tol=2e-6)
+    text = page.locator("#details").inner_text()
+    assert "same grid" in text
+    viewer.page.reload()
+    viewer.wait_ready()
+    assert viewer.state()["ids"] == ["pair-a~pair-b"]  # the link keeps it
+
+
+def test_difference_on_different_grids_is_resampled_and_says_so(viewer, surfaces):
+    a, b = surfaces["seed-3"], surfaces["pair-a"]
+    viewer.open("?s=seed-3~pair-a&v=map")
+    (layer,) = viewer.state()["layers"]
+    assert layer["name"].endswith("(B resampled to A’s grid)")
+    for ix, iy in ((1, 2), (4, 4), (7, 5)):
+        rows = viewer.hover("seed-3~pair-a", ix, iy)
+        x, y = a.xcoordinates[ix], a.ycoordinates[iy]
+        expected = a.metrics["train_loss"][iy, ix] - bilinear(b.xcoordinates, b.ycoordinates, b.metrics["train_loss"], x, y)
+        assert math.isclose(number(rows["value"]), expected, rel_tol=1e-6, abs_tol=2e-6)
+    assert "B resampled to A’s grid" in viewer.page.locator("#details").inner_text()
+    viewer.open("?s=pair-a~line")
+    assert "is 2-D and" in viewer.page.locator("#error").inner_text()
+
+
+COMPUTE = {"device": "cpu", "precision": "bf16", "fast": "compiled", "torch": "2.5.1",
+           "fast_check": {"points": 9, "max_abs_dev": {"train_loss": 0.00125}, "max_rel_dev": {"train_loss": 0.0004}}}
+
+
+@pytest.fixture(scope="module")
+def compute_server(tmp_path_factory, gallery, tensors_npz):
+    """A gallery with a surface whose recipe says how it was computed, and an older one that does not."""
+    root = tmp_path_factory.mktemp("computed")
+    surface = read_surface(gallery / "pair-a.h5")
+    surface.recipe["compute"] = COMPUTE
+    write_surface(root / "fast.h5", surface)
+    old = read_surface(gallery / "pair-b.h5")
+    old.recipe.pop("compute", None)  # as files written before the block existed
+    write_surface(root / "old.h5", old)
+    entries = [{"id": sid, "file": f"{sid}.h5", "title": sid, "tier": "cpu", "source": "tests"} for sid in ("fast", "old")]
+    (root / "index.json").write_text(json.dumps({"entries": entries}))
+    settings = server_settings(tmp_path_factory.mktemp("computedata"), root, tensors_npz, embedded_worker=False)
+    with running(settings) as base:
+        yield base
+
+
+def test_details_show_how_a_surface_was_computed(browser, compute_server):
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), compute_server)
+        viewer.open("?s=fast,old")
+        fast = viewer.page.locator("#details article[data-id=fast]").inner_text()
+        for expected in ("How it was computed", "device\tcpu", "precision\tbf16", "fast mode\tcompiled", "torch\t2.5.1",
+                         "fast check: points\t9", "fast check: max abs dev\ttrain_loss 0.00125", "fast check: max rel dev\ttrain_loss 4e-4"):
+            assert expected in fast, f"{expected!r} not in:\n{fast}"
+        old = viewer.page.locator("#details article[data-id=old]").inner_text()
+        assert "How it was computed" not in old and "centre train_loss" in old
+        assert viewer.errors == []
+    finally:
+        context.close()
+
+
+def test_side_by_side_panes_share_one_camera(viewer, surfaces):
+    viewer.open("?s=pair-a,pair-b")
+    page = viewer.page
+    viewer.click("#panes")
+    state = viewer.state()
+    assert state["panes"] == 2 and [layer["pane"] for layer in state["layers"]] == [0, 1]
+    assert "p=1" in page.url
+    box = page.locator("#view-3d canvas").bounding_box()
+    middle = box["x"] + box["width"] / 2
+    a, b = viewer.screen("pair-a", 4, 1), viewer.screen("pair-b", 4, 1)
+    assert box["x"] < a["x"] < middle < b["x"] < box["x"] + box["width"]
+    assert b["x"] - a["x"] == pytest.approx(box["width"] / 2, abs=2)  # the same point of view in each pane
+    # Each pane hovers its own surface.
+    for sid in ("pair-b", "pair-a"):
+        ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if viewer.screen(sid, i, j)["visible"])
+        rows = viewer.hover(sid, ix, iy)
+        assert rows["surface"] == GALLERY[sid][0]
+        assert math.isclose(number(rows["value"]), surfaces[sid].metrics["train_loss"][iy, ix], rel_tol=2e-5)
+    # A drag in the left pane moves the view in both.
+    page.mouse.move(box["x"] + box["width"] / 4, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(box["x"] + box["width"] / 4 + 30 * k, box["y"] + box["height"] / 2)
+    page.mouse.up()
+    a2, b2 = viewer.screen("pair-a", 4, 1), viewer.screen("pair-b", 4, 1)
+    assert abs(a2["x"] - a["x"]) > 5 and b2["x"] - a2["x"] == pytest.approx(box["width"] / 2, abs=2)
+    # Five surfaces do not fit: one overlaid view.
+    viewer.open("?s=pair-a,pair-b,seed-2,seed-3,grid51&p=1")
+    assert viewer.state()["panes"] == 1
+    assert viewer.errors == []

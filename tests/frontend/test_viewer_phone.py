@@ -1,0 +1,93 @@
+"""The viewer on a phone (390 x 844, touch) and from the keyboard (issue 15): the plot gets the screen,
+side panels are drawers, nothing scrolls sideways, a tap shows the tooltip, one finger orbits and two
+pinch-zoom (real touch events through the DevTools protocol)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from frontend_support import Viewer
+
+pytestmark = pytest.mark.slow
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser, server):
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    yield Viewer(page, server["base"]), context.new_cdp_session(page)
+    context.close()
+
+
+def touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y, "id": k} for k, (x, y) in enumerate(points)]})
+
+
+def distance(camera) -> float:
+    return float(np.linalg.norm(np.array(camera[:3]) - np.array(camera[3:])))
+
+
+def test_phone_layout_tap_and_touch_camera(phone, surfaces):
+    viewer, cdp = phone
+    viewer.open("?s=pair-a")
+    page = viewer.page
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    box = page.locator("#viewport").bounding_box()
+    assert box["width"] >= PHONE["width"] - 2 and box["height"] > 600  # the plot gets the screen
+    assert page.locator("#left-panel").is_hidden()
+    page.tap("#toggle-left")
+    panel = page.locator("#left-panel").bounding_box()
+    assert page.locator("#left-panel").is_visible() and panel["x"] >= 0 and panel["x"] + panel["width"] <= PHONE["width"]
+    page.tap("#toggle-left")
+    assert page.locator("#left-panel").is_hidden()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+    assert "pinch" in page.locator("#hint").inner_text()
+
+    # A tap on a grid point shows its values.
+    s = surfaces["pair-a"]
+    ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if (viewer.screen("pair-a", i, j) or {}).get("visible"))
+    at = viewer.screen("pair-a", ix, iy)
+    page.touchscreen.tap(at["x"], at["y"])
+    page.wait_for_selector("#tooltip:not([hidden])")
+    assert page.locator("#tooltip [data-key=index] b").inner_text() == f"ix {ix}, iy {iy}"
+    value = float(page.locator("#tooltip [data-key=value] b").inner_text().split()[0])
+    assert math.isclose(value, s.metrics["train_loss"][iy, ix], rel_tol=2e-5)
+
+    # One finger orbits (never under the floor), two fingers pinching out zoom in.
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    before = viewer.state()["camera"]
+    touch(cdp, "touchStart", [(cx, cy)])
+    for k in range(1, 9):
+        touch(cdp, "touchMove", [(cx + 25 * k, cy + 10 * k)])
+    touch(cdp, "touchEnd", [])
+    orbit = viewer.state()["camera"]
+    assert not np.allclose(orbit[:3], before[:3], atol=1e-2) and orbit[2] > orbit[5]
+    assert distance(orbit) == pytest.approx(distance(before), rel=1e-2)
+    touch(cdp, "touchStart", [(cx - 30, cy), (cx + 30, cy)])
+    for k in range(1, 9):
+        touch(cdp, "touchMove", [(cx - 30 - 12 * k, cy), (cx + 30 + 12 * k, cy)])
+    touch(cdp, "touchEnd", [])
+    assert distance(viewer.state()["camera"]) < 0.8 * distance(orbit)
+    assert viewer.errors == []
+
+
+def test_keyboard_reaches_the_view_and_focus_is_visible(viewer):
+    viewer.open("?s=pair-a")
+    page = viewer.page
+    canvas = page.locator("#view-3d canvas")
+    assert canvas.get_attribute("tabindex") == "0"
+    page.focus("#reset-view")
+    page.keyboard.press("Tab")  # to the next toolbar button, by keyboard: its focus ring shows
+    assert page.evaluate("() => document.activeElement.id") == "export-png"
+    assert page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle") != "none"
+    canvas.focus()
+    before = viewer.state()["camera"]
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("-")
+    after = viewer.state()["camera"]
+    assert not np.allclose(after[:3], before[:3], atol=1e-2)
+    assert distance(after) == pytest.approx(distance(before) * 1.15, rel=5e-3)
