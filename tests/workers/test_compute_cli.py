@@ -142,3 +142,19 @@ def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no ray" and read_surface(tmp_path / "s.h5").done.all()
+
+
+def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, tensors_npz):
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None  # import ray fails, as where the extra is not installed\n"
+        "import server.cli\n"
+        f"server.cli.main({compute_args(tensors_npz, tmp_path / 's.h5', '--ray')!r})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "lossatlas compute: error: Ray is not installed; install it with pip install 'lossatlas[ray]' or run without --ray"
+    )
+    assert not (tmp_path / "s.h5").exists()
