@@ -33,9 +33,10 @@ from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .evaluate import Evaluator, FlatWeights
-from .executors import Coords, Executor, LocalExecutor, PointFn, PointWork, evaluation_mode, make_executor
+from .executors import Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import FastForward
 from .grid import coarse_to_fine
+from .hessian import curvature_evaluator
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
@@ -60,6 +61,7 @@ class Progress:
     computed: int  # points computed by this run
     elapsed: float  # seconds in this run
     new: list[tuple[int, int, dict[str, float]]] = field(default_factory=list)  # (ix, iy, metrics)
+    stage: str = ""  # what a long point is doing now (Hessian: "Lanczos step 12/100 at (0.5, -0.25)")
 
     @property
     def rate(self) -> float:
@@ -175,12 +177,28 @@ class GridPoint:
         )
         self.precision = "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
         self.counts = {name: len(y) for name, (_, y) in splits.items()}
+        self.curvature = curvature_evaluator(spec, model, self.evaluator.splits, directions)  # max_eig, min_eig
+        self.on_stage: Callable[[str], None] | None = None  # told each Lanczos step of a point
 
     def __call__(self, *coords: float) -> dict[str, float]:
         self.flat.set_point(*coords)
         if self.fast is not None:
             self.fast.refresh()
-        return self.evaluator.evaluate()
+        values = self.evaluator.evaluate()
+        if self.curvature is not None:
+            values.update(self.curvature.evaluate(self._stage_reporter(coords)))
+        return values
+
+    def _stage_reporter(self, where: tuple[float, ...] | str) -> Callable[[str, int, int], None] | None:
+        if self.on_stage is None:
+            return None
+        at = where if isinstance(where, str) else "(" + ", ".join(f"{c:.4g}" for c in where) + ")"
+        return lambda what, step, steps: self.on_stage(f"{what} {step}/{steps} at {at}")
+
+    def curvature_summary(self) -> dict[str, Any]:
+        """The Hessian's summary at the centre (the model's own weights): top-k, trace, density."""
+        self.flat.restore()
+        return self.curvature.summary(self._stage_reporter("the centre"))
 
 
 @dataclass
@@ -216,7 +234,7 @@ class GridWork:
 
 def evaluate_grid(
     surface: Surface,
-    work: PointWork,
+    work: GridWork,
     executor: Executor,
     out: Path | None,
     before_first_write: Callable[[], None] | None = None,
@@ -234,6 +252,9 @@ def evaluate_grid(
     total = done_flat.size
     computed = 0
     t_run = time.perf_counter()
+    if progress is not None and work.point is not None:  # stages of a point are reported from this process only
+        work.point.on_stage = lambda text: progress(
+            Progress(int(surface.done.sum()), total, computed, time.perf_counter() - t_run, stage=text))
 
     def save() -> None:
         nonlocal before_first_write
@@ -385,7 +406,21 @@ def compute_surface(
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
         work = GridWork(shipped, directions, splits, spec, point=None if shipped is not None else point)
-        return evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start)
+        surface = evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start)
+        if point.curvature is not None:
+            _finish_curvature(surface, point, spec, out)
+        return surface
+
+
+def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None) -> None:
+    """Count this run's Hessian-vector products and, once every point is done, add the centre's summary."""
+    if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
+        surface.attrs["curvature"] = point.curvature_summary()
+    hvps = point.curvature.op.count
+    if hvps:
+        surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
+        if out is not None and out.exists():
+            write_surface(out, surface)
 
 
 def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray]) -> Surface:
