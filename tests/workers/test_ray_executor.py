@@ -69,6 +69,16 @@ def test_ray_surface_equals_the_local_one_bit_for_bit(tmp_path, model, data):
     assert alive_point_actors() == 0  # the run's actors are gone
 
 
+def test_hessian_eigenvalue_maps_on_ray_equal_the_local_ones(tmp_path, model, data):
+    """The executor serves any point work: the Hessian's extreme eigenvalues at each point too."""
+    sp = spec(x="-1:1:3", y="-1:1:3", split="train", hessian=dict(max_steps=12, summary=False))
+    local = compute_surface(sp, tmp_path / "local.h5", model=model, data=data)
+    remote = compute_surface(sp, tmp_path / "ray.h5", model=model, data=data, ray="auto")
+    assert {"max_eig", "min_eig"} <= set(remote.metrics)
+    assert_same_surface(read_surface(tmp_path / "ray.h5"), local)
+    assert np.all(remote.metrics["max_eig"] > remote.metrics["min_eig"])
+
+
 def test_chunks_go_out_coarse_to_fine_and_a_stopped_ray_run_resumes_locally(tmp_path, model, data):
     sp = spec(split="train")
     whole = compute_surface(sp, tmp_path / "whole.h5", model=model, data=data)
