@@ -4,8 +4,9 @@
    one CPU (one actor, one thread), alternating for ``--rounds`` rounds. Ray's time includes starting its
    actor and shipping the work to it (a cluster that is already running is the normal case: starting
    Ray itself is reported apart). Overhead = Ray / local - 1 (goal: under 5%), in wall time and in CPU
-   time: the local process's CPU seconds against the Ray driver's plus its actor's (read from /proc while
-   it runs). On a shared machine the wall figures swing with others' load; the CPU figures much less.
+   time: the CPU seconds of the thread running ``compute_surface``, plus, for Ray, those of the actor's
+   whole process (read from /proc while it runs: start-up, unpickling, Ray's threads included). On a
+   shared machine the wall figures swing with others' load; the CPU figures much less.
 2. **Scaling**: a ``ray.cluster_utils.Cluster`` with a head without CPUs, first one worker node of one
    CPU, then two: time on one node / time on two (ideal 2.0 where two cores are free).
 
@@ -58,7 +59,8 @@ def actor_cpu_seconds() -> dict[int, float]:
 
 
 def timed_surface(spec: SurfaceSpec, model, data, tmp: Path, **kwargs) -> tuple[float, float, object]:
-    """(wall seconds, CPU seconds of this process and of the actors, surface)."""
+    """(wall seconds, CPU seconds of this thread and of the actors' processes, surface). This thread, not
+    this process: once it has joined Ray, this process runs Ray's own threads, during local runs too."""
     out = Path(tempfile.mkdtemp(dir=tmp)) / "s.h5"
     seen: dict[int, float] = {}
     done = threading.Event()
@@ -69,9 +71,9 @@ def timed_surface(spec: SurfaceSpec, model, data, tmp: Path, **kwargs) -> tuple[
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    t, c = time.perf_counter(), time.process_time()
+    t, c = time.perf_counter(), time.thread_time()
     surface = compute_surface(spec, out, model=model, data=data, **kwargs)
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    wall, cpu = time.perf_counter() - t, time.thread_time() - c
     done.set()
     watcher.join()
     return wall, cpu + sum(seen.values()), surface
