@@ -89,7 +89,8 @@ def main() -> None:
     p.add_argument("--grid", type=int, default=7, help="points per axis")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--rounds", type=int, default=2, help="alternating local / Ray rounds of the overhead figure (0: none)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="alternating local / Ray rounds of the overhead figure (0: none)")
     p.add_argument("--no-scaling", action="store_true", help="skip the two-node figure")
     args = p.parse_args()
 

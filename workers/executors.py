@@ -69,7 +69,9 @@ class Executor(Protocol):
 
     description: str
 
-    def map(self, work: PointWork, points: Sequence[Point], should_stop: Callable[[], bool] | None = None) -> Results: ...
+    def map(
+        self, work: PointWork, points: Sequence[Point], should_stop: Callable[[], bool] | None = None
+    ) -> Results: ...
 
     def run_here(self, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` in a process like those that evaluate the points (with their device)."""

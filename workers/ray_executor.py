@@ -34,7 +34,8 @@ except ImportError:  # pragma: no cover - exercised only where Ray is missing
 
 _WAIT_S = 0.5  # how often the driver looks at should_stop while chunks run
 _MAX_LOST_ACTORS = 16  # then give up: something (memory?) kills every actor
-_MAX_CHUNK_POINTS = 8  # larger chunks save round trips but lose more work with a node, and refine the file in coarser steps
+# larger chunks save round trips but lose more work with a node, and refine the file in coarser steps
+_MAX_CHUNK_POINTS = 8
 
 
 def connect(address: str) -> None:
@@ -47,7 +48,9 @@ def connect(address: str) -> None:
     try:
         ray.init(address=None if address == "auto" else address, logging_level=logging.WARNING)
     except ConnectionError as e:
-        raise ValueError(f"cannot reach the Ray cluster at {address} ({e}); check the address or use --ray auto") from None
+        raise ValueError(
+            f"cannot reach the Ray cluster at {address} ({e}); check the address or use --ray auto"
+        ) from None
 
 
 class PointActor:

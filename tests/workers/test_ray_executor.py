@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from independent import make_model
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.grid import coarse_to_fine
 
