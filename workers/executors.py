@@ -5,7 +5,8 @@ they should be computed (coarse to fine), evaluates them in chunks, and yields e
 values as it finishes. The caller (``compute_surface``) stays the only writer of the surface file, so
 the file format, the ``done`` mask and resuming are the same whichever executor ran the points.
 
-- :class:`LocalExecutor`: in this process, one point per chunk (the file is written after every point).
+- :class:`LocalExecutor`: in this process, a chunk being the points the evaluator takes in one pass
+  (one on CPUs: the file is written after every point).
 - ``RayExecutor`` (``workers/ray_executor.py``): on actors of a Ray cluster. It is imported only when
   asked for (``make_executor(ray=...)``), so the engine runs without Ray installed.
 """
@@ -26,11 +27,12 @@ Results = Iterator[tuple[Chunk, list[dict[str, float]]]]
 
 
 class PointWork(Protocol):
-    """Picklable work at grid points (the loss: ``workers.surface.GridWork``; the Hessian's eigenvalues
-    later). ``start(device)`` prepares it in the process that runs it and returns a function from a
-    chunk of coordinates to one metrics dict per point; ``fast`` says whether TF32 is allowed."""
+    """Picklable work at grid points (``workers.surface.GridWork``: loss and accuracy, and the Hessian's
+    eigenvalues when asked). ``start(device)`` prepares it in the process that runs it and returns a
+    function from a chunk of coordinates to one metrics dict per point; ``chunk_points`` is how many
+    points it evaluates together best in this process."""
 
-    fast: bool
+    chunk_points: int
 
     def start(self, device: torch.device) -> PointFn: ...
 
@@ -41,27 +43,21 @@ def _denormals_flushed() -> bool:
 
 
 @contextlib.contextmanager
-def evaluation_mode(fast: bool) -> Iterator[None]:
-    """The process-wide torch settings points are evaluated under, restored on exit.
-
-    Denormals are flushed (denormal activations slow CPU kernels); unless ``fast``, TF32 is off so that
-    GPUs compute exact fp32 too (TF32 would round the inputs of convolutions and matmuls). A Ray actor
-    enters this for its lifetime, so its points are computed exactly as the local engine's.
-    """
+def evaluation_mode() -> Iterator[None]:
+    """The process-wide torch setting points are evaluated under, restored on exit: denormals flushed
+    (denormal activations slow CPU kernels; TF32 is the evaluator's own business, per pass). A Ray actor
+    enters this for its lifetime, so its points are computed exactly as the local engine's."""
     flushing = _denormals_flushed()
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.set_flush_denormal(True)
-    if not fast:
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
         yield
     finally:
         torch.set_flush_denormal(flushing)
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 class Executor(Protocol):
-    """Evaluates ``work`` at ``points``; yields ``(chunk, values)`` per finished chunk, in any order.
+    """Evaluates ``work`` at ``levels`` (the pending points, grouped by coarse-to-fine level); yields
+    ``(chunk, values)`` per finished chunk, in any order.
 
     Every point is yielded exactly once, unless ``should_stop`` (checked between chunks) returns True,
     which ends the iteration early. Closing the iterator stops all work still running.
@@ -70,7 +66,7 @@ class Executor(Protocol):
     description: str
 
     def map(
-        self, work: PointWork, points: Sequence[Point], should_stop: Callable[[], bool] | None = None
+        self, work: PointWork, levels: Sequence[Sequence[Point]], should_stop: Callable[[], bool] | None = None
     ) -> Results: ...
 
     def run_here(self, fn: Callable[..., T], *args) -> T:
@@ -78,25 +74,28 @@ class Executor(Protocol):
         ...
 
 
-def chunked(points: Sequence[Point], size: int) -> list[Chunk]:
-    """``points`` cut into consecutive chunks of ``size`` (the last may be shorter), order kept."""
+def chunked(levels: Sequence[Sequence[Point]], size: int) -> list[Chunk]:
+    """The points of each level cut into consecutive chunks of ``size`` (a level's last chunk may be
+    shorter), order kept; a chunk never mixes levels, so the file refines one level after the other."""
     if size < 1:
         raise ValueError(f"a chunk holds at least 1 point, got {size}")
-    return [list(points[i : i + size]) for i in range(0, len(points), size)]
+    return [list(level[i : i + size]) for level in levels for i in range(0, len(level), size)]
 
 
 class LocalExecutor:
     """Evaluates the points in this process, one chunk after the other."""
 
-    def __init__(self, device: str | torch.device = "cpu", chunk_points: int = 1):
+    def __init__(self, device: str | torch.device = "cpu", chunk_points: int | None = None):
         self.device = torch.device(device)
         self.chunk_points = chunk_points
         self.description = f"local ({self.device})"
 
-    def map(self, work: PointWork, points: Sequence[Point], should_stop: Callable[[], bool] | None = None) -> Results:
-        with evaluation_mode(work.fast):
+    def map(
+        self, work: PointWork, levels: Sequence[Sequence[Point]], should_stop: Callable[[], bool] | None = None
+    ) -> Results:
+        with evaluation_mode():
             evaluate = work.start(self.device)
-            for chunk in chunked(points, self.chunk_points):
+            for chunk in chunked(levels, self.chunk_points or work.chunk_points):
                 if should_stop is not None and should_stop():
                     return
                 yield chunk, evaluate([coords for _, coords in chunk])

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from .directions import Direction, named_weights
-from .evaluate import _batch_metrics
+from .evaluate import batch_metrics
 from .spec import HessianSpec
 
 # Cost of one Hessian-vector product in no-grad forward passes of the same samples (double backward):
@@ -97,7 +97,7 @@ class HessianOperator:
         with torch.enable_grad():
             for start in range(0, len(self.y), self.batch_size):
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
-                total, _ = _batch_metrics(self.model(xb), yb, self.loss)  # summed over the batch
+                total, _ = batch_metrics(self.model(xb), yb, self.loss)  # summed over the batch
                 loss = total / (len(self.y) if self.scale == "mean" else len(yb))
                 grads = torch.autograd.grad(loss, self.params, create_graph=True)
                 hv = torch.autograd.grad(grads, self.params, grad_outputs=vs)  # d(g . v)/dw = H v

@@ -85,7 +85,7 @@ def _cpu_info() -> tuple[str, str]:
     return name, " ".join(f for f in _CPU_FLAGS if f in flags)
 
 
-def compute_record(device: torch.device, precision: str, fast: bool) -> dict[str, Any]:
+def compute_record(device: torch.device, precision: str, fast: bool | str) -> dict[str, Any]:
     """The ``recipe["compute"]`` block: how this run computes its points."""
     cpu_name, flags = _cpu_info()
     record: dict[str, Any] = {

@@ -58,7 +58,7 @@ class PointActor:
 
     def __init__(self, work: PointWork, device: str):
         self._mode = contextlib.ExitStack()  # kept for the actor's lifetime: the process is the actor's alone
-        self._mode.enter_context(evaluation_mode(work.fast))
+        self._mode.enter_context(evaluation_mode())
         self._evaluate = work.start(torch.device(device))
 
     def ready(self) -> bool:
@@ -97,13 +97,16 @@ class RayExecutor:
         gpu = self.device.type == "cuda"
         return ray.get(ray.remote(fn).options(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0).remote(*args))
 
-    def map(self, work: PointWork, points: Sequence[Point], should_stop: Callable[[], bool] | None = None) -> Results:
-        if not points:
+    def map(
+        self, work: PointWork, levels: Sequence[Sequence[Point]], should_stop: Callable[[], bool] | None = None
+    ) -> Results:
+        count = sum(len(level) for level in levels)
+        if not count:
             return
         connect(self.address)
         n = self.actors or self._slots()
-        size = self.chunk_points or max(1, min(_MAX_CHUNK_POINTS, math.ceil(len(points) / (4 * n))))
-        todo = collections.deque(chunked(points, size))
+        size = self.chunk_points or max(1, min(_MAX_CHUNK_POINTS, math.ceil(count / (4 * n))))
+        todo = collections.deque(chunked(levels, size))
         n = min(n, len(todo))
         gpu = self.device.type == "cuda"
         actor_class = ray.remote(PointActor).options(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0)

@@ -163,8 +163,19 @@ class SurfaceSpec(BaseModel):
     dir_file: str | None = Field(None, description="existing direction file to use")
     x: AxisSpec
     y: AxisSpec | None = None
-    fast: bool = Field(False, description="trade exactness for speed (BN folding, channels-last, bf16)")
+    fast: bool | Literal["fp32", "bf16"] = Field(
+        False, description="trade exactness for speed: BN folding, channels-last, and bf16 when named "
+        "(true: bf16 on GPUs, fp32 on CPUs); the measured deviation is stored in the file"
+    )
     hessian: HessianSpec | None = Field(None, description="also map the Hessian's extreme eigenvalues (costly)")
+
+    @field_validator("fast", mode="before")
+    @classmethod
+    def _fast_mode(cls, value):
+        bool_words = ("true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n")  # pydantic's
+        if isinstance(value, str) and value not in ("fp32", "bf16") and value.lower() not in bool_words:
+            raise ValueError(f"fast is true, false, fp32 or bf16, not {value!r}")
+        return value
 
     @model_serializer(mode="wrap")
     def _hessian_only_when_asked(self, handler):

@@ -32,11 +32,11 @@ from .checkpoints import load_model, load_state_dict, sha256_file
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
-from .evaluate import Evaluator, FlatWeights
 from .executors import Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
-from .fastmode import FastForward
+from .fastmode import fast_precision
 from .grid import coarse_to_fine
 from .hessian import curvature_evaluator
+from .pointeval import PointEvaluator, check_points
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
@@ -166,28 +166,42 @@ def load_directions(
 
 
 class GridPoint:
-    """Evaluates the model at points ``w + x*dx + y*dy``: the flat weights, the fast mode, the evaluator."""
+    """Evaluates the model at points ``w + x*dx + y*dy``: the metrics (:class:`PointEvaluator`, K points
+    per pass where it pays) and, when the spec asks, the Hessian's extreme eigenvalues (one point at a time)."""
 
-    def __init__(self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device):
-        self.flat = FlatWeights(model, directions, spec.directions.dir_type)
-        self.fast = FastForward(model, device) if spec.fast else None
-        self.evaluator = Evaluator(
-            model, splits, spec.loss, spec.batch_size, device,
-            forward=self.fast, input_transform=self.fast.prepare_inputs if self.fast else None,
+    def __init__(
+        self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
+        points_per_pass: int | None = None, compile_fast: bool = False,
+    ):
+        if spec.hessian is not None and points_per_pass not in (None, 1):
+            raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
+        self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
+            model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
+            batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
+            compile=compile_fast, points_per_pass=1 if spec.hessian is not None else points_per_pass,
         )
-        self.precision = "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
-        self.counts = {name: len(y) for name, (_, y) in splits.items()}
-        self.curvature = curvature_evaluator(spec, model, self.evaluator.splits, directions)  # max_eig, min_eig
+        self.precision = self.metrics.precision
+        self.counts = self.metrics.counts
+        self.curvature = curvature_evaluator(spec, model, self.metrics.evaluator.splits, directions)  # max_eig, min_eig
         self.on_stage: Callable[[str], None] | None = None  # told each Lanczos step of a point
 
-    def __call__(self, *coords: float) -> dict[str, float]:
-        self.flat.set_point(*coords)
-        if self.fast is not None:
-            self.fast.refresh()
-        values = self.evaluator.evaluate()
-        if self.curvature is not None:
+    @property
+    def points_per_pass(self) -> int:
+        return self.metrics.points_per_pass
+
+    def evaluate(self, points: list[tuple[float, ...]]) -> list[dict[str, float]]:
+        """The values at each of ``points``, in order."""
+        if self.curvature is None:
+            return self.metrics.evaluate(points)
+        out = []
+        for coords in points:
+            values = self.metrics.evaluate_one(coords)  # leaves the weights at the point for the Hessian
             values.update(self.curvature.evaluate(self._stage_reporter(coords)))
-        return values
+            out.append(values)
+        return out
+
+    def __call__(self, *coords: float) -> dict[str, float]:
+        return self.evaluate([coords])[0]
 
     def _stage_reporter(self, where: tuple[float, ...] | str) -> Callable[[str, int, int], None] | None:
         if self.on_stage is None:
@@ -197,7 +211,7 @@ class GridPoint:
 
     def curvature_summary(self) -> dict[str, Any]:
         """The Hessian's summary at the centre (the model's own weights): top-k, trace, density."""
-        self.flat.restore()
+        self.metrics.flat.restore()
         return self.curvature.summary(self._stage_reporter("the centre"))
 
 
@@ -214,20 +228,25 @@ class GridWork:
     directions: list[Direction]
     splits: Splits
     spec: SurfaceSpec
+    points_per_pass: int | None = None  # as asked; None: the evaluator's choice on its device
+    compile_fast: bool = False
     point: GridPoint | None = None  # this process's; never shipped
-
-    @property
-    def fast(self) -> bool:
-        return self.spec.fast
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "point": None}
 
+    @property
+    def chunk_points(self) -> int:
+        """Points a chunk should hold here: what this process's evaluator takes in one pass."""
+        return self.point.points_per_pass if self.point is not None else (self.points_per_pass or 1)
+
     def start(self, device: torch.device) -> PointFn:
-        point = self.point or GridPoint(self.model, self.directions, self.splits, self.spec, device)
+        point = self.point or GridPoint(
+            self.model, self.directions, self.splits, self.spec, device, self.points_per_pass, self.compile_fast
+        )
 
         def evaluate(chunk: Sequence[Coords]) -> list[dict[str, float]]:
-            return [point(*coords) for coords in chunk]
+            return point.evaluate(list(chunk))
 
         return evaluate
 
@@ -265,12 +284,12 @@ def evaluate_grid(
             before_first_write = None
         write_surface(out, surface)
 
-    pending = []
-    for flat_index in (int(i) for level in coarse_to_fine(nx, ny) for i in level):
-        if not done_flat[flat_index]:
-            iy, ix = divmod(flat_index, nx)
-            pending.append((flat_index, point_coords(surface, (ix,) if ys is None else (iy, ix))))
-    with contextlib.closing(executor.map(work, pending, should_stop)) as results:
+    def pending(level: np.ndarray) -> list[tuple[int, Coords]]:  # (flat index, coordinates) not yet done
+        return [(int(i), point_coords(surface, (int(i),) if ys is None else divmod(int(i), nx)))
+                for i in level if not done_flat[i]]
+
+    levels = [pending(level) for level in coarse_to_fine(nx, ny)]
+    with contextlib.closing(executor.map(work, levels, should_stop)) as results:
         for chunk, chunk_values in results:
             new = []
             for (flat_index, _), values in zip(chunk, chunk_values):
@@ -304,6 +323,8 @@ def compute_surface(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    points_per_pass: int | None = None,
+    compile_fast: bool = False,
     ray: str | None = None,
     executor: Executor | None = None,
 ) -> Surface:
@@ -330,6 +351,13 @@ def compute_surface(
     overwrite : bool
         Recompute from scratch even when ``out`` holds a surface (of this or another recipe). The old
         file (and its direction file) is replaced only when the first new point is written.
+    points_per_pass : int, optional
+        Grid points evaluated together in one pass (each chunk is points of the current coarse-to-fine
+        level); by default 1 on CPUs and as many as fit on GPUs (:class:`~workers.pointeval.PointEvaluator`).
+    compile_fast : bool
+        Run the fast mode's model through ``torch.compile`` (a one-time compile per batch shape, seconds to
+        a minute; about 1.1x over the uncompiled fast mode on a CPU, bench/README.md). Recorded as
+        ``recipe["compute"]["compiled"]``.
     ray : str, optional
         Evaluate the points on a Ray cluster: ``"auto"`` (the one on this machine, else a new local one)
         or a cluster address. This process still writes ``out``; a file resumes whichever ran it before.
@@ -347,6 +375,10 @@ def compute_surface(
         ``out`` holds a surface computed from other settings, weights, data, precision or model code.
     """
     t_start = time.perf_counter()
+    if points_per_pass is not None and points_per_pass < 1:
+        raise ValueError(f"points per pass must be at least 1, got {points_per_pass}")
+    if compile_fast and not spec.fast:
+        raise ValueError("compiling is part of the fast mode: add --fast (fast=True)")
     if ray is not None and executor is not None:
         raise ValueError("give ray or executor, not both")
     local = isinstance(executor, LocalExecutor) or (executor is None and ray is None)
@@ -380,8 +412,8 @@ def compute_surface(
     digest = directions_digest(directions)
     names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
 
-    with evaluation_mode(spec.fast):
-        point = GridPoint(model, directions, splits, spec, here)
+    with evaluation_mode():
+        point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast)
         # how the points are computed, recorded where they are (a GPU this process may lack)
         record = compute_record if here == device else functools.partial(executor.run_here, compute_record)
         recipe["compute"] = record(device, point.precision, spec.fast)
@@ -392,6 +424,9 @@ def compute_surface(
             surface.recipe = recipe  # same content; refreshed paths
         else:
             surface = _new_surface(spec, recipe, indices)
+        if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
+            recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
+            recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
         surface.attrs["device"] = str(device)
         surface.attrs["executor"] = executor.description
         surface.attrs["directions_sha256"] = digest
@@ -405,7 +440,8 @@ def compute_surface(
                 write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
-        work = GridWork(shipped, directions, splits, spec, point=None if shipped is not None else point)
+        work = GridWork(shipped, directions, splits, spec, points_per_pass, compile_fast,
+                        point=None if shipped is not None else point)
         surface = evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start)
         if point.curvature is not None:
             _finish_curvature(surface, point, spec, out)

@@ -129,6 +129,26 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big
         np.testing.assert_array_equal(partial.metrics[name][done], whole.metrics[name][done])
 
 
+def test_fast_mode_prints_and_stores_its_deviation_from_exact(tmp_path, tensors_npz):
+    out = tmp_path / "fast.h5"
+    proc = lossatlas(*compute_args(tensors_npz, out, "--y", "-1:1:3", "--fast", "--points-per-pass", "4"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    check = read_surface(out).recipe["compute"]["fast_check"]
+    assert len(check["points"]) == 5
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("lossatlas: fast mode's largest deviation from exact at 5 points: train_loss ")
+    assert f"train_loss {check['max_abs']['train_loss']:.2g}" in line
+
+
+def test_points_per_pass_below_one_is_one_line_and_writes_nothing(tmp_path, tensors_npz, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--points-per-pass", "0"))
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "lossatlas compute: error: points per pass must be at least 1, got 0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
+
+
 def test_compute_with_hessian_maps_the_eigenvalues(tmp_path, tensors_npz):
     out = tmp_path / "s.h5"
     proc = lossatlas(*compute_args(tensors_npz, out, "--hessian", "--hessian-steps", "20", "--hessian-params", "reference",
