@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from . import __version__
+from .batches import as_tensors
 from .checkpoints import load_model, load_state_dict, sha256_file
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
@@ -35,6 +36,7 @@ from .directions import Direction, named_weights, random_directions, target_dire
 from .executors import Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import fast_precision
 from .grid import coarse_to_fine
+from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
 from .hessian import curvature_evaluator
 from .pointeval import PointEvaluator, check_points
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
@@ -107,16 +109,6 @@ def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
     return splits, indices
 
 
-def as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(inputs, labels)`` tensors, or any map-style dataset of ``(input, label)`` pairs, stacked once."""
-    if isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(t, torch.Tensor) for t in split):
-        return split[0], split[1]
-    if hasattr(split, "__getitem__") and hasattr(split, "__len__"):
-        pairs = [split[i] for i in range(len(split))]
-        if not pairs:
-            raise ValueError("the dataset is empty")
-        return torch.stack([torch.as_tensor(x) for x, _ in pairs]), torch.as_tensor([int(y) for _, y in pairs])
-    raise ValueError(f"data splits must be (inputs, labels) tensors or a dataset of pairs, not {type(split).__name__}")
 
 
 def build_recipe(
@@ -171,12 +163,12 @@ class GridPoint:
 
     def __init__(
         self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
-        points_per_pass: int | None = None, compile_fast: bool = False,
+        points_per_pass: int | None = None, compile_fast: bool = False, objective: Objective | None = None,
     ):
         if spec.hessian is not None and points_per_pass not in (None, 1):
             raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
         self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
-            model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
+            model, directions, splits, dir_type=spec.directions.dir_type, loss=objective or spec.loss,
             batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
             compile=compile_fast, points_per_pass=1 if spec.hessian is not None else points_per_pass,
         )
@@ -230,6 +222,7 @@ class GridWork:
     spec: SurfaceSpec
     points_per_pass: int | None = None  # as asked; None: the evaluator's choice on its device
     compile_fast: bool = False
+    objective: Objective | None = None
     point: GridPoint | None = None  # this process's; never shipped
 
     def __getstate__(self) -> dict[str, Any]:
@@ -242,7 +235,8 @@ class GridWork:
 
     def start(self, device: torch.device) -> PointFn:
         point = self.point or GridPoint(
-            self.model, self.directions, self.splits, self.spec, device, self.points_per_pass, self.compile_fast
+            self.model, self.directions, self.splits, self.spec, device, self.points_per_pass, self.compile_fast,
+            self.objective,
         )
 
         def evaluate(chunk: Sequence[Coords]) -> list[dict[str, float]]:
@@ -327,6 +321,9 @@ def compute_surface(
     compile_fast: bool = False,
     ray: str | None = None,
     executor: Executor | None = None,
+    loss: LossFn | None = None,
+    accuracy: AccuracyFn | str | None = "auto",
+    output: OutputPick = None,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -341,7 +338,9 @@ def compute_surface(
     model : nn.Module, optional
         Use this model instead of building ``spec.model`` (it is copied, never modified).
     data : dict, optional
-        ``{"train": (inputs, labels), "test": ...}`` tensors to use instead of loading ``spec.dataset``.
+        ``{"train": ..., "test": ...}`` to use instead of loading ``spec.dataset``: ``(inputs, targets)``
+        tensors, a map-style dataset, or any iterable of batches such as a ``DataLoader``. It is read once
+        into two tensors before the first point, so every point sees the same samples in the same order.
     device : str
         ``"cpu"`` or ``"cuda"``; model and data are moved there once (with Ray: on every actor).
     progress : callable, optional
@@ -363,6 +362,14 @@ def compute_surface(
         or a cluster address. This process still writes ``out``; a file resumes whichever ran it before.
     executor : Executor, optional
         Evaluate the points with this executor (:mod:`workers.executors`) instead of the one ``ray`` names.
+    loss : callable, optional
+        ``(outputs, targets) -> per-sample losses`` (shape ``(N,)``) instead of ``spec.loss``; the
+        surface's ``*_loss`` is their mean. Its name (``module.qualname``) goes into the recipe.
+    accuracy : callable, "top1", "auto" or None
+        ``(outputs, targets) -> per-sample scores in [0, 1]``; ``*_acc`` is 100 x their mean. "auto":
+        top-1 for the built-in losses, none (no ``*_acc`` metrics) for a callable ``loss``.
+    output : str, int or callable, optional
+        Picks the loss's input from what the model returns: a dict key, a tuple index or a function.
 
     Returns
     -------
@@ -394,7 +401,7 @@ def compute_surface(
     if out is not None:
         remove_stale_tmp(out)
 
-    base = load_model(spec.model, spec.checkpoint) if model is None else model
+    base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
     model = copy.deepcopy(base).to(here).eval()
     shipped = None if local else copy.deepcopy(base).cpu().eval()  # the actors' copy, unmoved by GridPoint
     if data is None:
@@ -404,8 +411,14 @@ def compute_surface(
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
-    check_data_fits(model, splits, spec, here)
+    objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
+    if objective.recipe is not None and spec.hessian is not None:
+        raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
+    if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
+        check_data_fits(model, splits, spec, here)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
+    if objective.recipe is not None:
+        recipe["objective"] = objective.recipe
 
     previous = open_or_resume(out, recipe, overwrite)
     directions, dir_path, dirs_pending = load_directions(spec, model, out, previous)
@@ -413,7 +426,7 @@ def compute_surface(
     names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
 
     with evaluation_mode():
-        point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast)
+        point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast, objective)
         # how the points are computed, recorded where they are (a GPU this process may lack)
         record = compute_record if here == device else functools.partial(executor.run_here, compute_record)
         recipe["compute"] = record(device, point.precision, spec.fast)
@@ -423,7 +436,8 @@ def compute_surface(
             surface = previous
             surface.recipe = recipe  # same content; refreshed paths
         else:
-            surface = _new_surface(spec, recipe, indices)
+            metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
+            surface = _new_surface(spec, recipe, indices, metrics)
         if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
             recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
             recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
@@ -440,7 +454,7 @@ def compute_surface(
                 write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
-        work = GridWork(shipped, directions, splits, spec, points_per_pass, compile_fast,
+        work = GridWork(shipped, directions, splits, spec, points_per_pass, compile_fast, objective,
                         point=None if shipped is not None else point)
         surface = evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start)
         if point.curvature is not None:
@@ -459,13 +473,14 @@ def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out
             write_surface(out, surface)
 
 
-def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray]) -> Surface:
+def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray],
+                 metrics: list[str]) -> Surface:
     """An empty surface of ``spec``'s grid, every metric NaN, nothing done."""
     xs = spec.x.axis().coordinates()
     ys = spec.y.axis().coordinates() if spec.y is not None else None
     shape = (len(xs),) if ys is None else (len(ys), len(xs))
     surface = Surface(
-        xs, ys, {m: np.full(shape, np.nan) for m in spec.metrics}, np.zeros(shape, dtype=bool), recipe,
+        xs, ys, {m: np.full(shape, np.nan) for m in metrics}, np.zeros(shape, dtype=bool), recipe,
         attrs={
             "lossatlas_version": __version__,
             "torch_version": torch.__version__,
