@@ -34,12 +34,16 @@ def cluster():
     c.shutdown()
 
 
+def actor_pids(node) -> list[int]:
+    return [a["Pid"] for a in ray._private.state.state.actor_table(None).values()
+            if a["State"] == "ALIVE" and a["Address"]["NodeID"] == node.node_id]
+
+
 def kill_node(c: Cluster, node) -> None:
     """Kill every process of ``node`` at once, as a machine that dies: its workers, then its raylet
     (alone, a worker outlives its raylet long enough to deliver a result)."""
-    for actor in ray._private.state.state.actor_table(None).values():
-        if actor["State"] == "ALIVE" and actor["Address"]["NodeID"] == node.node_id:
-            os.kill(actor["Pid"], signal.SIGKILL)
+    for pid in actor_pids(node):
+        os.kill(pid, signal.SIGKILL)
     c.remove_node(node, allow_graceful=False)
 
 
@@ -52,10 +56,13 @@ def test_a_node_killed_mid_surface_loses_nothing_and_computes_nothing_twice(tmp_
     local = compute_surface(sp, tmp_path / "local.h5", model=model, data=data)
 
     events: list = []
+    seen_alive = []  # at each progress event: was the actor on nodes[1] up?
 
     def progress(p) -> None:
         events.append(p)
-        if len(events) == 1:  # both actors hold a chunk now: one of them is lost with its node
+        seen_alive.append(bool(actor_pids(nodes[1])))
+        # up at the previous event too: the driver has given it a chunk (it does before handing over results)
+        if seen_alive[-2:] == [True, True] and seen_alive.count(True) == 2:
             kill_node(c, nodes[1])
 
     executor = RayExecutor("auto", chunk_points=2)
