@@ -40,6 +40,8 @@ class TrainingRecipe(BaseModel):
     seed: int = 0
     save_every: int = 0
     optimizer: Literal["sgd", "adam"] = "sgd"
+    train_samples: int = Field(0, ge=0, description="a seeded subset of the train split (0: all of it)")
+    test_samples: int = Field(0, ge=0, description="the per-epoch test figures on a seeded subset (0: all)")
 
 
 class ExternalCheckpoint(BaseModel):

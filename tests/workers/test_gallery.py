@@ -44,7 +44,13 @@ def test_gallery_surface_matches_its_manifest_entry(entry):
 
         assert surface.recipe["checkpoint_sha256"] == sha256_file(gallery.checkpoint_path(entry))
     assert surface.done.shape == (spec.y.num, spec.x.num)
-    assert entry.tier != "cpu" or (spec.x.num >= 31 and spec.samples >= 500 and spec.split == "both")
+    if entry.surface.directions.kind == "pca":  # a training path: a checkpoint per epoch, ending at the centre
+        t = surface.trajectory
+        assert t.labels == [f"epoch_{k}" for k in range(entry.training.epochs + 1)] and (t.x[-1], t.y[-1]) == (0, 0)
+        assert t.attrs["checkpoints_sha256"] and sum(t.attrs["explained_variance_ratio_"][:2]) <= 1
+        assert entry.tier != "cpu" or (spec.x.num >= 17 and spec.samples >= 100)  # the CPU sketches of a path
+    else:
+        assert entry.tier != "cpu" or (spec.x.num >= 31 and spec.samples >= 500 and spec.split == "both")
     assert set(surface.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
     assert np.isfinite(surface.metrics["train_loss"]).all()
     assert 0 <= surface.attrs["landscape_stats"]["nonconvex_share"] <= 1
