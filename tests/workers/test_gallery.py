@@ -48,7 +48,7 @@ def test_gallery_surface_matches_its_manifest_entry(entry):
         t = surface.trajectory
         assert t.labels == [f"epoch_{k}" for k in range(entry.training.epochs + 1)] and (t.x[-1], t.y[-1]) == (0, 0)
         assert t.attrs["checkpoints_sha256"] and sum(t.attrs["explained_variance_ratio_"][:2]) <= 1
-        assert entry.tier != "cpu" or (spec.x.num >= 17 and spec.samples >= 100)  # the CPU sketches of a path
+        assert entry.tier != "cpu" or (spec.x.num >= 13 and spec.samples >= 100)  # the CPU sketches of a path
     else:
         assert entry.tier != "cpu" or (spec.x.num >= 31 and spec.samples >= 500 and spec.split == "both")
     assert set(surface.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
@@ -160,6 +160,13 @@ def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
     logs.clear()
     gallery.build(tier="full", directory=tmp_path, data_root=str(learnable_npz), log=logs.append)
     assert logs == ["[tiny-path] done"]
+    # An interrupted surface resumes without training again: the final model keeps the hash its PCA
+    # directions (kept in tiny-path.dirs.h5) were computed with.
+    (tmp_path / "tiny-path.h5").unlink()
+    logs.clear()
+    gallery.build(tier="full", directory=tmp_path, data_root=str(learnable_npz), log=logs.append)
+    assert not any("] training " in line for line in logs), logs
+    assert read_surface(tmp_path / "tiny-path.h5").trajectory.attrs["final_sha256"] == t.attrs["final_sha256"]
 
 
 def test_a_pca_entry_needs_the_training_path():
