@@ -64,7 +64,7 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             model=request.model, checkpoint=str(checkpoint) if checkpoint else None, dataset=source.kind,
             data_root=str(root), split=request.split, samples=request.samples, sample_seed=request.sample_seed,
             batch_size=request.batch_size, loss=request.loss, directions=_directions(request, checkpoints),
-            x=request.x, y=request.y,
+            x=request.x, y=request.y, hessian=request.hessian,
         )
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
@@ -94,7 +94,7 @@ def _directions(request: JobRequest, checkpoints: CheckpointStore) -> dict:
 
 def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:
     """Fingerprint of everything that determines the surface (not its title)."""
-    data = request.model_dump(mode="json", exclude={"name"})
+    data = request.model_dump(mode="json", exclude={"name"} | ({"hessian"} if request.hessian is None else set()))
     data["checkpoint_sha256"] = checkpoint_sha
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

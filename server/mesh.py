@@ -10,6 +10,7 @@ import numpy as np
 from workers import Surface
 from workers.data import DATASET_LABELS
 from workers.h5io import METRICS
+from workers.hessian import eig_ratio
 
 from .schemas import GalleryInfo, SurfaceSummary
 
@@ -29,12 +30,16 @@ def _metric_order(name: str) -> tuple[int, str]:
 
 
 def ordered_metrics(surface: Surface) -> dict[str, np.ndarray]:
-    """Metrics as train_loss, train_acc, test_loss, test_acc, then others (files store them sorted)."""
-    return {m: surface.metrics[m] for m in sorted(surface.metrics, key=_metric_order)}
+    """Metrics as train_loss, train_acc, test_loss, test_acc, then others (files store them sorted); with
+    eigenvalue maps, the derived ``eig_ratio`` = |min_eig / max_eig| follows them (never stored in files)."""
+    out = {m: surface.metrics[m] for m in sorted(surface.metrics, key=_metric_order)}
+    if "min_eig" in out and "max_eig" in out:
+        out["eig_ratio"] = eig_ratio(out["min_eig"], out["max_eig"])
+    return out
 
 
 def _split_of(metrics: list[str]) -> str:
-    splits = {m.split("_")[0] for m in metrics}
+    splits = {m.split("_")[0] for m in metrics if m.endswith(("_loss", "_acc"))}
     return "both" if {"train", "test"} <= splits else (splits.pop() if len(splits) == 1 else "train")
 
 
@@ -116,6 +121,7 @@ def to_mesh(surface: Surface, summary: SurfaceSummary) -> dict[str, Any]:
         "points_total": summary.points_total,
         "complete": summary.status == "complete",
         "recipe": public_recipe(surface.recipe),
+        "curvature": surface.attrs.get("curvature"),
         "summary": summary.model_dump(mode="json"),
         "trajectory": _trajectory(surface),
     }

@@ -5,7 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workers.spec import AxisSpec
+from workers.gallery import Tier
+from workers.spec import AxisSpec, HessianSpec
 
 
 class Error(BaseModel):
@@ -19,10 +20,20 @@ class Limits(BaseModel):
     max_upload_mb: int
 
 
+class HessianCost(BaseModel):
+    """What the ``hessian`` option of a job costs, in Hessian-vector products (HVPs)."""
+
+    hvps_per_point: int = Field(description="at most, with the default max_steps (one per Lanczos step)")
+    forward_equivalents_per_hvp: float = Field(description="forward passes of the same samples one HVP costs (measured)")
+    summary_hvps: int = Field(description="at most, for the centre's curvature summary (top-k, trace, density)")
+    defaults: HessianSpec
+
+
 class Config(BaseModel):
     version: str
     auth_required: bool
     limits: Limits
+    hessian: HessianCost = Field(description="cost of a job's hessian option (eigenvalue maps)")
     models: list[str] = Field(description="zoo models a job may use")
     datasets: list[str] = Field(description="datasets a job may use")
 
@@ -50,7 +61,7 @@ class Grid(BaseModel):
 
 
 class GalleryInfo(BaseModel):
-    tier: Literal["cpu", "full"]
+    tier: Tier
     title: str
     description: str
     pair: str | None = None
@@ -107,6 +118,8 @@ class Mesh(BaseModel):
         description="rows of y (2-D) or a row (1-D); null where not done or not finite"
     )
     done: list[list[int]] | list[int]
+    curvature: dict[str, Any] | None = Field(
+        None, description="Hessian at the centre (top_eigenvalues, trace, density_nodes/density_weights per SLQ run)")
     z_range: dict[str, list[float] | None] = Field(description="[min, max] over finite done values")
     points_done: int
     points_total: int
@@ -158,6 +171,7 @@ class JobRequest(BaseModel):
     directions: JobDirections = JobDirections()
     x: AxisSpec = Field(description='"min:max:num" or {"min", "max", "num"}')
     y: AxisSpec | None = None
+    hessian: HessianSpec | None = Field(None, description="also map max_eig/min_eig; see /api/config for the cost")
     name: str | None = Field(None, max_length=200, description="title of the surface")
 
 

@@ -60,13 +60,55 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--same-dir", action="store_true", help="use the x direction for y too")
     p.add_argument("--target", help="checkpoint to interpolate towards: x direction = target - model")
     p.add_argument("--target-y", help="second target for a plane through three models")
-    p.add_argument("--fast", action="store_true", help="faster, not bit-exact: BN folding, channels-last, bf16")
+    p.add_argument("--fast", nargs="?", const=True, default=False, metavar="MODE",
+                   help="faster, not bit-exact: BN folding, channels-last; MODE fp32 or bf16 (default: bf16 on "
+                        "GPUs, fp32 on CPUs); centre and corners are also computed exactly and the deviation shown")
+    p.add_argument("--compile", action="store_true", help="with --fast: compile the model (torch.compile; "
+                                                          "a one-time cost of seconds to a minute; ~1.1x over --fast alone on CPUs)")
+    p.add_argument("--points-per-pass", type=int, help="grid points evaluated together (default: 1 on CPUs, "
+                                                       "as many as fit in a quarter of a GPU's free memory)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute --out from scratch when it holds another computation (replaced when the first point is written)")
+    add_hessian_options(p)
     p.set_defaults(func=run_compute)
+
+
+def add_hessian_options(p: argparse.ArgumentParser) -> None:
+    from .spec import HessianSpec
+
+    d = HessianSpec()
+    from .hessian import HVP_FORWARD_EQUIVALENTS
+
+    g = p.add_argument_group("Hessian eigenvalues", "also map max_eig and min_eig, the extreme eigenvalues of the "
+                             "loss's Hessian in weight space (each point costs up to --hessian-steps Hessian-vector "
+                             f"products, each about {HVP_FORWARD_EQUIVALENTS:g} forward passes)")
+    g.add_argument("--hessian", action="store_true", help="compute the eigenvalue maps and the centre's curvature summary")
+    g.add_argument("--hessian-params", default=d.params, help="moved (default: what the directions move) or reference (every parameter with >1 dimension)")
+    g.add_argument("--hessian-scale", default=d.scale, help="mean (the surface's loss) or batch_sum (the reference's: sum of batch means)")
+    g.add_argument("--hessian-method", default=d.method, help="lanczos (default) or reference (SciPy eigsh, then eigsh of H - 0.51*max*I)")
+    g.add_argument("--hessian-tol", type=float, default=d.tol, help=f"residual bound relative to the spectral radius (default {d.tol})")
+    g.add_argument("--hessian-steps", type=int, default=d.max_steps, help=f"Lanczos steps per point at most (default {d.max_steps})")
+    g.add_argument("--no-curvature-summary", action="store_true", help="skip the centre's top-k, trace and density")
+
+
+_HESSIAN_OPTIONS = {"params": "hessian_params", "scale": "hessian_scale", "method": "hessian_method",
+                    "tol": "hessian_tol", "max_steps": "hessian_steps"}
+
+
+def hessian_from_args(args: argparse.Namespace) -> dict | None:
+    from .spec import HessianSpec
+
+    options = {k: getattr(args, a) for k, a in _HESSIAN_OPTIONS.items()} | {"summary": not args.no_curvature_summary}
+    if not args.hessian:
+        changed = [k for k, v in options.items() if v != getattr(HessianSpec(), k)]
+        if changed:
+            flag = _HESSIAN_OPTIONS.get(changed[0], "no_curvature_summary").replace("_", "-")
+            raise ValueError(f"--{flag} is an option of the eigenvalue maps: add --hessian")
+        return None
+    return options
 
 
 def spec_fields(args: argparse.Namespace) -> dict:
@@ -88,7 +130,7 @@ def spec_fields(args: argparse.Namespace) -> dict:
         model=args.model, checkpoint=args.checkpoint, dataset=args.data, data_root=args.data_root,
         download=args.download, split=args.split, samples=args.samples, sample_seed=args.sample_seed,
         mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss, directions=directions,
-        dir_file=args.dir_file, x=args.x, y=args.y, fast=args.fast,
+        dir_file=args.dir_file, x=args.x, y=args.y, fast=args.fast, hessian=hessian_from_args(args),
     )
 
 
@@ -148,16 +190,22 @@ def run_compute(args: argparse.Namespace) -> int:
     bar = ProgressBar(spec.num_points)
 
     def show(p):
-        bar.update(p.done, p.rate, p.eta, f"{p.computed} new")
+        bar.update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
 
     out = Path(args.out)
     print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
     try:
-        surface = compute_surface(spec, out, device=args.device, progress=show, overwrite=args.overwrite)
+        surface = compute_surface(spec, out, device=args.device, progress=show, overwrite=args.overwrite,
+                                  points_per_pass=args.points_per_pass, compile_fast=args.compile)
     except StaleSurfaceError as e:  # the same refusal, with the command line's way to recompute
         raise ValueError(f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out") from None
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
+    check = surface.recipe.get("compute", {}).get("fast_check")
+    if check:
+        worst = ", ".join(f"{m} {a:.2g}" + (f" ({r:.2%})" if (r := check["max_rel"][m]) is not None else "")
+                          for m, a in check["max_abs"].items())
+        print(f"lossatlas: fast mode's largest deviation from exact at {len(check['points'])} points: {worst}", file=sys.stderr)
     return 0
 
 
@@ -223,7 +271,7 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
     gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
     b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
-    b.add_argument("--tier", default="cpu", help="cpu (default; sized for a 2-core machine), full (GPU scale) or all")
+    b.add_argument("--tier", default="cpu", help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by precomputed/build_gpu.py) or all")
     b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
     b.add_argument("--device", default="cpu")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")

@@ -82,15 +82,22 @@ class FlatWeights:
         self.flat.copy_(self.w0)
 
 
-def _batch_metrics(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed per-sample loss and number correct of one batch, as float64 scalars."""
-    logits = logits.float()
+def batch_metrics(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed per-sample loss and number correct of one batch, as float64.
+
+    ``logits`` is ``(B, classes)`` or ``(K, B, classes)`` for K grid points at once (``target`` is
+    ``(B,)`` either way); the sums are scalars or ``(K,)``.
+    """
+    logits = logits.float()  # (..., B, C)
+    target = target.expand(logits.shape[:-1])  # (..., B)
+    flat_logits, flat_target = logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
     if loss == "ce":
-        total = F.cross_entropy(logits, target, reduction="sum")
+        per_sample = F.cross_entropy(flat_logits, flat_target, reduction="none")
     else:  # mse between softmax and one-hot, averaged over classes (the reference's MSELoss)
-        onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
-        total = (F.softmax(logits, dim=1) - onehot).pow(2).mean(dim=1).sum()
-    correct = (logits.argmax(dim=1) == target).sum()
+        onehot = F.one_hot(flat_target, logits.shape[-1]).to(logits.dtype)
+        per_sample = (F.softmax(flat_logits, dim=1) - onehot).pow(2).mean(dim=1)
+    total = per_sample.view(target.shape).sum(dim=-1)
+    correct = (logits.argmax(dim=-1) == target).sum(dim=-1)
     return total.double(), correct.double()
 
 
@@ -143,7 +150,7 @@ class Evaluator:
             correct = torch.zeros((), dtype=torch.float64, device=self.device)
             for start in range(0, len(y), self.batch_size):
                 logits = self.forward(x[start : start + self.batch_size])
-                batch_loss, batch_correct = _batch_metrics(logits, y[start : start + self.batch_size], self.loss)
+                batch_loss, batch_correct = batch_metrics(logits, y[start : start + self.batch_size], self.loss)
                 loss_sum += batch_loss
                 correct += batch_correct
             n = len(y)

@@ -6,6 +6,10 @@ with its sha256, surface recipe). ``lossatlas gallery build`` walks it: trained 
 ``precomputed/checkpoints/<id>.pt`` (small, committed), surfaces to ``precomputed/<id>.h5``, and
 ``precomputed/index.json`` is regenerated from the manifest and the surface files. Every step skips what
 is done and resumes what was interrupted (training per epoch, surfaces per point).
+
+Tiers: ``cpu`` (sized for a 2-core machine), ``full`` (the paper's checkpoints at GPU scale) and ``gpu``
+(trained to convergence with the fast recipe of :mod:`workers.fasttrain`; its epochs are sized on the GPU
+by :mod:`workers.gallery_gpu`, which then removes the entries the new ones replace).
 """
 from __future__ import annotations
 
@@ -13,18 +17,25 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from .checkpoints import load_model, sha256_file
+from .checkpoints import build_model, load_model, sha256_file
 from .data import DATASET_LABELS, load_split
 from .files import atomic_path
 from .h5io import read_surface, write_surface
 from .spec import AxisSpec, DirectionsSpec, SurfaceSpec
 from .evaluate import Evaluator
+from .fasttrain import OneCycleRecipe, ResidentData, fast_train
 from .train import TrainConfig, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GALLERY_DIR = REPO_ROOT / "precomputed"
+Tier = Literal["cpu", "full", "gpu"]
+TIERS: tuple[str, ...] = Tier.__args__
+# Trained checkpoints above this size are not committed (VGG-16: 60 MB, DenseNet-121: 28 MB); their
+# entries are rebuilt by training again, and their surfaces keep the checkpoint's sha256.
+COMMITTED_CHECKPOINT_MAX_BYTES = 10 * 2**20
 
 
 class TrainingRecipe(BaseModel):
@@ -60,6 +71,7 @@ class SurfaceRecipe(BaseModel):
     directions: DirectionsSpec = DirectionsSpec()
     x: AxisSpec | None = None  # pca: may be left out, the grid then covers the path (grid_num, margin)
     y: AxisSpec | None = None
+    fast: bool = Field(False, description="the engine's fast mode (bf16, folded BN): not exact fp32")
     grid_num: int = Field(21, ge=2, le=201)
     margin: float = Field(0.2, ge=0)
 
@@ -73,14 +85,16 @@ class GalleryEntry(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
     description: str
-    tier: Literal["cpu", "full"]
+    tier: Tier
     model: str
     shortcuts: bool | None = None
     pair: str | None = None
     dataset: str
-    training: TrainingRecipe | None = None
+    training: TrainingRecipe | OneCycleRecipe | None = Field(None, union_mode="left_to_right")
     checkpoint: ExternalCheckpoint | None = None
     surface: SurfaceRecipe
+    replaces: list[str] = Field([], description="entries this one supersedes: removed once it is built")
+    optional: bool = Field(False, description="built only where the GPU build's time budget allows")
 
     def model_post_init(self, _context: Any) -> None:
         if (self.training is None) == (self.checkpoint is None):
@@ -102,6 +116,10 @@ class Manifest(BaseModel):
         for e in self.entries:
             if e.pair is not None and e.pair not in ids:
                 raise ValueError(f"entry {e.id!r} pairs with unknown id {e.pair!r}")
+            for old in e.replaces:
+                if old == e.id or old not in ids:
+                    what = "itself" if old == e.id else "not in the manifest"
+                    raise ValueError(f"entry {e.id!r} replaces {old!r}, which is {what}")
 
 
 class IndexEntry(BaseModel):
@@ -115,7 +133,7 @@ class IndexEntry(BaseModel):
     file: str
     title: str
     description: str = ""
-    tier: Literal["cpu", "full"] = "cpu"
+    tier: Tier = "cpu"
     pair: str | None = None
     shortcuts: bool | None = None
     epochs: int | None = None
@@ -148,6 +166,14 @@ def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
     return directory / "checkpoints" / f"{entry.id}.pt"
 
 
+def checkpoint_kept(entry: GalleryEntry) -> bool:
+    """Whether the repository keeps the entry's trained checkpoint: only a small one
+    (:data:`COMMITTED_CHECKPOINT_MAX_BYTES`); the others are rebuilt by training again."""
+    with torch.device("meta"):  # shapes only, nothing allocated
+        model = build_model(entry.model)
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values()) <= COMMITTED_CHECKPOINT_MAX_BYTES
+
+
 def surface_fields(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None,
                    work_dir: Path | None = None) -> dict[str, Any]:
     """The surface's spec fields; a pca surface's path is the training run's checkpoints in ``work_dir``."""
@@ -158,7 +184,7 @@ def surface_fields(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root
     return dict(
         model=entry.model, checkpoint=str(checkpoint_path(entry, directory)), dataset=entry.dataset,
         data_root=data_root, split=s.split, samples=s.samples, sample_seed=s.sample_seed,
-        batch_size=s.batch_size, directions=directions, x=s.x, y=s.y,
+        batch_size=s.batch_size, directions=directions, x=s.x, y=s.y, fast=s.fast,
     )
 
 
@@ -167,6 +193,17 @@ def surface_spec(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: 
 
 
 def _train_entry(entry: GalleryEntry, target: Path, work_dir: Path, device: str, data_root: str | None, log) -> None:
+    if isinstance(entry.training, OneCycleRecipe):
+        if entry.training.epochs is None:
+            raise ValueError(f"[{entry.id}] its epochs are sized from a measured run: build it with "
+                             "precomputed/build_gpu.py, or set training.epochs in the manifest")
+        log(f"[{entry.id}] training {entry.model}: {entry.training.line()}")
+        data = ResidentData.load(entry.dataset, data_root, device)
+        weights, record = fast_train(entry.model, entry.training, data, device, log=lambda m: log(f"[{entry.id}] {m}"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            torch.save({"state_dict": weights, "training": record}, tmp)
+        return
     cfg = TrainConfig(model=entry.model, dataset=entry.dataset, data_root=data_root, **entry.training.model_dump())
     run_dir = work_dir / entry.id
     log(f"[{entry.id}] training {entry.model} for {cfg.epochs} epochs in {run_dir}")
@@ -183,8 +220,10 @@ def build_entry(
     device: str = "cpu",
     data_root: str | None = None,
     log=print,
+    should_stop=None,
 ) -> None:
-    """Train (if needed), compute (or resume) and annotate one entry's surface."""
+    """Train (if needed), compute (or resume) and annotate one entry's surface (``should_stop``: checked
+    between surface points; when it returns True the surface is left partial, to be resumed)."""
     from .surface import compute_surface
     from .trajectory import compute_trajectory
 
@@ -211,14 +250,33 @@ def build_entry(
     else:
         spec = surface_spec(entry, directory, data_root)
         log(f"[{entry.id}] surface {spec.x} x {spec.y} on {spec.samples} samples per split -> {out}")
-        surface = compute_surface(spec, out, device=device)
+        surface = compute_surface(spec, out, device=device, should_stop=should_stop)
     if "model_test_acc" not in surface.attrs:
+        if entry.training is not None:  # how the checkpoint was trained, as recorded beside its weights
+            record = torch.load(ckpt, map_location="cpu", weights_only=True)
+            surface.attrs["training"] = record.get("training") or {
+                k: record[k] for k in ("epoch", "acc", "history") if k in record}
         model = load_model(entry.model, ckpt).to(device)
         x, y, _ = load_split(entry.dataset, "test", data_root)
         acc = Evaluator(model, {"test": (x, y)}, batch_size=500, device=device).evaluate()["test_acc"]
         surface.attrs["model_test_acc"] = acc
         write_surface(out, surface)
         log(f"[{entry.id}] test accuracy of the model on the whole test split: {acc:.2f}%")
+
+
+def _source_line(e: GalleryEntry, acc: float | None, checkpoint_sha256: str | None, directory: Path) -> str:
+    """Where an entry's weights come from and how they were trained, in one line."""
+    if e.checkpoint is not None:
+        return e.checkpoint.source
+    r = e.training
+    if isinstance(r, OneCycleRecipe):
+        where = (f"checkpoint precomputed/checkpoints/{e.id}.pt" if checkpoint_kept(e)
+                 else f"checkpoint too large to commit (sha256 {(checkpoint_sha256 or '')[:12]})")
+        reached = f"; {acc:.2f}% test accuracy" if acc is not None else ""
+        return f"trained by lossatlas: {r.line()}{reached}; {where}"
+    return (f"trained by lossatlas ({r.epochs} epochs, {r.optimizer.upper()} lr {r.lr:g}, momentum {r.momentum:g}, "
+            f"wd {r.weight_decay:g}, batch {r.batch_size}, seed {r.seed}); "
+            f"checkpoint precomputed/checkpoints/{e.id}.pt")
 
 
 def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
@@ -229,19 +287,15 @@ def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
         if not path.exists():
             continue
         s = read_surface(path)
-        source = e.checkpoint.source if e.checkpoint else (
-            f"trained by lossatlas ({e.training.epochs} epochs, {e.training.optimizer.upper()} lr {e.training.lr:g}, "
-            f"momentum {e.training.momentum:g}, "
-            f"wd {e.training.weight_decay:g}, batch {e.training.batch_size}, seed {e.training.seed}); "
-            f"checkpoint precomputed/checkpoints/{e.id}.pt"
-        )
+        acc = s.attrs.get("model_test_acc")
+        source = _source_line(e, acc, s.recipe.get("checkpoint_sha256"), directory)
         grid = f"{AxisSpec(min=s.xcoordinates[0], max=s.xcoordinates[-1], num=s.xcoordinates.size)}" + (
             f" x {AxisSpec(min=s.ycoordinates[0], max=s.ycoordinates[-1], num=s.ycoordinates.size)}"
             if s.ycoordinates is not None else "")
         entries.append(IndexEntry(
             id=e.id, file=path.name, title=e.title, description=e.description, tier=e.tier, pair=e.pair,
             shortcuts=e.shortcuts, epochs=e.training.epochs if e.training else None,
-            test_acc=s.attrs.get("model_test_acc"), source=source, model=e.model,
+            test_acc=acc, source=source, model=e.model,
             dataset_label=DATASET_LABELS.get(e.dataset, e.dataset), samples=e.surface.samples, grid=grid,
             status="complete" if s.is_complete else "partial", landscape_stats=s.attrs.get("landscape_stats"),
             checkpoint_sha256=s.recipe.get("checkpoint_sha256"),
@@ -265,14 +319,14 @@ def build(
     data_root: str | None = None,
     log=print,
 ) -> Index:
-    """Build the entries of ``tier`` (``cpu``, ``full`` or ``all``), or only the ids in ``only``."""
+    """Build the entries of ``tier`` (``cpu``, ``full``, ``gpu`` or ``all``), or only the ids in ``only``."""
     manifest = load_manifest(directory)
     known = {e.id for e in manifest.entries}
     unknown = sorted(set(only or []) - known)
     if unknown:
         raise ValueError(f"unknown gallery id(s) {', '.join(unknown)}; the manifest has {', '.join(sorted(known))}")
-    if tier not in ("cpu", "full", "all"):
-        raise ValueError(f"tier must be cpu, full or all; got {tier!r}")
+    if tier not in (*TIERS, "all"):
+        raise ValueError(f"tier must be {', '.join(TIERS)} or all; got {tier!r}")
     for entry in manifest.entries:
         if only is not None and entry.id not in only:
             continue

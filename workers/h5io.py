@@ -26,7 +26,9 @@ from .directions import Direction
 from .files import atomic_path
 
 FORMAT = "lossatlas-surface/1"
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "max_eig", "min_eig")
+# The reference's pending value of each metric: -1, but its eigenvalue script starts min_eig at +1.
+_REFERENCE_PENDING = {"min_eig": 1.0}
 
 
 @dataclass
@@ -150,12 +152,16 @@ def read_surface(path: str | Path) -> Surface:
             if values.size != int(np.prod(shape)):
                 raise ValueError(f"{path.name}: {name} has {values.size} values for a grid of {shape}")
             metrics[name] = values.reshape(shape)  # undoes the reference's scrambled non-square layout
-        if reference:
-            done = np.all([m != -1 for m in metrics.values()], axis=0)
+        if reference:  # a metric's pending points are its own: a loss can be done where max_eig is not
+            pending = {k: v == _REFERENCE_PENDING.get(k, -1.0) for k, v in metrics.items()}
+            if "min_eig" in pending and "max_eig" in pending:
+                pending["min_eig"] = pending["max_eig"]  # the script writes both at once; +1 is a value too
+            done = ~np.any(list(pending.values()), axis=0)
         else:
             done = np.asarray(f["done"][()]).astype(bool).reshape(shape)
-        for values in metrics.values():
-            values[~done] = np.nan
+            pending = {k: ~done for k in metrics}
+        for name, values in metrics.items():
+            values[pending[name]] = np.nan
         recipe = json.loads(f.attrs["recipe"]) if "recipe" in f.attrs else {}
         attrs = {k: _decode(v) for k, v in f.attrs.items() if k not in ("recipe", "format")}
         for k, v in list(attrs.items()):

@@ -110,6 +110,39 @@ class DirectionsSpec(BaseModel):
         return self
 
 
+class HessianSpec(BaseModel):
+    """Curvature maps: the largest and smallest eigenvalue of the loss's Hessian at every grid point.
+
+    The Hessian is that of the surface's loss (its first split: ``train`` unless ``split='test'``) with
+    respect to ``params``: ``moved``, the parameters the directions move (with ``biasbn``, those with more
+    than one dimension), or ``reference``, every parameter with more than one dimension, as the reference
+    code does. ``scale='mean'`` differentiates the mean loss over all samples (the plotted loss);
+    ``batch_sum`` the sum of the batches' mean losses, the reference's operator (eigenvalues about
+    number-of-batches times larger; the ratio is unchanged). ``method='lanczos'`` runs one Lanczos
+    process with full reorthogonalization until both ends of the spectrum have residuals below ``tol``
+    times the spectral radius; ``reference`` is the reference code's recipe (SciPy ``eigsh`` of H for the
+    largest-magnitude eigenvalue, then of ``H - 0.51*max*I`` for the smallest, ``eigsh`` tol ``tol``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    params: Literal["moved", "reference"] = "moved"
+    scale: Literal["mean", "batch_sum"] = "mean"
+    method: Literal["lanczos", "reference"] = "lanczos"
+    tol: float = Field(1e-2, gt=0, lt=1, description="residual bound, relative to the spectral radius")
+    max_steps: int = Field(100, ge=2, le=2000, description="Hessian-vector products per point at most")
+    seed: int = Field(0, ge=0, description="seed of the start vectors")
+    summary: bool = Field(True, description="curvature summary at the centre: top-k, trace, density")
+    top_k: int = Field(5, ge=1, le=50)
+    trace_samples: int = Field(20, ge=1, le=1000, description="Hutchinson probes")
+    density_steps: int = Field(40, ge=2, le=500, description="Lanczos steps per density run (SLQ)")
+    density_runs: int = Field(1, ge=1, le=20)
+
+    @property
+    def summary_hvps(self) -> int:
+        """Hessian-vector products of the centre's summary, at most."""
+        return self.max_steps + self.trace_samples + self.density_runs * self.density_steps if self.summary else 0
+
+
 class SurfaceSpec(BaseModel):
     """A loss surface: model, data, directions and grid."""
 
@@ -130,7 +163,27 @@ class SurfaceSpec(BaseModel):
     dir_file: str | None = Field(None, description="existing direction file to use")
     x: AxisSpec
     y: AxisSpec | None = None
-    fast: bool = Field(False, description="trade exactness for speed (BN folding, channels-last, bf16)")
+    fast: bool | Literal["fp32", "bf16"] = Field(
+        False, description="trade exactness for speed: BN folding, channels-last, and bf16 when named "
+        "(true: bf16 on GPUs, fp32 on CPUs); the measured deviation is stored in the file"
+    )
+    hessian: HessianSpec | None = Field(None, description="also map the Hessian's extreme eigenvalues (costly)")
+
+    @field_validator("fast", mode="before")
+    @classmethod
+    def _fast_mode(cls, value):
+        bool_words = ("true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n")  # pydantic's
+        if isinstance(value, str) and value not in ("fp32", "bf16") and value.lower() not in bool_words:
+            raise ValueError(f"fast is true, false, fp32 or bf16, not {value!r}")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _hessian_only_when_asked(self, handler):
+        """Recipes of surfaces without eigenvalue maps stay as they were before them (files resume)."""
+        data = handler(self)
+        if self.hessian is None:
+            data.pop("hessian", None)
+        return data
 
     @field_validator("mean", "std")
     @classmethod
@@ -159,7 +212,8 @@ class SurfaceSpec(BaseModel):
 
     @property
     def metrics(self) -> list[str]:
-        return [f"{s}_{m}" for s in self.splits for m in ("loss", "acc")]
+        out = [f"{s}_{m}" for s in self.splits for m in ("loss", "acc")]
+        return out + (["max_eig", "min_eig"] if self.hessian is not None else [])
 
     @property
     def num_points(self) -> int:

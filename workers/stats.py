@@ -6,6 +6,10 @@ the surface itself: the Hessian of the plotted 2-D function, by central finite d
 A point counts as non-convex when that Hessian has a negative eigenvalue whose magnitude exceeds 10% of
 its largest (positive) one; the statistic is the share of such points inside the central disc of radius
 0.5. For 1-D surfaces the second derivative takes the Hessian's place.
+
+When the surface carries the real measure (``max_eig``/``min_eig``, the extreme eigenvalues of the
+Hessian in the full weight space, ``workers/hessian.py``), the same rule is applied to them as well and
+reported beside the grid-based share, each labelled with its ``method``.
 """
 from __future__ import annotations
 
@@ -34,7 +38,11 @@ def nonconvex_mask(fxx: np.ndarray, fyy: np.ndarray, fxy: np.ndarray, ratio: flo
     """
     mean = (fxx + fyy) / 2
     radius = np.sqrt(((fxx - fyy) / 2) ** 2 + fxy**2)
-    lmin, lmax = mean - radius, mean + radius
+    return eigen_nonconvex(mean - radius, mean + radius, ratio)
+
+
+def eigen_nonconvex(lmin: np.ndarray, lmax: np.ndarray, ratio: float = RATIO) -> np.ndarray:
+    """True where the smallest eigenvalue is negative and ``|lmin| > ratio * lmax`` (or ``lmax <= 0``)."""
     return (lmin < 0) & ((lmax <= 0) | (np.abs(lmin) > ratio * lmax))
 
 
@@ -65,10 +73,33 @@ def nonconvex_share(z: np.ndarray, x: np.ndarray, y: np.ndarray | None = None, r
     return {"nonconvex_share": share, "points": n, "skipped": int((inside & ~finite).sum())}
 
 
+def eig_nonconvex_share(
+    min_eig: np.ndarray, max_eig: np.ndarray, x: np.ndarray, y: np.ndarray | None = None, radius: float = RADIUS
+) -> dict[str, Any]:
+    """Share of grid points within ``radius`` of the origin where the weight-space Hessian is not convex
+    by :func:`eigen_nonconvex`; points without both eigenvalues are left out and counted apart."""
+    r2 = x**2 if y is None else sum(np.meshgrid(x**2, y**2))
+    inside = r2 <= radius**2
+    finite = np.isfinite(min_eig) & np.isfinite(max_eig)
+    considered = inside & finite
+    n = int(considered.sum())
+    bad = eigen_nonconvex(np.where(finite, min_eig, 0.0), np.where(finite, max_eig, 1.0))
+    share = float((bad & considered).sum() / n) if n else None
+    return {"nonconvex_share": share, "points": n, "skipped": int((inside & ~finite).sum())}
+
+
 def landscape_stats(surface) -> dict[str, Any]:
-    """Statistics stored in a finished surface's file: ``{"landscape_stats": {...}}``."""
+    """Statistics stored in a finished surface's file: ``{"landscape_stats": {...}}``.
+
+    The top-level share is the grid-based one (``method: grid``); with eigenvalue maps,
+    ``hessian`` holds the share by the weight-space eigenvalues (``method: hessian``).
+    """
     metric = next((m for m in ("train_loss", "test_loss") if m in surface.metrics), None)
-    if metric is None:
-        return {"landscape_stats": {}}
-    stats = nonconvex_share(surface.metrics[metric], surface.xcoordinates, surface.ycoordinates)
-    return {"landscape_stats": {"metric": metric, "radius": RADIUS, "ratio": RATIO, **stats}}
+    out: dict[str, Any] = {}
+    if metric is not None:
+        stats = nonconvex_share(surface.metrics[metric], surface.xcoordinates, surface.ycoordinates)
+        out = {"method": "grid", "metric": metric, "radius": RADIUS, "ratio": RATIO, **stats}
+    if "min_eig" in surface.metrics and "max_eig" in surface.metrics:
+        eig = eig_nonconvex_share(surface.metrics["min_eig"], surface.metrics["max_eig"], surface.xcoordinates, surface.ycoordinates)
+        out["hessian"] = {"method": "hessian", "metric": "|min_eig/max_eig|", "radius": RADIUS, "ratio": RATIO, **eig}
+    return {"landscape_stats": out}

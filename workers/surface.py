@@ -29,9 +29,10 @@ from .checkpoints import load_model, load_state_dict, sha256_file
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
-from .evaluate import Evaluator, FlatWeights
-from .fastmode import FastForward
+from .fastmode import fast_precision
 from .grid import coarse_to_fine
+from .hessian import curvature_evaluator
+from .pointeval import PointEvaluator, check_points
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
 from .files import remove_stale_tmp
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
@@ -56,6 +57,7 @@ class Progress:
     computed: int  # points computed by this run
     elapsed: float  # seconds in this run
     new: list[tuple[int, int, dict[str, float]]] = field(default_factory=list)  # (ix, iy, metrics)
+    stage: str = ""  # what a long point is doing now (Hessian: "Lanczos step 12/100 at (0.5, -0.25)")
 
     @property
     def rate(self) -> float:
@@ -165,23 +167,53 @@ def load_directions(
 
 
 class GridPoint:
-    """Evaluates the model at points ``w + x*dx + y*dy``: the flat weights, the fast mode, the evaluator."""
+    """Evaluates the model at points ``w + x*dx + y*dy``: the metrics (:class:`PointEvaluator`, K points
+    per pass where it pays) and, when the spec asks, the Hessian's extreme eigenvalues (one point at a time)."""
 
-    def __init__(self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device):
-        self.flat = FlatWeights(model, directions, spec.directions.dir_type)
-        self.fast = FastForward(model, device) if spec.fast else None
-        self.evaluator = Evaluator(
-            model, splits, spec.loss, spec.batch_size, device,
-            forward=self.fast, input_transform=self.fast.prepare_inputs if self.fast else None,
+    def __init__(
+        self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
+        points_per_pass: int | None = None, compile_fast: bool = False,
+    ):
+        if spec.hessian is not None and points_per_pass not in (None, 1):
+            raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
+        self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
+            model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
+            batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
+            compile=compile_fast, points_per_pass=1 if spec.hessian is not None else points_per_pass,
         )
-        self.precision = "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
-        self.counts = {name: len(y) for name, (_, y) in splits.items()}
+        self.precision = self.metrics.precision
+        self.counts = self.metrics.counts
+        self.curvature = curvature_evaluator(spec, model, self.metrics.evaluator.splits, directions)  # max_eig, min_eig
+        self.on_stage: Callable[[str], None] | None = None  # told each Lanczos step of a point
+
+    @property
+    def points_per_pass(self) -> int:
+        return self.metrics.points_per_pass
+
+    def evaluate(self, points: list[tuple[float, ...]]) -> list[dict[str, float]]:
+        """The values at each of ``points``, in order."""
+        if self.curvature is None:
+            return self.metrics.evaluate(points)
+        out = []
+        for coords in points:
+            values = self.metrics.evaluate_one(coords)  # leaves the weights at the point for the Hessian
+            values.update(self.curvature.evaluate(self._stage_reporter(coords)))
+            out.append(values)
+        return out
 
     def __call__(self, *coords: float) -> dict[str, float]:
-        self.flat.set_point(*coords)
-        if self.fast is not None:
-            self.fast.refresh()
-        return self.evaluator.evaluate()
+        return self.evaluate([coords])[0]
+
+    def _stage_reporter(self, where: tuple[float, ...] | str) -> Callable[[str, int, int], None] | None:
+        if self.on_stage is None:
+            return None
+        at = where if isinstance(where, str) else "(" + ", ".join(f"{c:.4g}" for c in where) + ")"
+        return lambda what, step, steps: self.on_stage(f"{what} {step}/{steps} at {at}")
+
+    def curvature_summary(self) -> dict[str, Any]:
+        """The Hessian's summary at the centre (the model's own weights): top-k, trace, density."""
+        self.metrics.flat.restore()
+        return self.curvature.summary(self._stage_reporter("the centre"))
 
 
 def evaluate_grid(
@@ -193,8 +225,9 @@ def evaluate_grid(
     should_stop: Callable[[], bool] | None = None,
     t_start: float | None = None,
 ) -> Surface:
-    """Compute the points ``surface.done`` lacks, coarse to fine, writing ``out`` after each one
-    (``before_first_write`` runs once, just before the first write)."""
+    """Compute the points ``surface.done`` lacks, coarse to fine, writing ``out`` after each chunk of
+    ``point.points_per_pass`` points of one level (``before_first_write`` runs once, just before the
+    first write)."""
     t_start = time.perf_counter() if t_start is None else t_start
     xs, ys = surface.xcoordinates, surface.ycoordinates
     nx, ny = len(xs), (len(ys) if ys is not None else 1)
@@ -203,6 +236,9 @@ def evaluate_grid(
     total = done_flat.size
     computed = 0
     t_run = time.perf_counter()
+    if progress is not None:
+        point.on_stage = lambda text: progress(
+            Progress(int(surface.done.sum()), total, computed, time.perf_counter() - t_run, stage=text))
 
     def save() -> None:
         nonlocal before_first_write
@@ -214,25 +250,26 @@ def evaluate_grid(
         write_surface(out, surface)
 
     for level in coarse_to_fine(nx, ny):
-        for flat_index in level:
-            if done_flat[flat_index]:
-                continue
+        pending = [int(i) for i in level if not done_flat[i]]
+        for start in range(0, len(pending), point.points_per_pass):
             if should_stop is not None and should_stop():
                 return surface
-            iy, ix = divmod(int(flat_index), nx)
-            index = (ix,) if ys is None else (iy, ix)
-            values = point(*point_coords(surface, index))
-            for name, value in values.items():
-                surface.metrics[name][index] = value
-            surface.done[index] = True
-            computed += 1
+            chunk = [divmod(i, nx) for i in pending[start : start + point.points_per_pass]]  # (iy, ix)
+            indices = [(ix,) if ys is None else (iy, ix) for iy, ix in chunk]
+            new = []
+            for (iy, ix), index, values in zip(chunk, indices, point.evaluate([point_coords(surface, i) for i in indices])):
+                for name, value in values.items():
+                    surface.metrics[name][index] = value
+                surface.done[index] = True
+                new.append((ix, iy, values))
+            computed += len(chunk)
             now = time.perf_counter()
             surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
             if surface.is_complete:
                 surface.attrs.update(landscape_stats(surface))
             save()
             if progress is not None:
-                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, [(ix, iy, values)]))
+                progress(Progress(int(surface.done.sum()), total, computed, now - t_run, new))
     if surface.is_complete and "landscape_stats" not in surface.attrs:
         surface.attrs.update(landscape_stats(surface))
         save()
@@ -249,6 +286,8 @@ def compute_surface(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    points_per_pass: int | None = None,
+    compile_fast: bool = False,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -273,6 +312,13 @@ def compute_surface(
     overwrite : bool
         Recompute from scratch even when ``out`` holds a surface (of this or another recipe). The old
         file (and its direction file) is replaced only when the first new point is written.
+    points_per_pass : int, optional
+        Grid points evaluated together in one pass (each chunk is points of the current coarse-to-fine
+        level); by default 1 on CPUs and as many as fit on GPUs (:class:`~workers.pointeval.PointEvaluator`).
+    compile_fast : bool
+        Run the fast mode's model through ``torch.compile`` (a one-time compile per batch shape, seconds to
+        a minute; about 1.1x over the uncompiled fast mode on a CPU, bench/README.md). Recorded as
+        ``recipe["compute"]["compiled"]``.
 
     Returns
     -------
@@ -285,6 +331,10 @@ def compute_surface(
         ``out`` holds a surface computed from other settings, weights, data, precision or model code.
     """
     t_start = time.perf_counter()
+    if points_per_pass is not None and points_per_pass < 1:
+        raise ValueError(f"points per pass must be at least 1, got {points_per_pass}")
+    if compile_fast and not spec.fast:
+        raise ValueError("compiling is part of the fast mode: add --fast (fast=True)")
     device = resolve_device(device)
     out = check_out_path(out) if out is not None else None
     if out is not None:
@@ -309,11 +359,8 @@ def compute_surface(
 
     flushing = _denormals_flushed()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    if not spec.fast:  # exact fp32 on GPUs too: TF32 would round inputs of convolutions and matmuls
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        point = GridPoint(model, directions, splits, spec, device)
+        point = GridPoint(model, directions, splits, spec, device, points_per_pass, compile_fast)
         recipe["compute"] = compute_record(device, point.precision, spec.fast)
         if previous is not None:
             check_resumable(out, previous, recipe, point, point.counts)
@@ -322,6 +369,9 @@ def compute_surface(
             surface.recipe = recipe  # same content; refreshed paths
         else:
             surface = _new_surface(spec, recipe, indices)
+        if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
+            recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
+            recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
         surface.attrs["device"] = str(device)
         surface.attrs["directions_sha256"] = digest
         if dir_path is not None:
@@ -334,10 +384,23 @@ def compute_surface(
                 write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
-        return evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start)
+        surface = evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start)
+        if point.curvature is not None:
+            _finish_curvature(surface, point, spec, out)
+        return surface
     finally:
         torch.set_flush_denormal(flushing)
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None) -> None:
+    """Count this run's Hessian-vector products and, once every point is done, add the centre's summary."""
+    if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
+        surface.attrs["curvature"] = point.curvature_summary()
+    hvps = point.curvature.op.count
+    if hvps:
+        surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
+        if out is not None and out.exists():
+            write_surface(out, surface)
 
 
 def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray]) -> Surface:

@@ -43,7 +43,7 @@ def direct_surface(request: dict, tiny_npz: Path):
         model=request["model"], checkpoint=request.get("checkpoint"), dataset="tensors", data_root=str(tiny_npz), split=request.get("split", "train"),
         samples=request["samples"], sample_seed=request.get("sample_seed", 0),
         batch_size=request.get("batch_size", 128), directions=request.get("directions", {}),
-        x=request["x"], y=request.get("y"),
+        x=request["x"], y=request.get("y"), hessian=request.get("hessian"),
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -121,6 +121,31 @@ def test_job_with_uploaded_weights_streams_and_equals_the_engine(busy: ThreadSer
         wait_state(c, job.id, ("done",))
 
 
+def test_hessian_job_maps_the_eigenvalues_and_config_states_the_cost(busy: ThreadServer, tiny_npz: Path, tmp_path: Path):
+    with busy.client() as c:
+        cost = c.get("/api/config").json()["hessian"]
+        assert cost["hvps_per_point"] == cost["defaults"]["max_steps"] == 100
+        assert cost["forward_equivalents_per_hvp"] > 1 and cost["summary_hvps"] > 0
+        request = job_request(samples=24, x="-1:1:3", y=None, hessian={"max_steps": 30, "top_k": 2, "trace_samples": 4, "density_steps": 10})
+        r = c.post("/api/jobs", json=request)
+        assert r.status_code == 202, r.text
+        events = read_events(f"{busy.url}/api/jobs/{r.json()['id']}/events")
+        assert events[-1][1]["state"] == "done", events[-1]
+        path = tmp_path / "eig.h5"
+        path.write_bytes(c.get(f"/api/surfaces/{r.json()['surface_id']}/file").content)
+        got, expected = read_surface(path), direct_surface(request, tiny_npz)
+        for name in ("max_eig", "min_eig", "train_loss"):
+            np.testing.assert_array_equal(got.metrics[name], expected.metrics[name], err_msg=name)
+        assert got.recipe["spec"]["hessian"]["max_steps"] == 30
+        mesh = Mesh.model_validate(c.get(f"/api/surfaces/{r.json()['surface_id']}").json())
+        assert mesh.summary.metrics == ["train_loss", "train_acc", "max_eig", "min_eig", "eig_ratio"]
+        assert mesh.summary.split == "train"
+        assert mesh.curvature == got.attrs["curvature"] == expected.attrs["curvature"]
+        assert len(mesh.curvature["top_eigenvalues"]) == 2 and len(mesh.curvature["density_nodes"][0]) == 10
+        ratio = [abs(lo / hi) for lo, hi in zip(expected.metrics["min_eig"], expected.metrics["max_eig"])]
+        np.testing.assert_allclose(mesh.metrics["eig_ratio"], ratio, rtol=1e-6)
+
+
 def test_cancel_a_running_job_then_resume_it(busy: ThreadServer):
     request = job_request(samples=1000, x="-1:1:9", y="-1:1:9")
     with busy.client() as c:
@@ -217,6 +242,8 @@ MODELS = ", ".join(list_models())
     ({"checkpoint_id": "0123456789abcdef"}, 404,
      "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints"),
     ({"directions": {"same_dir": True}, "y": None}, 422, "same_dir needs a 2-D grid (a y axis)"),
+    ({"hessian": {"tol": 2}}, 422, "hessian.tol: Input should be less than 1"),
+    ({"hessian": {"method": "power"}}, 422, "hessian.method: Input should be 'lanczos' or 'reference'"),
 ])
 def test_job_requests_refused(idle: ThreadServer, change: dict, status: int, detail: str):
     with idle.client(TOKEN) as c:

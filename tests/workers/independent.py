@@ -134,3 +134,26 @@ def write_reference_directions(path: Path, directions: list[list[np.ndarray]]) -
             group = f.create_group(group_name)
             for i, d in enumerate(direction):
                 group.create_dataset(str(i), data=d)
+
+
+def explicit_hessian(
+    model: nn.Module, names: list[str], x: torch.Tensor, y: torch.Tensor, loss: str = "ce", dtype=torch.float64
+) -> np.ndarray:
+    """The Hessian of the mean loss over all samples (one batch) with respect to the named parameters,
+    formed row by row by ``torch.autograd.functional.hessian`` on a copy of the model in ``dtype``
+    (float64 by default; float32 for conv nets, whose float64 kernels are slow on CPUs)."""
+    m = copy.deepcopy(model).to(dtype).eval()
+    params = dict(m.named_parameters())
+    shapes = [params[n].shape for n in names]
+    flat0 = torch.cat([params[n].detach().reshape(-1) for n in names])
+
+    def f(flat: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(flat, [int(np.prod(s)) for s in shapes])
+        out = torch.func.functional_call(m, {**params, **{n: t.view(s) for n, t, s in zip(names, parts, shapes)}}, (x.to(dtype),))
+        if loss == "ce":
+            return F.cross_entropy(out, y)
+        onehot = torch.zeros_like(out).scatter_(1, y.view(-1, 1), 1.0)
+        return nn.MSELoss()(F.softmax(out, dim=1), onehot)
+
+    h = torch.autograd.functional.hessian(f, flat0).double().numpy()
+    return (h + h.T) / 2

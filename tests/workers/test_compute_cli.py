@@ -127,3 +127,46 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big
         np.testing.assert_array_equal(final.metrics[name], whole.metrics[name])
         done = partial.done
         np.testing.assert_array_equal(partial.metrics[name][done], whole.metrics[name][done])
+
+
+def test_fast_mode_prints_and_stores_its_deviation_from_exact(tmp_path, tensors_npz):
+    out = tmp_path / "fast.h5"
+    proc = lossatlas(*compute_args(tensors_npz, out, "--y", "-1:1:3", "--fast", "--points-per-pass", "4"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    check = read_surface(out).recipe["compute"]["fast_check"]
+    assert len(check["points"]) == 5
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("lossatlas: fast mode's largest deviation from exact at 5 points: train_loss ")
+    assert f"train_loss {check['max_abs']['train_loss']:.2g}" in line
+
+
+def test_points_per_pass_below_one_is_one_line_and_writes_nothing(tmp_path, tensors_npz, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--points-per-pass", "0"))
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "lossatlas compute: error: points per pass must be at least 1, got 0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
+
+
+def test_compute_with_hessian_maps_the_eigenvalues(tmp_path, tensors_npz):
+    out = tmp_path / "s.h5"
+    proc = lossatlas(*compute_args(tensors_npz, out, "--hessian", "--hessian-steps", "20", "--hessian-params", "reference",
+                                   "--no-curvature-summary"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    s = read_surface(out)
+    assert s.done.all() and set(s.metrics) == {"train_loss", "train_acc", "max_eig", "min_eig"}
+    assert s.recipe["spec"]["hessian"] == {**s.recipe["spec"]["hessian"], "max_steps": 20, "params": "reference", "summary": False}
+    assert np.all(s.metrics["max_eig"] > s.metrics["min_eig"]) and "curvature" not in s.attrs
+    spec = SurfaceSpec.model_validate({**s.recipe["spec"], "data_root": str(tensors_npz)})
+    torch.set_num_threads(1)
+    again = compute_surface(spec)  # the Python API with the recorded spec gives the same maps
+    np.testing.assert_array_equal(again.metrics["max_eig"], s.metrics["max_eig"])
+
+
+def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian-tol", "1e-4"))
+    assert e.value.code == 2 and not (tmp_path / "s.h5").exists()
+    assert capsys.readouterr().err == "lossatlas compute: error: --hessian-tol is an option of the eigenvalue maps: add --hessian\n"

@@ -90,3 +90,30 @@ def test_fast_surface_is_close_to_the_exact_one(name, data):
     spread = np.ptp(exact.metrics["train_loss"])
     assert loss_dev < 0.02 * spread + 1e-3 * np.abs(exact.metrics["train_loss"]).max()
     assert acc_dev <= 100.0 * 2 / 40  # at most two of 40 test samples flip
+
+
+def test_compiled_fast_mode_follows_moves_in_weight_space_without_recompiling(data):
+    base = make_model("tinycnn")
+    model = copy.deepcopy(base)
+    dirs = random_directions(model, seed=1, ignore="none")
+    flat = FlatWeights(model, dirs)
+    fast = FastForward(model, CPU, bf16=False, compile=True)
+    x = fast.prepare_inputs(data["train"][0])
+    with torch.inference_mode():
+        fast(x)  # compiles for this batch shape
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for coords in [(0.5, -0.5), (-1.0, 0.25)]:
+            flat.set_point(*coords)
+            fast.refresh()
+            with torch.inference_mode():
+                got = fast(x)
+            want = perturbed(base, [[t.numpy() for t in d] for d in dirs], coords)(data["train"][0])
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert fast.compiled is not None  # it ran compiled, not through the eager fallback
+
+
+def test_compile_without_fast_is_refused_before_anything_is_written(tmp_path, data):
+    spec = SurfaceSpec(model="tinycnn", dataset="tensors", x="-1:1:3")
+    with pytest.raises(ValueError, match="compiling is part of the fast mode: add --fast"):
+        compute_surface(spec, tmp_path / "s.h5", model=make_model("tinycnn"), data=data, compile_fast=True)
+    assert list(tmp_path.iterdir()) == []

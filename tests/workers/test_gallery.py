@@ -58,9 +58,76 @@ def test_gallery_surface_matches_its_manifest_entry(entry):
 
 
 def test_no_shortcut_resnet56_is_less_convex():
-    stats = {e.id: e.landscape_stats["nonconvex_share"] for e in gallery.build_index(MANIFEST).entries}
-    assert stats["resnet56_noshort"] > stats["resnet56"] + 0.2
-    assert stats["resnet56_noshort-paper"] > stats["resnet56-paper"] + 0.2
+    """Every ResNet-56 pair in the gallery (ours, the paper's) shows the paper's contrast."""
+    index = {e.id: e for e in gallery.build_index(MANIFEST).entries}
+    pairs = [(e, index[e.pair]) for e in index.values() if e.model == "resnet56_noshort" and e.pair in index]
+    assert len(pairs) >= 2
+    for noshort, short in pairs:
+        assert noshort.landscape_stats["nonconvex_share"] > short.landscape_stats["nonconvex_share"] + 0.2, noshort.id
+
+
+BUILT = [e for e in MANIFEST.entries if (gallery.GALLERY_DIR / f"{e.id}.h5").exists()]
+
+
+def test_only_small_checkpoints_are_kept():
+    kept = {e.model: gallery.checkpoint_kept(e) for e in MANIFEST.entries}
+    assert kept["resnet110_noshort"] and kept["resnet20"] and not kept["vgg16"] and not kept["densenet121"]
+
+
+@pytest.mark.parametrize("entry", BUILT, ids=lambda e: e.id)
+def test_gallery_entry_provenance_and_reported_accuracy(entry):
+    """How each entry was made is stored, and the accuracy it reports is the one its checkpoint recorded."""
+    import torch
+    from workers.checkpoints import sha256_file
+    from workers.fasttrain import OneCycleRecipe
+
+    surface = read_surface(gallery.GALLERY_DIR / f"{entry.id}.h5")
+    line = next(e for e in gallery.build_index(MANIFEST).entries if e.id == entry.id)
+    assert line.test_acc == surface.attrs["model_test_acc"] and 0 < line.test_acc <= 100
+    assert line.checkpoint_sha256 == surface.recipe["checkpoint_sha256"]
+    for split in ("train", "test"):
+        assert len(np.unique(surface.arrays[f"samples_{split}"])) == entry.surface.samples
+    if entry.tier == "gpu":  # built after the engine recorded the weights, samples and compute of every surface
+        assert {"weights_sha256", "samples", "compute"} <= set(surface.recipe)
+        assert surface.recipe["samples"]["test"]["count"] == entry.surface.samples
+        assert surface.attrs["training"]["recipe"] == entry.training.model_dump(mode="json")
+        assert f"{line.test_acc:.2f}% test accuracy" in line.source and f"{entry.training.epochs} epochs" in line.source
+    if entry.training is None:
+        return
+    ckpt = gallery.checkpoint_path(entry)
+    assert ckpt.exists() == gallery.checkpoint_kept(entry), entry.id  # absent only where too large to keep
+    if not ckpt.exists():
+        return
+    assert sha256_file(ckpt) == surface.recipe["checkpoint_sha256"]
+    stored = torch.load(ckpt, map_location="cpu", weights_only=True)
+    recorded = stored["training"]["test_acc"] if isinstance(entry.training, OneCycleRecipe) else stored["acc"]
+    assert abs(recorded - line.test_acc) <= 0.02  # both on the whole test split, on the GPU; two samples' slack
+    epochs = stored["training"]["recipe"]["epochs"] if isinstance(entry.training, OneCycleRecipe) else stored["epoch"]
+    assert epochs == entry.training.epochs == line.epochs
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "data" / "cifar10-jpeg.tar.xz").exists(), reason="../shared/data is absent")
+@pytest.mark.parametrize("entry", BUILT, ids=lambda e: e.id)
+def test_gallery_centre_recomputes_from_its_checkpoint(entry):
+    """The centre of every surface is the model itself: its test loss and accuracy on the stated samples,
+    recomputed here on the CPU from the checkpoint, are the ones in the file (computed on a GPU)."""
+    from workers.checkpoints import load_model
+    from workers.data import load_split
+    from workers.evaluate import Evaluator
+
+    ckpt = gallery.checkpoint_path(entry)
+    if not ckpt.exists():
+        pytest.skip(f"{entry.id}: checkpoint not committed")
+    surface = read_surface(gallery.GALLERY_DIR / f"{entry.id}.h5")
+    iy, ix = int(np.argmin(np.abs(surface.ycoordinates))), int(np.argmin(np.abs(surface.xcoordinates)))
+    assert surface.xcoordinates[ix] == surface.ycoordinates[iy] == 0
+    x, y, idx = load_split(entry.dataset, "test", samples=entry.surface.samples, seed=entry.surface.sample_seed)
+    assert np.array_equal(idx, surface.arrays["samples_test"])
+    values = Evaluator(load_model(entry.model, ckpt), {"test": (x, y)}, batch_size=entry.surface.batch_size).evaluate()
+    assert values["test_loss"] == pytest.approx(surface.metrics["test_loss"][iy, ix], rel=1e-4)
+    assert abs(values["test_acc"] - surface.metrics["test_acc"][iy, ix]) <= 100 / entry.surface.samples + 1e-9
 
 
 @pytest.mark.skipif(not (SHARED / "data" / "cifar10-jpeg.tar.xz").exists(), reason="../shared/data is absent")

@@ -134,14 +134,14 @@ def _cpu_flags() -> set[str]:
     return flags
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("fast", [False, True, "bf16"])
 def test_the_recipe_says_how_the_surface_was_computed(tmp_path, model, data, fast):
     s = compute_surface(spec(fast=fast), tmp_path / "s.h5", model=model, data=data)
     c = read_surface(tmp_path / "s.h5").recipe["compute"]
     assert c == s.recipe["compute"]
     flags = _cpu_flags()
-    bf16 = fast and bool({"avx512_bf16", "amx_bf16"} & flags)
-    assert c["device"] == "cpu" and c["fast"] is fast and c["precision"] == ("bf16" if bf16 else "fp32")
+    bf16 = fast == "bf16" and bool({"avx512_bf16", "amx_bf16"} & flags)  # on a CPU, bf16 only when named
+    assert c["device"] == "cpu" and c["fast"] == fast and c["precision"] == ("bf16" if bf16 else "fp32")
     assert c["torch"] == torch.__version__ and c["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert set(c["cpu_flags"].split()) <= flags and ("avx2" in c["cpu_flags"].split()) == ("avx2" in flags)
     assert s.recipe["weights_sha256"] != compute_surface(spec(), model=times_three(model), data=data).recipe["weights_sha256"]
