@@ -51,7 +51,8 @@ def test_gallery_surface_matches_its_manifest_entry(entry):
         assert entry.tier != "cpu" or (spec.x.num >= 9 and spec.samples >= 100)  # the CPU sketches of a path
     else:
         assert entry.tier != "cpu" or (spec.x.num >= 31 and spec.samples >= 500 and spec.split == "both")
-    assert set(surface.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+    splits = ("train", "test") if spec.split == "both" else (spec.split,)
+    assert set(surface.metrics) == {f"{s}_{m}" for s in splits for m in ("loss", "acc")}
     assert np.isfinite(surface.metrics["train_loss"]).all()
     assert 0 <= surface.attrs["landscape_stats"]["nonconvex_share"] <= 1
     assert len(surface.arrays["samples_train"]) == spec.samples
@@ -85,7 +86,7 @@ def test_gallery_entry_provenance_and_reported_accuracy(entry):
     line = next(e for e in gallery.build_index(MANIFEST).entries if e.id == entry.id)
     assert line.test_acc == surface.attrs["model_test_acc"] and 0 < line.test_acc <= 100
     assert line.checkpoint_sha256 == surface.recipe["checkpoint_sha256"]
-    for split in ("train", "test"):
+    for split in ("train", "test") if entry.surface.split == "both" else (entry.surface.split,):
         assert len(np.unique(surface.arrays[f"samples_{split}"])) == entry.surface.samples
     if entry.tier == "gpu":  # built after the engine recorded the weights, samples and compute of every surface
         assert {"weights_sha256", "samples", "compute"} <= set(surface.recipe)
@@ -101,7 +102,8 @@ def test_gallery_entry_provenance_and_reported_accuracy(entry):
     assert sha256_file(ckpt) == surface.recipe["checkpoint_sha256"]
     stored = torch.load(ckpt, map_location="cpu", weights_only=True)
     recorded = stored["training"]["test_acc"] if isinstance(entry.training, OneCycleRecipe) else stored["acc"]
-    assert abs(recorded - line.test_acc) <= 0.02  # both on the whole test split, on the GPU; two samples' slack
+    if not getattr(entry.training, "test_samples", 0):  # the CPU paths record their run's figure on a test subset
+        assert abs(recorded - line.test_acc) <= 0.02  # both on the whole test split, on the GPU; two samples' slack
     epochs = stored["training"]["recipe"]["epochs"] if isinstance(entry.training, OneCycleRecipe) else stored["epoch"]
     assert epochs == entry.training.epochs == line.epochs
 
