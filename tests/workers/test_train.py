@@ -152,3 +152,17 @@ def test_a_seeded_subset_trains_as_a_file_holding_only_those_samples(learnable_n
         train(config(learnable_npz, epochs=1, train_samples=1000), tmp_path / "c", log=lambda m: None)
     with pytest.raises(ValueError, match="0 \\(the whole split\\) or positive"):
         config(learnable_npz, train_samples=-1)
+
+
+def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_path, capsys):
+    from workers.cli import main
+
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--epochs", "1",
+            "--batch-size", "32", "--out", str(tmp_path / "run")]
+    assert main(argv + ["--train-samples", "64", "--test-samples", "16"]) == 0
+    recipe = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["config"]
+    assert (recipe["train_samples"], recipe["test_samples"]) == (64, 16)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv[:-1] + [str(tmp_path / "other"), "--train-samples", "-3"])
+    assert exit_info.value.code == 2 and "train_samples and test_samples must be 0" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
