@@ -3,13 +3,15 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 THREE := frontend/node_modules/three/package.json
+# Exact versions of every package (pyproject.toml holds the ranges users get); `make lock` rewrites it.
+CONSTRAINTS := constraints.txt
 
-.PHONY: setup run test test-frontend chromium bench
+.PHONY: setup run test test-frontend test-lower chromium bench wheel lock
 
-$(BIN)/lossatlas: pyproject.toml
+$(BIN)/lossatlas: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) --upgrade pip
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
 # three.js for the viewer, exactly as pinned in frontend/package-lock.json (served from node_modules).
@@ -31,6 +33,28 @@ test: setup chromium
 
 test-frontend: setup chromium
 	$(BIN)/python -m pytest -q tests/frontend
+
+# The declared lower bounds (constraints-lower.txt: the web stack, numpy, h5py, matplotlib, tqdm) in their
+# own venv, with torch and torchvision seen from .venv (a torch at its lower bound is a multi-GB download).
+LOWER := .venv-lower
+test-lower: setup
+	rm -rf $(LOWER)
+	$(PY) -m venv $(LOWER)
+	$(LOWER)/bin/pip install -q -r constraints-lower.txt
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+		"$$($(LOWER)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/locked.pth"
+	$(LOWER)/bin/python -m pytest -q -p no:cacheprovider -W error::UserWarning -W default::DeprecationWarning tests/server/test_api_surfaces.py \
+		tests/server/test_openapi_page.py tests/workers/test_h5io.py tests/workers/test_surface.py \
+		tests/workers/test_objective.py tests/workers/test_plot.py tests/workers/test_export.py \
+		tests/workers/test_progress.py tests/server/test_notebook.py
+
+# A wheel with the viewer (and the three.js files it loads) and the gallery in it: dist/lossatlas-*.whl
+wheel: setup
+	$(BIN)/pip wheel --no-deps --no-build-isolation -w dist .
+
+lock: $(BIN)/lossatlas
+	{ sed -n '1,2p' $(CONSTRAINTS); $(BIN)/pip freeze --all --exclude-editable | grep -v '^lossatlas'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 bench: setup
 	$(BIN)/python bench/bench_engine.py

@@ -3,6 +3,7 @@
 // (x, y) (its own grid point there, or bilinear between its neighbours when the grids differ).
 
 import { sampleAt } from './compare.js';
+import { RATIO, RATIO_LABEL } from './curvature.js';
 import { formatNumber } from './scale.js';
 import { checkpointRows, nearestCheckpoint } from './trajectory.js';
 
@@ -143,7 +144,7 @@ export class Hover {
 			if ( other === metric ) continue;
 			const rowsOf = layer.mesh.metrics[ other ];
 			const o = g.ndim === 2 ? rowsOf[ iy ][ ix ] : rowsOf[ ix ];
-			rows.push( [ other, other, done ? formatNumber( o, 6 ) : 'pending' ] );
+			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? formatNumber( o, 6 ) : 'pending' ] );
 
 		}
 

@@ -21,6 +21,7 @@ import { Viewport3D } from './scene.js';
 import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
 import { installTestHook } from './testhook.js';
+import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
 import { Tooltip } from './tooltip.js';
 import { PathObject, onePlane, pathsOf, pcaAxisNames } from './trajectory.js';
 import { readState, writeState } from './urlstate.js';
@@ -28,7 +29,7 @@ import { exportPNG } from './export.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
 const isAccuracy = ( metric ) => /acc/.test( metric || '' );
-const metricText = ( metric ) => ( metric ? metric.replace( '_', ' ' ) : '' );
+const metricText = ( metric ) => ( metric === RATIO ? RATIO_LABEL : metric ? metric.replace( '_', ' ' ) : '' );
 
 /** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
  * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short
@@ -165,6 +166,7 @@ class App {
 		$( 'cmap' ).replaceChildren( ...COLORMAPS.map( ( name ) => h( 'option', { value: name }, name ) ) );
 		$( 'metric' ).addEventListener( 'change', ( e ) => this.setMetric( e.target.value ) );
 		$( 'cmap' ).addEventListener( 'change', ( e ) => this.update( { cmap: e.target.value } ) );
+		$( 'color-by' ).addEventListener( 'change', ( e ) => this.update( { colorBy: e.target.value } ) );
 		$( 'wireframe' ).addEventListener( 'change', ( e ) => this.update( { wireframe: e.target.checked } ) );
 		$( 'panes' ).addEventListener( 'change', ( e ) => this.update( { panes: e.target.checked } ) );
 		$( 'logz' ).addEventListener( 'change', ( e ) => this.update( { log: e.target.checked } ) );
@@ -218,7 +220,7 @@ class App {
 		Object.assign( this.state, changes );
 		if ( Object.keys( changes ).every( ( k ) => STYLE_KEYS.includes( k ) ) && this.shown ) {
 
-			for ( const m of this.meshes ) m.setStyle( { wireframe: this.state.wireframe, cmap: this.state.cmap } );
+			for ( const m of this.meshes ) m.setStyle( { wireframe: this.state.wireframe, cmap: this.drape ? DRAPE_CMAP : this.state.cmap } );
 			this._controls();
 			this._colorBar();
 			this.drawFlat();
@@ -298,11 +300,14 @@ class App {
 		// Side by side: one pane per surface (2 to 4), all seen through one camera.
 		const panes = state.panes && shown.length >= 2 && shown.length <= 4 ? shown.length : 1;
 		const colorMode = shown.length === 1 || panes > 1 ? 'map' : 'solid';
+		this.drape = this._drape( shown, colorMode );
 		for ( const m of this.meshes ) m.dispose();
 		this.meshes = shown.map( ( l, i ) => {
 
+			const ratio = this.drape && this.drape.grids.get( l.id );
 			const mesh = new SurfaceMesh( l.grid, this.frame, this.zscale, {
-				color: l.color, opacity: l.opacity, colorMode, cmap: state.cmap, wireframe: state.wireframe,
+				color: l.color, opacity: l.opacity, colorMode, cmap: ratio ? DRAPE_CMAP : state.cmap, wireframe: state.wireframe,
+				tint: ratio ? drapeTint( ratio, this.drape.scale ) : null,
 			} );
 			if ( panes > 1 ) mesh.object.userData.pane = i;
 			return mesh;
@@ -317,6 +322,7 @@ class App {
 		if ( list !== this._metrics ) {
 
 			$( 'metric' ).replaceChildren( ...metrics.map( ( m ) => h( 'option', { value: m }, metricText( m ) ) ) );
+			$( 'color-by-label' ).hidden = ! metrics.includes( RATIO );
 			this._metrics = list;
 
 		}
@@ -381,6 +387,7 @@ class App {
 		const { state } = this;
 		setValue( $( 'metric' ), state.metric || '' );
 		$( 'cmap' ).value = state.cmap;
+		$( 'color-by' ).value = state.colorBy;
 		$( 'wireframe' ).checked = state.wireframe;
 		$( 'panes' ).checked = state.panes;
 		$( 'logz' ).checked = state.log;
@@ -400,7 +407,28 @@ class App {
 		const { state } = this;
 		const showBar = this.colorMode === 'map' && state.view !== '1d' && ! this.zscale.empty;
 		$( 'colorbar' ).hidden = ! showBar;
-		if ( showBar ) drawColorBar( $( 'colorbar' ).querySelector( 'canvas' ), state.cmap, this.zscale, metricText( state.metric ) );
+		if ( ! showBar ) return;
+		const canvas = $( 'colorbar' ).querySelector( 'canvas' );
+		if ( this.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, this.drape.scale, '|min/max| (colour)' );
+		else drawColorBar( canvas, state.cmap, this.zscale, metricText( state.metric ) );
+
+	}
+
+	/** The eigenvalue ratio draped over the 3-D surfaces as colour (state.colorBy): {grids, scale} with
+	 * one diverging scale for all of them, or null (colour by height). */
+	_drape( shown, colorMode ) {
+
+		if ( this.state.colorBy !== RATIO ) return null;
+		const grids = ratioGrids( shown );
+		if ( ! grids.size ) return null; // the control is hidden: no surface shown has eigenvalue maps
+		if ( colorMode !== 'map' ) {
+
+			this.status.notice( `colour by ${ RATIO_LABEL } needs one surface, or side-by-side panes: colouring by layer` );
+			return null;
+
+		}
+
+		return { grids, scale: new RatioScale( [ ...grids.values() ].map( ( g ) => g.display ) ) };
 
 	}
 
@@ -427,7 +455,7 @@ class App {
 
 			lines = [
 				...shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ),
-				h( 'div', { class: 'muted' }, `${ metricText( state.metric ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }` ),
+				h( 'div', { class: 'muted' }, `${ metricText( state.metric ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
 				this.names.note ? h( 'div', { class: 'muted axes-note' }, this.names.note ) : null,
 			];
 

@@ -5,6 +5,7 @@
 
 import { isDifference } from './compare.js';
 import { h, keyedList, setValue } from './dom.js';
+import { RATIO_LABEL, curvatureDetails } from './curvature.js';
 import { formatNumber } from './scale.js';
 
 const gridText = ( axis ) => ( axis ? `${ formatNumber( axis.min ) } … ${ formatNumber( axis.max ) } (${ axis.num })` : null );
@@ -118,6 +119,8 @@ export function renderDetails( container, layers ) {
 				[ 'status', s.status === 'complete' ? 'complete' : `partial: ${ s.points_done } of ${ s.points_total } points` ],
 				[ 'non-convex share', stats && stats.nonconvex_share !== undefined && stats.nonconvex_share !== null
 					? `${ ( 100 * stats.nonconvex_share ).toFixed( 1 ) } % of ${ stats.points } points within r ≤ ${ stats.radius } (${ stats.metric })` : null ],
+				[ 'non-convex share (eigenvalues)', stats && stats.hessian && stats.hessian.nonconvex_share !== null && stats.hessian.nonconvex_share !== undefined
+					? `${ ( 100 * stats.hessian.nonconvex_share ).toFixed( 1 ) } % of ${ stats.hessian.points } points within r ≤ ${ stats.hessian.radius } with ${ RATIO_LABEL } > ${ stats.hessian.ratio }` : null ],
 				...( g ? [
 					[ 'shortcuts', g.shortcuts === null || g.shortcuts === undefined ? null : ( g.shortcuts ? 'yes' : 'no' ) ],
 					[ 'epochs', g.epochs ],
@@ -127,6 +130,7 @@ export function renderDetails( container, layers ) {
 				] : [] ),
 			] ),
 			computeDetails( recipe && recipe.compute ),
+			curvatureDetails( mesh.curvature ),
 			h( 'a', { href: `/api/surfaces/${ encodeURIComponent( s.id ) }/file`, download: `${ s.id }.h5` }, 'download HDF5' ),
 		);
 

@@ -18,7 +18,9 @@ export class SurfaceMesh {
 	 * @param {import('./griddata.js').GridData} grid
 	 * @param {import('./scale.js').XYFrame} frame
 	 * @param {import('./scale.js').ZScale} zscale
-	 * @param {{color: string, opacity: number, colorMode: 'map'|'solid', cmap: string, wireframe: boolean}} style
+	 * @param {{color: string, opacity: number, colorMode: 'map'|'solid', cmap: string, wireframe: boolean,
+	 *   tint?: Float32Array|null}} style ``tint``: per-vertex colour positions in [0, 1] of another
+	 *   metric draped over the surface (colour mode 'map'); null colours by height
 	 */
 	constructor( grid, frame, zscale, style ) {
 
@@ -89,13 +91,14 @@ export class SurfaceMesh {
 		m.opacity = style.opacity;
 		m.depthWrite = ! transparent;
 		if ( this.grid.ndim === 2 ) m.wireframe = Boolean( style.wireframe );
-		if ( style.color !== before.color || style.colorMode !== before.colorMode || style.cmap !== before.cmap ) this._paint();
+		if ( style.color !== before.color || style.colorMode !== before.colorMode || style.cmap !== before.cmap || style.tint !== before.tint ) this._paint();
 
 	}
 
 	_paint() {
 
-		const { style, grid, t } = this;
+		const { style, grid } = this;
+		const t = style.tint || this.t;
 		const colors = this.geometry.attributes.color;
 		const solid = new THREE.Color( style.color ); // hex strings are sRGB; three converts to linear
 		const linear = new THREE.Color();
@@ -183,7 +186,7 @@ export class SurfaceMesh {
 			id: this.grid.id, ndim: this.grid.ndim, kind: this.object.type, vertices: this.geometry.attributes.position.count,
 			drawn_vertices: this.drawnVertices, primitives: this.primitives, wireframe: Boolean( this.material.wireframe ),
 			opacity: this.material.opacity, color_mode: this.style.colorMode, points_done: this.grid.pointsDone,
-			coarse_level: this.grid.coarseLevel, style_color: this.style.color, cmap: this.style.cmap,
+			coarse_level: this.grid.coarseLevel, style_color: this.style.color, cmap: this.style.cmap, draped: Boolean( this.style.tint ),
 			first_color: [ 0, 1, 2 ].map( ( i ) => Math.round( this.geometry.attributes.color.array[ i ] * 1e4 ) / 1e4 ),
 		};
 

@@ -77,6 +77,24 @@ export function installTestHook( app ) {
 			return app.state.view === 'map' ? app.mapView.contours : [];
 
 		},
+		/** The eigenvalue ratio draped as colour: {scale, ticks, tint: {id: [t per vertex]}}, or null. */
+		drape() {
+
+			const d = app.drape;
+			if ( ! d ) return null;
+			const tint = Object.fromEntries( app.meshes.filter( ( m ) => m.style.tint ).map( ( m ) => [ m.grid.id, Array.from( m.style.tint ) ] ) );
+			return { scale: d.scale.describe(), d0: d.scale.d0, d1: d.scale.d1, ticks: d.scale.ticks( 7 ), tint, cmap: app.meshes[ 0 ]?.style.cmap };
+
+		},
+		/** Vertex colour (linear RGB, as drawn) of grid point (ix, iy) of surface ``id``. */
+		vertexColor( id, ix, iy ) {
+
+			const mesh = app.meshes.find( ( m ) => m.grid.id === id );
+			if ( ! mesh ) return null;
+			const c = mesh.geometry.attributes.color, k = iy * mesh.grid.nx + ix;
+			return [ c.getX( k ), c.getY( k ), c.getZ( k ) ];
+
+		},
 		/** The colour bar's ticks: [{value, t, label}]. */
 		ticks() {
 

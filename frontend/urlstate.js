@@ -9,7 +9,7 @@ const ID = /^[a-z0-9._-]+(~[a-z0-9._-]+)?$/; // a surface, or a difference a~b
 
 function defaultState() {
 
-	return { ids: [], colors: {}, opacities: {}, metric: null, view: '3d', wireframe: false, log: false, vmax: null, cmap: 'viridis', slice: 'x', panes: false, camera: null, jobs: [], warnings: [] };
+	return { ids: [], colors: {}, opacities: {}, metric: null, view: '3d', wireframe: false, log: false, vmax: null, cmap: 'viridis', colorBy: '', slice: 'x', panes: false, camera: null, jobs: [], warnings: [] };
 
 }
 
@@ -43,6 +43,8 @@ export function readState( search ) {
 	if ( COLORMAPS.includes( q.get( 'cm' ) ) ) state.cmap = q.get( 'cm' );
 	else if ( q.get( 'cm' ) ) state.warnings.push( `unknown colour map “${ q.get( 'cm' ) }”: using viridis (one of ${ COLORMAPS.join( ', ' ) })` );
 	if ( q.get( 'sl' ) === 'y' ) state.slice = 'y';
+	if ( q.get( 'cb' ) === 'eig_ratio' ) state.colorBy = 'eig_ratio';
+	else if ( q.get( 'cb' ) ) state.warnings.push( `unknown colour source “${ q.get( 'cb' ) }”: colouring by height (the one other is eig_ratio)` );
 	const camera = ( q.get( 'cam' ) || '' ).split( ',' ).map( finite );
 	if ( camera.length === 6 && camera.every( ( v ) => v !== null ) ) state.camera = camera;
 	else if ( q.get( 'cam' ) ) state.warnings.push( `the link’s camera (cam=${ q.get( 'cam' ) }) is not six numbers: the default view is used` );
@@ -70,6 +72,7 @@ export function writeState( state ) {
 	if ( state.vmax !== null ) q.set( 'vmax', String( state.vmax ) );
 	if ( state.cmap !== 'viridis' ) q.set( 'cm', state.cmap );
 	if ( state.slice !== 'x' ) q.set( 'sl', state.slice );
+	if ( state.colorBy ) q.set( 'cb', state.colorBy );
 	if ( state.camera ) q.set( 'cam', state.camera.join( ',' ) );
 	if ( state.jobs.length ) q.set( 'job', state.jobs.join( ',' ) );
 	return `?${ q.toString() }`;

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.data import DATASETS, default_root
+from workers.resources import resource_dir
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 class DatasetSource(BaseModel):
@@ -47,8 +47,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOSSATLAS_", extra="ignore")
 
     data_dir: Path = Field(Path.home() / ".local" / "share" / "lossatlas", description="jobs, user surfaces, uploads")
-    gallery_dir: Path = Field(REPO / "precomputed", description="read-only gallery of precomputed surfaces")
-    frontend_dir: Path = Field(REPO / "frontend", description="the viewer (index.html, static files)")
+    gallery_dir: Path = Field(default_factory=lambda: resource_dir("precomputed"),
+                              description="read-only gallery of precomputed surfaces")
+    frontend_dir: Path = Field(default_factory=lambda: resource_dir("frontend"),
+                               description="the viewer (index.html, static files)")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     token: SecretStr | None = Field(None, description="bearer token required by write endpoints")

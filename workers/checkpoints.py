@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 
+from .usermodels import user_model
 from .zoo import create_model, list_models
 
 
@@ -52,29 +53,25 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def build_model(name: str) -> nn.Module:
-    """A zoo model by name, or a user's model given as ``package.module:function``."""
+def build_model(name: str, args: dict[str, Any] | None = None) -> nn.Module:
+    """A zoo model by name, or a user's model given as ``package.module:function`` (imported from the
+    current directory as ``python -m`` does), called with the keyword arguments ``args``."""
     if ":" in name:
-        module_name, _, fn_name = name.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module_name), fn_name)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"cannot import model {name!r}: {e}") from e
-        model = fn()
-        if not isinstance(model, nn.Module):
-            raise ValueError(f"model function {name!r} returned {type(model).__name__}, not an nn.Module")
-        return model
+        return user_model(name, args)
     if name not in list_models():
         raise ValueError(
             f"unknown model {name!r}: use a zoo name ({', '.join(list_models())}) or 'package.module:function'"
         )
-    return create_model(name)
+    try:
+        return create_model(name, **(args or {}))
+    except TypeError as e:
+        raise ValueError(f"zoo model {name!r} does not take the arguments {args}: {e}") from None
 
 
 INIT_SEED = 0
 
 
-def load_model(name: str, checkpoint: str | Path | None) -> nn.Module:
+def load_model(name: str, checkpoint: str | Path | None, args: dict[str, Any] | None = None) -> nn.Module:
     """Build a model and load its checkpoint with strict key matching; returns it in eval mode.
 
     Without a checkpoint the model keeps its initialisation, drawn from seed :data:`INIT_SEED` so that
@@ -82,7 +79,7 @@ def load_model(name: str, checkpoint: str | Path | None) -> nn.Module:
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
-        model = build_model(name)
+        model = build_model(name, args)
     if checkpoint is not None:
         state = load_state_dict(checkpoint)
         try:

@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import get_args
 
 import torch
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from . import __version__
+from .cli_files import add_export, add_plot
 from .progress import ProgressBar
-from .spec import SurfaceSpec, one_line
+from .spec import DirectionsSpec, SurfaceSpec, one_line
+from .usermodels import parse_model_args
+
+
+def _choices(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    """The allowed values of a spec field typed as a ``Literal``: the one place they are defined."""
+    return get_args(model.model_fields[field].annotation)
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -26,18 +35,21 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         help="compute a 1-D or 2-D loss surface into an HDF5 file (resumable)",
         description="Compute L(w + x*dx + y*dy) on a grid. Run the same command again to resume.",
     )
-    p.add_argument("--model", required=True, help="zoo name (resnet56, resnet56_noshort, vgg9, ...) or package.module:function")
+    p.add_argument("--model", required=True, help="zoo name (resnet56, resnet56_noshort, vgg9, ...) or "
+                   "package.module:function (imported from the current directory first)")
+    p.add_argument("--model-args", action="append", default=[], metavar="ARGS",
+                   help="""keyword arguments of the model function: '{"hidden": 256}' or hidden=256,act=relu""")
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
-    p.add_argument("--data", default="cifar10", help="cifar10, cifar10-jpeg, imagefolder, mnist, fashion-mnist or tensors")
+    p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--split", default="train", help="train, test or both")
+    p.add_argument("--split", default="train", choices=_choices(SurfaceSpec, "split"))
     p.add_argument("--samples", type=int, help="evaluate a seeded random subset of this many samples per split")
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--mean", type=_floats, help="per-channel normalization mean, overrides the dataset's")
     p.add_argument("--std", type=_floats, help="per-channel normalization std")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--loss", default="ce", help="ce (cross-entropy) or mse")
+    p.add_argument("--loss", default="ce", choices=_choices(SurfaceSpec, "loss"), help="cross-entropy or mse")
     p.add_argument("--x", help="x axis as min:max:num, e.g. -1:1:51 (pca: default, the path with a margin)")
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
     p.add_argument("--dir-file", help="use the directions in this HDF5 file (ours or the reference code's)")
@@ -46,15 +58,18 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoints", nargs="+", help="pca: the path's checkpoints (files, a quoted glob such as "
                    "'runs/r20/epoch_*.pt', or a lossatlas train directory); the final model: --checkpoint, "
                    "else the last")
-    p.add_argument("--projection", default="cos", help="pca: how checkpoints are projected, cos (default) or lstsq")
+    p.add_argument("--projection", default="cos", choices=_choices(DirectionsSpec, "projection"),
+                   help="pca: how checkpoints are projected")
     p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
     p.add_argument("--margin", type=float, default=0.2, help="pca without --x/--y: margin around the path, "
                    "as a fraction of its extent (default 0.2)")
     p.add_argument("--proj-file", help="pca: also write the path's coordinates as the reference code's projection "
                    "file (proj_xcoord, proj_ycoord), for its plot_2D.plot_trajectory")
-    p.add_argument("--norm", help="filter (default), layer, weight or none (pca: none)")
-    p.add_argument("--ignore", default="biasbn", help="biasbn (default: zero direction for 1-D weights) or none")
-    p.add_argument("--dir-type", help="weights or states (adds BatchNorm running statistics); default: weights, "
+    p.add_argument("--norm", choices=_choices(DirectionsSpec, "norm"), help="filter (default; pca: none)")
+    p.add_argument("--ignore", default="biasbn", choices=_choices(DirectionsSpec, "ignore"),
+                   help="biasbn (default): zero direction for 1-D weights")
+    p.add_argument("--dir-type", choices=_choices(DirectionsSpec, "dir_type"),
+                   help="states adds BatchNorm running statistics; default: weights, "
                                       "states with --target so that x = 1 is exactly the target model")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
     p.add_argument("--same-dir", action="store_true", help="use the x direction for y too")
@@ -67,7 +82,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
                                                           "a one-time cost of seconds to a minute; ~1.1x over --fast alone on CPUs)")
     p.add_argument("--points-per-pass", type=int, help="grid points evaluated together (default: 1 on CPUs, "
                                                        "as many as fit in a quarter of a GPU's free memory)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
     p.add_argument("--overwrite", action="store_true",
@@ -127,7 +142,8 @@ def spec_fields(args: argparse.Namespace) -> dict:
     if args.norm is not None or kind != "pca":
         directions["norm"] = args.norm or "filter"
     return dict(
-        model=args.model, checkpoint=args.checkpoint, dataset=args.data, data_root=args.data_root,
+        model=args.model, model_args=parse_model_args(args.model_args), checkpoint=args.checkpoint,
+        dataset=args.data, data_root=args.data_root,
         download=args.download, split=args.split, samples=args.samples, sample_seed=args.sample_seed,
         mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss, directions=directions,
         dir_file=args.dir_file, x=args.x, y=args.y, fast=args.fast, hessian=hessian_from_args(args),
@@ -187,10 +203,12 @@ def run_compute(args: argparse.Namespace) -> int:
                         ("target", spec.directions.target), ("target-y", spec.directions.target_y)):
         if path and not Path(path).is_file():
             raise ValueError(f"--{label} {path} does not exist")
-    bar = ProgressBar(spec.num_points)
+    bars: list[ProgressBar] = []  # made at the first point: a refused run prints no bar
 
     def show(p):
-        bar.update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
+        if not bars:
+            bars.append(ProgressBar(spec.num_points))
+        bars[0].update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
 
     out = Path(args.out)
     print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
@@ -217,7 +235,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                        description="Train with SGD + momentum, step-decayed lr, weight decay, crop+flip augmentation. "
                                    "Run the same command again to resume from the last finished epoch.")
     p.add_argument("--model", required=True, help="zoo name, e.g. resnet56")
-    p.add_argument("--data", default="cifar10", help="cifar10, cifar10-jpeg, imagefolder, mnist, fashion-mnist or tensors")
+    p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)
@@ -259,8 +277,8 @@ def run_train(args: argparse.Namespace) -> int:
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
-        bar = bars.setdefault(epoch, ProgressBar(steps, unit="steps"))
-        bar.update(step, 0.0, None, f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.3f}  acc {acc:.1f}")
+        bar = bars.setdefault(epoch, ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}"))
+        bar.update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # tqdm measures the rate
 
     result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
     print(f"lossatlas: weights in {result.checkpoint}", file=sys.stderr)
@@ -268,10 +286,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_gallery(sub: argparse._SubParsersAction) -> None:
+    from .gallery import TIERS
+
     p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
     gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
     b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
-    b.add_argument("--tier", default="cpu", help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by precomputed/build_gpu.py) or all")
+    b.add_argument("--tier", default="cpu", choices=(*TIERS, "all"),
+                   help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
+                        "precomputed/build_gpu.py) or all")
     b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
     b.add_argument("--device", default="cpu")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
@@ -309,10 +331,13 @@ def run_gallery_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lossatlas", description="Loss landscapes of neural networks.")
+    parser.add_argument("--version", action="version", version=f"lossatlas {__version__} (torch {torch.__version__})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_compute(sub)
     add_train(sub)
     add_gallery(sub)
+    add_plot(sub)
+    add_export(sub)
     return parser
 
 

@@ -11,11 +11,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .directions import Direction, named_weights
-
-LOSSES = ("ce", "mse")
+from .objective import Objective, batch_metrics, make_objective  # noqa: F401 (batch_metrics: pointeval, hessian)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters (glibc malloc.h)
@@ -82,49 +80,29 @@ class FlatWeights:
         self.flat.copy_(self.w0)
 
 
-def batch_metrics(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed per-sample loss and number correct of one batch, as float64.
-
-    ``logits`` is ``(B, classes)`` or ``(K, B, classes)`` for K grid points at once (``target`` is
-    ``(B,)`` either way); the sums are scalars or ``(K,)``.
-    """
-    logits = logits.float()  # (..., B, C)
-    target = target.expand(logits.shape[:-1])  # (..., B)
-    flat_logits, flat_target = logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
-    if loss == "ce":
-        per_sample = F.cross_entropy(flat_logits, flat_target, reduction="none")
-    else:  # mse between softmax and one-hot, averaged over classes (the reference's MSELoss)
-        onehot = F.one_hot(flat_target, logits.shape[-1]).to(logits.dtype)
-        per_sample = (F.softmax(flat_logits, dim=1) - onehot).pow(2).mean(dim=1)
-    total = per_sample.view(target.shape).sum(dim=-1)
-    correct = (logits.argmax(dim=-1) == target).sum(dim=-1)
-    return total.double(), correct.double()
-
-
 class Evaluator:
     """Evaluates a model (in eval mode, without gradients) on fixed preloaded splits.
 
-    ``splits`` maps a split name (``train``/``test``) to ``(inputs, labels)``. ``forward`` replaces
-    ``model(x)`` (the fast mode passes its folded model).
+    ``splits`` maps a split name (``train``/``test``) to ``(inputs, labels)``. ``loss`` is a built-in
+    loss name or an :class:`~workers.objective.Objective` (a user's loss, accuracy, output picking).
+    ``forward`` replaces ``model(x)`` (the fast mode passes its folded model).
     """
 
     def __init__(
         self,
         model: nn.Module,
         splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
-        loss: str = "ce",
+        loss: str | Objective = "ce",
         batch_size: int = 128,
         device: str | torch.device = "cpu",
         forward=None,
         input_transform=None,
     ):
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+        self.objective = loss if isinstance(loss, Objective) else make_objective(loss)
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         self.model = model
         self.forward = forward or model
-        self.loss = loss
         self.batch_size = batch_size
         self.device = torch.device(device)
         if self.device.type == "cpu":
@@ -138,22 +116,24 @@ class Evaluator:
 
     @property
     def metric_names(self) -> list[str]:
-        return [f"{s}_{m}" for s in self.splits for m in ("loss", "acc")]
+        return [f"{s}_{m}" for s in self.splits for m in self.objective.metrics]
 
     @torch.inference_mode()
     def evaluate(self) -> dict[str, float]:
-        """``{split}_loss`` (mean over samples) and ``{split}_acc`` (percent) for each split."""
+        """``{split}_loss`` (mean over samples) and, with an accuracy, ``{split}_acc`` (percent) per split."""
         self.model.eval()
         out = {}
         for name, (x, y) in self.splits.items():
             loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
             correct = torch.zeros((), dtype=torch.float64, device=self.device)
             for start in range(0, len(y), self.batch_size):
-                logits = self.forward(x[start : start + self.batch_size])
-                batch_loss, batch_correct = batch_metrics(logits, y[start : start + self.batch_size], self.loss)
+                outputs = self.forward(x[start : start + self.batch_size])
+                batch_loss, batch_correct = self.objective.batch(outputs, y[start : start + self.batch_size])
                 loss_sum += batch_loss
-                correct += batch_correct
+                if batch_correct is not None:
+                    correct += batch_correct
             n = len(y)
             out[f"{name}_loss"] = loss_sum.item() / n
-            out[f"{name}_acc"] = 100.0 * correct.item() / n
+            if self.objective.correct is not None:
+                out[f"{name}_acc"] = 100.0 * correct.item() / n
         return out

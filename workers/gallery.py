@@ -23,14 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from .checkpoints import build_model, load_model, sha256_file
 from .data import DATASET_LABELS, load_split
 from .files import atomic_path
+from .resources import GALLERY_SOURCE, resource_dir
 from .h5io import read_surface, write_surface
-from .spec import AxisSpec, DirectionsSpec, SurfaceSpec
+from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
 from .evaluate import Evaluator
 from .fasttrain import OneCycleRecipe, ResidentData, fast_train
 from .train import TrainConfig, train
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-GALLERY_DIR = REPO_ROOT / "precomputed"
+GALLERY_DIR = resource_dir("precomputed")  # the checkout's precomputed/, or the installed copy
 Tier = Literal["cpu", "full", "gpu"]
 TIERS: tuple[str, ...] = Tier.__args__
 # Trained checkpoints above this size are not committed (VGG-16: 60 MB, DenseNet-121: 28 MB); their
@@ -74,10 +75,13 @@ class SurfaceRecipe(BaseModel):
     fast: bool = Field(False, description="the engine's fast mode (bf16, folded BN): not exact fp32")
     grid_num: int = Field(21, ge=2, le=201)
     margin: float = Field(0.2, ge=0)
+    hessian: HessianSpec | None = Field(None, description="also map the Hessian's extreme eigenvalues")
 
     def model_post_init(self, _context: Any) -> None:
         if self.x is None and self.directions.kind != "pca":
             raise ValueError("a surface needs an x axis (only pca surfaces choose theirs from the path)")
+        if self.hessian is not None and self.directions.kind == "pca":
+            raise ValueError("eigenvalue maps are built on random or file directions, not a pca path's plane")
 
 
 class GalleryEntry(BaseModel):
@@ -157,7 +161,7 @@ def load_manifest(directory: Path = GALLERY_DIR) -> Manifest:
     try:
         return Manifest.model_validate_json(path.read_text())
     except FileNotFoundError:
-        raise ValueError(f"no gallery manifest at {path}") from None
+        raise ValueError(f"no gallery manifest at {path}: {GALLERY_SOURCE}") from None
 
 
 def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
@@ -185,6 +189,7 @@ def surface_fields(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root
         model=entry.model, checkpoint=str(checkpoint_path(entry, directory)), dataset=entry.dataset,
         data_root=data_root, split=s.split, samples=s.samples, sample_seed=s.sample_seed,
         batch_size=s.batch_size, directions=directions, x=s.x, y=s.y, fast=s.fast,
+        **({"hessian": s.hessian} if s.hessian is not None else {}),
     )
 
 

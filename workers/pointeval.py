@@ -23,7 +23,8 @@ import torch.nn as nn
 from torch.func import functional_call, vmap
 
 from .directions import Direction
-from .evaluate import Evaluator, FlatWeights, batch_metrics
+from .evaluate import Evaluator, FlatWeights
+from .objective import Objective
 from .fastmode import FastForward, one_line_error
 
 Coords = tuple[float, ...]
@@ -79,7 +80,7 @@ class PointEvaluator:
         splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
         *,
         dir_type: str = "weights",
-        loss: str = "ce",
+        loss: str | Objective = "ce",
         batch_size: int = 128,
         device: str | torch.device = "cpu",
         fast: str | None = None,
@@ -97,6 +98,10 @@ class PointEvaluator:
             model, self.exact.splits, loss, batch_size, self.device,
             forward=self.fast, input_transform=self.fast.prepare_inputs,
         )
+        if self.exact.objective.recipe is not None:  # a user's loss, accuracy or output takes one point's outputs
+            if points_per_pass not in (None, 1):
+                raise ValueError("a custom loss, accuracy or output is evaluated one point per pass: leave points per pass unset")
+            points_per_pass = 1
         self._auto = points_per_pass is None
         self._k = points_per_pass
         self._stacked: torch.Tensor | None = None  # (K, total) weight sets of a chunk
@@ -226,7 +231,7 @@ class PointEvaluator:
                 correct = torch.zeros(len(chunk), dtype=torch.float64, device=self.device)
                 for start in range(0, len(y), self.evaluator.batch_size):
                     logits = self._forward_many(module, tensors, stacked, x[start : start + self.evaluator.batch_size])
-                    batch_loss, batch_correct = batch_metrics(logits, y[start : start + self.evaluator.batch_size], self.evaluator.loss)
+                    batch_loss, batch_correct = self.evaluator.objective.batch(logits, y[start : start + self.evaluator.batch_size])
                     loss_sum += batch_loss
                     correct += batch_correct
                 sums[name] = (loss_sum, correct, len(y))

@@ -146,8 +146,9 @@ class HessianSpec(BaseModel):
 class SurfaceSpec(BaseModel):
     """A loss surface: model, data, directions and grid."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())  # model_args is a field
     model: str = Field(description="zoo name (resnet56, ...) or package.module:function")
+    model_args: dict[str, Any] | None = Field(None, description="keyword arguments of the model function")
     checkpoint: str | None = Field(None, description="weights file of the model")
     dataset: Literal["cifar10", "cifar10-jpeg", "imagefolder", "mnist", "fashion-mnist", "tensors"] = "cifar10"
     data_root: str | None = None
@@ -178,11 +179,13 @@ class SurfaceSpec(BaseModel):
         return value
 
     @model_serializer(mode="wrap")
-    def _hessian_only_when_asked(self, handler):
-        """Recipes of surfaces without eigenvalue maps stay as they were before them (files resume)."""
+    def _optional_fields_only_when_set(self, handler):
+        """Recipes of surfaces without eigenvalue maps or model arguments stay as they were before those
+        existed (files resume)."""
         data = handler(self)
-        if self.hessian is None:
-            data.pop("hessian", None)
+        for key in ("hessian", "model_args"):
+            if getattr(self, key) is None:
+                data.pop(key, None)
         return data
 
     @field_validator("mean", "std")

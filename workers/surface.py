@@ -25,12 +25,14 @@ import torch
 import torch.nn as nn
 
 from . import __version__
+from .batches import as_tensors
 from .checkpoints import load_model, load_state_dict, sha256_file
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .fastmode import fast_precision
 from .grid import coarse_to_fine
+from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
 from .hessian import curvature_evaluator
 from .pointeval import PointEvaluator, check_points
 from .h5io import Surface, directions_digest, read_directions, write_directions, write_surface
@@ -108,18 +110,6 @@ def _denormals_flushed() -> bool:
     return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
 
 
-def as_tensors(split) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(inputs, labels)`` tensors, or any map-style dataset of ``(input, label)`` pairs, stacked once."""
-    if isinstance(split, (tuple, list)) and len(split) == 2 and all(isinstance(t, torch.Tensor) for t in split):
-        return split[0], split[1]
-    if hasattr(split, "__getitem__") and hasattr(split, "__len__"):
-        pairs = [split[i] for i in range(len(split))]
-        if not pairs:
-            raise ValueError("the dataset is empty")
-        return torch.stack([torch.as_tensor(x) for x, _ in pairs]), torch.as_tensor([int(y) for _, y in pairs])
-    raise ValueError(f"data splits must be (inputs, labels) tensors or a dataset of pairs, not {type(split).__name__}")
-
-
 def build_recipe(
     spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False, splits: Splits | None = None
 ) -> dict[str, Any]:
@@ -172,12 +162,12 @@ class GridPoint:
 
     def __init__(
         self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
-        points_per_pass: int | None = None, compile_fast: bool = False,
+        points_per_pass: int | None = None, compile_fast: bool = False, objective: Objective | None = None,
     ):
         if spec.hessian is not None and points_per_pass not in (None, 1):
             raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
         self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
-            model, directions, splits, dir_type=spec.directions.dir_type, loss=spec.loss,
+            model, directions, splits, dir_type=spec.directions.dir_type, loss=objective or spec.loss,
             batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
             compile=compile_fast, points_per_pass=1 if spec.hessian is not None else points_per_pass,
         )
@@ -288,6 +278,9 @@ def compute_surface(
     overwrite: bool = False,
     points_per_pass: int | None = None,
     compile_fast: bool = False,
+    loss: LossFn | None = None,
+    accuracy: AccuracyFn | str | None = "auto",
+    output: OutputPick = None,
 ) -> Surface:
     """Compute (or finish) the surface described by ``spec``.
 
@@ -302,7 +295,9 @@ def compute_surface(
     model : nn.Module, optional
         Use this model instead of building ``spec.model`` (it is copied, never modified).
     data : dict, optional
-        ``{"train": (inputs, labels), "test": ...}`` tensors to use instead of loading ``spec.dataset``.
+        ``{"train": ..., "test": ...}`` to use instead of loading ``spec.dataset``: ``(inputs, targets)``
+        tensors, a map-style dataset, or any iterable of batches such as a ``DataLoader``. It is read once
+        into two tensors before the first point, so every point sees the same samples in the same order.
     device : str
         ``"cpu"`` or ``"cuda"``; model and data are moved there once.
     progress : callable, optional
@@ -319,6 +314,14 @@ def compute_surface(
         Run the fast mode's model through ``torch.compile`` (a one-time compile per batch shape, seconds to
         a minute; about 1.1x over the uncompiled fast mode on a CPU, bench/README.md). Recorded as
         ``recipe["compute"]["compiled"]``.
+    loss : callable, optional
+        ``(outputs, targets) -> per-sample losses`` (shape ``(N,)``) instead of ``spec.loss``; the
+        surface's ``*_loss`` is their mean. Its name (``module.qualname``) goes into the recipe.
+    accuracy : callable, "top1", "auto" or None
+        ``(outputs, targets) -> per-sample scores in [0, 1]``; ``*_acc`` is 100 x their mean. "auto":
+        top-1 for the built-in losses, none (no ``*_acc`` metrics) for a callable ``loss``.
+    output : str, int or callable, optional
+        Picks the loss's input from what the model returns: a dict key, a tuple index or a function.
 
     Returns
     -------
@@ -340,7 +343,7 @@ def compute_surface(
     if out is not None:
         remove_stale_tmp(out)
 
-    base = load_model(spec.model, spec.checkpoint) if model is None else model
+    base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
     model = copy.deepcopy(base).to(device).eval()
     if data is None:
         splits, indices = _load_splits(spec)
@@ -349,8 +352,14 @@ def compute_surface(
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
-    check_data_fits(model, splits, spec, device)
+    objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
+    if objective.recipe is not None and spec.hessian is not None:
+        raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
+    if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
+        check_data_fits(model, splits, spec, device)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
+    if objective.recipe is not None:
+        recipe["objective"] = objective.recipe
 
     previous = open_or_resume(out, recipe, overwrite)
     directions, dir_path, dirs_pending = load_directions(spec, model, out, previous)
@@ -360,7 +369,7 @@ def compute_surface(
     flushing = _denormals_flushed()
     torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
     try:
-        point = GridPoint(model, directions, splits, spec, device, points_per_pass, compile_fast)
+        point = GridPoint(model, directions, splits, spec, device, points_per_pass, compile_fast, objective)
         recipe["compute"] = compute_record(device, point.precision, spec.fast)
         if previous is not None:
             check_resumable(out, previous, recipe, point, point.counts)
@@ -368,7 +377,8 @@ def compute_surface(
             surface = previous
             surface.recipe = recipe  # same content; refreshed paths
         else:
-            surface = _new_surface(spec, recipe, indices)
+            metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
+            surface = _new_surface(spec, recipe, indices, metrics)
         if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
             recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
             recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
@@ -403,13 +413,14 @@ def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out
             write_surface(out, surface)
 
 
-def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray]) -> Surface:
+def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray],
+                 metrics: list[str]) -> Surface:
     """An empty surface of ``spec``'s grid, every metric NaN, nothing done."""
     xs = spec.x.axis().coordinates()
     ys = spec.y.axis().coordinates() if spec.y is not None else None
     shape = (len(xs),) if ys is None else (len(ys), len(xs))
     surface = Surface(
-        xs, ys, {m: np.full(shape, np.nan) for m in spec.metrics}, np.zeros(shape, dtype=bool), recipe,
+        xs, ys, {m: np.full(shape, np.nan) for m in metrics}, np.zeros(shape, dtype=bool), recipe,
         attrs={
             "lossatlas_version": __version__,
             "torch_version": torch.__version__,

@@ -193,7 +193,7 @@ def train(
         for step in range(steps):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             xb, yb = x_train[idx], y_train[idx]
-            if config.augment:
+            if config.augment and xb.dim() == 4:  # crops and flips are for images (NCHW); flat inputs stay
                 xb = augment_batch(xb, gen)
             out = model(xb)
             loss = F.cross_entropy(out, yb)

@@ -60,7 +60,7 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
 
 
 @pytest.mark.parametrize("change, message", [
-    (["--norm", "filters"], "directions.norm: Input should be 'filter', 'layer', 'weight' or 'none'"),
+    (["--norm", "filters"], "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')"),
     (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
     (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
     (["--data-root", "missing.npz"], "missing.npz"),
@@ -170,3 +170,17 @@ def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
         main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian-tol", "1e-4"))
     assert e.value.code == 2 and not (tmp_path / "s.h5").exists()
     assert capsys.readouterr().err == "lossatlas compute: error: --hessian-tol is an option of the eigenvalue maps: add --hessian\n"
+
+
+def test_version_and_the_choices_in_the_help(capsys):
+    from workers import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith(f"lossatlas {__version__} (torch ")
+    with pytest.raises(SystemExit):
+        main(["compute", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    for option, values in (("--norm", "filter,layer,weight,none"), ("--split", "train,test,both"), ("--loss", "ce,mse"),
+                           ("--dir-type", "weights,states"), ("--ignore", "biasbn,none")):
+        assert f"{option} {{{values}}}" in usage

@@ -166,3 +166,21 @@ def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_pa
         main(argv[:-1] + [str(tmp_path / "other"), "--train-samples", "-3"])
     assert exit_info.value.code == 2 and "train_samples and test_samples must be 0" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, monkeypatch):
+    """Crop and flip apply to images only (#16): on flat tensors augment=True trains exactly as False."""
+    import numpy as np
+
+    (tmp_path / "flatmodels.py").write_text(
+        "import torch.nn as nn\n\ndef mlp():\n    return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    np.savez(tmp_path / "flat.npz", x_train=x, y_train=(x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0),
+             x_test=x[:8], y_test=np.zeros(8, dtype=np.int64))
+    runs = [TrainConfig(model="flatmodels:mlp", dataset="tensors", data_root=str(tmp_path / "flat.npz"), epochs=2,
+                        batch_size=16, augment=augment) for augment in (True, False)]
+    results = [train(cfg, tmp_path / f"run{i}", log=lambda m: None) for i, cfg in enumerate(runs)]
+    a, b = (torch.load(r.checkpoint, weights_only=True)["state_dict"] for r in results)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

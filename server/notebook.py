@@ -1,0 +1,139 @@
+"""The interactive viewer inline in a notebook: ``show(surface)`` returns an iframe onto a local lossatlas
+server (started once per kernel, in a thread, on a free loopback port, without a worker) that serves the
+given surfaces beside the gallery. The same three.js viewer as ``lossatlas serve``; nothing is uploaded.
+
+    from server.notebook import show
+    show(surface)                       # a Surface, or the path of a surface file
+    show("a.h5", "b.h5", log=True)      # overlaid, log z
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from workers.h5io import Surface, write_surface
+
+from .catalog import slugify, write_meta
+from .settings import Settings
+
+
+@dataclass
+class _Running:
+    url: str
+    surfaces_dir: Path
+    server: object  # uvicorn.Server
+    thread: threading.Thread
+
+
+_running: _Running | None = None
+_lock = threading.Lock()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(data_dir: str | Path | None = None) -> str:
+    """Start the notebook's server if it is not running; returns its URL."""
+    global _running
+    import uvicorn
+
+    from .app import create_app
+
+    with _lock:
+        if _running is not None and _running.thread.is_alive():
+            return _running.url
+        data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="lossatlas-notebook-"))
+        port = _free_port()
+        settings = Settings(data_dir=data, host="127.0.0.1", port=port, embedded_worker=False)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="lossatlas-notebook", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the lossatlas viewer server did not start on port {port}")
+            time.sleep(0.05)
+        _running = _Running(f"http://127.0.0.1:{port}", settings.surfaces_dir, server, thread)
+        return _running.url
+
+
+def stop() -> None:
+    """Stop the notebook's server (a later ``show`` starts a new one)."""
+    global _running
+    with _lock:
+        if _running is not None:
+            _running.server.should_exit = True
+            _running.thread.join(10)
+            _running = None
+
+
+def add(surface: Surface | str | Path, name: str | None = None) -> str:
+    """Put a surface among the server's user surfaces; returns its id (same content, same id)."""
+    start()
+    assert _running is not None
+    _running.surfaces_dir.mkdir(parents=True, exist_ok=True)
+    tmp = _running.surfaces_dir / ".incoming.h5"
+    if isinstance(surface, Surface):
+        write_surface(tmp, surface)
+        label = name or surface.recipe.get("spec", {}).get("model") or "surface"
+    else:
+        path = Path(surface)
+        if not path.is_file():
+            raise FileNotFoundError(f"surface file {path} does not exist")
+        shutil.copyfile(path, tmp)
+        label = name or path.stem
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:10]
+    sid = f"{slugify(label, 60)}-{digest}"
+    dest = _running.surfaces_dir / f"{sid}.h5"
+    write_meta(dest, label, None)
+    tmp.replace(dest)
+    return sid
+
+
+@dataclass
+class Viewer:
+    """What ``show`` returns: notebooks display it as the viewer in an iframe; ``url`` opens it elsewhere."""
+
+    url: str
+    width: str = "100%"
+    height: int = 600
+
+    def _repr_html_(self) -> str:
+        return (f'<iframe src="{html.escape(self.url)}" width="{html.escape(self.width)}" height="{self.height}" '
+                'style="border:0" allowfullscreen></iframe>')
+
+    def __repr__(self) -> str:
+        return f"Viewer({self.url})"
+
+
+def show(*surfaces: Surface | str | Path, names: list[str] | None = None, metric: str | None = None,
+         log: bool = False, view: str | None = None, width: str = "100%", height: int = 600) -> Viewer:
+    """The viewer on ``surfaces`` (overlaid), for display in a notebook cell.
+
+    ``metric`` (``train_loss`` ...), ``log`` (log z) and ``view`` (``3d``, ``map``, ``1d``) set the
+    viewer's initial state, as its shareable URLs do.
+    """
+    if not surfaces:
+        raise ValueError("give at least one surface (a Surface or the path of a surface file)")
+    if names is not None and len(names) != len(surfaces):
+        raise ValueError(f"{len(names)} name(s) for {len(surfaces)} surface(s)")
+    ids = [add(s, names[i] if names else None) for i, s in enumerate(surfaces)]
+    query = {"s": ",".join(ids)}
+    if metric:
+        query["m"] = metric
+    if log:
+        query["log"] = "1"
+    if view:
+        query["v"] = view
+    return Viewer(f"{start()}/?{urlencode(query, safe=',')}", width, height)

@@ -1,0 +1,113 @@
+"""``lossatlas export`` (#16): VTP as the reference's h52vtp.py builds it (checked by parsing the XML),
+CSV read back with the csv module, and the mesh JSON equal to what the server serves."""
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workers.cli import main
+from workers.h5io import Surface, read_surface, write_surface
+
+
+def grid(path: Path) -> Path:
+    """A 4 x 5 (ny x nx) surface with one pending point and one infinite loss."""
+    xs, ys = np.linspace(-1, 1, 5), np.linspace(0, 3, 4)
+    X, Y = np.meshgrid(xs, ys)
+    loss = 0.5 + X**2 + Y
+    done = np.ones_like(loss, dtype=bool)
+    done[1, 1] = False
+    loss[3, 4] = np.inf
+    metrics = {"train_loss": np.where(done, loss, np.nan), "train_acc": np.where(done, 50 + X, np.nan)}
+    write_surface(path, Surface(xs, ys, metrics, done, {"spec": {"model": "grid", "checkpoint": "/secret/dir/w.pt"}}))
+    return path
+
+
+def data_array(piece: ET.Element, section: str, name: str) -> np.ndarray:
+    node = piece.find(f"{section}/DataArray[@Name='{name}']")
+    return np.array([float(v) for v in (node.text or "").split()])
+
+
+def test_vtp_has_every_point_and_the_cells_whose_corners_are_computed(tmp_path):
+    src = grid(tmp_path / "s.h5")
+    assert main(["export", str(src), "--vtp", "--log", "--zmax", "3"]) == 0
+    out = tmp_path / "s_train_loss_zmax=3_log.vtp"
+    piece = ET.parse(out).getroot().find("PolyData/Piece")
+    # independent: clip at zmax then ln(z + 0.1), the reference's order; the pending point and inf are holes
+    xs, ys = np.linspace(-1, 1, 5), np.linspace(0, 3, 4)
+    X, Y = np.meshgrid(xs, ys)
+    z = np.log(np.minimum(0.5 + X**2 + Y, 3) + 0.1)
+    valid = np.ones((4, 5), dtype=bool)
+    valid[1, 1] = valid[3, 4] = False
+    z[3, 4] = np.log(3 + 0.1)  # inf clipped to zmax is finite, as in h52vtp.py
+    valid[3, 4] = True
+    quads = [(iy * 5 + ix, iy * 5 + ix + 1, iy * 5 + ix + 6, iy * 5 + ix + 5)
+             for iy in range(3) for ix in range(4) if valid[iy:iy + 2, ix:ix + 2].all()]
+    assert piece.get("NumberOfPoints") == "20" and piece.get("NumberOfPolys") == str(len(quads)) == "8"
+    points = data_array(piece, "Points", "Points").reshape(-1, 3)
+    np.testing.assert_allclose(points[:, 0], X.ravel())
+    np.testing.assert_allclose(points[:, 1], Y.ravel())
+    np.testing.assert_allclose(points[valid.ravel(), 2], z[valid], rtol=1e-12)
+    np.testing.assert_allclose(data_array(piece, "PointData", "zvalue")[valid.ravel()], z[valid], rtol=1e-12)
+    assert data_array(piece, "Polys", "connectivity").astype(int).reshape(-1, 4).tolist() == [list(q) for q in quads]
+    assert data_array(piece, "Polys", "offsets").astype(int).tolist() == [4 * (i + 1) for i in range(len(quads))]
+    averages = [np.mean([z.ravel()[i] for i in q]) for q in quads]
+    np.testing.assert_allclose(data_array(piece, "CellData", "averaged zvalue"), averages, rtol=1e-12)
+
+
+def test_csv_round_trips_every_point(tmp_path):
+    src = grid(tmp_path / "s.h5")
+    assert main(["export", str(src), "--csv", str(tmp_path / "out.csv")]) == 0
+    with open(tmp_path / "out.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    s = read_surface(src)
+    assert list(rows[0]) == ["x", "y", "done", "train_loss", "train_acc"] and len(rows) == 20
+    for row in rows:
+        ix = int(np.argmin(np.abs(s.xcoordinates - float(row["x"]))))
+        iy = int(np.argmin(np.abs(s.ycoordinates - float(row["y"]))))
+        assert (float(row["x"]), float(row["y"])) == (s.xcoordinates[ix], s.ycoordinates[iy])
+        assert row["done"] == str(int(s.done[iy, ix]))
+        for m in ("train_loss", "train_acc"):
+            assert (float(row[m]) == s.metrics[m][iy, ix]) if s.done[iy, ix] else row[m] == ""
+
+
+def test_mesh_json_is_what_the_server_serves(tmp_path):
+    from server.catalog import Catalog
+
+    src = grid(tmp_path / "s.h5")
+    assert main(["export", str(src), "--json"]) == 0
+    exported = json.loads((tmp_path / "s.mesh.json").read_text())
+    user = tmp_path / "user"
+    user.mkdir()
+    src.rename(user / "s.h5")
+    catalog = Catalog(tmp_path / "no-gallery", user)
+    served = json.loads(catalog.mesh(catalog.get("s")).json)
+    assert exported["recipe"]["spec"]["checkpoint"] == "w.pt"  # paths cut to names, as served
+    assert {k: v for k, v in exported.items() if k != "name"} == {
+        k: v for k, v in served.items() if k not in ("id", "name", "summary")}
+    assert exported["metrics"]["train_loss"][1][1] is None and exported["metrics"]["train_loss"][3][4] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "choose at least one format: --vtp, --csv or --json"),
+    (["--vtp", "--metric", "test_loss"], "the surface has no metric 'test_loss'; it has train_acc, train_loss"),
+])
+def test_bad_exports_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
+    src = grid(tmp_path / "s.h5")
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(src), *args])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas export: error: {message}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_vtp_of_a_1d_surface_is_refused(tmp_path, capsys):
+    path = tmp_path / "l.h5"
+    write_surface(path, Surface(np.linspace(0, 1, 3), None, {"train_loss": np.ones(3)}, np.ones(3, dtype=bool), {}))
+    with pytest.raises(SystemExit):
+        main(["export", str(path), "--vtp"])
+    assert "VTP export is of 2-D surfaces; this one is 1-D (export it as CSV)" in capsys.readouterr().err

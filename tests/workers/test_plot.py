@@ -1,0 +1,159 @@
+"""Figures for papers (#16): the drawn data and levels against independent computations, images against
+references rendered here with plain matplotlib from the file's raw arrays, and the CLI against the API."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+from matplotlib.contour import ContourSet  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.testing.compare import compare_images  # noqa: E402
+
+from workers.cli import main  # noqa: E402
+from workers.figures import contour, curves, plot, save, surface3d  # noqa: E402
+from workers.h5io import Surface, write_surface  # noqa: E402
+
+
+def bowl(path: Path, scale: float = 1.0, pending: bool = True) -> Path:
+    """A 2-D surface z = scale * (1 + x^2 + 2y^2) on 11 x 9 points, one point pending and one NaN."""
+    xs, ys = np.linspace(-1, 1, 11), np.linspace(-0.5, 1.5, 9)
+    X, Y = np.meshgrid(xs, ys)
+    loss = scale * (1 + X**2 + 2 * Y**2)
+    done = np.ones_like(loss, dtype=bool)
+    if pending:
+        done[0, 0] = False
+        loss[8, 10] = np.nan
+    metrics = {"train_loss": np.where(done, loss, np.nan), "train_acc": np.where(done, 100 - 10 * loss, np.nan)}
+    write_surface(path, Surface(xs, ys, metrics, done, {"spec": {"model": f"bowl{scale:g}"}}))
+    return path
+
+
+def line(path: Path, shift: float = 0.0) -> Path:
+    xs = np.linspace(-1, 1, 21)
+    loss, acc = 0.5 + (xs - shift) ** 2, 90 - 20 * (xs - shift) ** 2
+    write_surface(path, Surface(xs, None, {"train_loss": loss, "train_acc": acc, "test_loss": loss + 0.1},
+                                np.ones(21, dtype=bool), {"spec": {"model": f"line{shift:g}"}}))
+    return path
+
+
+def raw(path: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x, y, the metric and the done mask, read with h5py alone."""
+    with h5py.File(path, "r") as f:
+        return f["xcoordinates"][()], f["ycoordinates"][()], f[name][()], f["done"][()].astype(bool)
+
+
+def contour_sets(fig: Figure) -> list[ContourSet]:
+    return [c for ax in fig.axes for c in ax.collections if isinstance(c, ContourSet)]
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_contour_levels_span_the_computed_finite_values(tmp_path, log):
+    path = bowl(tmp_path / "b.h5")
+    _, _, z, done = raw(path, "train_loss")
+    shown = z[done & np.isfinite(z)]
+    want = np.geomspace(shown.min(), shown.max(), 7) if log else np.linspace(shown.min(), shown.max(), 7)
+    (cs,) = contour_sets(contour(path, levels=7, log=log))
+    np.testing.assert_allclose(cs.levels, want, rtol=1e-12)
+    (cs,) = contour_sets(contour(path, levels=[3.0, 1.5, 2.0], filled=True))
+    assert cs.levels.tolist() == [1.5, 2.0, 3.0]
+
+
+def test_filled_contour_image_matches_a_reference_drawn_from_the_raw_arrays(tmp_path):
+    path = bowl(tmp_path / "b.h5")
+    ours = save(contour(path, filled=True, levels=9, cmap="magma", figsize=(4, 3), dpi=80, title="t"), tmp_path / "o.png")
+    x, y, z, done = raw(path, "train_loss")
+    masked = np.ma.masked_array(z, ~done | ~np.isfinite(z))
+    levels = np.linspace(masked.min(), masked.max(), 9)
+    ref = Figure(figsize=(4, 3), dpi=80, layout="constrained")
+    ax = ref.subplots(1, 1, squeeze=False)[0, 0]
+    cs = ax.contourf(x, y, masked, levels=levels, cmap="magma", extend="both")
+    ax.set(title="t", xlabel="x", ylabel="y")
+    ax.set_aspect("equal", adjustable="box")
+    ref.colorbar(cs, ax=[ax], label="train_loss", ticks=levels[::1], format="%.3g")
+    ref.savefig(tmp_path / "r.png")
+    assert compare_images(str(tmp_path / "r.png"), str(ours), tol=2) is None
+    # and a different surface is not within that tolerance: the comparison can fail
+    other = save(contour(bowl(tmp_path / "c.h5", scale=3), filled=True, levels=9, cmap="magma", figsize=(4, 3), dpi=80,
+                         title="t"), tmp_path / "c.png")
+    assert compare_images(str(tmp_path / "r.png"), str(other), tol=2) is not None
+
+
+def test_overlaid_contours_share_levels_and_are_labelled(tmp_path):
+    a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
+    fig = contour([a, b], levels=5)
+    sets = contour_sets(fig)
+    assert len(sets) == 2 and len(fig.axes) == 1
+    _, _, za, da = raw(a, "train_loss")
+    _, _, zb, db = raw(b, "train_loss")
+    everything = np.concatenate([za[da & np.isfinite(za)], zb[db & np.isfinite(zb)]])
+    for cs in sets:
+        np.testing.assert_allclose(cs.levels, np.linspace(everything.min(), everything.max(), 5))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["bowl1", "bowl2"]
+    side = contour([a, b], filled=True, labels=["plain", "steep"])
+    assert [ax.get_title() for ax in side.axes[:2]] == ["plain", "steep"]
+
+
+def test_curves_draw_the_loss_and_the_accuracy_on_a_second_axis(tmp_path):
+    a, b = line(tmp_path / "a.h5"), line(tmp_path / "b.h5", shift=0.3)
+    fig = curves([a, b], log=True)
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_yscale() == "log" and acc_ax.get_ylabel() == "train_acc (%)"
+    with h5py.File(b, "r") as f:
+        x, loss, acc = f["xcoordinates"][()], f["train_loss"][()], f["train_acc"][()]
+    np.testing.assert_array_equal(loss_ax.lines[1].get_xdata(), x)
+    np.testing.assert_array_equal(loss_ax.lines[1].get_ydata(), loss)
+    np.testing.assert_array_equal(acc_ax.lines[1].get_ydata(), acc)
+    assert acc_ax.lines[1].get_linestyle() == "--"
+    with h5py.File(a, "r") as f:
+        test_loss = f["test_loss"][()]
+    fig = curves(a, metric="test_loss")  # no test_acc in the file: no second axis
+    assert len(fig.axes) == 1
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), test_loss)
+
+
+def test_surface_plot_draws_each_surface_in_3d(tmp_path):
+    a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
+    fig = surface3d([a, b], log=True)
+    (ax,) = fig.axes
+    assert ax.name == "3d" and len(ax.collections) == 2 and ax.get_zlabel() == "log10 train_loss"
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_formats_follow_the_suffix(tmp_path, suffix, magic):
+    out = save(plot(bowl(tmp_path / "b.h5")), tmp_path / f"f{suffix}")
+    assert out.read_bytes().startswith(magic)
+
+
+def test_size_and_dpi_set_the_pixels(tmp_path):
+    from PIL import Image
+
+    out = save(plot(line(tmp_path / "a.h5"), figsize=(3, 2), dpi=50), tmp_path / "f.png")
+    assert Image.open(out).size == (150, 100)
+
+
+def test_cli_plot_equals_the_python_function(tmp_path, capsys):
+    a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
+    code = main(["plot", str(a), str(b), "--kind", "contour", "--levels", "6", "--log", "--cmap", "plasma",
+                 "--size", "4,3", "--dpi", "70", "--labels", "one,two", "--out", str(tmp_path / "cli.png")])
+    assert code == 0
+    api = save(contour([a, b], levels=6, log=True, cmap="plasma", figsize=(4, 3), dpi=70, labels=["one", "two"]),
+               tmp_path / "api.png")
+    assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "f.jpg"], "the output must end in .png, .pdf or .svg; got 'f.jpg'"),
+    (["--kind", "curve", "--out", "f.png"], "curves are of 1-D surfaces; surface(s) [1] are 2-D: draw them as contour, contourf or surface"),
+    (["--metric", "test_loss", "--out", "f.png"], "the surface has no metric 'test_loss'; it has train_acc, train_loss"),
+])
+def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["plot", str(bowl(tmp_path / "b.h5")), *args])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
+    assert not list(tmp_path.glob("f.*"))

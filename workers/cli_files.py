@@ -1,0 +1,112 @@
+"""``lossatlas plot`` and ``lossatlas export``: surface files to figures (PNG/PDF/SVG) and to other formats
+(ParaView VTP, CSV, the viewer's mesh JSON)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _size(text: str) -> tuple[float, float]:
+    try:
+        w, h = (float(v) for v in text.lower().replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTH,HEIGHT in inches (e.g. 6,5)") from None
+    return w, h
+
+
+def _levels(text: str) -> int | list[float]:
+    try:
+        return int(text) if "," not in text else [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is a number of levels (20) or a list of them (0.5,1,2,4)") from None
+
+
+def add_plot(sub: argparse._SubParsersAction) -> None:
+    from .figures import KINDS
+
+    p = sub.add_parser("plot", help="draw surface files as a figure (PNG, PDF or SVG)",
+                       description="Contour maps, filled contours or the 3-D surface of 2-D surfaces; loss and "
+                                   "accuracy curves of 1-D ones. Several files are overlaid on one scale.")
+    p.add_argument("files", nargs="+", help="surface files (.h5)")
+    p.add_argument("--kind", default="auto", choices=KINDS, help="auto: curve for 1-D, contourf for 2-D")
+    p.add_argument("--metric", help="train_loss (default), test_loss, train_acc, ...")
+    p.add_argument("--out", required=True, help="figure file; the format follows the suffix: .png, .pdf or .svg")
+    p.add_argument("--log", action="store_true", help="log scale of the metric")
+    p.add_argument("--levels", type=_levels, default=20, help="number of contour levels or a comma-separated list")
+    p.add_argument("--vmin", type=float, help="lowest contour level")
+    p.add_argument("--vmax", type=float, help="highest contour level")
+    p.add_argument("--zmax", type=float, help="leave out values above this (a diverged rim)")
+    p.add_argument("--cmap", default="viridis", help="matplotlib colour map (viridis, magma, coolwarm, ...)")
+    p.add_argument("--size", type=_size, help="figure size in inches, WIDTH,HEIGHT")
+    p.add_argument("--dpi", type=float, default=150)
+    p.add_argument("--labels", help="comma-separated names of the files in legends (default: the model names)")
+    p.add_argument("--title")
+    p.add_argument("--no-accuracy", action="store_true", help="curves: leave out the accuracy axis")
+    p.set_defaults(func=run_plot)
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from .figures import load, plot, save
+
+    surfaces = load([_existing(f) for f in args.files])
+    kind = args.kind
+    if kind == "auto":
+        kind = "curve" if surfaces[0].ycoordinates is None else "contourf"
+    options: dict = dict(metric=args.metric, log=args.log, zmax=args.zmax, dpi=args.dpi, title=args.title,
+                         labels=args.labels.split(",") if args.labels else None)
+    if args.size:
+        options["figsize"] = args.size
+    if kind in ("contour", "contourf"):
+        options.update(levels=args.levels, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap)
+    elif kind == "surface":
+        options.update(cmap=args.cmap)
+    else:
+        options.update(accuracy=not args.no_accuracy)
+    out = save(plot(surfaces, kind, **options), args.out)
+    print(f"lossatlas: {kind} plot of {len(surfaces)} surface(s) -> {out}", file=sys.stderr)
+    return 0
+
+
+def _existing(path: str) -> Path:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"surface file {path} does not exist")
+    return Path(path)
+
+
+def add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a surface file as VTP (ParaView), CSV or the viewer's mesh JSON",
+                       description="Each format takes an optional output path; without one the file goes beside "
+                                   "the surface (surf_train_loss[_zmax=Z][_log].vtp, surf.csv, surf.mesh.json).")
+    p.add_argument("file", help="surface file (.h5)")
+    p.add_argument("--vtp", nargs="?", const="", metavar="OUT", help="VTK PolyData for ParaView (2-D surfaces)")
+    p.add_argument("--csv", nargs="?", const="", metavar="OUT", help="one row per grid point: x, y, done, metrics")
+    p.add_argument("--json", nargs="?", const="", metavar="OUT", help="the viewer's mesh JSON")
+    p.add_argument("--metric", default="train_loss", help="VTP: the metric drawn as height (default train_loss)")
+    p.add_argument("--log", action="store_true", help="VTP: heights ln(z + 0.1), as h52vtp.py's --log")
+    p.add_argument("--zmax", type=float, help="VTP: clip heights above this value, as h52vtp.py's --zmax")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .export import vtp_values, write_csv, write_mesh_json, write_vtp
+    from .h5io import read_surface
+
+    if args.vtp is None and args.csv is None and args.json is None:
+        raise ValueError("choose at least one format: --vtp, --csv or --json")
+    source = _existing(args.file)
+    surface = read_surface(source)
+    if args.vtp is not None:
+        vtp_values(surface, args.metric)  # refuse a 1-D surface or an absent metric before writing anything
+    base = source.with_suffix("")
+    written = []
+    if args.vtp is not None:
+        name = f"{base}_{args.metric}" + (f"_zmax={args.zmax:g}" if args.zmax is not None else "") + ("_log" if args.log else "")
+        written.append(write_vtp(surface, args.vtp or f"{name}.vtp", args.metric, args.log, args.zmax))
+    if args.csv is not None:
+        written.append(write_csv(surface, args.csv or f"{base}.csv"))
+    if args.json is not None:
+        written.append(write_mesh_json(surface, args.json or f"{base}.mesh.json"))
+    for path in written:
+        print(f"lossatlas: wrote {path}", file=sys.stderr)
+    return 0

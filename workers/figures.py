@@ -1,0 +1,263 @@
+"""Figures of surfaces for papers, as matplotlib ``Figure`` objects: contour and filled-contour maps, the
+3-D surface, and 1-D curves with accuracy on a second axis; several surfaces overlaid on one scale.
+
+What the reference code's ``plot_2D.py`` / ``plot_1D.py`` draw, with the levels, scale and colours as
+options. Points not computed (the ``done`` mask) and non-finite values are left blank. Figures are made
+without pyplot (no GUI backend, nothing global to close); notebooks display them as they are. Needs
+matplotlib: ``pip install 'lossatlas[plot]'``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, get_args
+
+import numpy as np
+
+from .h5io import Surface, read_surface
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Kind = Literal["auto", "contour", "contourf", "surface", "curve"]
+KINDS: tuple[str, ...] = get_args(Kind)
+FORMATS = ("png", "pdf", "svg")
+Levels = int | Sequence[float]
+
+
+def _matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ValueError("plots need matplotlib: pip install 'lossatlas[plot]'") from None
+    return Figure
+
+
+def load(surfaces: Surface | str | Path | Sequence[Surface | str | Path]) -> list[Surface]:
+    """Surfaces or paths of surface files, as a list of surfaces."""
+    items = [surfaces] if isinstance(surfaces, (Surface, str, Path)) else list(surfaces)
+    if not items:
+        raise ValueError("no surface to plot")
+    return [s if isinstance(s, Surface) else read_surface(s) for s in items]
+
+
+def default_metric(surface: Surface) -> str:
+    """``train_loss`` when present, else the first loss, else the first metric."""
+    names = list(surface.metrics)
+    for name in ["train_loss", *names]:
+        if name in surface.metrics and name.endswith("loss"):
+            return name
+    return names[0]
+
+
+def values(surface: Surface, metric: str, zmax: float | None = None) -> np.ma.MaskedArray:
+    """The metric as a masked array: masked where not done, not finite, or above ``zmax`` (clipped to it
+    in the reference code; masked here so no fake plateau is drawn)."""
+    if metric not in surface.metrics:
+        raise ValueError(f"the surface has no metric {metric!r}; it has {', '.join(surface.metrics)}")
+    z = np.asarray(surface.metrics[metric], dtype=np.float64)
+    bad = ~surface.done.astype(bool) | ~np.isfinite(z)
+    if zmax is not None:
+        bad |= z > zmax
+    return np.ma.masked_array(z, mask=bad)
+
+
+def contour_levels(zs: Sequence[np.ma.MaskedArray], levels: Levels = 20, log: bool = False,
+                   vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """Explicit levels: the given ones, or ``levels`` values spaced evenly (geometrically with ``log``)
+    from ``vmin`` to ``vmax`` (default: the smallest and largest shown value of all surfaces)."""
+    if not isinstance(levels, int):
+        out = np.asarray(sorted(levels), dtype=np.float64)
+        if out.size < 2:
+            raise ValueError("give at least two contour levels")
+        return out
+    if levels < 2:
+        raise ValueError(f"levels must be at least 2, got {levels}")
+    shown = np.concatenate([z.compressed() for z in zs])
+    if log:
+        shown = shown[shown > 0]
+    if shown.size == 0:
+        raise ValueError("no computed point to draw" + (" (a log scale needs positive values)" if log else ""))
+    lo = float(shown.min()) if vmin is None else vmin
+    hi = float(shown.max()) if vmax is None else vmax
+    if log and lo <= 0:
+        raise ValueError(f"a log scale needs positive limits, got vmin={lo}")
+    if not hi > lo:
+        hi = lo + (abs(lo) or 1.0) * 1e-6  # a flat surface: one band
+    return np.geomspace(lo, hi, levels) if log else np.linspace(lo, hi, levels)
+
+
+def _norm(levels: np.ndarray, log: bool):
+    from matplotlib.colors import LogNorm, Normalize
+
+    return LogNorm(levels[0], levels[-1]) if log else Normalize(levels[0], levels[-1])
+
+
+def _label(surface: Surface, index: int) -> str:
+    spec = surface.recipe.get("spec", {})
+    return spec.get("model") or f"surface {index + 1}"
+
+
+def _labels(surfaces: list[Surface], labels: Sequence[str] | None) -> list[str]:
+    if labels is None:
+        return [_label(s, i) for i, s in enumerate(surfaces)]
+    if len(labels) != len(surfaces):
+        raise ValueError(f"{len(labels)} label(s) for {len(surfaces)} surface(s)")
+    return list(labels)
+
+
+def _two_d(surfaces: list[Surface], kind: str) -> None:
+    flat = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is None]
+    if flat:
+        raise ValueError(f"a {kind} plot needs 2-D surfaces; surface(s) {flat} are 1-D: draw them as curves")
+
+
+def contour(surfaces, metric: str | None = None, *, filled: bool = False, levels: Levels = 20, log: bool = False,
+            vmin: float | None = None, vmax: float | None = None, zmax: float | None = None, cmap: str = "viridis",
+            figsize: tuple[float, float] = (6.0, 5.0), dpi: float = 100, labels: Sequence[str] | None = None,
+            title: str | None = None, clabel: bool = False) -> Figure:
+    """Contour lines (or filled contours) of 2-D surfaces on one set of levels.
+
+    Several surfaces: line contours share one axes, each in its own colour, with a legend; filled
+    contours go side by side with one colour bar.
+    """
+    Figure = _matplotlib()
+    surfaces = load(surfaces)
+    _two_d(surfaces, "contour")
+    metric = metric or default_metric(surfaces[0])
+    zs = [values(s, metric, zmax) for s in surfaces]
+    lv = contour_levels(zs, levels, log, vmin, vmax)
+    norm = _norm(lv, log)
+    names = _labels(surfaces, labels)
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    panels = len(surfaces) if filled else 1
+    axes = fig.subplots(1, panels, squeeze=False, sharey=True)[0]
+    mappable = None
+    for i, (s, z) in enumerate(zip(surfaces, zs)):
+        ax = axes[i if filled else 0]
+        if filled:
+            mappable = ax.contourf(s.xcoordinates, s.ycoordinates, z, levels=lv, norm=norm, cmap=cmap, extend="both")
+            ax.set_title(names[i] if len(surfaces) > 1 else (title or f"{names[i]}: {metric}"))
+        else:
+            colours = None if len(surfaces) == 1 else [f"C{i}"]
+            cs = ax.contour(s.xcoordinates, s.ycoordinates, z, levels=lv, norm=norm,
+                            cmap=cmap if colours is None else None, colors=colours)
+            mappable = mappable or cs
+            if clabel:
+                ax.clabel(cs, inline=True, fontsize=8)
+            if len(surfaces) > 1:
+                ax.plot([], [], color=f"C{i}", label=names[i])
+        ax.set_xlabel("x")
+        ax.set_aspect("equal", adjustable="box")
+    axes[0].set_ylabel("y")
+    if not filled:
+        axes[0].set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else metric))
+        if len(surfaces) > 1:
+            axes[0].legend(loc="upper right", fontsize="small")
+    if filled or len(surfaces) == 1:
+        fig.colorbar(mappable, ax=list(axes), label=metric + (" (log scale)" if log else ""),
+                     ticks=lv[:: max(1, len(lv) // 6)], format="%.3g")
+    elif title:
+        fig.suptitle(title)
+    return fig
+
+
+def surface3d(surfaces, metric: str | None = None, *, log: bool = False, zmax: float | None = None,
+              cmap: str = "viridis", alpha: float | None = None, figsize: tuple[float, float] = (7.0, 5.5),
+              dpi: float = 100, labels: Sequence[str] | None = None, title: str | None = None,
+              elev: float = 30, azim: float = -60) -> Figure:
+    """The 3-D surface plot (the reference's ``plot_2D.py`` surface); several surfaces share the axes,
+    drawn half transparent. ``log`` plots log10 of the metric."""
+    Figure = _matplotlib()
+    surfaces = load(surfaces)
+    _two_d(surfaces, "surface")
+    metric = metric or default_metric(surfaces[0])
+    names = _labels(surfaces, labels)
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    ax = fig.add_subplot(projection="3d")
+    alpha = alpha if alpha is not None else (1.0 if len(surfaces) == 1 else 0.6)
+    for i, s in enumerate(surfaces):
+        z = values(s, metric, zmax)
+        if log:
+            z = np.ma.log10(np.ma.masked_less_equal(z, 0))
+        X, Y = np.meshgrid(s.xcoordinates, s.ycoordinates)
+        data = z.filled(np.nan)
+        if len(surfaces) == 1:
+            ax.plot_surface(X, Y, data, cmap=cmap, linewidth=0, antialiased=True, alpha=alpha)
+        else:
+            ax.plot_surface(X, Y, data, color=f"C{i}", linewidth=0, antialiased=True, alpha=alpha, label=names[i])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_zlabel(("log10 " if log else "") + metric)
+    ax.view_init(elev=elev, azim=azim)
+    ax.set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else metric))
+    if len(surfaces) > 1:
+        ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def accuracy_of(metric: str) -> str:
+    """``train_loss`` -> ``train_acc``."""
+    return metric.removesuffix("_loss") + "_acc"
+
+
+def curves(surfaces, metric: str | None = None, *, accuracy: bool = True, log: bool = False,
+           zmax: float | None = None, figsize: tuple[float, float] = (6.0, 4.0), dpi: float = 100,
+           labels: Sequence[str] | None = None, title: str | None = None) -> Figure:
+    """1-D curves of the loss (left axis, solid) and, where the surface has it, the matching accuracy
+    (right axis, dashed) against x: the reference's ``plot_1D.py``. Several surfaces overlaid in colours."""
+    Figure = _matplotlib()
+    surfaces = load(surfaces)
+    two = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is not None]
+    if two:
+        raise ValueError(f"curves are of 1-D surfaces; surface(s) {two} are 2-D: draw them as contour, contourf or surface")
+    metric = metric or default_metric(surfaces[0])
+    names = _labels(surfaces, labels)
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+    acc_name = accuracy_of(metric)
+    twin = ax.twinx() if accuracy and any(acc_name in s.metrics for s in surfaces) and acc_name != metric else None
+    for i, s in enumerate(surfaces):
+        z = values(s, metric, zmax)
+        ax.plot(s.xcoordinates, z.filled(np.nan), color=f"C{i}", label=f"{names[i]} {metric}")
+        if twin is not None and acc_name in s.metrics:
+            acc = values(s, acc_name)
+            twin.plot(s.xcoordinates, acc.filled(np.nan), color=f"C{i}", linestyle="--", label=f"{names[i]} {acc_name}")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("x")
+    ax.set_ylabel(metric)
+    if twin is not None:
+        twin.set_ylabel(acc_name + " (%)")
+    handles = ax.get_legend_handles_labels()
+    if twin is not None:
+        extra = twin.get_legend_handles_labels()
+        handles = (handles[0] + extra[0], handles[1] + extra[1])
+    ax.legend(*handles, loc="upper center", fontsize="small")
+    ax.set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else metric))
+    return fig
+
+
+def plot(surfaces, kind: Kind = "auto", **options) -> Figure:
+    """One entry point: ``auto`` draws curves of 1-D surfaces and filled contours of 2-D ones."""
+    surfaces = load(surfaces)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if kind == "auto":
+        kind = "curve" if surfaces[0].ycoordinates is None else "contourf"
+    if kind == "curve":
+        return curves(surfaces, **options)
+    if kind == "surface":
+        return surface3d(surfaces, **options)
+    return contour(surfaces, filled=kind == "contourf", **options)
+
+
+def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
+    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"the output must end in .png, .pdf or .svg; got {path.name!r}")
+    fig.savefig(path, format=fmt, dpi=dpi or fig.dpi)
+    return path
