@@ -10,18 +10,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.routing import Match
 
 from workers import __version__
 from workers.jobqueue import JobQueue
 from workers.spec import errors_line
 
+from .auth import AuthGate
 from .catalog import Catalog
 from .embedded import start_worker, stop_worker
+from .feeds import Feeds
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
 from .settings import Settings, get_settings
+from .storage import STORAGE_ERRORS, storage_error
+from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
+
+EVENT_POLL_S = 0.25  # how often a followed job is read for its progress events
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,18 +53,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = Catalog(settings.gallery_dir, settings.surfaces_dir)
     app.state.queue = JobQueue(settings.data_dir)
     app.state.checkpoints = CheckpointStore(settings.checkpoints_dir)
+    app.state.import_gate = ImportGate()
+    app.state.feeds = Feeds(app.state.queue, EVENT_POLL_S)
     app.state.templates = Jinja2Templates(directory=settings.frontend_dir)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": errors_line(exc.errors(), skip=("body",), empty="body")}, status_code=422)
 
+    for error in STORAGE_ERRORS:
+        app.add_exception_handler(error, storage_error)
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        allow = ", ".join(allowed_methods(app, request))
+        return JSONResponse({"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}"},
+                            status_code=405, headers={"Allow": allow})
+
     app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
+    app.add_middleware(AuthGate, settings=settings)  # added last: runs first, before any body is read
     for module in (config, surfaces, jobs, checkpoints, page):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir, check_dir=False), name="static")
     app.openapi = lambda: _openapi(app)
     return app
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route answers on the request's path (Starlette names only the first route's)."""
+    methods = {
+        method for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    }
+    return sorted(methods)
 
 
 def _openapi(app: FastAPI) -> dict:

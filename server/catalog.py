@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from workers import Surface, read_surface
 from workers.files import atomic_path
 from workers.gallery import Index, IndexEntry
+from workers.spec import one_line
 
 from .mesh import summarize, to_mesh
 from .schemas import GalleryInfo, SurfaceSummary
@@ -100,7 +101,8 @@ class Catalog:
         self._summaries: dict[Path, tuple[tuple[int, int], SurfaceSummary]] = {}
         self._meshes: OrderedDict[str, MeshBody] = OrderedDict()
         self._mesh_cache = mesh_cache
-        self._lock = threading.Lock()  # routes run in a thread pool
+        self._reported: dict[Path, str] = {}
+        self._lock = threading.Lock()  # guards the mesh cache only, never held while a file is read
 
     # -- finding files -------------------------------------------------------------------------
 
@@ -156,28 +158,51 @@ class Catalog:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def _read(self, entry: Entry) -> tuple[Surface, SurfaceSummary]:
+        """The surface and its summary; ValueError for any file that cannot be read or summarized (a file
+        that got in before imports were validated fully may lack any field)."""
+        try:
+            surface = read_surface(entry.path)
+            return surface, summarize(surface, entry.id, entry.source, entry.name, entry.dataset, entry.gallery)
+        except ValidationError as e:
+            raise ValueError(f"{entry.path.name} is malformed ({one_line(e)})") from None
+        except ValueError:
+            raise
+        except Exception as e:
+            raise ValueError(f"{entry.path.name} is malformed ({type(e).__name__}: {e})") from None
+
     def summary(self, entry: Entry) -> SurfaceSummary:
         """Summary of a surface (raises ValueError for an unreadable file)."""
         stamp = _stamp(entry.path)
         cached = self._summaries.get(entry.path)
         if cached is not None and cached[0] == stamp and cached[1].id == entry.id:
             return cached[1]
-        summary = summarize(read_surface(entry.path), entry.id, entry.source, entry.name, entry.dataset, entry.gallery)
+        summary = self._read(entry)[1]
         self._summaries[entry.path] = (stamp, summary)
         return summary
 
     def summaries(self, model: str | None = None, dataset: str | None = None) -> list[SurfaceSummary]:
         """Readable surfaces, gallery first, filtered by model and dataset name."""
-        out = []
+        return self.listing(model, dataset)[0]
+
+    def listing(
+        self, model: str | None = None, dataset: str | None = None
+    ) -> tuple[list[SurfaceSummary], dict[str, str]]:
+        """Readable surfaces as :meth:`summaries`, and the unreadable ones: ``{id: why}``."""
+        out, unreadable = [], {}
         for entry in sorted(self.entries().values(), key=lambda e: (e.source != "gallery", e.id)):
             try:
                 s = self.summary(entry)
-            except (OSError, ValueError) as e:  # a broken or half-copied file must not hide the others
-                log.warning("surface %s unreadable: %s", entry.path, e)
+            except (OSError, ValueError) as e:  # a broken, half-copied or malformed file must not hide the others
+                reason = str(e).split("\n")[0] or type(e).__name__
+                if self._reported.get(entry.path) != reason:  # once per file and reason, not per request
+                    log.warning("surface %s skipped: %s", entry.path, reason)
+                    self._reported[entry.path] = reason
+                unreadable[entry.id] = reason.replace(str(entry.path), entry.path.name)
                 continue
             if (model is None or s.model == model) and (dataset is None or s.dataset == dataset):
                 out.append(s)
-        return out
+        return out, unreadable
 
     def etag(self, entry: Entry) -> str:
         mtime, size = _stamp(entry.path)
@@ -185,22 +210,21 @@ class Catalog:
         return f'"{digest[:24]}"'
 
     def mesh(self, entry: Entry) -> MeshBody:
-        """The mesh JSON of a surface, plain and gzipped, with its ETag (raises ValueError when unreadable)."""
+        """The mesh JSON of a surface, plain and gzipped, with its ETag (raises ValueError when unreadable).
+        A cache miss reads the file without holding the cache's lock: other meshes are served meanwhile."""
         etag = self.etag(entry)
         with self._lock:
-            return self._mesh(entry, etag)
-
-    def _mesh(self, entry: Entry, etag: str) -> MeshBody:
-        body = self._meshes.get(etag)
-        if body is None:
-            surface: Surface = read_surface(entry.path)
-            summary = summarize(surface, entry.id, entry.source, entry.name, entry.dataset, entry.gallery)
-            raw = json.dumps(to_mesh(surface, summary), separators=(",", ":")).encode()
-            body = MeshBody(etag, raw, gzip.compress(raw, compresslevel=6, mtime=0))
+            body = self._meshes.get(etag)
+            if body is not None:
+                self._meshes.move_to_end(etag)
+                return body
+        surface, summary = self._read(entry)
+        raw = json.dumps(to_mesh(surface, summary), separators=(",", ":"), allow_nan=False).encode()
+        body = MeshBody(etag, raw, gzip.compress(raw, compresslevel=6, mtime=0))
+        with self._lock:
             self._meshes[etag] = body
             while len(self._meshes) > self._mesh_cache:
                 self._meshes.popitem(last=False)
-        self._meshes.move_to_end(etag)
         return body
 
     # -- changing user surfaces ----------------------------------------------------------------

@@ -32,6 +32,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .serving import uvicorn_config
 
     settings = settings_from_args(args)
     where = "local only" if settings.host in ("127.0.0.1", "localhost", "::1") else "reachable from the network"
@@ -39,7 +40,7 @@ def run_serve(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     if where == "local only":
         print("lossatlas: to share it, use --host 0.0.0.0 together with --token", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
     return 0
 
 

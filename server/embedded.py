@@ -19,6 +19,7 @@ def start_worker(settings: Settings) -> subprocess.Popen:
         "--lease", str(settings.lease_s), "--poll", str(settings.poll_s), "--device", settings.device,
         "--parent-pid", str(os.getpid()),
     ]
+    cmd += ["--retry-backoff", str(settings.retry_backoff_s)]
     if settings.worker_threads:
         cmd += ["--threads", str(settings.worker_threads)]
     if settings.ray_address:

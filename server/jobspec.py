@@ -8,10 +8,12 @@ import json
 from fastapi import HTTPException
 
 from workers import SurfaceSpec
+from workers.hessian import HVP_FORWARD_EQUIVALENTS
 from workers.spec import one_line
 from workers.zoo import list_models
 
 from .catalog import slugify
+from .cost import gflop_per_sample, job_tflop
 from .schemas import JobRequest
 from .settings import Settings
 from .uploads import CheckpointStore
@@ -48,14 +50,19 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             raise _refuse(f"checkpoint {request.checkpoint_id} was uploaded for model {record.model!r}, "
                           f"not {request.model!r}")
         sha = record.sha256
-    points = request.x.num * (request.y.num if request.y is not None else 1)
+    points = grid_points(request)
     if points > settings.max_points:
         raise _refuse(f"the grid has {points} points, more than the server's limit max_points={settings.max_points}")
-    if request.samples is None:
-        raise _refuse(f"samples is required: the server evaluates at most max_samples={settings.max_samples} "
-                      "samples per split")
     if request.samples > settings.max_samples:
         raise _refuse(f"samples={request.samples} is more than the server's limit max_samples={settings.max_samples}")
+    cost = request_tflop(request)
+    if cost > settings.max_job_tflop:
+        raise _refuse(
+            f"the job is about {cost:.4g} TFLOP of forward passes ({forward_passes(request):g} passes x "
+            f"{request.samples} samples x "
+            f"{_splits(request)} split(s) x {gflop_per_sample(request.model):.4g} GFLOP per sample of {request.model}), "
+            f"more than the server's limit max_job_tflop={settings.max_job_tflop:g}; use fewer points or samples"
+        )
     if request.batch_size > settings.max_batch_size:
         raise _refuse(f"batch_size={request.batch_size} is more than the server's limit "
                       f"max_batch_size={settings.max_batch_size}")
@@ -69,6 +76,29 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
     return spec, sha
+
+
+def grid_points(request: JobRequest) -> int:
+    return request.x.num * (request.y.num if request.y is not None else 1)
+
+
+def _splits(request: JobRequest) -> int:
+    return 2 if request.split == "both" else 1
+
+
+def forward_passes(request: JobRequest) -> float:
+    """Passes over the samples: one per grid point, plus a ``hessian`` option's Hessian-vector products
+    (each worth HVP_FORWARD_EQUIVALENTS passes)."""
+    passes = float(grid_points(request))
+    if request.hessian is not None:
+        hvps = grid_points(request) * request.hessian.max_steps + request.hessian.summary_hvps
+        passes += hvps * HVP_FORWARD_EQUIVALENTS
+    return passes
+
+
+def request_tflop(request: JobRequest) -> float:
+    """The estimated forward-pass work of a request, in TFLOP (its model must be in the zoo)."""
+    return job_tflop(request.model, forward_passes(request), request.samples, _splits(request))
 
 
 def _directions(request: JobRequest, checkpoints: CheckpointStore) -> dict:

@@ -1,6 +1,7 @@
 """Surface files as API JSON: the summary of a catalog listing and the mesh a viewer draws."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,17 @@ from .schemas import GalleryInfo, SurfaceSummary
 
 def _axis(coords: np.ndarray) -> dict[str, float | int]:
     return {"min": float(coords[0]), "max": float(coords[-1]), "num": int(coords.size)}
+
+
+def finite_or_null(value: Any) -> Any:
+    """JSON data with every NaN or infinity replaced by null (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_null(v) for v in value]
+    return value
 
 
 def _split_of(metrics: list[str]) -> str:
@@ -50,10 +62,14 @@ def summarize(
               "y": _axis(surface.ycoordinates) if surface.ycoordinates is not None else None},
         ndim=1 if surface.ycoordinates is None else 2, metrics=metrics, center=center,
         status="complete" if surface.is_complete else "partial", points_done=int(surface.done.sum()),
-        points_total=int(surface.done.size), landscape_stats=surface.attrs.get("landscape_stats"), gallery=gallery,
+        points_total=int(surface.done.size), landscape_stats=finite_or_null(surface.attrs.get("landscape_stats")),
+        gallery=gallery,
     )
 
 
 def to_mesh(surface: Surface, summary: SurfaceSummary) -> dict[str, Any]:
-    """The mesh JSON (a plain dict, validated against :class:`Mesh` in the tests, not per request)."""
-    return {"id": summary.id, "name": summary.name, **mesh_data(surface), "summary": summary.model_dump(mode="json")}
+    """The mesh JSON (a plain dict, validated against :class:`Mesh` in the tests, not per request); values
+    of the recipe and curvature that are not finite become null, as metric values do."""
+    data = mesh_data(surface)
+    data["recipe"], data["curvature"] = finite_or_null(data["recipe"]), finite_or_null(data["curvature"])
+    return {"id": summary.id, "name": summary.name, **data, "summary": summary.model_dump(mode="json")}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workers.gallery import Tier
 from workers.spec import AxisSpec, HessianSpec
@@ -16,8 +16,14 @@ class Error(BaseModel):
 class Limits(BaseModel):
     max_points: int
     max_samples: int
+    max_job_tflop: float = Field(description="forward-pass work per job (points x samples x splits x model GFLOP / 1000)")
     max_queued_jobs: int
     max_upload_mb: int
+
+
+class Storage(BaseModel):
+    free_mb: float | None = Field(description="free space of the data directory, MiB")
+    warning: str | None = Field(description="set while jobs cannot be stored (the data directory is nearly full)")
 
 
 class HessianCost(BaseModel):
@@ -33,8 +39,12 @@ class Config(BaseModel):
     version: str
     auth_required: bool
     limits: Limits
+    storage: Storage
     hessian: HessianCost = Field(description="cost of a job's hessian option (eigenvalue maps)")
     models: list[str] = Field(description="zoo models a job may use")
+    model_gflop: dict[str, float | None] = Field(
+        description="FLOPs of one forward pass of one 32 x 32 sample per model, GFLOP (null: not counted yet, i.e. no job named it since the server started)"
+    )
     datasets: list[str] = Field(description="datasets a job may use")
 
 
@@ -94,6 +104,9 @@ class SurfaceSummary(BaseModel):
 
 class SurfaceList(BaseModel):
     surfaces: list[SurfaceSummary]
+    unreadable: dict[str, str] = Field(
+        default_factory=dict, description="surfaces left out of the list because their file cannot be read: {id: why}"
+    )
 
 
 class MeshTrajectory(BaseModel):
@@ -115,7 +128,7 @@ class Mesh(BaseModel):
     x: list[float]
     y: list[float] | None
     metrics: dict[str, list[list[float | None]] | list[float | None]] = Field(
-        description="rows of y (2-D) or a row (1-D); null where not done or not finite"
+        description="rows of y (2-D) or a row (1-D); null where not done or not finite (done tells which)"
     )
     done: list[list[int]] | list[int]
     curvature: dict[str, Any] | None = Field(
@@ -164,7 +177,7 @@ class JobRequest(BaseModel):
     checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
     dataset: str = Field(description="dataset name configured on the server (see /api/config)")
     split: Literal["train", "test", "both"] = "train"
-    samples: int | None = Field(None, ge=1, description="seeded random subset per split; null: all")
+    samples: int = Field(ge=1, description="seeded random subset per split (at most max_samples, see /api/config)")
     sample_seed: int = Field(0, ge=0, le=2**63 - 1)
     batch_size: int = Field(128, ge=1)
     loss: Literal["ce", "mse"] = "ce"
@@ -173,6 +186,14 @@ class JobRequest(BaseModel):
     y: AxisSpec | None = None
     hessian: HessianSpec | None = Field(None, description="also map max_eig/min_eig; see /api/config for the cost")
     name: str | None = Field(None, max_length=200, description="title of the surface")
+
+    @field_validator("samples", mode="before")
+    @classmethod
+    def _samples_given(cls, value):
+        if value is None:
+            raise ValueError("give a number: the server evaluates a seeded subset of at most max_samples "
+                             "(see /api/config) samples per split")
+        return value
 
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -186,6 +207,9 @@ class Job(BaseModel):
     rate: float | None = Field(description="points per second")
     eta: float | None = Field(description="seconds left")
     error: str | None
+    cost_tflop: float | None = Field(
+        description="estimated forward-pass work, TFLOP (see Limits.max_job_tflop); null for jobs of older versions"
+    )
     surface_id: str
     url: str
     created: str

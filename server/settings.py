@@ -58,15 +58,24 @@ class Settings(BaseSettings):
 
     max_points: int = Field(2601, ge=1, description="grid points per job (2601 = 51 x 51)")
     max_samples: int = Field(10000, ge=1, description="samples per split per job")
+    max_job_tflop: float = Field(
+        10000.0, gt=0, description="forward-pass work per job, TFLOP: points x samples x splits x model FLOPs per sample"
+    )
     max_queued_jobs: int = Field(20, ge=1, description="jobs queued or running at once")
     max_upload_mb: int = Field(100, ge=1, description="size of an uploaded file or request body")
     max_batch_size: int = Field(1024, ge=1)
+    max_import_points: int = Field(262144, ge=1, description="grid points of an imported surface file (512 x 512)")
+    import_timeout_s: float = Field(20.0, gt=0, description="seconds to check an imported file before refusing it")
 
     datasets: dict[str, DatasetSource] = Field(
         default_factory=lambda: {"cifar10-jpeg": DatasetSource(kind="cifar10-jpeg")},
         description='datasets jobs may use: {"name": {"kind": ..., "root": ...}} (JSON in the environment)',
     )
     models: list[str] | None = Field(None, description="zoo models jobs may use (default: the whole zoo)")
+
+    header_timeout_s: float = Field(10.0, gt=0, description="seconds a client has to send a request's headers")
+    keep_alive_s: float = Field(5.0, ge=1, description="seconds an idle keep-alive connection stays open")
+    max_connections: int = Field(1000, ge=1, description="open connections at once (past it: closed at once)")
 
     embedded_worker: bool = Field(True, description="run one worker process beside the API")
     worker_threads: int | None = Field(None, ge=1, description="torch threads of the embedded worker")
@@ -76,6 +85,8 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         None, description="run the embedded worker's jobs on this Ray cluster ('auto' or host:port)"
     )
+    retry_backoff_s: float = Field(1.0, gt=0, description="first wait of a worker after a failed write (doubles)")
+    min_free_mb: int = Field(64, ge=0, description="free space of the data directory below which jobs are refused")
 
     @field_validator("token", mode="before")
     @classmethod

@@ -1,9 +1,7 @@
 """Uploaded files: saved under the data directory's tmp/, validated, then moved into place or deleted,
 so a refused upload leaves nothing behind.
 
-Surface files must be self-contained HDF5: an external link, external raw storage or a virtual dataset
-would make the server read files of its own disk into a surface, so such files are refused. Checkpoints
-are loaded with ``weights_only=True`` (no pickled code runs) into the zoo architecture they claim.
+Surface files are checked by :mod:`server.surface_import`. Checkpoints are loaded with ``weights_only=True`` (no pickled code runs) into the zoo architecture they claim.
 """
 from __future__ import annotations
 
@@ -13,7 +11,6 @@ import shutil
 import uuid
 from pathlib import Path
 
-import h5py
 from fastapi import HTTPException, UploadFile
 
 from workers.checkpoints import load_model, sha256_file
@@ -38,34 +35,6 @@ async def save_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> Path:
         path.unlink()
         raise HTTPException(400, "the uploaded file is empty")
     return path
-
-
-def check_self_contained(path: Path) -> None:
-    """Raise ValueError unless every object of the HDF5 file lives inside the file itself."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise ValueError("not a loss surface file: the file is not an HDF5 file") from None
-    problems: list[str] = []
-
-    def visit(group: h5py.Group, prefix: str) -> None:
-        for name in group:
-            link = group.get(name, getlink=True)
-            where = f"{prefix}{name}"
-            if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
-                problems.append(f"{where} is a link ({type(link).__name__})")
-                continue
-            obj = group[name]
-            if isinstance(obj, h5py.Group):
-                visit(obj, where + "/")
-            elif isinstance(obj, h5py.Dataset):
-                if obj.is_virtual or obj.id.get_create_plist().get_external_count() > 0:
-                    problems.append(f"{where} keeps its data outside the file")
-
-    with f:
-        visit(f, "")
-    if problems:
-        raise ValueError(f"refused: the file is not self-contained ({'; '.join(problems[:3])})")
 
 
 class CheckpointStore:

@@ -259,6 +259,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every-steps", type=int, default=d.save_every_steps,
                    help="keep a checkpoint every k optimizer steps and the initial one")
     p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
+    p.add_argument("--train-samples", type=int, default=d.train_samples,
+                   help="train on a seeded subset of this many images (default: the whole split)")
+    p.add_argument("--test-samples", type=int, default=d.test_samples,
+                   help="per-epoch test figures on a seeded subset of this many images (default: the whole split)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
@@ -275,7 +279,8 @@ def run_train(args: argparse.Namespace) -> int:
                       momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
                       milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
                       seed=args.seed, save_every=args.save_every, optimizer=args.optimizer,
-                      save_every_steps=args.save_every_steps)
+                      save_every_steps=args.save_every_steps, train_samples=args.train_samples,
+                      test_samples=args.test_samples)
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:

@@ -52,6 +52,8 @@ class TrainingRecipe(BaseModel):
     seed: int = 0
     save_every: int = 0
     optimizer: Literal["sgd", "adam"] = "sgd"
+    train_samples: int = Field(0, ge=0, description="a seeded subset of the train split (0: all of it)")
+    test_samples: int = Field(0, ge=0, description="the per-epoch test figures on a seeded subset (0: all)")
 
 
 class ExternalCheckpoint(BaseModel):
@@ -241,7 +243,10 @@ def build_entry(
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} not found (see the manifest's source: {entry.checkpoint.source})")
         if sha256_file(ckpt) != entry.checkpoint.sha256:
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} does not have the manifest's sha256")
-    elif not ckpt.exists() or entry.surface.directions.kind == "pca":  # a finished run only writes the final model
+    elif not ckpt.exists() or (entry.surface.directions.kind == "pca"
+                               and not ((work_dir or directory / ".runs") / entry.id / "final.pt").exists()):
+        # a pca surface needs the run's epoch checkpoints, not only the final model; a finished run is not
+        # trained again (that would rewrite the final model, whose file hash the PCA directions record)
         _train_entry(entry, ckpt, work_dir or directory / ".runs", device, data_root, log)
     if entry.surface.directions.kind == "pca":
         log(f"[{entry.id}] surface in the PCA plane of the training path -> {out}")

@@ -26,6 +26,8 @@ class Axis:
             raise ValueError(f"an axis needs at least 1 point, got num={self.num}")
         if self.num > 1 and not self.min < self.max:
             raise ValueError(f"axis min must be below max, got {self.min}:{self.max}")
+        if not np.isfinite(float(self.max) - float(self.min)):
+            raise ValueError(f"axis {self.min:g}:{self.max:g} spans more than a float64 holds; choose closer ends")
 
     @classmethod
     def parse(cls, text: str) -> "Axis":

@@ -6,26 +6,39 @@ partial one, so a job taken over from a dead worker continues where that worker 
 cancelled, or taken over because this worker stalled past its lease, stops at the next point. On
 SIGTERM/SIGINT the worker stops at the next point and gives its job back to the queue.
 
+Writes are fenced by the job's lease (:mod:`workers.fencing`): a worker that wakes up after its job was
+taken over cannot overwrite its successor's file. A failing disk or database (full, read-only) does not
+kill the worker: writes are retried with backoff, the job is failed with the reason after a bound, and
+the loop waits and carries on.
+
 Run one with ``lossatlas worker`` or ``python -m workers.jobloop --data-dir DIR``.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .cli import add_ray_argument
-from .spec import one_line
-from .jobqueue import Job, JobQueue
-from .spec import SurfaceSpec
+from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
+from .h5io import read_surface
+from .jobqueue import Job, JobQueue, LeaseLost
+from .spec import SurfaceSpec, one_line
 from .surface import Progress, compute_surface
 from .trajectory import compute_trajectory
+
+log = logging.getLogger("lossatlas.worker")
+
+MAX_IDLE_BACKOFF_S = 60.0
 
 
 def default_worker_id() -> str:
@@ -47,30 +60,76 @@ class Worker:
         poll_s: float = 1.0,
         device: str = "cpu",
         parent_pid: int | None = None,
+        backoff_s: float = 1.0,
         ray: str | None = None,
     ):
         self.queue, self.lease_s, self.poll_s, self.device = queue, lease_s, poll_s, device
         self.ray = ray  # run the points on this Ray cluster; this process stays the job's driver and writer
         self.id = worker_id or default_worker_id()
         self.parent_pid = parent_pid
+        self.backoff_s = backoff_s  # first wait after a storage error (doubled on each repeat)
         self.stop = threading.Event()
+        self._pending: Callable[[], bool] | None = None  # a job's end not yet recorded (database unwritable)
 
     def _orphaned(self) -> bool:
         return self.parent_pid is not None and os.getppid() != self.parent_pid
 
     def run(self, once: bool = False) -> None:
-        """Claim and run jobs; with ``once``, return when the queue is empty."""
+        """Claim and run jobs; with ``once``, return when the queue is empty. A storage error (the queue's
+        database on a full disk ...) is logged and waited out with growing pauses, never fatal."""
+        failures = 0
         while not self.stop.is_set():
             if self._orphaned():
                 self.stop.set()
                 break
-            job = self.queue.claim(self.id, self.lease_s)
+            try:
+                self._settle()
+                job = self.queue.claim(self.id, self.lease_s)
+                if job is not None:
+                    log.info("job %s: %s", job.id, self.run_job(job))
+                failures = 0
+            except STORAGE_ERRORS as e:
+                failures += 1
+                delay = min(self.backoff_s * 2 ** (failures - 1), MAX_IDLE_BACKOFF_S)
+                log.error("worker %s: storage error (%s); waiting %.1f s", self.id, one_line(e), delay)
+                self.stop.wait(delay)
+                continue
             if job is None:
                 if once:
                     return
                 self.stop.wait(self.poll_s)
-                continue
-            self.run_job(job)
+
+    def _retry(self, action, what: str):
+        return retry_io(action, what, backoff_s=self.backoff_s, stop=self.stop.is_set)
+
+    def _end(self, end: Callable[[], bool]) -> None:
+        """Record a job's end (finish or release); when the database cannot be written, the end stays
+        pending and is recorded before this worker claims anything else."""
+        self._pending = end
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._pending is not None:
+            self._retry(self._pending, "recording the job's end")
+            self._pending = None
+
+    def _recover_points(self, job: Job, out: Path) -> None:
+        """Record the points of a resumed file that its previous worker wrote but did not record (killed
+        between the two), so that progress events show every finished point."""
+        if not out.exists():
+            return
+        surface = read_surface(out)
+        recorded = {(p.ix, p.iy) for p in self.queue.points_since(job.id)}
+        nx = surface.done.shape[-1]
+        flat = {m: v.reshape(-1) for m, v in surface.metrics.items()}
+        missing = []
+        for i in np.flatnonzero(surface.done):
+            iy, ix = divmod(int(i), nx)
+            if (ix, iy) not in recorded:
+                missing.append((ix, iy, {m: float(v[i]) for m, v in flat.items()}))
+        if missing:
+            self.queue.record(job, self.lease_s, int(surface.done.sum()), surface.done.size, None, None, missing,
+                              worker=job.previous_worker or self.id)
 
     def run_job(self, job: Job) -> str:
         """Compute one claimed job; returns what became of it (done, failed, released, lost)."""
@@ -79,13 +138,17 @@ class Worker:
 
         def heartbeat() -> None:
             while not finished.wait(self.lease_s / 3):
-                if not self.queue.heartbeat(job.id, self.id, self.lease_s):
-                    lost.set()
+                try:
+                    if not self.queue.heartbeat(job, self.lease_s):
+                        lost.set()
+                except STORAGE_ERRORS as e:  # the lease runs on; a write will tell whether it is still ours
+                    log.warning("worker %s: heartbeat failed (%s)", self.id, one_line(e))
                 if self._orphaned():
                     self.stop.set()
 
         def progress(p: Progress) -> None:
-            if not self.queue.record(job.id, self.id, self.lease_s, p.done, p.total, p.rate, p.eta, p.new):
+            if not self._retry(lambda: self.queue.record(job, self.lease_s, p.done, p.total, p.rate, p.eta, p.new),
+                               "recording progress"):
                 lost.set()
 
         def should_stop() -> bool:
@@ -97,12 +160,17 @@ class Worker:
             spec = SurfaceSpec.model_validate(job.spec)
             out = self.queue.surface_path(job)
             out.parent.mkdir(parents=True, exist_ok=True)
+            self._recover_points(job, out)
+            write = FencedWriter(self.queue, job, self.lease_s, self.backoff_s, stop=self.stop.is_set)
             compute = compute_trajectory if spec.directions.kind == "pca" else compute_surface
-            surface = compute(
-                spec, out, device=self.device, progress=progress, should_stop=should_stop, ray=self.ray
-            )
-        except Exception as e:  # the job's fault (bad data, mismatched file ...): record it, keep serving
-            self.queue.finish(job.id, self.id, "failed", error=one_line(e))
+            surface = compute(spec, out, device=self.device, progress=progress, should_stop=should_stop, write=write,
+                              ray=self.ray)
+        except LeaseLost as e:
+            log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
+            return "lost"
+        except Exception as e:  # the job's fault (bad data, mismatched file, a disk that stays full ...)
+            error = one_line(e)  # bound now: the end may be recorded after this block, when e is gone
+            self._end(lambda: self.queue.finish(job, "failed", error=error))
             return "failed"
         finally:
             finished.set()
@@ -110,9 +178,9 @@ class Worker:
         if lost.is_set():
             return "lost"
         if surface.is_complete:
-            self.queue.finish(job.id, self.id, "done", done=int(surface.done.sum()))
+            self._end(lambda: self.queue.finish(job, "done", done=int(surface.done.sum())))
             return "done"
-        self.queue.release(job.id, self.id)
+        self._end(lambda: self.queue.release(job))
         return "released"
 
 
@@ -131,6 +199,8 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
+    p.add_argument("--retry-backoff", type=float, default=1.0,
+                   help="seconds before retrying a failed write (doubling; the job fails after 4 retries)")
     add_ray_argument(p)
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
@@ -138,10 +208,12 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
 
 def run_worker(args: argparse.Namespace) -> int:
     """Run a worker until SIGTERM/SIGINT (or, with --once, until the queue is empty)."""
+    logging.basicConfig(level=logging.INFO, format="lossatlas worker: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
     worker = Worker(
-        JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid, args.ray
+        JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid,
+        args.retry_backoff, ray=args.ray,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop.set())

@@ -6,6 +6,11 @@ stops renewing; once its lease has expired another worker claims the job again a
 surface file, so no finished point is lost or computed again. Every finished point is also recorded
 as a row (which worker computed it, its values): the server streams these rows as progress events.
 
+Fencing: every claim gives the job a new lease generation, and every worker-side call names the claim
+it acts under (the :class:`Job` that :meth:`JobQueue.claim` returned). A worker that stalled past its
+lease (paused, swapped out) and was replaced holds an old generation: its heartbeats, records and file
+replacements (:meth:`JobQueue.fenced`) are refused, so it cannot overwrite what its successor wrote.
+
 Layout of the data directory::
 
     jobs.sqlite3          this queue
@@ -21,7 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +51,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     worker TEXT,
     lease_until REAL,
+    generation INTEGER NOT NULL DEFAULT 0,  -- incremented by every claim: the fencing token
+    cost REAL,                      -- the submitter's estimate of the job's work (the server: TFLOP)
     attempts INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
     updated REAL NOT NULL
@@ -63,6 +70,10 @@ CREATE TABLE IF NOT EXISTS points (
 );
 CREATE INDEX IF NOT EXISTS points_job ON points (job_id, seq);
 """
+
+
+class LeaseLost(Exception):
+    """A worker acted under a claim that is no longer current (cancelled, or taken over by another worker)."""
 
 
 class QueueFull(Exception):
@@ -94,6 +105,9 @@ class Job:
     attempts: int
     created: float
     updated: float
+    generation: int = 0
+    cost: float | None = None
+    previous_worker: str | None = None  # set by claim: who held the job before (it may have died)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -130,6 +144,10 @@ class JobQueue:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in (("generation", "INTEGER NOT NULL DEFAULT 0"), ("cost", "REAL")):
+                if column not in columns:  # a queue made by an older version
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -163,7 +181,8 @@ class JobQueue:
     # -- server side ---------------------------------------------------------------------------
 
     def submit(
-        self, key: str, request: dict, spec: dict, surface_id: str, out: str, total: int, max_active: int
+        self, key: str, request: dict, spec: dict, surface_id: str, out: str, total: int, max_active: int,
+        cost: float | None = None,
     ) -> tuple[Job, bool]:
         """Queue a job, or return the job of an identical earlier request.
 
@@ -192,9 +211,9 @@ class JobQueue:
             else:
                 job_id = uuid.uuid4().hex[:16]
                 db.execute(
-                    "INSERT INTO jobs (id, key, state, request, spec, surface_id, out, points_total, created, updated) "
-                    "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, key, json.dumps(request), json.dumps(spec), surface_id, out, total, now, now),
+                    "INSERT INTO jobs (id, key, state, request, spec, surface_id, out, points_total, cost, created, "
+                    "updated) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, key, json.dumps(request), json.dumps(spec), surface_id, out, total, cost, now, now),
                 )
             return Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()), True
 
@@ -247,6 +266,15 @@ class JobQueue:
         return {r["worker"]: r["n"] for r in rows}
 
     # -- worker side ---------------------------------------------------------------------------
+    #
+    # ``claim`` returns the Job a worker then passes to every other call: its id, worker and lease
+    # generation name the claim; a call under a claim that is no longer current changes nothing.
+
+    _HELD = "id = ? AND worker = ? AND generation = ? AND state = 'running'"
+
+    @staticmethod
+    def _held(claim: Job) -> tuple[str, str | None, int]:
+        return claim.id, claim.worker, claim.generation
 
     def claim(self, worker: str, lease_s: float) -> Job | None:
         """Take the oldest queued job, or a running one whose worker's lease expired."""
@@ -267,72 +295,84 @@ class JobQueue:
                 return None
             db.execute(
                 "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1, "
-                "updated = ? WHERE id = ?",
+                "generation = generation + 1, updated = ? WHERE id = ?",
                 (worker, now + lease_s, now, row["id"]),
             )
-            return Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone())
+            job = Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone())
+        return replace(job, previous_worker=row["worker"])
 
-    def heartbeat(self, job_id: str, worker: str, lease_s: float) -> bool:
-        """Renew the lease; False when the job is no longer this worker's running job (cancelled, or
-        re-claimed by another worker after this one stalled): then the worker must stop."""
-        now = time.time()
+    def heartbeat(self, claim: Job, lease_s: float) -> bool:
+        """Renew the lease; False when the claim is no longer current (cancelled, or re-claimed by another
+        worker after this one stalled): then the worker must stop."""
         with self._connect() as db:
-            cur = db.execute(
-                "UPDATE jobs SET lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
-                (now + lease_s, job_id, worker),
-            )
+            cur = db.execute(f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}",
+                             (time.time() + lease_s, *self._held(claim)))
         return cur.rowcount == 1
 
     def record(
         self,
-        job_id: str,
-        worker: str,
+        claim: Job,
         lease_s: float,
         done: int,
         total: int,
         rate: float | None,
         eta: float | None,
         points: list[tuple[int, int, dict[str, float]]],
+        worker: str | None = None,
     ) -> bool:
         """Record finished points and progress, and renew the lease; False as for :meth:`heartbeat`.
 
-        The points are recorded even then: they are in the surface file, computed by this worker.
+        The points are recorded even then, when the claim was current as they were written to the surface
+        file (a cancelled job's last point). ``worker``: who computed them (default: the claim's worker).
         """
         now = time.time()
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO points (job_id, worker, ix, iy, metrics, time) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (job_id, worker, ix, iy, json.dumps({k: _finite(v) for k, v in values.items()}), now)
+                    (claim.id, worker or claim.worker, ix, iy,
+                     json.dumps({k: _finite(v) for k, v in values.items()}), now)
                     for ix, iy, values in points
                 ],
             )
             db.execute(
-                "UPDATE jobs SET points_done = ?, points_total = ?, updated = ? WHERE id = ? AND worker = ?",
-                (done, total, now, job_id, worker),
+                "UPDATE jobs SET points_done = ?, points_total = ?, updated = ? "
+                "WHERE id = ? AND worker = ? AND generation = ?",
+                (done, total, now, *self._held(claim)),
             )
-            cur = db.execute(
-                "UPDATE jobs SET rate = ?, eta = ?, lease_until = ? WHERE id = ? AND worker = ? AND state = 'running'",
-                (rate, eta, now + lease_s, job_id, worker),
-            )
+            cur = db.execute(f"UPDATE jobs SET rate = ?, eta = ?, lease_until = ? WHERE {self._HELD}",
+                             (rate, eta, now + lease_s, *self._held(claim)))
         return cur.rowcount == 1
 
-    def finish(self, job_id: str, worker: str, state: State, error: str | None = None, done: int | None = None) -> bool:
-        """End this worker's running job as done or failed; False when it was no longer this worker's."""
+    @contextmanager
+    def fenced(self, claim: Job, lease_s: float) -> Iterator[None]:
+        """Run the body (a file replacement) only while ``claim`` is current, holding the queue's write lock
+        so that no other worker can claim the job meanwhile; renews the lease. Raises :class:`LeaseLost`
+        (the body does not run) when the claim is no longer current."""
+        with self._transaction() as db:
+            cur = db.execute(f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}",
+                             (time.time() + lease_s, *self._held(claim)))
+            if cur.rowcount != 1:
+                raise LeaseLost(f"job {claim.id}: the claim of worker {claim.worker} "
+                                f"(lease generation {claim.generation}) is no longer current")
+            yield
+
+    def finish(self, claim: Job, state: State, error: str | None = None, done: int | None = None) -> bool:
+        """End this claim's job as done or failed; False when the claim was no longer current."""
         with self._connect() as db:
             cur = db.execute(
                 "UPDATE jobs SET state = ?, error = ?, points_done = COALESCE(?, points_done), rate = NULL, "
-                "eta = NULL, lease_until = NULL, updated = ? WHERE id = ? AND worker = ? AND state = 'running'",
-                (state, error, done, time.time(), job_id, worker),
+                f"eta = NULL, lease_until = NULL, updated = ? WHERE {self._HELD}",
+                (state, error, done, time.time(), *self._held(claim)),
             )
         return cur.rowcount == 1
 
-    def release(self, job_id: str, worker: str) -> bool:
+    def release(self, claim: Job) -> bool:
         """Give a running job back to the queue (a worker shutting down): the next worker resumes it."""
         with self._connect() as db:
             cur = db.execute(
                 "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL, rate = NULL, eta = NULL, "
-                "attempts = MAX(attempts - 1, 0), updated = ? WHERE id = ? AND worker = ? AND state = 'running'",
-                (time.time(), job_id, worker),
+                f"attempts = MAX(attempts - 1, 0), updated = ? WHERE {self._HELD}",
+                (time.time(), *self._held(claim)),
             )
         return cur.rowcount == 1

@@ -254,9 +254,11 @@ def evaluate_grid(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     t_start: float | None = None,
+    write: Callable[[Path, Surface], None] = write_surface,
 ) -> Surface:
-    """Compute the points ``surface.done`` lacks, coarse to fine, on ``executor``, writing ``out`` after
-    each chunk of points it returns (``before_first_write`` runs once, just before the first write)."""
+    """Compute the points ``surface.done`` lacks, coarse to fine, on ``executor``, writing ``out`` with
+    ``write`` after each chunk of points it returns (``before_first_write`` runs once, just before the
+    first write)."""
     t_start = time.perf_counter() if t_start is None else t_start
     xs, ys = surface.xcoordinates, surface.ycoordinates
     nx, ny = len(xs), (len(ys) if ys is not None else 1)
@@ -276,7 +278,7 @@ def evaluate_grid(
         if before_first_write is not None:
             before_first_write()
             before_first_write = None
-        write_surface(out, surface)
+        write(out, surface)
 
     def pending(level: np.ndarray) -> list[tuple[int, Coords]]:  # (flat index, coordinates) not yet done
         return [(int(i), point_coords(surface, (int(i),) if ys is None else divmod(int(i), nx)))
@@ -317,6 +319,7 @@ def compute_surface(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    write: Callable[[Path, Surface], None] = write_surface,
     points_per_pass: int | None = None,
     compile_fast: bool = False,
     ray: str | None = None,
@@ -350,6 +353,8 @@ def compute_surface(
     overwrite : bool
         Recompute from scratch even when ``out`` holds a surface (of this or another recipe). The old
         file (and its direction file) is replaced only when the first new point is written.
+    write : callable, optional
+        ``write(out, surface)`` stores the surface after each point (a job worker's is fenced by its lease).
     points_per_pass : int, optional
         Grid points evaluated together in one pass (each chunk is points of the current coarse-to-fine
         level); by default 1 on CPUs and as many as fit on GPUs (:class:`~workers.pointeval.PointEvaluator`).
@@ -456,13 +461,17 @@ def compute_surface(
 
         work = GridWork(shipped, directions, splits, spec, points_per_pass, compile_fast, objective,
                         point=None if shipped is not None else point)
-        surface = evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start)
+        surface = evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start,
+                                write)
         if point.curvature is not None:
-            _finish_curvature(surface, point, spec, out)
+            _finish_curvature(surface, point, spec, out, write)
         return surface
 
 
-def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None) -> None:
+def _finish_curvature(
+    surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None,
+    write: Callable[[Path, Surface], None] = write_surface,
+) -> None:
     """Count this run's Hessian-vector products and, once every point is done, add the centre's summary."""
     if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
         surface.attrs["curvature"] = point.curvature_summary()
@@ -470,7 +479,7 @@ def _finish_curvature(surface: Surface, point: GridPoint, spec: SurfaceSpec, out
     if hvps:
         surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
         if out is not None and out.exists():
-            write_surface(out, surface)
+            write(out, surface)
 
 
 def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray],

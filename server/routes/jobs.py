@@ -1,13 +1,12 @@
 """/api/jobs: submit, list, inspect and cancel surface jobs; progress as server-sent events."""
 from __future__ import annotations
 
-import asyncio
+import re
 from collections.abc import AsyncIterable
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from workers import jobqueue
@@ -15,13 +14,14 @@ from workers.jobqueue import QueueFull
 
 from ..catalog import write_meta
 from ..deps import Authorized, CheckpointsDep, QueueDep, SettingsDep
-from ..jobspec import build_spec, request_key, surface_id_for
+from ..feeds import Feeds
+from ..jobspec import build_spec, request_key, request_tflop, surface_id_for
 from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
+from ..storage import refuse_when_full
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 NOT_FOUND = {404: {"model": Error, "description": "no such job"}}
-EVENT_POLL_S = 0.25
 
 
 def _iso(t: float) -> str:
@@ -33,6 +33,7 @@ def public_job(job: jobqueue.Job) -> Job:
     return Job(
         id=job.id, state=job.state, points_done=job.points_done, points_total=job.points_total,
         rate=job.rate if running else None, eta=job.eta if running else None, error=job.error,
+        cost_tflop=job.cost,
         surface_id=job.surface_id, url=f"/api/jobs/{job.id}", created=_iso(job.created), updated=_iso(job.updated),
         request=JobRequest.model_validate(job.request),
     )
@@ -56,12 +57,14 @@ JobDep = Annotated[jobqueue.Job, Depends(get_job)]
         409: {"model": Error, "description": "the dataset's data is missing on the server"},
         422: {"model": Error, "description": "invalid request or beyond a limit"},
         429: {"model": Error, "description": "too many jobs queued (max_queued_jobs)"},
+        507: {"model": Error, "description": "the data directory is (nearly) full (min_free_mb)"},
     },
 )
 def submit(
     request: JobRequest, response: Response, queue: QueueDep, settings: SettingsDep, checkpoints: CheckpointsDep
 ) -> Job:
     spec, checkpoint_sha = build_spec(request, settings, checkpoints)
+    refuse_when_full(settings)
     key = request_key(request, checkpoint_sha)
     surface_id = surface_id_for(request, key)
     out = f"surfaces/{surface_id}.h5"
@@ -69,7 +72,7 @@ def submit(
     try:
         job, queued = queue.submit(
             key, request.model_dump(mode="json"), spec.model_dump(mode="json"), surface_id, out,
-            spec.num_points, settings.max_queued_jobs,
+            spec.num_points, settings.max_queued_jobs, round(request_tflop(request), 6),
         )
     except QueueFull as e:
         raise HTTPException(
@@ -103,36 +106,46 @@ def cancel(job: JobDep, queue: QueueDep) -> Job:
     return public_job(queue.cancel(job.id))
 
 
-def _since(last_event_id: str | None) -> int:
-    return int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+def last_seen(last_event_id: Annotated[str | None, Header()] = None) -> int:
+    """The sequence number a reconnecting client saw last (0: none); 400 for anything but one. A
+    dependency: it must answer before the event stream's 200 has started."""
+    if last_event_id is None or last_event_id == "":
+        return 0
+    if not re.fullmatch(r"[0-9]{1,18}", last_event_id):
+        raise HTTPException(400, f"Last-Event-ID must be the id of an event of this stream (a number), "
+                                 f"not {last_event_id[:40]!r}; leave it out to start from the beginning")
+    return int(last_event_id)
 
 
 @router.get(
-    "/{job_id}/events", response_class=EventSourceResponse, responses=NOT_FOUND,
+    "/{job_id}/events", response_class=EventSourceResponse,
+    responses={**NOT_FOUND, 400: {"model": Error, "description": "a malformed Last-Event-ID"}},
     summary="Progress as server-sent events: `progress` (ProgressEvent) and `state` (Job)",
 )
 async def events(
-    job: JobDep, queue: QueueDep, last_event_id: Annotated[str | None, Header()] = None
+    job: JobDep, request: Request, seq: Annotated[int, Depends(last_seen)]
 ) -> AsyncIterable[ServerSentEvent]:
     """The first ``progress`` event carries every point finished so far (after ``Last-Event-ID`` when a
-    client reconnects), later ones the newly finished points; the stream ends after a terminal state."""
-    seq = _since(last_event_id)
-    last_state, last_done = None, -1
-    while True:
-        current = await run_in_threadpool(queue.get, job.id)  # before the points: none is missed at the end
-        rows = await run_in_threadpool(queue.points_since, job.id, seq)
-        if rows or current.points_done != last_done:
-            seq = rows[-1].seq if rows else seq
-            last_done = current.points_done
-            running = current.state == "running"
-            yield ServerSentEvent(event="progress", id=str(seq), data=ProgressEvent(
-                points_done=current.points_done, points_total=current.points_total,
-                rate=current.rate if running else None, eta=current.eta if running else None,
-                points=[ProgressPoint(ix=r.ix, iy=r.iy, values=r.metrics) for r in rows],
-            ))
-        if current.state != last_state:
-            last_state = current.state
-            yield ServerSentEvent(event="state", data=public_job(current))
-        if current.state in jobqueue.TERMINAL:
-            return
-        await asyncio.sleep(EVENT_POLL_S)
+    client reconnects), later ones the newly finished points; the stream ends after a terminal state.
+    All streams of a job share one reader of the queue (:mod:`server.feeds`)."""
+    feeds: Feeds = request.app.state.feeds
+    last_state, last_done, version = None, -1, 0
+    async with feeds.follow(job.id) as feed:
+        while True:
+            await feed.changed_since(version)
+            version, current = feed.version, feed.job
+            rows = feed.rows_after(seq)
+            if rows or current.points_done != last_done:
+                seq = rows[-1].seq if rows else seq
+                last_done = current.points_done
+                running = current.state == "running"
+                yield ServerSentEvent(event="progress", id=str(seq), data=ProgressEvent(
+                    points_done=current.points_done, points_total=current.points_total,
+                    rate=current.rate if running else None, eta=current.eta if running else None,
+                    points=[ProgressPoint(ix=r.ix, iy=r.iy, values=r.metrics) for r in rows],
+                ))
+            if current.state != last_state:
+                last_state = current.state
+                yield ServerSentEvent(event="state", data=public_job(current))
+            if current.state in jobqueue.TERMINAL:
+                return

@@ -5,16 +5,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from workers import read_surface
-from workers.checkpoints import sha256_file
-
-from ..catalog import Catalog, slugify
+from .. import surface_import
 from ..deps import Authorized, CatalogDep, EntryDep, QueueDep, SettingsDep
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
-from ..uploads import check_self_contained, save_upload
+from ..uploads import save_upload
 
 router = APIRouter(prefix="/api/surfaces", tags=["surfaces"])
 
@@ -27,7 +23,8 @@ def list_surfaces(
     model: Annotated[str | None, Query(max_length=200)] = None,
     dataset: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SurfaceList:
-    return SurfaceList(surfaces=catalog.summaries(model, dataset))
+    surfaces, unreadable = catalog.listing(model, dataset)
+    return SurfaceList(surfaces=surfaces, unreadable=unreadable)
 
 
 def _accepts_gzip(request: Request) -> bool:
@@ -71,32 +68,19 @@ def download(entry: EntryDep) -> FileResponse:
 @router.post(
     "/import", status_code=201, response_model=SurfaceSummary, dependencies=Authorized,
     summary="Add an HDF5 surface file (lossatlas or the reference code's format)",
-    responses={400: {"model": Error}, 401: {"model": Error}, 413: {"model": Error}},
+    responses={400: {"model": Error}, 401: {"model": Error}, 413: {"model": Error},
+               503: {"model": Error, "description": "other imports are being checked; retry"}},
 )
 async def import_surface(
     file: Annotated[UploadFile, File(description="the .h5 surface file")],
-    catalog: CatalogDep, settings: SettingsDep,
+    catalog: CatalogDep, settings: SettingsDep, request: Request,
 ) -> SurfaceSummary:
     tmp = await save_upload(file, settings.uploads_dir, ".h5")
     try:
-        return await run_in_threadpool(_add_surface, tmp, Path(file.filename or "surface").stem, catalog)
+        stem = Path(file.filename or "surface").stem
+        return await surface_import.import_surface(tmp, stem, catalog, settings, request.app.state.import_gate)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _add_surface(tmp: Path, stem: str, catalog: Catalog) -> SurfaceSummary:
-    """Validate an uploaded file and move it into the user surfaces (HTTP 400 naming what is wrong)."""
-    try:
-        check_self_contained(tmp)
-    except ValueError as e:
-        raise HTTPException(400, str(e)) from None
-    try:
-        surface = read_surface(tmp)
-    except ValueError as e:
-        raise HTTPException(400, f"not a loss surface file: {str(e).replace(tmp.name, 'the file')}") from None
-    sid = f"{slugify(stem, 60)}-{sha256_file(tmp)[:8]}"  # the same file imported twice: one surface
-    entry = catalog.add(tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset"))
-    return catalog.summary(entry)
 
 
 @router.delete(

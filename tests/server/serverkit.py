@@ -120,9 +120,10 @@ class Processes:
         args = ["worker", "--data-dir", str(data_dir), "--lease", str(lease), "--poll", "0.2", "--threads", "1"]
         return self.start(*args, *(["--worker-id", worker_id] if worker_id else []))
 
-    def serve(self, data_dir: Path, port: int, tiny_npz: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-        """``lossatlas serve`` as a process, configured through the environment; waits until it answers."""
-        env = {
+    def serve(self, data_dir: Path, port: int, tiny_npz: Path, **settings: str) -> subprocess.Popen:
+        """``lossatlas serve`` as a process, configured through the environment (``settings``: more
+        LOSSATLAS_* variables by field name); waits until it answers."""
+        env = {**{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
             "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"), "LOSSATLAS_LEASE_S": "2",
             "LOSSATLAS_POLL_S": "0.2", **(env or {}),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,7 +223,11 @@ MODELS = ", ".join(list_models())
     ({"dataset": "gone"}, 409, "dataset 'gone' is configured but its data is missing on the server"),
     ({"x": "-1:1:21", "y": "-1:1:20"}, 422, "the grid has 420 points, more than the server's limit max_points=400"),
     ({"samples": 1001}, 422, "samples=1001 is more than the server's limit max_samples=1000"),
-    ({"samples": None}, 422, "samples is required: the server evaluates at most max_samples=1000 samples per split"),
+    ({"samples": None}, 422,
+     "samples: give a number: the server evaluates a seeded subset of at most max_samples (see /api/config) samples "
+     "per split"),
+    ({"x": "-1e308:1e308:5"}, 422, "x: axis -1e+308:1e+308 spans more than a float64 holds; choose closer ends"),
+    ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
     ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
     ({"x": "1:-1:5"}, 422, "x: axis min must be below max, got 1.0:-1.0"),
     ({"x": "1:2"}, 422, "x: axis '1:2' is not min:max:num (for example -1:1:51)"),
@@ -292,3 +297,27 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
         r = c.post("/api/jobs", json=job_request(model="tinycnn_mnist", checkpoint_id=cid))
         assert (r.status_code, r.json()) == (422, {"detail": f"checkpoint {cid} was uploaded for model 'tinycnn', "
                                                    "not 'tinycnn_mnist'"})
+
+
+def test_many_event_streams_share_one_reader_of_the_queue(busy: ThreadServer):
+    """20 streams of one job: one feed polls the queue for all of them, and each gets every point."""
+    feeds = busy.server.config.app.state.feeds
+    with busy.client() as c:
+        job = c.post("/api/jobs", json=job_request(sample_seed=20, x="-1:1:4", y="-1:1:4")).json()
+    url = f"{busy.url}/api/jobs/{job['id']}/events"
+    results: list[list] = []
+
+    def follow() -> None:
+        results.append(read_events(url))
+
+    streams = [threading.Thread(target=follow) for _ in range(20)]
+    for t in streams:
+        t.start()
+    wait_for(lambda: job["id"] in feeds.active and feeds.active[job["id"]].followers == 20, 60, 0.05, "20 followers")
+    assert list(feeds.active) == [job["id"]]  # one feed, not one poller per stream
+    for t in streams:
+        t.join(180)
+    assert len(results) == 20 and not feeds.active  # the feed stopped with its last follower
+    for events in results:
+        points = {(p["ix"], p["iy"]) for kind, data in events if kind == "progress" for p in data["points"]}
+        assert len(points) == 16 and events[-1][0] == "state" and events[-1][1]["state"] == "done"

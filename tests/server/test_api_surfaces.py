@@ -72,7 +72,7 @@ def test_catalog_lists_gallery_surfaces_with_their_index_metadata(site: ThreadSe
         assert ref.gallery is None and ref.model == "unknown" and ref.status == "partial"
         assert (ref.points_done, ref.points_total, ref.split) == (11, 12, "train")
         assert [s["id"] for s in c.get("/api/surfaces", params={"model": "tinycnn"}).json()["surfaces"]] == ["tiny-plane"]
-        assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {"surfaces": []}
+        assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {"surfaces": [], "unreadable": {}}
 
 
 def test_mesh_holds_the_file_values_gzipped_with_an_etag(site: ThreadServer):
@@ -168,9 +168,9 @@ def _no_metric_file(path: Path) -> None:
     (lambda p, g: p.write_text("not hdf5 at all"), 400, "not a loss surface file: the file is not an HDF5 file"),
     (lambda p, g: _no_metric_file(p), 400, "not a loss surface file: the file holds no metric (train_loss, test_acc, ...)"),
     (lambda p, g: _external_link_file(p, g / "ours.h5"), 400,
-     "refused: the file is not self-contained (train_loss is a link (ExternalLink))"),
+     "the file is not self-contained: /train_loss is a link (ExternalLink)"),
     (lambda p, g: _external_storage_file(p), 400,
-     "refused: the file is not self-contained (train_loss keeps its data outside the file)"),
+     "the file is not self-contained: /train_loss keeps its data outside the file"),
     (lambda p, g: p.write_bytes(b""), 400, "the uploaded file is empty"),
     (lambda p, g: p.write_bytes(b"\0" * (1024 * 1024 + 1)), 413,
      "the request body is larger than the server's limit max_upload_mb=1"),

@@ -40,15 +40,16 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_told(tmp_path: Path):
     first = queue.claim("w1", lease_s=0.3)
     assert first.id == job.id and first.state == "running" and first.worker == "w1"
     assert queue.claim("w2", lease_s=0.3) is None  # leased
-    assert queue.record(job.id, "w1", 0.3, 1, 9, 2.0, 4.0, [(0, 0, {"train_loss": 1.5})])
+    assert queue.record(first, 0.3, 1, 9, 2.0, 4.0, [(0, 0, {"train_loss": 1.5})])
     time.sleep(0.4)
     second = queue.claim("w2", lease_s=5)
     assert second.id == job.id and second.worker == "w2" and second.attempts == 2
-    assert not queue.heartbeat(job.id, "w1", 5)  # w1 stalled past its lease: it must stop
-    assert not queue.record(job.id, "w1", 5, 2, 9, None, None, [(1, 0, {"train_loss": 1.0})])  # but recorded
-    assert queue.record(job.id, "w2", 5, 2, 9, None, None, [(2, 0, {"train_loss": float("nan")})])
-    assert not queue.finish(job.id, "w1", "done")
-    assert queue.finish(job.id, "w2", "done")
+    assert second.generation == first.generation + 1 and second.previous_worker == "w1"
+    assert not queue.heartbeat(first, 5)  # w1 stalled past its lease: it must stop
+    assert not queue.record(first, 5, 2, 9, None, None, [(1, 0, {"train_loss": 1.0})])  # but recorded
+    assert queue.record(second, 5, 2, 9, None, None, [(2, 0, {"train_loss": float("nan")})])
+    assert not queue.finish(first, "done")
+    assert queue.finish(second, "done")
     assert queue.computed_by(job.id) == {"w1": 2, "w2": 1}
     rows = queue.points_since(job.id)
     assert [(r.worker, r.ix, r.iy, r.metrics) for r in rows] == [
@@ -59,11 +60,11 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_told(tmp_path: Path):
 def test_cancel_stops_the_worker_and_keeps_the_state(tmp_path: Path):
     queue = JobQueue(tmp_path)
     job, _ = submit(queue, "a")
-    queue.claim("w1", 30)
+    claim = queue.claim("w1", 30)
     assert queue.cancel(job.id).state == "cancelled"
-    assert not queue.record(job.id, "w1", 30, 1, 9, None, None, [(0, 0, {"train_loss": 2.0})])
+    assert not queue.record(claim, 30, 1, 9, None, None, [(0, 0, {"train_loss": 2.0})])
     assert queue.get(job.id).points_done == 1  # the point that was being computed is in the file
-    assert not queue.finish(job.id, "w1", "done") and not queue.release(job.id, "w1")
+    assert not queue.finish(claim, "done") and not queue.release(claim)
     assert queue.get(job.id).state == "cancelled"
     assert queue.cancel("nope") is None
 
@@ -73,15 +74,12 @@ def test_identical_requests_share_a_job_until_it_fails_or_its_surface_goes(tmp_p
     job, queued = submit(queue, "a")
     again, queued_again = submit(queue, "a")
     assert queued and not queued_again and again.id == job.id
-    queue.claim("w", 30)
-    queue.finish(job.id, "w", "failed", error="boom")
+    queue.finish(queue.claim("w", 30), "failed", error="boom")
     retried, queued = submit(queue, "a")  # a failed job is queued again, same id, error cleared
     assert queued and retried.id == job.id and retried.state == "queued" and retried.error is None
-    queue.claim("w", 30)
-    queue.finish(job.id, "w", "done")
+    queue.finish(queue.claim("w", 30), "done")
     assert submit(queue, "a")[1]  # done, but its surface file does not exist: computed again
-    queue.claim("w", 30)
-    queue.finish(job.id, "w", "done")
+    queue.finish(queue.claim("w", 30), "done")
     (tmp_path / "surfaces").mkdir()
     (tmp_path / "surfaces" / "surf-a.h5").write_bytes(b"x")
     assert submit(queue, "a") == (queue.get(job.id), False)
@@ -108,8 +106,7 @@ def test_queue_full_and_poison_jobs(tmp_path: Path):
 def test_release_requeues_and_surface_paths_stay_inside(tmp_path: Path):
     queue = JobQueue(tmp_path)
     job, _ = submit(queue, "a")
-    queue.claim("w", 30)
-    assert queue.release(job.id, "w")
+    assert queue.release(queue.claim("w", 30))
     released = queue.get(job.id)
     assert released.state == "queued" and released.worker is None and released.attempts == 0
     assert queue.surface_path(job) == (tmp_path / "surfaces" / "surf-a.h5").resolve()

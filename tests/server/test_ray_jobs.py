@@ -93,10 +93,12 @@ def point_actors() -> int:
     return count
 
 
-def test_server_jobs_run_on_ray_with_progress_events_and_cancel(tmp_path, tiny_npz, processes, ray_cluster):
+def test_server_jobs_run_on_ray_with_progress_events_and_cancel(tmp_path, tiny_npz, processes, ray_cluster, monkeypatch):
     address, auth = ray_cluster
+    for key, value in auth.items():  # the server's worker joins the cluster with its secret
+        monkeypatch.setenv(key, value)
     port = free_port()
-    processes.serve(tmp_path / "data", port, tiny_npz, env={"LOSSATLAS_RAY_ADDRESS": address, **auth})
+    processes.serve(tmp_path / "data", port, tiny_npz, ray_address=address)
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=30) as c:
         request = job_request(split="both")

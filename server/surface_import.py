@@ -1,0 +1,140 @@
+"""Importing an uploaded surface file: made safe to read, validated fully, then kept; or refused with a
+400 that names the problem, leaving nothing behind.
+
+1. :mod:`server.h5guard` in a child process with a time limit (``import_timeout_s``): structure, sizes,
+   types and every value read once. The request waits without holding a thread; a file that takes too
+   long is refused and its checker killed. At most ``IMPORTS_AT_ONCE`` imports run; more get 503.
+2. In a worker thread: the surface read as the catalog will read it, coordinates and values checked
+   finite, the recipe's shape checked, the summary and the mesh built as they will be served.
+3. Only then is the file moved into the user surfaces.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from workers import Surface, read_surface
+from workers.checkpoints import sha256_file
+from workers.spec import one_line
+
+from .catalog import Catalog, slugify
+from .mesh import summarize, to_mesh
+from .schemas import SurfaceSummary
+from .settings import Settings
+
+IMPORTS_AT_ONCE = 2
+_STRINGS = ("model", "dataset", "split", "loss")
+_DIRECTION_STRINGS = ("kind", "norm", "ignore", "dir_type")
+
+
+class ImportGate:
+    """How many imports run at once (one per app)."""
+
+    def __init__(self, size: int = IMPORTS_AT_ONCE):
+        self.free = size
+
+    def __enter__(self) -> None:
+        if self.free <= 0:
+            raise HTTPException(503, f"{IMPORTS_AT_ONCE} imports are being checked; try again in a few seconds",
+                                headers={"Retry-After": "5"})
+        self.free -= 1  # the event loop's thread only: no lock needed
+
+    def __exit__(self, *exc) -> None:
+        self.free += 1
+
+
+async def guard(path: Path, settings: Settings) -> None:
+    """Run :mod:`server.h5guard` on ``path`` in a child process; HTTP 400 with its reason when refused."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.h5guard", str(path), str(settings.max_upload_mb * 2**20),
+        str(settings.max_import_points), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), settings.import_timeout_s)
+    except (TimeoutError, asyncio.CancelledError):
+        proc.kill()
+        await proc.wait()
+        raise HTTPException(400, f"the file took more than import_timeout_s={settings.import_timeout_s:g} s to "
+                                 "check; a surface file is read in well under a second") from None
+    try:
+        error = json.loads(out.decode().strip().splitlines()[-1])["error"]
+    except (ValueError, IndexError, KeyError):
+        error = f"the HDF5 library failed on the file (checker exit status {proc.returncode})"
+    if error is not None:
+        raise HTTPException(400, error)
+
+
+def _finite_json(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}; values must be finite numbers")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite_json(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite_json(v, f"{where}[{i}]")
+
+
+def check_recipe(recipe: Any) -> None:
+    """The recipe's shape as the catalog reads it (ValueError naming the first problem)."""
+    if not isinstance(recipe, dict):
+        raise ValueError(f"the recipe must be a JSON object, not {type(recipe).__name__}")
+    _finite_json(recipe, "recipe")
+    spec = recipe.get("spec", {})
+    if not isinstance(spec, dict):
+        raise ValueError(f"recipe.spec must be an object, not {type(spec).__name__}")
+    for key in _STRINGS:
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise ValueError(f"recipe.spec.{key} must be a string, not {spec[key]!r}")
+    if spec.get("samples") is not None and (not isinstance(spec["samples"], int) or isinstance(spec["samples"], bool)):
+        raise ValueError(f"recipe.spec.samples must be an integer or null, not {spec['samples']!r}")
+    directions = spec.get("directions")
+    if directions:
+        if not isinstance(directions, dict):
+            raise ValueError("recipe.spec.directions must be an object")
+        for key in _DIRECTION_STRINGS:
+            if not isinstance(directions.get(key), str):
+                raise ValueError(f"recipe.spec.directions.{key} must be a string (the file lacks it or it is not text)")
+        if not isinstance(directions.get("seed"), int):
+            raise ValueError("recipe.spec.directions.seed must be an integer")
+
+
+def check_surface(surface: Surface) -> None:
+    """Coordinates and attributes finite, the recipe well formed (ValueError naming the problem)."""
+    for name, coords in (("xcoordinates", surface.xcoordinates), ("ycoordinates", surface.ycoordinates)):
+        if coords is not None and not all(math.isfinite(v) for v in coords.tolist()):
+            raise ValueError(f"{name} holds NaN or infinite values; coordinates must be finite")
+    check_recipe(surface.recipe)
+    _finite_json(surface.attrs, "attribute")
+
+
+def _validated(tmp: Path, stem: str) -> tuple[Surface, str]:
+    try:
+        surface = read_surface(tmp)
+        check_surface(surface)
+        sid = f"{slugify(stem, 60)}-{sha256_file(tmp)[:8]}"  # the same file imported twice: one surface
+        summary = summarize(surface, sid, "user", stem, surface.recipe.get("spec", {}).get("dataset"))
+        json.dumps(to_mesh(surface, summary), allow_nan=False)  # served as strict JSON
+    except ValidationError as e:
+        raise HTTPException(400, f"not a loss surface file: {one_line(e)}") from None
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        raise HTTPException(400, f"not a loss surface file: {str(e).replace(tmp.name, 'the file')}") from None
+    return surface, sid
+
+
+async def import_surface(tmp: Path, stem: str, catalog: Catalog, settings: Settings, gate: ImportGate) -> SurfaceSummary:
+    """Check, validate and keep an uploaded file (the caller deletes ``tmp`` afterwards in every case)."""
+    with gate:
+        await guard(tmp, settings)
+        surface, sid = await run_in_threadpool(_validated, tmp, stem)
+    entry = await run_in_threadpool(catalog.add, tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset"))
+    return await run_in_threadpool(catalog.summary, entry)

@@ -1,0 +1,146 @@
+"""A full disk: ``lossatlas serve`` with its data directory on a real 6 MiB tmpfs (mounted in a user and
+mount namespace made with ``unshare``; the test reaches the mount through ``/proc/<pid>/root``). The
+embedded worker survives failed writes: it retries, and the job finishes once space is back, or fails
+with the reason when the disk stays full; the server reports the condition and refuses new jobs with 507."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from serverkit import REPO, direct_surface, free_port, job_request, wait_for
+
+from workers import read_surface
+
+
+def _can_mount_tmpfs() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {d}"],
+                              capture_output=True).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not _can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here")
+
+
+class SmallDiskServer:
+    """``lossatlas serve`` (with its embedded worker) on a fresh tmpfs of ``size``."""
+
+    def __init__(self, data_dir: Path, tiny_npz: Path, backoff_s: float, size: str = "6m"):
+        self.data_dir, self.port = data_dir, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        data_dir.mkdir(parents=True)
+        env = {**os.environ,
+               "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
+               "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"), "LOSSATLAS_LEASE_S": "5",
+               "LOSSATLAS_POLL_S": "0.2", "LOSSATLAS_RETRY_BACKOFF_S": str(backoff_s), "LOSSATLAS_MIN_FREE_MB": "1"}
+        serve = (f"mount -t tmpfs -o size={size} tmpfs {data_dir} && exec {sys.executable} -m server.cli serve "
+                 f"--data-dir {data_dir} --port {self.port} --threads 1")
+        self.log = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", serve], cwd=REPO, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, text=True)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def up(self) -> bool:
+        assert self.proc.poll() is None, self.output()
+        try:
+            return httpx.get(f"{self.url}/api/config", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def inside(self, path: Path) -> Path:
+        """``path`` as the server sees it (on its tmpfs)."""
+        return Path(f"/proc/{self.proc.pid}/root") / path.relative_to("/")
+
+    def fill(self) -> Path:
+        """Fill the tmpfs; returns the filler file."""
+        filler = self.inside(self.data_dir / "filler")
+        with open(filler, "wb") as f:
+            try:
+                for _ in range(10_000):  # 640 MiB at most: far more than the tmpfs
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+        return filler
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, tiny_npz: Path, request: pytest.FixtureRequest) -> Iterator[SmallDiskServer]:
+    """Retries of a failed write after 1, 2, 4, 8 x the backoff (the test's parameter)."""
+    server = SmallDiskServer(tmp_path / "data", tiny_npz, backoff_s=request.param)
+    try:
+        wait_for(server.up, 60, 0.2, "lossatlas serve on a tmpfs")
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("small_disk", [1.0], indirect=True)  # 15 s of retries: space comes back before
+def test_worker_rides_out_a_full_disk_and_the_job_finishes(small_disk: SmallDiskServer, tiny_npz: Path):
+    request = job_request(samples=2000, x="-1:1:7", y="-1:1:7")
+    with httpx.Client(base_url=small_disk.url, timeout=30) as c:
+        assert c.get("/api/config").json()["storage"]["warning"] is None
+        job = c.post("/api/jobs", json=request).json()
+        wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 4, 120, 0.05, "4 points")
+        filler = small_disk.fill()
+        storage = c.get("/api/config").json()["storage"]
+        assert storage["free_mb"] < 1 and "less than min_free_mb=1" in storage["warning"]
+        refused = c.post("/api/jobs", json=job_request(sample_seed=5))
+        assert refused.status_code == 507 and "less than min_free_mb=1" in refused.json()["detail"]
+        wait_for(lambda: "failed (No space left on device); retrying" in small_disk.output(), 60, 0.1,
+                 "the worker to retry a write")
+        filler.unlink()
+        done = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}").json())["state"] in ("done", "failed") and j,
+                        120, 0.2, "the job to end")
+        assert done["state"] == "done", done
+        got = read_surface(small_disk.inside(small_disk.data_dir / "surfaces" / f"{job['surface_id']}.h5"))
+    expected = direct_surface(request, tiny_npz)
+    for name, values in expected.metrics.items():
+        np.testing.assert_array_equal(got.metrics[name], values, err_msg=name)
+
+
+@pytest.mark.parametrize("small_disk", [0.1], indirect=True)
+def test_a_disk_that_stays_full_fails_the_job_with_the_reason(small_disk: SmallDiskServer):
+    """The writes fail past their retries; the job queue's database (same disk) cannot record that either,
+    so the worker keeps the failure and records it as soon as it can."""
+    with httpx.Client(base_url=small_disk.url, timeout=30) as c:
+        job = c.post("/api/jobs", json=job_request(samples=2000, x="-1:1:7", y="-1:1:7")).json()
+        wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 2, 120, 0.05, "2 points")
+        filler = small_disk.fill()
+
+        def ended() -> bool:
+            r = c.get(f"/api/jobs/{job['id']}")
+            assert r.status_code in (200, 503), r.text  # 503: the database cannot be read while the disk is full
+            return (r.status_code == 200 and r.json()["state"] == "failed") or "recording the job's end failed" in small_disk.output()
+
+        wait_for(ended, 120, 0.2, "the job's writes to give up")
+        for path in ("/api/surfaces", "/api/config", "/"):  # the server answers throughout, never a 500
+            assert c.get(path).status_code in (200, 503)
+        filler.unlink()
+        failed = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}").json())["state"] == "failed" and j,
+                          60, 0.2, "the failure to be recorded")
+        assert "failed 5 times: No space left on device" in failed["error"], failed["error"]
+        assert small_disk.proc.poll() is None

@@ -1,0 +1,79 @@
+"""HTTP-level refusals that must come early and say why: a write without the token before its body is
+read, a malformed Last-Event-ID, a wrong method (with ``Allow``); and what the schema promises."""
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from serverkit import TOKEN, ThreadServer, job_request, make_settings
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[ThreadServer]:
+    root = tmp_path_factory.mktemp("guarded")
+    with ThreadServer(make_settings(root / "data", tiny_npz, token=TOKEN, max_upload_mb=50)) as server:
+        yield server
+
+
+def _head_of_a_big_upload(port: int, token: str | None, wait_s: float = 20) -> bytes:
+    """Send the headers and the first KiB of a 40 MB upload, then read what the server answers: a server
+    that waits for the body answers nothing (``wait_s`` ends the wait)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as s:
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        s.sendall((f"POST /api/surfaces/import HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+                   "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 40000000\r\n\r\n").encode()
+                  + b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.h5"\r\n\r\n' + b"\0" * 1024)
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        except TimeoutError:
+            pass
+    return answer
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token-456"])
+def test_a_write_without_the_token_is_refused_before_its_body(guarded: ThreadServer, token):
+    uploads = guarded.settings.uploads_dir
+    answer = _head_of_a_big_upload(guarded.port, token)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"www-authenticate: Bearer" in answer.lower().replace(b"bearer", b"Bearer")
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_with_the_token_the_upload_is_read(guarded: ThreadServer):
+    assert _head_of_a_big_upload(guarded.port, TOKEN, wait_s=3) == b""  # the server waits for the rest
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "²".encode(), "1" * 40, "1.5"])
+def test_a_malformed_last_event_id_is_a_400(guarded: ThreadServer, value: str | bytes):
+    with guarded.client(TOKEN) as c:
+        job = c.post("/api/jobs", json=job_request()).json()
+        c.delete(f"/api/jobs/{job['id']}")  # ended: a stream would end at once, not wait for points
+        r = c.get(f"/api/jobs/{job['id']}/events", headers={"Last-Event-ID": value})
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("Last-Event-ID must be the id of an event of this stream (a number), not ")
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("PUT", "/api/config", "GET"),
+    ("PUT", "/api/surfaces/some-id", "DELETE, GET"),
+    ("PATCH", "/api/jobs", "GET, POST"),
+    ("POST", "/api/jobs/0123/events", "GET"),
+])
+def test_a_wrong_method_is_a_405_with_allow(guarded: ThreadServer, method: str, path: str, allow: str):
+    with guarded.client(TOKEN) as c:
+        r = c.request(method, path)
+    assert (r.status_code, r.headers["allow"]) == (405, allow)
+    assert r.json() == {"detail": f"{method} is not allowed on {path}; use {allow}"}
+
+
+def test_the_schema_says_samples_is_required(guarded: ThreadServer):
+    schema = httpx.get(f"{guarded.url}/openapi.json").json()["components"]["schemas"]["JobRequest"]
+    assert "samples" in schema["required"] and schema["properties"]["samples"]["type"] == "integer"
