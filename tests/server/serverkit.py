@@ -126,7 +126,7 @@ class Processes:
         env = {**{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
             "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"), "LOSSATLAS_LEASE_S": "2",
-            "LOSSATLAS_POLL_S": "0.2", **(env or {}),
+            "LOSSATLAS_POLL_S": "0.2",
         }
         proc = self.start("serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env)
 
