@@ -6,7 +6,7 @@ import { Z_HEIGHT, niceTicks, tickLabels } from './scale.js';
 
 const LABEL_HEIGHT = 0.07;
 
-function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 400 } = {} ) {
+export function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 400, outline = null } = {} ) {
 
 	const px = 48;
 	const canvas = document.createElement( 'canvas' );
@@ -19,6 +19,15 @@ function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 
 	ctx.fillStyle = color;
 	ctx.textAlign = 'center';
 	ctx.textBaseline = 'middle';
+	if ( outline ) { // a dark rim keeps the text readable over any colour of the surface
+
+		ctx.lineWidth = 10;
+		ctx.lineJoin = 'round';
+		ctx.strokeStyle = outline;
+		ctx.strokeText( text, canvas.width / 2, canvas.height / 2 );
+
+	}
+
 	ctx.fillText( text, canvas.width / 2, canvas.height / 2 );
 	const texture = new THREE.CanvasTexture( canvas );
 	texture.colorSpace = THREE.SRGBColorSpace;

@@ -5,6 +5,7 @@
 import { sampleAt } from './compare.js';
 import { RATIO, RATIO_LABEL } from './curvature.js';
 import { formatNumber } from './scale.js';
+import { checkpointRows, nearestCheckpoint } from './trajectory.js';
 
 export class Hover {
 
@@ -15,6 +16,7 @@ export class Hover {
 		this.hover = null; // what the tooltip shows, for the test hook
 		this.cursor = null; // {id, ix, iy}: last grid point hovered in 3-D or map (the slice goes through it)
 		this.lineCursor = null;
+		this.pathCursor = null; // {id, i}: the training-path checkpoint hovered
 
 	}
 
@@ -52,6 +54,8 @@ export class Hover {
 
 		const v = this.view;
 		if ( ! v.shown || ( target && target.closest && target.closest( '.tooltip, .error, .colorbar' ) ) ) return;
+		const checkpoint = this._checkpointAt( clientX, clientY );
+		if ( checkpoint ) return this.showCheckpoint( checkpoint.id, checkpoint.i, clientX, clientY );
 		let hit = null;
 		if ( v.state.view === '3d' ) {
 
@@ -84,9 +88,46 @@ export class Hover {
 
 	}
 
+	/** A training-path checkpoint near the pointer (the paths are drawn over the surfaces): {id, i} or null. */
+	_checkpointAt( clientX, clientY ) {
+
+		const v = this.view;
+		if ( ! v.paths || ! v.paths.length ) return null;
+		if ( v.state.view === 'map' ) return v.mapView.checkpointAt( clientX, clientY );
+		if ( v.state.view !== '3d' ) return null;
+		const drawn = v.pathObjects.map( ( o ) => ( {
+			id: o.path.id,
+			points: o.positions.map( ( p ) => {
+
+				if ( ! p ) return null;
+				const at = v.viewport.project( p, o.group.userData.pane ?? 0 );
+				return [ at.x, at.y ];
+
+			} ),
+		} ) );
+		return nearestCheckpoint( drawn, clientX, clientY );
+
+	}
+
+	/** Tooltip for checkpoint ``i`` of surface ``id``'s path: its label, epoch, own loss and accuracy. */
+	showCheckpoint( id, i, clientX, clientY ) {
+
+		const v = this.view;
+		const k = v.paths.findIndex( ( p ) => p.id === id );
+		const path = v.paths[ k ], t = path.t;
+		v.tooltip.show( clientX, clientY, { title: `${ path.name }: training path`, color: path.color, rows: checkpointRows( path, i ) } );
+		const metrics = Object.fromEntries( Object.entries( t.metrics ).map( ( [ name, values ] ) => [ name, values[ i ] ] ) );
+		this.hover = { path: id, i, label: t.labels[ i ], epoch: t.epochs[ i ], x: t.x[ i ], y: t.y[ i ], metrics };
+		this.pathCursor = { id, i };
+		if ( v.state.view === '3d' ) v.viewport.setMarker( v.pathObjects[ k ].positions[ i ] );
+		else v.drawFlat();
+
+	}
+
 	show( layer, ix, iy, clientX, clientY ) {
 
 		const v = this.view;
+		this.pathCursor = null;
 		const g = layer.grid;
 		const { value, done } = g.at( ix, iy );
 		const metric = v.state.metric;
@@ -153,6 +194,7 @@ export class Hover {
 
 		this.view.tooltip.hide();
 		this.hover = null;
+		this.pathCursor = null;
 		this.view.viewport?.setMarker( null ); // the viewport's first camera change comes while it is built
 
 	}

@@ -23,6 +23,7 @@ import { SurfaceMesh } from './surface-mesh.js';
 import { installTestHook } from './testhook.js';
 import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
 import { Tooltip } from './tooltip.js';
+import { PathObject, onePlane, pathsOf, pcaAxisNames } from './trajectory.js';
 import { readState, writeState } from './urlstate.js';
 import { exportPNG } from './export.js';
 
@@ -31,14 +32,17 @@ const isAccuracy = ( metric ) => /acc/.test( metric || '' );
 const metricText = ( metric ) => ( metric === RATIO ? RATIO_LABEL : metric ? metric.replace( '_', ' ' ) : '' );
 
 /** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
- * y: ..., short: {x: "direction 1", y: ...}, how: "filter-normalized"} (short names label the 3-D axes). */
+ * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short
+ * names label the 3-D axes); PCA surfaces: "PC1, 81.2%" (the share of the path's variance). */
 function axisNames( shown ) {
 
+	const pca = pcaAxisNames( shown );
+	if ( pca ) return { x: pca.x, y: pca.y, short: { x: pca.x, y: pca.y }, note: `x, y: ${ pca.how }, each axis to its own scale`, pca: true };
 	const dirs = shown.map( ( l ) => l.mesh.summary && l.mesh.summary.directions ).filter( Boolean );
 	const d = dirs.length && dirs.every( ( x ) => x.norm === dirs[ 0 ].norm && x.kind === dirs[ 0 ].kind ) ? dirs[ 0 ] : null;
 	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
 	const short = { x: 'direction 1', y: 'direction 2' };
-	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, how };
+	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, note: how ? `x, y: directions 1 and 2, ${ how }` : '' };
 
 }
 
@@ -50,6 +54,8 @@ class App {
 		this.state = readState( location.search );
 		this.store = new LayerStore( this.state, this.status );
 		this.meshes = []; // SurfaceMesh objects drawn now
+		this.paths = []; // training paths of the shown PCA surfaces (trajectory.js pathsOf)
+		this.pathObjects = []; // their 3-D objects
 		this.shown = null;
 		this.ready = false;
 		this.tooltip = new Tooltip( $( 'tooltip' ) );
@@ -277,7 +283,8 @@ class App {
 		const { loaded, metrics, shown } = this._shown();
 		const { state } = this;
 		this.shown = shown;
-		const values = shown.map( ( l ) => l.grid.display );
+		// the paths' own values too: a checkpoint off the plane may lie above or below the whole surface
+		const values = [ ...shown.map( ( l ) => l.grid.display ), ...pathsOf( shown, state.metric ).map( ( p ) => p.values ) ];
 		this.zscale = new ZScale( values, { log: state.log, vmax: state.vmax } );
 		if ( state.vmax !== null && this.zscale.min !== null && state.vmax <= this.zscale.min ) {
 
@@ -288,8 +295,8 @@ class App {
 
 		}
 
-		this.frame = new XYFrame( shown.map( ( l ) => l.grid ) );
 		this.names = axisNames( shown );
+		this.frame = new XYFrame( shown.map( ( l ) => l.grid ), { stretch: this.names.pca } );
 		// Side by side: one pane per surface (2 to 4), all seen through one camera.
 		const panes = state.panes && shown.length >= 2 && shown.length <= 4 ? shown.length : 1;
 		const colorMode = shown.length === 1 || panes > 1 ? 'map' : 'solid';
@@ -309,7 +316,7 @@ class App {
 		this.viewport.setPanes( state.view === '3d' ? panes : 1 );
 		this.colorMode = colorMode;
 		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short );
-		this.viewport.setContent( shown.length ? [ this.axes.group, ...this.meshes.map( ( m ) => m.object ) ] : [] );
+		this._buildPaths();
 
 		const list = metrics.join();
 		if ( list !== this._metrics ) {
@@ -341,6 +348,7 @@ class App {
 		Object.assign( shown, { color: layer.color, opacity: layer.opacity } );
 		const mesh = this.meshes.find( ( m ) => m.grid === shown.grid );
 		if ( mesh ) mesh.setStyle( { color: layer.color, opacity: layer.opacity } );
+		if ( this.paths.some( ( p ) => p.id === id ) ) this._buildPaths(); // a path takes its surface's colour
 		this._title();
 		const swatch = `--swatch: ${ layer.color }`;
 		for ( const el of document.querySelectorAll( '#details article h3' ) ) if ( el.parentElement.dataset.id === id ) el.setAttribute( 'style', swatch );
@@ -349,6 +357,27 @@ class App {
 		this.drawFlat();
 		this.writeURL();
 		this.viewport.requestRender();
+
+	}
+
+	/** The shown surfaces' training paths, in 3-D with the meshes (in their surface's pane). Paths in
+	 * different planes are still drawn, each on its surface, with a notice that they do not compare. */
+	_buildPaths() {
+
+		const { shown, state } = this;
+		for ( const p of this.pathObjects ) p.dispose();
+		this.paths = pathsOf( shown, state.metric );
+		this.pathObjects = this.paths.map( ( path ) => {
+
+			const object = new PathObject( path, this.frame, this.zscale );
+			if ( this.viewport.panes > 1 ) object.group.userData.pane = shown.findIndex( ( l ) => l.id === path.id );
+			return object;
+
+		} );
+		const apart = this.paths.length > 1 && ! onePlane( this.paths ) ? this.paths.map( ( p ) => p.name ).join( ', ' ) : '';
+		if ( apart && apart !== this._apartNoted ) this.status.notice( `the training paths of ${ apart } lie in different planes (other directions or another centre): their coordinates do not compare` );
+		this._apartNoted = apart;
+		this.viewport.setContent( shown.length ? [ this.axes.group, ...this.meshes.map( ( m ) => m.object ), ...this.pathObjects.map( ( p ) => p.group ) ] : [] );
 
 	}
 
@@ -427,7 +456,7 @@ class App {
 			lines = [
 				...shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ),
 				h( 'div', { class: 'muted' }, `${ metricText( state.metric ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
-				this.names.how ? h( 'div', { class: 'muted axes-note' }, `x, y: directions 1 and 2, ${ this.names.how }` ) : null,
+				this.names.note ? h( 'div', { class: 'muted axes-note' }, this.names.note ) : null,
 			];
 
 		} else if ( waiting.length ) {
@@ -472,7 +501,7 @@ class App {
 		const { state, shown, zscale } = this;
 		if ( state.view === 'map' ) {
 
-			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names } );
+			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names, paths: this.paths, pathCursor: this.hover.pathCursor } );
 
 		} else if ( state.view === '1d' ) {
 
@@ -537,6 +566,23 @@ class App {
 		if ( ! layer ) return null;
 		if ( layer.grid.ndim === 1 ) return this.lineView.project( id, ix );
 		return this.lineView.project( id, this.state.slice === 'x' ? ix : iy );
+
+	}
+
+	/** Client position of checkpoint ``i`` of surface ``id``'s path in the current view, or null. */
+	checkpointScreen( id, i ) {
+
+		if ( this.state.view === '3d' ) {
+
+			const k = this.paths.findIndex( ( p ) => p.id === id );
+			const world = k >= 0 ? this.pathObjects[ k ].positions[ i ] : null;
+			if ( ! world ) return null;
+			const exact = this.viewport.project( world, this.pathObjects[ k ].group.userData.pane ?? 0 );
+			return { x: Math.round( exact.x ), y: Math.round( exact.y ) };
+
+		}
+
+		return this.state.view === 'map' ? this.mapView.checkpointScreen( id, i ) : null;
 
 	}
 

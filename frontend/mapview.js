@@ -5,6 +5,7 @@ import { colorAt } from './colormap.js';
 import { contourLines } from './contours.js';
 import { INK, PlotCanvas, nearestIndex } from './plot-canvas.js';
 import { niceTicks, tickLabels } from './scale.js';
+import { drawPathsOnMap, nearestCheckpoint } from './trajectory.js';
 
 export class MapView {
 
@@ -13,15 +14,16 @@ export class MapView {
 		this.plot = new PlotCanvas( canvas );
 		this.layers = [];
 		this.contours = [];
+		this.pathPoints = []; // [{id, points: [[X, Y] | null]}]: the drawn checkpoints, canvas pixels
 
 	}
 
-	/** @param {{layers: Array<{id, name, grid, style}>, zscale, frame, cmap: string, cursor: ?{id, ix, iy}, names: {x: string, y: string}}} view */
-	draw( { layers, zscale, frame, cmap, cursor, names } ) {
+	/** @param {{layers: Array<{id, name, grid, style}>, zscale, frame, cmap: string, cursor: ?{id, ix, iy}, names: {x: string, y: string}, paths: Array, pathCursor: ?{id, i}}} view */
+	draw( { layers, zscale, frame, cmap, cursor, names, paths = [], pathCursor = null } ) {
 
 		this.layers = layers.filter( ( l ) => l.grid.ndim === 2 );
 		const plot = this.plot;
-		plot.begin( [ frame.x0, frame.x1 ], [ frame.y0, frame.y1 ], { equalAspect: true } );
+		plot.begin( [ frame.x0, frame.x1 ], [ frame.y0, frame.y1 ], { equalAspect: ! frame.stretch } );
 		const ctx = plot.ctx;
 		const heat = this.layers.length === 1 ? this.layers[ 0 ] : null;
 		if ( heat ) this._heatmap( heat.grid, zscale, cmap );
@@ -65,6 +67,16 @@ export class MapView {
 			ctx.strokeStyle = '#ffffff';
 			ctx.lineWidth = 1.5;
 			ctx.beginPath(); ctx.moveTo( X - 6, Y ); ctx.lineTo( X + 6, Y ); ctx.moveTo( X, Y - 6 ); ctx.lineTo( X, Y + 6 ); ctx.stroke();
+
+		}
+
+		this.pathPoints = drawPathsOnMap( plot, paths, { heat: Boolean( heat ) } );
+		const onPath = pathCursor && this.pathPoints.find( ( p ) => p.id === pathCursor.id )?.points[ pathCursor.i ];
+		if ( onPath ) {
+
+			ctx.strokeStyle = '#ffffff';
+			ctx.lineWidth = 2;
+			ctx.beginPath(); ctx.arc( onPath[ 0 ], onPath[ 1 ], 12, 0, 2 * Math.PI ); ctx.stroke();
 
 		}
 
@@ -180,6 +192,21 @@ export class MapView {
 		}
 
 		return null;
+
+	}
+
+	/** The path checkpoint under the pointer: {id, i} or null. */
+	checkpointAt( clientX, clientY ) {
+
+		const rect = this.plot.canvas.getBoundingClientRect();
+		return nearestCheckpoint( this.pathPoints, clientX - rect.left, clientY - rect.top );
+
+	}
+
+	checkpointScreen( id, i ) {
+
+		const p = this.pathPoints.find( ( d ) => d.id === id )?.points[ i ];
+		return p ? this.plot.client( p[ 0 ], p[ 1 ] ) : null;
 
 	}
 

@@ -191,8 +191,10 @@ export const Z_HEIGHT = 1.1;
 /** The x-y extent shared by all overlaid surfaces, with equal aspect (both axes are step sizes). */
 export class XYFrame {
 
-	/** @param {Array<{x: number[], y: number[], ndim: number}>} grids */
-	constructor( grids ) {
+	/** @param {Array<{x: number[], y: number[], ndim: number}>} grids
+	 * @param {{stretch?: boolean}} options stretch: each axis fills the square on its own (a PCA plane,
+	 * whose second component often spans a few percent of the first); else one scale for both */
+	constructor( grids, { stretch = false } = {} ) {
 
 		const xs = grids.flatMap( ( g ) => [ g.x[ 0 ], g.x[ g.x.length - 1 ] ] );
 		const ys = grids.filter( ( g ) => g.ndim === 2 ).flatMap( ( g ) => [ g.y[ 0 ], g.y[ g.y.length - 1 ] ] );
@@ -202,18 +204,21 @@ export class XYFrame {
 		this.y1 = ys.length ? Math.max( ...ys ) : 0;
 		this.has2d = ys.length > 0;
 		this.span = Math.max( this.x1 - this.x0, this.y1 - this.y0 ) || 1;
+		this.stretch = stretch && this.has2d;
+		this.spanX = this.stretch ? this.x1 - this.x0 || 1 : this.span;
+		this.spanY = this.stretch ? this.y1 - this.y0 || 1 : this.span;
 
 	}
 
 	sx( x ) {
 
-		return ( ( x - ( this.x0 + this.x1 ) / 2 ) / this.span ) * 2;
+		return ( ( x - ( this.x0 + this.x1 ) / 2 ) / this.spanX ) * 2;
 
 	}
 
 	sy( y ) {
 
-		return ( ( y - ( this.y0 + this.y1 ) / 2 ) / this.span ) * 2;
+		return ( ( y - ( this.y0 + this.y1 ) / 2 ) / this.spanY ) * 2;
 
 	}
 

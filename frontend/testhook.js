@@ -39,6 +39,12 @@ export function installTestHook( app ) {
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
 				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
 				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( { depth_test: c.material.depthTest } ) ),
+				axis_names: app.names ? { x: app.names.x, y: app.names.y } : null,
+				paths: app.paths.map( ( p, k ) => ( {
+					id: p.id, color: p.color, plane: p.planeKey, checkpoints: p.t.x.length,
+					drawn_3d: app.pathObjects[ k ].positions.filter( Boolean ).length,
+					heights: app.pathObjects[ k ].positions.map( ( w ) => ( w ? w.z / Z_HEIGHT : null ) ),
+				} ) ),
 			};
 
 		},
@@ -46,6 +52,12 @@ export function installTestHook( app ) {
 		vertexScreen( id, ix, iy ) {
 
 			return app.vertexScreen( id, ix, iy );
+
+		},
+		/** Client coordinates of checkpoint ``i`` of surface ``id``'s training path in the current view, or null. */
+		checkpointScreen( id, i ) {
+
+			return app.checkpointScreen( id, i );
 
 		},
 		/** Grid point (ix, iy) of surface ``id`` as drawn in 3-D: {drawn, height} with height in [0, 1]

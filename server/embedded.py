@@ -22,6 +22,8 @@ def start_worker(settings: Settings) -> subprocess.Popen:
     cmd += ["--retry-backoff", str(settings.retry_backoff_s)]
     if settings.worker_threads:
         cmd += ["--threads", str(settings.worker_threads)]
+    if settings.ray_address:
+        cmd += ["--ray", settings.ray_address]
     proc = subprocess.Popen(cmd)
     log.info("embedded worker started (pid %d)", proc.pid)
     return proc

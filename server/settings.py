@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     device: str = "cpu"
     lease_s: float = Field(30.0, gt=0, description="seconds a job stays claimed without a heartbeat")
     poll_s: float = Field(1.0, gt=0, description="seconds between a worker's looks at an empty queue")
+    ray_address: str | None = Field(
+        None, description="run the embedded worker's jobs on this Ray cluster ('auto' or host:port)"
+    )
     retry_backoff_s: float = Field(1.0, gt=0, description="first wait of a worker after a failed write (doubles)")
     min_free_mb: int = Field(64, ge=0, description="free space of the data directory below which jobs are refused")
 

@@ -84,11 +84,18 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
                                                        "as many as fit in a quarter of a GPU's free memory)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    add_ray_argument(p)
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute --out from scratch when it holds another computation (replaced when the first point is written)")
     add_hessian_options(p)
     p.set_defaults(func=run_compute)
+
+
+def add_ray_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
+                   help="evaluate the points on a Ray cluster: auto (the one on this machine, else a new local one) "
+                        "or its address (needs pip install 'lossatlas[ray]')")
 
 
 def add_hessian_options(p: argparse.ArgumentParser) -> None:
@@ -175,7 +182,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
     print(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}", file=sys.stderr)
     try:
         surface = compute_trajectory(fields, out, device=args.device, num=args.grid_num, margin=args.margin,
-                                     progress=show, overwrite=args.overwrite)
+                                     progress=show, overwrite=args.overwrite, ray=args.ray)
     except StaleSurfaceError as e:
         raise ValueError(f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out") from None
     done = int(surface.done.sum())
@@ -214,7 +221,7 @@ def run_compute(args: argparse.Namespace) -> int:
     print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
     try:
         surface = compute_surface(spec, out, device=args.device, progress=show, overwrite=args.overwrite,
-                                  points_per_pass=args.points_per_pass, compile_fast=args.compile)
+                                  points_per_pass=args.points_per_pass, compile_fast=args.compile, ray=args.ray)
     except StaleSurfaceError as e:  # the same refusal, with the command line's way to recompute
         raise ValueError(f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out") from None
     done = int(surface.done.sum())
@@ -252,6 +259,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every-steps", type=int, default=d.save_every_steps,
                    help="keep a checkpoint every k optimizer steps and the initial one")
     p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
+    p.add_argument("--train-samples", type=int, default=d.train_samples,
+                   help="train on a seeded subset of this many images (default: the whole split)")
+    p.add_argument("--test-samples", type=int, default=d.test_samples,
+                   help="per-epoch test figures on a seeded subset of this many images (default: the whole split)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
@@ -268,7 +279,8 @@ def run_train(args: argparse.Namespace) -> int:
                       momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
                       milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
                       seed=args.seed, save_every=args.save_every, optimizer=args.optimizer,
-                      save_every_steps=args.save_every_steps)
+                      save_every_steps=args.save_every_steps, train_samples=args.train_samples,
+                      test_samples=args.test_samples)
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:

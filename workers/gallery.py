@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from .checkpoints import build_model, load_model
 from .data import DATASET_LABELS, load_split
@@ -41,11 +41,18 @@ COMMITTED_CHECKPOINT_MAX_BYTES = 10 * 2**20
 
 
 def _training_recipe() -> type[BaseModel]:
-    """:class:`TrainConfig`'s fields and defaults, less what the entry itself names; epochs required."""
+    """:class:`TrainConfig`'s fields and defaults, less what the entry itself names; epochs required, and
+    the whole checked by ``TrainConfig`` itself as the manifest is read."""
     hints = get_type_hints(TrainConfig)
     own = {f.name: (hints[f.name], f.default) for f in fields(TrainConfig) if f.name not in ("model", "dataset", "data_root")}
     own["epochs"] = (int, Field(ge=1))
-    return create_model("TrainingRecipe", __config__=ConfigDict(extra="forbid"), **own)
+
+    def check(recipe: BaseModel) -> BaseModel:
+        TrainConfig(model="", **recipe.model_dump())
+        return recipe
+
+    return create_model("TrainingRecipe", __config__=ConfigDict(extra="forbid"),
+                        __validators__={"_check": model_validator(mode="after")(check)}, **own)
 
 
 TrainingRecipe = _training_recipe()
@@ -208,7 +215,10 @@ def build_entry(
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} not found (see the manifest's source: {entry.checkpoint.source})")
         if sha256_file(ckpt) != entry.checkpoint.sha256:
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} does not have the manifest's sha256")
-    elif not ckpt.exists() or entry.surface.directions.kind == "pca":  # a finished run only writes the final model
+    elif not ckpt.exists() or (entry.surface.directions.kind == "pca"
+                               and not ((work_dir or directory / ".runs") / entry.id / "final.pt").exists()):
+        # a pca surface needs the run's epoch checkpoints, not only the final model; a finished run is not
+        # trained again (that would rewrite the final model, whose file hash the PCA directions record)
         _train_entry(entry, ckpt, work_dir or directory / ".runs", device, data_root, log)
     if entry.surface.directions.kind == "pca":
         log(f"[{entry.id}] surface in the PCA plane of the training path -> {out}")

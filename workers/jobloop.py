@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .cli import add_ray_argument
 from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
 from .jobqueue import Job, JobQueue, LeaseLost
@@ -60,8 +61,10 @@ class Worker:
         device: str = "cpu",
         parent_pid: int | None = None,
         backoff_s: float = 1.0,
+        ray: str | None = None,
     ):
         self.queue, self.lease_s, self.poll_s, self.device = queue, lease_s, poll_s, device
+        self.ray = ray  # run the points on this Ray cluster; this process stays the job's driver and writer
         self.id = worker_id or default_worker_id()
         self.parent_pid = parent_pid
         self.backoff_s = backoff_s  # first wait after a storage error (doubled on each repeat)
@@ -160,7 +163,8 @@ class Worker:
             self._recover_points(job, out)
             write = FencedWriter(self.queue, job, self.lease_s, self.backoff_s, stop=self.stop.is_set)
             compute = compute_trajectory if spec.directions.kind == "pca" else compute_surface
-            surface = compute(spec, out, device=self.device, progress=progress, should_stop=should_stop, write=write)
+            surface = compute(spec, out, device=self.device, progress=progress, should_stop=should_stop, write=write,
+                              ray=self.ray)
         except LeaseLost as e:
             log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
             return "lost"
@@ -197,6 +201,7 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
     p.add_argument("--retry-backoff", type=float, default=1.0,
                    help="seconds before retrying a failed write (doubling; the job fails after 4 retries)")
+    add_ray_argument(p)
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
 
@@ -208,7 +213,7 @@ def run_worker(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     worker = Worker(
         JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid,
-        args.retry_backoff,
+        args.retry_backoff, ray=args.ray,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop.set())

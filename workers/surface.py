@@ -8,14 +8,17 @@ mixed; ``overwrite=True`` recomputes it, replacing the file only when the new ru
 
 ``compute_surface`` runs in three steps: :func:`~workers.resume.open_or_resume` (the existing file's
 checks against the recipe; :mod:`workers.resume`), :func:`load_directions` (read, or made and written
-with the first point) and :func:`evaluate_grid` (the point loop).
+with the first point) and :func:`evaluate_grid` (the point loop; an executor evaluates the points, in this
+process or on a Ray cluster: :mod:`workers.executors`).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from .checkpoints import load_model, load_state_dict
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
+from .executors import Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import fast_precision
 from .files import remove_stale_tmp, sha256_file
 from .grid import coarse_to_fine
@@ -100,9 +104,6 @@ def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
     return splits, indices
 
 
-def _denormals_flushed() -> bool:
-    """Whether torch flushes denormals now (torch offers no getter: a denormal times one tells)."""
-    return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
 
 
 def build_recipe(
@@ -201,9 +202,48 @@ class GridPoint:
         return self.curvature.summary(self._stage_reporter("the centre"))
 
 
+@dataclass
+class GridWork:
+    """A surface's point work for an executor (:class:`~workers.executors.PointWork`).
+
+    The local executor evaluates with this run's own ``point``. Shipped to a Ray actor, the work is
+    pickled without it (``model`` is the unmoved model, on the CPU) and the actor builds its own
+    :class:`GridPoint` on its device: the same evaluation code, so the same values bit for bit.
+    """
+
+    model: nn.Module
+    directions: list[Direction]
+    splits: Splits
+    spec: SurfaceSpec
+    points_per_pass: int | None = None  # as asked; None: the evaluator's choice on its device
+    compile_fast: bool = False
+    objective: Objective | None = None
+    point: GridPoint | None = None  # this process's; never shipped
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "point": None}
+
+    @property
+    def chunk_points(self) -> int:
+        """Points a chunk should hold here: what this process's evaluator takes in one pass."""
+        return self.point.points_per_pass if self.point is not None else (self.points_per_pass or 1)
+
+    def start(self, device: torch.device) -> PointFn:
+        point = self.point or GridPoint(
+            self.model, self.directions, self.splits, self.spec, device, self.points_per_pass, self.compile_fast,
+            self.objective,
+        )
+
+        def evaluate(chunk: Sequence[Coords]) -> list[dict[str, float]]:
+            return point.evaluate(list(chunk))
+
+        return evaluate
+
+
 def evaluate_grid(
     surface: Surface,
-    point: GridPoint,
+    work: GridWork,
+    executor: Executor,
     out: Path | None,
     before_first_write: Callable[[], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
@@ -211,9 +251,9 @@ def evaluate_grid(
     t_start: float | None = None,
     write: Callable[[Path, Surface], None] = write_surface,
 ) -> Surface:
-    """Compute the points ``surface.done`` lacks, coarse to fine, writing ``out`` with ``write`` after each
-    chunk of ``point.points_per_pass`` points of one level (``before_first_write`` runs once, just before
-    the first write)."""
+    """Compute the points ``surface.done`` lacks, coarse to fine, on ``executor``, writing ``out`` with
+    ``write`` after each chunk of points it returns (``before_first_write`` runs once, just before the
+    first write)."""
     t_start = time.perf_counter() if t_start is None else t_start
     xs, ys = surface.xcoordinates, surface.ycoordinates
     nx, ny = len(xs), (len(ys) if ys is not None else 1)
@@ -222,8 +262,8 @@ def evaluate_grid(
     total = done_flat.size
     computed = 0
     t_run = time.perf_counter()
-    if progress is not None:
-        point.on_stage = lambda text: progress(
+    if progress is not None and work.point is not None:  # stages of a point are reported from this process only
+        work.point.on_stage = lambda text: progress(
             Progress(int(surface.done.sum()), total, computed, time.perf_counter() - t_run, stage=text))
 
     def save() -> None:
@@ -235,15 +275,17 @@ def evaluate_grid(
             before_first_write = None
         write(out, surface)
 
-    for level in coarse_to_fine(nx, ny):
-        pending = [int(i) for i in level if not done_flat[i]]
-        for start in range(0, len(pending), point.points_per_pass):
-            if should_stop is not None and should_stop():
-                return surface
-            chunk = [divmod(i, nx) for i in pending[start : start + point.points_per_pass]]  # (iy, ix)
-            indices = [(ix,) if ys is None else (iy, ix) for iy, ix in chunk]
+    def pending(level: np.ndarray) -> list[tuple[int, Coords]]:  # (flat index, coordinates) not yet done
+        return [(int(i), point_coords(surface, (int(i),) if ys is None else divmod(int(i), nx)))
+                for i in level if not done_flat[i]]
+
+    levels = [pending(level) for level in coarse_to_fine(nx, ny)]
+    with contextlib.closing(executor.map(work, levels, should_stop)) as results:
+        for chunk, chunk_values in results:
             new = []
-            for (iy, ix), index, values in zip(chunk, indices, point.evaluate([point_coords(surface, i) for i in indices])):
+            for (flat_index, _), values in zip(chunk, chunk_values):
+                iy, ix = divmod(flat_index, nx)
+                index = (ix,) if ys is None else (iy, ix)
                 for name, value in values.items():
                     surface.metrics[name][index] = value
                 surface.done[index] = True
@@ -275,6 +317,8 @@ def compute_surface(
     write: Callable[[Path, Surface], None] = write_surface,
     points_per_pass: int | None = None,
     compile_fast: bool = False,
+    ray: str | None = None,
+    executor: Executor | None = None,
     loss: LossFn | None = None,
     accuracy: AccuracyFn | str | None = "auto",
     output: OutputPick = None,
@@ -296,7 +340,7 @@ def compute_surface(
         tensors, a map-style dataset, or any iterable of batches such as a ``DataLoader``. It is read once
         into two tensors before the first point, so every point sees the same samples in the same order.
     device : str
-        ``"cpu"`` or ``"cuda"``; model and data are moved there once.
+        ``"cpu"`` or ``"cuda"``; model and data are moved there once (with Ray: on every actor).
     progress : callable, optional
         Called with a :class:`Progress` after every finished point.
     should_stop : callable, optional
@@ -313,6 +357,11 @@ def compute_surface(
         Run the fast mode's model through ``torch.compile`` (a one-time compile per batch shape, seconds to
         a minute; about 1.1x over the uncompiled fast mode on a CPU, bench/README.md). Recorded as
         ``recipe["compute"]["compiled"]``.
+    ray : str, optional
+        Evaluate the points on a Ray cluster: ``"auto"`` (the one on this machine, else a new local one)
+        or a cluster address. This process still writes ``out``; a file resumes whichever ran it before.
+    executor : Executor, optional
+        Evaluate the points with this executor (:mod:`workers.executors`) instead of the one ``ray`` names.
     loss : callable, optional
         ``(outputs, targets) -> per-sample losses`` (shape ``(N,)``) instead of ``spec.loss``; the
         surface's ``*_loss`` is their mean. Its name (``module.qualname``) goes into the recipe.
@@ -337,13 +386,24 @@ def compute_surface(
         raise ValueError(f"points per pass must be at least 1, got {points_per_pass}")
     if compile_fast and not spec.fast:
         raise ValueError("compiling is part of the fast mode: add --fast (fast=True)")
-    device = resolve_device(device)
+    if ray is not None and executor is not None:
+        raise ValueError("give ray or executor, not both")
+    local = isinstance(executor, LocalExecutor) or (executor is None and ray is None)
+    if local or torch.cuda.is_available() or not str(device).startswith("cuda"):
+        device = here = resolve_device(device)
+    else:  # the Ray actors' GPU; this process (the data check, the canary point) works on its CPU
+        device, here = torch.device(device), torch.device("cpu")
+        if spec.fast:
+            raise ValueError("--fast on Ray GPUs needs a GPU where lossatlas runs too (its precision and canary "
+                             "point are checked here); run it on a GPU node or drop --fast")
+    executor = executor or make_executor(device, ray)
     out = check_out_path(out) if out is not None else None
     if out is not None:
         remove_stale_tmp(out)
 
     base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
-    model = copy.deepcopy(base).to(device).eval()
+    model = copy.deepcopy(base).to(here).eval()
+    shipped = None if local else copy.deepcopy(base).cpu().eval()  # the actors' copy, unmoved by GridPoint
     if data is None:
         splits, indices = _load_splits(spec)
     else:
@@ -355,7 +415,7 @@ def compute_surface(
     if objective.recipe is not None and spec.hessian is not None:
         raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
     if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
-        check_data_fits(model, splits, spec, device)
+        check_data_fits(model, splits, spec, here)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
     if objective.recipe is not None:
         recipe["objective"] = objective.recipe
@@ -365,11 +425,11 @@ def compute_surface(
     digest = directions_digest(directions)
     names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
 
-    flushing = _denormals_flushed()
-    torch.set_flush_denormal(True)  # denormal activations slow CPU kernels; restored below
-    try:
-        point = GridPoint(model, directions, splits, spec, device, points_per_pass, compile_fast, objective)
-        recipe["compute"] = compute_record(device, point.precision, spec.fast)
+    with evaluation_mode():
+        point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast, objective)
+        # how the points are computed, recorded where they are (a GPU this process may lack)
+        record = compute_record if here == device else functools.partial(executor.run_here, compute_record)
+        recipe["compute"] = record(device, point.precision, spec.fast)
         if previous is not None:
             check_resumable(out, previous, recipe, point, point.counts)
             recipe["compute"] = merge_compute(previous.recipe["compute"], recipe["compute"])
@@ -382,6 +442,7 @@ def compute_surface(
             recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
             recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
         surface.attrs["device"] = str(device)
+        surface.attrs["executor"] = executor.description
         surface.attrs["directions_sha256"] = digest
         if dir_path is not None:
             surface.dir_file = dir_path.name
@@ -393,12 +454,13 @@ def compute_surface(
                 write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
-        surface = evaluate_grid(surface, point, out, write_directions_file, progress, should_stop, t_start, write)
+        work = GridWork(shipped, directions, splits, spec, points_per_pass, compile_fast, objective,
+                        point=None if shipped is not None else point)
+        surface = evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start,
+                                write)
         if point.curvature is not None:
             _finish_curvature(surface, point, spec, out, write)
         return surface
-    finally:
-        torch.set_flush_denormal(flushing)
 
 
 def _finish_curvature(

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoints import INIT_SEED, build_model
-from .data import NORMALIZATION, load_raw, to_tensor
+from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
 from .files import atomic_path
 
@@ -48,12 +48,16 @@ class TrainConfig:
     save_every: int = 0  # keep epoch_{k}.pt every k epochs, and epoch_0.pt (0: only the final one)
     optimizer: Optimizer = "sgd"
     save_every_steps: int = 0  # keep step_{k}.pt every k optimizer steps, and step_0.pt (0: none)
+    train_samples: int = 0  # train on a seeded subset of this many images (0: the whole split)
+    test_samples: int = 0  # report test loss/accuracy per epoch on a seeded subset (0: the whole split)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
         if self.save_every < 0 or self.save_every_steps < 0:
             raise ValueError("save_every and save_every_steps must be 0 (off) or positive")
+        if self.train_samples < 0 or self.test_samples < 0:
+            raise ValueError("train_samples and test_samples must be 0 (the whole split) or positive")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -159,6 +163,9 @@ def train(
     mean, std = NORMALIZATION.get(config.dataset) or (None, None)
     xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)
     xs_test, ys_test = load_raw(config.dataset, "test", config.data_root)
+    keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed)
+    keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed)
+    xs_train, ys_train, xs_test, ys_test = xs_train[keep_train], ys_train[keep_train], xs_test[keep_test], ys_test[keep_test]
     x_train, y_train = to_tensor(xs_train, mean, std).to(dev), torch.as_tensor(ys_train).to(dev)
     x_test, y_test = to_tensor(xs_test, mean, std).to(dev), torch.as_tensor(ys_test).to(dev)
     n = len(y_train)

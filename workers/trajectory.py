@@ -161,6 +161,7 @@ def compute_trajectory(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    ray: str | None = None,
     write: Callable[[Path, Surface], None] = write_surface,
 ) -> Surface:
     """The surface in the PCA plane of a training path, with the path itself (``surface.trajectory``).
@@ -177,7 +178,7 @@ def compute_trajectory(
         Surface file (resumable); the PCA directions go to ``<out stem>.dirs.h5``.
     states : list of state dicts, optional
         The path's checkpoints in memory instead of files (then ``labels`` name them).
-    model, data, device, progress, should_stop, overwrite, write
+    model, data, device, progress, should_stop, overwrite, write, ray
         As for :func:`workers.surface.compute_surface`; ``model`` is the architecture (its weights are
         replaced by the final model's); ``overwrite`` recomputes the PCA directions too.
 
@@ -257,7 +258,8 @@ def compute_trajectory(
         fields["dir_file"] = str(dir_path)
         surface_spec = SurfaceSpec.model_validate(fields)
         surface = compute_surface(surface_spec, out, model=final, data=data, device=device,
-                                  progress=progress, should_stop=should_stop, overwrite=overwrite, write=write)
+                                  progress=progress, should_stop=should_stop, overwrite=overwrite, write=write,
+                                  ray=ray)
     finally:
         if tmp_dir is not None:
             tmp_dir.cleanup()

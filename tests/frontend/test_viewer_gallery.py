@@ -110,3 +110,27 @@ def test_the_page_opens_on_the_papers_comparison(page_on):
     assert sorted(layer["id"] for layer in state["layers"]) == sorted(state["ids"])
     assert state["z"]["scale"] == "log"
     assert viewer.page.is_checked("#logz")
+
+
+def test_a_gallery_training_path_is_drawn_and_hovered(page_on):
+    """The committed CPU paths: each checkpoint's epoch and own train loss as the file holds them."""
+    paths = [e for e in ENTRIES if read_surface(GALLERY_DIR / e["file"]).trajectory is not None]
+    if not paths:
+        pytest.skip("no training path in this gallery")
+    viewer = page_on
+    surface = read_surface(GALLERY_DIR / paths[0]["file"])
+    t = surface.trajectory
+    viewer.open(f"?s={paths[0]['id']}&v=map")
+    state = viewer.state()
+    assert state["paths"][0]["checkpoints"] == len(t.labels)
+    assert state["axis_names"]["x"] == f"PC1, {100 * t.attrs['explained_variance_ratio_'][0]:.1f}%"
+    for i in (0, len(t.labels) // 2, len(t.labels) - 1):
+        at = viewer.page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [paths[0]["id"], i])
+        viewer.page.mouse.move(at["x"] - 25, at["y"] - 25)
+        viewer.page.mouse.move(at["x"], at["y"])
+        viewer.page.wait_for_function("(i) => window.__lossatlas.state().hover?.i === i", arg=i)
+        epoch = viewer.page.text_content("#tooltip [data-key=epoch] b")
+        loss = viewer.page.text_content("#tooltip [data-key=train_loss] b")
+        assert epoch == str(t.epochs[i])
+        assert math.isclose(float(loss), t.metrics["train_loss"][i], rel_tol=1e-5)
+    assert viewer.errors == []

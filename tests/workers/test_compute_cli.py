@@ -184,3 +184,34 @@ def test_version_and_the_choices_in_the_help(capsys):
     for option, values in (("--norm", "filter,layer,weight,none"), ("--split", "train,test,both"), ("--loss", "ce,mse"),
                            ("--dir-type", "weights,states"), ("--ignore", "biasbn,none")):
         assert f"{option} {{{values}}}" in usage
+
+
+def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
+    """Ray is an optional extra: the CLI, the server's CLI and a compute never import it unless asked."""
+    code = (
+        "import sys\n"
+        "import server.cli, workers\n"
+        f"server.cli.main({compute_args(tensors_npz, tmp_path / 's.h5')!r})\n"
+        "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))\n"
+        "print('no ray')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "no ray" and read_surface(tmp_path / "s.h5").done.all()
+
+
+def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, tensors_npz):
+    code = (
+        "import sys\n"
+        "sys.modules['ray'] = None  # import ray fails, as where the extra is not installed\n"
+        "import server.cli\n"
+        f"server.cli.main({compute_args(tensors_npz, tmp_path / 's.h5', '--ray')!r})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "lossatlas compute: error: Ray is not installed; install it with pip install 'lossatlas[ray]' or run without --ray"
+    )
+    assert not (tmp_path / "s.h5").exists()

@@ -129,6 +129,44 @@ def test_a_trained_run_is_a_trajectory(learnable_npz, tmp_path):
     assert t.metrics["test_loss"][1] == pytest.approx(loss, rel=1e-6) and t.metrics["test_acc"][1] == acc
 
 
+def test_a_seeded_subset_trains_as_a_file_holding_only_those_samples(learnable_npz, tmp_path):
+    """``train_samples``/``test_samples``: the same images as the surfaces' seeded subsets (torch.randperm
+    seeded with the run's seed, sorted), so a run on them equals a run on a file holding only them."""
+    import numpy as np
+
+    z = np.load(learnable_npz)
+    keep_train = np.sort(torch.randperm(256, generator=torch.Generator().manual_seed(0))[:64].numpy())
+    keep_test = np.sort(torch.randperm(64, generator=torch.Generator().manual_seed(0))[:16].numpy())
+    small = tmp_path / "small.npz"
+    np.savez(small, x_train=z["x_train"][keep_train], y_train=z["y_train"][keep_train],
+             x_test=z["x_test"][keep_test], y_test=z["y_test"][keep_test])
+    subset = train(config(learnable_npz, epochs=2, train_samples=64, test_samples=16), tmp_path / "a", log=lambda m: None)
+    whole = train(config(small, epochs=2), tmp_path / "b", log=lambda m: None)
+    assert [(h.train_loss, h.test_loss, h.test_acc) for h in subset.history] == \
+        [(h.train_loss, h.test_loss, h.test_acc) for h in whole.history]
+    a = torch.load(subset.checkpoint, weights_only=True)["state_dict"]
+    b = torch.load(whole.checkpoint, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="only 256"):
+        train(config(learnable_npz, epochs=1, train_samples=1000), tmp_path / "c", log=lambda m: None)
+    with pytest.raises(ValueError, match="0 \\(the whole split\\) or positive"):
+        config(learnable_npz, train_samples=-1)
+
+
+def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_path, capsys):
+    from workers.cli import main
+
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--epochs", "1",
+            "--batch-size", "32", "--out", str(tmp_path / "run")]
+    assert main(argv + ["--train-samples", "64", "--test-samples", "16"]) == 0
+    recipe = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["config"]
+    assert (recipe["train_samples"], recipe["test_samples"]) == (64, 16)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv[:-1] + [str(tmp_path / "other"), "--train-samples", "-3"])
+    assert exit_info.value.code == 2 and "train_samples and test_samples must be 0" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
 def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, monkeypatch):
     """Crop and flip apply to images only (#16): on flat tensors augment=True trains exactly as False."""
     import numpy as np

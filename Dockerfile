@@ -1,0 +1,23 @@
+# The lossatlas image: engine, server, viewer (with three.js) and Ray; one image for every service of
+# docker-compose.yml. TORCH_INDEX picks torch's build: CPU (default) or a CUDA one for GPU workers, e.g.
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 -t lossatlas:gpu .
+
+# three.js for the viewer, exactly as pinned in frontend/package-lock.json
+FROM node:22-slim AS viewer
+WORKDIR /viewer
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+FROM python:3.11-slim
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ENV PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md LICENSE ./
+COPY workers ./workers
+COPY server ./server
+RUN pip install --no-cache-dir --extra-index-url "${TORCH_INDEX}" -e '.[ray]'
+COPY frontend ./frontend
+COPY --from=viewer /viewer/node_modules ./frontend/node_modules
+COPY precomputed ./precomputed
+EXPOSE 8000 6379
+CMD ["lossatlas", "serve", "--host", "0.0.0.0"]

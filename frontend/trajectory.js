@@ -1,0 +1,288 @@
+// The optimizer's path on a PCA surface (the mesh's `trajectory`: per checkpoint its label, epoch,
+// coordinates in the plane and its own loss and accuracy). Drawn on the contour map and in 3-D as a
+// polyline at each checkpoint's own value of the shown metric, with a marker per checkpoint, epoch
+// labels, and the start (hollow square) and end (ringed dot) marked. Paths of surfaces that share a
+// plane (same direction file and same centre model) are overlaid; the axes then read "PC1, 81.2%".
+
+import * as THREE from 'three';
+import { textSprite } from './axes.js';
+import { Z_HEIGHT, formatNumber } from './scale.js';
+
+const PICK_PX = 9; // a checkpoint marker is hovered within this many pixels
+
+/** The plane a surface lies in: its direction file and its centre (the same directions around another
+ * model are a parallel plane, whose coordinates do not compare). Null when the file names neither. */
+export function planeOf( mesh ) {
+
+	const r = mesh.recipe || {};
+	return r.dir_file_sha256 && r.checkpoint_sha256 ? `${ r.dir_file_sha256 }@${ r.checkpoint_sha256 }` : null;
+
+}
+
+/** The paths of the shown 2-D layers: [{id, name, color, t, values, planeKey}] where ``values`` are each
+ * checkpoint's own ``metric`` (null where the path has no such metric or it is not finite). */
+export function pathsOf( shown, metric ) {
+
+	return shown.filter( ( l ) => l.grid.ndim === 2 && l.mesh.trajectory && l.mesh.trajectory.x.length ).map( ( l ) => {
+
+		const t = l.mesh.trajectory;
+		const values = ( t.metrics[ metric ] || t.x.map( () => null ) ).map( ( v ) => ( Number.isFinite( v ) ? v : null ) );
+		return { id: l.id, name: l.name, color: l.color, t, values, planeKey: planeOf( l.mesh ) };
+
+	} );
+
+}
+
+/** Whether all paths lie in one plane (a single path does). */
+export function onePlane( paths ) {
+
+	return paths.every( ( p ) => p.planeKey !== null && p.planeKey === paths[ 0 ].planeKey );
+
+}
+
+/** Axis names for PCA surfaces: {x: "PC1, 81.2%", y: "PC2, 9.5%", how} when every shown surface is a
+ * PCA surface of one plane with its explained variance; without the shares when the planes differ;
+ * null when a surface shown is not a PCA surface. */
+export function pcaAxisNames( shown ) {
+
+	const twoD = shown.filter( ( l ) => l.grid.ndim === 2 );
+	if ( ! twoD.length || ! twoD.every( ( l ) => l.mesh.summary?.directions?.kind === 'pca' ) ) return null;
+	const keys = new Set( twoD.map( ( l ) => planeOf( l.mesh ) ) );
+	const ratio = twoD.map( ( l ) => l.mesh.trajectory?.explained_variance_ratio ).find( ( r ) => r && r.length >= 2 );
+	if ( keys.size === 1 && ! keys.has( null ) && ratio ) {
+
+		const [ a, b ] = ratio.map( ( r ) => `${ ( 100 * r ).toFixed( 1 ) }%` );
+		return { x: `PC1, ${ a }`, y: `PC2, ${ b }`, how: `the training path’s principal components 1 and 2` };
+
+	}
+
+	const note = keys.size === 1 ? '' : ' of each surface’s own path';
+	return { x: `PC1${ note }`, y: `PC2${ note }`, how: `principal components 1 and 2${ note }` };
+
+}
+
+/** The rows of a checkpoint's tooltip: [key, label, text]. */
+export function checkpointRows( path, i ) {
+
+	const t = path.t;
+	const rows = [
+		[ 'checkpoint', 'checkpoint', t.labels[ i ] ],
+		[ 'epoch', 'epoch', t.epochs[ i ] >= 0 ? String( t.epochs[ i ] ) : 'unknown' ],
+	];
+	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, name.replace( '_', ' ' ), formatNumber( values[ i ], 6 ) ] );
+	rows.push( [ 'x', 'x', formatNumber( t.x[ i ], 6 ) ], [ 'y', 'y', formatNumber( t.y[ i ], 6 ) ] );
+	rows.push( [ 'place', 'on the path', i === 0 ? 'start' : i === t.x.length - 1 ? 'end' : `${ i + 1 } of ${ t.x.length }` ] );
+	return rows;
+
+}
+
+/** Losses before accuracies, train before test (as the metric menu lists them). */
+function metricRank( name ) {
+
+	return [ 'train_loss', 'train_acc', 'test_loss', 'test_acc' ].indexOf( name ) + 1 || 99;
+
+}
+
+/** Which checkpoints get an epoch label: all of a short path, every k-th of a long one, always the ends. */
+function labelled( n ) {
+
+	const step = Math.max( 1, Math.ceil( n / 12 ) );
+	return ( i ) => i === 0 || i === n - 1 || i % step === 0;
+
+}
+
+function pointLabel( path, i ) {
+
+	const e = path.t.epochs[ i ];
+	return e >= 0 ? `${ e }` : path.t.labels[ i ];
+
+}
+
+/** Draw the paths on the contour map (a PlotCanvas), clipped to the plot. Returns, per path, the
+ * checkpoints' canvas positions (for picking). */
+export function drawPathsOnMap( plot, paths, { heat } ) {
+
+	const ctx = plot.ctx;
+	ctx.save();
+	ctx.beginPath();
+	ctx.rect( plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top );
+	ctx.clip();
+	const drawn = paths.map( ( path ) => {
+
+		const t = path.t;
+		const points = t.x.map( ( x, i ) => ( Number.isFinite( x ) && Number.isFinite( t.y[ i ] ) ? [ plot.px( x ), plot.py( t.y[ i ] ) ] : null ) );
+		const ink = heat ? '#ffffff' : path.color;
+		ctx.lineJoin = 'round';
+		for ( const [ width, color ] of [ [ 4.5, 'rgba(8,10,16,0.85)' ], [ 2, ink ] ] ) {
+
+			ctx.strokeStyle = color;
+			ctx.lineWidth = width;
+			ctx.beginPath();
+			let open = false;
+			for ( const p of points ) {
+
+				if ( ! p ) {
+
+					open = false;
+					continue;
+
+				}
+
+				if ( open ) ctx.lineTo( ...p );
+				else ctx.moveTo( ...p );
+				open = true;
+
+			}
+
+			ctx.stroke();
+
+		}
+
+		const label = labelled( points.length );
+		ctx.font = '600 11px system-ui, sans-serif';
+		ctx.textBaseline = 'bottom';
+		ctx.textAlign = 'left';
+		points.forEach( ( p, i ) => {
+
+			if ( ! p ) return;
+			const [ X, Y ] = p;
+			const last = i === points.length - 1;
+			ctx.lineWidth = 1.5;
+			ctx.strokeStyle = 'rgba(8,10,16,0.9)';
+			ctx.fillStyle = path.color;
+			if ( i === 0 ) { // start: a hollow square
+
+				ctx.strokeStyle = ink;
+				ctx.lineWidth = 2.5;
+				ctx.strokeRect( X - 6, Y - 6, 12, 12 );
+
+			} else if ( last ) { // end: a dot in a ring
+
+				ctx.beginPath(); ctx.arc( X, Y, 4.5, 0, 2 * Math.PI ); ctx.fill(); ctx.stroke();
+				ctx.strokeStyle = ink;
+				ctx.lineWidth = 2;
+				ctx.beginPath(); ctx.arc( X, Y, 9, 0, 2 * Math.PI ); ctx.stroke();
+
+			} else {
+
+				ctx.beginPath(); ctx.arc( X, Y, 3.5, 0, 2 * Math.PI ); ctx.fill(); ctx.stroke();
+
+			}
+
+			if ( label( i ) ) {
+
+				const text = i === 0 ? `start ${ pointLabel( path, i ) }` : last ? `end ${ pointLabel( path, i ) }` : pointLabel( path, i );
+				ctx.lineWidth = 3;
+				ctx.strokeStyle = 'rgba(8,10,16,0.85)';
+				ctx.strokeText( text, X + 8, Y - 5 );
+				ctx.fillStyle = ink;
+				ctx.fillText( text, X + 8, Y - 5 );
+
+			}
+
+		} );
+		return { id: path.id, points };
+
+	} );
+	ctx.restore();
+	return drawn;
+
+}
+
+/** The checkpoint nearest to a pointer among screen positions [{id, points: [[X, Y] | null]}] (in the
+ * same coordinates as X, Y), within PICK_PX: {id, i} or null. */
+export function nearestCheckpoint( drawn, X, Y ) {
+
+	let best = null, bestD = PICK_PX;
+	for ( const { id, points } of drawn ) {
+
+		points.forEach( ( p, i ) => {
+
+			if ( ! p ) return;
+			const d = Math.hypot( p[ 0 ] - X, p[ 1 ] - Y );
+			if ( d <= bestD ) {
+
+				best = { id, i };
+				bestD = d;
+
+			}
+
+		} );
+
+	}
+
+	return best;
+
+}
+
+/** One path in 3-D: a polyline at each checkpoint's own value on the z scale, drawn over the surfaces
+ * (never hidden by them), a marker per checkpoint, the start and end marked, epoch labels. */
+export class PathObject {
+
+	constructor( path, frame, zscale ) {
+
+		this.path = path;
+		this.group = new THREE.Group();
+		this.group.name = `path:${ path.id }`;
+		this.positions = path.t.x.map( ( x, i ) => {
+
+			const z = zscale.normalize( path.values[ i ] );
+			if ( ! Number.isFinite( x ) || ! Number.isFinite( path.t.y[ i ] ) || ! Number.isFinite( z ) ) return null;
+			return new THREE.Vector3( frame.sx( x ), frame.sy( path.t.y[ i ] ), z * Z_HEIGHT );
+
+		} );
+		const onTop = { depthTest: false, depthWrite: false, transparent: true };
+		const color = new THREE.Color( path.color );
+		const line = this.positions.filter( Boolean ).flatMap( ( p ) => p.toArray() );
+		const geometry = new THREE.BufferGeometry();
+		geometry.setAttribute( 'position', new THREE.Float32BufferAttribute( line, 3 ) );
+		this._add( new THREE.Line( geometry, new THREE.LineBasicMaterial( { color: 0xffffff, ...onTop } ) ) );
+		const dot = new THREE.SphereGeometry( 0.016, 12, 8 );
+		const start = new THREE.BoxGeometry( 0.045, 0.045, 0.045 );
+		const end = new THREE.SphereGeometry( 0.03, 16, 12 );
+		this._geometries = [ dot, start, end ];
+		const label = labelled( this.positions.length );
+		this.positions.forEach( ( p, i ) => {
+
+			if ( ! p ) return;
+			const last = i === this.positions.length - 1;
+			const marker = new THREE.Mesh( i === 0 ? start : last ? end : dot, new THREE.MeshBasicMaterial( { color: i === 0 || last ? 0xffffff : color, ...onTop } ) );
+			marker.position.copy( p );
+			this._add( marker );
+			if ( label( i ) ) {
+
+				const text = i === 0 ? `start ${ pointLabel( path, i ) }` : last ? `end ${ pointLabel( path, i ) }` : pointLabel( path, i );
+				const sprite = textSprite( text, { height: 0.055, color: path.color, weight: 700, outline: 'rgba(8,10,16,0.9)' } );
+				sprite.material.depthTest = false;
+				sprite.position.set( p.x, p.y, p.z + 0.05 );
+				this._add( sprite );
+
+			}
+
+		} );
+
+	}
+
+	_add( object ) {
+
+		object.renderOrder = 10;
+		this.group.add( object );
+
+	}
+
+	dispose() {
+
+		for ( const child of this.group.children ) {
+
+			if ( child.material.map ) child.material.map.dispose();
+			child.material.dispose();
+			if ( ! this._geometries.includes( child.geometry ) && ! child.isSprite ) child.geometry.dispose();
+
+		}
+
+		for ( const g of this._geometries ) g.dispose();
+		this.group.removeFromParent();
+
+	}
+
+}

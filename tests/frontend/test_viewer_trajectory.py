@@ -1,0 +1,180 @@
+"""Training paths on PCA surfaces (issue 14): the path drawn on the contour map and in 3-D at each
+checkpoint's own loss, a real mouse hover on a checkpoint showing its epoch, loss and accuracy as the
+surface file holds them, axes labelled with the explained variance, and paths overlaid only when their
+surfaces share a plane. The surfaces come from the real engine: two real `train` runs of a tiny CNN with
+a checkpoint per epoch, and `compute_trajectory` on them."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from frontend_support import VIEWPORT, Viewer, running, server_settings
+
+from workers import read_surface
+from workers.train import TrainConfig, train
+from workers.trajectory import compute_trajectory
+
+pytestmark = pytest.mark.slow
+
+# path-a: run A in its own PCA plane; path-b: run B projected on path-a's plane (its direction file and
+# its centre, run A's final model); path-c: run B in its own plane (another plane: not overlaid).
+TITLES = {"path-a": "TinyCNN path, batch 4", "path-b": "TinyCNN path, batch 16, on batch 4's plane",
+          "path-c": "TinyCNN path, batch 16"}
+
+
+@pytest.fixture(scope="module")
+def path_gallery(tmp_path_factory, tensors_npz: Path) -> Path:
+    root = tmp_path_factory.mktemp("paths")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for batch in (4, 16):
+            config = TrainConfig(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), epochs=4, lr=0.05,
+                                 batch_size=batch, augment=False, save_every=1, milestones=(0.5,))
+            train(config, root / f"run{batch}", log=lambda _: None)
+        common = dict(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), split="both", batch_size=64)
+        compute_trajectory({**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run4")]}},
+                           root / "path-a.h5", num=9)
+        compute_trajectory({**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run16")]},
+                            "dir_file": str(root / "path-a.dirs.h5"), "checkpoint": str(root / "run4" / "epoch_4.pt")},
+                           root / "path-b.h5", num=9)
+        compute_trajectory({**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run16")]}},
+                           root / "path-c.h5", num=9)
+    finally:
+        torch.set_num_threads(threads)
+    entries = [{"id": sid, "file": f"{sid}.h5", "title": title, "tier": "cpu", "source": "tests"} for sid, title in TITLES.items()]
+    (root / "index.json").write_text(json.dumps({"entries": entries}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def path_server(tmp_path_factory, path_gallery: Path, tensors_npz: Path):
+    settings = server_settings(tmp_path_factory.mktemp("pathdata"), path_gallery, tensors_npz, embedded_worker=False)
+    with running(settings) as base:
+        yield base
+
+
+@pytest.fixture
+def paths_viewer(browser, path_server):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(20000)
+    yield Viewer(page, path_server)
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def files(path_gallery: Path) -> dict:
+    """The surface files as the engine reads them: the source of every expected value."""
+    return {sid: read_surface(path_gallery / f"{sid}.h5") for sid in TITLES}
+
+
+def number(text: str) -> float:
+    return float(text.split()[0].replace("−", "-"))
+
+
+def hover_checkpoint(viewer: Viewer, sid: str, i: int) -> dict[str, str]:
+    """Move the real mouse onto checkpoint ``i`` of ``sid``'s path; the tooltip's rows by data-key."""
+    at = viewer.page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [sid, i])
+    assert at is not None, f"checkpoint {i} of {sid} is not drawn"
+    viewer.page.mouse.move(at["x"] - 30, at["y"] - 30)
+    viewer.page.mouse.move(at["x"], at["y"])
+    viewer.page.wait_for_function(
+        "([s, i]) => { const h = window.__lossatlas.state().hover; return h && h.path === s && h.i === i; }", arg=[sid, i])
+    return viewer.page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key]')].map("
+        "(e) => [e.dataset.key, e.querySelector('b') ? e.querySelector('b').textContent : e.textContent]))"
+    )
+
+
+def assert_checkpoint_rows(rows: dict[str, str], t, i: int) -> None:
+    assert rows["checkpoint"] == t.labels[i]
+    assert rows["epoch"] == str(t.epochs[i])
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert math.isclose(number(rows[name]), t.metrics[name][i], rel_tol=1e-5, abs_tol=1e-9), (name, rows)
+    assert math.isclose(number(rows["x"]), t.x[i], rel_tol=1e-5, abs_tol=1e-9)
+    assert math.isclose(number(rows["y"]), t.y[i], rel_tol=1e-5, abs_tol=1e-9)
+    assert rows["place"] == ("start" if i == 0 else "end" if i == len(t.labels) - 1 else f"{i + 1} of {len(t.labels)}")
+
+
+def pc_names(t) -> dict[str, str]:
+    a, b = t.attrs["explained_variance_ratio_"][:2]
+    return {"x": f"PC1, {100 * a:.1f}%", "y": f"PC2, {100 * b:.1f}%"}
+
+
+def test_the_path_on_the_map_with_its_checkpoints_values(paths_viewer, files, tmp_path):
+    t = files["path-a"].trajectory
+    assert t.epochs.tolist() == [0, 1, 2, 3, 4]  # the run's epoch_0 ... epoch_4, in order
+    paths_viewer.open("?s=path-a&v=map")
+    state = paths_viewer.state()
+    assert [p["id"] for p in state["paths"]] == ["path-a"] and state["paths"][0]["checkpoints"] == 5
+    assert state["axis_names"] == pc_names(t)
+    assert state["axis_names"]["x"].startswith("PC1, ") and state["axis_names"]["x"].endswith("%")
+    for i in range(5):
+        assert_checkpoint_rows(hover_checkpoint(paths_viewer, "path-a", i), t, i)
+    hover = paths_viewer.state()["hover"]
+    assert hover["metrics"] == pytest.approx({k: v[4] for k, v in t.metrics.items()}, rel=1e-6) and hover["epoch"] == 4
+    # Away from the path the map hovers the surface again.
+    rows = paths_viewer.hover("path-a", 0, 8)
+    assert math.isclose(number(rows["value"]), files["path-a"].metrics["train_loss"][8, 0], rel_tol=1e-5)
+    paths_viewer.page.screenshot(path=str(tmp_path / "path-map.png"))
+    assert paths_viewer.errors == []
+
+
+def test_the_path_in_3d_at_each_checkpoints_own_loss(paths_viewer, files, tmp_path):
+    s = files["path-a"]
+    t = s.trajectory
+    paths_viewer.open("?s=path-a")
+    state = paths_viewer.state()
+    path = state["paths"][0]
+    assert path["drawn_3d"] == 5
+    assert (t.x[-1], t.y[-1]) == (0, 0)  # the last checkpoint is the final model, the surface's centre
+    # Each height is that checkpoint's own train loss on the (linear) z scale of the surface and its path.
+    both = np.concatenate([s.metrics["train_loss"].ravel(), t.metrics["train_loss"]])
+    lo, hi = np.nanmin(both), np.nanmax(both)
+    for i, h in enumerate(path["heights"]):
+        assert math.isclose(h, (t.metrics["train_loss"][i] - lo) / (hi - lo), abs_tol=1e-5), (i, h)
+    assert state["axis_names"] == pc_names(t)
+    for i in (0, 2):
+        assert_checkpoint_rows(hover_checkpoint(paths_viewer, "path-a", i), t, i)
+    paths_viewer.page.screenshot(path=str(tmp_path / "path-3d.png"))
+    # Another metric: the path follows it.
+    paths_viewer.page.select_option("#metric", "test_acc")
+    paths_viewer.wait_ready()
+    heights = paths_viewer.state()["paths"][0]["heights"]
+    acc = np.concatenate([s.metrics["test_acc"].ravel(), t.metrics["test_acc"]])
+    expected = (t.metrics["test_acc"] - np.nanmin(acc)) / (np.nanmax(acc) - np.nanmin(acc))
+    assert np.allclose(heights, expected, atol=1e-5)
+    assert paths_viewer.errors == []
+
+
+def test_paths_sharing_a_plane_are_overlaid_and_others_are_said_apart(paths_viewer, files, tmp_path):
+    a, b = files["path-a"], files["path-b"]
+    assert a.recipe["dir_file_sha256"] == b.recipe["dir_file_sha256"]
+    assert a.recipe["checkpoint_sha256"] == b.recipe["checkpoint_sha256"]
+    paths_viewer.open("?s=path-a,path-b&v=map")
+    state = paths_viewer.state()
+    assert [p["id"] for p in state["paths"]] == ["path-a", "path-b"]
+    assert state["paths"][0]["plane"] == state["paths"][1]["plane"]
+    assert state["notes"] == []
+    assert state["axis_names"] == pc_names(a.trajectory)
+    assert_checkpoint_rows(hover_checkpoint(paths_viewer, "path-b", 1), b.trajectory, 1)
+    paths_viewer.page.screenshot(path=str(tmp_path / "paths-overlaid.png"))
+
+    paths_viewer.open("?s=path-a,path-c&v=map")
+    state = paths_viewer.state()
+    assert state["paths"][0]["plane"] != state["paths"][1]["plane"]
+    assert any("lie in different planes" in n for n in state["notes"])
+    assert state["axis_names"] == {"x": "PC1 of each surface’s own path", "y": "PC2 of each surface’s own path"}
+    assert paths_viewer.errors == []
+
+
+def test_the_title_says_what_the_axes_are(paths_viewer):
+    paths_viewer.open("?s=path-a&v=map")
+    assert paths_viewer.state()["axis_names"]["x"].startswith("PC1")
+    assert paths_viewer.page.locator("#title .axes-note").inner_text().startswith(
+        "x, y: the training path’s principal components 1 and 2, each axis to its own scale")
