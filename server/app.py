@@ -12,9 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.routing import Match
 
-from workers import __version__
-from workers.jobqueue import JobQueue
-from workers.spec import errors_line
+from workers import JobQueue, __version__, errors_line
 
 from .auth import AuthGate
 from .catalog import Catalog

@@ -21,11 +21,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from workers import Surface, read_surface
-from workers.files import atomic_path
-from workers.gallery_index import Index, IndexEntry
-from workers.h5io import default_dir_file, is_dir_file
-from workers.spec import one_line
+from workers import Index, IndexEntry, Surface, atomic_path, default_dir_file, is_dir_file, one_line, read_surface
 
 from .mesh import summarize, to_mesh
 from .schemas import GalleryInfo, SurfaceSummary

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from workers import add_worker_arguments, run_worker
 from workers import cli as engine_cli
-from workers.jobloop import add_worker_arguments, run_worker
 
 from .settings import Settings
 

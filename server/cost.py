@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from workers.zoo import create_model
+from workers import create_model
 
 SIDE = 32  # inputs are counted as SIDE x SIDE images
 

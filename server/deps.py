@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workers.jobqueue import JobQueue
+from workers import JobQueue
 
 from .auth import UNAUTHORIZED, token_ok
 from .catalog import Catalog, Entry

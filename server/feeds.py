@@ -14,8 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi.concurrency import run_in_threadpool
 
-from workers import jobqueue
-from workers.jobqueue import JobQueue, PointRow
+from workers import JobQueue, PointRow, jobqueue
 
 
 class JobFeed:

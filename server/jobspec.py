@@ -7,10 +7,7 @@ import json
 
 from fastapi import HTTPException
 
-from workers import SurfaceSpec
-from workers.hessian import HVP_FORWARD_EQUIVALENTS
-from workers.spec import one_line
-from workers.zoo import list_models
+from workers import HVP_FORWARD_EQUIVALENTS, SurfaceSpec, list_models, one_line
 
 from .catalog import slugify
 from .cost import gflop_per_sample, job_tflop

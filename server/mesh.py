@@ -6,10 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from workers import Surface
-from workers.data import DATASET_LABELS
-from workers.meshjson import json_value as _value
-from workers.meshjson import mesh_data, ordered_metrics
+from workers import DATASET_LABELS, Surface, mesh_data, ordered_metrics
+from workers import json_value as _value
 
 from .schemas import GalleryInfo, SurfaceSummary
 

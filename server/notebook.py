@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from workers.h5io import Surface, write_surface
+from workers import Surface, write_surface
 
 from .catalog import slugify, write_meta
 from .settings import Settings

@@ -5,9 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from workers.gallery_index import Tier
-from workers.spec import AxisSpec, HessianSpec
-from workers.vocab import DirType, Ignore, JobState, Norm, Split
+from workers import AxisSpec, DirType, HessianSpec, Ignore, JobState, Norm, Split, Tier
 
 
 class Error(BaseModel):

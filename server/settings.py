@@ -9,8 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers.data import DATASETS, default_root
-from workers.resources import resource_dir
+from workers import DATASETS, default_root, resource_dir
 
 
 class DatasetSource(BaseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from workers.jobqueue import Job, JobQueue, QueueFull
+from workers import JobQueue, QueueFull, jobqueue
 
 from .catalog import write_meta
 from .jobspec import build_spec, request_key, request_tflop, surface_id_for
@@ -19,7 +19,7 @@ def job_title(request: JobRequest) -> str:
 
 def submit_job(
     request: JobRequest, settings: Settings, queue: JobQueue, checkpoints: CheckpointStore
-) -> tuple[Job, bool]:
+) -> tuple[jobqueue.Job, bool]:
     """Queue ``request`` (checked against the server's limits); ``(job, False)`` when an identical request
     already has a job. A new job's surface goes to ``settings.surfaces_dir``, its title beside it."""
     spec, checkpoint_sha = build_spec(request, settings, checkpoints)

@@ -21,9 +21,7 @@ from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from workers import Surface, read_surface
-from workers.files import sha256_file
-from workers.spec import one_line
+from workers import Surface, one_line, read_surface, sha256_file
 
 from .catalog import Catalog, slugify
 from .mesh import summarize, to_mesh

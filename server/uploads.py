@@ -13,8 +13,7 @@ from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
 
-from workers.checkpoints import load_model
-from workers.files import sha256_file
+from workers import load_model, sha256_file
 
 from .schemas import Checkpoint
 

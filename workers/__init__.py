@@ -3,15 +3,39 @@
 The public API for scripts and notebooks::
 
     from workers import SurfaceSpec, compute_surface, read_surface
+
+The server (``server/``) imports what it uses of the engine from here too, never from its modules.
 """
+# ruff: noqa: E402 (__version__ comes first: the modules below import it)
 __version__ = "0.1.0"
 
-from .directions import random_directions, target_direction  # noqa: E402
-from .h5io import Surface, Trajectory, read_directions, read_surface, write_directions, write_surface  # noqa: E402
-from .provenance import StaleSurfaceError  # noqa: E402
-from .spec import HessianSpec, SurfaceSpec  # noqa: E402
-from .surface import Progress, compute_surface  # noqa: E402
-from .trajectory import compute_trajectory  # noqa: E402
+from . import jobqueue
+from .checkpoints import load_model
+from .data import DATASET_LABELS, DATASETS, default_root
+from .directions import random_directions, target_direction
+from .files import atomic_path, sha256_file
+from .gallery_index import Index, IndexEntry, Tier
+from .h5io import (
+    Surface,
+    Trajectory,
+    default_dir_file,
+    is_dir_file,
+    read_directions,
+    read_surface,
+    write_directions,
+    write_surface,
+)
+from .hessian import HVP_FORWARD_EQUIVALENTS
+from .jobloop import add_worker_arguments, run_worker
+from .jobqueue import JobQueue, PointRow, QueueFull
+from .meshjson import json_value, mesh_data, ordered_metrics
+from .provenance import StaleSurfaceError
+from .resources import resource_dir
+from .spec import AxisSpec, HessianSpec, SurfaceSpec, errors_line, one_line
+from .surface import Progress, compute_surface
+from .trajectory import compute_trajectory
+from .vocab import NORMS, SPLIT_CHOICES, DirType, Ignore, JobState, Norm, Split
+from .zoo import create_model, list_models
 
 __all__ = [
     "HessianSpec",
@@ -28,4 +52,12 @@ __all__ = [
     "target_direction",
     "write_directions",
     "write_surface",
+]
+# what the server uses besides
+__all__ += [
+    "AxisSpec", "DATASETS", "DATASET_LABELS", "DirType", "HVP_FORWARD_EQUIVALENTS", "Ignore", "Index", "IndexEntry",
+    "JobQueue", "JobState", "NORMS", "Norm", "PointRow", "QueueFull", "SPLIT_CHOICES", "Split", "Tier",
+    "add_worker_arguments", "atomic_path", "create_model", "default_dir_file", "default_root", "errors_line",
+    "is_dir_file", "jobqueue", "json_value", "list_models", "load_model", "mesh_data", "one_line", "ordered_metrics",
+    "resource_dir", "run_worker", "sha256_file",
 ]

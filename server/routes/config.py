@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workers import HessianSpec, __version__
-from workers.hessian import HVP_FORWARD_EQUIVALENTS
-from workers.vocab import NORMS, SPLIT_CHOICES
+from workers import HVP_FORWARD_EQUIVALENTS, NORMS, SPLIT_CHOICES, HessianSpec, __version__
 
 from ..cost import known_gflop
 from ..deps import SettingsDep
