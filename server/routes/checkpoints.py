@@ -1,6 +1,7 @@
 """/api/checkpoints: upload weights for a zoo architecture (loaded with weights_only, never as code)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
@@ -8,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..deps import Authorized, CheckpointsDep, SettingsDep
 from ..jobspec import allowed_models
-from ..schemas import Checkpoint, Error
+from ..gallery_weights import gallery_checkpoints
+from ..schemas import Checkpoint, CheckpointList, Error
 from ..uploads import save_upload
 
 router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
@@ -29,9 +31,18 @@ async def upload_checkpoint(
         raise HTTPException(422, f"model {model!r} is not available; choose one of: {', '.join(models)}")
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
-        return await run_in_threadpool(checkpoints.add, tmp, model)
+        return await run_in_threadpool(checkpoints.add, tmp, model, Path(file.filename or "").name[:200] or None)
     except (ValueError, FileNotFoundError) as e:
         message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
         raise HTTPException(400, f"not usable as weights of {model}: {message}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@router.get("", response_model=CheckpointList, summary="Checkpoints a job may start from: uploaded and the gallery's")
+def list_checkpoints(settings: SettingsDep, checkpoints: CheckpointsDep) -> CheckpointList:
+    """Uploaded checkpoints (``checkpoint_id``) and the gallery's trained ones on this server
+    (``gallery_checkpoint``), of the models this server allows."""
+    models = allowed_models(settings)
+    return CheckpointList(uploaded=[c for c in checkpoints.all() if c.model in models],
+                          gallery=[c for c, _ in gallery_checkpoints(settings.gallery_dir, models)])
