@@ -13,8 +13,8 @@ from workers.spec import one_line
 from workers.zoo import list_models
 
 from .catalog import slugify
-from .gallery_weights import find_gallery_checkpoint
 from .cost import gflop_per_sample, job_tflop
+from .gallery_weights import find_gallery_checkpoint
 from .schemas import JobRequest
 from .settings import Settings
 from .uploads import CheckpointStore

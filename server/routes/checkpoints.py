@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from ..deps import Authorized, CheckpointsDep, SettingsDep
-from ..jobspec import allowed_models
 from ..gallery_weights import gallery_checkpoints
+from ..jobspec import allowed_models
 from ..schemas import Checkpoint, CheckpointList, Error
 from ..uploads import save_upload
 
