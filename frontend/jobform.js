@@ -1,8 +1,10 @@
 // "New surface": a form that requests a surface from the server (POST /api/jobs), and the list of
 // jobs with live progress. Models, datasets, splits, norms and limits come from /api/config; the token field appears only
 // when the server requires one. Weights: the model's random initialization (the surface's title says
-// "untrained") or a checkpoint file uploaded through POST /api/checkpoints.
+// "untrained"), the gallery's trained checkpoints and earlier uploads (GET /api/checkpoints), or a
+// checkpoint file uploaded through POST /api/checkpoints.
 
+import { listCheckpoints } from './api.js';
 import { h } from './dom.js';
 import { jobTitle } from './livejobs.js';
 import { formatNumber } from './scale.js';
@@ -52,8 +54,7 @@ export class JobPanel {
 			h( 'div', { class: 'row' },
 				field( 'Model', select( 'model', config.models, config.models.includes( 'tinycnn' ) ? 'tinycnn' : config.models[ 0 ] ) ),
 				field( 'Dataset', select( 'dataset', config.datasets, config.datasets[ 0 ] ) ) ),
-			field( 'Weights', select( 'weights', [ 'untrained (random init)', 'checkpoint file…' ], 'untrained (random init)' ),
-				'a state dict (.pt) of the model; random init is not a trained net' ),
+			field( 'Weights', h( 'select', { name: 'weights' } ), 'trained weights, or random init (not a trained net)' ),
 			h( 'label', { class: 'checkpoint-file', hidden: true }, h( 'span', {}, 'Checkpoint file' ), h( 'input', { name: 'checkpoint', type: 'file', accept: '.pt,.pth,.t7' } ) ),
 			h( 'div', { class: 'row' },
 				field( 'Split', select( 'split', config.splits, 'train' ) ),
@@ -68,6 +69,15 @@ export class JobPanel {
 			h( 'p', { class: 'muted small' }, lim.max_points ? `At most ${ lim.max_points } grid points${ lim.max_samples ? ` and ${ lim.max_samples } samples` : '' }.` : '' ),
 			h( 'button', { type: 'submit', class: 'primary' }, 'Compute surface' ),
 		].filter( Boolean ) );
+		this.checkpoints = { gallery: [], uploaded: [] };
+		this._weightOptions();
+		listCheckpoints().then( ( list ) => {
+
+			this.checkpoints = list;
+			this._weightOptions();
+
+		}, () => {} ); // an older server without the list: untrained or upload only
+		form.elements.model.addEventListener( 'change', () => this._weightOptions() );
 		form.elements.weights.addEventListener( 'change', () => {
 
 			form.querySelector( '.checkpoint-file' ).hidden = ! this._usesFile();
@@ -82,9 +92,30 @@ export class JobPanel {
 
 	}
 
+	/** The weights a job of the chosen model may use: values "untrained", "gallery:ID", "uploaded:ID", "upload". */
+	_weightOptions() {
+
+		const select = this.form.elements.weights;
+		const model = this.form.elements.model.value;
+		const kept = select.value;
+		const option = ( value, label, title ) => h( 'option', { value, title, selected: value === kept }, label );
+		const gallery = this.checkpoints.gallery.filter( ( c ) => c.model === model );
+		const uploaded = this.checkpoints.uploaded.filter( ( c ) => c.model === model );
+		select.replaceChildren( ...[
+			option( 'untrained', 'random initialization (untrained)' ),
+			gallery.length ? h( 'optgroup', { label: 'gallery' }, gallery.map( ( c ) => option( `gallery:${ c.id }`,
+				`${ c.title }${ c.test_acc !== null && c.test_acc !== undefined ? ` (test acc ${ c.test_acc }%)` : '' }`, c.source ) ) ) : null,
+			uploaded.length ? h( 'optgroup', { label: 'uploaded' }, uploaded.map( ( c ) => option( `uploaded:${ c.id }`,
+				c.name ? `${ c.name } (${ c.id.slice( 0, 8 ) })` : c.id.slice( 0, 8 ), c.sha256 ) ) ) : null,
+			option( 'upload', 'upload…' ),
+		].filter( Boolean ) );
+		this.form.querySelector( '.checkpoint-file' ).hidden = ! this._usesFile();
+
+	}
+
 	_usesFile() {
 
-		return this.form.elements.weights.value !== 'untrained (random init)';
+		return this.form.elements.weights.value === 'upload';
 
 	}
 
@@ -100,6 +131,9 @@ export class JobPanel {
 			directions: { kind: 'random', seed: Number( text( 'seed' ) || 0 ), norm: text( 'norm' ), ignore: 'biasbn', dir_type: 'weights', same_dir: false },
 			x: text( 'x' ), y: text( 'y' ) || null, name: text( 'name' ) || null,
 		};
+		const [ kind, id ] = text( 'weights' ).split( ':' );
+		if ( kind === 'gallery' ) request.gallery_checkpoint = id;
+		if ( kind === 'uploaded' ) request.checkpoint_id = id;
 		request.name = jobTitle( request ); // untrained weights say so in the surface's title
 		return request;
 

@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuthGate, settings=settings)  # added last: runs first, before any body is read
     for module in (config, surfaces, jobs, checkpoints, page):
         app.include_router(module.router)
-    for module in (surfaces, jobs):
+    for module in (surfaces, jobs, checkpoints):
         app.include_router(module.writes)
     app.mount("/static", StaticFiles(directory=settings.frontend_dir, check_dir=False), name="static")
     app.openapi = lambda: _openapi(app)

@@ -11,6 +11,7 @@ from workers import HVP_FORWARD_EQUIVALENTS, SurfaceSpec, list_models, one_line
 
 from .catalog import slugify
 from .cost import gflop_per_sample, job_tflop
+from .gallery_weights import find_gallery_checkpoint
 from .schemas import JobRequest
 from .settings import Settings
 from .uploads import CheckpointStore
@@ -53,6 +54,13 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             raise _refuse(f"checkpoint {request.checkpoint_id} was uploaded for model {record.model!r}, "
                           f"not {request.model!r}")
         sha = record.sha256
+    if request.gallery_checkpoint is not None:
+        try:
+            checkpoint, sha = find_gallery_checkpoint(settings.gallery_dir, request.gallery_checkpoint, request.model, models)
+        except LookupError as e:
+            raise _refuse(str(e), 404) from None
+        except ValueError as e:
+            raise _refuse(str(e)) from None
     points = grid_points(request)
     if points > settings.max_points:
         raise _refuse(f"the grid has {points} points, more than the server's limit max_points={settings.max_points}")
@@ -127,7 +135,8 @@ def _directions(request: JobRequest, checkpoints: CheckpointStore) -> dict:
 
 def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:
     """Fingerprint of everything that determines the surface (not its title)."""
-    data = request.model_dump(mode="json", exclude={"name"} | ({"hessian"} if request.hessian is None else set()))
+    unset = {k for k in ("hessian", "gallery_checkpoint") if getattr(request, k) is None}  # keys of older jobs stay
+    data = request.model_dump(mode="json", exclude={"name"} | unset)
     data["checkpoint_sha256"] = checkpoint_sha
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

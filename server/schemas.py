@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workers import AxisSpec, DirType, HessianSpec, Ignore, JobState, Norm, Split, Tier
 
@@ -147,6 +147,23 @@ class Checkpoint(BaseModel):
     id: str
     sha256: str
     model: str
+    name: str | None = Field(None, description="the uploaded file's name")
+
+
+class GalleryCheckpoint(BaseModel):
+    """Trained weights of the gallery; a job names them with ``gallery_checkpoint``."""
+
+    id: str
+    model: str
+    sha256: str
+    title: str
+    source: str = Field(description="where the weights come from (training recipe or paper)")
+    test_acc: float | None = Field(description="accuracy on the whole test split, percent; null where unknown")
+
+
+class CheckpointList(BaseModel):
+    uploaded: list[Checkpoint]
+    gallery: list[GalleryCheckpoint]
 
 
 # -- jobs -------------------------------------------------------------------------------------------
@@ -176,6 +193,8 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="zoo name (see /api/config)")
     checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
+    gallery_checkpoint: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100,
+                                           description="a gallery checkpoint's id (see GET /api/checkpoints)")
     dataset: str = Field(description="dataset name configured on the server (see /api/config)")
     split: Split = "train"
     samples: int = Field(ge=1, description="seeded random subset per split (at most max_samples, see /api/config)")
@@ -195,6 +214,12 @@ class JobRequest(BaseModel):
             raise ValueError("give a number: the server evaluates a seeded subset of at most max_samples "
                              "(see /api/config) samples per split")
         return value
+
+    @model_validator(mode="after")
+    def _one_checkpoint(self):
+        if self.checkpoint_id is not None and self.gallery_checkpoint is not None:
+            raise ValueError("give checkpoint_id or gallery_checkpoint, not both")
+        return self
 
 
 class Job(BaseModel):

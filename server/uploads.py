@@ -44,15 +44,15 @@ class CheckpointStore:
     def __init__(self, root: Path):
         self.root = root
 
-    def add(self, validated_tmp: Path, model: str) -> Checkpoint:
+    def add(self, validated_tmp: Path, model: str, name: str | None = None) -> Checkpoint:
         """Validate that the file loads as weights of ``model`` (ValueError otherwise), then keep it."""
         load_model(model, validated_tmp)
         sha = sha256_file(validated_tmp)
         cid = sha[:16]
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / f"{cid}.json").write_text(json.dumps({"sha256": sha, "model": model}))
+        (self.root / f"{cid}.json").write_text(json.dumps({"sha256": sha, "model": model, "name": name}))
         os.replace(validated_tmp, self.root / f"{cid}.pt")
-        return Checkpoint(id=cid, sha256=sha, model=model)
+        return Checkpoint(id=cid, sha256=sha, model=model, name=name)
 
     def get(self, cid: str) -> tuple[Path, Checkpoint] | None:
         """The file and record of a checkpoint id (ids are validated hex by the request model)."""
@@ -62,7 +62,12 @@ class CheckpointStore:
         if not path.is_file() or not meta.is_file():
             return None
         record = json.loads(meta.read_text())
-        return path, Checkpoint(id=cid, sha256=record["sha256"], model=record["model"])
+        return path, Checkpoint(id=cid, sha256=record["sha256"], model=record["model"], name=record.get("name"))
+
+    def all(self) -> list[Checkpoint]:
+        """Every uploaded checkpoint, oldest first."""
+        metas = sorted(self.root.glob("*.json"), key=lambda p: p.stat().st_mtime_ns) if self.root.is_dir() else []
+        return [found[1] for m in metas if (found := self.get(m.stem)) is not None]
 
 
 def clear_tmp(tmp_dir: Path) -> None:

@@ -1,17 +1,20 @@
 """/api/checkpoints: upload weights for a zoo architecture (loaded with weights_only, never as code)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from ..deps import CheckpointsDep, SettingsDep, write_router
-from ..jobspec import check_model
-from ..schemas import Checkpoint, Error
+from ..gallery_weights import gallery_checkpoints
+from ..jobspec import allowed_models, check_model
+from ..schemas import Checkpoint, CheckpointList, Error
 from ..uploads import save_upload
 
-router = write_router("/api/checkpoints", ["checkpoints"])
+router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
+writes = write_router(router.prefix, router.tags)
 
 
 def allowed_model(model: Annotated[str, Form(description="zoo model the weights belong to")], settings: SettingsDep) -> str:
@@ -22,7 +25,7 @@ def allowed_model(model: Annotated[str, Form(description="zoo model the weights 
 AllowedModel = Annotated[str, Depends(allowed_model)]
 
 
-@router.post(
+@writes.post(
     "", status_code=201, response_model=Checkpoint,
     summary="Upload a checkpoint (state dict) for a zoo model",
     responses={400: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}},
@@ -34,9 +37,18 @@ async def upload_checkpoint(
 ) -> Checkpoint:
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
-        return await run_in_threadpool(checkpoints.add, tmp, model)
+        return await run_in_threadpool(checkpoints.add, tmp, model, Path(file.filename or "").name[:200] or None)
     except (ValueError, FileNotFoundError) as e:
         message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
         raise HTTPException(400, f"not usable as weights of {model}: {message}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@router.get("", response_model=CheckpointList, summary="Checkpoints a job may start from: uploaded and the gallery's")
+def list_checkpoints(settings: SettingsDep, checkpoints: CheckpointsDep) -> CheckpointList:
+    """Uploaded checkpoints (``checkpoint_id``) and the gallery's trained ones on this server
+    (``gallery_checkpoint``), of the models this server allows."""
+    models = allowed_models(settings)
+    return CheckpointList(uploaded=[c for c in checkpoints.all() if c.model in models],
+                          gallery=[c for c, _ in gallery_checkpoints(settings.gallery_dir, models)])

@@ -157,7 +157,7 @@ def test_trained_weights_from_a_checkpoint_file(browser, tmp_path, tmp_path_fact
             viewer.open("?s=pair-a")
             page = viewer.page
             page.click("#job-section summary")
-            page.select_option("select[name=weights]", "checkpoint file…")
+            page.select_option("select[name=weights]", "upload")
             page.fill("input[name=x]", "-1:1:5")
             page.fill("input[name=y]", "")
             page.click("button[type=submit]")  # no file chosen yet: refused with a message, nothing queued
@@ -170,6 +170,51 @@ def test_trained_weights_from_a_checkpoint_file(browser, tmp_path, tmp_path_fact
             request = httpx.get(f"{base}/api/jobs/{job.get_attribute('data-id')}").json()["request"]
             assert request["checkpoint_id"] == checkpoint_id
             assert request["name"] == f"tinycnn, checkpoint {checkpoint_id[:8]}, tiny"
+            assert job.locator(".job-head .link").inner_text() == request["name"]
+        finally:
+            context.close()
+
+
+def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, gallery, tensors_npz):
+    """The weights select lists the gallery's checkpoints of the chosen model (GET /api/checkpoints); the
+    job asks for one by its gallery id and its title names it."""
+    import json
+    import shutil
+
+    import torch
+
+    from workers.zoo import create_model
+
+    shelf = tmp_path / "precomputed"
+    shutil.copytree(gallery, shelf)
+    (shelf / "checkpoints").mkdir()
+    torch.save(create_model("tinycnn").state_dict(), shelf / "checkpoints" / "tiny-trained.pt")
+    entry = {"id": "tiny-trained", "title": "Tiny CNN, trained", "description": "", "tier": "cpu", "model": "tinycnn",
+             "dataset": "cifar10", "training": {"epochs": 1}, "surface": {"samples": 8, "x": "-1:1:3"}}
+    (shelf / "manifest.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    settings = server_settings(tmp_path_factory.mktemp("gallerydata"), shelf, tensors_npz, embedded_worker=False)
+    with running(settings) as base:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            viewer = Viewer(context.new_page(), base)
+            viewer.open("?s=pair-a")
+            page = viewer.page
+            page.click("#job-section summary")
+            option = page.locator("select[name=weights] option[value='gallery:tiny-trained']")
+            option.wait_for(state="attached")
+            assert option.inner_text() == "Tiny CNN, trained"
+            labels = page.locator("select[name=weights] option").all_inner_texts()
+            assert labels == ["random initialization (untrained)", "Tiny CNN, trained", "upload…"]
+            page.select_option("select[name=weights]", "gallery:tiny-trained")
+            assert page.locator(".checkpoint-file").is_hidden()
+            page.fill("input[name=x]", "-1:1:5")
+            page.fill("input[name=y]", "")
+            page.click("button[type=submit]")
+            job = page.locator("#jobs li[data-state=queued]")
+            job.wait_for()
+            request = httpx.get(f"{base}/api/jobs/{job.get_attribute('data-id')}").json()["request"]
+            assert request["gallery_checkpoint"] == "tiny-trained" and request["checkpoint_id"] is None
+            assert request["name"] == "tinycnn, gallery weights tiny-trained, tiny"
             assert job.locator(".job-head .link").inner_text() == request["name"]
         finally:
             context.close()

@@ -14,6 +14,7 @@ ENDPOINTS = {
     ("post", "/api/surfaces/import"): ("201", "SurfaceSummary"),
     ("delete", "/api/surfaces/{surface_id}"): ("204", None),
     ("post", "/api/checkpoints"): ("201", "Checkpoint"),
+    ("get", "/api/checkpoints"): ("200", "CheckpointList"),
     ("post", "/api/jobs"): ("202", "Job"),
     ("get", "/api/jobs"): ("200", "JobList"),
     ("get", "/api/jobs/{job_id}"): ("200", "Job"),
@@ -39,7 +40,7 @@ def test_openapi_describes_every_endpoint(tmp_path: Path, tiny_npz: Path):
                 assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (path, code)
     jobs = schema["paths"]["/api/jobs"]["post"]
     assert jobs["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/JobRequest"}
-    assert {"model", "dataset", "x", "y", "directions", "samples", "split", "checkpoint_id", "name"} <= set(
+    assert {"model", "dataset", "x", "y", "directions", "samples", "split", "checkpoint_id", "gallery_checkpoint", "name"} <= set(
         components["JobRequest"]["properties"])
     for path, fields in (("/api/surfaces/import", {"file"}), ("/api/checkpoints", {"file", "model"})):
         ref = schema["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
