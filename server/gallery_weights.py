@@ -9,8 +9,7 @@ import logging
 import threading
 from pathlib import Path
 
-from workers.checkpoints import sha256_file
-from workers.gallery import Index, checkpoint_path, load_manifest
+from workers import Index, checkpoint_path, load_manifest, sha256_file
 
 from .schemas import GalleryCheckpoint
 

@@ -56,7 +56,8 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
         sha = record.sha256
     if request.gallery_checkpoint is not None:
         try:
-            checkpoint, sha = find_gallery_checkpoint(settings.gallery_dir, request.gallery_checkpoint, request.model, models)
+            checkpoint, sha = find_gallery_checkpoint(
+                settings.gallery_dir, request.gallery_checkpoint, request.model, allowed_models(settings))
         except LookupError as e:
             raise _refuse(str(e), 404) from None
         except ValueError as e:

@@ -14,6 +14,7 @@ from .checkpoints import load_model
 from .data import DATASET_LABELS, DATASETS, default_root
 from .directions import random_directions, target_direction
 from .files import atomic_path, sha256_file
+from .gallery import checkpoint_path, load_manifest
 from .gallery_index import Index, IndexEntry, Tier
 from .h5io import (
     Surface,
@@ -57,7 +58,7 @@ __all__ = [
 __all__ += [
     "AxisSpec", "DATASETS", "DATASET_LABELS", "DirType", "HVP_FORWARD_EQUIVALENTS", "Ignore", "Index", "IndexEntry",
     "JobQueue", "JobState", "NORMS", "Norm", "PointRow", "QueueFull", "SPLIT_CHOICES", "Split", "Tier",
-    "add_worker_arguments", "atomic_path", "create_model", "default_dir_file", "default_root", "errors_line",
-    "is_dir_file", "jobqueue", "json_value", "list_models", "load_model", "mesh_data", "one_line", "ordered_metrics",
+    "add_worker_arguments", "atomic_path", "checkpoint_path", "create_model", "default_dir_file", "default_root", "errors_line",
+    "is_dir_file", "jobqueue", "json_value", "list_models", "load_manifest", "load_model", "mesh_data", "one_line", "ordered_metrics",
     "resource_dir", "run_worker", "sha256_file",
 ]

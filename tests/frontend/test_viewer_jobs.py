@@ -27,8 +27,9 @@ def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
     assert page.locator("input[name=token]").count() == 0  # the server requires no token
     page.fill("input[name=name]", "refining tiny")
     page.fill("input[name=samples]", "16")
-    page.fill("input[name=x]", "-1:1:7")
-    page.fill("input[name=y]", "-0.5:0.5:7")
+    # 225 points: long enough, on an idle machine too, for the page to be seen between its first and last point
+    page.fill("input[name=x]", "-1:1:15")
+    page.fill("input[name=y]", "-0.5:0.5:15")
     page.fill("input[name=seed]", "11")
     page.click("button[type=submit]")
 
@@ -40,7 +41,7 @@ def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
         layer = next((lay for lay in state["layers"] if lay["id"] not in ("pair-a",)), None)
         if layer:
             seen.append((layer["points_done"], layer["drawn_vertices"], layer["coarse_level"]))
-        if jobs == ["done"] and layer and layer["points_done"] == 49:
+        if jobs == ["done"] and layer and layer["points_done"] == 225:
             break
         page.wait_for_timeout(100)
     else:
@@ -48,19 +49,21 @@ def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
     viewer.wait_ready()
     sid = layer["id"]
     assert viewer.state()["ids"] == [sid]
-    partial = [s for s in seen if 0 < s[0] < 49]
+    partial = [s for s in seen if 0 < s[0] < 225]
     assert len({s[0] for s in partial}) >= 2, f"the surface did not grow in steps: {seen}"
     # Coarse first: while points were missing the whole grid was drawn from a complete coarse level.
-    assert any(s[1] == 49 and s[2] is not None for s in partial), seen
+    assert any(s[1] == 225 and s[2] is not None for s in partial), seen
     assert [s[0] for s in seen] == sorted(s[0] for s in seen)
 
     surface = read_surface(server["settings"].data_dir / "surfaces" / f"{sid}.h5")
     assert surface.is_complete
-    rows = viewer.hover(sid, 3, 0)
-    assert math.isclose(float(rows["value"]), surface.metrics["train_loss"][0, 3], rel_tol=2e-5)
-    assert math.isclose(float(rows["y"]), -0.5, rel_tol=1e-9)
+    # the first grid vertex of the front rows that the camera sees (a steep fine grid hides some behind others)
+    ix, iy = next((i, j) for j in range(15) for i in range(15) if (viewer.screen(sid, i, j) or {}).get("visible", True))
+    rows = viewer.hover(sid, ix, iy)
+    assert math.isclose(float(rows["value"]), surface.metrics["train_loss"][iy, ix], rel_tol=2e-5)
+    assert math.isclose(float(rows["y"]), surface.ycoordinates[iy], rel_tol=1e-9, abs_tol=1e-12)
     assert rows["surface"] == "refining tiny"
-    assert page.locator("#jobs li[data-state=done]").inner_text().count("49 / 49") == 1
+    assert page.locator("#jobs li[data-state=done]").inner_text().count("225 / 225") == 1
     assert viewer.errors == []
     assert np.isfinite(surface.metrics["train_loss"]).all()
 
