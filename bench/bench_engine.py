@@ -16,6 +16,7 @@ work done rather than the queueing; the wall figure is what a user waits for on 
     python bench/bench_engine.py                                # resnet20 and resnet56, 5x5 points
     python bench/bench_engine.py --threads 1 --grid 3 --models resnet20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,9 @@ def raw_throughput(model: torch.nn.Module, x: torch.Tensor, batch_size: int, pas
     return passes * len(x) / (w2 - w), passes * len(x) / (c2 - c)
 
 
-def surface_run(name: str, model: torch.nn.Module, data: dict, args: argparse.Namespace, fast: bool, tmp: Path) -> tuple[float, float, dict]:
+def surface_run(
+    name: str, model: torch.nn.Module, data: dict, args: argparse.Namespace, fast: bool, tmp: Path
+) -> tuple[float, float, dict]:
     """(samples per wall second, per CPU second, metrics) of one whole surface, written to a fresh file."""
     axis = f"-1:1:{args.grid}"
     spec = SurfaceSpec(model=name, dataset="tensors", x=axis, y=axis, batch_size=args.batch_size, fast=fast)
@@ -101,7 +104,8 @@ def measure(name: str, args: argparse.Namespace) -> dict:
         if args.fast:
             fast_wall, fast_cpu, approx = surface_run(name, model, data, args, True, Path(tmp))
             out.update(
-                speedup_wall=fast_wall / out["engine_wall"], speedup_cpu=fast_cpu / out["engine_cpu"],
+                speedup_wall=fast_wall / out["engine_wall"],
+                speedup_cpu=fast_cpu / out["engine_cpu"],
                 fast_dloss=float(np.abs(approx["train_loss"] - exact["train_loss"]).max()),
                 fast_dacc=float(np.abs(approx["train_acc"] - exact["train_acc"]).max()),
             )
@@ -119,9 +123,14 @@ def raw_allocator_child(name: str, args: argparse.Namespace) -> dict:
     wall, cpu = raw_throughput(model, x, args.batch_size, args.passes)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     n = args.passes * len(x)
-    return {"model": name, "allocator": args.child, "wall": wall, "cpu": cpu,
-            "sys_share": (r1.ru_stime - r0.ru_stime) / ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)),
-            "faults": (r1.ru_minflt - r0.ru_minflt) / n}
+    return {
+        "model": name,
+        "allocator": args.child,
+        "wall": wall,
+        "cpu": cpu,
+        "sys_share": (r1.ru_stime - r0.ru_stime) / ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)),
+        "faults": (r1.ru_minflt - r0.ru_minflt) / n,
+    }
 
 
 def allocator_comparison(args: argparse.Namespace) -> None:
@@ -138,8 +147,10 @@ def allocator_comparison(args: argparse.Namespace) -> None:
 
 
 def report(r: dict) -> None:
-    line = (f"{r['model']:<12}{r['raw_wall']:>6.0f} |{r['raw_cpu']:>5.0f}{r['engine_wall']:>8.0f} |{r['engine_cpu']:>5.0f}"
-            f"{r['ratio_wall']:>8.3f} |{r['ratio_cpu']:>6.3f}  " + " ".join(f"{v:.3f}" for v in r["ratios_cpu"]).ljust(20))
+    line = (
+        f"{r['model']:<12}{r['raw_wall']:>6.0f} |{r['raw_cpu']:>5.0f}{r['engine_wall']:>8.0f} |{r['engine_cpu']:>5.0f}"
+        f"{r['ratio_wall']:>8.3f} |{r['ratio_cpu']:>6.3f}  " + " ".join(f"{v:.3f}" for v in r["ratios_cpu"]).ljust(20)
+    )
     if "speedup_wall" in r:
         line += f"{r['speedup_wall']:>6.2f}x |{r['speedup_cpu']:>5.2f}x{r['fast_dloss']:>10.1e}{r['fast_dacc']:>9.2f}"
     print(line, flush=True)
@@ -167,10 +178,14 @@ def main() -> None:
         return
     if args.device == "cpu":
         keep_freed_memory()  # as the engine's Evaluator does: the raw baseline gets the same allocator
-    print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, {args.samples} samples, "
-          f"batch {args.batch_size}, {args.grid}x{args.grid} points; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads, {args.samples} samples, "
+        f"batch {args.batch_size}, {args.grid}x{args.grid} points; load average {os.getloadavg()[0]:.2f}"
+    )
     print("\nsamples/s per wall second | per CPU second; fast mode: speed-up over exact, largest deviation")
-    print(f"{'model':<12}{'raw':>13}{'engine':>14}{'ratio':>15}  {'ratios (CPU)':<20}{'fast speed-up':>15}{'max dloss':>10}{'max dacc':>9}")
+    print(
+        f"{'model':<12}{'raw':>13}{'engine':>14}{'ratio':>15}  {'ratios (CPU)':<20}{'fast speed-up':>15}{'max dloss':>10}{'max dacc':>9}"
+    )
     for name in args.models:
         report(measure(name, args))
     if args.allocator and args.device == "cpu":

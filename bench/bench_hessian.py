@@ -19,6 +19,7 @@ Times are medians per wall second and per CPU second (user + system) of this pro
     python bench/bench_hessian.py                          # resnet20 and resnet56, 64 samples
     python bench/bench_hessian.py --models resnet20 --samples 32 --points 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,9 @@ from workers.hessian import (  # noqa: E402
 from workers.spec import HessianSpec  # noqa: E402
 
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.xz"
-CHECKPOINTS = {"resnet56": ROOT.parent / "shared/models/loss-landscape-paper/resnet56_sgd_lr0.1_bs128_wd0.0005_model_300.t7"}
+CHECKPOINTS = {
+    "resnet56": ROOT.parent / "shared/models/loss-landscape-paper/resnet56_sgd_lr0.1_bs128_wd0.0005_model_300.t7"
+}
 
 
 def timed(fn, repeat: int) -> tuple[float, float]:
@@ -85,8 +88,13 @@ def eigsh_both_ends(op: HessianOperator, tol: float) -> tuple[float, float]:
     def mv(v):
         return op.matvec(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64))).numpy()
 
-    vals = eigsh(LinearOperator((op.n, op.n), matvec=mv, dtype=np.float64), k=2, which="BE", tol=tol,
-                 v0=start_vector(op.n, 0).numpy())[0]
+    vals = eigsh(
+        LinearOperator((op.n, op.n), matvec=mv, dtype=np.float64),
+        k=2,
+        which="BE",
+        tol=tol,
+        v0=start_vector(op.n, 0).numpy(),
+    )[0]
     return float(vals.max()), float(vals.min())
 
 
@@ -128,7 +136,10 @@ def bench_model(name: str, args) -> None:
     print(f"forward pass: {fw:.3f} s wall, {fc:.3f} s CPU")
     print(f"gradient (forward + backward): {gw:.3f} s wall, {gc:.3f} s CPU -> {gw / fw:.2f}x / {gc / fc:.2f}x")
     print(f"HVP double backward: {hw:.3f} s wall, {hc:.3f} s CPU -> {hw / fw:.2f}x / {hc / fc:.2f}x a forward pass")
-    print(f"HVP torch.func jvp(grad), one batch: {jw:.3f} s wall, {jc:.3f} s CPU -> {jw / fw:.2f}x / {jc / fc:.2f}x", flush=True)
+    print(
+        f"HVP torch.func jvp(grad), one batch: {jw:.3f} s wall, {jc:.3f} s CPU -> {jw / fw:.2f}x / {jc / fc:.2f}x",
+        flush=True,
+    )
 
     spec = HessianSpec(tol=args.tol, max_steps=args.max_steps)
     ev = CurvatureEvaluator(model, spec, (x, y), "ce", args.batch_size, directions)
@@ -137,9 +148,12 @@ def bench_model(name: str, args) -> None:
         flat.set_point(*xy)
         w, c = time.perf_counter(), time.process_time()
         got = ev.evaluate()
-        print(f"lanczos tol {args.tol} at {xy}: {ev.steps[-1]} steps, {time.perf_counter() - w:.1f} s wall, "
-              f"{time.process_time() - c:.1f} s CPU; max {got['max_eig']:.5g} min {got['min_eig']:.5g} "
-              f"|min/max| {abs(got['min_eig'] / got['max_eig']):.4f}", flush=True)
+        print(
+            f"lanczos tol {args.tol} at {xy}: {ev.steps[-1]} steps, {time.perf_counter() - w:.1f} s wall, "
+            f"{time.process_time() - c:.1f} s CPU; max {got['max_eig']:.5g} min {got['min_eig']:.5g} "
+            f"|min/max| {abs(got['min_eig'] / got['max_eig']):.4f}",
+            flush=True,
+        )
     flat.restore()
     if not args.eigsh:
         return
@@ -155,8 +169,11 @@ def bench_model(name: str, args) -> None:
         top, low = fn()
         hvps = op.count + ev.op.count - before
         err = max(abs(top - tight.ritz[-1]), abs(low - tight.ritz[0])) / rho
-        print(f"{label}: {hvps} HVPs, {time.perf_counter() - w:.1f} s, max {top:.6g} min {low:.6g}, "
-              f"error {err:.1e} x spectral radius ({'meets' if err <= args.tol else 'misses'} tol {args.tol})", flush=True)
+        print(
+            f"{label}: {hvps} HVPs, {time.perf_counter() - w:.1f} s, max {top:.6g} min {low:.6g}, "
+            f"error {err:.1e} x spectral radius ({'meets' if err <= args.tol else 'misses'} tol {args.tol})",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from the zoo's seeded initialisation: the cost does not depend on them.
     python bench/bench_ray.py                          # resnet20, 7x7 points, 1,000 samples
     python bench/bench_ray.py --grid 21 --rounds 1     # the issue's full-size figure (slow on 2 cores)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,22 +90,30 @@ def main() -> None:
     p.add_argument("--grid", type=int, default=7, help="points per axis")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--rounds", type=int, default=2,
-                   help="alternating local / Ray rounds of the overhead figure (0: none)")
+    p.add_argument(
+        "--rounds", type=int, default=2, help="alternating local / Ray rounds of the overhead figure (0: none)"
+    )
     p.add_argument("--no-scaling", action="store_true", help="skip the two-node figure")
     args = p.parse_args()
 
     os.environ["OMP_NUM_THREADS"] = "1"  # the actors' threads, as the local engine's below
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(0)
-    data = {"train": (torch.randn(args.samples, 3, 32, 32, generator=gen),  # (N, 3, 32, 32)
-                      torch.randint(0, 10, (args.samples,), generator=gen))}
+    data = {
+        "train": (
+            torch.randn(args.samples, 3, 32, 32, generator=gen),  # (N, 3, 32, 32)
+            torch.randint(0, 10, (args.samples,), generator=gen),
+        )
+    }
     model = load_model(args.model, None)
     axis = f"-1:1:{args.grid}"
     spec = SurfaceSpec(model=args.model, dataset="tensors", batch_size=args.batch_size, x=axis, y=axis)
     points = args.grid**2
-    print(f"{args.model}, {args.grid}x{args.grid} points, {args.samples} samples, batch {args.batch_size}, "
-          f"torch {torch.__version__}, ray {ray.__version__}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{args.model}, {args.grid}x{args.grid} points, {args.samples} samples, batch {args.batch_size}, "
+        f"torch {torch.__version__}, ray {ray.__version__}; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -118,18 +127,26 @@ def main() -> None:
             assert same(local, remote), "the Ray surface differs from the local one"
             walls.append(ray_s / local_s)
             cpus.append(ray_cpu / local_cpu)
-            print(f"round {r + 1}: local {local_s:.1f} s wall, {local_cpu:.1f} s CPU; Ray 1 actor {ray_s:.1f} s wall, "
-                  f"{ray_cpu:.1f} s CPU; overhead {100 * (walls[-1] - 1):+.1f}% wall, {100 * (cpus[-1] - 1):+.1f}% CPU",
-                  flush=True)
+            print(
+                f"round {r + 1}: local {local_s:.1f} s wall, {local_cpu:.1f} s CPU; Ray 1 actor {ray_s:.1f} s wall, "
+                f"{ray_cpu:.1f} s CPU; overhead {100 * (walls[-1] - 1):+.1f}% wall, {100 * (cpus[-1] - 1):+.1f}% CPU",
+                flush=True,
+            )
         if walls:
-            print(f"overhead (median of rounds): {100 * (statistics.median(walls) - 1):+.1f}% wall, "
-                  f"{100 * (statistics.median(cpus) - 1):+.1f}% CPU; load average {os.getloadavg()[0]:.1f}", flush=True)
+            print(
+                f"overhead (median of rounds): {100 * (statistics.median(walls) - 1):+.1f}% wall, "
+                f"{100 * (statistics.median(cpus) - 1):+.1f}% CPU; load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
         ray.shutdown()
         if args.no_scaling:
             return
 
-        cluster = Cluster(initialize_head=True, connect=True,
-                          head_node_args=dict(num_cpus=0, object_store_memory=STORE, include_dashboard=False))
+        cluster = Cluster(
+            initialize_head=True,
+            connect=True,
+            head_node_args=dict(num_cpus=0, object_store_memory=STORE, include_dashboard=False),
+        )
         try:
             times = []
             for nodes in (1, 2):

@@ -17,6 +17,7 @@ AVX2 CPU on a newer one: ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 pyth
     python bench/bench_record.py --device cpu --models resnet20 --rounds 1
     python bench/bench_record.py --json $OUT/record.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,10 @@ from workers.evaluate import keep_freed_memory  # noqa: E402
 from workers.fastmode import _cpu_has_bf16  # noqa: E402
 from workers.pointeval import PointEvaluator, check_points  # noqa: E402
 
-PAPER_CHECKPOINT = Path(__file__).resolve().parents[2] / "shared/models/loss-landscape-paper/resnet56_sgd_lr0.1_bs128_wd0.0005_model_300.t7"
+PAPER_CHECKPOINT = (
+    Path(__file__).resolve().parents[2]
+    / "shared/models/loss-landscape-paper/resnet56_sgd_lr0.1_bs128_wd0.0005_model_300.t7"
+)
 PAPER_IMAGES = 51 * 51 * 50_000  # the paper's workload: 130,050,000 forward passes
 
 
@@ -57,8 +61,10 @@ def cpu_flags() -> str:
         pass
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    return (f"{platform.processor() or platform.machine()}, torch capability {torch.backends.cpu.get_cpu_capability()}"
-            f"{f', ONEDNN_MAX_CPU_ISA={isa}' if isa else ''}; flags: {' '.join(f for f in wanted if f in flags) or 'none of'}")
+    return (
+        f"{platform.processor() or platform.machine()}, torch capability {torch.backends.cpu.get_cpu_capability()}"
+        f"{f', ONEDNN_MAX_CPU_ISA={isa}' if isa else ''}; flags: {' '.join(f for f in wanted if f in flags) or 'none of'}"
+    )
 
 
 def random_samples(n: int, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -82,14 +88,27 @@ def gpu_surface(model, samples: int, fast, points_per_pass, batch_size: int, arg
     marks: list[tuple[float, int]] = []
     t0 = time.perf_counter()
     surface = compute_surface(
-        spec, tmp / f"s{time.monotonic_ns()}.h5", model=model, data=data, device=args.device, points_per_pass=points_per_pass,
+        spec,
+        tmp / f"s{time.monotonic_ns()}.h5",
+        model=model,
+        data=data,
+        device=args.device,
+        points_per_pass=points_per_pass,
         progress=lambda p: marks.append((time.perf_counter(), p.computed)),
         should_stop=lambda: bool(marks) and time.perf_counter() - marks[0][0] > args.seconds,
     )
     (t_first, n_first), (t_last, n_last) = marks[0], marks[-1]
     rate = (n_last - n_first) * samples / (t_last - t_first) if n_last > n_first else float("nan")
-    out = {"samples": samples, "fast": fast, "points_per_pass": points_per_pass or "auto", "batch_size": batch_size, "points": n_last,
-           "setup_s": t_first - t0, "images_per_s": rate, "paper_workload_min": PAPER_IMAGES / rate / 60}
+    out = {
+        "samples": samples,
+        "fast": fast,
+        "points_per_pass": points_per_pass or "auto",
+        "batch_size": batch_size,
+        "points": n_last,
+        "setup_s": t_first - t0,
+        "images_per_s": rate,
+        "paper_workload_min": PAPER_IMAGES / rate / 60,
+    }
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
         out["fast_check_max_rel_loss"] = check["max_rel"]["train_loss"]
@@ -98,20 +117,32 @@ def gpu_surface(model, samples: int, fast, points_per_pass, batch_size: int, arg
 
 def gpu_part(args) -> list[dict]:
     model = model_for("resnet56", args.checkpoint)
-    print(f"GPU: {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
-          f"ResNet-56 ({'paper checkpoint' if args.checkpoint and args.checkpoint.exists() else 'seeded init'}), "
-          f"random inputs, 51x51 grid, {args.seconds:g} s per configuration")
-    print(f"{'samples':>8}{'mode':>7}{'K':>6}{'batch':>7}{'points':>8}{'setup s':>9}{'images/s':>11}{'paper 51x51x50k':>17}{'fast check dloss':>18}")
+    print(
+        f"GPU: {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
+        f"ResNet-56 ({'paper checkpoint' if args.checkpoint and args.checkpoint.exists() else 'seeded init'}), "
+        f"random inputs, 51x51 grid, {args.seconds:g} s per configuration"
+    )
+    print(
+        f"{'samples':>8}{'mode':>7}{'K':>6}{'batch':>7}{'points':>8}{'setup s':>9}{'images/s':>11}{'paper 51x51x50k':>17}{'fast check dloss':>18}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for samples in args.samples:
             # the engine before #11 (one point, batches of 128), bigger batches alone, K points per pass
-            for fast, k, batch in ((False, 1, 128), (False, 1, 1024), (False, None, args.batch_size), (True, None, args.batch_size)):
+            for fast, k, batch in (
+                (False, 1, 128),
+                (False, 1, 1024),
+                (False, None, args.batch_size),
+                (True, None, args.batch_size),
+            ):
                 r = gpu_surface(model, samples, fast, k, batch, args, Path(tmp))
                 rows.append(r)
                 check = f"{r['fast_check_max_rel_loss']:.2%}" if "fast_check_max_rel_loss" in r else ""
-                print(f"{samples:>8}{'fast' if fast else 'exact':>7}{str(r['points_per_pass']):>6}{batch:>7}{r['points']:>8}"
-                      f"{r['setup_s']:>9.1f}{r['images_per_s']:>11.0f}{r['paper_workload_min']:>14.1f} min{check:>18}", flush=True)
+                print(
+                    f"{samples:>8}{'fast' if fast else 'exact':>7}{str(r['points_per_pass']):>6}{batch:>7}{r['points']:>8}"
+                    f"{r['setup_s']:>9.1f}{r['images_per_s']:>11.0f}{r['paper_workload_min']:>14.1f} min{check:>18}",
+                    flush=True,
+                )
     return rows
 
 
@@ -127,11 +158,17 @@ def cpu_rate(evaluator: PointEvaluator, points: list, samples: int) -> tuple[flo
 
 def cpu_part(args) -> list[dict]:
     keep_freed_memory()
-    print(f"CPU: {cpu_flags()}\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {args.cpu_samples} random "
-          f"samples, batch {args.batch_size}, {args.cpu_points} points per measurement; load average "
-          f"{os.getloadavg()[0]:.2f} (the machine may be shared: compare ratios within a round, not absolute rates)")
-    modes = {"exact": dict(), "fast fp32": dict(fast="fp32"), "fast fp32 compiled": dict(fast="fp32", compile=True),
-             "exact K=4": dict(points_per_pass=4)}
+    print(
+        f"CPU: {cpu_flags()}\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {args.cpu_samples} random "
+        f"samples, batch {args.batch_size}, {args.cpu_points} points per measurement; load average "
+        f"{os.getloadavg()[0]:.2f} (the machine may be shared: compare ratios within a round, not absolute rates)"
+    )
+    modes = {
+        "exact": dict(),
+        "fast fp32": dict(fast="fp32"),
+        "fast fp32 compiled": dict(fast="fp32", compile=True),
+        "exact K=4": dict(points_per_pass=4),
+    }
     if _cpu_has_bf16():
         modes["fast bf16"] = dict(fast="bf16")
     if args.modes:
@@ -148,7 +185,9 @@ def cpu_part(args) -> list[dict]:
             evaluators[mode] = PointEvaluator(copy.deepcopy(base), dirs, data, batch_size=args.batch_size, **kw)
             evaluators[mode].evaluate(grid[:1])  # warm-up; compiles the compiled mode
             setup[mode] = time.perf_counter() - t
-        check = {m: evaluators[m].fast_check(check_points([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0])) for m in modes if "fast" in m}
+        check = {
+            m: evaluators[m].fast_check(check_points([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0])) for m in modes if "fast" in m
+        }
         ratios = {m: [] for m in modes}
         rates = {m: [] for m in modes}
         for r in range(args.rounds):
@@ -157,16 +196,29 @@ def cpu_part(args) -> list[dict]:
                 rates[mode].append(cpu_rate(ev, points, args.cpu_samples))
             for mode in modes:
                 ratios[mode].append(rates[mode][-1][1] / rates["exact"][-1][1])
-        print(f"\n{name}: images per wall s | CPU s (median), speed-up over exact per CPU second (each round), "
-              f"setup incl. compile, fast check (max relative deviation of the loss at centre and corners)")
+        print(
+            f"\n{name}: images per wall s | CPU s (median), speed-up over exact per CPU second (each round), "
+            f"setup incl. compile, fast check (max relative deviation of the loss at centre and corners)"
+        )
         for mode in modes:
             wall, cpu = statistics.median(w for w, _ in rates[mode]), statistics.median(c for _, c in rates[mode])
             dev = f"{check[mode]['max_rel']['train_loss']:.1e}" if mode in check else ""
-            print(f"  {mode:<20}{wall:>7.0f} |{cpu:>5.0f}  {statistics.median(ratios[mode]):>5.2f}x "
-                  f"({' '.join(f'{v:.2f}' for v in ratios[mode])}){setup[mode]:>7.1f} s{dev:>10}", flush=True)
-            rows.append({"model": name, "mode": mode, "images_per_s_wall": wall, "images_per_s_cpu": cpu,
-                         "speedup_cpu": statistics.median(ratios[mode]), "setup_s": setup[mode],
-                         "fast_check_max_rel_loss": check[mode]["max_rel"]["train_loss"] if mode in check else None})
+            print(
+                f"  {mode:<20}{wall:>7.0f} |{cpu:>5.0f}  {statistics.median(ratios[mode]):>5.2f}x "
+                f"({' '.join(f'{v:.2f}' for v in ratios[mode])}){setup[mode]:>7.1f} s{dev:>10}",
+                flush=True,
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "mode": mode,
+                    "images_per_s_wall": wall,
+                    "images_per_s_cpu": cpu,
+                    "speedup_cpu": statistics.median(ratios[mode]),
+                    "setup_s": setup[mode],
+                    "fast_check_max_rel_loss": check[mode]["max_rel"]["train_loss"] if mode in check else None,
+                }
+            )
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
     return rows
 
@@ -174,7 +226,12 @@ def cpu_part(args) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--checkpoint", type=Path, default=PAPER_CHECKPOINT, help="ResNet-56 weights (default: the paper's, when present)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=PAPER_CHECKPOINT,
+        help="ResNet-56 weights (default: the paper's, when present)",
+    )
     p.add_argument("--samples", type=int, nargs="+", default=[1000, 10000], help="GPU: samples per surface")
     p.add_argument("--seconds", type=float, default=15.0, help="GPU: measured seconds per configuration")
     p.add_argument("--batch-size", type=int, default=128, help="samples per batch (GPU: of each of the K points)")
@@ -195,7 +252,9 @@ def main() -> None:
         record["device"] = torch.cuda.get_device_name(args.device)
         record["gpu"] = gpu_part(args)
     else:
-        print("no GPU here (torch sees no CUDA device): the GPU part of the benchmark of record is skipped; CPU part only\n")
+        print(
+            "no GPU here (torch sees no CUDA device): the GPU part of the benchmark of record is skipped; CPU part only\n"
+        )
         record["device"] = cpu_flags()
         record["cpu"] = cpu_part(args)
     if args.json:

@@ -10,6 +10,7 @@ surfaces, checkpoints small enough to commit) into DIR/gallery-gpu-<k>.tar (unpa
 ``tar -xf ... -C precomputed``; each under 15 MiB) beside the report, DIR/build_gpu.json.
 Rerunning continues: trained checkpoints and finished surface points are kept.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,22 +32,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", action="append", help="build only this gpu-tier entry (repeatable)")
     p.add_argument("--min-epochs", type=int, default=5, help="fewest epochs worth training (default 5)")
     p.add_argument("--max-epochs", type=int, default=60, help="most epochs, even when the budget allows more")
-    p.add_argument("--surfaces", default="auto", choices=("auto", "exact", "fast"),
-                   help="exact fp32, the engine's fast mode (bf16, folded BN; pinned in the manifest), or auto "
-                        "(default): exact unless it does not fit the budget")
+    p.add_argument(
+        "--surfaces",
+        default="auto",
+        choices=("auto", "exact", "fast"),
+        help="exact fp32, the engine's fast mode (bf16, folded BN; pinned in the manifest), or auto "
+        "(default): exact unless it does not fit the budget",
+    )
     p.add_argument("--directory", type=Path, default=gallery.GALLERY_DIR, help="the gallery (default precomputed/)")
     p.add_argument("--report", type=Path, help="report JSON (default <directory>/.runs/build_gpu.json)")
-    p.add_argument("--stop-after", type=float,
-                   help="hard stop, seconds from the start: what is left is resumed by the next run")
-    p.add_argument("--export", type=Path,
-                   help="pack the results (tar archives, precomputed/'s layout) and the report here")
+    p.add_argument(
+        "--stop-after", type=float, help="hard stop, seconds from the start: what is left is resumed by the next run"
+    )
+    p.add_argument(
+        "--export", type=Path, help="pack the results (tar archives, precomputed/'s layout) and the report here"
+    )
     args = p.parse_args(argv)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     try:
         resolve_device(args.device)
         report = gallery_gpu.build_gpu(
-            args.directory, args.budget, args.device, args.data_root, args.only, args.min_epochs, args.max_epochs,
-            args.surfaces, args.report or args.directory / ".runs" / "build_gpu.json", log, args.stop_after,
+            args.directory,
+            args.budget,
+            args.device,
+            args.data_root,
+            args.only,
+            args.min_epochs,
+            args.max_epochs,
+            args.surfaces,
+            args.report or args.directory / ".runs" / "build_gpu.json",
+            log,
+            args.stop_after,
         )
         if args.export is not None:
             copied = gallery_gpu.export(args.directory, report, args.export)

@@ -1,5 +1,6 @@
 """The FastAPI application: assembles routers, dependencies' state, the body limit and the embedded
 worker. Run it with ``lossatlas serve``."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -44,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stop_worker(worker)
 
     app = FastAPI(
-        title="lossatlas", version=__version__, lifespan=lifespan,
+        title="lossatlas",
+        version=__version__,
+        lifespan=lifespan,
         description="Loss landscapes of neural networks: browse surfaces, compute new ones on workers.",
     )
     app.state.settings = settings
@@ -65,8 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
         allow = ", ".join(allowed_methods(app, request))
-        return JSONResponse({"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}"},
-                            status_code=405, headers={"Allow": allow})
+        return JSONResponse(
+            {"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}"},
+            status_code=405,
+            headers={"Allow": allow},
+        )
 
     app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
     app.add_middleware(AuthGate, settings=settings)  # added last: runs first, before any body is read
@@ -82,7 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """Every method some route answers on the request's path (Starlette names only the first route's)."""
     methods = {
-        method for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        method
+        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
     }
     return sorted(methods)
@@ -104,7 +111,9 @@ def _openapi(app: FastAPI) -> dict:
                     if code.startswith("4") and "content" in response:
                         response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         events = schema["paths"]["/api/jobs/{job_id}/events"]["get"]["responses"]["200"]
-        events["x-event-data"] = {"progress": {"$ref": "#/components/schemas/ProgressEvent"},
-                                  "state": {"$ref": "#/components/schemas/Job"}}
+        events["x-event-data"] = {
+            "progress": {"$ref": "#/components/schemas/ProgressEvent"},
+            "state": {"$ref": "#/components/schemas/Job"},
+        }
         app.openapi_schema = schema
     return app.openapi_schema

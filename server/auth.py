@@ -6,6 +6,7 @@ let anyone without the token make the server receive and spool a whole upload be
 from its headers alone; :func:`server.deps.require_token` checks the same on the routes, where it
 documents the token in the OpenAPI schema.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,12 +36,25 @@ class AuthGate:
         self.app, self.settings = app, settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] not in READ_METHODS and scope["path"].startswith("/api/")
-                and not token_ok(self.settings, _header(scope, b"authorization"))):
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in READ_METHODS
+            and scope["path"].startswith("/api/")
+            and not token_ok(self.settings, _header(scope, b"authorization"))
+        ):
             body = json.dumps({"detail": UNAUTHORIZED}).encode()
-            await send({"type": "http.response.start", "status": 401, "headers": [
-                (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer"), (b"connection", b"close"),
-                (b"content-length", str(len(body)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b"Bearer"),
+                        (b"connection", b"close"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

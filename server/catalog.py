@@ -5,6 +5,7 @@ Ids are slugs. A request's id is only ever looked up among the files found by sc
 directories, never joined onto a path, so no id can reach outside them; paths named in the gallery
 index are resolved and checked to stay inside the gallery.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -1,4 +1,5 @@
 """``lossatlas``: the engine's subcommands (workers/cli.py) plus ``serve`` and ``worker``."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,14 @@ from .settings import Settings
 
 # flag -> Settings field; a flag left out keeps the environment's (LOSSATLAS_*) or the default value
 _SERVE_FLAGS = {
-    "host": "host", "port": "port", "data_dir": "data_dir", "token": "token", "max_points": "max_points",
-    "max_samples": "max_samples", "max_queued_jobs": "max_queued_jobs", "max_upload_mb": "max_upload_mb",
+    "host": "host",
+    "port": "port",
+    "data_dir": "data_dir",
+    "token": "token",
+    "max_points": "max_points",
+    "max_samples": "max_samples",
+    "max_queued_jobs": "max_queued_jobs",
+    "max_upload_mb": "max_upload_mb",
     "threads": "worker_threads",
 }
 
@@ -22,7 +29,9 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    given = {field: getattr(args, flag) for flag, field in _SERVE_FLAGS.items() if getattr(args, flag, None) is not None}
+    given = {
+        field: getattr(args, flag) for flag, field in _SERVE_FLAGS.items() if getattr(args, flag, None) is not None
+    }
     if getattr(args, "no_worker", False):
         given["embedded_worker"] = False
     return Settings(**given)
@@ -36,8 +45,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     where = "local only" if settings.host in ("127.0.0.1", "localhost", "::1") else "reachable from the network"
-    print(f"lossatlas: serving http://{settings.host}:{settings.port}/ ({where}; data in {settings.data_dir})",
-          file=sys.stderr, flush=True)
+    print(
+        f"lossatlas: serving http://{settings.host}:{settings.port}/ ({where}; data in {settings.data_dir})",
+        file=sys.stderr,
+        flush=True,
+    )
     if where == "local only":
         print("lossatlas: to share it, use --host 0.0.0.0 together with --token", file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
@@ -56,9 +68,12 @@ def run_worker_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = engine_cli.build_parser()
     sub = _subparsers(parser)
-    p = sub.add_parser("serve", help="run the API, the viewer and one worker",
-                       description="Serve the REST API and the viewer, with one embedded worker. "
-                                   "Every option can also come from LOSSATLAS_<NAME> environment variables.")
+    p = sub.add_parser(
+        "serve",
+        help="run the API, the viewer and one worker",
+        description="Serve the REST API and the viewer, with one embedded worker. "
+        "Every option can also come from LOSSATLAS_<NAME> environment variables.",
+    )
     p.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--data-dir", help="jobs, computed and imported surfaces (default ~/.local/share/lossatlas)")
@@ -70,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads of the embedded worker")
     p.add_argument("--no-worker", action="store_true", help="run no embedded worker (use `lossatlas worker`)")
     p.set_defaults(func=run_serve)
-    w = sub.add_parser("worker", help="run a job worker on a data directory (start any number)",
-                       description="Claim and compute surface jobs queued by `lossatlas serve`.")
+    w = sub.add_parser(
+        "worker",
+        help="run a job worker on a data directory (start any number)",
+        description="Claim and compute surface jobs queued by `lossatlas serve`.",
+    )
     add_worker_arguments(w, defaults_elsewhere=True)
     w.set_defaults(func=run_worker_command)
     return parser

@@ -6,6 +6,7 @@ weights are made and nothing is computed) for one 32 x 32 input with the channel
 an estimate, exact for CIFAR-sized data. Counting DenseNet-121 takes seconds, so a model is counted when
 a job first names it; /api/config shows the models counted so far.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Dependencies shared by the routes: settings, catalog, job queue, checkpoint store, bearer token."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -55,8 +56,12 @@ Authorized = [Depends(require_token)]
 
 def write_router(prefix: str, tags: list[str]) -> APIRouter:
     """A resource's write endpoints: the token required and its 401 documented once for all of them."""
-    return APIRouter(prefix=prefix, tags=tags, dependencies=Authorized,
-                     responses={401: {"model": Error, "description": "no or a wrong bearer token"}})
+    return APIRouter(
+        prefix=prefix,
+        tags=tags,
+        dependencies=Authorized,
+        responses={401: {"model": Error, "description": "no or a wrong bearer token"}},
+    )
 
 
 def get_entry(surface_id: str, catalog: CatalogDep) -> Entry:

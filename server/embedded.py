@@ -1,5 +1,6 @@
 """The worker process that ``lossatlas serve`` runs beside the API (a process, not a thread: a crash or
 an out-of-memory kill of a computation cannot take the API down)."""
+
 from __future__ import annotations
 
 import logging
@@ -15,9 +16,19 @@ log = logging.getLogger("lossatlas.server")
 def start_worker(settings: Settings) -> subprocess.Popen:
     """Start ``python -m workers.jobloop`` on the settings' data directory; it exits with this process."""
     cmd = [
-        sys.executable, "-m", "workers.jobloop", "--data-dir", str(settings.data_dir),
-        "--lease", str(settings.lease_s), "--poll", str(settings.poll_s), "--device", settings.device,
-        "--parent-pid", str(os.getpid()),
+        sys.executable,
+        "-m",
+        "workers.jobloop",
+        "--data-dir",
+        str(settings.data_dir),
+        "--lease",
+        str(settings.lease_s),
+        "--poll",
+        str(settings.poll_s),
+        "--device",
+        settings.device,
+        "--parent-pid",
+        str(os.getpid()),
     ]
     cmd += ["--retry-backoff", str(settings.retry_backoff_s)]
     if settings.worker_threads:

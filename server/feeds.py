@@ -5,6 +5,7 @@ the thread pool (the first event took 9 s, the job ran 3x slower). A :class:`Job
 its new points once per ``poll_s`` for however many streams follow it, keeps the points in memory while
 anyone follows, and stops when the last stream goes or the job ends.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -55,7 +56,7 @@ class JobFeed:
             await self._changed.wait()
 
     def rows_after(self, seq: int) -> list[PointRow]:
-        return self.rows[bisect.bisect_right(self.seqs, seq):]
+        return self.rows[bisect.bisect_right(self.seqs, seq) :]
 
 
 class Feeds:

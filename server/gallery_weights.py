@@ -3,6 +3,7 @@ file is on disk (and, for the paper's checkpoints, has the manifest's sha256), o
 
 A job names one by its gallery id; the server resolves it to the file here, never from a client path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,9 @@ def gallery_checkpoints(gallery_dir: Path, models: list[str]) -> list[tuple[Gall
         return []
     index_file = gallery_dir / "index.json"
     try:
-        index = {e.id: e for e in Index.model_validate_json(index_file.read_text()).entries} if index_file.is_file() else {}
+        index = (
+            {e.id: e for e in Index.model_validate_json(index_file.read_text()).entries} if index_file.is_file() else {}
+        )
     except ValueError:
         index = {}
     out, seen = [], set()
@@ -52,9 +55,24 @@ def gallery_checkpoints(gallery_dir: Path, models: list[str]) -> list[tuple[Gall
             continue
         seen.add(sha)
         shown = index.get(entry.id)
-        source = entry.checkpoint.source if entry.checkpoint is not None else (shown.source if shown else "trained by lossatlas")
-        out.append((GalleryCheckpoint(id=entry.id, model=entry.model, sha256=sha, title=entry.title, source=source,
-                                      test_acc=shown.test_acc if shown else None), path))
+        source = (
+            entry.checkpoint.source
+            if entry.checkpoint is not None
+            else (shown.source if shown else "trained by lossatlas")
+        )
+        out.append(
+            (
+                GalleryCheckpoint(
+                    id=entry.id,
+                    model=entry.model,
+                    sha256=sha,
+                    title=entry.title,
+                    source=source,
+                    test_acc=shown.test_acc if shown else None,
+                ),
+                path,
+            )
+        )
     return out
 
 

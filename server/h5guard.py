@@ -13,6 +13,7 @@ corrupt chunks fail in this process, not in the server.
 
 Only h5py and numpy are imported: the check starts in well under a second.
 """
+
 from __future__ import annotations
 
 import json
@@ -139,7 +140,9 @@ def check(path: str, max_bytes: int, max_points: int) -> None:
                 if isinstance(obj, h5py.Dataset):
                     obj[()]
             except (OSError, ValueError, TypeError, KeyError) as e:
-                raise Refused(f"{where} cannot be read: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                raise Refused(
+                    f"{where} cannot be read: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                ) from None
 
 
 def main(argv: list[str]) -> int:

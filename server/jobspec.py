@@ -1,5 +1,6 @@
 """A job request -> the SurfaceSpec a worker runs: server-side names resolved to server paths, the
 configured limits checked, and the fingerprint that makes identical requests share one job."""
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,10 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
     check_model(request.model, settings)
     source = settings.datasets.get(request.dataset)
     if source is None:
-        raise _refuse(f"dataset {request.dataset!r} is not configured on this server; choose one of: "
-                      f"{', '.join(settings.datasets) or '(none configured)'}")
+        raise _refuse(
+            f"dataset {request.dataset!r} is not configured on this server; choose one of: "
+            f"{', '.join(settings.datasets) or '(none configured)'}"
+        )
     root = source.resolved_root()
     if root is None or not root.exists():
         raise _refuse(f"dataset {request.dataset!r} is configured but its data is missing on the server", 409)
@@ -51,13 +54,15 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             raise _refuse(f"no checkpoint {request.checkpoint_id!r}; upload it with POST /api/checkpoints", 404)
         checkpoint, record = found
         if record.model != request.model:
-            raise _refuse(f"checkpoint {request.checkpoint_id} was uploaded for model {record.model!r}, "
-                          f"not {request.model!r}")
+            raise _refuse(
+                f"checkpoint {request.checkpoint_id} was uploaded for model {record.model!r}, not {request.model!r}"
+            )
         sha = record.sha256
     if request.gallery_checkpoint is not None:
         try:
             checkpoint, sha = find_gallery_checkpoint(
-                settings.gallery_dir, request.gallery_checkpoint, request.model, allowed_models(settings))
+                settings.gallery_dir, request.gallery_checkpoint, request.model, allowed_models(settings)
+            )
         except LookupError as e:
             raise _refuse(str(e), 404) from None
         except ValueError as e:
@@ -76,14 +81,24 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             f"more than the server's limit max_job_tflop={settings.max_job_tflop:g}; use fewer points or samples"
         )
     if request.batch_size > settings.max_batch_size:
-        raise _refuse(f"batch_size={request.batch_size} is more than the server's limit "
-                      f"max_batch_size={settings.max_batch_size}")
+        raise _refuse(
+            f"batch_size={request.batch_size} is more than the server's limit max_batch_size={settings.max_batch_size}"
+        )
     try:
         spec = SurfaceSpec(
-            model=request.model, checkpoint=str(checkpoint) if checkpoint else None, dataset=source.kind,
-            data_root=str(root), split=request.split, samples=request.samples, sample_seed=request.sample_seed,
-            batch_size=request.batch_size, loss=request.loss, directions=_directions(request, checkpoints),
-            x=request.x, y=request.y, hessian=request.hessian,
+            model=request.model,
+            checkpoint=str(checkpoint) if checkpoint else None,
+            dataset=source.kind,
+            data_root=str(root),
+            split=request.split,
+            samples=request.samples,
+            sample_seed=request.sample_seed,
+            batch_size=request.batch_size,
+            loss=request.loss,
+            directions=_directions(request, checkpoints),
+            x=request.x,
+            y=request.y,
+            hessian=request.hessian,
         )
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None

@@ -1,6 +1,7 @@
 """Request body size limit (``max_upload_mb``) enforced while the body arrives, so an oversized upload
 is refused before it is spooled to disk, with a message naming the limit (Starlette's own limit says
 only "Content Too Large")."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,17 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             body = json.dumps({"detail": self._message()}).encode()
-            await send({"type": "http.response.start", "status": 413,
-                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                                    (b"content-length", str(len(body)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"connection", b"close"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         received = 0

@@ -1,4 +1,5 @@
 """Surface files as API JSON: the summary of a catalog listing and the mesh a viewer draws."""
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,11 @@ def _split_of(metrics: list[str]) -> str:
 
 
 def summarize(
-    surface: Surface, surface_id: str, source: str, name: str | None = None, dataset: str | None = None,
+    surface: Surface,
+    surface_id: str,
+    source: str,
+    name: str | None = None,
+    dataset: str | None = None,
     gallery: GalleryInfo | None = None,
 ) -> SurfaceSummary:
     """Catalog entry of a surface. ``dataset``: the server's name for the data (the spec's kind when None)."""
@@ -53,14 +58,26 @@ def summarize(
     if name is None:
         name = gallery.title if gallery else f"{model} on {label}"
     return SurfaceSummary(
-        id=surface_id, name=name, source=source, model=model, dataset=dataset or kind or "unknown",
-        dataset_label=label, split=spec.get("split") or _split_of(metrics), samples=spec.get("samples"),
+        id=surface_id,
+        name=name,
+        source=source,
+        model=model,
+        dataset=dataset or kind or "unknown",
+        dataset_label=label,
+        split=spec.get("split") or _split_of(metrics),
+        samples=spec.get("samples"),
         directions={k: directions[k] for k in ("kind", "norm", "ignore", "dir_type", "seed")} if directions else None,
-        grid={"x": _axis(surface.xcoordinates),
-              "y": _axis(surface.ycoordinates) if surface.ycoordinates is not None else None},
-        ndim=1 if surface.ycoordinates is None else 2, metrics=metrics, center=center,
-        status="complete" if surface.is_complete else "partial", points_done=int(surface.done.sum()),
-        points_total=int(surface.done.size), landscape_stats=finite_or_null(surface.attrs.get("landscape_stats")),
+        grid={
+            "x": _axis(surface.xcoordinates),
+            "y": _axis(surface.ycoordinates) if surface.ycoordinates is not None else None,
+        },
+        ndim=1 if surface.ycoordinates is None else 2,
+        metrics=metrics,
+        center=center,
+        status="complete" if surface.is_complete else "partial",
+        points_done=int(surface.done.sum()),
+        points_total=int(surface.done.size),
+        landscape_stats=finite_or_null(surface.attrs.get("landscape_stats")),
         gallery=gallery,
     )
 

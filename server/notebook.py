@@ -6,6 +6,7 @@ given surfaces beside the gallery. The same three.js viewer as ``lossatlas serve
     show(surface)                       # a Surface, or the path of a surface file
     show("a.h5", "b.h5", log=True)      # overlaid, log z
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -110,15 +111,24 @@ class Viewer:
     height: int = 600
 
     def _repr_html_(self) -> str:
-        return (f'<iframe src="{html.escape(self.url)}" width="{html.escape(self.width)}" height="{self.height}" '
-                'style="border:0" allowfullscreen></iframe>')
+        return (
+            f'<iframe src="{html.escape(self.url)}" width="{html.escape(self.width)}" height="{self.height}" '
+            'style="border:0" allowfullscreen></iframe>'
+        )
 
     def __repr__(self) -> str:
         return f"Viewer({self.url})"
 
 
-def show(*surfaces: Surface | str | Path, names: list[str] | None = None, metric: str | None = None,
-         log: bool = False, view: str | None = None, width: str = "100%", height: int = 600) -> Viewer:
+def show(
+    *surfaces: Surface | str | Path,
+    names: list[str] | None = None,
+    metric: str | None = None,
+    log: bool = False,
+    view: str | None = None,
+    width: str = "100%",
+    height: int = 600,
+) -> Viewer:
     """The viewer on ``surfaces`` (overlaid), for display in a notebook cell.
 
     ``metric`` (``train_loss`` ...), ``log`` (log z) and ``view`` (``3d``, ``map``, ``1d``) set the

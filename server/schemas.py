@@ -1,4 +1,5 @@
 """Public models of the REST API (listed in the README's REST API section, served as /openapi.json); storage lives elsewhere."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -15,7 +16,9 @@ class Error(BaseModel):
 class Limits(BaseModel):
     max_points: int
     max_samples: int
-    max_job_tflop: float = Field(description="forward-pass work per job (points x samples x splits x model GFLOP / 1000)")
+    max_job_tflop: float = Field(
+        description="forward-pass work per job (points x samples x splits x model GFLOP / 1000)"
+    )
     max_queued_jobs: int
     max_upload_mb: int
 
@@ -29,7 +32,9 @@ class HessianCost(BaseModel):
     """What the ``hessian`` option of a job costs, in Hessian-vector products (HVPs)."""
 
     hvps_per_point: int = Field(description="at most, with the default max_steps (one per Lanczos step)")
-    forward_equivalents_per_hvp: float = Field(description="forward passes of the same samples one HVP costs (measured)")
+    forward_equivalents_per_hvp: float = Field(
+        description="forward passes of the same samples one HVP costs (measured)"
+    )
     summary_hvps: int = Field(description="at most, for the centre's curvature summary (top-k, trace, density)")
     defaults: HessianSpec
 
@@ -133,7 +138,8 @@ class Mesh(BaseModel):
     )
     done: list[list[int]] | list[int]
     curvature: dict[str, Any] | None = Field(
-        None, description="Hessian at the centre (top_eigenvalues, trace, density_nodes/density_weights per SLQ run)")
+        None, description="Hessian at the centre (top_eigenvalues, trace, density_nodes/density_weights per SLQ run)"
+    )
     z_range: dict[str, list[float] | None] = Field(description="[min, max] over finite done values")
     points_done: int
     points_total: int
@@ -181,7 +187,9 @@ class JobDirections(BaseModel):
     dir_type: DirType = "weights"
     same_dir: bool = False
     checkpoint_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]] | None = Field(
-        None, min_length=3, max_length=1000,
+        None,
+        min_length=3,
+        max_length=1000,
         description="pca: uploaded checkpoints of the path in order; the final model is checkpoint_id or the last",
     )
     projection: Literal["cos", "lstsq"] = Field("cos", description="pca: how checkpoints are projected")
@@ -193,8 +201,12 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="zoo name (see /api/config)")
     checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
-    gallery_checkpoint: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100,
-                                           description="a gallery checkpoint's id (see GET /api/checkpoints)")
+    gallery_checkpoint: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        max_length=100,
+        description="a gallery checkpoint's id (see GET /api/checkpoints)",
+    )
     dataset: str = Field(description="dataset name configured on the server (see /api/config)")
     split: Split = "train"
     samples: int = Field(ge=1, description="seeded random subset per split (at most max_samples, see /api/config)")
@@ -211,8 +223,10 @@ class JobRequest(BaseModel):
     @classmethod
     def _samples_given(cls, value):
         if value is None:
-            raise ValueError("give a number: the server evaluates a seeded subset of at most max_samples "
-                             "(see /api/config) samples per split")
+            raise ValueError(
+                "give a number: the server evaluates a seeded subset of at most max_samples "
+                "(see /api/config) samples per split"
+            )
         return value
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ closes a connection whose request headers are not complete ``header_timeout_s`` 
 its previous response), and closes at once any connection beyond ``max_connections``. Repeated log lines
 (one per bad request) are rate-limited, so an attack cannot fill the disk with the log.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,7 +71,9 @@ class RepeatFilter(logging.Filter):
         start, count = self._windows.get(key, (now, 0))
         if now - start >= self.window_s:
             if count > self.burst:
-                record.msg = f"({count - self.burst} more lines like this one left out in {self.window_s:g} s) {record.msg}"
+                record.msg = (
+                    f"({count - self.burst} more lines like this one left out in {self.window_s:g} s) {record.msg}"
+                )
             start, count = now, 0
         self._windows[key] = (start, count + 1)
         if len(self._windows) > 10_000:  # many distinct templates: start over rather than grow
@@ -80,9 +83,13 @@ class RepeatFilter(logging.Filter):
 
 def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="info",
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
         http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
-        timeout_keep_alive=int(settings.keep_alive_s), limit_concurrency=settings.max_connections,
+        timeout_keep_alive=int(settings.keep_alive_s),
+        limit_concurrency=settings.max_connections,
     )
     repeat = RepeatFilter()
     for name in LOGGERS:

@@ -1,5 +1,6 @@
 """Server settings: one pydantic-settings class, read from ``LOSSATLAS_*`` environment variables and
 the ``lossatlas serve`` flags (flags win)."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -45,10 +46,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOSSATLAS_", extra="ignore")
 
     data_dir: Path = Field(Path.home() / ".local" / "share" / "lossatlas", description="jobs, user surfaces, uploads")
-    gallery_dir: Path = Field(default_factory=lambda: resource_dir("precomputed"),
-                              description="read-only gallery of precomputed surfaces")
-    frontend_dir: Path = Field(default_factory=lambda: resource_dir("frontend"),
-                               description="the viewer (index.html, static files)")
+    gallery_dir: Path = Field(
+        default_factory=lambda: resource_dir("precomputed"), description="read-only gallery of precomputed surfaces"
+    )
+    frontend_dir: Path = Field(
+        default_factory=lambda: resource_dir("frontend"), description="the viewer (index.html, static files)"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     token: SecretStr | None = Field(None, description="bearer token required by write endpoints")
@@ -57,7 +60,9 @@ class Settings(BaseSettings):
     max_points: int = Field(2601, ge=1, description="grid points per job (2601 = 51 x 51)")
     max_samples: int = Field(10000, ge=1, description="samples per split per job")
     max_job_tflop: float = Field(
-        10000.0, gt=0, description="forward-pass work per job, TFLOP: points x samples x splits x model FLOPs per sample"
+        10000.0,
+        gt=0,
+        description="forward-pass work per job, TFLOP: points x samples x splits x model FLOPs per sample",
     )
     max_queued_jobs: int = Field(20, ge=1, description="jobs queued or running at once")
     max_upload_mb: int = Field(100, ge=1, description="size of an uploaded file or request body")

@@ -1,4 +1,5 @@
 """Queueing a surface job: the one place that decides where its surface goes, its title and its sidecar."""
+
 from __future__ import annotations
 
 from fastapi import HTTPException
@@ -30,13 +31,20 @@ def submit_job(
     out = path.relative_to(settings.data_dir).as_posix()  # workers resolve it in their data directory
     try:
         job, queued = queue.submit(
-            key, request.model_dump(mode="json"), spec.model_dump(mode="json"), surface_id, out,
-            spec.num_points, settings.max_queued_jobs, round(request_tflop(request), 6),
+            key,
+            request.model_dump(mode="json"),
+            spec.model_dump(mode="json"),
+            surface_id,
+            out,
+            spec.num_points,
+            settings.max_queued_jobs,
+            round(request_tflop(request), 6),
         )
     except QueueFull as e:
         raise HTTPException(
-            429, f"{e.active} jobs are queued or running, the server's limit max_queued_jobs={e.limit}; "
-            "wait for some to finish or cancel one"
+            429,
+            f"{e.active} jobs are queued or running, the server's limit max_queued_jobs={e.limit}; "
+            "wait for some to finish or cancel one",
         ) from None
     if queued:
         write_meta(path, job_title(request), request.dataset)

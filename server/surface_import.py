@@ -8,6 +8,7 @@
    finite, the recipe's shape checked, the summary and the mesh built as they will be served.
 3. Only then is the file moved into the user surfaces.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,11 @@ class ImportGate:
 
     def __enter__(self) -> None:
         if self.free <= 0:
-            raise HTTPException(503, f"{IMPORTS_AT_ONCE} imports are being checked; try again in a few seconds",
-                                headers={"Retry-After": "5"})
+            raise HTTPException(
+                503,
+                f"{IMPORTS_AT_ONCE} imports are being checked; try again in a few seconds",
+                headers={"Retry-After": "5"},
+            )
         self.free -= 1  # the event loop's thread only: no lock needed
 
     def __exit__(self, *exc) -> None:
@@ -52,8 +56,14 @@ class ImportGate:
 async def guard(path: Path, settings: Settings) -> None:
     """Run :mod:`server.h5guard` on ``path`` in a child process; HTTP 400 with its reason when refused."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.h5guard", str(path), str(settings.max_upload_mb * 2**20),
-        str(settings.max_import_points), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "server.h5guard",
+        str(path),
+        str(settings.max_upload_mb * 2**20),
+        str(settings.max_import_points),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parents[1],
     )
     try:
@@ -61,8 +71,11 @@ async def guard(path: Path, settings: Settings) -> None:
     except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()
-        raise HTTPException(400, f"the file took more than import_timeout_s={settings.import_timeout_s:g} s to "
-                                 "check; a surface file is read in well under a second") from None
+        raise HTTPException(
+            400,
+            f"the file took more than import_timeout_s={settings.import_timeout_s:g} s to "
+            "check; a surface file is read in well under a second",
+        ) from None
     try:
         error = json.loads(out.decode().strip().splitlines()[-1])["error"]
     except (ValueError, IndexError, KeyError):
@@ -129,7 +142,9 @@ def _validated(tmp: Path, stem: str) -> tuple[Surface, str]:
     return surface, sid
 
 
-async def import_surface(tmp: Path, stem: str, catalog: Catalog, settings: Settings, gate: ImportGate) -> SurfaceSummary:
+async def import_surface(
+    tmp: Path, stem: str, catalog: Catalog, settings: Settings, gate: ImportGate
+) -> SurfaceSummary:
     """Check, validate and keep an uploaded file (the caller deletes ``tmp`` afterwards in every case)."""
     with gate:
         await guard(tmp, settings)

@@ -3,6 +3,7 @@ so a refused upload leaves nothing behind.
 
 Surface files are checked by :mod:`server.surface_import`. Checkpoints are loaded with ``weights_only=True`` (no pickled code runs) into the zoo architecture they claim.
 """
+
 from __future__ import annotations
 
 import json

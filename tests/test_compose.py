@@ -2,6 +2,7 @@
 against the Compose specification's JSON schema (and ``docker compose config`` where it exists), and
 what the stack promises: a Ray head, scalable Ray workers, a GPU variant, healthchecks, one data volume,
 an image that installs the viewer's three.js. tests/server/test_ray_jobs.py runs its commands."""
+
 from __future__ import annotations
 
 import copy
@@ -47,8 +48,13 @@ def test_compose_file_follows_the_compose_schema():
 )
 def test_docker_compose_config_accepts_the_file():
     env = {"RAY_AUTH_TOKEN": "0123456789abcdef", "PATH": "/usr/bin:/bin:/usr/local/bin"}
-    proc = subprocess.run(["docker", "compose", "--profile", "gpu", "config", "--quiet"], cwd=REPO, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["docker", "compose", "--profile", "gpu", "config", "--quiet"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
 
 

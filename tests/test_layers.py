@@ -1,5 +1,6 @@
 """The seams between the layers: the engine never imports the server, and the server uses only what the
 engine's package re-exports (``workers/__init__.py``), not its modules."""
+
 from __future__ import annotations
 
 import ast

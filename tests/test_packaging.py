@@ -4,6 +4,7 @@ it serves the viewer (with its three.js files) and the gallery, and lists the ga
 The fresh environment gets the dependencies (torch ...) from the running one through a ``.pth`` line
 instead of a multi-gigabyte reinstall; lossatlas itself comes only from the wheel (checked).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 THREE = REPO / "frontend" / "node_modules" / "three" / "build" / "three.module.js"
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not THREE.exists(), reason="three.js is not installed (cd frontend && npm ci)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not THREE.exists(), reason="three.js is not installed (cd frontend && npm ci)"),
+]
 
 
 def run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
@@ -76,9 +79,22 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([str(installed / "lossatlas"), "serve", "--port", str(port), "--no-worker",
-                             "--data-dir", str(tmp_path / "data")], cwd=tmp_path, env=clean_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            str(installed / "lossatlas"),
+            "serve",
+            "--port",
+            str(port),
+            "--no-worker",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -87,15 +103,20 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
                 page = httpx.get(url + "/", timeout=5)
                 break
             except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    proc.stderr.read() if proc.poll() else "slow"
+                )
                 time.sleep(0.2)
         assert page.status_code == 200 and "not installed" not in page.text
         assert '"three": "/static/node_modules/three/build/three.module.js"' in page.text
         # every module the page loads, and every three.js file those modules import
         scripts = {p.name for p in (REPO / "frontend").glob("*.js")}
         assert set(re.findall(r'src="/static/([^"]+\.js)"', page.text)) <= scripts
-        addons = {f"node_modules/three/examples/jsm/{m}"
-                  for js in (REPO / "frontend").glob("*.js") for m in re.findall(r"from 'three/addons/([^']+)'", js.read_text())}
+        addons = {
+            f"node_modules/three/examples/jsm/{m}"
+            for js in (REPO / "frontend").glob("*.js")
+            for m in re.findall(r"from 'three/addons/([^']+)'", js.read_text())
+        }
         core = {f"node_modules/three/build/{m}" for m in re.findall(r"from '\./(three\.[a-z.]+js)'", THREE.read_text())}
         for path in scripts | addons | core | {"node_modules/three/build/three.module.js", "style.css"}:
             r = httpx.get(f"{url}/static/{path}", timeout=5)

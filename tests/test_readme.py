@@ -1,4 +1,5 @@
 """The README's Python example runs as written and does what it says."""
+
 import re
 from pathlib import Path
 

@@ -6,6 +6,7 @@ The public API for scripts and notebooks::
 
 The server (``server/``) imports what it uses of the engine from here too, never from its modules.
 """
+
 # ruff: noqa: E402 (__version__ comes first: the modules below import it)
 __version__ = "0.1.0"
 
@@ -56,9 +57,40 @@ __all__ = [
 ]
 # what the server uses besides
 __all__ += [
-    "AxisSpec", "DATASETS", "DATASET_LABELS", "DirType", "HVP_FORWARD_EQUIVALENTS", "Ignore", "Index", "IndexEntry",
-    "JobQueue", "JobState", "NORMS", "Norm", "PointRow", "QueueFull", "SPLIT_CHOICES", "Split", "Tier",
-    "add_worker_arguments", "atomic_path", "checkpoint_path", "create_model", "default_dir_file", "default_root", "errors_line",
-    "is_dir_file", "jobqueue", "json_value", "list_models", "load_manifest", "load_model", "mesh_data", "one_line", "ordered_metrics",
-    "resource_dir", "run_worker", "sha256_file",
+    "AxisSpec",
+    "DATASETS",
+    "DATASET_LABELS",
+    "DirType",
+    "HVP_FORWARD_EQUIVALENTS",
+    "Ignore",
+    "Index",
+    "IndexEntry",
+    "JobQueue",
+    "JobState",
+    "NORMS",
+    "Norm",
+    "PointRow",
+    "QueueFull",
+    "SPLIT_CHOICES",
+    "Split",
+    "Tier",
+    "add_worker_arguments",
+    "atomic_path",
+    "checkpoint_path",
+    "create_model",
+    "default_dir_file",
+    "default_root",
+    "errors_line",
+    "is_dir_file",
+    "jobqueue",
+    "json_value",
+    "list_models",
+    "load_manifest",
+    "load_model",
+    "mesh_data",
+    "one_line",
+    "ordered_metrics",
+    "resource_dir",
+    "run_worker",
+    "sha256_file",
 ]

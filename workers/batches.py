@@ -7,6 +7,7 @@ the same order: a shuffling ``DataLoader`` or random transforms are drawn once a
 one-shot generator is fine. It follows that the samples must fit in memory (on the evaluation device),
 as the built-in datasets do.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -28,8 +29,10 @@ def _pair(item: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
 def _is_dataset(data: Any) -> bool:
     """Map-style: indexable with a length, and not a DataLoader (which has a length but yields batches)."""
     return (
-        hasattr(data, "__getitem__") and hasattr(data, "__len__")
-        and not isinstance(data, torch.utils.data.DataLoader) and not isinstance(data, (list, tuple))
+        hasattr(data, "__getitem__")
+        and hasattr(data, "__len__")
+        and not isinstance(data, torch.utils.data.DataLoader)
+        and not isinstance(data, (list, tuple))
     )
 
 
@@ -52,8 +55,10 @@ def as_tensors(split: Any) -> tuple[torch.Tensor, torch.Tensor]:
             raise ValueError("the dataset is empty")
         return torch.stack([x for x, _ in pairs]), torch.stack([y for _, y in pairs])
     if not isinstance(split, Iterable):
-        raise ValueError(f"data splits must be (inputs, targets) tensors, a dataset of pairs or an iterable "
-                         f"of batches, not {type(split).__name__}")
+        raise ValueError(
+            f"data splits must be (inputs, targets) tensors, a dataset of pairs or an iterable "
+            f"of batches, not {type(split).__name__}"
+        )
     xs, ys = [], []
     for i, batch in enumerate(split):
         x, y = _pair(batch, f"batch {i}")

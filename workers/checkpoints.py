@@ -1,4 +1,5 @@
 """Loading model weights safely, and fingerprinting the files they come from."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,7 +40,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"checkpoint {str(path)!r} holds no state dict of tensors")
     if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 
@@ -75,7 +76,9 @@ def load_model(name: str, checkpoint: str | Path | None, args: dict[str, Any] | 
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            raise ValueError(f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}") from e
+            raise ValueError(
+                f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}"
+            ) from e
     return model.eval()
 
 
@@ -85,8 +88,11 @@ def _mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
     # BatchNorm fills in num_batches_tracked for checkpoints written before it existed.
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
-             for k in expected if k in state and state[k].shape != expected[k].shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
     problems = []
     for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
         if keys:

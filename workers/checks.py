@@ -1,6 +1,7 @@
 """Checks of a surface's inputs made before any work or any write: the device, the output path, and data
 that fits the model. Each failure is a ``ValueError`` whose one line names the fix, raised while nothing
 has been written yet."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device {str(device)!r} is not one of {', '.join(DEVICE_TYPES)}; use --device cuda for "
-                         "a GPU (cuda:N for one of several) or --device cpu") from None
+        raise ValueError(
+            f"device {str(device)!r} is not one of {', '.join(DEVICE_TYPES)}; use --device cuda for "
+            "a GPU (cuda:N for one of several) or --device cpu"
+        ) from None
     if dev.type not in DEVICE_TYPES:
         raise ValueError(f"device {str(device)!r} is not supported; use --device cpu or --device cuda")
     if dev.type == "cuda":
@@ -28,7 +31,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
             raise ValueError(f"device {str(device)!r} asked for but torch sees no CUDA GPU; use --device cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             n = torch.cuda.device_count()
-            raise ValueError(f"device {str(device)!r} asked for but torch sees {n} CUDA GPU(s); use cuda:0 .. cuda:{n - 1}")
+            raise ValueError(
+                f"device {str(device)!r} asked for but torch sees {n} CUDA GPU(s); use cuda:0 .. cuda:{n - 1}"
+            )
     return dev
 
 
@@ -65,10 +70,14 @@ def check_data_fits(
                     "give data of the shape the model was built for (--data/--data-root) or another --model"
                 ) from None
             if logits.dim() != 2:
-                raise ValueError(f"model {spec.model!r} returns shape {tuple(logits.shape)} for one sample, not "
-                                 "(1, classes): a surface needs a classifier's logits")
+                raise ValueError(
+                    f"model {spec.model!r} returns shape {tuple(logits.shape)} for one sample, not "
+                    "(1, classes): a surface needs a classifier's logits"
+                )
             classes = logits.shape[1]
             top = int(y.max())
             if top >= classes or int(y.min()) < 0:
-                raise ValueError(f"the {name} labels go up to {top} but model {spec.model!r} has {classes} outputs; "
-                                 "give data with labels 0..classes-1 or a model with more outputs")
+                raise ValueError(
+                    f"the {name} labels go up to {top} but model {spec.model!r} has {classes} outputs; "
+                    "give data with labels 0..classes-1 or a model with more outputs"
+                )

@@ -1,5 +1,6 @@
 """The ``lossatlas`` command line: engine subcommands (``compute`` ...). The server package adds
 ``serve``; see ``server/cli.py``."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,9 @@ def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers (e.g. 0.5,0.5,0.5)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of numbers (e.g. 0.5,0.5,0.5)"
+        ) from None
 
 
 def add_compute(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +38,19 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         help="compute a 1-D or 2-D loss surface into an HDF5 file (resumable)",
         description="Compute L(w + x*dx + y*dy) on a grid. Run the same command again to resume.",
     )
-    p.add_argument("--model", required=True, help="zoo name (resnet56, resnet56_noshort, vgg9, ...) or "
-                   "package.module:function (imported from the current directory first)")
-    p.add_argument("--model-args", action="append", default=[], metavar="ARGS",
-                   help="""keyword arguments of the model function: '{"hidden": 256}' or hidden=256,act=relu""")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="zoo name (resnet56, resnet56_noshort, vgg9, ...) or "
+        "package.module:function (imported from the current directory first)",
+    )
+    p.add_argument(
+        "--model-args",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help="""keyword arguments of the model function: '{"hidden": 256}' or hidden=256,act=relu""",
+    )
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
@@ -53,49 +65,95 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--x", help="x axis as min:max:num, e.g. -1:1:51 (pca: default, the path with a margin)")
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
     p.add_argument("--dir-file", help="use the directions in this HDF5 file (ours or the reference code's)")
-    p.add_argument("--directions", choices=("random", "target", "pca"),
-                   help="random (default), target (with --target) or pca (the plane of a training path, --checkpoints)")
-    p.add_argument("--checkpoints", nargs="+", help="pca: the path's checkpoints (files, a quoted glob such as "
-                   "'runs/r20/epoch_*.pt', or a lossatlas train directory); the final model: --checkpoint, "
-                   "else the last")
-    p.add_argument("--projection", default="cos", choices=_choices(DirectionsSpec, "projection"),
-                   help="pca: how checkpoints are projected")
+    p.add_argument(
+        "--directions",
+        choices=("random", "target", "pca"),
+        help="random (default), target (with --target) or pca (the plane of a training path, --checkpoints)",
+    )
+    p.add_argument(
+        "--checkpoints",
+        nargs="+",
+        help="pca: the path's checkpoints (files, a quoted glob such as "
+        "'runs/r20/epoch_*.pt', or a lossatlas train directory); the final model: --checkpoint, "
+        "else the last",
+    )
+    p.add_argument(
+        "--projection",
+        default="cos",
+        choices=_choices(DirectionsSpec, "projection"),
+        help="pca: how checkpoints are projected",
+    )
     p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
-    p.add_argument("--margin", type=float, default=0.2, help="pca without --x/--y: margin around the path, "
-                   "as a fraction of its extent (default 0.2)")
-    p.add_argument("--proj-file", help="pca: also write the path's coordinates as the reference code's projection "
-                   "file (proj_xcoord, proj_ycoord), for its plot_2D.plot_trajectory")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.2,
+        help="pca without --x/--y: margin around the path, as a fraction of its extent (default 0.2)",
+    )
+    p.add_argument(
+        "--proj-file",
+        help="pca: also write the path's coordinates as the reference code's projection "
+        "file (proj_xcoord, proj_ycoord), for its plot_2D.plot_trajectory",
+    )
     p.add_argument("--norm", choices=_choices(DirectionsSpec, "norm"), help="filter (default; pca: none)")
-    p.add_argument("--ignore", default="biasbn", choices=_choices(DirectionsSpec, "ignore"),
-                   help="biasbn (default): zero direction for 1-D weights")
-    p.add_argument("--dir-type", choices=_choices(DirectionsSpec, "dir_type"),
-                   help="states adds BatchNorm running statistics; default: weights, "
-                                      "states with --target so that x = 1 is exactly the target model")
+    p.add_argument(
+        "--ignore",
+        default="biasbn",
+        choices=_choices(DirectionsSpec, "ignore"),
+        help="biasbn (default): zero direction for 1-D weights",
+    )
+    p.add_argument(
+        "--dir-type",
+        choices=_choices(DirectionsSpec, "dir_type"),
+        help="states adds BatchNorm running statistics; default: weights, "
+        "states with --target so that x = 1 is exactly the target model",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
     p.add_argument("--same-dir", action="store_true", help="use the x direction for y too")
     p.add_argument("--target", help="checkpoint to interpolate towards: x direction = target - model")
     p.add_argument("--target-y", help="second target for a plane through three models")
-    p.add_argument("--fast", nargs="?", const=True, default=False, metavar="MODE",
-                   help="faster, not bit-exact: BN folding, channels-last; MODE fp32 or bf16 (default: bf16 on "
-                        "GPUs, fp32 on CPUs); centre and corners are also computed exactly and the deviation shown")
-    p.add_argument("--compile", action="store_true", help="with --fast: compile the model (torch.compile; "
-                                                          "a one-time cost of seconds to a minute; ~1.1x over --fast alone on CPUs)")
-    p.add_argument("--points-per-pass", type=int, help="grid points evaluated together (default: 1 on CPUs, "
-                                                       "as many as fit in a quarter of a GPU's free memory)")
+    p.add_argument(
+        "--fast",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="MODE",
+        help="faster, not bit-exact: BN folding, channels-last; MODE fp32 or bf16 (default: bf16 on "
+        "GPUs, fp32 on CPUs); centre and corners are also computed exactly and the deviation shown",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="with --fast: compile the model (torch.compile; "
+        "a one-time cost of seconds to a minute; ~1.1x over --fast alone on CPUs)",
+    )
+    p.add_argument(
+        "--points-per-pass",
+        type=int,
+        help="grid points evaluated together (default: 1 on CPUs, as many as fit in a quarter of a GPU's free memory)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     add_ray_argument(p)
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="recompute --out from scratch when it holds another computation (replaced when the first point is written)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute --out from scratch when it holds another computation (replaced when the first point is written)",
+    )
     add_hessian_options(p)
     p.set_defaults(func=run_compute)
 
 
 def add_ray_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ray", nargs="?", const="auto", metavar="auto|ADDRESS",
-                   help="evaluate the points on a Ray cluster: auto (the one on this machine, else a new local one) "
-                        "or its address (needs pip install 'lossatlas[ray]')")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="auto|ADDRESS",
+        help="evaluate the points on a Ray cluster: auto (the one on this machine, else a new local one) "
+        "or its address (needs pip install 'lossatlas[ray]')",
+    )
 
 
 def add_hessian_options(p: argparse.ArgumentParser) -> None:
@@ -104,20 +162,52 @@ def add_hessian_options(p: argparse.ArgumentParser) -> None:
     d = HessianSpec()
     from .hessian import HVP_FORWARD_EQUIVALENTS
 
-    g = p.add_argument_group("Hessian eigenvalues", "also map max_eig and min_eig, the extreme eigenvalues of the "
-                             "loss's Hessian in weight space (each point costs up to --hessian-steps Hessian-vector "
-                             f"products, each about {HVP_FORWARD_EQUIVALENTS:g} forward passes)")
-    g.add_argument("--hessian", action="store_true", help="compute the eigenvalue maps and the centre's curvature summary")
-    g.add_argument("--hessian-params", default=d.params, help="moved (default: what the directions move) or reference (every parameter with >1 dimension)")
-    g.add_argument("--hessian-scale", default=d.scale, help="mean (the surface's loss) or batch_sum (the reference's: sum of batch means)")
-    g.add_argument("--hessian-method", default=d.method, help="lanczos (default) or reference (SciPy eigsh, then eigsh of H - 0.51*max*I)")
-    g.add_argument("--hessian-tol", type=float, default=d.tol, help=f"residual bound relative to the spectral radius (default {d.tol})")
-    g.add_argument("--hessian-steps", type=int, default=d.max_steps, help=f"Lanczos steps per point at most (default {d.max_steps})")
+    g = p.add_argument_group(
+        "Hessian eigenvalues",
+        "also map max_eig and min_eig, the extreme eigenvalues of the "
+        "loss's Hessian in weight space (each point costs up to --hessian-steps Hessian-vector "
+        f"products, each about {HVP_FORWARD_EQUIVALENTS:g} forward passes)",
+    )
+    g.add_argument(
+        "--hessian", action="store_true", help="compute the eigenvalue maps and the centre's curvature summary"
+    )
+    g.add_argument(
+        "--hessian-params",
+        default=d.params,
+        help="moved (default: what the directions move) or reference (every parameter with >1 dimension)",
+    )
+    g.add_argument(
+        "--hessian-scale",
+        default=d.scale,
+        help="mean (the surface's loss) or batch_sum (the reference's: sum of batch means)",
+    )
+    g.add_argument(
+        "--hessian-method",
+        default=d.method,
+        help="lanczos (default) or reference (SciPy eigsh, then eigsh of H - 0.51*max*I)",
+    )
+    g.add_argument(
+        "--hessian-tol",
+        type=float,
+        default=d.tol,
+        help=f"residual bound relative to the spectral radius (default {d.tol})",
+    )
+    g.add_argument(
+        "--hessian-steps",
+        type=int,
+        default=d.max_steps,
+        help=f"Lanczos steps per point at most (default {d.max_steps})",
+    )
     g.add_argument("--no-curvature-summary", action="store_true", help="skip the centre's top-k, trace and density")
 
 
-_HESSIAN_OPTIONS = {"params": "hessian_params", "scale": "hessian_scale", "method": "hessian_method",
-                    "tol": "hessian_tol", "max_steps": "hessian_steps"}
+_HESSIAN_OPTIONS = {
+    "params": "hessian_params",
+    "scale": "hessian_scale",
+    "method": "hessian_method",
+    "tol": "hessian_tol",
+    "max_steps": "hessian_steps",
+}
 
 
 def hessian_from_args(args: argparse.Namespace) -> dict | None:
@@ -136,8 +226,14 @@ def hessian_from_args(args: argparse.Namespace) -> dict | None:
 def spec_fields(args: argparse.Namespace) -> dict:
     """The surface's fields from the options (``x``/``y`` None when not given)."""
     kind = args.directions or ("target" if args.target else "pca" if args.checkpoints else "random")
-    directions = dict(kind=kind, seed=args.seed, ignore=args.ignore, same_dir=args.same_dir,
-                      target=args.target, target_y=args.target_y)
+    directions = dict(
+        kind=kind,
+        seed=args.seed,
+        ignore=args.ignore,
+        same_dir=args.same_dir,
+        target=args.target,
+        target_y=args.target_y,
+    )
     if args.dir_type is not None:  # else the spec's default for the kind
         directions["dir_type"] = args.dir_type
     if kind == "pca":
@@ -149,11 +245,25 @@ def spec_fields(args: argparse.Namespace) -> dict:
     if args.norm is not None or kind != "pca":
         directions["norm"] = args.norm or "filter"
     return dict(
-        model=args.model, model_args=parse_model_args(args.model_args), checkpoint=args.checkpoint,
-        dataset=args.data, data_root=args.data_root,
-        download=args.download, split=args.split, samples=args.samples, sample_seed=args.sample_seed,
-        mean=args.mean, std=args.std, batch_size=args.batch_size, loss=args.loss, directions=directions,
-        dir_file=args.dir_file, x=args.x, y=args.y, fast=args.fast, hessian=hessian_from_args(args),
+        model=args.model,
+        model_args=parse_model_args(args.model_args),
+        checkpoint=args.checkpoint,
+        dataset=args.data,
+        data_root=args.data_root,
+        download=args.download,
+        split=args.split,
+        samples=args.samples,
+        sample_seed=args.sample_seed,
+        mean=args.mean,
+        std=args.std,
+        batch_size=args.batch_size,
+        loss=args.loss,
+        directions=directions,
+        dir_file=args.dir_file,
+        x=args.x,
+        y=args.y,
+        fast=args.fast,
+        hessian=hessian_from_args(args),
     )
 
 
@@ -181,17 +291,29 @@ def run_trajectory(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}", file=sys.stderr)
     try:
-        surface = compute_trajectory(fields, out, device=args.device, num=args.grid_num, margin=args.margin,
-                                     progress=show, overwrite=args.overwrite, ray=args.ray)
+        surface = compute_trajectory(
+            fields,
+            out,
+            device=args.device,
+            num=args.grid_num,
+            margin=args.margin,
+            progress=show,
+            overwrite=args.overwrite,
+            ray=args.ray,
+        )
     except StaleSurfaceError as e:
-        raise ValueError(f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out") from None
+        raise ValueError(
+            f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
+        ) from None
     done = int(surface.done.sum())
     t = surface.trajectory
     if t is not None and args.proj_file:
         write_projection(args.proj_file, t.x, t.y)
     line = f"lossatlas: {done}/{surface.done.size} points in {out}"
     if t is not None:
-        ratios = ", ".join(f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", [])))
+        ratios = ", ".join(
+            f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
+        )
         line += f"; path of {len(t.labels)} checkpoints ({ratios})"
     print(line, file=sys.stderr)
     return 0
@@ -206,8 +328,12 @@ def run_compute(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    for label, path in (("checkpoint", spec.checkpoint), ("dir-file", spec.dir_file),
-                        ("target", spec.directions.target), ("target-y", spec.directions.target_y)):
+    for label, path in (
+        ("checkpoint", spec.checkpoint),
+        ("dir-file", spec.dir_file),
+        ("target", spec.directions.target),
+        ("target-y", spec.directions.target_y),
+    ):
         if path and not Path(path).is_file():
             raise ValueError(f"--{label} {path} does not exist")
     bars: list[ProgressBar] = []  # made at the first point: a refused run prints no bar
@@ -220,17 +346,32 @@ def run_compute(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
     try:
-        surface = compute_surface(spec, out, device=args.device, progress=show, overwrite=args.overwrite,
-                                  points_per_pass=args.points_per_pass, compile_fast=args.compile, ray=args.ray)
+        surface = compute_surface(
+            spec,
+            out,
+            device=args.device,
+            progress=show,
+            overwrite=args.overwrite,
+            points_per_pass=args.points_per_pass,
+            compile_fast=args.compile,
+            ray=args.ray,
+        )
     except StaleSurfaceError as e:  # the same refusal, with the command line's way to recompute
-        raise ValueError(f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out") from None
+        raise ValueError(
+            f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
+        ) from None
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
-        worst = ", ".join(f"{m} {a:.2g}" + (f" ({r:.2%})" if (r := check["max_rel"][m]) is not None else "")
-                          for m, a in check["max_abs"].items())
-        print(f"lossatlas: fast mode's largest deviation from exact at {len(check['points'])} points: {worst}", file=sys.stderr)
+        worst = ", ".join(
+            f"{m} {a:.2g}" + (f" ({r:.2%})" if (r := check["max_rel"][m]) is not None else "")
+            for m, a in check["max_abs"].items()
+        )
+        print(
+            f"lossatlas: fast mode's largest deviation from exact at {len(check['points'])} points: {worst}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -238,9 +379,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     from .train import TrainConfig
 
     d = TrainConfig(model="")
-    p = sub.add_parser("train", help="train a zoo model (the paper's recipe by default; resumable, seeded)",
-                       description="Train with SGD + momentum, step-decayed lr, weight decay, crop+flip augmentation. "
-                                   "Run the same command again to resume from the last finished epoch.")
+    p = sub.add_parser(
+        "train",
+        help="train a zoo model (the paper's recipe by default; resumable, seeded)",
+        description="Train with SGD + momentum, step-decayed lr, weight decay, crop+flip augmentation. "
+        "Run the same command again to resume from the last finished epoch.",
+    )
     p.add_argument("--model", required=True, help="zoo name, e.g. resnet56")
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
@@ -249,20 +393,40 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--momentum", type=float, default=d.momentum)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--milestones", type=_floats, default=d.milestones,
-                   help="fractions of the epochs where lr drops by --gamma (default 0.5,0.75)")
+    p.add_argument(
+        "--milestones",
+        type=_floats,
+        default=d.milestones,
+        help="fractions of the epochs where lr drops by --gamma (default 0.5,0.75)",
+    )
     p.add_argument("--gamma", type=float, default=d.gamma)
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--save-every", type=int, default=d.save_every,
-                   help="keep a checkpoint every k epochs and the initial one (a trajectory's path)")
-    p.add_argument("--save-every-steps", type=int, default=d.save_every_steps,
-                   help="keep a checkpoint every k optimizer steps and the initial one")
+    p.add_argument(
+        "--save-every",
+        type=int,
+        default=d.save_every,
+        help="keep a checkpoint every k epochs and the initial one (a trajectory's path)",
+    )
+    p.add_argument(
+        "--save-every-steps",
+        type=int,
+        default=d.save_every_steps,
+        help="keep a checkpoint every k optimizer steps and the initial one",
+    )
     p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
-    p.add_argument("--train-samples", type=int, default=d.train_samples,
-                   help="train on a seeded subset of this many images (default: the whole split)")
-    p.add_argument("--test-samples", type=int, default=d.test_samples,
-                   help="per-epoch test figures on a seeded subset of this many images (default: the whole split)")
+    p.add_argument(
+        "--train-samples",
+        type=int,
+        default=d.train_samples,
+        help="train on a seeded subset of this many images (default: the whole split)",
+    )
+    p.add_argument(
+        "--test-samples",
+        type=int,
+        default=d.test_samples,
+        help="per-epoch test figures on a seeded subset of this many images (default: the whole split)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
@@ -275,12 +439,25 @@ def run_train(args: argparse.Namespace) -> int:
 
     build_model(args.model)  # fail fast on an unknown name
     resolve_device(args.device)
-    cfg = TrainConfig(model=args.model, dataset=args.data, data_root=args.data_root, epochs=args.epochs, lr=args.lr,
-                      momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
-                      milestones=tuple(args.milestones), gamma=args.gamma, augment=not args.no_augment,
-                      seed=args.seed, save_every=args.save_every, optimizer=args.optimizer,
-                      save_every_steps=args.save_every_steps, train_samples=args.train_samples,
-                      test_samples=args.test_samples)
+    cfg = TrainConfig(
+        model=args.model,
+        dataset=args.data,
+        data_root=args.data_root,
+        epochs=args.epochs,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        batch_size=args.batch_size,
+        milestones=tuple(args.milestones),
+        gamma=args.gamma,
+        augment=not args.no_augment,
+        seed=args.seed,
+        save_every=args.save_every,
+        optimizer=args.optimizer,
+        save_every_steps=args.save_every_steps,
+        train_samples=args.train_samples,
+        test_samples=args.test_samples,
+    )
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
@@ -298,9 +475,13 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
     gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
     b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
-    b.add_argument("--tier", default="cpu", choices=(*TIERS, "all"),
-                   help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
-                        "precomputed/build_gpu.py) or all")
+    b.add_argument(
+        "--tier",
+        default="cpu",
+        choices=(*TIERS, "all"),
+        help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
+        "precomputed/build_gpu.py) or all",
+    )
     b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
     b.add_argument("--device", default="cpu")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
@@ -316,8 +497,14 @@ def run_gallery_build(args: argparse.Namespace) -> int:
 
     resolve_device(args.device)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    index = build(args.tier, args.only, work_dir=Path(args.work_dir) if args.work_dir else None,
-                  device=args.device, data_root=args.data_root, log=log)
+    index = build(
+        args.tier,
+        args.only,
+        work_dir=Path(args.work_dir) if args.work_dir else None,
+        device=args.device,
+        data_root=args.data_root,
+        log=log,
+    )
     log(f"lossatlas: index of {len(index.entries)} surface(s) written to precomputed/index.json")
     return 0
 

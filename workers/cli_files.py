@@ -1,5 +1,6 @@
 """``lossatlas plot`` and ``lossatlas export``: surface files to figures (PNG/PDF/SVG) and to other formats
 (ParaView VTP, CSV, the viewer's mesh JSON)."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,12 @@ def _levels(text: str) -> int | list[float]:
 def add_plot(sub: argparse._SubParsersAction) -> None:
     from .figures import KINDS
 
-    p = sub.add_parser("plot", help="draw surface files as a figure (PNG, PDF or SVG)",
-                       description="Contour maps, filled contours or the 3-D surface of 2-D surfaces; loss and "
-                                   "accuracy curves of 1-D ones. Several files are overlaid on one scale.")
+    p = sub.add_parser(
+        "plot",
+        help="draw surface files as a figure (PNG, PDF or SVG)",
+        description="Contour maps, filled contours or the 3-D surface of 2-D surfaces; loss and "
+        "accuracy curves of 1-D ones. Several files are overlaid on one scale.",
+    )
     p.add_argument("files", nargs="+", help="surface files (.h5)")
     p.add_argument("--kind", default="auto", choices=KINDS, help="auto: curve for 1-D, contourf for 2-D")
     p.add_argument("--metric", help="train_loss (default), test_loss, train_acc, ...")
@@ -53,8 +57,14 @@ def run_plot(args: argparse.Namespace) -> int:
     kind = args.kind
     if kind == "auto":
         kind = "curve" if surfaces[0].ycoordinates is None else "contourf"
-    options: dict = dict(metric=args.metric, log=args.log, zmax=args.zmax, dpi=args.dpi, title=args.title,
-                         labels=args.labels.split(",") if args.labels else None)
+    options: dict = dict(
+        metric=args.metric,
+        log=args.log,
+        zmax=args.zmax,
+        dpi=args.dpi,
+        title=args.title,
+        labels=args.labels.split(",") if args.labels else None,
+    )
     if args.size:
         options["figsize"] = args.size
     if kind in ("contour", "contourf"):
@@ -75,9 +85,12 @@ def _existing(path: str) -> Path:
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a surface file as VTP (ParaView), CSV or the viewer's mesh JSON",
-                       description="Each format takes an optional output path; without one the file goes beside "
-                                   "the surface (surf_train_loss[_zmax=Z][_log].vtp, surf.csv, surf.mesh.json).")
+    p = sub.add_parser(
+        "export",
+        help="write a surface file as VTP (ParaView), CSV or the viewer's mesh JSON",
+        description="Each format takes an optional output path; without one the file goes beside "
+        "the surface (surf_train_loss[_zmax=Z][_log].vtp, surf.csv, surf.mesh.json).",
+    )
     p.add_argument("file", help="surface file (.h5)")
     p.add_argument("--vtp", nargs="?", const="", metavar="OUT", help="VTK PolyData for ParaView (2-D surfaces)")
     p.add_argument("--csv", nargs="?", const="", metavar="OUT", help="one row per grid point: x, y, done, metrics")
@@ -101,7 +114,11 @@ def run_export(args: argparse.Namespace) -> int:
     base = source.with_suffix("")
     written = []
     if args.vtp is not None:
-        name = f"{base}_{args.metric}" + (f"_zmax={args.zmax:g}" if args.zmax is not None else "") + ("_log" if args.log else "")
+        name = (
+            f"{base}_{args.metric}"
+            + (f"_zmax={args.zmax:g}" if args.zmax is not None else "")
+            + ("_log" if args.log else "")
+        )
         written.append(write_vtp(surface, args.vtp or f"{name}.vtp", args.metric, args.log, args.zmax))
     if args.csv is not None:
         written.append(write_csv(surface, args.csv or f"{base}.csv"))

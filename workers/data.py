@@ -7,6 +7,7 @@ Sources: ``cifar10``, ``mnist``, ``fashion-mnist`` through torchvision (download
 and ``tensors`` (an ``.npz`` with ``x``/``y`` or ``x_train``/``y_train``/``x_test``/``y_test``, or a
 ``.pt`` dict of the same).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -129,8 +130,10 @@ def _read_torchvision(dataset: str, root: Path, split: str, download: bool) -> t
         if created is not None:  # it and any partial archive in it are this call's own
             shutil.rmtree(created, ignore_errors=True)
         if not download:
-            raise ValueError(f"{DATASET_LABELS[dataset]} not found under {str(root)!r} (pass download=True / "
-                             f"--download to fetch it): {e}") from None
+            raise ValueError(
+                f"{DATASET_LABELS[dataset]} not found under {str(root)!r} (pass download=True / "
+                f"--download to fetch it): {e}"
+            ) from None
         reason = getattr(e, "reason", None) or str(e).split("\n")[0]
         raise ValueError(
             f"cannot download {DATASET_LABELS[dataset]} ({reason}); check the network, or put the dataset under "
@@ -162,7 +165,9 @@ def _read_tensors(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"{path.name} has neither x_{split}/y_{split} nor x/y arrays")
 
 
-def load_raw(dataset: str, split: str, root: str | Path | None = None, download: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_raw(
+    dataset: str, split: str, root: str | Path | None = None, download: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """All samples of a split, undecoded from the cache when possible: images as stored (uint8 NHWC,
     or whatever a tensors file holds) and int64 labels."""
     if dataset not in DATASETS:

@@ -7,6 +7,7 @@ filter of the weights: ReLU networks with BatchNorm are invariant to the scale o
 unnormalized direction moves small-norm filters much further, relatively, than large ones, and plots
 of different networks are not comparable. Filter normalization removes that scale.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

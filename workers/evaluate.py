@@ -4,6 +4,7 @@ The cost of a surface is points x samples / forward throughput; this module adds
 to that: the model's weights become views into one flat buffer, so moving to a grid point is two
 vector operations, and the samples sit preloaded on the device as one tensor.
 """
+
 from __future__ import annotations
 
 import ctypes

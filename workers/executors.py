@@ -10,6 +10,7 @@ the file format, the ``done`` mask and resuming are the same whichever executor 
 - ``RayExecutor`` (``workers/ray_executor.py``): on actors of a Ray cluster. It is imported only when
   asked for (``make_executor(ray=...)``), so the engine runs without Ray installed.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -7,6 +7,7 @@ four corners as ``averaged zvalue`` cell data. As in ``h52vtp.py``, ``zmax`` cli
 that is not computed or not finite is left out (the hole shows in ParaView) instead of poisoning it;
 such points are written with height 0 and belong to no cell.
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,13 +38,16 @@ def vtp_values(surface: Surface, metric: str, log: bool = False, zmax: float | N
 
 
 def _ascii(values: np.ndarray, per_line: int) -> str:
-    rows = [" ".join(repr(float(v)) if isinstance(v, (float, np.floating)) else str(v) for v in values[i : i + per_line])
-            for i in range(0, len(values), per_line)]
+    rows = [
+        " ".join(repr(float(v)) if isinstance(v, (float, np.floating)) else str(v) for v in values[i : i + per_line])
+        for i in range(0, len(values), per_line)
+    ]
     return "".join(f"          {r}\n" for r in rows)
 
 
-def write_vtp(surface: Surface, path: str | Path, metric: str = "train_loss", log: bool = False,
-              zmax: float | None = None) -> Path:
+def write_vtp(
+    surface: Surface, path: str | Path, metric: str = "train_loss", log: bool = False, zmax: float | None = None
+) -> Path:
     """Write the ``metric`` surface as VTK XML PolyData (ASCII) for ParaView."""
     z = vtp_values(surface, metric, log, zmax)
     ny, nx = z.shape
@@ -70,13 +74,16 @@ def write_vtp(surface: Surface, path: str | Path, metric: str = "train_loss", lo
 
     def array(kind: str, name: str, comps: int, data: np.ndarray, per_line: int, lo=None, hi=None) -> str:
         rng = f' RangeMin="{lo!r}" RangeMax="{hi!r}"' if lo is not None else ""
-        return (f'        <DataArray type="{kind}" Name="{name}" NumberOfComponents="{comps}" format="ascii"{rng}>\n'
-                f"{_ascii(data, per_line)}        </DataArray>\n")
+        return (
+            f'        <DataArray type="{kind}" Name="{name}" NumberOfComponents="{comps}" format="ascii"{rng}>\n'
+            f"{_ascii(data, per_line)}        </DataArray>\n"
+        )
 
     empty_cells = "".join(
         f'      <{tag}>\n        <DataArray type="Int64" Name="connectivity" format="ascii">\n        </DataArray>\n'
         f'        <DataArray type="Int64" Name="offsets" format="ascii">\n        </DataArray>\n      </{tag}>\n'
-        for tag in ("Verts", "Lines", "Strips"))
+        for tag in ("Verts", "Lines", "Strips")
+    )
     text = (
         '<VTKFile type="PolyData" version="1.0" byte_order="LittleEndian" header_type="UInt64">\n'
         "  <PolyData>\n"
@@ -109,10 +116,16 @@ def write_csv(surface: Surface, path: str | Path) -> Path:
         w.writerow((["x", "y"] if two_d else ["x"]) + ["done"] + list(metrics))
         for index in np.ndindex(surface.done.shape):
             done = bool(surface.done[index])
-            coords = ([surface.xcoordinates[index[1]], surface.ycoordinates[index[0]]] if two_d
-                      else [surface.xcoordinates[index[0]]])
-            w.writerow([repr(float(c)) for c in coords] + [int(done)]
-                       + [repr(float(v[index])) if done else "" for v in metrics.values()])
+            coords = (
+                [surface.xcoordinates[index[1]], surface.ycoordinates[index[0]]]
+                if two_d
+                else [surface.xcoordinates[index[0]]]
+            )
+            w.writerow(
+                [repr(float(c)) for c in coords]
+                + [int(done)]
+                + [repr(float(v[index])) if done else "" for v in metrics.values()]
+            )
     return path
 
 

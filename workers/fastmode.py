@@ -6,6 +6,7 @@ supports it, under bfloat16 autocast. Folding is redone after every move in weig
 because the directions may perturb the BN parameters too. ``bench/bench_engine.py`` reports its speed-up
 and its largest deviation from the exact surface.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,7 +56,9 @@ class FastForward:
         try:
             self.module = self._fold(model)
         except Exception as e:  # models with data-dependent control flow cannot be traced
-            warnings.warn(f"fast mode: cannot trace the model to fold BatchNorm ({e}); running it unfolded", stacklevel=2)
+            warnings.warn(
+                f"fast mode: cannot trace the model to fold BatchNorm ({e}); running it unfolded", stacklevel=2
+            )
             self.module = model
         # Only the folded convolutions go channels-last: converting the model would replace every other
         # weight with a copy, cutting it off from the flat buffer that moves it through weight space.
@@ -82,8 +85,15 @@ class FastForward:
                 continue
             conv, bn = modules[prev.target], modules[node.target]
             fused = nn.Conv2d(
-                conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                conv.groups,
+                bias=True,
+                padding_mode=conv.padding_mode,
             ).to(device=conv.weight.device, dtype=conv.weight.dtype)
             parent_name, _, leaf = prev.target.rpartition(".")
             setattr(gm.get_submodule(parent_name) if parent_name else gm, leaf, fused)
@@ -113,6 +123,8 @@ class FastForward:
                 try:
                     return self.compiled(x)
                 except Exception as e:  # no C++ compiler, an unsupported op, ...: the eager module still works
-                    warnings.warn(f"fast mode: torch.compile failed ({one_line_error(e)}); running uncompiled", stacklevel=2)
+                    warnings.warn(
+                        f"fast mode: torch.compile failed ({one_line_error(e)}); running uncompiled", stacklevel=2
+                    )
                     self.compiled = None
             return self.module(x)

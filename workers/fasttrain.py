@@ -10,6 +10,7 @@ Epochs are not guessed: :func:`measure_step_seconds` times a few steps, and the 
 (:mod:`workers.gallery_gpu`) sizes the epochs to its time budget from that. A run is short (a minute), so
 it is not resumable per epoch: an interrupted run starts again.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,10 +52,12 @@ class OneCycleRecipe(BaseModel):
     def line(self) -> str:
         """The recipe in one line, as the gallery shows it."""
         epochs = f"{self.epochs} epochs" if self.epochs else "epochs sized to a time budget"
-        return (f"{epochs}, one-cycle SGD (peak lr {self.lr:g}, {'Nesterov ' if self.nesterov else ''}momentum "
-                f"{self.momentum:g}), label smoothing {self.label_smoothing:g}, wd {self.weight_decay:g}, batch "
-                f"{self.batch_size}{', bf16' if self.bf16 else ''}{', crop+flip' if self.augment else ''}, "
-                f"seed {self.seed}")
+        return (
+            f"{epochs}, one-cycle SGD (peak lr {self.lr:g}, {'Nesterov ' if self.nesterov else ''}momentum "
+            f"{self.momentum:g}), label smoothing {self.label_smoothing:g}, wd {self.weight_decay:g}, batch "
+            f"{self.batch_size}{', bf16' if self.bf16 else ''}{', crop+flip' if self.augment else ''}, "
+            f"seed {self.seed}"
+        )
 
 
 @dataclass
@@ -102,13 +105,25 @@ class _Run:
         self.steps_per_epoch = n // self.batch_size  # the last partial batch is dropped: BN needs > 1 sample
         total = epochs * self.steps_per_epoch
         if recipe.pct_start * total < 2:  # torch's OneCycleLR divides by zero on a warm-up under two steps
-            raise ValueError(f"{epochs} epoch(s) of {self.steps_per_epoch} steps are too few for a one-cycle schedule "
-                             f"warming up over {recipe.pct_start:g} of them; train more epochs or use smaller batches")
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                         nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
+            raise ValueError(
+                f"{epochs} epoch(s) of {self.steps_per_epoch} steps are too few for a one-cycle schedule "
+                f"warming up over {recipe.pct_start:g} of them; train more epochs or use smaller batches"
+            )
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov,
+            weight_decay=recipe.weight_decay,
+        )
         self.schedule = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=recipe.lr, total_steps=total, pct_start=recipe.pct_start,
-            div_factor=recipe.div_factor, final_div_factor=recipe.final_div_factor, cycle_momentum=False,
+            self.optimizer,
+            max_lr=recipe.lr,
+            total_steps=total,
+            pct_start=recipe.pct_start,
+            div_factor=recipe.div_factor,
+            final_div_factor=recipe.final_div_factor,
+            cycle_momentum=False,
         )
 
     def epoch(self, epoch: int, max_steps: int | None = None) -> tuple[float, float]:
@@ -158,8 +173,14 @@ def _sync(device: torch.device) -> None:
 MEASURE_SCHEDULE_EPOCHS = 30  # the schedule the timed steps are the start of (only its first steps run)
 
 
-def measure_step_seconds(model_name: str, recipe: OneCycleRecipe, data: ResidentData, device: str | torch.device,
-                         steps: int = 20, warmup: int = 5) -> tuple[float, int]:
+def measure_step_seconds(
+    model_name: str,
+    recipe: OneCycleRecipe,
+    data: ResidentData,
+    device: str | torch.device,
+    steps: int = 20,
+    warmup: int = 5,
+) -> tuple[float, int]:
     """Seconds per training step of ``model_name`` (after ``warmup`` steps: cuDNN's autotuning, the
     allocator), and the steps per epoch; the model trained here is thrown away."""
     device = torch.device(device)
@@ -174,8 +195,13 @@ def measure_step_seconds(model_name: str, recipe: OneCycleRecipe, data: Resident
     return (time.perf_counter() - t0) / steps, run.steps_per_epoch
 
 
-def fast_train(model_name: str, recipe: OneCycleRecipe, data: ResidentData, device: str | torch.device,
-               log: Callable[[str], None] = print) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def fast_train(
+    model_name: str,
+    recipe: OneCycleRecipe,
+    data: ResidentData,
+    device: str | torch.device,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Train ``model_name`` with ``recipe`` (its epochs set). Returns the weights (contiguous, on the CPU)
     and the training record: recipe, precision, device, seconds, per-epoch history and the test accuracy
     on the whole test split, measured in exact fp32 by the engine's :class:`Evaluator`."""
@@ -190,8 +216,15 @@ def fast_train(model_name: str, recipe: OneCycleRecipe, data: ResidentData, devi
         lr = run.optimizer.param_groups[0]["lr"]
         with _cudnn_autotuned():
             train_loss, train_acc = run.epoch(epoch)
-        history.append({"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_acc": train_acc,
-                        "seconds": time.perf_counter() - t0})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         log(f"epoch {epoch + 1}/{recipe.epochs}  lr {lr:.4g}  train loss {train_loss:.4f} acc {train_acc:.2f}")
     seconds = time.perf_counter() - t_start
     model = run.model.to(memory_format=torch.contiguous_format).eval()

@@ -10,6 +10,7 @@ a surface file never moves backwards in points.
 A write that fails on the disk (full, read-only, I/O error) is retried with backoff; after
 ``WRITE_RETRIES`` the error is raised with what failed, and the worker marks the job failed with it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -87,8 +88,9 @@ class FencedWriter:
         out = Path(out)
         tmp = tmp_path(out)
         try:
-            retry_io(lambda: write_surface(tmp, surface), f"writing {out.name}", backoff_s=self.backoff_s,
-                     stop=self.stop)
+            retry_io(
+                lambda: write_surface(tmp, surface), f"writing {out.name}", backoff_s=self.backoff_s, stop=self.stop
+            )
             with self.queue.fenced(self.claim, self.lease_s):
                 on_disk = done_on_disk(out)
                 if on_disk is not None and on_disk.shape == surface.done.shape and (on_disk & ~surface.done).any():

@@ -6,6 +6,7 @@ options. Points not computed (the ``done`` mask) and non-finite values are left 
 without pyplot (no GUI backend, nothing global to close); notebooks display them as they are. Needs
 matplotlib: ``pip install 'lossatlas[plot]'``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -63,8 +64,13 @@ def values(surface: Surface, metric: str, zmax: float | None = None) -> np.ma.Ma
     return np.ma.masked_array(z, mask=bad)
 
 
-def contour_levels(zs: Sequence[np.ma.MaskedArray], levels: Levels = 20, log: bool = False,
-                   vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+def contour_levels(
+    zs: Sequence[np.ma.MaskedArray],
+    levels: Levels = 20,
+    log: bool = False,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> np.ndarray:
     """Explicit levels: the given ones, or ``levels`` values spaced evenly (geometrically with ``log``)
     from ``vmin`` to ``vmax`` (default: the smallest and largest shown value of all surfaces)."""
     if not isinstance(levels, int):
@@ -113,10 +119,23 @@ def _two_d(surfaces: list[Surface], kind: str) -> None:
         raise ValueError(f"a {kind} plot needs 2-D surfaces; surface(s) {flat} are 1-D: draw them as curves")
 
 
-def contour(surfaces, metric: str | None = None, *, filled: bool = False, levels: Levels = 20, log: bool = False,
-            vmin: float | None = None, vmax: float | None = None, zmax: float | None = None, cmap: str = "viridis",
-            figsize: tuple[float, float] = (6.0, 5.0), dpi: float = 100, labels: Sequence[str] | None = None,
-            title: str | None = None, clabel: bool = False) -> Figure:
+def contour(
+    surfaces,
+    metric: str | None = None,
+    *,
+    filled: bool = False,
+    levels: Levels = 20,
+    log: bool = False,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    zmax: float | None = None,
+    cmap: str = "viridis",
+    figsize: tuple[float, float] = (6.0, 5.0),
+    dpi: float = 100,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+    clabel: bool = False,
+) -> Figure:
     """Contour lines (or filled contours) of 2-D surfaces on one set of levels.
 
     Several surfaces: line contours share one axes, each in its own colour, with a legend; filled
@@ -141,8 +160,15 @@ def contour(surfaces, metric: str | None = None, *, filled: bool = False, levels
             ax.set_title(names[i] if len(surfaces) > 1 else (title or f"{names[i]}: {metric}"))
         else:
             colours = None if len(surfaces) == 1 else [f"C{i}"]
-            cs = ax.contour(s.xcoordinates, s.ycoordinates, z, levels=lv, norm=norm,
-                            cmap=cmap if colours is None else None, colors=colours)
+            cs = ax.contour(
+                s.xcoordinates,
+                s.ycoordinates,
+                z,
+                levels=lv,
+                norm=norm,
+                cmap=cmap if colours is None else None,
+                colors=colours,
+            )
             mappable = mappable or cs
             if clabel:
                 ax.clabel(cs, inline=True, fontsize=8)
@@ -156,17 +182,33 @@ def contour(surfaces, metric: str | None = None, *, filled: bool = False, levels
         if len(surfaces) > 1:
             axes[0].legend(loc="upper right", fontsize="small")
     if filled or len(surfaces) == 1:
-        fig.colorbar(mappable, ax=list(axes), label=metric + (" (log scale)" if log else ""),
-                     ticks=lv[:: max(1, len(lv) // 6)], format="%.3g")
+        fig.colorbar(
+            mappable,
+            ax=list(axes),
+            label=metric + (" (log scale)" if log else ""),
+            ticks=lv[:: max(1, len(lv) // 6)],
+            format="%.3g",
+        )
     elif title:
         fig.suptitle(title)
     return fig
 
 
-def surface3d(surfaces, metric: str | None = None, *, log: bool = False, zmax: float | None = None,
-              cmap: str = "viridis", alpha: float | None = None, figsize: tuple[float, float] = (7.0, 5.5),
-              dpi: float = 100, labels: Sequence[str] | None = None, title: str | None = None,
-              elev: float = 30, azim: float = -60) -> Figure:
+def surface3d(
+    surfaces,
+    metric: str | None = None,
+    *,
+    log: bool = False,
+    zmax: float | None = None,
+    cmap: str = "viridis",
+    alpha: float | None = None,
+    figsize: tuple[float, float] = (7.0, 5.5),
+    dpi: float = 100,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+    elev: float = 30,
+    azim: float = -60,
+) -> Figure:
     """The 3-D surface plot (the reference's ``plot_2D.py`` surface); several surfaces share the axes,
     drawn half transparent. ``log`` plots log10 of the metric."""
     Figure = _matplotlib()
@@ -202,16 +244,27 @@ def accuracy_of(metric: str) -> str:
     return metric.removesuffix("_loss") + "_acc"
 
 
-def curves(surfaces, metric: str | None = None, *, accuracy: bool = True, log: bool = False,
-           zmax: float | None = None, figsize: tuple[float, float] = (6.0, 4.0), dpi: float = 100,
-           labels: Sequence[str] | None = None, title: str | None = None) -> Figure:
+def curves(
+    surfaces,
+    metric: str | None = None,
+    *,
+    accuracy: bool = True,
+    log: bool = False,
+    zmax: float | None = None,
+    figsize: tuple[float, float] = (6.0, 4.0),
+    dpi: float = 100,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
     """1-D curves of the loss (left axis, solid) and, where the surface has it, the matching accuracy
     (right axis, dashed) against x: the reference's ``plot_1D.py``. Several surfaces overlaid in colours."""
     Figure = _matplotlib()
     surfaces = load(surfaces)
     two = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is not None]
     if two:
-        raise ValueError(f"curves are of 1-D surfaces; surface(s) {two} are 2-D: draw them as contour, contourf or surface")
+        raise ValueError(
+            f"curves are of 1-D surfaces; surface(s) {two} are 2-D: draw them as contour, contourf or surface"
+        )
     metric = metric or default_metric(surfaces[0])
     names = _labels(surfaces, labels)
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")

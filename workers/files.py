@@ -1,6 +1,7 @@
 """Atomic file replacement: write beside the target, then rename over it, so that a reader never sees a
 half-written file and a killed writer leaves the previous complete version (and a temporary file that
 :func:`remove_stale_tmp` can clear). And a file's digest."""
+
 from __future__ import annotations
 
 import hashlib

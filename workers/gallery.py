@@ -11,6 +11,7 @@ Tiers: ``cpu`` (sized for a 2-core machine), ``full`` (the paper's checkpoints a
 (trained to convergence with the fast recipe of :mod:`workers.fasttrain`; its epochs are sized on the GPU
 by :mod:`workers.gallery_gpu`, which then removes the entries the new ones replace).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,15 +45,23 @@ def _training_recipe() -> type[BaseModel]:
     """:class:`TrainConfig`'s fields and defaults, less what the entry itself names; epochs required, and
     the whole checked by ``TrainConfig`` itself as the manifest is read."""
     hints = get_type_hints(TrainConfig)
-    own = {f.name: (hints[f.name], f.default) for f in fields(TrainConfig) if f.name not in ("model", "dataset", "data_root")}
+    own = {
+        f.name: (hints[f.name], f.default)
+        for f in fields(TrainConfig)
+        if f.name not in ("model", "dataset", "data_root")
+    }
     own["epochs"] = (int, Field(ge=1))
 
     def check(recipe: BaseModel) -> BaseModel:
         TrainConfig(model="", **recipe.model_dump())
         return recipe
 
-    return create_model("TrainingRecipe", __config__=ConfigDict(extra="forbid"),
-                        __validators__={"_check": model_validator(mode="after")(check)}, **own)
+    return create_model(
+        "TrainingRecipe",
+        __config__=ConfigDict(extra="forbid"),
+        __validators__={"_check": model_validator(mode="after")(check)},
+        **own,
+    )
 
 
 TrainingRecipe = _training_recipe()
@@ -106,7 +115,9 @@ class GalleryEntry(BaseModel):
         if (self.training is None) == (self.checkpoint is None):
             raise ValueError(f"entry {self.id!r}: give exactly one of training or checkpoint")
         if self.surface.directions.kind == "pca" and (self.training is None or not self.training.save_every):
-            raise ValueError(f"entry {self.id!r}: a pca surface needs training with save_every (the path's checkpoints)")
+            raise ValueError(
+                f"entry {self.id!r}: a pca surface needs training with save_every (the path's checkpoints)"
+            )
 
 
 class Manifest(BaseModel):
@@ -150,17 +161,27 @@ def checkpoint_kept(entry: GalleryEntry) -> bool:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values()) <= COMMITTED_CHECKPOINT_MAX_BYTES
 
 
-def surface_fields(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None,
-                   work_dir: Path | None = None) -> dict[str, Any]:
+def surface_fields(
+    entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None, work_dir: Path | None = None
+) -> dict[str, Any]:
     """The surface's spec fields; a pca surface's path is the training run's checkpoints in ``work_dir``."""
     s = entry.surface
     directions = s.directions.model_dump(mode="json")
     if s.directions.kind == "pca":
         directions["checkpoints"] = [str((work_dir or directory / ".runs") / entry.id)]
     return dict(
-        model=entry.model, checkpoint=str(checkpoint_path(entry, directory)), dataset=entry.dataset,
-        data_root=data_root, split=s.split, samples=s.samples, sample_seed=s.sample_seed,
-        batch_size=s.batch_size, directions=directions, x=s.x, y=s.y, fast=s.fast,
+        model=entry.model,
+        checkpoint=str(checkpoint_path(entry, directory)),
+        dataset=entry.dataset,
+        data_root=data_root,
+        split=s.split,
+        samples=s.samples,
+        sample_seed=s.sample_seed,
+        batch_size=s.batch_size,
+        directions=directions,
+        x=s.x,
+        y=s.y,
+        fast=s.fast,
         **({"hessian": s.hessian} if s.hessian is not None else {}),
     )
 
@@ -172,8 +193,10 @@ def surface_spec(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: 
 def _train_entry(entry: GalleryEntry, target: Path, work_dir: Path, device: str, data_root: str | None, log) -> None:
     if isinstance(entry.training, OneCycleRecipe):
         if entry.training.epochs is None:
-            raise ValueError(f"[{entry.id}] its epochs are sized from a measured run: build it with "
-                             "precomputed/build_gpu.py, or set training.epochs in the manifest")
+            raise ValueError(
+                f"[{entry.id}] its epochs are sized from a measured run: build it with "
+                "precomputed/build_gpu.py, or set training.epochs in the manifest"
+            )
         log(f"[{entry.id}] training {entry.model}: {entry.training.line()}")
         data = ResidentData.load(entry.dataset, data_root, device)
         weights, record = fast_train(entry.model, entry.training, data, device, log=lambda m: log(f"[{entry.id}] {m}"))
@@ -212,18 +235,27 @@ def build_entry(
     ckpt = checkpoint_path(entry, directory)
     if entry.checkpoint is not None:
         if not ckpt.exists():
-            raise ValueError(f"[{entry.id}] checkpoint {ckpt} not found (see the manifest's source: {entry.checkpoint.source})")
+            raise ValueError(
+                f"[{entry.id}] checkpoint {ckpt} not found (see the manifest's source: {entry.checkpoint.source})"
+            )
         if sha256_file(ckpt) != entry.checkpoint.sha256:
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} does not have the manifest's sha256")
-    elif not ckpt.exists() or (entry.surface.directions.kind == "pca"
-                               and not ((work_dir or directory / ".runs") / entry.id / "final.pt").exists()):
+    elif not ckpt.exists() or (
+        entry.surface.directions.kind == "pca"
+        and not ((work_dir or directory / ".runs") / entry.id / "final.pt").exists()
+    ):
         # a pca surface needs the run's epoch checkpoints, not only the final model; a finished run is not
         # trained again (that would rewrite the final model, whose file hash the PCA directions record)
         _train_entry(entry, ckpt, work_dir or directory / ".runs", device, data_root, log)
     if entry.surface.directions.kind == "pca":
         log(f"[{entry.id}] surface in the PCA plane of the training path -> {out}")
-        surface = compute_trajectory(surface_fields(entry, directory, data_root, work_dir), out, device=device,
-                                     num=entry.surface.grid_num, margin=entry.surface.margin)
+        surface = compute_trajectory(
+            surface_fields(entry, directory, data_root, work_dir),
+            out,
+            device=device,
+            num=entry.surface.grid_num,
+            margin=entry.surface.margin,
+        )
     else:
         spec = surface_spec(entry, directory, data_root)
         log(f"[{entry.id}] surface {spec.x} x {spec.y} on {spec.samples} samples per split -> {out}")
@@ -232,7 +264,8 @@ def build_entry(
         if entry.training is not None:  # how the checkpoint was trained, as recorded beside its weights
             record = torch.load(ckpt, map_location="cpu", weights_only=True)
             surface.attrs["training"] = record.get("training") or {
-                k: record[k] for k in ("epoch", "acc", "history") if k in record}
+                k: record[k] for k in ("epoch", "acc", "history") if k in record
+            }
         model = load_model(entry.model, ckpt).to(device)
         x, y, _ = load_split(entry.dataset, "test", data_root)
         acc = Evaluator(model, {"test": (x, y)}, batch_size=500, device=device).evaluate()["test_acc"]
@@ -247,13 +280,18 @@ def _source_line(e: GalleryEntry, acc: float | None, checkpoint_sha256: str | No
         return e.checkpoint.source
     r = e.training
     if isinstance(r, OneCycleRecipe):
-        where = (f"checkpoint precomputed/checkpoints/{e.id}.pt" if checkpoint_kept(e)
-                 else f"checkpoint too large to commit (sha256 {(checkpoint_sha256 or '')[:12]})")
+        where = (
+            f"checkpoint precomputed/checkpoints/{e.id}.pt"
+            if checkpoint_kept(e)
+            else f"checkpoint too large to commit (sha256 {(checkpoint_sha256 or '')[:12]})"
+        )
         reached = f"; {acc:.2f}% test accuracy" if acc is not None else ""
         return f"trained by lossatlas: {r.line()}{reached}; {where}"
-    return (f"trained by lossatlas ({r.epochs} epochs, {r.optimizer.upper()} lr {r.lr:g}, momentum {r.momentum:g}, "
-            f"wd {r.weight_decay:g}, batch {r.batch_size}, seed {r.seed}); "
-            f"checkpoint precomputed/checkpoints/{e.id}.pt")
+    return (
+        f"trained by lossatlas ({r.epochs} epochs, {r.optimizer.upper()} lr {r.lr:g}, momentum {r.momentum:g}, "
+        f"wd {r.weight_decay:g}, batch {r.batch_size}, seed {r.seed}); "
+        f"checkpoint precomputed/checkpoints/{e.id}.pt"
+    )
 
 
 def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
@@ -268,15 +306,30 @@ def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
         source = _source_line(e, acc, s.recipe.get("checkpoint_sha256"), directory)
         grid = f"{AxisSpec(min=s.xcoordinates[0], max=s.xcoordinates[-1], num=s.xcoordinates.size)}" + (
             f" x {AxisSpec(min=s.ycoordinates[0], max=s.ycoordinates[-1], num=s.ycoordinates.size)}"
-            if s.ycoordinates is not None else "")
-        entries.append(IndexEntry(
-            id=e.id, file=path.name, title=e.title, description=e.description, tier=e.tier, pair=e.pair,
-            shortcuts=e.shortcuts, epochs=e.training.epochs if e.training else None,
-            test_acc=acc, source=source, model=e.model,
-            dataset_label=DATASET_LABELS.get(e.dataset, e.dataset), samples=e.surface.samples, grid=grid,
-            status="complete" if s.is_complete else "partial", landscape_stats=s.attrs.get("landscape_stats"),
-            checkpoint_sha256=s.recipe.get("checkpoint_sha256"),
-        ))
+            if s.ycoordinates is not None
+            else ""
+        )
+        entries.append(
+            IndexEntry(
+                id=e.id,
+                file=path.name,
+                title=e.title,
+                description=e.description,
+                tier=e.tier,
+                pair=e.pair,
+                shortcuts=e.shortcuts,
+                epochs=e.training.epochs if e.training else None,
+                test_acc=acc,
+                source=source,
+                model=e.model,
+                dataset_label=DATASET_LABELS.get(e.dataset, e.dataset),
+                samples=e.surface.samples,
+                grid=grid,
+                status="complete" if s.is_complete else "partial",
+                landscape_stats=s.attrs.get("landscape_stats"),
+                checkpoint_sha256=s.recipe.get("checkpoint_sha256"),
+            )
+        )
     return Index(entries=entries)
 
 

@@ -12,6 +12,7 @@
 4. remove the entries the built ones replace (manifest entry, surface, trained checkpoint);
 5. write the index and a report (JSON) of what was measured, planned, spent and reached.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,19 +84,28 @@ def plan_epochs(measured: list[Measurement], budget_s: float, min_epochs: int, m
     epochs = max(min_epochs, min(max_epochs, fits))
     estimate = fixed + epochs * per_epoch
     kept = {m.id for m in keep}
-    return Plan(epochs, [m.id for m in keep], [m.id for m in measured if m.id not in kept], budget_s, estimate,
-                estimate > budget_s)
+    return Plan(
+        epochs,
+        [m.id for m in keep],
+        [m.id for m in measured if m.id not in kept],
+        budget_s,
+        estimate,
+        estimate > budget_s,
+    )
 
 
-def _probe_seconds_per_point(entry: gallery.GalleryEntry, directory: Path, device: str, data_root: str | None,
-                             fast: bool) -> tuple[float, float]:
+def _probe_seconds_per_point(
+    entry: gallery.GalleryEntry, directory: Path, device: str, data_root: str | None, fast: bool
+) -> tuple[float, float]:
     """(seconds per point, wall seconds) of a 3x3 surface of the untrained model with the entry's samples,
     exact or in the engine's fast mode, through the engine's public entry point: its fastest path."""
     from .surface import compute_surface
 
     spec = gallery.surface_spec(entry, directory, data_root)
-    probe = SurfaceSpec.model_validate(spec.model_dump() | {"checkpoint": None, "x": PROBE_AXIS, "fast": fast,
-                                                            "y": PROBE_AXIS if spec.y is not None else None})
+    probe = SurfaceSpec.model_validate(
+        spec.model_dump()
+        | {"checkpoint": None, "x": PROBE_AXIS, "fast": fast, "y": PROBE_AXIS if spec.y is not None else None}
+    )
     seen: list[tuple[int, float]] = []  # (points computed, seconds) after each point
     t0 = time.perf_counter()
     compute_surface(probe, None, device=device, progress=lambda p: seen.append((p.computed, p.elapsed)))
@@ -107,9 +117,15 @@ def _probe_seconds_per_point(entry: gallery.GalleryEntry, directory: Path, devic
     return per_point, wall
 
 
-def measure(entries: list[gallery.GalleryEntry], directory: Path, device: str, data_root: str | None,
-            log: Callable[[str], None], fast: bool = False,
-            trained: list[Measurement] | None = None) -> list[Measurement]:
+def measure(
+    entries: list[gallery.GalleryEntry],
+    directory: Path,
+    device: str,
+    data_root: str | None,
+    log: Callable[[str], None],
+    fast: bool = False,
+    trained: list[Measurement] | None = None,
+) -> list[Measurement]:
     """Time what each entry still needs: training steps (unless its checkpoint exists, or ``trained`` has
     them from an earlier measurement) and surface points (exact, or ``fast``)."""
     data: dict[str, ResidentData] = {}
@@ -128,11 +144,22 @@ def measure(entries: list[gallery.GalleryEntry], directory: Path, device: str, d
         points = spec.num_points - (int(read_surface(path).done.sum()) if path.exists() else 0)
         point_s, wall = _probe_seconds_per_point(e, directory, device, data_root, fast) if points else (0.0, 0.0)
         probe_points = 9 if spec.y is not None else 3
-        m = Measurement(e.id, e.model, step_s, steps, point_s, points, max(0.0, wall - probe_points * point_s),
-                        e.optional, e.training.epochs)
-        log(f"[{e.id}] measured: {m.epoch_s:.2f}s per epoch ({steps} steps), {point_s * 1e3:.1f} ms per "
+        m = Measurement(
+            e.id,
+            e.model,
+            step_s,
+            steps,
+            point_s,
+            points,
+            max(0.0, wall - probe_points * point_s),
+            e.optional,
+            e.training.epochs,
+        )
+        log(
+            f"[{e.id}] measured: {m.epoch_s:.2f}s per epoch ({steps} steps), {point_s * 1e3:.1f} ms per "
             f"{'fast' if fast else 'exact'} point "
-            f"x {points} points, setup {m.setup_s:.1f}s")
+            f"x {points} points, setup {m.setup_s:.1f}s"
+        )
         out.append(m)
     return out
 
@@ -150,6 +177,7 @@ def _edit_manifest(directory: Path, edit: Callable[[list[dict[str, Any]]], list[
 
 def pin(directory: Path, ids: list[str], epochs: int, fast_surfaces: bool) -> gallery.Manifest:
     """Write the sized epochs (where unset) and a fast surface mode into the manifest entries ``ids``."""
+
     def edit(entries):
         for e in entries:
             if e["id"] in ids:
@@ -158,6 +186,7 @@ def pin(directory: Path, ids: list[str], epochs: int, fast_surfaces: bool) -> ga
                 if fast_surfaces:
                     e["surface"]["fast"] = True
         return entries
+
     return _edit_manifest(directory, edit)
 
 
@@ -185,6 +214,7 @@ def retire(directory: Path, built: list[str], log: Callable[[str], None]) -> tup
             if "replaces" in e:
                 e["replaces"] = [r for r in e["replaces"] if r not in gone]
         return kept
+
     return (_edit_manifest(directory, edit) if gone else manifest), gone
 
 
@@ -212,6 +242,7 @@ def build_gpu(
 
     def should_stop() -> bool:
         return stop_after_s is not None and time.perf_counter() - t_start > stop_after_s
+
     manifest = gallery.load_manifest(directory)
     entries = [e for e in manifest.entries if e.tier == "gpu" and (only is None or e.id in only)]
     unknown = sorted(set(only or []) - {e.id for e in entries})
@@ -221,8 +252,9 @@ def build_gpu(
         raise ValueError("the manifest has no gpu-tier entries to build")
     for e in entries:
         if not isinstance(e.training, OneCycleRecipe):
-            raise ValueError(f"[{e.id}] gpu-tier entries are trained with the one-cycle recipe "
-                             "(training.kind 'onecycle')")
+            raise ValueError(
+                f"[{e.id}] gpu-tier entries are trained with the one-cycle recipe (training.kind 'onecycle')"
+            )
     if surfaces not in ("exact", "fast", "auto"):
         raise ValueError(f"surfaces must be exact, fast or auto; got {surfaces!r}")
     pinned_fast = any(e.surface.fast for e in entries)
@@ -233,20 +265,26 @@ def build_gpu(
     plan = plan_epochs(measured, budget_s - (time.perf_counter() - t_start), min_epochs, max_epochs)
     plans = {"fast" if fast else "exact": asdict(plan)}
     if surfaces == "auto" and not fast and (plan.over_budget or plan.dropped):
-        log(f"exact surfaces do not fit ({plan.estimate_s:.0f}s, dropping {', '.join(plan.dropped) or 'none'}): "
-            "measuring the fast mode")
+        log(
+            f"exact surfaces do not fit ({plan.estimate_s:.0f}s, dropping {', '.join(plan.dropped) or 'none'}): "
+            "measuring the fast mode"
+        )
         measured = measure(entries, directory, device, data_root, log, fast=True, trained=measured)
         fast_plan = plan_epochs(measured, budget_s - (time.perf_counter() - t_start), min_epochs, max_epochs)
         plans["fast"] = asdict(fast_plan)
         fast, plan = True, fast_plan
     spent = time.perf_counter() - t_start
-    log(f"plan: {plan.epochs} epochs for {', '.join(plan.build)}; dropped {', '.join(plan.dropped) or 'none'}; "
-        f"estimate {plan.estimate_s:.0f}s of {plan.budget_s:.0f}s left")
+    log(
+        f"plan: {plan.epochs} epochs for {', '.join(plan.build)}; dropped {', '.join(plan.dropped) or 'none'}; "
+        f"estimate {plan.estimate_s:.0f}s of {plan.budget_s:.0f}s left"
+    )
     if plan.over_budget:
         surfaces = sum(m.surface_s for m in measured if m.id in plan.build)
         need = sum(m.surface_s for m in measured if m.id in plan.build)
-        log(f"OVER BUDGET: the {'fast' if fast else 'exact'} surfaces alone need {need:.0f}s; give a larger --budget, "
-            "or let --stop-after end this run and run again (it resumes)")
+        log(
+            f"OVER BUDGET: the {'fast' if fast else 'exact'} surfaces alone need {need:.0f}s; give a larger --budget, "
+            "or let --stop-after end this run and run again (it resumes)"
+        )
     manifest = pin(directory, plan.build, plan.epochs, fast)
     by_id = {e.id: e for e in manifest.entries}
 
@@ -261,29 +299,51 @@ def build_gpu(
         surface = read_surface(directory / f"{i}.h5")
         training = surface.attrs.get("training", {})
         ckpt = gallery.checkpoint_path(entry, directory)
-        results.append({
-            "id": i, "model": entry.model, "epochs": entry.training.epochs, "line": entry.training.line(),
-            "train_s": training.get("seconds"), "train_precision": training.get("precision"),
-            "surface_s": surface.attrs.get("elapsed_s"), "wall_s": time.perf_counter() - t0,
-            "test_acc": surface.attrs.get("model_test_acc"), "complete": surface.is_complete,
-            "landscape_stats": surface.attrs.get("landscape_stats"), "compute": surface.recipe.get("compute"),
-            "checkpoint_bytes": ckpt.stat().st_size if ckpt.exists() else None,
-            "checkpoint_committed": gallery.checkpoint_kept(entry),
-        })
-        log(f"[{i}] {results[-1]['test_acc']:.2f}% test accuracy; wall {results[-1]['wall_s']:.0f}s"
-            + ("" if surface.is_complete else
-               f"; surface partial ({int(surface.done.sum())}/{surface.done.size} points)"))
+        results.append(
+            {
+                "id": i,
+                "model": entry.model,
+                "epochs": entry.training.epochs,
+                "line": entry.training.line(),
+                "train_s": training.get("seconds"),
+                "train_precision": training.get("precision"),
+                "surface_s": surface.attrs.get("elapsed_s"),
+                "wall_s": time.perf_counter() - t0,
+                "test_acc": surface.attrs.get("model_test_acc"),
+                "complete": surface.is_complete,
+                "landscape_stats": surface.attrs.get("landscape_stats"),
+                "compute": surface.recipe.get("compute"),
+                "checkpoint_bytes": ckpt.stat().st_size if ckpt.exists() else None,
+                "checkpoint_committed": gallery.checkpoint_kept(entry),
+            }
+        )
+        log(
+            f"[{i}] {results[-1]['test_acc']:.2f}% test accuracy; wall {results[-1]['wall_s']:.0f}s"
+            + (
+                ""
+                if surface.is_complete
+                else f"; surface partial ({int(surface.done.sum())}/{surface.done.size} points)"
+            )
+        )
     if stopped:
         log(f"stopped after {stop_after_s:.0f}s before {', '.join(stopped)}: run again to continue")
     manifest, retired = retire(directory, [r["id"] for r in results if r["complete"]], log)
     index = gallery.build_index(manifest, directory)
     gallery.write_index(index, directory)
     out = {
-        "budget_s": budget_s, "device": torch.cuda.get_device_name() if device.startswith("cuda") else device,
-        "torch": str(torch.__version__), "min_epochs": min_epochs, "max_epochs": max_epochs,
-        "surfaces": "fast" if fast else "exact", "plans": plans, "measure_s": spent,
+        "budget_s": budget_s,
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else device,
+        "torch": str(torch.__version__),
+        "min_epochs": min_epochs,
+        "max_epochs": max_epochs,
+        "surfaces": "fast" if fast else "exact",
+        "plans": plans,
+        "measure_s": spent,
         "measured": [asdict(m) | {"epoch_s": m.epoch_s, "surface_s": m.surface_s} for m in measured],
-        "plan": asdict(plan), "entries": results, "not_started": stopped, "retired": retired,
+        "plan": asdict(plan),
+        "entries": results,
+        "not_started": stopped,
+        "retired": retired,
         "index_entries": len(index.entries),
         "total_s": time.perf_counter() - t_start,
     }
@@ -291,8 +351,10 @@ def build_gpu(
         report.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(report) as tmp:
             tmp.write_text(json.dumps(out, indent=1) + "\n")
-    log(f"gpu tier: {len(results)} entries in {out['total_s']:.0f}s (budget {budget_s:.0f}s); "
-        f"retired {', '.join(retired) or 'none'}")
+    log(
+        f"gpu tier: {len(results)} entries in {out['total_s']:.0f}s (budget {budget_s:.0f}s); "
+        f"retired {', '.join(retired) or 'none'}"
+    )
     return out
 
 
@@ -303,8 +365,9 @@ def export(directory: Path, report: dict[str, Any], dest: Path, part_bytes: int 
     as ``build_gpu.json``. Returns the files written."""
     dest.mkdir(parents=True, exist_ok=True)
     names = ["manifest.json", "index.json"] + [f"{r['id']}.h5" for r in report["entries"]]
-    names += [f"checkpoints/{r['id']}.pt" for r in report["entries"]
-              if r["checkpoint_committed"] and r["checkpoint_bytes"]]
+    names += [
+        f"checkpoints/{r['id']}.pt" for r in report["entries"] if r["checkpoint_committed"] and r["checkpoint_bytes"]
+    ]
     parts: list[list[str]] = [[]]
     size = 0
     for name in names:

@@ -1,5 +1,6 @@
 """The gallery's index (``precomputed/index.json``): what the server's catalog shows about each gallery
 surface. Its own module so that reading it needs neither the training code nor torch."""
+
 from __future__ import annotations
 
 from typing import Any, Literal, get_args

@@ -4,6 +4,7 @@ Evaluating a regular subgrid first, then ever finer ones, makes a partial surfac
 low-resolution surface at any moment (the viewer shows it refining; an interrupted job still shows
 the whole range).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,6 +10,7 @@ Reference files have no ``done`` mask: their pending points are -1. Their non-sq
 scrambled (a ``(nx, ny)`` array whose flat order is row-major ``(ny, nx)``); :func:`read_surface`
 undoes that.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -119,9 +120,12 @@ def _write_trajectory(group: h5py.Group, t: Trajectory) -> None:
 def _read_trajectory(group: h5py.Group) -> Trajectory:
     metrics = {k: np.asarray(group[k][()], dtype=np.float64) for k in group if k not in ("label", "epoch", "x", "y")}
     return Trajectory(
-        [_decode(v) for v in group["label"][()]], np.asarray(group["epoch"][()], dtype=np.int64),
-        np.asarray(group["x"][()], dtype=np.float64), np.asarray(group["y"][()], dtype=np.float64),
-        metrics, json.loads(group.attrs["attrs"]) if "attrs" in group.attrs else {},
+        [_decode(v) for v in group["label"][()]],
+        np.asarray(group["epoch"][()], dtype=np.int64),
+        np.asarray(group["x"][()], dtype=np.float64),
+        np.asarray(group["y"][()], dtype=np.float64),
+        metrics,
+        json.loads(group.attrs["attrs"]) if "attrs" in group.attrs else {},
     )
 
 
@@ -198,7 +202,10 @@ def directions_digest(directions: list[Direction]) -> str:
 
 
 def write_directions(
-    path: str | Path, names: list[str], directions: list[Direction], attrs: dict | None = None,
+    path: str | Path,
+    names: list[str],
+    directions: list[Direction],
+    attrs: dict | None = None,
     datasets: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write directions in the reference layout (``xdirection``/``ydirection``, datasets "0".."N-1"),
@@ -216,9 +223,7 @@ def write_directions(
                 group.create_dataset(str(i), data=d.detach().cpu().float().numpy())
 
 
-def read_directions(
-    path: str | Path, names: list[str], shapes: list[tuple[int, ...]]
-) -> list[Direction]:
+def read_directions(path: str | Path, names: list[str], shapes: list[tuple[int, ...]]) -> list[Direction]:
     """Read the directions of ``path`` and check them against a model's weight names and shapes.
 
     Files of the reference code carry no names: then count and shapes are checked. A mismatch raises

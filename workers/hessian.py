@@ -15,6 +15,7 @@ backward passes (double backward), and Lanczos finds the extreme eigenvalues fro
   point loop (local or on a cluster) calls after moving the weights; and the centre's summary as PyHessian
   reports it (top-k eigenvalues, Hutchinson trace, stochastic Lanczos quadrature density).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -37,7 +38,9 @@ HVP_FORWARD_EQUIVALENTS = 10.0
 StepCallback = Callable[[str, int, int], None]  # (what, step, steps at most)
 
 
-def hessian_params(model: nn.Module, which: str, directions: Sequence[Direction] = (), dir_type: str = "weights") -> list[tuple[str, nn.Parameter]]:
+def hessian_params(
+    model: nn.Module, which: str, directions: Sequence[Direction] = (), dir_type: str = "weights"
+) -> list[tuple[str, nn.Parameter]]:
     """The parameters the Hessian is taken over, with their names, in ``model.parameters()`` order.
 
     ``moved``: those a direction moves (a non-zero entry in any direction; ``dir_type`` says how the
@@ -212,7 +215,9 @@ def reference_extremes(op: HessianOperator, tol: float = 1e-2) -> tuple[float, f
     try:
         from scipy.sparse.linalg import LinearOperator, eigsh
     except ImportError:
-        raise ValueError("hessian method 'reference' needs SciPy: pip install scipy (or use method 'lanczos')") from None
+        raise ValueError(
+            "hessian method 'reference' needs SciPy: pip install scipy (or use method 'lanczos')"
+        ) from None
 
     def hv(v: np.ndarray) -> np.ndarray:
         return op.matvec(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).to(op.device)).cpu().numpy()
@@ -227,7 +232,9 @@ def reference_extremes(op: HessianOperator, tol: float = 1e-2) -> tuple[float, f
     return top, low
 
 
-def hutchinson_trace(matvec: Callable[[torch.Tensor], torch.Tensor], n: int, samples: int, seed: int, device) -> tuple[float, float]:
+def hutchinson_trace(
+    matvec: Callable[[torch.Tensor], torch.Tensor], n: int, samples: int, seed: int, device
+) -> tuple[float, float]:
     """Hutchinson's estimator of tr(H): the mean of ``v^T H v`` over Rademacher ``v``; with its standard error."""
     values = []
     for i in range(samples):
@@ -238,7 +245,12 @@ def hutchinson_trace(matvec: Callable[[torch.Tensor], torch.Tensor], n: int, sam
 
 
 def slq_density(
-    matvec: Callable[[torch.Tensor], torch.Tensor], n: int, steps: int, runs: int, seed: int, device,
+    matvec: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    steps: int,
+    runs: int,
+    seed: int,
+    device,
     on_step: Callable[[int], None] | None = None,
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Stochastic Lanczos quadrature, as PyHessian's ``density``: per run, the Ritz values of ``steps``
@@ -282,7 +294,9 @@ class CurvatureEvaluator:
             top, low = reference_extremes(self.op, self.spec.tol)
         else:
             result = lanczos(
-                self.op, start_vector(self.op.n, self.spec.seed, self.device), self.spec.max_steps,
+                self.op,
+                start_vector(self.op.n, self.spec.seed, self.device),
+                self.spec.max_steps,
                 stop=extremes_converged(self.spec.tol),
                 on_step=(lambda k: on_step("Lanczos step", k, self.spec.max_steps)) if on_step else None,
             )
@@ -294,14 +308,26 @@ class CurvatureEvaluator:
         """Top-k eigenvalues (Lanczos), Hutchinson trace and SLQ density at the current weights."""
         s, op = self.spec, self.op
         before = op.count
-        report = (lambda what, total: (lambda k: on_step(what, k, total))) if on_step else (lambda what, total: None)
-        top = lanczos(op, start_vector(op.n, s.seed, self.device), s.max_steps, stop=top_converged(s.top_k, s.tol),
-                      on_step=report("top-k Lanczos step", s.max_steps))
+        report = (lambda what, total: lambda k: on_step(what, k, total)) if on_step else (lambda what, total: None)
+        top = lanczos(
+            op,
+            start_vector(op.n, s.seed, self.device),
+            s.max_steps,
+            stop=top_converged(s.top_k, s.tol),
+            on_step=report("top-k Lanczos step", s.max_steps),
+        )
         trace, trace_se = hutchinson_trace(op, op.n, s.trace_samples, s.seed, self.device)
         if on_step:
             on_step("Hutchinson probes", s.trace_samples, s.trace_samples)
-        nodes, weights = slq_density(op, op.n, s.density_steps, s.density_runs, s.seed, self.device,
-                                     on_step=report("density Lanczos step", s.density_steps))
+        nodes, weights = slq_density(
+            op,
+            op.n,
+            s.density_steps,
+            s.density_runs,
+            s.seed,
+            self.device,
+            on_step=report("density Lanczos step", s.density_steps),
+        )
         return {
             "top_eigenvalues": [float(v) for v in top.ritz[::-1][: s.top_k]],
             "top_converged": top.converged,
@@ -329,5 +355,6 @@ def curvature_evaluator(
     spec's first split, its loss and batch size, the parameters its directions move."""
     if spec.hessian is None:
         return None
-    return CurvatureEvaluator(model, spec.hessian, splits[spec.splits[0]], spec.loss, spec.batch_size,
-                              directions, spec.directions.dir_type)
+    return CurvatureEvaluator(
+        model, spec.hessian, splits[spec.splits[0]], spec.loss, spec.batch_size, directions, spec.directions.dir_type
+    )

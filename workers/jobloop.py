@@ -13,6 +13,7 @@ the loop waits and carries on.
 
 Run one with ``lossatlas worker`` or ``python -m workers.jobloop --data-dir DIR``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -128,8 +129,16 @@ class Worker:
             if (ix, iy) not in recorded:
                 missing.append((ix, iy, {m: float(v[i]) for m, v in flat.items()}))
         if missing:
-            self.queue.record(job, self.lease_s, int(surface.done.sum()), surface.done.size, None, None, missing,
-                              worker=job.previous_worker or self.id)
+            self.queue.record(
+                job,
+                self.lease_s,
+                int(surface.done.sum()),
+                surface.done.size,
+                None,
+                None,
+                missing,
+                worker=job.previous_worker or self.id,
+            )
 
     def run_job(self, job: Job) -> str:
         """Compute one claimed job; returns what became of it (done, failed, released, lost)."""
@@ -147,8 +156,10 @@ class Worker:
                     self.stop.set()
 
         def progress(p: Progress) -> None:
-            if not self._retry(lambda: self.queue.record(job, self.lease_s, p.done, p.total, p.rate, p.eta, p.new),
-                               "recording progress"):
+            if not self._retry(
+                lambda: self.queue.record(job, self.lease_s, p.done, p.total, p.rate, p.eta, p.new),
+                "recording progress",
+            ):
                 lost.set()
 
         def should_stop() -> bool:
@@ -163,8 +174,9 @@ class Worker:
             self._recover_points(job, out)
             write = FencedWriter(self.queue, job, self.lease_s, self.backoff_s, stop=self.stop.is_set)
             compute = compute_trajectory if spec.directions.kind == "pca" else compute_surface
-            surface = compute(spec, out, device=self.device, progress=progress, should_stop=should_stop, write=write,
-                              ray=self.ray)
+            surface = compute(
+                spec, out, device=self.device, progress=progress, should_stop=should_stop, write=write, ray=self.ray
+            )
         except LeaseLost as e:
             log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
             return "lost"
@@ -190,17 +202,30 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     ``defaults_elsewhere``: --data-dir, --lease and --poll default to None, for a caller that fills
     them from its own settings.
     """
-    p.add_argument("--data-dir", required=not defaults_elsewhere,
-                   help="data directory shared with the server (holds jobs.sqlite3)")
-    p.add_argument("--lease", type=float, default=None if defaults_elsewhere else 30.0,
-                   help="seconds a job stays claimed without a heartbeat")
-    p.add_argument("--poll", type=float, default=None if defaults_elsewhere else 1.0,
-                   help="seconds between looks at an empty queue")
+    p.add_argument(
+        "--data-dir", required=not defaults_elsewhere, help="data directory shared with the server (holds jobs.sqlite3)"
+    )
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=None if defaults_elsewhere else 30.0,
+        help="seconds a job stays claimed without a heartbeat",
+    )
+    p.add_argument(
+        "--poll",
+        type=float,
+        default=None if defaults_elsewhere else 1.0,
+        help="seconds between looks at an empty queue",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
-    p.add_argument("--retry-backoff", type=float, default=1.0,
-                   help="seconds before retrying a failed write (doubling; the job fails after 4 retries)")
+    p.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=1.0,
+        help="seconds before retrying a failed write (doubling; the job fails after 4 retries)",
+    )
     add_ray_argument(p)
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
@@ -212,8 +237,14 @@ def run_worker(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     worker = Worker(
-        JobQueue(Path(args.data_dir)), args.worker_id, args.lease, args.poll, args.device, args.parent_pid,
-        args.retry_backoff, ray=args.ray,
+        JobQueue(Path(args.data_dir)),
+        args.worker_id,
+        args.lease,
+        args.poll,
+        args.device,
+        args.parent_pid,
+        args.retry_backoff,
+        ray=args.ray,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stop.set())

@@ -18,6 +18,7 @@ Layout of the data directory::
 
 The queue knows nothing of HTTP; ``workers`` never imports ``server``.
 """
+
 from __future__ import annotations
 
 import json
@@ -182,7 +183,14 @@ class JobQueue:
     # -- server side ---------------------------------------------------------------------------
 
     def submit(
-        self, key: str, request: dict, spec: dict, surface_id: str, out: str, total: int, max_active: int,
+        self,
+        key: str,
+        request: dict,
+        spec: dict,
+        surface_id: str,
+        out: str,
+        total: int,
+        max_active: int,
         cost: float | None = None,
     ) -> tuple[Job, bool]:
         """Queue a job, or return the job of an identical earlier request.
@@ -306,8 +314,9 @@ class JobQueue:
         """Renew the lease; False when the claim is no longer current (cancelled, or re-claimed by another
         worker after this one stalled): then the worker must stop."""
         with self._connect() as db:
-            cur = db.execute(f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}",
-                             (time.time() + lease_s, *self._held(claim)))
+            cur = db.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (time.time() + lease_s, *self._held(claim))
+            )
         return cur.rowcount == 1
 
     def record(
@@ -331,8 +340,14 @@ class JobQueue:
             db.executemany(
                 "INSERT INTO points (job_id, worker, ix, iy, metrics, time) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (claim.id, worker or claim.worker, ix, iy,
-                     json.dumps({k: _finite(v) for k, v in values.items()}), now)
+                    (
+                        claim.id,
+                        worker or claim.worker,
+                        ix,
+                        iy,
+                        json.dumps({k: _finite(v) for k, v in values.items()}),
+                        now,
+                    )
                     for ix, iy, values in points
                 ],
             )
@@ -341,8 +356,10 @@ class JobQueue:
                 "WHERE id = ? AND worker = ? AND generation = ?",
                 (done, total, now, *self._held(claim)),
             )
-            cur = db.execute(f"UPDATE jobs SET rate = ?, eta = ?, lease_until = ? WHERE {self._HELD}",
-                             (rate, eta, now + lease_s, *self._held(claim)))
+            cur = db.execute(
+                f"UPDATE jobs SET rate = ?, eta = ?, lease_until = ? WHERE {self._HELD}",
+                (rate, eta, now + lease_s, *self._held(claim)),
+            )
         return cur.rowcount == 1
 
     @contextmanager
@@ -351,11 +368,14 @@ class JobQueue:
         so that no other worker can claim the job meanwhile; renews the lease. Raises :class:`LeaseLost`
         (the body does not run) when the claim is no longer current."""
         with self._transaction() as db:
-            cur = db.execute(f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}",
-                             (time.time() + lease_s, *self._held(claim)))
+            cur = db.execute(
+                f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (time.time() + lease_s, *self._held(claim))
+            )
             if cur.rowcount != 1:
-                raise LeaseLost(f"job {claim.id}: the claim of worker {claim.worker} "
-                                f"(lease generation {claim.generation}) is no longer current")
+                raise LeaseLost(
+                    f"job {claim.id}: the claim of worker {claim.worker} "
+                    f"(lease generation {claim.generation}) is no longer current"
+                )
             yield
 
     def finish(self, claim: Job, state: State, error: str | None = None, done: int | None = None) -> bool:

@@ -4,6 +4,7 @@ or not finite), the done mask, z ranges and the recipe with paths cut to file na
 The server adds the catalog's id, name and summary (``server/mesh.py``); ``lossatlas export --json``
 writes this part alone. Both come from here so that the two never differ.
 """
+
 from __future__ import annotations
 
 import math

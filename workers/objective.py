@@ -6,6 +6,7 @@ code's MSELoss), both with top-1 accuracy. Through the Python API any loss works
 an accuracy callable ``(outputs, targets) -> per-sample scores in [0, 1]`` or none at all; and a model
 that returns a dict or a tuple has its output picked by a key, an index or a function.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -65,9 +66,13 @@ def pick_output(output: OutputPick) -> Callable[[Any], torch.Tensor]:
         if output is None:
             if isinstance(raw, torch.Tensor):
                 return raw
-            kind = f"a dict with keys {', '.join(map(repr, raw))}" if isinstance(raw, dict) else f"a {type(raw).__name__}"
-            raise ValueError(f"the model returned {kind}, not a tensor; pass output=<key, index or function> "
-                             "to pick the one the loss takes")
+            kind = (
+                f"a dict with keys {', '.join(map(repr, raw))}" if isinstance(raw, dict) else f"a {type(raw).__name__}"
+            )
+            raise ValueError(
+                f"the model returned {kind}, not a tensor; pass output=<key, index or function> "
+                "to pick the one the loss takes"
+            )
         try:
             if isinstance(output, str) and not isinstance(raw, dict):
                 return getattr(raw, output)
@@ -113,15 +118,18 @@ def _user_loss_sum(fn: LossFn) -> Callable[[torch.Tensor, torch.Tensor], torch.T
         losses = fn(outputs, targets)
         if not isinstance(losses, torch.Tensor) or losses.dim() != 1 or len(losses) != len(targets):
             shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
-            raise ValueError(f"the loss {describe(fn)} must return one value per sample, shape ({len(targets)},), "
-                             f"got {shape}; use reduction='none' (and average over other dimensions)")
+            raise ValueError(
+                f"the loss {describe(fn)} must return one value per sample, shape ({len(targets)},), "
+                f"got {shape}; use reduction='none' (and average over other dimensions)"
+            )
         return losses.double().sum()
 
     return loss_sum
 
 
-def make_objective(loss: str | LossFn = "ce", accuracy: AccuracyFn | str | None = "auto",
-                   output: OutputPick = None) -> Objective:
+def make_objective(
+    loss: str | LossFn = "ce", accuracy: AccuracyFn | str | None = "auto", output: OutputPick = None
+) -> Objective:
     """Build an :class:`Objective`.
 
     ``accuracy``: a callable, ``"top1"``, None (no accuracy metric), or ``"auto"``: top-1 for a built-in
@@ -142,8 +150,10 @@ def make_objective(loss: str | LossFn = "ce", accuracy: AccuracyFn | str | None 
     elif accuracy is None or callable(accuracy):
         correct, acc_name = accuracy, (describe(accuracy) if accuracy is not None else None)
     else:
-        raise ValueError(f"accuracy must be 'auto', 'top1', None or a callable (outputs, targets) -> per-sample "
-                         f"scores; got {accuracy!r}")
+        raise ValueError(
+            f"accuracy must be 'auto', 'top1', None or a callable (outputs, targets) -> per-sample "
+            f"scores; got {accuracy!r}"
+        )
     out_name = None if output is None else (describe(output) if callable(output) else repr(output))
     as_is = isinstance(loss, str) and acc_name == "top1" and output is None
     recipe = None if as_is else {"loss": loss_name, "accuracy": acc_name, "output": out_name}

@@ -13,6 +13,7 @@ Files follow the reference code: a direction file with ``explained_variance_``,
 ``explained_variance_ratio_`` and ``singular_values_`` at its root; projections in ``proj_xcoord`` and
 ``proj_ycoord``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -142,7 +143,9 @@ def pca_directions(
     return directions, result
 
 
-def project(rows: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, method: str = "cos") -> tuple[np.ndarray, np.ndarray]:
+def project(
+    rows: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, method: str = "cos"
+) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of each row ``d = flatten(w_i - w_final)`` in the plane of the flat directions.
 
     ``cos`` (the reference's default): ``x = <d, dx>/||dx||``, ``y = <d, dy>/||dy||``, the surface's
@@ -160,8 +163,9 @@ def project(rows: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, method: str 
     return solution[0].numpy(), solution[1].numpy()
 
 
-def write_pca_directions(path: str | Path, names: list[str], directions: list[Direction], result: PCAResult,
-                         attrs: Mapping | None = None) -> None:
+def write_pca_directions(
+    path: str | Path, names: list[str], directions: list[Direction], result: PCAResult, attrs: Mapping | None = None
+) -> None:
     """The reference's PCA direction file (plus our weight names and ``attrs``), atomically."""
     write_directions(path, names, directions, dict(attrs or {}), datasets=result.stats())
 

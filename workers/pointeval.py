@@ -12,6 +12,7 @@ per-point ones to float rounding (tests/workers/test_pointeval.py). The fast mod
 (:mod:`workers.fastmode`) is checked against it at the centre and the corners of the grid
 (:meth:`PointEvaluator.fast_check`), and the deviation is stored with the surface.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -94,13 +95,24 @@ class PointEvaluator:
         self.flat = FlatWeights(model, directions, dir_type)
         self.exact = Evaluator(model, splits, loss, batch_size, self.device)
         self.fast = FastForward(model, self.device, bf16=fast == "bf16", compile=compile) if fast else None
-        self.evaluator = self.exact if self.fast is None else Evaluator(
-            model, self.exact.splits, loss, batch_size, self.device,
-            forward=self.fast, input_transform=self.fast.prepare_inputs,
+        self.evaluator = (
+            self.exact
+            if self.fast is None
+            else Evaluator(
+                model,
+                self.exact.splits,
+                loss,
+                batch_size,
+                self.device,
+                forward=self.fast,
+                input_transform=self.fast.prepare_inputs,
+            )
         )
         if self.exact.objective.recipe is not None:  # a user's loss, accuracy or output takes one point's outputs
             if points_per_pass not in (None, 1):
-                raise ValueError("a custom loss, accuracy or output is evaluated one point per pass: leave points per pass unset")
+                raise ValueError(
+                    "a custom loss, accuracy or output is evaluated one point per pass: leave points per pass unset"
+                )
             points_per_pass = 1
         self._auto = points_per_pass is None
         self._k = points_per_pass
@@ -159,8 +171,12 @@ class PointEvaluator:
         torch.cuda.reset_peak_memory_stats(self.device)
         try:
             with torch.inference_mode(), self._numerics():
-                self._forward_many(module, tensors, torch.cat([t.reshape(1, -1) for _, t in tensors], 1),
-                                   x[: self.evaluator.batch_size])
+                self._forward_many(
+                    module,
+                    tensors,
+                    torch.cat([t.reshape(1, -1) for _, t in tensors], 1),
+                    x[: self.evaluator.batch_size],
+                )
         except RuntimeError as e:
             self._warn_unbatchable(e)
             return 1
@@ -171,7 +187,10 @@ class PointEvaluator:
 
     @staticmethod
     def _warn_unbatchable(e: Exception) -> None:
-        warnings.warn(f"evaluating one point per pass: this model cannot be batched over points ({one_line_error(e)})", stacklevel=2)
+        warnings.warn(
+            f"evaluating one point per pass: this model cannot be batched over points ({one_line_error(e)})",
+            stacklevel=2,
+        )
 
     def _forward_module(self) -> tuple[nn.Module, list[tuple[str, torch.Tensor]]]:
         module = self.model if self.fast is None else self.fast.module
@@ -206,7 +225,9 @@ class PointEvaluator:
                 out += self._evaluate_chunk(chunk)
             except RuntimeError as e:  # a model vmap cannot batch (data-dependent control flow, ...)
                 if not self._auto:
-                    raise ValueError(f"cannot evaluate {k} points per pass with this model ({one_line_error(e)}); use 1") from e
+                    raise ValueError(
+                        f"cannot evaluate {k} points per pass with this model ({one_line_error(e)}); use 1"
+                    ) from e
                 self._warn_unbatchable(e)
                 self._k = 1
                 out += [self.evaluate_one(c) for c in points[start:]]
@@ -231,14 +252,21 @@ class PointEvaluator:
                 correct = torch.zeros(len(chunk), dtype=torch.float64, device=self.device)
                 for start in range(0, len(y), self.evaluator.batch_size):
                     logits = self._forward_many(module, tensors, stacked, x[start : start + self.evaluator.batch_size])
-                    batch_loss, batch_correct = self.evaluator.objective.batch(logits, y[start : start + self.evaluator.batch_size])
+                    batch_loss, batch_correct = self.evaluator.objective.batch(
+                        logits, y[start : start + self.evaluator.batch_size]
+                    )
                     loss_sum += batch_loss
                     correct += batch_correct
                 sums[name] = (loss_sum, correct, len(y))
-        values = {name: (loss.cpu(), correct.cpu(), n) for name, (loss, correct, n) in sums.items()}  # one read per chunk
+        values = {
+            name: (loss.cpu(), correct.cpu(), n) for name, (loss, correct, n) in sums.items()
+        }  # one read per chunk
         return [
-            {key: value for name, (loss, correct, n) in values.items()
-             for key, value in ((f"{name}_loss", loss[i].item() / n), (f"{name}_acc", 100.0 * correct[i].item() / n))}
+            {
+                key: value
+                for name, (loss, correct, n) in values.items()
+                for key, value in ((f"{name}_loss", loss[i].item() / n), (f"{name}_acc", 100.0 * correct[i].item() / n))
+            }
             for i in range(len(chunk))
         ]
 

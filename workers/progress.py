@@ -5,6 +5,7 @@ A resumed surface starts with points already done: the rate and time left then c
 :class:`~workers.surface.Progress` (points computed by this run over its time), not from tqdm's count,
 which would take the finished points for work done in the first second.
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,13 +32,28 @@ class ProgressBar:
     """One bar; ``update(done, rate, eta, extra)`` moves it to ``done``. Without ``rate`` (None), tqdm
     measures it. In a terminal it redraws often; into a log it writes at most every ``interval`` seconds."""
 
-    def __init__(self, total: int, unit: str = "pts", stream: TextIO | None = None, interval: float = 10.0,
-                 desc: str | None = None):
+    def __init__(
+        self,
+        total: int,
+        unit: str = "pts",
+        stream: TextIO | None = None,
+        interval: float = 10.0,
+        desc: str | None = None,
+    ):
         self._total, self.unit = total, unit
         stream = stream or sys.stderr
         tty = getattr(stream, "isatty", lambda: False)()
-        self._bar = tqdm(total=total, unit=unit, file=stream, desc=desc, mininterval=0.2 if tty else interval,
-                         dynamic_ncols=tty, ncols=None if tty else 100, leave=True, bar_format=_TQDM)
+        self._bar = tqdm(
+            total=total,
+            unit=unit,
+            file=stream,
+            desc=desc,
+            mininterval=0.2 if tty else interval,
+            dynamic_ncols=tty,
+            ncols=None if tty else 100,
+            leave=True,
+            bar_format=_TQDM,
+        )
 
     @property
     def total(self) -> int:

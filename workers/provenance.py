@@ -9,6 +9,7 @@ the same computation, and refuse when it does not.
 - changed model code leaves all of these equal (ReLU -> Tanh has no weights): on resume one finished
   point is computed again (the canary) and compared with the file at the tolerance of its precision.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,18 @@ import torch.nn as nn
 # vectorized kernels of another CPU): about 1e-6 relative; bf16 keeps 8 bits of mantissa.
 CANARY_RTOL = {"fp32": 1e-4, "tf32": 2e-3, "bf16": 2e-2}
 
-_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+_CPU_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+    "sve",
+)
 
 
 class StaleSurfaceError(ValueError):
@@ -37,8 +49,10 @@ class StaleSurfaceError(ValueError):
 
     def __init__(self, path: Path, what: str):
         self.path, self.what = path, what
-        super().__init__(f"{path} was computed {what}; recompute it with overwrite=True "
-                         "(lossatlas compute --overwrite) or choose another output file")
+        super().__init__(
+            f"{path} was computed {what}; recompute it with overwrite=True "
+            "(lossatlas compute --overwrite) or choose another output file"
+        )
 
 
 def _tensor_bytes(t: torch.Tensor) -> np.ndarray:

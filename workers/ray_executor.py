@@ -14,6 +14,7 @@ twice. Stopping (``should_stop``, or closing the iterator) kills the actors, end
 
 Imported only when a caller asks for Ray: the engine runs without it (``pip install 'lossatlas[ray]'``).
 """
+
 from __future__ import annotations
 
 import collections
@@ -74,8 +75,13 @@ class RayExecutor:
     ``lost_chunks`` counts chunks that had to run again because their actor was lost.
     """
 
-    def __init__(self, address: str = "auto", device: str | torch.device = "cpu", actors: int | None = None,
-                 chunk_points: int | None = None):
+    def __init__(
+        self,
+        address: str = "auto",
+        device: str | torch.device = "cpu",
+        actors: int | None = None,
+        chunk_points: int | None = None,
+    ):
         self.address, self.device = address, torch.device(device)
         self.actors, self.chunk_points = actors, chunk_points
         self.lost_chunks = 0

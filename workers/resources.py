@@ -6,6 +6,7 @@ In a source checkout they sit beside the packages. A wheel installs them as data
 base for ``pip install --user``). An environment variable (``LOSSATLAS_FRONTEND_DIR``,
 ``LOSSATLAS_GALLERY_DIR``, the server's settings use the same names) overrides both.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARE = ("share", "lossatlas")
 # name -> (environment variable, a file that shows the directory is the real one)
-RESOURCES = {"frontend": ("LOSSATLAS_FRONTEND_DIR", "index.html"), "precomputed": ("LOSSATLAS_GALLERY_DIR", "index.json")}
+RESOURCES = {
+    "frontend": ("LOSSATLAS_FRONTEND_DIR", "index.html"),
+    "precomputed": ("LOSSATLAS_GALLERY_DIR", "index.json"),
+}
 GALLERY_SOURCE = (
     "the gallery (precomputed/) comes with the lossatlas source repository and the wheel; "
     "point LOSSATLAS_GALLERY_DIR at a copy of it"

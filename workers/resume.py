@@ -2,6 +2,7 @@
 weights, samples), then, once the run is set up, its device class, precision and the canary point
 (:mod:`workers.provenance` says what each record holds). Every refusal is a :class:`StaleSurfaceError`
 naming what changed, raised before anything is written."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -70,12 +71,16 @@ def open_or_resume(out: Path | None, recipe: dict[str, Any], overwrite: bool = F
         raise StaleSurfaceError(out, f"with other settings ({'; '.join(diffs[:3])})")
     if old["weights_sha256"] != recipe["weights_sha256"]:
         raise StaleSurfaceError(
-            out, f"from other model weights (sha256 of the weights and buffers as loaded: "
-                 f"{_short(old['weights_sha256'])} in the file, {_short(recipe['weights_sha256'])} now)")
+            out,
+            f"from other model weights (sha256 of the weights and buffers as loaded: "
+            f"{_short(old['weights_sha256'])} in the file, {_short(recipe['weights_sha256'])} now)",
+        )
     for split, now in recipe["samples"].items():
         then = old["samples"].get(split, {})
         if then.get("sha256") != now["sha256"]:
-            raise StaleSurfaceError(out, f"on other data ({split}: {_samples_line(then)} in the file; {_samples_line(now)} now)")
+            raise StaleSurfaceError(
+                out, f"on other data ({split}: {_samples_line(then)} in the file; {_samples_line(now)} now)"
+            )
     return previous
 
 

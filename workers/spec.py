@@ -3,6 +3,7 @@
 The spec is the recipe stored in every surface file. Two runs with equal recipes compute the same
 surface, which is what makes resuming, deduplicating jobs and refusing mismatched files possible.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -172,8 +173,9 @@ class SurfaceSpec(BaseModel):
     x: AxisSpec
     y: AxisSpec | None = None
     fast: bool | Literal["fp32", "bf16"] = Field(
-        False, description="trade exactness for speed: BN folding, channels-last, and bf16 when named "
-        "(true: bf16 on GPUs, fp32 on CPUs); the measured deviation is stored in the file"
+        False,
+        description="trade exactness for speed: BN folding, channels-last, and bf16 when named "
+        "(true: bf16 on GPUs, fp32 on CPUs); the measured deviation is stored in the file",
     )
     hessian: HessianSpec | None = Field(None, description="also map the Hessian's extreme eigenvalues (costly)")
 

@@ -11,6 +11,7 @@ When the surface carries the real measure (``max_eig``/``min_eig``, the extreme 
 Hessian in the full weight space, ``workers/hessian.py``), the same rule is applied to them as well and
 reported beside the grid-based share, each labelled with its ``method``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,7 +47,9 @@ def eigen_nonconvex(lmin: np.ndarray, lmax: np.ndarray, ratio: float = RATIO) ->
     return (lmin < 0) & ((lmax <= 0) | (np.abs(lmin) > ratio * lmax))
 
 
-def nonconvex_share(z: np.ndarray, x: np.ndarray, y: np.ndarray | None = None, radius: float = RADIUS) -> dict[str, Any]:
+def nonconvex_share(
+    z: np.ndarray, x: np.ndarray, y: np.ndarray | None = None, radius: float = RADIUS
+) -> dict[str, Any]:
     """Share of grid points within ``radius`` of the origin where the surface is not locally convex.
 
     Points whose finite-difference stencil touches a non-finite value are left out and counted apart.
@@ -100,6 +103,8 @@ def landscape_stats(surface) -> dict[str, Any]:
         stats = nonconvex_share(surface.metrics[metric], surface.xcoordinates, surface.ycoordinates)
         out = {"method": "grid", "metric": metric, "radius": RADIUS, "ratio": RATIO, **stats}
     if "min_eig" in surface.metrics and "max_eig" in surface.metrics:
-        eig = eig_nonconvex_share(surface.metrics["min_eig"], surface.metrics["max_eig"], surface.xcoordinates, surface.ycoordinates)
+        eig = eig_nonconvex_share(
+            surface.metrics["min_eig"], surface.metrics["max_eig"], surface.xcoordinates, surface.ycoordinates
+        )
         out["hessian"] = {"method": "hessian", "metric": "|min_eig/max_eig|", "radius": RADIUS, "ratio": RATIO, **eig}
     return {"landscape_stats": out}

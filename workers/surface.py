@@ -11,6 +11,7 @@ checks against the recipe; :mod:`workers.resume`), :func:`load_directions` (read
 with the first point) and :func:`evaluate_grid` (the point loop; an executor evaluates the points, in this
 process or on a Ray cluster: :mod:`workers.executors`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -104,8 +105,6 @@ def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
     return splits, indices
 
 
-
-
 def build_recipe(
     spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False, splits: Splits | None = None
 ) -> dict[str, Any]:
@@ -143,7 +142,9 @@ def load_directions(
     if spec.dir_file or (previous is not None and dir_path is not None and dir_path.exists()):
         directions = read_directions(dir_path, names, shapes)
         if len(directions) < spec.ndim:
-            raise ValueError(f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}")
+            raise ValueError(
+                f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}"
+            )
         directions, pending = directions[: spec.ndim], False
     else:
         directions, pending = _make_directions(spec, model), dir_path is not None
@@ -157,15 +158,29 @@ class GridPoint:
     per pass where it pays) and, when the spec asks, the Hessian's extreme eigenvalues (one point at a time)."""
 
     def __init__(
-        self, model: nn.Module, directions: list[Direction], splits: Splits, spec: SurfaceSpec, device: torch.device,
-        points_per_pass: int | None = None, compile_fast: bool = False, objective: Objective | None = None,
+        self,
+        model: nn.Module,
+        directions: list[Direction],
+        splits: Splits,
+        spec: SurfaceSpec,
+        device: torch.device,
+        points_per_pass: int | None = None,
+        compile_fast: bool = False,
+        objective: Objective | None = None,
     ):
         if spec.hessian is not None and points_per_pass not in (None, 1):
             raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
         self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
-            model, directions, splits, dir_type=spec.directions.dir_type, loss=objective or spec.loss,
-            batch_size=spec.batch_size, device=device, fast=fast_precision(spec.fast, device),
-            compile=compile_fast, points_per_pass=1 if spec.hessian is not None else points_per_pass,
+            model,
+            directions,
+            splits,
+            dir_type=spec.directions.dir_type,
+            loss=objective or spec.loss,
+            batch_size=spec.batch_size,
+            device=device,
+            fast=fast_precision(spec.fast, device),
+            compile=compile_fast,
+            points_per_pass=1 if spec.hessian is not None else points_per_pass,
         )
         self.precision = self.metrics.precision
         self.counts = self.metrics.counts
@@ -230,7 +245,13 @@ class GridWork:
 
     def start(self, device: torch.device) -> PointFn:
         point = self.point or GridPoint(
-            self.model, self.directions, self.splits, self.spec, device, self.points_per_pass, self.compile_fast,
+            self.model,
+            self.directions,
+            self.splits,
+            self.spec,
+            device,
+            self.points_per_pass,
+            self.compile_fast,
             self.objective,
         )
 
@@ -264,7 +285,8 @@ def evaluate_grid(
     t_run = time.perf_counter()
     if progress is not None and work.point is not None:  # stages of a point are reported from this process only
         work.point.on_stage = lambda text: progress(
-            Progress(int(surface.done.sum()), total, computed, time.perf_counter() - t_run, stage=text))
+            Progress(int(surface.done.sum()), total, computed, time.perf_counter() - t_run, stage=text)
+        )
 
     def save() -> None:
         nonlocal before_first_write
@@ -276,8 +298,11 @@ def evaluate_grid(
         write(out, surface)
 
     def pending(level: np.ndarray) -> list[tuple[int, Coords]]:  # (flat index, coordinates) not yet done
-        return [(int(i), point_coords(surface, (int(i),) if ys is None else divmod(int(i), nx)))
-                for i in level if not done_flat[i]]
+        return [
+            (int(i), point_coords(surface, (int(i),) if ys is None else divmod(int(i), nx)))
+            for i in level
+            if not done_flat[i]
+        ]
 
     levels = [pending(level) for level in coarse_to_fine(nx, ny)]
     with contextlib.closing(executor.map(work, levels, should_stop)) as results:
@@ -394,8 +419,10 @@ def compute_surface(
     else:  # the Ray actors' GPU; this process (the data check, the canary point) works on its CPU
         device, here = torch.device(device), torch.device("cpu")
         if spec.fast:
-            raise ValueError("--fast on Ray GPUs needs a GPU where lossatlas runs too (its precision and canary "
-                             "point are checked here); run it on a GPU node or drop --fast")
+            raise ValueError(
+                "--fast on Ray GPUs needs a GPU where lossatlas runs too (its precision and canary "
+                "point are checked here); run it on a GPU node or drop --fast"
+            )
     executor = executor or make_executor(device, ray)
     out = check_out_path(out) if out is not None else None
     if out is not None:
@@ -439,7 +466,9 @@ def compute_surface(
             metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
             surface = _new_surface(spec, recipe, indices, metrics)
         if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
-            recipe["compute"]["fast_check"] = point.metrics.fast_check(check_points(surface.xcoordinates, surface.ycoordinates))
+            recipe["compute"]["fast_check"] = point.metrics.fast_check(
+                check_points(surface.xcoordinates, surface.ycoordinates)
+            )
             recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
         surface.attrs["device"] = str(device)
         surface.attrs["executor"] = executor.description
@@ -454,17 +483,29 @@ def compute_surface(
                 write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
                 surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
 
-        work = GridWork(shipped, directions, splits, spec, points_per_pass, compile_fast, objective,
-                        point=None if shipped is not None else point)
-        surface = evaluate_grid(surface, work, executor, out, write_directions_file, progress, should_stop, t_start,
-                                write)
+        work = GridWork(
+            shipped,
+            directions,
+            splits,
+            spec,
+            points_per_pass,
+            compile_fast,
+            objective,
+            point=None if shipped is not None else point,
+        )
+        surface = evaluate_grid(
+            surface, work, executor, out, write_directions_file, progress, should_stop, t_start, write
+        )
         if point.curvature is not None:
             _finish_curvature(surface, point, spec, out, write)
         return surface
 
 
 def _finish_curvature(
-    surface: Surface, point: GridPoint, spec: SurfaceSpec, out: Path | None,
+    surface: Surface,
+    point: GridPoint,
+    spec: SurfaceSpec,
+    out: Path | None,
     write: Callable[[Path, Surface], None] = write_surface,
 ) -> None:
     """Count this run's Hessian-vector products and, once every point is done, add the centre's summary."""
@@ -477,14 +518,19 @@ def _finish_curvature(
             write(out, surface)
 
 
-def _new_surface(spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray],
-                 metrics: list[str]) -> Surface:
+def _new_surface(
+    spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray], metrics: list[str]
+) -> Surface:
     """An empty surface of ``spec``'s grid, every metric NaN, nothing done."""
     xs = spec.x.axis().coordinates()
     ys = spec.y.axis().coordinates() if spec.y is not None else None
     shape = (len(xs),) if ys is None else (len(ys), len(xs))
     surface = Surface(
-        xs, ys, {m: np.full(shape, np.nan) for m in metrics}, np.zeros(shape, dtype=bool), recipe,
+        xs,
+        ys,
+        {m: np.full(shape, np.nan) for m in metrics},
+        np.zeros(shape, dtype=bool),
+        recipe,
         attrs={
             "lossatlas_version": __version__,
             "torch_version": torch.__version__,

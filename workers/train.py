@@ -9,6 +9,7 @@ checkpoint ``epoch_{k}.pt`` is kept (``epoch_0.pt``: the initialisation), and ev
 Each holds the weights, the epoch or step and the training recipe. The paper's comparisons (SGD vs
 Adam, small vs large batch, weight decay on and off) are settings of :class:`TrainConfig`.
 """
+
 from __future__ import annotations
 
 import time
@@ -98,8 +99,8 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     dx = torch.randint(0, 9, (n,), generator=gen).to(x.device)
     dy = torch.randint(0, 9, (n,), generator=gen).to(x.device)
     flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (n, h)
-    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (n, w)
+    rows = dy[:, None] + torch.arange(h, device=x.device)[None, :]  # (n, h)
+    cols = dx[:, None] + torch.arange(w, device=x.device)[None, :]  # (n, w)
     cols = torch.where(flip[:, None], cols.flip(1), cols)
     idx_n = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
@@ -153,7 +154,9 @@ def train(
     if state_path.exists():
         state = torch.load(state_path, map_location=dev, weights_only=True)
         if not _same_recipe(state["config"], config):
-            raise ValueError(f"{state_path} was written by a training run with other settings; use another output directory")
+            raise ValueError(
+                f"{state_path} was written by a training run with other settings; use another output directory"
+            )
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochStats(**h) for h in state["history"]]
@@ -165,7 +168,12 @@ def train(
     xs_test, ys_test = load_raw(config.dataset, "test", config.data_root)
     keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed)
     keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed)
-    xs_train, ys_train, xs_test, ys_test = xs_train[keep_train], ys_train[keep_train], xs_test[keep_test], ys_test[keep_test]
+    xs_train, ys_train, xs_test, ys_test = (
+        xs_train[keep_train],
+        ys_train[keep_train],
+        xs_test[keep_test],
+        ys_test[keep_test],
+    )
     x_train, y_train = to_tensor(xs_train, mean, std).to(dev), torch.as_tensor(ys_train).to(dev)
     x_test, y_test = to_tensor(xs_test, mean, std).to(dev), torch.as_tensor(ys_test).to(dev)
     n = len(y_train)
@@ -212,26 +220,44 @@ def train(
                 progress(epoch, step + 1, steps, (loss_sum / seen).item(), (100.0 * correct / seen).item())
         tested = test_split.evaluate()
         test_loss, test_acc = tested["test_loss"], tested["test_acc"]
-        stats = EpochStats(epoch + 1, lr, (loss_sum / n).item(), (100.0 * correct / n).item(), test_loss, test_acc,
-                           time.perf_counter() - t0)
+        stats = EpochStats(
+            epoch + 1,
+            lr,
+            (loss_sum / n).item(),
+            (100.0 * correct / n).item(),
+            test_loss,
+            test_acc,
+            time.perf_counter() - t0,
+        )
         result.history.append(stats)
-        log(f"epoch {stats.epoch}/{config.epochs}  lr {lr:g}  train loss {stats.train_loss:.4f} acc {stats.train_acc:.2f}"
-            f"  test loss {test_loss:.4f} acc {test_acc:.2f}  ({stats.seconds:.0f}s)")
+        log(
+            f"epoch {stats.epoch}/{config.epochs}  lr {lr:g}  train loss {stats.train_loss:.4f} acc {stats.train_acc:.2f}"
+            f"  test loss {test_loss:.4f} acc {test_acc:.2f}  ({stats.seconds:.0f}s)"
+        )
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         if config.save_every and stats.epoch % config.save_every == 0:
             keep(f"epoch_{stats.epoch}.pt", epoch=stats.epoch, acc=test_acc)
-        _save_atomic({
-            "config": _recipe(config),
-            "epoch": stats.epoch,
-            "state_dict": weights,
-            "optimizer": optimizer.state_dict(),
-            "history": [asdict(h) for h in result.history],
-        }, state_path)
+        _save_atomic(
+            {
+                "config": _recipe(config),
+                "epoch": stats.epoch,
+                "state_dict": weights,
+                "optimizer": optimizer.state_dict(),
+                "history": [asdict(h) for h in result.history],
+            },
+            state_path,
+        )
 
     final = out_dir / "final.pt"
     last = result.history[-1] if result.history else None
-    _save_atomic({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                  "epoch": config.epochs, "acc": last.test_acc if last else None,
-                  "history": [asdict(h) for h in result.history]}, final)
+    _save_atomic(
+        {
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "epoch": config.epochs,
+            "acc": last.test_acc if last else None,
+            "history": [asdict(h) for h in result.history],
+        },
+        final,
+    )
     result.checkpoint = final
     return result

@@ -9,6 +9,7 @@ given, covers the whole projected path with a margin; the surface is computed by
 :func:`workers.surface.compute_surface` with that direction file; then each checkpoint is evaluated on
 the surface's samples and the path is stored in the surface file's ``trajectory`` group.
 """
+
 from __future__ import annotations
 
 import copy
@@ -75,10 +76,14 @@ def expand_checkpoints(sources: str | Path | Sequence[str | Path]) -> list[Path]
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            found = sorted(path.glob("epoch_*.pt"), key=_natural_key) or sorted(path.glob("step_*.pt"), key=_natural_key)
+            found = sorted(path.glob("epoch_*.pt"), key=_natural_key) or sorted(
+                path.glob("step_*.pt"), key=_natural_key
+            )
             if not found:
-                raise ValueError(f"{path} holds no epoch_*.pt or step_*.pt checkpoints; train with --save-every 1 "
-                                 "(or --save-every-steps N) to keep them")
+                raise ValueError(
+                    f"{path} holds no epoch_*.pt or step_*.pt checkpoints; train with --save-every 1 "
+                    "(or --save-every-steps N) to keep them"
+                )
             files += found
         elif _GLOB.search(str(source)):
             found = sorted((Path(p) for p in glob.glob(str(source))), key=_natural_key)
@@ -139,8 +144,10 @@ def _directions_from_file(path: Path, names: list[str], shapes: list[tuple[int, 
         with h5py.File(path, "r") as f:
             stored = json.loads(f.attrs["pca"]) if "pca" in f.attrs else None
         if stored != pca_recipe:
-            raise ValueError(f"{path} holds directions of another path or setting; recompute with overwrite=True "
-                             "(lossatlas compute --overwrite) or choose another output file")
+            raise ValueError(
+                f"{path} holds directions of another path or setting; recompute with overwrite=True "
+                "(lossatlas compute --overwrite) or choose another output file"
+            )
     directions = read_directions(path, names, shapes)
     if len(directions) < 2:
         raise ValueError(f"direction file {path} holds one direction; a trajectory plane needs two")
@@ -234,8 +241,12 @@ def compute_trajectory(
         matrix[i] = flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore)
 
     out = Path(out) if out is not None else None
-    pca_recipe = {"dir_type": dir_type, "ignore": ignore, "final_sha256": final_sha,
-                  "checkpoints_sha256": [p.sha256 for p in points]}
+    pca_recipe = {
+        "dir_type": dir_type,
+        "ignore": ignore,
+        "final_sha256": final_sha,
+        "checkpoints_sha256": [p.sha256 for p in points],
+    }
     tmp_dir = None
     if fields.get("dir_file"):
         dir_path, pca_recipe_check = Path(fields["dir_file"]), None
@@ -249,37 +260,54 @@ def compute_trajectory(
             dirs, stats = _directions_from_file(dir_path, names, shapes, pca_recipe_check)
         else:
             dirs, result = pca_directions(matrix, shapes, [torch.is_floating_point(t) for t in final_tensors], ignore)
-            write_pca_directions(dir_path, names, dirs, result,
-                                 {"recipe_kind": "pca", "pca": json.dumps(pca_recipe, sort_keys=True)})
+            write_pca_directions(
+                dir_path, names, dirs, result, {"recipe_kind": "pca", "pca": json.dumps(pca_recipe, sort_keys=True)}
+            )
             stats = result.stats()
         x, y = project(matrix, flatten_direction(dirs[0]), flatten_direction(dirs[1]), method)
         if fields.get("x") is None:
             fields["x"], fields["y"] = path_axes(x, y, num, margin)
         fields["dir_file"] = str(dir_path)
         surface_spec = SurfaceSpec.model_validate(fields)
-        surface = compute_surface(surface_spec, out, model=final, data=data, device=device,
-                                  progress=progress, should_stop=should_stop, overwrite=overwrite, write=write,
-                                  ray=ray)
+        surface = compute_surface(
+            surface_spec,
+            out,
+            model=final,
+            data=data,
+            device=device,
+            progress=progress,
+            should_stop=should_stop,
+            overwrite=overwrite,
+            write=write,
+            ray=ray,
+        )
     finally:
         if tmp_dir is not None:
             tmp_dir.cleanup()
     if not surface.is_complete:
         return surface
 
-    attrs = {"method": method, "dir_type": dir_type, "ignore": ignore, **pca_recipe,
-             **({k: v.tolist() for k, v in stats.items()} if stats else {})}
+    attrs = {
+        "method": method,
+        "dir_type": dir_type,
+        "ignore": ignore,
+        **pca_recipe,
+        **({k: v.tolist() for k, v in stats.items()} if stats else {}),
+    }
     if surface.trajectory is not None and surface.trajectory.attrs == attrs:
         return surface  # resumed a finished file
     metrics = _checkpoint_metrics(surface_spec, scratch, points, data, device)
-    surface.trajectory = Trajectory([p.label for p in points], np.array([p.epoch for p in points], dtype=np.int64),
-                                    x, y, metrics, attrs)
+    surface.trajectory = Trajectory(
+        [p.label for p in points], np.array([p.epoch for p in points], dtype=np.int64), x, y, metrics, attrs
+    )
     if out is not None:
         write(out, surface)
     return surface
 
 
-def _checkpoint_metrics(spec: SurfaceSpec, model: nn.Module, points: Sequence[PathPoint], data: Splits | None,
-                        device: str | torch.device) -> dict[str, np.ndarray]:
+def _checkpoint_metrics(
+    spec: SurfaceSpec, model: nn.Module, points: Sequence[PathPoint], data: Splits | None, device: str | torch.device
+) -> dict[str, np.ndarray]:
     """Each checkpoint's own metrics (its full state) on the surface's samples."""
     if data is None:
         splits, _ = _load_splits(spec)

@@ -4,6 +4,7 @@ The module is imported as ``python -m`` would find it: from the current director
 ``sys.path``. The arguments (``--model-args '{"hidden": 256}'`` or ``hidden=256,act=relu``) are plain
 JSON values, so that they can be stored in a surface's recipe and compared when it is resumed.
 """
+
 from __future__ import annotations
 
 import importlib

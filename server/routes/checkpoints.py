@@ -1,4 +1,5 @@
 """/api/checkpoints: upload weights for a zoo architecture (loaded with weights_only, never as code)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,7 +18,9 @@ router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
 writes = write_router(router.prefix, router.tags)
 
 
-def allowed_model(model: Annotated[str, Form(description="zoo model the weights belong to")], settings: SettingsDep) -> str:
+def allowed_model(
+    model: Annotated[str, Form(description="zoo model the weights belong to")], settings: SettingsDep
+) -> str:
     """The form's model, or 422 unless this server offers it."""
     return check_model(model, settings)
 
@@ -26,14 +29,17 @@ AllowedModel = Annotated[str, Depends(allowed_model)]
 
 
 @writes.post(
-    "", status_code=201, response_model=Checkpoint,
+    "",
+    status_code=201,
+    response_model=Checkpoint,
     summary="Upload a checkpoint (state dict) for a zoo model",
     responses={400: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}},
 )
 async def upload_checkpoint(
     file: Annotated[UploadFile, File(description=".pt/.pth/.t7 state dict")],
     model: AllowedModel,
-    settings: SettingsDep, checkpoints: CheckpointsDep,
+    settings: SettingsDep,
+    checkpoints: CheckpointsDep,
 ) -> Checkpoint:
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
@@ -50,5 +56,7 @@ def list_checkpoints(settings: SettingsDep, checkpoints: CheckpointsDep) -> Chec
     """Uploaded checkpoints (``checkpoint_id``) and the gallery's trained ones on this server
     (``gallery_checkpoint``), of the models this server allows."""
     models = allowed_models(settings)
-    return CheckpointList(uploaded=[c for c in checkpoints.all() if c.model in models],
-                          gallery=[c for c, _ in gallery_checkpoints(settings.gallery_dir, models)])
+    return CheckpointList(
+        uploaded=[c for c in checkpoints.all() if c.model in models],
+        gallery=[c for c, _ in gallery_checkpoints(settings.gallery_dir, models)],
+    )

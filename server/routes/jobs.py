@@ -1,4 +1,5 @@
 """/api/jobs: submit, list, inspect and cancel surface jobs; progress as server-sent events."""
+
 from __future__ import annotations
 
 import re
@@ -29,10 +30,18 @@ def _iso(t: float) -> str:
 def public_job(job: jobqueue.Job) -> Job:
     running = job.state == "running"
     return Job(
-        id=job.id, state=job.state, points_done=job.points_done, points_total=job.points_total,
-        rate=job.rate if running else None, eta=job.eta if running else None, error=job.error,
+        id=job.id,
+        state=job.state,
+        points_done=job.points_done,
+        points_total=job.points_total,
+        rate=job.rate if running else None,
+        eta=job.eta if running else None,
+        error=job.error,
         cost_tflop=job.cost,
-        surface_id=job.surface_id, url=f"/api/jobs/{job.id}", created=_iso(job.created), updated=_iso(job.updated),
+        surface_id=job.surface_id,
+        url=f"/api/jobs/{job.id}",
+        created=_iso(job.created),
+        updated=_iso(job.updated),
         request=JobRequest.model_validate(job.request),
     )
 
@@ -48,7 +57,10 @@ JobDep = Annotated[jobqueue.Job, Depends(get_job)]
 
 
 @writes.post(
-    "", status_code=202, response_model=Job, summary="Queue a surface job",
+    "",
+    status_code=202,
+    response_model=Job,
+    summary="Queue a surface job",
     responses={
         200: {"model": Job, "description": "an identical request's existing job"},
         404: {"model": Error, "description": "unknown checkpoint"},
@@ -78,7 +90,9 @@ def get_one(job: JobDep) -> Job:
 
 
 @writes.delete(
-    "/{job_id}", response_model=Job, summary="Cancel a job (keeps its partial surface)",
+    "/{job_id}",
+    response_model=Job,
+    summary="Cancel a job (keeps its partial surface)",
     responses={**NOT_FOUND, 409: {"model": Error, "description": "the job has ended"}},
 )
 def cancel(job: JobDep, queue: QueueDep) -> Job:
@@ -93,13 +107,17 @@ def last_seen(last_event_id: Annotated[str | None, Header()] = None) -> int:
     if last_event_id is None or last_event_id == "":
         return 0
     if not re.fullmatch(r"[0-9]{1,18}", last_event_id):
-        raise HTTPException(400, f"Last-Event-ID must be the id of an event of this stream (a number), "
-                                 f"not {last_event_id[:40]!r}; leave it out to start from the beginning")
+        raise HTTPException(
+            400,
+            f"Last-Event-ID must be the id of an event of this stream (a number), "
+            f"not {last_event_id[:40]!r}; leave it out to start from the beginning",
+        )
     return int(last_event_id)
 
 
 @router.get(
-    "/{job_id}/events", response_class=EventSourceResponse,
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
     responses={**NOT_FOUND, 400: {"model": Error, "description": "a malformed Last-Event-ID"}},
     summary="Progress as server-sent events: `progress` (ProgressEvent) and `state` (Job)",
 )
@@ -120,11 +138,17 @@ async def events(
                 seq = rows[-1].seq if rows else seq
                 last_done = current.points_done
                 running = current.state == "running"
-                yield ServerSentEvent(event="progress", id=str(seq), data=ProgressEvent(
-                    points_done=current.points_done, points_total=current.points_total,
-                    rate=current.rate if running else None, eta=current.eta if running else None,
-                    points=[ProgressPoint(ix=r.ix, iy=r.iy, values=r.metrics) for r in rows],
-                ))
+                yield ServerSentEvent(
+                    event="progress",
+                    id=str(seq),
+                    data=ProgressEvent(
+                        points_done=current.points_done,
+                        points_total=current.points_total,
+                        rate=current.rate if running else None,
+                        eta=current.eta if running else None,
+                        points=[ProgressPoint(ix=r.ix, iy=r.iy, values=r.metrics) for r in rows],
+                    ),
+                )
             if current.state != last_state:
                 last_state = current.state
                 yield ServerSentEvent(event="state", data=public_job(current))

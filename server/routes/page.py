@@ -1,4 +1,5 @@
 """GET /: the viewer page (frontend/index.html as a jinja2 template) under a nonce-based CSP."""
+
 from __future__ import annotations
 
 import secrets

@@ -1,4 +1,5 @@
 """/api/surfaces: the catalog, meshes, file download, import and deletion."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,7 +43,9 @@ def _etag_matches(request: Request, etag: str) -> bool:
 
 
 @router.get(
-    "/{surface_id}", response_model=Mesh, summary="The mesh of a surface (partial ones too)",
+    "/{surface_id}",
+    response_model=Mesh,
+    summary="The mesh of a surface (partial ones too)",
     responses={**NOT_FOUND, 304: {"description": "unchanged since the ETag given in If-None-Match"}},
 )
 def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response:
@@ -59,7 +62,9 @@ def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response
 
 
 @router.get(
-    "/{surface_id}/file", response_class=FileResponse, summary="Download the HDF5 surface file",
+    "/{surface_id}/file",
+    response_class=FileResponse,
+    summary="Download the HDF5 surface file",
     responses={**NOT_FOUND, 200: {"content": {"application/x-hdf5": {}}, "description": "the surface file"}},
 )
 def download(entry: EntryDep) -> FileResponse:
@@ -67,14 +72,21 @@ def download(entry: EntryDep) -> FileResponse:
 
 
 @writes.post(
-    "/import", status_code=201, response_model=SurfaceSummary,
+    "/import",
+    status_code=201,
+    response_model=SurfaceSummary,
     summary="Add an HDF5 surface file (lossatlas or the reference code's format)",
-    responses={400: {"model": Error}, 413: {"model": Error},
-               503: {"model": Error, "description": "other imports are being checked; retry"}},
+    responses={
+        400: {"model": Error},
+        413: {"model": Error},
+        503: {"model": Error, "description": "other imports are being checked; retry"},
+    },
 )
 async def import_surface(
     file: Annotated[UploadFile, File(description="the .h5 surface file")],
-    catalog: CatalogDep, settings: SettingsDep, request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> SurfaceSummary:
     tmp = await save_upload(file, settings.uploads_dir, ".h5")
     try:
@@ -85,7 +97,9 @@ async def import_surface(
 
 
 @writes.delete(
-    "/{surface_id}", status_code=204, summary="Delete a user surface",
+    "/{surface_id}",
+    status_code=204,
+    summary="Delete a user surface",
     responses={**NOT_FOUND, 403: {"model": Error}, 409: {"model": Error}},
 )
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:

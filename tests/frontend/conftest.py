@@ -2,6 +2,7 @@
 free port, SQLite and an embedded worker process in a temporary data dir) and Debian's Chromium driven
 by Python playwright exactly as DESIGN.md section 5 says (SwiftShader WebGL, never `playwright install`).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ def tensors_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "tiny.npz"
     np.savez(
         path,
-        x_train=torch.randn(32, 3, 8, 8, generator=gen).numpy(), y_train=torch.randint(0, 10, (32,), generator=gen).numpy(),
-        x_test=torch.randn(16, 3, 8, 8, generator=gen).numpy(), y_test=torch.randint(0, 10, (16,), generator=gen).numpy(),
+        x_train=torch.randn(32, 3, 8, 8, generator=gen).numpy(),
+        y_train=torch.randint(0, 10, (32,), generator=gen).numpy(),
+        x_test=torch.randn(16, 3, 8, 8, generator=gen).numpy(),
+        y_test=torch.randint(0, 10, (16,), generator=gen).numpy(),
     )
     return path
 
@@ -47,7 +50,14 @@ def gallery(tmp_path_factory: pytest.TempPathFactory, tensors_npz: Path) -> Path
     finally:
         torch.set_num_threads(threads)
     entries = [
-        {"id": sid, "file": f"{sid}.h5", "title": title, "description": f"test surface {sid}", "tier": "cpu", "source": "tests"}
+        {
+            "id": sid,
+            "file": f"{sid}.h5",
+            "title": title,
+            "description": f"test surface {sid}",
+            "tier": "cpu",
+            "source": "tests",
+        }
         for sid, (title, _) in GALLERY.items()
     ]
     entries[0].update(pair="pair-b", shortcuts=True, epochs=3, test_acc=12.5)

@@ -1,5 +1,6 @@
 """Shared pieces of the viewer tests: the Chromium recipe, the test gallery's recipe and a Viewer that
 drives one page through the page's test hook (window.__lossatlas)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,13 @@ import httpx
 import uvicorn
 
 CHROMIUM_ARGS = [
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 860}
 BACKGROUND = (0x10, 0x14, 0x1B)  # scene.js BACKGROUND
@@ -33,7 +39,6 @@ GALLERY: dict[str, tuple[str, dict]] = {
     "partial": ("TinyCNN stopped early", {"x": "-1:1:9", "y": "-1:1:9", "directions": {"seed": 7}}),
 }
 PARTIAL_POINTS = 13  # the 3 x 3 subgrid (9 points) and 4 points of the next level
-
 
 
 class Viewer:
@@ -79,7 +84,9 @@ class Viewer:
         expected = f"ix {ix}, iy {iy}" if self.layer(sid)["ndim"] == 2 else f"ix {ix}"
         with contextlib.suppress(Exception):  # the assertion below shows what the tooltip says instead
             self.page.wait_for_function(
-                "(t) => document.querySelector('#tooltip [data-key=index] b')?.textContent === t", arg=expected, timeout=5000
+                "(t) => document.querySelector('#tooltip [data-key=index] b')?.textContent === t",
+                arg=expected,
+                timeout=5000,
             )
         rows = self.page.evaluate(
             "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key]')].map("
@@ -106,7 +113,9 @@ def running(settings, graceful_s: float | None = None) -> Iterator[str]:
     from server.app import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=graceful_s)
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=graceful_s
+    )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -131,6 +140,11 @@ def server_settings(data_dir: Path, gallery: Path, tensors_npz: Path, **override
     from server.settings import DatasetSource, Settings
 
     return Settings(
-        data_dir=data_dir, gallery_dir=gallery, datasets={"tiny": DatasetSource(kind="tensors", root=tensors_npz)},
-        models=["tinycnn"], poll_s=0.2, worker_threads=1, **overrides,
+        data_dir=data_dir,
+        gallery_dir=gallery,
+        datasets={"tiny": DatasetSource(kind="tensors", root=tensors_npz)},
+        models=["tinycnn"],
+        poll_s=0.2,
+        worker_threads=1,
+        **overrides,
     )

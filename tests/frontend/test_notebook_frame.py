@@ -1,5 +1,6 @@
 """``show()`` in a notebook (#16): the cell's iframe loads the real viewer, which draws the surfaces given
 (a Surface object and a file, overlaid on a log scale) with no console error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,13 @@ from workers.h5io import Surface, write_surface
 def bowl(scale: float) -> Surface:
     xs = np.linspace(-1, 1, 7)
     X, Y = np.meshgrid(xs, xs)
-    return Surface(xs, xs, {"train_loss": scale * (0.1 + X**2 + Y**2)}, np.ones((7, 7), dtype=bool),
-                   {"spec": {"model": f"bowl{scale:g}"}})
+    return Surface(
+        xs,
+        xs,
+        {"train_loss": scale * (0.1 + X**2 + Y**2)},
+        np.ones((7, 7), dtype=bool),
+        {"spec": {"model": f"bowl{scale:g}"}},
+    )
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The viewer in a real browser against the real server: what is drawn, what the tooltip says and how
 the controls change the geometry, each checked against the surface files read by the engine."""
+
 from __future__ import annotations
 
 import io
@@ -127,7 +128,9 @@ def test_overlay_preset_draws_both_surfaces_on_one_scale(viewer, surfaces):
     # One scale: a vertex's height is its value's place in the joint range, whichever surface it is on.
     for sid in ("pair-a", "pair-b"):
         v = surfaces[sid].metrics["train_loss"][4, 4]
-        assert viewer.vertex(sid, 4, 4)["height"] == pytest.approx((v - both.min()) / (both.max() - both.min()), abs=1e-4)
+        assert viewer.vertex(sid, 4, 4)["height"] == pytest.approx(
+            (v - both.min()) / (both.max() - both.min()), abs=1e-4
+        )
     # The tooltip names the surface under the cursor and reads that surface's data.
     hovered = 0
     for sid in ("pair-a", "pair-b"):
@@ -177,7 +180,11 @@ def test_log_scale_and_clipping_change_the_geometry(viewer, surfaces):
             expected = (min(z[iy, ix], vmax) - lo) / (vmax - lo)
             assert viewer.vertex("pair-a", ix, iy)["height"] == pytest.approx(expected, abs=2e-4)
     clipped = np.argwhere(z > vmax)[0]
-    rows = viewer.hover("pair-a", int(clipped[1]), int(clipped[0])) if viewer.screen("pair-a", int(clipped[1]), int(clipped[0]))["visible"] else None
+    rows = (
+        viewer.hover("pair-a", int(clipped[1]), int(clipped[0]))
+        if viewer.screen("pair-a", int(clipped[1]), int(clipped[0]))["visible"]
+        else None
+    )
     if rows:  # the real value is shown, not the clipped height
         assert_close(rows["value"], z[clipped[0], clipped[1]])
         assert "above vmax" in rows["value"]
@@ -245,8 +252,19 @@ def test_metric_switch_and_metadata_panel(viewer, surfaces, gallery):
     spec = s.recipe["spec"]
     stats = s.attrs["landscape_stats"]
     for expected in (
-        GALLERY["pair-a"][0], "tinycnn", "tensors", "both", "all", "filter norm", "ignore biasbn", "seed 0",
-        "-1 … 1 (9)", f"{100 * stats['nonconvex_share']:.1f} %", "12.5 %", "shortcuts\tyes", "epochs\t3",
+        GALLERY["pair-a"][0],
+        "tinycnn",
+        "tensors",
+        "both",
+        "all",
+        "filter norm",
+        "ignore biasbn",
+        "seed 0",
+        "-1 … 1 (9)",
+        f"{100 * stats['nonconvex_share']:.1f} %",
+        "12.5 %",
+        "shortcuts\tyes",
+        "epochs\t3",
     ):
         assert expected in text, f"{expected!r} not in the details panel:\n{text}"
     centre = s.metrics["train_loss"][4, 4]
@@ -274,7 +292,9 @@ def test_png_export(viewer):
     download = info.value
     assert download.suggested_filename.endswith(".png")
     image = Image.open(download.path()).convert("RGB")
-    canvas = viewer.page.evaluate("() => [document.querySelector('#view-3d canvas').width, document.querySelector('#view-3d canvas').height]")
+    canvas = viewer.page.evaluate(
+        "() => [document.querySelector('#view-3d canvas').width, document.querySelector('#view-3d canvas').height]"
+    )
     assert image.size[1] == canvas[1] and image.size[0] > canvas[0]  # the colour bar is added on the right
     pixels = np.asarray(image).astype(int)
     assert (np.abs(pixels - np.array(BACKGROUND)).sum(axis=2) > 60).mean() > 0.05
@@ -318,8 +338,16 @@ def test_partial_surface_shows_a_coarse_preview_interpolated_from_its_complete_l
             else:  # bilinear between the subgrid points around (ix, iy), computed here with numpy
                 row = [np.interp(ix, sub, z[j, sub]) for j in sub]
                 expected = np.interp(iy, sub, row)
-            assert viewer.vertex("partial", ix, iy)["height"] == pytest.approx((expected - lo) / (hi - lo), abs=2e-4), (ix, iy)
-    pending = next((ix, iy) for iy in (1, 2, 3) for ix in range(1, 8) if not done[iy, ix] and viewer.screen("partial", ix, iy)["visible"])
+            assert viewer.vertex("partial", ix, iy)["height"] == pytest.approx((expected - lo) / (hi - lo), abs=2e-4), (
+                ix,
+                iy,
+            )
+    pending = next(
+        (ix, iy)
+        for iy in (1, 2, 3)
+        for ix in range(1, 8)
+        if not done[iy, ix] and viewer.screen("partial", ix, iy)["visible"]
+    )
     rows = viewer.hover("partial", *pending)
     assert rows["value"].startswith("pending")
     assert "of 81 points (coarse preview)" in viewer.page.locator("#status").inner_text()

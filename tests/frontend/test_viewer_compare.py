@@ -1,6 +1,7 @@
 """Comparing surfaces (issue 15): the tooltip lists every shown surface's value at the cursor's (x, y),
 exact at a shared grid point and bilinear (and labelled so) between grid points; a difference layer
 A - B on one grid or with B resampled; and the details panel shows how a surface was computed."""
+
 from __future__ import annotations
 
 import json
@@ -68,7 +69,9 @@ def test_difference_layer_from_the_panel(viewer, surfaces):
     (layer,) = state["layers"]
     assert layer["id"] == "pair-a~pair-b" and layer["name"] == f"{GALLERY['pair-a'][0]} − {GALLERY['pair-b'][0]}"
     d = za - zb  # the mesh JSON carries values to about 7 digits: differences agree to about 1e-6
-    assert state["z"]["min"] == pytest.approx(d.min(), abs=2e-6) and state["z"]["max"] == pytest.approx(d.max(), abs=2e-6)
+    assert state["z"]["min"] == pytest.approx(d.min(), abs=2e-6) and state["z"]["max"] == pytest.approx(
+        d.max(), abs=2e-6
+    )
     viewer.click("[data-view=map]")
     for ix, iy in ((4, 4), (2, 6)):
         rows = viewer.hover("pair-a~pair-b", ix, iy)
@@ -88,15 +91,22 @@ def test_difference_on_different_grids_is_resampled_and_says_so(viewer, surfaces
     for ix, iy in ((1, 2), (4, 4), (7, 5)):
         rows = viewer.hover("seed-3~pair-a", ix, iy)
         x, y = a.xcoordinates[ix], a.ycoordinates[iy]
-        expected = a.metrics["train_loss"][iy, ix] - bilinear(b.xcoordinates, b.ycoordinates, b.metrics["train_loss"], x, y)
+        expected = a.metrics["train_loss"][iy, ix] - bilinear(
+            b.xcoordinates, b.ycoordinates, b.metrics["train_loss"], x, y
+        )
         assert math.isclose(number(rows["value"]), expected, rel_tol=1e-6, abs_tol=2e-6)
     assert "B resampled to A’s grid" in viewer.page.locator("#details").inner_text()
     viewer.open("?s=pair-a~line")
     assert "is 2-D and" in viewer.page.locator("#error").inner_text()
 
 
-COMPUTE = {"device": "cpu", "precision": "bf16", "fast": "compiled", "torch": "2.5.1",
-           "fast_check": {"points": 9, "max_abs_dev": {"train_loss": 0.00125}, "max_rel_dev": {"train_loss": 0.0004}}}
+COMPUTE = {
+    "device": "cpu",
+    "precision": "bf16",
+    "fast": "compiled",
+    "torch": "2.5.1",
+    "fast_check": {"points": 9, "max_abs_dev": {"train_loss": 0.00125}, "max_rel_dev": {"train_loss": 0.0004}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +119,9 @@ def compute_server(tmp_path_factory, gallery, tensors_npz):
     old = read_surface(gallery / "pair-b.h5")
     old.recipe.pop("compute", None)  # as files written before the block existed
     write_surface(root / "old.h5", old)
-    entries = [{"id": sid, "file": f"{sid}.h5", "title": sid, "tier": "cpu", "source": "tests"} for sid in ("fast", "old")]
+    entries = [
+        {"id": sid, "file": f"{sid}.h5", "title": sid, "tier": "cpu", "source": "tests"} for sid in ("fast", "old")
+    ]
     (root / "index.json").write_text(json.dumps({"entries": entries}))
     settings = server_settings(tmp_path_factory.mktemp("computedata"), root, tensors_npz, embedded_worker=False)
     with running(settings) as base:
@@ -122,8 +134,16 @@ def test_details_show_how_a_surface_was_computed(browser, compute_server):
         viewer = Viewer(context.new_page(), compute_server)
         viewer.open("?s=fast,old")
         fast = viewer.page.locator("#details article[data-id=fast]").inner_text()
-        for expected in ("How it was computed", "device\tcpu", "precision\tbf16", "fast mode\tcompiled", "torch\t2.5.1",
-                         "fast check: points\t9", "fast check: max abs dev\ttrain_loss 0.00125", "fast check: max rel dev\ttrain_loss 4e-4"):
+        for expected in (
+            "How it was computed",
+            "device\tcpu",
+            "precision\tbf16",
+            "fast mode\tcompiled",
+            "torch\t2.5.1",
+            "fast check: points\t9",
+            "fast check: max abs dev\ttrain_loss 0.00125",
+            "fast check: max rel dev\ttrain_loss 4e-4",
+        ):
             assert expected in fast, f"{expected!r} not in:\n{fast}"
         old = viewer.page.locator("#details article[data-id=old]").inner_text()
         assert "How it was computed" not in old and "centre train_loss" in old

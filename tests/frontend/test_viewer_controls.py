@@ -2,6 +2,7 @@
 dragged and keeps focus, titles never read "null", colour-bar ticks stay distinct, accuracy is read on a
 linear scale, URL values are checked, the camera stays above the floor and within zoom limits, and the
 layer palette stays distinct. Each test drives the real page with the mouse or the keyboard."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,10 @@ def eight_server(tmp_path_factory, gallery, tensors_npz):
     root = tmp_path_factory.mktemp("eight")
     for sid in EIGHT:
         shutil.copy(gallery / "grid51.h5", root / f"{sid}.h5")
-    entries = [{"id": sid, "file": f"{sid}.h5", "title": f"51 x 51 copy {k}", "tier": "cpu", "source": "tests"} for k, sid in enumerate(EIGHT)]
+    entries = [
+        {"id": sid, "file": f"{sid}.h5", "title": f"51 x 51 copy {k}", "tier": "cpu", "source": "tests"}
+        for k, sid in enumerate(EIGHT)
+    ]
     (root / "index.json").write_text(json.dumps({"entries": entries}))
     settings = server_settings(tmp_path_factory.mktemp("eightdata"), root, tensors_npz, embedded_worker=False)
     with running(settings) as base:
@@ -46,8 +50,10 @@ def test_style_changes_update_eight_51x51_surfaces_in_place(browser, eight_serve
         times = {}
 
         # Colour: a real colour input, changed as the browser's picker does (an input event).
-        colour = "const el = document.querySelector('#layers li[data-id=g51-3] input[type=color]');" \
-                 " el.value = '{}'; el.dispatchEvent(new Event('input', {{bubbles: true}}))"
+        colour = (
+            "const el = document.querySelector('#layers li[data-id=g51-3] input[type=color]');"
+            " el.value = '{}'; el.dispatchEvent(new Event('input', {{bubbles: true}}))"
+        )
         times["colour (first)"] = timed(page, colour.format("#00ff00"))
         times["colour"] = timed(page, colour.format("#ff0000"))
         layer = viewer.layer("g51-3")
@@ -56,25 +62,39 @@ def test_style_changes_update_eight_51x51_surfaces_in_place(browser, eight_serve
         page.focus("#layers li[data-id=g51-5] input[type=range]")
         page.keyboard.press("ArrowLeft")
         assert viewer.layer("g51-5")["opacity"] == pytest.approx(0.95)
-        times["opacity"] = timed(page, "const el = document.querySelector('#layers li[data-id=g51-5] input[type=range]');"
-                                       " el.value = '0.5'; el.dispatchEvent(new Event('input', {bubbles: true}))")
+        times["opacity"] = timed(
+            page,
+            "const el = document.querySelector('#layers li[data-id=g51-5] input[type=range]');"
+            " el.value = '0.5'; el.dispatchEvent(new Event('input', {bubbles: true}))",
+        )
         assert viewer.layer("g51-5")["opacity"] == pytest.approx(0.5)
         # Wireframe and colour map: real clicks and selections.
         times["wireframe"] = timed(page, "document.getElementById('wireframe').click()")
         assert all(layer["wireframe"] for layer in viewer.state()["layers"])
         page.click("#wireframe")
-        times["colour map"] = timed(page, "const el = document.getElementById('cmap'); el.value = 'magma';"
-                                          " el.dispatchEvent(new Event('change', {bubbles: true}))")
+        times["colour map"] = timed(
+            page,
+            "const el = document.getElementById('cmap'); el.value = 'magma';"
+            " el.dispatchEvent(new Event('change', {bubbles: true}))",
+        )
         page.select_option("#cmap", "inferno")
         after = viewer.state()
         assert {layer["cmap"] for layer in after["layers"]} == {"inferno"}
         # Nothing was rebuilt: no new SurfaceMesh, no new geometry or texture on the GPU.
         assert after["meshes_built"] == built
-        assert (after["memory"]["geometries"], after["memory"]["textures"]) == (memory["geometries"], memory["textures"])
-        frame = page.evaluate("() => new Promise((ok) => { const t0 = performance.now();"
-                              " requestAnimationFrame(() => requestAnimationFrame(() => ok(performance.now() - t0))); })")
-        print("\nstyle change with eight 51x51 surfaces (headless Chromium, SwiftShader, shared 2-core CPU): "
-              + ", ".join(f"{k} {v:.1f} ms" for k, v in times.items()) + f"; next two frames {frame:.0f} ms")
+        assert (after["memory"]["geometries"], after["memory"]["textures"]) == (
+            memory["geometries"],
+            memory["textures"],
+        )
+        frame = page.evaluate(
+            "() => new Promise((ok) => { const t0 = performance.now();"
+            " requestAnimationFrame(() => requestAnimationFrame(() => ok(performance.now() - t0))); })"
+        )
+        print(
+            "\nstyle change with eight 51x51 surfaces (headless Chromium, SwiftShader, shared 2-core CPU): "
+            + ", ".join(f"{k} {v:.1f} ms" for k, v in times.items())
+            + f"; next two frames {frame:.0f} ms"
+        )
         # A data change still rebuilds (the counter counts).
         page.click("#logz")
         viewer.wait_ready()
@@ -216,7 +236,7 @@ def test_camera_stays_above_the_floor_and_within_zoom_limits(viewer):
 
 def _lab(hex_colour: str) -> np.ndarray:
     """CIE L*a*b* (D65) of an sRGB hex colour."""
-    rgb = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
     lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ lin
     f = lambda v: np.where(v > (6 / 29) ** 3, np.cbrt(v), v / (3 * (6 / 29) ** 2) + 4 / 29)  # noqa: E731
@@ -231,7 +251,7 @@ def test_layer_palette_stays_distinct_for_eight_and_more(viewer):
     palette = viewer.page.evaluate("() => import('/static/layers.js').then((m) => m.PALETTE)")
     assert len(palette) >= 10 and colours == palette[: len(colours)]
     lab = [_lab(c) for c in palette]
-    closest = min(np.linalg.norm(a - b) for i, a in enumerate(lab) for b in lab[i + 1:])
+    closest = min(np.linalg.norm(a - b) for i, a in enumerate(lab) for b in lab[i + 1 :])
     background = _lab("#10141b")
     print(f"\npalette: smallest CIE76 distance between two colours {closest:.1f}")
     assert closest > 25
@@ -244,7 +264,9 @@ def test_hint_axis_names_and_whole_gallery_names(viewer):
     assert page.locator("#hint").is_visible() and "drag: rotate" in page.locator("#hint").inner_text()
     assert "directions 1 and 2, filter-normalized" in page.locator("#title").inner_text()
     # Catalog names are whole: no ellipsis, no overflow.
-    cut = page.eval_on_selector_all("#catalog .name span", "(els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent)")
+    cut = page.eval_on_selector_all(
+        "#catalog .name span", "(els) => els.filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.textContent)"
+    )
     assert cut == []
     names = page.eval_on_selector_all("#catalog .name span", "(els) => els.map((e) => e.textContent)")
     assert sorted(names) == sorted(title for title, _ in GALLERY.values())

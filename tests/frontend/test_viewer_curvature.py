@@ -2,6 +2,7 @@
 loss surface on a diverging scale with its colour bar, in the tooltip, and the centre's curvature summary
 in the details panel. The surface is computed by the real engine (tinycnn, a 3 x 3 grid, 16 samples) and
 served by the real server; every expected value is read back from its HDF5 file."""
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,35 @@ def eig_gallery(tmp_path_factory: pytest.TempPathFactory, tensors_npz: Path) -> 
     torch.set_num_threads(1)
     try:
         spec = SurfaceSpec(
-            model="tinycnn", dataset="tensors", data_root=str(tensors_npz), samples=16, batch_size=16,
-            x="-1:1:3", y="-1:1:3", directions={"seed": 0},
+            model="tinycnn",
+            dataset="tensors",
+            data_root=str(tensors_npz),
+            samples=16,
+            batch_size=16,
+            x="-1:1:3",
+            y="-1:1:3",
+            directions={"seed": 0},
             hessian={"max_steps": 40, "trace_samples": 4, "density_steps": 12, "top_k": 3},
         )
         write_surface(root / f"{SID}.h5", compute_surface(spec))
     finally:
         torch.set_num_threads(threads)
-    (root / "index.json").write_text(json.dumps({"entries": [
-        {"id": SID, "file": f"{SID}.h5", "title": "TinyCNN eigenvalues", "description": "eigenvalue maps", "tier": "cpu", "source": "tests"},
-    ]}))
+    (root / "index.json").write_text(
+        json.dumps(
+            {
+                "entries": [
+                    {
+                        "id": SID,
+                        "file": f"{SID}.h5",
+                        "title": "TinyCNN eigenvalues",
+                        "description": "eigenvalue maps",
+                        "tier": "cpu",
+                        "source": "tests",
+                    },
+                ]
+            }
+        )
+    )
     return root
 
 
@@ -94,7 +114,11 @@ def test_ratio_draped_over_the_loss_with_a_diverging_colour_bar(page: Viewer, ei
     loss = eig_surface.metrics["train_loss"]
     page.open(f"?s={SID}&m=train_loss")
     assert page.page.is_visible("#color-by-label")
-    plain = {(ix, iy): page.page.evaluate("([i, j]) => window.__lossatlas.vertexColor('eig', i, j)", [ix, iy]) for ix in range(3) for iy in range(3)}
+    plain = {
+        (ix, iy): page.page.evaluate("([i, j]) => window.__lossatlas.vertexColor('eig', i, j)", [ix, iy])
+        for ix in range(3)
+        for iy in range(3)
+    }
     page.page.select_option("#color-by", "eig_ratio")
     page.wait_ready()
     assert "cb=eig_ratio" in page.page.url
@@ -112,10 +136,16 @@ def test_ratio_draped_over_the_loss_with_a_diverging_colour_bar(page: Viewer, ei
         for ix in range(3):
             expected = 0.5 + (math.log10(ratio[iy, ix]) - c) / (2 * half)
             assert tint[iy * 3 + ix] == pytest.approx(expected, abs=1e-5)
-    colors = {(ix, iy): page.page.evaluate("([i, j]) => window.__lossatlas.vertexColor('eig', i, j)", [ix, iy]) for ix in range(3) for iy in range(3)}
+    colors = {
+        (ix, iy): page.page.evaluate("([i, j]) => window.__lossatlas.vertexColor('eig', i, j)", [ix, iy])
+        for ix in range(3)
+        for iy in range(3)
+    }
     assert colors != plain
     # Each vertex wears the diverging map's colour at its tint (sRGB stops, linear in the colour buffer).
-    srgb = page.page.evaluate("(ts) => import('/static/colormap.js').then((m) => ts.map((t) => m.colorAt('coolwarm', t)))", tint)
+    srgb = page.page.evaluate(
+        "(ts) => import('/static/colormap.js').then((m) => ts.map((t) => m.colorAt('coolwarm', t)))", tint
+    )
     linear = lambda u: u / 12.92 if u <= 0.04045 else ((u + 0.055) / 1.055) ** 2.4  # noqa: E731
     for (ix, iy), col in colors.items():
         assert col == pytest.approx([linear(u) for u in srgb[iy * 3 + ix]], abs=2e-3)
@@ -159,7 +189,9 @@ def test_details_panel_shows_the_curvature_summary(page: Viewer, eig_surface) ->
     row = page.page.locator("#details tr", has_text="non-convex share (eigenvalues)").text_content()
     assert f"{100 * share['nonconvex_share']:.1f} % of {share['points']} points" in row
     # The SLQ density is drawn: one node count per run, and ink on the canvas.
-    assert page.page.get_attribute("#details canvas.density-plot", "data-nodes") == str(sum(len(n) for n in cur["density_nodes"]))
+    assert page.page.get_attribute("#details canvas.density-plot", "data-nodes") == str(
+        sum(len(n) for n in cur["density_nodes"])
+    )
     page.page.wait_for_function("() => document.querySelector('#details canvas.density-plot').width > 0")
     inked = page.page.evaluate(
         "() => { const c = document.querySelector('#details canvas.density-plot');"

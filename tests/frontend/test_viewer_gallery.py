@@ -1,6 +1,7 @@
 """The viewer on the real precomputed gallery (precomputed/index.json), when it is there: every
 with/without-shortcuts preset draws both surfaces, the tooltip reads the files, and the payload and
 speed figures of issue 4 are measured on the real surfaces. Skipped when the gallery is absent."""
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,11 @@ def test_every_shortcut_preset_draws_both_surfaces(page_on):
     viewer.open()
     assert viewer.errors == [] and viewer.state()["layers"]
     presets = viewer.page.eval_on_selector_all("[data-preset]", "(els) => els.map((e) => e.dataset.preset)")
-    expected = [e["id"] for e in ENTRIES if e.get("pair") and e.get("shortcuts") is not False and any(p["id"] == e["pair"] for p in ENTRIES)]
+    expected = [
+        e["id"]
+        for e in ENTRIES
+        if e.get("pair") and e.get("shortcuts") is not False and any(p["id"] == e["pair"] for p in ENTRIES)
+    ]
     assert sorted(presets) == sorted(expected)
     by_id = {e["id"]: e for e in ENTRIES}
     for sid in presets:
@@ -73,7 +78,12 @@ def test_tooltip_reads_the_real_file(page_on):
     surface = read_surface(GALLERY_DIR / entry["file"])
     viewer.open(f"?s={entry['id']}")
     ny, nx = surface.done.shape
-    ix, iy = next((i, j) for j in (1, 2, 3) for i in (nx // 2, nx // 3, 2 * nx // 3) if viewer.screen(entry["id"], i, j)["visible"])
+    ix, iy = next(
+        (i, j)
+        for j in (1, 2, 3)
+        for i in (nx // 2, nx // 3, 2 * nx // 3)
+        if viewer.screen(entry["id"], i, j)["visible"]
+    )
     rows = viewer.hover(entry["id"], ix, iy)
     assert math.isclose(float(rows["x"]), surface.xcoordinates[ix], rel_tol=1e-5, abs_tol=1e-9)
     assert math.isclose(float(rows["y"]), surface.ycoordinates[iy], rel_tol=1e-5, abs_tol=1e-9)
@@ -87,7 +97,12 @@ def test_real_meshes_are_small_on_the_wire_and_six_overlays_load_quickly(page_on
             r.raise_for_status()
             sizes[e["id"]] = sum(len(chunk) for chunk in r.iter_raw())
     grids = {e["id"]: read_surface(GALLERY_DIR / e["file"]).done.shape for e in ENTRIES}
-    print("\n" + "\n".join(f"{sid} {'x'.join(map(str, grids[sid]))}: {size / 1024:.1f} KiB gzipped" for sid, size in sizes.items()))
+    print(
+        "\n"
+        + "\n".join(
+            f"{sid} {'x'.join(map(str, grids[sid]))}: {size / 1024:.1f} KiB gzipped" for sid, size in sizes.items()
+        )
+    )
     for sid, shape in grids.items():
         if shape[0] * (shape[1] if len(shape) > 1 else 1) <= 51 * 51:
             assert sizes[sid] < 100 * 1024, sid

@@ -1,5 +1,6 @@
 """The request form: a job started from the page, its surface drawn coarse and refined as the worker's
 points arrive over server-sent events, and equal to the file the worker wrote when it is done."""
+
 from __future__ import annotations
 
 import math
@@ -71,7 +72,9 @@ def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory, gallery, tensors_npz):
     """A server that requires a bearer token for writes (no worker: jobs only queue)."""
-    settings = server_settings(tmp_path_factory.mktemp("tokendata"), gallery, tensors_npz, token=TOKEN, embedded_worker=False)
+    settings = server_settings(
+        tmp_path_factory.mktemp("tokendata"), gallery, tensors_npz, token=TOKEN, embedded_worker=False
+    )
     with running(settings) as base:
         yield base
 
@@ -102,7 +105,9 @@ def test_token_field_and_refused_requests_show_the_servers_message(browser, toke
         context.close()
 
 
-def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_server_is_gone(browser, tmp_path_factory, gallery, tensors_npz):
+def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_server_is_gone(
+    browser, tmp_path_factory, gallery, tensors_npz
+):
     """No worker: the job stays queued. Its title (not its id) is shown with what it waits for; a reload
     keeps following it; when the server goes away the page stops showing it as queued or running."""
     settings = server_settings(tmp_path_factory.mktemp("lostdata"), gallery, tensors_npz, embedded_worker=False)
@@ -192,8 +197,16 @@ def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, g
     shutil.copytree(gallery, shelf)
     (shelf / "checkpoints").mkdir()
     torch.save(create_model("tinycnn").state_dict(), shelf / "checkpoints" / "tiny-trained.pt")
-    entry = {"id": "tiny-trained", "title": "Tiny CNN, trained", "description": "", "tier": "cpu", "model": "tinycnn",
-             "dataset": "cifar10", "training": {"epochs": 1}, "surface": {"samples": 8, "x": "-1:1:3"}}
+    entry = {
+        "id": "tiny-trained",
+        "title": "Tiny CNN, trained",
+        "description": "",
+        "tier": "cpu",
+        "model": "tinycnn",
+        "dataset": "cifar10",
+        "training": {"epochs": 1},
+        "surface": {"samples": 8, "x": "-1:1:3"},
+    }
     (shelf / "manifest.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
     settings = server_settings(tmp_path_factory.mktemp("gallerydata"), shelf, tensors_npz, embedded_worker=False)
     with running(settings) as base:

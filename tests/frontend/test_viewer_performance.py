@@ -1,5 +1,6 @@
 """Payload and speed of the viewer (issue 4): a 51 x 51 mesh under 100 KB on the wire, and six overlaid
 surfaces ready within a few seconds in headless Chromium. The figures are printed (pytest -s)."""
+
 from __future__ import annotations
 
 import httpx

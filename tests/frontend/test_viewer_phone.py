@@ -1,6 +1,7 @@
 """The viewer on a phone (390 x 844, touch) and from the keyboard (issue 15): the plot gets the screen,
 side panels are drawers, nothing scrolls sideways, a tap shows the tooltip, one finger orbits and two
 pinch-zoom (real touch events through the DevTools protocol)."""
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,10 @@ def phone(browser, server):
 
 
 def touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
-    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y, "id": k} for k, (x, y) in enumerate(points)]})
+    cdp.send(
+        "Input.dispatchTouchEvent",
+        {"type": kind, "touchPoints": [{"x": x, "y": y, "id": k} for k, (x, y) in enumerate(points)]},
+    )
 
 
 def distance(camera) -> float:
@@ -40,7 +44,9 @@ def test_phone_layout_tap_and_touch_camera(phone, surfaces):
     assert page.locator("#left-panel").is_hidden()
     page.tap("#toggle-left")
     panel = page.locator("#left-panel").bounding_box()
-    assert page.locator("#left-panel").is_visible() and panel["x"] >= 0 and panel["x"] + panel["width"] <= PHONE["width"]
+    assert (
+        page.locator("#left-panel").is_visible() and panel["x"] >= 0 and panel["x"] + panel["width"] <= PHONE["width"]
+    )
     page.tap("#toggle-left")
     assert page.locator("#left-panel").is_hidden()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
@@ -48,7 +54,9 @@ def test_phone_layout_tap_and_touch_camera(phone, surfaces):
 
     # A tap on a grid point shows its values.
     s = surfaces["pair-a"]
-    ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if (viewer.screen("pair-a", i, j) or {}).get("visible"))
+    ix, iy = next(
+        (i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if (viewer.screen("pair-a", i, j) or {}).get("visible")
+    )
     at = viewer.screen("pair-a", ix, iy)
     page.touchscreen.tap(at["x"], at["y"])
     page.wait_for_selector("#tooltip:not([hidden])")

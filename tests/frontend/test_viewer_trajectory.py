@@ -3,6 +3,7 @@ checkpoint's own loss, a real mouse hover on a checkpoint showing its epoch, los
 surface file holds them, axes labelled with the explained variance, and paths overlaid only when their
 surfaces share a plane. The surfaces come from the real engine: two real `train` runs of a tiny CNN with
 a checkpoint per epoch, and `compute_trajectory` on them."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,11 @@ pytestmark = pytest.mark.slow
 
 # path-a: run A in its own PCA plane; path-b: run B projected on path-a's plane (its direction file and
 # its centre, run A's final model); path-c: run B in its own plane (another plane: not overlaid).
-TITLES = {"path-a": "TinyCNN path, batch 4", "path-b": "TinyCNN path, batch 16, on batch 4's plane",
-          "path-c": "TinyCNN path, batch 16"}
+TITLES = {
+    "path-a": "TinyCNN path, batch 4",
+    "path-b": "TinyCNN path, batch 16, on batch 4's plane",
+    "path-c": "TinyCNN path, batch 16",
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +37,41 @@ def path_gallery(tmp_path_factory, tensors_npz: Path) -> Path:
     torch.set_num_threads(1)
     try:
         for batch in (4, 16):
-            config = TrainConfig(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), epochs=4, lr=0.05,
-                                 batch_size=batch, augment=False, save_every=1, milestones=(0.5,))
+            config = TrainConfig(
+                model="tinycnn",
+                dataset="tensors",
+                data_root=str(tensors_npz),
+                epochs=4,
+                lr=0.05,
+                batch_size=batch,
+                augment=False,
+                save_every=1,
+                milestones=(0.5,),
+            )
             train(config, root / f"run{batch}", log=lambda _: None)
         common = dict(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), split="both", batch_size=64)
-        compute_trajectory({**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run4")]}},
-                           root / "path-a.h5", num=9)
-        compute_trajectory({**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run16")]},
-                            "dir_file": str(root / "path-a.dirs.h5"), "checkpoint": str(root / "run4" / "epoch_4.pt")},
-                           root / "path-b.h5", num=9)
-        compute_trajectory({**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run16")]}},
-                           root / "path-c.h5", num=9)
+        compute_trajectory(
+            {**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run4")]}}, root / "path-a.h5", num=9
+        )
+        compute_trajectory(
+            {
+                **common,
+                "directions": {"kind": "pca", "checkpoints": [str(root / "run16")]},
+                "dir_file": str(root / "path-a.dirs.h5"),
+                "checkpoint": str(root / "run4" / "epoch_4.pt"),
+            },
+            root / "path-b.h5",
+            num=9,
+        )
+        compute_trajectory(
+            {**common, "directions": {"kind": "pca", "checkpoints": [str(root / "run16")]}}, root / "path-c.h5", num=9
+        )
     finally:
         torch.set_num_threads(threads)
-    entries = [{"id": sid, "file": f"{sid}.h5", "title": title, "tier": "cpu", "source": "tests"} for sid, title in TITLES.items()]
+    entries = [
+        {"id": sid, "file": f"{sid}.h5", "title": title, "tier": "cpu", "source": "tests"}
+        for sid, title in TITLES.items()
+    ]
     (root / "index.json").write_text(json.dumps({"entries": entries}))
     return root
 
@@ -84,7 +109,9 @@ def hover_checkpoint(viewer: Viewer, sid: str, i: int) -> dict[str, str]:
     viewer.page.mouse.move(at["x"] - 30, at["y"] - 30)
     viewer.page.mouse.move(at["x"], at["y"])
     viewer.page.wait_for_function(
-        "([s, i]) => { const h = window.__lossatlas.state().hover; return h && h.path === s && h.i === i; }", arg=[sid, i])
+        "([s, i]) => { const h = window.__lossatlas.state().hover; return h && h.path === s && h.i === i; }",
+        arg=[sid, i],
+    )
     return viewer.page.evaluate(
         "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key]')].map("
         "(e) => [e.dataset.key, e.querySelector('b') ? e.querySelector('b').textContent : e.textContent]))"
@@ -176,5 +203,8 @@ def test_paths_sharing_a_plane_are_overlaid_and_others_are_said_apart(paths_view
 def test_the_title_says_what_the_axes_are(paths_viewer):
     paths_viewer.open("?s=path-a&v=map")
     assert paths_viewer.state()["axis_names"]["x"].startswith("PC1")
-    assert paths_viewer.page.locator("#title .axes-note").inner_text().startswith(
-        "x, y: the training path’s principal components 1 and 2, each axis to its own scale")
+    assert (
+        paths_viewer.page.locator("#title .axes-note")
+        .inner_text()
+        .startswith("x, y: the training path’s principal components 1 and 2, each axis to its own scale")
+    )

@@ -1,5 +1,6 @@
 """Fixtures of the server tests: a tiny ``tensors`` dataset and a guard that kills test processes.
 Helpers live in ``serverkit.py``."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ def tiny_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "tiny.npz"
     np.savez(
         path,
-        x_train=rng.integers(0, 256, (2000, 16, 16, 3), dtype=np.uint8), y_train=rng.integers(0, 10, 2000),
-        x_test=rng.integers(0, 256, (300, 16, 16, 3), dtype=np.uint8), y_test=rng.integers(0, 10, 300),
+        x_train=rng.integers(0, 256, (2000, 16, 16, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 2000),
+        x_test=rng.integers(0, 256, (300, 16, 16, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 300),
     )
     return path
 

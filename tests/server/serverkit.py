@@ -1,5 +1,6 @@
 """Helpers of the server tests: real uvicorn servers (in a thread or as a ``lossatlas serve`` process) on
 free local ports, real ``lossatlas worker`` processes, the engine run directly for comparison."""
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,13 @@ TOKEN = "test-token-123"
 def make_settings(data_dir: Path, tiny_npz: Path, **overrides) -> Settings:
     """Settings of a test server: dataset ``tiny`` (the npz), no embedded worker, an empty gallery."""
     values = dict(
-        data_dir=data_dir, gallery_dir=data_dir.parent / "gallery", frontend_dir=REPO / "frontend",
-        datasets={"tiny": DatasetSource(kind="tensors", root=tiny_npz)}, embedded_worker=False,
-        lease_s=2.0, poll_s=0.2,
+        data_dir=data_dir,
+        gallery_dir=data_dir.parent / "gallery",
+        frontend_dir=REPO / "frontend",
+        datasets={"tiny": DatasetSource(kind="tensors", root=tiny_npz)},
+        embedded_worker=False,
+        lease_s=2.0,
+        poll_s=0.2,
     )
     return Settings(**{**values, **overrides})
 
@@ -40,10 +45,18 @@ def make_settings(data_dir: Path, tiny_npz: Path, **overrides) -> Settings:
 def direct_surface(request: dict, tiny_npz: Path):
     """The engine run directly (one thread, as the test workers) on what a job request asks."""
     spec = SurfaceSpec(
-        model=request["model"], checkpoint=request.get("checkpoint"), dataset="tensors", data_root=str(tiny_npz), split=request.get("split", "train"),
-        samples=request["samples"], sample_seed=request.get("sample_seed", 0),
-        batch_size=request.get("batch_size", 128), directions=request.get("directions", {}),
-        x=request["x"], y=request.get("y"), hessian=request.get("hessian"),
+        model=request["model"],
+        checkpoint=request.get("checkpoint"),
+        dataset="tensors",
+        data_root=str(tiny_npz),
+        split=request.get("split", "train"),
+        samples=request["samples"],
+        sample_seed=request.get("sample_seed", 0),
+        batch_size=request.get("batch_size", 128),
+        directions=request.get("directions", {}),
+        x=request["x"],
+        y=request.get("y"),
+        hessian=request.get("hessian"),
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -105,8 +118,12 @@ class Processes:
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open with its process; closed by stop)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", *args], cwd=REPO,
-            env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "server.cli", *args],
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.procs.append((proc, log))
         return proc
@@ -123,9 +140,11 @@ class Processes:
     def serve(self, data_dir: Path, port: int, tiny_npz: Path, **settings: str) -> subprocess.Popen:
         """``lossatlas serve`` as a process, configured through the environment (``settings``: more
         LOSSATLAS_* variables by field name); waits until it answers."""
-        env = {**{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
+        env = {
+            **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
-            "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"), "LOSSATLAS_LEASE_S": "2",
+            "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"),
+            "LOSSATLAS_LEASE_S": "2",
             "LOSSATLAS_POLL_S": "0.2",
         }
         proc = self.start("serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env)

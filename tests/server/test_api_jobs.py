@@ -1,4 +1,5 @@
 """/api/jobs and /api/checkpoints against a real server and a real worker process."""
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,17 @@ def idle(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[T
     """A server with a token, tight limits and no worker: jobs stay queued."""
     root = tmp_path_factory.mktemp("idle")
     settings = make_settings(
-        root / "data", tiny_npz, token=TOKEN, max_points=400, max_samples=1000, max_queued_jobs=2, max_batch_size=512,
-        datasets={"tiny": DatasetSource(kind="tensors", root=tiny_npz),
-                  "gone": DatasetSource(kind="tensors", root=root / "missing.npz")},
+        root / "data",
+        tiny_npz,
+        token=TOKEN,
+        max_points=400,
+        max_samples=1000,
+        max_queued_jobs=2,
+        max_batch_size=512,
+        datasets={
+            "tiny": DatasetSource(kind="tensors", root=tiny_npz),
+            "gone": DatasetSource(kind="tensors", root=root / "missing.npz"),
+        },
     )
     with ThreadServer(settings) as server:
         yield server
@@ -51,15 +60,19 @@ def read_events(url: str, timeout: float = 120) -> list[tuple[str, dict]]:
         assert r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
             if line.startswith("event: "):
-                kind = line[len("event: "):]
+                kind = line[len("event: ") :]
             elif line.startswith("data: "):
-                events.append((kind, json.loads(line[len("data: "):])))
+                events.append((kind, json.loads(line[len("data: ") :])))
     return events
 
 
 def wait_state(c: httpx.Client, job_id: str, states: tuple[str, ...], timeout: float = 120) -> dict:
-    return wait_for(lambda: (j := c.get(f"/api/jobs/{job_id}").json())["state"] in states and j, timeout, 0.2,
-                    f"job {job_id} to reach {states}")
+    return wait_for(
+        lambda: (j := c.get(f"/api/jobs/{job_id}").json())["state"] in states and j,
+        timeout,
+        0.2,
+        f"job {job_id} to reach {states}",
+    )
 
 
 def _checkpoint(tmp_path: Path) -> Path:
@@ -114,7 +127,10 @@ def test_job_with_uploaded_weights_streams_and_equals_the_engine(busy: ThreadSer
         replay = read_events(f"{busy.url}/api/jobs/{job.id}/events")
         assert [k for k, _ in replay] == ["progress", "state"] and len(replay[0][1]["points"]) == 25
         r = c.delete(f"/api/jobs/{job.id}")
-        assert (r.status_code, r.json()) == (409, {"detail": f"job {job.id} has already ended (done); nothing to cancel"})
+        assert (r.status_code, r.json()) == (
+            409,
+            {"detail": f"job {job.id} has already ended (done); nothing to cancel"},
+        )
         r = c.delete(f"/api/surfaces/{job.surface_id}")
         assert r.status_code == 204
         # its surface deleted, the same request computes it again
@@ -122,12 +138,19 @@ def test_job_with_uploaded_weights_streams_and_equals_the_engine(busy: ThreadSer
         wait_state(c, job.id, ("done",))
 
 
-def test_hessian_job_maps_the_eigenvalues_and_config_states_the_cost(busy: ThreadServer, tiny_npz: Path, tmp_path: Path):
+def test_hessian_job_maps_the_eigenvalues_and_config_states_the_cost(
+    busy: ThreadServer, tiny_npz: Path, tmp_path: Path
+):
     with busy.client() as c:
         cost = c.get("/api/config").json()["hessian"]
         assert cost["hvps_per_point"] == cost["defaults"]["max_steps"] == 100
         assert cost["forward_equivalents_per_hvp"] > 1 and cost["summary_hvps"] > 0
-        request = job_request(samples=24, x="-1:1:3", y=None, hessian={"max_steps": 30, "top_k": 2, "trace_samples": 4, "density_steps": 10})
+        request = job_request(
+            samples=24,
+            x="-1:1:3",
+            y=None,
+            hessian={"max_steps": 30, "top_k": 2, "trace_samples": 4, "density_steps": 10},
+        )
         r = c.post("/api/jobs", json=request)
         assert r.status_code == 202, r.text
         events = read_events(f"{busy.url}/api/jobs/{r.json()['id']}/events")
@@ -155,6 +178,7 @@ def test_cancel_a_running_job_then_resume_it(busy: ThreadServer):
         cancelled = c.delete(f"/api/jobs/{job['id']}")
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         path = busy.settings.surfaces_dir / f"{job['surface_id']}.h5"
+
         def unchanged_for_a_second() -> int:
             before = int(read_surface(path).done.sum())
             time.sleep(1.0)
@@ -185,7 +209,9 @@ def test_partial_surface_of_a_running_job_is_served(busy: ThreadServer):
         running = c.get(f"/api/jobs/{job['id']}").json()
         r = c.delete(f"/api/surfaces/{job['surface_id']}")
         assert (r.status_code, r.json()["detail"]) == (
-            409, f"job {job['id']} is running on surface {job['surface_id']!r}; cancel it first")
+            409,
+            f"job {job['id']} is running on surface {job['surface_id']!r}; cancel it first",
+        )
         assert running["rate"] > 0 and running["eta"] >= 0
         wait_state(c, job["id"], ("done",))
 
@@ -207,8 +233,13 @@ def test_queue_limit(idle: ThreadServer):
         second = c.post("/api/jobs", json=job_request(sample_seed=2))
         assert first.status_code == second.status_code == 202
         r = c.post("/api/jobs", json=job_request(sample_seed=3))
-        assert (r.status_code, r.json()) == (429, {"detail": "2 jobs are queued or running, the server's limit "
-                                                             "max_queued_jobs=2; wait for some to finish or cancel one"})
+        assert (r.status_code, r.json()) == (
+            429,
+            {
+                "detail": "2 jobs are queued or running, the server's limit "
+                "max_queued_jobs=2; wait for some to finish or cancel one"
+            },
+        )
         assert c.post("/api/jobs", json=job_request(sample_seed=1)).status_code == 200  # existing: still answered
         for job in (first, second):
             c.delete(f"/api/jobs/{job.json()['id']}")
@@ -217,39 +248,63 @@ def test_queue_limit(idle: ThreadServer):
 MODELS = ", ".join(list_models())
 
 
-@pytest.mark.parametrize("change, status, detail", [
-    ({"model": "nope"}, 422, "model 'nope' is not available; choose one of: " + MODELS),
-    ({"dataset": "cifar10"}, 422, "dataset 'cifar10' is not configured on this server; choose one of: tiny, gone"),
-    ({"dataset": "gone"}, 409, "dataset 'gone' is configured but its data is missing on the server"),
-    ({"x": "-1:1:21", "y": "-1:1:20"}, 422, "the grid has 420 points, more than the server's limit max_points=400"),
-    ({"samples": 1001}, 422, "samples=1001 is more than the server's limit max_samples=1000"),
-    ({"samples": None}, 422,
-     "samples: give a number: the server evaluates a seeded subset of at most max_samples (see /api/config) samples "
-     "per split"),
-    ({"x": "-1e308:1e308:5"}, 422, "x: axis -1e+308:1e+308 spans more than a float64 holds; choose closer ends"),
-    ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
-    ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
-    ({"x": "1:-1:5"}, 422, "x: axis min must be below max, got 1.0:-1.0"),
-    ({"x": "1:2"}, 422, "x: axis '1:2' is not min:max:num (for example -1:1:51)"),
-    ({"split": "valid"}, 422, "split: Input should be 'train', 'test' or 'both'"),
-    ({"data_root": "/etc"}, 422, "data_root: Extra inputs are not permitted"),
-    ({"directions": {"kind": "target", "target": "/etc/passwd"}}, 422,
-     "directions.kind: Input should be 'random' or 'pca'; directions.target: Extra inputs are not permitted"),
-    ({"directions": {"kind": "pca"}}, 422,
-     "pca directions need checkpoint_ids: the path's uploaded checkpoints, in order (at least 3)"),
-    ({"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 2}}, 422,
-     "directions.checkpoint_ids: List should have at least 3 items after validation, not 2"),
-    ({"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 3}}, 404,
-     "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints"),
-    ({"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 3}, "y": None}, 422,
-     "a pca surface is a plane: give y as well as x"),
-    ({"checkpoint_id": "../../etc/passwd"}, 422, "checkpoint_id: String should match pattern '^[0-9a-f]{16}$'"),
-    ({"checkpoint_id": "0123456789abcdef"}, 404,
-     "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints"),
-    ({"directions": {"same_dir": True}, "y": None}, 422, "same_dir needs a 2-D grid (a y axis)"),
-    ({"hessian": {"tol": 2}}, 422, "hessian.tol: Input should be less than 1"),
-    ({"hessian": {"method": "power"}}, 422, "hessian.method: Input should be 'lanczos' or 'reference'"),
-])
+@pytest.mark.parametrize(
+    "change, status, detail",
+    [
+        ({"model": "nope"}, 422, "model 'nope' is not available; choose one of: " + MODELS),
+        ({"dataset": "cifar10"}, 422, "dataset 'cifar10' is not configured on this server; choose one of: tiny, gone"),
+        ({"dataset": "gone"}, 409, "dataset 'gone' is configured but its data is missing on the server"),
+        ({"x": "-1:1:21", "y": "-1:1:20"}, 422, "the grid has 420 points, more than the server's limit max_points=400"),
+        ({"samples": 1001}, 422, "samples=1001 is more than the server's limit max_samples=1000"),
+        (
+            {"samples": None},
+            422,
+            "samples: give a number: the server evaluates a seeded subset of at most max_samples (see /api/config) samples "
+            "per split",
+        ),
+        ({"x": "-1e308:1e308:5"}, 422, "x: axis -1e+308:1e+308 spans more than a float64 holds; choose closer ends"),
+        ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
+        ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
+        ({"x": "1:-1:5"}, 422, "x: axis min must be below max, got 1.0:-1.0"),
+        ({"x": "1:2"}, 422, "x: axis '1:2' is not min:max:num (for example -1:1:51)"),
+        ({"split": "valid"}, 422, "split: Input should be 'train', 'test' or 'both'"),
+        ({"data_root": "/etc"}, 422, "data_root: Extra inputs are not permitted"),
+        (
+            {"directions": {"kind": "target", "target": "/etc/passwd"}},
+            422,
+            "directions.kind: Input should be 'random' or 'pca'; directions.target: Extra inputs are not permitted",
+        ),
+        (
+            {"directions": {"kind": "pca"}},
+            422,
+            "pca directions need checkpoint_ids: the path's uploaded checkpoints, in order (at least 3)",
+        ),
+        (
+            {"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 2}},
+            422,
+            "directions.checkpoint_ids: List should have at least 3 items after validation, not 2",
+        ),
+        (
+            {"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 3}},
+            404,
+            "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints",
+        ),
+        (
+            {"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 3}, "y": None},
+            422,
+            "a pca surface is a plane: give y as well as x",
+        ),
+        ({"checkpoint_id": "../../etc/passwd"}, 422, "checkpoint_id: String should match pattern '^[0-9a-f]{16}$'"),
+        (
+            {"checkpoint_id": "0123456789abcdef"},
+            404,
+            "no checkpoint '0123456789abcdef'; upload it with POST /api/checkpoints",
+        ),
+        ({"directions": {"same_dir": True}, "y": None}, 422, "same_dir needs a 2-D grid (a y axis)"),
+        ({"hessian": {"tol": 2}}, 422, "hessian.tol: Input should be less than 1"),
+        ({"hessian": {"method": "power"}}, 422, "hessian.method: Input should be 'lanczos' or 'reference'"),
+    ],
+)
 def test_job_requests_refused(idle: ThreadServer, change: dict, status: int, detail: str):
     with idle.client(TOKEN) as c:
         before = c.get("/api/jobs").json()
@@ -285,18 +340,28 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
         r = c.post("/api/checkpoints", files={"file": ("evil.pt", evil.read_bytes())}, data={"model": "tinycnn"})
         assert r.status_code == 400 and r.json()["detail"].startswith(
             "not usable as weights of tinycnn: the checkpoint is not a weights file torch can load safely "
-            "(it holds pickled objects, not only tensors)")
+            "(it holds pickled objects, not only tensors)"
+        )
         assert not marker.exists()
         r = c.post("/api/checkpoints", files={"file": ("m.pt", mnist.read_bytes())}, data={"model": "tinycnn"})
-        assert (r.status_code, r.json()) == (400, {"detail": "not usable as weights of tinycnn: the checkpoint "
-                                                   "does not fit model 'tinycnn': 1 wrong shape: conv1.weight (8, 1, 3, 3) vs (8, 3, 3, 3)"})
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "detail": "not usable as weights of tinycnn: the checkpoint "
+                "does not fit model 'tinycnn': 1 wrong shape: conv1.weight (8, 1, 3, 3) vs (8, 3, 3, 3)"
+            },
+        )
         r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "evil:code"})
         assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")
         assert not list(idle.settings.checkpoints_dir.glob("*")) and not list(idle.settings.uploads_dir.glob("*"))
-        cid = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "tinycnn"}).json()["id"]
+        cid = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "tinycnn"}).json()[
+            "id"
+        ]
         r = c.post("/api/jobs", json=job_request(model="tinycnn_mnist", checkpoint_id=cid))
-        assert (r.status_code, r.json()) == (422, {"detail": f"checkpoint {cid} was uploaded for model 'tinycnn', "
-                                                   "not 'tinycnn_mnist'"})
+        assert (r.status_code, r.json()) == (
+            422,
+            {"detail": f"checkpoint {cid} was uploaded for model 'tinycnn', not 'tinycnn_mnist'"},
+        )
 
 
 def test_many_event_streams_share_one_reader_of_the_queue(busy: ThreadServer):
@@ -328,7 +393,11 @@ def test_config_names_the_norms_and_splits_the_job_schema_accepts(idle: ThreadSe
     with idle.client(TOKEN) as c:
         config = c.get("/api/config").json()
         schemas = c.get("/openapi.json").json()["components"]["schemas"]
-        assert config["norms"] == schemas["JobDirections"]["properties"]["norm"]["enum"] == ["filter", "layer", "weight", "none"]
+        assert (
+            config["norms"]
+            == schemas["JobDirections"]["properties"]["norm"]["enum"]
+            == ["filter", "layer", "weight", "none"]
+        )
         assert config["splits"] == schemas["JobRequest"]["properties"]["split"]["enum"] == ["train", "test", "both"]
         for field, value in (("split", "validation"), ("directions", {"norm": "unit"})):
             r = c.post("/api/jobs", json=job_request(**{field: value}))

@@ -1,4 +1,5 @@
 """/api/surfaces against a real server: catalog, meshes, download, import, deletion, and their 4xx."""
+
 from __future__ import annotations
 
 import gzip
@@ -24,15 +25,33 @@ def site(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[T
     root = tmp_path_factory.mktemp("site")
     gallery = root / "gallery"
     gallery.mkdir()
-    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=100, x="-1:1:5", y="-0.5:0.5:3")
+    spec = SurfaceSpec(
+        model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=100, x="-1:1:5", y="-0.5:0.5:3"
+    )
     compute_surface(spec, gallery / "ours.h5")
     _write_reference(gallery / "ref-old.h5")
     (root / "secret.h5").write_bytes((gallery / "ours.h5").read_bytes())
-    (gallery / "index.json").write_text(json.dumps({"entries": [
-        {"id": "tiny-plane", "file": "ours.h5", "title": "Tiny plane", "description": "a test", "tier": "cpu",
-         "pair": None, "shortcuts": True, "epochs": 3, "test_acc": 12.5, "source": "tests"},
-        {"id": "escape", "file": "../secret.h5", "title": "outside", "tier": "cpu"},
-    ]}))
+    (gallery / "index.json").write_text(
+        json.dumps(
+            {
+                "entries": [
+                    {
+                        "id": "tiny-plane",
+                        "file": "ours.h5",
+                        "title": "Tiny plane",
+                        "description": "a test",
+                        "tier": "cpu",
+                        "pair": None,
+                        "shortcuts": True,
+                        "epochs": 3,
+                        "test_acc": 12.5,
+                        "source": "tests",
+                    },
+                    {"id": "escape", "file": "../secret.h5", "title": "outside", "tier": "cpu"},
+                ]
+            }
+        )
+    )
     with ThreadServer(make_settings(root / "data", tiny_npz, token=TOKEN, max_upload_mb=1)) as server:
         yield server
 
@@ -58,20 +77,37 @@ def test_catalog_lists_gallery_surfaces_with_their_index_metadata(site: ThreadSe
         tiny = by_id["tiny-plane"]
         file = read_surface(site.settings.gallery_dir / "ours.h5")
         assert tiny.source == "gallery" and tiny.name == "Tiny plane" and tiny.model == "tinycnn"
-        assert tiny.gallery.model_dump() == {"tier": "cpu", "title": "Tiny plane", "description": "a test",
-                                             "pair": None, "shortcuts": True, "epochs": 3, "test_acc": 12.5,
-                                             "source": "tests"}
+        assert tiny.gallery.model_dump() == {
+            "tier": "cpu",
+            "title": "Tiny plane",
+            "description": "a test",
+            "pair": None,
+            "shortcuts": True,
+            "epochs": 3,
+            "test_acc": 12.5,
+            "source": "tests",
+        }
         assert (tiny.dataset, tiny.split, tiny.samples, tiny.ndim) == ("tensors", "train", 100, 2)
-        assert tiny.grid.model_dump() == {"x": {"min": -1, "max": 1, "num": 5}, "y": {"min": -0.5, "max": 0.5, "num": 3}}
+        assert tiny.grid.model_dump() == {
+            "x": {"min": -1, "max": 1, "num": 5},
+            "y": {"min": -0.5, "max": 0.5, "num": 3},
+        }
         assert tiny.metrics == ["train_loss", "train_acc"] and tiny.status == "complete"
         assert tiny.center["train_loss"] == pytest.approx(file.metrics["train_loss"][1, 2], rel=1e-6)
         assert tiny.landscape_stats == file.attrs["landscape_stats"]
-        assert tiny.directions.model_dump() == {"kind": "random", "norm": "filter", "ignore": "biasbn",
-                                                "dir_type": "weights", "seed": 0}
+        assert tiny.directions.model_dump() == {
+            "kind": "random",
+            "norm": "filter",
+            "ignore": "biasbn",
+            "dir_type": "weights",
+            "seed": 0,
+        }
         ref = by_id["ref-old"]
         assert ref.gallery is None and ref.model == "unknown" and ref.status == "partial"
         assert (ref.points_done, ref.points_total, ref.split) == (11, 12, "train")
-        assert [s["id"] for s in c.get("/api/surfaces", params={"model": "tinycnn"}).json()["surfaces"]] == ["tiny-plane"]
+        assert [s["id"] for s in c.get("/api/surfaces", params={"model": "tinycnn"}).json()["surfaces"]] == [
+            "tiny-plane"
+        ]
         assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {"surfaces": [], "unreadable": {}}
 
 
@@ -164,17 +200,33 @@ def _no_metric_file(path: Path) -> None:
         f["weights"] = np.zeros(3)
 
 
-@pytest.mark.parametrize("make, status, message", [
-    (lambda p, g: p.write_text("not hdf5 at all"), 400, "not a loss surface file: the file is not an HDF5 file"),
-    (lambda p, g: _no_metric_file(p), 400, "not a loss surface file: the file holds no metric (train_loss, test_acc, ...)"),
-    (lambda p, g: _external_link_file(p, g / "ours.h5"), 400,
-     "the file is not self-contained: /train_loss is a link (ExternalLink)"),
-    (lambda p, g: _external_storage_file(p), 400,
-     "the file is not self-contained: /train_loss keeps its data outside the file"),
-    (lambda p, g: p.write_bytes(b""), 400, "the uploaded file is empty"),
-    (lambda p, g: p.write_bytes(b"\0" * (1024 * 1024 + 1)), 413,
-     "the request body is larger than the server's limit max_upload_mb=1"),
-])
+@pytest.mark.parametrize(
+    "make, status, message",
+    [
+        (lambda p, g: p.write_text("not hdf5 at all"), 400, "not a loss surface file: the file is not an HDF5 file"),
+        (
+            lambda p, g: _no_metric_file(p),
+            400,
+            "not a loss surface file: the file holds no metric (train_loss, test_acc, ...)",
+        ),
+        (
+            lambda p, g: _external_link_file(p, g / "ours.h5"),
+            400,
+            "the file is not self-contained: /train_loss is a link (ExternalLink)",
+        ),
+        (
+            lambda p, g: _external_storage_file(p),
+            400,
+            "the file is not self-contained: /train_loss keeps its data outside the file",
+        ),
+        (lambda p, g: p.write_bytes(b""), 400, "the uploaded file is empty"),
+        (
+            lambda p, g: p.write_bytes(b"\0" * (1024 * 1024 + 1)),
+            413,
+            "the request body is larger than the server's limit max_upload_mb=1",
+        ),
+    ],
+)
 def test_import_refuses_other_files_and_stores_nothing(site: ThreadServer, tmp_path: Path, make, status, message):
     path = tmp_path / "upload.h5"
     make(path, site.settings.gallery_dir)
@@ -191,9 +243,15 @@ def test_upload_limit_also_holds_without_content_length(site: ThreadServer):
         for _ in range(3):
             yield b"\0" * (512 * 1024)
 
-    r = httpx.post(f"{site.url}/api/surfaces/import", content=body(),
-                   headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "multipart/form-data; boundary=x"})
-    assert (r.status_code, r.json()) == (413, {"detail": "the request body is larger than the server's limit max_upload_mb=1"})
+    r = httpx.post(
+        f"{site.url}/api/surfaces/import",
+        content=body(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert (r.status_code, r.json()) == (
+        413,
+        {"detail": "the request body is larger than the server's limit max_upload_mb=1"},
+    )
 
 
 def test_write_endpoints_need_the_token(site: ThreadServer):
@@ -201,11 +259,13 @@ def test_write_endpoints_need_the_token(site: ThreadServer):
     ours = (site.settings.gallery_dir / "ours.h5").read_bytes()
     for token in (None, "wrong-token-xyz"):
         with site.client(token) as c:
-            for r in (c.post("/api/surfaces/import", files={"file": ("a.h5", ours)}),
-                      c.delete("/api/surfaces/ref-old"),
-                      c.post("/api/jobs", json={"model": "tinycnn"}),
-                      c.delete("/api/jobs/0123456789abcdef"),
-                      c.post("/api/checkpoints", files={"file": ("a.pt", b"x")}, data={"model": "tinycnn"})):
+            for r in (
+                c.post("/api/surfaces/import", files={"file": ("a.h5", ours)}),
+                c.delete("/api/surfaces/ref-old"),
+                c.post("/api/jobs", json={"model": "tinycnn"}),
+                c.delete("/api/jobs/0123456789abcdef"),
+                c.post("/api/checkpoints", files={"file": ("a.pt", b"x")}, data={"model": "tinycnn"}),
+            ):
                 assert (r.status_code, r.json()) == (401, {"detail": message}), r.request.url
                 assert r.headers["www-authenticate"] == "Bearer"
     with site.client() as c:  # reading needs none
@@ -215,7 +275,10 @@ def test_write_endpoints_need_the_token(site: ThreadServer):
 def test_gallery_cannot_be_deleted_and_ids_cannot_escape(site: ThreadServer):
     with site.client(TOKEN) as c:
         r = c.delete("/api/surfaces/tiny-plane")
-        assert (r.status_code, r.json()) == (403, {"detail": "surface 'tiny-plane' belongs to the read-only gallery and cannot be deleted"})
+        assert (r.status_code, r.json()) == (
+            403,
+            {"detail": "surface 'tiny-plane' belongs to the read-only gallery and cannot be deleted"},
+        )
         assert (site.settings.gallery_dir / "ours.h5").exists()
         assert c.delete("/api/surfaces/nope").json() == {"detail": "no surface 'nope'"}
         for sid in ("..%2F..%2Fsecret", "..%2Fsecret", "escape", "%2E%2E", "secret", "ours.dirs", "ours"):

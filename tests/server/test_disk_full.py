@@ -2,6 +2,7 @@
 mount namespace made with ``unshare``; the test reaches the mount through ``/proc/<pid>/root``). The
 embedded worker survives failed writes: it retries, and the job finishes once space is back, or fails
 with the reason when the disk stays full; the server reports the condition and refuses new jobs with 507."""
+
 from __future__ import annotations
 
 import errno
@@ -26,8 +27,12 @@ def _can_mount_tmpfs() -> bool:
     if shutil.which("unshare") is None:
         return False
     with tempfile.TemporaryDirectory() as d:
-        return subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {d}"],
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {d}"], capture_output=True
+            ).returncode
+            == 0
+        )
 
 
 pytestmark = pytest.mark.skipif(not _can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here")
@@ -40,15 +45,28 @@ class SmallDiskServer:
         self.data_dir, self.port = data_dir, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True)
-        env = {**os.environ,
-               "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
-               "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"), "LOSSATLAS_LEASE_S": "5",
-               "LOSSATLAS_POLL_S": "0.2", "LOSSATLAS_RETRY_BACKOFF_S": str(backoff_s), "LOSSATLAS_MIN_FREE_MB": "1"}
-        serve = (f"mount -t tmpfs -o size={size} tmpfs {data_dir} && exec {sys.executable} -m server.cli serve "
-                 f"--data-dir {data_dir} --port {self.port} --threads 1")
+        env = {
+            **os.environ,
+            "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
+            "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"),
+            "LOSSATLAS_LEASE_S": "5",
+            "LOSSATLAS_POLL_S": "0.2",
+            "LOSSATLAS_RETRY_BACKOFF_S": str(backoff_s),
+            "LOSSATLAS_MIN_FREE_MB": "1",
+        }
+        serve = (
+            f"mount -t tmpfs -o size={size} tmpfs {data_dir} && exec {sys.executable} -m server.cli serve "
+            f"--data-dir {data_dir} --port {self.port} --threads 1"
+        )
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the server)
-        self.proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", serve], cwd=REPO, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            ["unshare", "-rm", "sh", "-c", serve],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def output(self) -> str:
         self.log.seek(0)
@@ -110,11 +128,19 @@ def test_worker_rides_out_a_full_disk_and_the_job_finishes(small_disk: SmallDisk
         assert storage["free_mb"] < 1 and "less than min_free_mb=1" in storage["warning"]
         refused = c.post("/api/jobs", json=job_request(sample_seed=5))
         assert refused.status_code == 507 and "less than min_free_mb=1" in refused.json()["detail"]
-        wait_for(lambda: "failed (No space left on device); retrying" in small_disk.output(), 60, 0.1,
-                 "the worker to retry a write")
+        wait_for(
+            lambda: "failed (No space left on device); retrying" in small_disk.output(),
+            60,
+            0.1,
+            "the worker to retry a write",
+        )
         filler.unlink()
-        done = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}").json())["state"] in ("done", "failed") and j,
-                        120, 0.2, "the job to end")
+        done = wait_for(
+            lambda: (j := c.get(f"/api/jobs/{job['id']}").json())["state"] in ("done", "failed") and j,
+            120,
+            0.2,
+            "the job to end",
+        )
         assert done["state"] == "done", done
         got = read_surface(small_disk.inside(small_disk.data_dir / "surfaces" / f"{job['surface_id']}.h5"))
     expected = direct_surface(request, tiny_npz)
@@ -134,13 +160,19 @@ def test_a_disk_that_stays_full_fails_the_job_with_the_reason(small_disk: SmallD
         def ended() -> bool:
             r = c.get(f"/api/jobs/{job['id']}")
             assert r.status_code in (200, 503), r.text  # 503: the database cannot be read while the disk is full
-            return (r.status_code == 200 and r.json()["state"] == "failed") or "recording the job's end failed" in small_disk.output()
+            return (
+                r.status_code == 200 and r.json()["state"] == "failed"
+            ) or "recording the job's end failed" in small_disk.output()
 
         wait_for(ended, 120, 0.2, "the job's writes to give up")
         for path in ("/api/surfaces", "/api/config", "/"):  # the server answers throughout, never a 500
             assert c.get(path).status_code in (200, 503)
         filler.unlink()
-        failed = wait_for(lambda: (j := c.get(f"/api/jobs/{job['id']}").json())["state"] == "failed" and j,
-                          60, 0.2, "the failure to be recorded")
+        failed = wait_for(
+            lambda: (j := c.get(f"/api/jobs/{job['id']}").json())["state"] == "failed" and j,
+            60,
+            0.2,
+            "the failure to be recorded",
+        )
         assert "failed 5 times: No space left on device" in failed["error"], failed["error"]
         assert small_disk.proc.poll() is None

@@ -1,6 +1,7 @@
 """Fencing: a worker writes a job's surface file only under the lease it holds, and a surface file never
 moves backwards in points, even when a worker paused past its lease wakes up after its successor
 finished the job."""
+
 from __future__ import annotations
 
 import hashlib

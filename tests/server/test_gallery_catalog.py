@@ -1,5 +1,6 @@
 """The committed gallery (precomputed/) loads in the catalog with its index metadata, and every mesh
 is what the file holds and small on the wire."""
+
 import gzip
 import json
 
@@ -38,4 +39,6 @@ def test_gallery_mesh_is_the_file_and_under_100_kb_gzipped(catalog, entry):
     mesh = json.loads(gzip.decompress(body.gzip))
     surface = read_surface(GALLERY_DIR / entry.file)
     np.testing.assert_allclose(mesh["x"], surface.xcoordinates)
-    np.testing.assert_allclose(np.array(mesh["metrics"]["train_loss"], dtype=float), surface.metrics["train_loss"], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.array(mesh["metrics"]["train_loss"], dtype=float), surface.metrics["train_loss"], rtol=1e-6
+    )

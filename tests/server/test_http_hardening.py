@@ -1,5 +1,6 @@
 """HTTP-level refusals that must come early and say why: a write without the token before its body is
 read, a malformed Last-Event-ID, a wrong method (with ``Allow``); and what the schema promises."""
+
 from __future__ import annotations
 
 import socket
@@ -23,9 +24,14 @@ def _head_of_a_big_upload(port: int, token: str | None, wait_s: float = 20) -> b
     that waits for the body answers nothing (``wait_s`` ends the wait)."""
     with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as s:
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
-        s.sendall((f"POST /api/surfaces/import HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
-                   "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 40000000\r\n\r\n").encode()
-                  + b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.h5"\r\n\r\n' + b"\0" * 1024)
+        s.sendall(
+            (
+                f"POST /api/surfaces/import HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+                "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 40000000\r\n\r\n"
+            ).encode()
+            + b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.h5"\r\n\r\n'
+            + b"\0" * 1024
+        )
         answer = b""
         try:
             while b"\r\n\r\n" not in answer:
@@ -61,12 +67,15 @@ def test_a_malformed_last_event_id_is_a_400(guarded: ThreadServer, value: str | 
     assert r.json()["detail"].startswith("Last-Event-ID must be the id of an event of this stream (a number), not ")
 
 
-@pytest.mark.parametrize("method, path, allow", [
-    ("PUT", "/api/config", "GET"),
-    ("PUT", "/api/surfaces/some-id", "DELETE, GET"),
-    ("PATCH", "/api/jobs", "GET, POST"),
-    ("POST", "/api/jobs/0123/events", "GET"),
-])
+@pytest.mark.parametrize(
+    "method, path, allow",
+    [
+        ("PUT", "/api/config", "GET"),
+        ("PUT", "/api/surfaces/some-id", "DELETE, GET"),
+        ("PATCH", "/api/jobs", "GET, POST"),
+        ("POST", "/api/jobs/0123/events", "GET"),
+    ],
+)
 def test_a_wrong_method_is_a_405_with_allow(guarded: ThreadServer, method: str, path: str, allow: str):
     with guarded.client(TOKEN) as c:
         r = c.request(method, path)

@@ -1,6 +1,7 @@
 """Hostile and malformed surface imports: each one a 4xx that names the problem, nothing left in the data
 directory, the server answering everyone throughout; a malformed file already in the catalog is skipped
 and reported, never fatal to the list."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,15 @@ from serverkit import TOKEN, ThreadServer, make_settings
 
 from workers import Surface, write_surface
 
-RECIPE = {"spec": {"model": "tinycnn", "dataset": "tensors", "split": "train", "samples": 100,
-                   "directions": {"kind": "random", "norm": "filter", "ignore": "biasbn", "dir_type": "weights",
-                                  "seed": 0}}}
+RECIPE = {
+    "spec": {
+        "model": "tinycnn",
+        "dataset": "tensors",
+        "split": "train",
+        "samples": 100,
+        "directions": {"kind": "random", "norm": "filter", "ignore": "biasbn", "dir_type": "weights", "seed": 0},
+    }
+}
 
 
 def valid_surface(path: Path, recipe: dict | None = None) -> Path:
@@ -31,8 +38,9 @@ def valid_surface(path: Path, recipe: dict | None = None) -> Path:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[ThreadServer]:
     root = tmp_path_factory.mktemp("hostile")
-    with ThreadServer(make_settings(root / "data", tiny_npz, token=TOKEN, max_upload_mb=1,
-                                    max_import_points=10_000)) as server:
+    with ThreadServer(
+        make_settings(root / "data", tiny_npz, token=TOKEN, max_upload_mb=1, max_import_points=10_000)
+    ) as server:
         yield server
 
 
@@ -70,8 +78,9 @@ def gzip_bomb(path: Path) -> None:
     """16 MiB of zeros compressed to a few KB (the limit is 1 MiB)."""
     valid_surface(path)
     with h5py.File(path, "a") as f:
-        f.create_dataset("samples_train", shape=(2048, 1024), dtype="f8", compression="gzip", chunks=(256, 1024),
-                         fillvalue=0.0)
+        f.create_dataset(
+            "samples_train", shape=(2048, 1024), dtype="f8", compression="gzip", chunks=(256, 1024), fillvalue=0.0
+        )
         f["samples_train"][:256] = 0.0
 
 
@@ -99,6 +108,7 @@ def recipe_attr(text: str) -> Callable[[Path], None]:
         valid_surface(path)
         with h5py.File(path, "a") as f:
             f.attrs["recipe"] = text
+
     return make
 
 
@@ -110,6 +120,7 @@ def recipe_without(*keys: str, **replace) -> Callable[[Path], None]:
             spec["directions"].pop(key)
         spec.update(replace)
         valid_surface(path, recipe)
+
     return make
 
 
@@ -142,7 +153,10 @@ HOSTILE = {
     "recipe-no-norm": (recipe_without("norm"), "recipe.spec.directions.norm must be a string"),
     "recipe-model-5": (recipe_without(model=5), "recipe.spec.model must be a string, not 5"),
     "nan-x": (nan_coordinates, "xcoordinates holds NaN or infinite values"),
-    "too-many-points": (too_many_points, "the grid has 40000 points, more than the server's limit max_import_points=10000"),
+    "too-many-points": (
+        too_many_points,
+        "the grid has 40000 points, more than the server's limit max_import_points=10000",
+    ),
     "done-shape": (wrong_done_shape, "not a loss surface file"),
 }
 
@@ -182,7 +196,9 @@ def test_too_many_objects_are_refused(site: ThreadServer, tmp_path: Path):
             f.create_group(f"g{i}")
     r = post(site, path)
     assert (r.status_code, r.json()["detail"]) == (
-        400, "the file has more than 256 objects; a surface file has about ten")
+        400,
+        "the file has more than 256 objects; a surface file has about ten",
+    )
 
 
 def test_bad_entry_in_the_catalog_is_skipped_and_reported(site: ThreadServer, tmp_path: Path):

@@ -1,5 +1,6 @@
 """The job cost limit in forward-pass work: points x samples x splits x the model's FLOPs per sample,
 checked against an independent count (forward hooks on every convolution and linear layer)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -57,7 +58,8 @@ def test_submit_shows_the_cost_and_refuses_a_job_over_the_limit(priced: ThreadSe
         assert r.json()["detail"] == (
             f"the job is about {25 * samples * gflop / 1e3:.4g} TFLOP of forward passes (25 passes x {samples} samples "
             f"x 1 split(s) x {gflop:.4g} GFLOP per sample of tinycnn), more than the server's limit "
-            "max_job_tflop=0.05; use fewer points or samples")
+            "max_job_tflop=0.05; use fewer points or samples"
+        )
         config = c.get("/api/config").json()
         assert config["limits"]["max_job_tflop"] == 0.05
         assert config["model_gflop"]["tinycnn"] == pytest.approx(gflop, rel=1e-3)

@@ -1,5 +1,6 @@
 """``show(surface)`` in a notebook (#16): an iframe onto a local server that serves the viewer and the
 surfaces given, a Surface object or a file, overlaid by the URL's state."""
+
 from __future__ import annotations
 
 import html
@@ -22,8 +23,13 @@ def shown(tmp_path):
 def bowl(scale: float) -> Surface:
     xs = np.linspace(-1, 1, 5)
     X, Y = np.meshgrid(xs, xs)
-    return Surface(xs, xs, {"train_loss": scale * (X**2 + Y**2)}, np.ones((5, 5), dtype=bool),
-                   {"spec": {"model": f"bowl{scale:g}"}})
+    return Surface(
+        xs,
+        xs,
+        {"train_loss": scale * (X**2 + Y**2)},
+        np.ones((5, 5), dtype=bool),
+        {"spec": {"model": f"bowl{scale:g}"}},
+    )
 
 
 def test_show_serves_the_viewer_on_the_given_surfaces(shown):
@@ -40,7 +46,9 @@ def test_show_serves_the_viewer_on_the_given_surfaces(shown):
     assert httpx.get(base + "/static/main.js", timeout=10).status_code == 200
     for sid, want in zip(ids, (bowl(1), read_surface(path))):
         mesh = httpx.get(f"{base}/api/surfaces/{sid}", timeout=10).json()
-        np.testing.assert_allclose(np.array(mesh["metrics"]["train_loss"], dtype=float), want.metrics["train_loss"], rtol=1e-6)
+        np.testing.assert_allclose(
+            np.array(mesh["metrics"]["train_loss"], dtype=float), want.metrics["train_loss"], rtol=1e-6
+        )
     assert notebook.show(bowl(1)).url.startswith(base)  # one server per kernel; same content, same id
     assert notebook.add(bowl(1)) == ids[0]
 

@@ -1,4 +1,5 @@
 """/openapi.json documents every endpoint with its models; GET / serves the viewer under a nonce CSP."""
+
 from __future__ import annotations
 
 import re
@@ -34,23 +35,44 @@ def test_openapi_describes_every_endpoint(tmp_path: Path, tiny_npz: Path):
         responses = schema["paths"][path][method]["responses"]
         assert status in responses, (method, path)
         if model is not None:
-            assert responses[status]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+            assert responses[status]["content"]["application/json"]["schema"] == {
+                "$ref": f"#/components/schemas/{model}"
+            }
         for code, response in responses.items():  # every error is {"detail": str}
             if code.startswith("4"):
-                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (path, code)
+                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (
+                    path,
+                    code,
+                )
     jobs = schema["paths"]["/api/jobs"]["post"]
     assert jobs["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/JobRequest"}
-    assert {"model", "dataset", "x", "y", "directions", "samples", "split", "checkpoint_id", "gallery_checkpoint", "name"} <= set(
-        components["JobRequest"]["properties"])
+    assert {
+        "model",
+        "dataset",
+        "x",
+        "y",
+        "directions",
+        "samples",
+        "split",
+        "checkpoint_id",
+        "gallery_checkpoint",
+        "name",
+    } <= set(components["JobRequest"]["properties"])
     for path, fields in (("/api/surfaces/import", {"file"}), ("/api/checkpoints", {"file", "model"})):
         ref = schema["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
         assert set(components[ref.rsplit("/", 1)[1]]["properties"]) == fields
     events = schema["paths"]["/api/jobs/{job_id}/events"]["get"]["responses"]["200"]
     assert "text/event-stream" in events["content"]
-    assert events["x-event-data"] == {"progress": {"$ref": "#/components/schemas/ProgressEvent"},
-                                      "state": {"$ref": "#/components/schemas/Job"}}
-    assert components["ProgressEvent"]["properties"]["points"]["items"] == {"$ref": "#/components/schemas/ProgressPoint"}
-    assert "application/x-hdf5" in schema["paths"]["/api/surfaces/{surface_id}/file"]["get"]["responses"]["200"]["content"]
+    assert events["x-event-data"] == {
+        "progress": {"$ref": "#/components/schemas/ProgressEvent"},
+        "state": {"$ref": "#/components/schemas/Job"},
+    }
+    assert components["ProgressEvent"]["properties"]["points"]["items"] == {
+        "$ref": "#/components/schemas/ProgressPoint"
+    }
+    assert (
+        "application/x-hdf5" in schema["paths"]["/api/surfaces/{surface_id}/file"]["get"]["responses"]["200"]["content"]
+    )
     assert "HTTPValidationError" not in components
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
@@ -59,16 +81,21 @@ def test_page_renders_the_template_with_a_fresh_nonce(tmp_path: Path, tiny_npz: 
     frontend = tmp_path / "frontend"
     frontend.mkdir()
     (frontend / "index.html").write_text(
-        '<script type="importmap" nonce="{{ csp_nonce }}">{}</script><p>v{{ version }}</p>')
+        '<script type="importmap" nonce="{{ csp_nonce }}">{}</script><p>v{{ version }}</p>'
+    )
     (frontend / "main.js").write_text("export const x = 1;\n")
-    with ThreadServer(make_settings(tmp_path / "data", tiny_npz, frontend_dir=frontend)) as server, server.client() as c:
+    with (
+        ThreadServer(make_settings(tmp_path / "data", tiny_npz, frontend_dir=frontend)) as server,
+        server.client() as c,
+    ):
         pages = [c.get("/") for _ in range(2)]
         nonces = []
         for r in pages:
             nonce = re.search(r'nonce="([^"]+)"', r.text).group(1)
             assert r.headers["content-security-policy"] == (
                 f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-                "img-src 'self' data: blob:; connect-src 'self'")
+                "img-src 'self' data: blob:; connect-src 'self'"
+            )
             nonces.append(nonce)
         assert nonces[0] != nonces[1] and "<p>v0.1.0</p>" in pages[0].text
         js = c.get("/static/main.js")

@@ -2,6 +2,7 @@
 start --address`` commands, its healthcheck, ``lossatlas serve`` with ``LOSSATLAS_RAY_ADDRESS``) run as
 plain local processes. Unlike its container, the server here needs no ``ray start`` of its own: the
 nodes' raylets run on this same machine."""
+
 from __future__ import annotations
 
 import contextlib
@@ -48,8 +49,15 @@ def ray_cluster():
         cmd = [a.replace("ray-head:6379", address).replace("6379", port) for a in services[service]["command"]]
         assert cmd[:2] == ["ray", "start"]
         logs.append(tempfile.TemporaryFile("w+"))  # noqa: SIM115 (read after the services stop)
-        procs.append(subprocess.Popen([str(RAY), *cmd[1:], *extra, "--object-store-memory", STORE],
-                                      env=env, stdout=logs[-1], stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [str(RAY), *cmd[1:], *extra, "--object-store-memory", STORE],
+                env=env,
+                stdout=logs[-1],
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
         return procs[-1]
 
     def healthy(service: str) -> bool:
@@ -92,7 +100,9 @@ def point_actors() -> int:
     return count
 
 
-def test_server_jobs_run_on_ray_with_progress_events_and_cancel(tmp_path, tiny_npz, processes, ray_cluster, monkeypatch):
+def test_server_jobs_run_on_ray_with_progress_events_and_cancel(
+    tmp_path, tiny_npz, processes, ray_cluster, monkeypatch
+):
     address, auth = ray_cluster
     for key, value in auth.items():  # the server's worker joins the cluster with its secret
         monkeypatch.setenv(key, value)
@@ -115,8 +125,12 @@ def test_server_jobs_run_on_ray_with_progress_events_and_cancel(tmp_path, tiny_n
             assert values == {m: v[iy, ix] for m, v in expected.metrics.items()}
 
         big = c.post("/api/jobs", json=job_request(samples=2000, x="-1:1:9", y="-1:1:9")).json()
-        wait_for(lambda: point_actors() == 2 and c.get(f"/api/jobs/{big['id']}").json()["points_done"] >= 2,
-                 300, 0.2, "the job to run on two actors")
+        wait_for(
+            lambda: point_actors() == 2 and c.get(f"/api/jobs/{big['id']}").json()["points_done"] >= 2,
+            300,
+            0.2,
+            "the job to run on two actors",
+        )
         assert c.delete(f"/api/jobs/{big['id']}").json()["state"] == "cancelled"
         wait_for(lambda: point_actors() == 0, 60, 0.2, "the cancelled job's actors to end")
         path = tmp_path / "data" / "surfaces" / f"{big['surface_id']}.h5"

@@ -1,5 +1,6 @@
 """Server restarts and crashes lose no job, the embedded worker dies with its server, and ``lossatlas
 serve`` refuses an unsafe configuration."""
+
 from __future__ import annotations
 
 import signal

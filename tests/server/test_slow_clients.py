@@ -1,6 +1,7 @@
 """``lossatlas serve`` against slow and numerous clients (all on 127.0.0.1, bounded loops): a client that
 never finishes its headers is cut off, connections past the limit are closed at once, repeated log lines
 are rate-limited, and the server keeps answering."""
+
 from __future__ import annotations
 
 import select

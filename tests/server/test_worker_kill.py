@@ -1,5 +1,6 @@
 """A worker SIGKILLed mid-job: its lease expires, a second worker resumes the partial file, and no point
 is computed twice."""
+
 from __future__ import annotations
 
 import signal

@@ -1,5 +1,6 @@
 """Fixtures of the engine tests: a tiny model with non-trivial BatchNorm statistics and tiny datasets,
 in memory and as a ``tensors`` file. Factories and independent computations live in ``independent.py``."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@ Everything here is written from the definitions in DESIGN.md section 3 with plai
 sharing no code with ``workers`` beyond the zoo's model constructors, so that a test comparing the
 engine against it compares two implementations.
 """
+
 from __future__ import annotations
 
 import copy
@@ -58,7 +59,9 @@ def make_images(n: int, seed: int = 0, size: int = 8, channels: int = 3) -> tupl
     )
 
 
-def plain_metrics(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 16, loss: str = "ce") -> tuple[float, float]:
+def plain_metrics(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 16, loss: str = "ce"
+) -> tuple[float, float]:
     """(mean loss, accuracy in percent) by the reference's loop: batch-mean losses weighted by batch size."""
     model.eval()
     total_loss, correct = 0.0, 0
@@ -81,13 +84,13 @@ def read_direction_file(path: Path) -> list[list[np.ndarray]]:
     """The x (and y) direction of a direction file, straight from h5py."""
     with h5py.File(path, "r") as f:
         return [
-            [np.asarray(f[g][str(i)][()]) for i in range(len(f[g]))]
-            for g in ("xdirection", "ydirection")
-            if g in f
+            [np.asarray(f[g][str(i)][()]) for i in range(len(f[g]))] for g in ("xdirection", "ydirection") if g in f
         ]
 
 
-def perturbed(model: nn.Module, directions: list[list[np.ndarray]], coords: tuple[float, ...], dir_type: str = "weights") -> nn.Module:
+def perturbed(
+    model: nn.Module, directions: list[list[np.ndarray]], coords: tuple[float, ...], dir_type: str = "weights"
+) -> nn.Module:
     """A copy of ``model`` with weights ``w + round32(x*dx + y*dy)`` (the combination formed in float64)."""
     out = copy.deepcopy(model)
     tensors = list(out.parameters()) if dir_type == "weights" else list(out.state_dict(keep_vars=True).values())
@@ -100,7 +103,9 @@ def perturbed(model: nn.Module, directions: list[list[np.ndarray]], coords: tupl
     return out.eval()
 
 
-def write_reference_surface(path: Path, x: np.ndarray, y: np.ndarray | None, grid: dict[str, np.ndarray], dir_file: str = "dirs.h5") -> None:
+def write_reference_surface(
+    path: Path, x: np.ndarray, y: np.ndarray | None, grid: dict[str, np.ndarray], dir_file: str = "dirs.h5"
+) -> None:
     """A surface file exactly as the reference code writes it.
 
     ``grid`` maps metric names to ``[iy, ix]`` arrays (``-1`` for pending points). The reference stores a
@@ -149,7 +154,9 @@ def explicit_hessian(
 
     def f(flat: torch.Tensor) -> torch.Tensor:
         parts = torch.split(flat, [int(np.prod(s)) for s in shapes])
-        out = torch.func.functional_call(m, {**params, **{n: t.view(s) for n, t, s in zip(names, parts, shapes)}}, (x.to(dtype),))
+        out = torch.func.functional_call(
+            m, {**params, **{n: t.view(s) for n, t, s in zip(names, parts, shapes)}}, (x.to(dtype),)
+        )
         if loss == "ce":
             return F.cross_entropy(out, y)
         onehot = torch.zeros_like(out).scatter_(1, y.view(-1, 1), 1.0)

@@ -1,4 +1,5 @@
 """Loading weights: wrappers, prefixes, strict matching, one-line errors; the paper's checkpoints."""
+
 from __future__ import annotations
 
 import io
@@ -23,13 +24,17 @@ def assert_same_weights(model, source):
         assert torch.equal(v, want[k]), k
 
 
-@pytest.mark.parametrize("wrap", [
-    lambda sd: sd,
-    lambda sd: {"acc": 93.7, "epoch": 300, "state_dict": sd},  # the paper's .t7 layout
-    lambda sd: {"model": sd, "optimizer": {}},
-    lambda sd: {f"module.{k}": v for k, v in sd.items()},  # nn.DataParallel
-    lambda sd: {"state_dict": {f"module.{k}": v for k, v in sd.items()}},
-], ids=["bare", "state_dict", "model", "module-prefix", "state_dict+prefix"])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda sd: sd,
+        lambda sd: {"acc": 93.7, "epoch": 300, "state_dict": sd},  # the paper's .t7 layout
+        lambda sd: {"model": sd, "optimizer": {}},
+        lambda sd: {f"module.{k}": v for k, v in sd.items()},  # nn.DataParallel
+        lambda sd: {"state_dict": {f"module.{k}": v for k, v in sd.items()}},
+    ],
+    ids=["bare", "state_dict", "model", "module-prefix", "state_dict+prefix"],
+)
 def test_wrappers_and_prefixes_are_handled(tmp_path, wrap):
     source = make_model("tinycnn", seed=3)
     torch.save(wrap(source.state_dict()), tmp_path / "ck.pt")
@@ -57,8 +62,11 @@ def test_unreadable_checkpoints_are_refused(tmp_path):
     with pytest.raises(ValueError, match="holds no state dict of tensors"):
         load_state_dict(tmp_path / "meta.pt")
     torch.save({"w": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")  # a pickled module: code, not weights
-    with pytest.raises(ValueError, match=r"is not a weights file torch can load safely \(it holds pickled objects, "
-                                         r"not only tensors\); pass a file saved with torch.save\(model.state_dict\(\)\)") as e:
+    with pytest.raises(
+        ValueError,
+        match=r"is not a weights file torch can load safely \(it holds pickled objects, "
+        r"not only tensors\); pass a file saved with torch.save\(model.state_dict\(\)\)",
+    ) as e:
         load_state_dict(tmp_path / "pickled.pt")
     assert "\n" not in str(e.value)
     (tmp_path / "text.pt").write_text("hello")

@@ -1,4 +1,5 @@
 """``lossatlas compute`` as a user runs it: a subprocess, killed and resumed; one-line errors."""
+
 from __future__ import annotations
 
 import os
@@ -22,12 +23,30 @@ COMMAND = [str(LOSSATLAS)] if LOSSATLAS.exists() else [sys.executable, "-m", "wo
 
 def lossatlas(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+    return subprocess.Popen(
+        [*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs
+    )
 
 
 def compute_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["compute", "--model", "tinycnn", "--data", "tensors", "--data-root", str(data), "--threads", "1",
-            "--batch-size", "256", "--x", "-1:1:3", "--out", str(out), *extra]
+    return [
+        "compute",
+        "--model",
+        "tinycnn",
+        "--data",
+        "tensors",
+        "--data-root",
+        str(data),
+        "--threads",
+        "1",
+        "--batch-size",
+        "256",
+        "--x",
+        "-1:1:3",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -35,7 +54,11 @@ def big_npz(tmp_path) -> Path:
     """Enough samples that a point takes tens of milliseconds, so a run can be killed halfway."""
     gen = torch.Generator().manual_seed(0)
     path = tmp_path / "big.npz"
-    np.savez(path, x=torch.randn(2000, 3, 16, 16, generator=gen).numpy(), y=torch.randint(0, 10, (2000,), generator=gen).numpy())
+    np.savez(
+        path,
+        x=torch.randn(2000, 3, 16, 16, generator=gen).numpy(),
+        y=torch.randint(0, 10, (2000,), generator=gen).numpy(),
+    )
     return path
 
 
@@ -59,14 +82,20 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
     assert not (tmp_path / "s.h5").exists()
 
 
-@pytest.mark.parametrize("change, message", [
-    (["--norm", "filters"], "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')"),
-    (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
-    (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
-    (["--data-root", "missing.npz"], "missing.npz"),
-    (["--samples", "99999"], "asked for 99999 samples but the split has only 40"),
-    (["--same-dir"], "same_dir needs a 2-D grid (a y axis)"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            ["--norm", "filters"],
+            "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')",
+        ),
+        (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+        (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
+        (["--data-root", "missing.npz"], "missing.npz"),
+        (["--samples", "99999"], "asked for 99999 samples but the split has only 40"),
+        (["--same-dir"], "same_dir needs a 2-D grid (a y axis)"),
+    ],
+)
 def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, capsys, change, message):
     args = compute_args(tensors_npz, tmp_path / "s.h5")
     for i in range(0, len(change), 2):  # replace an option's value, or add the option
@@ -119,7 +148,9 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big
     computed = int(re.findall(r"(\d+) new", err)[-1])
     assert computed == 49 - int(partial.done.sum())  # no finished point computed again
 
-    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(big_npz), batch_size=256, x="-1:1:7", y="-1:1:7")
+    spec = SurfaceSpec(
+        model="tinycnn", dataset="tensors", data_root=str(big_npz), batch_size=256, x="-1:1:7", y="-1:1:7"
+    )
     whole = compute_surface(spec, tmp_path / "whole.h5")
     final = read_surface(out)
     assert final.done.all()
@@ -145,19 +176,37 @@ def test_points_per_pass_below_one_is_one_line_and_writes_nothing(tmp_path, tens
     with pytest.raises(SystemExit) as e:
         main(compute_args(tensors_npz, tmp_path / "s.h5", "--points-per-pass", "0"))
     assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == "lossatlas compute: error: points per pass must be at least 1, got 0"
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1]
+        == "lossatlas compute: error: points per pass must be at least 1, got 0"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
 
 
 def test_compute_with_hessian_maps_the_eigenvalues(tmp_path, tensors_npz):
     out = tmp_path / "s.h5"
-    proc = lossatlas(*compute_args(tensors_npz, out, "--hessian", "--hessian-steps", "20", "--hessian-params", "reference",
-                                   "--no-curvature-summary"))
+    proc = lossatlas(
+        *compute_args(
+            tensors_npz,
+            out,
+            "--hessian",
+            "--hessian-steps",
+            "20",
+            "--hessian-params",
+            "reference",
+            "--no-curvature-summary",
+        )
+    )
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     s = read_surface(out)
     assert s.done.all() and set(s.metrics) == {"train_loss", "train_acc", "max_eig", "min_eig"}
-    assert s.recipe["spec"]["hessian"] == {**s.recipe["spec"]["hessian"], "max_steps": 20, "params": "reference", "summary": False}
+    assert s.recipe["spec"]["hessian"] == {
+        **s.recipe["spec"]["hessian"],
+        "max_steps": 20,
+        "params": "reference",
+        "summary": False,
+    }
     assert np.all(s.metrics["max_eig"] > s.metrics["min_eig"]) and "curvature" not in s.attrs
     spec = SurfaceSpec.model_validate({**s.recipe["spec"], "data_root": str(tensors_npz)})
     torch.set_num_threads(1)
@@ -169,7 +218,10 @@ def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
     with pytest.raises(SystemExit) as e:
         main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian-tol", "1e-4"))
     assert e.value.code == 2 and not (tmp_path / "s.h5").exists()
-    assert capsys.readouterr().err == "lossatlas compute: error: --hessian-tol is an option of the eigenvalue maps: add --hessian\n"
+    assert (
+        capsys.readouterr().err
+        == "lossatlas compute: error: --hessian-tol is an option of the eigenvalue maps: add --hessian\n"
+    )
 
 
 def test_version_and_the_choices_in_the_help(capsys):
@@ -181,8 +233,13 @@ def test_version_and_the_choices_in_the_help(capsys):
     with pytest.raises(SystemExit):
         main(["compute", "--help"])
     usage = " ".join(capsys.readouterr().out.split())
-    for option, values in (("--norm", "filter,layer,weight,none"), ("--split", "train,test,both"), ("--loss", "ce,mse"),
-                           ("--dir-type", "weights,states"), ("--ignore", "biasbn,none")):
+    for option, values in (
+        ("--norm", "filter,layer,weight,none"),
+        ("--split", "train,test,both"),
+        ("--loss", "ce,mse"),
+        ("--dir-type", "weights,states"),
+        ("--ignore", "biasbn,none"),
+    ):
         assert f"{option} {{{values}}}" in usage
 
 
@@ -195,8 +252,13 @@ def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
         "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))\n"
         "print('no ray')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no ray" and read_surface(tmp_path / "s.h5").done.all()
 
@@ -208,8 +270,13 @@ def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, tensors_n
         "import server.cli\n"
         f"server.cli.main({compute_args(tensors_npz, tmp_path / 's.h5', '--ray')!r})\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         "lossatlas compute: error: Ray is not installed; install it with pip install 'lossatlas[ray]' or run without --ray"

@@ -1,5 +1,6 @@
 """``lossatlas compute`` never resumes a file from changed inputs, and every bad input gets one line, exit
 status 2 and no file left behind (#8)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,27 +18,49 @@ from workers import read_surface
 from workers.checkpoints import INIT_SEED
 from workers.cli import main
 
-USER_MODEL = '''
+USER_MODEL = """
 import torch.nn as nn
 
 
 def net():
     return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10))
-'''
+"""
 
 
 def run_cli(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real command in a subprocess: the user's module importable from ``tmp_path``, no bytecode
     cache (an edit of the same size within a second would otherwise run the old code)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)]), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "workers.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)]),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
 
 
 def compute_args(model: str, data: Path, out: str, *extra: str) -> list[str]:
-    return ["compute", "--model", model, "--data", "tensors", "--data-root", str(data), "--threads", "1",
-            "--batch-size", "16", "--x", "-1:1:3", "--out", out, *extra]
+    return [
+        "compute",
+        "--model",
+        model,
+        "--data",
+        "tensors",
+        "--data-root",
+        str(data),
+        "--threads",
+        "1",
+        "--batch-size",
+        "16",
+        "--x",
+        "-1:1:3",
+        "--out",
+        out,
+        *extra,
+    ]
 
 
 def files(directory: Path) -> dict[str, bytes]:
@@ -70,7 +93,9 @@ def test_edited_model_code_is_caught_by_the_canary_and_overwrite_recomputes(tmp_
     refused = run_cli(tmp_path, *args)
     assert refused.returncode == 2
     line = last_line(refused)
-    assert line.startswith("lossatlas compute: error: s.h5 was computed by other model code or software: the canary point x=0 ")
+    assert line.startswith(
+        "lossatlas compute: error: s.h5 was computed by other model code or software: the canary point x=0 "
+    )
     assert line.endswith("recompute it with --overwrite or choose another --out")
     assert files(tmp_path) == before
 
@@ -97,14 +122,17 @@ def test_a_replaced_tensors_file_is_refused_and_overwrite_recomputes(tmp_path, t
         main(args)
     assert e.value.code == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("lossatlas compute: error: s.h5 was computed on other data (train: 40 samples of 3x8x8, sha256 ")
+    assert line.startswith(
+        "lossatlas compute: error: s.h5 was computed on other data (train: 40 samples of 3x8x8, sha256 "
+    )
     assert line.endswith("recompute it with --overwrite or choose another --out")
     assert files(tmp_path) == before
 
     assert main([*args, "--overwrite"]) == 0
     assert main(compute_args("tinycnn", tensors_npz, "fresh.h5")) == 0
-    np.testing.assert_array_equal(read_surface(tmp_path / "s.h5").metrics["train_loss"],
-                                  read_surface(tmp_path / "fresh.h5").metrics["train_loss"])
+    np.testing.assert_array_equal(
+        read_surface(tmp_path / "s.h5").metrics["train_loss"], read_surface(tmp_path / "fresh.h5").metrics["train_loss"]
+    )
 
 
 @pytest.fixture
@@ -118,12 +146,18 @@ def bad_inputs(tmp_path, tensors_npz) -> Path:
     return work
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--device", "gpu"], "device 'gpu' is not one of cpu, cuda; use --device cuda for a GPU"),
-    (["--checkpoint", "notes.pt"], "checkpoint 'notes.pt' is not a weights file torch can load safely ("),
-    (["--data-root", "gray.npz"], "the train samples (shape (1, 8, 8)) do not fit model 'tinycnn' ("),
-    (["--out", "nodir/d.h5"], "the directory of --out nodir/d.h5 does not exist; create nodir first or choose another --out"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--device", "gpu"], "device 'gpu' is not one of cpu, cuda; use --device cuda for a GPU"),
+        (["--checkpoint", "notes.pt"], "checkpoint 'notes.pt' is not a weights file torch can load safely ("),
+        (["--data-root", "gray.npz"], "the train samples (shape (1, 8, 8)) do not fit model 'tinycnn' ("),
+        (
+            ["--out", "nodir/d.h5"],
+            "the directory of --out nodir/d.h5 does not exist; create nodir first or choose another --out",
+        ),
+    ],
+)
 def test_bad_inputs_get_one_line_exit_2_and_leave_no_file(bad_inputs, tensors_npz, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(bad_inputs)
     args = compute_args("tinycnn", tensors_npz, "s.h5")
@@ -149,20 +183,39 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path, tensors_npz, capsys):
         main(compute_args("tinycnn", tensors_npz, str(tmp_path / "s.h5"), "--device", "cuda"))
     assert e.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "lossatlas compute: error: device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu")
+        "lossatlas compute: error: device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu"
+    )
     assert list(tmp_path.iterdir()) == [tensors_npz]
 
 
 def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path):
     """No network: every proxy points at a closed local port, so the download fails at once."""
     closed = "http://127.0.0.1:9"
-    env = {"LOSSATLAS_CACHE": str(tmp_path / "cache"), "no_proxy": "", "NO_PROXY": "",
-           **{k: closed for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}}
-    proc = run_cli(tmp_path, "compute", "--model", "tinycnn", "--download", "--samples", "8", "--x", "-1:1:3",
-                   "--out", "s.h5", env=env)
+    env = {
+        "LOSSATLAS_CACHE": str(tmp_path / "cache"),
+        "no_proxy": "",
+        "NO_PROXY": "",
+        **{k: closed for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
+    }
+    proc = run_cli(
+        tmp_path,
+        "compute",
+        "--model",
+        "tinycnn",
+        "--download",
+        "--samples",
+        "8",
+        "--x",
+        "-1:1:3",
+        "--out",
+        "s.h5",
+        env=env,
+    )
     assert proc.returncode == 2
     line = last_line(proc)
     assert line.startswith("lossatlas compute: error: cannot download CIFAR-10 (")
-    assert line.endswith("check the network, or put the dataset under "
-                         f"'{tmp_path / 'cache' / 'torchvision'}' (--data-root) and run without --download")
+    assert line.endswith(
+        "check the network, or put the dataset under "
+        f"'{tmp_path / 'cache' / 'torchvision'}' (--data-root) and run without --download"
+    )
     assert list(tmp_path.iterdir()) == []

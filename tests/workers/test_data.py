@@ -1,4 +1,5 @@
 """Datasets as preloaded tensors: tensors files, image folders (directory and tar), subsets, the cache."""
+
 from __future__ import annotations
 
 import os
@@ -70,10 +71,13 @@ def test_uint8_images_are_scaled_transposed_and_normalized():
     np.testing.assert_allclose(got.numpy(), want.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("contents, message", [
-    ({"x": np.zeros((3, 2)), "y": np.zeros(4)}, "x has 3 samples, y has 4"),
-    ({"inputs": np.zeros((3, 2))}, "has neither x_train/y_train nor x/y arrays"),
-])
+@pytest.mark.parametrize(
+    "contents, message",
+    [
+        ({"x": np.zeros((3, 2)), "y": np.zeros(4)}, "x has 3 samples, y has 4"),
+        ({"inputs": np.zeros((3, 2))}, "has neither x_train/y_train nor x/y arrays"),
+    ],
+)
 def test_bad_tensors_files_are_refused(tmp_path, contents, message):
     np.savez(tmp_path / "bad.npz", **contents)
     with pytest.raises(ValueError, match=message):
@@ -108,8 +112,16 @@ def test_subset_indices_are_seeded_sorted_and_distinct():
 
 def test_subset_is_recorded_in_the_surface_file_and_is_what_was_evaluated(tmp_path, tensors_npz):
     model = make_model("tinycnn")
-    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), split="both",
-                       samples=10, sample_seed=4, x="-1:1:3", batch_size=4)
+    spec = SurfaceSpec(
+        model="tinycnn",
+        dataset="tensors",
+        data_root=str(tensors_npz),
+        split="both",
+        samples=10,
+        sample_seed=4,
+        x="-1:1:3",
+        batch_size=4,
+    )
     compute_surface(spec, tmp_path / "s.h5", model=model)
     s = read_surface(tmp_path / "s.h5")
     assert s.recipe["spec"]["samples"] == 10 and s.recipe["spec"]["sample_seed"] == 4

@@ -1,4 +1,5 @@
 """Random and target directions against the definitions of DESIGN.md section 3."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -123,7 +124,9 @@ def test_target_direction_is_the_difference_of_the_weights():
     m1, m2 = make_model("tinycnn", seed=0), make_model("tinycnn", seed=1)
     d = target_direction(m1, m2)
     for w1, w2, t in zip(m1.parameters(), m2.parameters(), d):
-        np.testing.assert_allclose(t.numpy(), (w2.detach().double() - w1.detach().double()).numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            t.numpy(), (w2.detach().double() - w1.detach().double()).numpy(), rtol=1e-6, atol=1e-7
+        )
     states = target_direction(m1, m2, "states")
     running = dict(zip(m1.state_dict(), states))["bn2.running_var"]
     torch.testing.assert_close(running, m2.bn2.running_var - m1.bn2.running_var)
@@ -134,11 +137,14 @@ def test_target_of_another_architecture_is_refused():
         target_direction(make_model("tinycnn"), make_model("resnet20"))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"norm": "filters"}, "norm must be one of filter, layer, weight, none"),
-    ({"ignore": "bias"}, "ignore must be one of biasbn, none"),
-    ({"dir_type": "state"}, "dir_type must be one of weights, states"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"norm": "filters"}, "norm must be one of filter, layer, weight, none"),
+        ({"ignore": "bias"}, "ignore must be one of biasbn, none"),
+        ({"dir_type": "state"}, "dir_type must be one of weights, states"),
+    ],
+)
 def test_bad_options_name_the_allowed_values(model, kwargs, message):
     with pytest.raises(ValueError, match=message):
         random_directions(model, seed=0, **kwargs)

@@ -1,4 +1,5 @@
 """Moving weights through the flat buffer and evaluating loss and accuracy, against plain loops."""
+
 from __future__ import annotations
 
 import copy

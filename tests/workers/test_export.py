@@ -1,5 +1,6 @@
 """``lossatlas export`` (#16): VTP as the reference's h52vtp.py builds it (checked by parsing the XML),
 CSV read back with the csv module, and the mesh JSON equal to what the server serves."""
+
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,12 @@ def test_vtp_has_every_point_and_the_cells_whose_corners_are_computed(tmp_path):
     valid[1, 1] = valid[3, 4] = False
     z[3, 4] = np.log(3 + 0.1)  # inf clipped to zmax is finite, as in h52vtp.py
     valid[3, 4] = True
-    quads = [(iy * 5 + ix, iy * 5 + ix + 1, iy * 5 + ix + 6, iy * 5 + ix + 5)
-             for iy in range(3) for ix in range(4) if valid[iy:iy + 2, ix:ix + 2].all()]
+    quads = [
+        (iy * 5 + ix, iy * 5 + ix + 1, iy * 5 + ix + 6, iy * 5 + ix + 5)
+        for iy in range(3)
+        for ix in range(4)
+        if valid[iy : iy + 2, ix : ix + 2].all()
+    ]
     assert piece.get("NumberOfPoints") == "20" and piece.get("NumberOfPolys") == str(len(quads)) == "8"
     points = data_array(piece, "Points", "Points").reshape(-1, 3)
     np.testing.assert_allclose(points[:, 0], X.ravel())
@@ -88,14 +93,18 @@ def test_mesh_json_is_what_the_server_serves(tmp_path):
     served = json.loads(catalog.mesh(catalog.get("s")).json)
     assert exported["recipe"]["spec"]["checkpoint"] == "w.pt"  # paths cut to names, as served
     assert {k: v for k, v in exported.items() if k != "name"} == {
-        k: v for k, v in served.items() if k not in ("id", "name", "summary")}
+        k: v for k, v in served.items() if k not in ("id", "name", "summary")
+    }
     assert exported["metrics"]["train_loss"][1][1] is None and exported["metrics"]["train_loss"][3][4] is None
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "choose at least one format: --vtp, --csv or --json"),
-    (["--vtp", "--metric", "test_loss"], "the surface has no metric 'test_loss'; it has train_acc, train_loss"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "choose at least one format: --vtp, --csv or --json"),
+        (["--vtp", "--metric", "test_loss"], "the surface has no metric 'test_loss'; it has train_acc, train_loss"),
+    ],
+)
 def test_bad_exports_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
     src = grid(tmp_path / "s.h5")
     with pytest.raises(SystemExit) as e:

@@ -1,4 +1,5 @@
 """The fast mode: BatchNorm folded into convolutions, channels-last, bfloat16; close to exact."""
+
 from __future__ import annotations
 
 import copy

@@ -1,5 +1,6 @@
 """The gallery: manifest and index are valid and agree with the committed surface files, the pipeline
 builds, skips and resumes, and a committed surface can be recomputed from its recipe."""
+
 import json
 from pathlib import Path
 
@@ -25,8 +26,9 @@ def test_committed_index_is_what_the_files_say():
     assert {e.id for e in MANIFEST.entries if e.tier == "cpu"} <= {e.id for e in committed.entries}
 
 
-@pytest.mark.parametrize("entry", [e for e in MANIFEST.entries if (gallery.GALLERY_DIR / f"{e.id}.h5").exists()],
-                         ids=lambda e: e.id)
+@pytest.mark.parametrize(
+    "entry", [e for e in MANIFEST.entries if (gallery.GALLERY_DIR / f"{e.id}.h5").exists()], ids=lambda e: e.id
+)
 def test_gallery_surface_matches_its_manifest_entry(entry):
     surface = read_surface(gallery.GALLERY_DIR / f"{entry.id}.h5")
     assert surface.is_complete
@@ -51,7 +53,11 @@ def test_gallery_surface_matches_its_manifest_entry(entry):
         assert entry.tier != "cpu" or (spec.x.num >= 9 and spec.samples >= 100)  # the CPU sketches of a path
     else:
         # eigenvalue maps cost ~10 forward passes per Hessian-vector product: coarse grids, few samples
-        assert entry.tier != "cpu" or spec.hessian is not None or (spec.x.num >= 31 and spec.samples >= 500 and spec.split == "both")
+        assert (
+            entry.tier != "cpu"
+            or spec.hessian is not None
+            or (spec.x.num >= 31 and spec.samples >= 500 and spec.split == "both")
+        )
     assert set(surface.metrics) == set(spec.metrics)
     assert np.isfinite(surface.metrics["train_loss"]).all()
     assert 0 <= surface.attrs["landscape_stats"]["nonconvex_share"] <= 1
@@ -63,8 +69,9 @@ def test_no_shortcut_resnet56_is_less_convex():
     index = {e.id: e for e in gallery.build_index(MANIFEST).entries}
     # the grid statistic needs a fine grid: the 5x5 eigenvalue maps hold 5 points within r <= 0.5
     fine = {e.id for e in MANIFEST.entries if e.surface.hessian is None}
-    pairs = [(e, index[e.pair]) for e in index.values()
-             if e.model == "resnet56_noshort" and e.pair in index and e.id in fine]
+    pairs = [
+        (e, index[e.pair]) for e in index.values() if e.model == "resnet56_noshort" and e.pair in index and e.id in fine
+    ]
     assert len(pairs) >= 2
     for noshort, short in pairs:
         assert noshort.landscape_stats["nonconvex_share"] > short.landscape_stats["nonconvex_share"] + 0.2, noshort.id
@@ -156,10 +163,13 @@ def test_a_committed_surface_point_recomputes_on_this_machine():
     spec = gallery.surface_spec(entry)
     model = load_model(spec.model, spec.checkpoint)
     dirs = random_directions(model, spec.directions.seed, 2)
-    splits = {s: load_split(spec.dataset, s, samples=spec.samples, seed=spec.sample_seed)[:2] for s in ("train", "test")}
+    splits = {
+        s: load_split(spec.dataset, s, samples=spec.samples, seed=spec.sample_seed)[:2] for s in ("train", "test")
+    }
     for s in ("train", "test"):
-        assert np.array_equal(load_split(spec.dataset, s, samples=spec.samples, seed=spec.sample_seed)[2],
-                              surface.arrays[f"samples_{s}"])
+        assert np.array_equal(
+            load_split(spec.dataset, s, samples=spec.samples, seed=spec.sample_seed)[2], surface.arrays[f"samples_{s}"]
+        )
     flat = FlatWeights(model, dirs)
     evaluator = Evaluator(model, splits, batch_size=spec.batch_size)
     for iy, ix in ((15, 15), (0, 30)):
@@ -183,10 +193,21 @@ def test_bad_manifests_are_refused():
 
 
 def test_pipeline_trains_computes_skips_and_resumes(learnable_npz, tmp_path):
-    manifest = {"version": 1, "entries": [{
-        "id": "tiny", "title": "Tiny", "description": "a test entry", "tier": "cpu", "model": "tinycnn",
-        "dataset": "tensors", "training": {"epochs": 2, "batch_size": 64}, "surface": {"samples": 40, "x": "-1:1:5", "y": "0:1:3"},
-    }]}
+    manifest = {
+        "version": 1,
+        "entries": [
+            {
+                "id": "tiny",
+                "title": "Tiny",
+                "description": "a test entry",
+                "tier": "cpu",
+                "model": "tinycnn",
+                "dataset": "tensors",
+                "training": {"epochs": 2, "batch_size": 64},
+                "surface": {"samples": 40, "x": "-1:1:5", "y": "0:1:3"},
+            }
+        ],
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     root = str(learnable_npz)
     logs = []
@@ -220,13 +241,22 @@ def test_pipeline_trains_computes_skips_and_resumes(learnable_npz, tmp_path):
         gallery.build(only=["nope"], directory=tmp_path)
 
 
-
 def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
-    manifest = {"version": 1, "entries": [{
-        "id": "tiny-path", "title": "Tiny path", "description": "a trajectory entry", "tier": "full", "model": "tinycnn",
-        "dataset": "tensors", "training": {"epochs": 3, "batch_size": 64, "save_every": 1, "optimizer": "adam", "lr": 0.01},
-        "surface": {"samples": 40, "split": "test", "directions": {"kind": "pca"}, "grid_num": 3},
-    }]}
+    manifest = {
+        "version": 1,
+        "entries": [
+            {
+                "id": "tiny-path",
+                "title": "Tiny path",
+                "description": "a trajectory entry",
+                "tier": "full",
+                "model": "tinycnn",
+                "dataset": "tensors",
+                "training": {"epochs": 3, "batch_size": 64, "save_every": 1, "optimizer": "adam", "lr": 0.01},
+                "surface": {"samples": 40, "split": "test", "directions": {"kind": "pca"}, "grid_num": 3},
+            }
+        ],
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     logs = []
     index = gallery.build(tier="full", directory=tmp_path, data_root=str(learnable_npz), log=logs.append)
@@ -250,8 +280,16 @@ def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
 
 
 def test_a_pca_entry_needs_the_training_path():
-    entry = {"id": "p", "title": "P", "description": "", "tier": "full", "model": "tinycnn", "dataset": "tensors",
-             "training": {"epochs": 2}, "surface": {"samples": 4, "directions": {"kind": "pca"}}}
+    entry = {
+        "id": "p",
+        "title": "P",
+        "description": "",
+        "tier": "full",
+        "model": "tinycnn",
+        "dataset": "tensors",
+        "training": {"epochs": 2},
+        "surface": {"samples": 4, "directions": {"kind": "pca"}},
+    }
     with pytest.raises(ValueError, match="save_every"):
         gallery.GalleryEntry.model_validate(entry)
     with pytest.raises(ValueError, match="needs an x axis"):
@@ -263,12 +301,27 @@ def test_a_pca_entry_needs_the_training_path():
 def test_pipeline_builds_an_eigenvalue_map_entry(learnable_npz, tmp_path):
     """A manifest entry with a hessian recipe: the file has max_eig/min_eig (those of the spec the recipe
     makes), the centre's curvature summary, and the index carries the eigenvalue statistic."""
-    manifest = {"version": 1, "entries": [{
-        "id": "tiny-eig", "title": "Tiny eig", "description": "eigenvalue maps", "tier": "cpu", "model": "tinycnn",
-        "dataset": "tensors", "training": {"epochs": 1, "batch_size": 64},
-        "surface": {"samples": 16, "split": "train", "x": "-1:1:3", "y": "-1:1:3",
-                    "hessian": {"max_steps": 30, "trace_samples": 2, "density_steps": 8, "top_k": 2}},
-    }]}
+    manifest = {
+        "version": 1,
+        "entries": [
+            {
+                "id": "tiny-eig",
+                "title": "Tiny eig",
+                "description": "eigenvalue maps",
+                "tier": "cpu",
+                "model": "tinycnn",
+                "dataset": "tensors",
+                "training": {"epochs": 1, "batch_size": 64},
+                "surface": {
+                    "samples": 16,
+                    "split": "train",
+                    "x": "-1:1:3",
+                    "y": "-1:1:3",
+                    "hessian": {"max_steps": 30, "trace_samples": 2, "density_steps": 8, "top_k": 2},
+                },
+            }
+        ],
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     index = gallery.build(directory=tmp_path, data_root=str(learnable_npz), log=lambda m: None)
     surface = read_surface(tmp_path / "tiny-eig.h5")

@@ -1,6 +1,7 @@
 """The gallery's GPU build (workers/gallery_gpu.py, precomputed/build_gpu.py) end to end on the CPU at toy
 size: the same pipeline (measure, size the epochs, train with the fast recipe, compute the surfaces,
 retire the replaced entries, index, report, export) on a few hundred synthetic 32x32 images."""
+
 import json
 import tarfile
 
@@ -21,16 +22,32 @@ SURFACE = {"samples": 24, "batch_size": 10, "x": "-1:1:3", "y": "-1:1:3"}
 
 
 def _gpu_entry(id_: str, **extra) -> dict:
-    return {"id": id_, "title": id_, "description": "a toy gpu-tier entry", "tier": "gpu", "model": "tinycnn",
-            "dataset": "tensors", "training": {"kind": "onecycle", "batch_size": 64, "lr": 0.05}, "surface": SURFACE,
-            **extra}
+    return {
+        "id": id_,
+        "title": id_,
+        "description": "a toy gpu-tier entry",
+        "tier": "gpu",
+        "model": "tinycnn",
+        "dataset": "tensors",
+        "training": {"kind": "onecycle", "batch_size": 64, "lr": 0.05},
+        "surface": SURFACE,
+        **extra,
+    }
 
 
 @pytest.fixture
 def toy_gallery(tmp_path, learnable_npz):
     """A gallery with a cpu-tier entry (built) and two gpu-tier entries, one replacing it."""
-    old = {"id": "old", "title": "Old", "description": "replaced", "tier": "cpu", "model": "tinycnn",
-           "dataset": "tensors", "training": {"epochs": 1, "batch_size": 64}, "surface": SURFACE}
+    old = {
+        "id": "old",
+        "title": "Old",
+        "description": "replaced",
+        "tier": "cpu",
+        "model": "tinycnn",
+        "dataset": "tensors",
+        "training": {"epochs": 1, "batch_size": 64},
+        "surface": SURFACE,
+    }
     entries = [old, _gpu_entry("new", replaces=["old"]), _gpu_entry("extra", optional=True)]
     (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "entries": entries}, indent=1))
     gallery.build("cpu", directory=tmp_path, data_root=str(learnable_npz), log=lambda m: None)
@@ -40,8 +57,16 @@ def toy_gallery(tmp_path, learnable_npz):
 
 def test_gpu_build_end_to_end_on_the_cpu(toy_gallery, learnable_npz, tmp_path_factory):
     root = str(learnable_npz)
-    report = gallery_gpu.build_gpu(toy_gallery, budget_s=1e6, device="cpu", data_root=root, min_epochs=1, max_epochs=2,
-                                   report=toy_gallery / "report.json", log=lambda m: None)
+    report = gallery_gpu.build_gpu(
+        toy_gallery,
+        budget_s=1e6,
+        device="cpu",
+        data_root=root,
+        min_epochs=1,
+        max_epochs=2,
+        report=toy_gallery / "report.json",
+        log=lambda m: None,
+    )
     assert json.loads((toy_gallery / "report.json").read_text()) == json.loads(json.dumps(report))
     plan = report["plan"]
     assert plan["epochs"] == 2 and plan["build"] == ["new", "extra"] and not plan["over_budget"]
@@ -86,8 +111,9 @@ def test_gpu_build_end_to_end_on_the_cpu(toy_gallery, learnable_npz, tmp_path_fa
 
     # a rerun trains and computes nothing again
     before = {p.name: p.read_bytes() for p in [*toy_gallery.glob("*.h5"), *toy_gallery.glob("checkpoints/*.pt")]}
-    again = gallery_gpu.build_gpu(toy_gallery, budget_s=1e6, device="cpu", data_root=root, min_epochs=1, max_epochs=2,
-                                  log=lambda m: None)
+    again = gallery_gpu.build_gpu(
+        toy_gallery, budget_s=1e6, device="cpu", data_root=root, min_epochs=1, max_epochs=2, log=lambda m: None
+    )
     assert all(m["step_s"] == 0 and m["points"] == 0 for m in again["measured"]) and again["retired"] == []
     after = {p.name: p.read_bytes() for p in [*toy_gallery.glob("*.h5"), *toy_gallery.glob("checkpoints/*.pt")]}
     assert after == before
@@ -113,8 +139,24 @@ def test_the_command_line_script_builds_and_exports(toy_gallery, learnable_npz, 
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     dest = tmp_path_factory.mktemp("out")
-    argv = ["--device", "cpu", "--directory", str(toy_gallery), "--data-root", str(learnable_npz), "--only", "new",
-            "--min-epochs", "3", "--max-epochs", "3", "--surfaces", "fast", "--export", str(dest)]
+    argv = [
+        "--device",
+        "cpu",
+        "--directory",
+        str(toy_gallery),
+        "--data-root",
+        str(learnable_npz),
+        "--only",
+        "new",
+        "--min-epochs",
+        "3",
+        "--max-epochs",
+        "3",
+        "--surfaces",
+        "fast",
+        "--export",
+        str(dest),
+    ]
     assert script.main(argv) == 0
     report = json.loads((dest / "build_gpu.json").read_text())
     assert sorted(p.name for p in dest.iterdir()) == ["build_gpu.json", "gallery-gpu-1.tar"]
@@ -131,8 +173,9 @@ def test_the_command_line_script_builds_and_exports(toy_gallery, learnable_npz, 
 
 def test_over_budget_switches_to_fast_surfaces_and_a_hard_stop_leaves_the_rest(toy_gallery, learnable_npz):
     root = str(learnable_npz)
-    report = gallery_gpu.build_gpu(toy_gallery, 0, "cpu", root, min_epochs=2, max_epochs=2, log=lambda m: None,
-                                   stop_after_s=0)
+    report = gallery_gpu.build_gpu(
+        toy_gallery, 0, "cpu", root, min_epochs=2, max_epochs=2, log=lambda m: None, stop_after_s=0
+    )
     # nothing fits a zero budget: the optional entry is dropped, the fast mode measured and chosen
     assert list(report["plans"]) == ["exact", "fast"] and report["surfaces"] == "fast"
     assert report["plan"]["dropped"] == ["extra"] and report["plan"]["over_budget"]
@@ -150,8 +193,16 @@ def test_over_budget_switches_to_fast_surfaces_and_a_hard_stop_leaves_the_rest(t
 
 
 def _m(id_, epoch_s, surface_s, optional=False):
-    return gallery_gpu.Measurement(id_, "m", step_s=epoch_s / 10, steps_per_epoch=10, point_s=surface_s / 100,
-                                   points=100, setup_s=1.0, optional=optional)
+    return gallery_gpu.Measurement(
+        id_,
+        "m",
+        step_s=epoch_s / 10,
+        steps_per_epoch=10,
+        point_s=surface_s / 100,
+        points=100,
+        setup_s=1.0,
+        optional=optional,
+    )
 
 
 def test_plan_sizes_one_number_of_epochs_to_the_budget():

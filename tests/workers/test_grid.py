@@ -1,4 +1,5 @@
 """Axes and the coarse-to-fine order of grid points."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,13 +8,16 @@ import pytest
 from workers.grid import Axis, coarse_to_fine, level_indices
 
 
-@pytest.mark.parametrize("text, lo, hi, num", [
-    ("-1:1:51", -1.0, 1.0, 51),
-    ("0:1:3", 0.0, 1.0, 3),
-    ("-0.5:0:2", -0.5, 0.0, 2),
-    ("1e-3:2e-3:2", 1e-3, 2e-3, 2),
-    ("0.25:0.25:1", 0.25, 0.25, 1),
-])
+@pytest.mark.parametrize(
+    "text, lo, hi, num",
+    [
+        ("-1:1:51", -1.0, 1.0, 51),
+        ("0:1:3", 0.0, 1.0, 3),
+        ("-0.5:0:2", -0.5, 0.0, 2),
+        ("1e-3:2e-3:2", 1e-3, 2e-3, 2),
+        ("0.25:0.25:1", 0.25, 0.25, 1),
+    ],
+)
 def test_axis_parses_min_max_num(text, lo, hi, num):
     axis = Axis.parse(text)
     assert (axis.min, axis.max, axis.num) == (lo, hi, num)
@@ -21,17 +25,20 @@ def test_axis_parses_min_max_num(text, lo, hi, num):
     assert Axis.parse(str(axis)) == axis
 
 
-@pytest.mark.parametrize("text, message", [
-    ("-1:1", "is not min:max:num"),
-    ("-1:1:5:7", "is not min:max:num"),
-    ("a:1:5", "with numbers"),
-    ("-1:1:2.5", "with numbers"),
-    ("1:-1:5", "min must be below max"),
-    ("1:1:5", "min must be below max"),
-    ("-1:1:0", "at least 1 point"),
-    ("nan:1:5", "must be finite"),
-    ("-inf:1:5", "must be finite"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("-1:1", "is not min:max:num"),
+        ("-1:1:5:7", "is not min:max:num"),
+        ("a:1:5", "with numbers"),
+        ("-1:1:2.5", "with numbers"),
+        ("1:-1:5", "min must be below max"),
+        ("1:1:5", "min must be below max"),
+        ("-1:1:0", "at least 1 point"),
+        ("nan:1:5", "must be finite"),
+        ("-inf:1:5", "must be finite"),
+    ],
+)
 def test_axis_errors_say_what_is_wrong(text, message):
     with pytest.raises(ValueError, match=message):
         Axis.parse(text)

@@ -1,4 +1,5 @@
 """Surface and direction files: round trips, and files written by the reference code."""
+
 from __future__ import annotations
 
 import h5py
@@ -22,10 +23,14 @@ def test_surface_round_trip(tmp_path):
     done[::2, ::2] = True
     loss = np.where(done, grid_values(5, 3), np.nan)
     surface = Surface(
-        x, y, {"train_loss": loss, "train_acc": loss * 2}, done,
+        x,
+        y,
+        {"train_loss": loss, "train_acc": loss * 2},
+        done,
         recipe={"spec": {"model": "tinycnn", "x": {"min": -1}}, "checkpoint_sha256": "ab"},
         attrs={"elapsed_s": 1.5, "device": "cpu", "landscape_stats": {"metric": "train_loss", "points": 3}},
-        dir_file="s.dirs.h5", arrays={"samples_train": np.array([3, 5, 8])},
+        dir_file="s.dirs.h5",
+        arrays={"samples_train": np.array([3, 5, 8])},
     )
     path = tmp_path / "s.h5"
     write_surface(path, surface)
@@ -139,7 +144,10 @@ def test_direction_file_of_another_model_is_refused_naming_the_weight(tmp_path, 
     write_directions(tmp_path / "d.h5", other_names, random_directions(other, seed=0))
     names = [n for n, _ in model.named_parameters()]
     shapes = [tuple(p.shape) for p in model.parameters()]
-    with pytest.raises(ValueError, match=r"weight 3 is 'layer1.0.conv1.weight' in the file but 'conv2.weight' in the model \(65 vs 8 weights\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"weight 3 is 'layer1.0.conv1.weight' in the file but 'conv2.weight' in the model \(65 vs 8 weights\)",
+    ):
         read_directions(tmp_path / "d.h5", names, shapes)
 
 
@@ -150,8 +158,13 @@ def test_reference_direction_file_with_a_wrong_shape_names_the_weight(tmp_path, 
     i = names.index("conv2.weight")
     dirs[0][i] = np.zeros((16, 8, 5, 5), np.float32)
     write_reference_directions(tmp_path / "shape.h5", dirs)
-    with pytest.raises(ValueError, match=r"'conv2.weight' \(tensor 3\) has shape \(16, 8, 5, 5\) in the file, \(16, 8, 3, 3\) in the model"):
+    with pytest.raises(
+        ValueError,
+        match=r"'conv2.weight' \(tensor 3\) has shape \(16, 8, 5, 5\) in the file, \(16, 8, 3, 3\) in the model",
+    ):
         read_directions(tmp_path / "shape.h5", names, shapes)
     write_reference_directions(tmp_path / "count.h5", [d[:-1] for d in dirs])
-    with pytest.raises(ValueError, match=f"has {len(names) - 1} tensors in xdirection, the model has {len(names)} weights"):
+    with pytest.raises(
+        ValueError, match=f"has {len(names) - 1} tensors in xdirection, the model has {len(names)} weights"
+    ):
         read_directions(tmp_path / "count.h5", names, shapes)

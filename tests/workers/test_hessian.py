@@ -2,6 +2,7 @@
 .hessian`` + ``numpy.linalg.eigh``), matrices with a known spectrum, a convex model, an indefinite toy
 with a known negative eigenvalue; grid points against hand-built perturbed models; resume; the centre's
 trace and density."""
+
 from __future__ import annotations
 
 import copy
@@ -55,8 +56,14 @@ def feats() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
 
 
 def spec(**kwargs) -> SurfaceSpec:
-    base = dict(model="mlp", dataset="tensors", batch_size=16, x="-1:1:3", y="-1:1:3",
-                hessian=dict(tol=1e-6, max_steps=400, summary=False))
+    base = dict(
+        model="mlp",
+        dataset="tensors",
+        batch_size=16,
+        x="-1:1:3",
+        y="-1:1:3",
+        hessian=dict(tol=1e-6, max_steps=400, summary=False),
+    )
     return SurfaceSpec(**{**base, **kwargs})
 
 
@@ -76,7 +83,9 @@ def test_extremes_match_the_explicit_hessian_of_a_conv_net_with_batchnorm():
     names = [n for n, p in model.named_parameters() if p.dim() > 1]
     truth = eigs(explicit_hessian(model, names, x, y, dtype=torch.float32))
     assert truth[0] < 0 < truth[-1]  # a random net: indefinite
-    ev = CurvatureEvaluator(copy.deepcopy(model), HessianSpec(params="reference", tol=1e-6, max_steps=600), (x, y), "ce", 5)
+    ev = CurvatureEvaluator(
+        copy.deepcopy(model), HessianSpec(params="reference", tol=1e-6, max_steps=600), (x, y), "ce", 5
+    )
     got = ev.evaluate()
     assert relative(got["max_eig"], truth[-1]) < 1e-4 and relative(got["min_eig"], truth[0]) < 1e-4
     assert ev.steps[0] < 200  # far fewer products than the 1,528 dimensions
@@ -86,8 +95,14 @@ def test_extremes_match_the_explicit_hessian_of_a_conv_net_with_batchnorm():
 def test_extremes_match_the_explicit_hessian_of_an_mlp(loss, feats):
     model, (x, y) = mlp(), feats["train"]
     truth = eigs(explicit_hessian(model, [n for n, _ in model.named_parameters()], x, y, loss))
-    ev = CurvatureEvaluator(model, HessianSpec(params="moved", tol=1e-6), (x, y), loss, 16,
-                            [[torch.ones_like(p) for p in model.parameters()]])  # a direction moving everything
+    ev = CurvatureEvaluator(
+        model,
+        HessianSpec(params="moved", tol=1e-6),
+        (x, y),
+        loss,
+        16,
+        [[torch.ones_like(p) for p in model.parameters()]],
+    )  # a direction moving everything
     got = ev.evaluate()
     assert len(ev.param_names) == 6 and truth[0] < 0
     assert relative(got["max_eig"], truth[-1]) < 1e-4 and relative(got["min_eig"], truth[0]) < 1e-4
@@ -102,8 +117,9 @@ def test_batch_sum_scale_is_the_reference_operator(feats):
     v = start_vector(op.n, 5)
     np.testing.assert_allclose(op(v).numpy(), truth @ v.numpy(), rtol=1e-4, atol=1e-6 * np.abs(truth).max())
     mean = HessianOperator(model, list(model.parameters()), x, y, "ce", 16)
-    np.testing.assert_allclose(mean(v).numpy(), explicit_hessian(model, names, x, y) @ v.numpy(), rtol=1e-4,
-                               atol=1e-6 * np.abs(truth).max())
+    np.testing.assert_allclose(
+        mean(v).numpy(), explicit_hessian(model, names, x, y) @ v.numpy(), rtol=1e-4, atol=1e-6 * np.abs(truth).max()
+    )
 
 
 def test_lanczos_on_a_known_spectrum_and_the_quadrature_it_gives():
@@ -203,13 +219,23 @@ def test_every_grid_point_is_the_explicit_hessian_of_the_hand_built_perturbed_mo
 
 def test_resume_equals_uninterrupted_and_the_centre_summary_matches_the_explicit_hessian(tmp_path, feats):
     model = mlp(1)
-    sp = spec(x="-0.5:0.5:3", y="-0.5:0.5:2",
-              batch_size=40, hessian=dict(tol=1e-6, max_steps=400, top_k=3, trace_samples=40, density_steps=30))
+    sp = spec(
+        x="-0.5:0.5:3",
+        y="-0.5:0.5:2",
+        batch_size=40,
+        hessian=dict(tol=1e-6, max_steps=400, top_k=3, trace_samples=40, density_steps=30),
+    )
     whole = compute_surface(sp, tmp_path / "whole.h5", model=model, data=feats)
     calls = iter(range(100))
     stages = []
-    partial = compute_surface(sp, tmp_path / "part.h5", model=model, data=feats,
-                              should_stop=lambda: next(calls) >= 3, progress=lambda p: stages.append(p.stage))
+    partial = compute_surface(
+        sp,
+        tmp_path / "part.h5",
+        model=model,
+        data=feats,
+        should_stop=lambda: next(calls) >= 3,
+        progress=lambda p: stages.append(p.stage),
+    )
     assert int(partial.done.sum()) == 3 and "curvature" not in partial.attrs
     assert any(st.startswith("Lanczos step") for st in stages)
     resumed = compute_surface(sp, tmp_path / "part.h5", model=model, data=feats)
@@ -273,8 +299,9 @@ def test_eigenvalue_nonconvex_share_beside_the_grid_one():
     assert out == {"nonconvex_share": 1 / 4, "points": 4, "skipped": 1}  # (0,0), (+-0.5,0), (0,+-0.5) minus one
     from workers.h5io import Surface
 
-    s = Surface(x, x, {"train_loss": np.add.outer(x**2, x**2), "max_eig": max_eig, "min_eig": min_eig},
-                np.ones((5, 5), bool))
+    s = Surface(
+        x, x, {"train_loss": np.add.outer(x**2, x**2), "max_eig": max_eig, "min_eig": min_eig}, np.ones((5, 5), bool)
+    )
     stats = landscape_stats(s)["landscape_stats"]
     assert stats["method"] == "grid" and stats["nonconvex_share"] == 0.0
     assert stats["hessian"]["method"] == "hessian" and stats["hessian"]["nonconvex_share"] == 0.25

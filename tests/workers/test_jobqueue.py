@@ -1,4 +1,5 @@
 """The SQLite job queue on its own: atomic claims, leases, take-over, cancellation, deduplication."""
+
 from __future__ import annotations
 
 import threading
@@ -53,7 +54,10 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_told(tmp_path: Path):
     assert queue.computed_by(job.id) == {"w1": 2, "w2": 1}
     rows = queue.points_since(job.id)
     assert [(r.worker, r.ix, r.iy, r.metrics) for r in rows] == [
-        ("w1", 0, 0, {"train_loss": 1.5}), ("w1", 1, 0, {"train_loss": 1.0}), ("w2", 2, 0, {"train_loss": None})]
+        ("w1", 0, 0, {"train_loss": 1.5}),
+        ("w1", 1, 0, {"train_loss": 1.0}),
+        ("w2", 2, 0, {"train_loss": None}),
+    ]
     assert queue.points_since(job.id, rows[0].seq) == rows[1:]
 
 

@@ -1,6 +1,7 @@
 """Any loss through the Python API (#16): regression and multi-label losses with or without an accuracy,
 models returning dicts or tuples, data as a DataLoader or any iterable of batches. Each surface point is
 checked against the hand-perturbed model evaluated with plain torch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -75,14 +76,23 @@ def test_accuracy_callable_and_output_function_with_a_tuple_model(regressor):
             d = self.inner(x)
             return d["hidden"], d["prediction"]
 
-    s = compute_surface(spec(), model=TupleModel(regressor), data={"train": (x, y)}, loss=squared_error,
-                        accuracy=within_half, output=lambda raw: raw[1])
-    by_index = compute_surface(spec(), model=TupleModel(regressor), data={"train": (x, y)}, loss=squared_error,
-                               accuracy=within_half, output=1)
+    s = compute_surface(
+        spec(),
+        model=TupleModel(regressor),
+        data={"train": (x, y)},
+        loss=squared_error,
+        accuracy=within_half,
+        output=lambda raw: raw[1],
+    )
+    by_index = compute_surface(
+        spec(), model=TupleModel(regressor), data={"train": (x, y)}, loss=squared_error, accuracy=within_half, output=1
+    )
     with torch.no_grad():
         pred = regressor(x)["prediction"]
     centre = 2
-    assert s.metrics["train_acc"][centre] == pytest.approx(100.0 * ((pred - y).abs() < 0.5).all(1).float().mean().item())
+    assert s.metrics["train_acc"][centre] == pytest.approx(
+        100.0 * ((pred - y).abs() < 0.5).all(1).float().mean().item()
+    )
     for m in s.metrics:
         np.testing.assert_array_equal(s.metrics[m], by_index.metrics[m])
 
@@ -115,8 +125,9 @@ def test_a_shuffling_dataloader_and_a_generator_give_the_same_surface_as_tensors
     plain = compute_surface(sp, model=model, data=data)
 
     def loader(split):
-        return DataLoader(TensorDataset(*data[split]), batch_size=5, shuffle=True,
-                          generator=torch.Generator().manual_seed(0))
+        return DataLoader(
+            TensorDataset(*data[split]), batch_size=5, shuffle=True, generator=torch.Generator().manual_seed(0)
+        )
 
     loaded = compute_surface(sp, model=model, data={k: loader(k) for k in data})
     # the one order the loader drew, applied to the tensors by hand: the surface of exactly those samples
@@ -138,12 +149,22 @@ def test_a_shuffling_dataloader_and_a_generator_give_the_same_surface_as_tensors
 
 def test_bad_losses_and_outputs_are_one_line(regressor, model, data):
     x, y = regression_data()
-    with pytest.raises(ValueError, match=r"the model returned a dict with keys 'prediction', 'hidden', not a tensor; "
-                                         r"pass output=<key, index or function>"):
+    with pytest.raises(
+        ValueError,
+        match=r"the model returned a dict with keys 'prediction', 'hidden', not a tensor; "
+        r"pass output=<key, index or function>",
+    ):
         compute_surface(spec(), model=regressor, data={"train": (x, y)}, loss=squared_error)
-    with pytest.raises(ValueError, match=r"must return one value per sample, shape \(8,\), got \(\); use reduction='none'"):
-        compute_surface(spec(), model=regressor, data={"train": (x, y)}, output="prediction",
-                        loss=lambda o, t: ((o - t) ** 2).mean())
+    with pytest.raises(
+        ValueError, match=r"must return one value per sample, shape \(8,\), got \(\); use reduction='none'"
+    ):
+        compute_surface(
+            spec(),
+            model=regressor,
+            data={"train": (x, y)},
+            output="prediction",
+            loss=lambda o, t: ((o - t) ** 2).mean(),
+        )
     with pytest.raises(ValueError, match="output='logits': the model's dict output has no such entry"):
         compute_surface(spec(), model=regressor, data={"train": (x, y)}, loss=squared_error, output="logits")
     with pytest.raises(ValueError, match="batch 0 is not an \\(inputs, targets\\) pair"):
@@ -151,11 +172,13 @@ def test_bad_losses_and_outputs_are_one_line(regressor, model, data):
     with pytest.raises(ValueError, match="accuracy must be 'auto', 'top1', None or a callable"):
         compute_surface(spec(), model=model, data=data, accuracy="top5")
     with pytest.raises(ValueError, match="a custom loss, accuracy or output is evaluated one point per pass"):
-        compute_surface(spec(), model=regressor, data={"train": (x, y)}, loss=squared_error, output="prediction",
-                        points_per_pass=2)
+        compute_surface(
+            spec(), model=regressor, data={"train": (x, y)}, loss=squared_error, output="prediction", points_per_pass=2
+        )
     with pytest.raises(ValueError, match="the Hessian maps use the spec's built-in loss"):
-        compute_surface(spec(hessian={}), model=regressor, data={"train": (x, y)}, loss=squared_error,
-                        output="prediction")
+        compute_surface(
+            spec(hessian={}), model=regressor, data={"train": (x, y)}, loss=squared_error, output="prediction"
+        )
 
 
 def test_another_loss_against_an_existing_file_is_refused(tmp_path, regressor):

@@ -1,4 +1,5 @@
 """PCA directions and projections against numpy's SVD and hand computations; the reference's files."""
+
 from __future__ import annotations
 
 import h5py

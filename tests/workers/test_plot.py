@@ -1,5 +1,6 @@
 """Figures for papers (#16): the drawn data and levels against independent computations, images against
 references rendered here with plain matplotlib from the file's raw arrays, and the CLI against the API."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,8 +36,16 @@ def bowl(path: Path, scale: float = 1.0, pending: bool = True) -> Path:
 def line(path: Path, shift: float = 0.0) -> Path:
     xs = np.linspace(-1, 1, 21)
     loss, acc = 0.5 + (xs - shift) ** 2, 90 - 20 * (xs - shift) ** 2
-    write_surface(path, Surface(xs, None, {"train_loss": loss, "train_acc": acc, "test_loss": loss + 0.1},
-                                np.ones(21, dtype=bool), {"spec": {"model": f"line{shift:g}"}}))
+    write_surface(
+        path,
+        Surface(
+            xs,
+            None,
+            {"train_loss": loss, "train_acc": acc, "test_loss": loss + 0.1},
+            np.ones(21, dtype=bool),
+            {"spec": {"model": f"line{shift:g}"}},
+        ),
+    )
     return path
 
 
@@ -64,7 +73,9 @@ def test_contour_levels_span_the_computed_finite_values(tmp_path, log):
 
 def test_filled_contour_image_matches_a_reference_drawn_from_the_raw_arrays(tmp_path):
     path = bowl(tmp_path / "b.h5")
-    ours = save(contour(path, filled=True, levels=9, cmap="magma", figsize=(4, 3), dpi=80, title="t"), tmp_path / "o.png")
+    ours = save(
+        contour(path, filled=True, levels=9, cmap="magma", figsize=(4, 3), dpi=80, title="t"), tmp_path / "o.png"
+    )
     x, y, z, done = raw(path, "train_loss")
     masked = np.ma.masked_array(z, ~done | ~np.isfinite(z))
     levels = np.linspace(masked.min(), masked.max(), 9)
@@ -77,8 +88,12 @@ def test_filled_contour_image_matches_a_reference_drawn_from_the_raw_arrays(tmp_
     ref.savefig(tmp_path / "r.png")
     assert compare_images(str(tmp_path / "r.png"), str(ours), tol=2) is None
     # and a different surface is not within that tolerance: the comparison can fail
-    other = save(contour(bowl(tmp_path / "c.h5", scale=3), filled=True, levels=9, cmap="magma", figsize=(4, 3), dpi=80,
-                         title="t"), tmp_path / "c.png")
+    other = save(
+        contour(
+            bowl(tmp_path / "c.h5", scale=3), filled=True, levels=9, cmap="magma", figsize=(4, 3), dpi=80, title="t"
+        ),
+        tmp_path / "c.png",
+    )
     assert compare_images(str(tmp_path / "r.png"), str(other), tol=2) is not None
 
 
@@ -137,19 +152,50 @@ def test_size_and_dpi_set_the_pixels(tmp_path):
 
 def test_cli_plot_equals_the_python_function(tmp_path, capsys):
     a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
-    code = main(["plot", str(a), str(b), "--kind", "contour", "--levels", "6", "--log", "--cmap", "plasma",
-                 "--size", "4,3", "--dpi", "70", "--labels", "one,two", "--out", str(tmp_path / "cli.png")])
+    code = main(
+        [
+            "plot",
+            str(a),
+            str(b),
+            "--kind",
+            "contour",
+            "--levels",
+            "6",
+            "--log",
+            "--cmap",
+            "plasma",
+            "--size",
+            "4,3",
+            "--dpi",
+            "70",
+            "--labels",
+            "one,two",
+            "--out",
+            str(tmp_path / "cli.png"),
+        ]
+    )
     assert code == 0
-    api = save(contour([a, b], levels=6, log=True, cmap="plasma", figsize=(4, 3), dpi=70, labels=["one", "two"]),
-               tmp_path / "api.png")
+    api = save(
+        contour([a, b], levels=6, log=True, cmap="plasma", figsize=(4, 3), dpi=70, labels=["one", "two"]),
+        tmp_path / "api.png",
+    )
     assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--out", "f.jpg"], "the output must end in .png, .pdf or .svg; got 'f.jpg'"),
-    (["--kind", "curve", "--out", "f.png"], "curves are of 1-D surfaces; surface(s) [1] are 2-D: draw them as contour, contourf or surface"),
-    (["--metric", "test_loss", "--out", "f.png"], "the surface has no metric 'test_loss'; it has train_acc, train_loss"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--out", "f.jpg"], "the output must end in .png, .pdf or .svg; got 'f.jpg'"),
+        (
+            ["--kind", "curve", "--out", "f.png"],
+            "curves are of 1-D surfaces; surface(s) [1] are 2-D: draw them as contour, contourf or surface",
+        ),
+        (
+            ["--metric", "test_loss", "--out", "f.png"],
+            "the surface has no metric 'test_loss'; it has train_acc, train_loss",
+        ),
+    ],
+)
 def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:

@@ -1,4 +1,5 @@
 """K grid points per pass against one point per pass and against a plain loop; the fast mode's self-check."""
+
 from __future__ import annotations
 
 import copy
@@ -74,8 +75,14 @@ def test_surface_in_chunks_equals_point_by_point_and_keeps_the_coarse_to_fine_or
     spec = SurfaceSpec(model="tinycnn", dataset="tensors", x="-1:1:5", y="-0.5:1:4", batch_size=16, split="both")
     exact = compute_surface(spec, model=model, data=data, device=device)
     seen = []
-    chunked = compute_surface(spec, model=model, data=data, device=device, points_per_pass=4,
-                              progress=lambda p: seen.append([(iy, ix) for ix, iy, _ in p.new]))
+    chunked = compute_surface(
+        spec,
+        model=model,
+        data=data,
+        device=device,
+        points_per_pass=4,
+        progress=lambda p: seen.append([(iy, ix) for ix, iy, _ in p.new]),
+    )
     for m in spec.metrics:
         np.testing.assert_allclose(chunked.metrics[m], exact.metrics[m], rtol=1e-6, err_msg=m)
     assert all(1 <= len(c) <= 4 for c in seen)
@@ -168,7 +175,9 @@ def test_on_a_gpu_points_per_pass_is_chosen_from_free_memory_and_equals_the_cpu(
     base = make_model("tinycnn")
     dirs = random_directions(base, seed=5)
     points = [(float(x), float(y)) for y in YS for x in XS]
-    gpu = PointEvaluator(copy.deepcopy(base).cuda(), [[t.cuda() for t in d] for d in dirs], on(data, "cuda"), device="cuda")
+    gpu = PointEvaluator(
+        copy.deepcopy(base).cuda(), [[t.cuda() for t in d] for d in dirs], on(data, "cuda"), device="cuda"
+    )
     assert 1 < gpu.points_per_pass <= 64
     cpu = PointEvaluator(copy.deepcopy(base), dirs, data).evaluate(points)
     for a, b in zip(cpu, gpu.evaluate(points)):
@@ -177,7 +186,9 @@ def test_on_a_gpu_points_per_pass_is_chosen_from_free_memory_and_equals_the_cpu(
 
 
 def test_hessian_maps_take_one_point_per_pass(tmp_path, data):
-    spec = SurfaceSpec(model="tinycnn", dataset="tensors", x="-1:1:3", batch_size=16, hessian=dict(max_steps=5, summary=False))
+    spec = SurfaceSpec(
+        model="tinycnn", dataset="tensors", x="-1:1:3", batch_size=16, hessian=dict(max_steps=5, summary=False)
+    )
     with pytest.raises(ValueError, match="the Hessian maps are computed one point per pass"):
         compute_surface(spec, tmp_path / "s.h5", model=make_model("tinycnn"), data=data, points_per_pass=2)
     assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,6 @@
 """Progress bars (tqdm): the engine's rate and time left when given (resumed surfaces), tqdm's own
 measure otherwise; the ``train`` bar shows a real rate (#16: it showed "0.00 steps/s left --:--")."""
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,26 @@ def test_measured_rate_when_none_is_given():
 
 
 def test_train_bar_shows_a_measured_rate(learnable_npz, tmp_path, capsys):
-    assert main(["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz),
-                 "--epochs", "1", "--batch-size", "64", "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "tinycnn",
+                "--data",
+                "tensors",
+                "--data-root",
+                str(learnable_npz),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "64",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     bar = [line for line in re.split(r"[\r\n]", capsys.readouterr().err) if "4/4 steps" in line][-1]
     rate = float(re.search(r"4/4 steps, ([0-9.]+)steps/s, left 00:00, loss ", bar).group(1))
     assert rate > 0 and bar.startswith("epoch 1/1: 100%")

@@ -1,5 +1,6 @@
 """A surface file is never resumed from other weights, data, precision or model code (#8): each is refused
 with a line naming the change and the file left as it was; ``overwrite=True`` recomputes it."""
+
 from __future__ import annotations
 
 import copy
@@ -52,11 +53,17 @@ def tanh_copy(model):
     return out
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m, d: (times_three(m), d), "from other model weights (sha256 of the weights and buffers as loaded: "),
-    (lambda m, d: (m, other_data(d)), "on other data (train: 48 samples of 3x8x8, sha256 "),
-    (lambda m, d: (tanh_copy(m), d), "by other model code or software: the canary point x=0, y=-1 gives train_loss "),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m, d: (times_three(m), d), "from other model weights (sha256 of the weights and buffers as loaded: "),
+        (lambda m, d: (m, other_data(d)), "on other data (train: 48 samples of 3x8x8, sha256 "),
+        (
+            lambda m, d: (tanh_copy(m), d),
+            "by other model code or software: the canary point x=0, y=-1 gives train_loss ",
+        ),
+    ],
+)
 def test_changed_inputs_are_refused_naming_the_change_and_overwrite_recomputes(tmp_path, model, data, change, message):
     out = tmp_path / "s.h5"
     partial: list = []
@@ -92,18 +99,24 @@ def test_overwrite_keeps_the_old_file_until_the_new_run_writes(tmp_path, model, 
     out = tmp_path / "s.h5"
     compute_surface(spec(), out, model=model, data=data)
     before = files(tmp_path)
-    stopped = compute_surface(spec(), out, model=times_three(model), data=data, overwrite=True, should_stop=lambda: True)
+    stopped = compute_surface(
+        spec(), out, model=times_three(model), data=data, overwrite=True, should_stop=lambda: True
+    )
     assert not stopped.done.any() and files(tmp_path) == before
     with pytest.raises(ValueError, match="do not fit model"):  # a failing overwrite loses nothing either
-        compute_surface(spec(), out, model=model, data={"train": (torch.randn(4, 5, 8, 8), torch.zeros(4).long())},
-                        overwrite=True)
+        compute_surface(
+            spec(), out, model=model, data={"train": (torch.randn(4, 5, 8, 8), torch.zeros(4).long())}, overwrite=True
+        )
     assert files(tmp_path) == before
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("precision", "bf16", "as cpu bf16 exact, this run would compute cpu fp32 exact; one file never mixes them"),
-    ("device", "cuda", "as cuda fp32 exact, this run would compute cpu fp32 exact"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("precision", "bf16", "as cpu bf16 exact, this run would compute cpu fp32 exact; one file never mixes them"),
+        ("device", "cuda", "as cuda fp32 exact, this run would compute cpu fp32 exact"),
+    ],
+)
 def test_a_file_of_another_precision_or_device_is_not_resumed(tmp_path, model, data, field, value, message):
     out = tmp_path / "s.h5"
     s = compute_surface(spec(), out, model=model, data=data)
@@ -144,7 +157,10 @@ def test_the_recipe_says_how_the_surface_was_computed(tmp_path, model, data, fas
     assert c["device"] == "cpu" and c["fast"] == fast and c["precision"] == ("bf16" if bf16 else "fp32")
     assert c["torch"] == torch.__version__ and c["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert set(c["cpu_flags"].split()) <= flags and ("avx2" in c["cpu_flags"].split()) == ("avx2" in flags)
-    assert s.recipe["weights_sha256"] != compute_surface(spec(), model=times_three(model), data=data).recipe["weights_sha256"]
+    assert (
+        s.recipe["weights_sha256"]
+        != compute_surface(spec(), model=times_three(model), data=data).recipe["weights_sha256"]
+    )
     assert s.recipe["samples"]["train"]["count"] == 48 and s.recipe["samples"]["train"]["shape"] == [3, 8, 8]
 
 

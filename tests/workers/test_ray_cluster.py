@@ -1,5 +1,6 @@
 """The Ray executor on a two-node local cluster (``ray.cluster_utils.Cluster``): a node killed in the
 middle of a surface loses no finished point, computes none twice, and the file equals the local one."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,11 @@ _STORE = 100 * 2**20  # bytes of object store per node: the machine is shared
 @pytest.fixture(scope="module")
 def cluster():
     """A head node without CPUs (the driver's; no actor lands there) and two worker nodes of 1 CPU."""
-    c = Cluster(initialize_head=True, connect=True,
-                head_node_args=dict(num_cpus=0, object_store_memory=_STORE, include_dashboard=False))
+    c = Cluster(
+        initialize_head=True,
+        connect=True,
+        head_node_args=dict(num_cpus=0, object_store_memory=_STORE, include_dashboard=False),
+    )
     nodes = [c.add_node(num_cpus=1, object_store_memory=_STORE) for _ in range(2)]
     c.wait_for_nodes()
     yield c, nodes
@@ -35,8 +39,11 @@ def cluster():
 
 
 def actor_pids(node) -> list[int]:
-    return [a["Pid"] for a in ray._private.state.state.actor_table(None).values()
-            if a["State"] == "ALIVE" and a["Address"]["NodeID"] == node.node_id]
+    return [
+        a["Pid"]
+        for a in ray._private.state.state.actor_table(None).values()
+        if a["State"] == "ALIVE" and a["Address"]["NodeID"] == node.node_id
+    ]
 
 
 def kill_node(c: Cluster, node) -> None:

@@ -1,5 +1,6 @@
 """The Ray executor on a local Ray cluster (``ray.init(num_cpus=2)``, once for the module): surfaces equal
 the local engine's bit for bit, resume across executors, stop ends the actors, ``--ray`` on the CLI."""
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,8 @@ def assert_same_surface(a, b) -> None:
 
 def alive_point_actors() -> int:
     return sum(
-        1 for a in ray._private.state.state.actor_table(None).values()
+        1
+        for a in ray._private.state.state.actor_table(None).values()
         if a["ActorClassName"].endswith("PointActor") and a["State"] == "ALIVE"
     )
 
@@ -84,8 +86,9 @@ def test_chunks_go_out_coarse_to_fine_and_a_stopped_ray_run_resumes_locally(tmp_
     out = tmp_path / "part.h5"
     first: list = []
     executor = RayExecutor("auto", actors=1, chunk_points=3)
-    compute_surface(sp, out, model=model, data=data, executor=executor, progress=first.append,
-                    should_stop=lambda: len(first) >= 2)
+    compute_surface(
+        sp, out, model=model, data=data, executor=executor, progress=first.append, should_stop=lambda: len(first) >= 2
+    )
     assert alive_point_actors() == 0  # stopping ended the actors
     partial = read_surface(out)
     order = np.concatenate(coarse_to_fine(5, 4)).tolist()
@@ -123,13 +126,35 @@ def test_compute_cli_on_a_cluster_address_killed_and_rerun_resumes(tmp_path):
     command run again finishes the file, equal to the local engine's."""
     gen = torch.Generator().manual_seed(0)
     npz = tmp_path / "big.npz"
-    np.savez(npz, x=torch.randn(1200, 3, 16, 16, generator=gen).numpy(),
-             y=torch.randint(0, 10, (1200,), generator=gen).numpy())
+    np.savez(
+        npz,
+        x=torch.randn(1200, 3, 16, 16, generator=gen).numpy(),
+        y=torch.randint(0, 10, (1200,), generator=gen).numpy(),
+    )
     out = tmp_path / "s.h5"
     address = ray.get_runtime_context().gcs_address
-    cmd = [sys.executable, "-m", "server.cli", "compute", "--model", "tinycnn", "--data", "tensors",
-           "--data-root", str(npz), "--threads", "1", "--batch-size", "256", "--x=-1:1:5", "--y=-1:1:5",
-           "--ray", address, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "server.cli",
+        "compute",
+        "--model",
+        "tinycnn",
+        "--data",
+        "tensors",
+        "--data-root",
+        str(npz),
+        "--threads",
+        "1",
+        "--batch-size",
+        "256",
+        "--x=-1:1:5",
+        "--y=-1:1:5",
+        "--ray",
+        address,
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 240
@@ -151,8 +176,9 @@ def test_compute_cli_on_a_cluster_address_killed_and_rerun_resumes(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     computed = int(re.findall(r"(\d+) new", rerun.stderr)[-1])
     assert computed == 25 - int(partial.done.sum())  # no finished point computed again
-    local = compute_surface(SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(npz), batch_size=256,
-                                        x="-1:1:5", y="-1:1:5"))
+    local = compute_surface(
+        SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(npz), batch_size=256, x="-1:1:5", y="-1:1:5")
+    )
     final = read_surface(out)
     assert_same_surface(final, local)
     assert final.attrs["executor"] == f"ray at {address} (cpu)"

@@ -1,5 +1,6 @@
 """Finding the viewer and the gallery in a checkout, an installed wheel's share/ directory, or where an
 environment variable points (#16)."""
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,9 @@ def test_checkout_then_installed_share_then_environment(tmp_path, monkeypatch):
     monkeypatch.setattr(resources, "REPO", tmp_path / "site-packages")  # as installed: nothing beside the code
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
     share = tmp_path / "venv" / "share" / "lossatlas"
-    assert resources.resource_dir("precomputed") == tmp_path / "site-packages" / "precomputed"  # not found: where expected
+    assert (
+        resources.resource_dir("precomputed") == tmp_path / "site-packages" / "precomputed"
+    )  # not found: where expected
     (share / "precomputed").mkdir(parents=True)
     (share / "precomputed" / "index.json").write_text("{}")
     assert resources.resource_dir("precomputed") == share / "precomputed"

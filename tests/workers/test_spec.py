@@ -1,4 +1,5 @@
 """SurfaceSpec validation: bad recipes are refused with the reason."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,19 +16,22 @@ def test_axes_accept_strings_and_dicts_alike():
     assert SurfaceSpec(model="tinycnn", x="-1:1:5").ndim == 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"x": "1:-1:5"}, "min must be below max"),
-    ({"x": "-1:1:5", "y": "0:1:2000"}, "less than or equal to 1001"),
-    ({"x": "-1:1:5", "directions": {"same_dir": True}}, "same_dir needs a 2-D grid"),
-    ({"x": "-1:1:5", "directions": {"kind": "target"}}, "need a target checkpoint"),
-    ({"x": "-1:1:5", "directions": {"target": "a.t7"}}, "only used with directions of kind 'target'"),
-    ({"x": "-1:1:5", "mean": (0.5,)}, "give mean and std together"),
-    ({"x": "-1:1:5", "mean": (0.5,), "std": (0.0,)}, "std values must be positive"),
-    ({"x": "-1:1:5", "directions": {"norm": "filters"}}, "norm"),
-    ({"x": "-1:1:5", "split": "val"}, "split"),
-    ({"x": "-1:1:5", "samples": 0}, "samples"),
-    ({"x": "-1:1:5", "batchsize": 3}, "batchsize"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"x": "1:-1:5"}, "min must be below max"),
+        ({"x": "-1:1:5", "y": "0:1:2000"}, "less than or equal to 1001"),
+        ({"x": "-1:1:5", "directions": {"same_dir": True}}, "same_dir needs a 2-D grid"),
+        ({"x": "-1:1:5", "directions": {"kind": "target"}}, "need a target checkpoint"),
+        ({"x": "-1:1:5", "directions": {"target": "a.t7"}}, "only used with directions of kind 'target'"),
+        ({"x": "-1:1:5", "mean": (0.5,)}, "give mean and std together"),
+        ({"x": "-1:1:5", "mean": (0.5,), "std": (0.0,)}, "std values must be positive"),
+        ({"x": "-1:1:5", "directions": {"norm": "filters"}}, "norm"),
+        ({"x": "-1:1:5", "split": "val"}, "split"),
+        ({"x": "-1:1:5", "samples": 0}, "samples"),
+        ({"x": "-1:1:5", "batchsize": 3}, "batchsize"),
+    ],
+)
 def test_bad_specs_are_refused_with_the_reason(kwargs, message):
     with pytest.raises(ValidationError, match=message):
         SurfaceSpec(model="tinycnn", **kwargs)
@@ -35,4 +39,9 @@ def test_bad_specs_are_refused_with_the_reason(kwargs, message):
 
 def test_metrics_follow_the_split():
     assert SurfaceSpec(model="m", x="0:1:2").metrics == ["train_loss", "train_acc"]
-    assert SurfaceSpec(model="m", x="0:1:2", split="both").metrics == ["train_loss", "train_acc", "test_loss", "test_acc"]
+    assert SurfaceSpec(model="m", x="0:1:2", split="both").metrics == [
+        "train_loss",
+        "train_acc",
+        "test_loss",
+        "test_acc",
+    ]

@@ -1,4 +1,5 @@
 """Landscape statistics on surfaces whose curvature is known in closed form."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,15 +23,18 @@ def test_finite_difference_hessian_of_a_quadratic_is_exact():
     np.testing.assert_allclose(fxy, 2.0, atol=1e-9)
 
 
-@pytest.mark.parametrize("surface, share", [
-    (lambda xx, yy: xx**2 + yy**2, 0.0),  # bowl
-    (lambda xx, yy: xx**2 - yy**2, 1.0),  # saddle
-    (lambda xx, yy: xx**2 - 0.05 * yy**2, 0.0),  # a negative eigenvalue under 10% of the largest
-    (lambda xx, yy: -(xx**2) - yy**2, 1.0),  # a maximum
-    (lambda xx, yy: xx**2 - 0.2 * yy**2, 1.0),  # eigenvalues 2 and -0.4: beyond 10%
-    (lambda xx, yy: xx * yy + xx**2 + yy**2, 0.0),  # rotated bowl: eigenvalues 3 and 1
-    (lambda xx, yy: 3 * xx * yy + xx**2 + yy**2, 1.0),  # rotated saddle: eigenvalues 5 and -1
-])
+@pytest.mark.parametrize(
+    "surface, share",
+    [
+        (lambda xx, yy: xx**2 + yy**2, 0.0),  # bowl
+        (lambda xx, yy: xx**2 - yy**2, 1.0),  # saddle
+        (lambda xx, yy: xx**2 - 0.05 * yy**2, 0.0),  # a negative eigenvalue under 10% of the largest
+        (lambda xx, yy: -(xx**2) - yy**2, 1.0),  # a maximum
+        (lambda xx, yy: xx**2 - 0.2 * yy**2, 1.0),  # eigenvalues 2 and -0.4: beyond 10%
+        (lambda xx, yy: xx * yy + xx**2 + yy**2, 0.0),  # rotated bowl: eigenvalues 3 and 1
+        (lambda xx, yy: 3 * xx * yy + xx**2 + yy**2, 1.0),  # rotated saddle: eigenvalues 5 and -1
+    ],
+)
 def test_nonconvex_share(surface, share):
     x, xx, yy = grid()
     out = nonconvex_share(surface(xx, yy), x, x)

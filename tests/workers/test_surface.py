@@ -1,5 +1,6 @@
 """compute_surface against independent computations: the centre, every grid point, scale invariance,
 resuming, and refusing files made with other settings."""
+
 from __future__ import annotations
 
 import copy
@@ -169,12 +170,15 @@ def test_resume_computes_only_the_missing_points_and_ends_equal(tmp_path, model,
     assert third == []
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"directions": {"seed": 1}}, "spec.directions.seed: 0 in the file, 1 now"),
-    ({"x": "-1:1:4"}, "spec.x.num: 3 in the file, 4 now"),
-    ({"split": "test"}, "spec.split: 'train' in the file, 'test' now"),
-    ({"batch_size": 8}, "spec.batch_size: 16 in the file, 8 now"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"directions": {"seed": 1}}, "spec.directions.seed: 0 in the file, 1 now"),
+        ({"x": "-1:1:4"}, "spec.x.num: 3 in the file, 4 now"),
+        ({"split": "test"}, "spec.split: 'train' in the file, 'test' now"),
+        ({"batch_size": 8}, "spec.batch_size: 16 in the file, 8 now"),
+    ],
+)
 def test_other_settings_against_an_existing_file_are_refused(tmp_path, model, data, change, field):
     out = tmp_path / "s.h5"
     compute_surface(spec(), out, model=model, data=data)
@@ -195,15 +199,23 @@ def test_another_model_against_an_existing_file_is_refused(tmp_path, model, data
 def test_reference_direction_file_gives_the_same_surface(tmp_path, model, data):
     ours = compute_surface(spec(), tmp_path / "ours.h5", model=model, data=data)
     write_reference_directions(tmp_path / "ref.dirs.h5", read_direction_file(tmp_path / "ours.dirs.h5"))
-    theirs = compute_surface(spec(dir_file=str(tmp_path / "ref.dirs.h5")), tmp_path / "theirs.h5", model=model, data=data)
+    theirs = compute_surface(
+        spec(dir_file=str(tmp_path / "ref.dirs.h5")), tmp_path / "theirs.h5", model=model, data=data
+    )
     np.testing.assert_array_equal(theirs.metrics["train_loss"], ours.metrics["train_loss"])
     assert theirs.recipe["dir_file_sha256"]
 
 
 def test_direction_file_of_another_model_is_refused(tmp_path, model, data):
-    compute_surface(spec(model="resnet20"), tmp_path / "r.h5", model=make_model("resnet20"),
-                    data={"train": (torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))})
-    with pytest.raises(ValueError, match="weight 3 is 'layer1.0.conv1.weight' in the file but 'conv2.weight' in the model"):
+    compute_surface(
+        spec(model="resnet20"),
+        tmp_path / "r.h5",
+        model=make_model("resnet20"),
+        data={"train": (torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))},
+    )
+    with pytest.raises(
+        ValueError, match="weight 3 is 'layer1.0.conv1.weight' in the file but 'conv2.weight' in the model"
+    ):
         compute_surface(spec(dir_file=str(tmp_path / "r.dirs.h5")), tmp_path / "s.h5", model=model, data=data)
     assert not (tmp_path / "s.h5").exists()
 

@@ -1,4 +1,5 @@
 """Training: it learns, it resumes exactly, its augmentation is crop + flip, it keeps a path's checkpoints."""
+
 import pytest
 import torch
 from independent import plain_metrics
@@ -56,7 +57,7 @@ def test_augmentation_is_a_padded_crop_possibly_flipped():
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
     flips = 0
     for i in range(len(x)):
-        windows = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+        windows = [padded[i, :, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)]
         plain = any(torch.equal(out[i], w) for w in windows)
         flipped = any(torch.equal(out[i], w.flip(-1)) for w in windows)
         assert plain or flipped, i
@@ -64,8 +65,17 @@ def test_augmentation_is_a_padded_crop_possibly_flipped():
     assert 10 < flips < 54  # about half are flipped
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(milestones=(1.5,)), dict(batch_size=0),
-                                 dict(optimizer="rmsprop"), dict(save_every_steps=-1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(epochs=0),
+        dict(lr=-1.0),
+        dict(milestones=(1.5,)),
+        dict(batch_size=0),
+        dict(optimizer="rmsprop"),
+        dict(save_every_steps=-1),
+    ],
+)
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError):
         TrainConfig(model="tinycnn", **bad)
@@ -87,8 +97,19 @@ def test_step_and_epoch_checkpoints_hold_the_path_and_the_recipe(learnable_npz, 
     cfg = config(learnable_npz, epochs=2, save_every=1, save_every_steps=3)  # 256 samples / 32: 8 steps an epoch
     result = train(cfg, tmp_path / "run", log=lambda m: None)
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert names == ["epoch_0.pt", "epoch_1.pt", "epoch_2.pt", "final.pt", "last.pt",
-                     "step_0.pt", "step_12.pt", "step_15.pt", "step_3.pt", "step_6.pt", "step_9.pt"]
+    assert names == [
+        "epoch_0.pt",
+        "epoch_1.pt",
+        "epoch_2.pt",
+        "final.pt",
+        "last.pt",
+        "step_0.pt",
+        "step_12.pt",
+        "step_15.pt",
+        "step_3.pt",
+        "step_6.pt",
+        "step_9.pt",
+    ]
     step_15 = torch.load(tmp_path / "run" / "step_15.pt", weights_only=True)
     assert step_15["step"] == 15 and step_15["config"]["save_every_steps"] == 3
     epoch_0 = torch.load(tmp_path / "run" / "epoch_0.pt", weights_only=True)
@@ -116,14 +137,25 @@ def test_a_trained_run_is_a_trajectory(learnable_npz, tmp_path):
 
     run = tmp_path / "run"
     train(config(learnable_npz, epochs=3, save_every=1, lr=0.05), run, log=lambda m: None)
-    surface = compute_trajectory({"model": "tinycnn", "dataset": "tensors", "data_root": str(learnable_npz),
-                                  "split": "test", "samples": 32, "batch_size": 32, "x": "-1:1:2", "y": "-1:1:2",
-                                  "directions": {"checkpoints": [str(run)]}})
+    surface = compute_trajectory(
+        {
+            "model": "tinycnn",
+            "dataset": "tensors",
+            "data_root": str(learnable_npz),
+            "split": "test",
+            "samples": 32,
+            "batch_size": 32,
+            "x": "-1:1:2",
+            "y": "-1:1:2",
+            "directions": {"checkpoints": [str(run)]},
+        }
+    )
     t = surface.trajectory
     assert t.labels == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"] and t.epochs.tolist() == [0, 1, 2, 3]
     assert (t.x[-1], t.y[-1]) == (0.0, 0.0)
     from workers.checkpoints import load_model
     from workers.data import load_split
+
     x, y, _ = load_split("tensors", "test", str(learnable_npz), 32, 0)
     loss, acc = plain_metrics(load_model("tinycnn", run / "epoch_1.pt"), x, y, batch_size=32)
     assert t.metrics["test_loss"][1] == pytest.approx(loss, rel=1e-6) and t.metrics["test_acc"][1] == acc
@@ -138,12 +170,20 @@ def test_a_seeded_subset_trains_as_a_file_holding_only_those_samples(learnable_n
     keep_train = np.sort(torch.randperm(256, generator=torch.Generator().manual_seed(0))[:64].numpy())
     keep_test = np.sort(torch.randperm(64, generator=torch.Generator().manual_seed(0))[:16].numpy())
     small = tmp_path / "small.npz"
-    np.savez(small, x_train=z["x_train"][keep_train], y_train=z["y_train"][keep_train],
-             x_test=z["x_test"][keep_test], y_test=z["y_test"][keep_test])
-    subset = train(config(learnable_npz, epochs=2, train_samples=64, test_samples=16), tmp_path / "a", log=lambda m: None)
+    np.savez(
+        small,
+        x_train=z["x_train"][keep_train],
+        y_train=z["y_train"][keep_train],
+        x_test=z["x_test"][keep_test],
+        y_test=z["y_test"][keep_test],
+    )
+    subset = train(
+        config(learnable_npz, epochs=2, train_samples=64, test_samples=16), tmp_path / "a", log=lambda m: None
+    )
     whole = train(config(small, epochs=2), tmp_path / "b", log=lambda m: None)
-    assert [(h.train_loss, h.test_loss, h.test_acc) for h in subset.history] == \
-        [(h.train_loss, h.test_loss, h.test_acc) for h in whole.history]
+    assert [(h.train_loss, h.test_loss, h.test_acc) for h in subset.history] == [
+        (h.train_loss, h.test_loss, h.test_acc) for h in whole.history
+    ]
     a = torch.load(subset.checkpoint, weights_only=True)["state_dict"]
     b = torch.load(whole.checkpoint, weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -156,8 +196,21 @@ def test_a_seeded_subset_trains_as_a_file_holding_only_those_samples(learnable_n
 def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_path, capsys):
     from workers.cli import main
 
-    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--epochs", "1",
-            "--batch-size", "32", "--out", str(tmp_path / "run")]
+    argv = [
+        "train",
+        "--model",
+        "tinycnn",
+        "--data",
+        "tensors",
+        "--data-root",
+        str(learnable_npz),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv + ["--train-samples", "64", "--test-samples", "16"]) == 0
     recipe = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["config"]
     assert (recipe["train_samples"], recipe["test_samples"]) == (64, 16)
@@ -172,14 +225,29 @@ def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, 
     import numpy as np
 
     (tmp_path / "flatmodels.py").write_text(
-        "import torch.nn as nn\n\ndef mlp():\n    return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))\n")
+        "import torch.nn as nn\n\ndef mlp():\n    return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     rng = np.random.default_rng(0)
     x = rng.standard_normal((40, 6)).astype(np.float32)
-    np.savez(tmp_path / "flat.npz", x_train=x, y_train=(x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0),
-             x_test=x[:8], y_test=np.zeros(8, dtype=np.int64))
-    runs = [TrainConfig(model="flatmodels:mlp", dataset="tensors", data_root=str(tmp_path / "flat.npz"), epochs=2,
-                        batch_size=16, augment=augment) for augment in (True, False)]
+    np.savez(
+        tmp_path / "flat.npz",
+        x_train=x,
+        y_train=(x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0),
+        x_test=x[:8],
+        y_test=np.zeros(8, dtype=np.int64),
+    )
+    runs = [
+        TrainConfig(
+            model="flatmodels:mlp",
+            dataset="tensors",
+            data_root=str(tmp_path / "flat.npz"),
+            epochs=2,
+            batch_size=16,
+            augment=augment,
+        )
+        for augment in (True, False)
+    ]
     results = [train(cfg, tmp_path / f"run{i}", log=lambda m: None) for i, cfg in enumerate(runs)]
     a, b = (torch.load(r.checkpoint, weights_only=True)["state_dict"] for r in results)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -1,4 +1,5 @@
 """Trajectories: the surface in a path's PCA plane, the path projected on it, each checkpoint's own loss."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,14 @@ def spec_fields(**kw):
 def test_surface_at_each_projected_checkpoint_is_that_checkpoints_loss(tmp_path, model, data, dir_type, ignore):
     states = planar_path(model, dir_type, COEFFS)
     out = tmp_path / "path.h5"
-    surface = compute_trajectory(spec_fields(directions={"dir_type": dir_type, "ignore": ignore}), out,
-                                 states=states, model=model, data=data, num=5)
+    surface = compute_trajectory(
+        spec_fields(directions={"dir_type": dir_type, "ignore": ignore}),
+        out,
+        states=states,
+        model=model,
+        data=data,
+        num=5,
+    )
     t = read_surface(out).trajectory
     assert t.labels == ["0", "1", "2", "3", "4"] and t.epochs.tolist() == [0, 1, 2, 3, 4]
     assert sum(t.attrs["explained_variance_ratio_"]) == pytest.approx(1.0, abs=1e-9)
@@ -55,9 +62,12 @@ def test_surface_at_each_projected_checkpoint_is_that_checkpoints_loss(tmp_path,
             assert t.metrics[f"{split}_loss"][i] == pytest.approx(loss, rel=1e-6)
             assert t.metrics[f"{split}_acc"][i] == acc
         # the surface's point at the checkpoint's coordinates (a one-point grid there)
-        spec = SurfaceSpec(**spec_fields(directions={"kind": "pca", "dir_type": dir_type, "ignore": ignore}),
-                           dir_file=str(default_dir_file(out)), x=AxisSpec(min=t.x[i], max=t.x[i], num=1),
-                           y=AxisSpec(min=t.y[i], max=t.y[i], num=1))
+        spec = SurfaceSpec(
+            **spec_fields(directions={"kind": "pca", "dir_type": dir_type, "ignore": ignore}),
+            dir_file=str(default_dir_file(out)),
+            x=AxisSpec(min=t.x[i], max=t.x[i], num=1),
+            y=AxisSpec(min=t.y[i], max=t.y[i], num=1),
+        )
         point = compute_surface(spec, model=model, data=data)
         assert point.metrics["train_loss"][0, 0] == pytest.approx(t.metrics["train_loss"][i], rel=1e-5)
         assert point.metrics["test_loss"][0, 0] == pytest.approx(t.metrics["test_loss"][i], rel=1e-5)
@@ -72,7 +82,9 @@ def test_grid_covers_the_path_and_the_final_model(tmp_path, model, data):
         lo, hi = min(path.min(), 0.0), max(path.max(), 0.0)
         assert coords[0] == pytest.approx(lo - 0.5 * (hi - lo)) and coords[-1] == pytest.approx(hi + 0.5 * (hi - lo))
     assert surface.is_complete and surface.shape == (3, 3)
-    given = compute_trajectory(spec_fields(split="train", x="-1:1:2", y="-2:2:2"), states=states, model=model, data=data)
+    given = compute_trajectory(
+        spec_fields(split="train", x="-1:1:2", y="-2:2:2"), states=states, model=model, data=data
+    )
     assert given.xcoordinates.tolist() == [-1.0, 1.0] and given.ycoordinates.tolist() == [-2.0, 2.0]
 
 
@@ -85,8 +97,15 @@ def test_path_axes_include_the_origin_and_refuse_a_negative_margin():
 
 def test_cos_and_lstsq_agree_on_pca_directions(model, data):
     states = planar_path(model, "weights", COEFFS)
-    paths = [compute_trajectory(spec_fields(split="train", x="-1:1:2", y="-1:1:2", directions={"projection": m}),
-                                states=states, model=model, data=data).trajectory for m in ("cos", "lstsq")]
+    paths = [
+        compute_trajectory(
+            spec_fields(split="train", x="-1:1:2", y="-1:1:2", directions={"projection": m}),
+            states=states,
+            model=model,
+            data=data,
+        ).trajectory
+        for m in ("cos", "lstsq")
+    ]
     np.testing.assert_allclose(paths[0].x, paths[1].x, atol=1e-9)
     np.testing.assert_allclose(paths[0].y, paths[1].y, atol=1e-9)
     assert paths[1].attrs["method"] == "lstsq"
@@ -104,10 +123,31 @@ def save_run(tmp_path, states, epochs):
 def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors_npz, capsys):
     coeffs = np.array([[-3.0 + 0.25 * i, np.sin(i)] for i in range(11)] + [[0.0, 0.0]])
     run = save_run(tmp_path, planar_path(model, "weights", coeffs), list(range(0, 12)))
-    assert [p.name for p in expand_checkpoints(str(run / "epoch_*.pt"))][-3:] == ["epoch_9.pt", "epoch_10.pt", "epoch_11.pt"]
+    assert [p.name for p in expand_checkpoints(str(run / "epoch_*.pt"))][-3:] == [
+        "epoch_9.pt",
+        "epoch_10.pt",
+        "epoch_11.pt",
+    ]
     out = tmp_path / "traj.h5"
-    argv = ["compute", "--directions", "pca", "--checkpoints", str(run / "epoch_*.pt"), "--model", "tinycnn",
-            "--data", "tensors", "--data-root", str(tensors_npz), "--batch-size", "16", "--grid-num", "3", "--out", str(out)]
+    argv = [
+        "compute",
+        "--directions",
+        "pca",
+        "--checkpoints",
+        str(run / "epoch_*.pt"),
+        "--model",
+        "tinycnn",
+        "--data",
+        "tensors",
+        "--data-root",
+        str(tensors_npz),
+        "--batch-size",
+        "16",
+        "--grid-num",
+        "3",
+        "--out",
+        str(out),
+    ]
     assert main(argv + ["--proj-file", str(tmp_path / "proj_cos.h5")]) == 0
     assert "path of 12 checkpoints (PC1" in capsys.readouterr().err
     surface = read_surface(out)
@@ -134,15 +174,26 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
 
 def test_reference_pca_directions_are_used_as_given(tmp_path, model, data):
     states = planar_path(model, "weights", COEFFS)
-    first = compute_trajectory(spec_fields(split="train", x="-1:1:2", y="-1:1:2"), tmp_path / "a.h5",
-                               states=states, model=model, data=data)
-    dirs = [[d.numpy() for d in direction] for direction in
-            read_directions(default_dir_file(tmp_path / "a.h5"), [n for n, _ in model.named_parameters()],
-                            [tuple(p.shape) for p in model.parameters()])]
+    first = compute_trajectory(
+        spec_fields(split="train", x="-1:1:2", y="-1:1:2"), tmp_path / "a.h5", states=states, model=model, data=data
+    )
+    dirs = [
+        [d.numpy() for d in direction]
+        for direction in read_directions(
+            default_dir_file(tmp_path / "a.h5"),
+            [n for n, _ in model.named_parameters()],
+            [tuple(p.shape) for p in model.parameters()],
+        )
+    ]
     reference = tmp_path / "directions.h5"
     write_reference_directions(reference, dirs)  # no names, no statistics
-    again = compute_trajectory(spec_fields(split="train", x="-1:1:2", y="-1:1:2", dir_file=str(reference)),
-                               tmp_path / "b.h5", states=states, model=model, data=data)
+    again = compute_trajectory(
+        spec_fields(split="train", x="-1:1:2", y="-1:1:2", dir_file=str(reference)),
+        tmp_path / "b.h5",
+        states=states,
+        model=model,
+        data=data,
+    )
     np.testing.assert_allclose(again.trajectory.x, first.trajectory.x, atol=1e-6)
     assert "explained_variance_ratio_" not in again.trajectory.attrs
 
@@ -152,9 +203,13 @@ def test_bad_paths_are_refused_with_the_reason(tmp_path, model, data):
     with pytest.raises(ValueError, match="at least 3 checkpoints"):
         compute_trajectory(spec_fields(), states=states[:2], model=model, data=data)
     with pytest.raises(ValueError, match="lie on a line"):
-        compute_trajectory(spec_fields(), states=planar_path(model, "weights", COEFFS[:, :1] * [1, 0]), model=model, data=data)
+        compute_trajectory(
+            spec_fields(), states=planar_path(model, "weights", COEFFS[:, :1] * [1, 0]), model=model, data=data
+        )
     with pytest.raises(ValueError, match="no checkpoint file matches"):
-        compute_trajectory(spec_fields(directions={"checkpoints": [str(tmp_path / "epoch_*.pt")]}), model=model, data=data)
+        compute_trajectory(
+            spec_fields(directions={"checkpoints": [str(tmp_path / "epoch_*.pt")]}), model=model, data=data
+        )
     with pytest.raises(ValueError, match="holds no epoch_"):
         compute_trajectory(spec_fields(directions={"checkpoints": [str(tmp_path)]}), model=model, data=data)
     with pytest.raises(ValueError, match="both x and y"):
@@ -174,8 +229,15 @@ def test_a_queued_pca_job_is_run_as_a_trajectory(tmp_path, model, tensors_npz):
     from workers.jobqueue import JobQueue
 
     run = save_run(tmp_path, planar_path(make_model("tinycnn"), "weights", COEFFS), [1, 2, 3, 4, 5])
-    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), batch_size=16,
-                       x="-4:1:3", y="-2:2:3", directions={"kind": "pca", "checkpoints": [str(run)]})
+    spec = SurfaceSpec(
+        model="tinycnn",
+        dataset="tensors",
+        data_root=str(tensors_npz),
+        batch_size=16,
+        x="-4:1:3",
+        y="-2:2:3",
+        directions={"kind": "pca", "checkpoints": [str(run)]},
+    )
     queue = JobQueue(tmp_path / "data")
     job, _ = queue.submit("k", {}, spec.model_dump(mode="json"), "traj", "surfaces/traj.h5", spec.num_points, 5)
     Worker(queue, "w1").run(once=True)
@@ -189,14 +251,21 @@ def test_a_stopped_trajectory_resumes_and_ends_as_an_uninterrupted_one(tmp_path,
     fields = spec_fields(split="train", x="-4:1:3", y="-1:2:3")
     straight = compute_trajectory(fields, tmp_path / "a.h5", states=states, model=model, data=data)
     calls = []
-    stopped = compute_trajectory(fields, tmp_path / "b.h5", states=states, model=model, data=data,
-                                 should_stop=lambda: calls.append(1) or len(calls) > 4)
+    stopped = compute_trajectory(
+        fields,
+        tmp_path / "b.h5",
+        states=states,
+        model=model,
+        data=data,
+        should_stop=lambda: calls.append(1) or len(calls) > 4,
+    )
     assert not stopped.is_complete and stopped.trajectory is None
     resumed = compute_trajectory(fields, tmp_path / "b.h5", states=states, model=model, data=data)
     assert resumed.is_complete
     np.testing.assert_array_equal(resumed.metrics["train_loss"], straight.metrics["train_loss"])
-    np.testing.assert_array_equal(read_surface(tmp_path / "b.h5").trajectory.metrics["train_loss"],
-                                  straight.trajectory.metrics["train_loss"])
+    np.testing.assert_array_equal(
+        read_surface(tmp_path / "b.h5").trajectory.metrics["train_loss"], straight.trajectory.metrics["train_loss"]
+    )
 
 
 def test_given_directions_project_the_whole_difference_as_the_reference_does(tmp_path, model, data):
@@ -207,8 +276,12 @@ def test_given_directions_project_the_whole_difference_as_the_reference_does(tmp
     dirs = [[torch.randn(p.shape, generator=gen).numpy() for _, p in params] for _ in range(2)]
     reference = tmp_path / "directions.h5"
     write_reference_directions(reference, dirs)
-    t = compute_trajectory(spec_fields(split="train", x="-1:1:2", y="-1:1:2", dir_file=str(reference)),
-                           states=states, model=model, data=data).trajectory
+    t = compute_trajectory(
+        spec_fields(split="train", x="-1:1:2", y="-1:1:2", dir_file=str(reference)),
+        states=states,
+        model=model,
+        data=data,
+    ).trajectory
     final = states[-1]
     for i, state in enumerate(states):
         d = np.concatenate([(state[n].double() - final[n].double()).numpy().ravel() for n, _ in params])

@@ -1,5 +1,6 @@
 """A user's own model: ``--model pkg.module:function`` found from the current directory, ``--model-args``
 passed to it and stored in the recipe (#16)."""
+
 from __future__ import annotations
 
 import json
@@ -57,29 +58,40 @@ def test_missing_model_module_says_where_it_looked(cwd_only_path):
 
 def test_wrong_model_arguments_are_one_line(cwd_only_path):
     write_package(cwd_only_path, "usermods_b")
-    with pytest.raises(ValueError, match=r"model 'usermods_b.mlp:make_mlp' does not take the arguments "
-                                         r"\{\"width\": 3\}: got an unexpected keyword argument 'width'"):
+    with pytest.raises(
+        ValueError,
+        match=r"model 'usermods_b.mlp:make_mlp' does not take the arguments "
+        r"\{\"width\": 3\}: got an unexpected keyword argument 'width'",
+    ):
         build_model("usermods_b.mlp:make_mlp", {"width": 3})
     with pytest.raises(ValueError, match="zoo model 'tinycnn' does not take the arguments"):
         build_model("tinycnn", {"width": 3})
 
 
-@pytest.mark.parametrize("items, expected", [
-    ([], None),
-    (['{"hidden": 256, "act": "tanh"}'], {"hidden": 256, "act": "tanh"}),
-    (["hidden=256,act=tanh,p=0.5,bias=false,sizes=[1,2]"], {"hidden": 256, "act": "tanh", "p": 0.5, "bias": False,
-                                                             "sizes": [1, 2]}),
-    (['{"hidden": 1}', "hidden=2"], {"hidden": 2}),  # later values win
-])
+@pytest.mark.parametrize(
+    "items, expected",
+    [
+        ([], None),
+        (['{"hidden": 256, "act": "tanh"}'], {"hidden": 256, "act": "tanh"}),
+        (
+            ["hidden=256,act=tanh,p=0.5,bias=false,sizes=[1,2]"],
+            {"hidden": 256, "act": "tanh", "p": 0.5, "bias": False, "sizes": [1, 2]},
+        ),
+        (['{"hidden": 1}', "hidden=2"], {"hidden": 2}),  # later values win
+    ],
+)
 def test_model_args_parse(items, expected):
     assert parse_model_args(items) == expected
 
 
-@pytest.mark.parametrize("item, message", [
-    ("hidden", "--model-args 'hidden': give key=value pairs"),
-    ("{hidden: 1}", "--model-args '{hidden: 1}' is not a JSON object"),
-    ("[1, 2]", "give key=value pairs"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("hidden", "--model-args 'hidden': give key=value pairs"),
+        ("{hidden: 1}", "--model-args '{hidden: 1}' is not a JSON object"),
+        ("[1, 2]", "give key=value pairs"),
+    ],
+)
 def test_bad_model_args_are_refused(item, message):
     with pytest.raises(ValueError, match=message.replace("{", r"\{").replace("[", r"\[")):
         parse_model_args([item])

@@ -1,5 +1,6 @@
 """Zoo: every registered model builds, runs a CIFAR-sized batch, and has the parameters its
 architecture implies; the paper's checkpoints load with strict key matching."""
+
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,13 @@ def test_unknown_model_names_the_zoo():
 
 
 @pytest.mark.skipif(not PAPER.exists(), reason="../shared/models is absent")
-@pytest.mark.parametrize("name,file", [
-    ("resnet56", "resnet56_sgd_lr0.1_bs128_wd0.0005_model_300.t7"),
-    ("resnet56_noshort", "resnet56_noshort_sgd_lr0.1_bs128_wd0.0005_model_300.t7"),
-])
+@pytest.mark.parametrize(
+    "name,file",
+    [
+        ("resnet56", "resnet56_sgd_lr0.1_bs128_wd0.0005_model_300.t7"),
+        ("resnet56_noshort", "resnet56_noshort_sgd_lr0.1_bs128_wd0.0005_model_300.t7"),
+    ],
+)
 def test_paper_checkpoints_load_strictly(name, file):
     model = load_model(name, PAPER / file)
     state = torch.load(PAPER / file, map_location="cpu", weights_only=True)["state_dict"]

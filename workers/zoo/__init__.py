@@ -3,6 +3,7 @@
 Names are the public API (``create_model("resnet56")``); families live one per file and register
 their entry points with :func:`register_model`, as timm does.
 """
+
 from __future__ import annotations
 
 import warnings

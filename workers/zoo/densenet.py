@@ -3,6 +3,7 @@
 Bottleneck layers (BN-ReLU-1x1 conv to 4k channels, BN-ReLU-3x3 conv to k), growth rate k=32,
 blocks of 6/12/24/16 layers, transitions halving channels and resolution, a 3x3 stem.
 """
+
 from __future__ import annotations
 
 import math

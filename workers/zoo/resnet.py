@@ -4,6 +4,7 @@ Module and parameter names match the loss-landscape paper's code (Li et al. 2018
 checkpoints load with strict key matching: ``conv1``, ``bn1``, ``layer{1,2,3}.{i}.{conv1,bn1,conv2,bn2}``,
 ``layer{2,3}.0.shortcut.{0,1}`` (1x1 conv + BN, option B) and ``linear``.
 """
+
 from __future__ import annotations
 
 import torch

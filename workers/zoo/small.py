@@ -1,4 +1,5 @@
 """A tiny CNN for tests, demos and quick looks (MNIST-sized and CIFAR-sized inputs alike)."""
+
 from __future__ import annotations
 
 import torch

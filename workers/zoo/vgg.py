@@ -4,6 +4,7 @@ VGG-9 is seven 3x3 convolutions and two linear layers; VGG-16 thirteen and two. 
 convolutions a linear layer with BatchNorm1d maps the flattened maps to ``n_maps`` features, then
 the classifier.
 """
+
 from __future__ import annotations
 
 import torch
