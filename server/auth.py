@@ -9,11 +9,11 @@ documents the token in the OpenAPI schema.
 
 from __future__ import annotations
 
-import json
 import secrets
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .limits import send_error
 from .settings import Settings
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -42,20 +42,7 @@ class AuthGate:
             and scope["path"].startswith("/api/")
             and not token_ok(self.settings, _header(scope, b"authorization"))
         ):
-            body = json.dumps({"detail": UNAUTHORIZED}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b"Bearer"),
-                        (b"connection", b"close"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, 401, UNAUTHORIZED, ((b"www-authenticate", b"Bearer"),))
             return
         await self.app(scope, receive, send)
 

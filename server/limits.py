@@ -10,6 +10,16 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+async def send_error(send: Send, status: int, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """Answer from a pure ASGI middleware with ``{"detail": ...}`` and close the connection, so the
+    client's unread body is never received."""
+    body = json.dumps({"detail": detail}).encode()
+    head = [(b"content-type", b"application/json"), *headers, (b"connection", b"close")]
+    head.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodyLimit:
     """Pure ASGI middleware: 413 when Content-Length or the bytes received exceed ``limit_mb``."""
 
@@ -24,19 +34,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            body = json.dumps({"detail": self._message()}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 413,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"connection", b"close"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_error(send, 413, self._message())
             return
         received = 0
 
