@@ -118,7 +118,8 @@ def small_disk(tmp_path: Path, tiny_npz: Path, request: pytest.FixtureRequest) -
 
 @pytest.mark.parametrize("small_disk", [1.0], indirect=True)  # 15 s of retries: space comes back before
 def test_worker_rides_out_a_full_disk_and_the_job_finishes(small_disk: SmallDiskServer, tiny_npz: Path):
-    request = job_request(samples=2000, x="-1:1:7", y="-1:1:7")
+    # 225 points: on an idle machine too, the job is still writing when the disk fills up
+    request = job_request(samples=2000, x="-1:1:15", y="-1:1:15")
     with httpx.Client(base_url=small_disk.url, timeout=30) as c:
         assert c.get("/api/config").json()["storage"]["warning"] is None
         job = c.post("/api/jobs", json=request).json()
@@ -153,7 +154,7 @@ def test_a_disk_that_stays_full_fails_the_job_with_the_reason(small_disk: SmallD
     """The writes fail past their retries; the job queue's database (same disk) cannot record that either,
     so the worker keeps the failure and records it as soon as it can."""
     with httpx.Client(base_url=small_disk.url, timeout=30) as c:
-        job = c.post("/api/jobs", json=job_request(samples=2000, x="-1:1:7", y="-1:1:7")).json()
+        job = c.post("/api/jobs", json=job_request(samples=2000, x="-1:1:15", y="-1:1:15")).json()
         wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 2, 120, 0.05, "2 points")
         filler = small_disk.fill()
 
