@@ -12,14 +12,12 @@ import re
 import shutil
 import subprocess
 from importlib import resources
-from pathlib import Path
 
 import pytest
+from support import REPO
 
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def load_compose() -> dict:

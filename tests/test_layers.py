@@ -4,11 +4,10 @@ engine's package re-exports (``workers/__init__.py``), not its modules."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
+
+from support import REPO
 
 import workers
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def imports(package: str) -> list[tuple[str, str, list[str]]]:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -21,8 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import REPO, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 THREE = REPO / "frontend" / "node_modules" / "three" / "build" / "three.module.js"
 
 pytestmark = [
@@ -76,9 +75,7 @@ def test_the_installed_gallery_is_listed(installed, tmp_path):
 
 
 def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(installed, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(installed / "lossatlas"),

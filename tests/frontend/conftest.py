@@ -11,10 +11,10 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from frontend_support import CHROMIUM_ARGS, GALLERY, PARTIAL_POINTS, VIEWPORT, Viewer, running, server_settings
+from support import write_tensors_npz
 
 from workers import SurfaceSpec, compute_surface, read_surface, write_surface
 
@@ -22,16 +22,7 @@ from workers import SurfaceSpec, compute_surface, read_surface, write_surface
 @pytest.fixture(scope="session")
 def tensors_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny ``tensors`` dataset: 3x8x8 inputs, 32 train and 16 test samples."""
-    gen = torch.Generator().manual_seed(3)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=torch.randn(32, 3, 8, 8, generator=gen).numpy(),
-        y_train=torch.randint(0, 10, (32,), generator=gen).numpy(),
-        x_test=torch.randn(16, 3, 8, 8, generator=gen).numpy(),
-        y_test=torch.randint(0, 10, (16,), generator=gen).numpy(),
-    )
-    return path
+    return write_tensors_npz(tmp_path_factory.mktemp("data") / "tiny.npz", train=32, test=16, seed=3)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ drives one page through the page's test hook (window.__lossatlas)."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from support import free_port
 
 CHROMIUM_ARGS = [
     "--use-angle=swiftshader",
@@ -98,12 +98,6 @@ class Viewer:
     def click(self, selector: str) -> None:
         self.page.click(selector)
         self.wait_ready()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

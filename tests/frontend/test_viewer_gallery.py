@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from frontend_support import VIEWPORT, Viewer, running, server_settings
+from support import REPO
 
 from workers import read_surface
 
 pytestmark = pytest.mark.slow
-GALLERY_DIR = Path(__file__).resolve().parents[2] / "precomputed"
+GALLERY_DIR = REPO / "precomputed"
 
 
 def _entries() -> list[dict]:

@@ -6,25 +6,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import httpx
 import torch
 import uvicorn
+from support import REPO, free_port, wait_for
 
 from server.app import create_app
 from server.settings import DatasetSource, Settings
 from workers import SurfaceSpec, compute_surface
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-123"
 
 
@@ -64,23 +61,6 @@ def direct_surface(request: dict, tiny_npz: Path):
         return compute_surface(spec)
     finally:
         torch.set_num_threads(threads)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.1, what: str = "condition"):
-    """Poll until ``predicate()`` is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class ThreadServer:

@@ -12,7 +12,8 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from serverkit import TOKEN, Processes, ThreadServer, direct_surface, job_request, make_settings, wait_for
+from serverkit import TOKEN, Processes, ThreadServer, direct_surface, job_request, make_settings
+from support import wait_for
 
 from server.schemas import Job, Mesh
 from server.settings import DatasetSource

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from serverkit import REPO, direct_surface, free_port, job_request, wait_for
+from serverkit import direct_surface, job_request
+from support import REPO, free_port, wait_for
 
 from workers import read_surface
 

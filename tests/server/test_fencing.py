@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serverkit import ThreadServer, direct_surface, job_request, make_settings, wait_for
+from serverkit import ThreadServer, direct_surface, job_request, make_settings
+from support import wait_for
 
 from workers import read_surface
 from workers.fencing import BackwardsWrite, FencedWriter

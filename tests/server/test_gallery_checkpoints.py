@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from serverkit import Processes, ThreadServer, direct_surface, job_request, make_settings, wait_for
+from serverkit import Processes, ThreadServer, direct_surface, job_request, make_settings
+from support import wait_for
 
 from server.schemas import CheckpointList
 from workers import read_surface

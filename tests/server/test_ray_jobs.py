@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from serverkit import direct_surface, free_port, job_request, wait_for
+from serverkit import direct_surface, job_request
+from support import REPO, free_port, wait_for
 from test_api_jobs import read_events, wait_state
 
 from workers import read_surface
@@ -28,7 +29,6 @@ yaml = pytest.importorskip("yaml")
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")
 STORE = str(100 * 2**20)  # bytes of object store per node: the machine is shared
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serverkit import ThreadServer, free_port, job_request, make_settings, wait_for
+from serverkit import ThreadServer, job_request, make_settings
+from support import free_port, wait_for
 
 from server.cli import main
 from workers.jobqueue import JobQueue

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serverkit import free_port, wait_for
+from support import free_port, wait_for
 
 
 def _closed_by_server(sock: socket.socket, wait_s: float) -> bool:

@@ -7,7 +7,8 @@ import signal
 from pathlib import Path
 
 import numpy as np
-from serverkit import ThreadServer, direct_surface, job_request, make_settings, wait_for
+from serverkit import ThreadServer, direct_surface, job_request, make_settings
+from support import wait_for
 
 from workers import read_surface
 from workers.jobqueue import JobQueue

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 from independent import make_model
+from support import write_tensors_npz
 
 
 @pytest.fixture
@@ -30,16 +31,7 @@ def data() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
 @pytest.fixture
 def tensors_npz(tmp_path: Path) -> Path:
     """A ``tensors`` dataset file: float32 NCHW inputs with train and test splits."""
-    gen = torch.Generator().manual_seed(2)
-    path = tmp_path / "tiny.npz"
-    np.savez(
-        path,
-        x_train=torch.randn(40, 3, 8, 8, generator=gen).numpy(),
-        y_train=torch.randint(0, 10, (40,), generator=gen).numpy(),
-        x_test=torch.randn(24, 3, 8, 8, generator=gen).numpy(),
-        y_test=torch.randint(0, 10, (24,), generator=gen).numpy(),
-    )
-    return path
+    return write_tensors_npz(tmp_path / "tiny.npz", train=40, test=24, seed=2)
 
 
 @pytest.fixture(autouse=True)

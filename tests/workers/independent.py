@@ -15,15 +15,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from support import PAPER_MODELS
 
 from workers.zoo import create_model
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-PAPER_MODELS = SHARED / "models" / "loss-landscape-paper"
 RESNET56_T7 = PAPER_MODELS / "resnet56_sgd_lr0.1_bs128_wd0.0005_model_300.t7"
 RESNET56_NOSHORT_T7 = PAPER_MODELS / "resnet56_noshort_sgd_lr0.1_bs128_wd0.0005_model_300.t7"
-CIFAR10_JPEG = SHARED / "data" / "cifar10-jpeg.tar.xz"
 
 
 def randomize_bn_(model: nn.Module, seed: int = 0) -> nn.Module:

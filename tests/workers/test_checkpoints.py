@@ -8,7 +8,8 @@ import tarfile
 import numpy as np
 import pytest
 import torch
-from independent import CIFAR10_JPEG, RESNET56_NOSHORT_T7, RESNET56_T7, make_model
+from independent import RESNET56_NOSHORT_T7, RESNET56_T7, make_model
+from support import CIFAR10_JPEG
 
 from workers.checkpoints import build_model, load_model, load_state_dict
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from independent import REPO, plain_metrics
+from independent import plain_metrics
+from support import REPO
 
 from workers import read_surface
 from workers.checkpoints import INIT_SEED

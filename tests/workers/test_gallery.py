@@ -2,11 +2,11 @@
 builds, skips and resumes, and a committed surface can be recomputed from its recipe."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from support import CIFAR10_JPEG
 
 from workers import gallery
 from workers.files import sha256_file
@@ -14,7 +14,6 @@ from workers.h5io import read_surface
 from workers.resume import comparable
 from workers.spec import SurfaceSpec
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MANIFEST = gallery.load_manifest()
 
 
@@ -121,7 +120,7 @@ def test_gallery_entry_provenance_and_reported_accuracy(entry):
 
 @pytest.mark.slow
 @pytest.mark.shared
-@pytest.mark.skipif(not (SHARED / "data" / "cifar10-jpeg.tar.xz").exists(), reason="../shared/data is absent")
+@pytest.mark.skipif(not CIFAR10_JPEG.exists(), reason="../shared/data is absent")
 @pytest.mark.parametrize("entry", BUILT, ids=lambda e: e.id)
 def test_gallery_centre_recomputes_from_its_checkpoint(entry):
     """The centre of every surface is the model itself: its test loss and accuracy on the stated samples,
@@ -150,7 +149,7 @@ def test_gallery_centre_recomputes_from_its_checkpoint(entry):
     assert abs(values[f"{split}_acc"] - centre[f"{split}_acc"]) <= 100 / entry.surface.samples + 1e-9
 
 
-@pytest.mark.skipif(not (SHARED / "data" / "cifar10-jpeg.tar.xz").exists(), reason="../shared/data is absent")
+@pytest.mark.skipif(not CIFAR10_JPEG.exists(), reason="../shared/data is absent")
 def test_a_committed_surface_point_recomputes_on_this_machine():
     """The centre and one corner of ResNet-20's gallery surface (computed on a GPU) from its recipe, on the CPU."""
     from workers.checkpoints import load_model

@@ -1,16 +1,12 @@
 """Zoo: every registered model builds, runs a CIFAR-sized batch, and has the parameters its
 architecture implies; the paper's checkpoints load with strict key matching."""
 
-from pathlib import Path
-
 import pytest
 import torch
+from support import PAPER_MODELS
 
 from workers.checkpoints import load_model
 from workers.zoo import create_model, list_models, num_params
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-PAPER = SHARED / "models" / "loss-landscape-paper"
 
 
 def cifar_resnet_params(depth: int, shortcut: bool, classes: int = 10) -> int:
@@ -81,7 +77,7 @@ def test_unknown_model_names_the_zoo():
         create_model("resnet57")
 
 
-@pytest.mark.skipif(not PAPER.exists(), reason="../shared/models is absent")
+@pytest.mark.skipif(not PAPER_MODELS.exists(), reason="../shared/models is absent")
 @pytest.mark.parametrize(
     "name,file",
     [
@@ -90,7 +86,7 @@ def test_unknown_model_names_the_zoo():
     ],
 )
 def test_paper_checkpoints_load_strictly(name, file):
-    model = load_model(name, PAPER / file)
-    state = torch.load(PAPER / file, map_location="cpu", weights_only=True)["state_dict"]
+    model = load_model(name, PAPER_MODELS / file)
+    state = torch.load(PAPER_MODELS / file, map_location="cpu", weights_only=True)["state_dict"]
     for key, value in state.items():
         assert torch.equal(model.state_dict()[key], value)
