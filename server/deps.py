@@ -64,6 +64,12 @@ def write_router(prefix: str, tags: list[str]) -> APIRouter:
     )
 
 
+def item_router(noun: str) -> APIRouter:
+    """The routes on one item of a resource (their paths start with its id): the 404 of an unknown id
+    documented once for all of them. Include it into the resource's router after its routes are added."""
+    return APIRouter(responses={404: {"model": Error, "description": f"no such {noun}"}})
+
+
 def get_entry(surface_id: str, catalog: CatalogDep) -> Entry:
     """The surface named in the path, or 404."""
     entry = catalog.get(surface_id)

@@ -12,15 +12,15 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from workers import jobqueue
 
-from ..deps import CheckpointsDep, QueueDep, SettingsDep, write_router
+from ..deps import CheckpointsDep, QueueDep, SettingsDep, item_router, write_router
 from ..feeds import Feeds
 from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
 from ..submission import submit_job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 writes = write_router(router.prefix, router.tags)
-
-NOT_FOUND = {404: {"model": Error, "description": "no such job"}}
+one = item_router("job")  # /{job_id}...; included into `router` at the end
+one_writes = item_router("job")  # included into `writes` at the end
 
 
 def _iso(t: float) -> str:
@@ -84,16 +84,16 @@ def list_jobs(queue: QueueDep) -> JobList:
     return JobList(jobs=[public_job(j) for j in queue.list()])
 
 
-@router.get("/{job_id}", response_model=Job, responses=NOT_FOUND, summary="A job's state and progress")
+@one.get("/{job_id}", response_model=Job, summary="A job's state and progress")
 def get_one(job: JobDep) -> Job:
     return public_job(job)
 
 
-@writes.delete(
+@one_writes.delete(
     "/{job_id}",
     response_model=Job,
     summary="Cancel a job (keeps its partial surface)",
-    responses={**NOT_FOUND, 409: {"model": Error, "description": "the job has ended"}},
+    responses={409: {"model": Error, "description": "the job has ended"}},
 )
 def cancel(job: JobDep, queue: QueueDep) -> Job:
     if job.state in ("done", "failed"):
@@ -115,10 +115,10 @@ def last_seen(last_event_id: Annotated[str | None, Header()] = None) -> int:
     return int(last_event_id)
 
 
-@router.get(
+@one.get(
     "/{job_id}/events",
     response_class=EventSourceResponse,
-    responses={**NOT_FOUND, 400: {"model": Error, "description": "a malformed Last-Event-ID"}},
+    responses={400: {"model": Error, "description": "a malformed Last-Event-ID"}},
     summary="Progress as server-sent events: `progress` (ProgressEvent) and `state` (Job)",
 )
 async def events(
@@ -154,3 +154,7 @@ async def events(
                 yield ServerSentEvent(event="state", data=public_job(current))
             if current.state in jobqueue.TERMINAL:
                 return
+
+
+router.include_router(one)
+writes.include_router(one_writes)

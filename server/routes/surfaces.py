@@ -9,14 +9,14 @@ from fastapi import APIRouter, File, HTTPException, Query, Request, Response, Up
 from fastapi.responses import FileResponse
 
 from .. import surface_import
-from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, write_router
+from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, item_router, write_router
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
 from ..uploads import save_upload
 
 router = APIRouter(prefix="/api/surfaces", tags=["surfaces"])
 writes = write_router(router.prefix, router.tags)
-
-NOT_FOUND = {404: {"model": Error, "description": "no such surface"}}
+one = item_router("surface")  # /{surface_id}...; included into `router` at the end
+one_writes = item_router("surface")  # included into `writes` at the end
 
 
 @router.get("", response_model=SurfaceList, summary="List surfaces (gallery and user)")
@@ -42,11 +42,11 @@ def _etag_matches(request: Request, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
-@router.get(
+@one.get(
     "/{surface_id}",
     response_model=Mesh,
     summary="The mesh of a surface (partial ones too)",
-    responses={**NOT_FOUND, 304: {"description": "unchanged since the ETag given in If-None-Match"}},
+    responses={304: {"description": "unchanged since the ETag given in If-None-Match"}},
 )
 def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response:
     try:
@@ -61,11 +61,11 @@ def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response
     return Response(mesh.json, media_type="application/json", headers=headers)
 
 
-@router.get(
+@one.get(
     "/{surface_id}/file",
     response_class=FileResponse,
     summary="Download the HDF5 surface file",
-    responses={**NOT_FOUND, 200: {"content": {"application/x-hdf5": {}}, "description": "the surface file"}},
+    responses={200: {"content": {"application/x-hdf5": {}}, "description": "the surface file"}},
 )
 def download(entry: EntryDep) -> FileResponse:
     return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5")
@@ -96,11 +96,11 @@ async def import_surface(
         tmp.unlink(missing_ok=True)
 
 
-@writes.delete(
+@one_writes.delete(
     "/{surface_id}",
     status_code=204,
     summary="Delete a user surface",
-    responses={**NOT_FOUND, 403: {"model": Error}, 409: {"model": Error}},
+    responses={403: {"model": Error}, 409: {"model": Error}},
 )
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
     if entry.source != "user":
@@ -110,3 +110,7 @@ def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Res
         raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
     catalog.delete(entry)
     return Response(status_code=204)
+
+
+router.include_router(one)
+writes.include_router(one_writes)
