@@ -288,3 +288,22 @@ def test_trajectory_draws_the_files_path_with_labels_and_explained_variance(tmp_
 def test_trajectory_needs_one_file_with_a_path(tmp_path):
     with pytest.raises(ValueError, match="needs one surface file with a trajectory"):
         trajectory(bowl(tmp_path / "b.h5"))
+
+
+def test_trajectory_of_a_pca_surface_computed_by_the_engine(tmp_path, learnable_npz):
+    """A real run (train tinycnn, then compute --directions pca): the path drawn is the file's, the axes
+    carry the explained variance the file records."""
+    import json
+
+    data = ["--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--batch-size", "64"]
+    run, out = tmp_path / "run", tmp_path / "pca.h5"
+    assert main(["train", *data, "--epochs", "3", "--save-every", "1", "--train-samples", "64", "--out", str(run)]) == 0
+    pca = ["compute", *data, "--directions", "pca", "--checkpoints", str(run), "--grid-num", "3", "--samples", "16"]
+    assert main([*pca, "--out", str(out)]) == 0
+    with h5py.File(out, "r") as f:
+        x, y = f["trajectory/x"][()], f["trajectory/y"][()]
+        shares = json.loads(f["trajectory"].attrs["attrs"])["explained_variance_ratio_"]
+    ax = trajectory(out, levels=4).axes[0]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "path"]
+    assert line.get_xdata().tolist() == x.tolist() and line.get_ydata().tolist() == y.tolist()
+    assert ax.get_xlabel() == f"PC1, {100 * shares[0]:.1f}%" and ax.get_ylabel() == f"PC2, {100 * shares[1]:.1f}%"
