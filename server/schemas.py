@@ -40,6 +40,8 @@ class HessianCost(BaseModel):
 
 
 class Config(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())  # model_gflop: pydantic < 2.10 warns of its "model_"
+
     version: str
     auth_required: bool
     limits: Limits

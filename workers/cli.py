@@ -385,7 +385,18 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         description="Train with SGD + momentum, step-decayed lr, weight decay, crop+flip augmentation. "
         "Run the same command again to resume from the last finished epoch.",
     )
-    p.add_argument("--model", required=True, help="zoo name, e.g. resnet56")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="zoo name (e.g. resnet56) or package.module:function (imported from the current directory first)",
+    )
+    p.add_argument(
+        "--model-args",
+        action="append",
+        default=[],
+        metavar="ARGS",
+        help="""keyword arguments of the model function, kept in the run's recipe: '{"hidden": 256}' or hidden=256""",
+    )
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -437,10 +448,12 @@ def run_train(args: argparse.Namespace) -> int:
     from .checks import resolve_device
     from .train import TrainConfig, train
 
-    build_model(args.model)  # fail fast on an unknown name
+    model_args = parse_model_args(args.model_args)
+    build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
     cfg = TrainConfig(
         model=args.model,
+        model_args=model_args,
         dataset=args.data,
         data_root=args.data_root,
         epochs=args.epochs,

@@ -30,7 +30,8 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
         "plot",
         help="draw surface files as a figure (PNG, PDF or SVG)",
         description="Contour maps, filled contours or the 3-D surface of 2-D surfaces; loss and "
-        "accuracy curves of 1-D ones. Several files are overlaid on one scale.",
+        "accuracy curves of 1-D ones; the Hessian's |min_eig/max_eig| map (ratio); the training path over "
+        "the contours (trajectory). Several files are overlaid on one scale.",
     )
     p.add_argument("files", nargs="+", help="surface files (.h5)")
     p.add_argument("--kind", default="auto", choices=KINDS, help="auto: curve for 1-D, contourf for 2-D")
@@ -67,7 +68,12 @@ def run_plot(args: argparse.Namespace) -> int:
     )
     if args.size:
         options["figsize"] = args.size
-    if kind in ("contour", "contourf"):
+    if kind == "trajectory":
+        options.update(levels=args.levels, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap)
+    elif kind == "ratio":
+        del options["metric"]
+        options.update(levels=args.levels, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap)
+    elif kind in ("contour", "contourf"):
         options.update(levels=args.levels, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap)
     elif kind == "surface":
         options.update(cmap=args.cmap)

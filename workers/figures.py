@@ -1,5 +1,6 @@
 """Figures of surfaces for papers, as matplotlib ``Figure`` objects: contour and filled-contour maps, the
-3-D surface, and 1-D curves with accuracy on a second axis; several surfaces overlaid on one scale.
+3-D surface, 1-D curves with accuracy on a second axis, the Hessian's eigenvalue-ratio map and the
+optimizer's path over the contours; several surfaces overlaid on one scale.
 
 What the reference code's ``plot_2D.py`` / ``plot_1D.py`` draw, with the levels, scale and colours as
 options. Points not computed (the ``done`` mask) and non-finite values are left blank. Figures are made
@@ -20,7 +21,7 @@ from .h5io import Surface, read_surface
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-Kind = Literal["auto", "contour", "contourf", "surface", "curve"]
+Kind = Literal["auto", "contour", "contourf", "surface", "curve", "ratio", "trajectory"]
 KINDS: tuple[str, ...] = get_args(Kind)
 FORMATS = ("png", "pdf", "svg")
 Levels = int | Sequence[float]
@@ -54,10 +55,21 @@ def default_metric(surface: Surface) -> str:
 
 def values(surface: Surface, metric: str, zmax: float | None = None) -> np.ma.MaskedArray:
     """The metric as a masked array: masked where not done, not finite, or above ``zmax`` (clipped to it
-    in the reference code; masked here so no fake plateau is drawn)."""
-    if metric not in surface.metrics:
+    in the reference code; masked here so no fake plateau is drawn). ``eig_ratio`` is derived from
+    ``min_eig`` and ``max_eig`` as the viewer's mesh derives it."""
+    if metric == "eig_ratio" and metric not in surface.metrics:
+        from .meshjson import ordered_metrics
+
+        derived = ordered_metrics(surface)
+        if metric not in derived:
+            raise ValueError(
+                "an eigenvalue-ratio plot needs a surface with max_eig and min_eig (lossatlas compute --hessian)"
+            )
+        z = np.asarray(derived[metric], dtype=np.float64)
+    elif metric not in surface.metrics:
         raise ValueError(f"the surface has no metric {metric!r}; it has {', '.join(surface.metrics)}")
-    z = np.asarray(surface.metrics[metric], dtype=np.float64)
+    else:
+        z = np.asarray(surface.metrics[metric], dtype=np.float64)
     bad = ~surface.done.astype(bool) | ~np.isfinite(z)
     if zmax is not None:
         bad |= z > zmax
@@ -135,11 +147,12 @@ def contour(
     labels: Sequence[str] | None = None,
     title: str | None = None,
     clabel: bool = False,
+    lines: bool = False,
 ) -> Figure:
     """Contour lines (or filled contours) of 2-D surfaces on one set of levels.
 
     Several surfaces: line contours share one axes, each in its own colour, with a legend; filled
-    contours go side by side with one colour bar.
+    contours go side by side with one colour bar; ``lines`` draws the level lines over them.
     """
     Figure = _matplotlib()
     surfaces = load(surfaces)
@@ -157,6 +170,8 @@ def contour(
         ax = axes[i if filled else 0]
         if filled:
             mappable = ax.contourf(s.xcoordinates, s.ycoordinates, z, levels=lv, norm=norm, cmap=cmap, extend="both")
+            if lines:
+                ax.contour(s.xcoordinates, s.ycoordinates, z, levels=lv, colors="k", linewidths=0.5)
             ax.set_title(names[i] if len(surfaces) > 1 else (title or f"{names[i]}: {metric}"))
         else:
             colours = None if len(surfaces) == 1 else [f"C{i}"]
@@ -292,6 +307,36 @@ def curves(
     return fig
 
 
+def ratio(surfaces, **options) -> Figure:
+    """The map of |min_eig / max_eig| (the paper's non-convexity map): filled contours with their lines."""
+    return contour(surfaces, "eig_ratio", filled=True, lines=True, **options)
+
+
+def path_label(surface: Surface, axis: int) -> str:
+    """``PC1, 93.5%``: the direction and the share of the path's variance it explains (PCA directions);
+    ``x`` / ``y`` when the trajectory does not record it."""
+    t = surface.trajectory
+    shares = (t.attrs.get("explained_variance_ratio_") if t is not None else None) or []
+    return f"PC{axis + 1}, {100 * shares[axis]:.1f}%" if len(shares) > axis else "xy"[axis]
+
+
+def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **options) -> Figure:
+    """The optimizer's path (the file's ``trajectory`` group) over the contour map of one 2-D surface: the
+    reference's ``plot_2D.plot_trajectory``, with each checkpoint marked and labelled."""
+    surfaces = load(surfaces)
+    if len(surfaces) != 1 or surfaces[0].trajectory is None:
+        raise ValueError("a trajectory plot needs one surface file with a trajectory (lossatlas pca)")
+    fig = contour(surfaces, metric, filled=filled, **options)
+    s, ax = surfaces[0], fig.axes[0]
+    t = s.trajectory
+    ax.plot(t.x, t.y, color="red", marker="o", markersize=4, linewidth=1.5, label="path")
+    for label, x, y in zip(t.labels, t.x, t.y):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="red")
+    ax.set_xlabel(path_label(s, 0))
+    ax.set_ylabel(path_label(s, 1))
+    return fig
+
+
 def plot(surfaces, kind: Kind = "auto", **options) -> Figure:
     """One entry point: ``auto`` draws curves of 1-D surfaces and filled contours of 2-D ones."""
     surfaces = load(surfaces)
@@ -303,6 +348,10 @@ def plot(surfaces, kind: Kind = "auto", **options) -> Figure:
         return curves(surfaces, **options)
     if kind == "surface":
         return surface3d(surfaces, **options)
+    if kind == "ratio":
+        return ratio(surfaces, **options)
+    if kind == "trajectory":
+        return trajectory(surfaces, **options)
     return contour(surfaces, filled=kind == "contourf", **options)
 
 

@@ -58,7 +58,7 @@ def _training_recipe() -> type[BaseModel]:
 
     return create_model(
         "TrainingRecipe",
-        __config__=ConfigDict(extra="forbid"),
+        __config__=ConfigDict(extra="forbid", protected_namespaces=()),  # model_args is a field
         __validators__={"_check": model_validator(mode="after")(check)},
         **own,
     )

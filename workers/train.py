@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,7 @@ class TrainConfig:
     save_every_steps: int = 0  # keep step_{k}.pt every k optimizer steps, and step_0.pt (0: none)
     train_samples: int = 0  # train on a seeded subset of this many images (0: the whole split)
     test_samples: int = 0  # report test loss/accuracy per epoch on a seeded subset (0: the whole split)
+    model_args: dict[str, Any] | None = None  # keyword arguments of the model function (JSON values)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -116,10 +117,12 @@ def _recipe(config: TrainConfig) -> dict:
     return asdict(config) | {"milestones": list(config.milestones)}
 
 
-def _same_recipe(saved: dict, config: TrainConfig) -> bool:
-    """Whether a saved recipe is ``config``'s; fields added since it was saved count at their defaults."""
+def _other_settings(saved: dict, config: TrainConfig) -> list[str]:
+    """The settings in which a saved recipe differs from ``config``'s; fields added since it was saved
+    count at their defaults."""
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
-    return {**defaults, "milestones": list(TrainConfig.milestones), **saved} == _recipe(config)
+    old, new = {**defaults, "milestones": list(TrainConfig.milestones), **saved}, _recipe(config)
+    return [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
 
 
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -147,15 +150,16 @@ def train(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED + config.seed)
-        model = build_model(config.model).to(dev)
+        model = build_model(config.model, config.model_args).to(dev)
     optimizer = make_optimizer(config, model)
     result = TrainResult(config)
     start_epoch = 0
     if state_path.exists():
         state = torch.load(state_path, map_location=dev, weights_only=True)
-        if not _same_recipe(state["config"], config):
+        if other := _other_settings(state["config"], config):
             raise ValueError(
-                f"{state_path} was written by a training run with other settings; use another output directory"
+                f"{state_path} was written by a training run with other settings ({', '.join(other)}); "
+                "use another output directory"
             )
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])

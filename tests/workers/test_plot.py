@@ -15,8 +15,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.testing.compare import compare_images  # noqa: E402
 
 from workers.cli import main  # noqa: E402
-from workers.figures import contour, curves, plot, save, surface3d  # noqa: E402
-from workers.h5io import Surface, write_surface  # noqa: E402
+from workers.figures import contour, curves, plot, ratio, save, surface3d, trajectory  # noqa: E402
+from workers.h5io import Surface, Trajectory, write_surface  # noqa: E402
 
 
 def bowl(path: Path, scale: float = 1.0, pending: bool = True) -> Path:
@@ -46,6 +46,25 @@ def line(path: Path, shift: float = 0.0) -> Path:
             {"spec": {"model": f"line{shift:g}"}},
         ),
     )
+    return path
+
+
+def curved(path: Path, path_attrs: dict | None = None) -> Path:
+    """A 2-D surface with Hessian extremes (max_eig > 0 > min_eig, one max_eig of 0) and a four-point path."""
+    xs, ys = np.linspace(-1, 1, 7), np.linspace(-1, 1, 5)
+    X, Y = np.meshgrid(xs, ys)
+    max_eig, min_eig = 2 + X**2 + Y, -0.1 - 0.5 * (X - Y) ** 2
+    max_eig[2, 3] = 0.0
+    t = Trajectory(
+        ["epoch 0", "epoch 1", "epoch 2", "final"],
+        np.array([0, 1, 2, -1]),
+        np.array([0.8, 0.5, 0.2, 0.0]),
+        np.array([-0.7, -0.3, -0.1, 0.0]),
+        {"train_loss": np.array([2.0, 1.2, 0.8, 0.6])},
+        path_attrs if path_attrs is not None else {"method": "cos", "explained_variance_ratio_": [0.935, 0.041]},
+    )
+    metrics = {"train_loss": 1 + X**2 + Y**2, "max_eig": max_eig, "min_eig": min_eig}
+    write_surface(path, Surface(xs, ys, metrics, np.ones_like(X, dtype=bool), {"spec": {"model": "c"}}, trajectory=t))
     return path
 
 
@@ -203,3 +222,88 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
     assert e.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
     assert not list(tmp_path.glob("f.*"))
+
+
+def test_ratio_map_draws_abs_min_over_max_eig_on_levels_of_its_range(tmp_path):
+    path = curved(tmp_path / "c.h5")
+    _, _, lo, _ = raw(path, "min_eig")
+    _, _, hi, _ = raw(path, "max_eig")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.abs(lo / hi)
+    want[hi == 0] = np.nan
+    shown = want[np.isfinite(want)]
+    levels = np.linspace(shown.min(), shown.max(), 6)
+    fig = ratio(path, levels=6, figsize=(4, 3), dpi=80)
+    filled, lines = contour_sets(fig)
+    assert filled.filled and not lines.filled
+    np.testing.assert_allclose(filled.levels, levels, rtol=1e-12)
+    assert lines.levels.tolist() == filled.levels.tolist()
+    # the image against one drawn with plain matplotlib from the ratio of the raw arrays
+    x, y, _, _ = raw(path, "max_eig")
+    ref = Figure(figsize=(4, 3), dpi=80, layout="constrained")
+    ax = ref.subplots(1, 1, squeeze=False)[0, 0]
+    masked = np.ma.masked_invalid(want)
+    cs = ax.contourf(x, y, masked, levels=levels, extend="both")
+    ax.contour(x, y, masked, levels=levels, colors="k", linewidths=0.5)
+    ax.set(title="c: eig_ratio", xlabel="x", ylabel="y")
+    ax.set_aspect("equal", adjustable="box")
+    ref.colorbar(cs, ax=[ax], label="eig_ratio", ticks=levels[::1], format="%.3g")
+    ref.savefig(tmp_path / "r.png")
+    assert compare_images(str(tmp_path / "r.png"), str(save(fig, tmp_path / "o.png")), tol=2) is None
+    api = save(ratio(path, levels=6, dpi=60), tmp_path / "api.png")
+    assert (
+        main(["plot", str(path), "--kind", "ratio", "--levels", "6", "--dpi", "60", "--out", str(tmp_path / "cli.png")])
+        == 0
+    )
+    assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
+
+
+def test_ratio_map_needs_the_eigenvalues(tmp_path):
+    with pytest.raises(ValueError, match="needs a surface with max_eig and min_eig"):
+        ratio(bowl(tmp_path / "b.h5"))
+
+
+def test_trajectory_draws_the_files_path_with_labels_and_explained_variance(tmp_path):
+    path = curved(tmp_path / "c.h5")
+    with h5py.File(path, "r") as f:
+        x, y = f["trajectory/x"][()], f["trajectory/y"][()]
+        labels = [v.decode() for v in f["trajectory/label"][()]]
+    fig = trajectory(path, levels=5)
+    ax = fig.axes[0]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "path"]
+    assert line.get_xdata().tolist() == x.tolist() and line.get_ydata().tolist() == y.tolist()
+    assert line.get_marker() == "o"
+    assert [(t.get_text(), t.xy) for t in ax.texts] == [(lb, (a, b)) for lb, a, b in zip(labels, x, y)]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("PC1, 93.5%", "PC2, 4.1%")
+    (cs,) = contour_sets(fig)
+    _, _, z, _ = raw(path, "train_loss")
+    np.testing.assert_allclose(cs.levels, np.linspace(z.min(), z.max(), 5), rtol=1e-12)
+    plain = trajectory(curved(tmp_path / "d.h5", path_attrs={}), levels=5).axes[0]
+    assert (plain.get_xlabel(), plain.get_ylabel()) == ("x", "y")
+    api = save(trajectory(path, dpi=60), tmp_path / "api.png")
+    assert main(["plot", str(path), "--kind", "trajectory", "--dpi", "60", "--out", str(tmp_path / "cli.png")]) == 0
+    assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
+
+
+def test_trajectory_needs_one_file_with_a_path(tmp_path):
+    with pytest.raises(ValueError, match="needs one surface file with a trajectory"):
+        trajectory(bowl(tmp_path / "b.h5"))
+
+
+def test_trajectory_of_a_pca_surface_computed_by_the_engine(tmp_path, learnable_npz):
+    """A real run (train tinycnn, then compute --directions pca): the path drawn is the file's, the axes
+    carry the explained variance the file records."""
+    import json
+
+    data = ["--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--batch-size", "64"]
+    run, out = tmp_path / "run", tmp_path / "pca.h5"
+    assert main(["train", *data, "--epochs", "3", "--save-every", "1", "--train-samples", "64", "--out", str(run)]) == 0
+    pca = ["compute", *data, "--directions", "pca", "--checkpoints", str(run), "--grid-num", "3", "--samples", "16"]
+    assert main([*pca, "--out", str(out)]) == 0
+    with h5py.File(out, "r") as f:
+        x, y = f["trajectory/x"][()], f["trajectory/y"][()]
+        shares = json.loads(f["trajectory"].attrs["attrs"])["explained_variance_ratio_"]
+    ax = trajectory(out, levels=4).axes[0]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "path"]
+    assert line.get_xdata().tolist() == x.tolist() and line.get_ydata().tolist() == y.tolist()
+    assert ax.get_xlabel() == f"PC1, {100 * shares[0]:.1f}%" and ax.get_ylabel() == f"PC2, {100 * shares[1]:.1f}%"

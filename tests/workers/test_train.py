@@ -251,3 +251,42 @@ def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, 
     results = [train(cfg, tmp_path / f"run{i}", log=lambda m: None) for i, cfg in enumerate(runs)]
     a, b = (torch.load(r.checkpoint, weights_only=True)["state_dict"] for r in results)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume(tmp_path, monkeypatch, capsys):
+    """``train --model-args`` (#16): the model is built with them, they are stored, a resume with others
+    is refused in one line and leaves the run as it was."""
+    import numpy as np
+
+    from workers.cli import main
+
+    (tmp_path / "argmodels.py").write_text(
+        "import torch.nn as nn\n\n"
+        "def mlp(hidden=4, bias=True):\n"
+        "    return nn.Sequential(nn.Linear(6, hidden, bias=bias), nn.ReLU(), nn.Linear(hidden, 3))\n"
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 6)).astype(np.float32)
+    np.savez(
+        tmp_path / "flat.npz",
+        x_train=x,
+        y_train=(x[:, 0] > 0).astype(np.int64),
+        x_test=x[:8],
+        y_test=np.zeros(8, dtype=np.int64),
+    )
+    monkeypatch.chdir(tmp_path)  # the model module is found in the current directory
+    argv = ["train", "--model", "argmodels:mlp", "--data", "tensors", "--data-root", "flat.npz", "--batch-size", "16"]
+    argv += ["--out", "run", "--epochs", "1"]
+    assert main([*argv, "--model-args", '{"hidden": 11}', "--model-args", "bias=false"]) == 0
+    last = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert last["config"]["model_args"] == {"hidden": 11, "bias": False}
+    assert last["state_dict"]["0.weight"].shape == (11, 6) and "0.bias" not in last["state_dict"]
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--model-args", "hidden=12,bias=false"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(err) == 1 and "other settings (model_args)" in err[0], err
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+    assert main([*argv, "--model-args", "bias=false,hidden=11"]) == 0  # the same arguments: resumes (done)
+    assert "resuming argmodels:mlp at epoch 2/1" in capsys.readouterr().err
