@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -53,6 +55,26 @@ def test_a_stale_claim_cannot_replace_the_file_nor_can_anyone_move_it_backwards(
         FencedWriter(queue, second, 30)(out, _surface([True, True, True, True]))
 
 
+def pause_outside_the_write_lock(worker: subprocess.Popen, db_path: Path) -> None:
+    """SIGSTOP ``worker`` at a moment it does not hold the queue's write lock (the fenced file replacement):
+    a worker paused inside that short window stalls every writer until it resumes, which is SQLite's
+    locking and not the scenario here (a worker paused between its writes)."""
+    for _ in range(200):
+        worker.send_signal(signal.SIGSTOP)
+        try:
+            db = sqlite3.connect(db_path, timeout=0.5, isolation_level=None)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("ROLLBACK")
+                return
+            finally:
+                db.close()
+        except sqlite3.OperationalError:  # locked by the paused worker: let it finish the write, try again
+            worker.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+    raise AssertionError("could not pause the worker outside the queue's write lock")
+
+
 def test_worker_paused_past_its_lease_cannot_overwrite_the_finished_surface(tmp_path: Path, tiny_npz: Path, processes):
     """A is SIGSTOPped mid-job, B takes over and finishes, A is SIGCONTed: it must not write its partial
     surface over B's complete one (the bug: "done 961/961" with a 302/961 file)."""
@@ -63,7 +85,7 @@ def test_worker_paused_past_its_lease_cannot_overwrite_the_finished_surface(tmp_
         job = c.post("/api/jobs", json=request).json()
         a = processes.worker(settings.data_dir, lease=1.0, worker_id="A")
         wait_for(lambda: queue.get(job["id"]).points_done >= 6, 120, 0.02, "6 points")
-        a.send_signal(signal.SIGSTOP)  # most likely mid-point: it will finish it and try to write on waking
+        pause_outside_the_write_lock(a, queue.path)  # mid-point: it will finish it and try to write on waking
         wait_for(lambda: queue.get(job["id"]).lease_until < time.time(), 30, 0.05, "A's lease to expire")
         by_a = int(read_surface(settings.surfaces_dir / f"{job['surface_id']}.h5").done.sum())
         b = processes.worker(settings.data_dir, lease=30, worker_id="B")
