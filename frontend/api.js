@@ -79,7 +79,8 @@ export const createJob = ( job, token ) => request( '/api/jobs', { method: 'POST
 /** GET /api/jobs/{id}: a job's state and progress. */
 export const getJob = ( id ) => request( `/api/jobs/${ encodeURIComponent( id ) }` );
 
-/** GET /api/checkpoints: {uploaded: [{id, model, sha256, name}], gallery: [{id, model, sha256, title, source, test_acc}]}. */
+/** GET /api/checkpoints: {uploaded: [{id, model, sha256, name}], gallery: [{id, model, sha256, title, source, test_acc}],
+ * runs: [{id, model, title, source, labels, final_sha256, grid}]}. */
 export const listCheckpoints = () => request( '/api/checkpoints' );
 
 /** POST /api/checkpoints: upload weights (a state dict file) for a zoo model; returns {id, sha256, model}. */

@@ -2,7 +2,8 @@
 // jobs with live progress. Models, datasets, splits, norms and limits come from /api/config; the token field appears only
 // when the server requires one. Weights: the model's random initialization (the surface's title says
 // "untrained"), the gallery's trained checkpoints and earlier uploads (GET /api/checkpoints), or a
-// checkpoint file uploaded through POST /api/checkpoints.
+// checkpoint file uploaded through POST /api/checkpoints. Or a gallery training path (a run): the surface
+// in the plane of its first two principal components, centred on its final model, with the path drawn.
 
 import { listCheckpoints } from './api.js';
 import { h } from './dom.js';
@@ -62,25 +63,34 @@ export class JobPanel {
 			h( 'div', { class: 'row' },
 				field( 'x axis', h( 'input', { name: 'x', value: '-1:1:11', required: true, pattern: AXIS.source } ), 'min:max:num' ),
 				field( 'y axis', h( 'input', { name: 'y', value: '-1:1:11', pattern: AXIS.source } ), 'empty: 1-D' ) ),
-			h( 'div', { class: 'row' },
+			h( 'div', { class: 'row random-directions' },
 				field( 'Normalization', select( 'norm', config.norms, 'filter' ) ),
 				field( 'Seed', h( 'input', { name: 'seed', type: 'number', value: '0', step: '1' } ) ) ),
+			h( 'p', { class: 'muted small pca-note', hidden: true }, 'Directions: the path\'s first two principal components (x, y in their units; the path is drawn on the surface).' ),
 			config.auth_required ? field( 'Token', h( 'input', { name: 'token', type: 'password', autocomplete: 'off', required: true } ) ) : null,
 			h( 'p', { class: 'muted small' }, lim.max_points ? `At most ${ lim.max_points } grid points${ lim.max_samples ? ` and ${ lim.max_samples } samples` : '' }.` : '' ),
 			h( 'button', { type: 'submit', class: 'primary' }, 'Compute surface' ),
 		].filter( Boolean ) );
-		this.checkpoints = { gallery: [], uploaded: [] };
+		this.checkpoints = { gallery: [], uploaded: [], runs: [] };
 		this._weightOptions();
 		listCheckpoints().then( ( list ) => {
 
-			this.checkpoints = list;
+			this.checkpoints = { runs: [], ...list };
 			this._weightOptions();
 
 		}, () => {} ); // an older server without the list: untrained or upload only
 		form.elements.model.addEventListener( 'change', () => this._weightOptions() );
 		form.elements.weights.addEventListener( 'change', () => {
 
-			form.querySelector( '.checkpoint-file' ).hidden = ! this._usesFile();
+			this._showFields();
+			const run = this._run();
+			if ( run && run.grid ) { // the gallery surface's grid covers the path: a place to start
+
+				const [ x, y ] = run.grid.split( ' x ' );
+				form.elements.x.value = x;
+				form.elements.y.value = y || '';
+
+			}
 
 		} );
 		form.addEventListener( 'submit', ( event ) => {
@@ -92,7 +102,7 @@ export class JobPanel {
 
 	}
 
-	/** The weights a job of the chosen model may use: values "untrained", "gallery:ID", "uploaded:ID", "upload". */
+	/** The weights a job of the chosen model may use: values "untrained", "gallery:ID", "uploaded:ID", "run:ID", "upload". */
 	_weightOptions() {
 
 		const select = this.form.elements.weights;
@@ -101,15 +111,37 @@ export class JobPanel {
 		const option = ( value, label, title ) => h( 'option', { value, title, selected: value === kept }, label );
 		const gallery = this.checkpoints.gallery.filter( ( c ) => c.model === model );
 		const uploaded = this.checkpoints.uploaded.filter( ( c ) => c.model === model );
+		const runs = this.checkpoints.runs.filter( ( r ) => r.model === model );
 		select.replaceChildren( ...[
 			option( 'untrained', 'random initialization (untrained)' ),
 			gallery.length ? h( 'optgroup', { label: 'gallery' }, gallery.map( ( c ) => option( `gallery:${ c.id }`,
 				`${ c.title }${ c.test_acc !== null && c.test_acc !== undefined ? ` (test acc ${ c.test_acc }%)` : '' }`, c.source ) ) ) : null,
 			uploaded.length ? h( 'optgroup', { label: 'uploaded' }, uploaded.map( ( c ) => option( `uploaded:${ c.id }`,
 				c.name ? `${ c.name } (${ c.id.slice( 0, 8 ) })` : c.id.slice( 0, 8 ), c.sha256 ) ) ) : null,
+			runs.length ? h( 'optgroup', { label: 'training path: its PCA plane' }, runs.map( ( r ) => option( `run:${ r.id }`,
+				`${ r.title } (${ r.labels.length } checkpoints)`, r.source ) ) ) : null,
 			option( 'upload', 'upload…' ),
 		].filter( Boolean ) );
+		this._showFields();
+
+	}
+
+	/** The fields the chosen weights need: a file to upload; random directions' or a path's. */
+	_showFields() {
+
 		this.form.querySelector( '.checkpoint-file' ).hidden = ! this._usesFile();
+		const pca = this._run() !== null;
+		this.form.querySelector( '.random-directions' ).hidden = pca;
+		this.form.querySelector( '.pca-note' ).hidden = ! pca;
+		this.form.elements.y.required = pca; // a plane
+
+	}
+
+	/** The gallery run chosen as weights, or null. */
+	_run() {
+
+		const [ kind, id ] = this.form.elements.weights.value.split( ':' );
+		return kind === 'run' ? this.checkpoints.runs.find( ( r ) => r.id === id ) || null : null;
 
 	}
 
@@ -134,6 +166,7 @@ export class JobPanel {
 		const [ kind, id ] = text( 'weights' ).split( ':' );
 		if ( kind === 'gallery' ) request.gallery_checkpoint = id;
 		if ( kind === 'uploaded' ) request.checkpoint_id = id;
+		if ( kind === 'run' ) request.directions = { kind: 'pca', run: id, projection: 'cos', ignore: 'biasbn', dir_type: 'weights' };
 		request.name = jobTitle( request ); // untrained weights say so in the surface's title
 		return request;
 

@@ -12,7 +12,8 @@ const TERMINAL = [ 'done', 'failed', 'cancelled' ];
 export function jobTitle( request ) {
 
 	if ( request.name ) return request.name;
-	const weights = request.gallery_checkpoint ? `gallery weights ${ request.gallery_checkpoint }`
+	const run = request.directions && request.directions.run;
+	const weights = run ? `path ${ run }, PCA plane` : request.gallery_checkpoint ? `gallery weights ${ request.gallery_checkpoint }`
 		: request.checkpoint_id ? `checkpoint ${ request.checkpoint_id.slice( 0, 8 ) }` : 'untrained (random init)';
 	return `${ request.model }, ${ weights }, ${ request.dataset }`;
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from fastapi import HTTPException
 
@@ -12,7 +13,7 @@ from workers import HVP_FORWARD_EQUIVALENTS, SurfaceSpec, list_models, one_line
 
 from .catalog import slugify
 from .cost import gflop_per_sample, job_tflop
-from .gallery_weights import find_gallery_checkpoint
+from .gallery_weights import find_gallery_checkpoint, find_gallery_run
 from .schemas import JobRequest
 from .settings import Settings
 from .uploads import CheckpointStore
@@ -67,6 +68,9 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             raise _refuse(str(e), 404) from None
         except ValueError as e:
             raise _refuse(str(e)) from None
+    run_files = None
+    if request.directions.run is not None:
+        checkpoint, sha, run_files = _gallery_run(request, settings)
     points = grid_points(request)
     if points > settings.max_points:
         raise _refuse(f"the grid has {points} points, more than the server's limit max_points={settings.max_points}")
@@ -95,7 +99,7 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
             sample_seed=request.sample_seed,
             batch_size=request.batch_size,
             loss=request.loss,
-            directions=_directions(request, checkpoints),
+            directions=_directions(request, checkpoints, run_files),
             x=request.x,
             y=request.y,
             hessian=request.hessian,
@@ -128,31 +132,62 @@ def request_tflop(request: JobRequest) -> float:
     return job_tflop(request.model, forward_passes(request), request.samples, _splits(request))
 
 
-def _directions(request: JobRequest, checkpoints: CheckpointStore) -> dict:
-    """The spec's directions; for ``pca`` the uploaded checkpoints of the path resolved to their files."""
+def _gallery_run(request: JobRequest, settings: Settings) -> tuple[Path, str, list[Path]]:
+    """The final model's file, the job's weights digest and the path's files of ``directions.run``."""
+    if request.directions.kind != "pca":
+        raise _refuse("directions.run names a training path: it needs directions of kind pca")
+    if request.checkpoint_id is not None or request.gallery_checkpoint is not None:
+        raise _refuse(
+            "a gallery run's plane is centred on its own final model: leave out checkpoint_id and gallery_checkpoint"
+        )
+    try:
+        files, final, digest = find_gallery_run(
+            settings.gallery_dir, request.directions.run, request.model, allowed_models(settings)
+        )
+    except LookupError as e:
+        raise _refuse(str(e), 404) from None
+    except ValueError as e:
+        raise _refuse(str(e)) from None
+    return final, digest, files
+
+
+def _directions(request: JobRequest, checkpoints: CheckpointStore, run_files: list[Path] | None) -> dict:
+    """The spec's directions; for ``pca`` the path's checkpoints (uploaded, or a gallery run's) as files."""
     d = request.directions
     if d.kind != "pca":
-        return d.model_dump(exclude={"checkpoint_ids", "projection"})
-    if not d.checkpoint_ids:
-        raise _refuse("pca directions need checkpoint_ids: the path's uploaded checkpoints, in order (at least 3)")
+        if d.checkpoint_ids:
+            raise _refuse("checkpoint_ids name a training path: they need directions of kind pca")
+        return d.model_dump(exclude={"checkpoint_ids", "projection", "run"})
     if request.y is None:
         raise _refuse("a pca surface is a plane: give y as well as x")
-    paths = []
-    for cid in d.checkpoint_ids:
-        found = checkpoints.get(cid)
-        if found is None:
-            raise _refuse(f"no checkpoint {cid!r}; upload it with POST /api/checkpoints", 404)
-        path, record = found
-        if record.model != request.model:
-            raise _refuse(f"checkpoint {cid} was uploaded for model {record.model!r}, not {request.model!r}")
-        paths.append(str(path))
+    if run_files is not None:
+        if d.checkpoint_ids:
+            raise _refuse("give the path as checkpoint_ids or as a gallery run, not both")
+        paths = [str(f) for f in run_files]
+    else:
+        if not d.checkpoint_ids:
+            raise _refuse(
+                "pca directions need the path: checkpoint_ids (uploaded checkpoints, in order, at least 3) "
+                "or run (a gallery run, see GET /api/checkpoints)"
+            )
+        paths = []
+        for cid in d.checkpoint_ids:
+            found = checkpoints.get(cid)
+            if found is None:
+                raise _refuse(f"no checkpoint {cid!r}; upload it with POST /api/checkpoints", 404)
+            path, record = found
+            if record.model != request.model:
+                raise _refuse(f"checkpoint {cid} was uploaded for model {record.model!r}, not {request.model!r}")
+            paths.append(str(path))
     return {"kind": "pca", "checkpoints": paths, "projection": d.projection, "ignore": d.ignore, "dir_type": d.dir_type}
 
 
 def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:
     """Fingerprint of everything that determines the surface (not its title)."""
-    unset = {k for k in ("hessian", "gallery_checkpoint") if getattr(request, k) is None}  # keys of older jobs stay
-    data = request.model_dump(mode="json", exclude={"name"} | unset)
+    unset: dict = {k: True for k in ("hessian", "gallery_checkpoint") if getattr(request, k) is None}
+    if request.directions.run is None:
+        unset["directions"] = {"run"}  # the keys of jobs from before these fields stay the same
+    data = request.model_dump(mode="json", exclude={"name": True, **unset})
     data["checkpoint_sha256"] = checkpoint_sha
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -169,9 +169,25 @@ class GalleryCheckpoint(BaseModel):
     test_acc: float | None = Field(description="accuracy on the whole test split, percent; null where unknown")
 
 
+class GalleryRun(BaseModel):
+    """A training path of the gallery (a checkpoint per epoch); a pca job names it with ``directions.run``."""
+
+    id: str
+    model: str
+    title: str
+    source: str = Field(description="how the run was trained")
+    labels: list[str] = Field(description="its checkpoints in path order, e.g. epoch_0 ... epoch_6")
+    final_sha256: str = Field(description="sha256 of the final model: the centre of the plane")
+    grid: str | None = Field(
+        description='the grid of the gallery\'s own surface of this run ("xmin:xmax:num x ymin:ymax:num"), which '
+        "covers the path: a starting point for a job's x and y; null when the gallery has no surface of it"
+    )
+
+
 class CheckpointList(BaseModel):
     uploaded: list[Checkpoint]
     gallery: list[GalleryCheckpoint]
+    runs: list[GalleryRun] = Field([], description="the gallery's training paths, for pca jobs")
 
 
 # -- jobs -------------------------------------------------------------------------------------------
@@ -179,7 +195,7 @@ class CheckpointList(BaseModel):
 
 class JobDirections(BaseModel):
     """Random directions (the paper's recipe: filter normalization, zero for biases and BN), or ``pca``:
-    the plane of a training path through uploaded checkpoints, with the path drawn on it."""
+    the plane of a training path (uploaded checkpoints, or a gallery run), with the path drawn on it."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["random", "pca"] = "random"
@@ -193,6 +209,13 @@ class JobDirections(BaseModel):
         min_length=3,
         max_length=1000,
         description="pca: uploaded checkpoints of the path in order; the final model is checkpoint_id or the last",
+    )
+    run: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        max_length=100,
+        description="pca: a gallery run's id (see runs in GET /api/checkpoints); the plane is centred on its final "
+        "model, so leave out checkpoint_ids, checkpoint_id and gallery_checkpoint",
     )
     projection: Literal["cos", "lstsq"] = Field("cos", description="pca: how checkpoints are projected")
 

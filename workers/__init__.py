@@ -15,7 +15,7 @@ from .checkpoints import load_model
 from .data import DATASET_LABELS, DATASETS, default_root
 from .directions import random_directions, target_direction
 from .files import atomic_path, sha256_file
-from .gallery import checkpoint_path, load_manifest
+from .gallery import Manifest, checkpoint_path, load_manifest, run_checkpoints
 from .gallery_index import Index, IndexEntry, Tier
 from .h5io import (
     Surface,
@@ -67,6 +67,7 @@ __all__ += [
     "IndexEntry",
     "JobQueue",
     "JobState",
+    "Manifest",
     "NORMS",
     "Norm",
     "PointRow",
@@ -91,6 +92,7 @@ __all__ += [
     "one_line",
     "ordered_metrics",
     "resource_dir",
+    "run_checkpoints",
     "run_worker",
     "sha256_file",
 ]

@@ -3,7 +3,8 @@ missing, and writing an index the server reads.
 
 ``precomputed/manifest.json`` lists the entries (model, data, training recipe or an existing checkpoint
 with its sha256, surface recipe). ``lossatlas gallery build`` walks it: trained checkpoints go to
-``precomputed/checkpoints/<id>.pt`` (small, committed), surfaces to ``precomputed/<id>.h5``, and
+``precomputed/checkpoints/<id>.pt`` (small, committed), a training path's checkpoints (entries whose surface
+is in the path's PCA plane) to ``precomputed/runs/<id>/``, surfaces to ``precomputed/<id>.h5``, and
 ``precomputed/index.json`` is regenerated from the manifest and the surface files. Every step skips what
 is done and resumes what was interrupted (training per epoch, surfaces per point).
 
@@ -32,6 +33,7 @@ from .h5io import read_surface, write_surface
 from .resources import GALLERY_SOURCE, resource_dir
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
 from .train import TrainConfig, train
+from .trajectory import expand_checkpoints
 from .vocab import Split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +155,21 @@ def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
     return directory / "checkpoints" / f"{entry.id}.pt"
 
 
+def run_dir(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
+    """Where a pca entry's training path lies (``epoch_*.pt``): the server offers it to PCA jobs."""
+    return directory / "runs" / entry.id
+
+
+def run_checkpoints(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> list[Path]:
+    """The path's checkpoints of a pca entry, in order; [] when it has none on disk."""
+    if entry.surface.directions.kind != "pca" or not run_dir(entry, directory).is_dir():
+        return []
+    try:
+        return expand_checkpoints(run_dir(entry, directory))
+    except ValueError:  # an empty run directory
+        return []
+
+
 def checkpoint_kept(entry: GalleryEntry) -> bool:
     """Whether the repository keeps the entry's trained checkpoint: only a small one
     (:data:`COMMITTED_CHECKPOINT_MAX_BYTES`); the others are rebuilt by training again."""
@@ -161,14 +178,12 @@ def checkpoint_kept(entry: GalleryEntry) -> bool:
     return sum(t.numel() * t.element_size() for t in model.state_dict().values()) <= COMMITTED_CHECKPOINT_MAX_BYTES
 
 
-def surface_fields(
-    entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None, work_dir: Path | None = None
-) -> dict[str, Any]:
-    """The surface's spec fields; a pca surface's path is the training run's checkpoints in ``work_dir``."""
+def surface_fields(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: str | None = None) -> dict[str, Any]:
+    """The surface's spec fields; a pca surface's path is the run's checkpoints (:func:`run_dir`)."""
     s = entry.surface
     directions = s.directions.model_dump(mode="json")
     if s.directions.kind == "pca":
-        directions["checkpoints"] = [str((work_dir or directory / ".runs") / entry.id)]
+        directions["checkpoints"] = [str(run_dir(entry, directory))]
     return dict(
         model=entry.model,
         checkpoint=str(checkpoint_path(entry, directory)),
@@ -190,7 +205,10 @@ def surface_spec(entry: GalleryEntry, directory: Path = GALLERY_DIR, data_root: 
     return SurfaceSpec(**surface_fields(entry, directory, data_root))
 
 
-def _train_entry(entry: GalleryEntry, target: Path, work_dir: Path, device: str, data_root: str | None, log) -> None:
+def _train_entry(entry: GalleryEntry, directory: Path, work_dir: Path, device: str, data_root: str | None, log) -> None:
+    """Train the entry's model into its checkpoint (and, for a pca entry, its path into :func:`run_dir`);
+    ``work_dir`` keeps the resumable training state."""
+    target = checkpoint_path(entry, directory)
     if isinstance(entry.training, OneCycleRecipe):
         if entry.training.epochs is None:
             raise ValueError(
@@ -205,9 +223,15 @@ def _train_entry(entry: GalleryEntry, target: Path, work_dir: Path, device: str,
             torch.save({"state_dict": weights, "training": record}, tmp)
         return
     cfg = TrainConfig(model=entry.model, dataset=entry.dataset, data_root=data_root, **entry.training.model_dump())
-    run_dir = work_dir / entry.id
-    log(f"[{entry.id}] training {entry.model} for {cfg.epochs} epochs in {run_dir}")
-    result = train(cfg, run_dir, device=device, log=lambda m: log(f"[{entry.id}] {m}"))
+    work = work_dir / entry.id
+    log(f"[{entry.id}] training {entry.model} for {cfg.epochs} epochs in {work}")
+    result = train(cfg, work, device=device, log=lambda m: log(f"[{entry.id}] {m}"))
+    if entry.surface.directions.kind == "pca":  # the path first: a final model without its path is retrained
+        keep = run_dir(entry, directory)
+        keep.mkdir(parents=True, exist_ok=True)
+        for file in expand_checkpoints(work):
+            with atomic_path(keep / file.name) as tmp:
+                tmp.write_bytes(file.read_bytes())
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         tmp.write_bytes(result.checkpoint.read_bytes())
@@ -240,17 +264,14 @@ def build_entry(
             )
         if sha256_file(ckpt) != entry.checkpoint.sha256:
             raise ValueError(f"[{entry.id}] checkpoint {ckpt} does not have the manifest's sha256")
-    elif not ckpt.exists() or (
-        entry.surface.directions.kind == "pca"
-        and not ((work_dir or directory / ".runs") / entry.id / "final.pt").exists()
-    ):
+    elif not ckpt.exists() or (entry.surface.directions.kind == "pca" and not run_checkpoints(entry, directory)):
         # a pca surface needs the run's epoch checkpoints, not only the final model; a finished run is not
         # trained again (that would rewrite the final model, whose file hash the PCA directions record)
-        _train_entry(entry, ckpt, work_dir or directory / ".runs", device, data_root, log)
+        _train_entry(entry, directory, work_dir or directory / ".runs", device, data_root, log)
     if entry.surface.directions.kind == "pca":
         log(f"[{entry.id}] surface in the PCA plane of the training path -> {out}")
         surface = compute_trajectory(
-            surface_fields(entry, directory, data_root, work_dir),
+            surface_fields(entry, directory, data_root),
             out,
             device=device,
             num=entry.surface.grid_num,

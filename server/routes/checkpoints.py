@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from ..deps import CheckpointsDep, SettingsDep, write_router
-from ..gallery_weights import gallery_checkpoints
+from ..gallery_weights import gallery_checkpoints, gallery_runs
 from ..jobspec import allowed_models, check_model
 from ..schemas import Checkpoint, CheckpointList, Error
 from ..uploads import save_upload
@@ -51,12 +51,14 @@ async def upload_checkpoint(
         tmp.unlink(missing_ok=True)
 
 
-@router.get("", response_model=CheckpointList, summary="Checkpoints a job may start from: uploaded and the gallery's")
+@router.get("", response_model=CheckpointList, summary="Checkpoints a job may start from: uploaded and the gallery's, and the gallery's training paths")
 def list_checkpoints(settings: SettingsDep, checkpoints: CheckpointsDep) -> CheckpointList:
-    """Uploaded checkpoints (``checkpoint_id``) and the gallery's trained ones on this server
-    (``gallery_checkpoint``), of the models this server allows."""
+    """Uploaded checkpoints (``checkpoint_id``), the gallery's trained ones on this server
+    (``gallery_checkpoint``) and its training paths (``directions.run`` of a pca job), of the models this
+    server allows."""
     models = allowed_models(settings)
     return CheckpointList(
         uploaded=[c for c in checkpoints.all() if c.model in models],
         gallery=[c for c, _ in gallery_checkpoints(settings.gallery_dir, models)],
+        runs=[run for run, _, _ in gallery_runs(settings.gallery_dir, models)],
     )

@@ -208,3 +208,77 @@ def test_the_title_says_what_the_axes_are(paths_viewer):
         .inner_text()
         .startswith("x, y: the training path’s principal components 1 and 2, each axis to its own scale")
     )
+
+
+@pytest.fixture(scope="module")
+def run_server(tmp_path_factory, path_gallery: Path, tensors_npz: Path):
+    """A gallery that keeps run A's path (runs/path-a/) and final model as a training run, served with a
+    worker: the job form offers the run, and its job computes the surface in the path's plane."""
+    import shutil
+
+    shelf = tmp_path_factory.mktemp("shelf")
+    shutil.copytree(
+        path_gallery / "run4", shelf / "runs" / "path-a", ignore=shutil.ignore_patterns("last.pt", "final.pt")
+    )
+    (shelf / "checkpoints").mkdir()
+    shutil.copy(path_gallery / "run4" / "epoch_4.pt", shelf / "checkpoints" / "path-a.pt")
+    shutil.copy(path_gallery / "path-a.h5", shelf / "path-a.h5")
+    entry = {
+        "id": "path-a",
+        "title": TITLES["path-a"],
+        "description": "",
+        "tier": "cpu",
+        "model": "tinycnn",
+        "dataset": "tensors",
+        "training": {"epochs": 4, "batch_size": 4, "save_every": 1},
+        "surface": {"samples": 32, "directions": {"kind": "pca"}, "grid_num": 9},
+    }
+    (shelf / "manifest.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    s = read_surface(shelf / "path-a.h5")
+    grid = f"{s.xcoordinates[0]:g}:{s.xcoordinates[-1]:g}:5 x {s.ycoordinates[0]:g}:{s.ycoordinates[-1]:g}:5"
+    index = {"entries": [{"id": "path-a", "file": "path-a.h5", "title": TITLES["path-a"], "grid": grid}]}
+    (shelf / "index.json").write_text(json.dumps(index))
+    with running(server_settings(tmp_path_factory.mktemp("rundata"), shelf, tensors_npz)) as base:
+        yield base, grid
+
+
+def test_a_job_on_a_gallery_run_from_the_form_draws_the_path_in_its_plane(browser, run_server, files, tmp_path):
+    """Choose the gallery's training path as the weights: the form asks for a plane (x, y prefilled from the
+    gallery's grid of it), the worker computes it, and the path lands where the engine put it in path-a."""
+    import httpx
+
+    base, grid = run_server
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), base)
+        viewer.open("?s=path-a&v=map")
+        page = viewer.page
+        page.click("#job-section summary")
+        option = page.locator("select[name=weights] option[value='run:path-a']")
+        option.wait_for(state="attached")
+        assert option.inner_text() == f"{TITLES['path-a']} (5 checkpoints)"
+        assert page.locator(".random-directions").is_visible() and page.locator(".pca-note").is_hidden()
+        page.select_option("select[name=weights]", "run:path-a")
+        assert page.locator(".random-directions").is_hidden() and page.locator(".pca-note").is_visible()
+        assert f"{page.input_value('input[name=x]')} x {page.input_value('input[name=y]')}" == grid
+        page.fill("input[name=samples]", "32")
+        page.click("button[type=submit]")
+        done = page.locator("#jobs li[data-state=done]")
+        done.wait_for(timeout=120000)
+        request = httpx.get(f"{base}/api/jobs/{done.get_attribute('data-id')}").json()
+        assert request["request"]["directions"]["run"] == "path-a" and request["request"]["directions"]["kind"] == "pca"
+        assert request["request"]["name"] == "tinycnn, path path-a, PCA plane, tiny"
+        sid = request["surface_id"]
+        done.locator(".job-head .link").click()
+        viewer.wait_ready()
+        state = viewer.state()
+        assert sid in [p["id"] for p in state["paths"]] and state["axis_names"]["x"].startswith("PC1, ")
+        mesh = httpx.get(f"{base}/api/surfaces/{sid}").json()
+        expected = files["path-a"].trajectory  # the engine's own computation on the same run
+        assert mesh["trajectory"]["labels"] == expected.labels
+        np.testing.assert_allclose(mesh["trajectory"]["x"], expected.x, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(mesh["trajectory"]["y"], expected.y, rtol=1e-6, atol=1e-9)
+        page.screenshot(path=str(tmp_path / "run-job.png"))
+        assert viewer.errors == []
+    finally:
+        context.close()

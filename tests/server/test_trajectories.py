@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -73,3 +75,163 @@ def test_a_pca_job_on_uploaded_checkpoints_draws_the_path(tmp_path, tiny_npz):
     assert len(t.labels) == 4 and (t.x[-1], t.y[-1]) == (0.0, 0.0)
     assert sum(t.explained_variance_ratio) == pytest.approx(1.0, abs=1e-6)
     assert all(len(name) == 19 for name in mesh.recipe["spec"]["directions"]["checkpoints"])  # <id>.pt, no path
+
+
+def _path_states(model: str = "tinycnn", n: int = 4) -> list[dict]:
+    """A path of ``n`` state dicts ending at the zoo's initialisation, its weights spread over two directions."""
+    from workers.zoo import create_model
+
+    gen = torch.Generator().manual_seed(1)
+    final = create_model(model).state_dict()
+    step = {k: 0.05 * torch.randn(v.shape, generator=gen) for k, v in final.items() if v.dim() > 1}
+    side = {k: 0.05 * torch.randn(final[k].shape, generator=gen) for k in step}
+    coords = [(-3, 1), (-2, -1), (-1, 0.5), (0, 0)][-n:]
+    return [{k: v + a * step[k] + b * side[k] if k in step else v for k, v in final.items()} for a, b in coords]
+
+
+def _run_entry(id: str, model: str = "tinycnn") -> dict:
+    return {
+        "id": id,
+        "title": f"Path {id}",
+        "description": "",
+        "tier": "cpu",
+        "model": model,
+        "dataset": "tensors",
+        "training": {"epochs": 3, "save_every": 1},
+        "surface": {"samples": 50, "directions": {"kind": "pca"}, "grid_num": 3},
+    }
+
+
+@pytest.fixture(scope="module")
+def run_gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gallery with a training path on disk (4 checkpoints and the final model), one whose path has only
+    2 checkpoints, one without its final model, and a random-directions entry."""
+    import json
+
+    root = tmp_path_factory.mktemp("runs")
+    gal = root / "gallery"
+    for id, n, final in (("tiny-path", 4, True), ("short-path", 2, True), ("no-final", 4, False)):
+        states = _path_states(n=n)
+        (gal / "runs" / id).mkdir(parents=True)
+        for k, state in enumerate(states):
+            torch.save(state, gal / "runs" / id / f"epoch_{k}.pt")
+        if final:
+            (gal / "checkpoints").mkdir(exist_ok=True)
+            torch.save(states[-1], gal / "checkpoints" / f"{id}.pt")
+    plain = {**_run_entry("plain"), "surface": {"samples": 50, "x": "-1:1:3"}}
+    entries = [_run_entry("tiny-path"), _run_entry("short-path"), _run_entry("no-final"), plain]
+    (gal / "manifest.json").write_text(json.dumps({"version": 1, "entries": entries}))
+    index = [{"id": "tiny-path", "file": "tiny-path.h5", "title": "Path", "grid": "-4:1:3 x -2:2:3", "source": "s"}]
+    (gal / "index.json").write_text(json.dumps({"entries": index}))
+    return root
+
+
+def test_a_pca_job_on_a_gallery_run_equals_the_engine_on_its_files(run_gallery, tiny_npz, tmp_path):
+    from serverkit import ThreadServer, job_request, make_settings
+
+    from server.schemas import CheckpointList
+    from workers import read_surface
+    from workers.files import sha256_file
+    from workers.jobloop import Worker
+    from workers.jobqueue import JobQueue
+    from workers.trajectory import compute_trajectory
+
+    gal = run_gallery / "gallery"
+    files = [gal / "runs" / "tiny-path" / f"epoch_{k}.pt" for k in range(4)]
+    with ThreadServer(make_settings(run_gallery / "data", tiny_npz)) as server, server.client() as c:
+        listed = CheckpointList.model_validate(c.get("/api/checkpoints").json())
+        assert [r.model_dump() for r in listed.runs] == [
+            {
+                "id": "tiny-path",
+                "model": "tinycnn",
+                "title": "Path tiny-path",
+                "source": "s",
+                "labels": ["epoch_0", "epoch_1", "epoch_2", "epoch_3"],
+                "final_sha256": sha256_file(gal / "checkpoints" / "tiny-path.pt"),
+                "grid": "-4:1:3 x -2:2:3",
+            }
+        ]  # short-path: fewer than 3 checkpoints; no-final: its final model is missing; plain: not a path
+        request = job_request(directions={"kind": "pca", "run": "tiny-path"}, x="-4:1:3", y="-2:2:3", samples=50)
+        r = c.post("/api/jobs", json=request)
+        assert r.status_code == 202, r.text
+        assert c.post("/api/jobs", json=request).json()["id"] == r.json()["id"]  # the same request, the same job
+        Worker(JobQueue(server.settings.data_dir), "w1").run(once=True)
+        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+        assert job["state"] == "done", job["error"]
+        got_path = tmp_path / "got.h5"
+        got_path.write_bytes(c.get(f"/api/surfaces/{job['surface_id']}/file").content)
+        mesh = Mesh.model_validate(c.get(f"/api/surfaces/{job['surface_id']}").json())
+    assert mesh.recipe["spec"]["directions"]["checkpoints"] == [f.name for f in files]  # names, no server paths
+    got = read_surface(got_path)
+    fields = {
+        "model": "tinycnn",
+        "checkpoint": str(gal / "checkpoints" / "tiny-path.pt"),
+        "dataset": "tensors",
+        "data_root": str(tiny_npz),
+        "samples": 50,
+        "directions": {"kind": "pca", "checkpoints": [str(f) for f in files]},
+        "x": "-4:1:3",
+        "y": "-2:2:3",
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the test worker
+    try:
+        expected = compute_trajectory(fields, tmp_path / "expected.h5")
+    finally:
+        torch.set_num_threads(threads)
+    for name, values in expected.metrics.items():
+        np.testing.assert_array_equal(got.metrics[name], values, err_msg=name)
+    t, e = got.trajectory, expected.trajectory
+    assert t.labels == e.labels and np.array_equal(t.x, e.x) and np.array_equal(t.y, e.y)
+    assert t.attrs["checkpoints_sha256"] == [sha256_file(f) for f in files]
+
+
+@pytest.mark.parametrize(
+    "change, status, detail",
+    [
+        (
+            {"directions": {"kind": "pca", "run": "short-path"}},
+            404,
+            "no gallery run 'short-path'; choose one of the runs in GET /api/checkpoints: tiny-path",
+        ),
+        (
+            {"directions": {"kind": "pca", "run": "tiny-path"}, "model": "tinycnn_mnist"},
+            422,
+            "gallery run tiny-path trained 'tinycnn', not 'tinycnn_mnist'",
+        ),
+        (
+            {"directions": {"kind": "random", "run": "tiny-path"}},
+            422,
+            "directions.run names a training path: it needs directions of kind pca",
+        ),
+        (
+            {"directions": {"kind": "pca", "run": "tiny-path"}, "gallery_checkpoint": "tiny-path"},
+            422,
+            "a gallery run's plane is centred on its own final model: leave out checkpoint_id and gallery_checkpoint",
+        ),
+        (
+            {"directions": {"kind": "pca", "run": "tiny-path", "checkpoint_ids": ["0" * 16] * 3}},
+            422,
+            "give the path as checkpoint_ids or as a gallery run, not both",
+        ),
+        (
+            {"directions": {"kind": "random", "checkpoint_ids": ["0" * 16] * 3}},
+            422,
+            "checkpoint_ids name a training path: they need directions of kind pca",
+        ),
+        ({"directions": {"kind": "pca", "run": "../runs"}}, 422, "String should match pattern"),
+    ],
+)
+def test_bad_gallery_run_requests_are_refused_and_queue_nothing(
+    run_gallery, tiny_npz, tmp_path, change, status, detail
+):
+    from serverkit import ThreadServer, job_request, make_settings
+
+    settings = make_settings(
+        tmp_path / "data", tiny_npz, gallery_dir=run_gallery / "gallery", models=["tinycnn", "tinycnn_mnist"]
+    )
+    with ThreadServer(settings) as server, server.client() as c:
+        r = c.post("/api/jobs", json=job_request(samples=50, **change))
+        assert r.status_code == status, r.text
+        assert detail in str(r.json()["detail"])
+        assert c.get("/api/jobs").json()["jobs"] == []

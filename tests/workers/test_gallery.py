@@ -266,6 +266,10 @@ def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
     t = surface.trajectory
     assert t.labels == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"] and (t.x[-1], t.y[-1]) == (0.0, 0.0)
     assert surface.recipe["checkpoint_sha256"] == sha256_file(tmp_path / "checkpoints" / "tiny-path.pt")
+    # the path is kept beside the gallery (the server offers it to PCA jobs), the files the PCA was computed from
+    kept = sorted((tmp_path / "runs" / "tiny-path").iterdir())
+    assert [p.name for p in kept] == [f"epoch_{k}.pt" for k in range(4)]
+    assert [sha256_file(p) for p in kept] == t.attrs["checkpoints_sha256"]
     logs.clear()
     gallery.build(tier="full", directory=tmp_path, data_root=str(learnable_npz), log=logs.append)
     assert logs == ["[tiny-path] done"]
