@@ -51,7 +51,11 @@ async def upload_checkpoint(
         tmp.unlink(missing_ok=True)
 
 
-@router.get("", response_model=CheckpointList, summary="Checkpoints a job may start from: uploaded and the gallery's, and the gallery's training paths")
+@router.get(
+    "",
+    response_model=CheckpointList,
+    summary="Checkpoints a job may start from: uploaded and the gallery's, and the gallery's training paths",
+)
 def list_checkpoints(settings: SettingsDep, checkpoints: CheckpointsDep) -> CheckpointList:
     """Uploaded checkpoints (``checkpoint_id``), the gallery's trained ones on this server
     (``gallery_checkpoint``) and its training paths (``directions.run`` of a pca job), of the models this

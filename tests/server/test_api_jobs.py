@@ -278,7 +278,8 @@ MODELS = ", ".join(list_models())
         (
             {"directions": {"kind": "pca"}},
             422,
-            "pca directions need checkpoint_ids: the path's uploaded checkpoints, in order (at least 3)",
+            "pca directions need the path: checkpoint_ids (uploaded checkpoints, in order, at least 3) "
+            "or run (a gallery run, see GET /api/checkpoints)",
         ),
         (
             {"directions": {"kind": "pca", "checkpoint_ids": ["0123456789abcdef"] * 2}},
