@@ -119,6 +119,8 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
             r = httpx.get(f"{url}/static/{path}", timeout=5)
             assert r.status_code == 200 and r.content == (REPO / "frontend" / path).read_bytes(), path
         assert scripts and addons and core
+        share = installed.parent / "share" / "lossatlas" / "frontend"
+        assert (share / "index.html").is_file() and not list(share.glob("eslint.config.*"))  # dev tooling stays out
         surfaces = httpx.get(url + "/api/surfaces", timeout=5).json()["surfaces"]
         gallery = [s for s in surfaces if s["source"] == "gallery"]
         index = json.loads((REPO / "precomputed" / "index.json").read_text())
