@@ -32,6 +32,12 @@ def _floats(text: str) -> tuple[float, ...]:
         ) from None
 
 
+def _threads(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more)")
+    return int(text)
+
+
 def add_compute(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compute",
@@ -133,7 +139,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         help="grid points evaluated together (default: 1 on CPUs, as many as fit in a quarter of a GPU's free memory)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    add_threads_argument(p)
     add_ray_argument(p)
     p.add_argument("--out", required=True, help="surface file to write (or resume)")
     p.add_argument(
@@ -273,6 +279,19 @@ def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
     return SurfaceSpec(**spec_fields(args))
 
 
+def add_threads_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        help="torch CPU threads (default: all cores; on a machine others share, 1 can be several times faster)",
+    )
+
+
+def set_threads(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
     from .pca import write_projection
@@ -280,8 +299,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
     from .trajectory import compute_trajectory
 
     fields = spec_fields(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     bar = ProgressBar(0)
 
     def show(p):
@@ -326,8 +344,7 @@ def run_compute(args: argparse.Namespace) -> int:
     if args.directions == "pca" or args.checkpoints:
         return run_trajectory(args)
     spec = spec_from_args(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     for label, path in (
         ("checkpoint", spec.checkpoint),
         ("dir-file", spec.dir_file),
@@ -499,6 +516,7 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--device", default="cpu")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
     b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")
+    add_threads_argument(b)
     b.set_defaults(func=run_gallery_build)
     ls = gsub.add_parser("list", help="list the manifest's entries and their state")
     ls.set_defaults(func=run_gallery_list)
@@ -509,6 +527,7 @@ def run_gallery_build(args: argparse.Namespace) -> int:
     from .gallery import build
 
     resolve_device(args.device)
+    set_threads(args)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     index = build(
         args.tier,

@@ -94,6 +94,7 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--data-root", "missing.npz"], "missing.npz"),
         (["--samples", "99999"], "asked for 99999 samples but the split has only 40"),
         (["--same-dir"], "same_dir needs a 2-D grid (a y axis)"),
+        (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
     ],
 )
 def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, capsys, change, message):
@@ -109,6 +110,14 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("lossatlas compute: error: ") and message in last
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_gallery_build_takes_threads_as_compute_does(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["gallery", "build", "--threads", "-1"])
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "lossatlas gallery build: error: argument --threads: '-1' is not a number of threads (1 or more)"
 
 
 def test_checkpoint_of_another_model_is_one_line(tmp_path, tensors_npz, capsys):
