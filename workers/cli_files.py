@@ -95,7 +95,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write a surface file as VTP (ParaView), CSV or the viewer's mesh JSON",
         description="Each format takes an optional output path; without one the file goes beside "
-        "the surface (surf_train_loss[_zmax=Z][_log].vtp, surf.csv, surf.mesh.json).",
+        "the surface (surf_train_loss[_zmax=Z][_log][_interp=N].vtp, surf.csv, surf.mesh.json).",
     )
     p.add_argument("file", help="surface file (.h5)")
     p.add_argument("--vtp", nargs="?", const="", metavar="OUT", help="VTK PolyData for ParaView (2-D surfaces)")
@@ -104,11 +104,17 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", default="train_loss", help="VTP: the metric drawn as height (default train_loss)")
     p.add_argument("--log", action="store_true", help="VTP: heights ln(z + 0.1), as h52vtp.py's --log")
     p.add_argument("--zmax", type=float, help="VTP: clip heights above this value, as h52vtp.py's --zmax")
+    p.add_argument(
+        "--interp",
+        type=int,
+        metavar="N",
+        help="VTP: resample onto N x N points by a cubic, as h52vtp.py's --interp (holes stay holes)",
+    )
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .export import vtp_values, write_csv, write_mesh_json, write_vtp
+    from .export import vtp_grid, write_csv, write_mesh_json, write_vtp
     from .h5io import read_surface
 
     if args.vtp is None and args.csv is None and args.json is None:
@@ -116,7 +122,8 @@ def run_export(args: argparse.Namespace) -> int:
     source = _existing(args.file)
     surface = read_surface(source)
     if args.vtp is not None:
-        vtp_values(surface, args.metric)  # refuse a 1-D surface or an absent metric before writing anything
+        # refuse a 1-D surface, an absent metric or a bad N before writing anything
+        vtp_grid(surface, args.metric, interp=args.interp)
     base = source.with_suffix("")
     written = []
     if args.vtp is not None:
@@ -124,8 +131,9 @@ def run_export(args: argparse.Namespace) -> int:
             f"{base}_{args.metric}"
             + (f"_zmax={args.zmax:g}" if args.zmax is not None else "")
             + ("_log" if args.log else "")
+            + (f"_interp={args.interp}" if args.interp is not None else "")
         )
-        written.append(write_vtp(surface, args.vtp or f"{name}.vtp", args.metric, args.log, args.zmax))
+        written.append(write_vtp(surface, args.vtp or f"{name}.vtp", args.metric, args.log, args.zmax, args.interp))
     if args.csv is not None:
         written.append(write_csv(surface, args.csv or f"{base}.csv"))
     if args.json is not None:

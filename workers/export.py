@@ -2,10 +2,12 @@
 it), CSV (one row per grid point), and the viewer's mesh JSON.
 
 VTP: the grid points (x, y, z) with ``zvalue`` as point data, one quad per grid cell with the mean of its
-four corners as ``averaged zvalue`` cell data. As in ``h52vtp.py``, ``zmax`` clips values above it and
-``log`` maps z to ln(z + 0.1). Unlike it, non-square grids keep their shape, and a cell with a corner
-that is not computed or not finite is left out (the hole shows in ParaView) instead of poisoning it;
-such points are written with height 0 and belong to no cell.
+four corners as ``averaged zvalue`` cell data. As in ``h52vtp.py``, ``zmax`` clips values above it,
+``interp`` resamples onto an N x N grid by a cubic (``resample.py``) and ``log`` maps z to ln(z + 0.1).
+Unlike it, non-square grids keep their shape, a cell with a corner that is not computed or not finite is
+left out (the hole shows in ParaView) instead of poisoning it, and ``zmax`` clips before resampling (a
+diverged rim then neither rings into its neighbours nor, when infinite, leaves a hole); points of no cell
+are written with height 0.
 """
 
 from __future__ import annotations
@@ -19,22 +21,29 @@ import numpy as np
 from .files import atomic_path
 from .h5io import Surface
 from .meshjson import mesh_data, ordered_metrics
+from .resample import resample_cubic
 
 
-def vtp_values(surface: Surface, metric: str, log: bool = False, zmax: float | None = None) -> np.ndarray:
-    """The (ny, nx) heights written to the VTP file: NaN where not computed, clipped, ln(z + 0.1)."""
+def vtp_grid(
+    surface: Surface, metric: str, log: bool = False, zmax: float | None = None, interp: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The x and y coordinates and the (ny, nx) heights written to the VTP file: NaN where not computed,
+    clipped, resampled, ln(z + 0.1)."""
     if surface.ycoordinates is None:
         raise ValueError("VTP export is of 2-D surfaces; this one is 1-D (export it as CSV)")
     if metric not in surface.metrics:
         raise ValueError(f"the surface has no metric {metric!r}; it has {', '.join(surface.metrics)}")
+    xs, ys = surface.xcoordinates, surface.ycoordinates
     z = np.where(surface.done.astype(bool), np.asarray(surface.metrics[metric], dtype=np.float64), np.nan)
     if zmax is not None:
         z = np.minimum(z, zmax)  # NaN stays NaN
+    if interp is not None:
+        xs, ys, z = resample_cubic(xs, ys, z, interp)
     if log:
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.log(z + 0.1)
     z[~np.isfinite(z)] = np.nan
-    return z
+    return xs, ys, z
 
 
 def _ascii(values: np.ndarray, per_line: int) -> str:
@@ -46,12 +55,18 @@ def _ascii(values: np.ndarray, per_line: int) -> str:
 
 
 def write_vtp(
-    surface: Surface, path: str | Path, metric: str = "train_loss", log: bool = False, zmax: float | None = None
+    surface: Surface,
+    path: str | Path,
+    metric: str = "train_loss",
+    log: bool = False,
+    zmax: float | None = None,
+    interp: int | None = None,
 ) -> Path:
-    """Write the ``metric`` surface as VTK XML PolyData (ASCII) for ParaView."""
-    z = vtp_values(surface, metric, log, zmax)
+    """Write the ``metric`` surface as VTK XML PolyData (ASCII) for ParaView; ``interp``: resampled onto
+    ``interp`` x ``interp`` points first."""
+    xs, ys, z = vtp_grid(surface, metric, log, zmax, interp)
     ny, nx = z.shape
-    X, Y = np.meshgrid(surface.xcoordinates, surface.ycoordinates)
+    X, Y = np.meshgrid(xs, ys)
     flat_z = z.reshape(-1)
     finite = np.isfinite(flat_z)
     if not finite.any():

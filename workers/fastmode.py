@@ -22,6 +22,10 @@ FAST_MODES = ("fp32", "bf16")
 def _cpu_has_bf16() -> bool:
     """bfloat16 pays on CPUs with native bf16 instructions only: elsewhere (this AVX2 machine) oneDNN
     emulates it and a forward pass under autocast was about 8x slower than fp32."""
+    if not hasattr(torch.cpu, "_is_avx512_bf16_supported"):  # torch 2.4 has no such check: the kernel's flags
+        from .provenance import _cpu_info
+
+        return bool({"avx512_bf16", "amx_tile"} & set(_cpu_info()[1].split()))
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 

@@ -103,6 +103,11 @@ def test_mesh_json_is_what_the_server_serves(tmp_path):
     [
         ([], "choose at least one format: --vtp, --csv or --json"),
         (["--vtp", "--metric", "test_loss"], "the surface has no metric 'test_loss'; it has train_acc, train_loss"),
+        (
+            ["--vtp", "--interp", "1", "--csv"],
+            "interp (points per axis of the resampled grid) must be 2 to 4096, got 1",
+        ),
+        (["--vtp", "--interp", "5000"], "interp (points per axis of the resampled grid) must be 2 to 4096, got 5000"),
     ],
 )
 def test_bad_exports_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
@@ -114,9 +119,79 @@ def test_bad_exports_are_one_line_and_write_nothing(tmp_path, capsys, args, mess
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
 
 
-def test_vtp_of_a_1d_surface_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("interp", [[], ["--interp", "9"]])
+def test_vtp_of_a_1d_surface_is_refused(tmp_path, capsys, interp):
     path = tmp_path / "l.h5"
     write_surface(path, Surface(np.linspace(0, 1, 3), None, {"train_loss": np.ones(3)}, np.ones(3, dtype=bool), {}))
-    with pytest.raises(SystemExit):
-        main(["export", str(path), "--vtp"])
-    assert "VTP export is of 2-D surfaces; this one is 1-D (export it as CSV)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(path), "--vtp", *interp])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "lossatlas export: error: VTP export is of 2-D surfaces; this one is 1-D (export it as CSV)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.h5"]
+
+
+def quadratic(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    return 0.5 + X**2 - 0.3 * X * Y + 2 * Y**2 + X - Y + 0.7 * X**2 * Y**2  # quadratic in x and in y
+
+
+def test_interp_reproduces_a_quadratic_and_keeps_the_original_nodes(tmp_path):
+    xs, ys = np.linspace(-1, 1, 6), np.linspace(0, 3, 4)
+    X, Y = np.meshgrid(xs, ys)
+    loss = quadratic(X, Y)
+    write_surface(tmp_path / "q.h5", Surface(xs, ys, {"train_loss": loss}, np.ones_like(loss, dtype=bool), {}))
+    assert main(["export", str(tmp_path / "q.h5"), "--vtp", "--interp", "16"]) == 0
+    piece = ET.parse(tmp_path / "q_train_loss_interp=16.vtp").getroot().find("PolyData/Piece")
+    assert piece.get("NumberOfPoints") == str(16 * 16) and piece.get("NumberOfPolys") == str(15 * 15)
+    points = data_array(piece, "Points", "Points").reshape(16, 16, 3)  # [iy, ix], x fastest
+    new_x, new_y = np.linspace(-1, 1, 16), np.linspace(0, 3, 16)
+    np.testing.assert_allclose(points[0, :, 0], new_x, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(points[:, 0, 1], new_y, rtol=0, atol=1e-15)
+    NX, NY = np.meshgrid(new_x, new_y)
+    np.testing.assert_allclose(points[..., 2], quadratic(NX, NY), rtol=0, atol=1e-9)
+    # every 3rd x and every 5th y is an original node (linspace(-1, 1, 16)[9] is 0.19999999999999996, not 0.2): its
+    # coordinates and value, bit for bit
+    on_nodes = points[::5, ::3]
+    assert (on_nodes[..., 0] == X).all() and (on_nodes[..., 1] == Y).all() and (on_nodes[..., 2] == loss).all()
+    connectivity = data_array(piece, "Polys", "connectivity").astype(int).reshape(-1, 4)
+    assert connectivity.tolist() == [[i, i + 1, i + 17, i + 16] for i in range(16 * 15) if i % 16 != 15]
+
+
+@pytest.mark.parametrize("zmax", [None, 3.0])
+def test_interp_leaves_out_the_cells_of_points_not_computed(tmp_path, zmax):
+    src = grid(tmp_path / "s.h5")  # 4 x 5 with a pending point at [1, 1] and an infinite loss at [3, 4]
+    out = tmp_path / "s.vtp"
+    assert main(["export", str(src), "--vtp", str(out), "--interp", "13", *(["--zmax", "3"] if zmax else [])]) == 0
+    piece = ET.parse(out).getroot().find("PolyData/Piece")
+    # independent: new cell (jy, jx) lies in original cell (jy // 4, jx // 3), which is a hole when one of its
+    # corners is; the infinite loss is a hole unless zmax clips it
+    holes = np.zeros((4, 5), dtype=bool)
+    holes[1, 1] = True
+    holes[3, 4] = zmax is None
+    kept = [
+        [jy * 13 + jx, jy * 13 + jx + 1, jy * 13 + jx + 14, jy * 13 + jx + 13]
+        for jy in range(12)
+        for jx in range(12)
+        if not holes[jy // 4 : jy // 4 + 2, jx // 3 : jx // 3 + 2].any()
+    ]
+    assert data_array(piece, "Polys", "connectivity").astype(int).reshape(-1, 4).tolist() == kept
+    assert len(kept) == 144 - 4 * 12 - (0 if zmax else 12)  # the four cells around [1, 1], the one at [3, 4]
+    z = data_array(piece, "PointData", "zvalue").reshape(13, 13)
+    assert np.isfinite(z).all() and z[4, 3] == 0  # the pending point: height 0, in no cell
+    assert z[12, 12] == (3.0 if zmax else 0)
+
+
+def test_interp_is_close_to_the_reference_cubic_spline(tmp_path):
+    interpolate = pytest.importorskip("scipy.interpolate")
+    xs, ys = np.linspace(-1, 1, 21), np.linspace(-1, 1, 17)
+    X, Y = np.meshgrid(xs, ys)
+    loss = 2 + np.sin(3 * X) * np.cos(2 * Y)
+    write_surface(tmp_path / "s.h5", Surface(xs, ys, {"train_loss": loss}, np.ones_like(loss, dtype=bool), {}))
+    assert main(["export", str(tmp_path / "s.h5"), "--vtp", str(tmp_path / "s.vtp"), "--interp", "61"]) == 0
+    piece = ET.parse(tmp_path / "s.vtp").getroot().find("PolyData/Piece")
+    z = data_array(piece, "PointData", "zvalue").reshape(61, 61)
+    # h52vtp.py's interp2d(kind='cubic') on a grid is this spline (FITPACK, s=0); linear is off by 2e-2, this cubic by 1.4e-3
+    new = np.linspace(-1, 1, 61)
+    spline = interpolate.RectBivariateSpline(ys, xs, loss, kx=3, ky=3, s=0)(new, new)
+    assert np.abs(z - spline).max() < 3e-3
