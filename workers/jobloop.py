@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cli import add_ray_argument
 from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
 from .jobqueue import Job, JobQueue, LeaseLost
@@ -226,6 +225,8 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
         default=1.0,
         help="seconds before retrying a failed write (doubling; the job fails after 4 retries)",
     )
+    from .cli import add_ray_argument  # here, not at the top: `python -m workers.cli` must not find it imported
+
     add_ray_argument(p)
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")

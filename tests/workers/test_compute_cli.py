@@ -112,6 +112,16 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
     assert not (tmp_path / "s.h5").exists()
 
 
+def test_python_m_workers_cli_runs_without_a_warning():
+    """``python -m workers.cli`` (no installed command) must not find the module imported already: runpy
+    then warns on every run."""
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "--version"], capture_output=True, text=True, cwd=repo, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("lossatlas ") and proc.stderr == "", proc.stderr
+
+
 def test_gallery_build_takes_threads_as_compute_does(capsys):
     with pytest.raises(SystemExit) as e:
         main(["gallery", "build", "--threads", "-1"])
