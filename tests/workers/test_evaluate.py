@@ -95,16 +95,21 @@ def test_evaluator_refuses_bad_options(model, data):
 KEPT_MEMORY_PROBE = """
 import resource, torch
 from workers.evaluate import Evaluator
+from workers.zoo import create_model
 
-def faults_of_a_fresh_64mib_tensor():
+model, x = create_model("resnet20").eval(), torch.zeros(128, 3, 32, 32)
+
+def faults_of_a_forward_pass():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.empty(16 * 2**20).fill_(1.0)  # allocated, touched, freed
+    with torch.inference_mode():
+        model(x)  # megabytes of activations, allocated, touched and freed
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-default = min(faults_of_a_fresh_64mib_tensor() for _ in range(3))
+faults_of_a_forward_pass()
+default = min(faults_of_a_forward_pass() for _ in range(3))
 Evaluator(torch.nn.Linear(2, 2), {"train": (torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))})
-faults_of_a_fresh_64mib_tensor()  # the first one maps the memory that is kept from then on
-kept = min(faults_of_a_fresh_64mib_tensor() for _ in range(3))  # (the host's memory manager may unmap a page now and then)
+faults_of_a_forward_pass()  # the first one maps the memory that is kept from then on
+kept = min(faults_of_a_forward_pass() for _ in range(3))  # (the host's memory manager may unmap a page now and then)
 print(default, kept)
 """
 
@@ -116,5 +121,7 @@ def test_cpu_evaluator_keeps_freed_memory_so_batches_stop_page_faulting():
     env.pop("GLIBC_TUNABLES", None)
     out = subprocess.run([sys.executable, "-c", KEPT_MEMORY_PROBE], capture_output=True, text=True, env=env, check=True)
     default, kept = map(int, out.stdout.split())
-    assert default > 8000  # 16384 pages of 4 KiB mapped afresh each time
+    # A forward pass, not one big tensor allocated again and again: glibc may not fit a freed block exactly
+    # the size of the next aligned request (a pattern that depends on the heap's layout, not a forward pass's).
+    assert default > 5000  # activations mapped afresh every pass (about 17,000 pages here)
     assert kept < 100
