@@ -51,7 +51,6 @@ test-lower: $(THREE)
 	$(LOWER)/bin/pip install -q -r constraints-lower.txt
 	$(LOWER)/bin/pip install -q --no-deps -e .
 	$(LOWER)/bin/python -m pytest -q -p no:cacheprovider -W error::UserWarning -W default::DeprecationWarning \
-		-W 'ignore:There is a performance drop because we have not yet implemented the batching rule:UserWarning' \
 		tests/server/test_api_surfaces.py tests/server/test_openapi_page.py tests/server/test_notebook.py \
 		tests/workers/test_h5io.py tests/workers/test_surface.py tests/workers/test_objective.py \
 		tests/workers/test_directions*.py tests/workers/test_pointeval.py tests/workers/test_fastmode*.py \

@@ -1,8 +1,8 @@
 """The fast evaluation mode: faster than exact fp32, knowingly not bit-exact.
 
 It folds every BatchNorm that directly follows a convolution into that convolution (eval-mode BN is
-an affine map, so conv+BN is one conv), runs in channels-last memory format and, where the device
-supports it, under bfloat16 autocast. Folding is redone after every move in weight space (``refresh``)
+an affine map, so conv+BN is one conv), computes global average pooling as a mean, runs in channels-last
+memory format and, where the device supports it, under bfloat16 autocast. Folding is redone after every move in weight space (``refresh``)
 because the directions may perturb the BN parameters too. ``bench/bench_engine.py`` reports its speed-up
 and its largest deviation from the exact surface.
 """
@@ -15,6 +15,7 @@ import warnings
 import torch
 import torch.fx
 import torch.nn as nn
+import torch.nn.functional as F
 
 FAST_MODES = ("fp32", "bf16")
 
@@ -104,9 +105,29 @@ class FastForward:
             node.replace_all_uses_with(prev)
             gm.graph.erase_node(node)
             self.pairs.append((conv, bn, fused))
+        self._global_pools_as_means(gm, modules)
         gm.graph.lint()
         gm.recompile()
         return gm.eval()
+
+    @staticmethod
+    def _global_pools_as_means(gm: torch.fx.GraphModule, modules: dict[str, nn.Module]) -> None:
+        """Global average pooling (to 1x1) as a mean over the last two dimensions: the same sums, and
+        unlike ``adaptive_avg_pool2d`` of a channels-last input it has a batching rule under ``vmap``
+        (K points per pass), which otherwise loops over the points with a warning."""
+        for node in list(gm.graph.nodes):
+            if node.op == "call_function" and node.target is F.adaptive_avg_pool2d:
+                size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
+            elif node.op == "call_module" and isinstance(modules.get(node.target), nn.AdaptiveAvgPool2d):
+                size = modules[node.target].output_size
+            else:
+                continue
+            if size not in (1, (1, 1), [1, 1]):
+                continue
+            with gm.graph.inserting_after(node):
+                mean = gm.graph.call_function(torch.mean, (node.args[0],), {"dim": (-2, -1), "keepdim": True})
+            node.replace_all_uses_with(mean)
+            gm.graph.erase_node(node)
 
     @torch.no_grad()
     def refresh(self) -> None:

@@ -118,3 +118,43 @@ def test_compile_without_fast_is_refused_before_anything_is_written(tmp_path, da
     with pytest.raises(ValueError, match="compiling is part of the fast mode: add --fast"):
         compute_surface(spec, tmp_path / "s.h5", model=make_model("tinycnn"), data=data, compile_fast=True)
     assert list(tmp_path.iterdir()) == []
+
+
+class PoolHead(nn.Module):
+    """Global average pooling written three ways: a module, the functional form, and a 2x2 pool (kept)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.AdaptiveAvgPool2d((1, 1))
+        self.linear = nn.Linear(24, 10)
+
+    def forward(self, x):
+        out = F.relu(self.bn(self.conv(x)))
+        a = self.pool(out).flatten(1)
+        b = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        c = F.adaptive_avg_pool2d(out, 2).mean((2, 3))
+        return self.linear(torch.cat([a, b, c], 1))
+
+
+def test_global_pooling_becomes_a_mean_that_vmap_batches():
+    """adaptive_avg_pool2d of a channels-last input has no batching rule: with K points per pass torch
+    looped over the points and warned. The fast mode computes the 1x1 poolings as means instead."""
+    import warnings
+
+    from torch.func import functional_call, vmap
+
+    model = PoolHead().eval()
+    fast = FastForward(copy.deepcopy(model), CPU)
+    calls = [n.target for n in fast.module.graph.nodes if n.op in ("call_function", "call_module")]
+    assert calls.count(torch.mean) == 2 and calls.count(F.adaptive_avg_pool2d) == 1 and "pool" not in calls
+    x = fast.prepare_inputs(torch.randn(5, 3, 9, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), rtol=1e-5, atol=1e-6)
+    params = dict(fast.module.named_parameters())
+    stacked = {k: torch.stack([v, 1.01 * v]) for k, v in params.items()}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fallback's "performance drop" warning would fail here
+        out = vmap(lambda p: functional_call(fast.module, p, (x,)))(stacked)
+        torch.testing.assert_close(out[0], fast(x))
