@@ -87,6 +87,16 @@ function table( rows ) {
 
 }
 
+/** How a surface's directions were made, in words (a PCA plane has no norm or seed). */
+function directionsText( d, trajectory ) {
+
+	if ( ! d ) return 'from the file';
+	if ( d.kind !== 'pca' ) return `${ d.kind }, ${ d.norm } norm, ignore ${ d.ignore }, ${ d.dir_type }, seed ${ d.seed }`;
+	const path = trajectory ? ` (${ trajectory.labels.length } checkpoints, ${ trajectory.method } projection)` : '';
+	return `PCA of the training path${ path }, ignore ${ d.ignore }, ${ d.dir_type }`;
+
+}
+
 /** The recipe of every shown surface: model, data, directions, grid, centre values, statistics, gallery. */
 export function renderDetails( container, layers ) {
 
@@ -112,7 +122,7 @@ export function renderDetails( container, layers ) {
 				[ 'dataset', s.dataset_label || s.dataset ],
 				[ 'split', s.split ],
 				[ 'samples', s.samples === null ? 'all' : s.samples ],
-				[ 'directions', d ? `${ d.kind }, ${ d.norm } norm, ignore ${ d.ignore }, ${ d.dir_type }, seed ${ d.seed }` : 'from the file' ],
+				[ 'directions', directionsText( d, mesh.trajectory ) ],
 				[ 'grid x', gridText( s.grid.x ) ],
 				[ 'grid y', gridText( s.grid.y ) ],
 				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ m }`, formatNumber( v, 5 ) ] ),

@@ -273,6 +273,11 @@ def test_a_job_on_a_gallery_run_from_the_form_draws_the_path_in_its_plane(browse
         viewer.wait_ready()
         state = viewer.state()
         assert sid in [p["id"] for p in state["paths"]] and state["axis_names"]["x"].startswith("PC1, ")
+        row = page.locator(f".surface-details[data-id='{sid}'] tr", has=page.locator("th", has_text="directions"))
+        assert (
+            row.locator("td").inner_text()
+            == "PCA of the training path (5 checkpoints, cos projection), ignore biasbn, weights"
+        )
         mesh = httpx.get(f"{base}/api/surfaces/{sid}").json()
         expected = files["path-a"].trajectory  # the engine's own computation on the same run
         assert mesh["trajectory"]["labels"] == expected.labels
