@@ -3,8 +3,8 @@
 A worker that stalled past its lease (SIGSTOP, swap, a frozen VM) may wake up after another worker has
 taken its job over, even finished it, and still hold an older, partial surface in memory. Its writes
 must not land: each one is written beside the file, then renamed over it only inside
-:meth:`JobQueue.fenced` (the claim is checked while the queue's write lock keeps anyone from claiming
-the job meanwhile), and only when the file on disk holds no finished point that the new version lacks:
+:meth:`JobQueue.fenced` (the claim is checked while the job's fence keeps anyone from claiming the job
+meanwhile), and only when the file on disk holds no finished point that the new version lacks:
 a surface file never moves backwards in points.
 
 A write that fails on the disk (full, read-only, I/O error) is retried with backoff; after
@@ -13,9 +13,11 @@ A write that fails on the disk (full, read-only, I/O error) is retried with back
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -30,6 +32,7 @@ from .jobqueue import Job, JobQueue, LeaseLost
 log = logging.getLogger("lossatlas.worker")
 
 WRITE_RETRIES = 4  # attempts after the first; backoff 1, 2, 4, 8 s (scaled by ``backoff_s``)
+FULL_BYTES = 2**20  # less free space than this: a failed database write is put down to a full disk
 
 
 STORAGE_ERRORS = (OSError, sqlite3.OperationalError)  # disk full, read-only, database locked too long ...
@@ -52,24 +55,35 @@ def done_on_disk(path: Path) -> np.ndarray | None:
         return None
 
 
-def storage_reason(error: Exception) -> str:
-    """``No space left on device`` rather than h5py's many-line report around it."""
+def storage_reason(error: Exception, where: Path | None = None) -> str:
+    """``No space left on device`` rather than h5py's many-line report around it, or SQLite's "disk I/O
+    error" when the disk at ``where`` is full (SQLite does not say why a write failed)."""
     if isinstance(error, OSError) and error.errno:
         return os.strerror(error.errno)
     found = re.search(r"errno = (\d+)", str(error))
-    return os.strerror(int(found.group(1))) if found else str(error).split("\n")[0]
+    reason = os.strerror(int(found.group(1))) if found else str(error).split("\n")[0]
+    if isinstance(error, sqlite3.Error) and where is not None:
+        try:
+            full = shutil.disk_usage(where).free < FULL_BYTES
+        except OSError:
+            full = False
+        if full:
+            return f"{os.strerror(errno.ENOSPC)} (the job queue's database: {reason})"
+    return reason
 
 
-def retry_io(action, what: str, retries: int = WRITE_RETRIES, backoff_s: float = 1.0, stop=None):
+def retry_io(
+    action, what: str, retries: int = WRITE_RETRIES, backoff_s: float = 1.0, stop=None, where: Path | None = None
+):
     """Run ``action()``; on a storage error wait (1, 2, 4 ... x ``backoff_s``) and try again, ``retries``
     times, then raise :class:`StorageError` saying what failed. ``stop``: a callable that ends the
-    waiting early."""
+    waiting early; ``where``: the directory written to (to tell a full disk behind a database error)."""
     attempt = 0
     while True:
         try:
             return action()
         except STORAGE_ERRORS as e:
-            reason = storage_reason(e)
+            reason = storage_reason(e, where)
             if attempt == retries or (stop is not None and stop()):
                 raise StorageError(f"{what} failed {attempt + 1} times: {reason}") from e
             delay = backoff_s * 2**attempt

@@ -100,7 +100,7 @@ class Worker:
                 self.stop.wait(self.poll_s)
 
     def _retry(self, action, what: str):
-        return retry_io(action, what, backoff_s=self.backoff_s, stop=self.stop.is_set)
+        return retry_io(action, what, backoff_s=self.backoff_s, stop=self.stop.is_set, where=self.queue.root)
 
     def _end(self, end: Callable[[], bool]) -> None:
         """Record a job's end (finish or release); when the database cannot be written, the end stays

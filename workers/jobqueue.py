@@ -9,24 +9,29 @@ as a row (which worker computed it, its values): the server streams these rows a
 Fencing: every claim gives the job a new lease generation, and every worker-side call names the claim
 it acts under (the :class:`Job` that :meth:`JobQueue.claim` returned). A worker that stalled past its
 lease (paused, swapped out) and was replaced holds an old generation: its heartbeats, records and file
-replacements (:meth:`JobQueue.fenced`) are refused, so it cannot overwrite what its successor wrote.
+replacements (:meth:`JobQueue.fenced`) are refused, so it cannot overwrite what its successor wrote. A
+file replacement holds its job's lock file (``flock``), and a claim takes a job only when it can take that
+lock: a worker paused in the middle of a replacement holds up its own job, never the queue.
 
 Layout of the data directory::
 
     jobs.sqlite3          this queue
     surfaces/<id>.h5      surface files (``Job.out`` is relative to the data directory)
+    locks/<job id>        the jobs' fences (empty files)
 
 The queue knows nothing of HTTP; ``workers`` never imports ``server``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -173,6 +178,24 @@ class JobQueue:
                 raise
             db.execute("COMMIT")
 
+    @contextmanager
+    def _job_lock(self, job_id: str, wait: bool) -> Iterator[bool]:
+        """Hold job ``job_id``'s fence while the body runs; yields False (and holds nothing) when another
+        process holds it and ``wait`` is False. The lock goes with the file descriptor: a process that dies
+        releases it."""
+        path = self.root / "locks" / job_id
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
     def surface_path(self, job: Job) -> Path:
         """The job's surface file, refused when it would lie outside the data directory."""
         path = (self.root / job.out).resolve()
@@ -288,12 +311,14 @@ class JobQueue:
     def claim(self, worker: str, lease_s: float) -> Job | None:
         """Take the oldest queued job, or a running one whose worker's lease expired."""
         now = time.time()
-        with self._transaction() as db:
-            row = db.execute(
-                "SELECT * FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) "
-                "ORDER BY created LIMIT 1",
+        # the fence of the job taken is held until the new generation is committed (the stack closes last)
+        with ExitStack() as fences, self._transaction() as db:
+            candidates = db.execute(
+                "SELECT * FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) ORDER BY created",
                 (now,),
-            ).fetchone()
+            )
+            # a job whose fence is held has a stalled worker in the middle of replacing its file: skip it
+            row = next((r for r in candidates if fences.enter_context(self._job_lock(r["id"], wait=False))), None)
             if row is None:
                 return None
             if row["attempts"] >= MAX_ATTEMPTS:
@@ -364,13 +389,14 @@ class JobQueue:
 
     @contextmanager
     def fenced(self, claim: Job, lease_s: float) -> Iterator[None]:
-        """Run the body (a file replacement) only while ``claim`` is current, holding the queue's write lock
-        so that no other worker can claim the job meanwhile; renews the lease. Raises :class:`LeaseLost`
-        (the body does not run) when the claim is no longer current."""
-        with self._transaction() as db:
-            cur = db.execute(
-                f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (time.time() + lease_s, *self._held(claim))
-            )
+        """Run the body (a file replacement) only while ``claim`` is current, holding the job's fence so
+        that no other worker can claim the job meanwhile; renews the lease. Raises :class:`LeaseLost` (the
+        body does not run) when the claim is no longer current."""
+        with self._job_lock(claim.id, wait=True):
+            with self._connect() as db:
+                cur = db.execute(
+                    f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (time.time() + lease_s, *self._held(claim))
+                )
             if cur.rowcount != 1:
                 raise LeaseLost(
                     f"job {claim.id}: the claim of worker {claim.worker} "

@@ -55,9 +55,55 @@ def test_a_stale_claim_cannot_replace_the_file_nor_can_anyone_move_it_backwards(
         FencedWriter(queue, second, 30)(out, _surface([True, True, True, True]))
 
 
+PAUSED_INSIDE_THE_FENCE = """
+import os, signal, sys
+from workers.jobqueue import JobQueue
+
+queue = JobQueue(sys.argv[1])
+claim = queue.claim("A", lease_s=0.2)
+with queue.fenced(claim, 0.2):
+    print("inside", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)  # a worker frozen in the middle of replacing its file
+print("out", flush=True)
+"""
+
+
+def test_a_worker_paused_inside_its_fence_holds_up_its_own_job_not_the_queue(tmp_path: Path):
+    """The fence of a file replacement used to be the queue's SQLite write lock: a worker frozen inside it
+    stalled every submission, claim and record. Now it holds only its job's lock file."""
+    import os
+    import sys
+
+    queue = JobQueue(tmp_path)
+    first, _ = queue.submit("k1", {}, {}, "s1", "surfaces/s1.h5", 4, 10)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    a = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_INSIDE_THE_FENCE, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert a.stdout.readline().strip() == "inside"
+        wait_for(lambda: Path(f"/proc/{a.pid}/stat").read_text().split(")")[1].split()[0] == "T", 30, 0.02, "A to stop")
+        time.sleep(0.3)  # A's lease has expired
+        # everyone else goes on at once (the SQLite busy timeout is 30 s: a stall would show)
+        started = time.monotonic()
+        second, queued = queue.submit("k2", {}, {}, "s2", "surfaces/s2.h5", 4, 10)
+        claim = queue.claim("B", lease_s=30)
+        assert queued and claim.id == second.id  # the first job is skipped: its frozen worker holds its fence
+        assert queue.record(claim, 30, 1, 4, None, None, [(0, 0, {"train_loss": 1.0})])
+        assert queue.claim("C", lease_s=30) is None
+        assert time.monotonic() - started < 10
+        a.send_signal(signal.SIGCONT)
+        assert a.wait(30) == 0 and a.stdout.read().strip() == "out"
+        taken = queue.claim("C", lease_s=30)  # the fence released, the expired job is taken over
+        assert (taken.id, taken.generation, taken.previous_worker) == (first.id, 2, "A")
+    finally:
+        a.kill()
+        a.wait()
+
+
 def pause_outside_the_write_lock(worker: subprocess.Popen, db_path: Path) -> None:
-    """SIGSTOP ``worker`` at a moment it does not hold the queue's write lock (the fenced file replacement):
-    a worker paused inside that short window stalls every writer until it resumes, which is SQLite's
+    """SIGSTOP ``worker`` at a moment it does not hold the queue's write lock (recording a point): a
+    worker paused inside that short transaction stalls every writer until it resumes, which is SQLite's
     locking and not the scenario here (a worker paused between its writes)."""
     for _ in range(200):
         worker.send_signal(signal.SIGSTOP)
@@ -106,3 +152,19 @@ def test_worker_paused_past_its_lease_cannot_overwrite_the_finished_surface(tmp_
     got, expected = read_surface(path), direct_surface(request, tiny_npz)
     for name, values in expected.metrics.items():
         np.testing.assert_array_equal(got.metrics[name], values, err_msg=name)
+
+
+def test_a_database_write_failing_on_a_full_disk_is_put_down_to_the_disk(tmp_path: Path, monkeypatch):
+    """SQLite reports a full disk as "disk I/O error"; the job's failure says what the user can fix."""
+    import shutil
+
+    from workers import fencing
+
+    error = sqlite3.OperationalError("disk I/O error")
+    assert fencing.storage_reason(error, tmp_path) == "disk I/O error"  # space left: the error as it is
+    monkeypatch.setattr(fencing, "FULL_BYTES", shutil.disk_usage(tmp_path).free + 2**30)  # this disk counts as full
+    assert (
+        fencing.storage_reason(error, tmp_path) == "No space left on device (the job queue's database: disk I/O error)"
+    )
+    assert fencing.storage_reason(error) == "disk I/O error"  # nowhere to look
+    assert fencing.storage_reason(OSError(28, "x"), tmp_path) == "No space left on device"
