@@ -76,10 +76,11 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
         raise _refuse(f"the grid has {points} points, more than the server's limit max_points={settings.max_points}")
     if request.samples > settings.max_samples:
         raise _refuse(f"samples={request.samples} is more than the server's limit max_samples={settings.max_samples}")
-    cost = request_tflop(request)
+    path = len(run_files) if run_files is not None else len(request.directions.checkpoint_ids or [])
+    cost = request_tflop(request, path)
     if cost > settings.max_job_tflop:
         raise _refuse(
-            f"the job is about {cost:.4g} TFLOP of forward passes ({forward_passes(request):g} passes x "
+            f"the job is about {cost:.4g} TFLOP of forward passes ({forward_passes(request, path):g} passes x "
             f"{request.samples} samples x "
             f"{_splits(request)} split(s) x {gflop_per_sample(request.model):.4g} GFLOP per sample of {request.model}), "
             f"more than the server's limit max_job_tflop={settings.max_job_tflop:g}; use fewer points or samples"
@@ -117,19 +118,21 @@ def _splits(request: JobRequest) -> int:
     return 2 if request.split == "both" else 1
 
 
-def forward_passes(request: JobRequest) -> float:
-    """Passes over the samples: one per grid point, plus a ``hessian`` option's Hessian-vector products
-    (each worth HVP_FORWARD_EQUIVALENTS passes)."""
-    passes = float(grid_points(request))
+def forward_passes(request: JobRequest, path: int = 0) -> float:
+    """Passes over the samples: one per grid point, one per checkpoint of a pca job's ``path`` (each
+    checkpoint's own loss and accuracy), plus a ``hessian`` option's Hessian-vector products (each worth
+    HVP_FORWARD_EQUIVALENTS passes)."""
+    passes = float(grid_points(request) + path)
     if request.hessian is not None:
         hvps = grid_points(request) * request.hessian.max_steps + request.hessian.summary_hvps
         passes += hvps * HVP_FORWARD_EQUIVALENTS
     return passes
 
 
-def request_tflop(request: JobRequest) -> float:
-    """The estimated forward-pass work of a request, in TFLOP (its model must be in the zoo)."""
-    return job_tflop(request.model, forward_passes(request), request.samples, _splits(request))
+def request_tflop(request: JobRequest, path: int = 0) -> float:
+    """The estimated forward-pass work of a request (with a pca ``path`` of that many checkpoints), in
+    TFLOP (its model must be in the zoo)."""
+    return job_tflop(request.model, forward_passes(request, path), request.samples, _splits(request))
 
 
 def _gallery_run(request: JobRequest, settings: Settings) -> tuple[Path, str, list[Path]]:

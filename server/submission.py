@@ -38,7 +38,7 @@ def submit_job(
             out,
             spec.num_points,
             settings.max_queued_jobs,
-            round(request_tflop(request), 6),
+            round(request_tflop(request, len(spec.directions.checkpoints or [])), 6),
         )
     except QueueFull as e:
         raise HTTPException(

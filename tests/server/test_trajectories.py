@@ -155,6 +155,8 @@ def test_a_pca_job_on_a_gallery_run_equals_the_engine_on_its_files(run_gallery, 
         r = c.post("/api/jobs", json=request)
         assert r.status_code == 202, r.text
         assert c.post("/api/jobs", json=request).json()["id"] == r.json()["id"]  # the same request, the same job
+        gflop = c.get("/api/config").json()["model_gflop"]["tinycnn"]  # checked by test_job_cost.py
+        assert r.json()["cost_tflop"] == pytest.approx((9 + 4) * 50 * gflop / 1e3, rel=1e-3)  # points + checkpoints
         Worker(JobQueue(server.settings.data_dir), "w1").run(once=True)
         job = c.get(f"/api/jobs/{r.json()['id']}").json()
         assert job["state"] == "done", job["error"]
