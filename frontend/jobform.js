@@ -134,6 +134,7 @@ export class JobPanel {
 		this.form.querySelector( '.random-directions' ).hidden = pca;
 		this.form.querySelector( '.pca-note' ).hidden = ! pca;
 		this.form.elements.y.required = pca; // a plane
+		this.form.elements.y.parentElement.querySelector( 'small' ).textContent = pca ? 'required: a plane' : 'empty: 1-D';
 
 	}
 

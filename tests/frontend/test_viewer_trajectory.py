@@ -260,6 +260,8 @@ def test_a_job_on_a_gallery_run_from_the_form_draws_the_path_in_its_plane(browse
         assert page.locator(".random-directions").is_visible() and page.locator(".pca-note").is_hidden()
         page.select_option("select[name=weights]", "run:path-a")
         assert page.locator(".random-directions").is_hidden() and page.locator(".pca-note").is_visible()
+        y_field = page.locator("label", has=page.locator("input[name=y]"))
+        assert y_field.locator("small").inner_text() == "required: a plane"
         assert f"{page.input_value('input[name=x]')} x {page.input_value('input[name=y]')}" == grid
         page.fill("input[name=samples]", "32")
         page.click("button[type=submit]")
