@@ -36,8 +36,11 @@ def check_model(model: str, settings: Settings) -> str:
     return model
 
 
-def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointStore) -> tuple[SurfaceSpec, str | None]:
-    """The spec of a request and its checkpoint's sha256; HTTP errors name what is wrong."""
+def build_spec(
+    request: JobRequest, settings: Settings, checkpoints: CheckpointStore
+) -> tuple[SurfaceSpec, str | None, float]:
+    """The spec of a request, its checkpoint's sha256 and its cost in TFLOP (checked against the limit);
+    HTTP errors name what is wrong."""
     check_model(request.model, settings)
     source = settings.datasets.get(request.dataset)
     if source is None:
@@ -107,7 +110,7 @@ def build_spec(request: JobRequest, settings: Settings, checkpoints: CheckpointS
         )
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
-    return spec, sha
+    return spec, sha, cost
 
 
 def grid_points(request: JobRequest) -> int:

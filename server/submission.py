@@ -7,7 +7,7 @@ from fastapi import HTTPException
 from workers import JobQueue, QueueFull, jobqueue
 
 from .catalog import write_meta
-from .jobspec import build_spec, request_key, request_tflop, surface_id_for
+from .jobspec import build_spec, request_key, surface_id_for
 from .schemas import JobRequest
 from .settings import Settings
 from .storage import refuse_when_full
@@ -23,7 +23,7 @@ def submit_job(
 ) -> tuple[jobqueue.Job, bool]:
     """Queue ``request`` (checked against the server's limits); ``(job, False)`` when an identical request
     already has a job. A new job's surface goes to ``settings.surfaces_dir``, its title beside it."""
-    spec, checkpoint_sha = build_spec(request, settings, checkpoints)
+    spec, checkpoint_sha, cost = build_spec(request, settings, checkpoints)
     refuse_when_full(settings)
     key = request_key(request, checkpoint_sha)
     surface_id = surface_id_for(request, key)
@@ -38,7 +38,7 @@ def submit_job(
             out,
             spec.num_points,
             settings.max_queued_jobs,
-            round(request_tflop(request, len(spec.directions.checkpoints or [])), 6),
+            round(cost, 6),
         )
     except QueueFull as e:
         raise HTTPException(
