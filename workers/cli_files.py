@@ -114,19 +114,16 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .export import vtp_grid, write_csv, write_mesh_json, write_vtp
+    from .export import write_csv, write_mesh_json, write_vtp
     from .h5io import read_surface
 
     if args.vtp is None and args.csv is None and args.json is None:
         raise ValueError("choose at least one format: --vtp, --csv or --json")
     source = _existing(args.file)
     surface = read_surface(source)
-    if args.vtp is not None:
-        # refuse a 1-D surface, an absent metric or a bad N before writing anything
-        vtp_grid(surface, args.metric, interp=args.interp)
     base = source.with_suffix("")
     written = []
-    if args.vtp is not None:
+    if args.vtp is not None:  # first: a 1-D surface, an absent metric or a bad N is refused before any file
         name = (
             f"{base}_{args.metric}"
             + (f"_zmax={args.zmax:g}" if args.zmax is not None else "")
