@@ -20,6 +20,7 @@ function doing( job ) {
 
 }
 
+const Y_HINT = { line: 'empty: 1-D', plane: 'required: a plane' }; // a PCA job's surface is a plane
 const AXIS = /^\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*\d+\s*$/i;
 
 function field( label, input, hint ) {
@@ -62,7 +63,7 @@ export class JobPanel {
 				field( 'Samples', h( 'input', { name: 'samples', type: 'number', min: '1', max: lim.max_samples ? String( lim.max_samples ) : null, value: '256', placeholder: 'all' } ) ) ),
 			h( 'div', { class: 'row' },
 				field( 'x axis', h( 'input', { name: 'x', value: '-1:1:11', required: true, pattern: AXIS.source } ), 'min:max:num' ),
-				field( 'y axis', h( 'input', { name: 'y', value: '-1:1:11', pattern: AXIS.source } ), 'empty: 1-D' ) ),
+				field( 'y axis', h( 'input', { name: 'y', value: '-1:1:11', pattern: AXIS.source } ), Y_HINT.line ) ),
 			h( 'div', { class: 'row random-directions' },
 				field( 'Normalization', select( 'norm', config.norms, 'filter' ) ),
 				field( 'Seed', h( 'input', { name: 'seed', type: 'number', value: '0', step: '1' } ) ) ),
@@ -134,7 +135,7 @@ export class JobPanel {
 		this.form.querySelector( '.random-directions' ).hidden = pca;
 		this.form.querySelector( '.pca-note' ).hidden = ! pca;
 		this.form.elements.y.required = pca; // a plane
-		this.form.elements.y.parentElement.querySelector( 'small' ).textContent = pca ? 'required: a plane' : 'empty: 1-D';
+		this.form.elements.y.parentElement.querySelector( 'small' ).textContent = pca ? Y_HINT.plane : Y_HINT.line;
 
 	}
 

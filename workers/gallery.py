@@ -162,10 +162,11 @@ def run_dir(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
 
 def run_checkpoints(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> list[Path]:
     """The path's checkpoints of a pca entry, in order; [] when it has none on disk."""
-    if entry.surface.directions.kind != "pca" or not run_dir(entry, directory).is_dir():
+    run = run_dir(entry, directory)
+    if entry.surface.directions.kind != "pca" or not run.is_dir():
         return []
     try:
-        return expand_checkpoints(run_dir(entry, directory))
+        return expand_checkpoints(run)
     except ValueError:  # an empty run directory
         return []
 

@@ -148,6 +148,7 @@ class JobQueue:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "jobs.sqlite3"
+        (self.root / "locks").mkdir(exist_ok=True)  # the jobs' fences (see _job_lock)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -183,9 +184,7 @@ class JobQueue:
         """Hold job ``job_id``'s fence while the body runs; yields False (and holds nothing) when another
         process holds it and ``wait`` is False. The lock goes with the file descriptor: a process that dies
         releases it."""
-        path = self.root / "locks" / job_id
-        path.parent.mkdir(exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / "locks" / job_id, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
