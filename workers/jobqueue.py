@@ -17,7 +17,7 @@ Layout of the data directory::
 
     jobs.sqlite3          this queue
     surfaces/<id>.h5      surface files (``Job.out`` is relative to the data directory)
-    locks/<job id>        the jobs' fences (empty files)
+    locks/<job id>        the fences of queued and running jobs (empty files)
 
 The queue knows nothing of HTTP; ``workers`` never imports ``server``.
 """
@@ -135,6 +135,16 @@ class PointRow:
     metrics: dict[str, float | None]
 
 
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (it may have been removed or replaced)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
 def _finite(value: float) -> float | None:
     value = float(value)
     return value if value == value and abs(value) != float("inf") else None
@@ -156,6 +166,10 @@ class JobQueue:
             for column, kind in (("generation", "INTEGER NOT NULL DEFAULT 0"), ("cost", "REAL")):
                 if column not in columns:  # a queue made by an older version
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+            active = {r["id"] for r in db.execute("SELECT id FROM jobs WHERE state IN (?, ?)", ACTIVE)}
+        for lock in (self.root / "locks").iterdir():  # fences left by jobs that ended before they were dropped
+            if lock.name not in active:
+                self._drop_fence(lock.name)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -183,17 +197,32 @@ class JobQueue:
     def _job_lock(self, job_id: str, wait: bool) -> Iterator[bool]:
         """Hold job ``job_id``'s fence while the body runs; yields False (and holds nothing) when another
         process holds it and ``wait`` is False. The lock goes with the file descriptor: a process that dies
-        releases it."""
-        fd = os.open(self.root / "locks" / job_id, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
+        releases it. A lock taken on a file that :meth:`_drop_fence` removed meanwhile fences nobody, so
+        it is let go and the file now at the path is locked instead."""
+        path = self.root / "locks" / job_id
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
+                os.close(fd)
                 yield False
                 return
+            if _same_file(fd, path):
+                break
+            os.close(fd)
+        try:
             yield True
         finally:
             os.close(fd)
+
+    def _drop_fence(self, job_id: str) -> None:
+        """Remove the lock file of a job that no worker may claim any more (done, failed, cancelled), so
+        that ``locks/`` does not keep one file per job ever run. Left in place while a (stalled) worker
+        holds it; removed under the lock, which :meth:`_job_lock` notices."""
+        with self._job_lock(job_id, wait=False) as held:
+            if held:
+                (self.root / "locks" / job_id).unlink(missing_ok=True)
 
     def surface_path(self, job: Job) -> Path:
         """The job's surface file, refused when it would lie outside the data directory."""
@@ -251,7 +280,11 @@ class JobQueue:
     def get(self, job_id: str) -> Job | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return Job.from_row(row) if row is not None else None
+        if row is None:
+            return None
+        if row["state"] not in ACTIVE:
+            self._drop_fence(job_id)
+        return Job.from_row(row)
 
     def list(self, limit: int = 200) -> list[Job]:
         """Newest first."""
@@ -277,7 +310,11 @@ class JobQueue:
                 (time.time(), job_id),
             )
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return Job.from_row(row) if row is not None else None
+        if row is None:
+            return None
+        if row["state"] not in ACTIVE:
+            self._drop_fence(job_id)
+        return Job.from_row(row)
 
     def points_since(self, job_id: str, seq: int = 0) -> list[PointRow]:
         """Points recorded for a job after ``seq``, in order."""
@@ -325,6 +362,7 @@ class JobQueue:
                     "UPDATE jobs SET state = 'failed', error = ?, lease_until = NULL, updated = ? WHERE id = ?",
                     (f"gave up after {MAX_ATTEMPTS} workers stopped while running this job", now, row["id"]),
                 )
+                (self.root / "locks" / row["id"]).unlink(missing_ok=True)  # its fence is held here
                 return None
             db.execute(
                 "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1, "
@@ -411,6 +449,8 @@ class JobQueue:
                 f"eta = NULL, lease_until = NULL, updated = ? WHERE {self._HELD}",
                 (state, error, done, time.time(), *self._held(claim)),
             )
+        if cur.rowcount == 1:
+            self._drop_fence(claim.id)
         return cur.rowcount == 1
 
     def release(self, claim: Job) -> bool:

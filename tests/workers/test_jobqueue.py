@@ -117,3 +117,62 @@ def test_release_requeues_and_surface_paths_stay_inside(tmp_path: Path):
     bad, _ = queue.submit("evil", {}, {}, "x", "../outside.h5", 1, 10)
     with pytest.raises(ValueError, match="outside the data directory"):
         queue.surface_path(bad)
+
+
+def test_fences_go_with_their_jobs(tmp_path: Path):
+    """A job's lock file is removed once no worker may claim the job (done, failed, cancelled, given up),
+    and a queue opened on an older data directory removes the ones left there."""
+    queue = JobQueue(tmp_path)
+    locks = tmp_path / "locks"
+    done, failed, cancelled, running = (submit(queue, k)[0] for k in "abcd")
+    claims = {job.id: queue.claim("w", 30) for job in (done, failed, cancelled, running)}
+    for claim in claims.values():
+        with queue.fenced(claim, 30):
+            pass
+    assert sorted(p.name for p in locks.iterdir()) == sorted(claims)
+    queue.finish(claims[done.id], "done")
+    queue.finish(claims[failed.id], "failed", error="boom")
+    queue.cancel(cancelled.id)
+    assert [p.name for p in locks.iterdir()] == [running.id]
+    for name in (done.id, "no-such-job"):  # as an older version left them
+        (locks / name).touch()
+    JobQueue(tmp_path)
+    assert [p.name for p in locks.iterdir()] == [running.id]
+    poison = submit(queue, "e")[0]
+    for _ in range(MAX_ATTEMPTS):
+        queue.claim("w", 0.001)
+        time.sleep(0.01)
+    while queue.claim("w", 30) is not None:
+        pass
+    assert queue.get(poison.id).state == "failed" and not (locks / poison.id).exists()
+
+
+def test_a_held_fence_stays_and_a_removed_one_is_not_trusted(tmp_path: Path):
+    """A fence held by a (stalled) worker is not removed; a worker that was waiting on a lock file while it
+    was removed ends up holding the file now at the path, so the next worker cannot take the job."""
+    queue = JobQueue(tmp_path)
+    job = submit(queue, "a")[0]
+    with queue._job_lock(job.id, wait=True):
+        queue._drop_fence(job.id)
+        assert (tmp_path / "locks" / job.id).exists()
+        waiting, holds = threading.Event(), threading.Event()
+
+        def waiter() -> None:
+            waiting.set()
+            with queue._job_lock(job.id, wait=True):
+                holds.set()
+                release.wait(30)
+
+        release = threading.Event()
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        waiting.wait(30)
+        time.sleep(0.2)  # the waiter has opened the file and blocks in flock
+        (tmp_path / "locks" / job.id).unlink()  # removed while held, as _drop_fence does
+    assert holds.wait(30)
+    with queue._job_lock(job.id, wait=False) as free:
+        assert not free  # the waiter holds the new file, not the removed one
+    release.set()
+    thread.join(30)
+    with queue._job_lock(job.id, wait=False) as free:
+        assert free
