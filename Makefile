@@ -43,7 +43,6 @@ test-frontend: setup chromium
 # The declared lower bounds (constraints-lower.txt: torch and torchvision, the web stack, numpy, h5py, the
 # helpers and what the tests import) in their own venv, with lossatlas installed in it as a user would
 # (editable, its `lossatlas` command): the engine, the CLI and the server at the oldest versions it accepts.
-# torch's performance note on vmap's fallback (any version, the fast mode's channels-last pooling) is no error.
 LOWER := .venv-lower
 test-lower: $(THREE)
 	rm -rf $(LOWER)
