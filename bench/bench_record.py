@@ -67,6 +67,11 @@ def cpu_flags() -> str:
     )
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's flags (the GPU part's smoke test runs it on a CPU)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_flags()
+
+
 def random_samples(n: int, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, 32, 32, generator=gen)  # (N, 3, 32, 32): the rate does not depend on the pixels
@@ -118,7 +123,7 @@ def gpu_surface(model, samples: int, fast, points_per_pass, batch_size: int, arg
 def gpu_part(args) -> list[dict]:
     model = model_for("resnet56", args.checkpoint)
     print(
-        f"GPU: {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
+        f"GPU: {device_name(args.device)}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
         f"ResNet-56 ({'paper checkpoint' if args.checkpoint and args.checkpoint.exists() else 'seeded init'}), "
         f"random inputs, 51x51 grid, {args.seconds:g} s per configuration"
     )
@@ -247,15 +252,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     args.device = torch.device(args.device)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    record = {"date": started, "torch": torch.__version__}
+    record = {"date": started, "torch": torch.__version__, "device": device_name(args.device)}
     if args.device.type == "cuda":
-        record["device"] = torch.cuda.get_device_name(args.device)
         record["gpu"] = gpu_part(args)
     else:
         print(
             "no GPU here (torch sees no CUDA device): the GPU part of the benchmark of record is skipped; CPU part only\n"
         )
-        record["device"] = cpu_flags()
         record["cpu"] = cpu_part(args)
     if args.json:
         args.json.write_text(json.dumps(record, indent=1))
