@@ -280,11 +280,7 @@ class JobQueue:
     def get(self, job_id: str) -> Job | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            return None
-        if row["state"] not in ACTIVE:
-            self._drop_fence(job_id)
-        return Job.from_row(row)
+        return Job.from_row(row) if row is not None else None
 
     def list(self, limit: int = 200) -> list[Job]:
         """Newest first."""
