@@ -144,17 +144,22 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def open_h5(path: Path, what: str = "") -> h5py.File:
+    """``path`` opened for reading; ``ValueError`` naming it (``what``: "direction file " ...) when it
+    is not an HDF5 file, rather than h5py's OSError."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{what}{path.name} is not an HDF5 file ({e})") from None
+
+
 def read_surface(path: str | Path) -> Surface:
     """Read a surface file written by lossatlas or by the reference code.
 
     Raises ``ValueError`` with the reason when the file is not a usable surface file.
     """
     path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"{path.name} is not an HDF5 file ({e})") from None
-    with f:
+    with open_h5(path) as f:
         if "xcoordinates" not in f:
             raise ValueError(f"{path.name} has no 'xcoordinates' dataset: not a loss surface file")
         x = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
@@ -230,12 +235,8 @@ def read_directions(path: str | Path, names: list[str], shapes: list[tuple[int, 
     ``ValueError`` naming the first weight that differs.
     """
     path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"direction file {path.name} is not an HDF5 file ({e})") from None
     out = []
-    with f:
+    with open_h5(path, "direction file ") as f:
         if "xdirection" not in f:
             raise ValueError(f"direction file {path.name} has no 'xdirection' group")
         for group_name in ("xdirection", "ydirection"):

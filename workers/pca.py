@@ -26,7 +26,7 @@ import torch
 
 from .directions import Direction
 from .files import atomic_path
-from .h5io import write_directions
+from .h5io import open_h5, write_directions
 
 PROJECTIONS = ("cos", "lstsq")
 PCA_FIELDS = ("explained_variance_", "explained_variance_ratio_", "singular_values_")
@@ -172,7 +172,7 @@ def write_pca_directions(
 
 def read_pca_stats(path: str | Path) -> dict[str, np.ndarray] | None:
     """``explained_variance_`` ... of a PCA direction file (ours or the reference's); None for others."""
-    with h5py.File(path, "r") as f:
+    with open_h5(Path(path), "direction file ") as f:
         if not all(name in f for name in PCA_FIELDS):
             return None
         return {name: np.asarray(f[name][()], dtype=np.float64) for name in PCA_FIELDS}
@@ -188,11 +188,7 @@ def write_projection(path: str | Path, x: np.ndarray, y: np.ndarray) -> None:
 def read_projection(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(proj_xcoord, proj_ycoord)`` of a reference projection file."""
     path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise ValueError(f"projection file {path.name} is not an HDF5 file ({e})") from None
-    with f:
+    with open_h5(path, "projection file ") as f:
         if "proj_xcoord" not in f or "proj_ycoord" not in f:
             raise ValueError(f"{path.name} has no proj_xcoord/proj_ycoord datasets: not a projection file")
         x = np.asarray(f["proj_xcoord"][()], dtype=np.float64).reshape(-1)
