@@ -15,9 +15,9 @@ export class LineView {
 
 	/**
 	 * @param {{curves: Array<{id, name, color, coords: number[], values: Float64Array, done: Uint8Array}>,
-	 *   zscale, xlabel: string, ylabel: string, note: string, cursor: ?{id, i}}} view
+	 *   zscale, xlabel: string, ylabel: string, note: string, cursor: ?{id, i}, inset: {top, right}}} view
 	 */
-	draw( { curves, zscale, xlabel, ylabel, note, cursor } ) {
+	draw( { curves, zscale, xlabel, ylabel, note, cursor, inset } ) {
 
 		this.curves = curves;
 		this.zscale = zscale;
@@ -25,7 +25,7 @@ export class LineView {
 		const xs = curves.flatMap( ( c ) => [ c.coords[ 0 ], c.coords[ c.coords.length - 1 ] ] );
 		const xr = xs.length ? [ Math.min( ...xs ), Math.max( ...xs ) ] : [ - 1, 1 ];
 		if ( xr[ 1 ] === xr[ 0 ] ) xr[ 1 ] = xr[ 0 ] + 1;
-		plot.begin( xr, [ - 0.03, 1.03 ] );
+		plot.begin( xr, [ - 0.03, 1.03 ], { inset } );
 		plot.axes( niceTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
 		ctx.save();
 		ctx.beginPath();

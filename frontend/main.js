@@ -499,15 +499,25 @@ class App {
 
 		if ( ! this.shown ) return;
 		const { state, shown, zscale } = this;
+		const inset = this._plotInset();
 		if ( state.view === 'map' ) {
 
-			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names, paths: this.paths, pathCursor: this.hover.pathCursor } );
+			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names, paths: this.paths, pathCursor: this.hover.pathCursor, inset } );
 
 		} else if ( state.view === '1d' ) {
 
-			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor } );
+			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
 
 		}
+
+	}
+
+	/** Room the flat plots leave for what is drawn over them: the title (it grows with the names of
+	 * the surfaces shown) above, the colour bar, when shown, on the right. */
+	_plotInset() {
+
+		const title = $( 'title' );
+		return { top: title.offsetTop + title.offsetHeight + 16, right: $( 'colorbar' ).hidden ? 40 : 130 };
 
 	}
 

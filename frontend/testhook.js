@@ -70,6 +70,14 @@ export function installTestHook( app ) {
 			return { drawn: Boolean( world ), height: world ? world.z / Z_HEIGHT : null };
 
 		},
+		/** The plot rectangle of the contour map or the 1-D view, whichever is shown, in client
+		 * coordinates ({left, top, right, bottom}); null in 3-D. */
+		plotRect() {
+
+			const view = { map: app.mapView, '1d': app.lineView }[ app.state.view ];
+			return view ? view.plot.rect() : null;
+
+		},
 		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with
 		 * (fx, fy) fractional grid indices; [] in the other views. */
 		contours() {

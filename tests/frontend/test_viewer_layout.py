@@ -1,0 +1,42 @@
+"""What the viewer draws over itself stays apart: the plots start below the title (which grows with the
+names shown) and the 3-D view, panes included, ends left of the colour bar; values read back through
+the tooltip still match the files."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from frontend_support import GALLERY
+
+pytestmark = pytest.mark.slow
+FOUR = ("pair-a", "pair-b", "seed-2", "seed-3")
+
+
+def bottom(box: dict) -> float:
+    return box["y"] + box["height"]
+
+
+def test_flat_plots_start_below_the_title(viewer, surfaces):
+    """Four names wrap the title over several lines in a 1000 px window: the 1-D plot and the contour
+    map start below it, and the highest point of each slice is drawn there, not under the title."""
+    page = viewer.page
+    page.set_viewport_size({"width": 1000, "height": 760})
+    viewer.open(f"?s={','.join(FOUR)}&v=1d")
+    title = page.locator("#title").bounding_box()
+    assert title["height"] > 64  # several lines: the plots' fixed 64 px top margin was under it
+    rect = page.evaluate("() => window.__lossatlas.plotRect()")
+    assert rect["top"] >= bottom(title)
+    for sid in FOUR:  # the slice along x through y = 0 (the middle row of these 9 x 9 grids)
+        s = surfaces[sid]
+        iy = int(np.argmin(np.abs(s.ycoordinates)))
+        ix = int(np.argmax(s.metrics["train_loss"][iy]))
+        at = viewer.screen(sid, ix, iy)
+        assert bottom(title) < at["y"] <= rect["bottom"] + 1, (sid, at, title)
+    rows = viewer.hover("seed-3", ix, iy)  # the last ones: seed-3's highest point, read back
+    assert math.isclose(float(rows["value"]), s.metrics["train_loss"][iy, ix], rel_tol=2e-5)
+    viewer.click("[data-view=map]")
+    rect = page.evaluate("() => window.__lossatlas.plotRect()")
+    assert rect["top"] >= bottom(page.locator("#title").bounding_box())
+    assert viewer.errors == []
