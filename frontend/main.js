@@ -407,6 +407,7 @@ class App {
 		const { state } = this;
 		const showBar = this.colorMode === 'map' && state.view !== '1d' && ! this.zscale.empty;
 		$( 'colorbar' ).hidden = ! showBar;
+		$( 'viewport' ).classList.toggle( 'with-bar', showBar ); // the 3-D view ends left of the bar
 		if ( ! showBar ) return;
 		const canvas = $( 'colorbar' ).querySelector( 'canvas' );
 		if ( this.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, this.drape.scale, '|min/max| (colour)' );

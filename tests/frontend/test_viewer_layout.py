@@ -40,3 +40,25 @@ def test_flat_plots_start_below_the_title(viewer, surfaces):
     rect = page.evaluate("() => window.__lossatlas.plotRect()")
     assert rect["top"] >= bottom(page.locator("#title").bounding_box())
     assert viewer.errors == []
+
+
+@pytest.mark.parametrize(("query", "sid"), [("?s=pair-a", "pair-a"), ("?s=pair-a,pair-b&p=1", "pair-b")])
+def test_the_3d_view_ends_left_of_the_colour_bar(viewer, surfaces, query, sid):
+    """One surface, or panes: the colour bar is shown beside the view, never over a pane's surface;
+    hovering the last pane still reads its own surface."""
+    page = viewer.page
+    viewer.open(query)
+    bar = page.locator("#colorbar").bounding_box()
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    assert page.locator("#colorbar").is_visible()
+    assert canvas["x"] + canvas["width"] <= bar["x"]
+    ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if viewer.screen(sid, i, j)["visible"])
+    rows = viewer.hover(sid, ix, iy)
+    assert rows["surface"] == GALLERY[sid][0]
+    assert math.isclose(float(rows["value"]), surfaces[sid].metrics["train_loss"][iy, ix], rel_tol=2e-5)
+    # Overlaid in one colour each: no colour bar, the view takes the whole width.
+    viewer.open("?s=pair-a,pair-b")
+    assert page.locator("#colorbar").is_hidden()
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    assert canvas["width"] == pytest.approx(page.locator("#viewport").bounding_box()["width"], abs=1)
+    assert viewer.errors == []
