@@ -195,22 +195,37 @@ class App {
 		} );
 		for ( const side of [ 'left', 'right' ] ) {
 
-			$( `toggle-${ side }` ).addEventListener( 'click', ( e ) => {
-
-				const open = ! document.body.classList.contains( `show-${ side }` );
-				document.body.classList.remove( 'show-left', 'show-right' );
-				document.body.classList.toggle( `show-${ side }`, open );
-				e.currentTarget.setAttribute( 'aria-expanded', String( open ) );
-				requestAnimationFrame( () => this.viewport.resize() );
-
-			} );
+			$( `toggle-${ side }` ).addEventListener( 'click', () => this._drawer( document.body.classList.contains( `show-${ side }` ) ? null : side ) );
 
 		}
+
+		document.addEventListener( 'keydown', ( e ) => {
+
+			const open = [ 'left', 'right' ].find( ( side ) => document.body.classList.contains( `show-${ side }` ) );
+			if ( e.key !== 'Escape' || ! open ) return;
+			this._drawer( null );
+			$( `toggle-${ open }` ).focus();
+
+		} );
 
 		this.hover.bind( $( 'viewport' ) );
 		if ( matchMedia( '(pointer: coarse)' ).matches ) $( 'hint' ).textContent = 'one finger: rotate · pinch: zoom · two fingers: pan · tap: values';
 		window.addEventListener( 'error', ( e ) => this.status.error( e.error || e.message ) );
 		window.addEventListener( 'unhandledrejection', ( e ) => this.status.error( e.reason ) );
+
+	}
+
+	/** Open one side panel as a drawer (narrow windows), or none (null); the toggles say which. */
+	_drawer( side ) {
+
+		for ( const each of [ 'left', 'right' ] ) {
+
+			document.body.classList.toggle( `show-${ each }`, each === side );
+			$( `toggle-${ each }` ).setAttribute( 'aria-expanded', String( each === side ) );
+
+		}
+
+		requestAnimationFrame( () => this.viewport.resize() );
 
 	}
 
