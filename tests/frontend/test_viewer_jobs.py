@@ -21,7 +21,7 @@ TOKEN = "lossatlas-test-token"
 def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
     viewer.open("?s=pair-a")
     page = viewer.page
-    page.click("#job-section summary")
+    viewer.open_job_form()
     models = page.eval_on_selector_all("select[name=model] option", "(els) => els.map((e) => e.value)")
     datasets = page.eval_on_selector_all("select[name=dataset] option", "(els) => els.map((e) => e.value)")
     assert models == ["tinycnn"] and datasets == ["tiny"]  # from /api/config
@@ -85,7 +85,7 @@ def test_token_field_and_refused_requests_show_the_servers_message(browser, toke
         viewer = Viewer(context.new_page(), token_server)
         viewer.open("?s=pair-a")
         page = viewer.page
-        page.click("#job-section summary")
+        viewer.open_job_form()
         token = page.locator("input[name=token]")
         assert token.is_visible()  # /api/config says auth_required
         page.fill("input[name=x]", "-1:1:5")
@@ -117,7 +117,7 @@ def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_s
             viewer = Viewer(context.new_page(), base)
             viewer.open("?s=pair-a")
             page = viewer.page
-            page.click("#job-section summary")
+            viewer.open_job_form()
             page.fill("input[name=x]", "-1:1:5")
             page.fill("input[name=y]", "")
             page.click("button[type=submit]")
@@ -164,7 +164,7 @@ def test_trained_weights_from_a_checkpoint_file(browser, tmp_path, tmp_path_fact
             viewer = Viewer(context.new_page(), base)
             viewer.open("?s=pair-a")
             page = viewer.page
-            page.click("#job-section summary")
+            viewer.open_job_form()
             page.select_option("select[name=weights]", "upload")
             page.fill("input[name=x]", "-1:1:5")
             page.fill("input[name=y]", "")
@@ -215,9 +215,7 @@ def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, g
             viewer = Viewer(context.new_page(), base)
             viewer.open("?s=pair-a")
             page = viewer.page
-            page.click("#job-section summary")
-            option = page.locator("select[name=weights] option[value='gallery:tiny-trained']")
-            option.wait_for(state="attached")
+            option = viewer.open_job_form(weights="gallery:tiny-trained")
             assert option.inner_text() == "Tiny CNN, trained"
             labels = page.locator("select[name=weights] option").all_inner_texts()
             assert labels == ["random initialization (untrained)", "Tiny CNN, trained", "upload…"]
