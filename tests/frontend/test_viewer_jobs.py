@@ -229,6 +229,13 @@ def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, g
             request = httpx.get(f"{base}/api/jobs/{job.get_attribute('data-id')}").json()["request"]
             assert request["gallery_checkpoint"] == "tiny-trained" and request["checkpoint_id"] is None
             assert request["name"] == "tinycnn, gallery weights tiny-trained, tiny"
-            assert job.locator(".job-head .link").inner_text() == request["name"]
+            link = job.locator(".job-head .link")
+            assert link.inner_text() == request["name"] == link.get_attribute("title")
+            # The row fits the panel (a long name is cut short with an ellipsis): its state and the
+            # cancel button stay in view.
+            panel = page.locator("#left-panel").bounding_box()
+            for part in (".state", ".remove", "progress"):
+                box = job.locator(part).bounding_box()
+                assert box["x"] + box["width"] <= panel["x"] + panel["width"], part
         finally:
             context.close()
