@@ -22,6 +22,16 @@ export function nearestIndex( coords, v ) {
 
 }
 
+/** ``text`` cut to ``width`` pixels in the context's font, with an ellipsis where it was cut. */
+export function fitText( ctx, text, width ) {
+
+	if ( ctx.measureText( text ).width <= width ) return text;
+	let n = text.length;
+	while ( n > 1 && ctx.measureText( `${ text.slice( 0, n ) }…` ).width > width ) n --;
+	return `${ text.slice( 0, n ).trimEnd() }…`;
+
+}
+
 /** A canvas sized to its box at device resolution, with a plot rectangle and data <-> pixel maps. */
 export class PlotCanvas {
 

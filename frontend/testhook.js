@@ -71,11 +71,11 @@ export function installTestHook( app ) {
 
 		},
 		/** The plot rectangle of the contour map or the 1-D view, whichever is shown, in client
-		 * coordinates ({left, top, right, bottom}); null in 3-D. */
+		 * coordinates ({left, top, right, bottom}; the 1-D view's adds its legend's box); null in 3-D. */
 		plotRect() {
 
-			const view = { map: app.mapView, '1d': app.lineView }[ app.state.view ];
-			return view ? view.plot.rect() : null;
+			if ( app.state.view === '1d' ) return { ...app.lineView.plot.rect(), legend: app.lineView.legendRect() };
+			return app.state.view === 'map' ? app.mapView.plot.rect() : null;
 
 		},
 		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with

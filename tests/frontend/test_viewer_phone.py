@@ -123,3 +123,24 @@ def test_each_drawer_closes_by_its_button_or_escape(phone):
     assert page.evaluate("() => document.activeElement.id") == "toggle-right"
     assert page.locator("#toggle-right").get_attribute("aria-expanded") == "false"
     assert viewer.errors == []
+
+
+def test_1d_legend_and_note_fit_a_phone(phone, surfaces):
+    """A long name (a difference layer's) in a 390 px wide 1-D view: the legend stays inside the plot
+    (names cut short) and the plot starts below the title; the slice is still the surface's row."""
+    viewer, _ = phone
+    viewer.open("?s=pair-b,pair-a~pair-b&v=1d")
+    page = viewer.page
+    rect = page.evaluate("() => window.__lossatlas.plotRect()")
+    legend = rect["legend"]
+    assert rect["left"] <= legend["left"] < legend["right"] <= rect["right"], rect
+    title = page.locator("#title").bounding_box()
+    assert rect["top"] >= title["y"] + title["height"]
+    s = surfaces["pair-b"]
+    iy = int(np.argmin(np.abs(s.ycoordinates)))
+    at = viewer.screen("pair-b", 6, iy)
+    page.touchscreen.tap(at["x"], at["y"])
+    page.wait_for_selector("#tooltip:not([hidden])")
+    value = float(page.locator("#tooltip [data-key=value] b").inner_text().split()[0])
+    assert math.isclose(value, s.metrics["train_loss"][iy, 6], rel_tol=2e-5)
+    assert viewer.errors == []
