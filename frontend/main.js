@@ -330,7 +330,7 @@ class App {
 		} );
 		this.viewport.setPanes( state.view === '3d' ? panes : 1 );
 		this.colorMode = colorMode;
-		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short );
+		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short, this.viewport.camera );
 		this._buildPaths();
 
 		const list = metrics.join();
@@ -625,6 +625,7 @@ class App {
 
 	_cameraMoved() {
 
+		if ( this.axes?.face( this.viewport.camera ) ) this.viewport.requestRender();
 		this.hover?.clear();
 		clearTimeout( this._cameraTimer );
 		this._cameraTimer = setTimeout( () => this.writeURL(), 250 );

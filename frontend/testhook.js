@@ -38,7 +38,9 @@ export function installTestHook( app ) {
 				view: app.state.view, metric: app.state.metric, ids: [ ...app.state.ids ], wireframe: app.state.wireframe, cmap: app.state.cmap,
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
 				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
-				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( { depth_test: c.material.depthTest } ) ),
+				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( {
+					depth_test: c.material.depthTest, role: c.userData.role, hidden: app.viewport.occluded( c.position ),
+				} ) ),
 				axis_names: app.names ? { x: app.names.x, y: app.names.y } : null,
 				paths: app.paths.map( ( p, k ) => ( {
 					id: p.id, color: p.color, plane: p.planeKey, checkpoints: p.t.x.length,

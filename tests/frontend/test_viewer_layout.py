@@ -62,3 +62,30 @@ def test_the_3d_view_ends_left_of_the_colour_bar(viewer, surfaces, query, sid):
     canvas = page.locator("#view-3d canvas").bounding_box()
     assert canvas["width"] == pytest.approx(page.locator("#viewport").bounding_box()["width"], abs=1)
     assert viewer.errors == []
+
+
+def z_ticks(viewer) -> list[dict]:
+    return [label for label in viewer.state()["labels"] if label["role"] == "z-tick"]
+
+
+def test_z_axis_ticks_stand_clear_of_the_surfaces(viewer):
+    """Overlaid surfaces have no colour bar: the z axis is the one scale in view. Its tick labels are
+    not behind a surface, from the default camera, from the other side and after a drag half round
+    (the axis moves to the floor's corner the camera sees leftmost)."""
+    for cam in ("", "&cam=-3.3,3.95,2.75,0,0,0.35", "&cam=0.3,-5,2.75,0,0,0.35"):
+        viewer.open(f"?s=pair-a,pair-b,seed-2{cam}")
+        ticks = z_ticks(viewer)
+        assert len(ticks) >= 3 and not any(t["hidden"] for t in ticks), (cam, ticks)
+    page = viewer.page
+    box = page.locator("#view-3d canvas").bounding_box()
+    before = viewer.state()["camera"]
+    page.mouse.move(box["x"] + 100, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(box["x"] + 100 + 40 * k, box["y"] + box["height"] / 2)
+    page.mouse.up()
+    after = viewer.state()["camera"]
+    assert np.sign(after[0]) != np.sign(before[0]) or np.sign(after[1]) != np.sign(before[1])  # round the back
+    ticks = z_ticks(viewer)
+    assert len(ticks) >= 3 and not any(t["hidden"] for t in ticks), ticks
+    assert viewer.errors == []
