@@ -1,5 +1,6 @@
 // The shared 3-D axes: a floor grid at the x/y ticks, a z axis with the scale's numbered ticks, and
-// text sprites for the labels. Rebuilt whenever the frame or the z scale changes; dispose() frees all.
+// text sprites for the labels. Rebuilt whenever the frame or the z scale changes, and when the camera
+// turns the z axis to another corner of the floor (face); dispose() frees all.
 
 import * as THREE from 'three';
 import { Z_HEIGHT, niceTicks, tickLabels } from './scale.js';
@@ -54,25 +55,77 @@ export class AxesFrame {
 	 * @param {import('./scale.js').ZScale} zscale
 	 * @param {string} metric
 	 * @param {{x: string, y: string}} names what the x and y axes are
+	 * @param {THREE.Camera} camera the z axis stands at the floor's corner that is leftmost from it
 	 */
-	update( frame, zscale, metric, names ) {
+	update( frame, zscale, metric, names, camera ) {
 
-		this.clear();
+		this._args = { frame, zscale, metric, names };
+		this.corner = this._corner( camera );
+		this._build();
+
+	}
+
+	/** Move the z axis to the corner the camera now sees leftmost (from behind the surfaces, its
+	 * ticks were hidden); returns whether it moved. */
+	face( camera ) {
+
+		if ( ! this._args ) return false;
+		const corner = this._corner( camera );
+		if ( corner === this.corner ) return false;
+		this.corner = corner;
+		this._build();
+		return true;
+
+	}
+
+	/** The floor's corners [x, y] in world units, counter-clockwise from (x0, y0). */
+	_corners() {
+
+		const { frame } = this._args;
 		const X0 = frame.sx( frame.x0 ), X1 = frame.sx( frame.x1 );
 		const Y0 = frame.has2d ? frame.sy( frame.y0 ) : 0, Y1 = frame.has2d ? frame.sy( frame.y1 ) : 0;
+		return [ [ X0, Y0 ], [ X1, Y0 ], [ X1, Y1 ], [ X0, Y1 ] ];
+
+	}
+
+	/** Where the z axis and the walls go, seen from ``camera``: "AB" with A the corner leftmost on the
+	 * screen (of two as far left, the farther: it stands clear of the surfaces), for the z axis, and B
+	 * the farthest corner, for the walls behind the surfaces. */
+	_corner( camera ) {
+
+		camera.updateMatrixWorld();
+		const seen = this._corners().map( ( [ x, y ], i ) => ( { i, x: new THREE.Vector3( x, y, 0 ).project( camera ).x, d: camera.position.distanceTo( new THREE.Vector3( x, y, 0 ) ) } ) );
+		const back = seen.reduce( ( a, b ) => ( b.d > a.d ? b : a ) ).i;
+		seen.sort( ( a, b ) => ( Math.abs( a.x - b.x ) > 1e-3 ? a.x - b.x : b.d - a.d ) );
+		return `${ seen[ 0 ].i }${ back }`;
+
+	}
+
+	_build() {
+
+		this.clear();
+		const { frame, zscale, metric, names } = this._args;
+		const corners = this._corners();
+		const [ [ X0, Y0 ], , [ X1, Y1 ] ] = corners;
+		const axis = Number( this.corner[ 0 ] ), back = Number( this.corner[ 1 ] );
+		const [ AX, AY ] = corners[ axis ]; // the z axis
+		const walls = [ corners[ back ], corners[ ( back + 1 ) % 4 ], corners[ ( back + 3 ) % 4 ] ];
+		// away from the floor's middle, along both axes: tick marks and labels outside the surfaces
+		const out = new THREE.Vector2( Math.sign( AX - ( X0 + X1 ) / 2 ), Math.sign( AY - ( Y0 + Y1 ) / 2 ) ).normalize();
 		const major = [], minor = [];
 		const xt = niceTicks( frame.x0, frame.x1, 5 );
 		const yt = frame.has2d ? niceTicks( frame.y0, frame.y1, 5 ) : [];
 		for ( const x of xt ) minor.push( frame.sx( x ), Y0, 0, frame.sx( x ), Y1, 0 );
 		for ( const y of yt ) minor.push( X0, frame.sy( y ), 0, X1, frame.sy( y ), 0 );
 		major.push( X0, Y0, 0, X1, Y0, 0, X1, Y0, 0, X1, Y1, 0, X1, Y1, 0, X0, Y1, 0, X0, Y1, 0, X0, Y0, 0 );
-		major.push( X0, Y1, 0, X0, Y1, Z_HEIGHT ); // z axis at the back-left corner
+		major.push( AX, AY, 0, AX, AY, Z_HEIGHT );
 		const ticks = zscale.empty ? [] : zscale.ticks( 6 );
 		for ( const tick of ticks ) {
 
 			const z = tick.t * Z_HEIGHT;
-			major.push( X0, Y1, z, X0 - 0.04, Y1, z );
-			minor.push( X0, Y1, z, X1, Y1, z, X0, Y1, z, X0, Y0, z ); // faint back walls
+			major.push( AX, AY, z, AX + out.x * 0.04, AY + out.y * 0.04, z );
+			const [ [ WX, WY ], [ PX, PY ], [ QX, QY ] ] = walls;
+			minor.push( WX, WY, z, PX, PY, z, WX, WY, z, QX, QY, z ); // faint walls behind the surfaces
 
 		}
 
@@ -88,10 +141,15 @@ export class AxesFrame {
 		const xl = tickLabels( xt ), yl = tickLabels( yt );
 		xt.forEach( ( x, i ) => this._label( xl[ i ], frame.sx( x ), Y0 - 0.1, 0 ) );
 		yt.forEach( ( y, i ) => this._label( yl[ i ], X1 + 0.12, frame.sy( y ), 0 ) );
-		for ( const tick of ticks ) this._label( tick.label, X0 - 0.16, Y1, tick.t * Z_HEIGHT );
+		for ( const tick of ticks ) this._label( tick.label, AX + out.x * 0.16, AY + out.y * 0.16, tick.t * Z_HEIGHT, { role: 'z-tick' } );
 		this._label( names.x, ( X0 + X1 ) / 2, Y0 - 0.3, 0, { weight: 600, height: 0.07 } );
 		if ( frame.has2d ) this._label( names.y, X1 + 0.42, ( Y0 + Y1 ) / 2, 0, { weight: 600, height: 0.07 } );
-		this._label( metric + ( zscale.log ? ' (log)' : '' ), X0, Y1, Z_HEIGHT + 0.12, { weight: 600, height: 0.08 } );
+		// the metric's name above the axis, reaching inwards (toward the back) rather than out of the view
+		const title = this._label( metric + ( zscale.log ? ' (log)' : '' ), AX, AY, Z_HEIGHT + 0.12, { weight: 600, height: 0.08 } );
+		const [ TX, TY ] = corners[ back !== axis ? back : ( axis + 1 ) % 4 ];
+		const inward = new THREE.Vector2( TX - AX, TY - AY ).normalize().multiplyScalar( title.scale.x / 2 );
+		title.position.x += inward.x;
+		title.position.y += inward.y;
 
 	}
 
@@ -103,11 +161,13 @@ export class AxesFrame {
 
 	}
 
-	_label( text, x, y, z, options ) {
+	_label( text, x, y, z, { role = null, ...options } = {} ) {
 
 		const sprite = textSprite( text, options );
 		sprite.position.set( x, y, z );
+		sprite.userData.role = role;
 		this.group.add( sprite );
+		return sprite;
 
 	}
 

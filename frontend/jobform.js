@@ -230,9 +230,10 @@ export class JobPanel {
 				job.rate ? `${ formatNumber( job.rate, 3 ) } pt/s` : null,
 				live && job.eta !== null && job.eta !== undefined ? `${ Math.ceil( job.eta ) } s left` : null,
 			].filter( Boolean ).join( ' · ' );
+			const title = job.request ? jobTitle( job.request ) : job.surface_id;
 			return h( 'li', { class: `job ${ job.state }`, dataset: { id: job.id, state: job.state } },
 				h( 'div', { class: 'job-head' },
-					h( 'button', { type: 'button', class: 'link', onclick: () => this.host.show( job.surface_id ) }, job.request ? jobTitle( job.request ) : job.surface_id ),
+					h( 'button', { type: 'button', class: 'link', title, onclick: () => this.host.show( job.surface_id ) }, title ),
 					h( 'span', { class: 'state' }, job.state === 'lost' ? 'unreachable' : job.state ),
 					live ? h( 'button', { type: 'button', class: 'remove', title: 'cancel the job', onclick: () => this.host.cancel( job.id, this.token() ) }, '×' ) : null ),
 				h( 'progress', { max: '1', value: String( share ) } ),

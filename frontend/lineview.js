@@ -1,7 +1,7 @@
 // The 1-D view: curves of 1-D surfaces and slices of 2-D surfaces through the cursor. The y axis is
 // the shared z scale (log and clipping included).
 
-import { INK, PlotCanvas, nearestIndex } from './plot-canvas.js';
+import { INK, PlotCanvas, fitText, nearestIndex } from './plot-canvas.js';
 import { niceTicks } from './scale.js';
 
 export class LineView {
@@ -10,14 +10,15 @@ export class LineView {
 
 		this.plot = new PlotCanvas( canvas );
 		this.curves = [];
+		this.legendBox = [ 0, 0, 0, 0 ]; // x, y, width, height in canvas pixels
 
 	}
 
 	/**
 	 * @param {{curves: Array<{id, name, color, coords: number[], values: Float64Array, done: Uint8Array}>,
-	 *   zscale, xlabel: string, ylabel: string, note: string, cursor: ?{id, i}}} view
+	 *   zscale, xlabel: string, ylabel: string, note: string, cursor: ?{id, i}, inset: {top, right}}} view
 	 */
-	draw( { curves, zscale, xlabel, ylabel, note, cursor } ) {
+	draw( { curves, zscale, xlabel, ylabel, note, cursor, inset } ) {
 
 		this.curves = curves;
 		this.zscale = zscale;
@@ -25,7 +26,7 @@ export class LineView {
 		const xs = curves.flatMap( ( c ) => [ c.coords[ 0 ], c.coords[ c.coords.length - 1 ] ] );
 		const xr = xs.length ? [ Math.min( ...xs ), Math.max( ...xs ) ] : [ - 1, 1 ];
 		if ( xr[ 1 ] === xr[ 0 ] ) xr[ 1 ] = xr[ 0 ] + 1;
-		plot.begin( xr, [ - 0.03, 1.03 ] );
+		plot.begin( xr, [ - 0.03, 1.03 ], { inset } );
 		plot.axes( niceTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
 		ctx.save();
 		ctx.beginPath();
@@ -93,23 +94,28 @@ export class LineView {
 		ctx.textAlign = 'left';
 		ctx.textBaseline = 'middle';
 		let y = this.plot.top + 14;
-		const width = Math.max( 0, ...curves.map( ( c ) => ctx.measureText( c.name ).width ) ) + 40;
+		// inside the plot: names too long for it (a phone) are cut short
+		const room = this.plot.right - this.plot.left - 16;
+		const names = curves.map( ( c ) => fitText( ctx, c.name, room - 32 ) );
+		const width = Math.max( 0, ...names.map( ( name ) => ctx.measureText( name ).width ) ) + 32;
+		const left = this.plot.right - width - 8;
 		ctx.fillStyle = 'rgba(16,20,27,0.8)';
-		ctx.fillRect( this.plot.right - width - 8, this.plot.top + 4, width, curves.length * 17 + 4 );
-		for ( const curve of curves ) {
+		this.legendBox = [ left - 4, this.plot.top + 4, width + 8, curves.length * 17 + 4 ];
+		ctx.fillRect( ...this.legendBox );
+		curves.forEach( ( curve, k ) => {
 
 			ctx.fillStyle = curve.color;
-			ctx.fillRect( this.plot.right - width, y - 1.5, 18, 3 );
+			ctx.fillRect( left + 4, y - 1.5, 18, 3 );
 			ctx.fillStyle = INK;
-			ctx.fillText( curve.name, this.plot.right - width + 24, y );
+			ctx.fillText( names[ k ], left + 28, y );
 			y += 17;
 
-		}
+		} );
 
 		if ( note ) {
 
 			ctx.fillStyle = 'rgba(201,209,224,0.7)';
-			ctx.fillText( note, this.plot.left, this.plot.bottom + 48 );
+			ctx.fillText( fitText( ctx, note, this.plot.canvas.clientWidth - this.plot.left - 8 ), this.plot.left, this.plot.bottom + 48 );
 
 		}
 
@@ -131,6 +137,15 @@ export class LineView {
 		}
 
 		return best;
+
+	}
+
+	/** The legend's box in client coordinates ({left, top, right, bottom}). */
+	legendRect() {
+
+		const [ x, y, w, h ] = this.legendBox;
+		const a = this.plot.client( x, y );
+		return { left: a.x, top: a.y, right: a.x + w, bottom: a.y + h };
 
 	}
 

@@ -195,22 +195,37 @@ class App {
 		} );
 		for ( const side of [ 'left', 'right' ] ) {
 
-			$( `toggle-${ side }` ).addEventListener( 'click', ( e ) => {
-
-				const open = ! document.body.classList.contains( `show-${ side }` );
-				document.body.classList.remove( 'show-left', 'show-right' );
-				document.body.classList.toggle( `show-${ side }`, open );
-				e.currentTarget.setAttribute( 'aria-expanded', String( open ) );
-				requestAnimationFrame( () => this.viewport.resize() );
-
-			} );
+			$( `toggle-${ side }` ).addEventListener( 'click', () => this._drawer( document.body.classList.contains( `show-${ side }` ) ? null : side ) );
 
 		}
+
+		document.addEventListener( 'keydown', ( e ) => {
+
+			const open = [ 'left', 'right' ].find( ( side ) => document.body.classList.contains( `show-${ side }` ) );
+			if ( e.key !== 'Escape' || ! open ) return;
+			this._drawer( null );
+			$( `toggle-${ open }` ).focus();
+
+		} );
 
 		this.hover.bind( $( 'viewport' ) );
 		if ( matchMedia( '(pointer: coarse)' ).matches ) $( 'hint' ).textContent = 'one finger: rotate · pinch: zoom · two fingers: pan · tap: values';
 		window.addEventListener( 'error', ( e ) => this.status.error( e.error || e.message ) );
 		window.addEventListener( 'unhandledrejection', ( e ) => this.status.error( e.reason ) );
+
+	}
+
+	/** Open one side panel as a drawer (narrow windows), or none (null); the toggles say which. */
+	_drawer( side ) {
+
+		for ( const each of [ 'left', 'right' ] ) {
+
+			document.body.classList.toggle( `show-${ each }`, each === side );
+			$( `toggle-${ each }` ).setAttribute( 'aria-expanded', String( each === side ) );
+
+		}
+
+		requestAnimationFrame( () => this.viewport.resize() );
 
 	}
 
@@ -315,7 +330,7 @@ class App {
 		} );
 		this.viewport.setPanes( state.view === '3d' ? panes : 1 );
 		this.colorMode = colorMode;
-		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short );
+		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short, this.viewport.camera );
 		this._buildPaths();
 
 		const list = metrics.join();
@@ -407,6 +422,7 @@ class App {
 		const { state } = this;
 		const showBar = this.colorMode === 'map' && state.view !== '1d' && ! this.zscale.empty;
 		$( 'colorbar' ).hidden = ! showBar;
+		$( 'viewport' ).classList.toggle( 'with-bar', showBar ); // the 3-D view ends left of the bar
 		if ( ! showBar ) return;
 		const canvas = $( 'colorbar' ).querySelector( 'canvas' );
 		if ( this.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, this.drape.scale, '|min/max| (colour)' );
@@ -499,15 +515,25 @@ class App {
 
 		if ( ! this.shown ) return;
 		const { state, shown, zscale } = this;
+		const inset = this._plotInset();
 		if ( state.view === 'map' ) {
 
-			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names, paths: this.paths, pathCursor: this.hover.pathCursor } );
+			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names, paths: this.paths, pathCursor: this.hover.pathCursor, inset } );
 
 		} else if ( state.view === '1d' ) {
 
-			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor } );
+			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
 
 		}
+
+	}
+
+	/** Room the flat plots leave for what is drawn over them: the title (it grows with the names of
+	 * the surfaces shown) above, the colour bar, when shown, on the right. */
+	_plotInset() {
+
+		const title = $( 'title' );
+		return { top: title.offsetTop + title.offsetHeight + 16, right: $( 'colorbar' ).hidden ? 40 : 130 };
 
 	}
 
@@ -599,6 +625,7 @@ class App {
 
 	_cameraMoved() {
 
+		if ( this.axes?.face( this.viewport.camera ) ) this.viewport.requestRender();
 		this.hover?.clear();
 		clearTimeout( this._cameraTimer );
 		this._cameraTimer = setTimeout( () => this.writeURL(), 250 );

@@ -19,11 +19,11 @@ export class MapView {
 	}
 
 	/** @param {{layers: Array<{id, name, grid, style}>, zscale, frame, cmap: string, cursor: ?{id, ix, iy}, names: {x: string, y: string}, paths: Array, pathCursor: ?{id, i}}} view */
-	draw( { layers, zscale, frame, cmap, cursor, names, paths = [], pathCursor = null } ) {
+	draw( { layers, zscale, frame, cmap, cursor, names, paths = [], pathCursor = null, inset } ) {
 
 		this.layers = layers.filter( ( l ) => l.grid.ndim === 2 );
 		const plot = this.plot;
-		plot.begin( [ frame.x0, frame.x1 ], [ frame.y0, frame.y1 ], { equalAspect: ! frame.stretch } );
+		plot.begin( [ frame.x0, frame.x1 ], [ frame.y0, frame.y1 ], { equalAspect: ! frame.stretch, inset } );
 		const ctx = plot.ctx;
 		const heat = this.layers.length === 1 ? this.layers[ 0 ] : null;
 		if ( heat ) this._heatmap( heat.grid, zscale, cmap );

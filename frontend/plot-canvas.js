@@ -22,6 +22,16 @@ export function nearestIndex( coords, v ) {
 
 }
 
+/** ``text`` cut to ``width`` pixels in the context's font, with an ellipsis where it was cut. */
+export function fitText( ctx, text, width ) {
+
+	if ( ctx.measureText( text ).width <= width ) return text;
+	let n = text.length;
+	while ( n > 1 && ctx.measureText( `${ text.slice( 0, n ) }…` ).width > width ) n --;
+	return `${ text.slice( 0, n ).trimEnd() }…`;
+
+}
+
 /** A canvas sized to its box at device resolution, with a plot rectangle and data <-> pixel maps. */
 export class PlotCanvas {
 
@@ -32,8 +42,10 @@ export class PlotCanvas {
 
 	}
 
-	/** Clear and lay out for data ranges ``xr`` and ``yr``; ``equalAspect`` gives both axes one scale. */
-	begin( xr, yr, { equalAspect = false } = {} ) {
+	/** Clear and lay out for data ranges ``xr`` and ``yr``; ``equalAspect`` gives both axes one scale;
+	 * ``inset``: the plot's top and right margins in CSS pixels (room for the title and the colour bar
+	 * drawn over the canvas). */
+	begin( xr, yr, { equalAspect = false, inset = {} } = {} ) {
 
 		const dpr = window.devicePixelRatio || 1;
 		const w = this.canvas.clientWidth || 1, h = this.canvas.clientHeight || 1;
@@ -48,7 +60,8 @@ export class PlotCanvas {
 		ctx.setTransform( dpr, 0, 0, dpr, 0, 0 );
 		ctx.fillStyle = BG;
 		ctx.fillRect( 0, 0, w, h );
-		let left = 78, right = w - 130, top = 64, bottom = h - 72;
+		let left = 78, right = w - ( inset.right ?? 130 ), top = Math.max( 64, inset.top ?? 0 ), bottom = h - 72;
+		if ( bottom - top < 80 ) top = Math.max( 24, bottom - 80 ); // a short view: the plot before the title's room
 		if ( equalAspect ) {
 
 			const s = Math.min( ( right - left ) / ( xr[ 1 ] - xr[ 0 ] ), ( bottom - top ) / ( yr[ 1 ] - yr[ 0 ] ) );
@@ -85,6 +98,14 @@ export class PlotCanvas {
 			x: this.xr[ 0 ] + ( X - this.left ) / ( this.right - this.left ) * ( this.xr[ 1 ] - this.xr[ 0 ] ),
 			y: this.yr[ 0 ] + ( this.bottom - Y ) / ( this.bottom - this.top ) * ( this.yr[ 1 ] - this.yr[ 0 ] ),
 		};
+
+	}
+
+	/** The plot rectangle in client coordinates. */
+	rect() {
+
+		const r = this.canvas.getBoundingClientRect();
+		return { left: r.left + this.left, top: r.top + this.top, right: r.left + this.right, bottom: r.top + this.bottom };
 
 	}
 

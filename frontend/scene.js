@@ -7,7 +7,7 @@
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 
-const HOME = { position: [ 3.1, - 3.7, 2.6 ], target: [ 0, 0, 0.35 ] };
+const HOME = { position: [ 3.3, - 3.95, 2.75 ], target: [ 0, 0, 0.35 ] }; // room on the left for the z axis labels
 /** Camera limits: never below the floor (the z = 0 plane seen from under it shows nothing useful),
  * never inside the surfaces, never so far that they vanish. */
 export const LIMITS = { maxPolar: Math.PI / 2 - 0.02, minDistance: 0.6, maxDistance: 12, maxTarget: 3 };
@@ -226,6 +226,19 @@ export class Viewport3D {
 		const here = this.content.children.filter( ( o ) => this.panes === 1 || o.userData.pane === undefined || o.userData.pane === rect.i );
 		const hits = this.raycaster.intersectObjects( here, false );
 		return hits.find( ( hit ) => hit.object.visible && hit.object.userData.surface ) || null;
+
+	}
+
+	/** Whether a drawn surface (of the first pane) lies between the camera and a world point. */
+	occluded( world ) {
+
+		const toward = world.clone().sub( this.camera.position );
+		this.raycaster.set( this.camera.position, toward.clone().normalize() );
+		this.raycaster.far = toward.length() - 1e-3;
+		const here = this.content.children.filter( ( o ) => o.userData.surface && o.visible && ( this.panes === 1 || o.userData.pane === 0 ) );
+		const hidden = this.raycaster.intersectObjects( here, false ).length > 0;
+		this.raycaster.far = Infinity;
+		return hidden;
 
 	}
 

@@ -38,7 +38,9 @@ export function installTestHook( app ) {
 				view: app.state.view, metric: app.state.metric, ids: [ ...app.state.ids ], wireframe: app.state.wireframe, cmap: app.state.cmap,
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
 				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
-				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( { depth_test: c.material.depthTest } ) ),
+				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( {
+					depth_test: c.material.depthTest, role: c.userData.role, hidden: app.viewport.occluded( c.position ),
+				} ) ),
 				axis_names: app.names ? { x: app.names.x, y: app.names.y } : null,
 				paths: app.paths.map( ( p, k ) => ( {
 					id: p.id, color: p.color, plane: p.planeKey, checkpoints: p.t.x.length,
@@ -68,6 +70,14 @@ export function installTestHook( app ) {
 			if ( ! mesh ) return null;
 			const world = mesh.vertexPosition( ix, iy );
 			return { drawn: Boolean( world ), height: world ? world.z / Z_HEIGHT : null };
+
+		},
+		/** The plot rectangle of the contour map or the 1-D view, whichever is shown, in client
+		 * coordinates ({left, top, right, bottom}; the 1-D view's adds its legend's box); null in 3-D. */
+		plotRect() {
+
+			if ( app.state.view === '1d' ) return { ...app.lineView.plot.rect(), legend: app.lineView.legendRect() };
+			return app.state.view === 'map' ? app.mapView.plot.rect() : null;
 
 		},
 		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with

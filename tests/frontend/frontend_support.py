@@ -95,6 +95,16 @@ class Viewer:
         assert rows.get("index") == expected, f"hovering {sid} ({ix}, {iy}) shows {rows}"
         return rows
 
+    def open_job_form(self, weights: str | None = None):
+        """Open "New surface"; with ``weights``, wait until the weights select offers that value (the list
+        arrives from GET /api/checkpoints after the page is ready) and return its option."""
+        self.page.click("#job-section summary")
+        if weights is None:
+            return None
+        option = self.page.locator(f"select[name=weights] option[value='{weights}']")
+        option.wait_for(state="attached")
+        return option
+
     def click(self, selector: str) -> None:
         self.page.click(selector)
         self.wait_ready()

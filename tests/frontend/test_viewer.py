@@ -67,9 +67,9 @@ def test_page_loads_without_console_errors_and_draws_the_surface(viewer, surface
 
 
 def test_canvas_follows_the_window(viewer):
-    viewer.open("?s=pair-a")
+    viewer.open("?s=pair-a")  # (its view ends left of the colour bar: test_viewer_layout.py)
     size = lambda: viewer.page.evaluate(  # noqa: E731
-        "() => { const c = document.querySelector('#view-3d canvas'), v = document.getElementById('viewport');"
+        "() => { const c = document.querySelector('#view-3d canvas'), v = document.getElementById('view-3d');"
         " return [c.clientWidth, c.clientHeight, v.clientWidth, v.clientHeight]; }"
     )
     w, h, vw, vh = size()

@@ -180,7 +180,7 @@ def test_url_values_are_checked_with_a_message(viewer):
     state = viewer.state()
     assert state["ids"] == ["pair-a", "pair-b"] and [layer["id"] for layer in state["layers"]] == ["pair-a", "pair-b"]
     assert state["cmap"] == "viridis" and viewer.page.eval_on_selector("#cmap", "(el) => el.value") == "viridis"
-    assert state["camera"] == pytest.approx([3.1, -3.7, 2.6, 0, 0, 0.35], abs=1e-3)  # the default view
+    assert state["camera"] == pytest.approx([3.3, -3.95, 2.75, 0, 0, 0.35], abs=1e-3)  # the default view
     notes = " ".join(state["notes"])
     assert "repeats pair-a" in notes and "rainbow" in notes and "camera" in notes
     banner = viewer.page.locator("#error")

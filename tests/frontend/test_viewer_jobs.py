@@ -21,7 +21,7 @@ TOKEN = "lossatlas-test-token"
 def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
     viewer.open("?s=pair-a")
     page = viewer.page
-    page.click("#job-section summary")
+    viewer.open_job_form()
     models = page.eval_on_selector_all("select[name=model] option", "(els) => els.map((e) => e.value)")
     datasets = page.eval_on_selector_all("select[name=dataset] option", "(els) => els.map((e) => e.value)")
     assert models == ["tinycnn"] and datasets == ["tiny"]  # from /api/config
@@ -85,7 +85,7 @@ def test_token_field_and_refused_requests_show_the_servers_message(browser, toke
         viewer = Viewer(context.new_page(), token_server)
         viewer.open("?s=pair-a")
         page = viewer.page
-        page.click("#job-section summary")
+        viewer.open_job_form()
         token = page.locator("input[name=token]")
         assert token.is_visible()  # /api/config says auth_required
         page.fill("input[name=x]", "-1:1:5")
@@ -117,7 +117,7 @@ def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_s
             viewer = Viewer(context.new_page(), base)
             viewer.open("?s=pair-a")
             page = viewer.page
-            page.click("#job-section summary")
+            viewer.open_job_form()
             page.fill("input[name=x]", "-1:1:5")
             page.fill("input[name=y]", "")
             page.click("button[type=submit]")
@@ -164,7 +164,7 @@ def test_trained_weights_from_a_checkpoint_file(browser, tmp_path, tmp_path_fact
             viewer = Viewer(context.new_page(), base)
             viewer.open("?s=pair-a")
             page = viewer.page
-            page.click("#job-section summary")
+            viewer.open_job_form()
             page.select_option("select[name=weights]", "upload")
             page.fill("input[name=x]", "-1:1:5")
             page.fill("input[name=y]", "")
@@ -215,9 +215,7 @@ def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, g
             viewer = Viewer(context.new_page(), base)
             viewer.open("?s=pair-a")
             page = viewer.page
-            page.click("#job-section summary")
-            option = page.locator("select[name=weights] option[value='gallery:tiny-trained']")
-            option.wait_for(state="attached")
+            option = viewer.open_job_form(weights="gallery:tiny-trained")
             assert option.inner_text() == "Tiny CNN, trained"
             labels = page.locator("select[name=weights] option").all_inner_texts()
             assert labels == ["random initialization (untrained)", "Tiny CNN, trained", "upload…"]
@@ -231,6 +229,13 @@ def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, g
             request = httpx.get(f"{base}/api/jobs/{job.get_attribute('data-id')}").json()["request"]
             assert request["gallery_checkpoint"] == "tiny-trained" and request["checkpoint_id"] is None
             assert request["name"] == "tinycnn, gallery weights tiny-trained, tiny"
-            assert job.locator(".job-head .link").inner_text() == request["name"]
+            link = job.locator(".job-head .link")
+            assert link.inner_text() == request["name"] == link.get_attribute("title")
+            # The row fits the panel (a long name is cut short with an ellipsis): its state and the
+            # cancel button stay in view.
+            panel = page.locator("#left-panel").bounding_box()
+            for part in (".state", ".remove", "progress"):
+                box = job.locator(part).bounding_box()
+                assert box["x"] + box["width"] <= panel["x"] + panel["width"], part
         finally:
             context.close()

@@ -98,3 +98,49 @@ def test_keyboard_reaches_the_view_and_focus_is_visible(viewer):
     after = viewer.state()["camera"]
     assert not np.allclose(after[:3], before[:3], atol=1e-2)
     assert distance(after) == pytest.approx(distance(before) * 1.15, rel=5e-3)
+
+
+def test_each_drawer_closes_by_its_button_or_escape(phone):
+    """The toolbar wraps onto rows on a phone: the details drawer covered its own button, so it could
+    not be closed. Each drawer's button stays on top of it; Escape closes either and says so."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a")
+    page = viewer.page
+    for side in ("left", "right"):
+        panel, button = page.locator(f"#{side}-panel"), page.locator(f"#toggle-{side}")
+        page.tap(f"#toggle-{side}")
+        assert panel.is_visible() and button.get_attribute("aria-expanded") == "true"
+        page.tap(f"#toggle-{side}", timeout=3000)  # nothing lies over the button
+        assert panel.is_hidden() and button.get_attribute("aria-expanded") == "false"
+    page.tap("#toggle-left")
+    page.tap("#toggle-right")  # one drawer at a time: the other closes and its button says so
+    assert (
+        page.locator("#left-panel").is_hidden()
+        and page.locator("#toggle-left").get_attribute("aria-expanded") == "false"
+    )
+    page.keyboard.press("Escape")
+    assert page.locator("#right-panel").is_hidden()
+    assert page.evaluate("() => document.activeElement.id") == "toggle-right"
+    assert page.locator("#toggle-right").get_attribute("aria-expanded") == "false"
+    assert viewer.errors == []
+
+
+def test_1d_legend_and_note_fit_a_phone(phone, surfaces):
+    """A long name (a difference layer's) in a 390 px wide 1-D view: the legend stays inside the plot
+    (names cut short) and the plot starts below the title; the slice is still the surface's row."""
+    viewer, _ = phone
+    viewer.open("?s=pair-b,pair-a~pair-b&v=1d")
+    page = viewer.page
+    rect = page.evaluate("() => window.__lossatlas.plotRect()")
+    legend = rect["legend"]
+    assert rect["left"] <= legend["left"] < legend["right"] <= rect["right"], rect
+    title = page.locator("#title").bounding_box()
+    assert rect["top"] >= title["y"] + title["height"]
+    s = surfaces["pair-b"]
+    iy = int(np.argmin(np.abs(s.ycoordinates)))
+    at = viewer.screen("pair-b", 6, iy)
+    page.touchscreen.tap(at["x"], at["y"])
+    page.wait_for_selector("#tooltip:not([hidden])")
+    value = float(page.locator("#tooltip [data-key=value] b").inner_text().split()[0])
+    assert math.isclose(value, s.metrics["train_loss"][iy, 6], rel_tol=2e-5)
+    assert viewer.errors == []

@@ -253,9 +253,7 @@ def test_a_job_on_a_gallery_run_from_the_form_draws_the_path_in_its_plane(browse
         viewer = Viewer(context.new_page(), base)
         viewer.open("?s=path-a&v=map")
         page = viewer.page
-        page.click("#job-section summary")
-        option = page.locator("select[name=weights] option[value='run:path-a']")
-        option.wait_for(state="attached")
+        option = viewer.open_job_form(weights="run:path-a")
         assert option.inner_text() == f"{TITLES['path-a']} (5 checkpoints)"
         assert page.locator(".random-directions").is_visible() and page.locator(".pca-note").is_hidden()
         page.select_option("select[name=weights]", "run:path-a")
