@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from workers import AxisSpec, DirType, HessianSpec, Ignore, JobState, Norm, Split, Tier
 
@@ -219,6 +227,15 @@ class JobDirections(BaseModel):
     )
     projection: Literal["cos", "lstsq"] = Field("cos", description="pca: how checkpoints are projected")
 
+    ONLY: ClassVar[dict[str, frozenset[str]]] = {
+        "random": frozenset({"seed", "norm", "same_dir"}),
+        "pca": frozenset({"checkpoint_ids", "run", "projection"}),
+    }  # the fields only one kind reads; ignore and dir_type are read by both
+
+    def unused(self) -> frozenset[str]:
+        """The fields of the other kind, which these directions do not read."""
+        return self.ONLY["pca" if self.kind == "random" else "random"]
+
 
 class JobRequest(BaseModel):
     """A surface to compute."""
@@ -276,7 +293,18 @@ class Job(BaseModel):
     url: str
     created: str
     updated: str
-    request: JobRequest
+    request: JobRequest = Field(
+        description="the request as the job reads it: its directions without the fields of the other kind"
+    )
+
+    @field_serializer("request", mode="wrap")
+    def _echo(self, request: JobRequest, handler: SerializerFunctionWrapHandler):
+        """A pca job's request shows no norm or seed (its plane has none) and the path it was given (run or
+        checkpoint_ids), a random job's no path; the stored request, and so the job's key, keep them all."""
+        data = handler(request)
+        unused = request.directions.unused()
+        data["directions"] = {k: v for k, v in data["directions"].items() if k not in unused and v is not None}
+        return data
 
 
 class JobList(BaseModel):
