@@ -19,6 +19,7 @@ from .auth import AuthGate
 from .catalog import Catalog
 from .embedded import start_worker, stop_worker
 from .feeds import Feeds
+from .head import HeadAsGet
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
-    app.add_middleware(AuthGate, settings=settings)  # added last: runs first, before any body is read
+    app.add_middleware(AuthGate, settings=settings)  # runs before any body is read
+    app.add_middleware(HeadAsGet)  # added last: runs first, so HEAD is a GET to everything after it
     for module in (config, surfaces, jobs, checkpoints, page):
         app.include_router(module.router)
     for module in (surfaces, jobs, checkpoints):
@@ -86,13 +88,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route answers on the request's path (Starlette names only the first route's)."""
+    """Every method some route answers on the request's path (Starlette names only the first route's); HEAD
+    wherever GET (:class:`server.head.HeadAsGet`)."""
     methods = {
         method
-        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
     }
-    return sorted(methods)
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 def _openapi(app: FastAPI) -> dict:
