@@ -13,13 +13,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.routing import Match
 
-from workers import JobQueue, __version__, errors_line
+from workers import JobQueue, __version__
 
 from .auth import AuthGate
 from .catalog import Catalog
 from .embedded import start_worker, stop_worker
 from .feeds import Feeds
 from .head import HeadAsGet
+from .invalid import invalid_line
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": errors_line(exc.errors(), skip=("body",), empty="body")}, status_code=422)
+        return JSONResponse({"detail": invalid_line(request, exc.errors())}, status_code=422)
 
     for error in STORAGE_ERRORS:
         app.add_exception_handler(error, storage_error)

@@ -315,10 +315,50 @@ def test_job_requests_refused(idle: ThreadServer, change: dict, status: int, det
         assert c.get("/api/jobs").json() == before
 
 
-def test_malformed_json_is_refused(idle: ThreadServer):
+JSON_BODY = {"Content-Type": "application/json"}
+SEND_JSON = "send the body as JSON with Content-Type: application/json; "
+SEND_FORM = "send a multipart/form-data form (as curl -F) with the fields "
+
+
+@pytest.mark.parametrize(
+    "path, body, detail",
+    [
+        (
+            "/api/jobs",
+            {"content": b"{not json", "headers": JSON_BODY},
+            "the body is not valid JSON (Expecting property name enclosed in double quotes at character 1); "
+            "send a JSON object of the fields",
+        ),
+        ("/api/jobs", {"content": json.dumps(job_request())}, SEND_JSON + "the request has no Content-Type"),
+        (
+            "/api/jobs",
+            {"content": json.dumps(job_request()), "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+            SEND_JSON + "the request's Content-Type is application/x-www-form-urlencoded",
+        ),
+        ("/api/jobs", {"json": [job_request()]}, "the body must be a JSON object of the fields, not an array"),
+        ("/api/jobs", {}, "the request has no body: send a JSON object of the fields (Content-Type: application/json)"),
+        (
+            "/api/checkpoints",
+            {"json": {"model": "tinycnn"}},
+            SEND_FORM + "file, model; the request's Content-Type is application/json",
+        ),
+        ("/api/surfaces/import", {}, SEND_FORM + "file; the request has no Content-Type"),
+        (
+            "/api/checkpoints",
+            {"files": {"model": (None, "tinycnn"), "file": (None, "weights.pt")}},
+            "file: send a file here (a form part with a filename, as curl -F file=@PATH), not text",
+        ),
+    ],
+)
+def test_a_body_the_route_cannot_read_names_what_to_send(idle: ThreadServer, path: str, body: dict, detail: str):
+    def state(c: httpx.Client) -> tuple:
+        return c.get("/api/jobs").json(), sorted(idle.settings.data_dir.rglob("*"))
+
     with idle.client(TOKEN) as c:
-        r = c.post("/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 422 and r.json()["detail"].startswith("1: JSON decode error")
+        before = state(c)
+        r = c.post(path, **body)
+        assert (r.status_code, r.json()) == (422, {"detail": detail})
+        assert state(c) == before  # nothing queued, no file written
 
 
 class Payload:

@@ -1,0 +1,46 @@
+"""The one-line message of a request FastAPI could not validate (422): pydantic's errors, or, where the
+body is not what the route reads (JSON that does not parse or is not an object, a body sent without
+``Content-Type: application/json``, an upload sent as anything but a form), what to send instead."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request, params
+
+from workers import errors_line
+
+JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
+
+
+def invalid_line(request: Request, errors: Sequence[dict[str, Any]]) -> str:
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    sent = f"the request's Content-Type is {content_type}" if content_type else "the request has no Content-Type"
+    body = getattr(request.scope.get("route"), "body_field", None)
+    if body is not None and isinstance(body.field_info, params.Form):
+        fields = ", ".join(getattr(body.field_info.annotation, "model_fields", {}))
+        if content_type != "multipart/form-data":
+            return f"send a multipart/form-data form (as curl -F) with the fields {fields}; {sent}"
+        errors = [_not_a_file(e) for e in errors]
+    for e in errors:
+        if e["type"] == "json_invalid":
+            return (
+                f"the body is not valid JSON ({e['ctx']['error']} at character {e['loc'][-1]}); "
+                "send a JSON object of the fields"
+            )
+        if e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type", "dict_type"):
+            if content_type != "application/json" and e["input"] is not None:
+                return f"send the body as JSON with Content-Type: application/json; {sent}"
+            if e["input"] is None:
+                return "the request has no body: send a JSON object of the fields (Content-Type: application/json)"
+            return f"the body must be a JSON object of the fields, not {JSON_TYPES.get(type(e['input']), 'that')}"
+    return errors_line(errors, skip=("body",), empty="body")
+
+
+def _not_a_file(error: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's "Expected UploadFile, received: <class 'str'>" in words: a text field came where a file goes."""
+    if "Expected UploadFile" in error["msg"]:
+        name = error["loc"][-1]
+        return {**error, "msg": f"send a file here (a form part with a filename, as curl -F {name}=@PATH), not text"}
+    return error
