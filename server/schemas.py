@@ -29,6 +29,7 @@ class Limits(BaseModel):
     )
     max_queued_jobs: int
     max_upload_mb: int
+    max_batch_size: int = Field(description="a job's batch_size")
 
 
 class Storage(BaseModel):
@@ -207,7 +208,7 @@ class JobDirections(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["random", "pca"] = "random"
-    seed: int = Field(0, ge=0, le=2**63 - 1)
+    seed: int = Field(0, ge=0, le=2**63 - 1, strict=True, description="random: seed of the directions' generator")
     norm: Norm = "filter"
     ignore: Ignore = "biasbn"
     dir_type: DirType = "weights"
@@ -251,9 +252,13 @@ class JobRequest(BaseModel):
     )
     dataset: str = Field(description="dataset name configured on the server (see /api/config)")
     split: Split = "train"
-    samples: int = Field(ge=1, description="seeded random subset per split (at most max_samples, see /api/config)")
-    sample_seed: int = Field(0, ge=0, le=2**63 - 1)
-    batch_size: int = Field(128, ge=1)
+    samples: int = Field(
+        ge=1, strict=True, description="seeded random subset per split (at most max_samples, see /api/config)"
+    )
+    sample_seed: int = Field(0, ge=0, le=2**63 - 1, strict=True, description="seed of the subset of samples")
+    batch_size: int = Field(
+        128, ge=1, strict=True, description="samples per forward pass (at most max_batch_size, see /api/config)"
+    )
     loss: Literal["ce", "mse"] = "ce"
     directions: JobDirections = JobDirections()
     x: AxisSpec = Field(description='"min:max:num" or {"min", "max", "num"}')

@@ -266,6 +266,9 @@ MODELS = ", ".join(list_models())
         ({"x": "-1e308:1e308:5"}, 422, "x: axis -1e+308:1e+308 spans more than a float64 holds; choose closer ends"),
         ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
         ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
+        ({"samples": True}, 422, "samples: Input should be a valid integer"),  # not 1 sample
+        ({"batch_size": "64"}, 422, "batch_size: Input should be a valid integer"),
+        ({"directions": {"seed": 2.0}}, 422, "directions.seed: Input should be a valid integer"),
         ({"x": "1:-1:5"}, 422, "x: axis min must be below max, got 1.0:-1.0"),
         ({"x": "1:2"}, 422, "x: axis '1:2' is not min:max:num (for example -1:1:51)"),
         ({"split": "valid"}, 422, "split: Input should be 'train', 'test' or 'both'"),
@@ -444,3 +447,17 @@ def test_config_names_the_norms_and_splits_the_job_schema_accepts(idle: ThreadSe
         for field, value in (("split", "validation"), ("directions", {"norm": "unit"})):
             r = c.post("/api/jobs", json=job_request(**{field: value}))
             assert r.status_code == 422 and field in r.text, r.text
+
+
+def test_config_states_each_limit_a_refusal_names(idle: ThreadServer):
+    """A client learns every limit from /api/config before it is refused for one."""
+    limits = {
+        "max_points": {"x": "-1:1:21", "y": "-1:1:20"},
+        "max_samples": {"samples": 1001},
+        "max_batch_size": {"batch_size": 513},
+    }
+    with idle.client(TOKEN) as c:
+        stated = c.get("/api/config").json()["limits"]
+        for name, change in limits.items():
+            r = c.post("/api/jobs", json=job_request(**change))
+            assert r.status_code == 422 and f"{name}={stated[name]}" in r.json()["detail"], r.text
