@@ -242,7 +242,7 @@ class JobRequest(BaseModel):
     """A surface to compute."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(description="zoo name (see /api/config)")
+    model: str = Field(max_length=100, description="zoo name (see /api/config)")
     checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
     gallery_checkpoint: str | None = Field(
         None,
@@ -250,7 +250,7 @@ class JobRequest(BaseModel):
         max_length=100,
         description="a gallery checkpoint's id (see GET /api/checkpoints)",
     )
-    dataset: str = Field(description="dataset name configured on the server (see /api/config)")
+    dataset: str = Field(max_length=100, description="dataset name configured on the server (see /api/config)")
     split: Split = "train"
     samples: int = Field(
         ge=1, strict=True, description="seeded random subset per split (at most max_samples, see /api/config)"

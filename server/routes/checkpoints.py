@@ -19,7 +19,7 @@ writes = write_router(router.prefix, router.tags)
 
 
 def allowed_model(
-    model: Annotated[str, Form(description="zoo model the weights belong to")], settings: SettingsDep
+    model: Annotated[str, Form(max_length=100, description="zoo model the weights belong to")], settings: SettingsDep
 ) -> str:
     """The form's model, or 422 unless this server offers it."""
     return check_model(model, settings)

@@ -267,6 +267,8 @@ MODELS = ", ".join(list_models())
         ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
         ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
         ({"samples": True}, 422, "samples: Input should be a valid integer"),  # not 1 sample
+        ({"model": "m" * 10_000}, 422, "model: String should have at most 100 characters"),  # not echoed back
+        ({"dataset": "d" * 101}, 422, "dataset: String should have at most 100 characters"),
         ({"batch_size": "64"}, 422, "batch_size: Input should be a valid integer"),
         ({"directions": {"seed": 2.0}}, 422, "directions.seed: Input should be a valid integer"),
         ({"x": "1:-1:5"}, 422, "x: axis min must be below max, got 1.0:-1.0"),
@@ -398,6 +400,8 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
         )
         r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "evil:code"})
         assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")
+        r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "m" * 10_000})
+        assert (r.status_code, r.json()) == (422, {"detail": "model: String should have at most 100 characters"})
         assert not list(idle.settings.checkpoints_dir.glob("*")) and not list(idle.settings.uploads_dir.glob("*"))
         cid = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "tinycnn"}).json()[
             "id"
