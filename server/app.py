@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from workers import JobQueue, __version__
@@ -20,7 +22,7 @@ from .catalog import Catalog
 from .embedded import start_worker, stop_worker
 from .feeds import Feeds
 from .head import HeadAsGet
-from .invalid import invalid_line
+from .invalid import invalid_line, worded
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
@@ -63,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": invalid_line(request, exc.errors())}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        return await http_exception_handler(request, worded(request, exc))
 
     for error in STORAGE_ERRORS:
         app.add_exception_handler(error, storage_error)

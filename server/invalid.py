@@ -1,6 +1,7 @@
 """The one-line message of a request FastAPI could not validate (422): pydantic's errors, or, where the
 body is not what the route reads (JSON that does not parse or is not an object, a body sent without
-``Content-Type: application/json``, an upload sent as anything but a form), what to send instead."""
+``Content-Type: application/json``, an upload sent as anything but a form), what to send instead; and
+Starlette's stock messages ("Not Found", "Invalid multipart data.") in words that name the fix."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request, params
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from workers import errors_line
 
@@ -44,3 +47,18 @@ def _not_a_file(error: dict[str, Any]) -> dict[str, Any]:
         name = error["loc"][-1]
         return {**error, "msg": f"send a file here (a form part with a filename, as curl -F {name}=@PATH), not text"}
     return error
+
+
+def worded(request: Request, exc: HTTPException) -> HTTPException:
+    """``exc``, or a copy whose detail names the fix where Starlette or FastAPI sent a stock message."""
+    status = exc.status_code
+    if status == 404 and exc.detail == "Not Found":  # no route: our routes name what is missing
+        detail = f"nothing at {request.url.path}: the API's routes are listed at /docs (schema: /openapi.json)"
+    elif isinstance(exc.__context__, MultiPartException):
+        detail = f"the form cannot be read ({exc.detail.rstrip('.')}): send multipart/form-data as curl -F does"
+    elif status == 400 and exc.detail == "There was an error parsing the body":  # e.g. JSON nested too deep
+        status = 422  # as JSON that does not parse
+        detail = "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)"
+    else:
+        return exc
+    return HTTPException(status, detail, exc.headers)

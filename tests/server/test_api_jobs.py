@@ -341,6 +341,11 @@ SEND_FORM = "send a multipart/form-data form (as curl -F) with the fields "
             SEND_JSON + "the request's Content-Type is application/x-www-form-urlencoded",
         ),
         ("/api/jobs", {"json": [job_request()]}, "the body must be a JSON object of the fields, not an array"),
+        (
+            "/api/jobs",
+            {"content": '{"model": ' + "[" * 100_000 + "]" * 100_000 + "}", "headers": JSON_BODY},
+            "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)",
+        ),  # nested too deep for Python's parser: was a 400 "There was an error parsing the body"
         ("/api/jobs", {}, "the request has no body: send a JSON object of the fields (Content-Type: application/json)"),
         (
             "/api/checkpoints",

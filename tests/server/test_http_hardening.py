@@ -106,6 +106,25 @@ def test_head_answers_as_get_without_the_body(guarded: ThreadServer):
         c.delete(f"/api/jobs/{job['id']}")
 
 
+def test_stock_refusals_name_the_fix(guarded: ThreadServer):
+    """Where Starlette words a refusal itself (no route, a form it cannot parse), the message says what to do."""
+    with guarded.client(TOKEN) as c:
+        r = c.get("/api/surface")
+        assert (r.status_code, r.json()) == (
+            404,
+            {"detail": "nothing at /api/surface: the API's routes are listed at /docs (schema: /openapi.json)"},
+        )
+        assert c.get("/api/jobs/nope").json() == {"detail": "no job 'nope'"}  # a route's own 404 stays
+        r = c.post("/api/surfaces/import", content=b"--x\r\nfoo", headers={"Content-Type": "multipart/form-data"})
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "detail": "the form cannot be read (Missing boundary in multipart): send multipart/form-data as curl -F does"
+            },
+        )
+    assert not guarded.settings.uploads_dir.exists() or not any(guarded.settings.uploads_dir.iterdir())
+
+
 def test_the_schema_says_samples_is_required(guarded: ThreadServer):
     schema = httpx.get(f"{guarded.url}/openapi.json").json()["components"]["schemas"]["JobRequest"]
     assert "samples" in schema["required"] and schema["properties"]["samples"]["type"] == "integer"
