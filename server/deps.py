@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workers import JobQueue
@@ -70,7 +70,9 @@ def item_router(noun: str) -> APIRouter:
     return APIRouter(responses={404: {"model": Error, "description": f"no such {noun}"}})
 
 
-def get_entry(surface_id: str, catalog: CatalogDep) -> Entry:
+def get_entry(
+    surface_id: Annotated[str, Path(description="a surface's id (see GET /api/surfaces)")], catalog: CatalogDep
+) -> Entry:
     """The surface named in the path, or 404."""
     entry = catalog.get(surface_id)
     if entry is None:
