@@ -15,6 +15,8 @@ from starlette.formparsers import MultiPartException
 from workers import errors_line
 
 JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
+JSON_TYPES[type(None)] = "null"
+AXES = (("body", "x"), ("body", "y"))  # a job's axes, which take a string too
 
 
 def invalid_line(request: Request, errors: Sequence[dict[str, Any]]) -> str:
@@ -38,7 +40,19 @@ def invalid_line(request: Request, errors: Sequence[dict[str, Any]]) -> str:
             if e["input"] is None:
                 return "the request has no body: send a JSON object of the fields (Content-Type: application/json)"
             return f"the body must be a JSON object of the fields, not {JSON_TYPES.get(type(e['input']), 'that')}"
-    return errors_line(errors, skip=("body",), empty="body")
+    return "; ".join(_line(e) for e in errors)
+
+
+def _line(error: dict[str, Any]) -> str:
+    """One error in words: a check of the whole request (``give checkpoint_id or gallery_checkpoint, not
+    both``) without a location; pydantic's "valid dictionary or object to extract fields from" as a JSON object."""
+    if error["loc"] == ("body",):
+        return error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("model_attributes_type", "dict_type"):
+        got = JSON_TYPES.get(type(error["input"]), "that")
+        want = '"min:max:num" (e.g. "-1:1:51") or {"min", "max", "num"}' if error["loc"] in AXES else None
+        error = {**error, "msg": f"give {want or 'a JSON object of its fields (see /docs)'}, not {got}"}
+    return errors_line([error], skip=("body",))
 
 
 def _not_a_file(error: dict[str, Any]) -> dict[str, Any]:

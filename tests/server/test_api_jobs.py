@@ -267,6 +267,8 @@ MODELS = ", ".join(list_models())
         ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
         ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
         ({"samples": True}, 422, "samples: Input should be a valid integer"),  # not 1 sample
+        ({"x": [-1, 1, 5]}, 422, 'x: give "min:max:num" (e.g. "-1:1:51") or {"min", "max", "num"}, not an array'),
+        ({"hessian": True}, 422, "hessian: give a JSON object of its fields (see /docs), not true or false"),
         ({"model": "m" * 10_000}, 422, "model: String should have at most 100 characters"),  # not echoed back
         ({"dataset": "d" * 101}, 422, "dataset: String should have at most 100 characters"),
         ({"batch_size": "64"}, 422, "batch_size: Input should be a valid integer"),
