@@ -228,6 +228,18 @@ def test_cancel_a_queued_job_and_job_404s(idle: ThreadServer):
             assert (r.status_code, r.json()) == (404, {"detail": "no job 'nope'"})
 
 
+def test_the_surface_of_a_queued_job_names_its_job(idle: ThreadServer):
+    """Before a worker starts a job, its surface_id is a 404 that points at the job, not a bare 'no surface'."""
+    with idle.client(TOKEN) as c:
+        job = c.post("/api/jobs", json=job_request(sample_seed=8)).json()
+        waiting = f"surface {job['surface_id']!r} has no points yet: its job is queued (see /api/jobs/{job['id']})"
+        for r in (c.get(f"/api/surfaces/{job['surface_id']}"), c.delete(f"/api/surfaces/{job['surface_id']}")):
+            assert (r.status_code, r.json()) == (404, {"detail": waiting})
+        c.delete(f"/api/jobs/{job['id']}")
+        r = c.get(f"/api/surfaces/{job['surface_id']}/file")
+        assert (r.status_code, r.json()) == (404, {"detail": f"no surface {job['surface_id']!r}"})  # cancelled
+
+
 def test_queue_limit(idle: ThreadServer):
     with idle.client(TOKEN) as c:
         first = c.post("/api/jobs", json=job_request(sample_seed=1))
