@@ -14,8 +14,14 @@ from starlette.formparsers import MultiPartException
 
 from workers import errors_line
 
-JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
-JSON_TYPES[type(None)] = "null"
+JSON_TYPES: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
 AXES = (("body", "x"), ("body", "y"))  # a job's axes, which take a string too
 
 
