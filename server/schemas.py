@@ -296,7 +296,7 @@ class JobRequest(BaseModel):
 class Job(BaseModel):
     id: str
     state: JobState = Field(
-        description="queued -> running -> done | failed | cancelled (a cancelled job resumes when asked again)"
+        description="queued -> running -> done | failed | cancelled (failed or cancelled: the same request again resumes it)"
     )
     points_done: int
     points_total: int
