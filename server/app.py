@@ -7,18 +7,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from workers import JobQueue, __version__, errors_line
+from workers import JobQueue, __version__
 
 from .auth import AuthGate
 from .catalog import Catalog
 from .embedded import start_worker, stop_worker
 from .feeds import Feeds
+from .head import HeadAsGet
+from .invalid import invalid_line, worded
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
@@ -60,7 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": errors_line(exc.errors(), skip=("body",), empty="body")}, status_code=422)
+        return JSONResponse({"detail": invalid_line(request, exc.errors())}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        return await http_exception_handler(request, worded(request, exc))
 
     for error in STORAGE_ERRORS:
         app.add_exception_handler(error, storage_error)
@@ -75,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
-    app.add_middleware(AuthGate, settings=settings)  # added last: runs first, before any body is read
+    app.add_middleware(AuthGate, settings=settings)  # runs before any body is read
+    app.add_middleware(HeadAsGet)  # added last: runs first, so HEAD is a GET to everything after it
     for module in (config, surfaces, jobs, checkpoints, page):
         app.include_router(module.router)
     for module in (surfaces, jobs, checkpoints):
@@ -86,13 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route answers on the request's path (Starlette names only the first route's)."""
+    """Every method some route answers on the request's path (Starlette names only the first route's); HEAD
+    wherever GET (:class:`server.head.HeadAsGet`)."""
     methods = {
         method
-        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
     }
-    return sorted(methods)
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 def _openapi(app: FastAPI) -> dict:

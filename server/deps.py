@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workers import JobQueue
@@ -70,10 +70,20 @@ def item_router(noun: str) -> APIRouter:
     return APIRouter(responses={404: {"model": Error, "description": f"no such {noun}"}})
 
 
-def get_entry(surface_id: str, catalog: CatalogDep) -> Entry:
-    """The surface named in the path, or 404."""
+def get_entry(
+    surface_id: Annotated[str, Path(description="a surface's id (see GET /api/surfaces)")],
+    catalog: CatalogDep,
+    queue: QueueDep,
+) -> Entry:
+    """The surface named in the path, or 404 (saying so when its job has not started it yet)."""
     entry = catalog.get(surface_id)
     if entry is None:
+        job = queue.active_for_surface(surface_id)
+        if job is not None:
+            raise HTTPException(
+                404,
+                f"surface {surface_id!r} has no points yet: its job is {job.state} (see /api/jobs/{job.id})",
+            )
         raise HTTPException(404, f"no surface {surface_id!r}")
     return entry
 

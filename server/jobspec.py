@@ -14,7 +14,7 @@ from workers import HVP_FORWARD_EQUIVALENTS, SurfaceSpec, list_models, one_line
 from .catalog import slugify
 from .cost import gflop_per_sample, job_tflop
 from .gallery_weights import find_gallery_checkpoint, find_gallery_run
-from .schemas import JobRequest
+from .schemas import JobDirections, JobRequest
 from .settings import Settings
 from .uploads import CheckpointStore
 
@@ -160,10 +160,11 @@ def _gallery_run(request: JobRequest, settings: Settings) -> tuple[Path, str, li
 def _directions(request: JobRequest, checkpoints: CheckpointStore, run_files: list[Path] | None) -> dict:
     """The spec's directions; for ``pca`` the path's checkpoints (uploaded, or a gallery run's) as files."""
     d = request.directions
+    if d.kind != "pca" and d.checkpoint_ids:
+        raise _refuse("checkpoint_ids name a training path: they need directions of kind pca")
+    _refuse_unused(d)
     if d.kind != "pca":
-        if d.checkpoint_ids:
-            raise _refuse("checkpoint_ids name a training path: they need directions of kind pca")
-        return d.model_dump(exclude={"checkpoint_ids", "projection", "run"})
+        return d.model_dump(exclude=d.unused())
     if request.y is None:
         raise _refuse("a pca surface is a plane: give y as well as x")
     if run_files is not None:
@@ -186,6 +187,20 @@ def _directions(request: JobRequest, checkpoints: CheckpointStore, run_files: li
                 raise _refuse(f"checkpoint {cid} was uploaded for model {record.model!r}, not {request.model!r}")
             paths.append(str(path))
     return {"kind": "pca", "checkpoints": paths, "projection": d.projection, "ignore": d.ignore, "dir_type": d.dir_type}
+
+
+def _refuse_unused(d: JobDirections) -> None:
+    """422 for a field of the other kind of directions set to anything but its default: it would change
+    nothing but the job's key (a second job for the same surface)."""
+    given = sorted(k for k in d.unused() if getattr(d, k) != JobDirections.model_fields[k].default)
+    if not given:
+        return
+    names = ", ".join(f"directions.{k}" for k in given)
+    if d.kind == "pca":
+        raise _refuse(
+            f"a pca plane's axes are the path's principal components, with no norm, seed or same_dir: leave out {names}"
+        )
+    raise _refuse(f"{names} applies to pca directions (a training path): leave it out of random directions")
 
 
 def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:

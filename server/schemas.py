@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from workers import AxisSpec, DirType, HessianSpec, Ignore, JobState, Norm, Split, Tier
 
@@ -14,13 +22,16 @@ class Error(BaseModel):
 
 
 class Limits(BaseModel):
-    max_points: int
-    max_samples: int
+    """What one job or upload may ask for at most (settings ``LOSSATLAS_*``); past one, a request is refused."""
+
+    max_points: int = Field(description="grid points of a job (x.num x y.num)")
+    max_samples: int = Field(description="a job's samples, per split")
     max_job_tflop: float = Field(
         description="forward-pass work per job (points x samples x splits x model GFLOP / 1000)"
     )
-    max_queued_jobs: int
-    max_upload_mb: int
+    max_queued_jobs: int = Field(description="jobs queued or running at once (past it: 429)")
+    max_upload_mb: int = Field(description="size of an uploaded file or request body, MiB")
+    max_batch_size: int = Field(description="a job's batch_size")
 
 
 class Storage(BaseModel):
@@ -198,12 +209,18 @@ class JobDirections(BaseModel):
     the plane of a training path (uploaded checkpoints, or a gallery run), with the path drawn on it."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["random", "pca"] = "random"
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-    norm: Norm = "filter"
-    ignore: Ignore = "biasbn"
-    dir_type: DirType = "weights"
-    same_dir: bool = False
+    kind: Literal["random", "pca"] = Field(
+        "random", description="random (seed, norm, same_dir) or pca (checkpoint_ids or run, projection)"
+    )
+    seed: int = Field(0, ge=0, le=2**63 - 1, strict=True, description="random: seed of the directions' generator")
+    norm: Norm = Field(
+        "filter", description="random: how each direction is scaled to the weights (filter: per filter, the paper's)"
+    )
+    ignore: Ignore = Field("biasbn", description="biasbn: biases and BatchNorm parameters get no direction")
+    dir_type: DirType = Field(
+        "weights", description="directions over the parameters, or states: the whole state dict (BN statistics too)"
+    )
+    same_dir: bool = Field(False, description="random: the y direction equals the x direction (a check)")
     checkpoint_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]] | None = Field(
         None,
         min_length=3,
@@ -219,12 +236,21 @@ class JobDirections(BaseModel):
     )
     projection: Literal["cos", "lstsq"] = Field("cos", description="pca: how checkpoints are projected")
 
+    ONLY: ClassVar[dict[str, frozenset[str]]] = {
+        "random": frozenset({"seed", "norm", "same_dir"}),
+        "pca": frozenset({"checkpoint_ids", "run", "projection"}),
+    }  # the fields only one kind reads; ignore and dir_type are read by both
+
+    def unused(self) -> frozenset[str]:
+        """The fields of the other kind, which these directions do not read."""
+        return self.ONLY["pca" if self.kind == "random" else "random"]
+
 
 class JobRequest(BaseModel):
     """A surface to compute."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str = Field(description="zoo name (see /api/config)")
+    model: str = Field(max_length=100, description="zoo name (see /api/config)")
     checkpoint_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="from POST /api/checkpoints")
     gallery_checkpoint: str | None = Field(
         None,
@@ -232,15 +258,21 @@ class JobRequest(BaseModel):
         max_length=100,
         description="a gallery checkpoint's id (see GET /api/checkpoints)",
     )
-    dataset: str = Field(description="dataset name configured on the server (see /api/config)")
-    split: Split = "train"
-    samples: int = Field(ge=1, description="seeded random subset per split (at most max_samples, see /api/config)")
-    sample_seed: int = Field(0, ge=0, le=2**63 - 1)
-    batch_size: int = Field(128, ge=1)
-    loss: Literal["ce", "mse"] = "ce"
-    directions: JobDirections = JobDirections()
+    dataset: str = Field(max_length=100, description="dataset name configured on the server (see /api/config)")
+    split: Split = Field("train", description="the samples' split; both: train and test metrics")
+    samples: int = Field(
+        ge=1, strict=True, description="seeded random subset per split (at most max_samples, see /api/config)"
+    )
+    sample_seed: int = Field(0, ge=0, le=2**63 - 1, strict=True, description="seed of the subset of samples")
+    batch_size: int = Field(
+        128, ge=1, strict=True, description="samples per forward pass (at most max_batch_size, see /api/config)"
+    )
+    loss: Literal["ce", "mse"] = Field("ce", description="cross-entropy, or mse: softmax against one-hot")
+    directions: JobDirections = Field(
+        JobDirections(), description="the plane's axes (default: random, filter-normalized)"
+    )
     x: AxisSpec = Field(description='"min:max:num" or {"min", "max", "num"}')
-    y: AxisSpec | None = None
+    y: AxisSpec | None = Field(None, description="as x; leave it out for a 1-D curve (a pca job needs it)")
     hessian: HessianSpec | None = Field(None, description="also map max_eig/min_eig; see /api/config for the cost")
     name: str | None = Field(None, max_length=200, description="title of the surface")
 
@@ -263,20 +295,33 @@ class JobRequest(BaseModel):
 
 class Job(BaseModel):
     id: str
-    state: JobState
+    state: JobState = Field(
+        description="queued -> running -> done | failed | cancelled (failed or cancelled: the same request again resumes it)"
+    )
     points_done: int
     points_total: int
     rate: float | None = Field(description="points per second")
     eta: float | None = Field(description="seconds left")
-    error: str | None
+    error: str | None = Field(description="why a failed job failed")
     cost_tflop: float | None = Field(
         description="estimated forward-pass work, TFLOP (see Limits.max_job_tflop); null for jobs of older versions"
     )
-    surface_id: str
-    url: str
-    created: str
-    updated: str
-    request: JobRequest
+    surface_id: str = Field(description="its surface in GET /api/surfaces/{surface_id} (partial while it runs)")
+    url: str = Field(description="this job: GET to follow it, DELETE to cancel it; /events for its progress")
+    created: str = Field(description="ISO 8601, UTC")
+    updated: str = Field(description="ISO 8601, UTC")
+    request: JobRequest = Field(
+        description="the request as the job reads it: its directions without the fields of the other kind"
+    )
+
+    @field_serializer("request", mode="wrap")
+    def _echo(self, request: JobRequest, handler: SerializerFunctionWrapHandler):
+        """A pca job's request shows no norm or seed (its plane has none) and the path it was given (run or
+        checkpoint_ids), a random job's no path; the stored request, and so the job's key, keep them all."""
+        data = handler(request)
+        unused = request.directions.unused()
+        data["directions"] = {k: v for k, v in data["directions"].items() if k not in unused and v is not None}
+        return data
 
 
 class JobList(BaseModel):

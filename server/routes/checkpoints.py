@@ -19,7 +19,7 @@ writes = write_router(router.prefix, router.tags)
 
 
 def allowed_model(
-    model: Annotated[str, Form(description="zoo model the weights belong to")], settings: SettingsDep
+    model: Annotated[str, Form(max_length=100, description="zoo model the weights belong to")], settings: SettingsDep
 ) -> str:
     """The form's model, or 422 unless this server offers it."""
     return check_model(model, settings)
@@ -33,7 +33,14 @@ AllowedModel = Annotated[str, Depends(allowed_model)]
     status_code=201,
     response_model=Checkpoint,
     summary="Upload a checkpoint (state dict) for a zoo model",
-    responses={400: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}},
+    responses={
+        400: {
+            "model": Error,
+            "description": "not weights of that model (or an empty file, or a form that cannot be read)",
+        },
+        413: {"model": Error, "description": "larger than max_upload_mb"},
+        422: {"model": Error, "description": "a model this server does not offer, or a field missing"},
+    },
 )
 async def upload_checkpoint(
     file: Annotated[UploadFile, File(description=".pt/.pth/.t7 state dict")],

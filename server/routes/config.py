@@ -26,6 +26,7 @@ def get_config(settings: SettingsDep) -> Config:
             max_job_tflop=settings.max_job_tflop,
             max_queued_jobs=settings.max_queued_jobs,
             max_upload_mb=settings.max_upload_mb,
+            max_batch_size=settings.max_batch_size,
         ),
         hessian=HessianCost(
             hvps_per_point=HessianSpec().max_steps,

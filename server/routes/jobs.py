@@ -7,7 +7,7 @@ from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from workers import jobqueue
@@ -46,7 +46,9 @@ def public_job(job: jobqueue.Job) -> Job:
     )
 
 
-def get_job(job_id: str, queue: QueueDep) -> jobqueue.Job:
+def get_job(
+    job_id: Annotated[str, Path(description="a job's id (from POST /api/jobs or GET /api/jobs)")], queue: QueueDep
+) -> jobqueue.Job:
     job = queue.get(job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
@@ -101,7 +103,11 @@ def cancel(job: JobDep, queue: QueueDep) -> Job:
     return public_job(queue.cancel(job.id))
 
 
-def last_seen(last_event_id: Annotated[str | None, Header()] = None) -> int:
+def last_seen(
+    last_event_id: Annotated[
+        str | None, Header(description="the id of the last event seen, to resume a stream (browsers send it)")
+    ] = None,
+) -> int:
     """The sequence number a reconnecting client saw last (0: none); 400 for anything but one. A
     dependency: it must answer before the event stream's 200 has started."""
     if last_event_id is None or last_event_id == "":

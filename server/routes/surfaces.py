@@ -22,8 +22,8 @@ one_writes = item_router("surface")  # included into `writes` at the end
 @router.get("", response_model=SurfaceList, summary="List surfaces (gallery and user)")
 def list_surfaces(
     catalog: CatalogDep,
-    model: Annotated[str | None, Query(max_length=200)] = None,
-    dataset: Annotated[str | None, Query(max_length=200)] = None,
+    model: Annotated[str | None, Query(max_length=200, description="only surfaces of this model")] = None,
+    dataset: Annotated[str | None, Query(max_length=200, description="only surfaces on this dataset")] = None,
 ) -> SurfaceList:
     surfaces, unreadable = catalog.listing(model, dataset)
     return SurfaceList(surfaces=surfaces, unreadable=unreadable)
@@ -77,8 +77,12 @@ def download(entry: EntryDep) -> FileResponse:
     response_model=SurfaceSummary,
     summary="Add an HDF5 surface file (lossatlas or the reference code's format)",
     responses={
-        400: {"model": Error},
-        413: {"model": Error},
+        400: {
+            "model": Error,
+            "description": "not a surface file, or beyond a limit once read (max_upload_mb uncompressed, "
+            "max_import_points), or a form that cannot be read",
+        },
+        413: {"model": Error, "description": "larger than max_upload_mb"},
         503: {"model": Error, "description": "other imports are being checked; retry"},
     },
 )
@@ -100,7 +104,10 @@ async def import_surface(
     "/{surface_id}",
     status_code=204,
     summary="Delete a user surface",
-    responses={403: {"model": Error}, 409: {"model": Error}},
+    responses={
+        403: {"model": Error, "description": "a gallery surface (read-only)"},
+        409: {"model": Error, "description": "a job is computing it; cancel the job first"},
+    },
 )
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
     if entry.source != "user":

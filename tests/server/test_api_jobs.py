@@ -228,6 +228,18 @@ def test_cancel_a_queued_job_and_job_404s(idle: ThreadServer):
             assert (r.status_code, r.json()) == (404, {"detail": "no job 'nope'"})
 
 
+def test_the_surface_of_a_queued_job_names_its_job(idle: ThreadServer):
+    """Before a worker starts a job, its surface_id is a 404 that points at the job, not a bare 'no surface'."""
+    with idle.client(TOKEN) as c:
+        job = c.post("/api/jobs", json=job_request(sample_seed=8)).json()
+        waiting = f"surface {job['surface_id']!r} has no points yet: its job is queued (see /api/jobs/{job['id']})"
+        for r in (c.get(f"/api/surfaces/{job['surface_id']}"), c.delete(f"/api/surfaces/{job['surface_id']}")):
+            assert (r.status_code, r.json()) == (404, {"detail": waiting})
+        c.delete(f"/api/jobs/{job['id']}")
+        r = c.get(f"/api/surfaces/{job['surface_id']}/file")
+        assert (r.status_code, r.json()) == (404, {"detail": f"no surface {job['surface_id']!r}"})  # cancelled
+
+
 def test_queue_limit(idle: ThreadServer):
     with idle.client(TOKEN) as c:
         first = c.post("/api/jobs", json=job_request(sample_seed=1))
@@ -266,6 +278,13 @@ MODELS = ", ".join(list_models())
         ({"x": "-1e308:1e308:5"}, 422, "x: axis -1e+308:1e+308 spans more than a float64 holds; choose closer ends"),
         ({"y": {"min": 0, "max": "NaN", "num": 3}}, 422, "y: axis ends must be finite numbers, got 0.0:nan"),
         ({"batch_size": 513}, 422, "batch_size=513 is more than the server's limit max_batch_size=512"),
+        ({"samples": True}, 422, "samples: Input should be a valid integer"),  # not 1 sample
+        ({"x": [-1, 1, 5]}, 422, 'x: give "min:max:num" (e.g. "-1:1:51") or {"min", "max", "num"}, not an array'),
+        ({"hessian": True}, 422, "hessian: give a JSON object of its fields (see /docs), not true or false"),
+        ({"model": "m" * 10_000}, 422, "model: String should have at most 100 characters"),  # not echoed back
+        ({"dataset": "d" * 101}, 422, "dataset: String should have at most 100 characters"),
+        ({"batch_size": "64"}, 422, "batch_size: Input should be a valid integer"),
+        ({"directions": {"seed": 2.0}}, 422, "directions.seed: Input should be a valid integer"),
         ({"x": "1:-1:5"}, 422, "x: axis min must be below max, got 1.0:-1.0"),
         ({"x": "1:2"}, 422, "x: axis '1:2' is not min:max:num (for example -1:1:51)"),
         ({"split": "valid"}, 422, "split: Input should be 'train', 'test' or 'both'"),
@@ -315,10 +334,55 @@ def test_job_requests_refused(idle: ThreadServer, change: dict, status: int, det
         assert c.get("/api/jobs").json() == before
 
 
-def test_malformed_json_is_refused(idle: ThreadServer):
+JSON_BODY = {"Content-Type": "application/json"}
+SEND_JSON = "send the body as JSON with Content-Type: application/json; "
+SEND_FORM = "send a multipart/form-data form (as curl -F) with the fields "
+
+
+@pytest.mark.parametrize(
+    "path, body, detail",
+    [
+        (
+            "/api/jobs",
+            {"content": b"{not json", "headers": JSON_BODY},
+            "the body is not valid JSON (Expecting property name enclosed in double quotes at character 1); "
+            "send a JSON object of the fields",
+        ),
+        ("/api/jobs", {"content": json.dumps(job_request())}, SEND_JSON + "the request has no Content-Type"),
+        (
+            "/api/jobs",
+            {"content": json.dumps(job_request()), "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+            SEND_JSON + "the request's Content-Type is application/x-www-form-urlencoded",
+        ),
+        ("/api/jobs", {"json": [job_request()]}, "the body must be a JSON object of the fields, not an array"),
+        (
+            "/api/jobs",
+            {"content": '{"model": ' + "[" * 100_000 + "]" * 100_000 + "}", "headers": JSON_BODY},
+            "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)",
+        ),  # nested too deep for Python's parser: was a 400 "There was an error parsing the body"
+        ("/api/jobs", {}, "the request has no body: send a JSON object of the fields (Content-Type: application/json)"),
+        (
+            "/api/checkpoints",
+            {"json": {"model": "tinycnn"}},
+            SEND_FORM + "file, model; the request's Content-Type is application/json",
+        ),
+        ("/api/surfaces/import", {}, SEND_FORM + "file; the request has no Content-Type"),
+        (
+            "/api/checkpoints",
+            {"files": {"model": (None, "tinycnn"), "file": (None, "weights.pt")}},
+            "file: send a file here (a form part with a filename, as curl -F file=@PATH), not text",
+        ),
+    ],
+)
+def test_a_body_the_route_cannot_read_names_what_to_send(idle: ThreadServer, path: str, body: dict, detail: str):
+    def state(c: httpx.Client) -> tuple:
+        return c.get("/api/jobs").json(), sorted(idle.settings.data_dir.rglob("*"))
+
     with idle.client(TOKEN) as c:
-        r = c.post("/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 422 and r.json()["detail"].startswith("1: JSON decode error")
+        before = state(c)
+        r = c.post(path, **body)
+        assert (r.status_code, r.json()) == (422, {"detail": detail})
+        assert state(c) == before  # nothing queued, no file written
 
 
 class Payload:
@@ -355,6 +419,8 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
         )
         r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "evil:code"})
         assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")
+        r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "m" * 10_000})
+        assert (r.status_code, r.json()) == (422, {"detail": "model: String should have at most 100 characters"})
         assert not list(idle.settings.checkpoints_dir.glob("*")) and not list(idle.settings.uploads_dir.glob("*"))
         cid = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "tinycnn"}).json()[
             "id"
@@ -404,3 +470,17 @@ def test_config_names_the_norms_and_splits_the_job_schema_accepts(idle: ThreadSe
         for field, value in (("split", "validation"), ("directions", {"norm": "unit"})):
             r = c.post("/api/jobs", json=job_request(**{field: value}))
             assert r.status_code == 422 and field in r.text, r.text
+
+
+def test_config_states_each_limit_a_refusal_names(idle: ThreadServer):
+    """A client learns every limit from /api/config before it is refused for one."""
+    limits = {
+        "max_points": {"x": "-1:1:21", "y": "-1:1:20"},
+        "max_samples": {"samples": 1001},
+        "max_batch_size": {"batch_size": 513},
+    }
+    with idle.client(TOKEN) as c:
+        stated = c.get("/api/config").json()["limits"]
+        for name, change in limits.items():
+            r = c.post("/api/jobs", json=job_request(**change))
+            assert r.status_code == 422 and f"{name}={stated[name]}" in r.json()["detail"], r.text

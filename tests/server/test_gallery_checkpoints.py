@@ -202,7 +202,7 @@ def test_a_job_on_a_gallery_checkpoint_equals_the_engine_on_that_file(
         (
             {"gallery_checkpoint": "tiny-a", "checkpoint_id": "0123456789abcdef"},
             422,
-            "body: give checkpoint_id or gallery_checkpoint, not both",
+            "give checkpoint_id or gallery_checkpoint, not both",
         ),
     ],
 )

@@ -1,5 +1,6 @@
 """HTTP-level refusals that must come early and say why: a write without the token before its body is
-read, a malformed Last-Event-ID, a wrong method (with ``Allow``); and what the schema promises."""
+read, a malformed Last-Event-ID, a wrong method (with ``Allow``); HEAD as GET without the body; and what
+the schema promises."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from serverkit import TOKEN, ThreadServer, job_request, make_settings
+from support import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +72,10 @@ def test_a_malformed_last_event_id_is_a_400(guarded: ThreadServer, value: str | 
 @pytest.mark.parametrize(
     "method, path, allow",
     [
-        ("PUT", "/api/config", "GET"),
-        ("PUT", "/api/surfaces/some-id", "DELETE, GET"),
-        ("PATCH", "/api/jobs", "GET, POST"),
-        ("POST", "/api/jobs/0123/events", "GET"),
+        ("PUT", "/api/config", "GET, HEAD"),
+        ("PUT", "/api/surfaces/some-id", "DELETE, GET, HEAD"),
+        ("PATCH", "/api/jobs", "GET, HEAD, POST"),
+        ("POST", "/api/jobs/0123/events", "GET, HEAD"),
     ],
 )
 def test_a_wrong_method_is_a_405_with_allow(guarded: ThreadServer, method: str, path: str, allow: str):
@@ -81,6 +83,46 @@ def test_a_wrong_method_is_a_405_with_allow(guarded: ThreadServer, method: str, 
         r = c.request(method, path)
     assert (r.status_code, r.headers["allow"]) == (405, allow)
     assert r.json() == {"detail": f"{method} is not allowed on {path}; use {allow}"}
+
+
+def test_head_answers_as_get_without_the_body(guarded: ThreadServer):
+    """Every GET route answers HEAD with the GET's status and headers (curl -I, link checkers); on a job's
+    event stream it ends at once instead of following a queued job."""
+    with guarded.client(TOKEN) as c:
+        job = c.post("/api/jobs", json=job_request(sample_seed=11)).json()
+        paths = ["/", "/api/config", "/api/surfaces", "/api/jobs", f"/api/jobs/{job['id']}", "/api/checkpoints"]
+        paths += ["/api/surfaces/nope", "/api/surfaces/nope/file", "/api/jobs/nope", "/openapi.json", "/docs"]
+        for path in paths:
+            got, head = c.get(path), c.head(path)
+            assert (head.status_code, head.content) == (got.status_code, b""), path
+            assert head.headers["content-type"] == got.headers["content-type"], path
+            if path != "/":  # the page's nonce differs between two answers
+                assert head.headers["content-length"] == got.headers["content-length"], path
+        head = c.head(f"/api/jobs/{job['id']}/events")  # the job stays queued: a GET would stream on
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["content-type"].startswith("text/event-stream")
+        feeds = guarded.server.config.app.state.feeds
+        wait_for(lambda: not feeds.active, 10, what="the stream of the HEAD request to end")
+        c.delete(f"/api/jobs/{job['id']}")
+
+
+def test_stock_refusals_name_the_fix(guarded: ThreadServer):
+    """Where Starlette words a refusal itself (no route, a form it cannot parse), the message says what to do."""
+    with guarded.client(TOKEN) as c:
+        r = c.get("/api/surface")
+        assert (r.status_code, r.json()) == (
+            404,
+            {"detail": "nothing at /api/surface: the API's routes are listed at /docs (schema: /openapi.json)"},
+        )
+        assert c.get("/api/jobs/nope").json() == {"detail": "no job 'nope'"}  # a route's own 404 stays
+        r = c.post("/api/surfaces/import", content=b"--x\r\nfoo", headers={"Content-Type": "multipart/form-data"})
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "detail": "the form cannot be read (Missing boundary in multipart): send multipart/form-data as curl -F does"
+            },
+        )
+    assert not guarded.settings.uploads_dir.exists() or not any(guarded.settings.uploads_dir.iterdir())
 
 
 def test_the_schema_says_samples_is_required(guarded: ThreadServer):

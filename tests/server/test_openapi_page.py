@@ -74,6 +74,15 @@ def test_openapi_describes_every_endpoint(tmp_path: Path, tiny_npz: Path):
         "application/x-hdf5" in schema["paths"]["/api/surfaces/{surface_id}/file"]["get"]["responses"]["200"]["content"]
     )
     assert "HTTPValidationError" not in components
+    for name in ("JobRequest", "JobDirections", "Job", "Limits"):  # what a client writes, and reads back
+        undocumented = [k for k, v in components[name]["properties"].items() if "description" not in v]
+        assert undocumented == {"Job": ["id", "points_done", "points_total"]}.get(name, []), name
+    reasons = {"Bad Request", "Forbidden", "Not Found", "Conflict", "Request Entity Too Large", "Unprocessable Entity"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert all(p.get("description") for p in operation.get("parameters", [])), (method, path)
+            for code, response in operation["responses"].items():  # a refusal says when it happens
+                assert response["description"] not in reasons, (method, path, code)
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -11,6 +12,7 @@ import torch
 from server.mesh import summarize, to_mesh
 from server.schemas import Mesh
 from workers import SurfaceSpec
+from workers.files import sha256_file
 from workers.h5io import Surface, Trajectory
 
 
@@ -222,6 +224,17 @@ def test_a_pca_job_on_a_gallery_run_equals_the_engine_on_its_files(run_gallery, 
             "checkpoint_ids name a training path: they need directions of kind pca",
         ),
         ({"directions": {"kind": "pca", "run": "../runs"}}, 422, "String should match pattern"),
+        (
+            {"directions": {"kind": "pca", "run": "tiny-path", "seed": 5, "norm": "layer"}},
+            422,
+            "a pca plane's axes are the path's principal components, with no norm, seed or same_dir: "
+            "leave out directions.norm, directions.seed",
+        ),
+        (
+            {"directions": {"projection": "lstsq"}},
+            422,
+            "directions.projection applies to pca directions (a training path): leave it out of random directions",
+        ),
     ],
 )
 def test_bad_gallery_run_requests_are_refused_and_queue_nothing(
@@ -237,3 +250,54 @@ def test_bad_gallery_run_requests_are_refused_and_queue_nothing(
         assert r.status_code == status, r.text
         assert detail in str(r.json()["detail"])
         assert c.get("/api/jobs").json()["jobs"] == []
+
+
+def test_a_job_echoes_only_the_fields_of_its_kind_of_directions(run_gallery, tiny_npz, tmp_path):
+    """A pca job's request shows no norm or seed, a random job's no path, in every place a job is shown;
+    the stored request keeps every field, so a job stored before (the same request, in full) is still the
+    one an identical request finds."""
+    import hashlib
+    import json
+
+    from serverkit import ThreadServer, job_request, make_settings
+
+    from workers.jobqueue import JobQueue
+
+    settings = make_settings(tmp_path / "data", tiny_npz, gallery_dir=run_gallery / "gallery")
+    pca = job_request(directions={"kind": "pca", "run": "tiny-path"}, x="-4:1:3", y="-2:2:3", samples=50)
+    full = {  # the request as the server stores it: every field, defaults included
+        **{k: None for k in ("checkpoint_id", "gallery_checkpoint", "hessian", "name")},
+        **{"split": "train", "sample_seed": 0, "batch_size": 128, "loss": "ce"},
+        **pca,
+        "x": {"min": -4.0, "max": 1.0, "num": 3},
+        "y": {"min": -2.0, "max": 2.0, "num": 3},
+        "directions": {
+            **{"kind": "pca", "seed": 0, "norm": "filter", "ignore": "biasbn", "dir_type": "weights"},
+            **{"same_dir": False, "checkpoint_ids": None, "run": "tiny-path", "projection": "cos"},
+        },
+    }
+    keyed = {k: v for k, v in full.items() if k not in ("name", "hessian", "gallery_checkpoint")}
+    run = [run_gallery / "gallery" / "checkpoints" / "tiny-path.pt"]
+    run += [run_gallery / "gallery" / "runs" / "tiny-path" / f"epoch_{k}.pt" for k in range(4)]
+    keyed["checkpoint_sha256"] = hashlib.sha256(" ".join(sha256_file(f) for f in run).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()  # the key as jobs store it
+    old, _ = JobQueue(settings.data_dir).submit(
+        key, full, {}, f"tinycnn-tiny-{key[:10]}", "surfaces/old.h5", 9, 20, 0.1
+    )
+    with ThreadServer(settings) as server, server.client() as c:
+        r = c.post("/api/jobs", json=pca)
+        assert (r.status_code, r.json()["id"]) == (200, old.id)  # the stored job, found by the same key
+        shown = {"kind": "pca", "ignore": "biasbn", "dir_type": "weights", "run": "tiny-path", "projection": "cos"}
+        random = c.post("/api/jobs", json=job_request(samples=50, directions={"seed": 3, "norm": "layer"}))
+        assert random.status_code == 202, random.text
+        plain = {"kind": "random", "seed": 3, "norm": "layer", "ignore": "biasbn", "dir_type": "weights"}
+        expect = {old.id: shown, random.json()["id"]: {**plain, "same_dir": False}}
+        listed = {j["id"]: j["request"]["directions"] for j in c.get("/api/jobs").json()["jobs"]}
+        assert listed == expect
+        assert {j: c.get(f"/api/jobs/{j}").json()["request"]["directions"] for j in expect} == expect
+        assert r.json()["request"] == c.get(f"/api/jobs/{old.id}").json()["request"] == {**full, "directions": shown}
+        assert c.delete(f"/api/jobs/{old.id}").json()["request"]["directions"] == shown
+        with httpx.stream("GET", f"{server.url}/api/jobs/{old.id}/events", timeout=30) as events:
+            states = [json.loads(line[6:]) for line in events.iter_lines() if line.startswith('data: {"id"')]
+        assert [s["request"]["directions"] for s in states] == [shown]
+    assert JobQueue(settings.data_dir).get(old.id).request == full  # stored as it was

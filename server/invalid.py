@@ -1,0 +1,84 @@
+"""The one-line message of a request FastAPI could not validate (422): pydantic's errors, or, where the
+body is not what the route reads (JSON that does not parse or is not an object, a body sent without
+``Content-Type: application/json``, an upload sent as anything but a form), what to send instead; and
+Starlette's stock messages ("Not Found", "Invalid multipart data.") in words that name the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request, params
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+
+from workers import errors_line
+
+JSON_TYPES: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
+AXES = (("body", "x"), ("body", "y"))  # a job's axes, which take a string too
+
+
+def invalid_line(request: Request, errors: Sequence[dict[str, Any]]) -> str:
+    content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    sent = f"the request's Content-Type is {content_type}" if content_type else "the request has no Content-Type"
+    body = getattr(request.scope.get("route"), "body_field", None)
+    if body is not None and isinstance(body.field_info, params.Form):
+        fields = ", ".join(getattr(body.field_info.annotation, "model_fields", {}))
+        if content_type != "multipart/form-data":
+            return f"send a multipart/form-data form (as curl -F) with the fields {fields}; {sent}"
+        errors = [_not_a_file(e) for e in errors]
+    for e in errors:
+        if e["type"] == "json_invalid":
+            return (
+                f"the body is not valid JSON ({e['ctx']['error']} at character {e['loc'][-1]}); "
+                "send a JSON object of the fields"
+            )
+        if e["loc"] == ("body",) and e["type"] in ("missing", "model_attributes_type", "dict_type"):
+            if content_type != "application/json" and e["input"] is not None:
+                return f"send the body as JSON with Content-Type: application/json; {sent}"
+            if e["input"] is None:
+                return "the request has no body: send a JSON object of the fields (Content-Type: application/json)"
+            return f"the body must be a JSON object of the fields, not {JSON_TYPES.get(type(e['input']), 'that')}"
+    return "; ".join(_line(e) for e in errors)
+
+
+def _line(error: dict[str, Any]) -> str:
+    """One error in words: a check of the whole request (``give checkpoint_id or gallery_checkpoint, not
+    both``) without a location; pydantic's "valid dictionary or object to extract fields from" as a JSON object."""
+    if error["loc"] == ("body",):
+        return error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("model_attributes_type", "dict_type"):
+        got = JSON_TYPES.get(type(error["input"]), "that")
+        want = '"min:max:num" (e.g. "-1:1:51") or {"min", "max", "num"}' if error["loc"] in AXES else None
+        error = {**error, "msg": f"give {want or 'a JSON object of its fields (see /docs)'}, not {got}"}
+    return errors_line([error], skip=("body",))
+
+
+def _not_a_file(error: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI's "Expected UploadFile, received: <class 'str'>" in words: a text field came where a file goes."""
+    if "Expected UploadFile" in error["msg"]:
+        name = error["loc"][-1]
+        return {**error, "msg": f"send a file here (a form part with a filename, as curl -F {name}=@PATH), not text"}
+    return error
+
+
+def worded(request: Request, exc: HTTPException) -> HTTPException:
+    """``exc``, or a copy whose detail names the fix where Starlette or FastAPI sent a stock message."""
+    status = exc.status_code
+    if status == 404 and exc.detail == "Not Found":  # no route: our routes name what is missing
+        detail = f"nothing at {request.url.path}: the API's routes are listed at /docs (schema: /openapi.json)"
+    elif isinstance(exc.__context__, MultiPartException):
+        detail = f"the form cannot be read ({exc.detail.rstrip('.')}): send multipart/form-data as curl -F does"
+    elif status == 400 and exc.detail == "There was an error parsing the body":  # e.g. JSON nested too deep
+        status = 422  # as JSON that does not parse
+        detail = "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)"
+    else:
+        return exc
+    return HTTPException(status, detail, exc.headers)
