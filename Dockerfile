@@ -2,11 +2,11 @@
 # docker-compose.yml. TORCH_INDEX picks torch's build: CPU (default) or a CUDA one for GPU workers, e.g.
 #   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 -t lossatlas:gpu .
 
-# three.js for the viewer, exactly as pinned in frontend/package-lock.json
+# three.js for the viewer and Swagger UI for /docs, exactly as pinned in frontend/package-lock.json
 FROM node:22-slim AS viewer
 WORKDIR /viewer
 COPY frontend/package.json frontend/package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --ignore-scripts
 
 FROM python:3.11-slim
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu

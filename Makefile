@@ -14,9 +14,10 @@ $(BIN)/lossatlas: pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
-# three.js for the viewer (served from node_modules) and eslint, exactly as pinned in frontend/package-lock.json.
+# three.js for the viewer and Swagger UI for /docs (served from node_modules, so both work offline) and eslint,
+# exactly as pinned in frontend/package-lock.json; no package's install scripts run (none is needed).
 $(THREE): frontend/package.json frontend/package-lock.json
-	cd frontend && npm ci --no-audit --no-fund
+	cd frontend && npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
 setup: $(BIN)/lossatlas $(THREE)

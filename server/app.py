@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Loss landscapes of neural networks: browse surfaces, compute new ones on workers.",
+        docs_url=None,  # served by routes/page.py from local files
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.catalog = Catalog(settings.gallery_dir, settings.surfaces_dir)

@@ -119,6 +119,12 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
             r = httpx.get(f"{url}/static/{path}", timeout=5)
             assert r.status_code == 200 and r.content == (REPO / "frontend" / path).read_bytes(), path
         assert scripts and addons and core
+        docs = httpx.get(url + "/docs", timeout=5).text  # Swagger UI from the wheel's files, not a CDN
+        assets = re.findall(r"""(?:src|href)=['"]([^'"]+\.(?:js|css))['"]""", docs)
+        assert len(assets) == 2 and not re.search(r"https?://", docs)
+        for path in assets:
+            r = httpx.get(url + path, timeout=5)
+            assert r.status_code == 200 and r.content == (REPO / "frontend" / path.removeprefix("/static/")).read_bytes()
         share = installed.parent / "share" / "lossatlas" / "frontend"
         assert (share / "index.html").is_file() and not list(share.glob("eslint.config.*"))  # dev tooling stays out
         surfaces = httpx.get(url + "/api/surfaces", timeout=5).json()["surfaces"]

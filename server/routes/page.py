@@ -1,10 +1,12 @@
-"""GET /: the viewer page (frontend/index.html as a jinja2 template) under a nonce-based CSP."""
+"""GET /: the viewer page (frontend/index.html as a jinja2 template) under a nonce-based CSP; GET /docs:
+Swagger UI on the API's schema, from the files npm installed beside the viewer so that it works offline."""
 
 from __future__ import annotations
 
 import secrets
 
 from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -39,4 +41,28 @@ def index(request: Request, settings: SettingsDep) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(
         request, "index.html", {"csp_nonce": nonce, "version": __version__}, headers=headers
+    )
+
+
+SWAGGER_UI = "node_modules/swagger-ui-dist"  # under the frontend directory, served at /static
+
+
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def docs(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """Swagger UI from the viewer's npm files; from FastAPI's default CDN only where they are not installed
+    (a checkout without ``npm ci``)."""
+    local = (settings.frontend_dir / SWAGGER_UI / "swagger-ui-bundle.js").is_file()
+    assets = (
+        {
+            "swagger_js_url": f"/static/{SWAGGER_UI}/swagger-ui-bundle.js",
+            "swagger_css_url": f"/static/{SWAGGER_UI}/swagger-ui.css",
+        }
+        if local
+        else {}
+    )
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} {request.app.version}: REST API",
+        swagger_favicon_url="/static/favicon.svg",
+        **assets,
     )
