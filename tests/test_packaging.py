@@ -124,7 +124,9 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
         assert len(assets) == 2 and not re.search(r"https?://", docs)
         for path in assets:
             r = httpx.get(url + path, timeout=5)
-            assert r.status_code == 200 and r.content == (REPO / "frontend" / path.removeprefix("/static/")).read_bytes()
+            assert (
+                r.status_code == 200 and r.content == (REPO / "frontend" / path.removeprefix("/static/")).read_bytes()
+            )
         share = installed.parent / "share" / "lossatlas" / "frontend"
         assert (share / "index.html").is_file() and not list(share.glob("eslint.config.*"))  # dev tooling stays out
         surfaces = httpx.get(url + "/api/surfaces", timeout=5).json()["surfaces"]
