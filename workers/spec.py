@@ -26,7 +26,7 @@ from .vocab import Dataset, DirType, Ignore, Norm, Split
 class AxisSpec(BaseModel):
     """``num`` evenly spaced coordinates from ``min`` to ``max``; accepts ``"min:max:num"``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     min: float
     max: float
     num: int = Field(ge=1, le=1001)
@@ -66,7 +66,7 @@ class DirectionsSpec(BaseModel):
     recipe says so (``interpolation``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     kind: Literal["random", "target", "pca"] = "random"
     seed: int = 0
     norm: Norm = "filter"
@@ -132,7 +132,7 @@ class HessianSpec(BaseModel):
     largest-magnitude eigenvalue, then of ``H - 0.51*max*I`` for the smallest, ``eigsh`` tol ``tol``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     params: Literal["moved", "reference"] = "moved"
     scale: Literal["mean", "batch_sum"] = "mean"
     method: Literal["lanczos", "reference"] = "lanczos"
@@ -154,7 +154,9 @@ class HessianSpec(BaseModel):
 class SurfaceSpec(BaseModel):
     """A loss surface: model, data, directions and grid."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())  # model_args is a field
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, protected_namespaces=()
+    )  # model_args is a field
     model: str = Field(description="zoo name (resnet56, ...) or package.module:function")
     model_args: dict[str, Any] | None = Field(None, description="keyword arguments of the model function")
     checkpoint: str | None = Field(None, description="weights file of the model")

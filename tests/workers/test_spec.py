@@ -30,6 +30,8 @@ def test_axes_accept_strings_and_dicts_alike():
         ({"x": "-1:1:5", "split": "val"}, "split"),
         ({"x": "-1:1:5", "samples": 0}, "samples"),
         ({"x": "-1:1:5", "batchsize": 3}, "batchsize"),
+        ({"x": "-1:1:5", "hessian": {"tol": float("nan")}}, "hessian.tol\n  Input should be a finite number"),
+        ({"x": "-1:1:5", "mean": (float("inf"),), "std": (1.0,)}, "mean.0\n  Input should be a finite number"),
     ],
 )
 def test_bad_specs_are_refused_with_the_reason(kwargs, message):
