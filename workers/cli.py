@@ -292,6 +292,26 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+class _Display:
+    """The run's header line and progress bar, shown at the first point: a run refused while its inputs
+    are checked prints only its one-line error."""
+
+    def __init__(self, header: str):
+        self.header = header
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, p) -> None:
+        if self.bar is None:
+            print(self.header, file=sys.stderr, flush=True)
+            self.bar = ProgressBar(p.total)
+        self.bar.update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
+
+    def close(self) -> None:
+        """End the bar's line (after an interruption too, so that the next message starts a line)."""
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
     from .pca import write_projection
@@ -300,14 +320,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
 
     fields = spec_fields(args)
     set_threads(args)
-    bar = ProgressBar(0)
-
-    def show(p):
-        bar.total = p.total
-        bar.update(p.done, p.rate, p.eta, f"{p.computed} new")
-
     out = Path(args.out)
-    print(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}", file=sys.stderr)
+    show = _Display(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}")
     try:
         surface = compute_trajectory(
             fields,
@@ -323,6 +337,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
         ) from None
+    finally:
+        show.close()
     done = int(surface.done.sum())
     t = surface.trajectory
     if t is not None and args.proj_file:
@@ -353,15 +369,8 @@ def run_compute(args: argparse.Namespace) -> int:
     ):
         if path and not Path(path).is_file():
             raise ValueError(f"--{label} {path} does not exist")
-    bars: list[ProgressBar] = []  # made at the first point: a refused run prints no bar
-
-    def show(p):
-        if not bars:
-            bars.append(ProgressBar(spec.num_points))
-        bars[0].update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
-
     out = Path(args.out)
-    print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
+    show = _Display(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}")
     try:
         surface = compute_surface(
             spec,
@@ -377,6 +386,8 @@ def run_compute(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
         ) from None
+    finally:
+        show.close()
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
     check = surface.recipe.get("compute", {}).get("fast_check")

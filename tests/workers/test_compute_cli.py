@@ -70,6 +70,7 @@ def test_compute_writes_a_surface(tmp_path, tensors_npz):
     s = read_surface(out)
     assert s.done.all() and s.shape == (2, 3)
     assert set(s.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+    assert err.startswith(f"lossatlas: tinycnn on tensors/both, 6 points -> {out}\n")
     assert "6/6 pts" in err and "6/6 points in" in err
     assert (tmp_path / "s.dirs.h5").exists()
 
@@ -109,6 +110,24 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
     assert e.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("lossatlas compute: error: ") and message in last
+    assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--checkpoint", "{dir}/notes.pt"], "checkpoint '{dir}/notes.pt' is not a weights file torch can load safely"),
+        (["--directions", "pca", "--checkpoints", "{dir}/epoch_*.pt"], "no checkpoint file matches '{dir}/epoch_*.pt'"),
+    ],
+)
+def test_a_refused_run_prints_only_its_error(tmp_path, tensors_npz, capsys, extra, message):
+    """No header line or empty progress bar before the error: those come with the first point."""
+    (tmp_path / "notes.pt").write_text("not weights\n")
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", *(a.format(dir=tmp_path) for a in extra)))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lossatlas compute: error: {message.format(dir=tmp_path)}") and err.count("\n") == 1, err
     assert not (tmp_path / "s.h5").exists()
 
 
