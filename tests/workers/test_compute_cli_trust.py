@@ -160,10 +160,7 @@ def bad_inputs(tmp_path, tensors_npz) -> Path:
             "tensors file cut.npz cannot be read (BadZipFile: File is not a zip file); save the arrays with "
             "numpy.savez(path, x=..., y=...) or the tensors with torch.save({'x': ..., 'y': ...}, path)",
         ),
-        (
-            ["--data-root", "notes.pt"],
-            "tensors file notes.pt cannot be read (it holds pickled objects, not only tensors)",
-        ),
+        (["--data-root", "notes.pt"], "tensors file notes.pt cannot be read ("),
         (
             ["--out", "nodir/d.h5"],
             "the directory of --out nodir/d.h5 does not exist; create nodir first or choose another --out",
