@@ -12,7 +12,9 @@ def _size(text: str) -> tuple[float, float]:
     try:
         w, h = (float(v) for v in text.lower().replace("x", ",").split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTH,HEIGHT in inches (e.g. 6,5)") from None
+        w = h = 0.0
+    if not (0 < w < float("inf") and 0 < h < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTH,HEIGHT: two positive sizes in inches (e.g. 6,5)")
     return w, h
 
 
@@ -52,8 +54,10 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    from .checks import check_out_path
     from .figures import load, plot, save
 
+    check_out_path(args.out, example="figure.png")
     surfaces = load([_existing(f) for f in args.files])
     kind = args.kind
     if kind == "auto":
