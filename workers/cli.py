@@ -61,12 +61,19 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--split", default="train", choices=_choices(SurfaceSpec, "split"))
-    p.add_argument("--samples", type=int, help="evaluate a seeded random subset of this many samples per split")
-    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=_choices(SurfaceSpec, "split"),
+        help="whose samples: both maps train and test",
+    )
+    p.add_argument(
+        "--samples", type=int, help="evaluate a seeded random subset of this many samples per split (default: all)"
+    )
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of the --samples subset")
     p.add_argument("--mean", type=_floats, help="per-channel normalization mean, overrides the dataset's")
     p.add_argument("--std", type=_floats, help="per-channel normalization std")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="samples per forward pass")
     p.add_argument("--loss", default="ce", choices=_choices(SurfaceSpec, "loss"), help="cross-entropy or mse")
     p.add_argument("--x", help="x axis as min:max:num, e.g. -1:1:51 (pca: default, the path with a margin)")
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
@@ -427,31 +434,31 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training samples")
+    p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty on the weights")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples per optimizer step")
     p.add_argument(
         "--milestones",
         type=_floats,
         default=d.milestones,
         help="fractions of the epochs where lr drops by --gamma (default 0.5,0.75)",
     )
-    p.add_argument("--gamma", type=float, default=d.gamma)
+    p.add_argument("--gamma", type=float, default=d.gamma, help="factor of the learning rate at each milestone")
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the initial weights, the sample order and subsets")
     p.add_argument(
         "--save-every",
         type=int,
         default=d.save_every,
-        help="keep a checkpoint every k epochs and the initial one (a trajectory's path)",
+        help="keep a checkpoint every k epochs and the initial one (a trajectory's path; 0: only final.pt)",
     )
     p.add_argument(
         "--save-every-steps",
         type=int,
         default=d.save_every_steps,
-        help="keep a checkpoint every k optimizer steps and the initial one",
+        help="keep a checkpoint every k optimizer steps and the initial one (0: none)",
     )
     p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
     p.add_argument(
@@ -466,7 +473,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         default=d.test_samples,
         help="per-epoch test figures on a seeded subset of this many images (default: the whole split)",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
 
@@ -523,8 +530,8 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
         help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
         "precomputed/build_gpu.py) or all",
     )
-    b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
-    b.add_argument("--device", default="cpu")
+    b.add_argument("--only", action="append", help="build only this entry id (repeatable; default: the whole tier)")
+    b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
     b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")
     add_threads_argument(b)
@@ -566,8 +573,31 @@ def run_gallery_list(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless the help already speaks of it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text, default = action.help or "", action.default
+        shown = default is not None and default is not False and default != [] and default != argparse.SUPPRESS
+        if action.option_strings and shown and "default" not in text:  # 0 is shown: `0 in (False,)` is true
+            text += " (default %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of ``lossatlas`` and, as their class, of its subcommands: one help format for all."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lossatlas", description="Loss landscapes of neural networks.")
+    parser = _Parser(
+        prog="lossatlas",
+        description="Loss landscapes of neural networks.",
+        epilog="lossatlas COMMAND --help describes a command and its options.",
+    )
     parser.add_argument("--version", action="version", version=f"lossatlas {__version__} (torch {torch.__version__})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_compute(sub)

@@ -46,9 +46,9 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--zmax", type=float, help="leave out values above this (a diverged rim)")
     p.add_argument("--cmap", default="viridis", help="matplotlib colour map (viridis, magma, coolwarm, ...)")
     p.add_argument("--size", type=_size, help="figure size in inches, WIDTH,HEIGHT")
-    p.add_argument("--dpi", type=float, default=150)
+    p.add_argument("--dpi", type=float, default=150, help="dots per inch of a PNG (resolution)")
     p.add_argument("--labels", help="comma-separated names of the files in legends (default: the model names)")
-    p.add_argument("--title")
+    p.add_argument("--title", help="title above the figure")
     p.add_argument("--no-accuracy", action="store_true", help="curves: leave out the accuracy axis")
     p.set_defaults(func=run_plot)
 

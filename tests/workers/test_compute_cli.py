@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -279,6 +280,30 @@ def test_version_and_the_choices_in_the_help(capsys):
         ("--ignore", "biasbn,none"),
     ):
         assert f"{option} {{{values}}}" in usage
+
+
+def _commands(parser: argparse.ArgumentParser, name: str = "lossatlas"):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _commands(sub, f"{name} {sub_name}")
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    from workers.cli import build_parser
+
+    commands = dict(_commands(build_parser()))
+    assert {"lossatlas compute", "lossatlas train", "lossatlas gallery build", "lossatlas export"} <= set(commands)
+    for name, parser in commands.items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS:
+                continue
+            text = formatter._expand_help(action)
+            assert text, f"{name} {action.option_strings[0]} has no help"
+            if action.default not in (None, [], argparse.SUPPRESS) and action.default is not False:
+                assert "default" in text, f"{name} {action.option_strings[0]}: {text!r} does not give its default"
 
 
 def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
