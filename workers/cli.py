@@ -627,12 +627,13 @@ def _join_axis_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
     args = parser.parse_args(_join_axis_values(sys.argv[1:] if argv is None else list(argv)))
+    command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     try:
         return args.func(args)
-    except (ValueError, ValidationError, FileNotFoundError) as e:
-        parser.exit(2, f"lossatlas {args.command}: error: {one_line(e)}\n")
+    except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
+        parser.exit(2, f"{command}: error: {one_line(e)}\n")
     except KeyboardInterrupt:
-        parser.exit(130, f"\nlossatlas {args.command}: interrupted; run the same command again to resume\n")
+        parser.exit(130, f"\n{command}: interrupted; run the same command again to resume\n")
 
 
 if __name__ == "__main__":

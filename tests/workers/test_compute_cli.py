@@ -150,6 +150,25 @@ def test_gallery_build_takes_threads_as_compute_does(capsys):
     assert last == "lossatlas gallery build: error: argument --threads: '-1' is not a number of threads (1 or more)"
 
 
+def test_errors_name_the_whole_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["gallery", "build", "--only", "nope"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.startswith("lossatlas gallery build: error: unknown gallery id(s) nope; ")
+
+
+def test_a_path_the_file_system_refuses_is_one_line_not_a_traceback(tmp_path, capsys):
+    from server.cli import main as lossatlas_main  # `lossatlas worker`: its queue's directory is a file here
+
+    (tmp_path / "notes.txt").write_text("keep me\n")
+    with pytest.raises(SystemExit) as e:
+        lossatlas_main(["worker", "--data-dir", str(tmp_path / "notes.txt"), "--once"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lossatlas worker: error: [Errno 17] File exists: ") and err.count("\n") == 1, err
+    assert (tmp_path / "notes.txt").read_text() == "keep me\n"
+
+
 def test_checkpoint_of_another_model_is_one_line(tmp_path, tensors_npz, capsys):
     from independent import make_model
 
