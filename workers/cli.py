@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
@@ -32,10 +33,18 @@ def _floats(text: str) -> tuple[float, ...]:
         ) from None
 
 
-def _threads(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more)")
-    return int(text)
+def _count(what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number of ``what``, at least 1."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {what} (1 or more)")
+        return int(text)
+
+    return parse
+
+
+_threads = _count("threads")
 
 
 def add_compute(sub: argparse._SubParsersAction) -> None:
@@ -96,7 +105,12 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         choices=_choices(DirectionsSpec, "projection"),
         help="pca: how checkpoints are projected",
     )
-    p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
+    p.add_argument(
+        "--grid-num",
+        type=_count("points per axis"),
+        default=21,
+        help="pca without --x/--y: points per axis (default 21)",
+    )
     p.add_argument(
         "--margin",
         type=float,
@@ -249,6 +263,8 @@ def spec_fields(args: argparse.Namespace) -> dict:
     )
     if args.dir_type is not None:  # else the spec's default for the kind
         directions["dir_type"] = args.dir_type
+    if args.proj_file and kind != "pca":
+        raise ValueError("--proj-file is the projection of a training path: use it with --directions pca")
     if kind == "pca":
         if not args.checkpoints:
             raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
@@ -321,11 +337,14 @@ class _Display:
 
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
+    from .checks import check_out_path
     from .pca import write_projection
     from .provenance import StaleSurfaceError
     from .trajectory import compute_trajectory
 
     fields = spec_fields(args)
+    if args.proj_file:  # written last: its directory is checked first
+        check_out_path(args.proj_file, "--proj-file", "proj.h5")
     set_threads(args)
     out = Path(args.out)
     show = _Display(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}")

@@ -132,6 +132,50 @@ def test_a_refused_run_prints_only_its_error(tmp_path, tensors_npz, capsys, extr
     assert not (tmp_path / "s.h5").exists()
 
 
+@pytest.fixture
+def path_dir(tmp_path) -> Path:
+    """A training path of three tinycnn checkpoints in their own directory."""
+    from independent import make_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(3):
+        state = {
+            k: v + 0.01 * i * torch.randn(v.shape, generator=gen) for k, v in make_model("tinycnn").state_dict().items()
+        }
+        torch.save(state, run / f"epoch_{i}.pt")
+    return run
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--grid-num", "0"], "argument --grid-num: '0' is not a number of points per axis (1 or more)"),
+        (["--margin", "-1"], "margin must be at least 0, got -1.0"),
+        (
+            ["--proj-file", "{dir}/nodir/p.h5"],
+            "the directory of --proj-file {dir}/nodir/p.h5 does not exist; create {dir}/nodir first or choose another --proj-file",
+        ),
+        (
+            ["--directions", "random", "--x", "-1:1:3", "--proj-file", "{dir}/p.h5"],
+            "--proj-file is the projection of a training path: use it with --directions pca",
+        ),
+    ],
+)
+def test_pca_refusals_are_one_line_and_write_no_file(tmp_path, tensors_npz, path_dir, capsys, extra, message):
+    args = compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoints", str(path_dir), *extra)
+    del args[args.index("--x") : args.index("--x") + 2]  # the grid covers the path
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as e:
+        main([a.format(dir=tmp_path) for a in args])
+    assert e.value.code == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas compute: error: {message.format(dir=tmp_path)}"
+    )
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_python_m_workers_cli_runs_without_a_warning():
     """``python -m workers.cli`` (no installed command) must not find the module imported already: runpy
     then warns on every run."""
