@@ -161,6 +161,11 @@ def bad_inputs(tmp_path, tensors_npz) -> Path:
             "numpy.savez(path, x=..., y=...) or the tensors with torch.save({'x': ..., 'y': ...}, path)",
         ),
         (["--data-root", "notes.pt"], "tensors file notes.pt cannot be read ("),
+        (["--out", "notes.pt"], "file signature not found)); choose another --out, or add --overwrite to replace it"),
+        (
+            ["--out", "cut.npz"],
+            "cut.npz is not an HDF5 file (Unable to synchronously open file (file signature not found)); choose",
+        ),
         (
             ["--out", "nodir/d.h5"],
             "the directory of --out nodir/d.h5 does not exist; create nodir first or choose another --out",
