@@ -263,6 +263,10 @@ def spec_fields(args: argparse.Namespace) -> dict:
     )
     if args.dir_type is not None:  # else the spec's default for the kind
         directions["dir_type"] = args.dir_type
+    if args.target_y and not args.target:
+        raise ValueError("--target-y is the second target of a plane through three models: give --target too")
+    if (args.mean is None) != (args.std is None):
+        raise ValueError("give --mean and --std together (one value per channel each)")
     if args.proj_file and kind != "pca":
         raise ValueError("--proj-file is the projection of a training path: use it with --directions pca")
     if kind == "pca":

@@ -97,6 +97,8 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--samples", "99999"], "asked for 99999 samples but the split has only 40"),
         (["--same-dir"], "same_dir needs a 2-D grid (a y axis)"),
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
+        (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
+        (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
     ],
 )
 def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, capsys, change, message):
