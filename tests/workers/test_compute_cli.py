@@ -215,6 +215,17 @@ def test_a_path_the_file_system_refuses_is_one_line_not_a_traceback(tmp_path, ca
     assert (tmp_path / "notes.txt").read_text() == "keep me\n"
 
 
+def test_worker_takes_threads_as_compute_does(tmp_path, capsys):
+    from server.cli import main as lossatlas_main
+
+    with pytest.raises(SystemExit) as e:
+        lossatlas_main(["worker", "--data-dir", str(tmp_path), "--once", "--threads", "-1"])
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "lossatlas worker: error: argument --threads: '-1' is not a number of threads (1 or more)"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_checkpoint_of_another_model_is_one_line(tmp_path, tensors_npz, capsys):
     from independent import make_model
 
