@@ -125,7 +125,6 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--norm", choices=_choices(DirectionsSpec, "norm"), help="filter (default; pca: none)")
     p.add_argument(
         "--ignore",
-        default="biasbn",
         choices=_choices(DirectionsSpec, "ignore"),
         help="biasbn (default): zero direction for 1-D weights",
     )
@@ -135,7 +134,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         help="states adds BatchNorm running statistics; default: weights, "
         "states with --target so that x = 1 is exactly the target model",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
+    p.add_argument("--seed", type=int, help="seed of the random directions (default 0)")
     p.add_argument("--same-dir", action="store_true", help="use the x direction for y too")
     p.add_argument("--target", help="checkpoint to interpolate towards: x direction = target - model")
     p.add_argument("--target-y", help="second target for a plane through three models")
@@ -253,14 +252,15 @@ def hessian_from_args(args: argparse.Namespace) -> dict | None:
 def spec_fields(args: argparse.Namespace) -> dict:
     """The surface's fields from the options (``x``/``y`` None when not given)."""
     kind = args.directions or ("target" if args.target else "pca" if args.checkpoints else "random")
-    directions = dict(
-        kind=kind,
-        seed=args.seed,
-        ignore=args.ignore,
-        same_dir=args.same_dir,
-        target=args.target,
-        target_y=args.target_y,
+    shaping = {"--norm": args.norm, "--seed": args.seed, "--ignore": args.ignore, "--same-dir": args.same_dir}
+    shaping |= {"--target": args.target, "--target-y": args.target_y}
+    given = [flag for flag, value in shaping.items() if value not in (None, False)]
+    if args.dir_file and given:  # the recipe would record a setting that did not shape the directions used
+        raise ValueError(f"{given[0]} makes new directions; --dir-file uses its own as they are: drop one of them")
+    options = dict(
+        seed=args.seed, ignore=args.ignore, same_dir=args.same_dir, target=args.target, target_y=args.target_y
     )
+    directions = {"kind": kind} | {k: v for k, v in options.items() if v is not None}  # else the spec's defaults
     if args.dir_type is not None:  # else the spec's default for the kind
         directions["dir_type"] = args.dir_type
     if args.target_y and not args.target:

@@ -99,6 +99,8 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
         (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
         (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
+        (["--dir-file", "d.h5", "--norm", "layer"], "--norm makes new directions; --dir-file uses its own as they are"),
+        (["--dir-file", "d.h5", "--seed", "5"], "--seed makes new directions; --dir-file uses its own as they are"),
     ],
 )
 def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, capsys, change, message):
@@ -114,6 +116,14 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("lossatlas compute: error: ") and message in last
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_direction_options_given_are_recorded_and_defaults_are_the_specs(tmp_path, tensors_npz):
+    assert main(compute_args(tensors_npz, tmp_path / "a.h5", "--seed", "3", "--ignore", "none")) == 0
+    assert main(compute_args(tensors_npz, tmp_path / "b.h5")) == 0
+    given, default = (read_surface(tmp_path / f).recipe["spec"]["directions"] for f in ("a.h5", "b.h5"))
+    assert (given["seed"], given["ignore"]) == (3, "none")
+    assert (default["seed"], default["ignore"]) == (0, "biasbn")
 
 
 @pytest.mark.parametrize(
