@@ -206,11 +206,12 @@ def load_raw(
     return x, y
 
 
-def subset_indices(n: int, samples: int | None, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded random subset of ``samples`` out of ``n`` (all when None)."""
+def subset_indices(n: int, samples: int | None, seed: int, split: str = "") -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``samples`` out of ``n`` (all when None); ``split``
+    names the split in the error of a subset larger than it."""
     if samples is None or samples >= n:
         if samples is not None and samples > n:
-            raise ValueError(f"asked for {samples} samples but the split has only {n}")
+            raise ValueError(f"asked for {samples} samples but the {split + ' ' if split else ''}split has only {n}")
         return np.arange(n)
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
@@ -248,7 +249,7 @@ def load_split(
     ``mean``/``std`` default to the dataset's own constants (:data:`NORMALIZATION`).
     """
     x, y = load_raw(dataset, split, root, download)
-    idx = subset_indices(len(y), samples, seed)
+    idx = subset_indices(len(y), samples, seed, split)
     if mean is None and std is None and NORMALIZATION[dataset] is not None:
         mean, std = NORMALIZATION[dataset]
     return to_tensor(x[idx], mean, std), torch.as_tensor(y[idx]), idx

@@ -178,8 +178,8 @@ def train(
     mean, std = NORMALIZATION.get(config.dataset) or (None, None)
     xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)
     xs_test, ys_test = load_raw(config.dataset, "test", config.data_root)
-    keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed)
-    keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed)
+    keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed, "train")
+    keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed, "test")
     xs_train, ys_train, xs_test, ys_test = (
         xs_train[keep_train],
         ys_train[keep_train],
