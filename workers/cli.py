@@ -47,6 +47,17 @@ def _count(what: str) -> Callable[[str], int]:
 _threads = _count("threads")
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def add_compute(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compute",

@@ -201,23 +201,24 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     ``defaults_elsewhere``: --data-dir, --lease and --poll default to None, for a caller that fills
     them from its own settings.
     """
+    # imported here, not at the top: `python -m workers.cli` must not find itself imported
+    from .cli import add_ray_argument, add_threads_argument, seconds
+
     p.add_argument(
         "--data-dir", required=not defaults_elsewhere, help="data directory shared with the server (holds jobs.sqlite3)"
     )
     p.add_argument(
         "--lease",
-        type=float,
+        type=seconds,
         default=None if defaults_elsewhere else 30.0,
         help="seconds a job stays claimed without a heartbeat",
     )
     p.add_argument(
         "--poll",
-        type=float,
+        type=seconds,
         default=None if defaults_elsewhere else 1.0,
         help="seconds between looks at an empty queue",
     )
-    from .cli import add_ray_argument, add_threads_argument  # here: `python -m workers.cli` must not find it imported
-
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     add_threads_argument(p)
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")

@@ -226,14 +226,22 @@ def test_a_path_the_file_system_refuses_is_one_line_not_a_traceback(tmp_path, ca
     assert (tmp_path / "notes.txt").read_text() == "keep me\n"
 
 
-def test_worker_takes_threads_as_compute_does(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--threads", "-1", "'-1' is not a number of threads (1 or more)"),
+        ("--lease", "-5", "'-5' is not a number of seconds above 0"),
+        ("--poll", "0", "'0' is not a number of seconds above 0"),
+    ],
+)
+def test_worker_refuses_bad_numbers_in_one_line(tmp_path, capsys, option, value, message):
     from server.cli import main as lossatlas_main
 
     with pytest.raises(SystemExit) as e:
-        lossatlas_main(["worker", "--data-dir", str(tmp_path), "--once", "--threads", "-1"])
+        lossatlas_main(["worker", "--data-dir", str(tmp_path), "--once", option, value])
     assert e.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last == "lossatlas worker: error: argument --threads: '-1' is not a number of threads (1 or more)"
+    assert last == f"lossatlas worker: error: argument {option}: {message}"
     assert list(tmp_path.iterdir()) == []
 
 
