@@ -189,14 +189,16 @@ def test_pca_refusals_are_one_line_and_write_no_file(tmp_path, tensors_npz, path
     assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_python_m_workers_cli_runs_without_a_warning():
-    """``python -m workers.cli`` (no installed command) must not find the module imported already: runpy
-    then warns on every run."""
+@pytest.mark.parametrize(
+    "module, args, start",
+    [("workers.cli", ["--version"], "lossatlas "), ("workers.jobloop", ["--help"], "usage: python -m workers.jobloop")],
+)
+def test_python_m_runs_without_a_warning(module, args, start):
+    """``python -m workers.cli`` (no installed command) and ``python -m workers.jobloop`` (the worker that
+    ``lossatlas serve`` starts) must not find their module imported already: runpy then warns on every run."""
     repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "--version"], capture_output=True, text=True, cwd=repo, timeout=120
-    )
-    assert proc.returncode == 0 and proc.stdout.startswith("lossatlas ") and proc.stderr == "", proc.stderr
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=repo, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith(start) and proc.stderr == "", proc.stderr
 
 
 def test_gallery_build_takes_threads_as_compute_does(capsys):
