@@ -28,7 +28,6 @@ from .h5io import (
     write_surface,
 )
 from .hessian import HVP_FORWARD_EQUIVALENTS
-from .jobloop import add_worker_arguments, run_worker
 from .jobqueue import JobQueue, PointRow, QueueFull
 from .meshjson import json_value, mesh_data, ordered_metrics
 from .provenance import StaleSurfaceError
@@ -96,3 +95,13 @@ __all__ += [
     "run_worker",
     "sha256_file",
 ]
+
+
+def __getattr__(name: str):
+    """The worker loop's entry points, imported at first use: ``python -m workers.jobloop`` (the server's
+    embedded worker) must not find the module imported already, or runpy warns on every start."""
+    if name in ("add_worker_arguments", "run_worker"):
+        from . import jobloop
+
+        return getattr(jobloop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .files import unreadable_reason
 from .usermodels import user_model
 from .zoo import create_model, list_models
 
@@ -25,12 +26,8 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for foreign files
-        if "Weights only load failed" in str(e):
-            reason = "it holds pickled objects, not only tensors"
-        else:
-            reason = f"{type(e).__name__}: {e}".split("\n")[0][:120]
         raise ValueError(
-            f"checkpoint {str(path)!r} is not a weights file torch can load safely ({reason}); "
+            f"checkpoint {str(path)!r} is not a weights file torch can load safely ({unreadable_reason(e)}); "
             "pass a file saved with torch.save(model.state_dict())"
         ) from None
     for key in ("state_dict", "model_state_dict", "model"):

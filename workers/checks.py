@@ -37,17 +37,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def check_out_path(out: str | Path) -> Path:
+def check_out_path(out: str | Path, option: str = "--out", example: str = "surface.h5") -> Path:
     """The output file's directory must exist and be writable: found now rather than when the first
-    point is written (and named as the user gave it, not as the temporary file beside it)."""
+    point is written (and named as the user gave it, not as the temporary file beside it). ``option``
+    names the command-line option that gave the path, ``example`` a file name to suggest."""
     out = Path(out)
     parent = out.parent
     if out.is_dir():
-        raise ValueError(f"--out {out} is a directory; give a file name such as {out / 'surface.h5'}")
+        raise ValueError(f"{option} {out} is a directory; give a file name such as {out / example}")
     if not parent.is_dir():
-        raise ValueError(f"the directory of --out {out} does not exist; create {parent} first or choose another --out")
+        raise ValueError(
+            f"the directory of {option} {out} does not exist; create {parent} first or choose another {option}"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"the directory of --out {out} is not writable; choose another --out")
+        raise ValueError(f"the directory of {option} {out} is not writable; choose another {option}")
     return out
 
 

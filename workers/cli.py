@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
@@ -32,10 +33,29 @@ def _floats(text: str) -> tuple[float, ...]:
         ) from None
 
 
-def _threads(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (1 or more)")
-    return int(text)
+def _count(what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number of ``what``, at least 1."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {what} (1 or more)")
+        return int(text)
+
+    return parse
+
+
+_threads = _count("threads")
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
 
 
 def add_compute(sub: argparse._SubParsersAction) -> None:
@@ -61,12 +81,19 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
-    p.add_argument("--split", default="train", choices=_choices(SurfaceSpec, "split"))
-    p.add_argument("--samples", type=int, help="evaluate a seeded random subset of this many samples per split")
-    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=_choices(SurfaceSpec, "split"),
+        help="whose samples: both maps train and test",
+    )
+    p.add_argument(
+        "--samples", type=int, help="evaluate a seeded random subset of this many samples per split (default: all)"
+    )
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of the --samples subset")
     p.add_argument("--mean", type=_floats, help="per-channel normalization mean, overrides the dataset's")
     p.add_argument("--std", type=_floats, help="per-channel normalization std")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="samples per forward pass")
     p.add_argument("--loss", default="ce", choices=_choices(SurfaceSpec, "loss"), help="cross-entropy or mse")
     p.add_argument("--x", help="x axis as min:max:num, e.g. -1:1:51 (pca: default, the path with a margin)")
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
@@ -89,7 +116,12 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         choices=_choices(DirectionsSpec, "projection"),
         help="pca: how checkpoints are projected",
     )
-    p.add_argument("--grid-num", type=int, default=21, help="pca without --x/--y: points per axis (default 21)")
+    p.add_argument(
+        "--grid-num",
+        type=_count("points per axis"),
+        default=21,
+        help="pca without --x/--y: points per axis (default 21)",
+    )
     p.add_argument(
         "--margin",
         type=float,
@@ -104,7 +136,6 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--norm", choices=_choices(DirectionsSpec, "norm"), help="filter (default; pca: none)")
     p.add_argument(
         "--ignore",
-        default="biasbn",
         choices=_choices(DirectionsSpec, "ignore"),
         help="biasbn (default): zero direction for 1-D weights",
     )
@@ -114,7 +145,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         help="states adds BatchNorm running statistics; default: weights, "
         "states with --target so that x = 1 is exactly the target model",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the random directions")
+    p.add_argument("--seed", type=int, help="seed of the random directions (default 0)")
     p.add_argument("--same-dir", action="store_true", help="use the x direction for y too")
     p.add_argument("--target", help="checkpoint to interpolate towards: x direction = target - model")
     p.add_argument("--target-y", help="second target for a plane through three models")
@@ -232,16 +263,23 @@ def hessian_from_args(args: argparse.Namespace) -> dict | None:
 def spec_fields(args: argparse.Namespace) -> dict:
     """The surface's fields from the options (``x``/``y`` None when not given)."""
     kind = args.directions or ("target" if args.target else "pca" if args.checkpoints else "random")
-    directions = dict(
-        kind=kind,
-        seed=args.seed,
-        ignore=args.ignore,
-        same_dir=args.same_dir,
-        target=args.target,
-        target_y=args.target_y,
+    shaping = {"--norm": args.norm, "--seed": args.seed, "--ignore": args.ignore, "--same-dir": args.same_dir}
+    shaping |= {"--target": args.target, "--target-y": args.target_y}
+    given = [flag for flag, value in shaping.items() if value not in (None, False)]
+    if args.dir_file and given:  # the recipe would record a setting that did not shape the directions used
+        raise ValueError(f"{given[0]} makes new directions; --dir-file uses its own as they are: drop one of them")
+    options = dict(
+        seed=args.seed, ignore=args.ignore, same_dir=args.same_dir, target=args.target, target_y=args.target_y
     )
+    directions = {"kind": kind} | {k: v for k, v in options.items() if v is not None}  # else the spec's defaults
     if args.dir_type is not None:  # else the spec's default for the kind
         directions["dir_type"] = args.dir_type
+    if args.target_y and not args.target:
+        raise ValueError("--target-y is the second target of a plane through three models: give --target too")
+    if (args.mean is None) != (args.std is None):
+        raise ValueError("give --mean and --std together (one value per channel each)")
+    if args.proj_file and kind != "pca":
+        raise ValueError("--proj-file is the projection of a training path: use it with --directions pca")
     if kind == "pca":
         if not args.checkpoints:
             raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
@@ -292,22 +330,39 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+class _Display:
+    """The run's header line and progress bar, shown at the first point: a run refused while its inputs
+    are checked prints only its one-line error."""
+
+    def __init__(self, header: str):
+        self.header = header
+        self.bar: ProgressBar | None = None
+
+    def __call__(self, p) -> None:
+        if self.bar is None:
+            print(self.header, file=sys.stderr, flush=True)
+            self.bar = ProgressBar(p.total)
+        self.bar.update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
+
+    def close(self) -> None:
+        """End the bar's line (after an interruption too, so that the next message starts a line)."""
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
+    from .checks import check_out_path
     from .pca import write_projection
     from .provenance import StaleSurfaceError
     from .trajectory import compute_trajectory
 
     fields = spec_fields(args)
+    if args.proj_file:  # written last: its directory is checked first
+        check_out_path(args.proj_file, "--proj-file", "proj.h5")
     set_threads(args)
-    bar = ProgressBar(0)
-
-    def show(p):
-        bar.total = p.total
-        bar.update(p.done, p.rate, p.eta, f"{p.computed} new")
-
     out = Path(args.out)
-    print(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}", file=sys.stderr)
+    show = _Display(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}")
     try:
         surface = compute_trajectory(
             fields,
@@ -323,6 +378,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
         ) from None
+    finally:
+        show.close()
     done = int(surface.done.sum())
     t = surface.trajectory
     if t is not None and args.proj_file:
@@ -353,15 +410,8 @@ def run_compute(args: argparse.Namespace) -> int:
     ):
         if path and not Path(path).is_file():
             raise ValueError(f"--{label} {path} does not exist")
-    bars: list[ProgressBar] = []  # made at the first point: a refused run prints no bar
-
-    def show(p):
-        if not bars:
-            bars.append(ProgressBar(spec.num_points))
-        bars[0].update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
-
     out = Path(args.out)
-    print(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}", file=sys.stderr)
+    show = _Display(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}")
     try:
         surface = compute_surface(
             spec,
@@ -377,6 +427,8 @@ def run_compute(args: argparse.Namespace) -> int:
         raise ValueError(
             f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
         ) from None
+    finally:
+        show.close()
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
     check = surface.recipe.get("compute", {}).get("fast_check")
@@ -416,31 +468,31 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training samples")
+    p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty on the weights")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples per optimizer step")
     p.add_argument(
         "--milestones",
         type=_floats,
         default=d.milestones,
         help="fractions of the epochs where lr drops by --gamma (default 0.5,0.75)",
     )
-    p.add_argument("--gamma", type=float, default=d.gamma)
+    p.add_argument("--gamma", type=float, default=d.gamma, help="factor of the learning rate at each milestone")
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the initial weights, the sample order and subsets")
     p.add_argument(
         "--save-every",
         type=int,
         default=d.save_every,
-        help="keep a checkpoint every k epochs and the initial one (a trajectory's path)",
+        help="keep a checkpoint every k epochs and the initial one (a trajectory's path; 0: only final.pt)",
     )
     p.add_argument(
         "--save-every-steps",
         type=int,
         default=d.save_every_steps,
-        help="keep a checkpoint every k optimizer steps and the initial one",
+        help="keep a checkpoint every k optimizer steps and the initial one (0: none)",
     )
     p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
     p.add_argument(
@@ -455,7 +507,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         default=d.test_samples,
         help="per-epoch test figures on a seeded subset of this many images (default: the whole split)",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
 
@@ -512,8 +564,8 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
         help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
         "precomputed/build_gpu.py) or all",
     )
-    b.add_argument("--only", action="append", help="build only this entry id (repeatable)")
-    b.add_argument("--device", default="cpu")
+    b.add_argument("--only", action="append", help="build only this entry id (repeatable; default: the whole tier)")
+    b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
     b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")
     add_threads_argument(b)
@@ -555,8 +607,31 @@ def run_gallery_list(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless the help already speaks of it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text, default = action.help or "", action.default
+        shown = default is not None and default is not False and default != [] and default != argparse.SUPPRESS
+        if action.option_strings and shown and "default" not in text:  # 0 is shown: `0 in (False,)` is true
+            text += " (default %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parser of ``lossatlas`` and, as their class, of its subcommands: one help format for all."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lossatlas", description="Loss landscapes of neural networks.")
+    parser = _Parser(
+        prog="lossatlas",
+        description="Loss landscapes of neural networks.",
+        epilog="lossatlas COMMAND --help describes a command and its options.",
+    )
     parser.add_argument("--version", action="version", version=f"lossatlas {__version__} (torch {torch.__version__})")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_compute(sub)
@@ -586,12 +661,13 @@ def _join_axis_values(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
     args = parser.parse_args(_join_axis_values(sys.argv[1:] if argv is None else list(argv)))
+    command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     try:
         return args.func(args)
-    except (ValueError, ValidationError, FileNotFoundError) as e:
-        parser.exit(2, f"lossatlas {args.command}: error: {one_line(e)}\n")
+    except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
+        parser.exit(2, f"{command}: error: {one_line(e)}\n")
     except KeyboardInterrupt:
-        parser.exit(130, f"\nlossatlas {args.command}: interrupted; run the same command again to resume\n")
+        parser.exit(130, f"\n{command}: interrupted; run the same command again to resume\n")
 
 
 if __name__ == "__main__":

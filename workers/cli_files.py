@@ -12,7 +12,9 @@ def _size(text: str) -> tuple[float, float]:
     try:
         w, h = (float(v) for v in text.lower().replace("x", ",").split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTH,HEIGHT in inches (e.g. 6,5)") from None
+        w = h = 0.0
+    if not (0 < w < float("inf") and 0 < h < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTH,HEIGHT: two positive sizes in inches (e.g. 6,5)")
     return w, h
 
 
@@ -44,16 +46,18 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--zmax", type=float, help="leave out values above this (a diverged rim)")
     p.add_argument("--cmap", default="viridis", help="matplotlib colour map (viridis, magma, coolwarm, ...)")
     p.add_argument("--size", type=_size, help="figure size in inches, WIDTH,HEIGHT")
-    p.add_argument("--dpi", type=float, default=150)
+    p.add_argument("--dpi", type=float, default=150, help="dots per inch of a PNG (resolution)")
     p.add_argument("--labels", help="comma-separated names of the files in legends (default: the model names)")
-    p.add_argument("--title")
+    p.add_argument("--title", help="title above the figure")
     p.add_argument("--no-accuracy", action="store_true", help="curves: leave out the accuracy axis")
     p.set_defaults(func=run_plot)
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    from .checks import check_out_path
     from .figures import load, plot, save
 
+    check_out_path(args.out, example="figure.png")
     surfaces = load([_existing(f) for f in args.files])
     kind = args.kind
     if kind == "auto":
@@ -101,7 +105,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vtp", nargs="?", const="", metavar="OUT", help="VTK PolyData for ParaView (2-D surfaces)")
     p.add_argument("--csv", nargs="?", const="", metavar="OUT", help="one row per grid point: x, y, done, metrics")
     p.add_argument("--json", nargs="?", const="", metavar="OUT", help="the viewer's mesh JSON")
-    p.add_argument("--metric", default="train_loss", help="VTP: the metric drawn as height (default train_loss)")
+    p.add_argument("--metric", help="VTP: the metric drawn as height (default train_loss)")
     p.add_argument("--log", action="store_true", help="VTP: heights ln(z + 0.1), as h52vtp.py's --log")
     p.add_argument("--zmax", type=float, help="VTP: clip heights above this value, as h52vtp.py's --zmax")
     p.add_argument(
@@ -113,28 +117,55 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_export)
 
 
+_VTP_OPTIONS = ("metric", "log", "zmax", "interp")
+
+
 def run_export(args: argparse.Namespace) -> int:
+    from .checks import check_out_path
     from .export import write_csv, write_mesh_json, write_vtp
     from .h5io import read_surface
 
     if args.vtp is None and args.csv is None and args.json is None:
         raise ValueError("choose at least one format: --vtp, --csv or --json")
+    if args.vtp is None:
+        given = [name for name in _VTP_OPTIONS if getattr(args, name) not in (None, False)]
+        if given:
+            raise ValueError(f"--{given[0]} is an option of the VTP export: add --vtp")
     source = _existing(args.file)
-    surface = read_surface(source)
     base = source.with_suffix("")
-    written = []
-    if args.vtp is not None:  # first: a 1-D surface, an absent metric or a bad N is refused before any file
-        name = (
-            f"{base}_{args.metric}"
-            + (f"_zmax={args.zmax:g}" if args.zmax is not None else "")
-            + ("_log" if args.log else "")
-            + (f"_interp={args.interp}" if args.interp is not None else "")
+    metric = args.metric or "train_loss"
+    vtp_name = (
+        f"{base}_{metric}"
+        + (f"_zmax={args.zmax:g}" if args.zmax is not None else "")
+        + ("_log" if args.log else "")
+        + (f"_interp={args.interp}" if args.interp is not None else "")
+        + ".vtp"
+    )
+    outputs = {  # option -> path; every path checked before any file is written
+        option: Path(given or default)
+        for option, given, default in (
+            ("--vtp", args.vtp, vtp_name),
+            ("--csv", args.csv, f"{base}.csv"),
+            ("--json", args.json, f"{base}.mesh.json"),
         )
-        written.append(write_vtp(surface, args.vtp or f"{name}.vtp", args.metric, args.log, args.zmax, args.interp))
-    if args.csv is not None:
-        written.append(write_csv(surface, args.csv or f"{base}.csv"))
-    if args.json is not None:
-        written.append(write_mesh_json(surface, args.json or f"{base}.mesh.json"))
+        if given is not None
+    }
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        check_out_path(path, option, f"surface.{option[2:]}")
+        if path.resolve() == source.resolve():
+            raise ValueError(f"{option} {path} is the surface file itself; choose another output path")
+        if path.resolve() in seen:
+            raise ValueError(f"{seen[path.resolve()]} and {option} both write {path}; give them different paths")
+        seen[path.resolve()] = option
+    surface = read_surface(source)
+    written = []
+    if "--vtp" in outputs:  # first: a 1-D surface, an absent metric or a bad N is refused before any file
+        written.append(write_vtp(surface, outputs["--vtp"], metric, args.log, args.zmax, args.interp))
+    if "--csv" in outputs:
+        written.append(write_csv(surface, outputs["--csv"]))
+    if "--json" in outputs:
+        written.append(write_mesh_json(surface, outputs["--json"]))
     for path in written:
         print(f"lossatlas: wrote {path}", file=sys.stderr)
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_path
+from .files import atomic_path, unreadable_reason
 from .vocab import DATA_SPLITS, DATASETS, Dataset
 
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # the paper's training constants
@@ -146,16 +146,23 @@ def _read_torchvision(dataset: str, root: Path, split: str, download: bool) -> t
 
 
 def _read_tensors(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    if path.suffix == ".npz":
-        with np.load(path) as z:
-            blob = {k: z[k] for k in z.files}
-    elif path.suffix in (".pt", ".pth"):
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+    if path.suffix not in (".npz", ".pt", ".pth"):
+        raise ValueError(f"tensors file {path.name} must be .npz or .pt")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as z:
+                blob = {k: z[k] for k in z.files}
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a zip, pickle or torch error, whichever format it was not
+        raise ValueError(
+            f"tensors file {path.name} cannot be read ({unreadable_reason(e)}); save the arrays with "
+            "numpy.savez(path, x=..., y=...) or the tensors with torch.save({'x': ..., 'y': ...}, path)"
+        ) from None
+    if path.suffix != ".npz":
         if not isinstance(obj, dict):
             raise ValueError(f"{path.name} must hold a dict with x and y")
         blob = {k: v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in obj.items()}
-    else:
-        raise ValueError(f"tensors file {path.name} must be .npz or .pt")
     for xk, yk in ((f"x_{split}", f"y_{split}"), ("x", "y")):
         if xk in blob and yk in blob:
             x, y = blob[xk], blob[yk]
@@ -199,11 +206,12 @@ def load_raw(
     return x, y
 
 
-def subset_indices(n: int, samples: int | None, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded random subset of ``samples`` out of ``n`` (all when None)."""
+def subset_indices(n: int, samples: int | None, seed: int, split: str = "") -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``samples`` out of ``n`` (all when None); ``split``
+    names the split in the error of a subset larger than it."""
     if samples is None or samples >= n:
         if samples is not None and samples > n:
-            raise ValueError(f"asked for {samples} samples but the split has only {n}")
+            raise ValueError(f"asked for {samples} samples but the {split + ' ' if split else ''}split has only {n}")
         return np.arange(n)
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
@@ -241,7 +249,7 @@ def load_split(
     ``mean``/``std`` default to the dataset's own constants (:data:`NORMALIZATION`).
     """
     x, y = load_raw(dataset, split, root, download)
-    idx = subset_indices(len(y), samples, seed)
+    idx = subset_indices(len(y), samples, seed, split)
     if mean is None and std is None and NORMALIZATION[dataset] is not None:
         mean, std = NORMALIZATION[dataset]
     return to_tensor(x[idx], mean, std), torch.as_tensor(y[idx]), idx

@@ -101,6 +101,8 @@ def contour_levels(
     hi = float(shown.max()) if vmax is None else vmax
     if log and lo <= 0:
         raise ValueError(f"a log scale needs positive limits, got vmin={lo}")
+    if not hi > lo and (vmin is not None or vmax is not None):
+        raise ValueError(f"the levels' range is empty: vmin {lo:g} is not below vmax {hi:g}; change --vmin or --vmax")
     if not hi > lo:
         hi = lo + (abs(lo) or 1.0) * 1e-6  # a flat surface: one band
     return np.geomspace(lo, hi, levels) if log else np.linspace(lo, hi, levels)
@@ -325,7 +327,9 @@ def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **o
     reference's ``plot_2D.plot_trajectory``, with each checkpoint marked and labelled."""
     surfaces = load(surfaces)
     if len(surfaces) != 1 or surfaces[0].trajectory is None:
-        raise ValueError("a trajectory plot needs one surface file with a trajectory (lossatlas pca)")
+        raise ValueError(
+            "a trajectory plot needs one surface file with a trajectory (lossatlas compute --directions pca)"
+        )
     fig = contour(surfaces, metric, filled=filled, **options)
     s, ax = surfaces[0], fig.axes[0]
     t = s.trajectory

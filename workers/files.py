@@ -50,3 +50,11 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def unreadable_reason(error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` or ``numpy.load`` could not read a file, in a few words (their
+    messages run to paragraphs)."""
+    if "Weights only load failed" in str(error):
+        return "it holds pickled objects, not only tensors"
+    return f"{type(error).__name__}: {error}".split("\n")[0][:120]

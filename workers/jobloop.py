@@ -201,23 +201,26 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     ``defaults_elsewhere``: --data-dir, --lease and --poll default to None, for a caller that fills
     them from its own settings.
     """
+    # imported here, not at the top: `python -m workers.cli` must not find itself imported
+    from .cli import add_ray_argument, add_threads_argument, seconds
+
     p.add_argument(
         "--data-dir", required=not defaults_elsewhere, help="data directory shared with the server (holds jobs.sqlite3)"
     )
     p.add_argument(
         "--lease",
-        type=float,
+        type=seconds,
         default=None if defaults_elsewhere else 30.0,
         help="seconds a job stays claimed without a heartbeat",
     )
     p.add_argument(
         "--poll",
-        type=float,
+        type=seconds,
         default=None if defaults_elsewhere else 1.0,
         help="seconds between looks at an empty queue",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_threads_argument(p)
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
     p.add_argument(
         "--retry-backoff",
@@ -225,8 +228,6 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
         default=1.0,
         help="seconds before retrying a failed write (doubling; the job fails after 4 retries)",
     )
-    from .cli import add_ray_argument  # here, not at the top: `python -m workers.cli` must not find it imported
-
     add_ray_argument(p)
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")

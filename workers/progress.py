@@ -59,11 +59,6 @@ class ProgressBar:
     def total(self) -> int:
         return self._total
 
-    @total.setter
-    def total(self, value: int) -> None:  # a trajectory's grid is known only once its path is
-        self._total = value
-        self._bar.total = value
-
     def update(self, done: int, rate: float | None = None, eta: float | None = None, extra: str = "") -> None:
         bar = self._bar
         if rate is not None:

@@ -60,7 +60,10 @@ def open_or_resume(out: Path | None, recipe: dict[str, Any], overwrite: bool = F
     precision or the model code. Nothing is written here."""
     if out is None or overwrite or not out.exists():
         return None
-    previous = read_surface(out)
+    try:
+        previous = read_surface(out)
+    except ValueError as e:  # not HDF5, truncated, not a surface: never replaced unless asked
+        raise ValueError(f"{e}; choose another --out, or add --overwrite to replace it") from None
     if previous.reference or "spec" not in previous.recipe:
         raise ValueError(f"{out} exists and was not written by lossatlas; choose another --out")
     old = previous.recipe

@@ -66,6 +66,8 @@ class TrainConfig:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
         if self.lr <= 0:
             raise ValueError(f"learning rate must be positive, got {self.lr}")
+        if self.gamma <= 0:
+            raise ValueError(f"gamma (the learning rate's factor at each milestone) must be positive, got {self.gamma}")
         if any(not 0 < m < 1 for m in self.milestones):
             raise ValueError(f"milestones are fractions of the epochs strictly between 0 and 1, got {self.milestones}")
 
@@ -144,7 +146,10 @@ def train(
     when it exists and was written with the same config; refuses one written with another.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(
+            f"{out_dir} is a file; a training run writes a directory (last.pt, final.pt): choose another --out"
+        )
     dev = torch.device(device)
     state_path = out_dir / "last.pt"
 
@@ -165,13 +170,16 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochStats(**h) for h in state["history"]]
         start_epoch = state["epoch"]
-        log(f"resuming {config.model} at epoch {start_epoch + 1}/{config.epochs}")
+        if start_epoch < config.epochs:
+            log(f"resuming {config.model} at epoch {start_epoch + 1}/{config.epochs}")
+        else:
+            log(f"{config.model} has finished its {config.epochs} epochs in {out_dir} already")
 
     mean, std = NORMALIZATION.get(config.dataset) or (None, None)
     xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)
     xs_test, ys_test = load_raw(config.dataset, "test", config.data_root)
-    keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed)
-    keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed)
+    keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed, "train")
+    keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed, "test")
     xs_train, ys_train, xs_test, ys_test = (
         xs_train[keep_train],
         ys_train[keep_train],
@@ -183,6 +191,7 @@ def train(
     n = len(y_train)
     steps = (n + config.batch_size - 1) // config.batch_size
     test_split = Evaluator(model, {"test": (x_test, y_test)}, batch_size=500, device=dev)
+    out_dir.mkdir(parents=True, exist_ok=True)  # now that the settings, the model and the data are fine
 
     def keep(name: str, **info) -> None:
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}

@@ -219,6 +219,8 @@ def compute_trajectory(
     if fields.get("checkpoint") is None and points[-1].path is not None:
         fields["checkpoint"] = str(points[-1].path)
     SurfaceSpec.model_validate({**fields, "x": fields.get("x") or "0:1:2"})  # bad fields fail before any work
+    if fields.get("x") is None:
+        path_axes(np.zeros(1), np.zeros(1), num, margin)  # and so do a bad num or margin
 
     # the architecture; its weights are replaced by the final model's
     final = (copy.deepcopy(model) if model is not None else load_model(fields["model"], None)).eval()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -70,6 +71,7 @@ def test_compute_writes_a_surface(tmp_path, tensors_npz):
     s = read_surface(out)
     assert s.done.all() and s.shape == (2, 3)
     assert set(s.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
+    assert err.startswith(f"lossatlas: tinycnn on tensors/both, 6 points -> {out}\n")
     assert "6/6 pts" in err and "6/6 points in" in err
     assert (tmp_path / "s.dirs.h5").exists()
 
@@ -92,9 +94,14 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
         (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
         (["--data-root", "missing.npz"], "missing.npz"),
-        (["--samples", "99999"], "asked for 99999 samples but the split has only 40"),
+        (["--samples", "99999"], "asked for 99999 samples but the train split has only 40"),
+        (["--split", "both", "--samples", "30"], "asked for 30 samples but the test split has only 24"),
         (["--same-dir"], "same_dir needs a 2-D grid (a y axis)"),
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
+        (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
+        (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
+        (["--dir-file", "d.h5", "--norm", "layer"], "--norm makes new directions; --dir-file uses its own as they are"),
+        (["--dir-file", "d.h5", "--seed", "5"], "--seed makes new directions; --dir-file uses its own as they are"),
     ],
 )
 def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, capsys, change, message):
@@ -112,14 +119,86 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
     assert not (tmp_path / "s.h5").exists()
 
 
-def test_python_m_workers_cli_runs_without_a_warning():
-    """``python -m workers.cli`` (no installed command) must not find the module imported already: runpy
-    then warns on every run."""
-    repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "--version"], capture_output=True, text=True, cwd=repo, timeout=120
+def test_direction_options_given_are_recorded_and_defaults_are_the_specs(tmp_path, tensors_npz):
+    assert main(compute_args(tensors_npz, tmp_path / "a.h5", "--seed", "3", "--ignore", "none")) == 0
+    assert main(compute_args(tensors_npz, tmp_path / "b.h5")) == 0
+    given, default = (read_surface(tmp_path / f).recipe["spec"]["directions"] for f in ("a.h5", "b.h5"))
+    assert (given["seed"], given["ignore"]) == (3, "none")
+    assert (default["seed"], default["ignore"]) == (0, "biasbn")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--checkpoint", "{dir}/notes.pt"], "checkpoint '{dir}/notes.pt' is not a weights file torch can load safely"),
+        (["--directions", "pca", "--checkpoints", "{dir}/epoch_*.pt"], "no checkpoint file matches '{dir}/epoch_*.pt'"),
+    ],
+)
+def test_a_refused_run_prints_only_its_error(tmp_path, tensors_npz, capsys, extra, message):
+    """No header line or empty progress bar before the error: those come with the first point."""
+    (tmp_path / "notes.pt").write_text("not weights\n")
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", *(a.format(dir=tmp_path) for a in extra)))
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lossatlas compute: error: {message.format(dir=tmp_path)}") and err.count("\n") == 1, err
+    assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.fixture
+def path_dir(tmp_path) -> Path:
+    """A training path of three tinycnn checkpoints in their own directory."""
+    from independent import make_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(3):
+        state = {
+            k: v + 0.01 * i * torch.randn(v.shape, generator=gen) for k, v in make_model("tinycnn").state_dict().items()
+        }
+        torch.save(state, run / f"epoch_{i}.pt")
+    return run
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--grid-num", "0"], "argument --grid-num: '0' is not a number of points per axis (1 or more)"),
+        (["--margin", "-1"], "margin must be at least 0, got -1.0"),
+        (
+            ["--proj-file", "{dir}/nodir/p.h5"],
+            "the directory of --proj-file {dir}/nodir/p.h5 does not exist; create {dir}/nodir first or choose another --proj-file",
+        ),
+        (
+            ["--directions", "random", "--x", "-1:1:3", "--proj-file", "{dir}/p.h5"],
+            "--proj-file is the projection of a training path: use it with --directions pca",
+        ),
+    ],
+)
+def test_pca_refusals_are_one_line_and_write_no_file(tmp_path, tensors_npz, path_dir, capsys, extra, message):
+    args = compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoints", str(path_dir), *extra)
+    del args[args.index("--x") : args.index("--x") + 2]  # the grid covers the path
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as e:
+        main([a.format(dir=tmp_path) for a in args])
+    assert e.value.code == 2
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas compute: error: {message.format(dir=tmp_path)}"
     )
-    assert proc.returncode == 0 and proc.stdout.startswith("lossatlas ") and proc.stderr == "", proc.stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    "module, args, start",
+    [("workers.cli", ["--version"], "lossatlas "), ("workers.jobloop", ["--help"], "usage: python -m workers.jobloop")],
+)
+def test_python_m_runs_without_a_warning(module, args, start):
+    """``python -m workers.cli`` (no installed command) and ``python -m workers.jobloop`` (the worker that
+    ``lossatlas serve`` starts) must not find their module imported already: runpy then warns on every run."""
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=repo, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith(start) and proc.stderr == "", proc.stderr
 
 
 def test_gallery_build_takes_threads_as_compute_does(capsys):
@@ -128,6 +207,44 @@ def test_gallery_build_takes_threads_as_compute_does(capsys):
     assert e.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == "lossatlas gallery build: error: argument --threads: '-1' is not a number of threads (1 or more)"
+
+
+def test_errors_name_the_whole_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["gallery", "build", "--only", "nope"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.startswith("lossatlas gallery build: error: unknown gallery id(s) nope; ")
+
+
+def test_a_path_the_file_system_refuses_is_one_line_not_a_traceback(tmp_path, capsys):
+    from server.cli import main as lossatlas_main  # `lossatlas worker`: its queue's directory is a file here
+
+    (tmp_path / "notes.txt").write_text("keep me\n")
+    with pytest.raises(SystemExit) as e:
+        lossatlas_main(["worker", "--data-dir", str(tmp_path / "notes.txt"), "--once"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lossatlas worker: error: [Errno 17] File exists: ") and err.count("\n") == 1, err
+    assert (tmp_path / "notes.txt").read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--threads", "-1", "'-1' is not a number of threads (1 or more)"),
+        ("--lease", "-5", "'-5' is not a number of seconds above 0"),
+        ("--poll", "0", "'0' is not a number of seconds above 0"),
+    ],
+)
+def test_worker_refuses_bad_numbers_in_one_line(tmp_path, capsys, option, value, message):
+    from server.cli import main as lossatlas_main
+
+    with pytest.raises(SystemExit) as e:
+        lossatlas_main(["worker", "--data-dir", str(tmp_path), "--once", option, value])
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"lossatlas worker: error: argument {option}: {message}"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_checkpoint_of_another_model_is_one_line(tmp_path, tensors_npz, capsys):
@@ -260,6 +377,30 @@ def test_version_and_the_choices_in_the_help(capsys):
         ("--ignore", "biasbn,none"),
     ):
         assert f"{option} {{{values}}}" in usage
+
+
+def _commands(parser: argparse.ArgumentParser, name: str = "lossatlas"):
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _commands(sub, f"{name} {sub_name}")
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    from workers.cli import build_parser
+
+    commands = dict(_commands(build_parser()))
+    assert {"lossatlas compute", "lossatlas train", "lossatlas gallery build", "lossatlas export"} <= set(commands)
+    for name, parser in commands.items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS:
+                continue
+            text = formatter._expand_help(action)
+            assert text, f"{name} {action.option_strings[0]} has no help"
+            if action.default not in (None, [], argparse.SUPPRESS) and action.default is not False:
+                assert "default" in text, f"{name} {action.option_strings[0]}: {text!r} does not give its default"
 
 
 def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):

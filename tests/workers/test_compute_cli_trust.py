@@ -144,6 +144,8 @@ def bad_inputs(tmp_path, tensors_npz) -> Path:
     (work / "notes.pt").write_text("these are not weights\n")
     gen = torch.Generator().manual_seed(0)
     np.savez(work / "gray.npz", x=torch.randn(10, 1, 8, 8, generator=gen).numpy(), y=np.zeros(10, dtype=np.int64))
+    whole = tensors_npz.read_bytes()
+    (work / "cut.npz").write_bytes(whole[: len(whole) // 2])  # a copy interrupted halfway
     return work
 
 
@@ -153,6 +155,17 @@ def bad_inputs(tmp_path, tensors_npz) -> Path:
         (["--device", "gpu"], "device 'gpu' is not one of cpu, cuda; use --device cuda for a GPU"),
         (["--checkpoint", "notes.pt"], "checkpoint 'notes.pt' is not a weights file torch can load safely ("),
         (["--data-root", "gray.npz"], "the train samples (shape (1, 8, 8)) do not fit model 'tinycnn' ("),
+        (
+            ["--data-root", "cut.npz"],
+            "tensors file cut.npz cannot be read (BadZipFile: File is not a zip file); save the arrays with "
+            "numpy.savez(path, x=..., y=...) or the tensors with torch.save({'x': ..., 'y': ...}, path)",
+        ),
+        (["--data-root", "notes.pt"], "tensors file notes.pt cannot be read ("),
+        (["--out", "notes.pt"], "file signature not found)); choose another --out, or add --overwrite to replace it"),
+        (
+            ["--out", "cut.npz"],
+            "cut.npz is not an HDF5 file (Unable to synchronously open file (file signature not found)); choose",
+        ),
         (
             ["--out", "nodir/d.h5"],
             "the directory of --out nodir/d.h5 does not exist; create nodir first or choose another --out",

@@ -108,15 +108,29 @@ def test_mesh_json_is_what_the_server_serves(tmp_path):
             "interp (points per axis of the resampled grid) must be 2 to 4096, got 1",
         ),
         (["--vtp", "--interp", "5000"], "interp (points per axis of the resampled grid) must be 2 to 4096, got 5000"),
+        (["--csv", "--json", "{dir}/s.h5"], "--json {dir}/s.h5 is the surface file itself; choose another output path"),
+        (
+            ["--csv", "{dir}/out.txt", "--json", "{dir}/out.txt"],
+            "--csv and --json both write {dir}/out.txt; give them different paths",
+        ),
+        (["--csv", "--interp", "9"], "--interp is an option of the VTP export: add --vtp"),
+        (["--json", "--metric", "train_acc"], "--metric is an option of the VTP export: add --vtp"),
+        (
+            ["--vtp", "--csv", "{dir}/nodir/s.csv"],
+            "the directory of --csv {dir}/nodir/s.csv does not exist; create {dir}/nodir first or choose another --csv",
+        ),
+        (["--json", "{dir}"], "--json {dir} is a directory; give a file name such as {dir}/surface.json"),
     ],
 )
 def test_bad_exports_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
     src = grid(tmp_path / "s.h5")
+    before = src.read_bytes()
     with pytest.raises(SystemExit) as e:
-        main(["export", str(src), *args])
+        main(["export", str(src), *(a.format(dir=tmp_path) for a in args)])
     assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas export: error: {message}"
+    assert capsys.readouterr().err.strip().splitlines() == [f"lossatlas export: error: {message.format(dir=tmp_path)}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+    assert src.read_bytes() == before
 
 
 @pytest.mark.parametrize("interp", [[], ["--interp", "9"]])

@@ -213,6 +213,22 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--metric", "test_loss", "--out", "f.png"],
             "the surface has no metric 'test_loss'; it has train_acc, train_loss",
         ),
+        (
+            ["--out", "nodir/f.png"],
+            "the directory of --out nodir/f.png does not exist; create nodir first or choose another --out",
+        ),
+        (
+            ["--vmin", "5", "--vmax", "1", "--out", "f.png"],
+            "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax",
+        ),
+        (
+            ["--size", "0,0", "--out", "f.png"],
+            "argument --size: '0,0' is not WIDTH,HEIGHT: two positive sizes in inches (e.g. 6,5)",
+        ),
+        (
+            ["--kind", "trajectory", "--out", "f.png"],
+            "a trajectory plot needs one surface file with a trajectory (lossatlas compute --directions pca)",
+        ),
     ],
 )
 def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch, args, message):

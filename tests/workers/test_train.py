@@ -74,6 +74,7 @@ def test_augmentation_is_a_padded_crop_possibly_flipped():
         dict(batch_size=0),
         dict(optimizer="rmsprop"),
         dict(save_every_steps=-1),
+        dict(gamma=-1.0),  # a negative learning rate after the first milestone
     ],
 )
 def test_bad_config_is_refused(bad):
@@ -289,4 +290,34 @@ def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume
     assert exit_info.value.code == 2 and len(err) == 1 and "other settings (model_args)" in err[0], err
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
     assert main([*argv, "--model-args", "bias=false,hidden=11"]) == 0  # the same arguments: resumes (done)
-    assert "resuming argmodels:mlp at epoch 2/1" in capsys.readouterr().err
+    assert "argmodels:mlp has finished its 1 epochs in run already" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (["--data-root", "{dir}/missing.npz"], "data root '{dir}/missing.npz' of dataset 'tensors' does not exist"),
+        (["--momentum", "-1"], "Invalid momentum value: -1.0"),
+        (["--out", "{dir}/notes.txt"], "{dir}/notes.txt is a file; a training run writes a directory"),
+    ],
+)
+def test_cli_refusals_leave_no_run_directory(learnable_npz, tmp_path, capsys, change, message):
+    from workers.cli import main
+
+    (tmp_path / "notes.txt").write_text("keep me\n")
+    options = {"--data-root": str(learnable_npz), "--epochs": "1", "--out": str(tmp_path / "run")}
+    options[change[0]] = change[1].format(dir=tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--model", "tinycnn", "--data", "tensors", *(a for kv in options.items() for a in kv)])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.startswith(f"lossatlas train: error: {message.format(dir=tmp_path)}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([learnable_npz.name, "notes.txt"])
+    assert (tmp_path / "notes.txt").read_text() == "keep me\n"
+
+
+def test_a_finished_run_run_again_says_so(learnable_npz, tmp_path):
+    logged: list[str] = []
+    train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
+    logged.clear()
+    train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
+    assert logged == [f"tinycnn has finished its 1 epochs in {tmp_path / 'run'} already"]
