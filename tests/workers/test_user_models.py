@@ -5,7 +5,9 @@ plain torch, and the model passed in must come back exactly as it was."""
 from __future__ import annotations
 
 import copy
+import json
 
+import h5py
 import pytest
 import torch
 import torch.nn as nn
@@ -52,3 +54,65 @@ def test_a_model_returning_a_dict_or_tuple_without_output_is_one_line(tmp_path, 
         "the loss takes"
     )
     assert not out.exists()
+
+
+class Tied(nn.Module):
+    """A language-model-like classifier whose output layer is its embedding (one Parameter, two modules)."""
+
+    def __init__(self, vocab: int = 7, dim: int = 5):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+        self.mid = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, vocab, bias=False)
+        self.out.weight = self.emb.weight
+
+    def forward(self, t):
+        return self.out(torch.tanh(self.mid(self.emb(t).mean(1))))
+
+
+def tied_model(seed: int = 0) -> Tied:
+    torch.manual_seed(seed)
+    return Tied().eval()
+
+
+def moved_once(model: nn.Module, path, coord: float) -> nn.Module:
+    """``model`` with every tensor the direction file names moved once by ``coord`` times its entry, by name."""
+    out = copy.deepcopy(model)
+    tensors = out.state_dict(keep_vars=True)
+    with h5py.File(path, "r") as f, torch.no_grad():
+        group = f["xdirection"]
+        for i, name in enumerate(json.loads(group.attrs["names"])):
+            tensors[name].add_(coord * torch.from_numpy(group[str(i)][()]))
+    return out
+
+
+def own_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return F.cross_entropy(model.eval()(x), y).item()
+
+
+def test_tied_weights_move_once_and_the_direction_file_names_them_once(tmp_path):
+    """The state dict names the tied tensor twice ('emb.weight', 'out.weight'); a ``states`` direction has
+    one entry for it, so it is the ``weights`` direction of a model without buffers, and x = 1 is the model
+    moved once by the file's directions."""
+    model, data = tied_model(), {"train": tokens()}
+    surfaces = {
+        dir_type: compute_surface(
+            spec(x="0:1:2", directions={"dir_type": dir_type}), tmp_path / f"{dir_type}.h5", model=model, data=data
+        )
+        for dir_type in ("weights", "states")
+    }
+    assert surfaces["states"].metrics["train_loss"].tolist() == surfaces["weights"].metrics["train_loss"].tolist()
+    moved = moved_once(model, tmp_path / "states.dirs.h5", 1.0)
+    assert moved.out.weight is moved.emb.weight
+    assert surfaces["states"].metrics["train_loss"][1] == pytest.approx(own_loss(moved, *data["train"]), rel=1e-6)
+    assert surfaces["states"].metrics["train_loss"][0] == pytest.approx(own_loss(model, *data["train"]), rel=1e-6)
+
+
+def test_interpolation_between_two_tied_models_reaches_the_second(tmp_path):
+    first, second, data = tied_model(0), tied_model(1), {"train": tokens()}
+    torch.save(second.state_dict(), tmp_path / "second.pt")
+    directions = {"kind": "target", "target": str(tmp_path / "second.pt")}
+    s = compute_surface(spec(x="0:1:3", directions=directions), tmp_path / "s.h5", model=first, data=data)
+    for ix, m in ((0, first), (2, second)):
+        assert s.metrics["train_loss"][ix] == pytest.approx(own_loss(m, *data["train"]), rel=1e-6)
