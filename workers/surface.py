@@ -34,6 +34,7 @@ from .checkpoints import load_model, load_state_dict
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
+from .evaluate import weights_dtype
 from .executors import Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import fast_precision
 from .files import remove_stale_tmp, sha256_file
@@ -438,6 +439,11 @@ def compute_surface(
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
+    dtype = weights_dtype(model, spec.directions.dir_type)
+    if dtype != torch.float32 and (spec.fast or spec.hessian is not None):
+        option = "fast" if spec.fast else "hessian"
+        raise ValueError(f"{option} works on float32 models only, this one is {dtype}: pass model.float() or leave out {option}")
+    splits = {s: (x.to(dtype) if torch.is_floating_point(x) else x, y) for s, (x, y) in splits.items()}
     objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
     if objective.recipe is not None and spec.hessian is not None:
         raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")

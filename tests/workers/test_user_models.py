@@ -116,3 +116,76 @@ def test_interpolation_between_two_tied_models_reaches_the_second(tmp_path):
     s = compute_surface(spec(x="0:1:3", directions=directions), tmp_path / "s.h5", model=first, data=data)
     for ix, m in ((0, first), (2, second)):
         assert s.metrics["train_loss"][ix] == pytest.approx(own_loss(m, *data["train"]), rel=1e-6)
+
+
+def mlp(seed: int = 0) -> nn.Sequential:
+    """LayerNorm and Dropout, left in train mode as a user might pass it."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(10, 16), nn.LayerNorm(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 4)).train()
+
+
+def snapshot(model: nn.Module) -> list:
+    """Everything of the model a call must leave as it was: values, dtypes, devices, requires_grad, mode."""
+    tensors = [(n, t.detach().clone(), t.dtype, t.device) for n, t in model.state_dict(keep_vars=True).items()]
+    return [tensors, [(n, p.requires_grad) for n, p in model.named_parameters()], [m.training for m in model.modules()]]
+
+
+def assert_same(before: list, after: list) -> None:
+    (t1, *rest1), (t2, *rest2) = before, after
+    assert [(n, d, dev) for n, _, d, dev in t1] == [(n, d, dev) for n, _, d, dev in t2]
+    assert all(torch.equal(a, b) for (_, a, _, _), (_, b, _, _) in zip(t1, t2))
+    assert rest1 == rest2
+
+
+def float64_loss_along(model: nn.Module, path, coord: float, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The loss of ``model`` (float64) moved by ``coord`` times the file's x direction, all in float64."""
+    moved = moved_once(model, path, coord)
+    with torch.no_grad():
+        return F.cross_entropy(moved.eval()(x.double()), y).item()
+
+
+def test_a_double_model_is_evaluated_in_float64_and_left_as_it_was(tmp_path):
+    """A model the user made float64 is evaluated in float64 (float32 inputs are cast to it), recorded as
+    fp64, and resumed; before, its weights were silently made float32 views and the first forward failed."""
+    model, (x, y) = mlp().double(), features()
+    before = snapshot(model)
+    out = tmp_path / "d.h5"
+    s = compute_surface(spec(), out, model=model, data={"train": (x, y)})
+    assert_same(before, snapshot(model))
+    assert s.recipe["compute"]["precision"] == "fp64"
+    for ix, coord in enumerate((-1.0, 0.0, 1.0)):
+        expected = float64_loss_along(model, tmp_path / "d.dirs.h5", coord, x, y)
+        assert s.metrics["train_loss"][ix] == pytest.approx(expected, rel=1e-12)
+    again = compute_surface(spec(), out, model=model, data={"train": (x, y)})  # resumes: the canary agrees
+    assert again.metrics["train_loss"].tolist() == s.metrics["train_loss"].tolist()
+
+
+def test_a_half_model_is_evaluated_in_float16(tmp_path):
+    model, (x, y) = mlp().half(), features()
+    before = snapshot(model)
+    s = compute_surface(spec(y="-1:1:3"), tmp_path / "h.h5", model=model, data={"train": (x, y)})
+    assert_same(before, snapshot(model))
+    assert s.recipe["compute"]["precision"] == "fp16"
+    with torch.no_grad():
+        own = F.cross_entropy(copy.deepcopy(model).eval()(x.half()).float(), y).item()
+    assert s.metrics["train_loss"][1, 1] == pytest.approx(own, rel=1e-6)
+
+
+def test_float64_inputs_to_a_float32_model_are_cast_to_it(tmp_path):
+    """Inputs made from numpy arrays are float64; the model is float32: the samples are cast to the model's
+    dtype (as recorded in the samples' digest), not refused as samples that "do not fit"."""
+    model, (x, y) = mlp(), features()
+    s = compute_surface(spec(), model=model, data={"train": (x.double(), y)})
+    assert s.recipe["compute"]["precision"] == "fp32"
+    assert s.metrics["train_loss"][1] == pytest.approx(own_loss(copy.deepcopy(model), x, y), rel=1e-6)
+
+
+def test_mixed_dtypes_and_float32_only_options_are_one_line(tmp_path):
+    mixed = mlp()
+    mixed[4].double()
+    with pytest.raises(ValueError, match=r"^the model's weights mix float32 and float64; give it one dtype first"):
+        compute_surface(spec(), tmp_path / "m.h5", model=mixed, data={"train": features()})
+    with pytest.raises(ValueError, match=r"^fast works on float32 models only, this one is torch.float64: pass model"):
+        compute_surface(spec(fast="fp32"), tmp_path / "m.h5", model=mlp().double(), data={"train": features()})
+    assert not list(tmp_path.iterdir())
+
