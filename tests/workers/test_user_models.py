@@ -189,3 +189,13 @@ def test_mixed_dtypes_and_float32_only_options_are_one_line(tmp_path):
         compute_surface(spec(fast="fp32"), tmp_path / "m.h5", model=mlp().double(), data={"train": features()})
     assert not list(tmp_path.iterdir())
 
+
+def test_a_float64_file_is_not_resumed_by_slightly_other_model_code(tmp_path):
+    """The canary's tolerance follows the precision: fp64 values agree to ~1e-15, so a change of a LayerNorm's
+    eps (in no state dict) is caught; at the bf16 tolerance it was let through."""
+    model, data = mlp().double(), {"train": features()}
+    compute_surface(spec(), tmp_path / "d.h5", model=model, data=data)
+    other = copy.deepcopy(model)
+    other[1].eps = 1e-3
+    with pytest.raises(ValueError, match="by other model code or software: the canary point x=0 gives train_loss"):
+        compute_surface(spec(), tmp_path / "d.h5", model=other, data=data)
