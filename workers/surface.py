@@ -41,7 +41,7 @@ from .files import remove_stale_tmp, sha256_file
 from .grid import coarse_to_fine
 from .h5io import Surface, default_dir_file, directions_digest, read_directions, write_directions, write_surface
 from .hessian import curvature_evaluator
-from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
+from .objective import AccuracyFn, LossFn, Objective, OutputPick, describe, make_objective
 from .pointeval import PointEvaluator, check_points
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
 from .resume import StaleSurfaceError, check_resumable, open_or_resume, point_coords
@@ -106,6 +106,18 @@ def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
     return splits, indices
 
 
+def model_info(model: nn.Module) -> dict[str, Any]:
+    """What the recipe says of the model object evaluated: its class, dtype, and which parameters were
+    frozen (``requires_grad=False``; the directions move them like the others, as the paper's do)."""
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    return {
+        "class": describe(type(model)),
+        "dtype": str(weights_dtype(model)).removeprefix("torch."),
+        "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        "frozen": frozen,
+    }
+
+
 def build_recipe(
     spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False, splits: Splits | None = None
 ) -> dict[str, Any]:
@@ -126,6 +138,7 @@ def build_recipe(
     if model is not None:
         recipe["model_params"] = int(sum(p.numel() for p in model.parameters()))
         recipe["weights_sha256"] = weights_digest(model)
+        recipe["model_info"] = model_info(model)
     if splits is not None:
         recipe["samples"] = samples_record(splits)
     return recipe

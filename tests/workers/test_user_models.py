@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from workers import SurfaceSpec, compute_surface
+from workers import SurfaceSpec, compute_surface, read_surface
 
 
 def tokens(n: int = 12, vocab: int = 7, length: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,3 +199,35 @@ def test_a_float64_file_is_not_resumed_by_slightly_other_model_code(tmp_path):
     other[1].eps = 1e-3
     with pytest.raises(ValueError, match="by other model code or software: the canary point x=0 gives train_loss"):
         compute_surface(spec(), tmp_path / "d.h5", model=other, data=data)
+
+
+def test_frozen_parameters_move_like_the_others_and_the_recipe_names_them(tmp_path):
+    """A frozen parameter (requires_grad=False) is part of the network whose loss is plotted: the directions
+    move it as the paper's move every parameter. The file's recipe names the frozen ones, the class and dtype;
+    a resumed run that unfroze them continues the file (its values do not depend on it) and updates that record."""
+    model, (x, y) = mlp(), features()
+    for p in model[0].parameters():
+        p.requires_grad_(False)
+    before = snapshot(model)
+    out = tmp_path / "f.h5"
+    points: list = []
+    first = compute_surface(
+        spec(x="0:1:3"), out, model=model, data={"train": (x, y)}, progress=points.append, should_stop=lambda: bool(points)
+    )
+    assert_same(before, snapshot(model))
+    assert 0 < first.done.sum() < 3
+    with h5py.File(tmp_path / "f.dirs.h5", "r") as f:
+        assert "0.weight" in json.loads(f["xdirection"].attrs["names"])
+    info = read_surface(out).recipe["model_info"]
+    assert info == {
+        "class": "torch.nn.modules.container.Sequential",
+        "dtype": "float32",
+        "trainable_params": sum(p.numel() for p in model.parameters()) - 10 * 16 - 16,
+        "frozen": ["0.weight", "0.bias"],
+    }
+    for p in model.parameters():
+        p.requires_grad_(True)
+    s = compute_surface(spec(x="0:1:3"), out, model=model, data={"train": (x, y)})  # resumed: same values
+    assert s.metrics["train_loss"][first.done].tolist() == first.metrics["train_loss"][first.done].tolist()
+    assert s.metrics["train_loss"][2] == pytest.approx(own_loss(moved_once(model, tmp_path / "f.dirs.h5", 1.0), x, y))
+    assert read_surface(out).recipe["model_info"]["frozen"] == []
