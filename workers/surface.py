@@ -460,7 +460,7 @@ def compute_surface(
     objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
     if objective.recipe is not None and spec.hessian is not None:
         raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
-    if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
+    if objective.builtin is not None:  # a classifier's logits and labels; a user's loss checks its own
         check_data_fits(model, splits, spec, here, objective.output)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
     if objective.recipe is not None:

@@ -231,3 +231,12 @@ def test_frozen_parameters_move_like_the_others_and_the_recipe_names_them(tmp_pa
     assert s.metrics["train_loss"][first.done].tolist() == first.metrics["train_loss"][first.done].tolist()
     assert s.metrics["train_loss"][2] == pytest.approx(own_loss(moved_once(model, tmp_path / "f.dirs.h5", 1.0), x, y))
     assert read_surface(out).recipe["model_info"]["frozen"] == []
+
+
+def test_labels_beyond_the_picked_logits_are_one_line(tmp_path):
+    """output= picks the logits of a built-in loss: the labels are checked against them before any point."""
+    x, y = features(6)
+    y[2] = 4  # DictOut has 4 outputs
+    with pytest.raises(ValueError, match=r"^the train labels go up to 4 but model 'mine' has 4 outputs; give data"):
+        compute_surface(spec(), tmp_path / "s.h5", model=DictOut().eval(), data={"train": (x, y)}, output="logits")
+    assert not list(tmp_path.iterdir())
