@@ -455,7 +455,9 @@ def compute_surface(
     dtype = weights_dtype(model, spec.directions.dir_type)
     if dtype != torch.float32 and (spec.fast or spec.hessian is not None):
         option = "fast" if spec.fast else "hessian"
-        raise ValueError(f"{option} works on float32 models only, this one is {dtype}: pass model.float() or leave out {option}")
+        raise ValueError(
+            f"{option} works on float32 models only, this one is {dtype}: pass model.float() or leave out {option}"
+        )
     splits = {s: (x.to(dtype) if torch.is_floating_point(x) else x, y) for s, (x, y) in splits.items()}
     objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
     if objective.recipe is not None and spec.hessian is not None:

@@ -212,7 +212,12 @@ def test_frozen_parameters_move_like_the_others_and_the_recipe_names_them(tmp_pa
     out = tmp_path / "f.h5"
     points: list = []
     first = compute_surface(
-        spec(x="0:1:3"), out, model=model, data={"train": (x, y)}, progress=points.append, should_stop=lambda: bool(points)
+        spec(x="0:1:3"),
+        out,
+        model=model,
+        data={"train": (x, y)},
+        progress=points.append,
+        should_stop=lambda: bool(points),
     )
     assert_same(before, snapshot(model))
     assert 0 < first.done.sum() < 3
@@ -240,3 +245,41 @@ def test_labels_beyond_the_picked_logits_are_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"^the train labels go up to 4 but model 'mine' has 4 outputs; give data"):
         compute_surface(spec(), tmp_path / "s.h5", model=DictOut().eval(), data={"train": (x, y)}, output="logits")
     assert not list(tmp_path.iterdir())
+
+
+class Sequence(nn.Module):
+    """Embedding, a transformer encoder layer (attention's in_proj), a grouped conv and a ConvTranspose."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(11, 8)
+        self.enc = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, batch_first=True)
+        self.conv = nn.Conv1d(8, 8, 3, padding=1, groups=4)
+        self.up = nn.ConvTranspose1d(8, 6, 2, stride=2)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, t):
+        h = self.enc(self.emb(t)).transpose(1, 2)  # (N, 8, L)
+        return self.head(self.up(self.conv(h)).mean(2))
+
+
+def test_filters_are_dim0_slices_of_every_layer_kind_and_the_centre_is_the_models_loss(tmp_path):
+    """Filter normalization scales every slice along dim 0 (DESIGN.md section 3; the reference code's rule):
+    an embedding's row per token, a row of attention's in_proj (one q/k/v unit), a grouped conv's output
+    filter, and a ConvTranspose's input channel (its weight is (in, out/groups, k)); 1-D tensors get 0."""
+    torch.manual_seed(0)
+    model = Sequence().train()
+    before = snapshot(model)
+    t, y = tokens(10, vocab=11, length=5)
+    y = y % 3
+    s = compute_surface(spec(y="-1:1:3"), tmp_path / "t.h5", model=model, data={"train": (t, y)})
+    assert_same(before, snapshot(model))
+    assert s.metrics["train_loss"][1, 1] == pytest.approx(own_loss(copy.deepcopy(model), t, y), rel=1e-6)
+    with h5py.File(tmp_path / "t.dirs.h5", "r") as f:
+        group = f["xdirection"]
+        for i, name in enumerate(json.loads(group.attrs["names"])):
+            d, w = torch.from_numpy(group[str(i)][()]).double(), dict(model.named_parameters())[name].detach().double()
+            if w.dim() <= 1:
+                assert not d.any(), name
+            else:
+                torch.testing.assert_close(d.flatten(1).norm(dim=1), w.flatten(1).norm(dim=1), rtol=1e-6, atol=0)
