@@ -283,3 +283,12 @@ def test_filters_are_dim0_slices_of_every_layer_kind_and_the_centre_is_the_model
                 assert not d.any(), name
             else:
                 torch.testing.assert_close(d.flatten(1).norm(dim=1), w.flatten(1).norm(dim=1), rtol=1e-6, atol=0)
+
+
+def test_a_double_model_batched_over_points_equals_one_point_per_pass():
+    """K points per pass (vmap over stacked weight sets) stacks them in the model's dtype too."""
+    model, data = mlp().double(), {"train": features()}
+    one = compute_surface(spec(y="-1:1:3"), model=model, data=data, points_per_pass=1)
+    many = compute_surface(spec(y="-1:1:3"), model=model, data=data, points_per_pass=3)
+    for name, values in one.metrics.items():
+        torch.testing.assert_close(torch.from_numpy(many.metrics[name]), torch.from_numpy(values), rtol=1e-12, atol=0)
