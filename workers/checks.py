@@ -5,7 +5,9 @@ has been written yet."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -55,23 +57,29 @@ def check_out_path(out: str | Path, option: str = "--out", example: str = "surfa
 
 
 def check_data_fits(
-    model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], spec: SurfaceSpec, device: torch.device
+    model: nn.Module,
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    spec: SurfaceSpec,
+    device: torch.device,
+    output: Callable[[Any], torch.Tensor] = lambda raw: raw,
 ) -> None:
     """One sample of each split through the model: inputs of the wrong shape and labels beyond the
-    model's outputs fail here with one line, not in the middle of the first grid point."""
+    model's outputs fail here with one line, not in the middle of the first grid point. ``output`` picks
+    the logits from what the model returns (:func:`workers.objective.pick_output`; it refuses a dict)."""
     with torch.inference_mode():
         for name, (x, y) in splits.items():
             if len(y) == 0:
                 raise ValueError(f"the {name} split holds no samples")
             sample = tuple(x.shape[1:])
             try:
-                logits = model(x[:1].to(device))
+                raw = model(x[:1].to(device))
             except Exception as e:  # torch raises RuntimeError, ValueError, IndexError ... for shape errors
                 reason = str(e).split("\n")[0]
                 raise ValueError(
                     f"the {name} samples (shape {sample}) do not fit model {spec.model!r} ({reason}); "
                     "give data of the shape the model was built for (--data/--data-root) or another --model"
                 ) from None
+            logits = output(raw)
             if logits.dim() != 2:
                 raise ValueError(
                     f"model {spec.model!r} returns shape {tuple(logits.shape)} for one sample, not "

@@ -26,11 +26,22 @@ def _check(value: str, allowed: Sequence[str], what: str) -> None:
 
 
 def named_weights(model: nn.Module, dir_type: DirType = "weights") -> list[tuple[str, torch.Tensor]]:
-    """The tensors a direction spans, with their names, in the reference code's order."""
+    """The tensors a direction spans, with their names, in the reference code's order.
+
+    A tensor shared by several modules (tied weights) appears once, under its first name, as
+    ``named_parameters`` lists it: the state dict names it once per module, and a direction with an entry
+    for each would move it twice (as the reference code's ``states`` directions do) or only by the last.
+    """
     _check(dir_type, DIR_TYPES, "dir_type")
     if dir_type == "weights":
         return list(model.named_parameters())
-    return list(model.state_dict(keep_vars=True).items())
+    seen: set[int] = set()
+    out = []
+    for name, t in model.state_dict(keep_vars=True).items():
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append((name, t))
+    return out
 
 
 def normalize_direction_(d: torch.Tensor, w: torch.Tensor, norm: Norm) -> torch.Tensor:

@@ -35,21 +35,36 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
 
 
+PRECISIONS = {torch.float32: "fp32", torch.float64: "fp64", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def weights_dtype(model: nn.Module, dir_type: str = "weights") -> torch.dtype:
+    """The one floating-point dtype of the weights a direction moves: a model is evaluated in its own
+    dtype (float32, or float64 / float16 / bfloat16 after ``model.double()`` / ``.half()`` / ...)."""
+    dtypes = {t.dtype for _, t in named_weights(model, dir_type) if torch.is_floating_point(t)}
+    if not dtypes:
+        raise ValueError("the model has no floating-point weights")
+    if len(dtypes) > 1:
+        names = " and ".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
+        raise ValueError(f"the model's weights mix {names}; give it one dtype first (model.float() or model.double())")
+    return dtypes.pop()
+
+
 class FlatWeights:
     """The floating-point weights of ``model`` (``dir_type`` selects which) as views into one buffer.
 
-    ``set_point(x, y)`` writes ``w0 + round32(x*dx + y*dy)`` into the buffer, the combination formed in
-    float64 and rounded once, as the reference code does. Integer buffers are left alone.
+    ``set_point(x, y)`` writes ``w0 + round(x*dx + y*dy)`` into the buffer, the combination formed in
+    float64 and rounded once to the weights' dtype (float32: as the reference code does). Integer buffers
+    are left alone.
     """
 
     def __init__(self, model: nn.Module, directions: Sequence[Direction], dir_type: str = "weights"):
         entries = named_weights(model, dir_type)
         floats = [(i, t) for i, (_, t) in enumerate(entries) if torch.is_floating_point(t)]
-        if not floats:
-            raise ValueError("the model has no floating-point weights")
+        dtype = weights_dtype(model, dir_type)
         device = floats[0][1].device
         total = sum(t.numel() for _, t in floats)
-        self.flat = torch.empty(total, dtype=torch.float32, device=device)
+        self.flat = torch.empty(total, dtype=dtype, device=device)
         offset = 0
         for _, t in floats:
             n = t.numel()
@@ -72,7 +87,7 @@ class FlatWeights:
             # Not add_(d, alpha=c): its fused multiply-add rounds differently from x*dx + y*dy.
             torch.mul(d, float(c), out=self._term)
             self._delta.add_(self._term)
-        self.flat.copy_(self._delta)  # one rounding to float32
+        self.flat.copy_(self._delta)  # one rounding to the weights' dtype
         self.flat.add_(self.w0)
 
     def restore(self) -> None:

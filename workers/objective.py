@@ -29,7 +29,7 @@ def batch_metrics(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tupl
     ``logits`` is ``(B, classes)`` or ``(K, B, classes)`` for K grid points at once (``target`` is
     ``(B,)`` either way); the sums are scalars or ``(K,)``.
     """
-    logits = logits.float()  # (..., B, C)
+    logits = logits if logits.dtype == torch.float64 else logits.float()  # (..., B, C); fp16/bf16 upcast
     target = target.expand(logits.shape[:-1])  # (..., B)
     flat_logits, flat_target = logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
     if loss == "ce":

@@ -24,7 +24,7 @@ import torch.nn as nn
 from torch.func import functional_call, vmap
 
 from .directions import Direction
-from .evaluate import Evaluator, FlatWeights
+from .evaluate import PRECISIONS, Evaluator, FlatWeights
 from .fastmode import FastForward, one_line_error
 from .objective import Objective
 
@@ -124,8 +124,9 @@ class PointEvaluator:
 
     @property
     def precision(self) -> str:
-        """``"bf16"`` when the fast mode runs under bf16 autocast, else ``"fp32"`` (TF32 stays off when exact)."""
-        return "bf16" if self.fast is not None and self.fast.bf16 else "fp32"
+        """``"bf16"`` when the fast mode runs under bf16 autocast, else the weights' dtype: ``"fp32"`` (TF32
+        stays off when exact), or ``"fp64"``, ``"fp16"``, ``"bf16"`` for a model given in that dtype."""
+        return "bf16" if self.fast is not None and self.fast.bf16 else PRECISIONS[self.flat.flat.dtype]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -239,7 +240,7 @@ class PointEvaluator:
         module, tensors = self._forward_module()
         total = sum(t.numel() for _, t in tensors)
         if self._stacked is None or self._stacked.shape != (self.points_per_pass, total):
-            self._stacked = torch.empty(self.points_per_pass, total, dtype=torch.float32, device=self.device)
+            self._stacked = torch.empty(self.points_per_pass, total, dtype=self.flat.flat.dtype, device=self.device)
         for row, coords in zip(self._stacked, chunk):  # per point: a few vector ops, no forward pass
             self._move(coords)
             torch.cat([t.detach().reshape(-1) for _, t in tensors], out=row)

@@ -20,6 +20,8 @@ __all__ = ["StaleSurfaceError", "check_resumable", "comparable", "open_or_resume
 _LOCATION_KEYS = ("checkpoint", "data_root", "dir_file", "download")
 # Checked one by one with their own message (weights_sha256 covers the checkpoint's content as loaded).
 _PROVENANCE_KEYS = ("weights_sha256", "samples", "compute", "checkpoint_sha256")
+# What the run describes, not what its values depend on beyond the keys above: refreshed on resume.
+_DESCRIPTIVE_KEYS = ("model_info",)
 
 
 def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
     if "directions" in spec:
         paths = ("target", "target_y", "checkpoints")  # their contents are in the sha256s and the direction file
         spec["directions"] = {k: v for k, v in spec["directions"].items() if k not in paths}
-    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file", *_PROVENANCE_KEYS)}
+    rest = {k: v for k, v in recipe.items() if k not in ("spec", "dir_file", *_PROVENANCE_KEYS, *_DESCRIPTIVE_KEYS)}
     return {"spec": spec, **rest}
 
 

@@ -34,13 +34,14 @@ from .checkpoints import load_model, load_state_dict
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
+from .evaluate import weights_dtype
 from .executors import Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import fast_precision
 from .files import remove_stale_tmp, sha256_file
 from .grid import coarse_to_fine
 from .h5io import Surface, default_dir_file, directions_digest, read_directions, write_directions, write_surface
 from .hessian import curvature_evaluator
-from .objective import AccuracyFn, LossFn, Objective, OutputPick, make_objective
+from .objective import AccuracyFn, LossFn, Objective, OutputPick, describe, make_objective
 from .pointeval import PointEvaluator, check_points
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
 from .resume import StaleSurfaceError, check_resumable, open_or_resume, point_coords
@@ -105,6 +106,18 @@ def _load_splits(spec: SurfaceSpec) -> tuple[Splits, dict[str, np.ndarray]]:
     return splits, indices
 
 
+def model_info(model: nn.Module) -> dict[str, Any]:
+    """What the recipe says of the model object evaluated: its class, dtype, and which parameters were
+    frozen (``requires_grad=False``; the directions move them like the others, as the paper's do)."""
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    return {
+        "class": describe(type(model)),
+        "dtype": str(weights_dtype(model)).removeprefix("torch."),
+        "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        "frozen": frozen,
+    }
+
+
 def build_recipe(
     spec: SurfaceSpec, model: nn.Module | None = None, user_data: bool = False, splits: Splits | None = None
 ) -> dict[str, Any]:
@@ -125,6 +138,7 @@ def build_recipe(
     if model is not None:
         recipe["model_params"] = int(sum(p.numel() for p in model.parameters()))
         recipe["weights_sha256"] = weights_digest(model)
+        recipe["model_info"] = model_info(model)
     if splits is not None:
         recipe["samples"] = samples_record(splits)
     return recipe
@@ -438,11 +452,18 @@ def compute_surface(
         if missing:
             raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
         splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
+    dtype = weights_dtype(model, spec.directions.dir_type)
+    if dtype != torch.float32 and (spec.fast or spec.hessian is not None):
+        option = "fast" if spec.fast else "hessian"
+        raise ValueError(
+            f"{option} works on float32 models only, this one is {dtype}: pass model.float() or leave out {option}"
+        )
+    splits = {s: (x.to(dtype) if torch.is_floating_point(x) else x, y) for s, (x, y) in splits.items()}
     objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
     if objective.recipe is not None and spec.hessian is not None:
         raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
-    if objective.recipe is None:  # a classifier's logits and labels; a user's objective checks its own
-        check_data_fits(model, splits, spec, here)
+    if objective.builtin is not None:  # a classifier's logits and labels; a user's loss checks its own
+        check_data_fits(model, splits, spec, here, objective.output)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
     if objective.recipe is not None:
         recipe["objective"] = objective.recipe
