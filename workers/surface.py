@@ -145,11 +145,14 @@ def build_recipe(
 
 
 def load_directions(
-    spec: SurfaceSpec, model: nn.Module, out: Path | None, previous: Surface | None
+    spec: SurfaceSpec, model: nn.Module, out: Path | None, previous: Surface | None, overwrite: bool = False
 ) -> tuple[list[Direction], Path | None, bool]:
     """The directions: from ``spec.dir_file``, from the direction file of the run being resumed, or new
     (the seed makes the same again). Returns them, their file, and whether that file is still to be
-    written (new directions are written with the first point, so a run that fails leaves no file)."""
+    written (new directions are written with the first point, so a run that fails leaves no file).
+
+    New directions never replace other ones in ``<out stem>.dirs.h5`` left by an earlier run whose
+    surface file is gone (other surfaces may name it as their ``dir_file``), unless ``overwrite``."""
     names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
     shapes = [tuple(t.shape) for _, t in named_weights(model, spec.directions.dir_type)]
     dir_path = Path(spec.dir_file) if spec.dir_file else (default_dir_file(out) if out is not None else None)
@@ -162,6 +165,18 @@ def load_directions(
         directions, pending = directions[: spec.ndim], False
     else:
         directions, pending = _make_directions(spec, model), dir_path is not None
+        if pending and not overwrite and dir_path.exists():
+            try:
+                kept = directions_digest(read_directions(dir_path, names, shapes)[: spec.ndim])
+            except ValueError:
+                kept = None
+            if kept != directions_digest(directions):
+                raise ValueError(
+                    f"{dir_path} holds other directions than these (another seed, normalization or model) and "
+                    "other surfaces may use it: reuse it with --dir-file (dir_file=), remove it, or add "
+                    "--overwrite to replace it"
+                )
+            pending = False  # the same directions: the file stays as it is
     if previous is not None and previous.attrs.get("directions_sha256") not in (None, directions_digest(directions)):
         raise StaleSurfaceError(out, f"with directions that differ from those now in {dir_path}")
     return directions, dir_path, pending
@@ -469,7 +484,7 @@ def compute_surface(
         recipe["objective"] = objective.recipe
 
     previous = open_or_resume(out, recipe, overwrite)
-    directions, dir_path, dirs_pending = load_directions(spec, model, out, previous)
+    directions, dir_path, dirs_pending = load_directions(spec, model, out, previous, overwrite)
     digest = directions_digest(directions)
     names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
 

@@ -295,6 +295,24 @@ def test_resume_regenerates_missing_directions_and_refuses_other_ones(tmp_path, 
     assert out.read_bytes() == before
 
 
+def test_a_direction_file_left_without_its_surface_is_not_replaced_by_other_directions(tmp_path, model, data):
+    """Other surfaces may name ``s.dirs.h5`` as their dir_file after ``s.h5`` is gone: the same directions
+    again (the same seed) are fine and leave it as it is; other ones are refused unless overwrite is asked."""
+    out, dirs = tmp_path / "s.h5", tmp_path / "s.dirs.h5"
+    compute_surface(spec(), out, model=model, data=data)
+    kept = dirs.read_bytes()
+    reused = compute_surface(spec(dir_file=str(dirs)), tmp_path / "reused.h5", model=model, data=data)
+    out.unlink()
+    with pytest.raises(ValueError, match="holds other directions .* --dir-file .* --overwrite"):
+        compute_surface(spec(directions={"seed": 7}), out, model=model, data=data)
+    assert dirs.read_bytes() == kept and not out.exists()
+    again = compute_surface(spec(), out, model=model, data=data)
+    assert dirs.read_bytes() == kept
+    np.testing.assert_array_equal(again.metrics["train_loss"], reused.metrics["train_loss"])
+    compute_surface(spec(directions={"seed": 7}), out, model=model, data=data, overwrite=True)
+    assert dirs.read_bytes() != kept
+
+
 def test_leftovers_of_killed_writers_are_removed(tmp_path, model, data):
     dead = tmp_path / ".s.h5.999999999.tmp"  # no such process
     dead.write_bytes(b"half a file")
