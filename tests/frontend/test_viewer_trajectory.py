@@ -287,3 +287,41 @@ def test_a_job_on_a_gallery_run_from_the_form_draws_the_path_in_its_plane(browse
         assert viewer.errors == []
     finally:
         context.close()
+
+
+def test_leaving_a_gallery_run_gives_the_axes_back(browser, run_server):
+    """A run fills x and y with its grid; choosing other weights again shows normalization and seed and
+    puts back what the axes held before, except an axis the user edited while the run was chosen."""
+    base, grid = run_server
+    grid_x, grid_y = grid.split(" x ")
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), base)
+        viewer.open()
+        page = viewer.page
+        viewer.open_job_form(weights="run:path-a")
+
+        def axes() -> tuple[str, str]:
+            return page.input_value("input[name=x]"), page.input_value("input[name=y]")
+
+        y_hint = page.locator("label", has=page.locator("input[name=y]")).locator("small")
+        defaults = axes()
+        for weights in ("run:path-a", "untrained"):  # the defaults come back
+            page.select_option("select[name=weights]", weights)
+        assert axes() == defaults != (grid_x, grid_y)
+        assert page.locator(".random-directions").is_visible() and page.locator(".pca-note").is_hidden()
+        assert y_hint.inner_text() == "empty: 1-D"
+        page.fill("input[name=x]", "-2:2:7")  # the user's own axes: a 1-D line
+        page.fill("input[name=y]", "")
+        page.select_option("select[name=weights]", "run:path-a")
+        assert axes() == (grid_x, grid_y) and page.locator(".random-directions").is_hidden()
+        page.select_option("select[name=weights]", "upload")
+        assert axes() == ("-2:2:7", "")
+        page.select_option("select[name=weights]", "run:path-a")
+        page.fill("input[name=y]", "-0.5:0.5:5")  # edited while the run is chosen: kept
+        page.select_option("select[name=weights]", "untrained")
+        assert axes() == ("-2:2:7", "-0.5:0.5:5")
+        assert page.locator(".random-directions").is_visible()
+        assert viewer.errors == []
+    finally:
+        context.close()
