@@ -153,3 +153,24 @@ def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size, label_px):
     moved = [a[0] - b[0] for a, b in zip(after, before)]
     assert all(m > 3 for m in moved) or all(m < -3 for m in moved), moved
     assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_the_1d_legend_covers_no_curve(viewer, surfaces, size):
+    """The legend stood inside the plot's top right corner, over the curves' highest points: it now
+    stands between the title and the plot, as wide as the plot, and every point of every slice is
+    drawn in the plot, clear of it."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open(f"?s={','.join(FOUR)}&v=1d")
+    rect = page.evaluate("() => window.__lossatlas.plotRect()")
+    legend = rect["legend"]
+    assert bottom(page.locator("#title").bounding_box()) <= legend["top"] < legend["bottom"] <= rect["top"], rect
+    assert rect["left"] <= legend["left"] < legend["right"] <= rect["right"], rect
+    for sid in FOUR:  # the slice along x through y = 0
+        s = surfaces[sid]
+        iy = int(np.argmin(np.abs(s.ycoordinates)))
+        for ix in range(len(s.xcoordinates)):
+            at = viewer.screen(sid, ix, iy)
+            assert rect["top"] <= at["y"] <= rect["bottom"] and rect["left"] <= at["x"] <= rect["right"] + 1
+    assert viewer.errors == []
