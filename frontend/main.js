@@ -16,7 +16,7 @@ import { renderCatalog, renderDetails, renderDifference, renderLayers, renderPre
 import { LineView } from './lineview.js';
 import { MapView } from './mapview.js';
 import { nearestIndex } from './plot-canvas.js';
-import { XYFrame, ZScale, formatNumber } from './scale.js';
+import { XYFrame, ZScale, formatNumber, isAccuracy } from './scale.js';
 import { Viewport3D } from './scene.js';
 import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
@@ -29,8 +29,7 @@ import { exportPNG } from './export.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
 const LABEL_SIDE = 520; // CSS px: a view or pane this large draws the 3-D labels at their own size
-const isAccuracy = ( metric ) => /acc/.test( metric || '' );
-const metricText = ( metric ) => ( metric === RATIO ? RATIO_LABEL : metric ? metric.replace( '_', ' ' ) : '' );
+const metricText = ( metric ) => ( metric === RATIO ? RATIO_LABEL : metric ? `${ metric.replace( '_', ' ' ) }${ isAccuracy( metric ) ? ' (%)' : '' }` : '' );
 
 /** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
  * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short

@@ -6,7 +6,7 @@
 
 import * as THREE from 'three';
 import { textSprite } from './axes.js';
-import { Z_HEIGHT, formatNumber } from './scale.js';
+import { Z_HEIGHT, formatMetric, formatNumber } from './scale.js';
 
 const PICK_PX = 9; // a checkpoint marker is hovered within this many pixels
 
@@ -69,7 +69,7 @@ export function checkpointRows( path, i ) {
 		[ 'checkpoint', 'checkpoint', t.labels[ i ] ],
 		[ 'epoch', 'epoch', t.epochs[ i ] >= 0 ? String( t.epochs[ i ] ) : 'unknown' ],
 	];
-	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, name.replace( '_', ' ' ), formatNumber( values[ i ], 6 ) ] );
+	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, name.replace( '_', ' ' ), formatMetric( name, values[ i ] ) ] );
 	rows.push( [ 'x', 'x', formatNumber( t.x[ i ], 6 ) ], [ 'y', 'y', formatNumber( t.y[ i ], 6 ) ] );
 	rows.push( [ 'place', 'on the path', i === 0 ? 'start' : i === t.x.length - 1 ? 'end' : `${ i + 1 } of ${ t.x.length }` ] );
 	return rows;
