@@ -134,7 +134,7 @@ export function renderDetails( container, layers ) {
 				...( g ? [
 					[ 'shortcuts', g.shortcuts === null || g.shortcuts === undefined ? null : ( g.shortcuts ? 'yes' : 'no' ) ],
 					[ 'epochs', g.epochs ],
-					[ 'test accuracy (whole split)', g.test_acc === null || g.test_acc === undefined ? null : `${ formatNumber( g.test_acc, 4 ) } %` ],
+					[ 'test accuracy', g.test_acc === null || g.test_acc === undefined ? null : `${ formatNumber( g.test_acc, 4 ) } % (whole test split)` ],
 					[ 'tier', g.tier ],
 					[ 'source', g.source ],
 				] : [] ),

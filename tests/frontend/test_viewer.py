@@ -295,7 +295,7 @@ def test_accuracies_read_as_percent(viewer, surfaces):
     line = dict(row.split("\t", 1) for row in text.splitlines() if "\t" in row)
     assert line["centre train_acc"].endswith(" %") and "%" not in line["centre train_loss"]
     assert_close(line["centre train_acc"], a.metrics["train_acc"][4, 4], rel=1e-4)
-    assert line["test accuracy (whole split)"] == "12.5 %"  # the gallery's figure, on the whole test split
+    assert line["test accuracy"] == "12.5 % (whole test split)"  # the gallery's figure, not the centre's
     assert page.locator("#title .muted").first.inner_text().startswith("train acc (%)")
     assert viewer.errors == []
 
