@@ -97,6 +97,19 @@ export function installTestHook( app ) {
 			return app.state.view === 'map' ? app.mapView.plot.rect() : null;
 
 		},
+		/** The training paths' checkpoint labels on the contour map as drawn: [{id, i, text, left, top,
+		 * right, bottom}] in client coordinates ([] in the other views). */
+		pathLabels() {
+
+			if ( app.state.view !== 'map' ) return [];
+			return app.mapView.pathPoints.flatMap( ( { id, labels } ) => labels.map( ( { i, text, box: [ x, y, w, h ] } ) => {
+
+				const a = app.mapView.plot.client( x, y );
+				return { id, i, text, left: a.x, top: a.y, right: a.x + w, bottom: a.y + h };
+
+			} ) );
+
+		},
 		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with
 		 * (fx, fy) fractional grid indices; [] in the other views. */
 		contours() {

@@ -200,6 +200,46 @@ def test_paths_sharing_a_plane_are_overlaid_and_others_are_said_apart(paths_view
     assert paths_viewer.errors == []
 
 
+@pytest.mark.parametrize("size", [VIEWPORT, {"width": 390, "height": 844}])
+def test_checkpoint_labels_on_the_map_never_overlap(paths_viewer, files, size):
+    """Checkpoints crowd near the end of a path ("end 6" was drawn over "3"): every label drawn is clear
+    of the others and of the other checkpoints, beside its own; the start and end of each path always
+    show, the others show their epoch or are left out. Two paths on one plane, on a phone too."""
+    page = paths_viewer.page
+    page.set_viewport_size(size)
+    paths_viewer.open("?s=path-a,path-b&v=map")
+    labels = page.evaluate("() => window.__lossatlas.pathLabels()")
+    where = {
+        (sid, i): page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [sid, i])
+        for sid in ("path-a", "path-b")
+        for i in range(len(files[sid].trajectory.labels))
+    }
+    for sid in ("path-a", "path-b"):
+        t, drawn = files[sid].trajectory, {label["i"]: label["text"] for label in labels if label["id"] == sid}
+        last = len(t.labels) - 1
+        assert drawn[0] == f"start {t.epochs[0]}" and drawn[last] == f"end {t.epochs[last]}", drawn
+        assert all(drawn[i] == str(t.epochs[i]) for i in drawn if 0 < i < last), drawn
+    for k, a in enumerate(labels):
+        for b in labels[k + 1 :]:
+            apart = (
+                a["right"] <= b["left"] + 0.5
+                or b["right"] <= a["left"] + 0.5
+                or a["bottom"] <= b["top"] + 0.5
+                or b["bottom"] <= a["top"] + 0.5
+            )
+            assert apart, (a, b)
+        own = where[(a["id"], a["i"])]
+        gap = math.hypot(
+            max(a["left"] - own["x"], 0, own["x"] - a["right"]), max(a["top"] - own["y"], 0, own["y"] - a["bottom"])
+        )
+        assert gap <= 16, (a, own)
+        if a["i"] not in (0, len(files[a["id"]].trajectory.labels) - 1):  # the ends show even over a crowd
+            for key, at in where.items():
+                inside = a["left"] + 1 < at["x"] < a["right"] - 1 and a["top"] + 1 < at["y"] < a["bottom"] - 1
+                assert key == (a["id"], a["i"]) or not inside, (a, key, at)
+    assert paths_viewer.errors == []
+
+
 def test_the_title_says_what_the_axes_are(paths_viewer):
     paths_viewer.open("?s=path-a&v=map")
     assert paths_viewer.state()["axis_names"]["x"].startswith("PC1")
