@@ -100,11 +100,11 @@ function pointLabel( path, i ) {
 
 const LABEL_H = 12; // px: a checkpoint label's height (11 px bold) with its rim
 
-/** Where the checkpoints' labels go: beside each point, at the first of a few places that overlaps no
- * label placed before and no checkpoint; a label with no free place is left out, except the start and
- * end of each path (placed first, so they always show). ``marks`` are [{path, i, text, X, Y, r, end}]
+/** Where the checkpoints' labels go: beside each point, at the first of a few places inside the plot
+ * that overlaps no label placed before and no checkpoint; a label with no free place is left out, except
+ * the start and end of each path (placed first, so they always show). ``marks`` are [{path, i, text, X, Y, r, end}]
  * with r the radius of the checkpoint's mark; returns them with their box [x, y, w, h] in canvas pixels. */
-function placeLabels( ctx, marks ) {
+function placeLabels( ctx, marks, plot ) {
 
 	const hits = ( a, b ) => a[ 0 ] < b[ 0 ] + b[ 2 ] && b[ 0 ] < a[ 0 ] + a[ 2 ] && a[ 1 ] < b[ 1 ] + b[ 3 ] && b[ 1 ] < a[ 1 ] + a[ 3 ];
 	const dots = marks.map( ( { X, Y, r } ) => [ X - r, Y - r, 2 * r, 2 * r ] );
@@ -119,8 +119,9 @@ function placeLabels( ctx, marks ) {
 		];
 		const boxes = places.map( ( [ x, y ] ) => [ x, y, w, LABEL_H ] );
 		const mine = dots[ marks.indexOf( mark ) ];
-		const free = boxes.find( ( box ) => ! placed.some( ( p ) => hits( box, p.box ) ) && ! dots.some( ( d ) => d !== mine && hits( box, d ) ) );
-		if ( free || mark.end ) placed.push( { ...mark, box: free || boxes[ 0 ] } );
+		const shown = boxes.filter( ( [ x, y ] ) => x >= plot.left && x + w <= plot.right && y >= plot.top && y + LABEL_H <= plot.bottom );
+		const free = shown.find( ( box ) => ! placed.some( ( p ) => hits( box, p.box ) ) && ! dots.some( ( d ) => d !== mine && hits( box, d ) ) );
+		if ( free || mark.end ) placed.push( { ...mark, box: free || shown[ 0 ] || boxes[ 0 ] } );
 
 	}
 
@@ -212,7 +213,7 @@ export function drawPathsOnMap( plot, paths, { heat } ) {
 	ctx.textBaseline = 'top';
 	ctx.textAlign = 'left';
 	ctx.lineWidth = 3;
-	for ( const label of placeLabels( ctx, marks ) ) {
+	for ( const label of placeLabels( ctx, marks, plot ) ) {
 
 		const [ x, y ] = label.box;
 		ctx.strokeStyle = 'rgba(8,10,16,0.85)';

@@ -203,12 +203,13 @@ def test_paths_sharing_a_plane_are_overlaid_and_others_are_said_apart(paths_view
 @pytest.mark.parametrize("size", [VIEWPORT, {"width": 390, "height": 844}])
 def test_checkpoint_labels_on_the_map_never_overlap(paths_viewer, files, size):
     """Checkpoints crowd near the end of a path ("end 6" was drawn over "3"): every label drawn is clear
-    of the others and of the other checkpoints, beside its own; the start and end of each path always
+    of the others and of the other checkpoints, beside its own and inside the plot; the start and end always
     show, the others show their epoch or are left out. Two paths on one plane, on a phone too."""
     page = paths_viewer.page
     page.set_viewport_size(size)
     paths_viewer.open("?s=path-a,path-b&v=map")
     labels = page.evaluate("() => window.__lossatlas.pathLabels()")
+    plot = page.evaluate("() => window.__lossatlas.plotRect()")
     where = {
         (sid, i): page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [sid, i])
         for sid in ("path-a", "path-b")
@@ -228,6 +229,8 @@ def test_checkpoint_labels_on_the_map_never_overlap(paths_viewer, files, size):
                 or b["bottom"] <= a["top"] + 0.5
             )
             assert apart, (a, b)
+        assert plot["left"] - 1 <= a["left"] and a["right"] <= plot["right"] + 1, (a, plot)  # not cut at its edge
+        assert plot["top"] - 1 <= a["top"] and a["bottom"] <= plot["bottom"] + 1, (a, plot)
         own = where[(a["id"], a["i"])]
         gap = math.hypot(
             max(a["left"] - own["x"], 0, own["x"] - a["right"]), max(a["top"] - own["y"], 0, own["y"] - a["bottom"])
