@@ -1,9 +1,9 @@
 // One renderer, one scene, one camera with OrbitControls (left drag: rotate, wheel/middle: zoom,
 // right drag: pan). Side-by-side panes (setPanes) draw the scene once per pane through one camera,
 // so their views are linked: each pane shows the shared axes and the surfaces assigned to it
-// (object.userData.pane), and the hover marker in all of them. The panes fill a grid of as many
-// columns as keeps each pane largest (2 x 2 for four in a squarish view, one column on a phone). Frames are rendered on demand — on control changes, resizes and new data — not
-// in an endless loop (three.js manual: rendering-on-demand).
+// (object.userData.pane), and the hover marker in all of them. The panes fill the grid that keeps
+// each largest (2 x 2 for four in a squarish view). Frames are rendered on demand — on control
+// changes, resizes and new data — not in an endless loop (three.js manual: rendering-on-demand).
 
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
