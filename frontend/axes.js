@@ -47,6 +47,7 @@ export class AxesFrame {
 
 		this.group = new THREE.Group();
 		this.group.name = 'axes';
+		this.labelScale = 1;
 
 	}
 
@@ -62,6 +63,17 @@ export class AxesFrame {
 		this._args = { frame, zscale, metric, names };
 		this.corner = this._corner( camera );
 		this._build();
+
+	}
+
+	/** Draw the labels ``scale`` times their size (a small view or pane draws them too small to read);
+	 * returns whether they changed. */
+	setLabelScale( scale ) {
+
+		if ( Math.abs( scale - this.labelScale ) < 0.01 ) return false;
+		this.labelScale = scale;
+		if ( this._args ) this._build();
+		return Boolean( this._args );
 
 	}
 
@@ -163,7 +175,7 @@ export class AxesFrame {
 
 	_label( text, x, y, z, { role = null, ...options } = {} ) {
 
-		const sprite = textSprite( text, options );
+		const sprite = textSprite( text, { ...options, height: ( options.height ?? LABEL_HEIGHT ) * this.labelScale } );
 		sprite.position.set( x, y, z );
 		sprite.userData.role = role;
 		this.group.add( sprite );

@@ -4,7 +4,7 @@
 
 import { sampleAt } from './compare.js';
 import { RATIO, RATIO_LABEL } from './curvature.js';
-import { formatNumber } from './scale.js';
+import { formatMetric, formatNumber } from './scale.js';
 import { checkpointRows, nearestCheckpoint } from './trajectory.js';
 
 export class Hover {
@@ -131,8 +131,8 @@ export class Hover {
 		const g = layer.grid;
 		const { value, done } = g.at( ix, iy );
 		const metric = v.state.metric;
-		let text = formatNumber( value, 6 );
-		if ( ! done ) text = `pending (≈ ${ formatNumber( g.display[ iy * g.nx + ix ], 4 ) })`;
+		let text = formatMetric( metric, value );
+		if ( ! done ) text = `pending (≈ ${ formatMetric( metric, g.display[ iy * g.nx + ix ], 4 ) })`;
 		else if ( Number.isNaN( value ) ) text = 'not finite (gap)';
 		else if ( v.zscale.clipped( value ) ) text += ' (above vmax)';
 		const x = g.x[ ix ], y = g.ndim === 2 ? g.y[ iy ] : null;
@@ -144,7 +144,7 @@ export class Hover {
 			if ( other === metric ) continue;
 			const rowsOf = layer.mesh.metrics[ other ];
 			const o = g.ndim === 2 ? rowsOf[ iy ][ ix ] : rowsOf[ ix ];
-			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? formatNumber( o, 6 ) : 'pending' ] );
+			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? formatMetric( other, o ) : 'pending' ] );
 
 		}
 
@@ -183,7 +183,7 @@ export class Hover {
 			const g = l.grid;
 			const s = g.ndim === hovered.grid.ndim ? sampleAt( g, g.values, g.done, x, y ) : null;
 			let text = 'outside its grid or pending';
-			if ( s ) text = Number.isFinite( s.value ) ? `${ formatNumber( s.value, 6 ) }${ s.how === 'bilinear' ? ' (bilinear)' : '' }` : 'not finite (gap)';
+			if ( s ) text = Number.isFinite( s.value ) ? `${ formatMetric( this.view.state.metric, s.value ) }${ s.how === 'bilinear' ? ' (bilinear)' : '' }` : 'not finite (gap)';
 			return { id: l.id, name: l.name, color: l.color, value: s && Number.isFinite( s.value ) ? s.value : null, how: s ? s.how : null, text };
 
 		} );

@@ -72,6 +72,7 @@ export class JobPanel {
 			h( 'p', { class: 'muted small' }, lim.max_points ? `At most ${ lim.max_points } grid points${ lim.max_samples ? ` and ${ lim.max_samples } samples` : '' }.` : '' ),
 			h( 'button', { type: 'submit', class: 'primary' }, 'Compute surface' ),
 		].filter( Boolean ) );
+		this.axes = { x: null, y: null }; // per axis, while a run's grid fills it: {user: the value before, grid: the value written}
 		this.checkpoints = { gallery: [], uploaded: [], runs: [] };
 		this._weightOptions();
 		listCheckpoints().then( ( list ) => {
@@ -81,19 +82,7 @@ export class JobPanel {
 
 		}, () => {} ); // an older server without the list: untrained or upload only
 		form.elements.model.addEventListener( 'change', () => this._weightOptions() );
-		form.elements.weights.addEventListener( 'change', () => {
-
-			this._showFields();
-			const run = this._run();
-			if ( run && run.grid ) { // the gallery surface's grid covers the path: a place to start
-
-				const [ x, y ] = run.grid.split( ' x ' );
-				form.elements.x.value = x;
-				form.elements.y.value = y || '';
-
-			}
-
-		} );
+		form.elements.weights.addEventListener( 'change', () => this._showFields() );
 		form.addEventListener( 'submit', ( event ) => {
 
 			event.preventDefault();
@@ -136,6 +125,34 @@ export class JobPanel {
 		this.form.querySelector( '.pca-note' ).hidden = ! pca;
 		this.form.elements.y.required = pca; // a plane
 		this.form.elements.y.parentElement.querySelector( 'small' ).textContent = pca ? Y_HINT.plane : Y_HINT.line;
+		this._followRun();
+
+	}
+
+	/** x and y take a gallery run's grid (it covers the path: a place to start) and get back what they
+	 * held before when other weights are chosen; an axis the user has edited meanwhile keeps the edit. */
+	_followRun() {
+
+		const run = this._run();
+		const grid = run && run.grid ? run.grid.split( ' x ' ) : null;
+		[ 'x', 'y' ].forEach( ( name, k ) => {
+
+			const input = this.form.elements[ name ];
+			const filled = this.axes[ name ];
+			if ( filled && input.value !== filled.grid ) this.axes[ name ] = null; // edited: the user's value now
+			else if ( grid ) {
+
+				this.axes[ name ] = { user: filled ? filled.user : input.value, grid: grid[ k ] || '' };
+				input.value = this.axes[ name ].grid;
+
+			} else if ( filled ) {
+
+				input.value = filled.user;
+				this.axes[ name ] = null;
+
+			}
+
+		} );
 
 	}
 

@@ -1,8 +1,12 @@
 // The 1-D view: curves of 1-D surfaces and slices of 2-D surfaces through the cursor. The y axis is
-// the shared z scale (log and clipping included).
+// the shared z scale (log and clipping included). The legend stands above the plot, where it covers
+// no curve.
 
 import { INK, PlotCanvas, fitText, nearestIndex } from './plot-canvas.js';
 import { niceTicks } from './scale.js';
+
+const LEGEND_FONT = '12px system-ui, sans-serif';
+const ROW = 17, SWATCH = 24; // a legend row's height; a line sample and its gap before the name
 
 export class LineView {
 
@@ -26,7 +30,9 @@ export class LineView {
 		const xs = curves.flatMap( ( c ) => [ c.coords[ 0 ], c.coords[ c.coords.length - 1 ] ] );
 		const xr = xs.length ? [ Math.min( ...xs ), Math.max( ...xs ) ] : [ - 1, 1 ];
 		if ( xr[ 1 ] === xr[ 0 ] ) xr[ 1 ] = xr[ 0 ] + 1;
-		plot.begin( xr, [ - 0.03, 1.03 ], { inset } );
+		plot.begin( xr, [ - 0.03, 1.03 ], { inset } ); // the plot's width, for the legend's rows
+		const legend = this._legendRows( curves );
+		if ( legend.height ) plot.begin( xr, [ - 0.03, 1.03 ], { inset: { ...inset, top: plot.top + legend.height } } );
 		plot.axes( niceTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
 		ctx.save();
 		ctx.beginPath();
@@ -73,7 +79,7 @@ export class LineView {
 		}
 
 		ctx.restore();
-		this._legend( curves, note );
+		this._legend( legend, note );
 		const at = cursor && curves.find( ( c ) => c.id === cursor.id );
 		if ( at ) {
 
@@ -87,30 +93,50 @@ export class LineView {
 
 	}
 
-	_legend( curves, note ) {
+	/** The legend's entries laid out in rows across the plot's width (names too long for it, on a
+	 * phone, cut short): {items: [{curve, name, x, row}], height} in CSS pixels. */
+	_legendRows( curves ) {
 
-		const ctx = this.plot.ctx;
-		ctx.font = '12px system-ui, sans-serif';
-		ctx.textAlign = 'left';
-		ctx.textBaseline = 'middle';
-		let y = this.plot.top + 14;
-		// inside the plot: names too long for it (a phone) are cut short
-		const room = this.plot.right - this.plot.left - 16;
-		const names = curves.map( ( c ) => fitText( ctx, c.name, room - 32 ) );
-		const width = Math.max( 0, ...names.map( ( name ) => ctx.measureText( name ).width ) ) + 32;
-		const left = this.plot.right - width - 8;
-		ctx.fillStyle = 'rgba(16,20,27,0.8)';
-		this.legendBox = [ left - 4, this.plot.top + 4, width + 8, curves.length * 17 + 4 ];
-		ctx.fillRect( ...this.legendBox );
-		curves.forEach( ( curve, k ) => {
+		const ctx = this.plot.ctx, width = this.plot.right - this.plot.left;
+		ctx.font = LEGEND_FONT;
+		let x = 0, row = 0;
+		const items = curves.map( ( curve ) => {
 
-			ctx.fillStyle = curve.color;
-			ctx.fillRect( left + 4, y - 1.5, 18, 3 );
-			ctx.fillStyle = INK;
-			ctx.fillText( names[ k ], left + 28, y );
-			y += 17;
+			const name = fitText( ctx, curve.name, width - SWATCH );
+			const w = SWATCH + ctx.measureText( name ).width;
+			if ( x > 0 && x + w > width ) {
+
+				x = 0;
+				row ++;
+
+			}
+
+			const item = { curve, name, x, row };
+			x += w + 18;
+			return item;
 
 		} );
+		return { items, height: items.length ? ( row + 1 ) * ROW + 8 : 0 };
+
+	}
+
+	_legend( { items, height }, note ) {
+
+		const ctx = this.plot.ctx, top = this.plot.top - height;
+		ctx.font = LEGEND_FONT;
+		ctx.textAlign = 'left';
+		ctx.textBaseline = 'middle';
+		const right = Math.max( 0, ...items.map( ( { name, x } ) => x + SWATCH + ctx.measureText( name ).width ) );
+		this.legendBox = [ this.plot.left, top, right, height - 8 ];
+		for ( const { curve, name, x, row } of items ) {
+
+			const y = top + row * ROW + ROW / 2;
+			ctx.fillStyle = curve.color;
+			ctx.fillRect( this.plot.left + x, y - 1.5, 18, 3 );
+			ctx.fillStyle = INK;
+			ctx.fillText( name, this.plot.left + x + SWATCH, y );
+
+		}
 
 		if ( note ) {
 

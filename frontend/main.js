@@ -16,7 +16,7 @@ import { renderCatalog, renderDetails, renderDifference, renderLayers, renderPre
 import { LineView } from './lineview.js';
 import { MapView } from './mapview.js';
 import { nearestIndex } from './plot-canvas.js';
-import { XYFrame, ZScale, formatNumber } from './scale.js';
+import { XYFrame, ZScale, formatNumber, isAccuracy } from './scale.js';
 import { Viewport3D } from './scene.js';
 import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
@@ -28,8 +28,8 @@ import { readState, writeState } from './urlstate.js';
 import { exportPNG } from './export.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
-const isAccuracy = ( metric ) => /acc/.test( metric || '' );
-const metricText = ( metric ) => ( metric === RATIO ? RATIO_LABEL : metric ? metric.replace( '_', ' ' ) : '' );
+const LABEL_SIDE = 520; // CSS px: a view or pane this large draws the 3-D labels at their own size
+const metricText = ( metric ) => ( metric === RATIO ? RATIO_LABEL : metric ? `${ metric.replace( '_', ' ' ) }${ isAccuracy( metric ) ? ' (%)' : '' }` : '' );
 
 /** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
  * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short
@@ -66,7 +66,7 @@ class App {
 		this.lineView = new LineView( $( 'view-1d' ) );
 		this.live = null; // LiveJobs, once /api/config is known
 		this._metrics = '';
-		new ResizeObserver( () => this.state.view !== '3d' && this.drawFlat() ).observe( $( 'viewport' ) );
+		new ResizeObserver( () => ( this.state.view === '3d' ? this._fitPanes() : this.drawFlat() ) ).observe( $( 'viewport' ) );
 		this.store.addEventListener( 'change', ( e ) => this._changed( e.detail ) );
 		installTestHook( this );
 
@@ -328,7 +328,7 @@ class App {
 			return mesh;
 
 		} );
-		this.viewport.setPanes( state.view === '3d' ? panes : 1 );
+		this.viewport.setPanes( state.view === '3d' && panes > 1 ? shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) : [] );
 		this.colorMode = colorMode;
 		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short, this.viewport.camera );
 		this._buildPaths();
@@ -470,7 +470,7 @@ class App {
 		if ( shown.length ) {
 
 			lines = [
-				...shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ),
+				...( this.viewport.panes > 1 ? [] : shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) ), // panes name their own
 				h( 'div', { class: 'muted' }, `${ metricText( state.metric ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
 				this.names.note ? h( 'div', { class: 'muted axes-note' }, this.names.note ) : null,
 			];
@@ -481,7 +481,19 @@ class App {
 
 		} else lines = [ h( 'div', { class: 'muted' }, store.pending ? 'Loading…' : 'No surface shown' ) ];
 		$( 'title' ).replaceChildren( ...lines );
-		$( 'title' ).classList.toggle( 'panes', this.viewport.panes > 1 );
+		this._fitPanes();
+
+	}
+
+	/** Panes lie between the title and the hint, which cover none of them; the 3-D labels grow in a
+	 * small view or pane, up to twice their size, to stay readable. */
+	_fitPanes() {
+
+		const panes = this.viewport.panes > 1, title = $( 'title' ), hint = $( 'hint' ), viewport = $( 'viewport' );
+		viewport.classList.toggle( 'panes', panes );
+		viewport.style.setProperty( '--panes-top', panes ? `${ title.offsetTop + title.offsetHeight + 8 }px` : '' );
+		viewport.style.setProperty( '--panes-bottom', panes && ! hint.hidden ? `${ viewport.clientHeight - hint.offsetTop + 4 }px` : '' );
+		if ( this.axes.setLabelScale( Math.min( 2, Math.max( 1, LABEL_SIDE / this.viewport.paneSide() ) ) ) ) this.viewport.requestRender();
 
 	}
 

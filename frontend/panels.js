@@ -6,7 +6,7 @@
 import { isDifference } from './compare.js';
 import { h, keyedList, setValue } from './dom.js';
 import { RATIO_LABEL, curvatureDetails } from './curvature.js';
-import { formatNumber } from './scale.js';
+import { formatMetric, formatNumber } from './scale.js';
 
 const gridText = ( axis ) => ( axis ? `${ formatNumber( axis.min ) } … ${ formatNumber( axis.max ) } (${ axis.num })` : null );
 
@@ -125,7 +125,7 @@ export function renderDetails( container, layers ) {
 				[ 'directions', directionsText( d, mesh.trajectory ) ],
 				[ 'grid x', gridText( s.grid.x ) ],
 				[ 'grid y', gridText( s.grid.y ) ],
-				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ m }`, formatNumber( v, 5 ) ] ),
+				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ m }`, formatMetric( m, v, 5 ) ] ),
 				[ 'status', s.status === 'complete' ? 'complete' : `partial: ${ s.points_done } of ${ s.points_total } points` ],
 				[ 'non-convex share', stats && stats.nonconvex_share !== undefined && stats.nonconvex_share !== null
 					? `${ ( 100 * stats.nonconvex_share ).toFixed( 1 ) } % of ${ stats.points } points within r ≤ ${ stats.radius } (${ stats.metric })` : null ],
@@ -134,7 +134,7 @@ export function renderDetails( container, layers ) {
 				...( g ? [
 					[ 'shortcuts', g.shortcuts === null || g.shortcuts === undefined ? null : ( g.shortcuts ? 'yes' : 'no' ) ],
 					[ 'epochs', g.epochs ],
-					[ 'test accuracy', g.test_acc === null || g.test_acc === undefined ? null : `${ formatNumber( g.test_acc, 4 ) } %` ],
+					[ 'test accuracy', g.test_acc === null || g.test_acc === undefined ? null : `${ formatNumber( g.test_acc, 4 ) } % (whole test split)` ],
 					[ 'tier', g.tier ],
 					[ 'source', g.source ],
 				] : [] ),

@@ -34,6 +34,18 @@ export function formatNumber( v, digits = 4 ) {
 
 }
 
+/** Whether a metric is an accuracy: surface files store those in percent (100 * correct / samples,
+ * as the reference code does). */
+export const isAccuracy = ( metric ) => /acc/.test( metric || '' );
+
+/** A value of ``metric`` as shown in the tooltip and the panels: accuracies with their % sign. */
+export function formatMetric( metric, v, digits = 6 ) {
+
+	const text = formatNumber( v, digits );
+	return isAccuracy( metric ) && Number.isFinite( v ) ? `${ text } %` : text;
+
+}
+
 /** Labels of tick values with as few digits as keep neighbours apart (a narrow range 2.332 … 2.338
  * needs four digits where 3 would print 2.33, 2.33, 2.34). */
 export function tickLabels( values, digits = 3 ) {

@@ -1,8 +1,9 @@
 // One renderer, one scene, one camera with OrbitControls (left drag: rotate, wheel/middle: zoom,
 // right drag: pan). Side-by-side panes (setPanes) draw the scene once per pane through one camera,
 // so their views are linked: each pane shows the shared axes and the surfaces assigned to it
-// (object.userData.pane), and the hover marker in all of them. Frames are rendered on demand — on control changes, resizes and new data — not
-// in an endless loop (three.js manual: rendering-on-demand).
+// (object.userData.pane), and the hover marker in all of them. The panes fill the grid that keeps
+// each largest (2 x 2 for four in a squarish view). Frames are rendered on demand — on control
+// changes, resizes and new data — not in an endless loop (three.js manual: rendering-on-demand).
 
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
@@ -15,6 +16,23 @@ const KEY_STEP = Math.PI / 18; // arrows rotate 10 degrees
 const BACKGROUND = 0x10141b;
 const FOV = 36; // vertical field of view of a wide view, degrees
 
+/** Columns and rows for ``n`` panes in a W x H view: a pane draws the surface at the size of its
+ * shorter side, so the grid keeps that largest, and takes more columns (side by side) when that
+ * costs less than 15% of it. */
+function paneGrid( n, W, H ) {
+
+	const grids = Array.from( { length: n }, ( _, k ) => {
+
+		const cols = n - k, rows = Math.ceil( n / cols );
+		return { cols, rows, side: Math.min( W / cols, H / rows ) };
+
+	} ); // most columns first
+	const best = Math.max( ...grids.map( ( g ) => g.side ) );
+	const { cols, rows } = grids.find( ( g ) => g.side >= 0.85 * best );
+	return { cols, rows };
+
+}
+
 export class Viewport3D {
 
 	/**
@@ -25,10 +43,14 @@ export class Viewport3D {
 
 		this.container = container;
 		this.panes = 1;
+		this.grid = { cols: 1, rows: 1 };
+		this.cells = document.createElement( 'div' ); // the panes' frames and names, over the canvas
+		this.cells.className = 'pane-cells';
+		this.cells.hidden = true;
 		this.renderer = new THREE.WebGLRenderer( { antialias: true } );
 		this.renderer.setPixelRatio( Math.min( window.devicePixelRatio || 1, 2 ) );
 		this.renderer.domElement.setAttribute( 'aria-label', '3-D view of the loss surface' );
-		container.appendChild( this.renderer.domElement );
+		container.append( this.renderer.domElement, this.cells );
 
 		this.scene = new THREE.Scene();
 		this.scene.background = new THREE.Color( BACKGROUND );
@@ -91,9 +113,12 @@ export class Viewport3D {
 
 	resize() {
 
-		const h = Math.max( 1, this.container.clientHeight );
-		this.renderer.setSize( Math.max( 1, this.container.clientWidth ), h, true );
-		const w = this._paneWidth();
+		const H = Math.max( 1, this.container.clientHeight ), W = Math.max( 1, this.container.clientWidth );
+		this.renderer.setSize( W, H, true );
+		this.grid = paneGrid( this.panes, W, H );
+		this.cells.style.gridTemplateColumns = `repeat(${ this.grid.cols }, 1fr)`;
+		this.cells.style.gridTemplateRows = `repeat(${ this.grid.rows }, 1fr)`;
+		const w = W / this.grid.cols, h = H / this.grid.rows;
 		this.camera.aspect = w / h;
 		// Tall views (phones) keep the horizontal field of a square one, so the surface still fits.
 		this.camera.fov = w >= h ? FOV : Math.min( 80, 2 * THREE.MathUtils.radToDeg( Math.atan( Math.tan( THREE.MathUtils.degToRad( FOV / 2 ) ) * h / w ) ) );
@@ -117,20 +142,24 @@ export class Viewport3D {
 		if ( n === 1 ) this.renderer.render( this.scene, this.camera );
 		else {
 
-			const w = this._paneWidth(), h = this.container.clientHeight;
+			const W = this.container.clientWidth, H = this.container.clientHeight;
+			const { cols, rows } = this.grid, w = W / cols, h = H / rows;
+			this.renderer.setViewport( 0, 0, W, H );
+			this.renderer.clear(); // an empty cell (three panes in 2 x 2) too
 			this.renderer.setScissorTest( true );
 			for ( let i = 0; i < n; i ++ ) {
 
+				const col = i % cols, row = Math.floor( i / cols ), x = col * w, y = H - ( row + 1 ) * h; // y from the bottom
 				this._showPane( i );
-				this.renderer.setViewport( i * w, 0, w, h );
-				this.renderer.setScissor( i * w + ( i ? 1 : 0 ), 0, w - ( i ? 1 : 0 ), h ); // a 1 px gap between panes
+				this.renderer.setViewport( x, y, w, h );
+				this.renderer.setScissor( x, y, w, h );
 				this.renderer.render( this.scene, this.camera );
 
 			}
 
 			this._showPane( null );
 			this.renderer.setScissorTest( false );
-			this.renderer.setViewport( 0, 0, this.container.clientWidth, h );
+			this.renderer.setViewport( 0, 0, W, H );
 
 		}
 
@@ -138,18 +167,39 @@ export class Viewport3D {
 
 	}
 
-	/** Draw ``n`` panes side by side (1: one view); objects choose theirs with userData.pane. */
-	setPanes( n ) {
+	/** Draw one pane per label (DOM nodes naming each pane; fewer than two: one view); objects choose
+	 * theirs with userData.pane. */
+	setPanes( labels ) {
 
+		const n = Math.max( 1, labels.length );
+		this.cells.replaceChildren( ...( n > 1 ? labels.map( ( label ) => {
+
+			const cell = document.createElement( 'div' );
+			cell.append( label );
+			return cell;
+
+		} ) : [] ) );
+		this.cells.hidden = n === 1;
 		if ( n === this.panes ) return;
 		this.panes = n;
 		this.resize();
 
 	}
 
-	_paneWidth() {
+	/** The shorter side of a pane (of the view, without panes) in CSS pixels: the size the surface is drawn at. */
+	paneSide() {
 
-		return Math.max( 1, this.container.clientWidth / this.panes );
+		const W = this.container.clientWidth, H = this.container.clientHeight, { cols, rows } = paneGrid( this.panes, W, H );
+		return Math.min( W / cols, H / rows );
+
+	}
+
+	/** Pane ``i``'s rectangle in client coordinates, and its index. */
+	paneRect( i ) {
+
+		const full = this.renderer.domElement.getBoundingClientRect();
+		const { cols, rows } = this.grid, width = full.width / cols, height = full.height / rows;
+		return { i, left: full.left + ( i % cols ) * width, top: full.top + Math.floor( i / cols ) * height, width, height };
 
 	}
 
@@ -164,13 +214,13 @@ export class Viewport3D {
 
 	}
 
-	/** The pane under a client x, and its rectangle. */
-	_pane( clientX ) {
+	/** The pane (or empty cell) under a client point, and its rectangle. */
+	_pane( clientX, clientY ) {
 
-		const rect = this.renderer.domElement.getBoundingClientRect();
-		const n = this.panes, w = rect.width / n;
-		const i = Math.min( n - 1, Math.max( 0, Math.floor( ( clientX - rect.left ) / w ) ) );
-		return { i, left: rect.left + i * w, top: rect.top, width: w, height: rect.height };
+		const full = this.renderer.domElement.getBoundingClientRect();
+		const { cols, rows } = this.grid;
+		const clamp = ( v, n ) => Math.min( n - 1, Math.max( 0, Math.floor( v * n ) ) );
+		return this.paneRect( clamp( ( clientY - full.top ) / full.height, rows ) * cols + clamp( ( clientX - full.left ) / full.width, cols ) );
 
 	}
 
@@ -220,7 +270,7 @@ export class Viewport3D {
 	/** First hit of the ray under the pointer among the drawn surfaces, or null. */
 	pick( clientX, clientY ) {
 
-		const rect = this._pane( clientX );
+		const rect = this._pane( clientX, clientY );
 		const ndc = new THREE.Vector2( ( ( clientX - rect.left ) / rect.width ) * 2 - 1, - ( ( clientY - rect.top ) / rect.height ) * 2 + 1 );
 		this.raycaster.setFromCamera( ndc, this.camera );
 		const here = this.content.children.filter( ( o ) => this.panes === 1 || o.userData.pane === undefined || o.userData.pane === rect.i );
@@ -245,8 +295,7 @@ export class Viewport3D {
 	/** Client (page viewport) coordinates of a world point (in pane ``pane``). */
 	project( world, pane = 0 ) {
 
-		const full = this.renderer.domElement.getBoundingClientRect();
-		const rect = this._pane( full.left + ( pane + 0.5 ) * full.width / this.panes );
+		const rect = this.paneRect( pane );
 		const p = world.clone().project( this.camera );
 		return { x: rect.left + ( p.x + 1 ) / 2 * rect.width, y: rect.top + ( 1 - p.y ) / 2 * rect.height };
 

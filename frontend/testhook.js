@@ -2,8 +2,18 @@
 // Tests assert on what is drawn (ids, vertex counts, material flags, z scale) and hover real grid
 // vertices through vertexScreen(), instead of comparing pixels.
 
+import { Vector3 } from 'three';
 import { Z_HEIGHT } from './scale.js';
 import { SurfaceMesh } from './surface-mesh.js';
+
+/** A text sprite's height on the screen in CSS pixels (in the first pane). */
+function labelPixels( viewport, sprite ) {
+
+	const up = new Vector3().setFromMatrixColumn( viewport.camera.matrixWorld, 1 ).multiplyScalar( sprite.scale.y );
+	const a = viewport.project( sprite.position ), b = viewport.project( sprite.position.clone().add( up ) );
+	return Math.hypot( b.x - a.x, b.y - a.y );
+
+}
 
 export function installTestHook( app ) {
 
@@ -39,7 +49,7 @@ export function installTestHook( app ) {
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
 				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
 				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( {
-					depth_test: c.material.depthTest, role: c.userData.role, hidden: app.viewport.occluded( c.position ),
+					depth_test: c.material.depthTest, role: c.userData.role, hidden: app.viewport.occluded( c.position ), height_px: labelPixels( app.viewport, c ),
 				} ) ),
 				axis_names: app.names ? { x: app.names.x, y: app.names.y } : null,
 				paths: app.paths.map( ( p, k ) => ( {
@@ -48,6 +58,13 @@ export function installTestHook( app ) {
 					heights: app.pathObjects[ k ].positions.map( ( w ) => ( w ? w.z / Z_HEIGHT : null ) ),
 				} ) ),
 			};
+
+		},
+		/** The panes' rectangles in client coordinates ({i, left, top, width, height}); [] without panes. */
+		paneRects() {
+
+			const n = app.viewport.panes;
+			return n > 1 ? Array.from( { length: n }, ( _, i ) => app.viewport.paneRect( i ) ) : [];
 
 		},
 		/** Client coordinates of grid point (ix, iy) of surface ``id`` in the current view, or null. */
@@ -78,6 +95,19 @@ export function installTestHook( app ) {
 
 			if ( app.state.view === '1d' ) return { ...app.lineView.plot.rect(), legend: app.lineView.legendRect() };
 			return app.state.view === 'map' ? app.mapView.plot.rect() : null;
+
+		},
+		/** The training paths' checkpoint labels on the contour map as drawn: [{id, i, text, left, top,
+		 * right, bottom}] in client coordinates ([] in the other views). */
+		pathLabels() {
+
+			if ( app.state.view !== 'map' ) return [];
+			return app.mapView.pathPoints.flatMap( ( { id, labels } ) => labels.map( ( { i, text, box: [ x, y, w, h ] } ) => {
+
+				const a = app.mapView.plot.client( x, y );
+				return { id, i, text, left: a.x, top: a.y, right: a.x + w, bottom: a.y + h };
+
+			} ) );
 
 		},
 		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with

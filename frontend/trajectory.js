@@ -6,7 +6,7 @@
 
 import * as THREE from 'three';
 import { textSprite } from './axes.js';
-import { Z_HEIGHT, formatNumber } from './scale.js';
+import { Z_HEIGHT, formatMetric, formatNumber } from './scale.js';
 
 const PICK_PX = 9; // a checkpoint marker is hovered within this many pixels
 
@@ -69,7 +69,7 @@ export function checkpointRows( path, i ) {
 		[ 'checkpoint', 'checkpoint', t.labels[ i ] ],
 		[ 'epoch', 'epoch', t.epochs[ i ] >= 0 ? String( t.epochs[ i ] ) : 'unknown' ],
 	];
-	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, name.replace( '_', ' ' ), formatNumber( values[ i ], 6 ) ] );
+	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, name.replace( '_', ' ' ), formatMetric( name, values[ i ] ) ] );
 	rows.push( [ 'x', 'x', formatNumber( t.x[ i ], 6 ) ], [ 'y', 'y', formatNumber( t.y[ i ], 6 ) ] );
 	rows.push( [ 'place', 'on the path', i === 0 ? 'start' : i === t.x.length - 1 ? 'end' : `${ i + 1 } of ${ t.x.length }` ] );
 	return rows;
@@ -98,12 +98,45 @@ function pointLabel( path, i ) {
 
 }
 
+const LABEL_H = 12; // px: a checkpoint label's height (11 px bold) with its rim
+
+/** Where the checkpoints' labels go: beside each point, at the first of a few places inside the plot
+ * that overlaps no label placed before and no checkpoint; a label with no free place is left out, except
+ * the start and end of each path (placed first, so they always show). ``marks`` are [{path, i, text, X, Y, r, end}]
+ * with r the radius of the checkpoint's mark; returns them with their box [x, y, w, h] in canvas pixels. */
+function placeLabels( ctx, marks, plot ) {
+
+	const hits = ( a, b ) => a[ 0 ] < b[ 0 ] + b[ 2 ] && b[ 0 ] < a[ 0 ] + a[ 2 ] && a[ 1 ] < b[ 1 ] + b[ 3 ] && b[ 1 ] < a[ 1 ] + a[ 3 ];
+	const dots = marks.map( ( { X, Y, r } ) => [ X - r, Y - r, 2 * r, 2 * r ] );
+	const ends = marks.filter( ( m ) => m.end ), middle = marks.filter( ( m ) => ! m.end );
+	const placed = [];
+	for ( const mark of [ ...ends, ...middle ] ) {
+
+		const w = ctx.measureText( mark.text ).width + 2, { X, Y } = mark;
+		const r = mark.r, places = [ // right, left, above, below; first above, then below the point
+			[ X + r + 4, Y - r - LABEL_H + 4 ], [ X + r + 4, Y + r - 4 ], [ X - r - 4 - w, Y - r - LABEL_H + 4 ], [ X - r - 4 - w, Y + r - 4 ],
+			[ X - w / 2, Y - r - 2 - LABEL_H ], [ X - w / 2, Y + r + 2 ],
+		];
+		const boxes = places.map( ( [ x, y ] ) => [ x, y, w, LABEL_H ] );
+		const mine = dots[ marks.indexOf( mark ) ];
+		const shown = boxes.filter( ( [ x, y ] ) => x >= plot.left && x + w <= plot.right && y >= plot.top && y + LABEL_H <= plot.bottom );
+		const free = shown.find( ( box ) => ! placed.some( ( p ) => hits( box, p.box ) ) && ! dots.some( ( d ) => d !== mine && hits( box, d ) ) );
+		if ( free || mark.end ) placed.push( { ...mark, box: free || shown[ 0 ] || boxes[ 0 ] } );
+
+	}
+
+	return placed;
+
+}
+
 /** Draw the paths on the contour map (a PlotCanvas), clipped to the plot. Returns, per path, the
- * checkpoints' canvas positions (for picking). */
+ * checkpoints' canvas positions (for picking) and the labels drawn ([{i, text, box}]). */
 export function drawPathsOnMap( plot, paths, { heat } ) {
 
 	const ctx = plot.ctx;
 	ctx.save();
+	ctx.font = '600 11px system-ui, sans-serif';
+	const marks = [];
 	ctx.beginPath();
 	ctx.rect( plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top );
 	ctx.clip();
@@ -139,9 +172,6 @@ export function drawPathsOnMap( plot, paths, { heat } ) {
 		}
 
 		const label = labelled( points.length );
-		ctx.font = '600 11px system-ui, sans-serif';
-		ctx.textBaseline = 'bottom';
-		ctx.textAlign = 'left';
 		points.forEach( ( p, i ) => {
 
 			if ( ! p ) return;
@@ -172,18 +202,28 @@ export function drawPathsOnMap( plot, paths, { heat } ) {
 			if ( label( i ) ) {
 
 				const text = i === 0 ? `start ${ pointLabel( path, i ) }` : last ? `end ${ pointLabel( path, i ) }` : pointLabel( path, i );
-				ctx.lineWidth = 3;
-				ctx.strokeStyle = 'rgba(8,10,16,0.85)';
-				ctx.strokeText( text, X + 8, Y - 5 );
-				ctx.fillStyle = ink;
-				ctx.fillText( text, X + 8, Y - 5 );
+				marks.push( { path: path.id, i, text, X, Y, r: i === 0 ? 7 : last ? 10 : 4, end: i === 0 || last, ink } );
 
 			}
 
 		} );
-		return { id: path.id, points };
+		return { id: path.id, points, labels: [] };
 
 	} );
+	ctx.textBaseline = 'top';
+	ctx.textAlign = 'left';
+	ctx.lineWidth = 3;
+	for ( const label of placeLabels( ctx, marks, plot ) ) {
+
+		const [ x, y ] = label.box;
+		ctx.strokeStyle = 'rgba(8,10,16,0.85)';
+		ctx.strokeText( label.text, x + 1, y );
+		ctx.fillStyle = label.ink;
+		ctx.fillText( label.text, x + 1, y );
+		drawn.find( ( d ) => d.id === label.path ).labels.push( { i: label.i, text: label.text, box: label.box } );
+
+	}
+
 	ctx.restore();
 	return drawn;
 

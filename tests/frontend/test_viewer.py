@@ -273,6 +273,33 @@ def test_metric_switch_and_metadata_panel(viewer, surfaces, gallery):
     assert spec["split"] == "both"
 
 
+def test_accuracies_read_as_percent(viewer, surfaces):
+    """Surface files store accuracy in percent (100 * correct / samples): the tooltip, its comparison
+    rows, the details panel and the axis name all say so, where the tooltip once showed a bare 88 beside
+    the panel's "84.15 %"; losses get no sign."""
+    a, b = surfaces["pair-a"], surfaces["pair-b"]
+    correct = a.metrics["train_acc"] * 32 / 100  # percent of the 32 training samples (conftest's tensors_npz)
+    np.testing.assert_allclose(correct, np.round(correct), atol=1e-9)
+    viewer.open("?s=pair-a,pair-b&m=train_acc&p=1")
+    page = viewer.page
+    ix, iy = visible_vertex(viewer, "pair-a", 9)
+    rows = viewer.hover("pair-a", ix, iy)
+    for key, metric in (("value", "train_acc"), ("test_acc", "test_acc")):
+        assert rows[key].endswith(" %"), rows
+        assert_close(rows[key], a.metrics[metric][iy, ix])
+    assert "%" not in rows["train_loss"] and "%" not in rows["test_loss"]
+    assert rows["at:pair-b"].endswith(" %") and number(rows["at:pair-b"]) == pytest.approx(
+        b.metrics["train_acc"][iy, ix], rel=2e-5
+    )
+    text = page.locator("#details article[data-id=pair-a]").inner_text()
+    line = dict(row.split("\t", 1) for row in text.splitlines() if "\t" in row)
+    assert line["centre train_acc"].endswith(" %") and "%" not in line["centre train_loss"]
+    assert_close(line["centre train_acc"], a.metrics["train_acc"][4, 4], rel=1e-4)
+    assert line["test accuracy"] == "12.5 % (whole test split)"  # the gallery's figure, not the centre's
+    assert page.locator("#title .muted").first.inner_text().startswith("train acc (%)")
+    assert viewer.errors == []
+
+
 def test_url_restores_the_view(viewer):
     viewer.open("?s=pair-a,pair-b&m=train_acc&w=1&log=1&v=map&cam=1,-4,3,0.1,0,0.3")
     state = viewer.state()

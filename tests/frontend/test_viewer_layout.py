@@ -89,3 +89,88 @@ def test_z_axis_ticks_stand_clear_of_the_surfaces(viewer):
     ticks = z_ticks(viewer)
     assert len(ticks) >= 3 and not any(t["hidden"] for t in ticks), ticks
     assert viewer.errors == []
+
+
+def inside(point: dict, rect: dict, slack: float = 0) -> bool:
+    return (
+        rect["left"] - slack <= point["x"] <= rect["left"] + rect["width"] + slack
+        and rect["top"] - slack <= point["y"] <= rect["top"] + rect["height"] + slack
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "label_px"),  # a phone's 2 x 2 panes are 158 px wide: larger labels would run into each other
+    [({"width": 1280, "height": 800}, 8), ({"width": 390, "height": 844}, 5.5)],
+)
+def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size, label_px):
+    """Four panes in a 1280 px window were four 145 px strips that cut the surfaces: now a grid of
+    panes of a usable shape between the title and the hint, each named, holding its whole surface with
+    labels large enough to read; hover reads each pane's own surface and a drag turns all of them."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open(f"?s={','.join(FOUR)}&p=1")
+    assert viewer.state()["panes"] == 4
+    rects = page.evaluate("() => window.__lossatlas.paneRects()")
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    for r in rects:
+        assert r["width"] >= 150 and r["height"] >= 150 and 0.5 <= r["width"] / r["height"] <= 2, rects
+        assert canvas["x"] - 1 <= r["left"] and r["left"] + r["width"] <= canvas["x"] + canvas["width"] + 1
+        assert canvas["y"] - 1 <= r["top"] and r["top"] + r["height"] <= canvas["y"] + canvas["height"] + 1
+    for a, b in zip(rects, rects[1:]):  # no two overlap
+        assert a["left"] + a["width"] <= b["left"] + 1 or a["top"] + a["height"] <= b["top"] + 1, (a, b)
+    assert bottom(page.locator("#title").bounding_box()) <= canvas["y"]
+    assert page.locator("#hint").bounding_box()["y"] >= canvas["y"] + canvas["height"]
+    labels = page.locator("#view-3d .pane-cells .layer-title")
+    for i, sid in enumerate(FOUR):
+        assert labels.nth(i).inner_text() == GALLERY[sid][0]
+        box = labels.nth(i).bounding_box()
+        assert inside({"x": box["x"] + 1, "y": box["y"] + 1}, rects[i]), (sid, box, rects[i])
+        for ix, iy in ((0, 0), (8, 0), (0, 8), (8, 8), (4, 4)):  # the whole surface lies in its own pane
+            assert inside(viewer.screen(sid, ix, iy), rects[i]), (sid, ix, iy, rects[i])
+    ticks = z_ticks(viewer)
+    assert len(ticks) >= 3 and min(t["height_px"] for t in ticks) >= label_px, ticks
+    for sid in (FOUR[3], FOUR[0]):
+        ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if viewer.screen(sid, i, j)["visible"])
+        rows = viewer.hover(sid, ix, iy)
+        assert rows["surface"] == GALLERY[sid][0]
+        assert math.isclose(float(rows["value"]), surfaces[sid].metrics["train_loss"][iy, ix], rel_tol=2e-5)
+
+    # One camera: a drag in the last pane turns every pane (the same grid point moves the same way in each).
+    def offsets() -> list[tuple[float, float]]:
+        return [
+            (viewer.screen(sid, 4, 1)["x"] - rects[i]["left"], viewer.screen(sid, 4, 1)["y"] - rects[i]["top"])
+            for i, sid in enumerate(FOUR)
+        ]
+
+    before = offsets()
+    last = rects[3]
+    page.mouse.move(last["left"] + last["width"] / 3, last["top"] + last["height"] / 2)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(last["left"] + last["width"] / 3 + 12 * k, last["top"] + last["height"] / 2)
+    page.mouse.up()
+    after = offsets()
+    moved = [a[0] - b[0] for a, b in zip(after, before)]
+    assert all(m > 3 for m in moved) or all(m < -3 for m in moved), moved
+    assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_the_1d_legend_covers_no_curve(viewer, surfaces, size):
+    """The legend stood inside the plot's top right corner, over the curves' highest points: it now
+    stands between the title and the plot, as wide as the plot, and every point of every slice is
+    drawn in the plot, clear of it."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open(f"?s={','.join(FOUR)}&v=1d")
+    rect = page.evaluate("() => window.__lossatlas.plotRect()")
+    legend = rect["legend"]
+    assert bottom(page.locator("#title").bounding_box()) <= legend["top"] < legend["bottom"] <= rect["top"], rect
+    assert rect["left"] <= legend["left"] < legend["right"] <= rect["right"], rect
+    for sid in FOUR:  # the slice along x through y = 0
+        s = surfaces[sid]
+        iy = int(np.argmin(np.abs(s.ycoordinates)))
+        for ix in range(len(s.xcoordinates)):
+            at = viewer.screen(sid, ix, iy)
+            assert rect["top"] <= at["y"] <= rect["bottom"] and rect["left"] <= at["x"] <= rect["right"] + 1
+    assert viewer.errors == []

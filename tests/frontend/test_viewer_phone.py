@@ -126,8 +126,8 @@ def test_each_drawer_closes_by_its_button_or_escape(phone):
 
 
 def test_1d_legend_and_note_fit_a_phone(phone, surfaces):
-    """A long name (a difference layer's) in a 390 px wide 1-D view: the legend stays inside the plot
-    (names cut short) and the plot starts below the title; the slice is still the surface's row."""
+    """A long name (a difference layer's) in a 390 px wide 1-D view: the legend stays within the plot's
+    width (names cut short) and the plot starts below the title; the slice is still the surface's row."""
     viewer, _ = phone
     viewer.open("?s=pair-b,pair-a~pair-b&v=1d")
     page = viewer.page

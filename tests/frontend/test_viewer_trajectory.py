@@ -200,6 +200,49 @@ def test_paths_sharing_a_plane_are_overlaid_and_others_are_said_apart(paths_view
     assert paths_viewer.errors == []
 
 
+@pytest.mark.parametrize("size", [VIEWPORT, {"width": 390, "height": 844}])
+def test_checkpoint_labels_on_the_map_never_overlap(paths_viewer, files, size):
+    """Checkpoints crowd near the end of a path ("end 6" was drawn over "3"): every label drawn is clear
+    of the others and of the other checkpoints, beside its own and inside the plot; the start and end always
+    show, the others show their epoch or are left out. Two paths on one plane, on a phone too."""
+    page = paths_viewer.page
+    page.set_viewport_size(size)
+    paths_viewer.open("?s=path-a,path-b&v=map")
+    labels = page.evaluate("() => window.__lossatlas.pathLabels()")
+    plot = page.evaluate("() => window.__lossatlas.plotRect()")
+    where = {
+        (sid, i): page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [sid, i])
+        for sid in ("path-a", "path-b")
+        for i in range(len(files[sid].trajectory.labels))
+    }
+    for sid in ("path-a", "path-b"):
+        t, drawn = files[sid].trajectory, {label["i"]: label["text"] for label in labels if label["id"] == sid}
+        last = len(t.labels) - 1
+        assert drawn[0] == f"start {t.epochs[0]}" and drawn[last] == f"end {t.epochs[last]}", drawn
+        assert all(drawn[i] == str(t.epochs[i]) for i in drawn if 0 < i < last), drawn
+    for k, a in enumerate(labels):
+        for b in labels[k + 1 :]:
+            apart = (
+                a["right"] <= b["left"] + 0.5
+                or b["right"] <= a["left"] + 0.5
+                or a["bottom"] <= b["top"] + 0.5
+                or b["bottom"] <= a["top"] + 0.5
+            )
+            assert apart, (a, b)
+        assert plot["left"] - 1 <= a["left"] and a["right"] <= plot["right"] + 1, (a, plot)  # not cut at its edge
+        assert plot["top"] - 1 <= a["top"] and a["bottom"] <= plot["bottom"] + 1, (a, plot)
+        own = where[(a["id"], a["i"])]
+        gap = math.hypot(
+            max(a["left"] - own["x"], 0, own["x"] - a["right"]), max(a["top"] - own["y"], 0, own["y"] - a["bottom"])
+        )
+        assert gap <= 16, (a, own)
+        if a["i"] not in (0, len(files[a["id"]].trajectory.labels) - 1):  # the ends show even over a crowd
+            for key, at in where.items():
+                inside = a["left"] + 1 < at["x"] < a["right"] - 1 and a["top"] + 1 < at["y"] < a["bottom"] - 1
+                assert key == (a["id"], a["i"]) or not inside, (a, key, at)
+    assert paths_viewer.errors == []
+
+
 def test_the_title_says_what_the_axes_are(paths_viewer):
     paths_viewer.open("?s=path-a&v=map")
     assert paths_viewer.state()["axis_names"]["x"].startswith("PC1")
@@ -284,6 +327,44 @@ def test_a_job_on_a_gallery_run_from_the_form_draws_the_path_in_its_plane(browse
         np.testing.assert_allclose(mesh["trajectory"]["x"], expected.x, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(mesh["trajectory"]["y"], expected.y, rtol=1e-6, atol=1e-9)
         page.screenshot(path=str(tmp_path / "run-job.png"))
+        assert viewer.errors == []
+    finally:
+        context.close()
+
+
+def test_leaving_a_gallery_run_gives_the_axes_back(browser, run_server):
+    """A run fills x and y with its grid; choosing other weights again shows normalization and seed and
+    puts back what the axes held before, except an axis the user edited while the run was chosen."""
+    base, grid = run_server
+    grid_x, grid_y = grid.split(" x ")
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), base)
+        viewer.open()
+        page = viewer.page
+        viewer.open_job_form(weights="run:path-a")
+
+        def axes() -> tuple[str, str]:
+            return page.input_value("input[name=x]"), page.input_value("input[name=y]")
+
+        y_hint = page.locator("label", has=page.locator("input[name=y]")).locator("small")
+        defaults = axes()
+        for weights in ("run:path-a", "untrained"):  # the defaults come back
+            page.select_option("select[name=weights]", weights)
+        assert axes() == defaults != (grid_x, grid_y)
+        assert page.locator(".random-directions").is_visible() and page.locator(".pca-note").is_hidden()
+        assert y_hint.inner_text() == "empty: 1-D"
+        page.fill("input[name=x]", "-2:2:7")  # the user's own axes: a 1-D line
+        page.fill("input[name=y]", "")
+        page.select_option("select[name=weights]", "run:path-a")
+        assert axes() == (grid_x, grid_y) and page.locator(".random-directions").is_hidden()
+        page.select_option("select[name=weights]", "upload")
+        assert axes() == ("-2:2:7", "")
+        page.select_option("select[name=weights]", "run:path-a")
+        page.fill("input[name=y]", "-0.5:0.5:5")  # edited while the run is chosen: kept
+        page.select_option("select[name=weights]", "untrained")
+        assert axes() == ("-2:2:7", "-0.5:0.5:5")
+        assert page.locator(".random-directions").is_visible()
         assert viewer.errors == []
     finally:
         context.close()
