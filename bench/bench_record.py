@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -120,7 +121,8 @@ def gpu_surface(model, samples: int, fast, points_per_pass, batch_size: int, arg
     return out
 
 
-def gpu_part(args) -> list[dict]:
+def gpu_part(args, keep: Callable[[dict], None]) -> None:
+    """Each configuration's row goes to ``keep`` as soon as it is measured."""
     model = model_for("resnet56", args.checkpoint)
     print(
         f"GPU: {device_name(args.device)}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
@@ -130,7 +132,6 @@ def gpu_part(args) -> list[dict]:
     print(
         f"{'samples':>8}{'mode':>7}{'K':>6}{'batch':>7}{'points':>8}{'setup s':>9}{'images/s':>11}{'paper 51x51x50k':>17}{'fast check dloss':>18}"
     )
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for samples in args.samples:
             # the engine before #11 (one point, batches of 128), bigger batches alone, K points per pass
@@ -141,14 +142,13 @@ def gpu_part(args) -> list[dict]:
                 (True, None, args.batch_size),
             ):
                 r = gpu_surface(model, samples, fast, k, batch, args, Path(tmp))
-                rows.append(r)
                 check = f"{r['fast_check_max_rel_loss']:.2%}" if "fast_check_max_rel_loss" in r else ""
                 print(
                     f"{samples:>8}{'fast' if fast else 'exact':>7}{str(r['points_per_pass']):>6}{batch:>7}{r['points']:>8}"
                     f"{r['setup_s']:>9.1f}{r['images_per_s']:>11.0f}{r['paper_workload_min']:>14.1f} min{check:>18}",
                     flush=True,
                 )
-    return rows
+                keep(r)
 
 
 # ---- CPU: forward-pass modes, interleaved rounds -------------------------------------------------
@@ -161,7 +161,7 @@ def cpu_rate(evaluator: PointEvaluator, points: list, samples: int) -> tuple[flo
     return len(points) * samples / (time.perf_counter() - w), len(points) * samples / (time.process_time() - c)
 
 
-def cpu_part(args) -> list[dict]:
+def cpu_part(args, keep: Callable[[dict], None]) -> None:
     keep_freed_memory()
     print(
         f"CPU: {cpu_flags()}\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {args.cpu_samples} random "
@@ -178,7 +178,6 @@ def cpu_part(args) -> list[dict]:
         modes["fast bf16"] = dict(fast="bf16")
     if args.modes:
         modes = {m: kw for m, kw in modes.items() if m == "exact" or m in args.modes}
-    rows = []
     for name in args.models:
         base = model_for(name, args.checkpoint if name == "resnet56" else None)
         dirs = random_directions(base, seed=0, count=2)
@@ -213,7 +212,7 @@ def cpu_part(args) -> list[dict]:
                 f"({' '.join(f'{v:.2f}' for v in ratios[mode])}){setup[mode]:>7.1f} s{dev:>10}",
                 flush=True,
             )
-            rows.append(
+            keep(
                 {
                     "model": name,
                     "mode": mode,
@@ -225,7 +224,6 @@ def cpu_part(args) -> list[dict]:
                 }
             )
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
-    return rows
 
 
 def main() -> None:
@@ -252,16 +250,21 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     args.device = torch.device(args.device)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    record = {"date": started, "torch": torch.__version__, "device": device_name(args.device)}
-    if args.device.type == "cuda":
-        record["gpu"] = gpu_part(args)
+    part = "gpu" if args.device.type == "cuda" else "cpu"
+    record = {"date": started, "torch": torch.__version__, "device": device_name(args.device), part: []}
+
+    def keep(row: dict) -> None:  # written after every row: a run stopped at its time limit keeps its figures
+        record[part].append(row)
+        if args.json:
+            args.json.write_text(json.dumps(record, indent=1))
+
+    if part == "gpu":
+        gpu_part(args, keep)
     else:
         print(
             "no GPU here (torch sees no CUDA device): the GPU part of the benchmark of record is skipped; CPU part only\n"
         )
-        record["cpu"] = cpu_part(args)
-    if args.json:
-        args.json.write_text(json.dumps(record, indent=1))
+        cpu_part(args, keep)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ def test_gpu_part_runs_every_configuration(capsys):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     args = argparse.Namespace(device=torch.device("cpu"), checkpoint=None, samples=[3], seconds=0.2, batch_size=2)
-    rows = bench.gpu_part(args)
+    rows: list[dict] = []
+    bench.gpu_part(args, rows.append)
     assert [(r["fast"], r["points_per_pass"], r["batch_size"]) for r in rows] == [
         (False, 1, 128),
         (False, 1, 1024),
