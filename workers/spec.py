@@ -26,7 +26,7 @@ from .vocab import Dataset, DirType, Ignore, Norm, Split
 class AxisSpec(BaseModel):
     """``num`` evenly spaced coordinates from ``min`` to ``max``; accepts ``"min:max:num"``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)  # its validator names non-finite ends itself
     min: float
     max: float
     num: int = Field(ge=1, le=1001)
