@@ -17,8 +17,9 @@ from .spec import SurfaceSpec
 DEVICE_TYPES = ("cpu", "cuda")
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a device that exists here."""
+def resolve_device(device: str | torch.device, remote: bool = False) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a device that exists here. ``remote``: the device is a Ray
+    actor's, so only its name is checked (the machine running this may have no GPU)."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
@@ -28,7 +29,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
         ) from None
     if dev.type not in DEVICE_TYPES:
         raise ValueError(f"device {str(device)!r} is not supported; use --device cpu or --device cuda")
-    if dev.type == "cuda":
+    if dev.type == "cuda" and not remote:
         if not torch.cuda.is_available():
             raise ValueError(f"device {str(device)!r} asked for but torch sees no CUDA GPU; use --device cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():

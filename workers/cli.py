@@ -189,7 +189,7 @@ def add_ray_argument(p: argparse.ArgumentParser) -> None:
         const="auto",
         metavar="auto|ADDRESS",
         help="evaluate the points on a Ray cluster: auto (the one on this machine, else a new local one) "
-        "or its address (needs pip install 'lossatlas[ray]')",
+        "or its address (needs pip install 'lossatlas[ray]'; default: none, the points run in this process)",
     )
 
 

@@ -1,0 +1,71 @@
+"""``lossatlas serve`` and ``lossatlas worker`` as an operator starts them: a configuration they cannot
+run with is refused at start, in one line naming the fix, before anything is claimed or created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import REPO, free_port
+
+from workers.jobqueue import JobQueue
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """A command as a process; one that is still running after ``timeout`` (a server that started when
+    it should have refused) is killed and fails the test."""
+    try:
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=REPO,
+            env={**ENV, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(args)} was still running after {timeout} s instead of refusing to start")
+
+
+def queued_job(data: Path) -> str:
+    job, _ = JobQueue(data).submit("k", {}, {"model": "tinycnn"}, "s1", "surfaces/s1.h5", 9, 20)
+    return job.id
+
+
+@pytest.mark.parametrize(
+    ("command", "device", "fix"),
+    [
+        (("-m", "server.cli", "worker"), "gpu", "use --device cuda for a GPU"),
+        (("-m", "server.cli", "worker"), "cuda:99", "use --device cpu"),  # no such GPU, with CUDA or without
+        (("-m", "workers.jobloop"), "mps", "use --device cpu or --device cuda"),  # serve's embedded worker
+    ],
+)
+def test_a_worker_refuses_a_device_it_cannot_use_before_claiming(tmp_path: Path, command, device, fix):
+    data = tmp_path / "data"
+    job = queued_job(data)
+    before = sorted(p.name for p in data.iterdir())
+    done = run(*command, "--data-dir", str(data), "--device", device, "--once", "--threads", "1")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"device {device!r}" in lines[0] and fix in lines[0], done.stderr
+    claimed = JobQueue(data).get(job)
+    assert (claimed.state, claimed.attempts, claimed.worker) == ("queued", 0, None)  # left for a worker that can
+    assert sorted(p.name for p in data.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"), [(("--device", "cuda:99"), {}), ((), {"LOSSATLAS_DEVICE": "gpu"})], ids=["flag", "environment"]
+)
+def test_serve_refuses_a_device_its_worker_cannot_use(tmp_path: Path, flags, env):
+    """The embedded worker would exit (or fail every job) and jobs would wait forever: serve does not start."""
+    data = tmp_path / "data"
+    done = run("-m", "server.cli", "serve", "--data-dir", str(data), "--port", str(free_port()), *flags, env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("lossatlas serve: error: device ") and done.stderr.count("\n") == 1, done.stderr
+    assert "use --device" in done.stderr
+    assert not data.exists()
