@@ -388,19 +388,33 @@ def _commands(parser: argparse.ArgumentParser, name: str = "lossatlas"):
 
 
 def test_every_option_says_what_it_does_and_its_default():
-    from workers.cli import build_parser
+    """Every command, ``serve`` and ``worker`` too. Their options default to None in argparse (a flag left
+    out keeps the LOSSATLAS_* setting), so each one that takes a value must state the setting's default."""
+    from server.cli import build_parser
+    from server.settings import Settings
 
     commands = dict(_commands(build_parser()))
     assert {"lossatlas compute", "lossatlas train", "lossatlas gallery build", "lossatlas export"} <= set(commands)
+    assert {"lossatlas serve", "lossatlas worker"} <= set(commands)
     for name, parser in commands.items():
         formatter = parser._get_formatter()
+        from_settings = name in ("lossatlas serve", "lossatlas worker")
         for action in parser._actions:
             if not action.option_strings or action.help == argparse.SUPPRESS:
                 continue
             text = formatter._expand_help(action)
             assert text, f"{name} {action.option_strings[0]} has no help"
-            if action.default not in (None, [], argparse.SUPPRESS) and action.default is not False:
+            has_default = action.default not in (None, [], argparse.SUPPRESS) and action.default is not False
+            if has_default or (from_settings and action.nargs != 0):
                 assert "default" in text, f"{name} {action.option_strings[0]}: {text!r} does not give its default"
+    serve = {
+        a.dest: " ".join(commands["lossatlas serve"]._get_formatter()._expand_help(a).split())
+        for a in commands["lossatlas serve"]._actions
+    }
+    d = Settings.model_fields
+    assert f"(default {d['max_points'].default}; LOSSATLAS_MAX_POINTS)" in serve["max_points"]
+    assert f"(default {d['max_samples'].default}; LOSSATLAS_MAX_SAMPLES)" in serve["max_samples"]
+    assert f"(default {d['port'].default}; LOSSATLAS_PORT)" in serve["port"]
 
 
 def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
