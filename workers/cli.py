@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .cli_files import add_export, add_plot
+from .data import DOWNLOADABLE
 from .progress import ProgressBar
 from .spec import DirectionsSpec, SurfaceSpec, one_line
+from .trajectory import compute_trajectory
 from .usermodels import parse_model_args
 
 
@@ -80,7 +83,11 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
-    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help=f"let torchvision download the dataset ({', '.join(DOWNLOADABLE)}; the others are read from --data-root)",
+    )
     p.add_argument(
         "--split",
         default="train",
@@ -112,21 +119,20 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--projection",
-        default="cos",
         choices=_choices(DirectionsSpec, "projection"),
-        help="pca: how checkpoints are projected",
+        help=f"pca: how checkpoints are projected (default {DirectionsSpec.model_fields['projection'].default})",
     )
+    grid = inspect.signature(compute_trajectory).parameters  # the defaults of a grid around the path
     p.add_argument(
         "--grid-num",
         type=_count("points per axis"),
-        default=21,
-        help="pca without --x/--y: points per axis (default 21)",
+        help=f"pca without --x/--y: points per axis (default {grid['num'].default})",
     )
     p.add_argument(
         "--margin",
         type=float,
-        default=0.2,
-        help="pca without --x/--y: margin around the path, as a fraction of its extent (default 0.2)",
+        help="pca without --x/--y: margin around the path, as a fraction of its extent "
+        f"(default {grid['margin'].default})",
     )
     p.add_argument(
         "--proj-file",
@@ -280,10 +286,24 @@ def spec_fields(args: argparse.Namespace) -> dict:
         raise ValueError("give --mean and --std together (one value per channel each)")
     if args.proj_file and kind != "pca":
         raise ValueError("--proj-file is the projection of a training path: use it with --directions pca")
+    if args.projection and kind != "pca":
+        raise ValueError("--projection projects a training path's checkpoints: use it with --directions pca")
+    for flag, value in (("--grid-num", args.grid_num), ("--margin", args.margin)):
+        if value is not None and kind != "pca":
+            raise ValueError(f"{flag} sizes the grid around a training path: use it with --directions pca")
+        if value is not None and (args.x or args.y):
+            raise ValueError(f"{flag} sizes the grid only when --x/--y are not given: drop {flag} or --x/--y")
+    if args.download and args.data not in DOWNLOADABLE:
+        raise ValueError(
+            f"--download fetches {', '.join(DOWNLOADABLE)} through torchvision; --data {args.data} is read from "
+            "--data-root as it is: drop --download"
+        )
     if kind == "pca":
         if not args.checkpoints:
             raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
-        directions.update(checkpoints=args.checkpoints, projection=args.projection)
+        directions.update(checkpoints=args.checkpoints)
+        if args.projection:  # else the spec's default
+            directions["projection"] = args.projection
     elif args.checkpoints:
         raise ValueError("--checkpoints is used only with --directions pca")
     if args.norm is not None or kind != "pca":
@@ -355,7 +375,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .pca import write_projection
     from .provenance import StaleSurfaceError
-    from .trajectory import compute_trajectory
 
     fields = spec_fields(args)
     if args.proj_file:  # written last: its directory is checked first
@@ -368,11 +387,10 @@ def run_trajectory(args: argparse.Namespace) -> int:
             fields,
             out,
             device=args.device,
-            num=args.grid_num,
-            margin=args.margin,
             progress=show,
             overwrite=args.overwrite,
             ray=args.ray,
+            **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
     except StaleSurfaceError as e:
         raise ValueError(

@@ -190,6 +190,45 @@ def test_pca_refusals_are_one_line_and_write_no_file(tmp_path, tensors_npz, path
 
 
 @pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--checkpoints", "{run}", "--y", "-1:1:3", "--grid-num", "5"],
+            "--grid-num sizes the grid only when --x/--y are not given: drop --grid-num or --x/--y",
+        ),
+        (
+            ["--checkpoints", "{run}", "--margin", "0.5"],
+            "--margin sizes the grid only when --x/--y are not given: drop --margin or --x/--y",
+        ),
+        (["--grid-num", "5"], "--grid-num sizes the grid around a training path: use it with --directions pca"),
+        (
+            ["--projection", "lstsq"],
+            "--projection projects a training path's checkpoints: use it with --directions pca",
+        ),
+        (
+            ["--download"],
+            "--download fetches cifar10, mnist, fashion-mnist through torchvision; --data tensors is read from "
+            "--data-root as it is: drop --download",
+        ),
+        (
+            ["--download", "--data", "imagefolder"],
+            "--download fetches cifar10, mnist, fashion-mnist through torchvision; --data imagefolder is read "
+            "from --data-root as it is: drop --download",
+        ),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(tmp_path, tensors_npz, path_dir, capsys, extra, message):
+    """An option that cannot shape this computation is refused, not silently dropped: the user meant it."""
+    args = compute_args(tensors_npz, tmp_path / "s.h5", *(a.format(run=path_dir) for a in extra))
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"lossatlas compute: error: {message}"]
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
     "module, args, start",
     [("workers.cli", ["--version"], "lossatlas "), ("workers.jobloop", ["--help"], "usage: python -m workers.jobloop")],
 )
