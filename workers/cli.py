@@ -50,6 +50,11 @@ def _count(what: str) -> Callable[[str], int]:
 _threads = _count("threads")
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 point``, ``2 points``: a count and its (regular) noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def seconds(text: str) -> float:
     """An argparse type: a duration in seconds, above 0."""
     try:
@@ -402,12 +407,12 @@ def run_trajectory(args: argparse.Namespace) -> int:
     t = surface.trajectory
     if t is not None and args.proj_file:
         write_projection(args.proj_file, t.x, t.y)
-    line = f"lossatlas: {done}/{surface.done.size} points in {out}"
+    line = f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}"
     if t is not None:
         ratios = ", ".join(
             f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
         )
-        line += f"; path of {len(t.labels)} checkpoints ({ratios})"
+        line += f"; path of {counted(len(t.labels), 'checkpoint')} ({ratios})"
     print(line, file=sys.stderr)
     return 0
 
@@ -429,7 +434,9 @@ def run_compute(args: argparse.Namespace) -> int:
         if path and not Path(path).is_file():
             raise ValueError(f"--{label} {path} does not exist")
     out = Path(args.out)
-    show = _Display(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}")
+    show = _Display(
+        f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')} -> {out}"
+    )
     try:
         surface = compute_surface(
             spec,
@@ -448,7 +455,7 @@ def run_compute(args: argparse.Namespace) -> int:
     finally:
         show.close()
     done = int(surface.done.sum())
-    print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
+    print(f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}", file=sys.stderr)
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
         worst = ", ".join(
@@ -456,7 +463,7 @@ def run_compute(args: argparse.Namespace) -> int:
             for m, a in check["max_abs"].items()
         )
         print(
-            f"lossatlas: fast mode's largest deviation from exact at {len(check['points'])} points: {worst}",
+            f"lossatlas: fast mode's largest deviation from exact at {counted(len(check['points']), 'point')}: {worst}",
             file=sys.stderr,
         )
     return 0
@@ -607,7 +614,7 @@ def run_gallery_build(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         log=log,
     )
-    log(f"lossatlas: index of {len(index.entries)} surface(s) written to precomputed/index.json")
+    log(f"lossatlas: index of {counted(len(index.entries), 'surface')} written to precomputed/index.json")
     return 0
 
 

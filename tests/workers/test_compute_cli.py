@@ -76,6 +76,15 @@ def test_compute_writes_a_surface(tmp_path, tensors_npz):
     assert (tmp_path / "s.dirs.h5").exists()
 
 
+def test_a_one_point_surface_is_counted_as_one_point(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out, "--x", "0:0:1")) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"lossatlas: tinycnn on tensors/train, 1 point -> {out}\n"), err
+    assert err.endswith(f"lossatlas: 1/1 point in {out}\n"), err
+    assert read_surface(out).done.tolist() == [1]
+
+
 def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
     proc = lossatlas(*compute_args(tensors_npz, tmp_path / "s.h5", "--y", "1:-1:3"))
     _, err = proc.communicate(timeout=120)
