@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-from workers import add_worker_arguments, resolve_device, run_worker
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from workers import add_worker_arguments, check_data_dir, resolve_device, run_worker
 from workers import cli as engine_cli
 
 from .settings import Settings
@@ -38,13 +42,38 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
+def _named(field: str) -> str:
+    """A setting as the operator gives it: its serve flag, if any, and its environment variable."""
+    flag = next((f"--{f.replace('_', '-')} or " for f, v in _SERVE_FLAGS.items() if v == field), "")
+    return f"{flag}LOSSATLAS_{field.upper()}"
+
+
+def load_settings(**given) -> Settings:
+    """``Settings`` from the environment and ``given``; a bad value is a ``ValueError`` naming the flag or
+    environment variable to fix (pydantic names the field, or the settings source)."""
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        raise ValueError(
+            "; ".join(
+                f"{_named(str(err['loc'][0])) + ': ' if err['loc'] else ''}{err['msg'].removeprefix('Value error, ')}"
+                for err in e.errors()
+            )
+        ) from None
+    except SettingsError as e:  # a list or dict setting that is not JSON
+        field = re.search(r'field "(\w+)"', str(e))
+        raise ValueError(
+            f"{_named(field[1]) if field else 'a LOSSATLAS_* setting'} is not valid JSON ({e.__cause__ or e})"
+        ) from None
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     given = {
         field: getattr(args, flag) for flag, field in _SERVE_FLAGS.items() if getattr(args, flag, None) is not None
     }
     if getattr(args, "no_worker", False):
         given["embedded_worker"] = False
-    return Settings(**given)
+    return load_settings(**given)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -56,6 +85,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if settings.embedded_worker:  # refused now: a worker that exits at once would leave every job queued
         resolve_device(settings.device, remote=settings.ray_address is not None)
+    check_data_dir(settings.data_dir, "--data-dir (or LOSSATLAS_DATA_DIR)")
     where = "local only" if settings.host in ("127.0.0.1", "localhost", "::1") else "reachable from the network"
     print(
         f"lossatlas: serving http://{settings.host}:{settings.port}/ ({where}; data in {settings.data_dir})",
@@ -70,7 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_worker_command(args: argparse.Namespace) -> int:
     if any(getattr(args, flag) is None for flag in _WORKER_FLAGS):
-        settings = Settings()
+        settings = load_settings()
         for flag, field in _WORKER_FLAGS.items():
             if getattr(args, flag) is None:
                 setattr(args, flag, str(getattr(settings, field)) if flag == "data_dir" else getattr(settings, field))

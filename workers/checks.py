@@ -40,6 +40,21 @@ def resolve_device(device: str | torch.device, remote: bool = False) -> torch.de
     return dev
 
 
+def check_data_dir(path: str | Path, option: str = "--data-dir") -> Path:
+    """A server's or worker's data directory, created if missing: one that cannot be created or written is
+    refused now, in one line, rather than as an OS error, or a job failed, later."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(
+            f"the data directory {path} cannot be created ({e.strerror}); choose another {option}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"the data directory {path} is not writable; choose another {option}")
+    return path
+
+
 def check_out_path(out: str | Path, option: str = "--out", example: str = "surface.h5") -> Path:
     """The output file's directory must exist and be writable: found now rather than when the first
     point is written (and named as the user gave it, not as the temporary file beside it). ``option``

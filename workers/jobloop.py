@@ -236,9 +236,10 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
 def run_worker(args: argparse.Namespace) -> int:
     """Run a worker until SIGTERM/SIGINT (or, with --once, until the queue is empty). A device it cannot
     use is refused (``ValueError``) before anything is claimed or created: every job would fail on it."""
-    from .checks import resolve_device
+    from .checks import check_data_dir, resolve_device
 
     resolve_device(args.device, remote=args.ray is not None)
+    check_data_dir(args.data_dir)
     logging.basicConfig(level=logging.INFO, format="lossatlas worker: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from support import REPO, free_port
 
+from server.cli import main
 from workers.jobqueue import JobQueue
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
@@ -69,3 +70,44 @@ def test_serve_refuses_a_device_its_worker_cannot_use(tmp_path: Path, flags, env
     assert done.stderr.startswith("lossatlas serve: error: device ") and done.stderr.count("\n") == 1, done.stderr
     assert "use --device" in done.stderr
     assert not data.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "message"),
+    [
+        (
+            "serve",
+            {"LOSSATLAS_TOKEN": "short"},
+            "the token (--token or LOSSATLAS_TOKEN) must have at least 8 characters",
+        ),
+        (
+            "serve",
+            {"LOSSATLAS_MAX_POINTS": "abc"},
+            "--max-points or LOSSATLAS_MAX_POINTS: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        ("serve", {"LOSSATLAS_DATASETS": "{bad"}, "LOSSATLAS_DATASETS is not valid JSON (Expecting property name"),
+        ("worker", {"LOSSATLAS_LEASE_S": "-1"}, "LOSSATLAS_LEASE_S: Input should be greater than 0"),
+    ],
+)
+def test_a_bad_setting_is_named_as_the_operator_gives_it(tmp_path: Path, monkeypatch, capsys, command, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as e:
+        main([command, "--data-dir", str(tmp_path / "data")])
+    assert e.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lossatlas {command}: error: {message}"), lines
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_a_data_dir_that_cannot_be_created_is_refused_in_one_line(tmp_path: Path, capsys, command):
+    (tmp_path / "file").write_text("in the way")
+    data = tmp_path / "file" / "data"
+    with pytest.raises(SystemExit) as e:
+        main([command, "--data-dir", str(data), "--no-worker" if command == "serve" else "--once"])
+    assert e.value.code == 2
+    option = "--data-dir (or LOSSATLAS_DATA_DIR)" if command == "serve" else "--data-dir"
+    assert capsys.readouterr().err.splitlines() == [
+        f"lossatlas {command}: error: the data directory {data} cannot be created (Not a directory); choose another {option}"
+    ]
