@@ -80,12 +80,17 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
-    from .serving import uvicorn_config
+    from .serving import listening_socket, uvicorn_config
 
     settings = settings_from_args(args)
     if settings.embedded_worker:  # refused now: a worker that exits at once would leave every job queued
         resolve_device(settings.device, remote=settings.ray_address is not None)
-    check_data_dir(settings.data_dir, "--data-dir (or LOSSATLAS_DATA_DIR)")
+    sock = listening_socket(settings)
+    try:
+        check_data_dir(settings.data_dir, "--data-dir (or LOSSATLAS_DATA_DIR)")
+    except ValueError:
+        sock.close()
+        raise
     where = "local only" if settings.host in ("127.0.0.1", "localhost", "::1") else "reachable from the network"
     print(
         f"lossatlas: serving http://{settings.host}:{settings.port}/ ({where}; data in {settings.data_dir})",
@@ -94,7 +99,8 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     if where == "local only":
         print("lossatlas: to share it, use --host 0.0.0.0 together with --token", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    with sock:
+        uvicorn.Server(uvicorn_config(create_app(settings), settings)).run(sockets=[sock])
     return 0
 
 

@@ -4,6 +4,7 @@ run with is refused at start, in one line naming the fix, before anything is cla
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +112,16 @@ def test_a_data_dir_that_cannot_be_created_is_refused_in_one_line(tmp_path: Path
     assert capsys.readouterr().err.splitlines() == [
         f"lossatlas {command}: error: the data directory {data} cannot be created (Not a directory); choose another {option}"
     ]
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path, capsys):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as e:
+            main(["serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"lossatlas serve: error: cannot listen on 127.0.0.1 port {port} (Address already in use); "
+        "choose another --port (or LOSSATLAS_PORT) or --host"
+    ]
+    assert not any(tmp_path.iterdir())  # no data dir, no embedded worker
