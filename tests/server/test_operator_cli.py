@@ -1,16 +1,19 @@
 """``lossatlas serve`` and ``lossatlas worker`` as an operator starts them: a configuration they cannot
-run with is refused at start, in one line naming the fix, before anything is claimed or created."""
+run with (device, setting, data dir, port) is refused at start, in one line naming the fix, before
+anything is claimed or created; an embedded worker that dies while the server runs is started again."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from support import REPO, free_port
+from serverkit import ThreadServer, job_request, make_settings
+from support import REPO, free_port, wait_for
 
 from server.cli import main
 from workers.jobqueue import JobQueue
@@ -125,3 +128,30 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path, capsys)
         "choose another --port (or LOSSATLAS_PORT) or --host"
     ]
     assert not any(tmp_path.iterdir())  # no data dir, no embedded worker
+
+
+def embedded_workers(data: Path) -> list[int]:
+    """Pids of the live worker processes this test process started on ``data`` (from /proc)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+            state = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        ours = b"workers.jobloop" in args and str(data).encode() in args and str(os.getpid()).encode() in args
+        if ours and state not in ("Z", "X"):
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def test_serve_starts_its_worker_again_when_it_dies(tmp_path: Path, tiny_npz: Path):
+    """A worker killed (for memory, say) while the server runs: jobs do not wait forever, another starts."""
+    settings = make_settings(tmp_path / "data", tiny_npz, embedded_worker=True, worker_threads=1)
+    with ThreadServer(settings) as server, server.client() as c:
+        [first] = wait_for(lambda: embedded_workers(settings.data_dir), 20, 0.1, "the embedded worker")
+        os.kill(first, signal.SIGKILL)
+        job = c.post("/api/jobs", json=job_request(x="-1:1:3", y="-1:1:3")).json()
+        wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["state"] == "done", 90, 0.2, "the job to be done")
+        assert len(embedded_workers(settings.data_dir)) == 1 and first not in embedded_workers(settings.data_dir)
+    wait_for(lambda: not embedded_workers(settings.data_dir), 30, 0.2, "the worker to stop with the server")
