@@ -44,6 +44,8 @@ def check_data_dir(path: str | Path, option: str = "--data-dir") -> Path:
     """A server's or worker's data directory, created if missing: one that cannot be created or written is
     refused now, in one line, rather than as an OS error, or a job failed, later."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"the data directory {path} is a file; choose another {option}")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
