@@ -3,6 +3,7 @@ worker. Run it with ``lossatlas serve``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,7 +20,7 @@ from workers import JobQueue, __version__
 
 from .auth import AuthGate
 from .catalog import Catalog
-from .embedded import start_worker, stop_worker
+from .embedded import keep_worker, start_worker, stop_worker
 from .feeds import Feeds
 from .head import HeadAsGet
 from .invalid import invalid_line, worded
@@ -41,12 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         clear_tmp(settings.uploads_dir)
-        worker = start_worker(settings) if settings.embedded_worker else None
+        worker = [start_worker(settings)] if settings.embedded_worker else []  # the running one; keep_worker swaps it
+        keeper = asyncio.create_task(keep_worker(settings, worker)) if worker else None
         try:
             yield
         finally:
-            if worker is not None:
-                stop_worker(worker)
+            if keeper is not None:
+                keeper.cancel()
+            for proc in worker:
+                stop_worker(proc)
 
     app = FastAPI(
         title="lossatlas",

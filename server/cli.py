@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-from workers import add_worker_arguments, run_worker
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from workers import add_worker_arguments, check_data_dir, resolve_device, run_worker
 from workers import cli as engine_cli
 
 from .settings import Settings
@@ -21,11 +25,46 @@ _SERVE_FLAGS = {
     "max_queued_jobs": "max_queued_jobs",
     "max_upload_mb": "max_upload_mb",
     "threads": "worker_threads",
+    "device": "device",
 }
+# the options of `lossatlas worker` whose defaults come from the same settings
+_WORKER_FLAGS = {"data_dir": "data_dir", "lease": "lease_s", "poll": "poll_s", "device": "device"}
+
+
+def _with_default(text: str, field: str, none: str = "none") -> str:
+    """An option's help with its default and environment variable, both from ``Settings`` (the one place
+    they are defined); ``none`` says what an unset setting means."""
+    default = Settings.model_fields[field].get_default(call_default_factory=True)
+    return f"{text} (default {none if default is None else default}; LOSSATLAS_{field.upper()})"
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _named(field: str) -> str:
+    """A setting as the operator gives it: its serve flag, if any, and its environment variable."""
+    flag = next((f"--{f.replace('_', '-')} or " for f, v in _SERVE_FLAGS.items() if v == field), "")
+    return f"{flag}LOSSATLAS_{field.upper()}"
+
+
+def load_settings(**given) -> Settings:
+    """``Settings`` from the environment and ``given``; a bad value is a ``ValueError`` naming the flag or
+    environment variable to fix (pydantic names the field, or the settings source)."""
+    try:
+        return Settings(**given)
+    except ValidationError as e:
+        raise ValueError(
+            "; ".join(
+                f"{_named(str(err['loc'][0])) + ': ' if err['loc'] else ''}{err['msg'].removeprefix('Value error, ')}"
+                for err in e.errors()
+            )
+        ) from None
+    except SettingsError as e:  # a list or dict setting that is not JSON
+        field = re.search(r'field "(\w+)"', str(e))
+        raise ValueError(
+            f"{_named(field[1]) if field else 'a LOSSATLAS_* setting'} is not valid JSON ({e.__cause__ or e})"
+        ) from None
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -34,16 +73,24 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     }
     if getattr(args, "no_worker", False):
         given["embedded_worker"] = False
-    return Settings(**given)
+    return load_settings(**given)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
-    from .serving import uvicorn_config
+    from .serving import listening_socket, uvicorn_config
 
     settings = settings_from_args(args)
+    if settings.embedded_worker:  # refused now: a worker that exits at once would leave every job queued
+        resolve_device(settings.device, remote=settings.ray_address is not None)
+    sock = listening_socket(settings)
+    try:
+        check_data_dir(settings.data_dir, "--data-dir (or LOSSATLAS_DATA_DIR)")
+    except ValueError:
+        sock.close()
+        raise
     where = "local only" if settings.host in ("127.0.0.1", "localhost", "::1") else "reachable from the network"
     print(
         f"lossatlas: serving http://{settings.host}:{settings.port}/ ({where}; data in {settings.data_dir})",
@@ -52,16 +99,17 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     if where == "local only":
         print("lossatlas: to share it, use --host 0.0.0.0 together with --token", file=sys.stderr, flush=True)
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    with sock:
+        uvicorn.Server(uvicorn_config(create_app(settings), settings)).run(sockets=[sock])
     return 0
 
 
 def run_worker_command(args: argparse.Namespace) -> int:
-    if args.data_dir is None or args.lease is None or args.poll is None:
-        settings = Settings()
-        args.data_dir = args.data_dir or str(settings.data_dir)
-        args.lease = args.lease if args.lease is not None else settings.lease_s
-        args.poll = args.poll if args.poll is not None else settings.poll_s
+    if any(getattr(args, flag) is None for flag in _WORKER_FLAGS):
+        settings = load_settings()
+        for flag, field in _WORKER_FLAGS.items():
+            if getattr(args, flag) is None:
+                setattr(args, flag, str(getattr(settings, field)) if flag == "data_dir" else getattr(settings, field))
     return run_worker(args)
 
 
@@ -74,15 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the REST API and the viewer, with one embedded worker. "
         "Every option can also come from LOSSATLAS_<NAME> environment variables.",
     )
-    p.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, help="port (default 8000)")
-    p.add_argument("--data-dir", help="jobs, computed and imported surfaces (default ~/.local/share/lossatlas)")
-    p.add_argument("--token", help="bearer token required by write endpoints")
-    p.add_argument("--max-points", type=int, help="grid points per job")
-    p.add_argument("--max-samples", type=int, help="samples per split per job")
-    p.add_argument("--max-queued-jobs", type=int, help="jobs queued or running at once")
-    p.add_argument("--max-upload-mb", type=int, help="largest upload")
-    p.add_argument("--threads", type=int, help="torch threads of the embedded worker")
+    p.add_argument(
+        "--host", help=_with_default("address to bind (0.0.0.0: every network interface, with --token)", "host")
+    )
+    p.add_argument("--port", type=int, help=_with_default("port", "port"))
+    p.add_argument("--data-dir", help=_with_default("jobs, computed and imported surfaces", "data_dir"))
+    p.add_argument("--token", help=_with_default("bearer token required by write endpoints", "token", "none: no token"))
+    p.add_argument("--max-points", type=int, help=_with_default("grid points per job", "max_points"))
+    p.add_argument("--max-samples", type=int, help=_with_default("samples per split per job", "max_samples"))
+    p.add_argument(
+        "--max-queued-jobs", type=int, help=_with_default("jobs queued or running at once", "max_queued_jobs")
+    )
+    p.add_argument("--max-upload-mb", type=int, help=_with_default("largest upload, MB", "max_upload_mb"))
+    p.add_argument(
+        "--threads", type=int, help=_with_default("torch threads of the embedded worker", "worker_threads", "all cores")
+    )
+    p.add_argument("--device", help=_with_default("the embedded worker's device: cpu, cuda or cuda:N", "device"))
     p.add_argument("--no-worker", action="store_true", help="run no embedded worker (use `lossatlas worker`)")
     p.set_defaults(func=run_serve)
     w = sub.add_parser(
@@ -91,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Claim and compute surface jobs queued by `lossatlas serve`.",
     )
     add_worker_arguments(w, defaults_elsewhere=True)
+    for action in w._actions:
+        if action.dest in _WORKER_FLAGS:
+            action.help = _with_default(action.help, _WORKER_FLAGS[action.dest])
     w.set_defaults(func=run_worker_command)
     return parser
 

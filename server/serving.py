@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 
 import h11
@@ -79,6 +81,19 @@ class RepeatFilter(logging.Filter):
         if len(self._windows) > 10_000:  # many distinct templates: start over rather than grow
             self._windows.clear()
         return count < self.burst
+
+
+def listening_socket(settings: Settings) -> socket.socket:
+    """The server's socket, bound before anything starts: a port in use or an address not of this machine
+    is refused in one line, before the embedded worker starts (uvicorn would log it after)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        return socket.create_server((settings.host, settings.port), family=family)
+    except OSError as e:
+        raise ValueError(
+            f"cannot listen on {settings.host} port {settings.port} ({os.strerror(e.errno) if e.errno else e}); "
+            "choose another --port (or LOSSATLAS_PORT) or --host"
+        ) from None
 
 
 def uvicorn_config(app, settings: Settings) -> uvicorn.Config:

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
                 "that strangers cannot start jobs or delete surfaces, or set LOSSATLAS_ALLOW_OPEN=true"
             )
         if self.token is not None and len(self.token.get_secret_value()) < 8:
-            raise ValueError("the token must have at least 8 characters")
+            raise ValueError("the token (--token or LOSSATLAS_TOKEN) must have at least 8 characters")
         for name in self.datasets:
             if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
                 raise ValueError(f"dataset name {name!r} must be 1-64 letters, digits, '-', '_' or '.'")

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 from . import jobqueue
 from .checkpoints import load_model
+from .checks import check_data_dir, resolve_device
 from .data import DATASET_LABELS, DATASETS, default_root
 from .directions import random_directions, target_direction
 from .files import atomic_path, sha256_file
@@ -76,6 +77,7 @@ __all__ += [
     "Tier",
     "add_worker_arguments",
     "atomic_path",
+    "check_data_dir",
     "checkpoint_path",
     "create_model",
     "default_dir_file",
@@ -90,6 +92,7 @@ __all__ += [
     "mesh_data",
     "one_line",
     "ordered_metrics",
+    "resolve_device",
     "resource_dir",
     "run_checkpoints",
     "run_worker",

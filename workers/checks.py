@@ -17,8 +17,9 @@ from .spec import SurfaceSpec
 DEVICE_TYPES = ("cpu", "cuda")
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a device that exists here."""
+def resolve_device(device: str | torch.device, remote: bool = False) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a device that exists here. ``remote``: the device is a Ray
+    actor's, so only its name is checked (the machine running this may have no GPU)."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
@@ -28,7 +29,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
         ) from None
     if dev.type not in DEVICE_TYPES:
         raise ValueError(f"device {str(device)!r} is not supported; use --device cpu or --device cuda")
-    if dev.type == "cuda":
+    if dev.type == "cuda" and not remote:
         if not torch.cuda.is_available():
             raise ValueError(f"device {str(device)!r} asked for but torch sees no CUDA GPU; use --device cpu")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
@@ -37,6 +38,23 @@ def resolve_device(device: str | torch.device) -> torch.device:
                 f"device {str(device)!r} asked for but torch sees {n} CUDA GPU(s); use cuda:0 .. cuda:{n - 1}"
             )
     return dev
+
+
+def check_data_dir(path: str | Path, option: str = "--data-dir") -> Path:
+    """A server's or worker's data directory, created if missing: one that cannot be created or written is
+    refused now, in one line, rather than as an OS error, or a job failed, later."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"the data directory {path} is a file; choose another {option}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(
+            f"the data directory {path} cannot be created ({e.strerror}); choose another {option}"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"the data directory {path} is not writable; choose another {option}")
+    return path
 
 
 def check_out_path(out: str | Path, option: str = "--out", example: str = "surface.h5") -> Path:

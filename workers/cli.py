@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,10 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .cli_files import add_export, add_plot
+from .data import DOWNLOADABLE
 from .progress import ProgressBar
 from .spec import DirectionsSpec, SurfaceSpec, one_line
+from .trajectory import compute_trajectory
 from .usermodels import parse_model_args
 
 
@@ -45,6 +48,11 @@ def _count(what: str) -> Callable[[str], int]:
 
 
 _threads = _count("threads")
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 point``, ``2 points``: a count and its (regular) noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def seconds(text: str) -> float:
@@ -80,7 +88,11 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
-    p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help=f"let torchvision download the dataset ({', '.join(DOWNLOADABLE)}; the others are read from --data-root)",
+    )
     p.add_argument(
         "--split",
         default="train",
@@ -112,21 +124,20 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--projection",
-        default="cos",
         choices=_choices(DirectionsSpec, "projection"),
-        help="pca: how checkpoints are projected",
+        help=f"pca: how checkpoints are projected (default {DirectionsSpec.model_fields['projection'].default})",
     )
+    grid = inspect.signature(compute_trajectory).parameters  # the defaults of a grid around the path
     p.add_argument(
         "--grid-num",
         type=_count("points per axis"),
-        default=21,
-        help="pca without --x/--y: points per axis (default 21)",
+        help=f"pca without --x/--y: points per axis (default {grid['num'].default})",
     )
     p.add_argument(
         "--margin",
         type=float,
-        default=0.2,
-        help="pca without --x/--y: margin around the path, as a fraction of its extent (default 0.2)",
+        help="pca without --x/--y: margin around the path, as a fraction of its extent "
+        f"(default {grid['margin'].default})",
     )
     p.add_argument(
         "--proj-file",
@@ -189,7 +200,7 @@ def add_ray_argument(p: argparse.ArgumentParser) -> None:
         const="auto",
         metavar="auto|ADDRESS",
         help="evaluate the points on a Ray cluster: auto (the one on this machine, else a new local one) "
-        "or its address (needs pip install 'lossatlas[ray]')",
+        "or its address (needs pip install 'lossatlas[ray]'; default: none, the points run in this process)",
     )
 
 
@@ -280,10 +291,24 @@ def spec_fields(args: argparse.Namespace) -> dict:
         raise ValueError("give --mean and --std together (one value per channel each)")
     if args.proj_file and kind != "pca":
         raise ValueError("--proj-file is the projection of a training path: use it with --directions pca")
+    if args.projection and kind != "pca":
+        raise ValueError("--projection projects a training path's checkpoints: use it with --directions pca")
+    for flag, value in (("--grid-num", args.grid_num), ("--margin", args.margin)):
+        if value is not None and kind != "pca":
+            raise ValueError(f"{flag} sizes the grid around a training path: use it with --directions pca")
+        if value is not None and (args.x or args.y):
+            raise ValueError(f"{flag} sizes the grid only when --x/--y are not given: drop {flag} or --x/--y")
+    if args.download and args.data not in DOWNLOADABLE:
+        raise ValueError(
+            f"--download fetches {', '.join(DOWNLOADABLE)} through torchvision; --data {args.data} is read from "
+            "--data-root as it is: drop --download"
+        )
     if kind == "pca":
         if not args.checkpoints:
             raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
-        directions.update(checkpoints=args.checkpoints, projection=args.projection)
+        directions.update(checkpoints=args.checkpoints)
+        if args.projection:  # else the spec's default
+            directions["projection"] = args.projection
     elif args.checkpoints:
         raise ValueError("--checkpoints is used only with --directions pca")
     if args.norm is not None or kind != "pca":
@@ -355,7 +380,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .pca import write_projection
     from .provenance import StaleSurfaceError
-    from .trajectory import compute_trajectory
 
     fields = spec_fields(args)
     if args.proj_file:  # written last: its directory is checked first
@@ -368,11 +392,10 @@ def run_trajectory(args: argparse.Namespace) -> int:
             fields,
             out,
             device=args.device,
-            num=args.grid_num,
-            margin=args.margin,
             progress=show,
             overwrite=args.overwrite,
             ray=args.ray,
+            **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
     except StaleSurfaceError as e:
         raise ValueError(
@@ -384,12 +407,12 @@ def run_trajectory(args: argparse.Namespace) -> int:
     t = surface.trajectory
     if t is not None and args.proj_file:
         write_projection(args.proj_file, t.x, t.y)
-    line = f"lossatlas: {done}/{surface.done.size} points in {out}"
+    line = f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}"
     if t is not None:
         ratios = ", ".join(
             f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
         )
-        line += f"; path of {len(t.labels)} checkpoints ({ratios})"
+        line += f"; path of {counted(len(t.labels), 'checkpoint')} ({ratios})"
     print(line, file=sys.stderr)
     return 0
 
@@ -411,7 +434,9 @@ def run_compute(args: argparse.Namespace) -> int:
         if path and not Path(path).is_file():
             raise ValueError(f"--{label} {path} does not exist")
     out = Path(args.out)
-    show = _Display(f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {spec.num_points} points -> {out}")
+    show = _Display(
+        f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')} -> {out}"
+    )
     try:
         surface = compute_surface(
             spec,
@@ -430,7 +455,7 @@ def run_compute(args: argparse.Namespace) -> int:
     finally:
         show.close()
     done = int(surface.done.sum())
-    print(f"lossatlas: {done}/{surface.done.size} points in {out}", file=sys.stderr)
+    print(f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}", file=sys.stderr)
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
         worst = ", ".join(
@@ -438,7 +463,7 @@ def run_compute(args: argparse.Namespace) -> int:
             for m, a in check["max_abs"].items()
         )
         print(
-            f"lossatlas: fast mode's largest deviation from exact at {len(check['points'])} points: {worst}",
+            f"lossatlas: fast mode's largest deviation from exact at {counted(len(check['points']), 'point')}: {worst}",
             file=sys.stderr,
         )
     return 0
@@ -589,7 +614,7 @@ def run_gallery_build(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         log=log,
     )
-    log(f"lossatlas: index of {len(index.entries)} surface(s) written to precomputed/index.json")
+    log(f"lossatlas: index of {counted(len(index.entries), 'surface')} written to precomputed/index.json")
     return 0
 
 

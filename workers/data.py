@@ -24,6 +24,8 @@ import torch
 from .files import atomic_path, unreadable_reason
 from .vocab import DATA_SPLITS, DATASETS, Dataset
 
+DOWNLOADABLE: tuple[Dataset, ...] = ("cifar10", "mnist", "fashion-mnist")  # through torchvision; no others
+
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # the paper's training constants
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 

@@ -198,8 +198,8 @@ class Worker:
 def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = False) -> None:
     """Options of a worker process (shared by ``lossatlas worker`` and ``python -m workers.jobloop``).
 
-    ``defaults_elsewhere``: --data-dir, --lease and --poll default to None, for a caller that fills
-    them from its own settings.
+    ``defaults_elsewhere``: --data-dir, --lease, --poll and --device default to None, for a caller that
+    fills them from its own settings.
     """
     # imported here, not at the top: `python -m workers.cli` must not find itself imported
     from .cli import add_ray_argument, add_threads_argument, seconds
@@ -219,7 +219,7 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
         default=None if defaults_elsewhere else 1.0,
         help="seconds between looks at an empty queue",
     )
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default=None if defaults_elsewhere else "cpu", help="cpu, cuda or cuda:N")
     add_threads_argument(p)
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
     p.add_argument(
@@ -234,7 +234,12 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    """Run a worker until SIGTERM/SIGINT (or, with --once, until the queue is empty)."""
+    """Run a worker until SIGTERM/SIGINT (or, with --once, until the queue is empty). A device it cannot
+    use is refused (``ValueError``) before anything is claimed or created: every job would fail on it."""
+    from .checks import check_data_dir, resolve_device
+
+    resolve_device(args.device, remote=args.ray is not None)
+    check_data_dir(args.data_dir)
     logging.basicConfig(level=logging.INFO, format="lossatlas worker: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -258,7 +263,10 @@ def run_worker(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers.jobloop", description="Run a lossatlas job worker.")
     add_worker_arguments(parser)
-    return run_worker(parser.parse_args(argv))
+    try:
+        return run_worker(parser.parse_args(argv))
+    except ValueError as e:
+        parser.exit(2, f"{parser.prog}: error: {one_line(e)}\n")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,15 @@ def test_compute_writes_a_surface(tmp_path, tensors_npz):
     assert (tmp_path / "s.dirs.h5").exists()
 
 
+def test_a_one_point_surface_is_counted_as_one_point(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out, "--x", "0:0:1")) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"lossatlas: tinycnn on tensors/train, 1 point -> {out}\n"), err
+    assert err.endswith(f"lossatlas: 1/1 point in {out}\n"), err
+    assert read_surface(out).done.tolist() == [1]
+
+
 def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
     proc = lossatlas(*compute_args(tensors_npz, tmp_path / "s.h5", "--y", "1:-1:3"))
     _, err = proc.communicate(timeout=120)
@@ -190,6 +199,45 @@ def test_pca_refusals_are_one_line_and_write_no_file(tmp_path, tensors_npz, path
 
 
 @pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--checkpoints", "{run}", "--y", "-1:1:3", "--grid-num", "5"],
+            "--grid-num sizes the grid only when --x/--y are not given: drop --grid-num or --x/--y",
+        ),
+        (
+            ["--checkpoints", "{run}", "--margin", "0.5"],
+            "--margin sizes the grid only when --x/--y are not given: drop --margin or --x/--y",
+        ),
+        (["--grid-num", "5"], "--grid-num sizes the grid around a training path: use it with --directions pca"),
+        (
+            ["--projection", "lstsq"],
+            "--projection projects a training path's checkpoints: use it with --directions pca",
+        ),
+        (
+            ["--download"],
+            "--download fetches cifar10, mnist, fashion-mnist through torchvision; --data tensors is read from "
+            "--data-root as it is: drop --download",
+        ),
+        (
+            ["--download", "--data", "imagefolder"],
+            "--download fetches cifar10, mnist, fashion-mnist through torchvision; --data imagefolder is read "
+            "from --data-root as it is: drop --download",
+        ),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(tmp_path, tensors_npz, path_dir, capsys, extra, message):
+    """An option that cannot shape this computation is refused, not silently dropped: the user meant it."""
+    args = compute_args(tensors_npz, tmp_path / "s.h5", *(a.format(run=path_dir) for a in extra))
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"lossatlas compute: error: {message}"]
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
     "module, args, start",
     [("workers.cli", ["--version"], "lossatlas "), ("workers.jobloop", ["--help"], "usage: python -m workers.jobloop")],
 )
@@ -224,7 +272,10 @@ def test_a_path_the_file_system_refuses_is_one_line_not_a_traceback(tmp_path, ca
         lossatlas_main(["worker", "--data-dir", str(tmp_path / "notes.txt"), "--once"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("lossatlas worker: error: [Errno 17] File exists: ") and err.count("\n") == 1, err
+    assert (
+        err
+        == f"lossatlas worker: error: the data directory {tmp_path / 'notes.txt'} is a file; choose another --data-dir\n"
+    )
     assert (tmp_path / "notes.txt").read_text() == "keep me\n"
 
 
@@ -388,19 +439,33 @@ def _commands(parser: argparse.ArgumentParser, name: str = "lossatlas"):
 
 
 def test_every_option_says_what_it_does_and_its_default():
-    from workers.cli import build_parser
+    """Every command, ``serve`` and ``worker`` too. Their options default to None in argparse (a flag left
+    out keeps the LOSSATLAS_* setting), so each one that takes a value must state the setting's default."""
+    from server.cli import build_parser
+    from server.settings import Settings
 
     commands = dict(_commands(build_parser()))
     assert {"lossatlas compute", "lossatlas train", "lossatlas gallery build", "lossatlas export"} <= set(commands)
+    assert {"lossatlas serve", "lossatlas worker"} <= set(commands)
     for name, parser in commands.items():
         formatter = parser._get_formatter()
+        from_settings = name in ("lossatlas serve", "lossatlas worker")
         for action in parser._actions:
             if not action.option_strings or action.help == argparse.SUPPRESS:
                 continue
             text = formatter._expand_help(action)
             assert text, f"{name} {action.option_strings[0]} has no help"
-            if action.default not in (None, [], argparse.SUPPRESS) and action.default is not False:
+            has_default = action.default not in (None, [], argparse.SUPPRESS) and action.default is not False
+            if has_default or (from_settings and action.nargs != 0):
                 assert "default" in text, f"{name} {action.option_strings[0]}: {text!r} does not give its default"
+    serve = {
+        a.dest: " ".join(commands["lossatlas serve"]._get_formatter()._expand_help(a).split())
+        for a in commands["lossatlas serve"]._actions
+    }
+    d = Settings.model_fields
+    assert f"(default {d['max_points'].default}; LOSSATLAS_MAX_POINTS)" in serve["max_points"]
+    assert f"(default {d['max_samples'].default}; LOSSATLAS_MAX_SAMPLES)" in serve["max_samples"]
+    assert f"(default {d['port'].default}; LOSSATLAS_PORT)" in serve["port"]
 
 
 def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
