@@ -446,7 +446,7 @@ def compute_surface(
     if local or torch.cuda.is_available() or not str(device).startswith("cuda"):
         device = here = resolve_device(device)
     else:  # the Ray actors' GPU; this process (the data check, the canary point) works on its CPU
-        device, here = torch.device(device), torch.device("cpu")
+        device, here = resolve_device(device, remote=True), torch.device("cpu")
         if spec.fast:
             raise ValueError(
                 "--fast on Ray GPUs needs a GPU where lossatlas runs too (its precision and canary "

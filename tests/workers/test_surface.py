@@ -237,6 +237,8 @@ def test_missing_split_and_unavailable_device_are_refused(model, data):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="device 'cuda' asked for but torch sees no CUDA GPU"):
             compute_surface(spec(), model=model, data=data, device="cuda")
+    with pytest.raises(ValueError, match="device 'cudax' is not one of cpu, cuda"):  # a Ray GPU: the name is checked
+        compute_surface(spec(), model=model, data=data, device="cudax", ray="auto")
 
 
 def test_complete_surface_carries_its_statistics_and_provenance(tmp_path, model, data):
