@@ -631,7 +631,9 @@ class App {
 		const bar = $( 'colorbar' ).hidden ? null : $( 'colorbar' ).querySelector( 'canvas' );
 		const names = this.shown.map( ( l ) => ( { name: l.name, color: l.color } ) );
 		const file = `lossatlas-${ this.state.ids.join( '+' ) || 'view' }-${ this.state.metric || '' }.png`;
-		return { main, bar, names, caption: $( 'title' ).querySelector( '.muted' )?.textContent || '', file };
+		const caption = [ ...$( 'title' ).querySelectorAll( '.muted' ) ].map( ( el ) => el.textContent );
+		const panes = view === '3d' && this.viewport.panes > 1 ? this.viewport.grid : null;
+		return { main, bar, names, caption, panes, file };
 
 	}
 
