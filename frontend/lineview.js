@@ -3,7 +3,6 @@
 // no curve.
 
 import { INK, PlotCanvas, fitText, nearestIndex } from './plot-canvas.js';
-import { niceTicks } from './scale.js';
 
 const LEGEND_FONT = '12px system-ui, sans-serif';
 const ROW = 17, SWATCH = 24; // a legend row's height; a line sample and its gap before the name
@@ -33,7 +32,7 @@ export class LineView {
 		plot.begin( xr, [ - 0.03, 1.03 ], { inset } ); // the plot's width, for the legend's rows
 		const legend = this._legendRows( curves );
 		if ( legend.height ) plot.begin( xr, [ - 0.03, 1.03 ], { inset: { ...inset, top: plot.top + legend.height } } );
-		plot.axes( niceTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
+		plot.axes( plot.xTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
 		ctx.save();
 		ctx.beginPath();
 		ctx.rect( plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top );

@@ -97,6 +97,16 @@ export function installTestHook( app ) {
 			return app.state.view === 'map' ? app.mapView.plot.rect() : null;
 
 		},
+		/** The x axis' tick labels of the contour map or the 1-D view as drawn: [{value, text, left,
+		 * right}] with left and right in client coordinates; [] in 3-D. */
+		xTickLabels() {
+
+			const plot = app.state.view === '1d' ? app.lineView.plot : app.state.view === 'map' ? app.mapView.plot : null;
+			if ( ! plot ) return [];
+			const x0 = plot.canvas.getBoundingClientRect().left;
+			return plot.xLabels.map( ( l ) => ( { ...l, left: x0 + l.left, right: x0 + l.right } ) );
+
+		},
 		/** The training paths' checkpoint labels on the contour map as drawn: [{id, i, text, left, top,
 		 * right, bottom}] in client coordinates ([] in the other views). */
 		pathLabels() {
