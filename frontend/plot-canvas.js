@@ -137,10 +137,12 @@ export class PlotCanvas {
 	}
 
 	/** Frame, grid lines and numbered ticks; ``yticks`` are [{pos, label}] in data units of the y axis.
-	 * this.xLabels: the x tick labels as drawn, [{value, text, left, right}] in canvas CSS pixels. */
+	 * this.xLabels: the x tick labels as drawn, [{value, text, left, right}] in canvas CSS pixels;
+	 * this.names: {x: xlabel, y: ylabel}. */
 	axes( xticks, yticks, xlabel, ylabel ) {
 
 		const ctx = this.ctx;
+		this.names = { x: xlabel, y: ylabel };
 		ctx.strokeStyle = GRID;
 		ctx.lineWidth = 1;
 		ctx.fillStyle = INK;

@@ -186,7 +186,7 @@ def test_1d_x_tick_labels_stand_apart(viewer, surfaces, size, least):
     assert viewer.state()["view"] == "1d"
     x = surfaces["line"].xcoordinates
     rect = page.evaluate("() => window.__lossatlas.plotRect()")
-    labels = page.evaluate("() => window.__lossatlas.xTickLabels()")
+    labels = page.evaluate("() => window.__lossatlas.flatAxes().xticks")
     assert len(labels) >= least, labels
     for a, b in zip(labels, labels[1:]):
         assert a["right"] + 8 <= b["left"], f"{a['text']} and {b['text']} touch: {labels}"
