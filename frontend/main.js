@@ -490,7 +490,7 @@ class App {
 			lines = [ ...waiting.map( ( id ) => h( 'div', { class: 'layer-title' }, store.title( id ) ) ), h( 'div', { class: 'muted' }, 'waiting for the first points' ) ];
 
 		} else lines = [ h( 'div', { class: 'muted' }, store.pending ? 'Loading…' : 'No surface shown' ) ];
-		$( 'title' ).replaceChildren( ...lines );
+		$( 'title' ).replaceChildren( ...lines.filter( Boolean ) ); // no axes note: no "null" text
 		this._fitPanes();
 
 	}

@@ -98,6 +98,8 @@ def test_a_difference_of_accuracies_is_in_percentage_points(viewer, surfaces):
     assert "train acc (pp)" in [label["text"] for label in viewer.state()["labels"]]  # the 3-D z axis' name
     assert page.get_attribute("#colorbar canvas", "aria-label") == "colour bar: train acc (pp)"
     assert page.locator("#title .muted").first.inner_text() == "train acc (pp)"
+    # a difference has no directions of its own to note (the title said "null" in their place)
+    assert page.locator("#title").inner_text().splitlines() == [viewer.layer("pair-a~pair-b")["name"], "train acc (pp)"]
     assert "accuracies in percentage points (pp)" in page.locator("#details").inner_text()
     assert "%" not in page.locator("#title").inner_text() + page.locator("#details").inner_text()
     viewer.click("[data-view='1d']")
