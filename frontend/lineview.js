@@ -14,6 +14,7 @@ export class LineView {
 		this.plot = new PlotCanvas( canvas );
 		this.curves = [];
 		this.legendBox = [ 0, 0, 0, 0 ]; // x, y, width, height in canvas pixels
+		this.noteLines = []; // the note under the plot as drawn
 
 	}
 
@@ -137,12 +138,12 @@ export class LineView {
 
 		}
 
-		if ( note ) {
-
-			ctx.fillStyle = 'rgba(201,209,224,0.7)';
-			ctx.fillText( fitText( ctx, note, this.plot.canvas.clientWidth - this.plot.left - 8 ), this.plot.left, this.plot.bottom + 48 );
-
-		}
+		// The note on two lines where one does not fit (a phone): the slice, then how to move it.
+		const room = this.plot.canvas.clientWidth - this.plot.left - 8, cut = note ? note.indexOf( ' (' ) : - 1;
+		const lines = ! note ? [] : cut < 0 || ctx.measureText( note ).width <= room ? [ note ] : [ note.slice( 0, cut ), note.slice( cut + 1 ) ];
+		this.noteLines = lines.map( ( line ) => fitText( ctx, line, room ) );
+		ctx.fillStyle = 'rgba(201,209,224,0.7)';
+		this.noteLines.forEach( ( line, k ) => ctx.fillText( line, this.plot.left, this.plot.bottom + 48 + 14 * k ) );
 
 	}
 

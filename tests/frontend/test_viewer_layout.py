@@ -196,3 +196,16 @@ def test_1d_x_tick_labels_stand_apart(viewer, surfaces, size, least):
         at = rect["left"] + (label["value"] - x.min()) / (x.max() - x.min()) * (rect["right"] - rect["left"])
         assert (label["left"] + label["right"]) / 2 == pytest.approx(at, abs=1)
     assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_the_1d_slice_note_is_never_cut(viewer, size):
+    """The note under a slice ("slice along x through y = 0 (hover ... to move it)") was cut short with
+    an ellipsis on a phone, losing how to move the slice: it now takes a second line there."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open("?s=pair-a,pair-b&v=1d")
+    note = page.evaluate("() => window.__lossatlas.flatAxes().note")
+    assert " ".join(note) == "slice along x through y = 0 (hover the 3-D or contour view to move it)", note
+    assert len(note) == (2 if size["width"] < 500 else 1)
+    assert viewer.errors == []
