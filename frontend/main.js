@@ -30,14 +30,15 @@ import { exportPNG } from './export.js';
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
 const LABEL_SIDE = 520; // CSS px: a view or pane this large draws the 3-D labels at their own size
 /** A metric's name with its unit: "train acc (%)"; differences of accuracies (A − B layers among
- * ``shown``) are in percentage points: "train acc (pp)", or "train acc (%; A − B in pp)" beside others. */
-function metricText( metric, shown = [] ) {
+ * ``shown``) are in percentage points: "train acc (pp)", or beside other surfaces "train acc (%/pp)"
+ * (``long``: "train acc (%; A − B in pp)"; the short one fits the colour bar). */
+function metricText( metric, shown = [], long = false ) {
 
 	if ( metric === RATIO ) return RATIO_LABEL;
 	if ( ! metric ) return '';
 	const name = metric.replace( '_', ' ' ), diffs = shown.filter( ( l ) => l.mesh.difference ).length;
 	if ( ! isAccuracy( metric ) ) return name;
-	return `${ name } (${ ! diffs ? '%' : diffs === shown.length ? 'pp' : '%; A − B in pp' })`;
+	return `${ name } (${ ! diffs ? '%' : diffs === shown.length ? 'pp' : long ? '%; A − B in pp' : '%/pp' })`;
 
 }
 
@@ -481,7 +482,7 @@ class App {
 
 			lines = [
 				...( this.viewport.panes > 1 ? [] : shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) ), // panes name their own
-				h( 'div', { class: 'muted' }, `${ metricText( state.metric, shown ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
+				h( 'div', { class: 'muted' }, `${ metricText( state.metric, shown, true ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
 				this.names.note ? h( 'div', { class: 'muted axes-note' }, this.names.note ) : null,
 			];
 

@@ -111,6 +111,9 @@ def test_a_difference_of_accuracies_is_in_percentage_points(viewer, surfaces):
     assert rows["at:pair-a~pair-b"].endswith(" pp")
     assert math.isclose(number(rows["at:pair-a~pair-b"]), a[1, 7] - b[1, 7], abs_tol=2e-6)
     assert page.locator("#title .muted").first.inner_text() == "train acc (%; A − B in pp)"
+    viewer.open("?s=pair-a,pair-a~pair-b&m=train_acc&p=1")  # side by side: a colour bar, short to fit it
+    assert page.get_attribute("#colorbar canvas", "aria-label") == "colour bar: train acc (%/pp)"
+    assert "train acc (%/pp)" in [label["text"] for label in viewer.state()["labels"]]
     assert viewer.errors == []
 
 
