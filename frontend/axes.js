@@ -178,6 +178,7 @@ export class AxesFrame {
 		const sprite = textSprite( text, { ...options, height: ( options.height ?? LABEL_HEIGHT ) * this.labelScale } );
 		sprite.position.set( x, y, z );
 		sprite.userData.role = role;
+		sprite.userData.text = text;
 		this.group.add( sprite );
 		return sprite;
 

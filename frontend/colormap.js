@@ -43,6 +43,7 @@ export function drawColorBar( canvas, name, scale, label ) {
 	const cssW = canvas.clientWidth || 90, cssH = canvas.clientHeight || 300;
 	canvas.width = Math.round( cssW * dpr );
 	canvas.height = Math.round( cssH * dpr );
+	canvas.setAttribute( 'aria-label', `colour bar: ${ label }` );
 	const ctx = canvas.getContext( '2d' );
 	ctx.setTransform( dpr, 0, 0, dpr, 0, 0 );
 	ctx.clearRect( 0, 0, cssW, cssH );

@@ -1,37 +1,92 @@
-// PNG export: the current view with its surface names and colour bar, composed onto one canvas.
+// PNG export: the current view with its surface names and colour bar, composed onto one canvas as the
+// screen shows them (side-by-side panes framed, each named in its corner, the caption above them), at
+// the resolution of the view's own canvas.
+
+const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8'; // style.css --bg, --line
+// as the title over the view (style.css .title: 13px type, 1.4 line height, 2px above each muted line)
+const NAME_FONT = '600 13px system-ui, sans-serif', CAPTION_FONT = '13px system-ui, sans-serif';
+const LINE_H = 18, CAPTION_H = 20; // CSS px per name and per caption line
+
+/** A name with its colour swatch at (x, y) (CSS px, top left), cut to ``width``. */
+function drawName( ctx, { name, color }, x, y, width ) {
+
+	ctx.save();
+	ctx.beginPath();
+	ctx.rect( x, y, width, LINE_H );
+	ctx.clip();
+	ctx.fillStyle = color;
+	ctx.fillRect( x, y + 2, 10, 10 );
+	ctx.font = NAME_FONT;
+	ctx.fillStyle = INK;
+	ctx.fillText( name, x + 16, y );
+	ctx.restore();
+
+}
 
 /**
- * @param {{main: HTMLCanvasElement, bar: ?HTMLCanvasElement, names: Array<{name, color}>, caption: string, file: string}} view
- *   ``main`` must hold a fresh frame (read in the same task as it was rendered).
+ * @param {{main: HTMLCanvasElement, bar: ?HTMLCanvasElement, names: Array<{name, color}>, caption: string[],
+ *   panes: ?{cols: number, rows: number}, file: string}} view
+ *   ``main`` must hold a fresh frame (read in the same task as it was rendered); with ``panes``, names[i]
+ *   names pane i (row by row) and the caption goes in a strip above them, else all lie over the top left.
  */
-export async function exportPNG( { main, bar, names, caption, file } ) {
+export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
-	const dpr = window.devicePixelRatio || 1;
+	const s = main.width / ( main.clientWidth || main.width ); // device pixels per CSS pixel of the view
+	const head = panes ? Math.round( ( 8 + CAPTION_H * caption.length ) * s ) : 0;
+	const barW = bar ? Math.round( bar.clientWidth * s ) : 0, barH = bar ? Math.round( bar.clientHeight * s ) : 0;
 	const out = document.createElement( 'canvas' );
-	out.width = main.width + ( bar ? bar.width : 0 );
-	out.height = main.height;
+	out.width = main.width + barW;
+	out.height = head + main.height;
 	const ctx = out.getContext( '2d' );
-	ctx.fillStyle = '#10141b';
+	ctx.fillStyle = BG;
 	ctx.fillRect( 0, 0, out.width, out.height );
-	ctx.drawImage( main, 0, 0 );
-	if ( bar ) ctx.drawImage( bar, main.width, Math.max( 0, ( out.height - bar.height ) / 2 ) );
-	ctx.scale( dpr, dpr );
-	ctx.font = '600 14px system-ui, sans-serif';
+	ctx.drawImage( main, 0, head );
+	if ( bar ) ctx.drawImage( bar, main.width, head + Math.max( 0, ( main.height - barH ) / 2 ), barW, barH );
+	ctx.scale( s, s );
 	ctx.textBaseline = 'top';
-	let y = 14;
-	for ( const { name, color } of names ) {
+	let y = 12;
+	if ( panes ) {
 
-		ctx.fillStyle = color;
-		ctx.fillRect( 14, y + 3, 10, 10 );
-		ctx.fillStyle = '#e5e9f0';
-		ctx.fillText( name, 30, y );
-		y += 20;
+		const w = main.width / s / panes.cols, h = main.height / s / panes.rows;
+		ctx.strokeStyle = LINE;
+		ctx.lineWidth = 1;
+		names.forEach( ( name, i ) => {
+
+			const x = ( i % panes.cols ) * w, top = head / s + Math.floor( i / panes.cols ) * h;
+			ctx.strokeRect( x + 0.5, top + 0.5, w - 1, h - 1 );
+			drawName( ctx, name, x + 10, top + 6, w - 20 );
+
+		} );
+		y = 8;
+
+	} else {
+
+		// in a row, wrapped at the view's width (style.css .layer-title: inline, 14px apart)
+		const right = main.width / s - 14;
+		let x = 14;
+		ctx.font = NAME_FONT;
+		for ( const name of names ) {
+
+			const w = 16 + ctx.measureText( name.name ).width;
+			if ( x > 14 && x + w > right ) [ x, y ] = [ 14, y + LINE_H ];
+			drawName( ctx, name, x, y, right - x );
+			x += w + 14;
+
+		}
+
+		if ( names.length ) y += LINE_H;
 
 	}
 
-	ctx.font = '12px system-ui, sans-serif';
-	ctx.fillStyle = '#9aa5b8';
-	ctx.fillText( caption, 14, y + 2 );
+	ctx.font = CAPTION_FONT;
+	ctx.fillStyle = MUTED;
+	for ( const line of caption ) {
+
+		ctx.fillText( line, 14, y + CAPTION_H - LINE_H );
+		y += CAPTION_H;
+
+	}
+
 	const blob = await new Promise( ( resolve ) => out.toBlob( resolve, 'image/png' ) );
 	if ( ! blob ) throw new Error( 'the browser could not encode the PNG' );
 	const url = URL.createObjectURL( blob );

@@ -130,9 +130,9 @@ export class Hover {
 		this.pathCursor = null;
 		const g = layer.grid;
 		const { value, done } = g.at( ix, iy );
-		const metric = v.state.metric;
-		let text = formatMetric( metric, value );
-		if ( ! done ) text = `pending (≈ ${ formatMetric( metric, g.display[ iy * g.nx + ix ], 4 ) })`;
+		const metric = v.state.metric, diff = Boolean( layer.mesh.difference );
+		let text = formatMetric( metric, value, 6, diff );
+		if ( ! done ) text = `pending (≈ ${ formatMetric( metric, g.display[ iy * g.nx + ix ], 4, diff ) })`;
 		else if ( Number.isNaN( value ) ) text = 'not finite (gap)';
 		else if ( v.zscale.clipped( value ) ) text += ' (above vmax)';
 		const x = g.x[ ix ], y = g.ndim === 2 ? g.y[ iy ] : null;
@@ -144,7 +144,7 @@ export class Hover {
 			if ( other === metric ) continue;
 			const rowsOf = layer.mesh.metrics[ other ];
 			const o = g.ndim === 2 ? rowsOf[ iy ][ ix ] : rowsOf[ ix ];
-			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? formatMetric( other, o ) : 'pending' ] );
+			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? formatMetric( other, o, 6, diff ) : 'pending' ] );
 
 		}
 
@@ -183,7 +183,7 @@ export class Hover {
 			const g = l.grid;
 			const s = g.ndim === hovered.grid.ndim ? sampleAt( g, g.values, g.done, x, y ) : null;
 			let text = 'outside its grid or pending';
-			if ( s ) text = Number.isFinite( s.value ) ? `${ formatMetric( this.view.state.metric, s.value ) }${ s.how === 'bilinear' ? ' (bilinear)' : '' }` : 'not finite (gap)';
+			if ( s ) text = Number.isFinite( s.value ) ? `${ formatMetric( this.view.state.metric, s.value, 6, Boolean( l.mesh.difference ) ) }${ s.how === 'bilinear' ? ' (bilinear)' : '' }` : 'not finite (gap)';
 			return { id: l.id, name: l.name, color: l.color, value: s && Number.isFinite( s.value ) ? s.value : null, how: s ? s.how : null, text };
 
 		} );

@@ -61,9 +61,9 @@ export class JobPanel {
 			h( 'div', { class: 'row' },
 				field( 'Split', select( 'split', config.splits, 'train' ) ),
 				field( 'Samples', h( 'input', { name: 'samples', type: 'number', min: '1', max: lim.max_samples ? String( lim.max_samples ) : null, value: '256', placeholder: 'all' } ) ) ),
-			h( 'div', { class: 'row' },
-				field( 'x axis', h( 'input', { name: 'x', value: '-1:1:11', required: true, pattern: AXIS.source } ), 'min:max:num' ),
-				field( 'y axis', h( 'input', { name: 'y', value: '-1:1:11', pattern: AXIS.source } ), Y_HINT.line ) ),
+			// one a line: a training path's grid ("-1.30157:0.882071:51") is too long for half the panel
+			field( 'x axis', h( 'input', { name: 'x', value: '-1:1:11', required: true, pattern: AXIS.source } ), 'min:max:num' ),
+			field( 'y axis', h( 'input', { name: 'y', value: '-1:1:11', pattern: AXIS.source } ), Y_HINT.line ),
 			h( 'div', { class: 'row random-directions' },
 				field( 'Normalization', select( 'norm', config.norms, 'filter' ) ),
 				field( 'Seed', h( 'input', { name: 'seed', type: 'number', value: '0', step: '1' } ) ) ),

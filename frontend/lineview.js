@@ -3,7 +3,6 @@
 // no curve.
 
 import { INK, PlotCanvas, fitText, nearestIndex } from './plot-canvas.js';
-import { niceTicks } from './scale.js';
 
 const LEGEND_FONT = '12px system-ui, sans-serif';
 const ROW = 17, SWATCH = 24; // a legend row's height; a line sample and its gap before the name
@@ -15,6 +14,7 @@ export class LineView {
 		this.plot = new PlotCanvas( canvas );
 		this.curves = [];
 		this.legendBox = [ 0, 0, 0, 0 ]; // x, y, width, height in canvas pixels
+		this.noteLines = []; // the note under the plot as drawn
 
 	}
 
@@ -33,7 +33,7 @@ export class LineView {
 		plot.begin( xr, [ - 0.03, 1.03 ], { inset } ); // the plot's width, for the legend's rows
 		const legend = this._legendRows( curves );
 		if ( legend.height ) plot.begin( xr, [ - 0.03, 1.03 ], { inset: { ...inset, top: plot.top + legend.height } } );
-		plot.axes( niceTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
+		plot.axes( plot.xTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
 		ctx.save();
 		ctx.beginPath();
 		ctx.rect( plot.left, plot.top, plot.right - plot.left, plot.bottom - plot.top );
@@ -138,12 +138,12 @@ export class LineView {
 
 		}
 
-		if ( note ) {
-
-			ctx.fillStyle = 'rgba(201,209,224,0.7)';
-			ctx.fillText( fitText( ctx, note, this.plot.canvas.clientWidth - this.plot.left - 8 ), this.plot.left, this.plot.bottom + 48 );
-
-		}
+		// The note on two lines where one does not fit (a phone): the slice, then how to move it.
+		const room = this.plot.canvas.clientWidth - this.plot.left - 8, cut = note ? note.indexOf( ' (' ) : - 1;
+		const lines = ! note ? [] : cut < 0 || ctx.measureText( note ).width <= room ? [ note ] : [ note.slice( 0, cut ), note.slice( cut + 1 ) ];
+		this.noteLines = lines.map( ( line ) => fitText( ctx, line, room ) );
+		ctx.fillStyle = 'rgba(201,209,224,0.7)';
+		this.noteLines.forEach( ( line, k ) => ctx.fillText( line, this.plot.left, this.plot.bottom + 48 + 14 * k ) );
 
 	}
 

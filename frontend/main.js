@@ -29,7 +29,18 @@ import { exportPNG } from './export.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
 const LABEL_SIDE = 520; // CSS px: a view or pane this large draws the 3-D labels at their own size
-const metricText = ( metric ) => ( metric === RATIO ? RATIO_LABEL : metric ? `${ metric.replace( '_', ' ' ) }${ isAccuracy( metric ) ? ' (%)' : '' }` : '' );
+/** A metric's name with its unit: "train acc (%)"; differences of accuracies (A − B layers among
+ * ``shown``) are in percentage points: "train acc (pp)", or beside other surfaces "train acc (%/pp)"
+ * (``long``: "train acc (%; A − B in pp)"; the short one fits the colour bar). */
+function metricText( metric, shown = [], long = false ) {
+
+	if ( metric === RATIO ) return RATIO_LABEL;
+	if ( ! metric ) return '';
+	const name = metric.replace( '_', ' ' ), diffs = shown.filter( ( l ) => l.mesh.difference ).length;
+	if ( ! isAccuracy( metric ) ) return name;
+	return `${ name } (${ ! diffs ? '%' : diffs === shown.length ? 'pp' : long ? '%; A − B in pp' : '%/pp' })`;
+
+}
 
 /** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
  * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short
@@ -330,13 +341,13 @@ class App {
 		} );
 		this.viewport.setPanes( state.view === '3d' && panes > 1 ? shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) : [] );
 		this.colorMode = colorMode;
-		this.axes.update( this.frame, this.zscale, metricText( state.metric ), this.names.short, this.viewport.camera );
+		this.axes.update( this.frame, this.zscale, metricText( state.metric, shown ), this.names.short, this.viewport.camera );
 		this._buildPaths();
 
-		const list = metrics.join();
+		const labels = metrics.map( ( m ) => metricText( m, shown ) ), list = labels.join();
 		if ( list !== this._metrics ) {
 
-			$( 'metric' ).replaceChildren( ...metrics.map( ( m ) => h( 'option', { value: m }, metricText( m ) ) ) );
+			$( 'metric' ).replaceChildren( ...metrics.map( ( m, i ) => h( 'option', { value: m }, labels[ i ] ) ) );
 			$( 'color-by-label' ).hidden = ! metrics.includes( RATIO );
 			this._metrics = list;
 
@@ -426,7 +437,7 @@ class App {
 		if ( ! showBar ) return;
 		const canvas = $( 'colorbar' ).querySelector( 'canvas' );
 		if ( this.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, this.drape.scale, '|min/max| (colour)' );
-		else drawColorBar( canvas, state.cmap, this.zscale, metricText( state.metric ) );
+		else drawColorBar( canvas, state.cmap, this.zscale, metricText( state.metric, this.shown ) );
 
 	}
 
@@ -471,7 +482,7 @@ class App {
 
 			lines = [
 				...( this.viewport.panes > 1 ? [] : shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) ), // panes name their own
-				h( 'div', { class: 'muted' }, `${ metricText( state.metric ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
+				h( 'div', { class: 'muted' }, `${ metricText( state.metric, shown, true ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
 				this.names.note ? h( 'div', { class: 'muted axes-note' }, this.names.note ) : null,
 			];
 
@@ -480,7 +491,7 @@ class App {
 			lines = [ ...waiting.map( ( id ) => h( 'div', { class: 'layer-title' }, store.title( id ) ) ), h( 'div', { class: 'muted' }, 'waiting for the first points' ) ];
 
 		} else lines = [ h( 'div', { class: 'muted' }, store.pending ? 'Loading…' : 'No surface shown' ) ];
-		$( 'title' ).replaceChildren( ...lines );
+		$( 'title' ).replaceChildren( ...lines.filter( Boolean ) ); // no axes note: no "null" text
 		this._fitPanes();
 
 	}
@@ -534,7 +545,7 @@ class App {
 
 		} else if ( state.view === '1d' ) {
 
-			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
+			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric, shown ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
 
 		}
 
@@ -631,7 +642,9 @@ class App {
 		const bar = $( 'colorbar' ).hidden ? null : $( 'colorbar' ).querySelector( 'canvas' );
 		const names = this.shown.map( ( l ) => ( { name: l.name, color: l.color } ) );
 		const file = `lossatlas-${ this.state.ids.join( '+' ) || 'view' }-${ this.state.metric || '' }.png`;
-		return { main, bar, names, caption: $( 'title' ).querySelector( '.muted' )?.textContent || '', file };
+		const caption = [ ...$( 'title' ).querySelectorAll( '.muted' ) ].map( ( el ) => el.textContent );
+		const panes = view === '3d' && this.viewport.panes > 1 ? this.viewport.grid : null;
+		return { main, bar, names, caption, panes, file };
 
 	}
 

@@ -57,7 +57,7 @@ export class MapView {
 
 		}
 
-		const xt = niceTicks( frame.x0, frame.x1, 6 ), yt = niceTicks( frame.y0, frame.y1, 6 );
+		const xt = plot.xTicks( frame.x0, frame.x1, 6 ), yt = niceTicks( frame.y0, frame.y1, 6 );
 		const yl = tickLabels( yt );
 		plot.axes( xt, yt.map( ( y, i ) => ( { pos: y, label: yl[ i ] } ) ), names.x, names.y );
 		if ( ! this.layers.length ) this._note( 'No 2-D surface selected: use the 1-D view.' );

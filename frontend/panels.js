@@ -6,7 +6,7 @@
 import { isDifference } from './compare.js';
 import { h, keyedList, setValue } from './dom.js';
 import { RATIO_LABEL, curvatureDetails } from './curvature.js';
-import { formatMetric, formatNumber } from './scale.js';
+import { formatMetric, formatNumber, isAccuracy } from './scale.js';
 
 const gridText = ( axis ) => ( axis ? `${ formatNumber( axis.min ) } … ${ formatNumber( axis.max ) } (${ axis.num })` : null );
 
@@ -155,7 +155,7 @@ function differenceDetails( mesh, color ) {
 		h( 'h3', { style: `--swatch: ${ color }` }, mesh.name ),
 		table( [
 			[ 'A', d.a_name ], [ 'B', d.b_name ],
-			[ 'values', 'A − B at each grid point of A' ],
+			[ 'values', `A − B at each grid point of A${ Object.keys( mesh.metrics ).some( isAccuracy ) ? '; accuracies in percentage points (pp)' : '' }` ],
 			[ 'grid', d.resampled ? 'B resampled to A’s grid (bilinear); points outside B are gaps' : 'same grid' ],
 		] ),
 	);

@@ -1,10 +1,11 @@
 // Canvas 2D plumbing shared by the flat views: a canvas sized to its box at device resolution, a plot
 // rectangle with data <-> pixel maps, and numbered axes.
 
-import { tickLabels } from './scale.js';
+import { niceTicks, tickLabels } from './scale.js';
 
 export const INK = '#c9d1e0';
 const GRID = 'rgba(120,135,160,0.18)', BG = '#10141b';
+const TICK_FONT = '12px system-ui, sans-serif', TICK_GAP = 12; // px at least between two x tick labels
 
 /** Index of the coordinate nearest to ``v`` in an increasing array. */
 export function nearestIndex( coords, v ) {
@@ -116,22 +117,45 @@ export class PlotCanvas {
 
 	}
 
-	/** Frame, grid lines and numbered ticks; ``yticks`` are [{pos, label}] in data units of the y axis. */
+	/** Round x ticks over [lo, hi], about ``most`` of them or fewer: as many as leave their labels
+	 * TICK_GAP apart across the plot's width (a phone's plot holds fewer). Call after begin(). */
+	xTicks( lo, hi, most ) {
+
+		const ctx = this.ctx;
+		ctx.font = TICK_FONT;
+		for ( let n = most; n > 2; n -- ) {
+
+			const ticks = niceTicks( lo, hi, n );
+			if ( ticks.length < 2 ) return ticks;
+			const widest = Math.max( ...tickLabels( ticks ).map( ( label ) => ctx.measureText( label ).width ) );
+			if ( widest + TICK_GAP <= this.px( ticks[ 1 ] ) - this.px( ticks[ 0 ] ) ) return ticks;
+
+		}
+
+		return niceTicks( lo, hi, 2 );
+
+	}
+
+	/** Frame, grid lines and numbered ticks; ``yticks`` are [{pos, label}] in data units of the y axis.
+	 * this.xLabels: the x tick labels as drawn, [{value, text, left, right}] in canvas CSS pixels;
+	 * this.names: {x: xlabel, y: ylabel}. */
 	axes( xticks, yticks, xlabel, ylabel ) {
 
 		const ctx = this.ctx;
+		this.names = { x: xlabel, y: ylabel };
 		ctx.strokeStyle = GRID;
 		ctx.lineWidth = 1;
 		ctx.fillStyle = INK;
-		ctx.font = '12px system-ui, sans-serif';
+		ctx.font = TICK_FONT;
 		ctx.textAlign = 'center';
 		ctx.textBaseline = 'top';
 		const xlabels = tickLabels( xticks );
-		xticks.forEach( ( x, i ) => {
+		this.xLabels = xticks.map( ( x, i ) => {
 
-			const X = Math.round( this.px( x ) ) + 0.5;
+			const X = Math.round( this.px( x ) ) + 0.5, w = ctx.measureText( xlabels[ i ] ).width;
 			ctx.beginPath(); ctx.moveTo( X, this.top ); ctx.lineTo( X, this.bottom ); ctx.stroke();
 			ctx.fillText( xlabels[ i ], X, this.bottom + 7 );
+			return { value: x, text: xlabels[ i ], left: X - w / 2, right: X + w / 2 };
 
 		} );
 

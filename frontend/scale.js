@@ -38,11 +38,15 @@ export function formatNumber( v, digits = 4 ) {
  * as the reference code does). */
 export const isAccuracy = ( metric ) => /acc/.test( metric || '' );
 
-/** A value of ``metric`` as shown in the tooltip and the panels: accuracies with their % sign. */
-export function formatMetric( metric, v, digits = 6 ) {
+/** The unit of ``metric``'s values: '%' for accuracies, 'pp' (percentage points) for a difference
+ * of accuracies (A − B of 80 % and 75 % is 5 pp, not 5 %), '' for the rest. */
+export const metricUnit = ( metric, difference = false ) => ( isAccuracy( metric ) ? ( difference ? 'pp' : '%' ) : '' );
 
-	const text = formatNumber( v, digits );
-	return isAccuracy( metric ) && Number.isFinite( v ) ? `${ text } %` : text;
+/** A value of ``metric`` as shown in the tooltip and the panels, with its unit (metricUnit). */
+export function formatMetric( metric, v, digits = 6, difference = false ) {
+
+	const text = formatNumber( v, digits ), unit = metricUnit( metric, difference );
+	return unit && Number.isFinite( v ) ? `${ text } ${ unit }` : text;
 
 }
 

@@ -49,7 +49,7 @@ export function installTestHook( app ) {
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
 				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
 				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( {
-					depth_test: c.material.depthTest, role: c.userData.role, hidden: app.viewport.occluded( c.position ), height_px: labelPixels( app.viewport, c ),
+					depth_test: c.material.depthTest, role: c.userData.role, text: c.userData.text, hidden: app.viewport.occluded( c.position ), height_px: labelPixels( app.viewport, c ),
 				} ) ),
 				axis_names: app.names ? { x: app.names.x, y: app.names.y } : null,
 				paths: app.paths.map( ( p, k ) => ( {
@@ -95,6 +95,18 @@ export function installTestHook( app ) {
 
 			if ( app.state.view === '1d' ) return { ...app.lineView.plot.rect(), legend: app.lineView.legendRect() };
 			return app.state.view === 'map' ? app.mapView.plot.rect() : null;
+
+		},
+		/** The axes of the contour map or the 1-D view as drawn: {x, y: their names, xticks: [{value,
+		 * text, left, right}] with left and right in client coordinates, note: the 1-D view's note's
+		 * lines}; null in 3-D. */
+		flatAxes() {
+
+			const plot = app.state.view === '1d' ? app.lineView.plot : app.state.view === 'map' ? app.mapView.plot : null;
+			if ( ! plot ) return null;
+			const x0 = plot.canvas.getBoundingClientRect().left;
+			const note = app.state.view === '1d' ? app.lineView.noteLines : [];
+			return { ...plot.names, note, xticks: plot.xLabels.map( ( l ) => ( { ...l, left: x0 + l.left, right: x0 + l.right } ) ) };
 
 		},
 		/** The training paths' checkpoint labels on the contour map as drawn: [{id, i, text, left, top,

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from frontend_support import BACKGROUND, GALLERY, PARTIAL_POINTS
+from frontend_support import BACKGROUND, GALLERY, PARTIAL_POINTS, Viewer
 from PIL import Image
 
 from workers.grid import level_indices
@@ -326,6 +326,48 @@ def test_png_export(viewer):
     pixels = np.asarray(image).astype(int)
     assert (np.abs(pixels - np.array(BACKGROUND)).sum(axis=2) > 60).mean() > 0.05
     assert viewer.errors == []
+
+
+def near(pixels: np.ndarray, color: str, tolerance: int = 12) -> np.ndarray:
+    """Which pixels of an RGB array are within ``tolerance`` (summed over channels) of a #rrggbb colour."""
+    rgb = np.array([int(color[k : k + 2], 16) for k in (1, 3, 5)])
+    return np.abs(pixels - rgb).sum(axis=2) <= tolerance
+
+
+def test_png_export_of_panes_frames_and_names_each_pane_at_the_views_resolution(browser, server):
+    """As the screen shows it: each pane framed and named (colour swatch) in its own top-left corner,
+    at the 3-D canvas' resolution (the renderer caps it at 2 device pixels per CSS pixel; this screen
+    has 3), the colour bar scaled to it."""
+    context = browser.new_context(viewport={"width": 1000, "height": 700}, device_scale_factor=3, accept_downloads=True)
+    try:
+        viewer = Viewer(context.new_page(), server["base"])
+        viewer.open("?s=pair-a,pair-b&p=1")
+        colors = [viewer.layer(sid)["color"] for sid in ("pair-a", "pair-b")]
+        panes = viewer.page.evaluate("() => window.__lossatlas.paneRects()")
+        canvas = viewer.page.evaluate(
+            "() => { const c = document.querySelector('#view-3d canvas'), r = c.getBoundingClientRect();"
+            " return {width: c.width, height: c.height, left: r.left, top: r.top, css: r.width,"
+            " bar: document.querySelector('#colorbar canvas').clientWidth}; }"
+        )
+        s = canvas["width"] / canvas["css"]
+        assert s == 2 and len(panes) == 2
+        with viewer.page.expect_download() as info:
+            viewer.page.click("#export-png")
+        pixels = np.asarray(Image.open(info.value.path()).convert("RGB")).astype(int)
+        head = pixels.shape[0] - canvas["height"]
+        assert pixels.shape[1] == canvas["width"] + round(canvas["bar"] * s)
+        assert 0 < head < 60 * s  # the caption's strip above the panes
+        for rect, color, other in zip(panes, colors, colors[::-1], strict=True):
+            x0, y0 = round((rect["left"] - canvas["left"]) * s), head + round((rect["top"] - canvas["top"]) * s)
+            corner = pixels[y0 : y0 + round(30 * s), x0 : x0 + round(40 * s)]
+            assert near(corner, color).sum() >= 0.8 * (10 * s) ** 2, f"no {color} swatch in pane {rect['i']}'s corner"
+            assert not near(corner, other).any(), f"pane {rect['i']}'s corner shows the other pane's swatch"
+        edge = round(panes[1]["left"] - canvas["left"]) * round(s)  # pane 0's right frame and pane 1's left one
+        for x in (edge - 1, edge):
+            assert near(pixels[head:, x : x + 1], "#262e3d").mean() > 0.9, f"no frame at x = {x}"
+        assert viewer.errors == []
+    finally:
+        context.close()
 
 
 def test_errors_show_a_message_not_a_blank_page(viewer):

@@ -83,6 +83,40 @@ def test_difference_layer_from_the_panel(viewer, surfaces):
     assert viewer.state()["ids"] == ["pair-a~pair-b"]  # the link keeps it
 
 
+def test_a_difference_of_accuracies_is_in_percentage_points(viewer, surfaces):
+    """A − B of two accuracies (percent) is a number of percentage points: the tooltip, the z axis, the
+    colour bar, the title, the 1-D axis and the details say "pp", never "%"; beside a plain surface
+    (in %) the title names both."""
+    a, b = surfaces["pair-a"].metrics["train_acc"], surfaces["pair-b"].metrics["train_acc"]
+    page = viewer.page
+    viewer.open("?s=pair-a~pair-b&m=train_acc&v=map")
+    for ix, iy in ((7, 1), (6, 3)):  # where the two differ (tiny data: elsewhere both are 12.5 %)
+        assert a[iy, ix] != b[iy, ix]
+        value = viewer.hover("pair-a~pair-b", ix, iy)["value"]
+        assert value.endswith(" pp") and math.isclose(number(value), a[iy, ix] - b[iy, ix], abs_tol=2e-6), value
+    viewer.click("[data-view='3d']")
+    assert "train acc (pp)" in [label["text"] for label in viewer.state()["labels"]]  # the 3-D z axis' name
+    assert page.get_attribute("#colorbar canvas", "aria-label") == "colour bar: train acc (pp)"
+    assert page.locator("#title .muted").first.inner_text() == "train acc (pp)"
+    # a difference has no directions of its own to note (the title said "null" in their place)
+    assert page.locator("#title").inner_text().splitlines() == [viewer.layer("pair-a~pair-b")["name"], "train acc (pp)"]
+    assert "accuracies in percentage points (pp)" in page.locator("#details").inner_text()
+    assert "%" not in page.locator("#title").inner_text() + page.locator("#details").inner_text()
+    viewer.click("[data-view='1d']")
+    assert page.evaluate("() => window.__lossatlas.flatAxes().y") == "train acc (pp)"
+
+    viewer.open("?s=pair-a,pair-a~pair-b&m=train_acc&v=map")
+    rows = viewer.hover("pair-a", 7, 1)
+    assert rows["value"].endswith(" %") and rows["at:pair-a"].endswith(" %")
+    assert rows["at:pair-a~pair-b"].endswith(" pp")
+    assert math.isclose(number(rows["at:pair-a~pair-b"]), a[1, 7] - b[1, 7], abs_tol=2e-6)
+    assert page.locator("#title .muted").first.inner_text() == "train acc (%; A − B in pp)"
+    viewer.open("?s=pair-a,pair-a~pair-b&m=train_acc&p=1")  # side by side: a colour bar, short to fit it
+    assert page.get_attribute("#colorbar canvas", "aria-label") == "colour bar: train acc (%/pp)"
+    assert "train acc (%/pp)" in [label["text"] for label in viewer.state()["labels"]]
+    assert viewer.errors == []
+
+
 def test_difference_on_different_grids_is_resampled_and_says_so(viewer, surfaces):
     a, b = surfaces["seed-3"], surfaces["pair-a"]
     viewer.open("?s=seed-3~pair-a&v=map")

@@ -202,3 +202,17 @@ def test_details_panel_shows_the_curvature_summary(page: Viewer, eig_surface) ->
         " let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }"
     )
     assert inked > 200
+
+
+def test_details_keys_leave_the_values_room(page: Viewer, eig_surface) -> None:
+    """One long key ("non-convex share (eigenvalues)") on one line made the key column two thirds of the
+    panel and wrapped every value into a sliver: keys now wrap, and every value gets over half a row."""
+    page.open(f"?s={SID}")
+    rows = page.page.evaluate(
+        "() => [...document.querySelectorAll('#details table tr')].map((tr) => ({key: tr.cells[0].textContent,"
+        " key_w: tr.cells[0].getBoundingClientRect().width, row_w: tr.getBoundingClientRect().width,"
+        " key_cut: tr.cells[0].scrollWidth > tr.cells[0].clientWidth}))"
+    )
+    assert any(r["key"] == "non-convex share (eigenvalues)" for r in rows)
+    for r in rows:
+        assert r["key_w"] <= 0.5 * r["row_w"] and not r["key_cut"], r

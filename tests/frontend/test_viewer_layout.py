@@ -174,3 +174,38 @@ def test_the_1d_legend_covers_no_curve(viewer, surfaces, size):
             at = viewer.screen(sid, ix, iy)
             assert rect["top"] <= at["y"] <= rect["bottom"] and rect["left"] <= at["x"] <= rect["right"] + 1
     assert viewer.errors == []
+
+
+@pytest.mark.parametrize(("size", "least"), [({"width": 1280, "height": 800}, 7), ({"width": 390, "height": 844}, 3)])
+def test_1d_x_tick_labels_stand_apart(viewer, surfaces, size, least):
+    """On a phone the 1-D view's nine x tick labels (-1 ... 1 by 0.25) overlapped: the tick count now
+    follows the room the labels need (a wide window keeps them all). Each label sits over its value."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open("?s=line")
+    assert viewer.state()["view"] == "1d"
+    x = surfaces["line"].xcoordinates
+    rect = page.evaluate("() => window.__lossatlas.plotRect()")
+    labels = page.evaluate("() => window.__lossatlas.flatAxes().xticks")
+    assert len(labels) >= least, labels
+    for a, b in zip(labels, labels[1:]):
+        assert a["right"] + 8 <= b["left"], f"{a['text']} and {b['text']} touch: {labels}"
+    for label in labels:
+        assert float(label["text"].replace("−", "-")) == pytest.approx(label["value"])
+        assert x.min() <= label["value"] <= x.max()
+        at = rect["left"] + (label["value"] - x.min()) / (x.max() - x.min()) * (rect["right"] - rect["left"])
+        assert (label["left"] + label["right"]) / 2 == pytest.approx(at, abs=1)
+    assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_the_1d_slice_note_is_never_cut(viewer, size):
+    """The note under a slice ("slice along x through y = 0 (hover ... to move it)") was cut short with
+    an ellipsis on a phone, losing how to move the slice: it now takes a second line there."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open("?s=pair-a,pair-b&v=1d")
+    note = page.evaluate("() => window.__lossatlas.flatAxes().note")
+    assert " ".join(note) == "slice along x through y = 0 (hover the 3-D or contour view to move it)", note
+    assert len(note) == (2 if size["width"] < 500 else 1)
+    assert viewer.errors == []

@@ -368,3 +368,29 @@ def test_leaving_a_gallery_run_gives_the_axes_back(browser, run_server):
         assert viewer.errors == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("size", [VIEWPORT, {"width": 390, "height": 844}])
+def test_the_axes_fields_show_a_paths_grid_in_full(browser, run_server, size):
+    """x and y stood side by side, each half the panel: a training path's grid (the gallery's are like
+    "-1.30157:0.882071:9") was cut off. Each now has a line of its own and shows the whole text."""
+    base, grid = run_server
+    context = browser.new_context(viewport=size)
+    try:
+        viewer = Viewer(context.new_page(), base)
+        viewer.open()
+        page = viewer.page
+        if page.locator("#toggle-left").is_visible():  # a phone: the form is in the left drawer
+            page.click("#toggle-left")
+        viewer.open_job_form(weights="run:path-a")
+        page.select_option("select[name=weights]", "run:path-a")
+        cut = "(e) => e.scrollWidth > e.clientWidth"
+        for name, value in zip("xy", [*grid.split(" x ")[:1], "-1.30157:0.882071:51"], strict=True):
+            field = page.locator(f"input[name={name}]")
+            if name == "y":
+                field.fill(value)
+            assert field.input_value() == value and not field.evaluate(cut), f"{name} = {value} does not fit"
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= size["width"]
+        assert viewer.errors == []
+    finally:
+        context.close()
