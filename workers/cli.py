@@ -412,7 +412,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
         ratios = ", ".join(
             f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
         )
-        line += f"; path of {counted(len(t.labels), 'checkpoint')} ({ratios})"
+        centre = surface.recipe.get("spec", {}).get("checkpoint")
+        line += f"; path of {counted(len(t.labels), 'checkpoint')}, {t.labels[0]} to {t.labels[-1]}, around {centre} ({ratios})"
     print(line, file=sys.stderr)
     return 0
 

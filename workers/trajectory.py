@@ -69,7 +69,8 @@ def _epoch_of(path: Path) -> int:
 def expand_checkpoints(sources: str | Path | Sequence[str | Path]) -> list[Path]:
     """Checkpoint files from paths, glob patterns (``runs/r20/epoch_*.pt``) and run directories
     (``lossatlas train`` output: its ``epoch_*.pt``, else its ``step_*.pt``), each in natural order
-    (epoch 2 before 10)."""
+    (epoch 2 before 10). Files listed one by one keep their order; numbered files of one pattern listed
+    out of it are refused."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
     files: list[Path] = []
@@ -94,7 +95,20 @@ def expand_checkpoints(sources: str | Path | Sequence[str | Path]) -> list[Path]
             files.append(path)
         else:
             raise FileNotFoundError(f"checkpoint {str(source)!r} does not exist")
+    _check_order(files)
     return files
+
+
+def _check_order(files: Sequence[Path]) -> None:
+    """Refuse numbered files of one run given out of order, as a shell expands an unquoted glob
+    (``epoch_10.pt`` before ``epoch_2.pt``): the path would be drawn scrambled around the wrong final model."""
+    for a, b in zip(files, files[1:]):
+        pattern = re.sub(r"\d+", "*", a.name)
+        if a.parent == b.parent and pattern == re.sub(r"\d+", "*", b.name) and _natural_key(b) < _natural_key(a):
+            raise ValueError(
+                f"checkpoints out of order: {a} comes before {b} (a shell expands an unquoted glob in text "
+                f"order): quote the glob, '{a.parent / pattern}', or list the files in training order"
+            )
 
 
 def state_digest(state: StateDict) -> str:

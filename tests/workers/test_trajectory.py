@@ -149,7 +149,7 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
         str(out),
     ]
     assert main(argv + ["--proj-file", str(tmp_path / "proj_cos.h5")]) == 0
-    assert "path of 12 checkpoints (PC1" in capsys.readouterr().err
+    assert f"path of 12 checkpoints, epoch_0 to epoch_11, around {run / 'epoch_11.pt'} (PC1" in capsys.readouterr().err
     surface = read_surface(out)
     t = surface.trajectory
     assert t.epochs.tolist() == list(range(12)) and t.labels[0] == "epoch_0"
@@ -170,6 +170,26 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
     assert "another path or setting" in capsys.readouterr().err
     assert main(argv + ["--overwrite"]) == 0  # the new path's directions, surface and trajectory
     assert read_surface(out).trajectory.attrs["checkpoints_sha256"][3] != t.attrs["checkpoints_sha256"][3]
+
+
+def test_cli_refuses_checkpoints_out_of_order_as_an_unquoted_glob_gives_them(tmp_path, model, tensors_npz, capsys):
+    run = save_run(tmp_path, planar_path(model, "weights", COEFFS[[0, 1, 2, 4]]), [0, 1, 2, 10])
+    shell_order = sorted(str(p) for p in run.glob("epoch_*.pt"))  # epoch_10 before epoch_2, as bash sorts
+    assert [p.rsplit("/", 1)[1] for p in shell_order] == ["epoch_0.pt", "epoch_1.pt", "epoch_10.pt", "epoch_2.pt"]
+    out = tmp_path / "traj.h5"
+    argv = ["compute", "--checkpoints", *shell_order, "--model", "tinycnn", "--data", "tensors"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv + ["--data-root", str(tensors_npz), "--grid-num", "3", "--out", str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"checkpoints out of order: {run / 'epoch_10.pt'} comes before {run / 'epoch_2.pt'}" in err
+    assert f"quote the glob, '{run / 'epoch_*.pt'}'" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not default_dir_file(out).exists()
+    other = tmp_path / "other"  # files of another run keep the order given: a path continued elsewhere
+    other.mkdir()
+    (other / "epoch_0.pt").write_bytes((run / "epoch_0.pt").read_bytes())
+    given = [run / "epoch_2.pt", run / "epoch_10.pt", other / "epoch_0.pt"]
+    assert expand_checkpoints(given) == given
 
 
 def test_reference_pca_directions_are_used_as_given(tmp_path, model, data):
