@@ -478,7 +478,7 @@ def compute_surface(
     if objective.recipe is not None and spec.hessian is not None:
         raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
     if objective.builtin is not None:  # a classifier's logits and labels; a user's loss checks its own
-        check_data_fits(model, splits, spec, here, objective.output)
+        check_data_fits(model, splits, spec.model, here, objective.output)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
     if objective.recipe is not None:
         recipe["objective"] = objective.recipe

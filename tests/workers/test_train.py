@@ -299,6 +299,8 @@ def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume
         (["--data-root", "{dir}/missing.npz"], "data root '{dir}/missing.npz' of dataset 'tensors' does not exist"),
         (["--momentum", "-1"], "Invalid momentum value: -1.0"),
         (["--out", "{dir}/notes.txt"], "{dir}/notes.txt is a file; a training run writes a directory"),
+        (["--model", "tinycnn_mnist"], "the train samples (shape (3, 32, 32)) do not fit model 'tinycnn_mnist' ("),
+        (["--model-args", "num_classes=1"], "the train labels go up to 1 but model 'tinycnn' has 1 outputs; give"),
     ],
 )
 def test_cli_refusals_leave_no_run_directory(learnable_npz, tmp_path, capsys, change, message):
