@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ValidationError
 
@@ -435,8 +436,15 @@ def run_compute(args: argparse.Namespace) -> int:
         if path and not Path(path).is_file():
             raise ValueError(f"--{label} {path} does not exist")
     out = Path(args.out)
+    h = spec.hessian
+    eig = ""
+    if h is not None:
+        how = (
+            "SciPy eigsh, the reference's recipe" if h.method == "reference" else f"at most {h.max_steps} Lanczos steps"
+        )
+        eig = f" with the Hessian's max_eig and min_eig ({how} per point)"
     show = _Display(
-        f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')} -> {out}"
+        f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')}{eig} -> {out}"
     )
     try:
         surface = compute_surface(
@@ -457,6 +465,8 @@ def run_compute(args: argparse.Namespace) -> int:
         show.close()
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}", file=sys.stderr)
+    if h is not None:
+        report_curvature(surface, h)
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
         worst = ", ".join(
@@ -468,6 +478,29 @@ def run_compute(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def report_curvature(surface, hessian) -> None:
+    """What a ``--hessian`` run stored: the eigenvalues' ranges, the centre's summary, and a warning when a
+    point's Lanczos run stopped at ``--hessian-steps`` before ``--hessian-tol`` (its values are then too
+    small in magnitude: Ritz values lie inside the spectrum)."""
+    m = surface.metrics
+    line = "lossatlas: " + ", ".join(
+        f"{name} {np.nanmin(m[name]):.4g} .. {np.nanmax(m[name]):.4g}" for name in ("max_eig", "min_eig")
+    )
+    c = surface.attrs.get("curvature")
+    if c:
+        top = c["top_eigenvalues"][0]
+        line += f"; at the centre: top eigenvalue {top:.4g}{'' if c['top_converged'] else ' (not converged)'}"
+        line += f", trace {c['trace']:.4g}"
+    print(line, file=sys.stderr)
+    if n := int(surface.attrs.get("hessian_unconverged", 0)):
+        print(
+            f"lossatlas: warning: {counted(n, 'Lanczos run')} stopped at --hessian-steps {hessian.max_steps} before "
+            f"--hessian-tol {hessian.tol:g}: max_eig and min_eig there may be too small in magnitude; "
+            "recompute with more --hessian-steps (--overwrite)",
+            file=sys.stderr,
+        )
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:

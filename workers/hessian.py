@@ -287,6 +287,7 @@ class CurvatureEvaluator:
         self.op = HessianOperator(model, [p for _, p in named], split[0], split[1], loss, batch_size, spec.scale)
         self.device = self.op.device
         self.steps: list[int] = []  # Hessian-vector products per evaluated point
+        self.unconverged = 0  # points whose Lanczos run reached max_steps before the tolerance
 
     def evaluate(self, on_step: StepCallback | None = None) -> dict[str, float]:
         before = self.op.count
@@ -301,6 +302,7 @@ class CurvatureEvaluator:
                 on_step=(lambda k: on_step("Lanczos step", k, self.spec.max_steps)) if on_step else None,
             )
             top, low = float(result.ritz[-1]), float(result.ritz[0])
+            self.unconverged += not result.converged  # Ritz values lie inside the spectrum: both ends too small
         self.steps.append(self.op.count - before)
         return {"max_eig": top, "min_eig": low}
 

@@ -401,6 +401,22 @@ def test_compute_with_hessian_maps_the_eigenvalues(tmp_path, tensors_npz):
     np.testing.assert_array_equal(again.metrics["max_eig"], s.metrics["max_eig"])
 
 
+def test_hessian_run_says_what_it_stored_and_warns_of_unconverged_points(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out, "--hessian", "--hessian-steps", "2", "--no-curvature-summary")) == 0
+    s = read_surface(out)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lossatlas:")]
+    assert lines[0] == (
+        f"lossatlas: tinycnn on tensors/train, 3 points with the Hessian's max_eig and min_eig "
+        f"(at most 2 Lanczos steps per point) -> {out}"
+    )
+    ranges = ", ".join(f"{m} {s.metrics[m].min():.4g} .. {s.metrics[m].max():.4g}" for m in ("max_eig", "min_eig"))
+    assert lines[2] == f"lossatlas: {ranges}"
+    assert lines[3].startswith(
+        "lossatlas: warning: 3 Lanczos runs stopped at --hessian-steps 2 before --hessian-tol 0.01: "
+    ) and lines[3].endswith("recompute with more --hessian-steps (--overwrite)")
+
+
 def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
     with pytest.raises(SystemExit) as e:
         main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian-tol", "1e-4"))
