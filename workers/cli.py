@@ -653,15 +653,21 @@ def run_gallery_build(args: argparse.Namespace) -> int:
 
 
 def run_gallery_list(args: argparse.Namespace) -> int:
-    from .gallery import GALLERY_DIR, load_manifest
-    from .h5io import read_surface
+    from .gallery import entry_surface, load_manifest
 
     for e in load_manifest().entries:
-        path = GALLERY_DIR / f"{e.id}.h5"
-        state = "missing"
-        if path.exists():
-            s = read_surface(path)
-            state = "complete" if s.is_complete else f"partial {int(s.done.sum())}/{s.done.size}"
+        try:
+            s = entry_surface(e)
+        except ValueError as error:  # one unreadable file does not hide the others' state
+            state = f"unreadable: {error}"
+        else:
+            state = (
+                "missing"
+                if s is None
+                else "complete"
+                if s.is_complete
+                else f"partial {int(s.done.sum())}/{s.done.size}"
+            )
         print(f"{e.id:28s} {e.tier:5s} {state}")
     return 0
 
