@@ -269,6 +269,12 @@ def hessian_from_args(args: argparse.Namespace) -> dict | None:
             flag = _HESSIAN_OPTIONS.get(changed[0], "no_curvature_summary").replace("_", "-")
             raise ValueError(f"--{flag} is an option of the eigenvalue maps: add --hessian")
         return None
+    try:
+        HessianSpec(**options)
+    except ValidationError as e:  # named by its flag, not the spec's field
+        error = e.errors()[0]
+        flag = "--" + _HESSIAN_OPTIONS[str(error["loc"][0])].replace("_", "-")
+        raise ValueError(f"{flag} {error['input']}: {error['msg']}") from None
     return options
 
 

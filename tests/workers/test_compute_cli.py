@@ -417,6 +417,24 @@ def test_hessian_run_says_what_it_stored_and_warns_of_unconverged_points(tmp_pat
     ) and lines[3].endswith("recompute with more --hessian-steps (--overwrite)")
 
 
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--hessian-tol", "0"], "--hessian-tol 0.0: Input should be greater than 0"),
+        (["--hessian-tol", "nan"], "--hessian-tol nan: Input should be a finite number"),
+        (["--hessian-steps", "1"], "--hessian-steps 1: Input should be greater than or equal to 2"),
+        (["--hessian-method", "arpack"], "--hessian-method arpack: Input should be 'lanczos' or 'reference'"),
+        (["--hessian-scale", "sum"], "--hessian-scale sum: Input should be 'mean' or 'batch_sum'"),
+        (["--hessian-params", "all"], "--hessian-params all: Input should be 'moved' or 'reference'"),
+    ],
+)
+def test_bad_hessian_options_are_named_by_their_flag(tmp_path, tensors_npz, capsys, option, message):
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian", *option))
+    assert e.value.code == 2 and sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
+    assert capsys.readouterr().err == f"lossatlas compute: error: {message}\n"
+
+
 def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
     with pytest.raises(SystemExit) as e:
         main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian-tol", "1e-4"))
