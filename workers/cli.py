@@ -18,7 +18,7 @@ from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
 from .progress import ProgressBar
-from .spec import DirectionsSpec, SurfaceSpec, one_line
+from .spec import DirectionsSpec, HessianSpec, SurfaceSpec, one_line
 from .trajectory import compute_trajectory
 from .usermodels import parse_model_args
 
@@ -206,10 +206,9 @@ def add_ray_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_hessian_options(p: argparse.ArgumentParser) -> None:
-    from .spec import HessianSpec
+    from .hessian import HVP_FORWARD_EQUIVALENTS
 
     d = HessianSpec()
-    from .hessian import HVP_FORWARD_EQUIVALENTS
 
     g = p.add_argument_group(
         "Hessian eigenvalues",
@@ -260,8 +259,6 @@ _HESSIAN_OPTIONS = {
 
 
 def hessian_from_args(args: argparse.Namespace) -> dict | None:
-    from .spec import HessianSpec
-
     options = {k: getattr(args, a) for k, a in _HESSIAN_OPTIONS.items()} | {"summary": not args.no_curvature_summary}
     if not args.hessian:
         changed = [k for k, v in options.items() if v != getattr(HessianSpec(), k)]
@@ -422,6 +419,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
         centre = surface.recipe.get("spec", {}).get("checkpoint")
         line += f"; path of {counted(len(t.labels), 'checkpoint')}, {t.labels[0]} to {t.labels[-1]}, around {centre} ({ratios})"
     print(line, file=sys.stderr)
+    if fields["hessian"] is not None:
+        report_curvature(surface, HessianSpec(**fields["hessian"]))
     return 0
 
 

@@ -192,6 +192,19 @@ def test_cli_refuses_checkpoints_out_of_order_as_an_unquoted_glob_gives_them(tmp
     assert expand_checkpoints(given) == given
 
 
+def test_cli_pca_with_hessian_reports_the_eigenvalue_maps(tmp_path, model, tensors_npz, capsys):
+    run = save_run(tmp_path, planar_path(model, "weights", COEFFS), list(range(len(COEFFS))))
+    out = tmp_path / "traj.h5"
+    argv = ["compute", "--checkpoints", str(run), "--model", "tinycnn", "--data", "tensors", "--data-root"]
+    argv += [str(tensors_npz), "--grid-num", "2", "--hessian", "--hessian-steps", "2", "--no-curvature-summary"]
+    assert main([*argv, "--out", str(out)]) == 0
+    s = read_surface(out)
+    ranges = ", ".join(f"{m} {s.metrics[m].min():.4g} .. {s.metrics[m].max():.4g}" for m in ("max_eig", "min_eig"))
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2] == f"lossatlas: {ranges}" and s.attrs["hessian_unconverged"] == 4
+    assert err[-1].startswith("lossatlas: warning: 4 Lanczos runs stopped at --hessian-steps 2 before")
+
+
 def test_reference_pca_directions_are_used_as_given(tmp_path, model, data):
     states = planar_path(model, "weights", COEFFS)
     first = compute_trajectory(
