@@ -55,6 +55,11 @@ class PathPoint:
     def load(self) -> StateDict:
         return self.state if self.state is not None else load_state_dict(self.path)
 
+    @property
+    def source(self) -> str:
+        """The file, as given (the label names a state dict in memory): what a message points to."""
+        return str(self.path) if self.path is not None else self.label
+
 
 def _natural_key(path: Path) -> list:
     """``epoch_10`` after ``epoch_9``: digit runs compare as numbers."""
@@ -242,7 +247,7 @@ def compute_trajectory(
         _load_into(final, load_state_dict(fields["checkpoint"]), str(fields["checkpoint"]))
         final_sha = sha256_file(fields["checkpoint"])
     else:
-        _load_into(final, points[-1].load(), points[-1].label)
+        _load_into(final, points[-1].load(), points[-1].source)
         final_sha = points[-1].sha256
     named = named_weights(final, dir_type)
     names, shapes = [n for n, _ in named], [tuple(t.shape) for _, t in named]
@@ -253,7 +258,7 @@ def compute_trajectory(
     scratch = copy.deepcopy(final)
     matrix = torch.empty(len(points), sum(t.numel() for t in final_tensors), dtype=torch.float64)  # (n, p)
     for i, point in enumerate(points):
-        _load_into(scratch, point.load(), point.label)
+        _load_into(scratch, point.load(), point.source)
         matrix[i] = flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore)
 
     out = Path(out) if out is not None else None
@@ -334,7 +339,7 @@ def _checkpoint_metrics(
     evaluator = Evaluator(model, splits, spec.loss, spec.batch_size, device)
     metrics = {name: np.full(len(points), np.nan) for name in spec.metrics}
     for i, point in enumerate(points):
-        _load_into(model, point.load(), point.label)
+        _load_into(model, point.load(), point.source)
         for name, value in evaluator.evaluate().items():
             metrics[name][i] = value
     return metrics

@@ -250,6 +250,9 @@ def test_bad_paths_are_refused_with_the_reason(tmp_path, model, data):
     other = make_model("tinycnn_mnist").state_dict()
     with pytest.raises(ValueError, match="does not fit the model"):
         compute_trajectory(spec_fields(), states=states[:2] + [other], model=model, data=data)
+    run = save_run(tmp_path, [states[0], other, states[1]], [0, 1, 2])  # a file is named as given, directory too
+    with pytest.raises(ValueError, match=f"^checkpoint '{run / 'epoch_1.pt'}' does not fit the model: 1 wrong shape"):
+        compute_trajectory(spec_fields(directions={"checkpoints": [str(run)]}), model=model, data=data)
     with pytest.raises(ValueError, match="leave norm out"):
         SurfaceSpec(model="tinycnn", x="-1:1:3", directions={"kind": "pca", "norm": "filter"})
     spec = SurfaceSpec(model="tinycnn", x="-1:1:3", y="-1:1:3", directions={"kind": "pca"})
