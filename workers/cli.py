@@ -485,25 +485,29 @@ def run_compute(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_curvature(surface, hessian) -> None:
-    """What a ``--hessian`` run stored: the eigenvalues' ranges, the centre's summary, and a warning when a
-    point's Lanczos run stopped at ``--hessian-steps`` before ``--hessian-tol`` (its values are then too
-    small in magnitude: Ritz values lie inside the spectrum)."""
+def report_curvature(surface, hessian: HessianSpec) -> None:
+    """What a ``--hessian`` run stored: the eigenvalues' ranges, the largest Lanczos residual (relative to the
+    spectral radius), the centre's summary, and a warning when a point's Lanczos run stopped at
+    ``--hessian-steps`` before ``--hessian-tol`` (its values are then too small in magnitude: Ritz values lie
+    inside the spectrum)."""
     m = surface.metrics
     line = "lossatlas: " + ", ".join(
         f"{name} {np.nanmin(m[name]):.4g} .. {np.nanmax(m[name]):.4g}" for name in ("max_eig", "min_eig")
     )
+    residual = surface.attrs.get("hessian_residual")
+    if hessian.method == "lanczos" and residual is not None:
+        line += f" (Lanczos residuals up to {residual:.2g} of the spectral radius)"
     c = surface.attrs.get("curvature")
     if c:
         top = c["top_eigenvalues"][0]
         line += f"; at the centre: top eigenvalue {top:.4g}{'' if c['top_converged'] else ' (not converged)'}"
         line += f", trace {c['trace']:.4g}"
     print(line, file=sys.stderr)
-    if n := int(surface.attrs.get("hessian_unconverged", 0)):
+    if hessian.method == "lanczos" and residual is not None and residual > hessian.tol:
         print(
-            f"lossatlas: warning: {counted(n, 'Lanczos run')} stopped at --hessian-steps {hessian.max_steps} before "
-            f"--hessian-tol {hessian.tol:g}: max_eig and min_eig there may be too small in magnitude; "
-            "recompute with more --hessian-steps (--overwrite)",
+            f"lossatlas: warning: Lanczos stopped at --hessian-steps {hessian.max_steps} before --hessian-tol "
+            f"{hessian.tol:g}: max_eig and min_eig may be too small in magnitude; recompute with more "
+            "--hessian-steps (--overwrite)",
             file=sys.stderr,
         )
 

@@ -544,15 +544,15 @@ def _finish_curvature(
     out: Path | None,
     write: Callable[[Path, Surface], None] = write_surface,
 ) -> None:
-    """Count this run's Hessian-vector products and the points whose Lanczos run did not converge and,
+    """Count this run's Hessian-vector products, keep the largest relative Lanczos residual of a point and,
     once every point is done, add the centre's summary."""
     if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
         surface.attrs["curvature"] = point.curvature_summary()
     hvps = point.curvature.op.count
     if hvps:
         surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
-        unconverged = int(surface.attrs.get("hessian_unconverged", 0)) + point.curvature.unconverged
-        surface.attrs["hessian_unconverged"] = unconverged
+        worst = max(float(surface.attrs.get("hessian_residual", 0.0)), point.curvature.worst_residual)
+        surface.attrs["hessian_residual"] = worst
         if out is not None and out.exists():
             write(out, surface)
 
