@@ -231,7 +231,10 @@ def compute_trajectory(
         directions["checkpoints"] = [str(f) for f in files]
         points = path_points(files)
     if len(points) < 3:
-        raise ValueError(f"a PCA plane needs at least 3 checkpoints, got {len(points)}")
+        raise ValueError(
+            f"a PCA plane needs at least 3 checkpoints, got {len(points)}: give the whole path (a quoted glob or a "
+            "lossatlas train directory; train --save-every 1 keeps a checkpoint per epoch)"
+        )
     fields["directions"] = directions
     if (fields.get("x") is None) != (fields.get("y") is None):
         raise ValueError("give both x and y for a trajectory's grid, or neither (it then covers the path)")

@@ -233,7 +233,7 @@ def test_reference_pca_directions_are_used_as_given(tmp_path, model, data):
 
 def test_bad_paths_are_refused_with_the_reason(tmp_path, model, data):
     states = planar_path(model, "weights", COEFFS)
-    with pytest.raises(ValueError, match="at least 3 checkpoints"):
+    with pytest.raises(ValueError, match="at least 3 checkpoints, got 2: give the whole path .*--save-every 1 keeps"):
         compute_trajectory(spec_fields(), states=states[:2], model=model, data=data)
     with pytest.raises(ValueError, match="lie on a line"):
         compute_trajectory(
