@@ -576,6 +576,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="per-epoch test figures on a seeded subset of this many images (default: the whole split)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_threads_argument(p)
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
 
@@ -588,6 +589,7 @@ def run_train(args: argparse.Namespace) -> int:
     model_args = parse_model_args(args.model_args)
     build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
+    set_threads(args)
     cfg = TrainConfig(
         model=args.model,
         model_args=model_args,
