@@ -390,7 +390,12 @@ def run_trajectory(args: argparse.Namespace) -> int:
         check_out_path(args.proj_file, "--proj-file", "proj.h5")
     set_threads(args)
     out = Path(args.out)
-    show = _Display(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}")
+    surface_spec = SurfaceSpec.model_validate({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
+    h = surface_spec.hessian
+    show = _Display(
+        f"lossatlas: {args.model} in the PCA plane of its training path"
+        f"{hessian_words(h, surface_spec.splits[0])} -> {out}"
+    )
     try:
         surface = compute_trajectory(
             fields,
@@ -419,8 +424,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
         centre = surface.recipe.get("spec", {}).get("checkpoint")
         line += f"; path of {counted(len(t.labels), 'checkpoint')}, {t.labels[0]} to {t.labels[-1]}, around {centre} ({ratios})"
     print(line, file=sys.stderr)
-    if fields["hessian"] is not None:
-        report_curvature(surface, HessianSpec(**fields["hessian"]))
+    if h is not None:
+        report_curvature(surface, h)
     return 0
 
 
@@ -442,12 +447,7 @@ def run_compute(args: argparse.Namespace) -> int:
             raise ValueError(f"--{label} {path} does not exist")
     out = Path(args.out)
     h = spec.hessian
-    eig = ""
-    if h is not None:
-        how = (
-            "SciPy eigsh, the reference's recipe" if h.method == "reference" else f"at most {h.max_steps} Lanczos steps"
-        )
-        eig = f" with the Hessian's max_eig and min_eig ({how} per point)"
+    eig = hessian_words(h, spec.splits[0])
     show = _Display(
         f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')}{eig} -> {out}"
     )
@@ -483,6 +483,14 @@ def run_compute(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def hessian_words(h: HessianSpec | None, split: str) -> str:
+    """The header's words for the eigenvalue maps ('' without them): of which loss, found how."""
+    if h is None:
+        return ""
+    how = "SciPy eigsh, the reference's recipe" if h.method == "reference" else f"at most {h.max_steps} Lanczos steps"
+    return f" with max_eig and min_eig of the {split} loss's Hessian ({how} per point)"
 
 
 def report_curvature(surface, hessian: HessianSpec) -> None:

@@ -407,7 +407,7 @@ def test_hessian_run_says_what_it_stored_and_warns_of_unconverged_points(tmp_pat
     s = read_surface(out)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lossatlas:")]
     assert lines[0] == (
-        f"lossatlas: tinycnn on tensors/train, 3 points with the Hessian's max_eig and min_eig "
+        f"lossatlas: tinycnn on tensors/train, 3 points with max_eig and min_eig of the train loss's Hessian "
         f"(at most 2 Lanczos steps per point) -> {out}"
     )
     ranges = ", ".join(f"{m} {s.metrics[m].min():.4g} .. {s.metrics[m].max():.4g}" for m in ("max_eig", "min_eig"))

@@ -201,6 +201,10 @@ def test_cli_pca_with_hessian_reports_the_eigenvalue_maps(tmp_path, model, tenso
     s = read_surface(out)
     ranges = ", ".join(f"{m} {s.metrics[m].min():.4g} .. {s.metrics[m].max():.4g}" for m in ("max_eig", "min_eig"))
     err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "lossatlas: tinycnn in the PCA plane of its training path with max_eig and min_eig of the train loss's "
+        f"Hessian (at most 2 Lanczos steps per point) -> {out}"
+    )
     assert err[-2].startswith(f"lossatlas: {ranges} (Lanczos residuals up to ") and s.attrs["hessian_residual"] > 0.01
     assert err[-1].startswith("lossatlas: warning: Lanczos stopped at --hessian-steps 2 before --hessian-tol 0.01")
 
