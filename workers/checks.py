@@ -5,7 +5,7 @@ has been written yet."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,15 @@ def check_out_path(out: str | Path, option: str = "--out", example: str = "surfa
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"the directory of {option} {out} is not writable; choose another {option}")
     return out
+
+
+def check_not_an_input(out: str | Path, inputs: Iterable[tuple[str, str | Path | None]], option: str = "--out") -> None:
+    """An output that is another file of the run (``inputs``: pairs of its option, as "the --checkpoint" or
+    "a --checkpoints", and its path) is refused: resuming it fails, and ``--overwrite`` would replace it."""
+    target = Path(out).resolve()
+    for what, path in inputs:
+        if path is not None and Path(path).resolve() == target:
+            raise ValueError(f"{option} {out} is {what} file of this run; choose another {option}")
 
 
 def check_data_fits(

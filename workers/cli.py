@@ -381,13 +381,22 @@ class _Display:
 
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
-    from .checks import check_out_path
+    from .checks import check_not_an_input, check_out_path
     from .pca import write_projection
     from .provenance import StaleSurfaceError
+    from .trajectory import expand_checkpoints
 
     fields = spec_fields(args)
+    try:
+        path = [("a --checkpoints", f) for f in expand_checkpoints(args.checkpoints)]
+    except (ValueError, OSError):  # refused with its reason by compute_trajectory
+        path = []
+    inputs = [("the --checkpoint", args.checkpoint), ("the --dir-file", args.dir_file)]
+    inputs += [("the --data-root", args.data_root), *path]
+    check_not_an_input(args.out, inputs)
     if args.proj_file:  # written last: its directory is checked first
         check_out_path(args.proj_file, "--proj-file", "proj.h5")
+        check_not_an_input(args.proj_file, [*inputs, ("the --out", args.out)], "--proj-file")
     set_threads(args)
     out = Path(args.out)
     surface_spec = SurfaceSpec.model_validate({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
@@ -435,16 +444,20 @@ def run_compute(args: argparse.Namespace) -> int:
 
     if args.directions == "pca" or args.checkpoints:
         return run_trajectory(args)
+    from .checks import check_not_an_input
+
     spec = spec_from_args(args)
     set_threads(args)
-    for label, path in (
-        ("checkpoint", spec.checkpoint),
-        ("dir-file", spec.dir_file),
-        ("target", spec.directions.target),
-        ("target-y", spec.directions.target_y),
-    ):
+    inputs = [
+        ("--checkpoint", spec.checkpoint),
+        ("--dir-file", spec.dir_file),
+        ("--target", spec.directions.target),
+        ("--target-y", spec.directions.target_y),
+    ]
+    for flag, path in inputs:
         if path and not Path(path).is_file():
-            raise ValueError(f"--{label} {path} does not exist")
+            raise ValueError(f"{flag} {path} does not exist")
+    check_not_an_input(args.out, [(f"the {flag}", path) for flag, path in [*inputs, ("--data-root", spec.data_root)]])
     out = Path(args.out)
     h = spec.hessian
     eig = hessian_words(h, spec.splits[0])

@@ -401,6 +401,23 @@ def test_compute_with_hessian_maps_the_eigenvalues(tmp_path, tensors_npz):
     np.testing.assert_array_equal(again.metrics["max_eig"], s.metrics["max_eig"])
 
 
+@pytest.mark.parametrize("clash", ["--checkpoint", "--data-root"])
+def test_out_that_is_a_file_the_run_reads_is_refused_even_with_overwrite(tmp_path, tensors_npz, capsys, clash):
+    from independent import make_model
+
+    weights = tmp_path / "w.pt"
+    torch.save(make_model("tinycnn").state_dict(), weights)
+    files = {p: p.read_bytes() for p in (weights, tensors_npz)}
+    out = weights if clash == "--checkpoint" else tensors_npz
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out, "--checkpoint", str(weights), "--overwrite"))
+    assert e.value.code == 2 and {p: p.read_bytes() for p in files} == files
+    assert sorted(tmp_path.iterdir()) == sorted(files)
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: --out {out} is the {clash} file of this run; choose another --out\n"
+    )
+
+
 def test_hessian_run_says_what_it_stored_and_warns_of_unconverged_points(tmp_path, tensors_npz, capsys):
     out = tmp_path / "s.h5"
     assert main(compute_args(tensors_npz, out, "--hessian", "--hessian-steps", "2", "--no-curvature-summary")) == 0

@@ -192,6 +192,24 @@ def test_cli_refuses_checkpoints_out_of_order_as_an_unquoted_glob_gives_them(tmp
     assert expand_checkpoints(given) == given
 
 
+def test_cli_never_writes_over_a_checkpoint_of_the_path_or_its_surface(tmp_path, model, tensors_npz, capsys):
+    run = save_run(tmp_path, planar_path(model, "weights", COEFFS), list(range(len(COEFFS))))
+    files = {p: p.read_bytes() for p in run.iterdir()}
+    out = tmp_path / "traj.h5"
+    argv = ["compute", "--checkpoints", str(run / "epoch_*.pt"), "--model", "tinycnn", "--data", "tensors"]
+    argv += ["--data-root", str(tensors_npz), "--overwrite"]
+    for given, what, option in (
+        (["--out", str(run / "epoch_2.pt")], "a --checkpoints", "--out"),
+        (["--out", str(out), "--proj-file", str(out)], "the --out", "--proj-file"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main([*argv, *given])
+        assert e.value.code == 2 and capsys.readouterr().err.endswith(
+            f"{option} {given[-1]} is {what} file of this run; choose another {option}\n"
+        )
+    assert {p: p.read_bytes() for p in run.iterdir()} == files and not out.exists()
+
+
 def test_cli_pca_with_hessian_reports_the_eigenvalue_maps(tmp_path, model, tensors_npz, capsys):
     run = save_run(tmp_path, planar_path(model, "weights", COEFFS), list(range(len(COEFFS))))
     out = tmp_path / "traj.h5"
