@@ -95,6 +95,12 @@ def expand_checkpoints(sources: str | Path | Sequence[str | Path]) -> list[Path]
             found = sorted((Path(p) for p in glob.glob(str(source))), key=_natural_key)
             if not found:
                 raise ValueError(f"no checkpoint file matches {str(source)!r}")
+            runs = sorted({str(f.parent) for f in found})
+            if len(runs) > 1:  # sorted by name, their checkpoints would interleave
+                raise ValueError(
+                    f"{str(source)!r} matches checkpoints in {len(runs)} directories ({', '.join(runs[:3])}"
+                    f"{' ...' if len(runs) > 3 else ''}): give one run's, or each run's glob in path order"
+                )
             files += found
         elif path.is_file():
             files.append(path)

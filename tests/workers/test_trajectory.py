@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -190,6 +192,13 @@ def test_cli_refuses_checkpoints_out_of_order_as_an_unquoted_glob_gives_them(tmp
     (other / "epoch_0.pt").write_bytes((run / "epoch_0.pt").read_bytes())
     given = [run / "epoch_2.pt", run / "epoch_10.pt", other / "epoch_0.pt"]
     assert expand_checkpoints(given) == given
+    both = str(tmp_path / "*" / "epoch_*.pt")  # two runs' epochs, sorted by name, would interleave
+    with pytest.raises(ValueError, match=f"^{re.escape(repr(both))} matches checkpoints in 2 directories .*: give"):
+        expand_checkpoints(both)
+    assert expand_checkpoints([str(run / "epoch_*.pt"), str(other / "epoch_*.pt")])[-2:] == [
+        run / "epoch_10.pt",
+        other / "epoch_0.pt",
+    ]
 
 
 def test_cli_never_writes_over_a_checkpoint_of_the_path_or_its_surface(tmp_path, model, tensors_npz, capsys):
