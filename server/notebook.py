@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from workers import Surface, write_surface
+from workers import Surface, read_surface, write_surface
+from workers.meshjson import ordered_metrics
 
 from .catalog import slugify, write_meta
 from .settings import Settings
@@ -36,6 +37,7 @@ class _Running:
 
 _running: _Running | None = None
 _lock = threading.Lock()
+VIEWS = ("3d", "map", "1d")  # the viewer's (frontend/urlstate.js)
 
 
 def _free_port() -> int:
@@ -81,6 +83,8 @@ def stop() -> None:
 
 def add(surface: Surface | str | Path, name: str | None = None) -> str:
     """Put a surface among the server's user surfaces; returns its id (same content, same id)."""
+    if not isinstance(surface, Surface):
+        _read(Path(surface))  # refused before the server starts
     start()
     assert _running is not None
     _running.surfaces_dir.mkdir(parents=True, exist_ok=True)
@@ -90,8 +94,6 @@ def add(surface: Surface | str | Path, name: str | None = None) -> str:
         label = name or surface.recipe.get("spec", {}).get("model") or "surface"
     else:
         path = Path(surface)
-        if not path.is_file():
-            raise FileNotFoundError(f"surface file {path} does not exist")
         shutil.copyfile(path, tmp)
         label = name or path.stem
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:10]
@@ -100,6 +102,15 @@ def add(surface: Surface | str | Path, name: str | None = None) -> str:
     write_meta(dest, label, None)
     tmp.replace(dest)
     return sid
+
+
+def _read(path: Path) -> Surface:
+    """A surface file as read: one that does not exist or is no surface is refused before the viewer sees it."""
+    if not path.exists():
+        raise FileNotFoundError(f"surface file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a surface file (.h5) in it")
+    return read_surface(path)
 
 
 @dataclass
@@ -138,6 +149,12 @@ def show(
         raise ValueError("give at least one surface (a Surface or the path of a surface file)")
     if names is not None and len(names) != len(surfaces):
         raise ValueError(f"{len(names)} name(s) for {len(surfaces)} surface(s)")
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}; got {view!r}")
+    read = [s if isinstance(s, Surface) else _read(Path(s)) for s in surfaces]  # all checked before any is added
+    shown = {m for s in read for m in ordered_metrics(s)}
+    if metric is not None and metric not in shown:
+        raise ValueError(f"no surface given has the metric {metric!r}; they have {', '.join(sorted(shown))}")
     ids = [add(s, names[i] if names else None) for i, s in enumerate(surfaces)]
     query = {"s": ",".join(ids)}
     if metric:

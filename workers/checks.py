@@ -5,14 +5,12 @@ has been written yet."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
-
-from .spec import SurfaceSpec
 
 DEVICE_TYPES = ("cpu", "cuda")
 
@@ -74,39 +72,49 @@ def check_out_path(out: str | Path, option: str = "--out", example: str = "surfa
     return out
 
 
+def check_not_an_input(out: str | Path, inputs: Iterable[tuple[str, str | Path | None]], option: str = "--out") -> None:
+    """An output that is another file of the run (``inputs``: pairs of its option, as "the --checkpoint" or
+    "a --checkpoints", and its path) is refused: resuming it fails, and ``--overwrite`` would replace it."""
+    target = Path(out).resolve()
+    for what, path in inputs:
+        if path is not None and Path(path).resolve() == target:
+            raise ValueError(f"{option} {out} is {what} file of this run; choose another {option}")
+
+
 def check_data_fits(
     model: nn.Module,
     splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
-    spec: SurfaceSpec,
+    name: str,
     device: torch.device,
     output: Callable[[Any], torch.Tensor] = lambda raw: raw,
 ) -> None:
     """One sample of each split through the model: inputs of the wrong shape and labels beyond the
     model's outputs fail here with one line, not in the middle of the first grid point. ``output`` picks
-    the logits from what the model returns (:func:`workers.objective.pick_output`; it refuses a dict)."""
+    the logits from what the model returns (:func:`workers.objective.pick_output`; it refuses a dict).
+    ``name`` is the model as the user named it (``--model``)."""
     with torch.inference_mode():
-        for name, (x, y) in splits.items():
+        for split, (x, y) in splits.items():
             if len(y) == 0:
-                raise ValueError(f"the {name} split holds no samples")
+                raise ValueError(f"the {split} split holds no samples")
             sample = tuple(x.shape[1:])
             try:
                 raw = model(x[:1].to(device))
             except Exception as e:  # torch raises RuntimeError, ValueError, IndexError ... for shape errors
                 reason = str(e).split("\n")[0]
                 raise ValueError(
-                    f"the {name} samples (shape {sample}) do not fit model {spec.model!r} ({reason}); "
+                    f"the {split} samples (shape {sample}) do not fit model {name!r} ({reason}); "
                     "give data of the shape the model was built for (--data/--data-root) or another --model"
                 ) from None
             logits = output(raw)
             if logits.dim() != 2:
                 raise ValueError(
-                    f"model {spec.model!r} returns shape {tuple(logits.shape)} for one sample, not "
+                    f"model {name!r} returns shape {tuple(logits.shape)} for one sample, not "
                     "(1, classes): a surface needs a classifier's logits"
                 )
             classes = logits.shape[1]
             top = int(y.max())
             if top >= classes or int(y.min()) < 0:
                 raise ValueError(
-                    f"the {name} labels go up to {top} but model {spec.model!r} has {classes} outputs; "
+                    f"the {split} labels go up to {top} but model {name!r} has {classes} outputs; "
                     "give data with labels 0..classes-1 or a model with more outputs"
                 )

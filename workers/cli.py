@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ValidationError
 
@@ -17,7 +18,7 @@ from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
 from .progress import ProgressBar
-from .spec import DirectionsSpec, SurfaceSpec, one_line
+from .spec import DirectionsSpec, HessianSpec, SurfaceSpec, one_line
 from .trajectory import compute_trajectory
 from .usermodels import parse_model_args
 
@@ -205,10 +206,9 @@ def add_ray_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_hessian_options(p: argparse.ArgumentParser) -> None:
-    from .spec import HessianSpec
+    from .hessian import HVP_FORWARD_EQUIVALENTS
 
     d = HessianSpec()
-    from .hessian import HVP_FORWARD_EQUIVALENTS
 
     g = p.add_argument_group(
         "Hessian eigenvalues",
@@ -259,8 +259,6 @@ _HESSIAN_OPTIONS = {
 
 
 def hessian_from_args(args: argparse.Namespace) -> dict | None:
-    from .spec import HessianSpec
-
     options = {k: getattr(args, a) for k, a in _HESSIAN_OPTIONS.items()} | {"summary": not args.no_curvature_summary}
     if not args.hessian:
         changed = [k for k, v in options.items() if v != getattr(HessianSpec(), k)]
@@ -268,6 +266,12 @@ def hessian_from_args(args: argparse.Namespace) -> dict | None:
             flag = _HESSIAN_OPTIONS.get(changed[0], "no_curvature_summary").replace("_", "-")
             raise ValueError(f"--{flag} is an option of the eigenvalue maps: add --hessian")
         return None
+    try:
+        HessianSpec(**options)
+    except ValidationError as e:  # named by its flag, not the spec's field
+        error = e.errors()[0]
+        flag = "--" + _HESSIAN_OPTIONS[str(error["loc"][0])].replace("_", "-")
+        raise ValueError(f"{flag} {error['input']}: {error['msg']}") from None
     return options
 
 
@@ -377,16 +381,30 @@ class _Display:
 
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
-    from .checks import check_out_path
+    from .checks import check_not_an_input, check_out_path
     from .pca import write_projection
     from .provenance import StaleSurfaceError
+    from .trajectory import expand_checkpoints
 
     fields = spec_fields(args)
+    try:
+        path = [("a --checkpoints", f) for f in expand_checkpoints(args.checkpoints)]
+    except (ValueError, OSError):  # refused with its reason by compute_trajectory
+        path = []
+    inputs = [("the --checkpoint", args.checkpoint), ("the --dir-file", args.dir_file)]
+    inputs += [("the --data-root", args.data_root), *path]
+    check_not_an_input(args.out, inputs)
     if args.proj_file:  # written last: its directory is checked first
         check_out_path(args.proj_file, "--proj-file", "proj.h5")
+        check_not_an_input(args.proj_file, [*inputs, ("the --out", args.out)], "--proj-file")
     set_threads(args)
     out = Path(args.out)
-    show = _Display(f"lossatlas: {args.model} in the PCA plane of its training path -> {out}")
+    surface_spec = SurfaceSpec.model_validate({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
+    h = surface_spec.hessian
+    show = _Display(
+        f"lossatlas: {args.model} in the PCA plane of its training path"
+        f"{hessian_words(h, surface_spec.splits[0])} -> {out}"
+    )
     try:
         surface = compute_trajectory(
             fields,
@@ -412,8 +430,11 @@ def run_trajectory(args: argparse.Namespace) -> int:
         ratios = ", ".join(
             f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
         )
-        line += f"; path of {counted(len(t.labels), 'checkpoint')} ({ratios})"
+        centre = surface.recipe.get("spec", {}).get("checkpoint")
+        line += f"; path of {counted(len(t.labels), 'checkpoint')}, {t.labels[0]} to {t.labels[-1]}, around {centre} ({ratios})"
     print(line, file=sys.stderr)
+    if h is not None:
+        report_curvature(surface, h)
     return 0
 
 
@@ -423,19 +444,25 @@ def run_compute(args: argparse.Namespace) -> int:
 
     if args.directions == "pca" or args.checkpoints:
         return run_trajectory(args)
+    from .checks import check_not_an_input
+
     spec = spec_from_args(args)
     set_threads(args)
-    for label, path in (
-        ("checkpoint", spec.checkpoint),
-        ("dir-file", spec.dir_file),
-        ("target", spec.directions.target),
-        ("target-y", spec.directions.target_y),
-    ):
+    inputs = [
+        ("--checkpoint", spec.checkpoint),
+        ("--dir-file", spec.dir_file),
+        ("--target", spec.directions.target),
+        ("--target-y", spec.directions.target_y),
+    ]
+    for flag, path in inputs:
         if path and not Path(path).is_file():
-            raise ValueError(f"--{label} {path} does not exist")
+            raise ValueError(f"{flag} {path} does not exist")
+    check_not_an_input(args.out, [(f"the {flag}", path) for flag, path in [*inputs, ("--data-root", spec.data_root)]])
     out = Path(args.out)
+    h = spec.hessian
+    eig = hessian_words(h, spec.splits[0])
     show = _Display(
-        f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')} -> {out}"
+        f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')}{eig} -> {out}"
     )
     try:
         surface = compute_surface(
@@ -456,6 +483,8 @@ def run_compute(args: argparse.Namespace) -> int:
         show.close()
     done = int(surface.done.sum())
     print(f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}", file=sys.stderr)
+    if h is not None:
+        report_curvature(surface, h)
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
         worst = ", ".join(
@@ -467,6 +496,41 @@ def run_compute(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def hessian_words(h: HessianSpec | None, split: str) -> str:
+    """The header's words for the eigenvalue maps ('' without them): of which loss, found how."""
+    if h is None:
+        return ""
+    how = "SciPy eigsh, the reference's recipe" if h.method == "reference" else f"at most {h.max_steps} Lanczos steps"
+    return f" with max_eig and min_eig of the {split} loss's Hessian ({how} per point)"
+
+
+def report_curvature(surface, hessian: HessianSpec) -> None:
+    """What a ``--hessian`` run stored: the eigenvalues' ranges, the largest Lanczos residual (relative to the
+    spectral radius), the centre's summary, and a warning when a point's Lanczos run stopped at
+    ``--hessian-steps`` before ``--hessian-tol`` (its values are then too small in magnitude: Ritz values lie
+    inside the spectrum)."""
+    m = surface.metrics
+    line = "lossatlas: " + ", ".join(
+        f"{name} {np.nanmin(m[name]):.4g} .. {np.nanmax(m[name]):.4g}" for name in ("max_eig", "min_eig")
+    )
+    residual = surface.attrs.get("hessian_residual")
+    if hessian.method == "lanczos" and residual is not None:
+        line += f" (Lanczos residuals up to {residual:.2g} of the spectral radius)"
+    c = surface.attrs.get("curvature")
+    if c:
+        top = c["top_eigenvalues"][0]
+        line += f"; at the centre: top eigenvalue {top:.4g}{'' if c['top_converged'] else ' (not converged)'}"
+        line += f", trace {c['trace']:.4g}"
+    print(line, file=sys.stderr)
+    if hessian.method == "lanczos" and residual is not None and residual > hessian.tol:
+        print(
+            f"lossatlas: warning: Lanczos stopped at --hessian-steps {hessian.max_steps} before --hessian-tol "
+            f"{hessian.tol:g}: max_eig and min_eig may be too small in magnitude; recompute with more "
+            "--hessian-steps (--overwrite)",
+            file=sys.stderr,
+        )
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -533,6 +597,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="per-epoch test figures on a seeded subset of this many images (default: the whole split)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_threads_argument(p)
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
     p.set_defaults(func=run_train)
 
@@ -545,6 +610,7 @@ def run_train(args: argparse.Namespace) -> int:
     model_args = parse_model_args(args.model_args)
     build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
+    set_threads(args)
     cfg = TrainConfig(
         model=args.model,
         model_args=model_args,
@@ -619,15 +685,21 @@ def run_gallery_build(args: argparse.Namespace) -> int:
 
 
 def run_gallery_list(args: argparse.Namespace) -> int:
-    from .gallery import GALLERY_DIR, load_manifest
-    from .h5io import read_surface
+    from .gallery import entry_surface, load_manifest
 
     for e in load_manifest().entries:
-        path = GALLERY_DIR / f"{e.id}.h5"
-        state = "missing"
-        if path.exists():
-            s = read_surface(path)
-            state = "complete" if s.is_complete else f"partial {int(s.done.sum())}/{s.done.size}"
+        try:
+            s = entry_surface(e)
+        except ValueError as error:  # one unreadable file does not hide the others' state
+            state = f"unreadable: {error}"
+        else:
+            state = (
+                "missing"
+                if s is None
+                else "complete"
+                if s.is_complete
+                else f"partial {int(s.done.sum())}/{s.done.size}"
+            )
         print(f"{e.id:28s} {e.tier:5s} {state}")
     return 0
 

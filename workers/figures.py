@@ -127,10 +127,10 @@ def _labels(surfaces: list[Surface], labels: Sequence[str] | None) -> list[str]:
     return list(labels)
 
 
-def _two_d(surfaces: list[Surface], kind: str) -> None:
+def _two_d(surfaces: list[Surface], kind: str, fix: str = "draw them as curves") -> None:
     flat = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is None]
     if flat:
-        raise ValueError(f"a {kind} plot needs 2-D surfaces; surface(s) {flat} are 1-D: draw them as curves")
+        raise ValueError(f"a {kind} plot needs 2-D surfaces; surface(s) {flat} are 1-D: {fix}")
 
 
 def contour(
@@ -311,6 +311,8 @@ def curves(
 
 def ratio(surfaces, **options) -> Figure:
     """The map of |min_eig / max_eig| (the paper's non-convexity map): filled contours with their lines."""
+    surfaces = load(surfaces)
+    _two_d(surfaces, "ratio", "draw their ratio as a curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))")
     return contour(surfaces, "eig_ratio", filled=True, lines=True, **options)
 
 

@@ -29,9 +29,9 @@ from .evaluate import Evaluator
 from .fasttrain import OneCycleRecipe, ResidentData, fast_train
 from .files import atomic_path, sha256_file
 from .gallery_index import TIERS, Index, IndexEntry, Tier
-from .h5io import read_surface, write_surface
+from .h5io import Surface, read_surface, write_surface
 from .resources import GALLERY_SOURCE, resource_dir
-from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec
+from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
 from .train import TrainConfig, train
 from .trajectory import expand_checkpoints
 from .vocab import Split
@@ -149,6 +149,18 @@ def load_manifest(directory: Path = GALLERY_DIR) -> Manifest:
         raise ValueError(f"no gallery manifest at {path}: {GALLERY_SOURCE}") from None
 
 
+def entry_surface(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Surface | None:
+    """The entry's surface file as read; None when there is none. One that cannot be read is refused with
+    the way to build it again (it is never overwritten unasked)."""
+    path = directory / f"{entry.id}.h5"
+    if not path.exists():
+        return None
+    try:
+        return read_surface(path)
+    except ValueError as e:
+        raise ValueError(f"{one_line(e)}; remove it and run lossatlas gallery build --only {entry.id}") from None
+
+
 def checkpoint_path(entry: GalleryEntry, directory: Path = GALLERY_DIR) -> Path:
     if entry.checkpoint is not None:
         return (REPO_ROOT / entry.checkpoint.path).resolve()
@@ -253,7 +265,7 @@ def build_entry(
     from .trajectory import compute_trajectory
 
     out = directory / f"{entry.id}.h5"
-    existing = read_surface(out) if out.exists() else None
+    existing = entry_surface(entry, directory)
     if existing is not None and existing.is_complete and "model_test_acc" in existing.attrs:
         log(f"[{entry.id}] done")
         return
@@ -320,10 +332,10 @@ def build_index(manifest: Manifest, directory: Path = GALLERY_DIR) -> Index:
     """The index of every entry whose surface file exists."""
     entries = []
     for e in manifest.entries:
-        path = directory / f"{e.id}.h5"
-        if not path.exists():
+        s = entry_surface(e, directory)
+        if s is None:
             continue
-        s = read_surface(path)
+        path = directory / f"{e.id}.h5"
         acc = s.attrs.get("model_test_acc")
         source = _source_line(e, acc, s.recipe.get("checkpoint_sha256"), directory)
         grid = f"{AxisSpec(min=s.xcoordinates[0], max=s.xcoordinates[-1], num=s.xcoordinates.size)}" + (

@@ -287,6 +287,9 @@ class CurvatureEvaluator:
         self.op = HessianOperator(model, [p for _, p in named], split[0], split[1], loss, batch_size, spec.scale)
         self.device = self.op.device
         self.steps: list[int] = []  # Hessian-vector products per evaluated point
+        # the largest residual of an end of the spectrum, relative to the spectral radius, over the points:
+        # above ``tol`` where a run reached ``max_steps`` first (its Ritz values, inside the spectrum, too small)
+        self.worst_residual = 0.0
 
     def evaluate(self, on_step: StepCallback | None = None) -> dict[str, float]:
         before = self.op.count
@@ -301,6 +304,9 @@ class CurvatureEvaluator:
                 on_step=(lambda k: on_step("Lanczos step", k, self.spec.max_steps)) if on_step else None,
             )
             top, low = float(result.ritz[-1]), float(result.ritz[0])
+            radius = max(abs(top), abs(low), np.finfo(float).tiny)
+            residual = max(result.residuals[0], result.residuals[-1]) / radius
+            self.worst_residual = max(self.worst_residual, float(residual))
         self.steps.append(self.op.count - before)
         return {"max_eig": top, "min_eig": low}
 

@@ -478,7 +478,7 @@ def compute_surface(
     if objective.recipe is not None and spec.hessian is not None:
         raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
     if objective.builtin is not None:  # a classifier's logits and labels; a user's loss checks its own
-        check_data_fits(model, splits, spec, here, objective.output)
+        check_data_fits(model, splits, spec.model, here, objective.output)
     recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
     if objective.recipe is not None:
         recipe["objective"] = objective.recipe
@@ -544,12 +544,15 @@ def _finish_curvature(
     out: Path | None,
     write: Callable[[Path, Surface], None] = write_surface,
 ) -> None:
-    """Count this run's Hessian-vector products and, once every point is done, add the centre's summary."""
+    """Count this run's Hessian-vector products, keep the largest relative Lanczos residual of a point and,
+    once every point is done, add the centre's summary."""
     if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
         surface.attrs["curvature"] = point.curvature_summary()
     hvps = point.curvature.op.count
     if hvps:
         surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
+        worst = max(float(surface.attrs.get("hessian_residual", 0.0)), point.curvature.worst_residual)
+        surface.attrs["hessian_residual"] = worst
         if out is not None and out.exists():
             write(out, surface)
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoints import INIT_SEED, build_model
+from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
 from .files import atomic_path
@@ -188,6 +189,7 @@ def train(
     )
     x_train, y_train = to_tensor(xs_train, mean, std).to(dev), torch.as_tensor(ys_train).to(dev)
     x_test, y_test = to_tensor(xs_test, mean, std).to(dev), torch.as_tensor(ys_test).to(dev)
+    check_data_fits(model.eval(), {"train": (x_train, y_train), "test": (x_test, y_test)}, config.model, dev)
     n = len(y_train)
     steps = (n + config.batch_size - 1) // config.batch_size
     test_split = Evaluator(model, {"test": (x_test, y_test)}, batch_size=500, device=dev)

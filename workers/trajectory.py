@@ -55,6 +55,11 @@ class PathPoint:
     def load(self) -> StateDict:
         return self.state if self.state is not None else load_state_dict(self.path)
 
+    @property
+    def source(self) -> str:
+        """The file, as given (the label names a state dict in memory): what a message points to."""
+        return str(self.path) if self.path is not None else self.label
+
 
 def _natural_key(path: Path) -> list:
     """``epoch_10`` after ``epoch_9``: digit runs compare as numbers."""
@@ -69,7 +74,8 @@ def _epoch_of(path: Path) -> int:
 def expand_checkpoints(sources: str | Path | Sequence[str | Path]) -> list[Path]:
     """Checkpoint files from paths, glob patterns (``runs/r20/epoch_*.pt``) and run directories
     (``lossatlas train`` output: its ``epoch_*.pt``, else its ``step_*.pt``), each in natural order
-    (epoch 2 before 10)."""
+    (epoch 2 before 10). Files listed one by one keep their order; numbered files of one pattern listed
+    out of it are refused."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
     files: list[Path] = []
@@ -89,12 +95,31 @@ def expand_checkpoints(sources: str | Path | Sequence[str | Path]) -> list[Path]
             found = sorted((Path(p) for p in glob.glob(str(source))), key=_natural_key)
             if not found:
                 raise ValueError(f"no checkpoint file matches {str(source)!r}")
+            runs = sorted({str(f.parent) for f in found})
+            if len(runs) > 1:  # sorted by name, their checkpoints would interleave
+                raise ValueError(
+                    f"{str(source)!r} matches checkpoints in {len(runs)} directories ({', '.join(runs[:3])}"
+                    f"{' ...' if len(runs) > 3 else ''}): give one run's, or each run's glob in path order"
+                )
             files += found
         elif path.is_file():
             files.append(path)
         else:
             raise FileNotFoundError(f"checkpoint {str(source)!r} does not exist")
+    _check_order(files)
     return files
+
+
+def _check_order(files: Sequence[Path]) -> None:
+    """Refuse numbered files of one run given out of order, as a shell expands an unquoted glob
+    (``epoch_10.pt`` before ``epoch_2.pt``): the path would be drawn scrambled around the wrong final model."""
+    for a, b in zip(files, files[1:]):
+        pattern = re.sub(r"\d+", "*", a.name)
+        if a.parent == b.parent and pattern == re.sub(r"\d+", "*", b.name) and _natural_key(b) < _natural_key(a):
+            raise ValueError(
+                f"checkpoints out of order: {a} comes before {b} (a shell expands an unquoted glob in text "
+                f"order): quote the glob, '{a.parent / pattern}', or list the files in training order"
+            )
 
 
 def state_digest(state: StateDict) -> str:
@@ -212,7 +237,10 @@ def compute_trajectory(
         directions["checkpoints"] = [str(f) for f in files]
         points = path_points(files)
     if len(points) < 3:
-        raise ValueError(f"a PCA plane needs at least 3 checkpoints, got {len(points)}")
+        raise ValueError(
+            f"a PCA plane needs at least 3 checkpoints, got {len(points)}: give the whole path (a quoted glob or a "
+            "lossatlas train directory; train --save-every 1 keeps a checkpoint per epoch)"
+        )
     fields["directions"] = directions
     if (fields.get("x") is None) != (fields.get("y") is None):
         raise ValueError("give both x and y for a trajectory's grid, or neither (it then covers the path)")
@@ -228,7 +256,7 @@ def compute_trajectory(
         _load_into(final, load_state_dict(fields["checkpoint"]), str(fields["checkpoint"]))
         final_sha = sha256_file(fields["checkpoint"])
     else:
-        _load_into(final, points[-1].load(), points[-1].label)
+        _load_into(final, points[-1].load(), points[-1].source)
         final_sha = points[-1].sha256
     named = named_weights(final, dir_type)
     names, shapes = [n for n, _ in named], [tuple(t.shape) for _, t in named]
@@ -239,7 +267,7 @@ def compute_trajectory(
     scratch = copy.deepcopy(final)
     matrix = torch.empty(len(points), sum(t.numel() for t in final_tensors), dtype=torch.float64)  # (n, p)
     for i, point in enumerate(points):
-        _load_into(scratch, point.load(), point.label)
+        _load_into(scratch, point.load(), point.source)
         matrix[i] = flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore)
 
     out = Path(out) if out is not None else None
@@ -320,7 +348,7 @@ def _checkpoint_metrics(
     evaluator = Evaluator(model, splits, spec.loss, spec.batch_size, device)
     metrics = {name: np.full(len(points), np.nan) for name in spec.metrics}
     for i, point in enumerate(points):
-        _load_into(model, point.load(), point.label)
+        _load_into(model, point.load(), point.source)
         for name, value in evaluator.evaluate().items():
             metrics[name][i] = value
     return metrics

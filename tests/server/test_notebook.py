@@ -58,3 +58,17 @@ def test_show_refuses_nothing_and_missing_files(shown):
         notebook.show()
     with pytest.raises(FileNotFoundError, match="surface file .*nope.h5 does not exist"):
         notebook.show(shown / "nope.h5")
+
+
+def test_show_refuses_what_the_viewer_cannot_show_before_starting(shown):
+    write_surface(shown / "b.h5", bowl(2))
+    np.savez(shown / "data.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match=r"^data.npz is not an HDF5 file \("):
+        notebook.show(shown / "b.h5", shown / "data.npz")
+    with pytest.raises(ValueError, match=f"^{shown} is a directory; give a surface file"):
+        notebook.show(shown)
+    with pytest.raises(ValueError, match=r"^view must be one of 3d, map, 1d; got 'top'$"):
+        notebook.show(bowl(1), view="top")
+    with pytest.raises(ValueError, match=r"^no surface given has the metric 'eig_ratio'; they have train_loss$"):
+        notebook.show(bowl(1), shown / "b.h5", metric="eig_ratio")
+    assert notebook._running is None  # no server started, nothing copied

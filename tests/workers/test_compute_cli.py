@@ -401,6 +401,63 @@ def test_compute_with_hessian_maps_the_eigenvalues(tmp_path, tensors_npz):
     np.testing.assert_array_equal(again.metrics["max_eig"], s.metrics["max_eig"])
 
 
+@pytest.mark.parametrize("clash", ["--checkpoint", "--data-root"])
+def test_out_that_is_a_file_the_run_reads_is_refused_even_with_overwrite(tmp_path, tensors_npz, capsys, clash):
+    from independent import make_model
+
+    weights = tmp_path / "w.pt"
+    torch.save(make_model("tinycnn").state_dict(), weights)
+    files = {p: p.read_bytes() for p in (weights, tensors_npz)}
+    out = weights if clash == "--checkpoint" else tensors_npz
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out, "--checkpoint", str(weights), "--overwrite"))
+    assert e.value.code == 2 and {p: p.read_bytes() for p in files} == files
+    assert sorted(tmp_path.iterdir()) == sorted(files)
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: --out {out} is the {clash} file of this run; choose another --out\n"
+    )
+
+
+def test_hessian_run_says_what_it_stored_and_warns_of_unconverged_points(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out, "--hessian", "--hessian-steps", "2", "--no-curvature-summary")) == 0
+    s = read_surface(out)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lossatlas:")]
+    assert lines[0] == (
+        f"lossatlas: tinycnn on tensors/train, 3 points with max_eig and min_eig of the train loss's Hessian "
+        f"(at most 2 Lanczos steps per point) -> {out}"
+    )
+    ranges = ", ".join(f"{m} {s.metrics[m].min():.4g} .. {s.metrics[m].max():.4g}" for m in ("max_eig", "min_eig"))
+    residual = s.attrs["hessian_residual"]
+    assert residual > 0.01
+    assert lines[2] == f"lossatlas: {ranges} (Lanczos residuals up to {residual:.2g} of the spectral radius)"
+    assert lines[3] == (
+        "lossatlas: warning: Lanczos stopped at --hessian-steps 2 before --hessian-tol 0.01: max_eig and min_eig "
+        "may be too small in magnitude; recompute with more --hessian-steps (--overwrite)"
+    )
+    assert main(compute_args(tensors_npz, out, "--hessian", "--no-curvature-summary", "--overwrite")) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert read_surface(out).attrs["hessian_residual"] <= 0.01 and "warning" not in lines[-1]
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--hessian-tol", "0"], "--hessian-tol 0.0: Input should be greater than 0"),
+        (["--hessian-tol", "nan"], "--hessian-tol nan: Input should be a finite number"),
+        (["--hessian-steps", "1"], "--hessian-steps 1: Input should be greater than or equal to 2"),
+        (["--hessian-method", "arpack"], "--hessian-method arpack: Input should be 'lanczos' or 'reference'"),
+        (["--hessian-scale", "sum"], "--hessian-scale sum: Input should be 'mean' or 'batch_sum'"),
+        (["--hessian-params", "all"], "--hessian-params all: Input should be 'moved' or 'reference'"),
+    ],
+)
+def test_bad_hessian_options_are_named_by_their_flag(tmp_path, tensors_npz, capsys, option, message):
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian", *option))
+    assert e.value.code == 2 and sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
+    assert capsys.readouterr().err == f"lossatlas compute: error: {message}\n"
+
+
 def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
     with pytest.raises(SystemExit) as e:
         main(compute_args(tensors_npz, tmp_path / "s.h5", "--hessian-tol", "1e-4"))

@@ -240,6 +240,40 @@ def test_pipeline_trains_computes_skips_and_resumes(learnable_npz, tmp_path):
         gallery.build(only=["nope"], directory=tmp_path)
 
 
+def test_gallery_list_names_an_unreadable_surface_and_build_refuses_it_untouched(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from workers.h5io import Surface, write_surface
+
+    entry = {"title": "Tiny", "description": "a test entry", "tier": "cpu", "model": "tinycnn", "dataset": "tensors"}
+    entry |= {"training": {"epochs": 1}, "surface": {"samples": 8, "x": "-1:1:3", "y": "-1:1:3"}}
+    ids = ["done", "gone", "broken", "half"]
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "entries": [entry | {"id": i} for i in ids]}))
+    (tmp_path / "index.json").write_text('{"entries": []}')  # what marks a gallery directory
+    xs = np.linspace(-1, 1, 3)
+    done = np.ones((3, 3), dtype=bool)
+    write_surface(tmp_path / "done.h5", Surface(xs, xs, {"train_loss": np.ones((3, 3))}, done))
+    done[2] = False
+    write_surface(tmp_path / "half.h5", Surface(xs, xs, {"train_loss": np.ones((3, 3))}, done))
+    (tmp_path / "broken.h5").write_bytes((tmp_path / "done.h5").read_bytes()[:3000])  # a copy cut short
+    env = os.environ | {"LOSSATLAS_GALLERY_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "gallery", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split(None, 2) for line in listed.stdout.splitlines()]
+    assert [r[:2] for r in rows] == [[i, "cpu"] for i in ids]
+    assert [rows[0][2], rows[1][2], rows[3][2]] == ["complete", "missing", "partial 6/9"]
+    assert rows[2][2].startswith("unreadable: broken.h5 is not an HDF5 file (")
+    assert rows[2][2].endswith("); remove it and run lossatlas gallery build --only broken")
+    before = (tmp_path / "broken.h5").read_bytes()
+    with pytest.raises(ValueError, match=r"^broken.h5 is not an HDF5 file .*build --only broken$"):
+        gallery.build(only=["broken"], directory=tmp_path, log=lambda m: None)
+    assert (tmp_path / "broken.h5").read_bytes() == before and not (tmp_path / "checkpoints").exists()
+
+
 def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
     manifest = {
         "version": 1,

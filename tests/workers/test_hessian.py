@@ -217,6 +217,21 @@ def test_every_grid_point_is_the_explicit_hessian_of_the_hand_built_perturbed_mo
     assert back.attrs["hessian_hvps"] > 0
 
 
+def test_lanczos_runs_stopped_before_the_tolerance_leave_their_residual_in_the_file(tmp_path, feats):
+    model = mlp()
+    names = [n for n, p in model.named_parameters() if p.dim() > 1]
+    truth = eigs(explicit_hessian(model, names, *feats["train"]))
+    short = compute_surface(spec(x="-1:1:3", y=None, hessian=dict(tol=1e-3, max_steps=3, summary=False)),
+                            tmp_path / "short.h5", model=model, data=feats)  # fmt: skip
+    assert read_surface(tmp_path / "short.h5").attrs["hessian_residual"] > 1e-3
+    # what the count warns of: the centre's values lie inside the spectrum, off by more than the tolerance
+    assert truth[-1] - short.metrics["max_eig"][1] > 1e-3 * truth[-1]
+    assert short.metrics["min_eig"][1] - truth[0] > 1e-3 * truth[-1]
+    full = compute_surface(spec(x="-1:1:3", y=None), tmp_path / "full.h5", model=model, data=feats)
+    assert read_surface(tmp_path / "full.h5").attrs["hessian_residual"] <= 1e-6
+    assert relative(full.metrics["max_eig"][1], truth[-1]) < 1e-4
+
+
 def test_resume_equals_uninterrupted_and_the_centre_summary_matches_the_explicit_hessian(tmp_path, feats):
     model = mlp(1)
     sp = spec(

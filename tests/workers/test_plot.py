@@ -279,6 +279,33 @@ def test_ratio_map_needs_the_eigenvalues(tmp_path):
         ratio(bowl(tmp_path / "b.h5"))
 
 
+def test_ratio_of_a_1d_surface_names_the_curve_that_draws_it(tmp_path, capsys):
+    xs = np.linspace(-1, 1, 5)
+    max_eig, min_eig = 2 + xs**2, -0.1 - xs**2
+    metrics = {"train_loss": 1 + xs**2, "max_eig": max_eig, "min_eig": min_eig}
+    write_surface(tmp_path / "l.h5", Surface(xs, None, metrics, np.ones(5, dtype=bool), {"spec": {"model": "l"}}))
+    with pytest.raises(SystemExit) as e:
+        main(["plot", str(tmp_path / "l.h5"), "--kind", "ratio", "--out", str(tmp_path / "r.png")])
+    assert e.value.code == 2 and not (tmp_path / "r.png").exists()
+    assert capsys.readouterr().err == (
+        "lossatlas plot: error: a ratio plot needs 2-D surfaces; surface(s) [1] are 1-D: draw their ratio as a "
+        "curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))\n"
+    )
+    argv = [
+        "plot",
+        str(tmp_path / "l.h5"),
+        "--kind",
+        "curve",
+        "--metric",
+        "eig_ratio",
+        "--out",
+        str(tmp_path / "c.png"),
+    ]
+    assert main(argv) == 0  # the fix named works, and draws |min_eig / max_eig|
+    (drawn,) = curves(tmp_path / "l.h5", "eig_ratio").axes[0].get_lines()
+    np.testing.assert_allclose(drawn.get_ydata(), np.abs(min_eig / max_eig), rtol=1e-12)
+
+
 def test_trajectory_draws_the_files_path_with_labels_and_explained_variance(tmp_path):
     path = curved(tmp_path / "c.h5")
     with h5py.File(path, "r") as f:

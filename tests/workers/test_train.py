@@ -212,7 +212,7 @@ def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_pa
         "--out",
         str(tmp_path / "run"),
     ]
-    assert main(argv + ["--train-samples", "64", "--test-samples", "16"]) == 0
+    assert main(argv + ["--train-samples", "64", "--test-samples", "16", "--threads", "1"]) == 0  # as compute
     recipe = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["config"]
     assert (recipe["train_samples"], recipe["test_samples"]) == (64, 16)
     with pytest.raises(SystemExit) as exit_info:
@@ -299,6 +299,8 @@ def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume
         (["--data-root", "{dir}/missing.npz"], "data root '{dir}/missing.npz' of dataset 'tensors' does not exist"),
         (["--momentum", "-1"], "Invalid momentum value: -1.0"),
         (["--out", "{dir}/notes.txt"], "{dir}/notes.txt is a file; a training run writes a directory"),
+        (["--model", "tinycnn_mnist"], "the train samples (shape (3, 32, 32)) do not fit model 'tinycnn_mnist' ("),
+        (["--model-args", "num_classes=1"], "the train labels go up to 1 but model 'tinycnn' has 1 outputs; give"),
     ],
 )
 def test_cli_refusals_leave_no_run_directory(learnable_npz, tmp_path, capsys, change, message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -149,7 +151,7 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
         str(out),
     ]
     assert main(argv + ["--proj-file", str(tmp_path / "proj_cos.h5")]) == 0
-    assert "path of 12 checkpoints (PC1" in capsys.readouterr().err
+    assert f"path of 12 checkpoints, epoch_0 to epoch_11, around {run / 'epoch_11.pt'} (PC1" in capsys.readouterr().err
     surface = read_surface(out)
     t = surface.trajectory
     assert t.epochs.tolist() == list(range(12)) and t.labels[0] == "epoch_0"
@@ -170,6 +172,68 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
     assert "another path or setting" in capsys.readouterr().err
     assert main(argv + ["--overwrite"]) == 0  # the new path's directions, surface and trajectory
     assert read_surface(out).trajectory.attrs["checkpoints_sha256"][3] != t.attrs["checkpoints_sha256"][3]
+
+
+def test_cli_refuses_checkpoints_out_of_order_as_an_unquoted_glob_gives_them(tmp_path, model, tensors_npz, capsys):
+    run = save_run(tmp_path, planar_path(model, "weights", COEFFS[[0, 1, 2, 4]]), [0, 1, 2, 10])
+    shell_order = sorted(str(p) for p in run.glob("epoch_*.pt"))  # epoch_10 before epoch_2, as bash sorts
+    assert [p.rsplit("/", 1)[1] for p in shell_order] == ["epoch_0.pt", "epoch_1.pt", "epoch_10.pt", "epoch_2.pt"]
+    out = tmp_path / "traj.h5"
+    argv = ["compute", "--checkpoints", *shell_order, "--model", "tinycnn", "--data", "tensors"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv + ["--data-root", str(tensors_npz), "--grid-num", "3", "--out", str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"checkpoints out of order: {run / 'epoch_10.pt'} comes before {run / 'epoch_2.pt'}" in err
+    assert f"quote the glob, '{run / 'epoch_*.pt'}'" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not default_dir_file(out).exists()
+    other = tmp_path / "other"  # files of another run keep the order given: a path continued elsewhere
+    other.mkdir()
+    (other / "epoch_0.pt").write_bytes((run / "epoch_0.pt").read_bytes())
+    given = [run / "epoch_2.pt", run / "epoch_10.pt", other / "epoch_0.pt"]
+    assert expand_checkpoints(given) == given
+    both = str(tmp_path / "*" / "epoch_*.pt")  # two runs' epochs, sorted by name, would interleave
+    with pytest.raises(ValueError, match=f"^{re.escape(repr(both))} matches checkpoints in 2 directories .*: give"):
+        expand_checkpoints(both)
+    assert expand_checkpoints([str(run / "epoch_*.pt"), str(other / "epoch_*.pt")])[-2:] == [
+        run / "epoch_10.pt",
+        other / "epoch_0.pt",
+    ]
+
+
+def test_cli_never_writes_over_a_checkpoint_of_the_path_or_its_surface(tmp_path, model, tensors_npz, capsys):
+    run = save_run(tmp_path, planar_path(model, "weights", COEFFS), list(range(len(COEFFS))))
+    files = {p: p.read_bytes() for p in run.iterdir()}
+    out = tmp_path / "traj.h5"
+    argv = ["compute", "--checkpoints", str(run / "epoch_*.pt"), "--model", "tinycnn", "--data", "tensors"]
+    argv += ["--data-root", str(tensors_npz), "--overwrite"]
+    for given, what, option in (
+        (["--out", str(run / "epoch_2.pt")], "a --checkpoints", "--out"),
+        (["--out", str(out), "--proj-file", str(out)], "the --out", "--proj-file"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main([*argv, *given])
+        assert e.value.code == 2 and capsys.readouterr().err.endswith(
+            f"{option} {given[-1]} is {what} file of this run; choose another {option}\n"
+        )
+    assert {p: p.read_bytes() for p in run.iterdir()} == files and not out.exists()
+
+
+def test_cli_pca_with_hessian_reports_the_eigenvalue_maps(tmp_path, model, tensors_npz, capsys):
+    run = save_run(tmp_path, planar_path(model, "weights", COEFFS), list(range(len(COEFFS))))
+    out = tmp_path / "traj.h5"
+    argv = ["compute", "--checkpoints", str(run), "--model", "tinycnn", "--data", "tensors", "--data-root"]
+    argv += [str(tensors_npz), "--grid-num", "2", "--hessian", "--hessian-steps", "2", "--no-curvature-summary"]
+    assert main([*argv, "--out", str(out)]) == 0
+    s = read_surface(out)
+    ranges = ", ".join(f"{m} {s.metrics[m].min():.4g} .. {s.metrics[m].max():.4g}" for m in ("max_eig", "min_eig"))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        "lossatlas: tinycnn in the PCA plane of its training path with max_eig and min_eig of the train loss's "
+        f"Hessian (at most 2 Lanczos steps per point) -> {out}"
+    )
+    assert err[-2].startswith(f"lossatlas: {ranges} (Lanczos residuals up to ") and s.attrs["hessian_residual"] > 0.01
+    assert err[-1].startswith("lossatlas: warning: Lanczos stopped at --hessian-steps 2 before --hessian-tol 0.01")
 
 
 def test_reference_pca_directions_are_used_as_given(tmp_path, model, data):
@@ -200,7 +264,7 @@ def test_reference_pca_directions_are_used_as_given(tmp_path, model, data):
 
 def test_bad_paths_are_refused_with_the_reason(tmp_path, model, data):
     states = planar_path(model, "weights", COEFFS)
-    with pytest.raises(ValueError, match="at least 3 checkpoints"):
+    with pytest.raises(ValueError, match="at least 3 checkpoints, got 2: give the whole path .*--save-every 1 keeps"):
         compute_trajectory(spec_fields(), states=states[:2], model=model, data=data)
     with pytest.raises(ValueError, match="lie on a line"):
         compute_trajectory(
@@ -217,6 +281,9 @@ def test_bad_paths_are_refused_with_the_reason(tmp_path, model, data):
     other = make_model("tinycnn_mnist").state_dict()
     with pytest.raises(ValueError, match="does not fit the model"):
         compute_trajectory(spec_fields(), states=states[:2] + [other], model=model, data=data)
+    run = save_run(tmp_path, [states[0], other, states[1]], [0, 1, 2])  # a file is named as given, directory too
+    with pytest.raises(ValueError, match=f"^checkpoint '{run / 'epoch_1.pt'}' does not fit the model: 1 wrong shape"):
+        compute_trajectory(spec_fields(directions={"checkpoints": [str(run)]}), model=model, data=data)
     with pytest.raises(ValueError, match="leave norm out"):
         SurfaceSpec(model="tinycnn", x="-1:1:3", directions={"kind": "pca", "norm": "filter"})
     spec = SurfaceSpec(model="tinycnn", x="-1:1:3", y="-1:1:3", directions={"kind": "pca"})
