@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from workers import Surface, read_surface, write_surface
-from workers.meshjson import ordered_metrics
+from workers import Surface, ordered_metrics, read_surface, write_surface
 
 from .catalog import slugify, write_meta
 from .settings import Settings

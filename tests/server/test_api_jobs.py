@@ -432,24 +432,31 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
         )
 
 
-def test_many_event_streams_share_one_reader_of_the_queue(busy: ThreadServer):
-    """20 streams of one job: one feed polls the queue for all of them, and each gets every point."""
-    feeds = busy.server.config.app.state.feeds
-    with busy.client() as c:
-        job = c.post("/api/jobs", json=job_request(sample_seed=20, x="-1:1:4", y="-1:1:4")).json()
-    url = f"{busy.url}/api/jobs/{job['id']}/events"
-    results: list[list] = []
+def test_many_event_streams_share_one_reader_of_the_queue(tmp_path: Path, tiny_npz: Path):
+    """20 streams of one job: one feed polls the queue for all of them, and each gets every point. The
+    worker starts once all 20 follow the queued job (a running job could finish before they attach)."""
+    procs = Processes()
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz)) as server:
+        feeds = server.server.config.app.state.feeds
+        with server.client() as c:
+            job = c.post("/api/jobs", json=job_request(sample_seed=20, x="-1:1:4", y="-1:1:4")).json()
+        url = f"{server.url}/api/jobs/{job['id']}/events"
+        results: list[list] = []
 
-    def follow() -> None:
-        results.append(read_events(url))
+        def follow() -> None:
+            results.append(read_events(url))
 
-    streams = [threading.Thread(target=follow) for _ in range(20)]
-    for t in streams:
-        t.start()
-    wait_for(lambda: job["id"] in feeds.active and feeds.active[job["id"]].followers == 20, 60, 0.05, "20 followers")
-    assert list(feeds.active) == [job["id"]]  # one feed, not one poller per stream
-    for t in streams:
-        t.join(180)
+        streams = [threading.Thread(target=follow) for _ in range(20)]
+        for t in streams:
+            t.start()
+        try:
+            wait_for(lambda: job["id"] in feeds.active and feeds.active[job["id"]].followers == 20, 60, 0.05, "20")
+            assert list(feeds.active) == [job["id"]]  # one feed, not one poller per stream
+            procs.worker(server.settings.data_dir)
+            for t in streams:
+                t.join(180)
+        finally:
+            procs.kill_all()
     assert len(results) == 20 and not feeds.active  # the feed stopped with its last follower
     for events in results:
         points = {(p["ix"], p["iy"]) for kind, data in events if kind == "progress" for p in data["points"]}
