@@ -516,8 +516,13 @@ def report_curvature(surface, hessian: HessianSpec) -> None:
         f"{name} {np.nanmin(m[name]):.4g} .. {np.nanmax(m[name]):.4g}" for name in ("max_eig", "min_eig")
     )
     residual = surface.attrs.get("hessian_residual")
-    if hessian.method == "lanczos" and residual is not None:
-        line += f" (Lanczos residuals up to {residual:.2g} of the spectral radius)"
+    if hessian.method == "lanczos":
+        line += (
+            f" (Lanczos residuals up to {residual:.2g} of the spectral radius)"
+            if residual is not None
+            else " (Lanczos residuals not recorded: points computed on Ray actors or by an older version are not "
+            "checked against --hessian-tol)"
+        )
     c = surface.attrs.get("curvature")
     if c:
         top = c["top_eigenvalues"][0]

@@ -287,9 +287,10 @@ class CurvatureEvaluator:
         self.op = HessianOperator(model, [p for _, p in named], split[0], split[1], loss, batch_size, spec.scale)
         self.device = self.op.device
         self.steps: list[int] = []  # Hessian-vector products per evaluated point
-        # the largest residual of an end of the spectrum, relative to the spectral radius, over the points:
-        # above ``tol`` where a run reached ``max_steps`` first (its Ritz values, inside the spectrum, too small)
-        self.worst_residual = 0.0
+        # the largest residual of an end of the spectrum, relative to the spectral radius, over the points
+        # evaluated here (None: none was): above ``tol`` where a run reached ``max_steps`` first (its Ritz
+        # values, inside the spectrum, too small)
+        self.worst_residual: float | None = None
 
     def evaluate(self, on_step: StepCallback | None = None) -> dict[str, float]:
         before = self.op.count
@@ -306,7 +307,7 @@ class CurvatureEvaluator:
             top, low = float(result.ritz[-1]), float(result.ritz[0])
             radius = max(abs(top), abs(low), np.finfo(float).tiny)
             residual = max(result.residuals[0], result.residuals[-1]) / radius
-            self.worst_residual = max(self.worst_residual, float(residual))
+            self.worst_residual = max(self.worst_residual or 0.0, float(residual))
         self.steps.append(self.op.count - before)
         return {"max_eig": top, "min_eig": low}
 

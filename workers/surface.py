@@ -529,11 +529,13 @@ def compute_surface(
             objective,
             point=None if shipped is not None else point,
         )
+        done_before = int(surface.done.sum())
         surface = evaluate_grid(
             surface, work, executor, out, write_directions_file, progress, should_stop, t_start, write
         )
         if point.curvature is not None:
-            _finish_curvature(surface, point, spec, out, write)
+            remote_points = shipped is not None and int(surface.done.sum()) > done_before
+            _finish_curvature(surface, point, spec, out, write, remote_points)
         return surface
 
 
@@ -543,18 +545,23 @@ def _finish_curvature(
     spec: SurfaceSpec,
     out: Path | None,
     write: Callable[[Path, Surface], None] = write_surface,
+    remote_points: bool = False,
 ) -> None:
     """Count this run's Hessian-vector products, keep the largest relative Lanczos residual of a point and,
-    once every point is done, add the centre's summary."""
+    once every point is done, add the centre's summary. ``remote_points``: points of this run were computed
+    by Ray actors, whose residuals do not come back, so the file no longer claims one."""
     if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
         surface.attrs["curvature"] = point.curvature_summary()
     hvps = point.curvature.op.count
+    changed = remote_points and surface.attrs.pop("hessian_residual", None) is not None
     if hvps:
         surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
-        worst = max(float(surface.attrs.get("hessian_residual", 0.0)), point.curvature.worst_residual)
-        surface.attrs["hessian_residual"] = worst
-        if out is not None and out.exists():
-            write(out, surface)
+        if point.curvature.worst_residual is not None and not remote_points:
+            worst = max(float(surface.attrs.get("hessian_residual", 0.0)), point.curvature.worst_residual)
+            surface.attrs["hessian_residual"] = worst
+        changed = True
+    if changed and out is not None and out.exists():
+        write(out, surface)
 
 
 def _new_surface(

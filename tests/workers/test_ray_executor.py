@@ -78,6 +78,13 @@ def test_hessian_eigenvalue_maps_on_ray_equal_the_local_ones(tmp_path, model, da
     assert {"max_eig", "min_eig"} <= set(remote.metrics)
     assert_same_surface(read_surface(tmp_path / "ray.h5"), local)
     assert np.all(remote.metrics["max_eig"] > remote.metrics["min_eig"])
+    # the actors' Lanczos residuals do not come back: the file claims none, also when the driver computed
+    # the centre's summary (it claimed 0.0: converged); a local run keeps its own
+    summed = sp.model_copy(update={"hessian": sp.hessian.model_copy(update={"summary": True, "top_k": 1})})
+    compute_surface(summed, tmp_path / "ray-summary.h5", model=model, data=data, ray="auto")
+    with_summary = read_surface(tmp_path / "ray-summary.h5")
+    assert "curvature" in with_summary.attrs and "hessian_residual" not in with_summary.attrs
+    assert "hessian_residual" in local.attrs and "hessian_residual" not in read_surface(tmp_path / "ray.h5").attrs
 
 
 def test_chunks_go_out_coarse_to_fine_and_a_stopped_ray_run_resumes_locally(tmp_path, model, data):
