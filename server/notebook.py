@@ -84,6 +84,11 @@ def add(surface: Surface | str | Path, name: str | None = None) -> str:
     """Put a surface among the server's user surfaces; returns its id (same content, same id)."""
     if not isinstance(surface, Surface):
         _read(Path(surface))  # refused before the server starts
+    return _add(surface, name)
+
+
+def _add(surface: Surface | str | Path, name: str | None) -> str:
+    """:func:`add` of a surface already checked."""
     start()
     assert _running is not None
     _running.surfaces_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +159,7 @@ def show(
     shown = {m for s in read for m in ordered_metrics(s)}
     if metric is not None and metric not in shown:
         raise ValueError(f"no surface given has the metric {metric!r}; they have {', '.join(sorted(shown))}")
-    ids = [add(s, names[i] if names else None) for i, s in enumerate(surfaces)]
+    ids = [_add(s, names[i] if names else None) for i, s in enumerate(surfaces)]
     query = {"s": ",".join(ids)}
     if metric:
         query["m"] = metric
