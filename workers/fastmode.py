@@ -3,8 +3,8 @@
 It folds every BatchNorm that directly follows a convolution into that convolution (eval-mode BN is
 an affine map, so conv+BN is one conv), computes global average pooling as a mean, runs in channels-last
 memory format and, where the device supports it, under bfloat16 autocast. Folding is redone after every
-move in weight space (``refresh``) because the directions may perturb the BN parameters too. ``bench/bench_engine.py`` reports its speed-up
-and its largest deviation from the exact surface.
+move in weight space (``refresh``) because the directions may perturb the BN parameters too.
+``bench/bench_engine.py`` reports its speed-up and its largest deviation from the exact surface.
 """
 
 from __future__ import annotations
