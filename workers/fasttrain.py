@@ -228,12 +228,7 @@ def fast_train(
         log(f"epoch {epoch + 1}/{recipe.epochs}  lr {lr:.4g}  train loss {train_loss:.4f} acc {train_acc:.2f}")
     seconds = time.perf_counter() - t_start
     model = run.model.to(memory_format=torch.contiguous_format).eval()
-    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        tested = Evaluator(model, {"test": (data.x_test, data.y_test)}, batch_size=500, device=device).evaluate()
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+    tested = Evaluator(model, {"test": (data.x_test, data.y_test)}, batch_size=500, device=device).evaluate()
     record = {
         "recipe": recipe.model_dump(mode="json"),
         "line": recipe.line(),

@@ -281,7 +281,9 @@ def build_entry(
         # a pca surface needs the run's epoch checkpoints, not only the final model; a finished run is not
         # trained again (that would rewrite the final model, whose file hash the PCA directions record)
         _train_entry(entry, directory, work_dir or directory / ".runs", device, data_root, log)
-    if entry.surface.directions.kind == "pca":
+    if existing is not None and existing.is_complete:
+        surface = existing  # only its model's test accuracy is missing (removed to measure it again)
+    elif entry.surface.directions.kind == "pca":
         log(f"[{entry.id}] surface in the PCA plane of the training path -> {out}")
         surface = compute_trajectory(
             surface_fields(entry, directory, data_root),
@@ -304,6 +306,7 @@ def build_entry(
         x, y, _ = load_split(entry.dataset, "test", data_root)
         acc = Evaluator(model, {"test": (x, y)}, batch_size=500, device=device).evaluate()["test_acc"]
         surface.attrs["model_test_acc"] = acc
+        surface.attrs["model_test_acc_device"] = torch.device(device).type  # exact fp32 (TF32 off) on it
         write_surface(out, surface)
         log(f"[{entry.id}] test accuracy of the model on the whole test split: {acc:.2f}%")
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 from torch.func import functional_call, vmap
 
 from .directions import Direction
-from .evaluate import PRECISIONS, Evaluator, FlatWeights
+from .evaluate import PRECISIONS, Evaluator, FlatWeights, exact_numerics
 from .fastmode import FastForward, one_line_error
 from .objective import Objective
 
@@ -32,17 +32,6 @@ Coords = tuple[float, ...]
 
 # Upper bound on the automatic points per pass: past a few dozen the GPU is full and more only costs memory.
 MAX_AUTO_POINTS = 64
-
-
-@contextlib.contextmanager
-def exact_numerics() -> Iterator[None]:
-    """fp32 convolutions and matmuls on GPUs: TF32 off (it rounds their inputs to 10 mantissa bits)."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def check_points(xs: Sequence[float], ys: Sequence[float] | None = None) -> list[Coords]:
@@ -149,8 +138,7 @@ class PointEvaluator:
 
     def evaluate_one(self, coords: Coords) -> dict[str, float]:
         self._move(coords)
-        with self._numerics():
-            return self.evaluator.evaluate()
+        return self.evaluator.evaluate()
 
     # ---- K points per pass --------------------------------------------------------------------
 
@@ -286,8 +274,7 @@ class PointEvaluator:
         exact_values = []
         for coords in points:
             self.flat.set_point(*coords)
-            with exact_numerics():
-                exact_values.append(self.exact.evaluate())
+            exact_values.append(self.exact.evaluate())
         max_abs, max_rel = {}, {}
         for name in self.metric_names:
             diffs = [(abs(f[name] - e[name]), abs(e[name])) for f, e in zip(fast_values, exact_values)]

@@ -85,6 +85,31 @@ def test_accuracy_is_percent_correct_over_all_samples_and_loss_is_the_sample_mea
     assert mse["train_loss"] == pytest.approx(float(want), rel=1e-6)
 
 
+class RecordsTF32(Fixed):
+    """Notes the TF32 switches cuDNN and cuBLAS read during each forward pass."""
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        self.seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return super().forward(index)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_exact_evaluations_run_with_tf32_off_and_restore_the_callers_setting(fast):
+    """PyTorch lets cuDNN convolutions use TF32 by default; every exact evaluation (a model's test
+    accuracy in the gallery, a path's checkpoints, ...) must turn it off, a fast forward leaves it be."""
+    model = RecordsTF32(torch.zeros(4, 3))
+    model.seen = []
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        splits = {"train": (torch.arange(4), torch.zeros(4, dtype=torch.long))}
+        Evaluator(model, splits, batch_size=2, forward=model.forward if fast else None).evaluate()
+        assert model.seen == [(fast, fast)] * 2
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def test_evaluator_refuses_bad_options(model, data):
     with pytest.raises(ValueError, match="loss must be one of ce, mse"):
         Evaluator(model, data, loss="nll")

@@ -236,6 +236,17 @@ def test_pipeline_trains_computes_skips_and_resumes(learnable_npz, tmp_path):
     assert resumed.is_complete
     np.testing.assert_array_equal(resumed.metrics["train_loss"], complete)
 
+    # a finished surface whose accuracy was removed gets it measured again, nothing else recomputed
+    assert resumed.attrs["model_test_acc_device"] == "cpu"
+    del resumed.attrs["model_test_acc"]
+    write_surface(tmp_path / "tiny.h5", resumed)
+    logs.clear()
+    gallery.build(directory=tmp_path, data_root=root, log=logs.append)
+    assert [m.split(":")[0] for m in logs] == ["[tiny] test accuracy of the model on the whole test split"]
+    again = read_surface(tmp_path / "tiny.h5")
+    assert again.attrs["model_test_acc"] == index.entries[0].test_acc
+    np.testing.assert_array_equal(again.metrics["train_loss"], complete)
+
     with pytest.raises(ValueError, match="unknown gallery id"):
         gallery.build(only=["nope"], directory=tmp_path)
 
