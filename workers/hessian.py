@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from .directions import Direction, named_weights
-from .evaluate import batch_metrics
+from .evaluate import batch_metrics, exact_numerics
 from .spec import HessianSpec
 
 # Cost of one Hessian-vector product in no-grad forward passes of the same samples (double backward):
@@ -97,7 +97,7 @@ class HessianOperator:
         vs = [t.view_as(p) for t, p in zip(torch.split(v32, self.sizes), self.params)]
         out = torch.zeros(self.n, dtype=torch.float64, device=self.device)
         self.model.eval()
-        with torch.enable_grad():
+        with torch.enable_grad(), exact_numerics():  # TF32 off on GPUs, as every exact evaluation
             for start in range(0, len(self.y), self.batch_size):
                 xb, yb = self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
                 total, _ = batch_metrics(self.model(xb), yb, self.loss)  # summed over the batch

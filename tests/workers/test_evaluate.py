@@ -110,6 +110,28 @@ def test_exact_evaluations_run_with_tf32_off_and_restore_the_callers_setting(fas
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def test_hessian_vector_products_run_with_tf32_off():
+    from workers.hessian import HessianOperator
+
+    class Recorder(torch.nn.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+            return super().forward(x)
+
+    model = Recorder(3, 2)
+    model.seen = []
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        op = HessianOperator(
+            model, list(model.parameters()), torch.randn(4, 3), torch.tensor([0, 1, 1, 0]), batch_size=2
+        )
+        op.matvec(torch.ones(op.n))
+        assert model.seen == [(False, False)] * 2
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def test_evaluator_refuses_bad_options(model, data):
     with pytest.raises(ValueError, match="loss must be one of ce, mse"):
         Evaluator(model, data, loss="nll")
