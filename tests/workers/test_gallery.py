@@ -113,7 +113,8 @@ def test_gallery_entry_provenance_and_reported_accuracy(entry):
     stored = torch.load(ckpt, map_location="cpu", weights_only=True)
     recorded = stored["training"]["test_acc"] if isinstance(entry.training, OneCycleRecipe) else stored["acc"]
     if not getattr(entry.training, "test_samples", 0):  # the CPU paths record their run's figure on a test subset
-        assert abs(recorded - line.test_acc) <= 0.02  # both on the whole test split, on the GPU; two samples' slack
+        # both on the whole test split; the run's own figure was measured on the GPU with TF32: two samples' slack
+        assert round(abs(recorded - line.test_acc) * 100) <= 2  # in samples of the 10,000
     epochs = stored["training"]["recipe"]["epochs"] if isinstance(entry.training, OneCycleRecipe) else stored["epoch"]
     assert epochs == entry.training.epochs == line.epochs
 
