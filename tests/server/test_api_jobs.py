@@ -250,12 +250,25 @@ def test_queue_limit(idle: ThreadServer):
             429,
             {
                 "detail": "2 jobs are queued or running, the server's limit "
-                "max_queued_jobs=2; wait for some to finish or cancel one"
+                "max_queued_jobs=2; wait for one to finish or cancel one"
             },
         )
         assert c.post("/api/jobs", json=job_request(sample_seed=1)).status_code == 200  # existing: still answered
         for job in (first, second):
             c.delete(f"/api/jobs/{job.json()['id']}")
+
+
+def test_a_queue_limit_of_one_job_says_one_job(tmp_path: Path, tiny_npz: Path):
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz, max_queued_jobs=1)) as server, server.client() as c:
+        assert c.post("/api/jobs", json=job_request(sample_seed=1)).status_code == 202
+        r = c.post("/api/jobs", json=job_request(sample_seed=2))
+        assert (r.status_code, r.json()) == (
+            429,
+            {
+                "detail": "1 job is queued or running, the server's limit max_queued_jobs=1; "
+                "wait for one to finish or cancel one"
+            },
+        )
 
 
 MODELS = ", ".join(list_models())
