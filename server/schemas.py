@@ -261,7 +261,9 @@ class JobRequest(BaseModel):
     dataset: str = Field(max_length=100, description="dataset name configured on the server (see /api/config)")
     split: Split = Field("train", description="the samples' split; both: train and test metrics")
     samples: int = Field(
-        ge=1, strict=True, description="seeded random subset per split (at most max_samples, see /api/config)"
+        ge=1,
+        strict=True,
+        description="seeded random subset per split (at most max_samples, see /api/config, and at most the split holds)",
     )
     sample_seed: int = Field(0, ge=0, le=2**63 - 1, strict=True, description="seed of the subset of samples")
     batch_size: int = Field(
