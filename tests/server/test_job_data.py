@@ -1,5 +1,6 @@
-"""A job asking for more samples than a split holds: refused at submission where the dataset's split sizes
-are known (the standard datasets), by the worker once it has read the data otherwise."""
+"""A job's data: more samples than a split holds are refused at submission where the dataset's split sizes
+are known (the standard datasets), by the worker once it has read the data otherwise; data that does not
+fit the model fails the job in words an API user can act on."""
 
 from __future__ import annotations
 
@@ -75,3 +76,16 @@ def test_a_split_of_unknown_size_is_checked_by_the_worker(sized: ThreadServer):
         Worker(JobQueue(sized.settings.data_dir), "w-sizes").run(once=True)
         job = c.get(f"/api/jobs/{r.json()['id']}").json()
     assert (job["state"], job["error"]) == ("failed", "asked for 301 samples but the test split has only 300")
+
+
+def test_data_that_does_not_fit_the_model_fails_the_job_in_words_of_the_api(sized: ThreadServer):
+    """The engine's message names no command-line option (the API has none): the job's dataset or model."""
+    with sized.client() as c:
+        r = c.post("/api/jobs", json=job_request(model="tinycnn_mnist", samples=10, x="-1:1:2", y=None))
+        assert r.status_code == 202, r.text
+        Worker(JobQueue(sized.settings.data_dir), "w-shape").run(once=True)
+        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+    assert job["state"] == "failed"
+    assert job["error"].startswith("the train samples (shape (3, 16, 16)) do not fit model 'tinycnn_mnist' (")
+    assert job["error"].endswith("); give data of the shape the model was built for, or another model")
+    assert "--" not in job["error"]
