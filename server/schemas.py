@@ -327,7 +327,10 @@ class Job(BaseModel):
 
 
 class JobList(BaseModel):
-    jobs: list[Job]
+    jobs: list[Job] = Field(description="newest first")
+    next_offset: int | None = Field(
+        None, description="the offset of the next page (GET /api/jobs?offset=...); null: no more jobs"
+    )
 
 
 class ProgressPoint(BaseModel):

@@ -504,3 +504,32 @@ def test_config_states_each_limit_a_refusal_names(idle: ThreadServer):
         for name, change in limits.items():
             r = c.post("/api/jobs", json=job_request(**change))
             assert r.status_code == 422 and f"{name}={stated[name]}" in r.json()["detail"], r.text
+
+
+def test_jobs_are_listed_a_page_at_a_time(tmp_path: Path, tiny_npz: Path):
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz)) as server, server.client() as c:
+        submitted = [c.post("/api/jobs", json=job_request(sample_seed=s)).json()["id"] for s in range(5)]
+        everything = c.get("/api/jobs").json()
+        assert [j["id"] for j in everything["jobs"]] == submitted[::-1]  # newest first
+        assert everything["next_offset"] is None
+        pages, offset = [], 0
+        while offset is not None:
+            page = c.get("/api/jobs", params={"limit": 2, "offset": offset}).json()
+            pages.append([j["id"] for j in page["jobs"]])
+            offset = page["next_offset"]
+        assert pages == [submitted[4:2:-1], submitted[2:0:-1], submitted[:1]]
+        assert c.get("/api/jobs", params={"offset": 5}).json() == {"jobs": [], "next_offset": None}
+        assert c.get("/api/jobs", params={"limit": 1000}).json() == everything
+        for params, detail in (
+            ({"limit": 0}, "query.limit: Input should be greater than or equal to 1"),
+            ({"limit": 1001}, "query.limit: Input should be less than or equal to 1000"),
+            ({"offset": -1}, "query.offset: Input should be greater than or equal to 0"),
+            ({"limit": "all"}, "query.limit: Input should be a valid integer, unable to parse string as an integer"),
+        ):
+            r = c.get("/api/jobs", params=params)
+            assert (r.status_code, r.json()) == (422, {"detail": detail})
+        listing = c.get("/openapi.json").json()["paths"]["/api/jobs"]["get"]["parameters"]
+        assert {p["name"]: (p["schema"].get("maximum"), p["schema"]["default"]) for p in listing} == {
+            "limit": (1000, 200),
+            "offset": (None, 0),
+        }
