@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 
 from workers import AxisSpec, DirType, HessianSpec, Ignore, JobState, Norm, Split, Tier
+
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+STORED = {"stored": True}  # validation context of what the server accepted before: checked then, shown as it is
+
+
+def plain_title(value: str) -> str:
+    """``value``, or ValueError when it holds a control character (line breaks, terminal escapes) or a
+    text-direction control (a right-to-left override shows "exe.txt" for "txt.exe"): other users see
+    titles, which must read as what they are."""
+    for c in value:
+        if c in BIDI_CONTROLS or unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):
+            name = f" ({unicodedata.name(c)})" if unicodedata.name(c, "") else ""  # control characters have none
+            raise ValueError(f"holds U+{ord(c):04X}{name}, a control or text-direction character; remove it")
+    return value
+
+
+def _title(value: str, info: ValidationInfo) -> str:
+    return value if info.context == STORED else plain_title(value)
+
+
+Title = Annotated[str, Field(max_length=200), AfterValidator(_title)]
 
 
 class Error(BaseModel):
@@ -276,7 +300,7 @@ class JobRequest(BaseModel):
     x: AxisSpec = Field(description='"min:max:num" or {"min", "max", "num"}')
     y: AxisSpec | None = Field(None, description="as x; leave it out for a 1-D curve (a pca job needs it)")
     hessian: HessianSpec | None = Field(None, description="also map max_eig/min_eig; see /api/config for the cost")
-    name: str | None = Field(None, max_length=200, description="title of the surface")
+    name: Title | None = Field(None, description="title of the surface (plain text, at most 200 characters)")
 
     @field_validator("samples", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from workers import jobqueue
 
 from ..deps import CheckpointsDep, QueueDep, SettingsDep, item_router, write_router
 from ..feeds import Feeds
-from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
+from ..schemas import STORED, Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
 from ..submission import submit_job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -43,7 +43,7 @@ def public_job(job: jobqueue.Job) -> Job:
         url=f"/api/jobs/{job.id}",
         created=_iso(job.created),
         updated=_iso(job.updated),
-        request=JobRequest.model_validate(job.request),
+        request=JobRequest.model_validate(job.request, context=STORED),  # jobs of older versions too
     )
 
 

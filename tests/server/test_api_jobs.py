@@ -337,6 +337,24 @@ MODELS = ", ".join(list_models())
         ({"directions": {"same_dir": True}, "y": None}, 422, "same_dir needs a 2-D grid (a y axis)"),
         ({"hessian": {"tol": 2}}, 422, "hessian.tol: Input should be less than 1"),
         ({"hessian": {"method": "power"}}, 422, "hessian.method: Input should be 'lanczos' or 'reference'"),
+        (
+            {"name": "resnet\u202e4pm.exe"},
+            422,
+            "name: holds U+202E (RIGHT-TO-LEFT OVERRIDE), a control or text-direction character; remove it",
+        ),
+        (
+            {"name": "\u2067isolated"},
+            422,
+            "name: holds U+2067 (RIGHT-TO-LEFT ISOLATE), a control or text-direction character; remove it",
+        ),
+        ({"name": "two\nlines"}, 422, "name: holds U+000A, a control or text-direction character; remove it"),
+        ({"name": "red \x1b[31m"}, 422, "name: holds U+001B, a control or text-direction character; remove it"),
+        (
+            {"name": "a\u2028b"},
+            422,
+            "name: holds U+2028 (LINE SEPARATOR), a control or text-direction character; remove it",
+        ),
+        ({"name": "n" * 201}, 422, "name: String should have at most 200 characters"),
     ],
 )
 def test_job_requests_refused(idle: ThreadServer, change: dict, status: int, detail: str):
@@ -434,6 +452,14 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
         assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")
         r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "m" * 10_000})
         assert (r.status_code, r.json()) == (422, {"detail": "model: String should have at most 100 characters"})
+        r = c.post("/api/checkpoints", files={"file": ("g\u202etp.exe", good.read_bytes())}, data={"model": "tinycnn"})
+        assert (r.status_code, r.json()) == (
+            422,
+            {
+                "detail": "the file's name holds U+202E (RIGHT-TO-LEFT OVERRIDE), a control or text-direction "
+                "character; remove it"
+            },
+        )
         assert not list(idle.settings.checkpoints_dir.glob("*")) and not list(idle.settings.uploads_dir.glob("*"))
         cid = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "tinycnn"}).json()[
             "id"
@@ -533,3 +559,33 @@ def test_jobs_are_listed_a_page_at_a_time(tmp_path: Path, tiny_npz: Path):
             "limit": (1000, 200),
             "offset": (None, 0),
         }
+
+
+def test_a_title_of_any_script_is_kept_as_given(idle: ThreadServer):
+    """Titles refuse control and text-direction characters only: right-to-left text, accents and emoji
+    joined with zero-width joiners are titles like any other."""
+    title = "\u05e9\u05dc\u05d5\u05dd r\u00e9sum\u00e9 \U0001f469\u200d\U0001f52c"
+    with idle.client(TOKEN) as c:
+        r = c.post("/api/jobs", json=job_request(sample_seed=21, name=title))
+        assert r.status_code == 202, r.text
+        assert r.json()["request"]["name"] == title
+        assert c.get(f"/api/surfaces/{r.json()['surface_id']}").status_code == 404  # no points yet
+        c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_job_stored_before_titles_were_checked_is_still_listed(tmp_path: Path, tiny_npz: Path):
+    """A title accepted by an older version stays readable (the check refuses new ones only)."""
+    from server.jobspec import build_spec
+    from server.schemas import JobRequest
+    from server.uploads import CheckpointStore
+    from workers.jobqueue import JobQueue
+
+    settings = make_settings(tmp_path / "data", tiny_npz)
+    with ThreadServer(settings) as server, server.client() as c:
+        request = JobRequest(**job_request())
+        spec, _, _ = build_spec(request, settings, CheckpointStore(settings.checkpoints_dir))
+        stored = {**request.model_dump(mode="json"), "name": "old\u202etitle"}  # as an older version kept it
+        JobQueue(settings.data_dir).submit("k", stored, spec.model_dump(mode="json"), "old", "surfaces/old.h5", 25, 5)
+        r = c.get("/api/jobs")
+        assert r.status_code == 200, r.text
+        assert [j["request"]["name"] for j in r.json()["jobs"]] == ["old\u202etitle"]
