@@ -86,7 +86,9 @@ def submit(
 def list_jobs(
     queue: QueueDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"jobs per page, at most {MAX_PAGE}")] = PAGE,
-    offset: Annotated[int, Query(ge=0, description="jobs to skip (next_offset of the page before)")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="jobs to skip (next_offset of the page before)")
+    ] = 0,  # at most SQLite's largest integer
 ) -> JobList:
     """The newest ``limit`` jobs after the first ``offset``; ``next_offset`` is where the next page starts
     (null on the last). Jobs submitted while paging shift later pages: a job may show up twice."""

@@ -545,11 +545,13 @@ def test_jobs_are_listed_a_page_at_a_time(tmp_path: Path, tiny_npz: Path):
             offset = page["next_offset"]
         assert pages == [submitted[4:2:-1], submitted[2:0:-1], submitted[:1]]
         assert c.get("/api/jobs", params={"offset": 5}).json() == {"jobs": [], "next_offset": None}
+        assert c.get("/api/jobs", params={"offset": 2**63 - 1}).json() == {"jobs": [], "next_offset": None}
         assert c.get("/api/jobs", params={"limit": 1000}).json() == everything
         for params, detail in (
             ({"limit": 0}, "query.limit: Input should be greater than or equal to 1"),
             ({"limit": 1001}, "query.limit: Input should be less than or equal to 1000"),
             ({"offset": -1}, "query.offset: Input should be greater than or equal to 0"),
+            ({"offset": 2**63}, "query.offset: Input should be less than or equal to 9223372036854775807"),  # was a 500
             ({"limit": "all"}, "query.limit: Input should be a valid integer, unable to parse string as an integer"),
         ):
             r = c.get("/api/jobs", params=params)
@@ -557,7 +559,7 @@ def test_jobs_are_listed_a_page_at_a_time(tmp_path: Path, tiny_npz: Path):
         listing = c.get("/openapi.json").json()["paths"]["/api/jobs"]["get"]["parameters"]
         assert {p["name"]: (p["schema"].get("maximum"), p["schema"]["default"]) for p in listing} == {
             "limit": (1000, 200),
-            "offset": (None, 0),
+            "offset": (2**63 - 1, 0),
         }
 
 
