@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StringConstraints,
     ValidationInfo,
     field_serializer,
     field_validator,
@@ -38,7 +39,7 @@ def _title(value: str, info: ValidationInfo) -> str:
     return value if info.context == STORED else plain_title(value)
 
 
-Title = Annotated[str, Field(max_length=200), AfterValidator(_title)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_title)]
 
 
 class Error(BaseModel):

@@ -575,6 +575,18 @@ def test_a_title_of_any_script_is_kept_as_given(idle: ThreadServer):
         c.delete(f"/api/jobs/{r.json()['id']}")
 
 
+def test_a_blank_title_gives_the_surface_its_default_title(busy: ThreadServer):
+    """Spaces around a title are dropped: one of spaces only is no title (the viewer shows the default too)."""
+    with busy.client() as c:
+        r = c.post("/api/jobs", json=job_request(sample_seed=31, samples=10, x="-1:1:2", y=None, name="   "))
+        assert r.status_code == 202 and r.json()["request"]["name"] == "", r.text
+        wait_state(c, r.json()["id"], ("done",))
+        assert c.get(f"/api/surfaces/{r.json()['surface_id']}").json()["name"] == "tinycnn on tiny (train)"
+        r = c.post("/api/jobs", json=job_request(sample_seed=32, samples=10, x="-1:1:2", y=None, name=" a title\t "))
+        assert r.json()["request"]["name"] == "a title"
+        c.delete(f"/api/jobs/{r.json()['id']}")
+
+
 def test_a_job_stored_before_titles_were_checked_is_still_listed(tmp_path: Path, tiny_npz: Path):
     """A title accepted by an older version stays readable (the check refuses new ones only)."""
     from server.jobspec import build_spec
