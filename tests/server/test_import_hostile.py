@@ -152,6 +152,18 @@ HOSTILE = {
     "recipe-nan": (recipe_attr('{"spec": {"samples": 1}, "lr": NaN}'), "recipe.lr is nan; values must be finite"),
     "recipe-no-norm": (recipe_without("norm"), "recipe.spec.directions.norm must be a string"),
     "recipe-model-5": (recipe_without(model=5), "recipe.spec.model must be a string, not 5"),
+    "recipe-model-rlo": (  # shown in the catalog as the model: it must read as what it is
+        recipe_without(model="tinycnn\u202e"),
+        "recipe.spec.model holds U+202E (RIGHT-TO-LEFT OVERRIDE), a control or text-direction character; remove it",
+    ),
+    "recipe-dataset-escape": (
+        recipe_without(dataset="tiny\x1b[2J"),
+        "recipe.spec.dataset holds U+001B, a control or text-direction character; remove it",
+    ),
+    "recipe-norm-newline": (
+        recipe_without(directions={**RECIPE["spec"]["directions"], "norm": "filter\nforged line"}),
+        "recipe.spec.directions.norm holds U+000A, a control or text-direction character; remove it",
+    ),
     "nan-x": (nan_coordinates, "xcoordinates holds NaN or infinite values"),
     "too-many-points": (
         too_many_points,
