@@ -12,7 +12,7 @@ from pydantic_settings import SettingsError
 from workers import add_worker_arguments, check_data_dir, resolve_device, run_worker
 from workers import cli as engine_cli
 
-from .settings import Settings
+from .settings import JSON_SETTINGS, Settings
 
 # flag -> Settings field; a flag left out keeps the environment's (LOSSATLAS_*) or the default value
 _SERVE_FLAGS = {
@@ -62,8 +62,9 @@ def load_settings(**given) -> Settings:
         ) from None
     except SettingsError as e:  # a list or dict setting that is not JSON
         field = re.search(r'field "(\w+)"', str(e))
+        holds = f"; it must be {JSON_SETTINGS[field[1]]}" if field and field[1] in JSON_SETTINGS else ""
         raise ValueError(
-            f"{_named(field[1]) if field else 'a LOSSATLAS_* setting'} is not valid JSON ({e.__cause__ or e})"
+            f"{_named(field[1]) if field else 'a LOSSATLAS_* setting'} is not valid JSON ({e.__cause__ or e}){holds}"
         ) from None
 
 

@@ -48,7 +48,8 @@ def _gallery(gallery_dir: Path) -> tuple[Manifest | None, dict[str, IndexEntry]]
 
 
 def gallery_checkpoints(gallery_dir: Path, models: list[str]) -> list[tuple[GalleryCheckpoint, Path]]:
-    """The usable gallery checkpoints of ``models``, in manifest order, with their files."""
+    """The usable gallery checkpoints of ``models``, in manifest order, with their files. The final model
+    of a training path is titled as such: the path itself (a run) has the entry's title."""
     manifest, index = _gallery(gallery_dir)
     if manifest is None:
         return []
@@ -76,7 +77,7 @@ def gallery_checkpoints(gallery_dir: Path, models: list[str]) -> list[tuple[Gall
                     id=entry.id,
                     model=entry.model,
                     sha256=sha,
-                    title=entry.title,
+                    title=f"{entry.title}: final weights" if entry.surface.directions.kind == "pca" else entry.title,
                     source=source,
                     test_acc=shown.test_acc if shown else None,
                 ),

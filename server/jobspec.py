@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
-from workers import HVP_FORWARD_EQUIVALENTS, SurfaceSpec, list_models, one_line
+from workers import HVP_FORWARD_EQUIVALENTS, SPLIT_SIZES, SurfaceSpec, check_samples, list_models, one_line
 
 from .catalog import slugify
 from .cost import gflop_per_sample, job_tflop
@@ -110,7 +110,20 @@ def build_spec(
         )
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
+    _check_split_sizes(spec, request.dataset)
     return spec, sha, cost
+
+
+def _check_split_sizes(spec: SurfaceSpec, dataset: str) -> None:
+    """422 for more samples than a split of a standard dataset holds (the worker checks the others once
+    it has read them)."""
+    for split in spec.splits:
+        size = SPLIT_SIZES.get(spec.dataset, {}).get(split)
+        if size is not None:
+            try:
+                check_samples(spec.samples, size, f"{dataset} {split}")
+            except ValueError as e:
+                raise _refuse(str(e)) from None
 
 
 def grid_points(request: JobRequest) -> int:

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StringConstraints,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
 )
 
 from workers import AxisSpec, DirType, HessianSpec, Ignore, JobState, Norm, Split, Tier
+
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+STORED = {"stored": True}  # validation context of what the server accepted before: checked then, shown as it is
+
+
+def plain_title(value: str) -> str:
+    """``value``, or ValueError when it holds a control character (line breaks, terminal escapes) or a
+    text-direction control (a right-to-left override shows "exe.txt" for "txt.exe"): other users see
+    titles, which must read as what they are."""
+    for c in value:
+        if c in BIDI_CONTROLS or unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):
+            name = f" ({unicodedata.name(c)})" if unicodedata.name(c, "") else ""  # control characters have none
+            raise ValueError(f"holds U+{ord(c):04X}{name}, a control or text-direction character; remove it")
+    return value
+
+
+def _title(value: str, info: ValidationInfo) -> str:
+    return value if info.context == STORED else plain_title(value)
+
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_title)]
 
 
 class Error(BaseModel):
@@ -261,7 +286,9 @@ class JobRequest(BaseModel):
     dataset: str = Field(max_length=100, description="dataset name configured on the server (see /api/config)")
     split: Split = Field("train", description="the samples' split; both: train and test metrics")
     samples: int = Field(
-        ge=1, strict=True, description="seeded random subset per split (at most max_samples, see /api/config)"
+        ge=1,
+        strict=True,
+        description="seeded random subset per split (at most max_samples, see /api/config, and at most the split holds)",
     )
     sample_seed: int = Field(0, ge=0, le=2**63 - 1, strict=True, description="seed of the subset of samples")
     batch_size: int = Field(
@@ -274,7 +301,7 @@ class JobRequest(BaseModel):
     x: AxisSpec = Field(description='"min:max:num" or {"min", "max", "num"}')
     y: AxisSpec | None = Field(None, description="as x; leave it out for a 1-D curve (a pca job needs it)")
     hessian: HessianSpec | None = Field(None, description="also map max_eig/min_eig; see /api/config for the cost")
-    name: str | None = Field(None, max_length=200, description="title of the surface")
+    name: Title | None = Field(None, description="title of the surface (plain text, at most 200 characters)")
 
     @field_validator("samples", mode="before")
     @classmethod
@@ -325,7 +352,10 @@ class Job(BaseModel):
 
 
 class JobList(BaseModel):
-    jobs: list[Job]
+    jobs: list[Job] = Field(description="newest first")
+    next_offset: int | None = Field(
+        None, description="the offset of the next page (GET /api/jobs?offset=...); null: no more jobs"
+    )
 
 
 class ProgressPoint(BaseModel):

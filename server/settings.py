@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers import DATASETS, default_root, resource_dir
+from workers import DATASETS, default_root, list_models, resource_dir
 
 
 class DatasetSource(BaseModel):
@@ -29,6 +29,13 @@ class DatasetSource(BaseModel):
 
     def resolved_root(self) -> Path | None:
         return self.root if self.root is not None else default_root(self.kind)
+
+
+JSON_SETTINGS = {  # the settings given as JSON in the environment: what each holds, with an example
+    "datasets": 'a JSON object of {"name": {"kind": ..., "root": ...}}, for example '
+    '{"cifar10": {"kind": "cifar10-jpeg", "root": "/data/cifar10-jpeg.tar.xz"}}',
+    "models": 'a JSON list of zoo model names, for example ["tinycnn", "resnet56"]',
+}
 
 
 def _is_loopback(host: str) -> bool:
@@ -95,6 +102,30 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_token_is_none(cls, value):
         return None if value == "" else value
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_listed(cls, value):
+        if value is not None and not isinstance(value, list | tuple):
+            raise ValueError(f"must be {JSON_SETTINGS['models']}")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _models_in_the_zoo(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [m for m in value or [] if m not in list_models()]
+        if unknown:
+            raise ValueError(
+                f"the zoo has no model {', '.join(map(repr, unknown))}; choose from: {', '.join(list_models())}"
+            )
+        return value
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _datasets_named(cls, value):
+        if not isinstance(value, dict):
+            raise ValueError(f"must be {JSON_SETTINGS['datasets']}")
+        return value
 
     @model_validator(mode="after")
     def _check(self):

@@ -26,7 +26,7 @@ from workers import Surface, one_line, read_surface, sha256_file
 
 from .catalog import Catalog, slugify
 from .mesh import summarize, to_mesh
-from .schemas import SurfaceSummary
+from .schemas import SurfaceSummary, plain_title
 from .settings import Settings
 
 IMPORTS_AT_ONCE = 2
@@ -95,6 +95,15 @@ def _finite_json(value: Any, where: str) -> None:
             _finite_json(v, f"{where}[{i}]")
 
 
+def _shown(value: str | None, where: str) -> None:
+    """A recipe's text that the catalog shows other users reads as what it is (:func:`server.schemas.plain_title`)."""
+    if value is not None:
+        try:
+            plain_title(value)
+        except ValueError as e:
+            raise ValueError(f"{where} {e}") from None
+
+
 def check_recipe(recipe: Any) -> None:
     """The recipe's shape as the catalog reads it (ValueError naming the first problem)."""
     if not isinstance(recipe, dict):
@@ -106,6 +115,7 @@ def check_recipe(recipe: Any) -> None:
     for key in _STRINGS:
         if spec.get(key) is not None and not isinstance(spec[key], str):
             raise ValueError(f"recipe.spec.{key} must be a string, not {spec[key]!r}")
+        _shown(spec.get(key), f"recipe.spec.{key}")
     if spec.get("samples") is not None and (not isinstance(spec["samples"], int) or isinstance(spec["samples"], bool)):
         raise ValueError(f"recipe.spec.samples must be an integer or null, not {spec['samples']!r}")
     directions = spec.get("directions")
@@ -115,6 +125,7 @@ def check_recipe(recipe: Any) -> None:
         for key in _DIRECTION_STRINGS:
             if not isinstance(directions.get(key), str):
                 raise ValueError(f"recipe.spec.directions.{key} must be a string (the file lacks it or it is not text)")
+            _shown(directions[key], f"recipe.spec.directions.{key}")
         if not isinstance(directions.get("seed"), int):
             raise ValueError("recipe.spec.directions.seed must be an integer")
 

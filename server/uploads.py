@@ -16,7 +16,7 @@ from fastapi import HTTPException, UploadFile
 
 from workers import load_model, sha256_file
 
-from .schemas import Checkpoint
+from .schemas import Checkpoint, plain_title
 
 CHUNK = 1 << 20
 
@@ -36,6 +36,15 @@ async def save_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> Path:
         path.unlink()
         raise HTTPException(400, "the uploaded file is empty")
     return path
+
+
+def upload_name(upload: UploadFile) -> str:
+    """The uploaded file's name without its directories ("" without one): shown as a title, so 422 when it
+    holds control or text-direction characters (:func:`server.schemas.plain_title`)."""
+    try:
+        return plain_title(Path(upload.filename or "").name)
+    except ValueError as e:
+        raise HTTPException(422, f"the file's name {e}") from None
 
 
 class CheckpointStore:

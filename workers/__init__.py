@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 from . import jobqueue
 from .checkpoints import load_model
 from .checks import check_data_dir, resolve_device
-from .data import DATASET_LABELS, DATASETS, default_root
+from .data import DATASET_LABELS, DATASETS, SPLIT_SIZES, check_samples, default_root
 from .directions import random_directions, target_direction
 from .files import atomic_path, sha256_file
 from .gallery import Manifest, checkpoint_path, load_manifest, run_checkpoints
@@ -73,11 +73,13 @@ __all__ += [
     "PointRow",
     "QueueFull",
     "SPLIT_CHOICES",
+    "SPLIT_SIZES",
     "Split",
     "Tier",
     "add_worker_arguments",
     "atomic_path",
     "check_data_dir",
+    "check_samples",
     "checkpoint_path",
     "create_model",
     "default_dir_file",

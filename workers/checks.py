@@ -103,7 +103,7 @@ def check_data_fits(
                 reason = str(e).split("\n")[0]
                 raise ValueError(
                     f"the {split} samples (shape {sample}) do not fit model {name!r} ({reason}); "
-                    "give data of the shape the model was built for (--data/--data-root) or another --model"
+                    "give data of the shape the model was built for, or another model"
                 ) from None
             logits = output(raw)
             if logits.dim() != 2:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .files import atomic_path, unreadable_reason
-from .vocab import DATA_SPLITS, DATASETS, Dataset
+from .vocab import DATA_SPLITS, DATASETS, Dataset, DataSplit
 
 DOWNLOADABLE: tuple[Dataset, ...] = ("cifar10", "mnist", "fashion-mnist")  # through torchvision; no others
 
@@ -46,6 +46,20 @@ DATASET_LABELS: dict[Dataset, str] = {
     "imagefolder": "image folder",
     "tensors": "tensors",
 }
+
+
+SPLIT_SIZES: dict[Dataset, dict[DataSplit, int]] = {  # of the standard datasets; imagefolder, tensors: once read
+    "cifar10": {"train": 50000, "test": 10000},
+    "cifar10-jpeg": {"train": 50000, "test": 10000},
+    "mnist": {"train": 60000, "test": 10000},
+    "fashion-mnist": {"train": 60000, "test": 10000},
+}
+
+
+def check_samples(samples: int | None, n: int, split: str = "") -> None:
+    """ValueError when a subset of ``samples`` is more than the ``n`` samples of ``split`` (None: all)."""
+    if samples is not None and samples > n:
+        raise ValueError(f"asked for {samples} samples but the {split + ' ' if split else ''}split has only {n}")
 
 
 def cache_dir() -> Path:
@@ -211,9 +225,8 @@ def load_raw(
 def subset_indices(n: int, samples: int | None, seed: int, split: str = "") -> np.ndarray:
     """Sorted indices of a seeded random subset of ``samples`` out of ``n`` (all when None); ``split``
     names the split in the error of a subset larger than it."""
-    if samples is None or samples >= n:
-        if samples is not None and samples > n:
-            raise ValueError(f"asked for {samples} samples but the {split + ' ' if split else ''}split has only {n}")
+    check_samples(samples, n, split)
+    if samples is None or samples == n:
         return np.arange(n)
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")

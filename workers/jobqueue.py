@@ -282,10 +282,12 @@ class JobQueue:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row is not None else None
 
-    def list(self, limit: int = 200) -> list[Job]:
-        """Newest first."""
+    def list(self, limit: int = 200, offset: int = 0) -> list[Job]:
+        """Newest first (jobs created at the same time in the order of submission), from ``offset`` on."""
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+            rows = db.execute(
+                "SELECT * FROM jobs ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?", (limit, offset)
+            ).fetchall()
         return [Job.from_row(r) for r in rows]
 
     def active_for_surface(self, surface_id: str) -> Job | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
@@ -12,7 +11,7 @@ from ..deps import CheckpointsDep, SettingsDep, write_router
 from ..gallery_weights import gallery_checkpoints, gallery_runs
 from ..jobspec import allowed_models, check_model
 from ..schemas import Checkpoint, CheckpointList, Error
-from ..uploads import save_upload
+from ..uploads import save_upload, upload_name
 
 router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
 writes = write_router(router.prefix, router.tags)
@@ -39,7 +38,11 @@ AllowedModel = Annotated[str, Depends(allowed_model)]
             "description": "not weights of that model (or an empty file, or a form that cannot be read)",
         },
         413: {"model": Error, "description": "larger than max_upload_mb"},
-        422: {"model": Error, "description": "a model this server does not offer, or a field missing"},
+        422: {
+            "model": Error,
+            "description": "a model this server does not offer, a field missing, or a file name with control or "
+            "text-direction characters",
+        },
     },
 )
 async def upload_checkpoint(
@@ -48,9 +51,10 @@ async def upload_checkpoint(
     settings: SettingsDep,
     checkpoints: CheckpointsDep,
 ) -> Checkpoint:
+    name = upload_name(file)[:200] or None
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
-        return await run_in_threadpool(checkpoints.add, tmp, model, Path(file.filename or "").name[:200] or None)
+        return await run_in_threadpool(checkpoints.add, tmp, model, name)
     except (ValueError, FileNotFoundError) as e:
         message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
         raise HTTPException(400, f"not usable as weights of {model}: {message}") from None

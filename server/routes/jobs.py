@@ -7,20 +7,21 @@ from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from workers import jobqueue
 
 from ..deps import CheckpointsDep, QueueDep, SettingsDep, item_router, write_router
 from ..feeds import Feeds
-from ..schemas import Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
+from ..schemas import STORED, Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
 from ..submission import submit_job
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 writes = write_router(router.prefix, router.tags)
 one = item_router("job")  # /{job_id}...; included into `router` at the end
 one_writes = item_router("job")  # included into `writes` at the end
+PAGE, MAX_PAGE = 200, 1000  # jobs per page of GET /api/jobs: by default, and at most
 
 
 def _iso(t: float) -> str:
@@ -42,7 +43,7 @@ def public_job(job: jobqueue.Job) -> Job:
         url=f"/api/jobs/{job.id}",
         created=_iso(job.created),
         updated=_iso(job.updated),
-        request=JobRequest.model_validate(job.request),
+        request=JobRequest.model_validate(job.request, context=STORED),  # jobs of older versions too
     )
 
 
@@ -81,9 +82,19 @@ def submit(
     return public_job(job)
 
 
-@router.get("", response_model=JobList, summary="List jobs, newest first")
-def list_jobs(queue: QueueDep) -> JobList:
-    return JobList(jobs=[public_job(j) for j in queue.list()])
+@router.get("", response_model=JobList, summary="List jobs, newest first, a page at a time")
+def list_jobs(
+    queue: QueueDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"jobs per page, at most {MAX_PAGE}")] = PAGE,
+    offset: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="jobs to skip (next_offset of the page before)")
+    ] = 0,  # at most SQLite's largest integer
+) -> JobList:
+    """The newest ``limit`` jobs after the first ``offset``; ``next_offset`` is where the next page starts
+    (null on the last). Jobs submitted while paging shift later pages: a job may show up twice."""
+    jobs = queue.list(limit + 1, offset)  # one more: whether there is a next page
+    more = len(jobs) > limit
+    return JobList(jobs=[public_job(j) for j in jobs[:limit]], next_offset=offset + limit if more else None)
 
 
 @one.get("/{job_id}", response_model=Job, summary="A job's state and progress")

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from .. import surface_import
 from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, item_router, write_router
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
-from ..uploads import save_upload
+from ..uploads import save_upload, upload_name
 
 router = APIRouter(prefix="/api/surfaces", tags=["surfaces"])
 writes = write_router(router.prefix, router.tags)
@@ -83,6 +83,7 @@ def download(entry: EntryDep) -> FileResponse:
             "max_import_points), or a form that cannot be read",
         },
         413: {"model": Error, "description": "larger than max_upload_mb"},
+        422: {"model": Error, "description": "a file name with control or text-direction characters"},
         503: {"model": Error, "description": "other imports are being checked; retry"},
     },
 )
@@ -92,9 +93,9 @@ async def import_surface(
     settings: SettingsDep,
     request: Request,
 ) -> SurfaceSummary:
+    stem = Path(upload_name(file) or "surface").stem
     tmp = await save_upload(file, settings.uploads_dir, ".h5")
     try:
-        stem = Path(file.filename or "surface").stem
         return await surface_import.import_surface(tmp, stem, catalog, settings, request.app.state.import_gate)
     finally:
         tmp.unlink(missing_ok=True)

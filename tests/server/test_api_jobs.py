@@ -250,12 +250,25 @@ def test_queue_limit(idle: ThreadServer):
             429,
             {
                 "detail": "2 jobs are queued or running, the server's limit "
-                "max_queued_jobs=2; wait for some to finish or cancel one"
+                "max_queued_jobs=2; wait for one to finish or cancel one"
             },
         )
         assert c.post("/api/jobs", json=job_request(sample_seed=1)).status_code == 200  # existing: still answered
         for job in (first, second):
             c.delete(f"/api/jobs/{job.json()['id']}")
+
+
+def test_a_queue_limit_of_one_job_says_one_job(tmp_path: Path, tiny_npz: Path):
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz, max_queued_jobs=1)) as server, server.client() as c:
+        assert c.post("/api/jobs", json=job_request(sample_seed=1)).status_code == 202
+        r = c.post("/api/jobs", json=job_request(sample_seed=2))
+        assert (r.status_code, r.json()) == (
+            429,
+            {
+                "detail": "1 job is queued or running, the server's limit max_queued_jobs=1; "
+                "wait for one to finish or cancel one"
+            },
+        )
 
 
 MODELS = ", ".join(list_models())
@@ -324,6 +337,24 @@ MODELS = ", ".join(list_models())
         ({"directions": {"same_dir": True}, "y": None}, 422, "same_dir needs a 2-D grid (a y axis)"),
         ({"hessian": {"tol": 2}}, 422, "hessian.tol: Input should be less than 1"),
         ({"hessian": {"method": "power"}}, 422, "hessian.method: Input should be 'lanczos' or 'reference'"),
+        (
+            {"name": "resnet\u202e4pm.exe"},
+            422,
+            "name: holds U+202E (RIGHT-TO-LEFT OVERRIDE), a control or text-direction character; remove it",
+        ),
+        (
+            {"name": "\u2067isolated"},
+            422,
+            "name: holds U+2067 (RIGHT-TO-LEFT ISOLATE), a control or text-direction character; remove it",
+        ),
+        ({"name": "two\nlines"}, 422, "name: holds U+000A, a control or text-direction character; remove it"),
+        ({"name": "red \x1b[31m"}, 422, "name: holds U+001B, a control or text-direction character; remove it"),
+        (
+            {"name": "a\u2028b"},
+            422,
+            "name: holds U+2028 (LINE SEPARATOR), a control or text-direction character; remove it",
+        ),
+        ({"name": "n" * 201}, 422, "name: String should have at most 200 characters"),
     ],
 )
 def test_job_requests_refused(idle: ThreadServer, change: dict, status: int, detail: str):
@@ -421,6 +452,14 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
         assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")
         r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "m" * 10_000})
         assert (r.status_code, r.json()) == (422, {"detail": "model: String should have at most 100 characters"})
+        r = c.post("/api/checkpoints", files={"file": ("g\u202etp.exe", good.read_bytes())}, data={"model": "tinycnn"})
+        assert (r.status_code, r.json()) == (
+            422,
+            {
+                "detail": "the file's name holds U+202E (RIGHT-TO-LEFT OVERRIDE), a control or text-direction "
+                "character; remove it"
+            },
+        )
         assert not list(idle.settings.checkpoints_dir.glob("*")) and not list(idle.settings.uploads_dir.glob("*"))
         cid = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "tinycnn"}).json()[
             "id"
@@ -491,3 +530,76 @@ def test_config_states_each_limit_a_refusal_names(idle: ThreadServer):
         for name, change in limits.items():
             r = c.post("/api/jobs", json=job_request(**change))
             assert r.status_code == 422 and f"{name}={stated[name]}" in r.json()["detail"], r.text
+
+
+def test_jobs_are_listed_a_page_at_a_time(tmp_path: Path, tiny_npz: Path):
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz)) as server, server.client() as c:
+        submitted = [c.post("/api/jobs", json=job_request(sample_seed=s)).json()["id"] for s in range(5)]
+        everything = c.get("/api/jobs").json()
+        assert [j["id"] for j in everything["jobs"]] == submitted[::-1]  # newest first
+        assert everything["next_offset"] is None
+        pages, offset = [], 0
+        while offset is not None:
+            page = c.get("/api/jobs", params={"limit": 2, "offset": offset}).json()
+            pages.append([j["id"] for j in page["jobs"]])
+            offset = page["next_offset"]
+        assert pages == [submitted[4:2:-1], submitted[2:0:-1], submitted[:1]]
+        assert c.get("/api/jobs", params={"offset": 5}).json() == {"jobs": [], "next_offset": None}
+        assert c.get("/api/jobs", params={"offset": 2**63 - 1}).json() == {"jobs": [], "next_offset": None}
+        assert c.get("/api/jobs", params={"limit": 1000}).json() == everything
+        for params, detail in (
+            ({"limit": 0}, "query.limit: Input should be greater than or equal to 1"),
+            ({"limit": 1001}, "query.limit: Input should be less than or equal to 1000"),
+            ({"offset": -1}, "query.offset: Input should be greater than or equal to 0"),
+            ({"offset": 2**63}, "query.offset: Input should be less than or equal to 9223372036854775807"),  # was a 500
+            ({"limit": "all"}, "query.limit: Input should be a valid integer, unable to parse string as an integer"),
+        ):
+            r = c.get("/api/jobs", params=params)
+            assert (r.status_code, r.json()) == (422, {"detail": detail})
+        listing = c.get("/openapi.json").json()["paths"]["/api/jobs"]["get"]["parameters"]
+        assert {p["name"]: (p["schema"].get("maximum"), p["schema"]["default"]) for p in listing} == {
+            "limit": (1000, 200),
+            "offset": (2**63 - 1, 0),
+        }
+
+
+def test_a_title_of_any_script_is_kept_as_given(idle: ThreadServer):
+    """Titles refuse control and text-direction characters only: right-to-left text, accents and emoji
+    joined with zero-width joiners are titles like any other."""
+    title = "\u05e9\u05dc\u05d5\u05dd r\u00e9sum\u00e9 \U0001f469\u200d\U0001f52c"
+    with idle.client(TOKEN) as c:
+        r = c.post("/api/jobs", json=job_request(sample_seed=21, name=title))
+        assert r.status_code == 202, r.text
+        assert r.json()["request"]["name"] == title
+        assert c.get(f"/api/surfaces/{r.json()['surface_id']}").status_code == 404  # no points yet
+        c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_blank_title_gives_the_surface_its_default_title(busy: ThreadServer):
+    """Spaces around a title are dropped: one of spaces only is no title (the viewer shows the default too)."""
+    with busy.client() as c:
+        r = c.post("/api/jobs", json=job_request(sample_seed=31, samples=10, x="-1:1:2", y=None, name="   "))
+        assert r.status_code == 202 and r.json()["request"]["name"] == "", r.text
+        wait_state(c, r.json()["id"], ("done",))
+        assert c.get(f"/api/surfaces/{r.json()['surface_id']}").json()["name"] == "tinycnn on tiny (train)"
+        r = c.post("/api/jobs", json=job_request(sample_seed=32, samples=10, x="-1:1:2", y=None, name=" a title\t "))
+        assert r.json()["request"]["name"] == "a title"
+        c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_job_stored_before_titles_were_checked_is_still_listed(tmp_path: Path, tiny_npz: Path):
+    """A title accepted by an older version stays readable (the check refuses new ones only)."""
+    from server.jobspec import build_spec
+    from server.schemas import JobRequest
+    from server.uploads import CheckpointStore
+    from workers.jobqueue import JobQueue
+
+    settings = make_settings(tmp_path / "data", tiny_npz)
+    with ThreadServer(settings) as server, server.client() as c:
+        request = JobRequest(**job_request())
+        spec, _, _ = build_spec(request, settings, CheckpointStore(settings.checkpoints_dir))
+        stored = {**request.model_dump(mode="json"), "name": "old\u202etitle"}  # as an older version kept it
+        JobQueue(settings.data_dir).submit("k", stored, spec.model_dump(mode="json"), "old", "surfaces/old.h5", 25, 5)
+        r = c.get("/api/jobs")
+        assert r.status_code == 200, r.text
+        assert [j["request"]["name"] for j in r.json()["jobs"]] == ["old\u202etitle"]

@@ -152,6 +152,18 @@ HOSTILE = {
     "recipe-nan": (recipe_attr('{"spec": {"samples": 1}, "lr": NaN}'), "recipe.lr is nan; values must be finite"),
     "recipe-no-norm": (recipe_without("norm"), "recipe.spec.directions.norm must be a string"),
     "recipe-model-5": (recipe_without(model=5), "recipe.spec.model must be a string, not 5"),
+    "recipe-model-rlo": (  # shown in the catalog as the model: it must read as what it is
+        recipe_without(model="tinycnn\u202e"),
+        "recipe.spec.model holds U+202E (RIGHT-TO-LEFT OVERRIDE), a control or text-direction character; remove it",
+    ),
+    "recipe-dataset-escape": (
+        recipe_without(dataset="tiny\x1b[2J"),
+        "recipe.spec.dataset holds U+001B, a control or text-direction character; remove it",
+    ),
+    "recipe-norm-newline": (
+        recipe_without(directions={**RECIPE["spec"]["directions"], "norm": "filter\nforged line"}),
+        "recipe.spec.directions.norm holds U+000A, a control or text-direction character; remove it",
+    ),
     "nan-x": (nan_coordinates, "xcoordinates holds NaN or infinite values"),
     "too-many-points": (
         too_many_points,
@@ -267,3 +279,25 @@ def test_fuzzed_imports_never_fail_the_server_nor_leave_files(site: ThreadServer
             listing = c.get("/api/surfaces")
             assert listing.status_code == 200 and listing.json()["unreadable"] == {}
     assert outcomes.get(400, 0) >= 10  # the mutants are mostly malformed
+
+
+@pytest.mark.parametrize(
+    "name, detail",
+    [
+        ("loss\u202egnp.h5", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("loss\x1b[31m.h5", "U+001B"),  # a terminal escape
+        ("loss\u2066.h5", "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+    ],
+)
+def test_a_file_name_that_would_disguise_its_title_is_refused(site: ThreadServer, tmp_path: Path, name, detail):
+    """An imported surface is titled by its file's name: one with control or text-direction characters is
+    refused (as a job's name is), and nothing is stored."""
+    before = stored(site)
+    r = post(site, valid_surface(tmp_path / "s.h5"), name)
+    assert (r.status_code, r.json()) == (
+        422,
+        {"detail": f"the file's name holds {detail}, a control or text-direction character; remove it"},
+    )
+    assert stored(site) == before
+    r = post(site, tmp_path / "s.h5", "\u05de\u05e4\u05d4 r\u00e9sum\u00e9.h5")  # right-to-left letters are text
+    assert r.status_code == 201 and r.json()["name"] == "\u05de\u05e4\u05d4 r\u00e9sum\u00e9", r.text

@@ -17,6 +17,7 @@ from support import REPO, free_port, wait_for
 
 from server.cli import main
 from workers.jobqueue import JobQueue
+from workers.zoo import list_models
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
@@ -89,7 +90,32 @@ def test_serve_refuses_a_device_its_worker_cannot_use(tmp_path: Path, flags, env
             {"LOSSATLAS_MAX_POINTS": "abc"},
             "--max-points or LOSSATLAS_MAX_POINTS: Input should be a valid integer, unable to parse string as an integer",
         ),
-        ("serve", {"LOSSATLAS_DATASETS": "{bad"}, "LOSSATLAS_DATASETS is not valid JSON (Expecting property name"),
+        (
+            "serve",
+            {"LOSSATLAS_DATASETS": "{bad"},
+            "LOSSATLAS_DATASETS is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 "
+            '(char 1)); it must be a JSON object of {"name": {"kind": ..., "root": ...}}, for example '
+            '{"cifar10": {"kind": "cifar10-jpeg", "root": "/data/cifar10-jpeg.tar.xz"}}',
+        ),
+        (
+            "serve",
+            {"LOSSATLAS_DATASETS": '["tiny"]'},
+            'LOSSATLAS_DATASETS: must be a JSON object of {"name": {"kind": ..., "root": ...}}, for example '
+            '{"cifar10": {"kind": "cifar10-jpeg", "root": "/data/cifar10-jpeg.tar.xz"}}',
+        ),
+        *[
+            (
+                "serve",
+                {"LOSSATLAS_MODELS": models},
+                'LOSSATLAS_MODELS: must be a JSON list of zoo model names, for example ["tinycnn", "resnet56"]',
+            )
+            for models in ("tinycnn", "tinycnn,resnet20", '"tinycnn"', '{"tinycnn": 1}')
+        ],
+        (
+            "worker",
+            {"LOSSATLAS_MODELS": '["tinycnn", "nosuch"]'},
+            f"LOSSATLAS_MODELS: the zoo has no model 'nosuch'; choose from: {', '.join(list_models())}",
+        ),
         ("worker", {"LOSSATLAS_LEASE_S": "-1"}, "LOSSATLAS_LEASE_S: Input should be greater than 0"),
     ],
 )

@@ -153,6 +153,10 @@ def test_a_pca_job_on_a_gallery_run_equals_the_engine_on_its_files(run_gallery, 
                 "grid": "-4:1:3 x -2:2:3",
             }
         ]  # short-path: fewer than 3 checkpoints; no-final: its final model is missing; plain: not a path
+        assert [(g.id, g.title) for g in listed.gallery] == [
+            ("tiny-path", "Path tiny-path: final weights"),  # told apart from the path (the run) in a list
+            ("short-path", "Path short-path: final weights"),
+        ]
         request = job_request(directions={"kind": "pca", "run": "tiny-path"}, x="-4:1:3", y="-2:2:3", samples=50)
         r = c.post("/api/jobs", json=request)
         assert r.status_code == 202, r.text

@@ -1,0 +1,91 @@
+"""A job's data: more samples than a split holds are refused at submission where the dataset's split sizes
+are known (the standard datasets), by the worker once it has read the data otherwise; data that does not
+fit the model fails the job in words an API user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serverkit import ThreadServer, job_request, make_settings
+
+from server.settings import DatasetSource
+from workers.jobloop import Worker
+from workers.jobqueue import JobQueue
+
+# the datasets' published sizes (torchvision's documentation), not read from the engine's table
+PUBLISHED = {"cifar10": (50000, 10000), "cifar10-jpeg": (50000, 10000), "mnist": (60000, 10000)}
+
+
+@pytest.fixture(scope="module")
+def sized(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[ThreadServer]:
+    """Datasets of each kind under names of the server's own; their roots exist but hold nothing (a
+    refusal at submission reads no data). No worker: accepted jobs stay queued."""
+    root = tmp_path_factory.mktemp("sized")
+    empty = root / "empty"
+    empty.mkdir()
+    datasets = {
+        "tiny": DatasetSource(kind="tensors", root=tiny_npz),
+        "cifar": DatasetSource(kind="cifar10", root=empty),
+        "jpegs": DatasetSource(kind="cifar10-jpeg", root=empty),
+        "digits": DatasetSource(kind="mnist", root=empty),
+        "clothes": DatasetSource(kind="fashion-mnist", root=empty),
+    }
+    settings = make_settings(root / "data", tiny_npz, max_samples=100_000, max_queued_jobs=50, datasets=datasets)
+    with ThreadServer(settings) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    "dataset, split, samples, detail",
+    [
+        ("digits", "train", 60_001, "asked for 60001 samples but the digits train split has only 60000"),
+        ("digits", "test", 10_001, "asked for 10001 samples but the digits test split has only 10000"),
+        ("clothes", "train", 60_001, "asked for 60001 samples but the clothes train split has only 60000"),
+        ("cifar", "train", 50_001, "asked for 50001 samples but the cifar train split has only 50000"),
+        ("jpegs", "test", 10_001, "asked for 10001 samples but the jpegs test split has only 10000"),
+        ("jpegs", "both", 20_000, "asked for 20000 samples but the jpegs test split has only 10000"),
+    ],
+)
+def test_more_samples_than_a_known_split_holds_is_refused_at_submission(
+    sized: ThreadServer, dataset: str, split: str, samples: int, detail: str
+):
+    with sized.client() as c:
+        before = c.get("/api/jobs").json()
+        r = c.post("/api/jobs", json=job_request(dataset=dataset, split=split, samples=samples, x="-1:1:2", y=None))
+        assert (r.status_code, r.json()) == (422, {"detail": detail})
+        assert c.get("/api/jobs").json() == before
+
+
+@pytest.mark.parametrize("kind, dataset", [("cifar10", "cifar"), ("cifar10-jpeg", "jpegs"), ("mnist", "digits")])
+def test_a_whole_split_is_accepted(sized: ThreadServer, kind: str, dataset: str):
+    train, test = PUBLISHED[kind]
+    with sized.client() as c:
+        for split, samples in (("train", train), ("test", test)):
+            r = c.post("/api/jobs", json=job_request(dataset=dataset, split=split, samples=samples, x="-1:1:2", y=None))
+            assert r.status_code == 202, r.text
+            c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_split_of_unknown_size_is_checked_by_the_worker(sized: ThreadServer):
+    """A tensors file's splits are known once read: the job is queued, and fails naming the split's size."""
+    with sized.client() as c:
+        r = c.post("/api/jobs", json=job_request(split="test", samples=301, x="-1:1:2", y=None))
+        assert r.status_code == 202, r.text
+        Worker(JobQueue(sized.settings.data_dir), "w-sizes").run(once=True)
+        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+    assert (job["state"], job["error"]) == ("failed", "asked for 301 samples but the test split has only 300")
+
+
+def test_data_that_does_not_fit_the_model_fails_the_job_in_words_of_the_api(sized: ThreadServer):
+    """The engine's message names no command-line option (the API has none): the job's dataset or model."""
+    with sized.client() as c:
+        r = c.post("/api/jobs", json=job_request(model="tinycnn_mnist", samples=10, x="-1:1:2", y=None))
+        assert r.status_code == 202, r.text
+        Worker(JobQueue(sized.settings.data_dir), "w-shape").run(once=True)
+        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+    assert job["state"] == "failed"
+    assert job["error"].startswith("the train samples (shape (3, 16, 16)) do not fit model 'tinycnn_mnist' (")
+    assert job["error"].endswith("); give data of the shape the model was built for, or another model")
+    assert "--" not in job["error"]
