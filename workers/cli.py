@@ -639,10 +639,15 @@ def run_train(args: argparse.Namespace) -> int:
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
-        bar = bars.setdefault(epoch, ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}"))
-        bar.update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # tqdm measures the rate
+        if epoch not in bars:  # one bar per epoch (setdefault would build, and leave open, one per step)
+            bars[epoch] = ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}")
+        bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
 
-    result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
+    try:
+        result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
+    finally:  # an interrupted epoch's bar shows where it stopped
+        for bar in bars.values():
+            bar.close()
     print(f"lossatlas: weights in {result.checkpoint}", file=sys.stderr)
     return 0
 
