@@ -413,6 +413,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
             progress=show,
             overwrite=args.overwrite,
             ray=args.ray,
+            log=lambda message: print(f"lossatlas: {message}", file=sys.stderr, flush=True),
             **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
     except StaleSurfaceError as e:
