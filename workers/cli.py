@@ -378,6 +378,15 @@ class _Display:
         if self.bar is not None:
             self.bar.close()
 
+    def result(self, surface, out: Path) -> str:
+        """The run's last line: what the file holds, or that it was complete already (nothing reported)."""
+        if self.bar is None and surface.is_complete:
+            return (
+                f"lossatlas: nothing computed: {out} already holds all {counted(surface.done.size, 'point')} "
+                "of this computation (--overwrite recomputes them)"
+            )
+        return f"lossatlas: {int(surface.done.sum())}/{counted(surface.done.size, 'point')} in {out}"
+
 
 def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
@@ -422,11 +431,10 @@ def run_trajectory(args: argparse.Namespace) -> int:
         ) from None
     finally:
         show.close()
-    done = int(surface.done.sum())
     t = surface.trajectory
     if t is not None and args.proj_file:
         write_projection(args.proj_file, t.x, t.y)
-    line = f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}"
+    line = show.result(surface, out)
     if t is not None:
         ratios = ", ".join(
             f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
@@ -482,8 +490,7 @@ def run_compute(args: argparse.Namespace) -> int:
         ) from None
     finally:
         show.close()
-    done = int(surface.done.sum())
-    print(f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}", file=sys.stderr)
+    print(show.result(surface, out), file=sys.stderr)
     if h is not None:
         report_curvature(surface, h)
     check = surface.recipe.get("compute", {}).get("fast_check")

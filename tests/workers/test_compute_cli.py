@@ -72,8 +72,22 @@ def test_compute_writes_a_surface(tmp_path, tensors_npz):
     assert s.done.all() and s.shape == (2, 3)
     assert set(s.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
     assert err.startswith(f"lossatlas: tinycnn on tensors/both, 6 points -> {out}\n")
-    assert "6/6 pts" in err and "6/6 points in" in err
+    assert "6/6 pts (100%)" in err and "6/6 points in" in err
+    assert "\r" not in err and "\x1b" not in err  # stderr is a pipe: plain lines, no bar redrawn in place
     assert (tmp_path / "s.dirs.h5").exists()
+
+
+def test_a_rerun_of_a_complete_file_says_nothing_was_computed_and_where(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out)) == 0
+    capsys.readouterr()
+    before = out.stat().st_mtime_ns
+    assert main(compute_args(tensors_npz, out)) == 0
+    assert capsys.readouterr().err == (
+        f"lossatlas: nothing computed: {out} already holds all 3 points of this computation "
+        "(--overwrite recomputes them)\n"
+    )
+    assert out.stat().st_mtime_ns == before
 
 
 def test_a_one_point_surface_is_counted_as_one_point(tmp_path, tensors_npz, capsys):

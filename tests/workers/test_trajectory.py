@@ -164,6 +164,10 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
     before = out.stat().st_mtime_ns
     assert main(argv) == 0  # finished: nothing recomputed, nothing rewritten
     assert out.stat().st_mtime_ns == before
+    assert capsys.readouterr().err.startswith(
+        f"lossatlas: nothing computed: {out} already holds all 9 points of this computation (--overwrite "
+        "recomputes them); path of 12 checkpoints, epoch_0 to epoch_11"
+    )
 
     torch.save({"state_dict": planar_path(model, "weights", coeffs[:1], seed=5)[0]}, run / "epoch_3.pt")
     with pytest.raises(SystemExit) as exit_info:
