@@ -668,12 +668,17 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
     b.add_argument(
         "--tier",
-        default="cpu",
         choices=(*TIERS, "all"),
         help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
-        "precomputed/build_gpu.py) or all",
+        "precomputed/build_gpu.py) or all; with --only, the ids' own tier unless given",
     )
-    b.add_argument("--only", action="append", help="build only this entry id (repeatable; default: the whole tier)")
+    b.add_argument(
+        "--only",
+        action="append",
+        metavar="ID",
+        help="build only this entry id, whatever its tier (repeatable; default: every entry of --tier); "
+        "given with --tier, an id of another tier is refused",
+    )
     b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
     b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")

@@ -271,6 +271,16 @@ def test_gallery_build_takes_threads_as_compute_does(capsys):
     assert last == "lossatlas gallery build: error: argument --threads: '-1' is not a number of threads (1 or more)"
 
 
+def test_gallery_build_refuses_an_only_id_outside_the_tier_given(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["gallery", "build", "--tier", "cpu", "--only", "resnet56-gpu"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "lossatlas gallery build: error: --only resnet56-gpu is an entry of tier gpu, not cpu: give --tier gpu "
+        "(or all), or leave out --tier\n"
+    )
+
+
 def test_errors_name_the_whole_command(capsys):
     with pytest.raises(SystemExit) as e:
         main(["gallery", "build", "--only", "nope"])
