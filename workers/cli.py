@@ -528,8 +528,8 @@ def report_curvature(surface, hessian: HessianSpec) -> None:
         line += (
             f" (Lanczos residuals up to {residual:.2g} of the spectral radius)"
             if residual is not None
-            else " (Lanczos residuals not recorded: points computed on Ray actors or by an older version are not "
-            "checked against --hessian-tol)"
+            else " (Lanczos residuals not recorded: points computed by an older version are not checked against "
+            "--hessian-tol)"
         )
     c = surface.attrs.get("curvature")
     if c:
