@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import inspect
 import sys
 from collections.abc import Callable
@@ -778,9 +779,34 @@ def _join_axis_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse a ``--option`` the (sub)command does not know, naming the closest one it does: argparse says
+    only "unrecognized arguments" under the top command's usage, or, when the typo is of a required option
+    (``--modle``), that the option is missing."""
+    for token in argv:
+        if token == "--":
+            return
+        commands = _subcommands(parser)
+        if token in commands:
+            parser = commands[token]
+        elif token.startswith("--"):
+            name = token.split("=", 1)[0]
+            known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+            if not any(o.startswith(name) for o in known):  # argparse takes a unique prefix of an option too
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]}?" if close else f"{parser.prog} --help lists the options"
+                parser.error(f"unrecognized option {name}: {hint}")
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
-    args = parser.parse_args(_join_axis_values(sys.argv[1:] if argv is None else list(argv)))
+    argv = _join_axis_values(sys.argv[1:] if argv is None else list(argv))
+    check_options(parser, argv)
+    args = parser.parse_args(argv)
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     try:
         return args.func(args)

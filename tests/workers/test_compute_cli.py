@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from workers import SurfaceSpec, compute_surface, read_surface
-from workers.cli import main
+from workers.cli import build_parser, check_options, main
 
 LOSSATLAS = Path(sys.executable).with_name("lossatlas")
 COMMAND = [str(LOSSATLAS)] if LOSSATLAS.exists() else [sys.executable, "-m", "workers.cli"]
@@ -279,6 +279,37 @@ def test_gallery_build_refuses_an_only_id_outside_the_tier_given(capsys):
         "lossatlas gallery build: error: --only resnet56-gpu is an entry of tier gpu, not cpu: give --tier gpu "
         "(or all), or leave out --tier\n"
     )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["compute", "--modle", "tinycnn", "--out", "s.h5"],
+            "lossatlas compute: error: unrecognized option --modle: did you mean --model?",
+        ),
+        (
+            ["compute", "--model", "tinycnn", "--sampels=5"],
+            "lossatlas compute: error: unrecognized option --sampels: did you mean --samples?",
+        ),
+        (
+            ["gallery", "build", "--tire", "cpu"],
+            "lossatlas gallery build: error: unrecognized option --tire: did you mean --tier?",
+        ),
+        (
+            ["train", "--zzz"],
+            "lossatlas train: error: unrecognized option --zzz: lossatlas train --help lists the options",
+        ),
+        (["--verison"], "lossatlas: error: unrecognized option --verison: did you mean --version?"),
+    ],
+)
+def test_a_mistyped_option_is_named_with_the_closest_one(tmp_path, capsys, argv, message):
+    """argparse blamed a mistyped required option as missing, and others under the top command's usage."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == message
+    parser = build_parser()  # what argparse takes stays taken: a unique prefix, a value after --
+    check_options(parser, ["compute", "--samp", "5", "--x=-1:1:3", "--", "--anything"])
 
 
 def test_errors_name_the_whole_command(capsys):
