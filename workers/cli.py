@@ -90,11 +90,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
-    p.add_argument(
-        "--download",
-        action="store_true",
-        help=f"let torchvision download the dataset ({', '.join(DOWNLOADABLE)}; the others are read from --data-root)",
-    )
+    add_download_argument(p)
     p.add_argument(
         "--split",
         default="train",
@@ -303,11 +299,7 @@ def spec_fields(args: argparse.Namespace) -> dict:
             raise ValueError(f"{flag} sizes the grid around a training path: use it with --directions pca")
         if value is not None and (args.x or args.y):
             raise ValueError(f"{flag} sizes the grid only when --x/--y are not given: drop {flag} or --x/--y")
-    if args.download and args.data not in DOWNLOADABLE:
-        raise ValueError(
-            f"--download fetches {', '.join(DOWNLOADABLE)} through torchvision; --data {args.data} is read from "
-            "--data-root as it is: drop --download"
-        )
+    check_download(args)
     if kind == "pca":
         if not args.checkpoints:
             raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
@@ -345,6 +337,22 @@ def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
     if args.x is None:
         raise ValueError("--x is required (min:max:num, e.g. -1:1:51); only --directions pca chooses it from the path")
     return SurfaceSpec(**spec_fields(args))
+
+
+def add_download_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help=f"let torchvision download the dataset ({', '.join(DOWNLOADABLE)}; the others are read from --data-root)",
+    )
+
+
+def check_download(args: argparse.Namespace) -> None:
+    if args.download and args.data not in DOWNLOADABLE:
+        raise ValueError(
+            f"--download fetches {', '.join(DOWNLOADABLE)} through torchvision; --data {args.data} is read from "
+            "--data-root as it is: drop --download"
+        )
 
 
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
@@ -571,6 +579,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
+    add_download_argument(p)
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training samples")
     p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
     p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
@@ -624,7 +633,13 @@ def run_train(args: argparse.Namespace) -> int:
     model_args = parse_model_args(args.model_args)
     build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
+    check_download(args)
     set_threads(args)
+    if args.download:  # into the data cache, where training reads it (the run's recipe does not change)
+        from .data import load_raw
+
+        for split in ("train", "test"):
+            load_raw(args.data, split, args.data_root, download=True)
     cfg = TrainConfig(
         model=args.model,
         model_args=model_args,

@@ -312,6 +312,19 @@ def test_a_mistyped_option_is_named_with_the_closest_one(tmp_path, capsys, argv,
     check_options(parser, ["compute", "--samp", "5", "--x=-1:1:3", "--", "--anything"])
 
 
+def test_train_download_is_refused_for_data_read_from_data_root(tmp_path, tensors_npz, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(
+            ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(tensors_npz), "--download"]
+            + ["--out", str(tmp_path / "run")]
+        )
+    assert e.value.code == 2 and capsys.readouterr().err == (
+        "lossatlas train: error: --download fetches cifar10, mnist, fashion-mnist through torchvision; --data "
+        "tensors is read from --data-root as it is: drop --download\n"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_errors_name_the_whole_command(capsys):
     with pytest.raises(SystemExit) as e:
         main(["gallery", "build", "--only", "nope"])
