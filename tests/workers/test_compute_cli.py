@@ -123,6 +123,10 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
         (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
         (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
+        (
+            ["--mean", "0.5,0.5", "--std", "0.2,0.2"],  # was a torch RuntimeError's traceback
+            "normalization mean has 2 values for images of 3 channels: give one per channel (--mean/--std)",
+        ),
         (["--dir-file", "d.h5", "--norm", "layer"], "--norm makes new directions; --dir-file uses its own as they are"),
         (["--dir-file", "d.h5", "--seed", "5"], "--seed makes new directions; --dir-file uses its own as they are"),
     ],
