@@ -333,10 +333,32 @@ def spec_fields(args: argparse.Namespace) -> dict:
     )
 
 
+_SPEC_FLAGS = {
+    "dataset": "--data",
+    "kind": "--directions",
+    **{k: f"--{v.replace('_', '-')}" for k, v in _HESSIAN_OPTIONS.items()},
+}
+
+
+def surface_spec(fields: dict) -> SurfaceSpec:
+    """The spec of ``compute``'s options; a field it refuses is named by its option (``--samples: ...``)."""
+    try:
+        return SurfaceSpec.model_validate(fields)
+    except ValidationError as e:
+        parts = []
+        for error in e.errors():
+            loc = [str(part) for part in error["loc"]]
+            field = loc[1] if loc[0:1] in (["directions"], ["hessian"]) and len(loc) > 1 else loc[0] if loc else ""
+            flag = _SPEC_FLAGS.get(field, f"--{field.replace('_', '-')}")
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{flag}: {message}" if field else message)
+        raise ValueError("; ".join(parts)) from None
+
+
 def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
     if args.x is None:
         raise ValueError("--x is required (min:max:num, e.g. -1:1:51); only --directions pca chooses it from the path")
-    return SurfaceSpec(**spec_fields(args))
+    return surface_spec(spec_fields(args))
 
 
 def add_download_argument(p: argparse.ArgumentParser) -> None:
@@ -417,11 +439,10 @@ def run_trajectory(args: argparse.Namespace) -> int:
         check_not_an_input(args.proj_file, [*inputs, ("the --out", args.out)], "--proj-file")
     set_threads(args)
     out = Path(args.out)
-    surface_spec = SurfaceSpec.model_validate({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
-    h = surface_spec.hessian
+    spec = surface_spec({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
+    h = spec.hessian
     show = _Display(
-        f"lossatlas: {args.model} in the PCA plane of its training path"
-        f"{hessian_words(h, surface_spec.splits[0])} -> {out}"
+        f"lossatlas: {args.model} in the PCA plane of its training path{hessian_words(h, spec.splits[0])} -> {out}"
     )
     try:
         surface = compute_trajectory(

@@ -103,7 +103,7 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
     proc = lossatlas(*compute_args(tensors_npz, tmp_path / "s.h5", "--y", "1:-1:3"))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert err.strip().splitlines() == ["lossatlas compute: error: y: axis min must be below max, got 1.0:-1.0"]
+    assert err.strip().splitlines() == ["lossatlas compute: error: --y: axis min must be below max, got 1.0:-1.0"]
     assert not (tmp_path / "s.h5").exists()
 
 
@@ -114,7 +114,9 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
             ["--norm", "filters"],
             "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')",
         ),
-        (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+        (["--x", "-1:1"], "error: --x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+        (["--samples", "0"], "error: --samples: Input should be greater than or equal to 1"),  # was 'samples: '
+        (["--batch-size", "0"], "error: --batch-size: Input should be greater than or equal to 1"),
         (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
         (["--data-root", "missing.npz"], "missing.npz"),
         (["--samples", "99999"], "asked for 99999 samples but the train split has only 40"),
@@ -193,6 +195,7 @@ def path_dir(tmp_path) -> Path:
     [
         (["--grid-num", "0"], "argument --grid-num: '0' is not a number of points per axis (1 or more)"),
         (["--margin", "-1"], "margin must be at least 0, got -1.0"),
+        (["--samples", "0"], "--samples: Input should be greater than or equal to 1"),
         (
             ["--proj-file", "{dir}/nodir/p.h5"],
             "the directory of --proj-file {dir}/nodir/p.h5 does not exist; create {dir}/nodir first or choose another --proj-file",
