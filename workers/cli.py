@@ -401,7 +401,7 @@ class _Display:
     def __call__(self, p) -> None:
         if self.bar is None:
             print(self.header, file=sys.stderr, flush=True)
-            self.bar = ProgressBar(p.total)
+            self.bar = ProgressBar(p.total, close_at_total=False)  # the centre's curvature summary comes after
         self.bar.update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
 
     def close(self) -> None:

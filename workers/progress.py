@@ -66,13 +66,15 @@ class _TqdmBar:
 
 class _LogLines:
     """Plain lines for a log: ``desc: done/total unit (pct%), rate unit/s, left eta, extra``, written when
-    ``interval`` seconds have passed since the last one, at the end, and on close if the last state is unshown."""
+    ``interval`` seconds have passed since the last one, when ``total`` is reached, and on close if the
+    last state is unshown."""
 
     def __init__(self, total: int, unit: str, stream: TextIO, desc: str | None, interval: float):
         self.total, self.unit, self._stream, self._interval = total, unit, stream, interval
         self._prefix = f"{desc}: " if desc else ""
         self._start = self._last = time.perf_counter()
         self._pending = ""  # the latest state, not yet written
+        self._reached = False  # total reached (and written)
 
     def show(self, done: int, rate: float | None, eta: float | None, extra: str) -> None:
         now = time.perf_counter()
@@ -86,8 +88,9 @@ class _LogLines:
             f"{self._prefix}{done}/{self.total} {self.unit} ({pct}%), {speed}, left {format_seconds(eta)}"
             + (f", {extra}" if extra else "")
         )
-        if done >= self.total or now - self._last >= self._interval:
+        if (done >= self.total and not self._reached) or now - self._last >= self._interval:
             self._write(now)
+        self._reached = self._reached or done >= self.total
 
     def _write(self, now: float) -> None:
         print(self._pending, file=self._stream, flush=True)
@@ -106,7 +109,8 @@ def _in_notebook() -> bool:
 class ProgressBar:
     """One bar; ``update(done, rate, eta, extra)`` moves it to ``done``. Without ``rate`` (None), the bar
     measures it. A terminal gets a tqdm bar, a notebook tqdm's widget, anything else plain lines at most
-    every ``interval`` seconds (and at the end)."""
+    every ``interval`` seconds (and at the end). The bar closes when ``done`` reaches ``total`` unless
+    ``close_at_total`` is False: then ``extra`` still shows work after the last step until :meth:`close`."""
 
     def __init__(
         self,
@@ -115,8 +119,9 @@ class ProgressBar:
         stream: TextIO | None = None,
         interval: float = 10.0,
         desc: str | None = None,
+        close_at_total: bool = True,
     ):
-        self._total, self.unit = total, unit
+        self._total, self.unit, self._close_at_total = total, unit, close_at_total
         out = stream or sys.stderr
         if getattr(out, "isatty", lambda: False)():
             self._shown: _TqdmBar | _LogLines = _TqdmBar(total, unit, out, desc)
@@ -134,7 +139,7 @@ class ProgressBar:
         if self._closed:
             return
         self._shown.show(done, rate, eta, extra)
-        if done >= self.total:
+        if done >= self.total and self._close_at_total:
             self.close()
 
     def close(self) -> None:

@@ -110,3 +110,25 @@ def test_a_finished_bar_always_ends_with_its_last_line(interval):
     for done in (1, 2, 3):
         bar.update(done, 1.0, 3.0 - done)
     assert out.getvalue().splitlines()[-1] == "3/3 pts (100%), 1.00 pts/s, left 00:00"
+
+
+def test_a_bar_kept_open_at_its_total_shows_the_work_after_the_last_point():
+    out = io.StringIO()
+    bar = ProgressBar(3, stream=out, interval=3600, close_at_total=False)
+    bar.update(3, 1.0, 0.0, "3 new")
+    bar.update(3, 1.0, 0.0, "top-k Lanczos step 1/100 at the centre")
+    bar.update(3, 1.0, 0.0, "density Lanczos step 40/40 at the centre")
+    bar.close()
+    assert out.getvalue().splitlines() == [
+        "3/3 pts (100%), 1.00 pts/s, left 00:00, 3 new",
+        "3/3 pts (100%), 1.00 pts/s, left 00:00, density Lanczos step 40/40 at the centre",
+    ]
+
+
+def test_compute_shows_the_centres_curvature_summary_after_the_last_point(tensors_npz, tmp_path, capsys):
+    """The summary (top-k, trace, density: up to ~160 Hessian-vector products) ran after a closed bar, unseen."""
+    argv = ["compute", "--model", "tinycnn", "--data", "tensors", "--data-root", str(tensors_npz), "--x", "-1:1:3"]
+    assert main([*argv, "--hessian", "--hessian-steps", "4", "--out", str(tmp_path / "s.h5")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    done = next(i for i, line in enumerate(lines) if line.startswith("3/3 pts (100%)"))
+    assert lines[done + 1].startswith("3/3 pts (100%)") and lines[done + 1].endswith(" at the centre")
