@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import inspect
 import sys
 from collections.abc import Callable
@@ -89,11 +90,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="model weights (.t7/.pt/.pth; loaded with weights_only)")
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
-    p.add_argument(
-        "--download",
-        action="store_true",
-        help=f"let torchvision download the dataset ({', '.join(DOWNLOADABLE)}; the others are read from --data-root)",
-    )
+    add_download_argument(p)
     p.add_argument(
         "--split",
         default="train",
@@ -302,11 +299,7 @@ def spec_fields(args: argparse.Namespace) -> dict:
             raise ValueError(f"{flag} sizes the grid around a training path: use it with --directions pca")
         if value is not None and (args.x or args.y):
             raise ValueError(f"{flag} sizes the grid only when --x/--y are not given: drop {flag} or --x/--y")
-    if args.download and args.data not in DOWNLOADABLE:
-        raise ValueError(
-            f"--download fetches {', '.join(DOWNLOADABLE)} through torchvision; --data {args.data} is read from "
-            "--data-root as it is: drop --download"
-        )
+    check_download(args)
     if kind == "pca":
         if not args.checkpoints:
             raise ValueError("--directions pca needs --checkpoints (files, a quoted glob or a train directory)")
@@ -340,10 +333,48 @@ def spec_fields(args: argparse.Namespace) -> dict:
     )
 
 
+_SPEC_FLAGS = {
+    "dataset": "--data",
+    "kind": "--directions",
+    **{k: f"--{v.replace('_', '-')}" for k, v in _HESSIAN_OPTIONS.items()},
+}
+
+
+def surface_spec(fields: dict) -> SurfaceSpec:
+    """The spec of ``compute``'s options; a field it refuses is named by its option (``--samples: ...``)."""
+    try:
+        return SurfaceSpec.model_validate(fields)
+    except ValidationError as e:
+        parts = []
+        for error in e.errors():
+            loc = [str(part) for part in error["loc"]]
+            field = loc[1] if loc[0:1] in (["directions"], ["hessian"]) and len(loc) > 1 else loc[0] if loc else ""
+            flag = _SPEC_FLAGS.get(field, f"--{field.replace('_', '-')}")
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{flag}: {message}" if field else message)
+        raise ValueError("; ".join(parts)) from None
+
+
 def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
     if args.x is None:
         raise ValueError("--x is required (min:max:num, e.g. -1:1:51); only --directions pca chooses it from the path")
-    return SurfaceSpec(**spec_fields(args))
+    return surface_spec(spec_fields(args))
+
+
+def add_download_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help=f"let torchvision download the dataset ({', '.join(DOWNLOADABLE)}; the others are read from --data-root)",
+    )
+
+
+def check_download(args: argparse.Namespace) -> None:
+    if args.download and args.data not in DOWNLOADABLE:
+        raise ValueError(
+            f"--download fetches {', '.join(DOWNLOADABLE)} through torchvision; --data {args.data} is read from "
+            "--data-root as it is: drop --download"
+        )
 
 
 def add_threads_argument(p: argparse.ArgumentParser) -> None:
@@ -370,13 +401,22 @@ class _Display:
     def __call__(self, p) -> None:
         if self.bar is None:
             print(self.header, file=sys.stderr, flush=True)
-            self.bar = ProgressBar(p.total)
+            self.bar = ProgressBar(p.total, close_at_total=False)  # the centre's curvature summary comes after
         self.bar.update(p.done, p.rate, p.eta, p.stage or f"{p.computed} new")
 
     def close(self) -> None:
         """End the bar's line (after an interruption too, so that the next message starts a line)."""
         if self.bar is not None:
             self.bar.close()
+
+    def result(self, surface, out: Path) -> str:
+        """The run's last line: what the file holds, or that it was complete already (nothing reported)."""
+        if self.bar is None and surface.is_complete:
+            return (
+                f"lossatlas: nothing computed: {out} already holds all {counted(surface.done.size, 'point')} "
+                "of this computation (--overwrite recomputes them)"
+            )
+        return f"lossatlas: {int(surface.done.sum())}/{counted(surface.done.size, 'point')} in {out}"
 
 
 def run_trajectory(args: argparse.Namespace) -> int:
@@ -399,11 +439,10 @@ def run_trajectory(args: argparse.Namespace) -> int:
         check_not_an_input(args.proj_file, [*inputs, ("the --out", args.out)], "--proj-file")
     set_threads(args)
     out = Path(args.out)
-    surface_spec = SurfaceSpec.model_validate({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
-    h = surface_spec.hessian
+    spec = surface_spec({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
+    h = spec.hessian
     show = _Display(
-        f"lossatlas: {args.model} in the PCA plane of its training path"
-        f"{hessian_words(h, surface_spec.splits[0])} -> {out}"
+        f"lossatlas: {args.model} in the PCA plane of its training path{hessian_words(h, spec.splits[0])} -> {out}"
     )
     try:
         surface = compute_trajectory(
@@ -413,6 +452,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
             progress=show,
             overwrite=args.overwrite,
             ray=args.ray,
+            log=lambda message: print(f"lossatlas: {message}", file=sys.stderr, flush=True),
             **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
     except StaleSurfaceError as e:
@@ -421,11 +461,10 @@ def run_trajectory(args: argparse.Namespace) -> int:
         ) from None
     finally:
         show.close()
-    done = int(surface.done.sum())
     t = surface.trajectory
     if t is not None and args.proj_file:
         write_projection(args.proj_file, t.x, t.y)
-    line = f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}"
+    line = show.result(surface, out)
     if t is not None:
         ratios = ", ".join(
             f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
@@ -481,8 +520,7 @@ def run_compute(args: argparse.Namespace) -> int:
         ) from None
     finally:
         show.close()
-    done = int(surface.done.sum())
-    print(f"lossatlas: {done}/{counted(surface.done.size, 'point')} in {out}", file=sys.stderr)
+    print(show.result(surface, out), file=sys.stderr)
     if h is not None:
         report_curvature(surface, h)
     check = surface.recipe.get("compute", {}).get("fast_check")
@@ -520,8 +558,8 @@ def report_curvature(surface, hessian: HessianSpec) -> None:
         line += (
             f" (Lanczos residuals up to {residual:.2g} of the spectral radius)"
             if residual is not None
-            else " (Lanczos residuals not recorded: points computed on Ray actors or by an older version are not "
-            "checked against --hessian-tol)"
+            else " (Lanczos residuals not recorded: points computed by an older version are not checked against "
+            "--hessian-tol)"
         )
     c = surface.attrs.get("curvature")
     if c:
@@ -562,6 +600,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data")
+    add_download_argument(p)
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training samples")
     p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
     p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
@@ -615,7 +654,13 @@ def run_train(args: argparse.Namespace) -> int:
     model_args = parse_model_args(args.model_args)
     build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
+    check_download(args)
     set_threads(args)
+    if args.download:  # into the data cache, where training reads it (the run's recipe does not change)
+        from .data import load_raw
+
+        for split in ("train", "test"):
+            load_raw(args.data, split, args.data_root, download=True)
     cfg = TrainConfig(
         model=args.model,
         model_args=model_args,
@@ -639,10 +684,15 @@ def run_train(args: argparse.Namespace) -> int:
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
-        bar = bars.setdefault(epoch, ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}"))
-        bar.update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # tqdm measures the rate
+        if epoch not in bars:  # one bar per epoch (setdefault would build, and leave open, one per step)
+            bars[epoch] = ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}")
+        bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
 
-    result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
+    try:
+        result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
+    finally:  # an interrupted epoch's bar shows where it stopped
+        for bar in bars.values():
+            bar.close()
     print(f"lossatlas: weights in {result.checkpoint}", file=sys.stderr)
     return 0
 
@@ -655,12 +705,17 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
     b.add_argument(
         "--tier",
-        default="cpu",
         choices=(*TIERS, "all"),
         help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
-        "precomputed/build_gpu.py) or all",
+        "precomputed/build_gpu.py) or all; with --only, the ids' own tier unless given",
     )
-    b.add_argument("--only", action="append", help="build only this entry id (repeatable; default: the whole tier)")
+    b.add_argument(
+        "--only",
+        action="append",
+        metavar="ID",
+        help="build only this entry id, whatever its tier (repeatable; default: every entry of --tier); "
+        "given with --tier, an id of another tier is refused",
+    )
     b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
     b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")
@@ -760,9 +815,34 @@ def _join_axis_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse a ``--option`` the (sub)command does not know, naming the closest one it does: argparse says
+    only "unrecognized arguments" under the top command's usage, or, when the typo is of a required option
+    (``--modle``), that the option is missing."""
+    for token in argv:
+        if token == "--":
+            return
+        commands = _subcommands(parser)
+        if token in commands:
+            parser = commands[token]
+        elif token.startswith("--"):
+            name = token.split("=", 1)[0]
+            known = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+            if not any(o.startswith(name) for o in known):  # argparse takes a unique prefix of an option too
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]}?" if close else f"{parser.prog} --help lists the options"
+                parser.error(f"unrecognized option {name}: {hint}")
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
-    args = parser.parse_args(_join_axis_values(sys.argv[1:] if argv is None else list(argv)))
+    argv = _join_axis_values(sys.argv[1:] if argv is None else list(argv))
+    check_options(parser, argv)
+    args = parser.parse_args(argv)
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     try:
         return args.func(args)

@@ -243,6 +243,13 @@ def to_tensor(x: np.ndarray, mean: tuple[float, ...] | None, std: tuple[float, .
             t = t.permute(0, 3, 1, 2)  # NHWC -> NCHW
     t = t.float().contiguous()
     if mean is not None and std is not None:
+        channels = t.shape[1] if t.dim() > 1 else 1
+        for name, values in (("mean", mean), ("std", std)):
+            if len(values) not in (1, channels):
+                raise ValueError(
+                    f"normalization {name} has {len(values)} values for images of {channels} channels: "
+                    "give one per channel (--mean/--std)"
+                )
         m = torch.tensor(mean, dtype=torch.float32).view(1, -1, *([1] * (t.dim() - 2)))
         s = torch.tensor(std, dtype=torch.float32).view(1, -1, *([1] * (t.dim() - 2)))
         t = (t - m) / s

@@ -15,22 +15,35 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import torch
 
 Coords = tuple[float, ...]  # (x,) or (x, y)
-PointFn = Callable[[Sequence[Coords]], list[dict[str, float]]]
 Point = tuple[int, Coords]  # (flat grid index, coordinates)
 T = TypeVar("T")
 Chunk = list[Point]
-Results = Iterator[tuple[Chunk, list[dict[str, float]]]]
+
+
+@dataclass
+class ChunkValues:
+    """A chunk's results: one metrics dict per point, in order, and ``tally``: figures of how they were
+    computed, taken in the process that computed them, that the caller adds to the file (the Hessian's
+    products and largest Lanczos residual: :func:`workers.hessian.add_tally`)."""
+
+    values: list[dict[str, float]]
+    tally: dict[str, float] = field(default_factory=dict)
+
+
+PointFn = Callable[[Sequence[Coords]], ChunkValues]
+Results = Iterator[tuple[Chunk, ChunkValues]]
 
 
 class PointWork(Protocol):
     """Picklable work at grid points (``workers.surface.GridWork``: loss and accuracy, and the Hessian's
     eigenvalues when asked). ``start(device)`` prepares it in the process that runs it and returns a
-    function from a chunk of coordinates to one metrics dict per point; ``chunk_points`` is how many
+    function from a chunk of coordinates to its :class:`ChunkValues`; ``chunk_points`` is how many
     points it evaluates together best in this process."""
 
     chunk_points: int

@@ -378,7 +378,7 @@ def write_index(index: Index, directory: Path = GALLERY_DIR) -> Path:
 
 
 def build(
-    tier: str = "cpu",
+    tier: str | None = None,
     only: list[str] | None = None,
     directory: Path = GALLERY_DIR,
     work_dir: Path | None = None,
@@ -386,18 +386,25 @@ def build(
     data_root: str | None = None,
     log=print,
 ) -> Index:
-    """Build the entries of ``tier`` (``cpu``, ``full``, ``gpu`` or ``all``), or only the ids in ``only``."""
+    """Build the entries of ``tier`` (``cpu``, ``full``, ``gpu`` or ``all``; default ``cpu``), or only the ids in
+    ``only``: of any tier when ``tier`` is None, else each must be of ``tier`` (a mismatch is refused, not skipped)."""
     manifest = load_manifest(directory)
-    known = {e.id for e in manifest.entries}
-    unknown = sorted(set(only or []) - known)
+    tier_of = {e.id: e.tier for e in manifest.entries}
+    unknown = sorted(set(only or []) - set(tier_of))
     if unknown:
-        raise ValueError(f"unknown gallery id(s) {', '.join(unknown)}; the manifest has {', '.join(sorted(known))}")
-    if tier not in (*TIERS, "all"):
+        raise ValueError(f"unknown gallery id(s) {', '.join(unknown)}; the manifest has {', '.join(sorted(tier_of))}")
+    if tier is not None and tier not in (*TIERS, "all"):
         raise ValueError(f"tier must be {', '.join(TIERS)} or all; got {tier!r}")
+    other = next((i for i in only or [] if tier not in (None, "all", tier_of[i])), None)
+    if other is not None:
+        raise ValueError(
+            f"--only {other} is an entry of tier {tier_of[other]}, not {tier}: "
+            f"give --tier {tier_of[other]} (or all), or leave out --tier"
+        )
     for entry in manifest.entries:
         if only is not None and entry.id not in only:
             continue
-        if only is None and tier != "all" and entry.tier != tier:
+        if only is None and tier != "all" and entry.tier != (tier or "cpu"):
             continue
         build_entry(entry, directory, work_dir, device, data_root, log)
     index = build_index(manifest, directory)

@@ -18,7 +18,7 @@ backward passes (double backward), and Lanczos finds the extreme eigenvalues fro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,10 @@ from .spec import HessianSpec
 HVP_FORWARD_EQUIVALENTS = 10.0
 
 StepCallback = Callable[[str, int, int], None]  # (what, step, steps at most)
+
+# The surface file's attributes of how the maps were computed: Hessian-vector products in all, and the largest
+# Lanczos residual of a point relative to the spectral radius (above the tolerance: some point stopped at max_steps).
+HVPS, RESIDUAL = "hessian_hvps", "hessian_residual"
 
 
 def hessian_params(
@@ -287,10 +291,11 @@ class CurvatureEvaluator:
         self.op = HessianOperator(model, [p for _, p in named], split[0], split[1], loss, batch_size, spec.scale)
         self.device = self.op.device
         self.steps: list[int] = []  # Hessian-vector products per evaluated point
+        self._counted = 0  # products already handed out by take_tally
         # the largest residual of an end of the spectrum, relative to the spectral radius, over the points
-        # evaluated here (None: none was): above ``tol`` where a run reached ``max_steps`` first (its Ritz
-        # values, inside the spectrum, too small)
-        self.worst_residual: float | None = None
+        # evaluated since the last take_tally (None: none was): above ``tol`` where a run reached ``max_steps``
+        # first (its Ritz values, inside the spectrum, too small)
+        self._residual: float | None = None
 
     def evaluate(self, on_step: StepCallback | None = None) -> dict[str, float]:
         before = self.op.count
@@ -307,9 +312,23 @@ class CurvatureEvaluator:
             top, low = float(result.ritz[-1]), float(result.ritz[0])
             radius = max(abs(top), abs(low), np.finfo(float).tiny)
             residual = max(result.residuals[0], result.residuals[-1]) / radius
-            self.worst_residual = max(self.worst_residual or 0.0, float(residual))
+            self._residual = max(self._residual or 0.0, float(residual))
         self.steps.append(self.op.count - before)
         return {"max_eig": top, "min_eig": low}
+
+    def take_tally(self) -> dict[str, float]:
+        """What this evaluator has done since the last call, for the surface file (:func:`add_tally`):
+        ``hessian_hvps``, its Hessian-vector products (points, a resume's canary point, the centre's summary),
+        and ``hessian_residual``, the largest relative Lanczos residual of its points (absent without one).
+        Taken where the products ran (a Ray actor too) and sent back with the points' values."""
+        tally: dict[str, float] = {}
+        if self.op.count > self._counted:
+            tally[HVPS] = self.op.count - self._counted
+            self._counted = self.op.count
+        if self._residual is not None:
+            tally[RESIDUAL] = self._residual
+            self._residual = None
+        return tally
 
     def summary(self, on_step: StepCallback | None = None) -> dict[str, Any]:
         """Top-k eigenvalues (Lanczos), Hutchinson trace and SLQ density at the current weights."""
@@ -347,6 +366,16 @@ class CurvatureEvaluator:
             "dimension": op.n,
             "hvps": op.count - before,
         }
+
+
+def add_tally(attrs: dict[str, Any], tally: Mapping[str, float], record_residual: bool) -> None:
+    """Add a :meth:`CurvatureEvaluator.take_tally` to a surface's attributes: the products add up, the
+    residual is the largest so far. ``record_residual`` False: the file has points whose residual was never
+    recorded (an older version's), so it claims none, rather than a bound those points were not checked against."""
+    if HVPS in tally:
+        attrs[HVPS] = int(attrs.get(HVPS, 0)) + int(tally[HVPS])
+    if RESIDUAL in tally and record_residual:
+        attrs[RESIDUAL] = max(float(attrs.get(RESIDUAL, 0.0)), float(tally[RESIDUAL]))
 
 
 def eig_ratio(min_eig: np.ndarray, max_eig: np.ndarray) -> np.ndarray:

@@ -1,17 +1,23 @@
-"""Progress bars for terminals, logs and notebooks alike: tqdm (``tqdm.auto``, a widget in Jupyter),
-showing done/total, the rate and the time left.
+"""Progress for terminals, logs and notebooks alike, showing done/total, the rate and the time left.
+
+- a terminal: a tqdm bar, redrawn in place;
+- a notebook: tqdm's widget (``tqdm.auto``);
+- anything else (``lossatlas compute ... > log 2>&1``, a pipe, a job's log file): plain lines, one at most
+  every ``interval`` seconds and one at the end, with no carriage returns or escape codes.
 
 A resumed surface starts with points already done: the rate and time left then come from the engine's
-:class:`~workers.surface.Progress` (points computed by this run over its time), not from tqdm's count,
+:class:`~workers.surface.Progress` (points computed by this run over its time), not from the bar's count,
 which would take the finished points for work done in the first second.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import TextIO
 
-from tqdm.auto import tqdm
+from tqdm.auto import tqdm as auto_tqdm
+from tqdm.std import tqdm
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -28,38 +34,23 @@ _GIVEN = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit}{postfix}"
 _TQDM = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit}, {rate_noinv_fmt}, left {remaining}{postfix}"
 
 
-class ProgressBar:
-    """One bar; ``update(done, rate, eta, extra)`` moves it to ``done``. Without ``rate`` (None), tqdm
-    measures it. In a terminal it redraws often; into a log it writes at most every ``interval`` seconds."""
+class _TqdmBar:
+    """A tqdm bar (a terminal's, or the notebook widget with ``bar_class=tqdm.auto.tqdm``)."""
 
-    def __init__(
-        self,
-        total: int,
-        unit: str = "pts",
-        stream: TextIO | None = None,
-        interval: float = 10.0,
-        desc: str | None = None,
-    ):
-        self._total, self.unit = total, unit
-        stream = stream or sys.stderr
-        tty = getattr(stream, "isatty", lambda: False)()
-        self._bar = tqdm(
+    def __init__(self, total: int, unit: str, stream: TextIO, desc: str | None, bar_class: type = tqdm):
+        self.unit = unit
+        self._bar = bar_class(
             total=total,
             unit=unit,
             file=stream,
             desc=desc,
-            mininterval=0.2 if tty else interval,
-            dynamic_ncols=tty,
-            ncols=None if tty else 100,
+            mininterval=0.2,
+            dynamic_ncols=True,
             leave=True,
             bar_format=_TQDM,
         )
 
-    @property
-    def total(self) -> int:
-        return self._total
-
-    def update(self, done: int, rate: float | None = None, eta: float | None = None, extra: str = "") -> None:
+    def show(self, done: int, rate: float | None, eta: float | None, extra: str) -> None:
         bar = self._bar
         if rate is not None:
             bar.bar_format = _GIVEN
@@ -68,8 +59,90 @@ class ProgressBar:
             text = extra
         bar.set_postfix_str(text, refresh=False)
         bar.update(done - bar.n)
-        if done >= self.total:
-            bar.close()
 
     def close(self) -> None:
         self._bar.close()
+
+
+class _LogLines:
+    """Plain lines for a log: ``desc: done/total unit (pct%), rate unit/s, left eta, extra``, written when
+    ``interval`` seconds have passed since the last one, when ``total`` is reached, and on close if the
+    last state is unshown."""
+
+    def __init__(self, total: int, unit: str, stream: TextIO, desc: str | None, interval: float):
+        self.total, self.unit, self._stream, self._interval = total, unit, stream, interval
+        self._prefix = f"{desc}: " if desc else ""
+        self._start = self._last = time.perf_counter()
+        self._pending = ""  # the latest state, not yet written
+        self._reached = False  # total reached (and written)
+
+    def show(self, done: int, rate: float | None, eta: float | None, extra: str) -> None:
+        now = time.perf_counter()
+        if rate is None:  # measured: this bar's count over its time
+            elapsed = now - self._start
+            rate = done / elapsed if done and elapsed > 0 else None
+            eta = (self.total - done) / rate if rate else None
+        speed = f"{rate:.2f} {self.unit}/s" if rate else f"-- {self.unit}/s"
+        pct = 100 * done // self.total if self.total else 100
+        self._pending = (
+            f"{self._prefix}{done}/{self.total} {self.unit} ({pct}%), {speed}, left {format_seconds(eta)}"
+            + (f", {extra}" if extra else "")
+        )
+        if (done >= self.total and not self._reached) or now - self._last >= self._interval:
+            self._write(now)
+        self._reached = self._reached or done >= self.total
+
+    def _write(self, now: float) -> None:
+        print(self._pending, file=self._stream, flush=True)
+        self._pending, self._last = "", now
+
+    def close(self) -> None:
+        if self._pending:
+            self._write(time.perf_counter())
+
+
+def _in_notebook() -> bool:
+    """Whether ``tqdm.auto`` chose the notebook widget (it does in a Jupyter kernel with ipywidgets)."""
+    return any(c.__module__ == "tqdm.notebook" for c in auto_tqdm.__mro__)
+
+
+class ProgressBar:
+    """One bar; ``update(done, rate, eta, extra)`` moves it to ``done``. Without ``rate`` (None), the bar
+    measures it. A terminal gets a tqdm bar, a notebook tqdm's widget, anything else plain lines at most
+    every ``interval`` seconds (and at the end). The bar closes when ``done`` reaches ``total`` unless
+    ``close_at_total`` is False: then ``extra`` still shows work after the last step until :meth:`close`."""
+
+    def __init__(
+        self,
+        total: int,
+        unit: str = "pts",
+        stream: TextIO | None = None,
+        interval: float = 10.0,
+        desc: str | None = None,
+        close_at_total: bool = True,
+    ):
+        self._total, self.unit, self._close_at_total = total, unit, close_at_total
+        out = stream or sys.stderr
+        if getattr(out, "isatty", lambda: False)():
+            self._shown: _TqdmBar | _LogLines = _TqdmBar(total, unit, out, desc)
+        elif stream is None and _in_notebook():
+            self._shown = _TqdmBar(total, unit, out, desc, auto_tqdm)
+        else:
+            self._shown = _LogLines(total, unit, out, desc, interval)
+        self._closed = False
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def update(self, done: int, rate: float | None = None, eta: float | None = None, extra: str = "") -> None:
+        if self._closed:
+            return
+        self._shown.show(done, rate, eta, extra)
+        if done >= self.total and self._close_at_total:
+            self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._shown.close()

@@ -2,8 +2,9 @@
 
 One actor per CPU slot (or per GPU with ``device="cuda"``) holds the work (model, directions,
 samples) on its device. The work is put into the object store once and every actor reads it from
-there when it starts, so nothing large travels per chunk: a chunk is a list of coordinates out and a
-list of metric dicts back. Each actor has one chunk at a time, handed out in coarse-to-fine order; the
+there when it starts, so nothing large travels per chunk: a chunk is a list of coordinates out and its
+:class:`~workers.executors.ChunkValues` back (a metrics dict per point, and the tally of how they were
+computed, such as the Hessian's Lanczos residuals, so that the file records them as a local run's does). Each actor has one chunk at a time, handed out in coarse-to-fine order; the
 driver yields each chunk as it comes back (and ``compute_surface`` writes it to the file).
 
 A lost actor or node: its chunk goes back to the front of the queue and runs on the next free actor,
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .executors import Chunk, Coords, Point, PointWork, Results, T, chunked, evaluation_mode
+from .executors import Chunk, ChunkValues, Coords, Point, PointWork, Results, T, chunked, evaluation_mode
 
 try:
     import ray
@@ -65,7 +66,7 @@ class PointActor:
     def ready(self) -> bool:
         return True
 
-    def evaluate(self, points: Sequence[Coords]) -> list[dict[str, float]]:
+    def evaluate(self, points: Sequence[Coords]) -> ChunkValues:
         return self._evaluate(points)
 
 
@@ -142,7 +143,7 @@ class RayExecutor:
                     return
                 dispatch()
                 finished, _ = ray.wait([*running, *probes], num_returns=1, timeout=_WAIT_S)
-                results: list[tuple[Chunk, list[dict[str, float]]]] = []
+                results: list[tuple[Chunk, ChunkValues]] = []
                 for task in finished:
                     if task in probes:
                         actor = probes.pop(task)

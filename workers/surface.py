@@ -35,12 +35,12 @@ from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
 from .directions import Direction, named_weights, random_directions, target_direction
 from .evaluate import weights_dtype
-from .executors import Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
+from .executors import ChunkValues, Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import fast_precision
 from .files import remove_stale_tmp, sha256_file
 from .grid import coarse_to_fine
 from .h5io import Surface, default_dir_file, directions_digest, read_directions, write_directions, write_surface
-from .hessian import curvature_evaluator
+from .hessian import RESIDUAL, add_tally, curvature_evaluator
 from .objective import AccuracyFn, LossFn, Objective, OutputPick, describe, make_objective
 from .pointeval import PointEvaluator, check_points
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
@@ -284,8 +284,9 @@ class GridWork:
             self.objective,
         )
 
-        def evaluate(chunk: Sequence[Coords]) -> list[dict[str, float]]:
-            return point.evaluate(list(chunk))
+        def evaluate(chunk: Sequence[Coords]) -> ChunkValues:
+            values = point.evaluate(list(chunk))
+            return ChunkValues(values, point.curvature.take_tally() if point.curvature is not None else {})
 
         return evaluate
 
@@ -334,10 +335,11 @@ def evaluate_grid(
         ]
 
     levels = [pending(level) for level in coarse_to_fine(nx, ny)]
+    record_residual = RESIDUAL in surface.attrs or not done_flat.any()  # else points without one came before
     with contextlib.closing(executor.map(work, levels, should_stop)) as results:
         for chunk, chunk_values in results:
             new = []
-            for (flat_index, _), values in zip(chunk, chunk_values):
+            for (flat_index, _), values in zip(chunk, chunk_values.values):
                 iy, ix = divmod(flat_index, nx)
                 index = (ix,) if ys is None else (iy, ix)
                 for name, value in values.items():
@@ -345,6 +347,7 @@ def evaluate_grid(
                 surface.done[index] = True
                 new.append((ix, iy, values))
             computed += len(chunk)
+            add_tally(surface.attrs, chunk_values.tally, record_residual)
             now = time.perf_counter()
             surface.attrs["elapsed_s"] = elapsed_before + (now - t_start)
             if surface.is_complete:
@@ -529,13 +532,11 @@ def compute_surface(
             objective,
             point=None if shipped is not None else point,
         )
-        done_before = int(surface.done.sum())
         surface = evaluate_grid(
             surface, work, executor, out, write_directions_file, progress, should_stop, t_start, write
         )
         if point.curvature is not None:
-            remote_points = shipped is not None and int(surface.done.sum()) > done_before
-            _finish_curvature(surface, point, spec, out, write, remote_points)
+            _finish_curvature(surface, point, spec, out, write)
         return surface
 
 
@@ -545,23 +546,16 @@ def _finish_curvature(
     spec: SurfaceSpec,
     out: Path | None,
     write: Callable[[Path, Surface], None] = write_surface,
-    remote_points: bool = False,
 ) -> None:
-    """Count this run's Hessian-vector products, keep the largest relative Lanczos residual of a point and,
-    once every point is done, add the centre's summary. ``remote_points``: points of this run were computed
-    by Ray actors, whose residuals do not come back, so the file no longer claims one."""
+    """Once every point is done, add the centre's summary; add what this process's evaluator did that no
+    chunk reported (the summary's products; with Ray, the canary point a resume computes here)."""
     if spec.hessian.summary and surface.is_complete and "curvature" not in surface.attrs:
         surface.attrs["curvature"] = point.curvature_summary()
-    hvps = point.curvature.op.count
-    changed = remote_points and surface.attrs.pop("hessian_residual", None) is not None
-    if hvps:
-        surface.attrs["hessian_hvps"] = int(surface.attrs.get("hessian_hvps", 0)) + hvps
-        if point.curvature.worst_residual is not None and not remote_points:
-            worst = max(float(surface.attrs.get("hessian_residual", 0.0)), point.curvature.worst_residual)
-            surface.attrs["hessian_residual"] = worst
-        changed = True
-    if changed and out is not None and out.exists():
-        write(out, surface)
+    tally = point.curvature.take_tally()
+    if tally:
+        add_tally(surface.attrs, tally, RESIDUAL in surface.attrs)
+        if out is not None and out.exists():
+            write(out, surface)
 
 
 def _new_surface(

@@ -125,6 +125,9 @@ def _other_settings(saved: dict, config: TrainConfig) -> list[str]:
     count at their defaults."""
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     old, new = {**defaults, "milestones": list(TrainConfig.milestones), **saved}, _recipe(config)
+    for recipe in (old, new):  # the same data named relatively, or from another directory, is the same
+        if recipe.get("data_root") is not None:
+            recipe["data_root"] = str(Path(recipe["data_root"]).resolve())
     return [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
 
 

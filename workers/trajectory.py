@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,10 @@ def path_points(
     return [PathPoint(f.stem, _epoch_of(f), sha256_file(f), path=f) for f in files]
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
 def _load_into(model: nn.Module, state: StateDict, label: str) -> None:
     try:
         model.load_state_dict(dict(state), strict=True)
@@ -195,6 +200,7 @@ def compute_trajectory(
     overwrite: bool = False,
     ray: str | None = None,
     write: Callable[[Path, Surface], None] = write_surface,
+    log: Callable[[str], None] | None = None,
 ) -> Surface:
     """The surface in the PCA plane of a training path, with the path itself (``surface.trajectory``).
 
@@ -213,6 +219,9 @@ def compute_trajectory(
     model, data, device, progress, should_stop, overwrite, write, ray
         As for :func:`workers.surface.compute_surface`; ``model`` is the architecture (its weights are
         replaced by the final model's); ``overwrite`` recomputes the PCA directions too.
+    log : callable, optional
+        Told, in one line, of checkpoints dropped from the path because they hold the same model (weights
+        and buffers) as an earlier one (``final.pt`` after the last epoch); default: a warning.
 
     Returns
     -------
@@ -266,9 +275,30 @@ def compute_trajectory(
     row_ignore = "none" if fields.get("dir_file") else ignore
     scratch = copy.deepcopy(final)
     matrix = torch.empty(len(points), sum(t.numel() for t in final_tensors), dtype=torch.float64)  # (n, p)
-    for i, point in enumerate(points):
+    kept: list[PathPoint] = []
+    first_of: dict[str, PathPoint] = {}  # a model state's digest -> the checkpoint that holds it first
+    dropped: list[str] = []
+    for point in points:
         _load_into(scratch, point.load(), point.source)
-        matrix[i] = flatten_difference([t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore)
+        first = first_of.setdefault(state_digest(scratch.state_dict()), point)
+        if first is not point:  # e.g. final.pt after the last epoch_k.pt of a 'run/*.pt' glob
+            dropped.append(f"{point.source} (= {first.source})")
+            continue
+        matrix[len(kept)] = flatten_difference(
+            [t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore
+        )
+        kept.append(point)
+    if dropped:
+        (log or _warn)(
+            f"dropped {len(dropped)} checkpoint(s) repeating an earlier one's weights: " + ", ".join(dropped)
+        )
+        points, matrix = kept, matrix[: len(kept)]
+        if states is None:
+            directions["checkpoints"] = [str(p.path) for p in points]
+        if len(points) < 3:
+            raise ValueError(
+                f"a PCA plane needs at least 3 different checkpoints, got {len(points)}: give the whole path"
+            )
 
     out = Path(out) if out is not None else None
     pca_recipe = {

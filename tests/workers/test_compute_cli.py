@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from workers import SurfaceSpec, compute_surface, read_surface
-from workers.cli import main
+from workers.cli import build_parser, check_options, main
 
 LOSSATLAS = Path(sys.executable).with_name("lossatlas")
 COMMAND = [str(LOSSATLAS)] if LOSSATLAS.exists() else [sys.executable, "-m", "workers.cli"]
@@ -72,8 +72,22 @@ def test_compute_writes_a_surface(tmp_path, tensors_npz):
     assert s.done.all() and s.shape == (2, 3)
     assert set(s.metrics) == {"train_loss", "train_acc", "test_loss", "test_acc"}
     assert err.startswith(f"lossatlas: tinycnn on tensors/both, 6 points -> {out}\n")
-    assert "6/6 pts" in err and "6/6 points in" in err
+    assert "6/6 pts (100%)" in err and "6/6 points in" in err
+    assert "\r" not in err and "\x1b" not in err  # stderr is a pipe: plain lines, no bar redrawn in place
     assert (tmp_path / "s.dirs.h5").exists()
+
+
+def test_a_rerun_of_a_complete_file_says_nothing_was_computed_and_where(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out)) == 0
+    capsys.readouterr()
+    before = out.stat().st_mtime_ns
+    assert main(compute_args(tensors_npz, out)) == 0
+    assert capsys.readouterr().err == (
+        f"lossatlas: nothing computed: {out} already holds all 3 points of this computation "
+        "(--overwrite recomputes them)\n"
+    )
+    assert out.stat().st_mtime_ns == before
 
 
 def test_a_one_point_surface_is_counted_as_one_point(tmp_path, tensors_npz, capsys):
@@ -89,7 +103,7 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
     proc = lossatlas(*compute_args(tensors_npz, tmp_path / "s.h5", "--y", "1:-1:3"))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
-    assert err.strip().splitlines() == ["lossatlas compute: error: y: axis min must be below max, got 1.0:-1.0"]
+    assert err.strip().splitlines() == ["lossatlas compute: error: --y: axis min must be below max, got 1.0:-1.0"]
     assert not (tmp_path / "s.h5").exists()
 
 
@@ -100,7 +114,9 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
             ["--norm", "filters"],
             "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')",
         ),
-        (["--x", "-1:1"], "x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+        (["--x", "-1:1"], "error: --x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+        (["--samples", "0"], "error: --samples: Input should be greater than or equal to 1"),  # was 'samples: '
+        (["--batch-size", "0"], "error: --batch-size: Input should be greater than or equal to 1"),
         (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
         (["--data-root", "missing.npz"], "missing.npz"),
         (["--samples", "99999"], "asked for 99999 samples but the train split has only 40"),
@@ -109,6 +125,10 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
         (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
         (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
+        (
+            ["--mean", "0.5,0.5", "--std", "0.2,0.2"],  # was a torch RuntimeError's traceback
+            "normalization mean has 2 values for images of 3 channels: give one per channel (--mean/--std)",
+        ),
         (["--dir-file", "d.h5", "--norm", "layer"], "--norm makes new directions; --dir-file uses its own as they are"),
         (["--dir-file", "d.h5", "--seed", "5"], "--seed makes new directions; --dir-file uses its own as they are"),
     ],
@@ -175,6 +195,7 @@ def path_dir(tmp_path) -> Path:
     [
         (["--grid-num", "0"], "argument --grid-num: '0' is not a number of points per axis (1 or more)"),
         (["--margin", "-1"], "margin must be at least 0, got -1.0"),
+        (["--samples", "0"], "--samples: Input should be greater than or equal to 1"),
         (
             ["--proj-file", "{dir}/nodir/p.h5"],
             "the directory of --proj-file {dir}/nodir/p.h5 does not exist; create {dir}/nodir first or choose another --proj-file",
@@ -255,6 +276,60 @@ def test_gallery_build_takes_threads_as_compute_does(capsys):
     assert e.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == "lossatlas gallery build: error: argument --threads: '-1' is not a number of threads (1 or more)"
+
+
+def test_gallery_build_refuses_an_only_id_outside_the_tier_given(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["gallery", "build", "--tier", "cpu", "--only", "resnet56-gpu"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "lossatlas gallery build: error: --only resnet56-gpu is an entry of tier gpu, not cpu: give --tier gpu "
+        "(or all), or leave out --tier\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["compute", "--modle", "tinycnn", "--out", "s.h5"],
+            "lossatlas compute: error: unrecognized option --modle: did you mean --model?",
+        ),
+        (
+            ["compute", "--model", "tinycnn", "--sampels=5"],
+            "lossatlas compute: error: unrecognized option --sampels: did you mean --samples?",
+        ),
+        (
+            ["gallery", "build", "--tire", "cpu"],
+            "lossatlas gallery build: error: unrecognized option --tire: did you mean --tier?",
+        ),
+        (
+            ["train", "--zzz"],
+            "lossatlas train: error: unrecognized option --zzz: lossatlas train --help lists the options",
+        ),
+        (["--verison"], "lossatlas: error: unrecognized option --verison: did you mean --version?"),
+    ],
+)
+def test_a_mistyped_option_is_named_with_the_closest_one(tmp_path, capsys, argv, message):
+    """argparse blamed a mistyped required option as missing, and others under the top command's usage."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == message
+    parser = build_parser()  # what argparse takes stays taken: a unique prefix, a value after --
+    check_options(parser, ["compute", "--samp", "5", "--x=-1:1:3", "--", "--anything"])
+
+
+def test_train_download_is_refused_for_data_read_from_data_root(tmp_path, tensors_npz, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(
+            ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(tensors_npz), "--download"]
+            + ["--out", str(tmp_path / "run")]
+        )
+    assert e.value.code == 2 and capsys.readouterr().err == (
+        "lossatlas train: error: --download fetches cifar10, mnist, fashion-mnist through torchvision; --data "
+        "tensors is read from --data-root as it is: drop --download\n"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def test_errors_name_the_whole_command(capsys):

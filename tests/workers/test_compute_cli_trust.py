@@ -202,7 +202,14 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path, tensors_npz, capsys):
     assert list(tmp_path.iterdir()) == [tensors_npz]
 
 
-def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compute", "--samples", "8", "--x", "-1:1:3", "--out", "s.h5"],
+        ["train", "--epochs", "1", "--out", "run"],  # train had no --download, though its error told of one
+    ],
+)
+def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path, command):
     """No network: every proxy points at a closed local port, so the download fails at once."""
     closed = "http://127.0.0.1:9"
     env = {
@@ -211,23 +218,10 @@ def test_download_without_network_is_one_line_and_leaves_nothing(tmp_path):
         "NO_PROXY": "",
         **{k: closed for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
     }
-    proc = run_cli(
-        tmp_path,
-        "compute",
-        "--model",
-        "tinycnn",
-        "--download",
-        "--samples",
-        "8",
-        "--x",
-        "-1:1:3",
-        "--out",
-        "s.h5",
-        env=env,
-    )
+    proc = run_cli(tmp_path, command[0], "--model", "tinycnn", "--download", *command[1:], env=env)
     assert proc.returncode == 2
     line = last_line(proc)
-    assert line.startswith("lossatlas compute: error: cannot download CIFAR-10 (")
+    assert line.startswith(f"lossatlas {command[0]}: error: cannot download CIFAR-10 (")
     assert line.endswith(
         "check the network, or put the dataset under "
         f"'{tmp_path / 'cache' / 'torchvision'}' (--data-root) and run without --download"

@@ -10,7 +10,7 @@ from support import CIFAR10_JPEG
 
 from workers import gallery
 from workers.files import sha256_file
-from workers.h5io import read_surface
+from workers.h5io import Surface, read_surface, write_surface
 from workers.resume import comparable
 from workers.spec import SurfaceSpec
 
@@ -284,6 +284,32 @@ def test_gallery_list_names_an_unreadable_surface_and_build_refuses_it_untouched
     with pytest.raises(ValueError, match=r"^broken.h5 is not an HDF5 file .*build --only broken$"):
         gallery.build(only=["broken"], directory=tmp_path, log=lambda m: None)
     assert (tmp_path / "broken.h5").read_bytes() == before and not (tmp_path / "checkpoints").exists()
+
+
+def test_build_only_takes_an_id_of_any_tier_and_refuses_one_outside_a_given_tier(tmp_path, capsys):
+    """--only used to ignore --tier: 'gallery build --tier cpu --only X' built X of tier full."""
+    entry = {"title": "Tiny", "description": "a test entry", "model": "tinycnn", "dataset": "tensors"}
+    entry |= {"training": {"epochs": 1}, "surface": {"samples": 8, "x": "-1:1:3", "y": "-1:1:3"}}
+    tiers = {"small": "cpu", "big": "full"}
+    entries = [entry | {"id": i, "tier": t} for i, t in tiers.items()]
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "entries": entries}))
+    xs = np.linspace(-1, 1, 3)
+    for i in tiers:  # finished surfaces: a build only looks at them
+        done = Surface(
+            xs, xs, {"train_loss": np.ones((3, 3))}, np.ones((3, 3), dtype=bool), attrs={"model_test_acc": 50}
+        )
+        write_surface(tmp_path / f"{i}.h5", done)
+    for tier in ("cpu", "gpu"):
+        with pytest.raises(ValueError, match=f"^--only big is an entry of tier full, not {tier}: give --tier full "):
+            gallery.build(tier, ["big"], directory=tmp_path, log=pytest.fail)
+    assert not (tmp_path / "index.json").exists()  # refused before anything was written
+    for tier in (None, "full", "all"):
+        logs = []
+        gallery.build(tier, ["big"], directory=tmp_path, log=logs.append)
+        assert logs == ["[big] done"]
+    logs = []
+    gallery.build(directory=tmp_path, log=logs.append)  # no --only: the cpu tier
+    assert logs == ["[small] done"]
 
 
 def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):

@@ -15,6 +15,7 @@ import torch.nn as nn
 from independent import explicit_hessian, make_model, perturbed, read_direction_file
 
 from workers import SurfaceSpec, compute_surface, read_surface
+from workers.h5io import write_surface
 from workers.hessian import (
     CurvatureEvaluator,
     HessianOperator,
@@ -230,6 +231,26 @@ def test_lanczos_runs_stopped_before_the_tolerance_leave_their_residual_in_the_f
     full = compute_surface(spec(x="-1:1:3", y=None), tmp_path / "full.h5", model=model, data=feats)
     assert read_surface(tmp_path / "full.h5").attrs["hessian_residual"] <= 1e-6
     assert relative(full.metrics["max_eig"][1], truth[-1]) < 1e-4
+
+
+def test_a_stopped_run_keeps_its_residual_and_a_file_with_unrecorded_residuals_claims_none(tmp_path, feats):
+    """Each chunk adds its products and residual to the file (a Ray actor's come back with its values); a
+    file whose first points recorded no residual (an older version's) never claims one for them all."""
+    model = mlp()
+    sp = spec(x="-1:1:3", y=None, hessian=dict(max_steps=3, summary=False))
+    compute_surface(sp, tmp_path / "whole.h5", model=model, data=feats)
+    whole = read_surface(tmp_path / "whole.h5")
+    calls = iter(range(10))
+    compute_surface(sp, tmp_path / "part.h5", model=model, data=feats, should_stop=lambda: next(calls) >= 2)
+    part = read_surface(tmp_path / "part.h5")
+    assert int(part.done.sum()) == 2 and 0 < part.attrs["hessian_residual"] <= whole.attrs["hessian_residual"]
+    old = tmp_path / "old.h5"
+    del part.attrs["hessian_residual"]
+    write_surface(old, part)
+    compute_surface(sp, old, model=model, data=feats)
+    assert read_surface(old).is_complete and "hessian_residual" not in read_surface(old).attrs
+    compute_surface(sp, tmp_path / "part.h5", model=model, data=feats)  # the canary's residual too: the same
+    assert read_surface(tmp_path / "part.h5").attrs["hessian_residual"] == whole.attrs["hessian_residual"]
 
 
 def test_resume_equals_uninterrupted_and_the_centre_summary_matches_the_explicit_hessian(tmp_path, feats):

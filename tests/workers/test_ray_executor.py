@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from workers import SurfaceSpec, compute_surface, read_surface
+from workers.cli import main
 from workers.grid import coarse_to_fine
 
 ray = pytest.importorskip("ray")
@@ -78,13 +79,30 @@ def test_hessian_eigenvalue_maps_on_ray_equal_the_local_ones(tmp_path, model, da
     assert {"max_eig", "min_eig"} <= set(remote.metrics)
     assert_same_surface(read_surface(tmp_path / "ray.h5"), local)
     assert np.all(remote.metrics["max_eig"] > remote.metrics["min_eig"])
-    # the actors' Lanczos residuals do not come back: the file claims none, also when the driver computed
-    # the centre's summary (it claimed 0.0: converged); a local run keeps its own
+    # the actors' Lanczos residuals and product counts come back with the values: the file records what a
+    # local run's does (the driver's own products, the centre's summary, are added to them)
     summed = sp.model_copy(update={"hessian": sp.hessian.model_copy(update={"summary": True, "top_k": 1})})
+    compute_surface(summed, tmp_path / "local-summary.h5", model=model, data=data)
     compute_surface(summed, tmp_path / "ray-summary.h5", model=model, data=data, ray="auto")
-    with_summary = read_surface(tmp_path / "ray-summary.h5")
-    assert "curvature" in with_summary.attrs and "hessian_residual" not in with_summary.attrs
-    assert "hessian_residual" in local.attrs and "hessian_residual" not in read_surface(tmp_path / "ray.h5").attrs
+    for name in ("", "-summary"):
+        here, there = (read_surface(tmp_path / f"{where}{name}.h5").attrs for where in ("local", "ray"))
+        assert 0 < there["hessian_residual"] == here["hessian_residual"]
+        assert 0 < there["hessian_hvps"] == here["hessian_hvps"]
+    assert there["curvature"] == here["curvature"]
+
+
+def test_compute_cli_on_ray_warns_of_unconverged_lanczos_as_a_local_run_does(tmp_path, tensors_npz, capsys):
+    """--ray --hessian: the actors' residuals reach the file and the command's report and warning."""
+    argv = ["compute", "--model", "tinycnn", "--data", "tensors", "--data-root", str(tensors_npz), "--x", "-1:1:3"]
+    argv += ["--hessian", "--hessian-steps", "2", "--no-curvature-summary", "--out"]
+    reports = []
+    for name, extra in (("local.h5", []), ("ray.h5", ["--ray"])):
+        assert main([*argv, str(tmp_path / name), *extra]) == 0
+        reports.append(capsys.readouterr().err.splitlines()[-2:])
+    assert reports[1] == reports[0]
+    assert reports[0][0].endswith(" of the spectral radius)") and "residuals up to " in reports[0][0]
+    assert reports[0][1].startswith("lossatlas: warning: Lanczos stopped at --hessian-steps 2 before --hessian-tol")
+    assert read_surface(tmp_path / "ray.h5").attrs["hessian_residual"] > 0.01
 
 
 def test_chunks_go_out_coarse_to_fine_and_a_stopped_ray_run_resumes_locally(tmp_path, model, data):

@@ -317,6 +317,20 @@ def test_cli_refusals_leave_no_run_directory(learnable_npz, tmp_path, capsys, ch
     assert (tmp_path / "notes.txt").read_text() == "keep me\n"
 
 
+def test_the_same_data_named_another_way_resumes_and_other_data_is_refused(learnable_npz, tmp_path, monkeypatch):
+    """--data-root learnable.npz, then the same file by its absolute path: it was refused as other settings."""
+    monkeypatch.chdir(learnable_npz.parent)
+    relative = TrainConfig(model="tinycnn", dataset="tensors", data_root=learnable_npz.name, batch_size=32, epochs=1)
+    train(relative, tmp_path / "run", log=lambda m: None)
+    logged: list[str] = []
+    train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
+    assert logged == [f"tinycnn has finished its 1 epochs in {tmp_path / 'run'} already"]
+    other = tmp_path / "other.npz"
+    other.write_bytes(learnable_npz.read_bytes())
+    with pytest.raises(ValueError, match=r"other settings \(data_root\)"):
+        train(config(other, epochs=1), tmp_path / "run", log=lambda m: None)
+
+
 def test_a_finished_run_run_again_says_so(learnable_npz, tmp_path):
     logged: list[str] = []
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)

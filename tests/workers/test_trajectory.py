@@ -164,6 +164,10 @@ def test_cli_pca_from_a_glob_in_epoch_order_and_resumed(tmp_path, model, tensors
     before = out.stat().st_mtime_ns
     assert main(argv) == 0  # finished: nothing recomputed, nothing rewritten
     assert out.stat().st_mtime_ns == before
+    assert capsys.readouterr().err.startswith(
+        f"lossatlas: nothing computed: {out} already holds all 9 points of this computation (--overwrite "
+        "recomputes them); path of 12 checkpoints, epoch_0 to epoch_11"
+    )
 
     torch.save({"state_dict": planar_path(model, "weights", coeffs[:1], seed=5)[0]}, run / "epoch_3.pt")
     with pytest.raises(SystemExit) as exit_info:
@@ -199,6 +203,46 @@ def test_cli_refuses_checkpoints_out_of_order_as_an_unquoted_glob_gives_them(tmp
         run / "epoch_10.pt",
         other / "epoch_0.pt",
     ]
+
+
+def test_cli_glob_drops_final_pt_repeating_the_last_epoch_and_says_so(tmp_path, model, tensors_npz, capsys):
+    """'run/*.pt' takes final.pt after the epochs (natural order): the same weights in another file format
+    would end the path with a repeated point; it is dropped, in one line, and the path ends at the epoch."""
+    states = planar_path(model, "weights", COEFFS)
+    run = save_run(tmp_path, states, list(range(len(states))))
+    torch.save(states[-1], run / "final.pt")  # a bare state dict: another file, the same model
+    out = tmp_path / "traj.h5"
+    argv = ["compute", "--checkpoints", str(run / "*.pt"), "--model", "tinycnn", "--data", "tensors"]
+    assert main([*argv, "--data-root", str(tensors_npz), "--grid-num", "3", "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        f"lossatlas: dropped 1 checkpoint(s) repeating an earlier one's weights: {run / 'final.pt'} (= {run / 'epoch_4.pt'})"
+    )
+    t = read_surface(out).trajectory
+    assert t.labels == [f"epoch_{i}" for i in range(5)]
+    assert len(set(zip(t.x.tolist(), t.y.tolist()))) == 5  # no point twice
+    assert read_surface(out).recipe["spec"]["directions"]["checkpoints"] == [
+        str(run / f"epoch_{i}.pt") for i in range(5)
+    ]
+    assert f"path of 5 checkpoints, epoch_0 to epoch_4, around {run / 'final.pt'}" in err[-1]
+
+
+def test_repeated_states_in_memory_are_dropped_with_a_warning(model, data):
+    states = planar_path(model, "weights", COEFFS[[0, 1, 4]])
+    with pytest.warns(
+        UserWarning, match=r"^dropped 2 checkpoint\(s\) repeating an earlier one's weights: b \(= a\), e \(= d\)$"
+    ):
+        surface = compute_trajectory(
+            spec_fields(),
+            states=[states[0], states[0], states[1], states[2], states[2]],
+            labels=list("abcde"),
+            model=model,
+            data=data,
+            num=2,
+        )
+    assert surface.trajectory.labels == ["a", "c", "d"]
+    with pytest.raises(ValueError, match="at least 3 different checkpoints, got 2"), pytest.warns(UserWarning):
+        compute_trajectory(spec_fields(), states=[states[0], states[1], states[1]], model=model, data=data, num=2)
 
 
 def test_cli_never_writes_over_a_checkpoint_of_the_path_or_its_surface(tmp_path, model, tensors_npz, capsys):
