@@ -87,7 +87,7 @@ class QueueFull(Exception):
     """Raised by :meth:`JobQueue.submit` when ``max_active`` jobs are already queued or running."""
 
     def __init__(self, active: int, limit: int):
-        super().__init__(f"{active} jobs are queued or running")
+        super().__init__(f"{'1 job is' if active == 1 else f'{active} jobs are'} queued or running")
         self.active, self.limit = active, limit
 
 
