@@ -248,7 +248,9 @@ class JobQueue:
 
         Returns ``(job, queued)``: ``queued`` is False when an existing queued, running or done job
         (whose surface file still exists) answers the request. A failed or cancelled job, or a done
-        one whose surface was deleted, is queued again (it resumes its partial file).
+        one whose surface was deleted, is queued again under this request (its name): it resumes its
+        partial file, or, when the file is gone, starts again from no points (the points recorded of the
+        file are dropped with it).
         Raises :class:`QueueFull` when a new job would exceed ``max_active`` queued or running jobs.
         """
         now = time.time()
@@ -262,12 +264,16 @@ class JobQueue:
             if active >= max_active:
                 raise QueueFull(active, max_active)
             if row is not None:
+                job_id, done = row["id"], row["points_done"]
+                if not (self.root / row["out"]).exists():
+                    db.execute("DELETE FROM points WHERE job_id = ?", (job_id,))
+                    done = 0
                 db.execute(
-                    "UPDATE jobs SET state = 'queued', error = NULL, worker = NULL, lease_until = NULL, "
-                    "attempts = 0, rate = NULL, eta = NULL, updated = ? WHERE id = ?",
-                    (now, row["id"]),
+                    "UPDATE jobs SET state = 'queued', request = ?, spec = ?, points_done = ?, points_total = ?, "
+                    "cost = COALESCE(?, cost), error = NULL, worker = NULL, lease_until = NULL, attempts = 0, "
+                    "rate = NULL, eta = NULL, updated = ? WHERE id = ?",
+                    (json.dumps(request), json.dumps(spec), done, total, cost, now, job_id),
                 )
-                job_id = row["id"]
             else:
                 job_id = uuid.uuid4().hex[:16]
                 db.execute(
