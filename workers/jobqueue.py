@@ -296,11 +296,14 @@ class JobQueue:
             ).fetchall()
         return [Job.from_row(r) for r in rows]
 
-    def active_for_surface(self, surface_id: str) -> Job | None:
-        """The queued or running job writing ``surface_id``, if any."""
+    def for_surface(self, surface_id: str) -> Job | None:
+        """The job writing ``surface_id``: the queued or running one if any, else the newest; None when no
+        job ever wrote it (an imported surface)."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM jobs WHERE surface_id = ? AND state IN ('queued', 'running') LIMIT 1", (surface_id,)
+                "SELECT * FROM jobs WHERE surface_id = ? ORDER BY state IN ('queued', 'running') DESC, created DESC "
+                "LIMIT 1",
+                (surface_id,),
             ).fetchone()
         return Job.from_row(row) if row is not None else None
 

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from workers import jobqueue
+
 from .. import surface_import
 from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, item_router, write_router
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
@@ -113,8 +115,8 @@ async def import_surface(
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
     if entry.source != "user":
         raise HTTPException(403, f"surface {entry.id!r} belongs to the read-only gallery and cannot be deleted")
-    job = queue.active_for_surface(entry.id)
-    if job is not None:
+    job = queue.for_surface(entry.id)
+    if job is not None and job.state in jobqueue.ACTIVE:
         raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
     catalog.delete(entry)
     return Response(status_code=204)

@@ -208,6 +208,8 @@ def test_a_job_asked_again_after_its_surface_was_deleted_starts_afresh_under_the
         first = wait_state(c, c.post("/api/jobs", json=request).json()["id"], ("done",))
         assert first["points_done"] == 3
         assert c.delete(f"/api/surfaces/{first['surface_id']}").status_code == 204
+        r = c.get(f"/api/surfaces/{first['surface_id']}")  # its job is done: the surface was deleted
+        assert (r.status_code, r.json()) == (404, {"detail": f"no surface {first['surface_id']!r}"})
         r = c.post("/api/jobs", json={**request, "name": "second"})
         assert r.status_code == 202, r.text
         again = r.json()
@@ -262,7 +264,10 @@ def test_the_surface_of_a_queued_job_names_its_job(idle: ThreadServer):
             assert (r.status_code, r.json()) == (404, {"detail": waiting})
         c.delete(f"/api/jobs/{job['id']}")
         r = c.get(f"/api/surfaces/{job['surface_id']}/file")
-        assert (r.status_code, r.json()) == (404, {"detail": f"no surface {job['surface_id']!r}"})  # cancelled
+        cancelled = f"surface {job['surface_id']!r} has no points: its job was cancelled (see /api/jobs/{job['id']})"
+        assert (r.status_code, r.json()) == (404, {"detail": cancelled})
+        r = c.get("/api/surfaces/tinycnn-tiny-0123456789")  # no job ever wrote it
+        assert (r.status_code, r.json()) == (404, {"detail": "no surface 'tinycnn-tiny-0123456789'"})
 
 
 def test_queue_limit(idle: ThreadServer):

@@ -75,7 +75,16 @@ def test_a_split_of_unknown_size_is_checked_by_the_worker(sized: ThreadServer):
         assert r.status_code == 202, r.text
         Worker(JobQueue(sized.settings.data_dir), "w-sizes").run(once=True)
         job = c.get(f"/api/jobs/{r.json()['id']}").json()
-    assert (job["state"], job["error"]) == ("failed", "asked for 301 samples but the test split has only 300")
+        assert (job["state"], job["error"]) == ("failed", "asked for 301 samples but the test split has only 300")
+        for path in ("", "/file"):  # its surface names the job and why it failed, not a bare 'no surface'
+            r = c.get(f"/api/surfaces/{job['surface_id']}{path}")
+            assert (r.status_code, r.json()) == (
+                404,
+                {
+                    "detail": f"surface {job['surface_id']!r} has no points: its job failed "
+                    f"(see /api/jobs/{job['id']}): asked for 301 samples but the test split has only 300"
+                },
+            )
 
 
 def test_data_that_does_not_fit_the_model_fails_the_job_in_words_of_the_api(sized: ThreadServer):
