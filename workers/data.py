@@ -56,6 +56,14 @@ SPLIT_SIZES: dict[Dataset, dict[DataSplit, int]] = {  # of the standard datasets
 }
 
 
+SAMPLE_SHAPES: dict[Dataset, tuple[int, int, int]] = {  # one sample as a model gets it (C, H, W); the others: once read
+    "cifar10": (3, 32, 32),
+    "cifar10-jpeg": (3, 32, 32),
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+}
+
+
 def check_samples(samples: int | None, n: int, split: str = "") -> None:
     """ValueError when a subset of ``samples`` is more than the ``n`` samples of ``split`` (None: all)."""
     if samples is not None and samples > n:
