@@ -132,3 +132,23 @@ def test_a_model_that_cannot_take_a_known_datasets_samples_is_refused_at_submiss
         )
         assert (r.status_code, r.json()) == (422, {"detail": failed["error"]})
         assert c.get("/api/jobs").json() == before
+
+
+@pytest.mark.parametrize("dataset, label", [("cifar", "CIFAR-10"), ("digits", "MNIST")])
+def test_a_torchvision_dataset_missing_from_its_root_fails_the_job_in_words_of_the_api(
+    sized: ThreadServer, dataset: str, label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The root exists but holds no data: the error names neither the server's path nor a download option
+    (the API has none), but who must act."""
+    monkeypatch.setenv("LOSSATLAS_CACHE", str(tmp_path))  # no decoded copy of the dataset to fall back on
+    model = "tinycnn_mnist" if dataset == "digits" else "tinycnn"
+    with sized.client() as c:
+        r = c.post("/api/jobs", json=job_request(model=model, dataset=dataset, samples=10, x="-1:1:2", y=None))
+        assert r.status_code == 202, r.text
+        Worker(JobQueue(sized.settings.data_dir), "w-missing").run(once=True)
+        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+    assert (job["state"], job["error"]) == (
+        "failed",
+        f"{label} is missing on the server (not in the data root it is configured with); "
+        "the server's operator must put its files there",
+    )
