@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from workers import jobqueue
 
 from .. import surface_import
+from ..catalog import unreadable_reason
 from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, item_router, write_router
 from ..paging import MAX_PAGE, Page, paging
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
@@ -59,7 +60,7 @@ def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response
     try:
         mesh = catalog.mesh(entry)
     except (OSError, ValueError) as e:
-        raise HTTPException(409, f"surface {entry.id!r} cannot be read: {e}") from None
+        raise HTTPException(409, f"surface {entry.id!r} cannot be read: {unreadable_reason(entry, e)}") from None
     headers = {"ETag": mesh.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if _etag_matches(request, mesh.etag):
         return Response(status_code=304, headers=headers)

@@ -330,3 +330,21 @@ def test_surfaces_are_listed_a_page_at_a_time_as_jobs_are(tmp_path: Path, tiny_n
             "model": (None, None),
             "dataset": (None, None),
         }
+
+
+def test_a_directory_named_like_a_surface_is_not_one(site: ThreadServer):
+    """It was listed as unreadable with the server's path, its mesh a 409 quoting that path, its file a 500."""
+    folders = [site.settings.surfaces_dir / "folder.h5", site.settings.gallery_dir / "shelf.h5"]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    try:
+        with site.client() as c:
+            listing = c.get("/api/surfaces").json()
+            assert not {"folder", "shelf"} & ({s["id"] for s in listing["surfaces"]} | set(listing["unreadable"]))
+            for sid in ("folder", "shelf"):
+                for path in ("", "/file"):
+                    r = c.get(f"/api/surfaces/{sid}{path}")
+                    assert (r.status_code, r.json()) == (404, {"detail": f"no surface {sid!r}"})
+    finally:
+        for folder in folders:
+            folder.rmdir()
