@@ -103,9 +103,10 @@ def get_one(job: JobDep) -> Job:
     responses={409: {"model": Error, "description": "the job has ended"}},
 )
 def cancel(job: JobDep, queue: QueueDep) -> Job:
-    if job.state in ("done", "failed"):
-        raise HTTPException(409, f"job {job.id} has already ended ({job.state}); nothing to cancel")
-    return public_job(queue.cancel(job.id))
+    now = queue.cancel(job.id)  # its state after the cancel: it may have ended since `job` was read
+    if now.state in ("done", "failed"):
+        raise HTTPException(409, f"job {job.id} has already ended ({now.state}); nothing to cancel")
+    return public_job(now)
 
 
 def last_seen(
