@@ -108,7 +108,11 @@ def test_catalog_lists_gallery_surfaces_with_their_index_metadata(site: ThreadSe
         assert [s["id"] for s in c.get("/api/surfaces", params={"model": "tinycnn"}).json()["surfaces"]] == [
             "tiny-plane"
         ]
-        assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {"surfaces": [], "unreadable": {}, "next_offset": None}
+        assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {
+            "surfaces": [],
+            "unreadable": {},
+            "next_offset": None,
+        }
 
 
 def test_mesh_holds_the_file_values_gzipped_with_an_etag(site: ThreadServer):
