@@ -39,8 +39,14 @@ def slugify(text: str, limit: int = 80) -> str:
 
 
 def is_surface_file(path: Path) -> bool:
-    """Surface files, not direction files (``*.dirs.h5``) nor temporary or hidden files."""
-    return path.suffix == ".h5" and not is_dir_file(path) and not path.name.startswith(".")
+    """Surface files, not direction files (``*.dirs.h5``) nor temporary or hidden files, nor directories."""
+    return path.suffix == ".h5" and not is_dir_file(path) and not path.name.startswith(".") and path.is_file()
+
+
+def unreadable_reason(entry: Entry, error: Exception) -> str:
+    """Why a surface's file cannot be read, in one line, naming the file but not the server's path."""
+    reason = str(error).split("\n")[0] or type(error).__name__
+    return reason.replace(str(entry.path), entry.path.name)
 
 
 @dataclass(frozen=True)
@@ -192,11 +198,11 @@ class Catalog:
             try:
                 s = self.summary(entry)
             except (OSError, ValueError) as e:  # a broken, half-copied or malformed file must not hide the others
-                reason = str(e).split("\n")[0] or type(e).__name__
+                reason = unreadable_reason(entry, e)
                 if self._reported.get(entry.path) != reason:  # once per file and reason, not per request
                     log.warning("surface %s skipped: %s", entry.path, reason)
                     self._reported[entry.path] = reason
-                unreadable[entry.id] = reason.replace(str(entry.path), entry.path.name)
+                unreadable[entry.id] = reason
                 continue
             if (model is None or s.model == model) and (dataset is None or s.dataset == dataset):
                 out.append(s)

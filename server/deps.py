@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workers import JobQueue
+from workers import JobQueue, jobqueue
 
 from .auth import UNAUTHORIZED, token_ok
 from .catalog import Catalog, Entry
@@ -75,17 +75,20 @@ def get_entry(
     catalog: CatalogDep,
     queue: QueueDep,
 ) -> Entry:
-    """The surface named in the path, or 404 (saying so when its job has not started it yet)."""
+    """The surface named in the path, or 404 (naming its job when the job has not written it: not started
+    yet, failed or cancelled first)."""
     entry = catalog.get(surface_id)
-    if entry is None:
-        job = queue.active_for_surface(surface_id)
-        if job is not None:
-            raise HTTPException(
-                404,
-                f"surface {surface_id!r} has no points yet: its job is {job.state} (see /api/jobs/{job.id})",
-            )
+    if entry is not None:
+        return entry
+    job = queue.for_surface(surface_id)
+    if job is None or job.state == "done":  # none, or deleted since
         raise HTTPException(404, f"no surface {surface_id!r}")
-    return entry
+    see = f"/api/jobs/{job.id}"
+    if job.state in jobqueue.ACTIVE:
+        raise HTTPException(404, f"surface {surface_id!r} has no points yet: its job is {job.state} (see {see})")
+    if job.state == "failed":
+        raise HTTPException(404, f"surface {surface_id!r} has no points: its job failed (see {see}): {job.error}")
+    raise HTTPException(404, f"surface {surface_id!r} has no points: its job was cancelled (see {see})")
 
 
 EntryDep = Annotated[Entry, Depends(get_entry)]

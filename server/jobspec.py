@@ -5,11 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 
+import torch
 from fastapi import HTTPException
 
-from workers import HVP_FORWARD_EQUIVALENTS, SPLIT_SIZES, SurfaceSpec, check_samples, list_models, one_line
+from workers import (
+    HVP_FORWARD_EQUIVALENTS,
+    SAMPLE_SHAPES,
+    SPLIT_SIZES,
+    SurfaceSpec,
+    check_data_fits,
+    check_samples,
+    create_model,
+    list_models,
+    one_line,
+)
 
 from .catalog import slugify
 from .cost import gflop_per_sample, job_tflop
@@ -111,6 +123,7 @@ def build_spec(
     except ValueError as e:  # pydantic's ValidationError is a ValueError
         raise _refuse(one_line(e).removeprefix("spec: ")) from None
     _check_split_sizes(spec, request.dataset)
+    _check_sample_shape(spec)
     return spec, sha, cost
 
 
@@ -124,6 +137,31 @@ def _check_split_sizes(spec: SurfaceSpec, dataset: str) -> None:
                 check_samples(spec.samples, size, f"{dataset} {split}")
             except ValueError as e:
                 raise _refuse(str(e)) from None
+
+
+def _check_sample_shape(spec: SurfaceSpec) -> None:
+    """422 for a model that cannot take the samples of a standard dataset, whose shape is known without
+    reading them; the worker checks other data once it has read it, in the same words."""
+    shape = SAMPLE_SHAPES.get(spec.dataset)
+    misfit = _misfit(spec.model, shape, tuple(spec.splits)) if shape is not None else None
+    if misfit is not None:
+        raise _refuse(misfit)
+
+
+@lru_cache(maxsize=256)
+def _misfit(model: str, shape: tuple[int, ...], splits: tuple[str, ...]) -> str | None:
+    """What :func:`workers.check_data_fits` says of zoo ``model`` given samples of ``shape`` (None: they
+    fit). The weights are left uninitialized (made on the meta device, then given memory): only shapes
+    matter, and the message is the one the worker would give for real data of that shape."""
+    with torch.device("meta"):
+        net = create_model(model).eval()
+    net = net.to_empty(device="cpu")
+    x, y = torch.zeros(1, *shape), torch.zeros(1, dtype=torch.long)  # label 0: any classifier's
+    try:
+        check_data_fits(net, {split: (x, y) for split in splits}, model, torch.device("cpu"))
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def grid_points(request: JobRequest) -> int:

@@ -146,10 +146,18 @@ class SurfaceSummary(BaseModel):
     gallery: GalleryInfo | None
 
 
-class SurfaceList(BaseModel):
-    surfaces: list[SurfaceSummary]
+class Paged(BaseModel):
+    """A page of a list endpoint (:mod:`server.paging`)."""
+
+    next_offset: int | None = Field(None, description="the offset of the next page (?offset=...); null: no more")
+
+
+class SurfaceList(Paged):
+    surfaces: list[SurfaceSummary] = Field(description="gallery first, then user surfaces, each by id")
     unreadable: dict[str, str] = Field(
-        default_factory=dict, description="surfaces left out of the list because their file cannot be read: {id: why}"
+        default_factory=dict,
+        description="surfaces left out of the list because their file cannot be read: {id: why} (all of them, "
+        "on every page)",
     )
 
 
@@ -351,11 +359,8 @@ class Job(BaseModel):
         return data
 
 
-class JobList(BaseModel):
+class JobList(Paged):
     jobs: list[Job] = Field(description="newest first")
-    next_offset: int | None = Field(
-        None, description="the offset of the next page (GET /api/jobs?offset=...); null: no more jobs"
-    )
 
 
 class ProgressPoint(BaseModel):

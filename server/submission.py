@@ -41,11 +41,8 @@ def submit_job(
             round(cost, 6),
         )
     except QueueFull as e:
-        jobs = "1 job is" if e.active == 1 else f"{e.active} jobs are"
         raise HTTPException(
-            429,
-            f"{jobs} queued or running, the server's limit max_queued_jobs={e.limit}; "
-            "wait for one to finish or cancel one",
+            429, f"{e}, the server's limit max_queued_jobs={e.limit}; wait for one to finish or cancel one"
         ) from None
     if queued:
         write_meta(path, job_title(request), request.dataset)

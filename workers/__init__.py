@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 
 from . import jobqueue
 from .checkpoints import load_model
-from .checks import check_data_dir, resolve_device
-from .data import DATASET_LABELS, DATASETS, SPLIT_SIZES, check_samples, default_root
+from .checks import check_data_dir, check_data_fits, resolve_device
+from .data import DATASET_LABELS, DATASETS, SAMPLE_SHAPES, SPLIT_SIZES, check_samples, default_root
 from .directions import random_directions, target_direction
 from .files import atomic_path, sha256_file
 from .gallery import Manifest, checkpoint_path, load_manifest, run_checkpoints
@@ -72,6 +72,7 @@ __all__ += [
     "Norm",
     "PointRow",
     "QueueFull",
+    "SAMPLE_SHAPES",
     "SPLIT_CHOICES",
     "SPLIT_SIZES",
     "Split",
@@ -79,6 +80,7 @@ __all__ += [
     "add_worker_arguments",
     "atomic_path",
     "check_data_dir",
+    "check_data_fits",
     "check_samples",
     "checkpoint_path",
     "create_model",

@@ -56,6 +56,23 @@ SPLIT_SIZES: dict[Dataset, dict[DataSplit, int]] = {  # of the standard datasets
 }
 
 
+SAMPLE_SHAPES: dict[Dataset, tuple[int, int, int]] = {  # one sample as a model gets it (C, H, W); the others: once read
+    "cifar10": (3, 32, 32),
+    "cifar10-jpeg": (3, 32, 32),
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+}
+
+
+class DataNotFound(ValueError):
+    """A torchvision dataset (``label``) that is not in its data root, and may not be downloaded: the
+    message names the root and the option that downloads it (for the command line and Python callers)."""
+
+    def __init__(self, message: str, label: str):
+        super().__init__(message)
+        self.label = label
+
+
 def check_samples(samples: int | None, n: int, split: str = "") -> None:
     """ValueError when a subset of ``samples`` is more than the ``n`` samples of ``split`` (None: all)."""
     if samples is not None and samples > n:
@@ -146,9 +163,10 @@ def _read_torchvision(dataset: str, root: Path, split: str, download: bool) -> t
         if created is not None:  # it and any partial archive in it are this call's own
             shutil.rmtree(created, ignore_errors=True)
         if not download:
-            raise ValueError(
+            raise DataNotFound(
                 f"{DATASET_LABELS[dataset]} not found under {str(root)!r} (pass download=True / "
-                f"--download to fetch it): {e}"
+                f"--download to fetch it): {e}",
+                DATASET_LABELS[dataset],
             ) from None
         reason = getattr(e, "reason", None) or str(e).split("\n")[0]
         raise ValueError(

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data import DataNotFound
 from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
 from .jobqueue import Job, JobQueue, LeaseLost
@@ -180,7 +181,7 @@ class Worker:
             log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
             return "lost"
         except Exception as e:  # the job's fault (bad data, mismatched file, a disk that stays full ...)
-            error = one_line(e)  # bound now: the end may be recorded after this block, when e is gone
+            error = job_error(e)  # bound now: the end may be recorded after this block, when e is gone
             self._end(lambda: self.queue.finish(job, "failed", error=error))
             return "failed"
         finally:
@@ -193,6 +194,17 @@ class Worker:
             return "done"
         self._end(lambda: self.queue.release(job))
         return "released"
+
+
+def job_error(e: Exception) -> str:
+    """A failed job's error as the server's users read it: they cannot download a dataset, nor see the
+    server's paths, so a dataset missing from its data root is the operator's to fix."""
+    if isinstance(e, DataNotFound):
+        return (
+            f"{e.label} is missing on the server (not in the data root it is configured with); "
+            "the server's operator must put its files there"
+        )
+    return one_line(e)
 
 
 def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = False) -> None:

@@ -87,7 +87,7 @@ class QueueFull(Exception):
     """Raised by :meth:`JobQueue.submit` when ``max_active`` jobs are already queued or running."""
 
     def __init__(self, active: int, limit: int):
-        super().__init__(f"{active} jobs are queued or running")
+        super().__init__(f"{'1 job is' if active == 1 else f'{active} jobs are'} queued or running")
         self.active, self.limit = active, limit
 
 
@@ -248,7 +248,9 @@ class JobQueue:
 
         Returns ``(job, queued)``: ``queued`` is False when an existing queued, running or done job
         (whose surface file still exists) answers the request. A failed or cancelled job, or a done
-        one whose surface was deleted, is queued again (it resumes its partial file).
+        one whose surface was deleted, is queued again under this request (its name): it resumes its
+        partial file, or, when the file is gone, starts again from no points (the points recorded of the
+        file are dropped with it).
         Raises :class:`QueueFull` when a new job would exceed ``max_active`` queued or running jobs.
         """
         now = time.time()
@@ -262,12 +264,16 @@ class JobQueue:
             if active >= max_active:
                 raise QueueFull(active, max_active)
             if row is not None:
+                job_id, done = row["id"], row["points_done"]
+                if not (self.root / row["out"]).exists():
+                    db.execute("DELETE FROM points WHERE job_id = ?", (job_id,))
+                    done = 0
                 db.execute(
-                    "UPDATE jobs SET state = 'queued', error = NULL, worker = NULL, lease_until = NULL, "
-                    "attempts = 0, rate = NULL, eta = NULL, updated = ? WHERE id = ?",
-                    (now, row["id"]),
+                    "UPDATE jobs SET state = 'queued', request = ?, spec = ?, points_done = ?, points_total = ?, "
+                    "cost = COALESCE(?, cost), error = NULL, worker = NULL, lease_until = NULL, attempts = 0, "
+                    "rate = NULL, eta = NULL, updated = ? WHERE id = ?",
+                    (json.dumps(request), json.dumps(spec), done, total, cost, now, job_id),
                 )
-                job_id = row["id"]
             else:
                 job_id = uuid.uuid4().hex[:16]
                 db.execute(
@@ -290,11 +296,14 @@ class JobQueue:
             ).fetchall()
         return [Job.from_row(r) for r in rows]
 
-    def active_for_surface(self, surface_id: str) -> Job | None:
-        """The queued or running job writing ``surface_id``, if any."""
+    def for_surface(self, surface_id: str) -> Job | None:
+        """The job writing ``surface_id``: the queued or running one if any, else the newest; None when no
+        job ever wrote it (an imported surface)."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM jobs WHERE surface_id = ? AND state IN ('queued', 'running') LIMIT 1", (surface_id,)
+                "SELECT * FROM jobs WHERE surface_id = ? ORDER BY state IN ('queued', 'running') DESC, created DESC "
+                "LIMIT 1",
+                (surface_id,),
             ).fetchone()
         return Job.from_row(row) if row is not None else None
 

@@ -7,13 +7,14 @@ from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from workers import jobqueue
 
 from ..deps import CheckpointsDep, QueueDep, SettingsDep, item_router, write_router
 from ..feeds import Feeds
+from ..paging import Page, paging
 from ..schemas import STORED, Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
 from ..submission import submit_job
 
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 writes = write_router(router.prefix, router.tags)
 one = item_router("job")  # /{job_id}...; included into `router` at the end
 one_writes = item_router("job")  # included into `writes` at the end
-PAGE, MAX_PAGE = 200, 1000  # jobs per page of GET /api/jobs: by default, and at most
+PAGE = 200  # jobs per page of GET /api/jobs by default
 
 
 def _iso(t: float) -> str:
@@ -83,18 +84,11 @@ def submit(
 
 
 @router.get("", response_model=JobList, summary="List jobs, newest first, a page at a time")
-def list_jobs(
-    queue: QueueDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"jobs per page, at most {MAX_PAGE}")] = PAGE,
-    offset: Annotated[
-        int, Query(ge=0, le=2**63 - 1, description="jobs to skip (next_offset of the page before)")
-    ] = 0,  # at most SQLite's largest integer
-) -> JobList:
+def list_jobs(queue: QueueDep, page: Annotated[Page, Depends(paging("jobs", PAGE))]) -> JobList:
     """The newest ``limit`` jobs after the first ``offset``; ``next_offset`` is where the next page starts
     (null on the last). Jobs submitted while paging shift later pages: a job may show up twice."""
-    jobs = queue.list(limit + 1, offset)  # one more: whether there is a next page
-    more = len(jobs) > limit
-    return JobList(jobs=[public_job(j) for j in jobs[:limit]], next_offset=offset + limit if more else None)
+    jobs, next_offset = page.cut(queue.list(page.limit + 1, page.offset))  # one more: whether there is a next page
+    return JobList(jobs=[public_job(j) for j in jobs], next_offset=next_offset)
 
 
 @one.get("/{job_id}", response_model=Job, summary="A job's state and progress")
@@ -109,9 +103,10 @@ def get_one(job: JobDep) -> Job:
     responses={409: {"model": Error, "description": "the job has ended"}},
 )
 def cancel(job: JobDep, queue: QueueDep) -> Job:
-    if job.state in ("done", "failed"):
-        raise HTTPException(409, f"job {job.id} has already ended ({job.state}); nothing to cancel")
-    return public_job(queue.cancel(job.id))
+    now = queue.cancel(job.id)  # its state after the cancel: it may have ended since `job` was read
+    if now.state in ("done", "failed"):
+        raise HTTPException(409, f"job {job.id} has already ended ({now.state}); nothing to cancel")
+    return public_job(now)
 
 
 def last_seen(

@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from workers import jobqueue
+
 from .. import surface_import
+from ..catalog import unreadable_reason
 from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, item_router, write_router
+from ..paging import MAX_PAGE, Page, paging
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
 from ..uploads import save_upload, upload_name
 
@@ -19,14 +23,18 @@ one = item_router("surface")  # /{surface_id}...; included into `router` at the 
 one_writes = item_router("surface")  # included into `writes` at the end
 
 
-@router.get("", response_model=SurfaceList, summary="List surfaces (gallery and user)")
+@router.get("", response_model=SurfaceList, summary="List surfaces (gallery and user), a page at a time")
 def list_surfaces(
     catalog: CatalogDep,
+    page: Annotated[Page, Depends(paging("surfaces", MAX_PAGE))],
     model: Annotated[str | None, Query(max_length=200, description="only surfaces of this model")] = None,
     dataset: Annotated[str | None, Query(max_length=200, description="only surfaces on this dataset")] = None,
 ) -> SurfaceList:
+    """``limit`` surfaces after the first ``offset``, as GET /api/jobs pages (by default the most a page
+    holds: one page for all but the largest catalogs); ``next_offset`` is where the next page starts."""
     surfaces, unreadable = catalog.listing(model, dataset)
-    return SurfaceList(surfaces=surfaces, unreadable=unreadable)
+    surfaces, next_offset = page.cut(surfaces[page.offset :])
+    return SurfaceList(surfaces=surfaces, unreadable=unreadable, next_offset=next_offset)
 
 
 def _accepts_gzip(request: Request) -> bool:
@@ -52,7 +60,7 @@ def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response
     try:
         mesh = catalog.mesh(entry)
     except (OSError, ValueError) as e:
-        raise HTTPException(409, f"surface {entry.id!r} cannot be read: {e}") from None
+        raise HTTPException(409, f"surface {entry.id!r} cannot be read: {unreadable_reason(entry, e)}") from None
     headers = {"ETag": mesh.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
     if _etag_matches(request, mesh.etag):
         return Response(status_code=304, headers=headers)
@@ -113,8 +121,8 @@ async def import_surface(
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
     if entry.source != "user":
         raise HTTPException(403, f"surface {entry.id!r} belongs to the read-only gallery and cannot be deleted")
-    job = queue.active_for_surface(entry.id)
-    if job is not None:
+    job = queue.for_surface(entry.id)
+    if job is not None and job.state in jobqueue.ACTIVE:
         raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
     catalog.delete(entry)
     return Response(status_code=204)

@@ -200,6 +200,33 @@ def test_cancel_a_running_job_then_resume_it(busy: ThreadServer):
     assert len({(p.ix, p.iy) for p in queue.points_since(job["id"])}) == 81
 
 
+def test_a_job_asked_again_after_its_surface_was_deleted_starts_afresh_under_the_new_name(busy: ThreadServer):
+    """The re-queued job shows no points done (its file is gone, and its points with it) and the new
+    request's name; it keeps its id, surface, cost and creation time."""
+    request = job_request(samples=50, sample_seed=21, x="-1:1:3", y=None, name="first")
+    with busy.client() as c:
+        first = wait_state(c, c.post("/api/jobs", json=request).json()["id"], ("done",))
+        assert first["points_done"] == 3
+        assert c.delete(f"/api/surfaces/{first['surface_id']}").status_code == 204
+        r = c.get(f"/api/surfaces/{first['surface_id']}")  # its job is done: the surface was deleted
+        assert (r.status_code, r.json()) == (404, {"detail": f"no surface {first['surface_id']!r}"})
+        r = c.post("/api/jobs", json={**request, "name": "second"})
+        assert r.status_code == 202, r.text
+        again = r.json()
+        assert (again["state"], again["points_done"], again["points_total"], again["request"]["name"]) == (
+            "queued",
+            0,
+            3,
+            "second",
+        )
+        kept = ("id", "surface_id", "cost_tflop", "created")
+        assert {k: again[k] for k in kept} == {k: first[k] for k in kept}
+        assert wait_state(c, first["id"], ("done",))["points_done"] == 3
+        events = read_events(f"{busy.url}/api/jobs/{first['id']}/events")
+        assert sorted((p["ix"], p["iy"]) for p in events[0][1]["points"]) == [(0, 0), (1, 0), (2, 0)]  # once each
+        assert c.get(f"/api/surfaces/{first['surface_id']}").json()["name"] == "second"
+
+
 def test_partial_surface_of_a_running_job_is_served(busy: ThreadServer):
     with busy.client() as c:
         job = c.post("/api/jobs", json=job_request(samples=1500, x="-1:1:7", y="-1:1:7")).json()
@@ -237,7 +264,10 @@ def test_the_surface_of_a_queued_job_names_its_job(idle: ThreadServer):
             assert (r.status_code, r.json()) == (404, {"detail": waiting})
         c.delete(f"/api/jobs/{job['id']}")
         r = c.get(f"/api/surfaces/{job['surface_id']}/file")
-        assert (r.status_code, r.json()) == (404, {"detail": f"no surface {job['surface_id']!r}"})  # cancelled
+        cancelled = f"surface {job['surface_id']!r} has no points: its job was cancelled (see /api/jobs/{job['id']})"
+        assert (r.status_code, r.json()) == (404, {"detail": cancelled})
+        r = c.get("/api/surfaces/tinycnn-tiny-0123456789")  # no job ever wrote it
+        assert (r.status_code, r.json()) == (404, {"detail": "no surface 'tinycnn-tiny-0123456789'"})
 
 
 def test_queue_limit(idle: ThreadServer):

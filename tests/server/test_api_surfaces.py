@@ -108,7 +108,11 @@ def test_catalog_lists_gallery_surfaces_with_their_index_metadata(site: ThreadSe
         assert [s["id"] for s in c.get("/api/surfaces", params={"model": "tinycnn"}).json()["surfaces"]] == [
             "tiny-plane"
         ]
-        assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {"surfaces": [], "unreadable": {}}
+        assert c.get("/api/surfaces", params={"dataset": "cifar10"}).json() == {
+            "surfaces": [],
+            "unreadable": {},
+            "next_offset": None,
+        }
 
 
 def test_mesh_holds_the_file_values_gzipped_with_an_etag(site: ThreadServer):
@@ -285,3 +289,66 @@ def test_gallery_cannot_be_deleted_and_ids_cannot_escape(site: ThreadServer):
             assert c.get(f"/api/surfaces/{sid}").status_code == 404, sid
             assert c.get(f"/api/surfaces/{sid}/file").status_code == 404, sid
         assert c.get("/static/../server/settings.py").status_code == 404
+
+
+def test_surfaces_are_listed_a_page_at_a_time_as_jobs_are(tmp_path: Path, tiny_npz: Path):
+    """The same limit and offset as GET /api/jobs; by default one page of up to 1000 (the viewer reads one)."""
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=20, x="-1:1:2")
+    compute_surface(spec, gallery / "s0.h5")
+    for i in range(1, 5):
+        (gallery / f"s{i}.h5").write_bytes((gallery / "s0.h5").read_bytes())
+    (gallery / "broken.h5").write_bytes(b"not hdf5")
+    settings = make_settings(tmp_path / "data", tiny_npz, gallery_dir=gallery)
+    with ThreadServer(settings) as server, server.client() as c:
+        everything = c.get("/api/surfaces").json()
+        assert [s["id"] for s in everything["surfaces"]] == ["s0", "s1", "s2", "s3", "s4"]
+        assert everything["next_offset"] is None and list(everything["unreadable"]) == ["broken"]
+        pages, offset = [], 0
+        while offset is not None:
+            page = c.get("/api/surfaces", params={"limit": 2, "offset": offset}).json()
+            assert page["unreadable"] == everything["unreadable"]
+            pages.append([s["id"] for s in page["surfaces"]])
+            offset = page["next_offset"]
+        assert pages == [["s0", "s1"], ["s2", "s3"], ["s4"]]
+        filtered = c.get("/api/surfaces", params={"model": "tinycnn", "limit": 4, "offset": 3}).json()
+        assert ([s["id"] for s in filtered["surfaces"]], filtered["next_offset"]) == (["s3", "s4"], None)
+        for offset in (5, 2**63 - 1):
+            page = c.get("/api/surfaces", params={"offset": offset}).json()
+            assert page == {"surfaces": [], "unreadable": everything["unreadable"], "next_offset": None}
+        assert c.get("/api/surfaces", params={"limit": 1000}).json() == everything
+        for path in ("/api/surfaces", "/api/jobs"):
+            for params, detail in (
+                ({"limit": 0}, "query.limit: Input should be greater than or equal to 1"),
+                ({"limit": 1001}, "query.limit: Input should be less than or equal to 1000"),
+                ({"offset": -1}, "query.offset: Input should be greater than or equal to 0"),
+                ({"offset": 2**63}, "query.offset: Input should be less than or equal to 9223372036854775807"),
+            ):
+                r = c.get(path, params=params)
+                assert (r.status_code, r.json()) == (422, {"detail": detail})
+        listing = c.get("/openapi.json").json()["paths"]["/api/surfaces"]["get"]["parameters"]
+        assert {p["name"]: (p["schema"].get("maximum"), p["schema"].get("default")) for p in listing} == {
+            "limit": (1000, 1000),
+            "offset": (2**63 - 1, 0),
+            "model": (None, None),
+            "dataset": (None, None),
+        }
+
+
+def test_a_directory_named_like_a_surface_is_not_one(site: ThreadServer):
+    """It was listed as unreadable with the server's path, its mesh a 409 quoting that path, its file a 500."""
+    folders = [site.settings.surfaces_dir / "folder.h5", site.settings.gallery_dir / "shelf.h5"]
+    for folder in folders:
+        folder.mkdir(parents=True)
+    try:
+        with site.client() as c:
+            listing = c.get("/api/surfaces").json()
+            assert not {"folder", "shelf"} & ({s["id"] for s in listing["surfaces"]} | set(listing["unreadable"]))
+            for sid in ("folder", "shelf"):
+                for path in ("", "/file"):
+                    r = c.get(f"/api/surfaces/{sid}{path}")
+                    assert (r.status_code, r.json()) == (404, {"detail": f"no surface {sid!r}"})
+    finally:
+        for folder in folders:
+            folder.rmdir()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from serverkit import ThreadServer, job_request, make_settings
 
@@ -25,8 +26,14 @@ def sized(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[
     root = tmp_path_factory.mktemp("sized")
     empty = root / "empty"
     empty.mkdir()
+    rng = np.random.default_rng(0)
+    for name, shape in (("rgb32", (32, 32, 3)), ("gray28", (28, 28, 1))):  # the standard datasets' shapes
+        x = rng.integers(0, 256, (20, *shape), dtype=np.uint8)
+        np.savez(root / f"{name}.npz", x=x, y=rng.integers(0, 10, 20))
     datasets = {
         "tiny": DatasetSource(kind="tensors", root=tiny_npz),
+        "rgb32": DatasetSource(kind="tensors", root=root / "rgb32.npz"),
+        "gray28": DatasetSource(kind="tensors", root=root / "gray28.npz"),
         "cifar": DatasetSource(kind="cifar10", root=empty),
         "jpegs": DatasetSource(kind="cifar10-jpeg", root=empty),
         "digits": DatasetSource(kind="mnist", root=empty),
@@ -58,12 +65,16 @@ def test_more_samples_than_a_known_split_holds_is_refused_at_submission(
         assert c.get("/api/jobs").json() == before
 
 
-@pytest.mark.parametrize("kind, dataset", [("cifar10", "cifar"), ("cifar10-jpeg", "jpegs"), ("mnist", "digits")])
-def test_a_whole_split_is_accepted(sized: ThreadServer, kind: str, dataset: str):
+@pytest.mark.parametrize(
+    "kind, dataset, model",
+    [("cifar10", "cifar", "tinycnn"), ("cifar10-jpeg", "jpegs", "tinycnn"), ("mnist", "digits", "tinycnn_mnist")],
+)
+def test_a_whole_split_is_accepted(sized: ThreadServer, kind: str, dataset: str, model: str):
     train, test = PUBLISHED[kind]
     with sized.client() as c:
         for split, samples in (("train", train), ("test", test)):
-            r = c.post("/api/jobs", json=job_request(dataset=dataset, split=split, samples=samples, x="-1:1:2", y=None))
+            request = job_request(model=model, dataset=dataset, split=split, samples=samples, x="-1:1:2", y=None)
+            r = c.post("/api/jobs", json=request)
             assert r.status_code == 202, r.text
             c.delete(f"/api/jobs/{r.json()['id']}")
 
@@ -75,7 +86,16 @@ def test_a_split_of_unknown_size_is_checked_by_the_worker(sized: ThreadServer):
         assert r.status_code == 202, r.text
         Worker(JobQueue(sized.settings.data_dir), "w-sizes").run(once=True)
         job = c.get(f"/api/jobs/{r.json()['id']}").json()
-    assert (job["state"], job["error"]) == ("failed", "asked for 301 samples but the test split has only 300")
+        assert (job["state"], job["error"]) == ("failed", "asked for 301 samples but the test split has only 300")
+        for path in ("", "/file"):  # its surface names the job and why it failed, not a bare 'no surface'
+            r = c.get(f"/api/surfaces/{job['surface_id']}{path}")
+            assert (r.status_code, r.json()) == (
+                404,
+                {
+                    "detail": f"surface {job['surface_id']!r} has no points: its job failed "
+                    f"(see /api/jobs/{job['id']}): asked for 301 samples but the test split has only 300"
+                },
+            )
 
 
 def test_data_that_does_not_fit_the_model_fails_the_job_in_words_of_the_api(sized: ThreadServer):
@@ -89,3 +109,46 @@ def test_data_that_does_not_fit_the_model_fails_the_job_in_words_of_the_api(size
     assert job["error"].startswith("the train samples (shape (3, 16, 16)) do not fit model 'tinycnn_mnist' (")
     assert job["error"].endswith("); give data of the shape the model was built for, or another model")
     assert "--" not in job["error"]
+
+
+@pytest.mark.parametrize(
+    "model, known, same_shape",
+    [("tinycnn_mnist", "cifar", "rgb32"), ("tinycnn_mnist", "jpegs", "rgb32"), ("resnet20", "clothes", "gray28")],
+)
+def test_a_model_that_cannot_take_a_known_datasets_samples_is_refused_at_submission(
+    sized: ThreadServer, model: str, known: str, same_shape: str
+):
+    """A standard dataset's sample shape is known: the mismatch is refused before anything is queued, in
+    the words the worker uses for data of that shape read from a file."""
+    with sized.client() as c:
+        r = c.post("/api/jobs", json=job_request(model=model, dataset=same_shape, samples=10, x="-1:1:2", y=None))
+        assert r.status_code == 202, r.text
+        Worker(JobQueue(sized.settings.data_dir), "w-misfit").run(once=True)
+        failed = c.get(f"/api/jobs/{r.json()['id']}").json()
+        assert failed["state"] == "failed" and "do not fit model" in failed["error"]
+        before = c.get("/api/jobs").json()
+        r = c.post(
+            "/api/jobs", json=job_request(model=model, dataset=known, split="both", samples=10, x="-1:1:2", y=None)
+        )
+        assert (r.status_code, r.json()) == (422, {"detail": failed["error"]})
+        assert c.get("/api/jobs").json() == before
+
+
+@pytest.mark.parametrize("dataset, label", [("cifar", "CIFAR-10"), ("digits", "MNIST")])
+def test_a_torchvision_dataset_missing_from_its_root_fails_the_job_in_words_of_the_api(
+    sized: ThreadServer, dataset: str, label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The root exists but holds no data: the error names neither the server's path nor a download option
+    (the API has none), but who must act."""
+    monkeypatch.setenv("LOSSATLAS_CACHE", str(tmp_path))  # no decoded copy of the dataset to fall back on
+    model = "tinycnn_mnist" if dataset == "digits" else "tinycnn"
+    with sized.client() as c:
+        r = c.post("/api/jobs", json=job_request(model=model, dataset=dataset, samples=10, x="-1:1:2", y=None))
+        assert r.status_code == 202, r.text
+        Worker(JobQueue(sized.settings.data_dir), "w-missing").run(once=True)
+        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+    assert (job["state"], job["error"]) == (
+        "failed",
+        f"{label} is missing on the server (not in the data root it is configured with); "
+        "the server's operator must put its files there",
+    )

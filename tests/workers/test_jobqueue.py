@@ -95,7 +95,11 @@ def test_queue_full_and_poison_jobs(tmp_path: Path):
     submit(queue, "b", max_active=2)
     with pytest.raises(QueueFull) as e:
         submit(queue, "c", max_active=2)
-    assert (e.value.active, e.value.limit) == (2, 2)
+    assert (e.value.active, e.value.limit, str(e.value)) == (2, 2, "2 jobs are queued or running")
+    single = JobQueue(tmp_path / "single")
+    submit(single, "a", max_active=1)
+    with pytest.raises(QueueFull, match="^1 job is queued or running$"):
+        submit(single, "b", max_active=1)
     assert submit(queue, "a", max_active=2)[1] is False  # an existing job is still answered
     job = queue.claim("w", 0.01)
     for _ in range(MAX_ATTEMPTS - 1):
