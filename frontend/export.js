@@ -2,6 +2,8 @@
 // screen shows them (side-by-side panes framed, each named in its corner, the caption above them), at
 // the resolution of the view's own canvas.
 
+import { $ } from './dom.js';
+
 const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8'; // style.css --bg, --line
 // as the title over the view (style.css .title: 13px type, 1.4 line height, 2px above each muted line)
 const NAME_FONT = '600 13px system-ui, sans-serif', CAPTION_FONT = '13px system-ui, sans-serif';
@@ -97,5 +99,20 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 	a.click();
 	a.remove();
 	setTimeout( () => URL.revokeObjectURL( url ), 1000 );
+
+}
+
+/** What exportPNG composes from the app's current view: its canvas (a fresh 3-D frame), the colour
+ * bar, the surfaces' names and colours, the title's caption lines, the panes and a file name. */
+export function exportSources( app ) {
+
+	const view = app.state.view;
+	const main = view === '3d' ? app.viewport.snapshot() : $( view === 'map' ? 'view-map' : 'view-1d' );
+	const bar = $( 'colorbar' ).hidden ? null : $( 'colorbar' ).querySelector( 'canvas' );
+	const names = app.shown.map( ( l ) => ( { name: l.name, color: l.color } ) );
+	const file = `lossatlas-${ app.state.ids.join( '+' ) || 'view' }-${ app.state.metric || '' }.png`;
+	const caption = [ ...$( 'title' ).querySelectorAll( '.muted' ) ].map( ( el ) => el.textContent );
+	const panes = view === '3d' && app.viewport.panes > 1 ? app.viewport.grid : null;
+	return { main, bar, names, caption, panes, file };
 
 }
