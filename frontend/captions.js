@@ -1,5 +1,5 @@
 // The words on the view: a metric's name with its unit (title, colour bar, z axis, 1-D axis, metric
-// list) and what the x and y axes are, from the shown surfaces' directions.
+// list), what the x and y axes are, from the shown surfaces' directions, and warnings about them.
 
 import { RATIO, RATIO_LABEL } from './curvature.js';
 import { isAccuracy } from './scale.js';
@@ -18,17 +18,27 @@ export function metricText( metric, shown = [], long = false ) {
 
 }
 
-/** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
+/** What the x and y axes are, from the shown surfaces' directions (both A's and B's of a difference):
+ * {x: "direction 1, filter-normalized",
  * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short
  * names label the 3-D axes); PCA surfaces: "PC1, 81.2%" (the share of the path's variance). */
 export function axisNames( shown ) {
 
 	const pca = pcaAxisNames( shown );
 	if ( pca ) return { x: pca.x, y: pca.y, short: { x: pca.x, y: pca.y }, note: `x, y: ${ pca.how }, each axis to its own scale`, pca: true };
-	const dirs = shown.map( ( l ) => l.mesh.summary && l.mesh.summary.directions ).filter( Boolean );
+	const dirs = shown.flatMap( ( l ) => ( l.mesh.difference ? [ l.mesh.difference.directions.a.directions, l.mesh.difference.directions.b.directions ] : [ l.mesh.summary?.directions ] ) ).filter( Boolean );
 	const d = dirs.length && dirs.every( ( x ) => x.norm === dirs[ 0 ].norm && x.kind === dirs[ 0 ].kind ) ? dirs[ 0 ] : null;
 	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
 	const short = { x: 'direction 1', y: 'direction 2' };
 	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, note: how ? `x, y: directions 1 and 2, ${ how }` : '' };
+
+}
+
+/** Plain warnings for the title: each shown difference A − B whose A and B were computed along
+ * different directions (named when other surfaces are shown too). */
+export function directionWarnings( shown ) {
+
+	return shown.filter( ( l ) => l.mesh.difference && l.mesh.difference.directions.same === false )
+		.map( ( l ) => `⚠ ${ shown.length > 1 ? `${ l.name }: ` : '' }${ l.mesh.difference.directions.warning }` );
 
 }

@@ -111,7 +111,7 @@ export function exportSources( app ) {
 	const bar = $( 'colorbar' ).hidden ? null : $( 'colorbar' ).querySelector( 'canvas' );
 	const names = app.shown.map( ( l ) => ( { name: l.name, color: l.color } ) );
 	const file = `lossatlas-${ app.state.ids.join( '+' ) || 'view' }-${ app.state.metric || '' }.png`;
-	const caption = [ ...$( 'title' ).querySelectorAll( '.muted' ) ].map( ( el ) => el.textContent );
+	const caption = [ ...$( 'title' ).querySelectorAll( '.muted, .warn' ) ].map( ( el ) => el.textContent ); // warnings too
 	const panes = view === '3d' && app.viewport.panes > 1 ? app.viewport.grid : null;
 	return { main, bar, names, caption, panes, file };
 

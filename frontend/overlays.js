@@ -1,7 +1,7 @@
 // What lies over the view: the title (surface names, metric, axes note), the colour bar, the progress
 // of partial surfaces in the status line, and the room these leave the panes and the flat plots.
 
-import { metricText } from './captions.js';
+import { directionWarnings, metricText } from './captions.js';
 import { drawColorBar } from './colormap.js';
 import { DRAPE_CMAP, RATIO_LABEL } from './curvature.js';
 import { $, h } from './dom.js';
@@ -10,7 +10,8 @@ import { formatNumber } from './scale.js';
 const LABEL_SIDE = 520; // CSS px: a view or pane this large draws the 3-D labels at their own size
 
 /** The title over the view: the shown surfaces' names (panes name their own), the metric and how
- * it is scaled, and what the axes are; or which surfaces are still coming. */
+ * it is scaled, what the axes are and whether a difference's A and B differ in them; or which
+ * surfaces are still coming. */
 export function showTitle( app ) {
 
 	const { state, shown, store } = app;
@@ -22,6 +23,7 @@ export function showTitle( app ) {
 			...( app.viewport.panes > 1 ? [] : shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) ), // panes name their own
 			h( 'div', { class: 'muted' }, `${ metricText( state.metric, shown, true ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ app.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
 			app.names.note ? h( 'div', { class: 'muted axes-note' }, app.names.note ) : null,
+			...directionWarnings( shown ).map( ( text ) => h( 'div', { class: 'warn directions-warning' }, text ) ),
 		];
 
 	} else if ( waiting.length ) {
