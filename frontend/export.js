@@ -1,10 +1,10 @@
 // PNG export: the current view with its surface names and colour bar, composed onto one canvas as the
-// screen shows them (side-by-side panes framed, each named in its corner, the caption above them), at
-// the resolution of the view's own canvas.
+// screen shows them (side-by-side panes framed, each named in its corner, the caption above them, its
+// lines wrapped and its warnings in their colour), at the resolution of the view's own canvas.
 
 import { $ } from './dom.js';
 
-const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8'; // style.css --bg, --line
+const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8', WARN = '#ffc15e'; // style.css --bg, --line, --warn
 // as the title over the view (style.css .title: 13px type, 1.4 line height, 2px above each muted line)
 const NAME_FONT = '600 13px system-ui, sans-serif', CAPTION_FONT = '13px system-ui, sans-serif';
 const LINE_H = 18, CAPTION_H = 20; // CSS px per name and per caption line
@@ -25,8 +25,30 @@ function drawName( ctx, { name, color }, x, y, width ) {
 
 }
 
+/** The caption's lines, each wrapped at ``width`` CSS px (as the title wraps on the screen). */
+function wrapCaption( caption, width ) {
+
+	const ctx = document.createElement( 'canvas' ).getContext( '2d' );
+	ctx.font = CAPTION_FONT;
+	return caption.flatMap( ( { text, warn } ) => {
+
+		const lines = [];
+		for ( const word of text.split( ' ' ) ) {
+
+			const last = lines.length ? `${ lines[ lines.length - 1 ] } ${ word }` : null;
+			if ( last !== null && ctx.measureText( last ).width <= width ) lines[ lines.length - 1 ] = last;
+			else lines.push( word );
+
+		}
+
+		return lines.map( ( line ) => ( { text: line, warn } ) );
+
+	} );
+
+}
+
 /**
- * @param {{main: HTMLCanvasElement, bar: ?HTMLCanvasElement, names: Array<{name, color}>, caption: string[],
+ * @param {{main: HTMLCanvasElement, bar: ?HTMLCanvasElement, names: Array<{name, color}>, caption: Array<{text, warn}>,
  *   panes: ?{cols: number, rows: number}, file: string}} view
  *   ``main`` must hold a fresh frame (read in the same task as it was rendered); with ``panes``, names[i]
  *   names pane i (row by row) and the caption goes in a strip above them, else all lie over the top left.
@@ -34,7 +56,8 @@ function drawName( ctx, { name, color }, x, y, width ) {
 export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 	const s = main.width / ( main.clientWidth || main.width ); // device pixels per CSS pixel of the view
-	const head = panes ? Math.round( ( 8 + CAPTION_H * caption.length ) * s ) : 0;
+	const lines = wrapCaption( caption, main.width / s - 28 );
+	const head = panes ? Math.round( ( 8 + CAPTION_H * lines.length ) * s ) : 0;
 	const barW = bar ? Math.round( bar.clientWidth * s ) : 0, barH = bar ? Math.round( bar.clientHeight * s ) : 0;
 	const out = document.createElement( 'canvas' );
 	out.width = main.width + barW;
@@ -81,10 +104,10 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 	}
 
 	ctx.font = CAPTION_FONT;
-	ctx.fillStyle = MUTED;
-	for ( const line of caption ) {
+	for ( const line of lines ) {
 
-		ctx.fillText( line, 14, y + CAPTION_H - LINE_H );
+		ctx.fillStyle = line.warn ? WARN : MUTED;
+		ctx.fillText( line.text, 14, y + CAPTION_H - LINE_H );
 		y += CAPTION_H;
 
 	}
@@ -111,7 +134,7 @@ export function exportSources( app ) {
 	const bar = $( 'colorbar' ).hidden ? null : $( 'colorbar' ).querySelector( 'canvas' );
 	const names = app.shown.map( ( l ) => ( { name: l.name, color: l.color } ) );
 	const file = `lossatlas-${ app.state.ids.join( '+' ) || 'view' }-${ app.state.metric || '' }.png`;
-	const caption = [ ...$( 'title' ).querySelectorAll( '.muted, .warn' ) ].map( ( el ) => el.textContent ); // warnings too
+	const caption = [ ...$( 'title' ).querySelectorAll( '.muted, .warn' ) ].map( ( el ) => ( { text: el.textContent, warn: el.classList.contains( 'warn' ) } ) );
 	const panes = view === '3d' && app.viewport.panes > 1 ? app.viewport.grid : null;
 	return { main, bar, names, caption, panes, file };
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from frontend_support import GALLERY, VIEWPORT, Viewer, running, server_settings
+from PIL import Image
 
 from workers import SurfaceSpec, compute_surface, read_surface, write_surface
 from workers.checkpoints import load_model
@@ -323,3 +324,33 @@ def test_a_difference_says_whether_a_and_b_share_their_directions(browser, direc
         assert viewer.errors == []
     finally:
         context.close()
+
+
+def warn_rows(path) -> list[int]:
+    """Rows of a PNG holding the warning colour (style.css --warn, #ffc15e; antialiased text: its core)."""
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    amber = np.abs(pixels - np.array([0xFF, 0xC1, 0x5E])).sum(axis=2) <= 40
+    return [int(y) for y in np.flatnonzero(amber.sum(axis=1) >= 2)]
+
+
+def test_png_export_keeps_the_directions_warning_wrapped_to_the_view(viewer):
+    """The PNG of a difference whose A and B have different directions carries the title's warning, in its
+    colour and wrapped onto lines as the narrow view wraps it (one long line ran off the image)."""
+    page = viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    shots = {}
+    for query in ("?s=pair-a~pair-b", "?s=pair-a"):
+        viewer.open(query)
+        with page.expect_download() as info:
+            page.click("#export-png")
+        shots[query] = warn_rows(info.value.path())
+    title = page.locator("#title").bounding_box()
+    scale = page.evaluate(
+        "() => { const c = document.querySelector('#view-3d canvas'); return c.width / c.clientWidth; }"
+    )
+    assert shots["?s=pair-a"] == []
+    rows = shots["?s=pair-a~pair-b"]
+    bands = 1 + sum(b - a > 3 for a, b in zip(rows, rows[1:]))  # runs of rows: lines of text
+    assert bands == 2, rows  # "⚠ A and B were computed along different directions (seed 0 vs 1)" in two lines
+    assert rows[-1] <= (title["y"] + title["height"]) * scale  # the caption over the view's top, as on the screen
+    assert viewer.errors == []
