@@ -3,7 +3,7 @@
 
 import { RATIO, RATIO_LABEL } from './curvature.js';
 import { isAccuracy } from './scale.js';
-import { pcaAxisNames } from './trajectory.js';
+import { onePlane, pcaAxisNames } from './trajectory.js';
 
 /** A metric's name with its unit: "train acc (%)"; differences of accuracies (A − B layers among
  * ``shown``) are in percentage points: "train acc (pp)", or beside other surfaces "train acc (%/pp)"
@@ -35,10 +35,14 @@ export function axisNames( shown ) {
 }
 
 /** Plain warnings for the title: each shown difference A − B whose A and B were computed along
- * different directions (named when other surfaces are shown too). */
-export function directionWarnings( shown ) {
+ * different directions (named when other surfaces are shown too), and training paths (trajectory.js
+ * pathsOf) that lie in different planes. In the title they cover nothing (a banner covered the map
+ * on a phone) and a PNG export keeps them. */
+export function directionWarnings( shown, paths ) {
 
-	return shown.filter( ( l ) => l.mesh.difference && l.mesh.difference.directions.same === false )
+	const warnings = shown.filter( ( l ) => l.mesh.difference && l.mesh.difference.directions.same === false )
 		.map( ( l ) => `⚠ ${ shown.length > 1 ? `${ l.name }: ` : '' }${ l.mesh.difference.directions.warning }` );
+	if ( paths.length > 1 && ! onePlane( paths ) ) warnings.push( '⚠ these training paths lie in different planes (other directions or another centre): their coordinates do not compare' );
+	return warnings;
 
 }

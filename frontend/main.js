@@ -25,7 +25,7 @@ import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
 import { installTestHook } from './testhook.js';
 import { Tooltip } from './tooltip.js';
-import { PathObject, onePlane, pathsOf } from './trajectory.js';
+import { PathObject, pathsOf } from './trajectory.js';
 import { readState, writeState } from './urlstate.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
@@ -286,7 +286,7 @@ class App {
 	}
 
 	/** The shown surfaces' training paths, in 3-D with the meshes (in their surface's pane). Paths in
-	 * different planes are still drawn, each on its surface, with a notice that they do not compare. */
+	 * different planes are still drawn, each on its surface (the title warns that they do not compare). */
 	_buildPaths() {
 
 		const { shown, state } = this;
@@ -299,9 +299,6 @@ class App {
 			return object;
 
 		} );
-		const apart = this.paths.length > 1 && ! onePlane( this.paths ) ? this.paths.map( ( p ) => p.name ).join( ', ' ) : '';
-		if ( apart && apart !== this._apartNoted ) this.status.notice( `the training paths of ${ apart } lie in different planes (other directions or another centre): their coordinates do not compare` );
-		this._apartNoted = apart;
 		this.viewport.setContent( shown.length ? [ this.axes.group, ...this.meshes.map( ( m ) => m.object ), ...this.pathObjects.map( ( p ) => p.group ) ] : [] );
 
 	}

@@ -23,7 +23,7 @@ export function showTitle( app ) {
 			...( app.viewport.panes > 1 ? [] : shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) ), // panes name their own
 			h( 'div', { class: 'muted' }, `${ metricText( state.metric, shown, true ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ app.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
 			app.names.note ? h( 'div', { class: 'muted axes-note' }, app.names.note ) : null,
-			...directionWarnings( shown ).map( ( text ) => h( 'div', { class: 'warn directions-warning' }, text ) ),
+			...directionWarnings( shown, app.paths ).map( ( text ) => h( 'div', { class: 'warn directions-warning' }, text ) ),
 		];
 
 	} else if ( waiting.length ) {
