@@ -7,7 +7,9 @@ import { DRAPE_CMAP, RATIO_LABEL } from './curvature.js';
 import { $, h } from './dom.js';
 import { formatNumber } from './scale.js';
 
-const LABEL_SIDE = 520; // CSS px: a view or pane this large draws the 3-D labels at their own size
+const LABEL_SIDE = 620; // CSS px: a view or pane this large draws the 3-D labels at their own size
+const LABEL_GROWTH = 4; // at most: a phone's 2 x 2 panes (160 px) draw them about 12 px high
+const LABEL_ROOM = 0.07; // the field of view widens by this much per unit of growth, so large labels fit
 
 /** The title over the view: the shown surfaces' names (panes name their own), the metric and how
  * it is scaled, what the axes are and whether a difference's A and B differ in them; or which
@@ -37,14 +39,16 @@ export function showTitle( app ) {
 }
 
 /** Panes lie between the title and the hint, which cover none of them; the 3-D labels grow in a
- * small view or pane, up to twice their size, to stay readable. */
+ * small view or pane, up to four times their size, to stay readable (axes.js then draws fewer ticks). */
 export function fitPanes( app ) {
 
 	const panes = app.viewport.panes > 1, title = $( 'title' ), hint = $( 'hint' ), viewport = $( 'viewport' );
 	viewport.classList.toggle( 'panes', panes );
 	viewport.style.setProperty( '--panes-top', panes ? `${ title.offsetTop + title.offsetHeight + 8 }px` : '' );
 	viewport.style.setProperty( '--panes-bottom', panes && ! hint.hidden ? `${ viewport.clientHeight - hint.offsetTop + 4 }px` : '' );
-	if ( app.axes.setLabelScale( Math.min( 2, Math.max( 1, LABEL_SIDE / app.viewport.paneSide() ) ) ) ) app.viewport.requestRender();
+	const scale = Math.min( LABEL_GROWTH, Math.max( 1, LABEL_SIDE / app.viewport.paneSide() ) ), room = 1 + LABEL_ROOM * ( scale - 1 );
+	app.viewport.setLabelRoom( room );
+	if ( app.axes.setLabelScale( scale * room ) ) app.viewport.requestRender(); // the wider field shrinks them again
 
 }
 

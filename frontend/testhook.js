@@ -6,12 +6,14 @@ import { Vector3 } from 'three';
 import { Z_HEIGHT } from './scale.js';
 import { SurfaceMesh } from './surface-mesh.js';
 
-/** A text sprite's height on the screen in CSS pixels (in the first pane). */
+/** A text sprite's height on the screen in CSS pixels and its box in client coordinates (in the
+ * first pane; the text's canvas, a little wider than the text). */
 function labelPixels( viewport, sprite ) {
 
 	const up = new Vector3().setFromMatrixColumn( viewport.camera.matrixWorld, 1 ).multiplyScalar( sprite.scale.y );
 	const a = viewport.project( sprite.position ), b = viewport.project( sprite.position.clone().add( up ) );
-	return Math.hypot( b.x - a.x, b.y - a.y );
+	const height = Math.hypot( b.x - a.x, b.y - a.y ), width = height * sprite.scale.x / sprite.scale.y;
+	return { height, box: { left: a.x - width / 2, right: a.x + width / 2, top: a.y - height / 2, bottom: a.y + height / 2 } };
 
 }
 
@@ -91,7 +93,8 @@ export function installTestHook( app ) {
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
 				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
 				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( {
-					depth_test: c.material.depthTest, role: c.userData.role, text: c.userData.text, hidden: app.viewport.occluded( c.position ), height_px: labelPixels( app.viewport, c ),
+					depth_test: c.material.depthTest, role: c.userData.role, text: c.userData.text, hidden: app.viewport.occluded( c.position ),
+					height_px: labelPixels( app.viewport, c ).height, box: labelPixels( app.viewport, c ).box,
 				} ) ),
 				axis_names: app.names ? { x: app.names.x, y: app.names.y } : null,
 				paths: app.paths.map( ( p, k ) => ( {

@@ -98,14 +98,24 @@ def inside(point: dict, rect: dict, slack: float = 0) -> bool:
     )
 
 
-@pytest.mark.parametrize(
-    ("size", "label_px"),  # a phone's 2 x 2 panes are 158 px wide: larger labels would run into each other
-    [({"width": 1280, "height": 800}, 8), ({"width": 390, "height": 844}, 5.5)],
-)
-def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size, label_px):
+def apart(a: dict, b: dict) -> bool:
+    """Whether two labels' text stands apart (a label's box is its canvas: the type is 1/1.3 of its height)."""
+    pad = (a["bottom"] - a["top"]) * (1 - 1 / 1.3) / 2, (b["bottom"] - b["top"]) * (1 - 1 / 1.3) / 2
+    return (
+        a["right"] <= b["left"]
+        or b["right"] <= a["left"]
+        or a["bottom"] - pad[0] <= b["top"] + pad[1]
+        or b["bottom"] - pad[1] <= a["top"] + pad[0]
+    )
+
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size):
     """Four panes in a 1280 px window were four 145 px strips that cut the surfaces: now a grid of
     panes of a usable shape between the title and the hint, each named, holding its whole surface with
-    labels large enough to read; hover reads each pane's own surface and a drag turns all of them."""
+    labels large enough to read (a phone's 158 px panes drew them 6 px high: now at least 10.5 px, with
+    fewer ticks, each label whole in its pane and clear of the others); hover reads each pane's own
+    surface and a drag turns all of them."""
     page = viewer.page
     page.set_viewport_size(size)
     viewer.open(f"?s={','.join(FOUR)}&p=1")
@@ -127,8 +137,19 @@ def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size, label_px):
         assert inside({"x": box["x"] + 1, "y": box["y"] + 1}, rects[i]), (sid, box, rects[i])
         for ix, iy in ((0, 0), (8, 0), (0, 8), (8, 8), (4, 4)):  # the whole surface lies in its own pane
             assert inside(viewer.screen(sid, ix, iy), rects[i]), (sid, ix, iy, rects[i])
-    ticks = z_ticks(viewer)
-    assert len(ticks) >= 3 and min(t["height_px"] for t in ticks) >= label_px, ticks
+    labels = viewer.state()["labels"]
+    ticks = [label for label in labels if label["role"] == "z-tick"]
+    assert len(ticks) >= 3 and min(t["height_px"] for t in ticks) >= 10.5, ticks
+    assert min(label["height_px"] for label in labels) >= 10, labels  # the far ones too
+    pane = {"left": rects[0]["left"], "top": rects[0]["top"]}
+    pane.update(right=pane["left"] + rects[0]["width"], bottom=pane["top"] + rects[0]["height"])
+    for label in labels:  # whole in its pane (the first: all draw the same axes)
+        box = label["box"]
+        assert pane["left"] <= box["left"] and box["right"] <= pane["right"], (label, pane)
+        assert pane["top"] <= box["top"] and box["bottom"] <= pane["bottom"], (label, pane)
+    for role in ("z-tick", "x-tick", "y-tick"):
+        same = [label["box"] for label in labels if label["role"] == role]
+        assert len(same) >= 3 and all(apart(a, b) for a, b in zip(same, same[1:])), (role, same)
     for sid in (FOUR[3], FOUR[0]):
         ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if viewer.screen(sid, i, j)["visible"])
         rows = viewer.hover(sid, ix, iy)
