@@ -230,3 +230,23 @@ def test_the_1d_slice_note_is_never_cut(viewer, size):
     assert " ".join(note) == "slice along x through y = 0 (hover the 3-D or contour view to move it)", note
     assert len(note) == (2 if size["width"] < 500 else 1)
     assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1400, "height": 860}, {"width": 390, "height": 844}])
+def test_the_status_line_never_covers_the_hint(viewer, size):
+    """A partial surface's progress in the status line ran over the 3-D view's hint (both at the bottom):
+    on a wide screen the status stands at the bottom right, clear of the hint; on a phone it takes the
+    width it needs and the hint gives way while it shows."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open("?s=partial")
+    status, hint = page.locator("#status"), page.locator("#hint")
+    assert status.inner_text() == "TinyCNN stopped early: 13 of 81 points (coarse preview)"
+    a, view = status.bounding_box(), page.locator("#viewport").bounding_box()
+    assert view["x"] <= a["x"] and a["x"] + a["width"] <= view["x"] + view["width"]
+    if hint.is_visible():
+        b = hint.bounding_box()
+        assert a["x"] >= b["x"] + b["width"] or b["x"] >= a["x"] + a["width"] or a["y"] >= b["y"] + b["height"], (a, b)
+    else:
+        assert size["width"] < 700  # the hint gives way on a phone only
+    assert viewer.errors == []
