@@ -250,3 +250,21 @@ def test_the_status_line_never_covers_the_hint(viewer, size):
     else:
         assert size["width"] < 700  # the hint gives way on a phone only
     assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1400, "height": 860}, {"width": 390, "height": 844}])
+def test_long_surface_names_wrap_in_the_title(viewer, size):
+    """A difference layer's name ("A − B (B resampled to A’s grid)") ran out of the title, cut at the
+    view's edge: names wrap within the title, in the 3-D, contour and 1-D views."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    for view in ("3d", "map", "1d"):
+        viewer.open(f"?s=seed-3~pair-b,pair-a&v={view}")
+        title = page.locator("#title").bounding_box()
+        names = page.locator("#title .layer-title")
+        assert names.count() == 2
+        for i in range(2):
+            box = names.nth(i).bounding_box()
+            assert title["x"] <= box["x"] and box["x"] + box["width"] <= title["x"] + title["width"] + 0.5, (view, box)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= size["width"]
+    assert viewer.errors == []
