@@ -105,7 +105,8 @@ export function renderDetails( container, layers ) {
 		const d = s.directions;
 		const stats = s.landscape_stats;
 		const g = s.gallery;
-		const params = recipe && recipe.model_params ? ` (${ ( recipe.model_params / 1e6 ).toFixed( 2 ) } M params)` : '';
+		const n = recipe && recipe.model_params; // small models in full: a tiny CNN read "0.00 M params"
+		const params = n ? ` (${ n >= 1e5 ? `${ ( n / 1e6 ).toFixed( 2 ) } M` : n.toLocaleString( 'en-US' ) } params)` : '';
 		return h( 'article', { class: 'surface-details', dataset: { id: s.id } },
 			h( 'h3', { style: `--swatch: ${ color }` }, s.name ),
 			g && g.description ? h( 'p', { class: 'muted' }, g.description ) : null,

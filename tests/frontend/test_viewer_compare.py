@@ -354,3 +354,13 @@ def test_png_export_keeps_the_directions_warning_wrapped_to_the_view(viewer):
     assert bands == 2, rows  # "⚠ A and B were computed along different directions (seed 0 vs 1)" in two lines
     assert rows[-1] <= (title["y"] + title["height"]) * scale  # the caption over the view's top, as on the screen
     assert viewer.errors == []
+
+
+def test_details_count_a_small_models_parameters(viewer):
+    """A tiny model's size read "0.00 M params": under 100,000 the count is given in full."""
+    params = sum(p.numel() for p in load_model("tinycnn", None).parameters())
+    assert params < 100_000
+    viewer.open("?s=pair-a")
+    rows = viewer.page.locator("#details article[data-id=pair-a] table").first.inner_text().splitlines()
+    assert f"model\ttinycnn ({params:,} params)" in rows, rows
+    assert viewer.errors == []
