@@ -239,3 +239,38 @@ def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, g
                 assert box["x"] + box["width"] <= panel["x"] + panel["width"], part
         finally:
             context.close()
+
+
+def submit(page, name: str, seed: int, token: str = TOKEN) -> None:
+    """Fill the form with a small 1-D request (seeds from 23: no other test asks for them) and send it."""
+    page.fill("input[name=name]", name)
+    page.fill("input[name=x]", "-1:1:3")
+    page.fill("input[name=y]", "")
+    page.fill("input[name=seed]", str(seed))
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+
+
+def test_asking_again_for_a_surface_says_it_was_asked_for_before(browser, token_server):
+    """The server answers an identical request with the earlier job (200): the page said nothing, and
+    showed the earlier name where the user had typed another. The status line now says so."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), token_server)
+        viewer.open("?s=pair-a")
+        page = viewer.page
+        viewer.open_job_form()
+        submit(page, "first ask", 23)
+        page.wait_for_selector("#jobs li[data-state=queued]")
+        assert not page.locator("#status").inner_text().startswith("The same surface")
+        submit(page, "second ask", 23)
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('The same surface')")
+        assert page.locator("#status").inner_text() == (
+            "The same surface was asked for before, as “first ask” (queued): showing it"
+        )
+        assert page.locator("#jobs li").count() == 1
+        assert "first ask" in page.locator("#title").inner_text()
+        assert viewer.errors == []
+    finally:
+        context.close()
+
