@@ -80,6 +80,13 @@ function openDrawer( app, side ) {
 
 }
 
+/** Close the side drawers (narrow windows), if one is open. */
+export function closeDrawers( app ) {
+
+	if ( [ 'left', 'right' ].some( ( side ) => document.body.classList.contains( `show-${ side }` ) ) ) openDrawer( app, null );
+
+}
+
 /** Form controls show the state (values set in place; the one being used is left alone). */
 export function showControls( app ) {
 

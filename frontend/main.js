@@ -6,7 +6,7 @@ import * as api from './api.js';
 import { AxesFrame } from './axes.js';
 import { axisNames, metricText } from './captions.js';
 import { DIFF } from './compare.js';
-import { bindControls, showControls } from './controls.js';
+import { bindControls, closeDrawers, showControls } from './controls.js';
 import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
 import { $, h, setValue } from './dom.js';
 import { GridData } from './griddata.js';
@@ -74,7 +74,7 @@ class App {
 			this.config = config;
 			this.store.setCatalog( catalog );
 			const panel = new JobPanel( $( 'job-form' ), $( 'jobs' ), config, {
-				submit: ( request, token ) => this.live.submit( request, token ),
+				submit: async ( request, token ) => ( await this.live.submit( request, token ) ) && closeDrawers( this ), // a phone shows the new surface
 				cancel: ( id, token ) => this.live.cancel( id, token ),
 				show: ( id ) => this.store.select( [ id ] ),
 				upload: ( file, model, token ) => api.uploadCheckpoint( file, model, token ),

@@ -274,3 +274,25 @@ def test_asking_again_for_a_surface_says_it_was_asked_for_before(browser, token_
     finally:
         context.close()
 
+
+def test_on_a_phone_the_drawer_closes_to_show_the_surface_asked_for(browser, token_server):
+    """On a phone the form lies in a drawer over the view: after a request the drawer stayed open over the
+    surface being computed. It closes once the server took the request (not when it refused it)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        viewer = Viewer(context.new_page(), token_server)
+        viewer.open("?s=pair-a")
+        page = viewer.page
+        page.tap("#toggle-left")
+        viewer.open_job_form()
+        submit(page, "phone ask", 29, token="wrong-token-123")
+        page.locator("#error").wait_for(state="visible")
+        assert page.locator("#left-panel").is_visible()  # refused: the form stays, with its values
+        submit(page, "phone ask", 29)
+        page.wait_for_function("() => !document.body.classList.contains('show-left')")
+        assert page.locator("#left-panel").is_hidden()
+        assert page.locator("#toggle-left").get_attribute("aria-expanded") == "false"
+        assert "phone ask" in page.locator("#title").inner_text()
+        assert [e for e in viewer.errors if "status of 401" not in e] == []  # the browser logs the refusal
+    finally:
+        context.close()
