@@ -105,7 +105,7 @@ export function differenceMesh( a, b ) {
 	return {
 		id: `${ a.id }${ DIFF }${ b.id }`, ndim: a.ndim, x: a.x, y: a.ndim === 2 ? a.y : undefined, name,
 		metrics: Object.fromEntries( metrics.map( ( m ) => [ m, rows( out[ m ] ) ] ) ), done: rows( done ),
-		difference: { a: a.id, b: b.id, a_name: a.name, b_name: b.name, resampled, directions: compareDirections( a, b ) },
+		difference: { a: a.id, b: b.id, a_name: a.name, b_name: b.name, resampled, directions: compareDirections( a, b ), computed: Boolean( a.complete && b.complete ) },
 		summary: null, recipe: null,
 	};
 

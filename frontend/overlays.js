@@ -76,8 +76,18 @@ export function showProgress( app ) {
 	if ( waiting.length ) app.status.set( `Waiting for the first points of ${ waiting.map( ( id ) => `“${ store.title( id ) }”` ).join( ', ' ) }…` );
 	else if ( lacking.length ) app.status.set( `${ lacking.map( ( l ) => l.mesh.name ).join( ', ' ) }: no ${ state.metric } in the file, not drawn` );
 	else if ( ! shown.length ) app.status.set( store.catalog.length ? 'No surface selected: tick one on the left.' : 'No surfaces yet: compute one under “New surface”.' );
-	else if ( partial.length ) app.status.set( partial.map( ( l ) => `${ l.name }: ${ l.grid.pointsDone } of ${ l.grid.nx * l.grid.ny } points${ l.grid.coarseLevel !== null ? ' (coarse preview)' : '' }` ).join( ' · ' ) );
+	else if ( partial.length ) app.status.set( partial.map( progressText ).join( ' · ' ) );
 	else app.status.set( null );
+
+}
+
+/** How far a partial surface is: points computed so far, or, for a difference of two complete
+ * surfaces, the points of A's grid that B covers (no more will come). */
+function progressText( l ) {
+
+	const { pointsDone, nx, ny, coarseLevel } = l.grid;
+	if ( l.mesh.difference?.computed ) return `${ l.name }: B covers ${ pointsDone } of A’s ${ nx * ny } points`;
+	return `${ l.name }: ${ pointsDone } of ${ nx * ny } points${ coarseLevel !== null ? ' (coarse preview)' : '' }`;
 
 }
 

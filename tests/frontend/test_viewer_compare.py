@@ -364,3 +364,18 @@ def test_details_count_a_small_models_parameters(viewer):
     rows = viewer.page.locator("#details article[data-id=pair-a] table").first.inner_text().splitlines()
     assert f"model\ttinycnn ({params:,} params)" in rows, rows
     assert viewer.errors == []
+
+
+def test_a_difference_on_a_larger_grid_says_how_much_b_covers(viewer, surfaces):
+    """A − B on A's grid where B's grid is smaller has gaps: the status line read "13 of 81 points", as if
+    the surfaces were still being computed. It now says how many of A's points B covers."""
+    a, b = surfaces["pair-a"], surfaces["seed-3"]
+    inside = (np.abs(a.xcoordinates[None, :]) <= b.xcoordinates.max() + 1e-9) & (
+        np.abs(a.ycoordinates[:, None]) <= b.ycoordinates.max() + 1e-9
+    )
+    viewer.open("?s=pair-a~seed-3")
+    name = viewer.layer("pair-a~seed-3")["name"]
+    assert viewer.page.locator("#status").inner_text() == f"{name}: B covers {inside.sum()} of A’s {inside.size} points"
+    viewer.open("?s=partial~pair-a")  # A still being computed: its progress, as for the surface itself
+    assert "B covers" not in viewer.page.locator("#status").inner_text()
+    assert viewer.errors == []
