@@ -25,7 +25,7 @@ export function metricText( metric, shown = [], long = false ) {
 export function axisNames( shown ) {
 
 	const pca = pcaAxisNames( shown );
-	if ( pca ) return { x: pca.x, y: pca.y, short: { x: pca.x, y: pca.y }, note: `x, y: ${ pca.how }, each axis to its own scale`, pca: true };
+	if ( pca ) return { x: pca.x, y: pca.y, short: pca.short, note: `x, y: ${ pca.how }, each axis to its own scale`, pca: true };
 	const dirs = shown.flatMap( ( l ) => ( l.mesh.difference ? [ l.mesh.difference.directions.a.directions, l.mesh.difference.directions.b.directions ] : [ l.mesh.summary?.directions ] ) ).filter( Boolean );
 	const d = dirs.length && dirs.every( ( x ) => x.norm === dirs[ 0 ].norm && x.kind === dirs[ 0 ].kind ) ? dirs[ 0 ] : null;
 	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';

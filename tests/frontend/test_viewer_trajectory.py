@@ -421,3 +421,20 @@ def test_the_axes_fields_show_a_paths_grid_in_full(browser, run_server, size):
         assert viewer.errors == []
     finally:
         context.close()
+
+
+def test_3d_axis_names_of_paths_apart_fit_a_phone(paths_viewer):
+    """Paths in different planes name their axes "PC1 of each surface’s own path": in 3-D on a phone
+    that ran out of the view. The 3-D axes read PC1 and PC2 (the title says whose), every label whole."""
+    page = paths_viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    paths_viewer.open("?s=path-a,path-c")
+    state = paths_viewer.state()
+    names = {label["role"]: label["text"] for label in state["labels"] if label["role"] in ("x-name", "y-name")}
+    assert names == {"x-name": "PC1", "y-name": "PC2"}
+    assert "principal components 1 and 2 of each surface’s own path" in page.locator("#title").inner_text()
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    for label in state["labels"]:
+        box = label["box"]
+        assert canvas["x"] <= box["left"] and box["right"] <= canvas["x"] + canvas["width"], label
+    assert paths_viewer.errors == []
