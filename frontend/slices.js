@@ -4,6 +4,8 @@
 import { nearestIndex } from './plot-canvas.js';
 import { formatNumber } from './scale.js';
 
+const POINT = matchMedia( '(pointer: coarse)' ).matches ? 'tap' : 'hover'; // a phone has no hover
+
 /**
  * @param {Array} shown the shown layers ({id, name, color, grid})
  * @param {{slice: 'x'|'y', cursor: ?{id, ix, iy}, names: {x: string, y: string}}} how
@@ -34,7 +36,7 @@ export function sliceCurves( shown, { slice: along, cursor, names } ) {
 	return {
 		curves,
 		xlabel: along === 'y' && twoD ? names.y : names.x,
-		note: twoD ? `slice along ${ along } through ${ along === 'x' ? 'y' : 'x' } = ${ formatNumber( through ) } (hover the 3-D or contour view to move it)` : '',
+		note: twoD ? `slice along ${ along } through ${ along === 'x' ? 'y' : 'x' } = ${ formatNumber( through ) } (${ POINT } the 3-D or contour view to move it)` : '',
 	};
 
 }

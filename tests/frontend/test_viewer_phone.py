@@ -169,3 +169,12 @@ def test_a_notice_goes_when_the_view_is_touched_and_an_error_stays(phone):
     page.tap("#error button")
     assert banner.is_hidden()
     assert [e for e in viewer.errors if "404" not in e] == []  # the browser logs the missing surface
+
+
+def test_the_1d_slice_note_says_tap_on_a_touch_screen(phone):
+    """The slice note said "hover the 3-D or contour view to move it": a phone cannot hover; a tap moves it."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a,pair-b&v=1d")
+    note = viewer.page.evaluate("() => window.__lossatlas.flatAxes().note")
+    assert " ".join(note) == "slice along x through y = 0 (tap the 3-D or contour view to move it)", note
+    assert viewer.errors == []
