@@ -6,8 +6,8 @@ import * as THREE from 'three';
 import { Z_HEIGHT, niceTicks, tickLabels } from './scale.js';
 
 const LABEL_HEIGHT = 0.07;
-const COMPACT = 2.5; // labels drawn this many times their size or more: fewer ticks, so they stand apart, and axes named x and y
-// (from 1.5 times, one z tick fewer)
+const COMPACT = 2.5; // labels this many times their size (a phone's small panes): 3 ticks a side, axes named x and y
+const FEWER_Z = 1.5; // labels this many times their size: one z tick fewer, so they stand apart
 
 export function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 400, outline = null } = {} ) {
 
@@ -134,7 +134,7 @@ export class AxesFrame {
 		for ( const y of yt ) minor.push( X0, frame.sy( y ), 0, X1, frame.sy( y ), 0 );
 		major.push( X0, Y0, 0, X1, Y0, 0, X1, Y0, 0, X1, Y1, 0, X1, Y1, 0, X0, Y1, 0, X0, Y1, 0, X0, Y0, 0 );
 		major.push( AX, AY, 0, AX, AY, Z_HEIGHT );
-		const ticks = zscale.empty ? [] : zscale.ticks( compact ? 4 : this.labelScale >= 1.5 ? 5 : 6 );
+		const ticks = zscale.empty ? [] : zscale.ticks( compact ? 4 : this.labelScale >= FEWER_Z ? 5 : 6 );
 		for ( const tick of ticks ) {
 
 			const z = tick.t * Z_HEIGHT;
