@@ -128,7 +128,7 @@ class App {
 		if ( kind === 'style' ) return this.restyle( id );
 		if ( kind === 'catalog' ) {
 
-			renderPresets( $( 'presets' ), this.store.catalog, ( ids ) => this.store.select( ids ) );
+			renderPresets( $( 'presets' ), this.store.catalog, ( ids ) => this.show( ids ) );
 			return this.renderCatalog();
 
 		}
@@ -335,12 +335,21 @@ class App {
 
 	}
 
+	/** Show just these surfaces (a preset, a surface's name): on a phone the drawer closes to show them
+	 * (a tick in the catalog adds one and leaves it open). */
+	show( ids ) {
+
+		closeDrawers( this );
+		return this.store.select( ids );
+
+	}
+
 	renderCatalog() {
 
 		const { store } = this;
 		renderCatalog( $( 'catalog' ), store.catalog, store.ids, $( 'catalog-filter' ).value, {
 			onToggle: ( id, on ) => store.toggle( id, on ),
-			onSolo: ( id ) => store.select( [ id ] ),
+			onSolo: ( id ) => this.show( [ id ] ),
 		} );
 		$( 'catalog-count' ).textContent = `(${ store.catalog.length })`;
 

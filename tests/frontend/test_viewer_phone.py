@@ -178,3 +178,25 @@ def test_the_1d_slice_note_says_tap_on_a_touch_screen(phone):
     note = viewer.page.evaluate("() => window.__lossatlas.flatAxes().note")
     assert " ".join(note) == "slice along x through y = 0 (tap the 3-D or contour view to move it)", note
     assert viewer.errors == []
+
+
+def test_picking_surfaces_to_show_closes_the_drawer(phone):
+    """On a phone the catalog lies in a drawer over the view: a preset or a surface's name (show just
+    these) left it open over what it had just shown. They close it; a tick (one more surface) does not."""
+    viewer, _ = phone
+    viewer.open("?s=seed-2")
+    page = viewer.page
+    panel = page.locator("#left-panel")
+    page.tap("#toggle-left")
+    page.tap("#presets button[data-preset=pair-a]")
+    viewer.wait_ready()
+    assert viewer.state()["ids"] == ["pair-a", "pair-b"] and panel.is_hidden()
+    assert page.locator("#toggle-left").get_attribute("aria-expanded") == "false"
+    page.tap("#toggle-left")
+    page.tap("#catalog li[data-id=seed-3] input")
+    viewer.wait_ready()
+    assert viewer.state()["ids"] == ["pair-a", "pair-b", "seed-3"] and panel.is_visible()
+    page.tap("#catalog li[data-id=seed-2] button.name")
+    viewer.wait_ready()
+    assert viewer.state()["ids"] == ["seed-2"] and panel.is_hidden()
+    assert viewer.errors == []
