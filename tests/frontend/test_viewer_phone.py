@@ -4,11 +4,13 @@ pinch-zoom (real touch events through the DevTools protocol)."""
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 import pytest
 from frontend_support import Viewer
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}
@@ -199,4 +201,27 @@ def test_picking_surfaces_to_show_closes_the_drawer(phone):
     page.tap("#catalog li[data-id=seed-2] button.name")
     viewer.wait_ready()
     assert viewer.state()["ids"] == ["seed-2"] and panel.is_hidden()
+    assert viewer.errors == []
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_scrolled_drawer_shows_nothing_under_its_button(phone, side):
+    """The drawers' content scrolled up under their toggle button, showing cut headings round it: the
+    button now stands on a band of its own (the panel's colour only), above the scrolling content."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a,pair-b")
+    page = viewer.page
+    page.tap(f"#toggle-{side}")
+    if side == "left":
+        viewer.open_job_form()  # a long drawer
+    panel = page.locator(f"#{side}-panel")
+    for top in (0, 37, 200):  # scrolled by whole lines and by part of one
+        panel.evaluate("(el, top) => { el.scrollTop = top; }", top)
+        button, box = page.locator(f"#toggle-{side}").bounding_box(), panel.bounding_box()
+        left = button["x"] + button["width"] + 4 if side == "left" else box["x"] + 2
+        right = box["x"] + box["width"] - 2 if side == "left" else button["x"] - 4
+        band = page.screenshot(clip={"x": left, "y": 2, "width": right - left, "height": 40})
+        pixels = np.asarray(Image.open(io.BytesIO(band)).convert("RGB")).astype(int)
+        panel_rgb = np.array([0x16, 0x1B, 0x24])  # style.css --panel
+        assert (np.abs(pixels - panel_rgb).sum(axis=2) <= 6).all(), f"something drawn beside the button at {top}"
     assert viewer.errors == []
