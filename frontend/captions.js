@@ -28,6 +28,13 @@ export function axisNames( shown ) {
 	if ( pca ) return { x: pca.x, y: pca.y, short: pca.short, note: `x, y: ${ pca.how }, each axis to its own scale`, pca: true };
 	const dirs = shown.flatMap( ( l ) => ( l.mesh.difference ? [ l.mesh.difference.directions.a.directions, l.mesh.difference.directions.b.directions ] : [ l.mesh.summary?.directions ] ) ).filter( Boolean );
 	const d = dirs.length && dirs.every( ( x ) => x.norm === dirs[ 0 ].norm && x.kind === dirs[ 0 ].kind ) ? dirs[ 0 ] : null;
+	if ( d && d.kind === 'pca' ) { // PCA planes with a difference A − B among them (it lies on A's plane and grid)
+
+		const pc = { x: 'PC1', y: 'PC2' };
+		return { ...pc, short: pc, note: 'x, y: principal components 1 and 2 of each surface’s own path (A’s for A − B), each axis to its own scale', pca: true };
+
+	}
+
 	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
 	const short = { x: 'direction 1', y: 'direction 2' };
 	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, note: how ? `x, y: directions 1 and 2, ${ how }` : '' };

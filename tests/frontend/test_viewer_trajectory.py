@@ -438,3 +438,18 @@ def test_3d_axis_names_of_paths_apart_fit_a_phone(paths_viewer):
         box = label["box"]
         assert canvas["x"] <= box["left"] and box["right"] <= canvas["x"] + canvas["width"], label
     assert paths_viewer.errors == []
+
+
+def test_a_difference_of_pca_surfaces_names_its_axes_as_principal_components(paths_viewer):
+    """A − B of two PCA surfaces lies on A's plane: its axes were called "directions 1 and 2,
+    unnormalized (pca)"; they are principal components, and the planes' difference is warned about."""
+    page = paths_viewer.page
+    paths_viewer.open("?s=path-a~path-c")
+    assert paths_viewer.state()["axis_names"] == {"x": "PC1", "y": "PC2"}
+    lines = page.locator("#title").inner_text().splitlines()
+    assert (
+        "x, y: principal components 1 and 2 of each surface’s own path (A’s for A − B), each axis to its own scale"
+        in lines
+    )
+    assert any(line.startswith("⚠ A and B were computed along different directions (direction files") for line in lines)
+    assert paths_viewer.errors == []
