@@ -9,19 +9,36 @@ const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8', WARN
 const NAME_FONT = '600 13px system-ui, sans-serif', CAPTION_FONT = '13px system-ui, sans-serif';
 const LINE_H = 18, CAPTION_H = 20; // CSS px per name and per caption line
 
-/** A name with its colour swatch at (x, y) (CSS px, top left), cut to ``width``. */
-function drawName( ctx, { name, color }, x, y, width ) {
+/** A name with its colour swatch at (x, y) (CSS px, top left), cut to ``width``; ``swatch`` false: a
+ * further line of a wrapped name, under the first one's text. */
+function drawName( ctx, { name, color }, x, y, width, swatch = true ) {
 
 	ctx.save();
 	ctx.beginPath();
 	ctx.rect( x, y, width, LINE_H );
 	ctx.clip();
 	ctx.fillStyle = color;
-	ctx.fillRect( x, y + 2, 10, 10 );
+	if ( swatch ) ctx.fillRect( x, y + 2, 10, 10 );
 	ctx.font = NAME_FONT;
 	ctx.fillStyle = INK;
 	ctx.fillText( name, x + 16, y );
 	ctx.restore();
+
+}
+
+/** ``text`` in lines of at most ``width`` CSS px in ``ctx``'s font (a word longer than that: a line of its own). */
+function wrapWords( ctx, text, width ) {
+
+	const lines = [];
+	for ( const word of text.split( ' ' ) ) {
+
+		const last = lines.length ? `${ lines[ lines.length - 1 ] } ${ word }` : null;
+		if ( last !== null && ctx.measureText( last ).width <= width ) lines[ lines.length - 1 ] = last;
+		else lines.push( word );
+
+	}
+
+	return lines;
 
 }
 
@@ -30,20 +47,7 @@ function wrapCaption( caption, width ) {
 
 	const ctx = document.createElement( 'canvas' ).getContext( '2d' );
 	ctx.font = CAPTION_FONT;
-	return caption.flatMap( ( { text, warn } ) => {
-
-		const lines = [];
-		for ( const word of text.split( ' ' ) ) {
-
-			const last = lines.length ? `${ lines[ lines.length - 1 ] } ${ word }` : null;
-			if ( last !== null && ctx.measureText( last ).width <= width ) lines[ lines.length - 1 ] = last;
-			else lines.push( word );
-
-		}
-
-		return lines.map( ( line ) => ( { text: line, warn } ) );
-
-	} );
+	return caption.flatMap( ( { text, warn } ) => wrapWords( ctx, text, width ).map( ( line ) => ( { text: line, warn } ) ) );
 
 }
 
@@ -86,7 +90,8 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 	} else {
 
-		// in a row, wrapped at the view's width (style.css .layer-title: inline, 14px apart)
+		// in a row, wrapped at the view's width (style.css .layer-title: inline, 14px apart); a name
+		// longer than the row takes lines of its own, as it wraps on the screen
 		const right = main.width / s - 14;
 		let x = 14;
 		ctx.font = NAME_FONT;
@@ -94,8 +99,18 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 			const w = 16 + ctx.measureText( name.name ).width;
 			if ( x > 14 && x + w > right ) [ x, y ] = [ 14, y + LINE_H ];
-			drawName( ctx, name, x, y, right - x );
-			x += w + 14;
+			if ( w <= right - 14 ) {
+
+				drawName( ctx, name, x, y, right - x );
+				x += w + 14;
+				continue;
+
+			}
+
+			const rows = wrapWords( ctx, name.name, right - 14 - 16 );
+			rows.forEach( ( row, k ) => drawName( ctx, { ...name, name: row }, 14, y + k * LINE_H, right - 14, k === 0 ) );
+			y += LINE_H * ( rows.length - 1 );
+			x = right; // the next name starts a row
 
 		}
 

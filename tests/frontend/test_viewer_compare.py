@@ -379,3 +379,29 @@ def test_a_difference_on_a_larger_grid_says_how_much_b_covers(viewer, surfaces):
     viewer.open("?s=partial~pair-a")  # A still being computed: its progress, as for the surface itself
     assert "B covers" not in viewer.page.locator("#status").inner_text()
     assert viewer.errors == []
+
+
+def color_bands(path, rgb: tuple[int, int, int], below: float) -> int:
+    """Runs of pixel rows above ``below`` (device px) holding ``rgb``: lines of text in that colour."""
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)[: int(below)]
+    rows = np.flatnonzero((np.abs(pixels - np.array(rgb)).sum(axis=2) <= 30).sum(axis=1) >= 2)
+    return 0 if not len(rows) else 1 + sum(b - a > 3 for a, b in zip(rows, rows[1:]))
+
+
+def test_png_export_wraps_a_long_surface_name_as_the_title_does(viewer):
+    """On a phone a difference's long name wraps in the title; the PNG cut it at the image's edge. It
+    wraps there too: the names take as many lines of text as on the screen."""
+    page = viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    viewer.open("?s=seed-3~pair-b,pair-a")
+    names = page.locator("#title .layer-title")
+    screen_lines = [round(names.nth(i).bounding_box()["height"] / 17) for i in range(names.count())]
+    assert screen_lines == [2, 1]
+    with page.expect_download() as info:
+        page.click("#export-png")
+    title = page.locator("#title").bounding_box()
+    scale = page.evaluate(
+        "() => { const c = document.querySelector('#view-3d canvas'); return c.width / c.clientWidth; }"
+    )
+    assert color_bands(info.value.path(), (0xE5, 0xE9, 0xF0), (title["y"] + title["height"]) * scale) == 3
+    assert viewer.errors == []
