@@ -41,7 +41,9 @@ export function bindControls( app ) {
 	$( 'copy-link' ).addEventListener( 'click', () => {
 
 		app.writeURL();
-		navigator.clipboard?.writeText( location.href ).then( () => app.status.set( 'Link copied.', 1500 ), () => app.status.set( location.href, 4000 ) );
+		// no clipboard on plain http from another machine (a phone on the LAN): the click did nothing
+		const copied = navigator.clipboard ? navigator.clipboard.writeText( location.href ) : Promise.reject( new Error( 'no clipboard' ) );
+		copied.then( () => app.status.set( 'Link copied.', 1500 ), () => app.status.set( 'The browser lets this page copy nothing here: the address bar holds the link to this view.', 6000 ) );
 
 	} );
 	for ( const side of [ 'left', 'right' ] ) {
