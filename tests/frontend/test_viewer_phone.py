@@ -225,3 +225,31 @@ def test_a_scrolled_drawer_shows_nothing_under_its_button(phone, side):
         panel_rgb = np.array([0x16, 0x1B, 0x24])  # style.css --panel
         assert (np.abs(pixels - panel_rgb).sum(axis=2) <= 6).all(), f"something drawn beside the button at {top}"
     assert viewer.errors == []
+
+
+def test_the_toolbar_takes_two_rows_on_a_phone(phone):
+    """The toolbar wrapped onto three rows on a 390 px phone (112 px off the plot): "Reset" and "1-D" (their
+    titles say the rest) keep it to two, every button whole on the screen."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a")
+    page = viewer.page
+    bar = page.locator(".topbar").bounding_box()
+    row = page.locator("#toggle-left").bounding_box()["height"]
+    assert bar["height"] < 2 * row + 30, bar  # two rows of buttons and their gaps
+    for selector in (
+        "#toggle-left",
+        "[data-view='3d']",
+        "[data-view=map]",
+        "[data-view='1d']",
+        "#reset-view",
+        "#export-png",
+        "#copy-link",
+        "#toggle-right",
+    ):
+        box = page.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
+    assert (
+        page.locator("[data-view='1d']").inner_text() == "1-D" and page.locator("#reset-view").inner_text() == "Reset"
+    )
+    assert page.locator("#viewport").bounding_box()["height"] >= PHONE["height"] - bar["height"] - 1
+    assert viewer.errors == []
