@@ -24,7 +24,8 @@ function detailText( detail ) {
 
 }
 
-async function request( path, { method = 'GET', body, token } = {} ) {
+/** ``withStatus``: {data, status} (the HTTP status tells a found job from a new one). */
+async function request( path, { method = 'GET', body, token, withStatus = false } = {} ) {
 
 	const headers = { Accept: 'application/json' };
 	if ( body !== undefined ) headers[ 'Content-Type' ] = 'application/json';
@@ -60,7 +61,7 @@ async function request( path, { method = 'GET', body, token } = {} ) {
 
 	}
 
-	return data;
+	return withStatus ? { data, status: response.status } : data;
 
 }
 
@@ -73,8 +74,14 @@ export const listSurfaces = async () => ( await request( '/api/surfaces' ) ).sur
 /** GET /api/surfaces/{id}: the mesh (gzip and ETag revalidation are left to the browser's HTTP cache). */
 export const getMesh = ( id ) => request( `/api/surfaces/${ encodeURIComponent( id ) }` );
 
-/** POST /api/jobs: start (or find) the job computing a surface. */
-export const createJob = ( job, token ) => request( '/api/jobs', { method: 'POST', body: job, token } );
+/** POST /api/jobs: start the job computing a surface (202), or find an identical request's job (200):
+ * {job, existing}. */
+export async function createJob( job, token ) {
+
+	const { data, status } = await request( '/api/jobs', { method: 'POST', body: job, token, withStatus: true } );
+	return { job: data, existing: status === 200 };
+
+}
 
 /** GET /api/jobs/{id}: a job's state and progress. */
 export const getJob = ( id ) => request( `/api/jobs/${ encodeURIComponent( id ) }` );

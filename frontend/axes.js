@@ -6,6 +6,8 @@ import * as THREE from 'three';
 import { Z_HEIGHT, niceTicks, tickLabels } from './scale.js';
 
 const LABEL_HEIGHT = 0.07;
+const COMPACT = 2.5; // labels this many times their size (a phone's small panes): 3 ticks a side, axes named x and y
+const FEWER_Z = 1.5; // labels this many times their size: one z tick fewer, so they stand apart
 
 export function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 400, outline = null } = {} ) {
 
@@ -125,13 +127,14 @@ export class AxesFrame {
 		// away from the floor's middle, along both axes: tick marks and labels outside the surfaces
 		const out = new THREE.Vector2( Math.sign( AX - ( X0 + X1 ) / 2 ), Math.sign( AY - ( Y0 + Y1 ) / 2 ) ).normalize();
 		const major = [], minor = [];
-		const xt = niceTicks( frame.x0, frame.x1, 5 );
-		const yt = frame.has2d ? niceTicks( frame.y0, frame.y1, 5 ) : [];
+		const compact = this.labelScale >= COMPACT;
+		const xt = niceTicks( frame.x0, frame.x1, compact ? 3 : 5 );
+		const yt = frame.has2d ? niceTicks( frame.y0, frame.y1, compact ? 3 : 5 ) : [];
 		for ( const x of xt ) minor.push( frame.sx( x ), Y0, 0, frame.sx( x ), Y1, 0 );
 		for ( const y of yt ) minor.push( X0, frame.sy( y ), 0, X1, frame.sy( y ), 0 );
 		major.push( X0, Y0, 0, X1, Y0, 0, X1, Y0, 0, X1, Y1, 0, X1, Y1, 0, X0, Y1, 0, X0, Y1, 0, X0, Y0, 0 );
 		major.push( AX, AY, 0, AX, AY, Z_HEIGHT );
-		const ticks = zscale.empty ? [] : zscale.ticks( 6 );
+		const ticks = zscale.empty ? [] : zscale.ticks( compact ? 4 : this.labelScale >= FEWER_Z ? 5 : 6 );
 		for ( const tick of ticks ) {
 
 			const z = tick.t * Z_HEIGHT;
@@ -151,13 +154,22 @@ export class AxesFrame {
 		this._lines( minor, 0x2c3445 );
 		this._lines( major, 0x6b7894 );
 		const xl = tickLabels( xt ), yl = tickLabels( yt );
-		xt.forEach( ( x, i ) => this._label( xl[ i ], frame.sx( x ), Y0 - 0.1, 0 ) );
-		yt.forEach( ( y, i ) => this._label( yl[ i ], X1 + 0.12, frame.sy( y ), 0 ) );
-		for ( const tick of ticks ) this._label( tick.label, AX + out.x * 0.16, AY + out.y * 0.16, tick.t * Z_HEIGHT, { role: 'z-tick' } );
-		this._label( names.x, ( X0 + X1 ) / 2, Y0 - 0.3, 0, { weight: 600, height: 0.07 } );
-		if ( frame.has2d ) this._label( names.y, X1 + 0.42, ( Y0 + Y1 ) / 2, 0, { weight: 600, height: 0.07 } );
+		const grow = LABEL_HEIGHT * ( this.labelScale - 1 ); // larger labels stand farther out, clear of the floor
+		xt.forEach( ( x, i ) => this._label( xl[ i ], frame.sx( x ), Y0 - 0.1 - 0.5 * grow, 0, { role: 'x-tick' } ) );
+		yt.forEach( ( y, i ) => this._label( yl[ i ], X1 + 0.12 + grow, frame.sy( y ), 0, { role: 'y-tick' } ) );
+		const zOut = 0.16 + 0.6 * grow;
+		for ( const tick of ticks ) {
+
+			if ( compact && tick.t < 0.1 ) continue; // a large label at the floor's corner runs into the x and y ticks
+			this._label( tick.label, AX + out.x * zOut, AY + out.y * zOut, tick.t * Z_HEIGHT, { role: 'z-tick' } );
+
+		}
+
+		// small panes name the axes x and y (the title says what they are): longer names ran out of them
+		this._label( compact ? 'x' : names.x, ( X0 + X1 ) / 2, Y0 - 0.3 - 1.5 * grow, 0, { role: 'x-name', weight: 600, height: 0.07 } );
+		if ( frame.has2d ) this._label( compact ? 'y' : names.y, X1 + 0.42 + 1.5 * grow, ( Y0 + Y1 ) / 2, 0, { role: 'y-name', weight: 600, height: 0.07 } );
 		// the metric's name above the axis, reaching inwards (toward the back) rather than out of the view
-		const title = this._label( metric + ( zscale.log ? ' (log)' : '' ), AX, AY, Z_HEIGHT + 0.12, { weight: 600, height: 0.08 } );
+		const title = this._label( metric + ( zscale.log ? ' (log)' : '' ), AX, AY, Z_HEIGHT + 0.12, { role: 'z-name', weight: 600, height: 0.08 } );
 		const [ TX, TY ] = corners[ back !== axis ? back : ( axis + 1 ) % 4 ];
 		const inward = new THREE.Vector2( TX - AX, TY - AY ).normalize().multiplyScalar( title.scale.x / 2 );
 		title.position.x += inward.x;

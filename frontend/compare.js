@@ -1,7 +1,9 @@
 // Comparing surfaces: the value of any surface at a point (x, y) (its grid point when one sits there,
 // bilinear between its four done neighbours otherwise), and the difference A − B as a surface of its
-// own (on A's grid; B is resampled bilinearly when its grid is not A's, and the name says so).
+// own (on A's grid; B is resampled bilinearly when its grid is not A's, and the name says so; whether
+// A and B share their directions goes with it).
 
+import { compareDirections } from './directions.js';
 import { nearestIndex } from './plot-canvas.js';
 
 /** Separator of a difference layer's id: ``a~b`` is A − B (``~`` is never part of a surface id). */
@@ -103,7 +105,7 @@ export function differenceMesh( a, b ) {
 	return {
 		id: `${ a.id }${ DIFF }${ b.id }`, ndim: a.ndim, x: a.x, y: a.ndim === 2 ? a.y : undefined, name,
 		metrics: Object.fromEntries( metrics.map( ( m ) => [ m, rows( out[ m ] ) ] ) ), done: rows( done ),
-		difference: { a: a.id, b: b.id, a_name: a.name, b_name: b.name, resampled },
+		difference: { a: a.id, b: b.id, a_name: a.name, b_name: b.name, resampled, directions: compareDirections( a, b ), computed: Boolean( a.complete && b.complete ) },
 		summary: null, recipe: null,
 	};
 

@@ -1,21 +1,24 @@
 // PNG export: the current view with its surface names and colour bar, composed onto one canvas as the
-// screen shows them (side-by-side panes framed, each named in its corner, the caption above them), at
-// the resolution of the view's own canvas.
+// screen shows them (side-by-side panes framed, each named in its corner, the caption above them, its
+// lines wrapped and its warnings in their colour), at the resolution of the view's own canvas.
 
-const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8'; // style.css --bg, --line
+import { $ } from './dom.js';
+
+const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8', WARN = '#ffc15e'; // style.css --bg, --line, --warn
 // as the title over the view (style.css .title: 13px type, 1.4 line height, 2px above each muted line)
 const NAME_FONT = '600 13px system-ui, sans-serif', CAPTION_FONT = '13px system-ui, sans-serif';
 const LINE_H = 18, CAPTION_H = 20; // CSS px per name and per caption line
 
-/** A name with its colour swatch at (x, y) (CSS px, top left), cut to ``width``. */
-function drawName( ctx, { name, color }, x, y, width ) {
+/** A name with its colour swatch at (x, y) (CSS px, top left), cut to ``width``; ``swatch`` false: a
+ * further line of a wrapped name, under the first one's text. */
+function drawName( ctx, { name, color }, x, y, width, swatch = true ) {
 
 	ctx.save();
 	ctx.beginPath();
 	ctx.rect( x, y, width, LINE_H );
 	ctx.clip();
 	ctx.fillStyle = color;
-	ctx.fillRect( x, y + 2, 10, 10 );
+	if ( swatch ) ctx.fillRect( x, y + 2, 10, 10 );
 	ctx.font = NAME_FONT;
 	ctx.fillStyle = INK;
 	ctx.fillText( name, x + 16, y );
@@ -23,8 +26,33 @@ function drawName( ctx, { name, color }, x, y, width ) {
 
 }
 
+/** ``text`` in lines of at most ``width`` CSS px in ``ctx``'s font (a word longer than that: a line of its own). */
+function wrapWords( ctx, text, width ) {
+
+	const lines = [];
+	for ( const word of text.split( ' ' ) ) {
+
+		const last = lines.length ? `${ lines[ lines.length - 1 ] } ${ word }` : null;
+		if ( last !== null && ctx.measureText( last ).width <= width ) lines[ lines.length - 1 ] = last;
+		else lines.push( word );
+
+	}
+
+	return lines;
+
+}
+
+/** The caption's lines, each wrapped at ``width`` CSS px (as the title wraps on the screen). */
+function wrapCaption( caption, width ) {
+
+	const ctx = document.createElement( 'canvas' ).getContext( '2d' );
+	ctx.font = CAPTION_FONT;
+	return caption.flatMap( ( { text, warn } ) => wrapWords( ctx, text, width ).map( ( line ) => ( { text: line, warn } ) ) );
+
+}
+
 /**
- * @param {{main: HTMLCanvasElement, bar: ?HTMLCanvasElement, names: Array<{name, color}>, caption: string[],
+ * @param {{main: HTMLCanvasElement, bar: ?HTMLCanvasElement, names: Array<{name, color}>, caption: Array<{text, warn}>,
  *   panes: ?{cols: number, rows: number}, file: string}} view
  *   ``main`` must hold a fresh frame (read in the same task as it was rendered); with ``panes``, names[i]
  *   names pane i (row by row) and the caption goes in a strip above them, else all lie over the top left.
@@ -32,7 +60,8 @@ function drawName( ctx, { name, color }, x, y, width ) {
 export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 	const s = main.width / ( main.clientWidth || main.width ); // device pixels per CSS pixel of the view
-	const head = panes ? Math.round( ( 8 + CAPTION_H * caption.length ) * s ) : 0;
+	const lines = wrapCaption( caption, main.width / s - 28 );
+	const head = panes ? Math.round( ( 8 + CAPTION_H * lines.length ) * s ) : 0;
 	const barW = bar ? Math.round( bar.clientWidth * s ) : 0, barH = bar ? Math.round( bar.clientHeight * s ) : 0;
 	const out = document.createElement( 'canvas' );
 	out.width = main.width + barW;
@@ -61,7 +90,8 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 	} else {
 
-		// in a row, wrapped at the view's width (style.css .layer-title: inline, 14px apart)
+		// in a row, wrapped at the view's width (style.css .layer-title: inline, 14px apart); a name
+		// longer than the row takes lines of its own, as it wraps on the screen
 		const right = main.width / s - 14;
 		let x = 14;
 		ctx.font = NAME_FONT;
@@ -69,8 +99,18 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 			const w = 16 + ctx.measureText( name.name ).width;
 			if ( x > 14 && x + w > right ) [ x, y ] = [ 14, y + LINE_H ];
-			drawName( ctx, name, x, y, right - x );
-			x += w + 14;
+			if ( w <= right - 14 ) {
+
+				drawName( ctx, name, x, y, right - x );
+				x += w + 14;
+				continue;
+
+			}
+
+			const rows = wrapWords( ctx, name.name, right - 14 - 16 );
+			rows.forEach( ( row, k ) => drawName( ctx, { ...name, name: row }, 14, y + k * LINE_H, right - 14, k === 0 ) );
+			y += LINE_H * ( rows.length - 1 );
+			x = right; // the next name starts a row
 
 		}
 
@@ -79,10 +119,10 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 	}
 
 	ctx.font = CAPTION_FONT;
-	ctx.fillStyle = MUTED;
-	for ( const line of caption ) {
+	for ( const line of lines ) {
 
-		ctx.fillText( line, 14, y + CAPTION_H - LINE_H );
+		ctx.fillStyle = line.warn ? WARN : MUTED;
+		ctx.fillText( line.text, 14, y + CAPTION_H - LINE_H );
 		y += CAPTION_H;
 
 	}
@@ -97,5 +137,20 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 	a.click();
 	a.remove();
 	setTimeout( () => URL.revokeObjectURL( url ), 1000 );
+
+}
+
+/** What exportPNG composes from the app's current view: its canvas (a fresh 3-D frame), the colour
+ * bar, the surfaces' names and colours, the title's caption lines, the panes and a file name. */
+export function exportSources( app ) {
+
+	const view = app.state.view;
+	const main = view === '3d' ? app.viewport.snapshot() : $( view === 'map' ? 'view-map' : 'view-1d' );
+	const bar = $( 'colorbar' ).hidden ? null : $( 'colorbar' ).querySelector( 'canvas' );
+	const names = app.shown.map( ( l ) => ( { name: l.name, color: l.color } ) );
+	const file = `lossatlas-${ app.state.ids.join( '+' ) || 'view' }-${ app.state.metric || '' }.png`;
+	const caption = [ ...$( 'title' ).querySelectorAll( '.muted, .warn' ) ].map( ( el ) => ( { text: el.textContent, warn: el.classList.contains( 'warn' ) } ) );
+	const panes = view === '3d' && app.viewport.panes > 1 ? app.viewport.grid : null;
+	return { main, bar, names, caption, panes, file };
 
 }

@@ -45,23 +45,28 @@ export class LiveJobs {
 
 	}
 
+	/** Start (or find) a job and show its surface; resolves to the job, or null when refused. An
+	 * identical earlier request's job is shown, and the status line says so (the name asked for now
+	 * is not its name). */
 	async submit( request, token ) {
 
-		let job;
+		let job, existing;
 		try {
 
-			job = await api.createJob( request, token );
+			( { job, existing } = await api.createJob( request, token ) );
 
 		} catch ( e ) {
 
 			this.status.error( e );
-			return;
+			return null;
 
 		}
 
 		this.status.clearError();
 		this.panel.update( job );
-		this.follow( job );
+		await this.follow( job );
+		if ( existing ) this.status.set( `The same surface was asked for before, as “${ jobTitle( job.request ) }” (${ job.state }): showing it`, 10000 );
+		return job;
 
 	}
 
@@ -118,7 +123,7 @@ export class LiveJobs {
 
 		}
 
-		if ( show ) this.store.select( [ id ] );
+		return show ? this.store.select( [ id ] ) : Promise.resolve();
 
 	}
 

@@ -4,58 +4,31 @@
 
 import * as api from './api.js';
 import { AxesFrame } from './axes.js';
-import { COLORMAPS, drawColorBar } from './colormap.js';
+import { axisNames, metricText } from './captions.js';
 import { DIFF } from './compare.js';
+import { bindControls, closeDrawers, showControls } from './controls.js';
+import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
 import { $, h, setValue } from './dom.js';
 import { GridData } from './griddata.js';
 import { Hover } from './hover.js';
 import { JobPanel } from './jobform.js';
 import { LayerStore } from './layers.js';
-import { LiveJobs } from './livejobs.js';
-import { renderCatalog, renderDetails, renderDifference, renderLayers, renderPresets } from './panels.js';
 import { LineView } from './lineview.js';
+import { LiveJobs } from './livejobs.js';
 import { MapView } from './mapview.js';
-import { nearestIndex } from './plot-canvas.js';
+import { fitPanes, plotInset, showColorBar, showProgress, showTitle } from './overlays.js';
+import { renderCatalog, renderDetails, renderDifference, renderLayers, renderPresets } from './panels.js';
 import { XYFrame, ZScale, formatNumber, isAccuracy } from './scale.js';
 import { Viewport3D } from './scene.js';
+import { sliceCurves } from './slices.js';
 import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
 import { installTestHook } from './testhook.js';
-import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
 import { Tooltip } from './tooltip.js';
-import { PathObject, onePlane, pathsOf, pcaAxisNames } from './trajectory.js';
+import { PathObject, pathsOf } from './trajectory.js';
 import { readState, writeState } from './urlstate.js';
-import { exportPNG } from './export.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
-const LABEL_SIDE = 520; // CSS px: a view or pane this large draws the 3-D labels at their own size
-/** A metric's name with its unit: "train acc (%)"; differences of accuracies (A − B layers among
- * ``shown``) are in percentage points: "train acc (pp)", or beside other surfaces "train acc (%/pp)"
- * (``long``: "train acc (%; A − B in pp)"; the short one fits the colour bar). */
-function metricText( metric, shown = [], long = false ) {
-
-	if ( metric === RATIO ) return RATIO_LABEL;
-	if ( ! metric ) return '';
-	const name = metric.replace( '_', ' ' ), diffs = shown.filter( ( l ) => l.mesh.difference ).length;
-	if ( ! isAccuracy( metric ) ) return name;
-	return `${ name } (${ ! diffs ? '%' : diffs === shown.length ? 'pp' : long ? '%; A − B in pp' : '%/pp' })`;
-
-}
-
-/** What the x and y axes are, from the shown surfaces' directions: {x: "direction 1, filter-normalized",
- * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short
- * names label the 3-D axes); PCA surfaces: "PC1, 81.2%" (the share of the path's variance). */
-function axisNames( shown ) {
-
-	const pca = pcaAxisNames( shown );
-	if ( pca ) return { x: pca.x, y: pca.y, short: { x: pca.x, y: pca.y }, note: `x, y: ${ pca.how }, each axis to its own scale`, pca: true };
-	const dirs = shown.map( ( l ) => l.mesh.summary && l.mesh.summary.directions ).filter( Boolean );
-	const d = dirs.length && dirs.every( ( x ) => x.norm === dirs[ 0 ].norm && x.kind === dirs[ 0 ].kind ) ? dirs[ 0 ] : null;
-	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
-	const short = { x: 'direction 1', y: 'direction 2' };
-	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, note: how ? `x, y: directions 1 and 2, ${ how }` : '' };
-
-}
 
 class App {
 
@@ -71,13 +44,13 @@ class App {
 		this.ready = false;
 		this.tooltip = new Tooltip( $( 'tooltip' ) );
 		this.hover = new Hover( this );
-		this.viewport = new Viewport3D( $( 'view-3d' ), () => this._cameraMoved() );
+		this.viewport = new Viewport3D( $( 'view-3d' ), () => this.cameraMoved() );
 		this.axes = new AxesFrame();
 		this.mapView = new MapView( $( 'view-map' ) );
 		this.lineView = new LineView( $( 'view-1d' ) );
 		this.live = null; // LiveJobs, once /api/config is known
 		this._metrics = '';
-		new ResizeObserver( () => ( this.state.view === '3d' ? this._fitPanes() : this.drawFlat() ) ).observe( $( 'viewport' ) );
+		new ResizeObserver( () => ( this.state.view === '3d' ? fitPanes( this ) : this.drawFlat() ) ).observe( $( 'viewport' ) );
 		this.store.addEventListener( 'change', ( e ) => this._changed( e.detail ) );
 		installTestHook( this );
 
@@ -85,7 +58,7 @@ class App {
 
 	async start() {
 
-		this._bindControls();
+		bindControls( this );
 		for ( const warning of this.state.warnings ) this.status.notice( warning );
 		if ( this.state.camera && ! this.viewport.setCamera( this.state.camera ) ) {
 
@@ -101,7 +74,7 @@ class App {
 			this.config = config;
 			this.store.setCatalog( catalog );
 			const panel = new JobPanel( $( 'job-form' ), $( 'jobs' ), config, {
-				submit: ( request, token ) => this.live.submit( request, token ),
+				submit: async ( request, token ) => ( await this.live.submit( request, token ) ) && closeDrawers( this ), // a phone shows the new surface
 				cancel: ( id, token ) => this.live.cancel( id, token ),
 				show: ( id ) => this.store.select( [ id ] ),
 				upload: ( file, model, token ) => api.uploadCheckpoint( file, model, token ),
@@ -155,7 +128,7 @@ class App {
 		if ( kind === 'style' ) return this.restyle( id );
 		if ( kind === 'catalog' ) {
 
-			renderPresets( $( 'presets' ), this.store.catalog, ( ids ) => this.store.select( ids ) );
+			renderPresets( $( 'presets' ), this.store.catalog, ( ids ) => this.show( ids ) );
 			return this.renderCatalog();
 
 		}
@@ -166,80 +139,6 @@ class App {
 
 	}
 
-	_bindControls() {
-
-		for ( const button of document.querySelectorAll( '[data-view]' ) ) {
-
-			button.addEventListener( 'click', () => this.update( { view: button.dataset.view } ) );
-
-		}
-
-		$( 'cmap' ).replaceChildren( ...COLORMAPS.map( ( name ) => h( 'option', { value: name }, name ) ) );
-		$( 'metric' ).addEventListener( 'change', ( e ) => this.setMetric( e.target.value ) );
-		$( 'cmap' ).addEventListener( 'change', ( e ) => this.update( { cmap: e.target.value } ) );
-		$( 'color-by' ).addEventListener( 'change', ( e ) => this.update( { colorBy: e.target.value } ) );
-		$( 'wireframe' ).addEventListener( 'change', ( e ) => this.update( { wireframe: e.target.checked } ) );
-		$( 'panes' ).addEventListener( 'change', ( e ) => this.update( { panes: e.target.checked } ) );
-		$( 'logz' ).addEventListener( 'change', ( e ) => this.update( { log: e.target.checked } ) );
-		$( 'slice' ).addEventListener( 'change', ( e ) => this.update( { slice: e.target.value } ) );
-		$( 'vmax' ).addEventListener( 'change', ( e ) => {
-
-			const text = e.target.value.trim();
-			const v = text === '' ? null : Number( text );
-			if ( v !== null && ! Number.isFinite( v ) ) return this.status.error( `vmax must be a number, got ${ text }` );
-			this.update( { vmax: v } );
-
-		} );
-		$( 'catalog-filter' ).addEventListener( 'input', () => this.renderCatalog() );
-		$( 'reset-view' ).addEventListener( 'click', () => {
-
-			this.viewport.resetView();
-			this._cameraMoved();
-
-		} );
-		$( 'export-png' ).addEventListener( 'click', () => exportPNG( this.exportSources() ).catch( ( e ) => this.status.error( e ) ) );
-		$( 'copy-link' ).addEventListener( 'click', () => {
-
-			this.writeURL();
-			navigator.clipboard?.writeText( location.href ).then( () => this.status.set( 'Link copied.', 1500 ), () => this.status.set( location.href, 4000 ) );
-
-		} );
-		for ( const side of [ 'left', 'right' ] ) {
-
-			$( `toggle-${ side }` ).addEventListener( 'click', () => this._drawer( document.body.classList.contains( `show-${ side }` ) ? null : side ) );
-
-		}
-
-		document.addEventListener( 'keydown', ( e ) => {
-
-			const open = [ 'left', 'right' ].find( ( side ) => document.body.classList.contains( `show-${ side }` ) );
-			if ( e.key !== 'Escape' || ! open ) return;
-			this._drawer( null );
-			$( `toggle-${ open }` ).focus();
-
-		} );
-
-		this.hover.bind( $( 'viewport' ) );
-		if ( matchMedia( '(pointer: coarse)' ).matches ) $( 'hint' ).textContent = 'one finger: rotate · pinch: zoom · two fingers: pan · tap: values';
-		window.addEventListener( 'error', ( e ) => this.status.error( e.error || e.message ) );
-		window.addEventListener( 'unhandledrejection', ( e ) => this.status.error( e.reason ) );
-
-	}
-
-	/** Open one side panel as a drawer (narrow windows), or none (null); the toggles say which. */
-	_drawer( side ) {
-
-		for ( const each of [ 'left', 'right' ] ) {
-
-			document.body.classList.toggle( `show-${ each }`, each === side );
-			$( `toggle-${ each }` ).setAttribute( 'aria-expanded', String( each === side ) );
-
-		}
-
-		requestAnimationFrame( () => this.viewport.resize() );
-
-	}
-
 	/** Change display settings: colour map and wireframe in place, the rest with new geometry. */
 	update( changes ) {
 
@@ -247,8 +146,8 @@ class App {
 		if ( Object.keys( changes ).every( ( k ) => STYLE_KEYS.includes( k ) ) && this.shown ) {
 
 			for ( const m of this.meshes ) m.setStyle( { wireframe: this.state.wireframe, cmap: this.drape ? DRAPE_CMAP : this.state.cmap } );
-			this._controls();
-			this._colorBar();
+			showControls( this );
+			showColorBar( this );
 			this.drawFlat();
 			this.writeURL();
 			this.viewport.requestRender();
@@ -353,12 +252,12 @@ class App {
 
 		}
 
-		this._controls();
-		this._colorBar();
-		this._title();
+		showControls( this );
+		showColorBar( this );
+		showTitle( this );
 		this.drawFlat();
 		this._panels( loaded );
-		this._progressNote();
+		showProgress( this );
 		this.writeURL();
 		this.viewport.renderNow();
 		this.ready = this.store.pending === 0;
@@ -375,7 +274,7 @@ class App {
 		const mesh = this.meshes.find( ( m ) => m.grid === shown.grid );
 		if ( mesh ) mesh.setStyle( { color: layer.color, opacity: layer.opacity } );
 		if ( this.paths.some( ( p ) => p.id === id ) ) this._buildPaths(); // a path takes its surface's colour
-		this._title();
+		showTitle( this );
 		const swatch = `--swatch: ${ layer.color }`;
 		for ( const el of document.querySelectorAll( '#details article h3' ) ) if ( el.parentElement.dataset.id === id ) el.setAttribute( 'style', swatch );
 		setValue( document.querySelector( `#layers li[data-id="${ CSS.escape( id ) }"] input[type=color]` ), layer.color );
@@ -387,7 +286,7 @@ class App {
 	}
 
 	/** The shown surfaces' training paths, in 3-D with the meshes (in their surface's pane). Paths in
-	 * different planes are still drawn, each on its surface, with a notice that they do not compare. */
+	 * different planes are still drawn, each on its surface (the title warns that they do not compare). */
 	_buildPaths() {
 
 		const { shown, state } = this;
@@ -400,44 +299,7 @@ class App {
 			return object;
 
 		} );
-		const apart = this.paths.length > 1 && ! onePlane( this.paths ) ? this.paths.map( ( p ) => p.name ).join( ', ' ) : '';
-		if ( apart && apart !== this._apartNoted ) this.status.notice( `the training paths of ${ apart } lie in different planes (other directions or another centre): their coordinates do not compare` );
-		this._apartNoted = apart;
 		this.viewport.setContent( shown.length ? [ this.axes.group, ...this.meshes.map( ( m ) => m.object ), ...this.pathObjects.map( ( p ) => p.group ) ] : [] );
-
-	}
-
-	/** Form controls show the state (values set in place; the one being used is left alone). */
-	_controls() {
-
-		const { state } = this;
-		setValue( $( 'metric' ), state.metric || '' );
-		$( 'cmap' ).value = state.cmap;
-		$( 'color-by' ).value = state.colorBy;
-		$( 'wireframe' ).checked = state.wireframe;
-		$( 'panes' ).checked = state.panes;
-		$( 'logz' ).checked = state.log;
-		$( 'slice' ).value = state.slice;
-		setValue( $( 'vmax' ), state.vmax ?? '' );
-		for ( const b of document.querySelectorAll( '[data-view]' ) ) b.setAttribute( 'aria-selected', String( b.dataset.view === state.view ) );
-		$( 'view-3d' ).hidden = state.view !== '3d';
-		$( 'view-map' ).hidden = state.view !== 'map';
-		$( 'view-1d' ).hidden = state.view !== '1d';
-		$( 'hint' ).hidden = state.view !== '3d' || ! this.shown || ! this.shown.length;
-		$( 'reset-view' ).disabled = state.view !== '3d';
-
-	}
-
-	_colorBar() {
-
-		const { state } = this;
-		const showBar = this.colorMode === 'map' && state.view !== '1d' && ! this.zscale.empty;
-		$( 'colorbar' ).hidden = ! showBar;
-		$( 'viewport' ).classList.toggle( 'with-bar', showBar ); // the 3-D view ends left of the bar
-		if ( ! showBar ) return;
-		const canvas = $( 'colorbar' ).querySelector( 'canvas' );
-		if ( this.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, this.drape.scale, '|min/max| (colour)' );
-		else drawColorBar( canvas, state.cmap, this.zscale, metricText( state.metric, this.shown ) );
 
 	}
 
@@ -473,52 +335,12 @@ class App {
 
 	}
 
-	_title() {
+	/** Show just these surfaces (a preset, a surface's name): on a phone the drawer closes to show them
+	 * (a tick in the catalog adds one and leaves it open). */
+	show( ids ) {
 
-		const { state, shown, store } = this;
-		const waiting = store.ids.filter( ( id ) => store.waiting.has( id ) );
-		let lines;
-		if ( shown.length ) {
-
-			lines = [
-				...( this.viewport.panes > 1 ? [] : shown.map( ( l ) => h( 'div', { class: 'layer-title', style: `--swatch: ${ l.color }` }, l.name ) ) ), // panes name their own
-				h( 'div', { class: 'muted' }, `${ metricText( state.metric, shown, true ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ this.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
-				this.names.note ? h( 'div', { class: 'muted axes-note' }, this.names.note ) : null,
-			];
-
-		} else if ( waiting.length ) {
-
-			lines = [ ...waiting.map( ( id ) => h( 'div', { class: 'layer-title' }, store.title( id ) ) ), h( 'div', { class: 'muted' }, 'waiting for the first points' ) ];
-
-		} else lines = [ h( 'div', { class: 'muted' }, store.pending ? 'Loading…' : 'No surface shown' ) ];
-		$( 'title' ).replaceChildren( ...lines.filter( Boolean ) ); // no axes note: no "null" text
-		this._fitPanes();
-
-	}
-
-	/** Panes lie between the title and the hint, which cover none of them; the 3-D labels grow in a
-	 * small view or pane, up to twice their size, to stay readable. */
-	_fitPanes() {
-
-		const panes = this.viewport.panes > 1, title = $( 'title' ), hint = $( 'hint' ), viewport = $( 'viewport' );
-		viewport.classList.toggle( 'panes', panes );
-		viewport.style.setProperty( '--panes-top', panes ? `${ title.offsetTop + title.offsetHeight + 8 }px` : '' );
-		viewport.style.setProperty( '--panes-bottom', panes && ! hint.hidden ? `${ viewport.clientHeight - hint.offsetTop + 4 }px` : '' );
-		if ( this.axes.setLabelScale( Math.min( 2, Math.max( 1, LABEL_SIDE / this.viewport.paneSide() ) ) ) ) this.viewport.requestRender();
-
-	}
-
-	_progressNote() {
-
-		const { shown, store, state } = this;
-		const partial = shown.filter( ( l ) => ! l.grid.complete );
-		const lacking = store.selected.map( ( s ) => s.layer ).filter( ( l ) => l && ! l.mesh.metrics[ state.metric ] );
-		const waiting = store.ids.filter( ( id ) => store.waiting.has( id ) );
-		if ( waiting.length ) this.status.set( `Waiting for the first points of ${ waiting.map( ( id ) => `“${ store.title( id ) }”` ).join( ', ' ) }…` );
-		else if ( lacking.length ) this.status.set( `${ lacking.map( ( l ) => l.mesh.name ).join( ', ' ) }: no ${ state.metric } in the file, not drawn` );
-		else if ( ! shown.length ) this.status.set( store.catalog.length ? 'No surface selected: tick one on the left.' : 'No surfaces yet: compute one under “New surface”.' );
-		else if ( partial.length ) this.status.set( partial.map( ( l ) => `${ l.name }: ${ l.grid.pointsDone } of ${ l.grid.nx * l.grid.ny } points${ l.grid.coarseLevel !== null ? ' (coarse preview)' : '' }` ).join( ' · ' ) );
-		else this.status.set( null );
+		closeDrawers( this );
+		return this.store.select( ids );
 
 	}
 
@@ -527,7 +349,7 @@ class App {
 		const { store } = this;
 		renderCatalog( $( 'catalog' ), store.catalog, store.ids, $( 'catalog-filter' ).value, {
 			onToggle: ( id, on ) => store.toggle( id, on ),
-			onSolo: ( id ) => store.select( [ id ] ),
+			onSolo: ( id ) => this.show( [ id ] ),
 		} );
 		$( 'catalog-count' ).textContent = `(${ store.catalog.length })`;
 
@@ -538,117 +360,21 @@ class App {
 
 		if ( ! this.shown ) return;
 		const { state, shown, zscale } = this;
-		const inset = this._plotInset();
+		const inset = plotInset();
 		if ( state.view === 'map' ) {
 
 			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names, paths: this.paths, pathCursor: this.hover.pathCursor, inset } );
 
 		} else if ( state.view === '1d' ) {
 
-			this.lineView.draw( { ...this._curves(), zscale, ylabel: `${ metricText( state.metric, shown ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
+			this.lineView.draw( { ...sliceCurves( shown, { slice: state.slice, cursor: this.hover.cursor, names: this.names } ), zscale, ylabel: `${ metricText( state.metric, shown ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
 
 		}
 
 	}
 
-	/** Room the flat plots leave for what is drawn over them: the title (it grows with the names of
-	 * the surfaces shown) above, the colour bar, when shown, on the right. */
-	_plotInset() {
-
-		const title = $( 'title' );
-		return { top: title.offsetTop + title.offsetHeight + 16, right: $( 'colorbar' ).hidden ? 40 : 130 };
-
-	}
-
-	/** 1-D surfaces as they are; 2-D surfaces sliced through the cursor (or through 0). */
-	_curves() {
-
-		const along = this.state.slice;
-		const cursor = this.hover.cursor;
-		const at = cursor ? this.shown.find( ( l ) => l.id === cursor.id ) : null;
-		const through = at ? ( along === 'x' ? at.grid.y[ cursor.iy ] : at.grid.x[ cursor.ix ] ) : 0;
-		const curves = this.shown.map( ( l ) => {
-
-			const g = l.grid;
-			if ( g.ndim === 1 ) return { id: l.id, name: l.name, color: l.color, coords: g.x, values: g.display, done: g.done, toGrid: ( i ) => ( { ix: i, iy: 0 } ) };
-			if ( along === 'x' ) {
-
-				const iy = nearestIndex( g.y, through );
-				const row = ( a ) => a.slice( iy * g.nx, ( iy + 1 ) * g.nx );
-				return { id: l.id, name: `${ l.name } (y = ${ formatNumber( g.y[ iy ] ) })`, color: l.color, coords: g.x, values: row( g.display ), done: row( g.done ), toGrid: ( i ) => ( { ix: i, iy } ) };
-
-			}
-
-			const ix = nearestIndex( g.x, through );
-			const col = ( a ) => Array.from( { length: g.ny }, ( _, j ) => a[ j * g.nx + ix ] );
-			return { id: l.id, name: `${ l.name } (x = ${ formatNumber( g.x[ ix ] ) })`, color: l.color, coords: g.y, values: Float64Array.from( col( g.display ) ), done: col( g.done ), toGrid: ( j ) => ( { ix, iy: j } ) };
-
-		} );
-		const twoD = this.shown.some( ( l ) => l.grid.ndim === 2 );
-		return {
-			curves,
-			xlabel: along === 'y' && twoD ? this.names.y : this.names.x,
-			note: twoD ? `slice along ${ along } through ${ along === 'x' ? 'y' : 'x' } = ${ formatNumber( through ) } (hover the 3-D or contour view to move it)` : '',
-		};
-
-	}
-
-	/** Client position of grid point (ix, iy) of surface ``id`` in the current view (``visible``: not
-	 * hidden behind another part of a surface), or null when it is not drawn. */
-	vertexScreen( id, ix, iy ) {
-
-		if ( this.state.view === '3d' ) {
-
-			const mesh = this.meshes.find( ( m ) => m.grid.id === id );
-			const world = mesh ? mesh.vertexPosition( ix, iy ) : null;
-			if ( ! world ) return null;
-			const exact = this.viewport.project( world, mesh.object.userData.pane ?? 0 );
-			const at = { x: Math.round( exact.x ), y: Math.round( exact.y ) }; // where a mouse can point
-			const hit = this.viewport.pick( at.x, at.y ); // the vertex may hide behind a nearer part of a surface
-			const seen = hit && hit.object === mesh.object ? mesh.gridIndexOf( hit ) : null;
-			return { ...at, visible: Boolean( seen && seen.ix === ix && seen.iy === iy ) };
-
-		}
-
-		if ( this.state.view === 'map' ) return this.mapView.project( id, ix, iy );
-		const layer = this.shown.find( ( l ) => l.id === id );
-		if ( ! layer ) return null;
-		if ( layer.grid.ndim === 1 ) return this.lineView.project( id, ix );
-		return this.lineView.project( id, this.state.slice === 'x' ? ix : iy );
-
-	}
-
-	/** Client position of checkpoint ``i`` of surface ``id``'s path in the current view, or null. */
-	checkpointScreen( id, i ) {
-
-		if ( this.state.view === '3d' ) {
-
-			const k = this.paths.findIndex( ( p ) => p.id === id );
-			const world = k >= 0 ? this.pathObjects[ k ].positions[ i ] : null;
-			if ( ! world ) return null;
-			const exact = this.viewport.project( world, this.pathObjects[ k ].group.userData.pane ?? 0 );
-			return { x: Math.round( exact.x ), y: Math.round( exact.y ) };
-
-		}
-
-		return this.state.view === 'map' ? this.mapView.checkpointScreen( id, i ) : null;
-
-	}
-
-	exportSources() {
-
-		const view = this.state.view;
-		const main = view === '3d' ? this.viewport.snapshot() : $( view === 'map' ? 'view-map' : 'view-1d' );
-		const bar = $( 'colorbar' ).hidden ? null : $( 'colorbar' ).querySelector( 'canvas' );
-		const names = this.shown.map( ( l ) => ( { name: l.name, color: l.color } ) );
-		const file = `lossatlas-${ this.state.ids.join( '+' ) || 'view' }-${ this.state.metric || '' }.png`;
-		const caption = [ ...$( 'title' ).querySelectorAll( '.muted' ) ].map( ( el ) => el.textContent );
-		const panes = view === '3d' && this.viewport.panes > 1 ? this.viewport.grid : null;
-		return { main, bar, names, caption, panes, file };
-
-	}
-
-	_cameraMoved() {
+	/** The camera moved: the z axis faces it, the hover ends, and the link follows (debounced). */
+	cameraMoved() {
 
 		if ( this.axes?.face( this.viewport.camera ) ) this.viewport.requestRender();
 		this.hover?.clear();

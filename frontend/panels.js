@@ -1,11 +1,13 @@
 // The side panels as plain DOM: catalog with comparison presets, overlaid layers (colour, opacity),
-// the difference builder, and the details of each surface's recipe and how it was computed. They
-// render state and report clicks; main.js decides. Lists update in place (keyedList), so a control
-// being used is never replaced under the pointer or the keyboard.
+// the difference builder, and the details of each surface's recipe and how it was computed (of a
+// difference: A's and B's directions, with a warning when they differ). They render state and
+// report clicks; main.js decides. Lists update in place (keyedList), so a control being used is
+// never replaced under the pointer or the keyboard.
 
 import { isDifference } from './compare.js';
 import { h, keyedList, setValue } from './dom.js';
 import { RATIO_LABEL, curvatureDetails } from './curvature.js';
+import { directionsText } from './directions.js';
 import { formatMetric, formatNumber, isAccuracy } from './scale.js';
 
 const gridText = ( axis ) => ( axis ? `${ formatNumber( axis.min ) } … ${ formatNumber( axis.max ) } (${ axis.num })` : null );
@@ -87,16 +89,6 @@ function table( rows ) {
 
 }
 
-/** How a surface's directions were made, in words (a PCA plane has no norm or seed). */
-function directionsText( d, trajectory ) {
-
-	if ( ! d ) return 'from the file';
-	if ( d.kind !== 'pca' ) return `${ d.kind }, ${ d.norm } norm, ignore ${ d.ignore }, ${ d.dir_type }, seed ${ d.seed }`;
-	const path = trajectory ? ` (${ trajectory.labels.length } checkpoints, ${ trajectory.method } projection)` : '';
-	return `PCA of the training path${ path }, ignore ${ d.ignore }, ${ d.dir_type }`;
-
-}
-
 /** The recipe of every shown surface: model, data, directions, grid, centre values, statistics, gallery. */
 export function renderDetails( container, layers ) {
 
@@ -113,7 +105,8 @@ export function renderDetails( container, layers ) {
 		const d = s.directions;
 		const stats = s.landscape_stats;
 		const g = s.gallery;
-		const params = recipe && recipe.model_params ? ` (${ ( recipe.model_params / 1e6 ).toFixed( 2 ) } M params)` : '';
+		const n = recipe && recipe.model_params; // small models in full: a tiny CNN read "0.00 M params"
+		const params = n ? ` (${ n >= 1e5 ? `${ ( n / 1e6 ).toFixed( 2 ) } M` : n.toLocaleString( 'en-US' ) } params)` : '';
 		return h( 'article', { class: 'surface-details', dataset: { id: s.id } },
 			h( 'h3', { style: `--swatch: ${ color }` }, s.name ),
 			g && g.description ? h( 'p', { class: 'muted' }, g.description ) : null,
@@ -150,11 +143,14 @@ export function renderDetails( container, layers ) {
 
 function differenceDetails( mesh, color ) {
 
-	const d = mesh.difference;
+	const d = mesh.difference, dirs = d.directions;
 	return h( 'article', { class: 'surface-details', dataset: { id: mesh.id } },
 		h( 'h3', { style: `--swatch: ${ color }` }, mesh.name ),
+		dirs.same === false ? h( 'p', { class: 'warn directions-warning', role: 'note' }, `⚠ ${ dirs.text }` ) : null,
 		table( [
 			[ 'A', d.a_name ], [ 'B', d.b_name ],
+			[ 'directions of A', dirs.a.text ], [ 'directions of B', dirs.b.text ],
+			[ 'directions', dirs.same === false ? 'differ (see above)' : dirs.text ],
 			[ 'values', `A − B at each grid point of A${ Object.keys( mesh.metrics ).some( isAccuracy ) ? '; accuracies in percentage points (pp)' : '' }` ],
 			[ 'grid', d.resampled ? 'B resampled to A’s grid (bilinear); points outside B are gaps' : 'same grid' ],
 		] ),

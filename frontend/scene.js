@@ -44,6 +44,7 @@ export class Viewport3D {
 		this.container = container;
 		this.panes = 1;
 		this.grid = { cols: 1, rows: 1 };
+		this.labelRoom = 1; // the field of view widens by this much when the axes' labels are drawn large
 		this.cells = document.createElement( 'div' ); // the panes' frames and names, over the canvas
 		this.cells.className = 'pane-cells';
 		this.cells.hidden = true;
@@ -120,8 +121,10 @@ export class Viewport3D {
 		this.cells.style.gridTemplateRows = `repeat(${ this.grid.rows }, 1fr)`;
 		const w = W / this.grid.cols, h = H / this.grid.rows;
 		this.camera.aspect = w / h;
-		// Tall views (phones) keep the horizontal field of a square one, so the surface still fits.
-		this.camera.fov = w >= h ? FOV : Math.min( 80, 2 * THREE.MathUtils.radToDeg( Math.atan( Math.tan( THREE.MathUtils.degToRad( FOV / 2 ) ) * h / w ) ) );
+		// Tall views (phones) keep the horizontal field of a square one, so the surface still fits; large
+		// labels (a small pane's) get room around it.
+		const half = Math.tan( THREE.MathUtils.degToRad( FOV / 2 ) ) * Math.max( 1, h / w ) * this.labelRoom;
+		this.camera.fov = Math.min( 80, 2 * THREE.MathUtils.radToDeg( Math.atan( half ) ) );
 		this.camera.updateProjectionMatrix();
 		this.renderNow();
 
@@ -164,6 +167,15 @@ export class Viewport3D {
 		}
 
 		this.frames ++;
+
+	}
+
+	/** Widen the field of view ``room`` times (1: as designed), to fit labels drawn larger than their size. */
+	setLabelRoom( room ) {
+
+		if ( room === this.labelRoom ) return;
+		this.labelRoom = room;
+		this.resize();
 
 	}
 

@@ -1,5 +1,6 @@
 // The status line at the bottom of the view and the error banner at its top. Every message the page
-// shows the user goes through here; ``errors`` keeps them for the test hook.
+// shows the user goes through here; ``errors`` keeps them for the test hook. An error stays until
+// closed; a notice (the page did something other than asked) also goes when the user touches the view.
 
 import { $ } from './dom.js';
 
@@ -10,7 +11,10 @@ export class StatusLine {
 		this.errors = [];
 		this.notes = []; // non-fatal notices (a URL value that was replaced, ...)
 		this._timer = null;
+		this._banner = null; // what the banner shows: 'error' or 'notice'
 		$( 'error' ).querySelector( 'button' ).addEventListener( 'click', () => this.clearError() );
+		// on a phone the banner covers part of the plot: a notice has been read once the plot is used
+		$( 'viewport' ).addEventListener( 'pointerdown', () => this._banner === 'notice' && this.clearError() );
 
 	}
 
@@ -32,6 +36,7 @@ export class StatusLine {
 		const el = $( 'error' );
 		el.querySelector( '.msg' ).textContent = message;
 		el.hidden = false;
+		this._banner = 'error';
 
 	}
 
@@ -42,12 +47,14 @@ export class StatusLine {
 		const el = $( 'error' );
 		el.querySelector( '.msg' ).textContent = this.notes.length > 1 ? this.notes.join( ' · ' ) : message;
 		el.hidden = false;
+		if ( this._banner !== 'error' ) this._banner = 'notice'; // an error shown stays until closed
 
 	}
 
 	clearError() {
 
 		$( 'error' ).hidden = true;
+		this._banner = null;
 
 	}
 

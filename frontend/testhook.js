@@ -6,12 +6,56 @@ import { Vector3 } from 'three';
 import { Z_HEIGHT } from './scale.js';
 import { SurfaceMesh } from './surface-mesh.js';
 
-/** A text sprite's height on the screen in CSS pixels (in the first pane). */
+/** A text sprite's height on the screen in CSS pixels and its box in client coordinates (in the
+ * first pane; the text's canvas, a little wider than the text). */
 function labelPixels( viewport, sprite ) {
 
 	const up = new Vector3().setFromMatrixColumn( viewport.camera.matrixWorld, 1 ).multiplyScalar( sprite.scale.y );
 	const a = viewport.project( sprite.position ), b = viewport.project( sprite.position.clone().add( up ) );
-	return Math.hypot( b.x - a.x, b.y - a.y );
+	const height = Math.hypot( b.x - a.x, b.y - a.y ), width = height * sprite.scale.x / sprite.scale.y;
+	return { height, box: { left: a.x - width / 2, right: a.x + width / 2, top: a.y - height / 2, bottom: a.y + height / 2 } };
+
+}
+
+/** Client position of grid point (ix, iy) of surface ``id`` in the current view (``visible``: not
+ * hidden behind another part of a surface), or null when it is not drawn. */
+function vertexScreen( app, id, ix, iy ) {
+
+	if ( app.state.view === '3d' ) {
+
+		const mesh = app.meshes.find( ( m ) => m.grid.id === id );
+		const world = mesh ? mesh.vertexPosition( ix, iy ) : null;
+		if ( ! world ) return null;
+		const exact = app.viewport.project( world, mesh.object.userData.pane ?? 0 );
+		const at = { x: Math.round( exact.x ), y: Math.round( exact.y ) }; // where a mouse can point
+		const hit = app.viewport.pick( at.x, at.y ); // the vertex may hide behind a nearer part of a surface
+		const seen = hit && hit.object === mesh.object ? mesh.gridIndexOf( hit ) : null;
+		return { ...at, visible: Boolean( seen && seen.ix === ix && seen.iy === iy ) };
+
+	}
+
+	if ( app.state.view === 'map' ) return app.mapView.project( id, ix, iy );
+	const layer = app.shown.find( ( l ) => l.id === id );
+	if ( ! layer ) return null;
+	if ( layer.grid.ndim === 1 ) return app.lineView.project( id, ix );
+	return app.lineView.project( id, app.state.slice === 'x' ? ix : iy );
+
+}
+
+/** Client position of checkpoint ``i`` of surface ``id``'s path in the current view, or null. */
+function checkpointScreen( app, id, i ) {
+
+	if ( app.state.view === '3d' ) {
+
+		const k = app.paths.findIndex( ( p ) => p.id === id );
+		const world = k >= 0 ? app.pathObjects[ k ].positions[ i ] : null;
+		if ( ! world ) return null;
+		const exact = app.viewport.project( world, app.pathObjects[ k ].group.userData.pane ?? 0 );
+		return { x: Math.round( exact.x ), y: Math.round( exact.y ) };
+
+	}
+
+	return app.state.view === 'map' ? app.mapView.checkpointScreen( id, i ) : null;
 
 }
 
@@ -49,7 +93,8 @@ export function installTestHook( app ) {
 				z, layers, errors: [ ...app.status.errors ], notes: [ ...app.status.notes ], hover: app.hover.hover,
 				memory: app.viewport.memory(), panes: app.viewport.panes, meshes_built: SurfaceMesh.built, camera: app.viewport.getCamera(),
 				labels: app.axes.group.children.filter( ( c ) => c.isSprite ).map( ( c ) => ( {
-					depth_test: c.material.depthTest, role: c.userData.role, text: c.userData.text, hidden: app.viewport.occluded( c.position ), height_px: labelPixels( app.viewport, c ),
+					depth_test: c.material.depthTest, role: c.userData.role, text: c.userData.text, hidden: app.viewport.occluded( c.position ),
+					height_px: labelPixels( app.viewport, c ).height, box: labelPixels( app.viewport, c ).box,
 				} ) ),
 				axis_names: app.names ? { x: app.names.x, y: app.names.y } : null,
 				paths: app.paths.map( ( p, k ) => ( {
@@ -70,13 +115,13 @@ export function installTestHook( app ) {
 		/** Client coordinates of grid point (ix, iy) of surface ``id`` in the current view, or null. */
 		vertexScreen( id, ix, iy ) {
 
-			return app.vertexScreen( id, ix, iy );
+			return vertexScreen( app, id, ix, iy );
 
 		},
 		/** Client coordinates of checkpoint ``i`` of surface ``id``'s training path in the current view, or null. */
 		checkpointScreen( id, i ) {
 
-			return app.checkpointScreen( id, i );
+			return checkpointScreen( app, id, i );
 
 		},
 		/** Grid point (ix, iy) of surface ``id`` as drawn in 3-D: {drawn, height} with height in [0, 1]

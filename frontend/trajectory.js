@@ -40,9 +40,10 @@ export function onePlane( paths ) {
 
 }
 
-/** Axis names for PCA surfaces: {x: "PC1, 81.2%", y: "PC2, 9.5%", how} when every shown surface is a
- * PCA surface of one plane with its explained variance; without the shares when the planes differ;
- * null when a surface shown is not a PCA surface. */
+/** Axis names for PCA surfaces: {x: "PC1, 81.2%", y: "PC2, 9.5%", short, how} when every shown surface
+ * is a PCA surface of one plane with its explained variance; without the shares when the planes differ
+ * (short, for the 3-D axes: "PC1", the long "PC1 of each surface’s own path" ran out of a phone's
+ * view); null when a surface shown is not a PCA surface. */
 export function pcaAxisNames( shown ) {
 
 	const twoD = shown.filter( ( l ) => l.grid.ndim === 2 );
@@ -52,12 +53,12 @@ export function pcaAxisNames( shown ) {
 	if ( keys.size === 1 && ! keys.has( null ) && ratio ) {
 
 		const [ a, b ] = ratio.map( ( r ) => `${ ( 100 * r ).toFixed( 1 ) }%` );
-		return { x: `PC1, ${ a }`, y: `PC2, ${ b }`, how: `the training path’s principal components 1 and 2` };
+		return { x: `PC1, ${ a }`, y: `PC2, ${ b }`, short: { x: `PC1, ${ a }`, y: `PC2, ${ b }` }, how: `the training path’s principal components 1 and 2` };
 
 	}
 
 	const note = keys.size === 1 ? '' : ' of each surface’s own path';
-	return { x: `PC1${ note }`, y: `PC2${ note }`, how: `principal components 1 and 2${ note }` };
+	return { x: `PC1${ note }`, y: `PC2${ note }`, short: { x: 'PC1', y: 'PC2' }, how: `principal components 1 and 2${ note }` };
 
 }
 

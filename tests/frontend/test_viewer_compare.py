@@ -1,17 +1,22 @@
 """Comparing surfaces (issue 15): the tooltip lists every shown surface's value at the cursor's (x, y),
 exact at a shared grid point and bilinear (and labelled so) between grid points; a difference layer
-A - B on one grid or with B resampled; and the details panel shows how a surface was computed."""
+A - B on one grid or with B resampled, with A's and B's directions and a warning when they differ; and the
+details panel shows how a surface was computed."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
+import torch
 from frontend_support import GALLERY, VIEWPORT, Viewer, running, server_settings
+from PIL import Image
 
-from workers import read_surface, write_surface
+from workers import SurfaceSpec, compute_surface, read_surface, write_surface
+from workers.checkpoints import load_model
 
 pytestmark = pytest.mark.slow
 
@@ -98,8 +103,13 @@ def test_a_difference_of_accuracies_is_in_percentage_points(viewer, surfaces):
     assert "train acc (pp)" in [label["text"] for label in viewer.state()["labels"]]  # the 3-D z axis' name
     assert page.get_attribute("#colorbar canvas", "aria-label") == "colour bar: train acc (pp)"
     assert page.locator("#title .muted").first.inner_text() == "train acc (pp)"
-    # a difference has no directions of its own to note (the title said "null" in their place)
-    assert page.locator("#title").inner_text().splitlines() == [viewer.layer("pair-a~pair-b")["name"], "train acc (pp)"]
+    # the axes note reads A's and B's directions (the title once said "null" in its place); they differ
+    assert page.locator("#title").inner_text().splitlines() == [
+        viewer.layer("pair-a~pair-b")["name"],
+        "train acc (pp)",
+        "x, y: directions 1 and 2, filter-normalized",
+        "⚠ A and B were computed along different directions (seed 0 vs 1)",
+    ]
     assert "accuracies in percentage points (pp)" in page.locator("#details").inner_text()
     assert "%" not in page.locator("#title").inner_text() + page.locator("#details").inner_text()
     viewer.click("[data-view='1d']")
@@ -215,4 +225,183 @@ def test_side_by_side_panes_share_one_camera(viewer, surfaces):
     # Five surfaces do not fit: one overlaid view.
     viewer.open("?s=pair-a,pair-b,seed-2,seed-3,grid51&p=1")
     assert viewer.state()["panes"] == 1
+    assert viewer.errors == []
+
+
+@pytest.fixture(scope="module")
+def directions_server(tmp_path_factory, gallery, tensors_npz):
+    """pair-a (tinycnn, random filter-normalized directions, seed 0) beside surfaces computed by the engine
+    along the same directions on another grid ("twin"), along the same recipe around other weights
+    ("retrained": a checkpoint of perturbed weights) and along other directions ("reseeded": seed 1,
+    layer norm)."""
+    root = tmp_path_factory.mktemp("directions")
+    shutil.copy(gallery / "pair-a.h5", root / "pair-a.h5")
+    model = load_model("tinycnn", None)
+    generator = torch.Generator().manual_seed(11)
+    state = {
+        k: v + 0.1 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+        for k, v in model.state_dict().items()
+    }
+    torch.save(state, root / "retrained.pt")
+    fields = {
+        "twin": {"x": "-0.5:0.5:5", "y": "-0.5:0.5:5", "directions": {"seed": 0}},
+        "retrained": {
+            "x": "-1:1:5",
+            "y": "-1:1:5",
+            "directions": {"seed": 0},
+            "checkpoint": str(root / "retrained.pt"),
+        },
+        "reseeded": {"x": "-1:1:5", "y": "-1:1:5", "directions": {"seed": 1, "norm": "layer"}},
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for sid, f in fields.items():
+            spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), batch_size=64, **f)
+            write_surface(root / f"{sid}.h5", compute_surface(spec))
+    finally:
+        torch.set_num_threads(threads)
+    entries = [
+        {"id": sid, "file": f"{sid}.h5", "title": sid, "tier": "cpu", "source": "tests"} for sid in ("pair-a", *fields)
+    ]
+    (root / "index.json").write_text(json.dumps({"entries": entries}))
+    settings = server_settings(tmp_path_factory.mktemp("directionsdata"), root, tensors_npz, embedded_worker=False)
+    with running(settings) as base:
+        yield base, root
+
+
+def test_a_difference_says_whether_a_and_b_share_their_directions(browser, directions_server):
+    """A − B subtracts values at equal (x, y): one point of the weight space only when A and B share their
+    directions. The details show A's and B's directions and the verdict; when the recipes differ, the title
+    and the details warn. The verdict agrees with the engine's fingerprint of the direction vectors."""
+    base, root = directions_server
+    digest = {
+        sid: read_surface(root / f"{sid}.h5").attrs["directions_sha256"]
+        for sid in ("pair-a", "twin", "retrained", "reseeded")
+    }
+    assert digest["twin"] == digest["pair-a"] and digest["retrained"] != digest["pair-a"] != digest["reseeded"]
+    filter_seed0 = "random, filter norm, ignore biasbn, weights, seed 0"
+    cases = {  # B: (its directions in words, the verdict, the title's warning)
+        "twin": (filter_seed0, "A and B share their directions", None),
+        "retrained": (
+            filter_seed0,
+            "the same recipe, made around different weights of tinycnn (each normalized to its own): alike, not the same directions",
+            None,
+        ),
+        "reseeded": (
+            "random, layer norm, ignore biasbn, weights, seed 1",
+            "differ (see above)",
+            "⚠ A and B were computed along different directions (norm filter vs layer; seed 0 vs 1)",
+        ),
+    }
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), base)
+        page = viewer.page
+        for b, (b_words, verdict, warning) in cases.items():
+            viewer.open(f"?s=pair-a~{b}")
+            rows = dict(
+                line.split("\t", 1) for line in page.locator("#details article table").inner_text().splitlines()
+            )
+            assert rows["directions of A"] == filter_seed0 and rows["directions of B"] == b_words, rows
+            assert rows["directions"] == verdict, rows
+            note = [] if b == "reseeded" else ["x, y: directions 1 and 2, filter-normalized"]  # other norms: none
+            title = page.locator("#title").inner_text().splitlines()
+            name = page.locator("#title .layer-title").inner_text()
+            assert title == [name, "train loss", *note, *([warning] if warning else [])], title
+            warned = page.locator("#details .directions-warning")
+            if warning is None:
+                assert warned.count() == 0 and page.locator("#title .directions-warning").count() == 0
+            else:
+                assert page.locator("#title .directions-warning").inner_text() == warning
+                assert warned.inner_text() == f"{warning}: A − B subtracts values at equal x, y of two different planes"
+        # beside other surfaces the title names the difference it warns about
+        viewer.open("?s=pair-a,pair-a~reseeded")
+        assert page.locator("#title .directions-warning").inner_text() == (
+            "⚠ pair-a − reseeded (B resampled to A’s grid): A and B were computed along different directions"
+            " (norm filter vs layer; seed 0 vs 1)"
+        )
+        assert viewer.errors == []
+    finally:
+        context.close()
+
+
+def warn_rows(path) -> list[int]:
+    """Rows of a PNG holding the warning colour (style.css --warn, #ffc15e; antialiased text: its core)."""
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    amber = np.abs(pixels - np.array([0xFF, 0xC1, 0x5E])).sum(axis=2) <= 40
+    return [int(y) for y in np.flatnonzero(amber.sum(axis=1) >= 2)]
+
+
+def test_png_export_keeps_the_directions_warning_wrapped_to_the_view(viewer):
+    """The PNG of a difference whose A and B have different directions carries the title's warning, in its
+    colour and wrapped onto lines as the narrow view wraps it (one long line ran off the image)."""
+    page = viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    shots = {}
+    for query in ("?s=pair-a~pair-b", "?s=pair-a"):
+        viewer.open(query)
+        with page.expect_download() as info:
+            page.click("#export-png")
+        shots[query] = warn_rows(info.value.path())
+    title = page.locator("#title").bounding_box()
+    scale = page.evaluate(
+        "() => { const c = document.querySelector('#view-3d canvas'); return c.width / c.clientWidth; }"
+    )
+    assert shots["?s=pair-a"] == []
+    rows = shots["?s=pair-a~pair-b"]
+    bands = 1 + sum(b - a > 3 for a, b in zip(rows, rows[1:]))  # runs of rows: lines of text
+    assert bands == 2, rows  # "⚠ A and B were computed along different directions (seed 0 vs 1)" in two lines
+    assert rows[-1] <= (title["y"] + title["height"]) * scale  # the caption over the view's top, as on the screen
+    assert viewer.errors == []
+
+
+def test_details_count_a_small_models_parameters(viewer):
+    """A tiny model's size read "0.00 M params": under 100,000 the count is given in full."""
+    params = sum(p.numel() for p in load_model("tinycnn", None).parameters())
+    assert params < 100_000
+    viewer.open("?s=pair-a")
+    rows = viewer.page.locator("#details article[data-id=pair-a] table").first.inner_text().splitlines()
+    assert f"model\ttinycnn ({params:,} params)" in rows, rows
+    assert viewer.errors == []
+
+
+def test_a_difference_on_a_larger_grid_says_how_much_b_covers(viewer, surfaces):
+    """A − B on A's grid where B's grid is smaller has gaps: the status line read "13 of 81 points", as if
+    the surfaces were still being computed. It now says how many of A's points B covers."""
+    a, b = surfaces["pair-a"], surfaces["seed-3"]
+    inside = (np.abs(a.xcoordinates[None, :]) <= b.xcoordinates.max() + 1e-9) & (
+        np.abs(a.ycoordinates[:, None]) <= b.ycoordinates.max() + 1e-9
+    )
+    viewer.open("?s=pair-a~seed-3")
+    name = viewer.layer("pair-a~seed-3")["name"]
+    assert viewer.page.locator("#status").inner_text() == f"{name}: B covers {inside.sum()} of A’s {inside.size} points"
+    viewer.open("?s=partial~pair-a")  # A still being computed: its progress, as for the surface itself
+    assert "B covers" not in viewer.page.locator("#status").inner_text()
+    assert viewer.errors == []
+
+
+def color_bands(path, rgb: tuple[int, int, int], below: float) -> int:
+    """Runs of pixel rows above ``below`` (device px) holding ``rgb``: lines of text in that colour."""
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(int)[: int(below)]
+    rows = np.flatnonzero((np.abs(pixels - np.array(rgb)).sum(axis=2) <= 30).sum(axis=1) >= 2)
+    return 0 if not len(rows) else 1 + sum(b - a > 3 for a, b in zip(rows, rows[1:]))
+
+
+def test_png_export_wraps_a_long_surface_name_as_the_title_does(viewer):
+    """On a phone a difference's long name wraps in the title; the PNG cut it at the image's edge. It
+    wraps there too: the names take as many lines of text as on the screen."""
+    page = viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    viewer.open("?s=seed-3~pair-b,pair-a")
+    names = page.locator("#title .layer-title")
+    screen_lines = [round(names.nth(i).bounding_box()["height"] / 17) for i in range(names.count())]
+    assert screen_lines == [2, 1]
+    with page.expect_download() as info:
+        page.click("#export-png")
+    title = page.locator("#title").bounding_box()
+    scale = page.evaluate(
+        "() => { const c = document.querySelector('#view-3d canvas'); return c.width / c.clientWidth; }"
+    )
+    assert color_bands(info.value.path(), (0xE5, 0xE9, 0xF0), (title["y"] + title["height"]) * scale) == 3
     assert viewer.errors == []

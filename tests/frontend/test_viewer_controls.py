@@ -272,3 +272,31 @@ def test_hint_axis_names_and_whole_gallery_names(viewer):
     assert sorted(names) == sorted(title for title, _ in GALLERY.values())
     viewer.click("[data-view=map]")
     assert page.locator("#hint").is_hidden()
+
+
+@pytest.mark.parametrize("clipboard", [True, False])
+def test_link_button_copies_the_view_or_says_where_the_link_is(browser, server, clipboard):
+    """Served over plain http to another machine (a phone on the LAN) the page has no clipboard, and the
+    Link button did nothing at all. With a clipboard it copies the view's link; without one it says that
+    the address bar holds it."""
+    context = browser.new_context(viewport={"width": 1400, "height": 860})
+    try:
+        if clipboard:
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server["base"])
+        page = context.new_page()
+        if not clipboard:
+            page.add_init_script("Object.defineProperty(Navigator.prototype, 'clipboard', { get: () => undefined })")
+        viewer = Viewer(page, server["base"])
+        viewer.open("?s=pair-a")
+        page.click("#copy-link")
+        status = page.locator("#status")
+        status.wait_for(state="visible", timeout=3000)
+        if clipboard:
+            assert status.inner_text() == "Link copied."
+            assert page.evaluate("() => navigator.clipboard.readText()") == page.url
+        else:
+            assert "address bar holds the link" in status.inner_text()
+        assert parse_qs(urlparse(page.url).query)["s"] == ["pair-a"]
+        assert viewer.errors == []
+    finally:
+        context.close()

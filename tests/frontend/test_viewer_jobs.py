@@ -239,3 +239,60 @@ def test_trained_weights_from_the_gallery(browser, tmp_path, tmp_path_factory, g
                 assert box["x"] + box["width"] <= panel["x"] + panel["width"], part
         finally:
             context.close()
+
+
+def submit(page, name: str, seed: int, token: str = TOKEN) -> None:
+    """Fill the form with a small 1-D request (seeds from 23: no other test asks for them) and send it."""
+    page.fill("input[name=name]", name)
+    page.fill("input[name=x]", "-1:1:3")
+    page.fill("input[name=y]", "")
+    page.fill("input[name=seed]", str(seed))
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+
+
+def test_asking_again_for_a_surface_says_it_was_asked_for_before(browser, token_server):
+    """The server answers an identical request with the earlier job (200): the page said nothing, and
+    showed the earlier name where the user had typed another. The status line now says so."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), token_server)
+        viewer.open("?s=pair-a")
+        page = viewer.page
+        viewer.open_job_form()
+        submit(page, "first ask", 23)
+        page.wait_for_selector("#jobs li[data-state=queued]")
+        assert not page.locator("#status").inner_text().startswith("The same surface")
+        submit(page, "second ask", 23)
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('The same surface')")
+        assert page.locator("#status").inner_text() == (
+            "The same surface was asked for before, as “first ask” (queued): showing it"
+        )
+        assert page.locator("#jobs li").count() == 1
+        assert "first ask" in page.locator("#title").inner_text()
+        assert viewer.errors == []
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_drawer_closes_to_show_the_surface_asked_for(browser, token_server):
+    """On a phone the form lies in a drawer over the view: after a request the drawer stayed open over the
+    surface being computed. It closes once the server took the request (not when it refused it)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        viewer = Viewer(context.new_page(), token_server)
+        viewer.open("?s=pair-a")
+        page = viewer.page
+        page.tap("#toggle-left")
+        viewer.open_job_form()
+        submit(page, "phone ask", 29, token="wrong-token-123")
+        page.locator("#error").wait_for(state="visible")
+        assert page.locator("#left-panel").is_visible()  # refused: the form stays, with its values
+        submit(page, "phone ask", 29)
+        page.wait_for_function("() => !document.body.classList.contains('show-left')")
+        assert page.locator("#left-panel").is_hidden()
+        assert page.locator("#toggle-left").get_attribute("aria-expanded") == "false"
+        assert "phone ask" in page.locator("#title").inner_text()
+        assert [e for e in viewer.errors if "status of 401" not in e] == []  # the browser logs the refusal
+    finally:
+        context.close()

@@ -98,14 +98,24 @@ def inside(point: dict, rect: dict, slack: float = 0) -> bool:
     )
 
 
-@pytest.mark.parametrize(
-    ("size", "label_px"),  # a phone's 2 x 2 panes are 158 px wide: larger labels would run into each other
-    [({"width": 1280, "height": 800}, 8), ({"width": 390, "height": 844}, 5.5)],
-)
-def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size, label_px):
+def apart(a: dict, b: dict) -> bool:
+    """Whether two labels' text stands apart (a label's box is its canvas: the type is 1/1.3 of its height)."""
+    pad = (a["bottom"] - a["top"]) * (1 - 1 / 1.3) / 2, (b["bottom"] - b["top"]) * (1 - 1 / 1.3) / 2
+    return (
+        a["right"] <= b["left"]
+        or b["right"] <= a["left"]
+        or a["bottom"] - pad[0] <= b["top"] + pad[1]
+        or b["bottom"] - pad[1] <= a["top"] + pad[0]
+    )
+
+
+@pytest.mark.parametrize("size", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size):
     """Four panes in a 1280 px window were four 145 px strips that cut the surfaces: now a grid of
     panes of a usable shape between the title and the hint, each named, holding its whole surface with
-    labels large enough to read; hover reads each pane's own surface and a drag turns all of them."""
+    labels large enough to read (a phone's 158 px panes drew them 6 px high: now at least 10.5 px, with
+    fewer ticks, each label whole in its pane and clear of the others); hover reads each pane's own
+    surface and a drag turns all of them."""
     page = viewer.page
     page.set_viewport_size(size)
     viewer.open(f"?s={','.join(FOUR)}&p=1")
@@ -127,8 +137,19 @@ def test_four_panes_share_the_view_in_a_grid(viewer, surfaces, size, label_px):
         assert inside({"x": box["x"] + 1, "y": box["y"] + 1}, rects[i]), (sid, box, rects[i])
         for ix, iy in ((0, 0), (8, 0), (0, 8), (8, 8), (4, 4)):  # the whole surface lies in its own pane
             assert inside(viewer.screen(sid, ix, iy), rects[i]), (sid, ix, iy, rects[i])
-    ticks = z_ticks(viewer)
-    assert len(ticks) >= 3 and min(t["height_px"] for t in ticks) >= label_px, ticks
+    labels = viewer.state()["labels"]
+    ticks = [label for label in labels if label["role"] == "z-tick"]
+    assert len(ticks) >= 3 and min(t["height_px"] for t in ticks) >= 10.5, ticks
+    assert min(label["height_px"] for label in labels) >= 10, labels  # the far ones too
+    pane = {"left": rects[0]["left"], "top": rects[0]["top"]}
+    pane.update(right=pane["left"] + rects[0]["width"], bottom=pane["top"] + rects[0]["height"])
+    for label in labels:  # whole in its pane (the first: all draw the same axes)
+        box = label["box"]
+        assert pane["left"] <= box["left"] and box["right"] <= pane["right"], (label, pane)
+        assert pane["top"] <= box["top"] and box["bottom"] <= pane["bottom"], (label, pane)
+    for role in ("z-tick", "x-tick", "y-tick"):
+        same = [label["box"] for label in labels if label["role"] == role]
+        assert len(same) >= 3 and all(apart(a, b) for a, b in zip(same, same[1:])), (role, same)
     for sid in (FOUR[3], FOUR[0]):
         ix, iy = next((i, j) for j in (1, 2, 0) for i in (4, 3, 5, 2, 6) if viewer.screen(sid, i, j)["visible"])
         rows = viewer.hover(sid, ix, iy)
@@ -208,4 +229,42 @@ def test_the_1d_slice_note_is_never_cut(viewer, size):
     note = page.evaluate("() => window.__lossatlas.flatAxes().note")
     assert " ".join(note) == "slice along x through y = 0 (hover the 3-D or contour view to move it)", note
     assert len(note) == (2 if size["width"] < 500 else 1)
+    assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1400, "height": 860}, {"width": 390, "height": 844}])
+def test_the_status_line_never_covers_the_hint(viewer, size):
+    """A partial surface's progress in the status line ran over the 3-D view's hint (both at the bottom):
+    on a wide screen the status stands at the bottom right, clear of the hint; on a phone it takes the
+    width it needs and the hint gives way while it shows."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open("?s=partial")
+    status, hint = page.locator("#status"), page.locator("#hint")
+    assert status.inner_text() == "TinyCNN stopped early: 13 of 81 points (coarse preview)"
+    a, view = status.bounding_box(), page.locator("#viewport").bounding_box()
+    assert view["x"] <= a["x"] and a["x"] + a["width"] <= view["x"] + view["width"]
+    if hint.is_visible():
+        b = hint.bounding_box()
+        assert a["x"] >= b["x"] + b["width"] or b["x"] >= a["x"] + a["width"] or a["y"] >= b["y"] + b["height"], (a, b)
+    else:
+        assert size["width"] < 700  # the hint gives way on a phone only
+    assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1400, "height": 860}, {"width": 390, "height": 844}])
+def test_long_surface_names_wrap_in_the_title(viewer, size):
+    """A difference layer's name ("A − B (B resampled to A’s grid)") ran out of the title, cut at the
+    view's edge: names wrap within the title, in the 3-D, contour and 1-D views."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    for view in ("3d", "map", "1d"):
+        viewer.open(f"?s=seed-3~pair-b,pair-a&v={view}")
+        title = page.locator("#title").bounding_box()
+        names = page.locator("#title .layer-title")
+        assert names.count() == 2
+        for i in range(2):
+            box = names.nth(i).bounding_box()
+            assert title["x"] <= box["x"] and box["x"] + box["width"] <= title["x"] + title["width"] + 0.5, (view, box)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= size["width"]
     assert viewer.errors == []

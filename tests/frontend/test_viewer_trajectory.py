@@ -192,11 +192,38 @@ def test_paths_sharing_a_plane_are_overlaid_and_others_are_said_apart(paths_view
     assert_checkpoint_rows(hover_checkpoint(paths_viewer, "path-b", 1), b.trajectory, 1)
     paths_viewer.page.screenshot(path=str(tmp_path / "paths-overlaid.png"))
 
+    assert paths_viewer.page.locator("#title .directions-warning").count() == 0
+
     paths_viewer.open("?s=path-a,path-c&v=map")
     state = paths_viewer.state()
     assert state["paths"][0]["plane"] != state["paths"][1]["plane"]
-    assert any("lie in different planes" in n for n in state["notes"])
+    assert paths_viewer.page.locator("#title .directions-warning").inner_text() == APART
     assert state["axis_names"] == {"x": "PC1 of each surface’s own path", "y": "PC2 of each surface’s own path"}
+    assert paths_viewer.errors == []
+
+
+APART = "⚠ these training paths lie in different planes (other directions or another centre): their coordinates do not compare"
+
+
+@pytest.mark.parametrize("view", ["map", "3d"])
+def test_the_paths_apart_warning_covers_no_part_of_a_phones_view(paths_viewer, view):
+    """On a phone the notice that two paths lie in different planes was a banner over the map until closed:
+    it is a line of the title, which the map and the 3-D view start below (each path's checkpoints are all
+    in view and none under the title), and it stays as long as those paths are shown."""
+    page = paths_viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    paths_viewer.open(f"?s=path-a,path-c&v={view}")
+    assert page.locator("#error").is_hidden() and paths_viewer.state()["notes"] == []
+    title = page.locator("#title .directions-warning")
+    assert title.inner_text() == APART
+    box = page.locator("#title").bounding_box()
+    below = box["y"] + box["height"]
+    for sid in ("path-a", "path-c"):
+        for i in range(5):
+            at = page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [sid, i])
+            assert at["y"] > below and 0 <= at["x"] <= 390, (sid, i, at, box)
+    if view == "map":
+        assert page.evaluate("() => window.__lossatlas.plotRect()")["top"] >= below
     assert paths_viewer.errors == []
 
 
@@ -394,3 +421,35 @@ def test_the_axes_fields_show_a_paths_grid_in_full(browser, run_server, size):
         assert viewer.errors == []
     finally:
         context.close()
+
+
+def test_3d_axis_names_of_paths_apart_fit_a_phone(paths_viewer):
+    """Paths in different planes name their axes "PC1 of each surface’s own path": in 3-D on a phone
+    that ran out of the view. The 3-D axes read PC1 and PC2 (the title says whose), every label whole."""
+    page = paths_viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    paths_viewer.open("?s=path-a,path-c")
+    state = paths_viewer.state()
+    names = {label["role"]: label["text"] for label in state["labels"] if label["role"] in ("x-name", "y-name")}
+    assert names == {"x-name": "PC1", "y-name": "PC2"}
+    assert "principal components 1 and 2 of each surface’s own path" in page.locator("#title").inner_text()
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    for label in state["labels"]:
+        box = label["box"]
+        assert canvas["x"] <= box["left"] and box["right"] <= canvas["x"] + canvas["width"], label
+    assert paths_viewer.errors == []
+
+
+def test_a_difference_of_pca_surfaces_names_its_axes_as_principal_components(paths_viewer):
+    """A − B of two PCA surfaces lies on A's plane: its axes were called "directions 1 and 2,
+    unnormalized (pca)"; they are principal components, and the planes' difference is warned about."""
+    page = paths_viewer.page
+    paths_viewer.open("?s=path-a~path-c")
+    assert paths_viewer.state()["axis_names"] == {"x": "PC1", "y": "PC2"}
+    lines = page.locator("#title").inner_text().splitlines()
+    assert (
+        "x, y: principal components 1 and 2 of each surface’s own path (A’s for A − B), each axis to its own scale"
+        in lines
+    )
+    assert any(line.startswith("⚠ A and B were computed along different directions (direction files") for line in lines)
+    assert paths_viewer.errors == []

@@ -1,0 +1,55 @@
+// The words on the view: a metric's name with its unit (title, colour bar, z axis, 1-D axis, metric
+// list), what the x and y axes are, from the shown surfaces' directions, and warnings about them.
+
+import { RATIO, RATIO_LABEL } from './curvature.js';
+import { isAccuracy } from './scale.js';
+import { onePlane, pcaAxisNames } from './trajectory.js';
+
+/** A metric's name with its unit: "train acc (%)"; differences of accuracies (A − B layers among
+ * ``shown``) are in percentage points: "train acc (pp)", or beside other surfaces "train acc (%/pp)"
+ * (``long``: "train acc (%; A − B in pp)"; the short one fits the colour bar). */
+export function metricText( metric, shown = [], long = false ) {
+
+	if ( metric === RATIO ) return RATIO_LABEL;
+	if ( ! metric ) return '';
+	const name = metric.replace( '_', ' ' ), diffs = shown.filter( ( l ) => l.mesh.difference ).length;
+	if ( ! isAccuracy( metric ) ) return name;
+	return `${ name } (${ ! diffs ? '%' : diffs === shown.length ? 'pp' : long ? '%; A − B in pp' : '%/pp' })`;
+
+}
+
+/** What the x and y axes are, from the shown surfaces' directions (both A's and B's of a difference):
+ * {x: "direction 1, filter-normalized",
+ * y: ..., short: {x: "direction 1", y: ...}, note: "x, y: directions 1 and 2, filter-normalized"} (short
+ * names label the 3-D axes); PCA surfaces: "PC1, 81.2%" (the share of the path's variance). */
+export function axisNames( shown ) {
+
+	const pca = pcaAxisNames( shown );
+	if ( pca ) return { x: pca.x, y: pca.y, short: pca.short, note: `x, y: ${ pca.how }, each axis to its own scale`, pca: true };
+	const dirs = shown.flatMap( ( l ) => ( l.mesh.difference ? [ l.mesh.difference.directions.a.directions, l.mesh.difference.directions.b.directions ] : [ l.mesh.summary?.directions ] ) ).filter( Boolean );
+	const d = dirs.length && dirs.every( ( x ) => x.norm === dirs[ 0 ].norm && x.kind === dirs[ 0 ].kind ) ? dirs[ 0 ] : null;
+	if ( d && d.kind === 'pca' ) { // PCA planes with a difference A − B among them (it lies on A's plane and grid)
+
+		const pc = { x: 'PC1', y: 'PC2' };
+		return { ...pc, short: pc, note: 'x, y: principal components 1 and 2 of each surface’s own path (A’s for A − B), each axis to its own scale', pca: true };
+
+	}
+
+	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
+	const short = { x: 'direction 1', y: 'direction 2' };
+	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, note: how ? `x, y: directions 1 and 2, ${ how }` : '' };
+
+}
+
+/** Plain warnings for the title: each shown difference A − B whose A and B were computed along
+ * different directions (named when other surfaces are shown too), and training paths (trajectory.js
+ * pathsOf) that lie in different planes. In the title they cover nothing (a banner covered the map
+ * on a phone) and a PNG export keeps them. */
+export function directionWarnings( shown, paths ) {
+
+	const warnings = shown.filter( ( l ) => l.mesh.difference && l.mesh.difference.directions.same === false )
+		.map( ( l ) => `⚠ ${ shown.length > 1 ? `${ l.name }: ` : '' }${ l.mesh.difference.directions.warning }` );
+	if ( paths.length > 1 && ! onePlane( paths ) ) warnings.push( '⚠ these training paths lie in different planes (other directions or another centre): their coordinates do not compare' );
+	return warnings;
+
+}
