@@ -358,6 +358,19 @@ def build_gpu(
     return out
 
 
+def _tar_bytes(sizes: list[int]) -> int:
+    """The size of an uncompressed tar of files of these sizes, as Python's tarfile writes it: a 512-byte
+    header and the data padded to 512 bytes each, two zero blocks at the end, all padded to 10,240 bytes."""
+    blocks = sum(1 + -(-n // 512) for n in sizes) + 2
+    return -(-blocks * 512 // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+
+
+def _whole_second(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A member without a pax header: tarfile writes one for a fractional mtime (two blocks a file)."""
+    info.mtime = int(info.mtime)
+    return info
+
+
 def export(directory: Path, report: dict[str, Any], dest: Path, part_bytes: int = 15 * 2**20) -> list[Path]:
     """Pack what the build made and the repository keeps (manifest, index, the built surfaces, checkpoints
     small enough to commit) into ``dest/gallery-gpu-<k>.tar`` archives of at most ``part_bytes`` each
@@ -369,20 +382,20 @@ def export(directory: Path, report: dict[str, Any], dest: Path, part_bytes: int 
         f"checkpoints/{r['id']}.pt" for r in report["entries"] if r["checkpoint_committed"] and r["checkpoint_bytes"]
     ]
     parts: list[list[str]] = [[]]
-    size = 0
+    sizes: list[int] = []
     for name in names:
-        n = (directory / name).stat().st_size + 1024  # and its tar header
-        if parts[-1] and size + n > part_bytes:
+        n = (directory / name).stat().st_size
+        if parts[-1] and _tar_bytes([*sizes, n]) > part_bytes:
             parts.append([])
-            size = 0
+            sizes = []
         parts[-1].append(name)
-        size += n
+        sizes.append(n)
     written = []
     for k, members in enumerate(parts, 1):
         path = dest / f"gallery-gpu-{k}.tar"
         with tarfile.open(path, "w") as tar:
             for name in members:
-                tar.add(directory / name, arcname=name)
+                tar.add(directory / name, arcname=name, filter=_whole_second)
         written.append(path)
     (dest / "build_gpu.json").write_text(json.dumps(report, indent=1) + "\n")
     return [*written, dest / "build_gpu.json"]

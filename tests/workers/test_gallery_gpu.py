@@ -119,10 +119,10 @@ def test_gpu_build_end_to_end_on_the_cpu(toy_gallery, learnable_npz, tmp_path_fa
     assert after == before
 
     dest = tmp_path_factory.mktemp("export")
-    written = gallery_gpu.export(toy_gallery, report, dest, part_bytes=20_000)  # small parts: several archives
+    written = gallery_gpu.export(toy_gallery, report, dest, part_bytes=20_480)  # small parts: several archives
     assert written[-1] == dest / "build_gpu.json"
     assert json.loads(written[-1].read_text()) == json.loads(json.dumps(report))
-    assert len(written) > 2 and all(p.stat().st_size <= 20_000 + 10_240 for p in written[:-1])
+    assert len(written) > 2 and all(p.stat().st_size <= 20_480 for p in written[:-1])
     unpacked = tmp_path_factory.mktemp("unpacked")
     for archive in written[:-1]:
         with tarfile.open(archive) as tar:
