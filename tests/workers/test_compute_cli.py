@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -639,3 +640,82 @@ def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, tensors_n
         "lossatlas compute: error: Ray is not installed; install it with pip install 'lossatlas[ray]' or run without --ray"
     )
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_a_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_holds_nobody_up(tmp_path, big_npz, capsys):
+    out = tmp_path / "s.h5"
+    first = compute_args(big_npz, out)
+    first[first.index("--x") + 1] = "-1:1:401"  # long enough to be running when the second run starts
+    proc = lossatlas(*first)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]
+    try:
+        recipe = read_surface(out).recipe
+        with pytest.raises(SystemExit) as e:  # --overwrite and another recipe: the worst case
+            main(compute_args(big_npz, out, "--seed", "1", "--overwrite"))
+        assert e.value.code == 2
+        program = "lossatlas" if LOSSATLAS.exists() else "cli.py"  # python -m workers.cli: its file
+        assert capsys.readouterr().err == (
+            f"lossatlas compute: error: {out} is being written by process {proc.pid} ({program} compute); "
+            "wait for it to end or choose another output file\n"
+        )
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert read_surface(out).recipe == recipe  # the first run's: nothing of the second was written
+    lock = tmp_path / ".s.h5.lock"
+    assert lock.exists()  # a killed run leaves its lock file, unlocked
+    assert main(compute_args(big_npz, out, "--overwrite", "--samples", "16")) == 0
+    assert read_surface(out).done.all() and not lock.exists()
+
+
+def test_a_trajectory_on_an_out_being_written_is_refused_before_its_directions_are_written(
+    tmp_path, tensors_npz, path_dir, capsys
+):
+    from workers.files import writing
+
+    out = tmp_path / "s.h5"
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another thread: a lock file's flock is per open file, not per process
+        with writing(out):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(60)
+        args = compute_args(tensors_npz, out, "--checkpoints", str(path_dir))
+        del args[args.index("--x") : args.index("--x") + 2]
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"lossatlas compute: error: {out} is being written by process {os.getpid()} (")
+        assert len(err.splitlines()) == 1
+        assert not out.exists() and not (tmp_path / "s.dirs.h5").exists()
+    finally:
+        release.set()
+        holder.join(60)
+    assert not (tmp_path / ".s.h5.lock").exists()
+
+
+def test_an_out_among_a_servers_surfaces_is_refused(tmp_path, tensors_npz, capsys):
+    from workers.jobqueue import JobQueue
+
+    JobQueue(tmp_path / "data")
+    (tmp_path / "data" / "surfaces").mkdir()
+    out = tmp_path / "data" / "surfaces" / "s.h5"
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out))
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: {out} is a file of the lossatlas server whose data directory is "
+        f"{tmp_path / 'data'}: its jobs write there; submit the computation to the server or choose another output "
+        "file\n"
+    )
+    assert sorted(p.name for p in (tmp_path / "data" / "surfaces").iterdir()) == []
