@@ -719,3 +719,31 @@ def test_an_out_among_a_servers_surfaces_is_refused(tmp_path, tensors_npz, capsy
         "file\n"
     )
     assert sorted(p.name for p in (tmp_path / "data" / "surfaces").iterdir()) == []
+
+
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):
+    code = (
+        "import sys, time\n"
+        "class SlowTorch:  # torch's import, held up as on a loaded machine\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch':\n"
+        "            print('importing torch', flush=True)\n"
+        "            time.sleep(60)\n"
+        "sys.meta_path.insert(0, SlowTorch())\n"
+        "from server.cli import main\n"  # as the lossatlas entry point does
+        "sys.exit(main(['--version']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert proc.stdout.readline() == "importing torch\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err) == (130, "lossatlas: interrupted while starting; nothing was done\n")
+
+    # once started, Ctrl-C is the commands' KeyboardInterrupt again (their own message, the partial file kept)
+    code = "import signal, server.cli; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout == "True\n"
