@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import inspect
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,8 @@ from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
 from .progress import ProgressBar
-from .spec import DirectionsSpec, HessianSpec, SurfaceSpec, one_line
+from .resume import SettingsChanged, StaleSurfaceError
+from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
 from .trajectory import compute_trajectory
 from .usermodels import parse_model_args
 
@@ -340,8 +342,18 @@ _SPEC_FLAGS = {
 }
 
 
+def _flag(field: str) -> str:
+    """The option of compute that sets a spec field."""
+    return _SPEC_FLAGS.get(field, f"--{field.replace('_', '-')}")
+
+
+_FIELD_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")  # same_dir, target_y: a name, not a word of the text
+_FIELDS = {*SurfaceSpec.model_fields, *DirectionsSpec.model_fields, *HessianSpec.model_fields}
+
+
 def surface_spec(fields: dict) -> SurfaceSpec:
-    """The spec of ``compute``'s options; a field it refuses is named by its option (``--samples: ...``)."""
+    """The spec of ``compute``'s options; a field it refuses is named by its option (``--samples: ...``),
+    and so is one the reason names (``--same-dir needs a 2-D grid``, not ``same_dir ...``)."""
     try:
         return SurfaceSpec.model_validate(fields)
     except ValidationError as e:
@@ -349,10 +361,38 @@ def surface_spec(fields: dict) -> SurfaceSpec:
         for error in e.errors():
             loc = [str(part) for part in error["loc"]]
             field = loc[1] if loc[0:1] in (["directions"], ["hessian"]) and len(loc) > 1 else loc[0] if loc else ""
-            flag = _SPEC_FLAGS.get(field, f"--{field.replace('_', '-')}")
             message = error["msg"].removeprefix("Value error, ")
-            parts.append(f"{flag}: {message}" if field else message)
+            message = _FIELD_NAME.sub(lambda m: _flag(m[0]) if m[0] in _FIELDS else m[0], message)
+            parts.append(f"{_flag(field)}: {message}" if field else message)
         raise ValueError("; ".join(parts)) from None
+
+
+def _option_value(value) -> str:
+    if value is None or value is False:
+        return "not given"
+    if value is True or (isinstance(value, dict) and set(value) != {"min", "max", "num"}):
+        return "given"
+    if isinstance(value, dict):  # an axis
+        return str(AxisSpec(**value))
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def stale_message(e: StaleSurfaceError) -> str:
+    """Why ``--out`` cannot be resumed, settings named by compute's options (``--samples 32 in the file, not
+    given now``, not the spec's ``samples: 32 ...``), and the command line's way out."""
+    what = e.what
+    if isinstance(e, SettingsChanged):
+        named = []
+        for where, old, new in e.changes[:3]:
+            if where[0] != "spec":  # not an option's (e.g. model_params: another model)
+                named.append(f"{'.'.join(where)}: {old!r} in the file, {new!r} now")
+                continue
+            nested = where[1] in ("directions", "hessian") and len(where) > 2
+            field, rest = (where[2], where[3:]) if nested else (where[1], where[2:])
+            flag = " ".join([_flag(field), *rest])
+            named.append(f"{flag}{':' if rest else ''} {_option_value(old)} in the file, {_option_value(new)} now")
+        what = f"with other settings ({'; '.join(named)})"
+    return f"{e.path} was computed {what}; recompute it with --overwrite or choose another --out"
 
 
 def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
@@ -423,7 +463,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
     from .checks import check_not_an_input, check_out_path
     from .pca import write_projection
-    from .provenance import StaleSurfaceError
     from .trajectory import expand_checkpoints
 
     fields = spec_fields(args)
@@ -456,9 +495,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
             **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
     except StaleSurfaceError as e:
-        raise ValueError(
-            f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
-        ) from None
+        raise ValueError(stale_message(e)) from None
     finally:
         show.close()
     t = surface.trajectory
@@ -478,7 +515,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
 
 
 def run_compute(args: argparse.Namespace) -> int:
-    from .provenance import StaleSurfaceError
     from .surface import compute_surface
 
     if args.directions == "pca" or args.checkpoints:
@@ -514,10 +550,8 @@ def run_compute(args: argparse.Namespace) -> int:
             compile_fast=args.compile,
             ray=args.ray,
         )
-    except StaleSurfaceError as e:  # the same refusal, with the command line's way to recompute
-        raise ValueError(
-            f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
-        ) from None
+    except StaleSurfaceError as e:  # the same refusal in the command line's words
+        raise ValueError(stale_message(e)) from None
     finally:
         show.close()
     print(show.result(surface, out), file=sys.stderr)

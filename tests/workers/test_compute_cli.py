@@ -18,6 +18,7 @@ import torch
 
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import build_parser, check_options, main
+from workers.spec import HessianSpec
 
 LOSSATLAS = Path(sys.executable).with_name("lossatlas")
 COMMAND = [str(LOSSATLAS)] if LOSSATLAS.exists() else [sys.executable, "-m", "workers.cli"]
@@ -747,3 +748,57 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):
     # once started, Ctrl-C is the commands' KeyboardInterrupt again (their own message, the partial file kept)
     code = "import signal, server.cli; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout == "True\n"
+
+
+@pytest.mark.parametrize(
+    "first, then, changed",
+    [
+        (["--samples", "16"], [], "--samples 16 in the file, not given now"),
+        (
+            [],
+            ["--x", "-1:1:5", "--norm", "layer"],
+            "--norm filter in the file, layer now; --x -1:1:3 in the file, -1:1:5 now",
+        ),
+        (
+            ["--hessian"],
+            ["--hessian", "--hessian-steps", "7"],
+            f"--hessian-steps {HessianSpec().max_steps} in the file, 7 now",
+        ),
+        ([], ["--dir-type", "states"], "--dir-type weights in the file, states now"),
+        (
+            [],
+            ["--loss", "mse", "--mean", "0,0,0", "--std", "1,1,1"],
+            "--loss ce in the file, mse now; --mean not given in the file, 0.0,0.0,0.0 now; --std not given in the file, 1.0,1.0,1.0 now",
+        ),
+        ([], ["--hessian"], "--hessian not given in the file, given now"),
+    ],
+)
+def test_a_resume_with_other_options_names_them_as_given(tmp_path, tensors_npz, capsys, first, then, changed):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out, *first)) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out, *then))
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: {out} was computed with other settings ({changed}); "
+        "recompute it with --overwrite or choose another --out\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--same-dir"], "--same-dir needs a 2-D grid (a y axis)"),
+        (["--target", "{ckpt}", "--target-y", "{ckpt}"], "--target-y needs a 2-D grid (a y axis)"),
+    ],
+)
+def test_a_spec_refusal_names_the_option_not_the_field(tmp_path, tensors_npz, capsys, extra, message):
+    from independent import make_model
+
+    ckpt = tmp_path / "t.pt"
+    torch.save(make_model("tinycnn").state_dict(), ckpt)
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", *[a.format(ckpt=ckpt) for a in extra]))
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"lossatlas compute: error: {message}\n"
