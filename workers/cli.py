@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
-from .progress import ProgressBar
+from .progress import ProgressBar, counted
 from .resume import SettingsChanged, StaleSurfaceError
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
 from .trajectory import compute_trajectory
@@ -52,11 +52,6 @@ def _count(what: str) -> Callable[[str], int]:
 
 
 _threads = _count("threads")
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 point``, ``2 points``: a count and its (regular) noun in the right number."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def seconds(text: str) -> float:
@@ -351,6 +346,14 @@ _FIELD_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")  # same_dir, target_y: a nam
 _FIELDS = {*SurfaceSpec.model_fields, *DirectionsSpec.model_fields, *HessianSpec.model_fields}
 
 
+def named_by_options(message: str, fields: set[str], flag: Callable[[str], str]) -> str:
+    """A refusal's field names as the options that set them: a snake_case one anywhere (``same_dir needs``
+    -> ``--same-dir needs``) and one that starts the message (``epochs must be`` -> ``--epochs must be``)."""
+    message = _FIELD_NAME.sub(lambda m: flag(m[0]) if m[0] in fields else m[0], message)
+    first = message.split(" ", 1)[0]
+    return flag(first) + message[len(first) :] if first in fields else message
+
+
 def surface_spec(fields: dict) -> SurfaceSpec:
     """The spec of ``compute``'s options; a field it refuses is named by its option (``--samples: ...``),
     and so is one the reason names (``--same-dir needs a 2-D grid``, not ``same_dir ...``)."""
@@ -362,7 +365,7 @@ def surface_spec(fields: dict) -> SurfaceSpec:
             loc = [str(part) for part in error["loc"]]
             field = loc[1] if loc[0:1] in (["directions"], ["hessian"]) and len(loc) > 1 else loc[0] if loc else ""
             message = error["msg"].removeprefix("Value error, ")
-            message = _FIELD_NAME.sub(lambda m: _flag(m[0]) if m[0] in _FIELDS else m[0], message)
+            message = named_by_options(message, _FIELDS, _flag)
             parts.append(f"{_flag(field)}: {message}" if field else message)
         raise ValueError("; ".join(parts)) from None
 
@@ -680,12 +683,42 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
+def _train_flag(field: str) -> str:
+    """The option of train that sets a ``TrainConfig`` field."""
+    return {"dataset": "--data", "augment": "--no-augment"}.get(field, f"--{field.replace('_', '-')}")
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
     from .checkpoints import build_model
     from .checks import resolve_device
-    from .train import TrainConfig, train
+    from .train import OtherTrainSettings, TrainConfig, train
 
     model_args = parse_model_args(args.model_args)
+    try:
+        cfg = TrainConfig(
+            model=args.model,
+            model_args=model_args,
+            dataset=args.data,
+            data_root=args.data_root,
+            epochs=args.epochs,
+            lr=args.lr,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            batch_size=args.batch_size,
+            milestones=tuple(args.milestones),
+            gamma=args.gamma,
+            augment=not args.no_augment,
+            seed=args.seed,
+            save_every=args.save_every,
+            optimizer=args.optimizer,
+            save_every_steps=args.save_every_steps,
+            train_samples=args.train_samples,
+            test_samples=args.test_samples,
+        )
+    except ValueError as e:  # named by train's options
+        raise ValueError(named_by_options(str(e), {f.name for f in fields(TrainConfig)}, _train_flag)) from None
     build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
     check_download(args)
@@ -695,26 +728,6 @@ def run_train(args: argparse.Namespace) -> int:
 
         for split in ("train", "test"):
             load_raw(args.data, split, args.data_root, download=True)
-    cfg = TrainConfig(
-        model=args.model,
-        model_args=model_args,
-        dataset=args.data,
-        data_root=args.data_root,
-        epochs=args.epochs,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        milestones=tuple(args.milestones),
-        gamma=args.gamma,
-        augment=not args.no_augment,
-        seed=args.seed,
-        save_every=args.save_every,
-        optimizer=args.optimizer,
-        save_every_steps=args.save_every_steps,
-        train_samples=args.train_samples,
-        test_samples=args.test_samples,
-    )
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
@@ -723,7 +736,11 @@ def run_train(args: argparse.Namespace) -> int:
         bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
 
     try:
-        result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
+        result = train(
+            cfg, args.out, device=args.device, progress=show, log=lambda m: print(f"lossatlas: {m}", file=sys.stderr)
+        )
+    except OtherTrainSettings as e:  # named by train's options
+        raise OtherTrainSettings(e.path, e.fields, [_train_flag(f) for f in e.fields]) from None
     finally:  # an interrupted epoch's bar shows where it stopped
         for bar in bars.values():
             bar.close()

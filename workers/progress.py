@@ -20,6 +20,11 @@ from tqdm.auto import tqdm as auto_tqdm
 from tqdm.std import tqdm
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 point``, ``2 points``: a count and its (regular) noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "--:--"

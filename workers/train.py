@@ -26,6 +26,7 @@ from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
 from .files import atomic_path
+from .progress import counted
 
 Optimizer = Literal["sgd", "adam"]  # sgd (with momentum) or adam (momentum unused)
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
@@ -131,6 +132,18 @@ def _other_settings(saved: dict, config: TrainConfig) -> list[str]:
     return [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
 
 
+class OtherTrainSettings(ValueError):
+    """A run directory holds a run of another recipe: ``fields`` names the settings that differ (the
+    command line names them by its options)."""
+
+    def __init__(self, path: Path, fields: list[str], named: list[str] | None = None):
+        self.path, self.fields = path, fields
+        super().__init__(
+            f"{path} was written by a training run with other settings ({', '.join(named or fields)}); "
+            "use another output directory"
+        )
+
+
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -166,10 +179,7 @@ def train(
     if state_path.exists():
         state = torch.load(state_path, map_location=dev, weights_only=True)
         if other := _other_settings(state["config"], config):
-            raise ValueError(
-                f"{state_path} was written by a training run with other settings ({', '.join(other)}); "
-                "use another output directory"
-            )
+            raise OtherTrainSettings(state_path, other)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochStats(**h) for h in state["history"]]
@@ -177,7 +187,7 @@ def train(
         if start_epoch < config.epochs:
             log(f"resuming {config.model} at epoch {start_epoch + 1}/{config.epochs}")
         else:
-            log(f"{config.model} has finished its {config.epochs} epochs in {out_dir} already")
+            log(f"nothing to train: {out_dir} holds {config.model} trained for {counted(config.epochs, 'epoch')}")
 
     mean, std = NORMALIZATION.get(config.dataset) or (None, None)
     xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)

@@ -217,8 +217,33 @@ def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_pa
     assert (recipe["train_samples"], recipe["test_samples"]) == (64, 16)
     with pytest.raises(SystemExit) as exit_info:
         main(argv[:-1] + [str(tmp_path / "other"), "--train-samples", "-3"])
-    assert exit_info.value.code == 2 and "train_samples and test_samples must be 0" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--train-samples and --test-samples must be 0" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["--lr", "0.05", "--no-augment"],
+            "{run}/last.pt was written by a training run with other settings (--lr, --no-augment); use another output directory",
+        ),
+        (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["--optimizer", "lbfgs"], "--optimizer must be one of sgd, adam; got 'lbfgs'"),
+    ],
+)
+def test_cli_refusals_name_trains_options(learnable_npz, tmp_path, capsys, options, message):
+    from workers.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--epochs", "1"]
+    argv += ["--batch-size", "32", "--train-samples", "32", "--test-samples", "16", "--out", str(run)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([*argv, *options])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"lossatlas train: error: {message.format(run=run)}\n"
 
 
 def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, monkeypatch):
@@ -287,10 +312,14 @@ def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--model-args", "hidden=12,bias=false"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert exit_info.value.code == 2 and len(err) == 1 and "other settings (model_args)" in err[0], err
+    assert (
+        exit_info.value.code == 2
+        and len(err) == 1
+        and "other settings (--model-args); use another output directory" in err[0]
+    ), err
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
     assert main([*argv, "--model-args", "bias=false,hidden=11"]) == 0  # the same arguments: resumes (done)
-    assert "argmodels:mlp has finished its 1 epochs in run already" in capsys.readouterr().err
+    assert "lossatlas: nothing to train: run holds argmodels:mlp trained for 1 epoch\n" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -324,7 +353,7 @@ def test_the_same_data_named_another_way_resumes_and_other_data_is_refused(learn
     train(relative, tmp_path / "run", log=lambda m: None)
     logged: list[str] = []
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
-    assert logged == [f"tinycnn has finished its 1 epochs in {tmp_path / 'run'} already"]
+    assert logged == [f"nothing to train: {tmp_path / 'run'} holds tinycnn trained for 1 epoch"]
     other = tmp_path / "other.npz"
     other.write_bytes(learnable_npz.read_bytes())
     with pytest.raises(ValueError, match=r"other settings \(data_root\)"):
@@ -336,4 +365,4 @@ def test_a_finished_run_run_again_says_so(learnable_npz, tmp_path):
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
     logged.clear()
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
-    assert logged == [f"tinycnn has finished its 1 epochs in {tmp_path / 'run'} already"]
+    assert logged == [f"nothing to train: {tmp_path / 'run'} holds tinycnn trained for 1 epoch"]
