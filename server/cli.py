@@ -12,7 +12,7 @@ import threading
 def _interrupted_while_starting(signum: int, frame: object) -> None:
     """Ctrl-C while the modules below import (torch takes seconds on a loaded machine): one line and exit
     status 130, not a KeyboardInterrupt traceback through the import machinery. Nothing has run yet."""
-    os.write(2, b"lossatlas: interrupted while starting; nothing was done\n")
+    os.write(2, b"\r" * os.isatty(2) + b"lossatlas: interrupted while starting; nothing was done\n")
     os._exit(130)
 
 

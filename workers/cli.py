@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
-from .progress import ProgressBar, counted
+from .progress import ProgressBar, counted, percent
 from .resume import SettingsChanged, StaleSurfaceError
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
 from .trajectory import compute_trajectory
@@ -507,7 +507,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
     line = show.result(surface, out)
     if t is not None:
         ratios = ", ".join(
-            f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
+            f"PC{i + 1} {percent(r)}" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
         )
         centre = surface.recipe.get("spec", {}).get("checkpoint")
         line += f"; path of {counted(len(t.labels), 'checkpoint')}, {t.labels[0]} to {t.labels[-1]}, around {centre} ({ratios})"
@@ -563,7 +563,7 @@ def run_compute(args: argparse.Namespace) -> int:
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
         worst = ", ".join(
-            f"{m} {a:.2g}" + (f" ({r:.2%})" if (r := check["max_rel"][m]) is not None else "")
+            f"{m} {a:.2g}" + (f" ({percent(r)})" if (r := check["max_rel"][m]) is not None else "")
             for m, a in check["max_abs"].items()
         )
         print(
@@ -899,8 +899,9 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
         return args.func(args)
     except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
         parser.exit(2, f"{command}: error: {one_line(e)}\n")
-    except KeyboardInterrupt:
-        parser.exit(130, f"\n{command}: interrupted; run the same command again to resume\n")
+    except KeyboardInterrupt:  # on a terminal, over the ^C it echoed; in a log, a line like the others
+        lead = "\r" if sys.stderr.isatty() else ""
+        parser.exit(130, f"{lead}{command}: interrupted; run the same command again to resume\n")
 
 
 if __name__ == "__main__":

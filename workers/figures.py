@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from .h5io import Surface, read_surface
+from .progress import percent
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -321,7 +322,7 @@ def path_label(surface: Surface, axis: int) -> str:
     ``x`` / ``y`` when the trajectory does not record it."""
     t = surface.trajectory
     shares = (t.attrs.get("explained_variance_ratio_") if t is not None else None) or []
-    return f"PC{axis + 1}, {100 * shares[axis]:.1f}%" if len(shares) > axis else "xy"[axis]
+    return f"PC{axis + 1}, {percent(shares[axis])}" if len(shares) > axis else "xy"[axis]
 
 
 def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **options) -> Figure:

@@ -802,3 +802,54 @@ def test_a_spec_refusal_names_the_option_not_the_field(tmp_path, tensors_npz, ca
         main(compute_args(tensors_npz, tmp_path / "s.h5", *[a.format(ckpt=ckpt) for a in extra]))
     assert e.value.code == 2
     assert capsys.readouterr().err == f"lossatlas compute: error: {message}\n"
+
+
+@pytest.mark.parametrize("dataset, label", [("cifar10", "CIFAR-10"), ("mnist", "MNIST")])
+def test_a_missing_torchvision_dataset_says_how_to_get_it_once(tmp_path, capsys, dataset, label):
+    args = ["compute", "--model", "tinycnn", "--data", dataset, "--data-root", str(tmp_path / "none"), "--x", "0:0:1"]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--out", str(tmp_path / "s.h5")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: {label} not found under '{tmp_path / 'none'}': fetch it with --download "
+        "(download=True) or give --data-root where it is\n"
+    )
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_a_run_into_a_log_is_one_line_and_the_file_resumes(tmp_path, big_npz):
+    out = tmp_path / "s.h5"
+    args = compute_args(big_npz, out)
+    args[args.index("--x") + 1] = "-1:1:401"
+    proc = lossatlas(*args)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.splitlines()
+    assert lines[-1] == "lossatlas compute: interrupted; run the same command again to resume"
+    assert "" not in lines and "\r" not in err  # no blank line, no terminal control in a log
+    assert 0 < read_surface(out).done.sum() < 401
+
+
+def test_a_path_along_a_line_shows_its_small_second_share_not_0_percent(tmp_path, tensors_npz, capsys):
+    from independent import make_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    base = make_model("tinycnn").state_dict()
+    gen = torch.Generator().manual_seed(0)
+    step = {k: 0.01 * torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    bend = {k: 1e-5 * torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    for i in range(3):  # a straight path but for a tiny bend at the middle checkpoint
+        torch.save({k: v + i * step[k] + (i == 1) * bend[k] for k, v in base.items()}, run / f"epoch_{i}.pt")
+    args = compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoints", str(run), "--grid-num", "2")
+    del args[args.index("--x") : args.index("--x") + 2]
+    assert main(args) == 0
+    shares = read_surface(tmp_path / "s.h5").trajectory.attrs["explained_variance_ratio_"]
+    assert 0 < shares[1] < 5e-4  # a share that reads 0.0% with one decimal
+    shown = re.search(r"PC1 (\S+)%, PC2 (\S+)%\)", capsys.readouterr().err)
+    assert float(shown[2]) > 0 and float(shown[2]) == pytest.approx(100 * shares[1], rel=0.1)
+    assert float(shown[1]) < 100 and float(shown[1]) == pytest.approx(100 * shares[0], abs=1e-3)
