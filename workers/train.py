@@ -74,8 +74,9 @@ class TrainConfig:
             raise ValueError(f"milestones are fractions of the epochs strictly between 0 and 1, got {self.milestones}")
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of a (0-based) epoch."""
-        drops = sum(epoch >= round(m * self.epochs) for m in self.milestones)
+        """Learning rate of a (0-based) epoch. A milestone falls after the first epoch at the earliest: a short
+        run (``epochs=1``, where round(0.5) is 0) starts at ``lr`` as given."""
+        drops = sum(epoch >= max(1, round(m * self.epochs)) for m in self.milestones)
         return self.lr * self.gamma**drops
 
 

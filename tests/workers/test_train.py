@@ -19,6 +19,15 @@ def test_training_lowers_the_loss(learnable_npz, tmp_path):
     assert result.history[3].lr == pytest.approx(0.005)  # dropped at 75% of 4 epochs
 
 
+@pytest.mark.parametrize(
+    "epochs, milestones, lrs",
+    [(1, (0.5, 0.75), [0.1]), (2, (0.5, 0.75), [0.1, 0.01]), (4, (0.1, 0.75), [0.1, 0.01, 0.01, 0.001])],
+)
+def test_the_learning_rate_drops_after_the_first_epoch_at_the_earliest(epochs, milestones, lrs):
+    cfg = TrainConfig(model="tinycnn", epochs=epochs, milestones=milestones)
+    assert [cfg.lr_at(e) for e in range(epochs)] == pytest.approx(lrs)
+
+
 class Interrupt(Exception):
     pass
 
