@@ -56,12 +56,20 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
 def run_plot(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .figures import load, plot, save
+    from .progress import counted
 
     check_out_path(args.out, example="figure.png")
     surfaces = load([_existing(f) for f in args.files])
     kind = args.kind
     if kind == "auto":
-        kind = "curve" if surfaces[0].ycoordinates is None else "contourf"
+        flat = [f for f, s in zip(args.files, surfaces) if s.ycoordinates is None]
+        if flat and len(flat) < len(surfaces):  # auto would pick one file's kind and refuse the others
+            two_d = next(f for f in args.files if f not in flat)
+            raise ValueError(
+                f"{flat[0]} is a 1-D surface and {two_d} a 2-D one: one figure overlays surfaces of one kind; "
+                "plot them apart"
+            )
+        kind = "curve" if flat else "contourf"
     options: dict = dict(
         metric=args.metric,
         log=args.log,
@@ -84,7 +92,7 @@ def run_plot(args: argparse.Namespace) -> int:
     else:
         options.update(accuracy=not args.no_accuracy)
     out = save(plot(surfaces, kind, **options), args.out)
-    print(f"lossatlas: {kind} plot of {len(surfaces)} surface(s) -> {out}", file=sys.stderr)
+    print(f"lossatlas: {kind} plot of {counted(len(surfaces), 'surface')} -> {out}", file=sys.stderr)
     return 0
 
 

@@ -241,6 +241,21 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
     assert not list(tmp_path.glob("f.*"))
 
 
+def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bowl(tmp_path / "b.h5"), line(tmp_path / "a.h5")
+    with pytest.raises(SystemExit) as e:  # auto: neither a curve nor a contour plot for both
+        main(["plot", "b.h5", "a.h5", "--out", "f.png"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "lossatlas plot: error: a.h5 is a 1-D surface and b.h5 a 2-D one: one figure overlays surfaces of one "
+        "kind; plot them apart\n"
+    )
+    assert not list(tmp_path.glob("f.*"))
+    assert main(["plot", "b.h5", "--out", "f.png"]) == 0
+    assert capsys.readouterr().err == "lossatlas: contourf plot of 1 surface -> f.png\n"
+
+
 def test_ratio_map_draws_abs_min_over_max_eig_on_levels_of_its_range(tmp_path):
     path = curved(tmp_path / "c.h5")
     _, _, lo, _ = raw(path, "min_eig")
