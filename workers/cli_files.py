@@ -53,8 +53,12 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_plot)
 
 
+_PLOT_OPTIONS = {"metric", "levels", "vmin", "vmax", "zmax", "cmap", "size", "dpi", "labels", "title"}
+
+
 def run_plot(args: argparse.Namespace) -> int:
     from .checks import check_out_path
+    from .cli import named_by_options
     from .figures import load, plot, save
     from .progress import counted
 
@@ -91,7 +95,10 @@ def run_plot(args: argparse.Namespace) -> int:
         options.update(cmap=args.cmap)
     else:
         options.update(accuracy=not args.no_accuracy)
-    out = save(plot(surfaces, kind, **options), args.out)
+    try:
+        out = save(plot(surfaces, kind, **options), args.out)
+    except ValueError as e:  # the figure's arguments named as plot's options
+        raise ValueError(named_by_options(str(e), _PLOT_OPTIONS, lambda name: f"--{name}")) from None
     print(f"lossatlas: {kind} plot of {counted(len(surfaces), 'surface')} -> {out}", file=sys.stderr)
     return 0
 
@@ -130,6 +137,7 @@ _VTP_OPTIONS = ("metric", "log", "zmax", "interp")
 
 def run_export(args: argparse.Namespace) -> int:
     from .checks import check_out_path
+    from .cli import named_by_options
     from .export import write_csv, write_mesh_json, write_vtp
     from .h5io import read_surface
 
@@ -169,7 +177,10 @@ def run_export(args: argparse.Namespace) -> int:
     surface = read_surface(source)
     written = []
     if "--vtp" in outputs:  # first: a 1-D surface, an absent metric or a bad N is refused before any file
-        written.append(write_vtp(surface, outputs["--vtp"], metric, args.log, args.zmax, args.interp))
+        try:
+            written.append(write_vtp(surface, outputs["--vtp"], metric, args.log, args.zmax, args.interp))
+        except ValueError as e:  # write_vtp's arguments named as export's options
+            raise ValueError(named_by_options(str(e), set(_VTP_OPTIONS), lambda name: f"--{name}")) from None
     if "--csv" in outputs:
         written.append(write_csv(surface, outputs["--csv"]))
     if "--json" in outputs:

@@ -222,6 +222,8 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--vmin", "5", "--vmax", "1", "--out", "f.png"],
             "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax",
         ),
+        (["--levels", "1", "--out", "f.png"], "--levels must be at least 2, got 1"),
+        (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
         (
             ["--size", "0,0", "--out", "f.png"],
             "argument --size: '0,0' is not WIDTH,HEIGHT: two positive sizes in inches (e.g. 6,5)",
