@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import shutil
 import socket
 import tempfile
@@ -103,19 +104,25 @@ def _add(surface: Surface | str | Path, name: str | None) -> str:
     start()
     assert _running is not None
     _running.surfaces_dir.mkdir(parents=True, exist_ok=True)
-    tmp = _running.surfaces_dir / ".incoming.h5"
-    if isinstance(surface, Surface):
-        write_surface(tmp, surface)
-        label = name or surface.recipe.get("spec", {}).get("model") or "surface"
-    else:
-        path = Path(surface)
-        shutil.copyfile(path, tmp)
-        label = name or path.stem
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:10]
-    sid = f"{slugify(label, 60)}-{digest}"
-    dest = _running.surfaces_dir / f"{sid}.h5"
-    write_meta(dest, label, None)
-    tmp.replace(dest)
+    # hidden (the catalog skips it) and its own: shows in other threads, or kernels on one data_dir, may add too
+    fd, name_tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".h5", dir=_running.surfaces_dir)
+    os.close(fd)
+    tmp = Path(name_tmp)
+    try:
+        if isinstance(surface, Surface):
+            write_surface(tmp, surface)
+            label = name or surface.recipe.get("spec", {}).get("model") or "surface"
+        else:
+            path = Path(surface)
+            shutil.copyfile(path, tmp)
+            label = name or path.stem
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:10]
+        sid = f"{slugify(label, 60)}-{digest}"
+        dest = _running.surfaces_dir / f"{sid}.h5"
+        write_meta(dest, label, None)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return sid
 
 

@@ -89,3 +89,19 @@ def test_a_server_on_another_data_dir_is_refused_and_stop_removes_its_temporary_
     notebook.show(bowl(1))
     notebook.stop()
     assert any((shown / "mine").rglob("*.h5"))  # a directory of the caller's is kept
+
+
+def test_shows_from_several_threads_each_serve_their_own_surface(shown):
+    from concurrent.futures import ThreadPoolExecutor
+
+    notebook.start()
+    scales = [1 + i for i in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        ids = list(pool.map(lambda scale: notebook.add(bowl(scale), f"b{scale}"), scales))
+    base = notebook.start()
+    for sid, scale in zip(ids, scales):
+        mesh = httpx.get(f"{base}/api/surfaces/{sid}", timeout=10).json()
+        np.testing.assert_allclose(
+            np.array(mesh["metrics"]["train_loss"], dtype=float), bowl(scale).metrics["train_loss"]
+        )
+    assert not list(notebook._running.surfaces_dir.glob(".incoming*"))
