@@ -107,7 +107,8 @@ def writing(out: str | Path | None) -> Iterator[None]:
             except OSError:
                 holder = ""
             by = f"process {holder}" if holder else "another process"
-            raise OutputBusy(f"{out} is being written by {by}; wait for it to end or choose another output file")
+            kind = "directory" if out.is_dir() else "file"
+            raise OutputBusy(f"{out} is being written by {by}; wait for it to end or choose another output {kind}")
         os.ftruncate(fd, 0)
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv and sys.argv[0] else "python"
         os.write(fd, f"{os.getpid()} ({command})\n".encode())

@@ -25,7 +25,7 @@ from .checkpoints import INIT_SEED, build_model
 from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
-from .files import atomic_path
+from .files import atomic_path, writing
 from .progress import counted
 
 Optimizer = Literal["sgd", "adam"]  # sgd (with momentum) or adam (momentum unused)
@@ -161,13 +161,27 @@ def train(
     """Train ``config.model`` into ``out_dir`` (``last.pt`` state, ``final.pt`` weights, epoch checkpoints).
 
     ``progress(epoch, step, steps, loss, acc)`` is called after every step. Resumes from ``last.pt``
-    when it exists and was written with the same config; refuses one written with another.
+    when it exists and was written with the same config; refuses one written with another. Another run
+    training into ``out_dir`` meanwhile is refused (:class:`~workers.files.OutputBusy`).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(
             f"{out_dir} is a file; a training run writes a directory (last.pt, final.pt): choose another --out"
         )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)  # where the run's lock file goes
+    with writing(out_dir):
+        return _train(config, out_dir, device, progress, log)
+
+
+def _train(
+    config: TrainConfig,
+    out_dir: Path,
+    device: str,
+    progress: Callable[[int, int, int, float, float], None] | None,
+    log: Callable[[str], None],
+) -> TrainResult:
+    """:func:`train`, holding ``out_dir``'s lock."""
     dev = torch.device(device)
     state_path = out_dir / "last.pt"
 

@@ -375,3 +375,43 @@ def test_a_finished_run_run_again_says_so(learnable_npz, tmp_path):
     logged.clear()
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
     assert logged == [f"nothing to train: {tmp_path / 'run'} holds tinycnn trained for 1 epoch"]
+
+
+def test_a_second_run_into_the_same_directory_is_refused(learnable_npz, tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from workers.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--threads", "1"]
+    argv += ["--batch-size", "8", "--out", str(run)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", *argv, "--epochs", "1000"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while first.poll() is None and not (run / "last.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, first.communicate()[1]
+        with pytest.raises(SystemExit) as e:
+            main([*argv, "--epochs", "1000"])
+        assert e.value.code == 2
+        assert capsys.readouterr().err == (
+            f"lossatlas train: error: {run} is being written by process {first.pid} (cli.py train); wait for it to "
+            "end or choose another output directory\n"
+        )
+        assert (tmp_path / ".run.lock").read_text() == f"{first.pid} (cli.py train)\n"  # still the first's
+    finally:
+        first.kill()
+        first.communicate(timeout=60)
+    assert (tmp_path / ".run.lock").exists()  # left by the killed run: it holds nobody up
+    with pytest.raises(SystemExit):
+        main([*argv, "--epochs", "2"])
+    assert "was written by a training run with other settings (--epochs)" in capsys.readouterr().err
+    assert not (tmp_path / ".run.lock").exists()
