@@ -16,9 +16,11 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
     os._exit(130)
 
 
-# only where Ctrl-C still raises KeyboardInterrupt: a program that imports this module keeps its own handler
+# only as the command (the lossatlas entry point, python -m server.cli) and where Ctrl-C still raises
+# KeyboardInterrupt: a program or an interactive session that imports this module keeps its own handling
 _STARTING = (
-    threading.current_thread() is threading.main_thread()
+    (__name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "lossatlas")
+    and threading.current_thread() is threading.main_thread()
     and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 )
 if _STARTING:

@@ -32,7 +32,7 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def same_file(fd: int, path: Path) -> bool:
+def _same_file(fd: int, path: Path) -> bool:
     """Whether ``path`` still names the file open as ``fd`` (it may have been removed or replaced)."""
     try:
         st = os.stat(path)
@@ -57,7 +57,7 @@ def locked(path: Path, wait: bool) -> Iterator[int | None]:
             os.close(fd)
             yield None
             return
-        if same_file(fd, path):
+        if _same_file(fd, path):
             break
         os.close(fd)
     try:
@@ -73,14 +73,15 @@ class OutputBusy(ValueError):
 _writing = threading.local()  # .paths: the outputs this thread holds (a trajectory's run holds its surface's)
 
 
-def lock_path(out: Path) -> Path:
+def _lock_path(out: Path) -> Path:
     """``dir/.name.lock``: the lock file of the output ``dir/name`` while a run writes it."""
     return out.with_name(f".{out.name}.lock")
 
 
 @contextmanager
 def writing(out: str | Path | None) -> Iterator[None]:
-    """Hold ``out``'s lock file while the body (a run that writes ``out`` and its direction file) runs;
+    """Hold ``out``'s lock file while the body runs (a run that writes ``out``: a surface file and its
+    direction file, or a training run's directory);
     raises :class:`OutputBusy`, naming the process that holds it, when another run writes ``out``. Taken
     again by the thread that holds it, it does nothing. The lock file is removed at the end; one left by a
     killed run holds nobody up. A server's surface file (``surfaces/`` beside a ``jobs.sqlite3``) is
@@ -99,7 +100,7 @@ def writing(out: str | Path | None) -> Iterator[None]:
             f"{out} is a file of the lossatlas server whose data directory is {out.resolve().parent.parent}: its "
             "jobs write there; submit the computation to the server or choose another output file"
         )
-    path = lock_path(out)
+    path = _lock_path(out)
     with locked(path, wait=False) as fd:
         if fd is None:
             try:
