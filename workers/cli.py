@@ -370,7 +370,8 @@ def surface_spec(fields: dict) -> SurfaceSpec:
         raise ValueError("; ".join(parts)) from None
 
 
-def _option_value(value) -> str:
+def _option_value(value: object) -> str:
+    """A recipe's value as compute's options give it (``not given``, ``-1:1:51``, ``0.5,0.5,0.5``)."""
     if value is None or value is False:
         return "not given"
     if value is True or (isinstance(value, dict) and set(value) != {"min", "max", "num"}):

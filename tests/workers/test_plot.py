@@ -258,6 +258,19 @@ def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(t
     assert capsys.readouterr().err == "lossatlas: contourf plot of 1 surface -> f.png\n"
 
 
+def test_colour_bar_ticks_of_a_narrow_range_read_apart(tmp_path):
+    xs = np.linspace(-1, 1, 9)
+    X, Y = np.meshgrid(xs, xs)
+    loss = 2.29 + 0.01 * (X**2 + Y**2)  # a loss that barely moves: 2.29 .. 2.31
+    write_surface(tmp_path / "n.h5", Surface(xs, xs, {"train_loss": loss}, np.ones((9, 9), bool), {}))
+    fig = contour(tmp_path / "n.h5", filled=True)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[-1].get_yticklabels()]
+    ticks = fig.axes[-1].get_yticks()
+    assert len(labels) >= 4 and len(set(labels)) == len(labels), labels
+    assert [float(t.replace("\u2212", "-")) for t in labels] == pytest.approx(ticks, abs=5e-4)
+
+
 def test_ratio_map_draws_abs_min_over_max_eig_on_levels_of_its_range(tmp_path):
     path = curved(tmp_path / "c.h5")
     _, _, lo, _ = raw(path, "min_eig")
