@@ -1,10 +1,33 @@
 """``lossatlas``: the engine's subcommands (workers/cli.py) plus ``serve`` and ``worker``."""
 
+# ruff: noqa: E402 (the start-up's Ctrl-C handler comes before the imports it covers)
 from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C while the modules below import (torch takes seconds on a loaded machine): one line and exit
+    status 130, not a KeyboardInterrupt traceback through the import machinery. Nothing has run yet."""
+    os.write(2, b"\r" * os.isatty(2) + b"lossatlas: interrupted while starting; nothing was done\n")
+    os._exit(130)
+
+
+# only as the command (the lossatlas entry point, python -m server.cli) and where Ctrl-C still raises
+# KeyboardInterrupt: a program or an interactive session that imports this module keeps its own handling
+_STARTING = (
+    (__name__ == "__main__" or os.path.basename(sys.argv[0] if sys.argv else "") == "lossatlas")
+    and threading.current_thread() is threading.main_thread()
+    and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+)
+if _STARTING:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 import argparse
 import re
-import sys
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -13,6 +36,9 @@ from workers import add_worker_arguments, check_data_dir, resolve_device, run_wo
 from workers import cli as engine_cli
 
 from .settings import JSON_SETTINGS, Settings
+
+if _STARTING:  # imported: from here on Ctrl-C is the commands' KeyboardInterrupt (workers/cli.py's main)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # flag -> Settings field; a flag left out keeps the environment's (LOSSATLAS_*) or the default value
 _SERVE_FLAGS = {

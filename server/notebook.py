@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import shutil
 import socket
 import tempfile
@@ -29,9 +30,11 @@ from .settings import Settings
 @dataclass
 class _Running:
     url: str
+    data_dir: Path
     surfaces_dir: Path
     server: object  # uvicorn.Server
     thread: threading.Thread
+    temporary: bool  # data_dir was made by start(): removed by stop()
 
 
 _running: _Running | None = None
@@ -46,7 +49,8 @@ def _free_port() -> int:
 
 
 def start(data_dir: str | Path | None = None) -> str:
-    """Start the notebook's server if it is not running; returns its URL."""
+    """Start the notebook's server if it is not running; returns its URL. ``data_dir``: where it keeps the
+    surfaces shown (default: a temporary directory, removed by :func:`stop`)."""
     global _running
     import uvicorn
 
@@ -54,8 +58,14 @@ def start(data_dir: str | Path | None = None) -> str:
 
     with _lock:
         if _running is not None and _running.thread.is_alive():
+            if data_dir is not None and Path(data_dir).resolve() != _running.data_dir.resolve():
+                raise ValueError(
+                    f"the notebook's viewer server runs on {_running.data_dir} already; stop() it first to start "
+                    f"one on {data_dir}"
+                )
             return _running.url
-        data = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="lossatlas-notebook-"))
+        temporary = data_dir is None
+        data = Path(tempfile.mkdtemp(prefix="lossatlas-notebook-")) if temporary else Path(data_dir)
         port = _free_port()
         settings = Settings(data_dir=data, host="127.0.0.1", port=port, embedded_worker=False)
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
@@ -66,17 +76,19 @@ def start(data_dir: str | Path | None = None) -> str:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the lossatlas viewer server did not start on port {port}")
             time.sleep(0.05)
-        _running = _Running(f"http://127.0.0.1:{port}", settings.surfaces_dir, server, thread)
+        _running = _Running(f"http://127.0.0.1:{port}", data, settings.surfaces_dir, server, thread, temporary)
         return _running.url
 
 
 def stop() -> None:
-    """Stop the notebook's server (a later ``show`` starts a new one)."""
+    """Stop the notebook's server (a later ``show`` starts a new one) and remove its temporary directory."""
     global _running
     with _lock:
         if _running is not None:
             _running.server.should_exit = True
             _running.thread.join(10)
+            if _running.temporary:
+                shutil.rmtree(_running.data_dir, ignore_errors=True)
             _running = None
 
 
@@ -92,19 +104,25 @@ def _add(surface: Surface | str | Path, name: str | None) -> str:
     start()
     assert _running is not None
     _running.surfaces_dir.mkdir(parents=True, exist_ok=True)
-    tmp = _running.surfaces_dir / ".incoming.h5"
-    if isinstance(surface, Surface):
-        write_surface(tmp, surface)
-        label = name or surface.recipe.get("spec", {}).get("model") or "surface"
-    else:
-        path = Path(surface)
-        shutil.copyfile(path, tmp)
-        label = name or path.stem
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:10]
-    sid = f"{slugify(label, 60)}-{digest}"
-    dest = _running.surfaces_dir / f"{sid}.h5"
-    write_meta(dest, label, None)
-    tmp.replace(dest)
+    # hidden (the catalog skips it) and its own: shows in other threads, or kernels on one data_dir, may add too
+    fd, name_tmp = tempfile.mkstemp(prefix=".incoming-", suffix=".h5", dir=_running.surfaces_dir)
+    os.close(fd)
+    tmp = Path(name_tmp)
+    try:
+        if isinstance(surface, Surface):
+            write_surface(tmp, surface)
+            label = name or surface.recipe.get("spec", {}).get("model") or "surface"
+        else:
+            path = Path(surface)
+            shutil.copyfile(path, tmp)
+            label = name or path.stem
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:10]
+        sid = f"{slugify(label, 60)}-{digest}"
+        dest = _running.surfaces_dir / f"{sid}.h5"
+        write_meta(dest, label, None)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return sid
 
 

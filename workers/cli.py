@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import inspect
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +19,9 @@ from pydantic import BaseModel, ValidationError
 from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
-from .progress import ProgressBar
-from .spec import DirectionsSpec, HessianSpec, SurfaceSpec, one_line
+from .progress import ProgressBar, counted, percent
+from .resume import SettingsChanged, StaleSurfaceError
+from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
 from .trajectory import compute_trajectory
 from .usermodels import parse_model_args
 
@@ -50,11 +52,6 @@ def _count(what: str) -> Callable[[str], int]:
 
 
 _threads = _count("threads")
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 point``, ``2 points``: a count and its (regular) noun in the right number."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def seconds(text: str) -> float:
@@ -340,8 +337,26 @@ _SPEC_FLAGS = {
 }
 
 
+def _flag(field: str) -> str:
+    """The option of compute that sets a spec field."""
+    return _SPEC_FLAGS.get(field, f"--{field.replace('_', '-')}")
+
+
+_FIELD_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")  # same_dir, target_y: a name, not a word of the text
+_FIELDS = {*SurfaceSpec.model_fields, *DirectionsSpec.model_fields, *HessianSpec.model_fields}
+
+
+def named_by_options(message: str, fields: set[str], flag: Callable[[str], str]) -> str:
+    """A refusal's field names as the options that set them: a snake_case one anywhere (``same_dir needs``
+    -> ``--same-dir needs``) and one that starts the message (``epochs must be`` -> ``--epochs must be``)."""
+    message = _FIELD_NAME.sub(lambda m: flag(m[0]) if m[0] in fields else m[0], message)
+    first = message.split(" ", 1)[0]
+    return flag(first) + message[len(first) :] if first in fields else message
+
+
 def surface_spec(fields: dict) -> SurfaceSpec:
-    """The spec of ``compute``'s options; a field it refuses is named by its option (``--samples: ...``)."""
+    """The spec of ``compute``'s options; a field it refuses is named by its option (``--samples: ...``),
+    and so is one the reason names (``--same-dir needs a 2-D grid``, not ``same_dir ...``)."""
     try:
         return SurfaceSpec.model_validate(fields)
     except ValidationError as e:
@@ -349,10 +364,39 @@ def surface_spec(fields: dict) -> SurfaceSpec:
         for error in e.errors():
             loc = [str(part) for part in error["loc"]]
             field = loc[1] if loc[0:1] in (["directions"], ["hessian"]) and len(loc) > 1 else loc[0] if loc else ""
-            flag = _SPEC_FLAGS.get(field, f"--{field.replace('_', '-')}")
             message = error["msg"].removeprefix("Value error, ")
-            parts.append(f"{flag}: {message}" if field else message)
+            message = named_by_options(message, _FIELDS, _flag)
+            parts.append(f"{_flag(field)}: {message}" if field else message)
         raise ValueError("; ".join(parts)) from None
+
+
+def _option_value(value: object) -> str:
+    """A recipe's value as compute's options give it (``not given``, ``-1:1:51``, ``0.5,0.5,0.5``)."""
+    if value is None or value is False:
+        return "not given"
+    if value is True or (isinstance(value, dict) and set(value) != {"min", "max", "num"}):
+        return "given"
+    if isinstance(value, dict):  # an axis
+        return str(AxisSpec(**value))
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def stale_message(e: StaleSurfaceError) -> str:
+    """Why ``--out`` cannot be resumed, settings named by compute's options (``--samples 32 in the file, not
+    given now``, not the spec's ``samples: 32 ...``), and the command line's way out."""
+    what = e.what
+    if isinstance(e, SettingsChanged):
+        named = []
+        for where, old, new in e.changes[:3]:
+            if where[0] != "spec":  # not an option's (e.g. model_params: another model)
+                named.append(f"{'.'.join(where)}: {old!r} in the file, {new!r} now")
+                continue
+            nested = where[1] in ("directions", "hessian") and len(where) > 2
+            field, rest = (where[2], where[3:]) if nested else (where[1], where[2:])
+            flag = " ".join([_flag(field), *rest])
+            named.append(f"{flag}{':' if rest else ''} {_option_value(old)} in the file, {_option_value(new)} now")
+        what = f"with other settings ({'; '.join(named)})"
+    return f"{e.path} was computed {what}; recompute it with --overwrite or choose another --out"
 
 
 def spec_from_args(args: argparse.Namespace) -> SurfaceSpec:
@@ -423,7 +467,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
     """``compute --directions pca``: the surface in the plane of a training path, with the path."""
     from .checks import check_not_an_input, check_out_path
     from .pca import write_projection
-    from .provenance import StaleSurfaceError
     from .trajectory import expand_checkpoints
 
     fields = spec_fields(args)
@@ -456,9 +499,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
             **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
     except StaleSurfaceError as e:
-        raise ValueError(
-            f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
-        ) from None
+        raise ValueError(stale_message(e)) from None
     finally:
         show.close()
     t = surface.trajectory
@@ -467,7 +508,7 @@ def run_trajectory(args: argparse.Namespace) -> int:
     line = show.result(surface, out)
     if t is not None:
         ratios = ", ".join(
-            f"PC{i + 1} {100 * r:.1f}%" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
+            f"PC{i + 1} {percent(r)}" for i, r in enumerate(t.attrs.get("explained_variance_ratio_", []))
         )
         centre = surface.recipe.get("spec", {}).get("checkpoint")
         line += f"; path of {counted(len(t.labels), 'checkpoint')}, {t.labels[0]} to {t.labels[-1]}, around {centre} ({ratios})"
@@ -478,7 +519,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
 
 
 def run_compute(args: argparse.Namespace) -> int:
-    from .provenance import StaleSurfaceError
     from .surface import compute_surface
 
     if args.directions == "pca" or args.checkpoints:
@@ -514,10 +554,8 @@ def run_compute(args: argparse.Namespace) -> int:
             compile_fast=args.compile,
             ray=args.ray,
         )
-    except StaleSurfaceError as e:  # the same refusal, with the command line's way to recompute
-        raise ValueError(
-            f"{e.path} was computed {e.what}; recompute it with --overwrite or choose another --out"
-        ) from None
+    except StaleSurfaceError as e:  # the same refusal in the command line's words
+        raise ValueError(stale_message(e)) from None
     finally:
         show.close()
     print(show.result(surface, out), file=sys.stderr)
@@ -526,7 +564,7 @@ def run_compute(args: argparse.Namespace) -> int:
     check = surface.recipe.get("compute", {}).get("fast_check")
     if check:
         worst = ", ".join(
-            f"{m} {a:.2g}" + (f" ({r:.2%})" if (r := check["max_rel"][m]) is not None else "")
+            f"{m} {a:.2g}" + (f" ({percent(r)})" if (r := check["max_rel"][m]) is not None else "")
             for m, a in check["max_abs"].items()
         )
         print(
@@ -646,12 +684,42 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
 
+def _train_flag(field: str) -> str:
+    """The option of train that sets a ``TrainConfig`` field."""
+    return {"dataset": "--data", "augment": "--no-augment"}.get(field, f"--{field.replace('_', '-')}")
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
     from .checkpoints import build_model
     from .checks import resolve_device
-    from .train import TrainConfig, train
+    from .train import OtherTrainSettings, TrainConfig, train
 
     model_args = parse_model_args(args.model_args)
+    try:
+        cfg = TrainConfig(
+            model=args.model,
+            model_args=model_args,
+            dataset=args.data,
+            data_root=args.data_root,
+            epochs=args.epochs,
+            lr=args.lr,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            batch_size=args.batch_size,
+            milestones=tuple(args.milestones),
+            gamma=args.gamma,
+            augment=not args.no_augment,
+            seed=args.seed,
+            save_every=args.save_every,
+            optimizer=args.optimizer,
+            save_every_steps=args.save_every_steps,
+            train_samples=args.train_samples,
+            test_samples=args.test_samples,
+        )
+    except ValueError as e:  # named by train's options
+        raise ValueError(named_by_options(str(e), {f.name for f in fields(TrainConfig)}, _train_flag)) from None
     build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
     check_download(args)
@@ -661,26 +729,6 @@ def run_train(args: argparse.Namespace) -> int:
 
         for split in ("train", "test"):
             load_raw(args.data, split, args.data_root, download=True)
-    cfg = TrainConfig(
-        model=args.model,
-        model_args=model_args,
-        dataset=args.data,
-        data_root=args.data_root,
-        epochs=args.epochs,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        milestones=tuple(args.milestones),
-        gamma=args.gamma,
-        augment=not args.no_augment,
-        seed=args.seed,
-        save_every=args.save_every,
-        optimizer=args.optimizer,
-        save_every_steps=args.save_every_steps,
-        train_samples=args.train_samples,
-        test_samples=args.test_samples,
-    )
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
@@ -689,7 +737,11 @@ def run_train(args: argparse.Namespace) -> int:
         bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
 
     try:
-        result = train(cfg, args.out, device=args.device, progress=show, log=lambda m: print(m, file=sys.stderr))
+        result = train(
+            cfg, args.out, device=args.device, progress=show, log=lambda m: print(f"lossatlas: {m}", file=sys.stderr)
+        )
+    except OtherTrainSettings as e:  # named by train's options
+        raise OtherTrainSettings(e.path, e.fields, [_train_flag(f) for f in e.fields]) from None
     finally:  # an interrupted epoch's bar shows where it stopped
         for bar in bars.values():
             bar.close()
@@ -848,8 +900,9 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
         return args.func(args)
     except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
         parser.exit(2, f"{command}: error: {one_line(e)}\n")
-    except KeyboardInterrupt:
-        parser.exit(130, f"\n{command}: interrupted; run the same command again to resume\n")
+    except KeyboardInterrupt:  # on a terminal, over the ^C it echoed; in a log, a line like the others
+        lead = "\r" if sys.stderr.isatty() else ""
+        parser.exit(130, f"{lead}{command}: interrupted; run the same command again to resume\n")
 
 
 if __name__ == "__main__":

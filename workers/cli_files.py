@@ -53,15 +53,27 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_plot)
 
 
+_PLOT_OPTIONS = {"metric", "levels", "vmin", "vmax", "zmax", "cmap", "size", "dpi", "labels", "title"}
+
+
 def run_plot(args: argparse.Namespace) -> int:
     from .checks import check_out_path
+    from .cli import named_by_options
     from .figures import load, plot, save
+    from .progress import counted
 
     check_out_path(args.out, example="figure.png")
     surfaces = load([_existing(f) for f in args.files])
     kind = args.kind
     if kind == "auto":
-        kind = "curve" if surfaces[0].ycoordinates is None else "contourf"
+        flat = [f for f, s in zip(args.files, surfaces) if s.ycoordinates is None]
+        if flat and len(flat) < len(surfaces):  # auto would pick one file's kind and refuse the others
+            two_d = next(f for f in args.files if f not in flat)
+            raise ValueError(
+                f"{flat[0]} is a 1-D surface and {two_d} a 2-D one: one figure overlays surfaces of one kind; "
+                "plot them apart"
+            )
+        kind = "curve" if flat else "contourf"
     options: dict = dict(
         metric=args.metric,
         log=args.log,
@@ -83,8 +95,11 @@ def run_plot(args: argparse.Namespace) -> int:
         options.update(cmap=args.cmap)
     else:
         options.update(accuracy=not args.no_accuracy)
-    out = save(plot(surfaces, kind, **options), args.out)
-    print(f"lossatlas: {kind} plot of {len(surfaces)} surface(s) -> {out}", file=sys.stderr)
+    try:
+        out = save(plot(surfaces, kind, **options), args.out)
+    except ValueError as e:  # the figure's arguments named as plot's options
+        raise ValueError(named_by_options(str(e), _PLOT_OPTIONS, lambda name: f"--{name}")) from None
+    print(f"lossatlas: {kind} plot of {counted(len(surfaces), 'surface')} -> {out}", file=sys.stderr)
     return 0
 
 
@@ -122,6 +137,7 @@ _VTP_OPTIONS = ("metric", "log", "zmax", "interp")
 
 def run_export(args: argparse.Namespace) -> int:
     from .checks import check_out_path
+    from .cli import named_by_options
     from .export import write_csv, write_mesh_json, write_vtp
     from .h5io import read_surface
 
@@ -161,7 +177,10 @@ def run_export(args: argparse.Namespace) -> int:
     surface = read_surface(source)
     written = []
     if "--vtp" in outputs:  # first: a 1-D surface, an absent metric or a bad N is refused before any file
-        written.append(write_vtp(surface, outputs["--vtp"], metric, args.log, args.zmax, args.interp))
+        try:
+            written.append(write_vtp(surface, outputs["--vtp"], metric, args.log, args.zmax, args.interp))
+        except ValueError as e:  # write_vtp's arguments named as export's options
+            raise ValueError(named_by_options(str(e), set(_VTP_OPTIONS), lambda name: f"--{name}")) from None
     if "--csv" in outputs:
         written.append(write_csv(surface, outputs["--csv"]))
     if "--json" in outputs:

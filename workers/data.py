@@ -162,10 +162,12 @@ def _read_torchvision(dataset: str, root: Path, split: str, download: bool) -> t
     except (RuntimeError, OSError) as e:  # not there; or urllib's URLError, socket errors (no network, proxy, DNS)
         if created is not None:  # it and any partial archive in it are this call's own
             shutil.rmtree(created, ignore_errors=True)
-        if not download:
+        if not download:  # torchvision's reason, less its own advice ("You can use download=True ...")
+            reason = str(e).split("\n")[0].split(" You can use download=True")[0]
+            reason = "" if reason.startswith("Dataset not found") else f" ({reason})"
             raise DataNotFound(
-                f"{DATASET_LABELS[dataset]} not found under {str(root)!r} (pass download=True / "
-                f"--download to fetch it): {e}",
+                f"{DATASET_LABELS[dataset]} not found under {str(root)!r}{reason}: fetch it with --download "
+                "(download=True) or give --data-root where it is",
                 DATASET_LABELS[dataset],
             ) from None
         reason = getattr(e, "reason", None) or str(e).split("\n")[0]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from .h5io import Surface, read_surface
+from .progress import percent
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -133,6 +134,15 @@ def _two_d(surfaces: list[Surface], kind: str, fix: str = "draw them as curves")
         raise ValueError(f"a {kind} plot needs 2-D surfaces; surface(s) {flat} are 1-D: {fix}")
 
 
+def _distinct_format(ticks: Sequence[float]) -> str:
+    """``%.3g``, or as many significant digits as it takes for no two ticks to read alike (a narrow range
+    such as 2.29 .. 2.31 read 2.31, 2.31, 2.3, 2.3 ...)."""
+    for digits in range(3, 10):
+        if len({f"{t:.{digits}g}" for t in ticks}) == len(ticks):
+            return f"%.{digits}g"
+    return "%.10g"
+
+
 def contour(
     surfaces,
     metric: str | None = None,
@@ -204,7 +214,7 @@ def contour(
             ax=list(axes),
             label=metric + (" (log scale)" if log else ""),
             ticks=lv[:: max(1, len(lv) // 6)],
-            format="%.3g",
+            format=_distinct_format(lv[:: max(1, len(lv) // 6)]),
         )
     elif title:
         fig.suptitle(title)
@@ -321,7 +331,7 @@ def path_label(surface: Surface, axis: int) -> str:
     ``x`` / ``y`` when the trajectory does not record it."""
     t = surface.trajectory
     shares = (t.attrs.get("explained_variance_ratio_") if t is not None else None) or []
-    return f"PC{axis + 1}, {100 * shares[axis]:.1f}%" if len(shares) > axis else "xy"[axis]
+    return f"PC{axis + 1}, {percent(shares[axis])}" if len(shares) > axis else "xy"[axis]
 
 
 def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **options) -> Figure:

@@ -1,11 +1,15 @@
 """Atomic file replacement: write beside the target, then rename over it, so that a reader never sees a
 half-written file and a killed writer leaves the previous complete version (and a temporary file that
-:func:`remove_stale_tmp` can clear). And a file's digest."""
+:func:`remove_stale_tmp` can clear). Lock files (``flock``: a lock dies with its process), and the one
+that keeps two runs from writing one output. And a file's digest."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +30,95 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (it may have been removed or replaced)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+@contextmanager
+def locked(path: Path, wait: bool) -> Iterator[int | None]:
+    """Hold an exclusive ``flock`` on the lock file ``path`` (created if need be) while the body runs; yields
+    its file descriptor, or None (and holds nothing) when another process holds it and ``wait`` is False.
+    The lock goes with the file descriptor: a process that dies releases it. A lock taken on a file that
+    its holder removed meanwhile (lock files are removed under their lock when done with) locks nobody out,
+    so it is let go and the file now at the path is locked instead."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            yield None
+            return
+        if _same_file(fd, path):
+            break
+        os.close(fd)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+class OutputBusy(ValueError):
+    """Another run is writing the output file."""
+
+
+_writing = threading.local()  # .paths: the outputs this thread holds (a trajectory's run holds its surface's)
+
+
+def _lock_path(out: Path) -> Path:
+    """``dir/.name.lock``: the lock file of the output ``dir/name`` while a run writes it."""
+    return out.with_name(f".{out.name}.lock")
+
+
+@contextmanager
+def writing(out: str | Path | None) -> Iterator[None]:
+    """Hold ``out``'s lock file while the body runs (a run that writes ``out``: a surface file and its
+    direction file, or a training run's directory);
+    raises :class:`OutputBusy`, naming the process that holds it, when another run writes ``out``. Taken
+    again by the thread that holds it, it does nothing. The lock file is removed at the end; one left by a
+    killed run holds nobody up. A server's surface file (``surfaces/`` beside a ``jobs.sqlite3``) is
+    refused: its jobs write it, fenced by their leases."""
+    if out is None:
+        yield
+        return
+    out = Path(out)
+    key = str(out.resolve())
+    held = _writing.__dict__.setdefault("paths", set())
+    if key in held:
+        yield
+        return
+    if out.resolve().parent.name == "surfaces" and (out.resolve().parent.parent / "jobs.sqlite3").exists():
+        raise OutputBusy(
+            f"{out} is a file of the lossatlas server whose data directory is {out.resolve().parent.parent}: its "
+            "jobs write there; submit the computation to the server or choose another output file"
+        )
+    path = _lock_path(out)
+    with locked(path, wait=False) as fd:
+        if fd is None:
+            try:
+                holder = path.read_text().strip()
+            except OSError:
+                holder = ""
+            by = f"process {holder}" if holder else "another process"
+            kind = "directory" if out.is_dir() else "file"
+            raise OutputBusy(f"{out} is being written by {by}; wait for it to end or choose another output {kind}")
+        os.ftruncate(fd, 0)
+        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv and sys.argv[0] else "python"
+        os.write(fd, f"{os.getpid()} ({command})\n".encode())
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+            path.unlink(missing_ok=True)  # under the lock: a run waiting on this file sees it was removed
 
 
 def remove_stale_tmp(path: str | Path) -> None:

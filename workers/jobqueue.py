@@ -24,9 +24,7 @@ The queue knows nothing of HTTP; ``workers`` never imports ``server``.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -36,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .files import locked
 from .vocab import JobState as State
 
 ACTIVE: tuple[State, ...] = ("queued", "running")
@@ -135,16 +134,6 @@ class PointRow:
     metrics: dict[str, float | None]
 
 
-def _same_file(fd: int, path: Path) -> bool:
-    """Whether ``path`` still names the file open as ``fd`` (it may have been removed or replaced)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    own = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
-
-
 def _finite(value: float) -> float | None:
     value = float(value)
     return value if value == value and abs(value) != float("inf") else None
@@ -196,25 +185,10 @@ class JobQueue:
     @contextmanager
     def _job_lock(self, job_id: str, wait: bool) -> Iterator[bool]:
         """Hold job ``job_id``'s fence while the body runs; yields False (and holds nothing) when another
-        process holds it and ``wait`` is False. The lock goes with the file descriptor: a process that dies
-        releases it. A lock taken on a file that :meth:`_drop_fence` removed meanwhile fences nobody, so
-        it is let go and the file now at the path is locked instead."""
-        path = self.root / "locks" / job_id
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                os.close(fd)
-                yield False
-                return
-            if _same_file(fd, path):
-                break
-            os.close(fd)
-        try:
-            yield True
-        finally:
-            os.close(fd)
+        process holds it and ``wait`` is False (:func:`workers.files.locked`: a process that dies releases it;
+        one waiting on a fence that :meth:`_drop_fence` removed ends up holding the file now at the path)."""
+        with locked(self.root / "locks" / job_id, wait) as fd:
+            yield fd is not None
 
     def _drop_fence(self, job_id: str) -> None:
         """Remove the lock file of a job that no worker may claim any more (done, failed, cancelled), so

@@ -20,6 +20,22 @@ from tqdm.auto import tqdm as auto_tqdm
 from tqdm.std import tqdm
 
 
+def percent(share: float) -> str:
+    """``93.5%``: a share as a percentage, with the digits it takes for a share above 0 (below 1) never to
+    read 0.0% (100.0%): ``0.04%``, ``99.996%``."""
+    value = 100 * share
+    for digits in range(1, 7):
+        text = f"{value:.{digits}f}"
+        if (float(text) != 0 or value == 0) and (float(text) != 100 or value == 100):
+            break
+    return f"{text}%"
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 point``, ``2 points``: a count and its (regular) noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "--:--"

@@ -13,8 +13,9 @@ import numpy as np
 
 from .h5io import Surface, read_surface
 from .provenance import StaleSurfaceError, canary_mismatch, compute_class
+from .spec import AxisSpec
 
-__all__ = ["StaleSurfaceError", "check_resumable", "comparable", "open_or_resume", "point_coords"]
+__all__ = ["SettingsChanged", "StaleSurfaceError", "check_resumable", "comparable", "open_or_resume", "point_coords"]
 
 # Where a file was found, not what it holds: left out when comparing recipes (the sha256s cover content).
 _LOCATION_KEYS = ("checkpoint", "data_root", "dir_file", "download")
@@ -34,16 +35,39 @@ def comparable(recipe: dict[str, Any]) -> dict[str, Any]:
     return {"spec": spec, **rest}
 
 
-def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new))
-    out = []
-    for k in keys:
+Change = tuple[tuple[str, ...], Any, Any]  # a setting's place in the recipe, its value in the file, the run's
+
+
+def _diff(old: dict, new: dict, where: tuple[str, ...] = ()) -> list[Change]:
+    """The leaves in which two recipes differ; an axis (``x``, ``y``) counts as one value."""
+    out: list[Change] = []
+    for k in sorted(set(old) | set(new)):
         a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _diff(a, b, f"{prefix}{k}.")
+        if isinstance(a, dict) and isinstance(b, dict) and not (k in ("x", "y") and where == ("spec",)):
+            out += _diff(a, b, (*where, k))
         elif a != b:
-            out.append(f"{prefix}{k}: {a!r} in the file, {b!r} now")
+            out.append(((*where, k), a, b))
     return out
+
+
+def _value(v: Any) -> str:
+    """A recipe's value as the spec takes it: an axis as ``min:max:num``, the rest as Python writes them."""
+    if isinstance(v, dict) and set(v) == {"min", "max", "num"}:
+        return str(AxisSpec(**v))
+    return repr(v)
+
+
+class SettingsChanged(StaleSurfaceError):
+    """The file was computed with other settings: ``changes`` lists them (place, file's value, run's), for
+    a caller that names them its own way (the command line by its options)."""
+
+    def __init__(self, path: Path, changes: list[Change]):
+        self.changes = changes
+        named = [
+            f"{'.'.join(w[1:] if w[0] == 'spec' else w)}: {_value(a)} in the file, {_value(b)} now"
+            for w, a, b in changes
+        ]
+        super().__init__(path, f"with other settings ({'; '.join(named[:3])})")
 
 
 def _short(digest: str | None) -> str:
@@ -71,9 +95,9 @@ def open_or_resume(out: Path | None, recipe: dict[str, Any], overwrite: bool = F
     old = previous.recipe
     if "weights_sha256" not in old or "samples" not in old or "compute" not in old:
         raise StaleSurfaceError(out, "by an older lossatlas that recorded no digest of its weights and data")
-    diffs = _diff(comparable(old), comparable(recipe))
-    if diffs:
-        raise StaleSurfaceError(out, f"with other settings ({'; '.join(diffs[:3])})")
+    changes = _diff(comparable(old), comparable(recipe))
+    if changes:
+        raise SettingsChanged(out, changes)
     if old["weights_sha256"] != recipe["weights_sha256"]:
         raise StaleSurfaceError(
             out,

@@ -37,7 +37,7 @@ from .directions import Direction, named_weights, random_directions, target_dire
 from .evaluate import weights_dtype
 from .executors import ChunkValues, Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import fast_precision
-from .files import remove_stale_tmp, sha256_file
+from .files import remove_stale_tmp, sha256_file, writing
 from .grid import coarse_to_fine
 from .h5io import Surface, default_dir_file, directions_digest, read_directions, write_directions, write_surface
 from .hessian import RESIDUAL, add_tally, curvature_evaluator
@@ -437,6 +437,8 @@ def compute_surface(
     ------
     StaleSurfaceError
         ``out`` holds a surface computed from other settings, weights, data, precision or model code.
+    OutputBusy
+        Another run (process) is writing ``out`` (:func:`workers.files.writing`).
     """
     t_start = time.perf_counter()
     if points_per_pass is not None and points_per_pass < 1:
@@ -457,87 +459,91 @@ def compute_surface(
             )
     executor = executor or make_executor(device, ray)
     out = check_out_path(out) if out is not None else None
-    if out is not None:
-        remove_stale_tmp(out)
+    # one run at a time writes out (the default writer's fence; a job's writer is fenced by its lease)
+    with writing(out if write is write_surface else None):
+        if out is not None:
+            remove_stale_tmp(out)
 
-    base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
-    model = copy.deepcopy(base).to(here).eval()
-    shipped = None if local else copy.deepcopy(base).cpu().eval()  # the actors' copy, unmoved by GridPoint
-    if data is None:
-        splits, indices = _load_splits(spec)
-    else:
-        missing = [s for s in spec.splits if s not in data]
-        if missing:
-            raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
-        splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
-    dtype = weights_dtype(model, spec.directions.dir_type)
-    if dtype != torch.float32 and (spec.fast or spec.hessian is not None):
-        option = "fast" if spec.fast else "hessian"
-        raise ValueError(
-            f"{option} works on float32 models only, this one is {dtype}: pass model.float() or leave out {option}"
-        )
-    splits = {s: (x.to(dtype) if torch.is_floating_point(x) else x, y) for s, (x, y) in splits.items()}
-    objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
-    if objective.recipe is not None and spec.hessian is not None:
-        raise ValueError("the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output")
-    if objective.builtin is not None:  # a classifier's logits and labels; a user's loss checks its own
-        check_data_fits(model, splits, spec.model, here, objective.output)
-    recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
-    if objective.recipe is not None:
-        recipe["objective"] = objective.recipe
-
-    previous = open_or_resume(out, recipe, overwrite)
-    directions, dir_path, dirs_pending = load_directions(spec, model, out, previous, overwrite)
-    digest = directions_digest(directions)
-    names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
-
-    with evaluation_mode():
-        point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast, objective)
-        # how the points are computed, recorded where they are (a GPU this process may lack)
-        record = compute_record if here == device else functools.partial(executor.run_here, compute_record)
-        recipe["compute"] = record(device, point.precision, spec.fast)
-        if previous is not None:
-            check_resumable(out, previous, recipe, point, point.counts)
-            recipe["compute"] = merge_compute(previous.recipe["compute"], recipe["compute"])
-            surface = previous
-            surface.recipe = recipe  # same content; refreshed paths
+        base = load_model(spec.model, spec.checkpoint, spec.model_args) if model is None else model
+        model = copy.deepcopy(base).to(here).eval()
+        shipped = None if local else copy.deepcopy(base).cpu().eval()  # the actors' copy, unmoved by GridPoint
+        if data is None:
+            splits, indices = _load_splits(spec)
         else:
-            metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
-            surface = _new_surface(spec, recipe, indices, metrics)
-        if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
-            recipe["compute"]["fast_check"] = point.metrics.fast_check(
-                check_points(surface.xcoordinates, surface.ycoordinates)
+            missing = [s for s in spec.splits if s not in data]
+            if missing:
+                raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
+            splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
+        dtype = weights_dtype(model, spec.directions.dir_type)
+        if dtype != torch.float32 and (spec.fast or spec.hessian is not None):
+            option = "fast" if spec.fast else "hessian"
+            raise ValueError(
+                f"{option} works on float32 models only, this one is {dtype}: pass model.float() or leave out {option}"
             )
-            recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
-        surface.attrs["device"] = str(device)
-        surface.attrs["executor"] = executor.description
-        surface.attrs["directions_sha256"] = digest
-        if dir_path is not None:
-            surface.dir_file = dir_path.name
-            if not dirs_pending:
-                surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+        splits = {s: (x.to(dtype) if torch.is_floating_point(x) else x, y) for s, (x, y) in splits.items()}
+        objective = make_objective(spec.loss if loss is None else loss, accuracy, output)
+        if objective.recipe is not None and spec.hessian is not None:
+            raise ValueError(
+                "the Hessian maps use the spec's built-in loss: leave out hessian, or loss/accuracy/output"
+            )
+        if objective.builtin is not None:  # a classifier's logits and labels; a user's loss checks its own
+            check_data_fits(model, splits, spec.model, here, objective.output)
+        recipe = build_recipe(spec, model, user_data=data is not None, splits=splits)
+        if objective.recipe is not None:
+            recipe["objective"] = objective.recipe
 
-        def write_directions_file() -> None:
-            if dirs_pending:
-                write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
-                surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+        previous = open_or_resume(out, recipe, overwrite)
+        directions, dir_path, dirs_pending = load_directions(spec, model, out, previous, overwrite)
+        digest = directions_digest(directions)
+        names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
 
-        work = GridWork(
-            shipped,
-            directions,
-            splits,
-            spec,
-            points_per_pass,
-            compile_fast,
-            objective,
-            point=None if shipped is not None else point,
-        )
-        surface = evaluate_grid(
-            surface, work, executor, out, write_directions_file, progress, should_stop, t_start, write
-        )
-        if point.curvature is not None:
-            _finish_curvature(surface, point, spec, out, write)
-        return surface
+        with evaluation_mode():
+            point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast, objective)
+            # how the points are computed, recorded where they are (a GPU this process may lack)
+            record = compute_record if here == device else functools.partial(executor.run_here, compute_record)
+            recipe["compute"] = record(device, point.precision, spec.fast)
+            if previous is not None:
+                check_resumable(out, previous, recipe, point, point.counts)
+                recipe["compute"] = merge_compute(previous.recipe["compute"], recipe["compute"])
+                surface = previous
+                surface.recipe = recipe  # same content; refreshed paths
+            else:
+                metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
+                surface = _new_surface(spec, recipe, indices, metrics)
+            if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
+                recipe["compute"]["fast_check"] = point.metrics.fast_check(
+                    check_points(surface.xcoordinates, surface.ycoordinates)
+                )
+                recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
+            surface.attrs["device"] = str(device)
+            surface.attrs["executor"] = executor.description
+            surface.attrs["directions_sha256"] = digest
+            if dir_path is not None:
+                surface.dir_file = dir_path.name
+                if not dirs_pending:
+                    surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+
+            def write_directions_file() -> None:
+                if dirs_pending:
+                    write_directions(dir_path, names, directions, {"recipe_kind": spec.directions.kind})
+                    surface.attrs["dir_file_sha256"] = sha256_file(dir_path)
+
+            work = GridWork(
+                shipped,
+                directions,
+                splits,
+                spec,
+                points_per_pass,
+                compile_fast,
+                objective,
+                point=None if shipped is not None else point,
+            )
+            surface = evaluate_grid(
+                surface, work, executor, out, write_directions_file, progress, should_stop, t_start, write
+            )
+            if point.curvature is not None:
+                _finish_curvature(surface, point, spec, out, write)
+            return surface
 
 
 def _finish_curvature(

@@ -25,7 +25,8 @@ from .checkpoints import INIT_SEED, build_model
 from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
-from .files import atomic_path
+from .files import atomic_path, writing
+from .progress import counted
 
 Optimizer = Literal["sgd", "adam"]  # sgd (with momentum) or adam (momentum unused)
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
@@ -73,8 +74,9 @@ class TrainConfig:
             raise ValueError(f"milestones are fractions of the epochs strictly between 0 and 1, got {self.milestones}")
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of a (0-based) epoch."""
-        drops = sum(epoch >= round(m * self.epochs) for m in self.milestones)
+        """Learning rate of a (0-based) epoch. A milestone falls after the first epoch at the earliest: a short
+        run (``epochs=1``, where round(0.5) is 0) starts at ``lr`` as given."""
+        drops = sum(epoch >= max(1, round(m * self.epochs)) for m in self.milestones)
         return self.lr * self.gamma**drops
 
 
@@ -131,6 +133,18 @@ def _other_settings(saved: dict, config: TrainConfig) -> list[str]:
     return [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
 
 
+class OtherTrainSettings(ValueError):
+    """A run directory holds a run of another recipe: ``fields`` names the settings that differ (the
+    command line names them by its options)."""
+
+    def __init__(self, path: Path, fields: list[str], named: list[str] | None = None):
+        self.path, self.fields = path, fields
+        super().__init__(
+            f"{path} was written by a training run with other settings ({', '.join(named or fields)}); "
+            "use another output directory"
+        )
+
+
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -147,13 +161,27 @@ def train(
     """Train ``config.model`` into ``out_dir`` (``last.pt`` state, ``final.pt`` weights, epoch checkpoints).
 
     ``progress(epoch, step, steps, loss, acc)`` is called after every step. Resumes from ``last.pt``
-    when it exists and was written with the same config; refuses one written with another.
+    when it exists and was written with the same config; refuses one written with another. Another run
+    training into ``out_dir`` meanwhile is refused (:class:`~workers.files.OutputBusy`).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(
             f"{out_dir} is a file; a training run writes a directory (last.pt, final.pt): choose another --out"
         )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)  # where the run's lock file goes
+    with writing(out_dir):
+        return _train(config, out_dir, device, progress, log)
+
+
+def _train(
+    config: TrainConfig,
+    out_dir: Path,
+    device: str,
+    progress: Callable[[int, int, int, float, float], None] | None,
+    log: Callable[[str], None],
+) -> TrainResult:
+    """:func:`train`, holding ``out_dir``'s lock."""
     dev = torch.device(device)
     state_path = out_dir / "last.pt"
 
@@ -166,10 +194,7 @@ def train(
     if state_path.exists():
         state = torch.load(state_path, map_location=dev, weights_only=True)
         if other := _other_settings(state["config"], config):
-            raise ValueError(
-                f"{state_path} was written by a training run with other settings ({', '.join(other)}); "
-                "use another output directory"
-            )
+            raise OtherTrainSettings(state_path, other)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         result.history = [EpochStats(**h) for h in state["history"]]
@@ -177,7 +202,7 @@ def train(
         if start_epoch < config.epochs:
             log(f"resuming {config.model} at epoch {start_epoch + 1}/{config.epochs}")
         else:
-            log(f"{config.model} has finished its {config.epochs} epochs in {out_dir} already")
+            log(f"nothing to train: {out_dir} holds {config.model} trained for {counted(config.epochs, 'epoch')}")
 
     mean, std = NORMALIZATION.get(config.dataset) or (None, None)
     xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)

@@ -31,9 +31,10 @@ import torch.nn as nn
 
 from .batches import as_tensors
 from .checkpoints import _mismatch, load_model, load_state_dict
+from .checks import check_out_path
 from .directions import named_weights
 from .evaluate import Evaluator
-from .files import sha256_file
+from .files import sha256_file, writing
 from .h5io import Surface, Trajectory, default_dir_file, read_directions, write_surface
 from .pca import flatten_difference, flatten_direction, pca_directions, project, read_pca_stats, write_pca_directions
 from .spec import AxisSpec, SurfaceSpec
@@ -259,110 +260,114 @@ def compute_trajectory(
     if fields.get("x") is None:
         path_axes(np.zeros(1), np.zeros(1), num, margin)  # and so do a bad num or margin
 
-    # the architecture; its weights are replaced by the final model's
-    final = (copy.deepcopy(model) if model is not None else load_model(fields["model"], None)).eval()
-    if fields.get("checkpoint"):
-        _load_into(final, load_state_dict(fields["checkpoint"]), str(fields["checkpoint"]))
-        final_sha = sha256_file(fields["checkpoint"])
-    else:
-        _load_into(final, points[-1].load(), points[-1].source)
-        final_sha = points[-1].sha256
-    named = named_weights(final, dir_type)
-    names, shapes = [n for n, _ in named], [tuple(t.shape) for _, t in named]
-    final_tensors = [t.detach().clone() for _, t in named]
-
-    # Rows as the PCA sees them; for given directions, whole differences (the reference projects those).
-    row_ignore = "none" if fields.get("dir_file") else ignore
-    scratch = copy.deepcopy(final)
-    matrix = torch.empty(len(points), sum(t.numel() for t in final_tensors), dtype=torch.float64)  # (n, p)
-    kept: list[PathPoint] = []
-    first_of: dict[str, PathPoint] = {}  # a model state's digest -> the checkpoint that holds it first
-    dropped: list[str] = []
-    for point in points:
-        _load_into(scratch, point.load(), point.source)
-        first = first_of.setdefault(state_digest(scratch.state_dict()), point)
-        if first is not point:  # e.g. final.pt after the last epoch_k.pt of a 'run/*.pt' glob
-            dropped.append(f"{point.source} (= {first.source})")
-            continue
-        matrix[len(kept)] = flatten_difference(
-            [t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore
-        )
-        kept.append(point)
-    if dropped:
-        (log or _warn)(
-            f"dropped {len(dropped)} checkpoint(s) repeating an earlier one's weights: " + ", ".join(dropped)
-        )
-        points, matrix = kept, matrix[: len(kept)]
-        if states is None:
-            directions["checkpoints"] = [str(p.path) for p in points]
-        if len(points) < 3:
-            raise ValueError(
-                f"a PCA plane needs at least 3 different checkpoints, got {len(points)}: give the whole path"
-            )
-
-    out = Path(out) if out is not None else None
-    pca_recipe = {
-        "dir_type": dir_type,
-        "ignore": ignore,
-        "final_sha256": final_sha,
-        "checkpoints_sha256": [p.sha256 for p in points],
-    }
-    tmp_dir = None
-    if fields.get("dir_file"):
-        dir_path, pca_recipe_check = Path(fields["dir_file"]), None
-    elif out is not None:
-        dir_path, pca_recipe_check = default_dir_file(out), pca_recipe
-    else:
-        tmp_dir = tempfile.TemporaryDirectory(prefix="lossatlas-pca-")
-        dir_path, pca_recipe_check = default_dir_file(Path(tmp_dir.name) / "pca.h5"), pca_recipe
-    try:
-        if dir_path.exists() and not (overwrite and pca_recipe_check is not None):
-            dirs, stats = _directions_from_file(dir_path, names, shapes, pca_recipe_check)
+    out = check_out_path(out) if out is not None else None
+    # one run at a time writes out and its directions (a job's writer is fenced by its lease instead)
+    with writing(out if write is write_surface else None):
+        # the architecture; its weights are replaced by the final model's
+        final = (copy.deepcopy(model) if model is not None else load_model(fields["model"], None)).eval()
+        if fields.get("checkpoint"):
+            _load_into(final, load_state_dict(fields["checkpoint"]), str(fields["checkpoint"]))
+            final_sha = sha256_file(fields["checkpoint"])
         else:
-            dirs, result = pca_directions(matrix, shapes, [torch.is_floating_point(t) for t in final_tensors], ignore)
-            write_pca_directions(
-                dir_path, names, dirs, result, {"recipe_kind": "pca", "pca": json.dumps(pca_recipe, sort_keys=True)}
-            )
-            stats = result.stats()
-        x, y = project(matrix, flatten_direction(dirs[0]), flatten_direction(dirs[1]), method)
-        if fields.get("x") is None:
-            fields["x"], fields["y"] = path_axes(x, y, num, margin)
-        fields["dir_file"] = str(dir_path)
-        surface_spec = SurfaceSpec.model_validate(fields)
-        surface = compute_surface(
-            surface_spec,
-            out,
-            model=final,
-            data=data,
-            device=device,
-            progress=progress,
-            should_stop=should_stop,
-            overwrite=overwrite,
-            write=write,
-            ray=ray,
-        )
-    finally:
-        if tmp_dir is not None:
-            tmp_dir.cleanup()
-    if not surface.is_complete:
-        return surface
+            _load_into(final, points[-1].load(), points[-1].source)
+            final_sha = points[-1].sha256
+        named = named_weights(final, dir_type)
+        names, shapes = [n for n, _ in named], [tuple(t.shape) for _, t in named]
+        final_tensors = [t.detach().clone() for _, t in named]
 
-    attrs = {
-        "method": method,
-        "dir_type": dir_type,
-        "ignore": ignore,
-        **pca_recipe,
-        **({k: v.tolist() for k, v in stats.items()} if stats else {}),
-    }
-    if surface.trajectory is not None and surface.trajectory.attrs == attrs:
-        return surface  # resumed a finished file
-    metrics = _checkpoint_metrics(surface_spec, scratch, points, data, device)
-    surface.trajectory = Trajectory(
-        [p.label for p in points], np.array([p.epoch for p in points], dtype=np.int64), x, y, metrics, attrs
-    )
-    if out is not None:
-        write(out, surface)
-    return surface
+        # Rows as the PCA sees them; for given directions, whole differences (the reference projects those).
+        row_ignore = "none" if fields.get("dir_file") else ignore
+        scratch = copy.deepcopy(final)
+        matrix = torch.empty(len(points), sum(t.numel() for t in final_tensors), dtype=torch.float64)  # (n, p)
+        kept: list[PathPoint] = []
+        first_of: dict[str, PathPoint] = {}  # a model state's digest -> the checkpoint that holds it first
+        dropped: list[str] = []
+        for point in points:
+            _load_into(scratch, point.load(), point.source)
+            first = first_of.setdefault(state_digest(scratch.state_dict()), point)
+            if first is not point:  # e.g. final.pt after the last epoch_k.pt of a 'run/*.pt' glob
+                dropped.append(f"{point.source} (= {first.source})")
+                continue
+            matrix[len(kept)] = flatten_difference(
+                [t for _, t in named_weights(scratch, dir_type)], final_tensors, row_ignore
+            )
+            kept.append(point)
+        if dropped:
+            (log or _warn)(
+                f"dropped {len(dropped)} checkpoint(s) repeating an earlier one's weights: " + ", ".join(dropped)
+            )
+            points, matrix = kept, matrix[: len(kept)]
+            if states is None:
+                directions["checkpoints"] = [str(p.path) for p in points]
+            if len(points) < 3:
+                raise ValueError(
+                    f"a PCA plane needs at least 3 different checkpoints, got {len(points)}: give the whole path"
+                )
+
+        pca_recipe = {
+            "dir_type": dir_type,
+            "ignore": ignore,
+            "final_sha256": final_sha,
+            "checkpoints_sha256": [p.sha256 for p in points],
+        }
+        tmp_dir = None
+        if fields.get("dir_file"):
+            dir_path, pca_recipe_check = Path(fields["dir_file"]), None
+        elif out is not None:
+            dir_path, pca_recipe_check = default_dir_file(out), pca_recipe
+        else:
+            tmp_dir = tempfile.TemporaryDirectory(prefix="lossatlas-pca-")
+            dir_path, pca_recipe_check = default_dir_file(Path(tmp_dir.name) / "pca.h5"), pca_recipe
+        try:
+            if dir_path.exists() and not (overwrite and pca_recipe_check is not None):
+                dirs, stats = _directions_from_file(dir_path, names, shapes, pca_recipe_check)
+            else:
+                dirs, result = pca_directions(
+                    matrix, shapes, [torch.is_floating_point(t) for t in final_tensors], ignore
+                )
+                write_pca_directions(
+                    dir_path, names, dirs, result, {"recipe_kind": "pca", "pca": json.dumps(pca_recipe, sort_keys=True)}
+                )
+                stats = result.stats()
+            x, y = project(matrix, flatten_direction(dirs[0]), flatten_direction(dirs[1]), method)
+            if fields.get("x") is None:
+                fields["x"], fields["y"] = path_axes(x, y, num, margin)
+            fields["dir_file"] = str(dir_path)
+            surface_spec = SurfaceSpec.model_validate(fields)
+            surface = compute_surface(
+                surface_spec,
+                out,
+                model=final,
+                data=data,
+                device=device,
+                progress=progress,
+                should_stop=should_stop,
+                overwrite=overwrite,
+                write=write,
+                ray=ray,
+            )
+        finally:
+            if tmp_dir is not None:
+                tmp_dir.cleanup()
+        if not surface.is_complete:
+            return surface
+
+        attrs = {
+            "method": method,
+            "dir_type": dir_type,
+            "ignore": ignore,
+            **pca_recipe,
+            **({k: v.tolist() for k, v in stats.items()} if stats else {}),
+        }
+        if surface.trajectory is not None and surface.trajectory.attrs == attrs:
+            return surface  # resumed a finished file
+        metrics = _checkpoint_metrics(surface_spec, scratch, points, data, device)
+        surface.trajectory = Trajectory(
+            [p.label for p in points], np.array([p.epoch for p in points], dtype=np.int64), x, y, metrics, attrs
+        )
+        if out is not None:
+            write(out, surface)
+        return surface
 
 
 def _checkpoint_metrics(

@@ -72,3 +72,36 @@ def test_show_refuses_what_the_viewer_cannot_show_before_starting(shown):
     with pytest.raises(ValueError, match=r"^no surface given has the metric 'eig_ratio'; they have train_loss$"):
         notebook.show(bowl(1), shown / "b.h5", metric="eig_ratio")
     assert notebook._running is None  # no server started, nothing copied
+
+
+def test_a_server_on_another_data_dir_is_refused_and_stop_removes_its_temporary_one(shown):
+    url = notebook.start()
+    temporary = notebook._running.data_dir
+    assert notebook.start(temporary) == url and notebook.start() == url
+    with pytest.raises(ValueError, match=r"runs on .* already; stop\(\) it first to start one on .*mine"):
+        notebook.start(shown / "mine")  # it would not have kept the surfaces there
+    assert not (shown / "mine").exists()
+    notebook.show(bowl(1))
+    assert any(temporary.rglob("*.h5"))
+    notebook.stop()
+    assert not temporary.exists()
+    notebook.start(shown / "mine")
+    notebook.show(bowl(1))
+    notebook.stop()
+    assert any((shown / "mine").rglob("*.h5"))  # a directory of the caller's is kept
+
+
+def test_shows_from_several_threads_each_serve_their_own_surface(shown):
+    from concurrent.futures import ThreadPoolExecutor
+
+    notebook.start()
+    scales = [1 + i for i in range(12)]
+    with ThreadPoolExecutor(6) as pool:
+        ids = list(pool.map(lambda scale: notebook.add(bowl(scale), f"b{scale}"), scales))
+    base = notebook.start()
+    for sid, scale in zip(ids, scales):
+        mesh = httpx.get(f"{base}/api/surfaces/{sid}", timeout=10).json()
+        np.testing.assert_allclose(
+            np.array(mesh["metrics"]["train_loss"], dtype=float), bowl(scale).metrics["train_loss"]
+        )
+    assert not list(notebook._running.surfaces_dir.glob(".incoming*"))

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import build_parser, check_options, main
+from workers.spec import HessianSpec
 
 LOSSATLAS = Path(sys.executable).with_name("lossatlas")
 COMMAND = [str(LOSSATLAS)] if LOSSATLAS.exists() else [sys.executable, "-m", "workers.cli"]
@@ -121,7 +123,7 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--data-root", "missing.npz"], "missing.npz"),
         (["--samples", "99999"], "asked for 99999 samples but the train split has only 40"),
         (["--split", "both", "--samples", "30"], "asked for 30 samples but the test split has only 24"),
-        (["--same-dir"], "same_dir needs a 2-D grid (a y axis)"),
+        (["--same-dir"], "error: --same-dir needs a 2-D grid (a y axis)"),  # was 'same_dir needs ...'
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
         (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
         (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
@@ -639,3 +641,224 @@ def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, tensors_n
         "lossatlas compute: error: Ray is not installed; install it with pip install 'lossatlas[ray]' or run without --ray"
     )
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_a_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_holds_nobody_up(tmp_path, big_npz, capsys):
+    out = tmp_path / "s.h5"
+    first = compute_args(big_npz, out)
+    first[first.index("--x") + 1] = "-1:1:401"  # long enough to be running when the second run starts
+    proc = lossatlas(*first)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]
+    try:
+        recipe = read_surface(out).recipe
+        with pytest.raises(SystemExit) as e:  # --overwrite and another recipe: the worst case
+            main(compute_args(big_npz, out, "--seed", "1", "--overwrite"))
+        assert e.value.code == 2
+        program = "lossatlas" if LOSSATLAS.exists() else "cli.py"  # python -m workers.cli: its file
+        assert capsys.readouterr().err == (
+            f"lossatlas compute: error: {out} is being written by process {proc.pid} ({program} compute); "
+            "wait for it to end or choose another output file\n"
+        )
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert read_surface(out).recipe == recipe  # the first run's: nothing of the second was written
+    lock = tmp_path / ".s.h5.lock"
+    assert lock.exists()  # a killed run leaves its lock file, unlocked
+    assert main(compute_args(big_npz, out, "--overwrite", "--samples", "16")) == 0
+    assert read_surface(out).done.all() and not lock.exists()
+
+
+def test_a_trajectory_on_an_out_being_written_is_refused_before_its_directions_are_written(
+    tmp_path, tensors_npz, path_dir, capsys
+):
+    from workers.files import writing
+
+    out = tmp_path / "s.h5"
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another thread: a lock file's flock is per open file, not per process
+        with writing(out):
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(60)
+        args = compute_args(tensors_npz, out, "--checkpoints", str(path_dir))
+        del args[args.index("--x") : args.index("--x") + 2]
+        with pytest.raises(SystemExit) as e:
+            main(args)
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"lossatlas compute: error: {out} is being written by process {os.getpid()} (")
+        assert len(err.splitlines()) == 1
+        assert not out.exists() and not (tmp_path / "s.dirs.h5").exists()
+    finally:
+        release.set()
+        holder.join(60)
+    assert not (tmp_path / ".s.h5.lock").exists()
+
+
+def test_an_out_among_a_servers_surfaces_is_refused(tmp_path, tensors_npz, capsys):
+    from workers.jobqueue import JobQueue
+
+    JobQueue(tmp_path / "data")
+    (tmp_path / "data" / "surfaces").mkdir()
+    out = tmp_path / "data" / "surfaces" / "s.h5"
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out))
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: {out} is a file of the lossatlas server whose data directory is "
+        f"{tmp_path / 'data'}: its jobs write there; submit the computation to the server or choose another output "
+        "file\n"
+    )
+    assert sorted(p.name for p in (tmp_path / "data" / "surfaces").iterdir()) == []
+
+
+def interrupted_while_starting(tmp_path: Path, argv0: str) -> tuple[int, str]:
+    """``from server.cli import main`` with ``sys.argv[0]`` = ``argv0`` (``lossatlas`` as the entry point has
+    it), Ctrl-C while torch imports (held up, as on a loaded machine): the exit status and stderr."""
+    code = (
+        "import sys, time\n"
+        "class SlowTorch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch':\n"
+        "            print('importing torch', flush=True)\n"
+        "            time.sleep(60)\n"
+        "sys.meta_path.insert(0, SlowTorch())\n"
+        f"sys.argv[0] = {argv0!r}\n"
+        "from server.cli import main\n"
+        "sys.exit(main(['--version']))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    try:
+        assert proc.stdout.readline() == "importing torch\n"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err
+
+
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):
+    assert interrupted_while_starting(tmp_path, "lossatlas") == (
+        130,
+        "lossatlas: interrupted while starting; nothing was done\n",
+    )
+    # imported by another program (an interactive session): its KeyboardInterrupt, not an exit
+    code, err = interrupted_while_starting(tmp_path, "notebook.py")
+    assert code != 130 and "KeyboardInterrupt" in err
+
+    # once started, Ctrl-C is the commands' KeyboardInterrupt again (their own message, the partial file kept)
+    code = (
+        "import signal, sys\nsys.argv[0] = 'lossatlas'\nimport server.cli\n"
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout == "True\n"
+
+
+@pytest.mark.parametrize(
+    "first, then, changed",
+    [
+        (["--samples", "16"], [], "--samples 16 in the file, not given now"),
+        (
+            [],
+            ["--x", "-1:1:5", "--norm", "layer"],
+            "--norm filter in the file, layer now; --x -1:1:3 in the file, -1:1:5 now",
+        ),
+        (
+            ["--hessian"],
+            ["--hessian", "--hessian-steps", "7"],
+            f"--hessian-steps {HessianSpec().max_steps} in the file, 7 now",
+        ),
+        ([], ["--dir-type", "states"], "--dir-type weights in the file, states now"),
+        (
+            [],
+            ["--loss", "mse", "--mean", "0,0,0", "--std", "1,1,1"],
+            "--loss ce in the file, mse now; --mean not given in the file, 0.0,0.0,0.0 now; --std not given in the file, 1.0,1.0,1.0 now",
+        ),
+        ([], ["--hessian"], "--hessian not given in the file, given now"),
+    ],
+)
+def test_a_resume_with_other_options_names_them_as_given(tmp_path, tensors_npz, capsys, first, then, changed):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out, *first)) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out, *then))
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: {out} was computed with other settings ({changed}); "
+        "recompute it with --overwrite or choose another --out\n"
+    )
+
+
+def test_a_spec_refusal_names_the_option_not_the_field(tmp_path, tensors_npz, capsys):
+    from independent import make_model
+
+    ckpt = tmp_path / "t.pt"
+    torch.save(make_model("tinycnn").state_dict(), ckpt)
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", "--target", str(ckpt), "--target-y", str(ckpt)))
+    assert e.value.code == 2
+    assert capsys.readouterr().err == "lossatlas compute: error: --target-y needs a 2-D grid (a y axis)\n"
+
+
+@pytest.mark.parametrize("dataset, label", [("cifar10", "CIFAR-10"), ("mnist", "MNIST")])
+def test_a_missing_torchvision_dataset_says_how_to_get_it_once(tmp_path, capsys, dataset, label):
+    args = ["compute", "--model", "tinycnn", "--data", dataset, "--data-root", str(tmp_path / "none"), "--x", "0:0:1"]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--out", str(tmp_path / "s.h5")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: {label} not found under '{tmp_path / 'none'}': fetch it with --download "
+        "(download=True) or give --data-root where it is\n"
+    )
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_a_run_into_a_log_is_one_line_and_the_file_resumes(tmp_path, big_npz):
+    out = tmp_path / "s.h5"
+    args = compute_args(big_npz, out)
+    args[args.index("--x") + 1] = "-1:1:401"
+    proc = lossatlas(*args)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.splitlines()
+    assert lines[-1] == "lossatlas compute: interrupted; run the same command again to resume"
+    assert "" not in lines and "\r" not in err  # no blank line, no terminal control in a log
+    assert 0 < read_surface(out).done.sum() < 401
+
+
+def test_a_path_along_a_line_shows_its_small_second_share_not_0_percent(tmp_path, tensors_npz, capsys):
+    from independent import make_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    base = make_model("tinycnn").state_dict()
+    gen = torch.Generator().manual_seed(0)
+    step = {k: 0.01 * torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    bend = {k: 1e-5 * torch.randn(v.shape, generator=gen) for k, v in base.items()}
+    for i in range(3):  # a straight path but for a tiny bend at the middle checkpoint
+        torch.save({k: v + i * step[k] + (i == 1) * bend[k] for k, v in base.items()}, run / f"epoch_{i}.pt")
+    args = compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoints", str(run), "--grid-num", "2")
+    del args[args.index("--x") : args.index("--x") + 2]
+    assert main(args) == 0
+    shares = read_surface(tmp_path / "s.h5").trajectory.attrs["explained_variance_ratio_"]
+    assert 0 < shares[1] < 5e-4  # a share that reads 0.0% with one decimal
+    shown = re.search(r"PC1 (\S+)%, PC2 (\S+)%\)", capsys.readouterr().err)
+    assert float(shown[2]) > 0 and float(shown[2]) == pytest.approx(100 * shares[1], rel=0.1)
+    assert float(shown[1]) < 100 and float(shown[1]) == pytest.approx(100 * shares[0], abs=1e-3)

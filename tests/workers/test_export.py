@@ -105,9 +105,9 @@ def test_mesh_json_is_what_the_server_serves(tmp_path):
         (["--vtp", "--metric", "test_loss"], "the surface has no metric 'test_loss'; it has train_acc, train_loss"),
         (
             ["--vtp", "--interp", "1", "--csv"],
-            "interp (points per axis of the resampled grid) must be 2 to 4096, got 1",
+            "--interp (points per axis of the resampled grid) must be 2 to 4096, got 1",
         ),
-        (["--vtp", "--interp", "5000"], "interp (points per axis of the resampled grid) must be 2 to 4096, got 5000"),
+        (["--vtp", "--interp", "5000"], "--interp (points per axis of the resampled grid) must be 2 to 4096, got 5000"),
         (["--csv", "--json", "{dir}/s.h5"], "--json {dir}/s.h5 is the surface file itself; choose another output path"),
         (
             ["--csv", "{dir}/out.txt", "--json", "{dir}/out.txt"],

@@ -3,6 +3,7 @@ references rendered here with plain matplotlib from the file's raw arrays, and t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -221,6 +222,8 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--vmin", "5", "--vmax", "1", "--out", "f.png"],
             "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax",
         ),
+        (["--levels", "1", "--out", "f.png"], "--levels must be at least 2, got 1"),
+        (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
         (
             ["--size", "0,0", "--out", "f.png"],
             "argument --size: '0,0' is not WIDTH,HEIGHT: two positive sizes in inches (e.g. 6,5)",
@@ -238,6 +241,34 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
     assert e.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
     assert not list(tmp_path.glob("f.*"))
+
+
+def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bowl(tmp_path / "b.h5"), line(tmp_path / "a.h5")
+    with pytest.raises(SystemExit) as e:  # auto: neither a curve nor a contour plot for both
+        main(["plot", "b.h5", "a.h5", "--out", "f.png"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "lossatlas plot: error: a.h5 is a 1-D surface and b.h5 a 2-D one: one figure overlays surfaces of one "
+        "kind; plot them apart\n"
+    )
+    assert not list(tmp_path.glob("f.*"))
+    assert main(["plot", "b.h5", "--out", "f.png"]) == 0
+    assert capsys.readouterr().err == "lossatlas: contourf plot of 1 surface -> f.png\n"
+
+
+def test_colour_bar_ticks_of_a_narrow_range_read_apart(tmp_path):
+    xs = np.linspace(-1, 1, 9)
+    X, Y = np.meshgrid(xs, xs)
+    loss = 2.29 + 0.01 * (X**2 + Y**2)  # a loss that barely moves: 2.29 .. 2.31
+    write_surface(tmp_path / "n.h5", Surface(xs, xs, {"train_loss": loss}, np.ones((9, 9), bool), {}))
+    fig = contour(tmp_path / "n.h5", filled=True)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[-1].get_yticklabels()]
+    ticks = fig.axes[-1].get_yticks()
+    assert len(labels) >= 4 and len(set(labels)) == len(labels), labels
+    assert [float(t.replace("\u2212", "-")) for t in labels] == pytest.approx(ticks, abs=5e-4)
 
 
 def test_ratio_map_draws_abs_min_over_max_eig_on_levels_of_its_range(tmp_path):
@@ -349,4 +380,6 @@ def test_trajectory_of_a_pca_surface_computed_by_the_engine(tmp_path, learnable_
     ax = trajectory(out, levels=4).axes[0]
     (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "path"]
     assert line.get_xdata().tolist() == x.tolist() and line.get_ydata().tolist() == y.tolist()
-    assert ax.get_xlabel() == f"PC1, {100 * shares[0]:.1f}%" and ax.get_ylabel() == f"PC2, {100 * shares[1]:.1f}%"
+    for label, share in ((ax.get_xlabel(), shares[0]), (ax.get_ylabel(), shares[1])):
+        shown = float(re.fullmatch(r"PC\d, (\S+)%", label)[1])  # the share, never rounded to 0% or 100%
+        assert 0 < shown < 100 and shown == pytest.approx(100 * share, abs=0.05)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from workers.cli import main
-from workers.progress import ProgressBar
+from workers.progress import ProgressBar, percent
 
 
 class Terminal(io.StringIO):
@@ -132,3 +132,11 @@ def test_compute_shows_the_centres_curvature_summary_after_the_last_point(tensor
     lines = capsys.readouterr().err.splitlines()
     done = next(i for i, line in enumerate(lines) if line.startswith("3/3 pts (100%)"))
     assert lines[done + 1].startswith("3/3 pts (100%)") and lines[done + 1].endswith(" at the centre")
+
+
+@pytest.mark.parametrize(
+    "share, text",
+    [(0.935, "93.5%"), (0.000123, "0.01%"), (4e-7, "0.00004%"), (0.99996, "99.996%"), (0.0, "0.0%"), (1.0, "100.0%")],
+)
+def test_a_share_above_0_never_reads_0_percent(share, text):
+    assert percent(share) == text

@@ -173,10 +173,10 @@ def test_resume_computes_only_the_missing_points_and_ends_equal(tmp_path, model,
 @pytest.mark.parametrize(
     "change, field",
     [
-        ({"directions": {"seed": 1}}, "spec.directions.seed: 0 in the file, 1 now"),
-        ({"x": "-1:1:4"}, "spec.x.num: 3 in the file, 4 now"),
-        ({"split": "test"}, "spec.split: 'train' in the file, 'test' now"),
-        ({"batch_size": 8}, "spec.batch_size: 16 in the file, 8 now"),
+        ({"directions": {"seed": 1}}, "directions.seed: 0 in the file, 1 now"),
+        ({"x": "-1:1:4"}, "x: -1:1:3 in the file, -1:1:4 now"),
+        ({"split": "test"}, "split: 'train' in the file, 'test' now"),
+        ({"batch_size": 8}, "batch_size: 16 in the file, 8 now"),
     ],
 )
 def test_other_settings_against_an_existing_file_are_refused(tmp_path, model, data, change, field):
@@ -185,7 +185,7 @@ def test_other_settings_against_an_existing_file_are_refused(tmp_path, model, da
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with pytest.raises(ValueError, match="s.h5 was computed with other settings") as e:
         compute_surface(spec(**change), out, model=model, data=data)
-    assert field in str(e.value)
+    assert f"with other settings ({field});" in str(e.value)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 

@@ -19,6 +19,15 @@ def test_training_lowers_the_loss(learnable_npz, tmp_path):
     assert result.history[3].lr == pytest.approx(0.005)  # dropped at 75% of 4 epochs
 
 
+@pytest.mark.parametrize(
+    "epochs, milestones, lrs",
+    [(1, (0.5, 0.75), [0.1]), (2, (0.5, 0.75), [0.1, 0.01]), (4, (0.1, 0.75), [0.1, 0.01, 0.01, 0.001])],
+)
+def test_the_learning_rate_drops_after_the_first_epoch_at_the_earliest(epochs, milestones, lrs):
+    cfg = TrainConfig(model="tinycnn", epochs=epochs, milestones=milestones)
+    assert [cfg.lr_at(e) for e in range(epochs)] == pytest.approx(lrs)
+
+
 class Interrupt(Exception):
     pass
 
@@ -217,8 +226,33 @@ def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_pa
     assert (recipe["train_samples"], recipe["test_samples"]) == (64, 16)
     with pytest.raises(SystemExit) as exit_info:
         main(argv[:-1] + [str(tmp_path / "other"), "--train-samples", "-3"])
-    assert exit_info.value.code == 2 and "train_samples and test_samples must be 0" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--train-samples and --test-samples must be 0" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            ["--lr", "0.05", "--no-augment"],
+            "{run}/last.pt was written by a training run with other settings (--lr, --no-augment); use another output directory",
+        ),
+        (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["--optimizer", "lbfgs"], "--optimizer must be one of sgd, adam; got 'lbfgs'"),
+    ],
+)
+def test_cli_refusals_name_trains_options(learnable_npz, tmp_path, capsys, options, message):
+    from workers.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--epochs", "1"]
+    argv += ["--batch-size", "32", "--train-samples", "32", "--test-samples", "16", "--out", str(run)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([*argv, *options])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"lossatlas train: error: {message.format(run=run)}\n"
 
 
 def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, monkeypatch):
@@ -287,10 +321,14 @@ def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--model-args", "hidden=12,bias=false"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert exit_info.value.code == 2 and len(err) == 1 and "other settings (model_args)" in err[0], err
+    assert (
+        exit_info.value.code == 2
+        and len(err) == 1
+        and "other settings (--model-args); use another output directory" in err[0]
+    ), err
     assert (tmp_path / "run" / "last.pt").read_bytes() == before
     assert main([*argv, "--model-args", "bias=false,hidden=11"]) == 0  # the same arguments: resumes (done)
-    assert "argmodels:mlp has finished its 1 epochs in run already" in capsys.readouterr().err
+    assert "lossatlas: nothing to train: run holds argmodels:mlp trained for 1 epoch\n" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -324,7 +362,7 @@ def test_the_same_data_named_another_way_resumes_and_other_data_is_refused(learn
     train(relative, tmp_path / "run", log=lambda m: None)
     logged: list[str] = []
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
-    assert logged == [f"tinycnn has finished its 1 epochs in {tmp_path / 'run'} already"]
+    assert logged == [f"nothing to train: {tmp_path / 'run'} holds tinycnn trained for 1 epoch"]
     other = tmp_path / "other.npz"
     other.write_bytes(learnable_npz.read_bytes())
     with pytest.raises(ValueError, match=r"other settings \(data_root\)"):
@@ -336,4 +374,44 @@ def test_a_finished_run_run_again_says_so(learnable_npz, tmp_path):
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
     logged.clear()
     train(config(learnable_npz, epochs=1), tmp_path / "run", log=logged.append)
-    assert logged == [f"tinycnn has finished its 1 epochs in {tmp_path / 'run'} already"]
+    assert logged == [f"nothing to train: {tmp_path / 'run'} holds tinycnn trained for 1 epoch"]
+
+
+def test_a_second_run_into_the_same_directory_is_refused(learnable_npz, tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from workers.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--threads", "1"]
+    argv += ["--batch-size", "8", "--out", str(run)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", *argv, "--epochs", "1000"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while first.poll() is None and not (run / "last.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, first.communicate()[1]
+        with pytest.raises(SystemExit) as e:
+            main([*argv, "--epochs", "1000"])
+        assert e.value.code == 2
+        assert capsys.readouterr().err == (
+            f"lossatlas train: error: {run} is being written by process {first.pid} (cli.py train); wait for it to "
+            "end or choose another output directory\n"
+        )
+        assert (tmp_path / ".run.lock").read_text() == f"{first.pid} (cli.py train)\n"  # still the first's
+    finally:
+        first.kill()
+        first.communicate(timeout=60)
+    assert (tmp_path / ".run.lock").exists()  # left by the killed run: it holds nobody up
+    with pytest.raises(SystemExit):
+        main([*argv, "--epochs", "2"])
+    assert "was written by a training run with other settings (--epochs)" in capsys.readouterr().err
+    assert not (tmp_path / ".run.lock").exists()

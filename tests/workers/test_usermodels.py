@@ -116,5 +116,5 @@ def test_cli_computes_a_user_model_with_arguments_and_refuses_others_on_resume(t
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
     last = err.strip().splitlines()[-1]
-    assert "was computed with other settings" in last and "spec.model_args.hidden: 5 in the file, 6 now" in last
+    assert "was computed with other settings" in last and "--model-args hidden: 5 in the file, 6 now" in last
     assert json.loads(json.dumps(read_surface(out).recipe)) == recipe  # unchanged
