@@ -59,6 +59,8 @@ def _etag_matches(request: Request, etag: str) -> bool:
 def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response:
     try:
         mesh = catalog.mesh(entry)
+    except FileNotFoundError:  # deleted since it was found
+        raise HTTPException(404, f"no surface {entry.id!r}") from None
     except (OSError, ValueError) as e:
         raise HTTPException(409, f"surface {entry.id!r} cannot be read: {unreadable_reason(entry, e)}") from None
     headers = {"ETag": mesh.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
@@ -76,7 +78,11 @@ def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response
     responses={200: {"content": {"application/x-hdf5": {}}, "description": "the surface file"}},
 )
 def download(entry: EntryDep) -> FileResponse:
-    return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5")
+    try:
+        found = entry.path.stat()  # given to the response, which would answer a file gone by then with a 500
+    except FileNotFoundError:  # deleted since it was found
+        raise HTTPException(404, f"no surface {entry.id!r}") from None
+    return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5", stat_result=found)
 
 
 @writes.post(
