@@ -49,20 +49,34 @@ def upload_name(upload: UploadFile) -> str:
 
 class CheckpointStore:
     """Uploaded checkpoints: ``checkpoints/<id>.pt`` with ``<id>.json`` naming the model they fit.
-    The id is the start of the file's sha256, so uploading the same file twice gives the same id."""
+    The id is the start of the file's sha256: a checkpoint is its content, so the same file uploaded
+    again (under any name) is the same checkpoint, kept as it was first recorded."""
 
     def __init__(self, root: Path):
         self.root = root
 
-    def add(self, validated_tmp: Path, model: str, name: str | None = None) -> Checkpoint:
-        """Validate that the file loads as weights of ``model`` (ValueError otherwise), then keep it."""
+    def add(self, validated_tmp: Path, model: str, name: str | None = None) -> tuple[Checkpoint, bool]:
+        """Validate that the file loads as weights of ``model`` (ValueError otherwise), then keep it:
+        ``(checkpoint, True)``; ``(checkpoint, False)`` when the same file was uploaded before (its record
+        unchanged: its first name stays; uploads racing each other record the first to finish)."""
         load_model(model, validated_tmp)
         sha = sha256_file(validated_tmp)
         cid = sha[:16]
+        found = self.get(cid)
+        if found is not None:
+            return found[1], False
+        checkpoint = Checkpoint(id=cid, sha256=sha, model=model, name=name)
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / f"{cid}.json").write_text(json.dumps({"sha256": sha, "model": model, "name": name}))
-        os.replace(validated_tmp, self.root / f"{cid}.pt")
-        return Checkpoint(id=cid, sha256=sha, model=model, name=name)
+        os.replace(validated_tmp, self.root / f"{cid}.pt")  # the same bytes as any file already there
+        record = validated_tmp.with_suffix(".json")  # beside the upload: a unique name on the same disk
+        try:
+            record.write_text(json.dumps({"sha256": sha, "model": model, "name": name}))
+            os.link(record, self.root / f"{cid}.json")  # whole and only if there is none (FileExistsError)
+        except FileExistsError:
+            return self.get(cid)[1], False
+        finally:
+            record.unlink(missing_ok=True)
+        return checkpoint, True
 
     def get(self, cid: str) -> tuple[Path, Checkpoint] | None:
         """The file and record of a checkpoint id (ids are validated hex by the request model)."""

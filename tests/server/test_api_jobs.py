@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -499,6 +500,66 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
             422,
             {"detail": f"checkpoint {cid} was uploaded for model 'tinycnn', not 'tinycnn_mnist'"},
         )
+
+
+def _weights(tmp_path: Path, seed: int) -> bytes:
+    """A tinycnn state dict of its own (the zoo's initialisation is seeded: the same for every test)."""
+    model = load_model("tinycnn", None)
+    with torch.no_grad():
+        model.conv1.weight.fill_(seed)
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    return path.read_bytes()
+
+
+def _upload(server: ThreadServer, name: str, data: bytes) -> httpx.Response:
+    with server.client(TOKEN) as c:
+        return c.post("/api/checkpoints", files={"file": (name, data)}, data={"model": "tinycnn"})
+
+
+def test_the_same_checkpoint_file_uploaded_again_is_the_same_checkpoint(idle: ThreadServer, tmp_path: Path):
+    """A checkpoint is its content (its id: the start of its sha256): uploading the file again under
+    another name answers 200 with the checkpoint as first recorded. The second name used to replace the
+    first."""
+    data = _weights(tmp_path, 11)
+    sha = hashlib.sha256(data).hexdigest()
+    first = {"id": sha[:16], "sha256": sha, "model": "tinycnn", "name": "epoch-10.pt"}
+    r = _upload(idle, "epoch-10.pt", data)
+    assert (r.status_code, r.json()) == (201, first)
+    record = idle.settings.checkpoints_dir / f"{sha[:16]}.json"
+    stored = record.read_bytes()
+    r = _upload(idle, "final.pt", data)
+    assert (r.status_code, r.json()) == (200, first)
+    assert record.read_bytes() == stored
+    assert (idle.settings.checkpoints_dir / f"{sha[:16]}.pt").read_bytes() == data
+    with idle.client() as c:
+        assert [u for u in c.get("/api/checkpoints").json()["uploaded"] if u["sha256"] == sha] == [first]
+    assert not list(idle.settings.uploads_dir.glob("*"))
+
+
+def test_uploads_of_one_file_at_once_record_one_checkpoint(idle: ThreadServer, tmp_path: Path):
+    """Uploads of one new file racing each other: one 201, the others 200 with its record (each upload's
+    name used to be written over the others')."""
+    data = _weights(tmp_path, 12)
+    barrier = threading.Barrier(6)
+    answers: list[httpx.Response] = []
+
+    def upload(i: int) -> None:
+        barrier.wait()
+        answers.append(_upload(idle, f"n{i}.pt", data))
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [201]
+    created = next(r.json() for r in answers if r.status_code == 201)
+    assert all(r.json() == created for r in answers)
+    with idle.client() as c:
+        assert [u for u in c.get("/api/checkpoints").json()["uploaded"] if u["sha256"] == created["sha256"]] == [
+            created
+        ]
 
 
 def test_many_event_streams_share_one_reader_of_the_queue(tmp_path: Path, tiny_npz: Path):
