@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from workers import Index, IndexEntry, Surface, atomic_path, default_dir_file, is_dir_file, one_line, read_surface
+from workers.jobqueue import title_path
 
 from .mesh import summarize, to_mesh
 from .schemas import GalleryInfo, SurfaceSummary
@@ -66,8 +67,9 @@ class Entry:
 
 
 def meta_path(surface_path: Path) -> Path:
-    """Sidecar of a user surface: ``<id>.meta.json`` with its title and dataset name."""
-    return surface_path.with_name(surface_path.stem + ".meta.json")
+    """Sidecar of a user surface: ``<id>.meta.json`` with its title and dataset name (the queue removes
+    that of a job that ended without a surface file)."""
+    return title_path(surface_path)
 
 
 def write_meta(surface_path: Path, name: str, dataset: str | None) -> None:

@@ -127,10 +127,10 @@ async def import_surface(
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
     if entry.source != "user":
         raise HTTPException(403, f"surface {entry.id!r} belongs to the read-only gallery and cannot be deleted")
-    job = queue.for_surface(entry.id)
-    if job is not None and job.state in jobqueue.ACTIVE:
-        raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
-    catalog.delete(entry)
+    with queue.surface_lock(entry.id) as job:  # no job queued again meanwhile: its title would go too
+        if job is not None and job.state in jobqueue.ACTIVE:
+            raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
+        catalog.delete(entry)
     return Response(status_code=204)
 
 
