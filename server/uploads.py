@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
@@ -45,6 +46,23 @@ def upload_name(upload: UploadFile) -> str:
         return plain_title(Path(upload.filename or "").name)
     except ValueError as e:
         raise HTTPException(422, f"the file's name {e}") from None
+
+
+def check_unpacked_size(path: Path, limit_mb: int) -> None:
+    """400 for a zip archive (torch.save's format) whose entries unpack to more than ``limit_mb`` MiB:
+    torch.load unpacks every tensor in memory before any shape is checked, and a few KB of deflated zeros
+    stand for gigabytes. torch.save stores its entries uncompressed: its files are never refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip archive: torch's legacy format, or not a checkpoint (loading it says why)
+    if size > limit_mb * 2**20:
+        raise HTTPException(
+            400,
+            f"the checkpoint unpacks to {size / 2**20:.1f} MiB, more than the server's limit max_upload_mb={limit_mb}; "
+            "upload a file saved with torch.save(model.state_dict()) (uncompressed)",
+        )
 
 
 class CheckpointStore:

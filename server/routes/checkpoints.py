@@ -11,7 +11,7 @@ from ..deps import CheckpointsDep, SettingsDep, write_router
 from ..gallery_weights import gallery_checkpoints, gallery_runs
 from ..jobspec import allowed_models, check_model
 from ..schemas import Checkpoint, CheckpointList, Error
-from ..uploads import save_upload, upload_name
+from ..uploads import check_unpacked_size, save_upload, upload_name
 
 router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
 writes = write_router(router.prefix, router.tags)
@@ -39,7 +39,8 @@ AllowedModel = Annotated[str, Depends(allowed_model)]
         },
         400: {
             "model": Error,
-            "description": "not weights of that model (or an empty file, or a form that cannot be read)",
+            "description": "not weights of that model (or an empty file, a file that unpacks to more than "
+            "max_upload_mb, or a form that cannot be read)",
         },
         413: {"model": Error, "description": "larger than max_upload_mb"},
         422: {
@@ -62,6 +63,7 @@ async def upload_checkpoint(
     name = upload_name(file)[:200] or None
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
+        await run_in_threadpool(check_unpacked_size, tmp, settings.max_upload_mb)
         checkpoint, created = await run_in_threadpool(checkpoints.add, tmp, model, name)
         if not created:
             response.status_code = 200

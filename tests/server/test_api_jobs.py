@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -560,6 +561,35 @@ def test_uploads_of_one_file_at_once_record_one_checkpoint(idle: ThreadServer, t
         assert [u for u in c.get("/api/checkpoints").json()["uploaded"] if u["sha256"] == created["sha256"]] == [
             created
         ]
+
+
+def _deflated(source: Path, dest: Path) -> bytes:
+    """``source`` (a torch.save file) with its entries compressed: torch.load still reads it."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    return dest.read_bytes()
+
+
+def test_a_checkpoint_that_unpacks_past_the_upload_limit_is_refused_before_it_is_loaded(tmp_path: Path, tiny_npz: Path):
+    """torch.load unpacks every tensor before the shapes are checked: 8 MiB of zeros deflate to a few KB,
+    so a 100 MB upload could stand for terabytes. Compressed files within the limit still load."""
+    torch.save({"conv1.weight": torch.zeros(2**21)}, tmp_path / "zeros.pt")
+    bomb = _deflated(tmp_path / "zeros.pt", tmp_path / "bomb.pt")
+    assert len(bomb) < 2**20 // 10
+    _weights(tmp_path, 3)  # saved as w.pt
+    good = _deflated(tmp_path / "w.pt", tmp_path / "good.pt")
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz, max_upload_mb=1)) as server:
+        r = _upload(server, "bomb.pt", bomb)
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "detail": "the checkpoint unpacks to 8.0 MiB, more than the server's limit max_upload_mb=1; "
+                "upload a file saved with torch.save(model.state_dict()) (uncompressed)"
+            },
+        )
+        assert _upload(server, "good.pt", good).status_code == 201
+        assert not list(server.settings.uploads_dir.glob("*"))
 
 
 def test_many_event_streams_share_one_reader_of_the_queue(tmp_path: Path, tiny_npz: Path):
