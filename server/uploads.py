@@ -17,7 +17,7 @@ from fastapi import HTTPException, UploadFile
 
 from workers import load_model, sha256_file
 
-from .schemas import Checkpoint, plain_title
+from .schemas import TITLE_MAX, Checkpoint, plain_title
 
 CHUNK = 1 << 20
 
@@ -40,10 +40,10 @@ async def save_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> Path:
 
 
 def upload_name(upload: UploadFile) -> str:
-    """The uploaded file's name without its directories ("" without one): shown as a title, so 422 when it
-    holds control or text-direction characters (:func:`server.schemas.plain_title`)."""
+    """The uploaded file's name without its directories ("" without one), cut to a title's length: shown
+    as a title, so 422 when it holds control or text-direction characters (:func:`server.schemas.plain_title`)."""
     try:
-        return plain_title(Path(upload.filename or "").name)
+        return plain_title(Path(upload.filename or "").name)[:TITLE_MAX]
     except ValueError as e:
         raise HTTPException(422, f"the file's name {e}") from None
 

@@ -60,7 +60,7 @@ async def upload_checkpoint(
     """A checkpoint is its content: its id is the start of the file's sha256. The same file uploaded again,
     under any file name, answers 200 with the checkpoint recorded first, its name unchanged (a
     checkpoint's name is the file name it was first uploaded under)."""
-    name = upload_name(file)[:200] or None
+    name = upload_name(file) or None
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
         await run_in_threadpool(check_unpacked_size, tmp, settings.max_upload_mb)

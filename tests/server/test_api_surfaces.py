@@ -186,6 +186,17 @@ def test_import_of_our_and_reference_files_then_delete(site: ThreadServer, tmp_p
         assert c.delete(f"/api/surfaces/{ref['id']}").status_code == 204
 
 
+def test_an_imported_files_long_name_is_cut_to_a_titles_length(site: ThreadServer):
+    """A job's name is at most 200 characters, an uploaded checkpoint's name is cut there: an imported
+    surface's title was kept whole (thousands of characters in every listing)."""
+    with site.client(TOKEN) as c:
+        ours = c.get("/api/surfaces/tiny-plane/file").content
+        r = c.post("/api/surfaces/import", files={"file": ("b" * 3000 + ".h5", ours)})
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == "b" * 200
+        assert c.delete(f"/api/surfaces/{r.json()['id']}").status_code == 204
+
+
 def _external_link_file(path: Path, target: Path) -> None:
     with h5py.File(path, "w") as f:
         f["xcoordinates"] = np.linspace(-1, 1, 3)
