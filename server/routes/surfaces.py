@@ -104,13 +104,14 @@ def download(entry: EntryDep) -> FileResponse:
 async def import_surface(
     file: Annotated[UploadFile, File(description="the .h5 surface file")],
     catalog: CatalogDep,
+    queue: QueueDep,
     settings: SettingsDep,
     request: Request,
 ) -> SurfaceSummary:
     stem = Path(upload_name(file) or "surface").stem
     tmp = await save_upload(file, settings.uploads_dir, ".h5")
     try:
-        return await surface_import.import_surface(tmp, stem, catalog, settings, request.app.state.import_gate)
+        return await surface_import.import_surface(tmp, stem, catalog, queue, settings, request.app.state.import_gate)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -49,7 +49,8 @@ def _files(server: ThreadServer) -> list[str]:
 
 
 def _title(c: httpx.Client, surface_id: str) -> str | None:
-    return next(s["name"] for s in c.get("/api/surfaces").json()["surfaces"] if s["id"] == surface_id)
+    """The surface's title as listed ("not listed" when it is not)."""
+    return next((s["name"] for s in c.get("/api/surfaces").json()["surfaces"] if s["id"] == surface_id), "not listed")
 
 
 SMALL = {"samples": 10, "x": "-1:1:2", "y": None}
@@ -143,3 +144,38 @@ def test_a_surface_asked_again_while_it_is_deleted_keeps_the_new_title(server: T
         _work(server)
         assert c.get(f"/api/jobs/{job['id']}").json()["state"] == "done"
         assert _title(c, job["surface_id"]) == "new title"
+
+
+def test_a_surface_imported_again_while_it_is_deleted_is_kept_whole(server: ThreadServer, tmp_path: Path):
+    """The same file imported again once the deletion has removed the file: the rest of the deletion used
+    to remove the new import's file and title, after it was answered 201. Now it waits for the deletion."""
+    spec = SurfaceSpec(
+        model="tinycnn", dataset="tensors", data_root=str(tmp_path / "growing.npz"), samples=5, x="-1:1:2"
+    )
+    compute_surface(spec, tmp_path / "same.h5")
+    data = (tmp_path / "same.h5").read_bytes()
+    with server.client() as c:
+        first = c.post("/api/surfaces/import", files={"file": ("same.h5", data)}).json()
+        answers: list[httpx.Response] = []
+
+        def again() -> None:
+            with server.client() as other:
+                answers.append(other.post("/api/surfaces/import", files={"file": ("same.h5", data)}))
+
+        thread = threading.Thread(target=again)
+
+        def meanwhile() -> None:
+            thread.start()
+            thread.join(1)  # before the fix: answered here
+
+        app = server.server.config.app
+        real = app.state.catalog
+        try:
+            app.state.catalog = _PausedDelete(real, meanwhile)
+            assert c.delete(f"/api/surfaces/{first['id']}").status_code == 204
+        finally:
+            app.state.catalog = real
+        thread.join(30)
+        assert (answers[0].status_code, answers[0].json()) == (201, first)
+        assert _title(c, first["id"]) == "same"
+        assert c.get(f"/api/surfaces/{first['id']}/file").content == data
