@@ -7,6 +7,7 @@ Surface files are checked by :mod:`server.surface_import`. Checkpoints are loade
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -15,11 +16,12 @@ from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
 
-from workers import load_model, sha256_file
+from workers import load_model, one_line, sha256_file
 
 from .schemas import TITLE_MAX, Checkpoint, plain_title
 
 CHUNK = 1 << 20
+log = logging.getLogger("lossatlas.server")
 
 
 async def save_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> Path:
@@ -72,6 +74,7 @@ class CheckpointStore:
 
     def __init__(self, root: Path):
         self.root = root
+        self._reported: set[str] = set()  # unreadable records already logged
 
     def add(self, validated_tmp: Path, model: str, name: str | None = None) -> tuple[Checkpoint, bool]:
         """Validate that the file loads as weights of ``model`` (ValueError otherwise), then keep it:
@@ -89,22 +92,34 @@ class CheckpointStore:
         record = validated_tmp.with_suffix(".json")  # beside the upload: a unique name on the same disk
         try:
             record.write_text(json.dumps({"sha256": sha, "model": model, "name": name}))
-            os.link(record, self.root / f"{cid}.json")  # whole and only if there is none (FileExistsError)
-        except FileExistsError:
-            return self.get(cid)[1], False
+            try:
+                os.link(record, self.root / f"{cid}.json")  # whole and only if there is none
+            except FileExistsError:
+                found = self.get(cid)
+                if found is not None:  # recorded by an upload racing this one
+                    return found[1], False
+                os.replace(record, self.root / f"{cid}.json")  # an unreadable record: this upload repairs it
         finally:
             record.unlink(missing_ok=True)
         return checkpoint, True
 
     def get(self, cid: str) -> tuple[Path, Checkpoint] | None:
-        """The file and record of a checkpoint id (ids are validated hex by the request model)."""
+        """The file and record of a checkpoint id (ids are validated hex by the request model); None for
+        an unreadable record too (an older version wrote records in place: a full disk cut them short),
+        which uploading the file again repairs."""
         if not (len(cid) == 16 and all(c in "0123456789abcdef" for c in cid)):
             return None
         path, meta = self.root / f"{cid}.pt", self.root / f"{cid}.json"
         if not path.is_file() or not meta.is_file():
             return None
-        record = json.loads(meta.read_text())
-        return path, Checkpoint(id=cid, sha256=record["sha256"], model=record["model"], name=record.get("name"))
+        try:
+            record = json.loads(meta.read_text())
+            return path, Checkpoint(id=cid, sha256=record["sha256"], model=record["model"], name=record.get("name"))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            if meta.name not in self._reported:  # once, not at every listing
+                self._reported.add(meta.name)
+                log.warning("checkpoint record %s skipped (%s); upload the file again to repair it", meta, one_line(e))
+            return None
 
     def all(self) -> list[Checkpoint]:
         """Every uploaded checkpoint, oldest first."""

@@ -592,6 +592,29 @@ def test_a_checkpoint_that_unpacks_past_the_upload_limit_is_refused_before_it_is
         assert not list(server.settings.uploads_dir.glob("*"))
 
 
+def test_an_unreadable_checkpoint_record_hides_only_itself_and_uploading_again_repairs_it(
+    tmp_path: Path, tiny_npz: Path
+):
+    """An older version wrote a checkpoint's record in place (a full disk cut it short): the listing and
+    every job naming it were a 500."""
+    kept, broken = _weights(tmp_path, 21), _weights(tmp_path, 22)
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz)) as server, server.client() as c:
+        ok = _upload(server, "kept.pt", kept).json()
+        cut = _upload(server, "broken.pt", broken).json()
+        record = server.settings.checkpoints_dir / f"{cut['id']}.json"
+        record.write_text(record.read_text()[:10])
+        assert c.get("/api/checkpoints").json()["uploaded"] == [ok]
+        r = c.post("/api/jobs", json=job_request(checkpoint_id=cut["id"]))
+        assert (r.status_code, r.json()) == (
+            404,
+            {"detail": f"no checkpoint {cut['id']!r}; upload it with POST /api/checkpoints"},
+        )
+        r = _upload(server, "again.pt", broken)
+        assert (r.status_code, r.json()) == (201, {**cut, "name": "again.pt"})
+        assert c.get("/api/checkpoints").json()["uploaded"] == [ok, r.json()]
+        assert c.post("/api/jobs", json=job_request(checkpoint_id=cut["id"])).status_code == 202
+
+
 def test_many_event_streams_share_one_reader_of_the_queue(tmp_path: Path, tiny_npz: Path):
     """20 streams of one job: one feed polls the queue for all of them, and each gets every point. The
     worker starts once all 20 follow the queued job (a running job could finish before they attach)."""
