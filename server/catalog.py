@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from workers import Index, IndexEntry, Surface, atomic_path, default_dir_file, is_dir_file, one_line, read_surface
+from workers.jobqueue import title_path
 
 from .mesh import summarize, to_mesh
 from .schemas import GalleryInfo, SurfaceSummary
@@ -66,8 +67,9 @@ class Entry:
 
 
 def meta_path(surface_path: Path) -> Path:
-    """Sidecar of a user surface: ``<id>.meta.json`` with its title and dataset name."""
-    return surface_path.with_name(surface_path.stem + ".meta.json")
+    """Sidecar of a user surface: ``<id>.meta.json`` with its title and dataset name (the queue removes
+    that of a job that ended without a surface file)."""
+    return title_path(surface_path)
 
 
 def write_meta(surface_path: Path, name: str, dataset: str | None) -> None:
@@ -85,7 +87,7 @@ def _read_meta(surface_path: Path) -> dict:
 
 
 def _stamp(path: Path) -> tuple[int, int]:
-    st = path.stat()
+    st = path.stat()  # FileNotFoundError: deleted since it was found (see Catalog.mesh)
     return st.st_mtime_ns, st.st_size
 
 
@@ -164,19 +166,23 @@ class Catalog:
 
     def _read(self, entry: Entry) -> tuple[Surface, SurfaceSummary]:
         """The surface and its summary; ValueError for any file that cannot be read or summarized (a file
-        that got in before imports were validated fully may lack any field)."""
+        that got in before imports were validated fully may lack any field), FileNotFoundError for one
+        deleted since it was found."""
         try:
             surface = read_surface(entry.path)
             return surface, summarize(surface, entry.id, entry.source, entry.name, entry.dataset, entry.gallery)
-        except ValidationError as e:
-            raise ValueError(f"{entry.path.name} is malformed ({one_line(e)})") from None
-        except ValueError:
-            raise
         except Exception as e:
+            if not entry.path.is_file():
+                raise FileNotFoundError(f"surface {entry.id!r} was deleted") from None
+            if isinstance(e, ValidationError):
+                raise ValueError(f"{entry.path.name} is malformed ({one_line(e)})") from None
+            if isinstance(e, ValueError):
+                raise
             raise ValueError(f"{entry.path.name} is malformed ({type(e).__name__}: {e})") from None
 
     def summary(self, entry: Entry) -> SurfaceSummary:
-        """Summary of a surface (raises ValueError for an unreadable file)."""
+        """Summary of a surface (raises ValueError for an unreadable file, FileNotFoundError for one deleted
+        since it was found)."""
         stamp = _stamp(entry.path)
         cached = self._summaries.get(entry.path)
         if cached is not None and cached[0] == stamp and cached[1].id == entry.id:
@@ -197,6 +203,8 @@ class Catalog:
         for entry in sorted(self.entries().values(), key=lambda e: (e.source != "gallery", e.id)):
             try:
                 s = self.summary(entry)
+            except FileNotFoundError:  # deleted since the directory was scanned: gone, not unreadable
+                continue
             except (OSError, ValueError) as e:  # a broken, half-copied or malformed file must not hide the others
                 reason = unreadable_reason(entry, e)
                 if self._reported.get(entry.path) != reason:  # once per file and reason, not per request
@@ -214,7 +222,8 @@ class Catalog:
         return f'"{digest[:24]}"'
 
     def mesh(self, entry: Entry) -> MeshBody:
-        """The mesh JSON of a surface, plain and gzipped, with its ETag (raises ValueError when unreadable).
+        """The mesh JSON of a surface, plain and gzipped, with its ETag (raises ValueError when unreadable,
+        FileNotFoundError when deleted since it was found).
         A cache miss reads the file without holding the cache's lock: other meshes are served meanwhile."""
         etag = self.etag(entry)
         with self._lock:

@@ -39,7 +39,8 @@ def _title(value: str, info: ValidationInfo) -> str:
     return value if info.context == STORED else plain_title(value)
 
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_title)]
+TITLE_MAX = 200  # characters of a title: a job's name, an uploaded file's name
+Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=TITLE_MAX), AfterValidator(_title)]
 
 
 class Error(BaseModel):

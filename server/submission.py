@@ -39,11 +39,10 @@ def submit_job(
             spec.num_points,
             settings.max_queued_jobs,
             round(cost, 6),
+            on_queued=lambda: write_meta(path, job_title(request), request.dataset),
         )
     except QueueFull as e:
         raise HTTPException(
             429, f"{e}, the server's limit max_queued_jobs={e.limit}; wait for one to finish or cancel one"
         ) from None
-    if queued:
-        write_meta(path, job_title(request), request.dataset)
     return job, queued

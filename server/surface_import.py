@@ -22,9 +22,9 @@ from fastapi import HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from workers import Surface, one_line, read_surface, sha256_file
+from workers import JobQueue, Surface, one_line, read_surface, sha256_file
 
-from .catalog import Catalog, slugify
+from .catalog import Catalog, Entry, slugify
 from .mesh import summarize, to_mesh
 from .schemas import SurfaceSummary, plain_title
 from .settings import Settings
@@ -154,11 +154,15 @@ def _validated(tmp: Path, stem: str) -> tuple[Surface, str]:
 
 
 async def import_surface(
-    tmp: Path, stem: str, catalog: Catalog, settings: Settings, gate: ImportGate
+    tmp: Path, stem: str, catalog: Catalog, queue: JobQueue, settings: Settings, gate: ImportGate
 ) -> SurfaceSummary:
     """Check, validate and keep an uploaded file (the caller deletes ``tmp`` afterwards in every case)."""
     with gate:
         await guard(tmp, settings)
         surface, sid = await run_in_threadpool(_validated, tmp, stem)
-    entry = await run_in_threadpool(catalog.add, tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset"))
-    return await run_in_threadpool(catalog.summary, entry)
+
+    def keep() -> Entry:
+        with queue.surface_lock(sid):  # as a deletion does: the two come one wholly after the other
+            return catalog.add(tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset"))
+
+    return await run_in_threadpool(catalog.summary, await run_in_threadpool(keep))

@@ -7,18 +7,21 @@ Surface files are checked by :mod:`server.surface_import`. Checkpoints are loade
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
 
-from workers import load_model, sha256_file
+from workers import load_model, one_line, sha256_file
 
-from .schemas import Checkpoint, plain_title
+from .schemas import TITLE_MAX, Checkpoint, plain_title
 
 CHUNK = 1 << 20
+log = logging.getLogger("lossatlas.server")
 
 
 async def save_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> Path:
@@ -39,40 +42,84 @@ async def save_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> Path:
 
 
 def upload_name(upload: UploadFile) -> str:
-    """The uploaded file's name without its directories ("" without one): shown as a title, so 422 when it
-    holds control or text-direction characters (:func:`server.schemas.plain_title`)."""
+    """The uploaded file's name without its directories ("" without one), cut to a title's length: shown
+    as a title, so 422 when it holds control or text-direction characters (:func:`server.schemas.plain_title`)."""
     try:
-        return plain_title(Path(upload.filename or "").name)
+        return plain_title(Path(upload.filename or "").name)[:TITLE_MAX]
     except ValueError as e:
         raise HTTPException(422, f"the file's name {e}") from None
 
 
+def check_unpacked_size(path: Path, limit_mb: int) -> None:
+    """400 for a zip archive (torch.save's format) whose entries unpack to more than ``limit_mb`` MiB:
+    torch.load unpacks every tensor in memory before any shape is checked, and a few KB of deflated zeros
+    stand for gigabytes. torch.save stores its entries uncompressed: its files are never refused."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip archive: torch's legacy format, or not a checkpoint (loading it says why)
+    if size > limit_mb * 2**20:
+        raise HTTPException(
+            400,
+            f"the checkpoint unpacks to {size / 2**20:.1f} MiB, more than the server's limit max_upload_mb={limit_mb}; "
+            "upload a file saved with torch.save(model.state_dict()) (uncompressed)",
+        )
+
+
 class CheckpointStore:
     """Uploaded checkpoints: ``checkpoints/<id>.pt`` with ``<id>.json`` naming the model they fit.
-    The id is the start of the file's sha256, so uploading the same file twice gives the same id."""
+    The id is the start of the file's sha256: a checkpoint is its content, so the same file uploaded
+    again (under any name) is the same checkpoint, kept as it was first recorded."""
 
     def __init__(self, root: Path):
         self.root = root
+        self._reported: set[str] = set()  # unreadable records already logged
 
-    def add(self, validated_tmp: Path, model: str, name: str | None = None) -> Checkpoint:
-        """Validate that the file loads as weights of ``model`` (ValueError otherwise), then keep it."""
+    def add(self, validated_tmp: Path, model: str, name: str | None = None) -> tuple[Checkpoint, bool]:
+        """Validate that the file loads as weights of ``model`` (ValueError otherwise), then keep it:
+        ``(checkpoint, True)``; ``(checkpoint, False)`` when the same file was uploaded before (its record
+        unchanged: its first name stays; uploads racing each other record the first to finish)."""
         load_model(model, validated_tmp)
         sha = sha256_file(validated_tmp)
         cid = sha[:16]
+        found = self.get(cid)
+        if found is not None:
+            return found[1], False
+        checkpoint = Checkpoint(id=cid, sha256=sha, model=model, name=name)
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / f"{cid}.json").write_text(json.dumps({"sha256": sha, "model": model, "name": name}))
-        os.replace(validated_tmp, self.root / f"{cid}.pt")
-        return Checkpoint(id=cid, sha256=sha, model=model, name=name)
+        os.replace(validated_tmp, self.root / f"{cid}.pt")  # the same bytes as any file already there
+        record = validated_tmp.with_suffix(".json")  # beside the upload: a unique name on the same disk
+        try:
+            record.write_text(json.dumps({"sha256": sha, "model": model, "name": name}))
+            try:
+                os.link(record, self.root / f"{cid}.json")  # whole and only if there is none
+            except FileExistsError:
+                found = self.get(cid)
+                if found is not None:  # recorded by an upload racing this one
+                    return found[1], False
+                os.replace(record, self.root / f"{cid}.json")  # an unreadable record: this upload repairs it
+        finally:
+            record.unlink(missing_ok=True)
+        return checkpoint, True
 
     def get(self, cid: str) -> tuple[Path, Checkpoint] | None:
-        """The file and record of a checkpoint id (ids are validated hex by the request model)."""
+        """The file and record of a checkpoint id (ids are validated hex by the request model); None for
+        an unreadable record too (an older version wrote records in place: a full disk cut them short),
+        which uploading the file again repairs."""
         if not (len(cid) == 16 and all(c in "0123456789abcdef" for c in cid)):
             return None
         path, meta = self.root / f"{cid}.pt", self.root / f"{cid}.json"
         if not path.is_file() or not meta.is_file():
             return None
-        record = json.loads(meta.read_text())
-        return path, Checkpoint(id=cid, sha256=record["sha256"], model=record["model"], name=record.get("name"))
+        try:
+            record = json.loads(meta.read_text())
+            return path, Checkpoint(id=cid, sha256=record["sha256"], model=record["model"], name=record.get("name"))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            if meta.name not in self._reported:  # once, not at every listing
+                self._reported.add(meta.name)
+                log.warning("checkpoint record %s skipped (%s); upload the file again to repair it", meta, one_line(e))
+            return None
 
     def all(self) -> list[Checkpoint]:
         """Every uploaded checkpoint, oldest first."""

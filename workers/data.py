@@ -65,12 +65,14 @@ SAMPLE_SHAPES: dict[Dataset, tuple[int, int, int]] = {  # one sample as a model 
 
 
 class DataNotFound(ValueError):
-    """A torchvision dataset (``label``) that is not in its data root, and may not be downloaded: the
-    message names the root and the option that downloads it (for the command line and Python callers)."""
+    """A dataset (``label``) whose data is not where its root says: a torchvision dataset not downloaded,
+    an image folder without the split, a root that does not exist. The message names the root (and the
+    option that downloads a dataset) for the command line and Python callers; ``missing`` says what is
+    missing without the path, for those who cannot see the server's files (:func:`workers.jobloop.job_error`)."""
 
-    def __init__(self, message: str, label: str):
+    def __init__(self, message: str, label: str, missing: str = "not in the data root it is configured with"):
         super().__init__(message)
-        self.label = label
+        self.label, self.missing = label, missing
 
 
 def check_samples(samples: int | None, n: int, split: str = "") -> None:
@@ -118,15 +120,20 @@ def _decode_image(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def _read_imagefolder(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_imagefolder(root: Path, split: str, label: str) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``<root>/<split>/<class>/*`` (a directory, or a tar archive whose members may sit below one
-    top folder) into (N, H, W, 3) uint8 and labels; classes sorted by name, files sorted within a class."""
+    top folder) into (N, H, W, 3) uint8 and labels; classes sorted by name, files sorted within a class.
+    ``label``: the dataset's name in a :class:`DataNotFound` error."""
     files: list[tuple[str, str, bytes | Path]] = []  # (class, file name, bytes or path)
     classes: set[str] = set()  # of every split, so that a split lacking a class keeps the others' labels
     if root.is_dir():
         split_dir = root / split
         if not split_dir.is_dir():
-            raise ValueError(f"image folder {str(root)!r} has no {split!r} directory")
+            raise DataNotFound(
+                f"image folder {str(root)!r} has no {split!r} directory",
+                label,
+                f"no {split!r} directory in its data root",
+            )
         files = [(p.parent.name, p.name, p) for p in split_dir.glob("*/*") if p.is_file()]
         classes = {p.name for s in DATA_SPLITS if (root / s).is_dir() for p in (root / s).iterdir() if p.is_dir()}
     elif tarfile.is_tarfile(root):
@@ -138,9 +145,17 @@ def _read_imagefolder(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
                     if parts[-3] == split:
                         files.append((parts[-2], parts[-1], archive.extractfile(member).read()))
     else:
-        raise ValueError(f"{str(root)!r} is neither a directory nor a tar archive in ImageFolder layout")
+        raise DataNotFound(
+            f"{str(root)!r} is neither a directory nor a tar archive in ImageFolder layout",
+            label,
+            "its data root is neither a directory nor a tar archive in ImageFolder layout",
+        )
     if not files:
-        raise ValueError(f"no images under {split}/<class>/ in {str(root)!r}")
+        raise DataNotFound(
+            f"no images under {split}/<class>/ in {str(root)!r}",
+            label,
+            f"no images under {split}/<class>/ in its data root",
+        )
     classes = sorted(classes)
     index = {c: i for i, c in enumerate(classes)}
     files.sort(key=lambda t: (t[0], t[1]))
@@ -221,7 +236,11 @@ def load_raw(
     if root_path is None:
         raise ValueError(f"dataset {dataset!r} needs a data root (the file or directory holding it)")
     if dataset in ("tensors", "imagefolder", "cifar10-jpeg") and not root_path.exists():
-        raise ValueError(f"data root {str(root_path)!r} of dataset {dataset!r} does not exist")
+        raise DataNotFound(
+            f"data root {str(root_path)!r} of dataset {dataset!r} does not exist",
+            DATASET_LABELS[dataset],
+            "its data root does not exist",
+        )
     if dataset == "tensors":
         return _read_tensors(root_path, split)
     if dataset in ("imagefolder", "cifar10-jpeg"):
@@ -233,7 +252,7 @@ def load_raw(
         with np.load(cached) as z:
             return z["x"], z["y"]
     if dataset in ("imagefolder", "cifar10-jpeg"):
-        x, y = _read_imagefolder(root_path, split)
+        x, y = _read_imagefolder(root_path, split, DATASET_LABELS[dataset])
     else:
         x, y = _read_torchvision(dataset, root_path, split, download)
     cached.parent.mkdir(parents=True, exist_ok=True)

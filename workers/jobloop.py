@@ -200,10 +200,7 @@ def job_error(e: Exception) -> str:
     """A failed job's error as the server's users read it: they cannot download a dataset, nor see the
     server's paths, so a dataset missing from its data root is the operator's to fix."""
     if isinstance(e, DataNotFound):
-        return (
-            f"{e.label} is missing on the server (not in the data root it is configured with); "
-            "the server's operator must put its files there"
-        )
+        return f"{e.label} is missing on the server ({e.missing}); the server's operator must put its files there"
     return one_line(e)
 
 

@@ -17,6 +17,8 @@ Layout of the data directory::
 
     jobs.sqlite3          this queue
     surfaces/<id>.h5      surface files (``Job.out`` is relative to the data directory)
+    surfaces/<id>.meta.json  a surface's title, written by the submitter as its job is queued (see
+                          :meth:`JobQueue.submit`), removed with a job that ended without a surface file
     locks/<job id>        the fences of queued and running jobs (empty files)
 
 The queue knows nothing of HTTP; ``workers`` never imports ``server``.
@@ -28,7 +30,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -76,6 +78,11 @@ CREATE TABLE IF NOT EXISTS points (
 );
 CREATE INDEX IF NOT EXISTS points_job ON points (job_id, seq);
 """
+
+
+def title_path(surface: Path) -> Path:
+    """The title file of surface file ``surface``: ``<id>.meta.json`` beside it."""
+    return surface.with_name(surface.stem + ".meta.json")
 
 
 class LeaseLost(Exception):
@@ -192,11 +199,28 @@ class JobQueue:
 
     def _drop_fence(self, job_id: str) -> None:
         """Remove the lock file of a job that no worker may claim any more (done, failed, cancelled), so
-        that ``locks/`` does not keep one file per job ever run. Left in place while a (stalled) worker
-        holds it; removed under the lock, which :meth:`_job_lock` notices."""
-        with self._job_lock(job_id, wait=False) as held:
-            if held:
-                (self.root / "locks" / job_id).unlink(missing_ok=True)
+        that ``locks/`` does not keep one file per job ever run, and when it ended without a surface file,
+        its title file (:meth:`_drop_title`). Left in place while a (stalled) worker holds the lock (it may
+        be writing the surface file), or when the job was queued again meanwhile; removed under the lock,
+        which :meth:`_job_lock` notices, and in a transaction, so that a resubmission writing the title
+        again (:meth:`submit`) comes wholly before or after."""
+        with ExitStack() as fence, self._transaction() as db:
+            row = db.execute("SELECT state, out FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is not None and row["state"] in ACTIVE:
+                return
+            if not fence.enter_context(self._job_lock(job_id, wait=False)):
+                return
+            (self.root / "locks" / job_id).unlink(missing_ok=True)
+            if row is not None:
+                self._drop_title(row["out"])
+
+    def _drop_title(self, out: str) -> None:
+        """Remove the title file of an ended job's surface when the job wrote no surface file: only the
+        next job on that surface (asked again) needs it, and writes it again (run with the job's fence and
+        in a transaction)."""
+        path = (self.root / out).resolve()
+        if path.is_relative_to(self.root.resolve()) and not path.exists():
+            title_path(path).unlink(missing_ok=True)
 
     def surface_path(self, job: Job) -> Path:
         """The job's surface file, refused when it would lie outside the data directory."""
@@ -217,6 +241,7 @@ class JobQueue:
         total: int,
         max_active: int,
         cost: float | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> tuple[Job, bool]:
         """Queue a job, or return the job of an identical earlier request.
 
@@ -226,6 +251,9 @@ class JobQueue:
         partial file, or, when the file is gone, starts again from no points (the points recorded of the
         file are dropped with it).
         Raises :class:`QueueFull` when a new job would exceed ``max_active`` queued or running jobs.
+        ``on_queued`` runs when the job is queued, in the same transaction (the server writes the surface's
+        title file): a surface deleted meanwhile (:meth:`surface_lock`) or the job's previous run ending
+        (:meth:`_drop_fence`) cannot remove what it writes; when it raises, nothing is queued.
         """
         now = time.time()
         with self._transaction() as db:
@@ -255,6 +283,8 @@ class JobQueue:
                     "updated) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job_id, key, json.dumps(request), json.dumps(spec), surface_id, out, total, cost, now, now),
                 )
+            if on_queued is not None:
+                on_queued()
             return Job.from_row(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()), True
 
     def get(self, job_id: str) -> Job | None:
@@ -274,12 +304,24 @@ class JobQueue:
         """The job writing ``surface_id``: the queued or running one if any, else the newest; None when no
         job ever wrote it (an imported surface)."""
         with self._connect() as db:
-            row = db.execute(
-                "SELECT * FROM jobs WHERE surface_id = ? ORDER BY state IN ('queued', 'running') DESC, created DESC "
-                "LIMIT 1",
-                (surface_id,),
-            ).fetchone()
+            return self._for_surface(db, surface_id)
+
+    @staticmethod
+    def _for_surface(db: sqlite3.Connection, surface_id: str) -> Job | None:
+        row = db.execute(
+            "SELECT * FROM jobs WHERE surface_id = ? ORDER BY state IN ('queued', 'running') DESC, created DESC LIMIT 1",
+            (surface_id,),
+        ).fetchone()
         return Job.from_row(row) if row is not None else None
+
+    @contextmanager
+    def surface_lock(self, surface_id: str) -> Iterator[Job | None]:
+        """Hold the queue's write lock while the body runs, with the job of ``surface_id``
+        (:meth:`for_surface`): no job is submitted, queued again, claimed or ended meanwhile, so the body
+        may remove the surface's files when that job is not active, and a resubmission's title file, written
+        as its job is queued, cannot go with them."""
+        with self._transaction() as db:
+            yield self._for_surface(db, surface_id)
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued or running job (a running one stops at its next point); other states are
@@ -344,6 +386,7 @@ class JobQueue:
                     (f"gave up after {MAX_ATTEMPTS} workers stopped while running this job", now, row["id"]),
                 )
                 (self.root / "locks" / row["id"]).unlink(missing_ok=True)  # its fence is held here
+                self._drop_title(row["out"])
                 return None
             db.execute(
                 "UPDATE jobs SET state = 'running', worker = ?, lease_until = ?, attempts = attempts + 1, "

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from ..deps import CheckpointsDep, SettingsDep, write_router
 from ..gallery_weights import gallery_checkpoints, gallery_runs
 from ..jobspec import allowed_models, check_model
 from ..schemas import Checkpoint, CheckpointList, Error
-from ..uploads import save_upload, upload_name
+from ..uploads import check_unpacked_size, save_upload, upload_name
 
 router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
 writes = write_router(router.prefix, router.tags)
@@ -33,9 +33,14 @@ AllowedModel = Annotated[str, Depends(allowed_model)]
     response_model=Checkpoint,
     summary="Upload a checkpoint (state dict) for a zoo model",
     responses={
+        200: {
+            "model": Checkpoint,
+            "description": "the same file was uploaded before (under any name): that checkpoint, unchanged",
+        },
         400: {
             "model": Error,
-            "description": "not weights of that model (or an empty file, or a form that cannot be read)",
+            "description": "not weights of that model (or an empty file, a file that unpacks to more than "
+            "max_upload_mb, or a form that cannot be read)",
         },
         413: {"model": Error, "description": "larger than max_upload_mb"},
         422: {
@@ -50,11 +55,19 @@ async def upload_checkpoint(
     model: AllowedModel,
     settings: SettingsDep,
     checkpoints: CheckpointsDep,
+    response: Response,
 ) -> Checkpoint:
-    name = upload_name(file)[:200] or None
+    """A checkpoint is its content: its id is the start of the file's sha256. The same file uploaded again,
+    under any file name, answers 200 with the checkpoint recorded first, its name unchanged (a
+    checkpoint's name is the file name it was first uploaded under)."""
+    name = upload_name(file) or None
     tmp = await save_upload(file, settings.uploads_dir, ".pt")
     try:
-        return await run_in_threadpool(checkpoints.add, tmp, model, name)
+        await run_in_threadpool(check_unpacked_size, tmp, settings.max_upload_mb)
+        checkpoint, created = await run_in_threadpool(checkpoints.add, tmp, model, name)
+        if not created:
+            response.status_code = 200
+        return checkpoint
     except (ValueError, FileNotFoundError) as e:
         message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
         raise HTTPException(400, f"not usable as weights of {model}: {message}") from None

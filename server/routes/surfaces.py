@@ -59,6 +59,8 @@ def _etag_matches(request: Request, etag: str) -> bool:
 def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response:
     try:
         mesh = catalog.mesh(entry)
+    except FileNotFoundError:  # deleted since it was found
+        raise HTTPException(404, f"no surface {entry.id!r}") from None
     except (OSError, ValueError) as e:
         raise HTTPException(409, f"surface {entry.id!r} cannot be read: {unreadable_reason(entry, e)}") from None
     headers = {"ETag": mesh.etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
@@ -76,7 +78,11 @@ def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response
     responses={200: {"content": {"application/x-hdf5": {}}, "description": "the surface file"}},
 )
 def download(entry: EntryDep) -> FileResponse:
-    return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5")
+    try:
+        found = entry.path.stat()  # given to the response, which would answer a file gone by then with a 500
+    except FileNotFoundError:  # deleted since it was found
+        raise HTTPException(404, f"no surface {entry.id!r}") from None
+    return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5", stat_result=found)
 
 
 @writes.post(
@@ -98,13 +104,14 @@ def download(entry: EntryDep) -> FileResponse:
 async def import_surface(
     file: Annotated[UploadFile, File(description="the .h5 surface file")],
     catalog: CatalogDep,
+    queue: QueueDep,
     settings: SettingsDep,
     request: Request,
 ) -> SurfaceSummary:
     stem = Path(upload_name(file) or "surface").stem
     tmp = await save_upload(file, settings.uploads_dir, ".h5")
     try:
-        return await surface_import.import_surface(tmp, stem, catalog, settings, request.app.state.import_gate)
+        return await surface_import.import_surface(tmp, stem, catalog, queue, settings, request.app.state.import_gate)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -121,10 +128,10 @@ async def import_surface(
 def delete_surface(entry: EntryDep, catalog: CatalogDep, queue: QueueDep) -> Response:
     if entry.source != "user":
         raise HTTPException(403, f"surface {entry.id!r} belongs to the read-only gallery and cannot be deleted")
-    job = queue.for_surface(entry.id)
-    if job is not None and job.state in jobqueue.ACTIVE:
-        raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
-    catalog.delete(entry)
+    with queue.surface_lock(entry.id) as job:  # no job queued again meanwhile: its title would go too
+        if job is not None and job.state in jobqueue.ACTIVE:
+            raise HTTPException(409, f"job {job.id} is {job.state} on surface {entry.id!r}; cancel it first")
+        catalog.delete(entry)
     return Response(status_code=204)
 
 

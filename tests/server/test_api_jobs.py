@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -499,6 +501,118 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
             422,
             {"detail": f"checkpoint {cid} was uploaded for model 'tinycnn', not 'tinycnn_mnist'"},
         )
+
+
+def _weights(tmp_path: Path, seed: int) -> bytes:
+    """A tinycnn state dict of its own (the zoo's initialisation is seeded: the same for every test)."""
+    model = load_model("tinycnn", None)
+    with torch.no_grad():
+        model.conv1.weight.fill_(seed)
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    return path.read_bytes()
+
+
+def _upload(server: ThreadServer, name: str, data: bytes) -> httpx.Response:
+    with server.client(TOKEN) as c:
+        return c.post("/api/checkpoints", files={"file": (name, data)}, data={"model": "tinycnn"})
+
+
+def test_the_same_checkpoint_file_uploaded_again_is_the_same_checkpoint(idle: ThreadServer, tmp_path: Path):
+    """A checkpoint is its content (its id: the start of its sha256): uploading the file again under
+    another name answers 200 with the checkpoint as first recorded. The second name used to replace the
+    first."""
+    data = _weights(tmp_path, 11)
+    sha = hashlib.sha256(data).hexdigest()
+    first = {"id": sha[:16], "sha256": sha, "model": "tinycnn", "name": "epoch-10.pt"}
+    r = _upload(idle, "epoch-10.pt", data)
+    assert (r.status_code, r.json()) == (201, first)
+    record = idle.settings.checkpoints_dir / f"{sha[:16]}.json"
+    stored = record.read_bytes()
+    r = _upload(idle, "final.pt", data)
+    assert (r.status_code, r.json()) == (200, first)
+    assert record.read_bytes() == stored
+    assert (idle.settings.checkpoints_dir / f"{sha[:16]}.pt").read_bytes() == data
+    with idle.client() as c:
+        assert [u for u in c.get("/api/checkpoints").json()["uploaded"] if u["sha256"] == sha] == [first]
+    assert not list(idle.settings.uploads_dir.glob("*"))
+
+
+def test_uploads_of_one_file_at_once_record_one_checkpoint(idle: ThreadServer, tmp_path: Path):
+    """Uploads of one new file racing each other: one 201, the others 200 with its record (each upload's
+    name used to be written over the others')."""
+    data = _weights(tmp_path, 12)
+    barrier = threading.Barrier(6)
+    answers: list[httpx.Response] = []
+
+    def upload(i: int) -> None:
+        barrier.wait()
+        answers.append(_upload(idle, f"n{i}.pt", data))
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200] * 5 + [201]
+    created = next(r.json() for r in answers if r.status_code == 201)
+    assert all(r.json() == created for r in answers)
+    with idle.client() as c:
+        assert [u for u in c.get("/api/checkpoints").json()["uploaded"] if u["sha256"] == created["sha256"]] == [
+            created
+        ]
+
+
+def _deflated(source: Path, dest: Path) -> bytes:
+    """``source`` (a torch.save file) with its entries compressed: torch.load still reads it."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    return dest.read_bytes()
+
+
+def test_a_checkpoint_that_unpacks_past_the_upload_limit_is_refused_before_it_is_loaded(tmp_path: Path, tiny_npz: Path):
+    """torch.load unpacks every tensor before the shapes are checked: 8 MiB of zeros deflate to a few KB,
+    so a 100 MB upload could stand for terabytes. Compressed files within the limit still load."""
+    torch.save({"conv1.weight": torch.zeros(2**21)}, tmp_path / "zeros.pt")
+    bomb = _deflated(tmp_path / "zeros.pt", tmp_path / "bomb.pt")
+    assert len(bomb) < 2**20 // 10
+    _weights(tmp_path, 3)  # saved as w.pt
+    good = _deflated(tmp_path / "w.pt", tmp_path / "good.pt")
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz, max_upload_mb=1)) as server:
+        r = _upload(server, "bomb.pt", bomb)
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "detail": "the checkpoint unpacks to 8.0 MiB, more than the server's limit max_upload_mb=1; "
+                "upload a file saved with torch.save(model.state_dict()) (uncompressed)"
+            },
+        )
+        assert _upload(server, "good.pt", good).status_code == 201
+        assert not list(server.settings.uploads_dir.glob("*"))
+
+
+def test_an_unreadable_checkpoint_record_hides_only_itself_and_uploading_again_repairs_it(
+    tmp_path: Path, tiny_npz: Path
+):
+    """An older version wrote a checkpoint's record in place (a full disk cut it short): the listing and
+    every job naming it were a 500."""
+    kept, broken = _weights(tmp_path, 21), _weights(tmp_path, 22)
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz)) as server, server.client() as c:
+        ok = _upload(server, "kept.pt", kept).json()
+        cut = _upload(server, "broken.pt", broken).json()
+        record = server.settings.checkpoints_dir / f"{cut['id']}.json"
+        record.write_text(record.read_text()[:10])
+        assert c.get("/api/checkpoints").json()["uploaded"] == [ok]
+        r = c.post("/api/jobs", json=job_request(checkpoint_id=cut["id"]))
+        assert (r.status_code, r.json()) == (
+            404,
+            {"detail": f"no checkpoint {cut['id']!r}; upload it with POST /api/checkpoints"},
+        )
+        r = _upload(server, "again.pt", broken)
+        assert (r.status_code, r.json()) == (201, {**cut, "name": "again.pt"})
+        assert c.get("/api/checkpoints").json()["uploaded"] == [ok, r.json()]
+        assert c.post("/api/jobs", json=job_request(checkpoint_id=cut["id"])).status_code == 202
 
 
 def test_many_event_streams_share_one_reader_of_the_queue(tmp_path: Path, tiny_npz: Path):

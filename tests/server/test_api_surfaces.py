@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from serverkit import TOKEN, ThreadServer, make_settings
 
+from server.catalog import Catalog, Entry
 from server.schemas import Mesh, SurfaceSummary
 from workers import SurfaceSpec, compute_surface, read_surface
 
@@ -185,6 +186,17 @@ def test_import_of_our_and_reference_files_then_delete(site: ThreadServer, tmp_p
         assert c.delete(f"/api/surfaces/{ref['id']}").status_code == 204
 
 
+def test_an_imported_files_long_name_is_cut_to_a_titles_length(site: ThreadServer):
+    """A job's name is at most 200 characters, an uploaded checkpoint's name is cut there: an imported
+    surface's title was kept whole (thousands of characters in every listing)."""
+    with site.client(TOKEN) as c:
+        ours = c.get("/api/surfaces/tiny-plane/file").content
+        r = c.post("/api/surfaces/import", files={"file": ("b" * 3000 + ".h5", ours)})
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == "b" * 200
+        assert c.delete(f"/api/surfaces/{r.json()['id']}").status_code == 204
+
+
 def _external_link_file(path: Path, target: Path) -> None:
     with h5py.File(path, "w") as f:
         f["xcoordinates"] = np.linspace(-1, 1, 3)
@@ -352,3 +364,58 @@ def test_a_directory_named_like_a_surface_is_not_one(site: ThreadServer):
     finally:
         for folder in folders:
             folder.rmdir()
+
+
+class _DeletesFile(Catalog):
+    """The real catalog, with a user surface's file deleted at one step of a request (``when``): a DELETE
+    of another client landing exactly there."""
+
+    def __init__(self, catalog: Catalog, when: str):
+        super().__init__(catalog.gallery_dir, catalog.user_dir)
+        self.when = when
+
+    def _delete(self, step: str, entry: Entry) -> None:
+        if step == self.when and entry.source == "user":
+            entry.path.unlink(missing_ok=True)
+
+    def entries(self) -> dict[str, Entry]:
+        found = super().entries()
+        for entry in found.values():
+            self._delete("found", entry)
+        return found
+
+    def etag(self, entry: Entry) -> str:
+        tag = super().etag(entry)
+        self._delete("stamped", entry)  # the mesh is read next
+        return tag
+
+
+@pytest.mark.parametrize(
+    "when, url",
+    [
+        ("found", "/api/surfaces/fleeting"),
+        ("found", "/api/surfaces/fleeting/file"),
+        ("found", "/api/surfaces"),
+        ("stamped", "/api/surfaces/fleeting"),
+    ],
+)
+def test_a_surface_deleted_while_its_request_runs_is_a_404_as_a_missing_one(site: ThreadServer, when: str, url: str):
+    """It was a 409 'cannot be read' (its mesh), a 500 (its file), listed as unreadable (the catalog)."""
+    app = site.server.config.app
+    real = app.state.catalog
+    path = site.settings.surfaces_dir / "fleeting.h5"
+    site.settings.surfaces_dir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((site.settings.gallery_dir / "ours.h5").read_bytes())
+    try:
+        app.state.catalog = _DeletesFile(real, when)
+        with site.client() as c:
+            r = c.get(url)
+        assert not path.exists()
+        if url == "/api/surfaces":
+            assert r.status_code == 200 and "fleeting" not in {s["id"] for s in r.json()["surfaces"]}
+            assert r.json()["unreadable"] == {}
+        else:
+            assert (r.status_code, r.json()) == (404, {"detail": "no surface 'fleeting'"})
+    finally:
+        app.state.catalog = real
+        path.unlink(missing_ok=True)

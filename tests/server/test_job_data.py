@@ -26,6 +26,8 @@ def sized(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[
     root = tmp_path_factory.mktemp("sized")
     empty = root / "empty"
     empty.mkdir()
+    (root / "bare" / "train").mkdir(parents=True)  # an image folder's split without a class folder
+    (root / "later").mkdir()  # an image folder removed once a job is queued
     rng = np.random.default_rng(0)
     for name, shape in (("rgb32", (32, 32, 3)), ("gray28", (28, 28, 1))):  # the standard datasets' shapes
         x = rng.integers(0, 256, (20, *shape), dtype=np.uint8)
@@ -38,6 +40,10 @@ def sized(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[
         "jpegs": DatasetSource(kind="cifar10-jpeg", root=empty),
         "digits": DatasetSource(kind="mnist", root=empty),
         "clothes": DatasetSource(kind="fashion-mnist", root=empty),
+        "folder": DatasetSource(kind="imagefolder", root=empty),
+        "bare": DatasetSource(kind="imagefolder", root=root / "bare"),
+        "zipped": DatasetSource(kind="imagefolder", root=root / "rgb32.npz"),  # a zip, not a tar archive
+        "later": DatasetSource(kind="imagefolder", root=root / "later"),
     }
     settings = make_settings(root / "data", tiny_npz, max_samples=100_000, max_queued_jobs=50, datasets=datasets)
     with ThreadServer(settings) as server:
@@ -134,21 +140,35 @@ def test_a_model_that_cannot_take_a_known_datasets_samples_is_refused_at_submiss
         assert c.get("/api/jobs").json() == before
 
 
-@pytest.mark.parametrize("dataset, label", [("cifar", "CIFAR-10"), ("digits", "MNIST")])
-def test_a_torchvision_dataset_missing_from_its_root_fails_the_job_in_words_of_the_api(
-    sized: ThreadServer, dataset: str, label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "dataset, label, missing",
+    [
+        ("cifar", "CIFAR-10", "not in the data root it is configured with"),
+        ("digits", "MNIST", "not in the data root it is configured with"),
+        ("jpegs", "CIFAR-10 (JPEG q75 copy)", "no 'train' directory in its data root"),
+        ("folder", "image folder", "no 'train' directory in its data root"),
+        ("bare", "image folder", "no images under train/<class>/ in its data root"),
+        ("zipped", "image folder", "its data root is neither a directory nor a tar archive in ImageFolder layout"),
+        ("later", "image folder", "its data root does not exist"),
+    ],
+)
+def test_a_dataset_missing_from_its_root_fails_the_job_in_words_of_the_api(
+    sized: ThreadServer, dataset: str, label: str, missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """The root exists but holds no data: the error names neither the server's path nor a download option
-    (the API has none), but who must act."""
+    """The root holds no data, or not in the layout of its kind: the error names neither the server's path
+    nor a download option (the API has none), but what is missing and who must act."""
     monkeypatch.setenv("LOSSATLAS_CACHE", str(tmp_path))  # no decoded copy of the dataset to fall back on
     model = "tinycnn_mnist" if dataset == "digits" else "tinycnn"
     with sized.client() as c:
         r = c.post("/api/jobs", json=job_request(model=model, dataset=dataset, samples=10, x="-1:1:2", y=None))
         assert r.status_code == 202, r.text
+        root = sized.settings.datasets[dataset].root
+        if dataset == "later":
+            root.rmdir()
         Worker(JobQueue(sized.settings.data_dir), "w-missing").run(once=True)
         job = c.get(f"/api/jobs/{r.json()['id']}").json()
     assert (job["state"], job["error"]) == (
         "failed",
-        f"{label} is missing on the server (not in the data root it is configured with); "
-        "the server's operator must put its files there",
+        f"{label} is missing on the server ({missing}); the server's operator must put its files there",
     )
+    assert str(root.parent) not in job["error"]
