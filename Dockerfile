@@ -12,10 +12,14 @@ FROM python:3.11-slim
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml constraints.txt README.md LICENSE ./
 COPY workers ./workers
 COPY server ./server
-RUN pip install --no-cache-dir --extra-index-url "${TORCH_INDEX}" -e '.[ray]'
+# The versions pinned in constraints.txt (those `make` installs and tests), less torch's CUDA libraries:
+# those of the build TORCH_INDEX gives come with it.
+RUN grep -vE '^(nvidia-|cuda-|triton==)' constraints.txt > /tmp/constraints.txt \
+    && pip install --no-cache-dir -c /tmp/constraints.txt --extra-index-url "${TORCH_INDEX}" -e '.[ray]' \
+    && rm /tmp/constraints.txt
 COPY frontend ./frontend
 COPY --from=viewer /viewer/node_modules ./frontend/node_modules
 COPY precomputed ./precomputed
