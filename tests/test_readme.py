@@ -155,3 +155,25 @@ def test_bench_readme_commands_name_their_scripts_options():
         source = (REPO / "bench" / script).read_text()
         for option in re.findall(r"(?<!\S)(--[a-z][a-z-]*)", rest):
             assert f'"{option}"' in source, f"bench/README.md: {script} has no option {option}"
+
+
+def test_readme_signatures_are_the_code_s():
+    """compute_surface's signature as the README writes it: each parameter exists, with that default; and the
+    calls it shows of show() and compute_trajectory() bind."""
+    import inspect
+
+    from server.notebook import show
+    from workers import compute_surface, compute_trajectory
+
+    text = re.sub(r"\s+", " ", README.read_text())
+    written = re.search(r"`compute_surface\((spec, out=None, .*?)\)`", text).group(1)
+    params = inspect.signature(compute_surface).parameters
+    for part in written.split(", "):
+        name, _, default = part.partition("=")
+        if name == "*":
+            continue
+        assert name in params, f"compute_surface has no parameter {name}"
+        if default:
+            assert repr(params[name].default) == default.replace('"', "'"), f"{name}'s default"
+    inspect.signature(show).bind("a.h5", "b.h5", log=True)
+    inspect.signature(compute_trajectory).bind({}, "out.h5", states=[])
