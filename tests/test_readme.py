@@ -177,3 +177,11 @@ def test_readme_signatures_are_the_code_s():
             assert repr(params[name].default) == default.replace('"', "'"), f"{name}'s default"
     inspect.signature(show).bind("a.h5", "b.h5", log=True)
     inspect.signature(compute_trajectory).bind({}, "out.h5", states=[])
+
+
+def test_readme_extras_are_declared():
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = set(re.findall(r"lossatlas(?:-[\w.*-]+\.whl)?\[(\w+)\]", README.read_text()))
+    assert named >= {"plot", "ray", "reference"} and named <= set(extras), named - set(extras)
