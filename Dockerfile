@@ -1,6 +1,7 @@
 # The lossatlas image: engine, server, viewer (with three.js) and Ray; one image for every service of
-# docker-compose.yml. TORCH_INDEX picks torch's build: CPU (default) or a CUDA one for GPU workers, e.g.
-#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 -t lossatlas:gpu .
+# docker-compose.yml. TORCH_INDEX picks torch's build: CPU (default) or, for GPU workers, the CUDA 13.0 one
+# (that of the torch pinned in constraints.txt; a driver of CUDA 13 needed):
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu130 -t lossatlas:gpu .
 
 # three.js for the viewer and Swagger UI for /docs, exactly as pinned in frontend/package-lock.json
 FROM node:22-slim AS viewer
