@@ -403,10 +403,10 @@ def test_a_second_run_into_the_same_directory_is_refused(learnable_npz, tmp_path
             main([*argv, "--epochs", "1000"])
         assert e.value.code == 2
         assert capsys.readouterr().err == (
-            f"lossatlas train: error: {run} is being written by process {first.pid} (cli.py train); wait for it to "
+            f"lossatlas train: error: {run} is being written by process {first.pid} (lossatlas train); wait for it to "
             "end or choose another output directory\n"
         )
-        assert (tmp_path / ".run.lock").read_text() == f"{first.pid} (cli.py train)\n"  # still the first's
+        assert (tmp_path / ".run.lock").read_text() == f"{first.pid} (lossatlas train)\n"  # still the first's
     finally:
         first.kill()
         first.communicate(timeout=60)
