@@ -222,6 +222,27 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--vmin", "5", "--vmax", "1", "--out", "f.png"],
             "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax",
         ),
+        # the bowl's computed values run from 1 (x = y = 0) to 6.5 (x = -1, y = 1.5)
+        (
+            ["--zmax", "0.5", "--out", "f.png"],
+            "--zmax 0.5 is below every value: train_loss runs from 1 to 6.5; raise it or leave it out",
+        ),
+        (
+            ["--kind", "surface", "--zmax", "0.5", "--out", "f.png"],
+            "--zmax 0.5 is below every value: train_loss runs from 1 to 6.5; raise it or leave it out",
+        ),
+        (
+            ["--vmax", "0.5", "--out", "f.png"],
+            "--vmax 0.5 is below every value: the values run from 1 to 6.5; raise it or leave it out",
+        ),
+        (
+            ["--vmin", "7", "--out", "f.png"],
+            "--vmin 7 is above every value: the values run from 1 to 6.5; lower it or leave it out",
+        ),
+        (
+            ["--labels", "one,two", "--out", "f.png"],
+            "--labels must name each surface once: 2 labels for 1 surface",
+        ),
         (["--levels", "1", "--out", "f.png"], "--levels must be at least 2, got 1"),
         (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
         (
@@ -241,6 +262,35 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
     assert e.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
     assert not list(tmp_path.glob("f.*"))
+
+
+@pytest.mark.parametrize("kind, guess", [("contourf", " (did you mean viridis?)"), ("surface", "")])
+def test_cli_plot_refuses_an_unknown_colour_map_listing_matplotlibs(tmp_path, capsys, monkeypatch, kind, guess):
+    import matplotlib
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(
+            [
+                "plot",
+                str(bowl(tmp_path / "b.h5")),
+                "--kind",
+                kind,
+                "--cmap",
+                "virdis" if guess else "nope",
+                "--out",
+                "f.png",
+            ]
+        )
+    assert e.value.code == 2
+    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
+    assert "viridis" in names and "magma" in names
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"lossatlas plot: error: --cmap {'virdis' if guess else 'nope'!r} is not a colour map{guess}; choose one "
+        f"of {', '.join(names)}, or one of them reversed with _r (viridis_r)"
+    )
+    assert not list(tmp_path.glob("f.*"))
+    assert main(["plot", "b.h5", "--kind", kind, "--cmap", "magma_r", "--out", "f.png"]) == 0
 
 
 def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(tmp_path, capsys, monkeypatch):
