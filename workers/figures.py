@@ -385,11 +385,36 @@ def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **o
     s, ax = surfaces[0], fig.axes[0]
     t = s.trajectory
     ax.plot(t.x, t.y, color="red", marker="o", markersize=4, linewidth=1.5, label="path")
-    for label, x, y in zip(t.labels, t.x, t.y):
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="red")
     ax.set_xlabel(path_label(s, 0))
     ax.set_ylabel(path_label(s, 1))
+    _label_points(fig, ax, t.labels, t.x, t.y)
     return fig
+
+
+# where a point's label goes, tried in turn: above right, below right, above left, below left of it (points)
+_LABEL_PLACES = (
+    ((4, 4), "left", "bottom"),
+    ((4, -4), "left", "top"),
+    ((-4, 4), "right", "bottom"),
+    ((-4, -4), "right", "top"),
+)
+
+
+def _label_points(fig: Figure, ax, labels: Sequence[str], xs: np.ndarray, ys: np.ndarray) -> None:
+    """Each point's label beside it, in order; one that would overlap a label already drawn (checkpoints that
+    nearly coincide) goes to another side of its point, or is left out when every side is taken."""
+    fig.draw_without_rendering()  # the final layout, so the labels' extents are those of the saved figure
+    drawn = []
+    for label, x, y in zip(labels, xs, ys):
+        for offset, ha, va in _LABEL_PLACES:
+            text = ax.annotate(
+                label, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, fontsize=7, color="red"
+            )
+            box = text.get_window_extent()
+            if not any(box.overlaps(other) for other in drawn):
+                drawn.append(box)
+                break
+            text.remove()
 
 
 def plot(surfaces, kind: Kind = "auto", **options) -> Figure:

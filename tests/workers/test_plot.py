@@ -409,6 +409,36 @@ def test_trajectory_draws_the_files_path_with_labels_and_explained_variance(tmp_
     assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
 
 
+def test_trajectory_labels_of_checkpoints_that_nearly_coincide_do_not_overlap(tmp_path):
+    xs, ys = np.linspace(-1, 1, 7), np.linspace(-1, 1, 5)
+    X, Y = np.meshgrid(xs, ys)
+    path = Trajectory(  # epoch 2 and final a hair apart; epochs 3 to 8 all on one point
+        [f"epoch {i}" for i in range(9)] + ["final"],
+        np.array([*range(9), -1]),
+        np.array([0.8, 0.5, 0.0, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, 0.001]),
+        np.array([-0.7, -0.3, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.001]),
+        {},
+        {},
+    )
+    out = tmp_path / "t.h5"
+    write_surface(
+        out, Surface(xs, ys, {"train_loss": 1 + X**2 + Y**2}, np.ones_like(X, dtype=bool), {}, trajectory=path)
+    )
+    fig = trajectory(out, levels=5)
+    save(fig, tmp_path / "t.png")  # drawn as saved: the extents below are the file's
+    texts = fig.axes[0].texts
+    # every label of a lone point, and of the two near ones; four of the six on one point, one per side
+    assert [t.get_text() for t in texts] == [
+        "epoch 0",
+        "epoch 1",
+        "epoch 2",
+        *(f"epoch {i}" for i in range(3, 7)),
+        "final",
+    ]
+    boxes = [t.get_window_extent() for t in texts]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+
+
 def test_trajectory_needs_one_file_with_a_path(tmp_path):
     with pytest.raises(ValueError, match="needs one surface file with a trajectory"):
         trajectory(bowl(tmp_path / "b.h5"))
