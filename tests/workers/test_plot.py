@@ -244,6 +244,19 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             "--labels must name each surface once: 2 labels for 1 surface",
         ),
         (["--levels", "1", "--out", "f.png"], "--levels must be at least 2, got 1"),
+        (
+            ["--kind", "surface", "--levels", "5", "--out", "f.png"],
+            "--levels does not apply to a surface plot; it is an option of --kind contour, contourf, ratio, trajectory",
+        ),
+        (
+            ["--no-accuracy", "--out", "f.png"],  # auto: contourf
+            "--no-accuracy does not apply to a contourf plot; it is an option of --kind curve",
+        ),
+        (
+            ["--kind", "ratio", "--metric", "train_loss", "--out", "f.png"],
+            "--metric does not apply to a ratio plot; it is an option of --kind contour, contourf, surface, curve, "
+            "trajectory",
+        ),
         (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
         (
             ["--size", "0,0", "--out", "f.png"],
