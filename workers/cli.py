@@ -628,7 +628,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     d = TrainConfig(model="")
     p = sub.add_parser(
         "train",
-        help="train a zoo model (the paper's recipe by default; resumable, seeded)",
+        help="train a model, the zoo's or your own (the paper's recipe by default; resumable, seeded)",
         description="Train with SGD + momentum (or Adam), step-decayed lr, weight decay, crop+flip augmentation. "
         "Run the same command again to resume from the last finished epoch.",
     )
@@ -767,15 +767,15 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--tier",
         choices=(*TIERS, "all"),
-        help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
-        "precomputed/build_gpu.py) or all; with --only, the ids' own tier unless given",
+        help="the entries to build: cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs "
+        "sized by precomputed/build_gpu.py) or all",
     )
     b.add_argument(
         "--only",
         action="append",
         metavar="ID",
-        help="build only this entry id, whatever its tier (repeatable; default: every entry of --tier); "
-        "given with --tier, an id of another tier is refused",
+        help="build only this entry (repeatable; the ids are in lossatlas gallery list), in its own tier; "
+        "with --tier, an id of another tier is refused",
     )
     b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
