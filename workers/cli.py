@@ -92,7 +92,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         "--split",
         default="train",
         choices=_choices(SurfaceSpec, "split"),
-        help="whose samples: both maps train and test",
+        help="the samples whose loss is mapped: train, test, or both (a map of each)",
     )
     p.add_argument(
         "--samples", type=int, help="evaluate a seeded random subset of this many samples per split (default: all)"
@@ -102,7 +102,9 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--std", type=_floats, help="per-channel normalization std")
     p.add_argument("--batch-size", type=int, default=128, help="samples per forward pass")
     p.add_argument("--loss", default="ce", choices=_choices(SurfaceSpec, "loss"), help="cross-entropy or mse")
-    p.add_argument("--x", help="x axis as min:max:num, e.g. -1:1:51 (pca: default, the path with a margin)")
+    p.add_argument(
+        "--x", help="x axis as min:max:num, e.g. -1:1:51 (with pca, default: the path's extent and --margin)"
+    )
     p.add_argument("--y", help="y axis as min:max:num; omit for a 1-D surface")
     p.add_argument("--dir-file", help="use the directions in this HDF5 file (ours or the reference code's)")
     p.add_argument(
@@ -139,11 +141,17 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
         help="pca: also write the path's coordinates as the reference code's projection "
         "file (proj_xcoord, proj_ycoord), for its plot_2D.plot_trajectory",
     )
-    p.add_argument("--norm", choices=_choices(DirectionsSpec, "norm"), help="filter (default; pca: none)")
+    p.add_argument(
+        "--norm",
+        choices=_choices(DirectionsSpec, "norm"),
+        help="how a direction is scaled to the model's weights: filter (default; each filter to the norm of the "
+        "model's), layer, weight (times the weights) or none (the default of pca)",
+    )
     p.add_argument(
         "--ignore",
         choices=_choices(DirectionsSpec, "ignore"),
-        help="biasbn (default): zero direction for 1-D weights",
+        help="biasbn (default): biases and BatchNorm parameters (1-D) do not move; none: they move as the "
+        "reference code moves them (by x times themselves)",
     )
     p.add_argument(
         "--dir-type",
@@ -620,8 +628,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     d = TrainConfig(model="")
     p = sub.add_parser(
         "train",
-        help="train a zoo model (the paper's recipe by default; resumable, seeded)",
-        description="Train with SGD + momentum, step-decayed lr, weight decay, crop+flip augmentation. "
+        help="train a model, the zoo's or your own (the paper's recipe by default; resumable, seeded)",
+        description="Train with SGD + momentum (or Adam), step-decayed lr, weight decay, crop+flip augmentation. "
         "Run the same command again to resume from the last finished epoch.",
     )
     p.add_argument(
@@ -637,7 +645,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="""keyword arguments of the model function, kept in the run's recipe: '{"hidden": 256}' or hidden=256""",
     )
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
-    p.add_argument("--data-root", help="directory or archive holding the data")
+    p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
     add_download_argument(p)
     p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training samples")
     p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
@@ -648,7 +656,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "--milestones",
         type=_floats,
         default=d.milestones,
-        help="fractions of the epochs where lr drops by --gamma (default 0.5,0.75)",
+        help="fractions of the epochs where lr drops by --gamma, each rounded to an epoch (to distinct epochs "
+        "where the run has enough) (default 0.5,0.75)",
     )
     p.add_argument("--gamma", type=float, default=d.gamma, help="factor of the learning rate at each milestone")
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
@@ -758,15 +767,15 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--tier",
         choices=(*TIERS, "all"),
-        help="cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs sized by "
-        "precomputed/build_gpu.py) or all; with --only, the ids' own tier unless given",
+        help="the entries to build: cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs "
+        "sized by precomputed/build_gpu.py) or all",
     )
     b.add_argument(
         "--only",
         action="append",
         metavar="ID",
-        help="build only this entry id, whatever its tier (repeatable; default: every entry of --tier); "
-        "given with --tier, an id of another tier is refused",
+        help="build only this entry (repeatable; the ids are in lossatlas gallery list), in its own tier; "
+        "with --tier, an id of another tier is refused",
     )
     b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")

@@ -37,14 +37,20 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("files", nargs="+", help="surface files (.h5)")
     p.add_argument("--kind", default="auto", choices=KINDS, help="auto: curve for 1-D, contourf for 2-D")
-    p.add_argument("--metric", help="train_loss (default), test_loss, train_acc, ...")
+    p.add_argument(
+        "--metric", help="the metric drawn: train_loss (default), test_loss, train_acc, ... (ratio: its own)"
+    )
     p.add_argument("--out", required=True, help="figure file; the format follows the suffix: .png, .pdf or .svg")
     p.add_argument("--log", action="store_true", help="log scale of the metric")
-    p.add_argument("--levels", type=_levels, default=20, help="number of contour levels or a comma-separated list")
-    p.add_argument("--vmin", type=float, help="lowest contour level")
-    p.add_argument("--vmax", type=float, help="highest contour level")
+    p.add_argument(
+        "--levels", type=_levels, help="contour maps: number of levels (default 20) or a comma-separated list of them"
+    )
+    p.add_argument("--vmin", type=float, help="contour maps: lowest level (default: the smallest value)")
+    p.add_argument("--vmax", type=float, help="contour maps: highest level (default: the largest value)")
     p.add_argument("--zmax", type=float, help="leave out values above this (a diverged rim)")
-    p.add_argument("--cmap", default="viridis", help="matplotlib colour map (viridis, magma, coolwarm, ...)")
+    p.add_argument(
+        "--cmap", help="contour maps and surface: matplotlib colour map (default viridis; magma, coolwarm, ...)"
+    )
     p.add_argument("--size", type=_size, help="figure size in inches, WIDTH,HEIGHT")
     p.add_argument("--dpi", type=float, default=150, help="dots per inch of a PNG (resolution)")
     p.add_argument("--labels", help="comma-separated names of the files in legends (default: the model names)")
@@ -54,6 +60,16 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 _PLOT_OPTIONS = {"metric", "levels", "vmin", "vmax", "zmax", "cmap", "size", "dpi", "labels", "title"}
+_CONTOURS = ("contour", "contourf", "ratio", "trajectory")
+# option -> the kinds of plot it applies to (the others apply to all)
+_KIND_OPTIONS = {
+    "metric": ("contour", "contourf", "surface", "curve", "trajectory"),
+    "levels": _CONTOURS,
+    "vmin": _CONTOURS,
+    "vmax": _CONTOURS,
+    "cmap": (*_CONTOURS, "surface"),
+    "no_accuracy": ("curve",),
+}
 
 
 def run_plot(args: argparse.Namespace) -> int:
@@ -74,6 +90,13 @@ def run_plot(args: argparse.Namespace) -> int:
                 "plot them apart"
             )
         kind = "curve" if flat else "contourf"
+    for name, kinds in _KIND_OPTIONS.items():  # an option the plot would not use is refused, not ignored
+        if kind not in kinds and getattr(args, name) not in (None, False):
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} does not apply to a {kind} plot; it is an option of --kind {', '.join(kinds)}")
+    given = {
+        name: getattr(args, name) for name in ("levels", "vmin", "vmax", "cmap") if getattr(args, name) is not None
+    }
     options: dict = dict(
         metric=args.metric,
         log=args.log,
@@ -84,16 +107,10 @@ def run_plot(args: argparse.Namespace) -> int:
     )
     if args.size:
         options["figsize"] = args.size
-    if kind == "trajectory":
-        options.update(levels=args.levels, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap)
-    elif kind == "ratio":
+    if kind == "ratio":
         del options["metric"]
-        options.update(levels=args.levels, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap)
-    elif kind in ("contour", "contourf"):
-        options.update(levels=args.levels, vmin=args.vmin, vmax=args.vmax, cmap=args.cmap)
-    elif kind == "surface":
-        options.update(cmap=args.cmap)
-    else:
+    options.update(given)  # those of the kind, as checked above
+    if kind == "curve":
         options.update(accuracy=not args.no_accuracy)
     try:
         out = save(plot(surfaces, kind, **options), args.out)

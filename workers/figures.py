@@ -10,6 +10,7 @@ matplotlib: ``pip install 'lossatlas[plot]'``.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 
 from .h5io import Surface, read_surface
-from .progress import percent
+from .progress import counted, percent
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -77,6 +78,19 @@ def values(surface: Surface, metric: str, zmax: float | None = None) -> np.ma.Ma
     return np.ma.masked_array(z, mask=bad)
 
 
+def _shown(surfaces: list[Surface], metric: str, zmax: float | None) -> list[np.ma.MaskedArray]:
+    """``values`` of each surface; a ``zmax`` that leaves nothing to draw is refused with the data's range."""
+    zs = [values(s, metric, zmax) for s in surfaces]
+    if zmax is not None and not any(z.count() for z in zs):
+        every = np.concatenate([values(s, metric).compressed() for s in surfaces])
+        if every.size:
+            raise ValueError(
+                f"zmax {zmax:g} is below every value: {metric} runs from {every.min():g} to {every.max():g}; "
+                "raise it or leave it out"
+            )
+    return zs
+
+
 def contour_levels(
     zs: Sequence[np.ma.MaskedArray],
     levels: Levels = 20,
@@ -100,6 +114,11 @@ def contour_levels(
         raise ValueError("no computed point to draw" + (" (a log scale needs positive values)" if log else ""))
     lo = float(shown.min()) if vmin is None else vmin
     hi = float(shown.max()) if vmax is None else vmax
+    span = f"the values run from {shown.min():g} to {shown.max():g}"
+    if vmin is None and vmax is not None and vmax <= lo:
+        raise ValueError(f"vmax {vmax:g} is below every value: {span}; raise it or leave it out")
+    if vmax is None and vmin is not None and vmin >= hi:
+        raise ValueError(f"vmin {vmin:g} is above every value: {span}; lower it or leave it out")
     if log and lo <= 0:
         raise ValueError(f"a log scale needs positive limits, got vmin={lo}")
     if not hi > lo and (vmin is not None or vmax is not None):
@@ -124,8 +143,26 @@ def _labels(surfaces: list[Surface], labels: Sequence[str] | None) -> list[str]:
     if labels is None:
         return [_label(s, i) for i, s in enumerate(surfaces)]
     if len(labels) != len(surfaces):
-        raise ValueError(f"{len(labels)} label(s) for {len(surfaces)} surface(s)")
+        raise ValueError(
+            f"labels must name each surface once: {counted(len(labels), 'label')} for "
+            f"{counted(len(surfaces), 'surface')}"
+        )
     return list(labels)
+
+
+def _colour_map(cmap: str) -> str:
+    """``cmap`` when matplotlib has it; else a refusal listing the colour maps (their ``_r`` reverses left out)."""
+    import matplotlib
+
+    if cmap in matplotlib.colormaps:
+        return cmap
+    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
+    close = difflib.get_close_matches(cmap, list(matplotlib.colormaps), n=1, cutoff=0.75)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    raise ValueError(
+        f"cmap {cmap!r} is not a colour map{guess}; choose one of {', '.join(names)}, or one of them reversed "
+        "with _r (viridis_r)"
+    )
 
 
 def _two_d(surfaces: list[Surface], kind: str, fix: str = "draw them as curves") -> None:
@@ -170,7 +207,8 @@ def contour(
     surfaces = load(surfaces)
     _two_d(surfaces, "contour")
     metric = metric or default_metric(surfaces[0])
-    zs = [values(s, metric, zmax) for s in surfaces]
+    cmap = _colour_map(cmap)
+    zs = _shown(surfaces, metric, zmax)
     lv = contour_levels(zs, levels, log, vmin, vmax)
     norm = _norm(lv, log)
     names = _labels(surfaces, labels)
@@ -242,12 +280,13 @@ def surface3d(
     surfaces = load(surfaces)
     _two_d(surfaces, "surface")
     metric = metric or default_metric(surfaces[0])
+    cmap = _colour_map(cmap)
+    zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     ax = fig.add_subplot(projection="3d")
     alpha = alpha if alpha is not None else (1.0 if len(surfaces) == 1 else 0.6)
-    for i, s in enumerate(surfaces):
-        z = values(s, metric, zmax)
+    for i, (s, z) in enumerate(zip(surfaces, zs)):
         if log:
             z = np.ma.log10(np.ma.masked_less_equal(z, 0))
         X, Y = np.meshgrid(s.xcoordinates, s.ycoordinates)
@@ -293,13 +332,13 @@ def curves(
             f"curves are of 1-D surfaces; surface(s) {two} are 2-D: draw them as contour, contourf or surface"
         )
     metric = metric or default_metric(surfaces[0])
+    zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     ax = fig.add_subplot()
     acc_name = accuracy_of(metric)
     twin = ax.twinx() if accuracy and any(acc_name in s.metrics for s in surfaces) and acc_name != metric else None
-    for i, s in enumerate(surfaces):
-        z = values(s, metric, zmax)
+    for i, (s, z) in enumerate(zip(surfaces, zs)):
         ax.plot(s.xcoordinates, z.filled(np.nan), color=f"C{i}", label=f"{names[i]} {metric}")
         if twin is not None and acc_name in s.metrics:
             acc = values(s, acc_name)
@@ -346,11 +385,36 @@ def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **o
     s, ax = surfaces[0], fig.axes[0]
     t = s.trajectory
     ax.plot(t.x, t.y, color="red", marker="o", markersize=4, linewidth=1.5, label="path")
-    for label, x, y in zip(t.labels, t.x, t.y):
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color="red")
     ax.set_xlabel(path_label(s, 0))
     ax.set_ylabel(path_label(s, 1))
+    _label_points(fig, ax, t.labels, t.x, t.y)
     return fig
+
+
+# where a point's label goes, tried in turn: above right, below right, above left, below left of it (points)
+_LABEL_PLACES = (
+    ((4, 4), "left", "bottom"),
+    ((4, -4), "left", "top"),
+    ((-4, 4), "right", "bottom"),
+    ((-4, -4), "right", "top"),
+)
+
+
+def _label_points(fig: Figure, ax, labels: Sequence[str], xs: np.ndarray, ys: np.ndarray) -> None:
+    """Each point's label beside it, in order; one that would overlap a label already drawn (checkpoints that
+    nearly coincide) goes to another side of its point, or is left out when every side is taken."""
+    fig.draw_without_rendering()  # the final layout, so the labels' extents are those of the saved figure
+    drawn = []
+    for label, x, y in zip(labels, xs, ys):
+        for offset, ha, va in _LABEL_PLACES:
+            text = ax.annotate(
+                label, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, fontsize=7, color="red"
+            )
+            box = text.get_window_extent()
+            if not any(box.overlaps(other) for other in drawn):
+                drawn.append(box)
+                break
+            text.remove()
 
 
 def plot(surfaces, kind: Kind = "auto", **options) -> Figure:

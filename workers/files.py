@@ -78,6 +78,16 @@ def _lock_path(out: Path) -> Path:
     return out.with_name(f".{out.name}.lock")
 
 
+def _program() -> str:
+    """The running program as its user knows it, for a lock file's holder: ``lossatlas`` for the entry point
+    and for ``python -m server.cli`` / ``python -m workers.cli`` (whose ``sys.argv[0]`` is the module's file,
+    ``cli.py``); another program's file name; ``python`` for an interactive session."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name in ("server.cli", "workers.cli"):
+        return "lossatlas"
+    return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+
+
 @contextmanager
 def writing(out: str | Path | None) -> Iterator[None]:
     """Hold ``out``'s lock file while the body runs (a run that writes ``out``: a surface file and its
@@ -111,7 +121,7 @@ def writing(out: str | Path | None) -> Iterator[None]:
             kind = "directory" if out.is_dir() else "file"
             raise OutputBusy(f"{out} is being written by {by}; wait for it to end or choose another output {kind}")
         os.ftruncate(fd, 0)
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]]) if sys.argv and sys.argv[0] else "python"
+        command = " ".join([_program(), *sys.argv[1:2]])
         os.write(fd, f"{os.getpid()} ({command})\n".encode())
         held.add(key)
         try:

@@ -12,6 +12,7 @@ Adam, small vs large batch, weight decay on and off) are settings of :class:`Tra
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -72,11 +73,27 @@ class TrainConfig:
             raise ValueError(f"gamma (the learning rate's factor at each milestone) must be positive, got {self.gamma}")
         if any(not 0 < m < 1 for m in self.milestones):
             raise ValueError(f"milestones are fractions of the epochs strictly between 0 and 1, got {self.milestones}")
+        if len(set(self.milestones)) < len(self.milestones):
+            raise ValueError(f"milestones must differ (each is one drop of the learning rate), got {self.milestones}")
+
+    def milestone_epochs(self) -> list[int]:
+        """The (0-based) epoch at which each milestone drops the learning rate, in order: its fraction of the
+        epochs rounded, after the first epoch at the earliest (a short run, ``epochs=1`` where round(0.5) is 0,
+        starts at ``lr`` as given). Milestones that round to one epoch (0.5 and 0.75 of 3 epochs: both 2) go
+        to distinct epochs up to the last when there are enough of them (1 and 2), rather than dropping the
+        learning rate twice at once; runs where they round apart keep these epochs."""
+        at = [max(1, round(m * self.epochs)) for m in sorted(self.milestones)]
+        if len(set(at)) == len(at) or len(at) > self.epochs - 1:
+            return at
+        for i in range(1, len(at)):  # each after the one before it ...
+            at[i] = max(at[i], at[i - 1] + 1)
+        for i in reversed(range(len(at))):  # ... and all of them within the run
+            at[i] = min(at[i], self.epochs - len(at) + i)
+        return at
 
     def lr_at(self, epoch: int) -> float:
-        """Learning rate of a (0-based) epoch. A milestone falls after the first epoch at the earliest: a short
-        run (``epochs=1``, where round(0.5) is 0) starts at ``lr`` as given."""
-        drops = sum(epoch >= max(1, round(m * self.epochs)) for m in self.milestones)
+        """Learning rate of a (0-based) epoch: ``lr`` times ``gamma`` for each milestone passed."""
+        drops = sum(epoch >= at for at in self.milestone_epochs())
         return self.lr * self.gamma**drops
 
 
@@ -145,6 +162,18 @@ class OtherTrainSettings(ValueError):
         )
 
 
+def _check_schedule(path: Path, history: list[dict], config: TrainConfig) -> None:
+    """Refuse to resume a run whose finished epochs had other learning rates than ``config`` gives them now
+    (milestones placed by an older rule): its remaining epochs would follow another schedule."""
+    for h in history:
+        now = config.lr_at(h["epoch"] - 1)
+        if not math.isclose(h["lr"], now, rel_tol=1e-9):
+            raise ValueError(
+                f"{path} was trained at lr {h['lr']:g} in epoch {h['epoch']}, where this lossatlas's schedule "
+                f"gives {now:g} (milestone epochs placed by an older version); use another output directory"
+            )
+
+
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -200,6 +229,7 @@ def _train(
         result.history = [EpochStats(**h) for h in state["history"]]
         start_epoch = state["epoch"]
         if start_epoch < config.epochs:
+            _check_schedule(state_path, state["history"], config)
             log(f"resuming {config.model} at epoch {start_epoch + 1}/{config.epochs}")
         else:
             log(f"nothing to train: {out_dir} holds {config.model} trained for {counted(config.epochs, 'epoch')}")

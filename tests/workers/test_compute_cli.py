@@ -657,9 +657,8 @@ def test_a_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_holds_no
         with pytest.raises(SystemExit) as e:  # --overwrite and another recipe: the worst case
             main(compute_args(big_npz, out, "--seed", "1", "--overwrite"))
         assert e.value.code == 2
-        program = "lossatlas" if LOSSATLAS.exists() else "cli.py"  # python -m workers.cli: its file
         assert capsys.readouterr().err == (
-            f"lossatlas compute: error: {out} is being written by process {proc.pid} ({program} compute); "
+            f"lossatlas compute: error: {out} is being written by process {proc.pid} (lossatlas compute); "
             "wait for it to end or choose another output file\n"
         )
         proc.send_signal(signal.SIGKILL)

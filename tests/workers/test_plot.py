@@ -222,7 +222,41 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--vmin", "5", "--vmax", "1", "--out", "f.png"],
             "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax",
         ),
+        # the bowl's computed values run from 1 (x = y = 0) to 6.5 (x = -1, y = 1.5)
+        (
+            ["--zmax", "0.5", "--out", "f.png"],
+            "--zmax 0.5 is below every value: train_loss runs from 1 to 6.5; raise it or leave it out",
+        ),
+        (
+            ["--kind", "surface", "--zmax", "0.5", "--out", "f.png"],
+            "--zmax 0.5 is below every value: train_loss runs from 1 to 6.5; raise it or leave it out",
+        ),
+        (
+            ["--vmax", "0.5", "--out", "f.png"],
+            "--vmax 0.5 is below every value: the values run from 1 to 6.5; raise it or leave it out",
+        ),
+        (
+            ["--vmin", "7", "--out", "f.png"],
+            "--vmin 7 is above every value: the values run from 1 to 6.5; lower it or leave it out",
+        ),
+        (
+            ["--labels", "one,two", "--out", "f.png"],
+            "--labels must name each surface once: 2 labels for 1 surface",
+        ),
         (["--levels", "1", "--out", "f.png"], "--levels must be at least 2, got 1"),
+        (
+            ["--kind", "surface", "--levels", "5", "--out", "f.png"],
+            "--levels does not apply to a surface plot; it is an option of --kind contour, contourf, ratio, trajectory",
+        ),
+        (
+            ["--no-accuracy", "--out", "f.png"],  # auto: contourf
+            "--no-accuracy does not apply to a contourf plot; it is an option of --kind curve",
+        ),
+        (
+            ["--kind", "ratio", "--metric", "train_loss", "--out", "f.png"],
+            "--metric does not apply to a ratio plot; it is an option of --kind contour, contourf, surface, curve, "
+            "trajectory",
+        ),
         (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
         (
             ["--size", "0,0", "--out", "f.png"],
@@ -241,6 +275,35 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
     assert e.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
     assert not list(tmp_path.glob("f.*"))
+
+
+@pytest.mark.parametrize("kind, guess", [("contourf", " (did you mean viridis?)"), ("surface", "")])
+def test_cli_plot_refuses_an_unknown_colour_map_listing_matplotlibs(tmp_path, capsys, monkeypatch, kind, guess):
+    import matplotlib
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(
+            [
+                "plot",
+                str(bowl(tmp_path / "b.h5")),
+                "--kind",
+                kind,
+                "--cmap",
+                "virdis" if guess else "nope",
+                "--out",
+                "f.png",
+            ]
+        )
+    assert e.value.code == 2
+    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
+    assert "viridis" in names and "magma" in names
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"lossatlas plot: error: --cmap {'virdis' if guess else 'nope'!r} is not a colour map{guess}; choose one "
+        f"of {', '.join(names)}, or one of them reversed with _r (viridis_r)"
+    )
+    assert not list(tmp_path.glob("f.*"))
+    assert main(["plot", "b.h5", "--kind", kind, "--cmap", "magma_r", "--out", "f.png"]) == 0
 
 
 def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(tmp_path, capsys, monkeypatch):
@@ -357,6 +420,36 @@ def test_trajectory_draws_the_files_path_with_labels_and_explained_variance(tmp_
     api = save(trajectory(path, dpi=60), tmp_path / "api.png")
     assert main(["plot", str(path), "--kind", "trajectory", "--dpi", "60", "--out", str(tmp_path / "cli.png")]) == 0
     assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
+
+
+def test_trajectory_labels_of_checkpoints_that_nearly_coincide_do_not_overlap(tmp_path):
+    xs, ys = np.linspace(-1, 1, 7), np.linspace(-1, 1, 5)
+    X, Y = np.meshgrid(xs, ys)
+    path = Trajectory(  # epoch 2 and final a hair apart; epochs 3 to 8 all on one point
+        [f"epoch {i}" for i in range(9)] + ["final"],
+        np.array([*range(9), -1]),
+        np.array([0.8, 0.5, 0.0, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, 0.001]),
+        np.array([-0.7, -0.3, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.001]),
+        {},
+        {},
+    )
+    out = tmp_path / "t.h5"
+    write_surface(
+        out, Surface(xs, ys, {"train_loss": 1 + X**2 + Y**2}, np.ones_like(X, dtype=bool), {}, trajectory=path)
+    )
+    fig = trajectory(out, levels=5)
+    save(fig, tmp_path / "t.png")  # drawn as saved: the extents below are the file's
+    texts = fig.axes[0].texts
+    # every label of a lone point, and of the two near ones; four of the six on one point, one per side
+    assert [t.get_text() for t in texts] == [
+        "epoch 0",
+        "epoch 1",
+        "epoch 2",
+        *(f"epoch {i}" for i in range(3, 7)),
+        "final",
+    ]
+    boxes = [t.get_window_extent() for t in texts]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
 
 
 def test_trajectory_needs_one_file_with_a_path(tmp_path):

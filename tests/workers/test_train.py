@@ -21,7 +21,16 @@ def test_training_lowers_the_loss(learnable_npz, tmp_path):
 
 @pytest.mark.parametrize(
     "epochs, milestones, lrs",
-    [(1, (0.5, 0.75), [0.1]), (2, (0.5, 0.75), [0.1, 0.01]), (4, (0.1, 0.75), [0.1, 0.01, 0.01, 0.001])],
+    [
+        (1, (0.5, 0.75), [0.1]),
+        (2, (0.5, 0.75), [0.1, 0.01]),  # no room for two drops: the second falls after the run
+        (4, (0.1, 0.75), [0.1, 0.01, 0.01, 0.001]),
+        (3, (0.5, 0.75), [0.1, 0.01, 0.001]),  # both round to epoch 2 (1.5 and 2.25): one drop each, 1 and 2
+        (3, (0.75, 0.5), [0.1, 0.01, 0.001]),  # in any order
+        (5, (0.3, 0.4, 0.5), [0.1, 0.1, 0.01, 0.001, 0.0001]),  # 2, 2, 2 -> 2, 3, 4
+        (6, (0.5, 0.75), [0.1, 0.1, 0.1, 0.01, 0.001, 0.001]),  # rounded apart (3, 4): as they round
+        (10, (0.5, 0.75), [0.1] * 5 + [0.01] * 3 + [0.001] * 2),  # the gallery's 10-epoch runs: 5 and 8
+    ],
 )
 def test_the_learning_rate_drops_after_the_first_epoch_at_the_earliest(epochs, milestones, lrs):
     cfg = TrainConfig(model="tinycnn", epochs=epochs, milestones=milestones)
@@ -59,6 +68,28 @@ def test_resume_with_other_settings_is_refused(learnable_npz, tmp_path):
         train(config(learnable_npz, epochs=1, lr=0.01), tmp_path / "run", log=lambda m: None)
 
 
+def test_resume_of_a_run_trained_on_another_schedule_is_refused(learnable_npz, tmp_path):
+    cfg = config(learnable_npz, epochs=3, train_samples=64)
+
+    def stop_in_epoch_3(epoch, step, steps, loss, acc):
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(cfg, tmp_path / "run", progress=stop_in_epoch_3, log=lambda m: None)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert [h["lr"] for h in state["history"]] == pytest.approx([0.1, 0.01])
+    state["history"][1]["lr"] = 0.1  # as an older lossatlas trained it: both milestones at epoch 3
+    torch.save(state, tmp_path / "run" / "last.pt")
+    with pytest.raises(ValueError) as e:
+        train(cfg, tmp_path / "run", log=lambda m: None)
+    assert str(e.value) == (
+        f"{tmp_path / 'run' / 'last.pt'} was trained at lr 0.1 in epoch 2, where this lossatlas's schedule gives "
+        "0.01 (milestone epochs placed by an older version); use another output directory"
+    )
+    assert not (tmp_path / "run" / "final.pt").exists()
+
+
 def test_augmentation_is_a_padded_crop_possibly_flipped():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 3, 32, 32)
@@ -80,6 +111,7 @@ def test_augmentation_is_a_padded_crop_possibly_flipped():
         dict(epochs=0),
         dict(lr=-1.0),
         dict(milestones=(1.5,)),
+        dict(milestones=(0.5, 0.5)),
         dict(batch_size=0),
         dict(optimizer="rmsprop"),
         dict(save_every_steps=-1),
@@ -403,10 +435,10 @@ def test_a_second_run_into_the_same_directory_is_refused(learnable_npz, tmp_path
             main([*argv, "--epochs", "1000"])
         assert e.value.code == 2
         assert capsys.readouterr().err == (
-            f"lossatlas train: error: {run} is being written by process {first.pid} (cli.py train); wait for it to "
+            f"lossatlas train: error: {run} is being written by process {first.pid} (lossatlas train); wait for it to "
             "end or choose another output directory\n"
         )
-        assert (tmp_path / ".run.lock").read_text() == f"{first.pid} (cli.py train)\n"  # still the first's
+        assert (tmp_path / ".run.lock").read_text() == f"{first.pid} (lossatlas train)\n"  # still the first's
     finally:
         first.kill()
         first.communicate(timeout=60)
