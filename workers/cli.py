@@ -8,6 +8,7 @@ import difflib
 import inspect
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
@@ -468,7 +469,10 @@ class _Display:
                 f"lossatlas: nothing computed: {out} already holds all {counted(surface.done.size, 'point')} "
                 "of this computation (--overwrite recomputes them)"
             )
-        return f"lossatlas: {int(surface.done.sum())}/{counted(surface.done.size, 'point')} in {out}"
+        line = f"lossatlas: {int(surface.done.sum())}/{counted(surface.done.size, 'point')} in {out}"
+        loss = next(iter(surface.metrics.values()))
+        nan = int((surface.done & np.isnan(loss)).sum())
+        return line + (f"; {nan} of them NaN" if nan else "")
 
 
 def run_trajectory(args: argparse.Namespace) -> int:
@@ -899,12 +903,29 @@ def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                 parser.error(f"unrecognized option {name}: {hint}")
 
 
+OWN_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "server")
+
+
+def _showing_own_warnings_in_one_line(python_show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` for the command: lossatlas's own warnings as one line like its others
+    (``lossatlas: warning: ...``), another library's as Python shows them."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if any(Path(filename).resolve().is_relative_to(d) for d in OWN_SOURCES):
+            print(f"lossatlas: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            python_show(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
     argv = _join_axis_values(sys.argv[1:] if argv is None else list(argv))
     check_options(parser, argv)
     args = parser.parse_args(argv)
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
+    shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
     try:
         return args.func(args)
     except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
@@ -912,6 +933,8 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     except KeyboardInterrupt:  # on a terminal, over the ^C it echoed; in a log, a line like the others
         lead = "\r" if sys.stderr.isatty() else ""
         parser.exit(130, f"{lead}{command}: interrupted; run the same command again to resume\n")
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -126,3 +126,33 @@ def target_direction(model: nn.Module, target: nn.Module, dir_type: DirType = "w
         else:
             out.append(torch.zeros(w1.shape, dtype=torch.float32))
     return out
+
+
+def negative_variance_points(
+    model: nn.Module, directions: Sequence[Direction], dir_type: DirType, xs: Sequence[float], ys=None
+) -> torch.Tensor:
+    """The grid points (a bool tensor of the surface's grid shape: ``(len(xs),)`` or ``(len(ys), len(xs))``)
+    where a BatchNorm running variance the directions move falls below ``-eps``.
+
+    ``states`` directions move running variances linearly, so past the ends of an interpolation (or of a
+    training path's PCA plane) they can turn negative: the layer then takes the square root of a negative
+    number and the point's loss is NaN. Only ``states`` directions move them.
+    """
+    grid = (len(xs),) if ys is None else (len(ys), len(xs))
+    out = torch.zeros(grid, dtype=torch.bool)
+    if dir_type != "states":
+        return out
+    index = {name: i for i, (name, _) in enumerate(named_weights(model, dir_type))}
+    x = torch.as_tensor(xs, dtype=torch.float64)[:, None]
+    y = None if ys is None else torch.as_tensor(ys, dtype=torch.float64)[:, None, None]
+    for prefix, module in model.named_modules():
+        i = index.get(f"{prefix}.running_var" if prefix else "running_var")
+        if i is None or not isinstance(module, nn.modules.batchnorm._NormBase):
+            continue
+        v0 = module.running_var.detach().cpu().double().flatten()
+        dx = directions[0][i].detach().cpu().double().flatten()
+        v = v0 + x * dx  # (nx, channels)
+        if y is not None:
+            v = v + y * directions[1][i].detach().cpu().double().flatten()  # (ny, nx, channels)
+        out |= (v < -module.eps).any(-1)
+    return out

@@ -19,6 +19,7 @@ import copy
 import functools
 import platform
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from .batches import as_tensors
 from .checkpoints import load_model, load_state_dict
 from .checks import check_data_fits, check_out_path, resolve_device
 from .data import DATASET_LABELS, load_split
-from .directions import Direction, named_weights, random_directions, target_direction
+from .directions import Direction, named_weights, negative_variance_points, random_directions, target_direction
 from .evaluate import weights_dtype
 from .executors import ChunkValues, Coords, Executor, LocalExecutor, PointFn, evaluation_mode, make_executor
 from .fastmode import fast_precision
@@ -496,6 +497,7 @@ def compute_surface(
         directions, dir_path, dirs_pending = load_directions(spec, model, out, previous, overwrite)
         digest = directions_digest(directions)
         names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
+        nan_points = _negative_variances(spec, model, directions)
 
         with evaluation_mode():
             point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast, objective)
@@ -517,6 +519,9 @@ def compute_surface(
                 recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
             surface.attrs["device"] = str(device)
             surface.attrs["executor"] = executor.description
+            surface.attrs.pop(NEGATIVE_VARIANCE_POINTS, None)
+            if nan_points:
+                surface.attrs[NEGATIVE_VARIANCE_POINTS] = nan_points
             surface.attrs["directions_sha256"] = digest
             if dir_path is not None:
                 surface.dir_file = dir_path.name
@@ -562,6 +567,28 @@ def _finish_curvature(
         add_tally(surface.attrs, tally, RESIDUAL in surface.attrs)
         if out is not None and out.exists():
             write(out, surface)
+
+
+NEGATIVE_VARIANCE_POINTS = "negative_variance_points"  # attribute: how many grid points are NaN for that
+
+
+def _negative_variances(spec: SurfaceSpec, model: nn.Module, directions: list[Direction]) -> int:
+    """How many grid points move a BatchNorm running variance below zero (their values are NaN), said
+    before computing them: ``states`` directions extrapolate the running statistics past their ends."""
+    xs = spec.x.axis().coordinates()
+    ys = spec.y.axis().coordinates() if spec.y is not None else None
+    mask = negative_variance_points(model, directions, spec.directions.dir_type, xs, ys)
+    count = int(mask.sum())
+    if count:
+        valid = xs[~mask.numpy()] if ys is None else []
+        where = f" (every x outside [{min(valid):g}, {max(valid):g}])" if len(valid) else ""
+        warnings.warn(
+            f"{count} of {mask.numel()} grid points move a BatchNorm running variance below zero{where}: the "
+            "loss there is NaN; directions of dir_type 'weights' (--dir-type weights) keep the model's running "
+            "statistics",
+            stacklevel=3,
+        )
+    return count
 
 
 def _new_surface(

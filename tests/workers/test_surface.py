@@ -4,6 +4,7 @@ resuming, and refusing files made with other settings."""
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -85,6 +86,35 @@ def test_target_direction_reaches_the_target_model(tmp_path, model, data, dir_ty
         np.testing.assert_allclose(s.metrics["train_loss"][ix], loss, rtol=1e-5)
         assert s.metrics["train_acc"][ix] == pytest.approx(acc)
     assert len(s.recipe["target_sha256"]) == 64
+
+
+def test_points_past_an_interpolations_ends_whose_running_variances_turn_negative_are_named_before(
+    tmp_path, model, data
+):
+    """``states`` directions extrapolate BatchNorm running variances linearly: past the ends some turn
+    negative and the loss is NaN there. The engine says so before computing, and exactly those points are NaN."""
+    target = copy.deepcopy(model)
+    with torch.no_grad():
+        for bn in (target.bn1, target.bn2):  # some variances grow (x 3.1), others shrink (x 0.3)
+            bn.running_var[::2] *= 3.1
+            bn.running_var[1::2] *= 0.3
+    torch.save(target.state_dict(), tmp_path / "target.pt")
+    xs = np.linspace(-1, 2, 13)
+    # independently: a grown variance v (1 + 2.1 x) is negative below x = -1/2.1, a shrunk one v (1 - 0.7 x)
+    # above x = 1/0.7 (the model's variances are positive)
+    expected = (xs < -1 / 2.1) | (xs > 1 / 0.7)
+    directions = {"kind": "target", "target": str(tmp_path / "target.pt")}
+    with pytest.warns(UserWarning, match=r"^6 of 13 grid points move a BatchNorm running variance below zero "):
+        s = compute_surface(spec(x="-1:2:13", y=None, directions=directions), tmp_path / "s.h5", model=model, data=data)
+    np.testing.assert_array_equal(np.isnan(s.metrics["train_loss"]), expected)
+    assert s.attrs["negative_variance_points"] == expected.sum() == 6
+    assert read_surface(tmp_path / "s.h5").attrs["negative_variance_points"] == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # parameters only: nothing is NaN, nothing said
+        w = compute_surface(
+            spec(x="-1:2:13", y=None, directions=directions | {"dir_type": "weights"}), model=model, data=data
+        )
+    assert not np.isnan(w.metrics["train_loss"]).any() and "negative_variance_points" not in w.attrs
 
 
 class MLP(nn.Module):
