@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import math
-from urllib.parse import parse_qs, urlparse
+import re
+from urllib.parse import parse_qs, urlencode, urlparse
 
+import httpx
 import numpy as np
 import pytest
 from frontend_support import BACKGROUND, GALLERY, PARTIAL_POINTS, Viewer
@@ -444,3 +446,24 @@ def test_contour_lines_lie_on_their_level_and_are_labelled(viewer, surfaces):
                 assert a + f * (b - a) == pytest.approx(c["level"], abs=1e-5)
                 checked += 1
     assert checked > 20
+
+
+def test_catalog_follows_every_page_of_the_surface_list(viewer):
+    """GET /api/surfaces pages (1000 a page by default): the viewer reads every page. Each of its list
+    requests goes to the real server with a page of 3 (the gallery holds 8)."""
+    listed = httpx.get(f"{viewer.base}/api/surfaces").json()
+    assert listed["next_offset"] is None and len(listed["surfaces"]) > 6
+    asked = []
+
+    def small_pages(route):
+        url = urlparse(route.request.url)
+        query = {**parse_qs(url.query), "limit": ["3"]}
+        asked.append(query.get("offset", ["0"])[0])
+        route.continue_(url=url._replace(query=urlencode(query, doseq=True)).geturl())
+
+    viewer.page.route(re.compile(r"/api/surfaces(\?.*)?$"), small_pages)
+    viewer.open("?s=pair-a")
+    shown = viewer.page.eval_on_selector_all("#catalog li", "(els) => els.map((e) => e.dataset.id)")
+    assert shown == [s["id"] for s in listed["surfaces"]]
+    assert viewer.page.inner_text("#catalog-count") == f"({len(shown)})"
+    assert asked == [str(offset) for offset in range(0, len(shown), 3)] and viewer.errors == []
