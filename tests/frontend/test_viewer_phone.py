@@ -253,3 +253,28 @@ def test_the_toolbar_takes_two_rows_on_a_phone(phone):
     )
     assert page.locator("#viewport").bounding_box()["height"] >= PHONE["height"] - bar["height"] - 1
     assert viewer.errors == []
+
+
+def test_a_tap_tooltip_lies_above_the_finger_within_the_view(phone):
+    """A tap's tooltip sat below right of the finger, under the hand and over the map: it goes above the
+    finger where there is room (beside it near the top), inside the view and clear of the tapped point."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a&v=map")
+    page = viewer.page
+    view = page.locator("#viewport").bounding_box()
+    for ix, iy in ((4, 4), (4, 0), (0, 8), (8, 8), (0, 0)):  # centre, bottom edge, top corners, bottom left
+        at = viewer.screen("pair-a", ix, iy)
+        page.touchscreen.tap(at["x"], at["y"])
+        page.wait_for_function(
+            "(t) => document.querySelector('#tooltip [data-key=index] b')?.textContent === t", arg=f"ix {ix}, iy {iy}"
+        )
+        tip = page.locator("#tooltip").bounding_box()
+        right, bottom = tip["x"] + tip["width"], tip["y"] + tip["height"]
+        assert view["x"] <= tip["x"] and right <= view["x"] + view["width"], (ix, iy, tip)
+        assert view["y"] <= tip["y"] and bottom <= view["y"] + view["height"], (ix, iy, tip)
+        clear_x = at["x"] < tip["x"] - 40 or at["x"] > right + 40
+        clear_y = at["y"] < tip["y"] - 40 or at["y"] > bottom + 40
+        assert clear_x or clear_y, f"the tooltip {tip} lies under the finger at {at}"
+        if at["y"] - view["y"] > tip["height"] + 50:
+            assert bottom <= at["y"] - 40, f"room above ({ix}, {iy}) {at}, yet the tooltip is at {tip}"
+    assert viewer.errors == []
