@@ -278,3 +278,20 @@ def test_a_tap_tooltip_lies_above_the_finger_within_the_view(phone):
         if at["y"] - view["y"] > tip["height"] + 50:
             assert bottom <= at["y"] - 40, f"room above ({ix}, {iy}) {at}, yet the tooltip is at {tip}"
     assert viewer.errors == []
+
+
+def test_a_phones_contour_map_takes_the_width_with_its_colour_bar_under_it(phone):
+    """The colour bar on the right left an upright phone's map 182 px square between empty bands: the map
+    takes the width below the title, and the bar lies under it, inside the view, over no part of the map."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a&v=map")
+    page = viewer.page
+    plot = page.evaluate("() => window.__lossatlas.plotRect()")
+    view = page.locator("#viewport").bounding_box()
+    title = page.locator("#title").bounding_box()
+    bar = page.locator("#colorbar").bounding_box()
+    assert plot["right"] - plot["left"] >= view["width"] - 100, plot  # 78 px of y axis, a small margin
+    assert plot["right"] - plot["left"] == pytest.approx(plot["bottom"] - plot["top"], abs=1)  # still equal aspect
+    assert title["y"] + title["height"] <= plot["top"] <= title["y"] + title["height"] + 24
+    assert plot["bottom"] + 30 <= bar["y"] and bar["y"] + bar["height"] <= view["y"] + view["height"]
+    assert page.locator("#colorbar canvas").is_visible() and viewer.errors == []
