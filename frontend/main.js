@@ -368,7 +368,10 @@ class App {
 
 		} else if ( state.view === '1d' ) {
 
-			this.lineView.draw( { ...sliceCurves( shown, { slice: state.slice, cursor: this.hover.cursor, names: this.names } ), zscale, ylabel: `${ metricText( state.metric, shown ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
+			const slices = sliceCurves( shown, { slice: state.slice, cursor: this.hover.cursor, names: this.names } );
+			// the y axis spans the curves drawn, not the whole surfaces (a slice used a sliver of the plot)
+			const fitted = new ZScale( slices.curves.map( ( c ) => c.values ), { log: state.log, vmax: state.vmax } );
+			this.lineView.draw( { ...slices, zscale: fitted.empty ? zscale : fitted, ylabel: `${ metricText( state.metric, shown ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
 
 		}
 
