@@ -41,10 +41,23 @@ export function showTitle( app ) {
 
 }
 
+/** In a tall narrow view (a phone held upright) one 3-D view ends above the colour bar, which lies
+ * under it across the bottom (style.css .bar-under): the surface is drawn at the view's whole width. */
+function barUnder3D( app ) {
+
+	const viewport = $( 'viewport' );
+	const under = app.state.view === '3d' && app.viewport.panes === 1 && ! $( 'colorbar' ).hidden && isTall( viewport );
+	viewport.classList.toggle( 'bar-under', under );
+
+}
+
+const isTall = ( element ) => element.clientHeight > UNDER_ASPECT * element.clientWidth;
+
 /** Panes lie between the title and the hint, which cover none of them; the 3-D labels grow in a
  * small view or pane, up to four times their size, to stay readable (axes.js then draws fewer ticks). */
 export function fitPanes( app ) {
 
+	barUnder3D( app ); // a phone turned: the colour bar moves
 	const panes = app.viewport.panes > 1, title = $( 'title' ), hint = $( 'hint' ), viewport = $( 'viewport' );
 	viewport.classList.toggle( 'panes', panes );
 	viewport.style.setProperty( '--panes-top', panes ? `${ title.offsetTop + title.offsetHeight + 8 }px` : '' );
@@ -62,6 +75,7 @@ export function showColorBar( app ) {
 	const showBar = app.colorMode === 'map' && state.view !== '1d' && ! app.zscale.empty;
 	$( 'colorbar' ).hidden = ! showBar;
 	$( 'viewport' ).classList.toggle( 'with-bar', showBar ); // the 3-D view ends left of the bar
+	barUnder3D( app );
 	if ( ! showBar ) return;
 	const canvas = $( 'colorbar' ).querySelector( 'canvas' );
 	if ( app.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, app.drape.scale, '|min/max| (colour)' );
@@ -102,7 +116,7 @@ export function plotInset( view ) {
 
 	const title = $( 'title' ), bar = $( 'colorbar' ), viewport = $( 'viewport' );
 	const top = title.offsetTop + title.offsetHeight + 16;
-	const under = view === 'map' && ! bar.hidden && viewport.clientHeight > UNDER_ASPECT * viewport.clientWidth;
+	const under = view === 'map' && ! bar.hidden && isTall( viewport );
 	bar.classList.toggle( 'under', under );
 	if ( ! under ) return { top, right: bar.hidden ? 40 : 130 };
 	return { top, right: 16, bottom: AXIS_ROOM + bar.getBoundingClientRect().height + BAR_FOOT, alignTop: true };

@@ -295,3 +295,27 @@ def test_a_phones_contour_map_takes_the_width_with_its_colour_bar_under_it(phone
     assert title["y"] + title["height"] <= plot["top"] <= title["y"] + title["height"] + 24
     assert plot["bottom"] + 30 <= bar["y"] and bar["y"] + bar["height"] <= view["y"] + view["height"]
     assert page.locator("#colorbar canvas").is_visible() and viewer.errors == []
+
+
+def test_a_phones_3d_view_takes_the_width_with_its_colour_bar_under_it(phone):
+    """One surface in 3-D on an upright phone was drawn 72 px narrower than the screen, beside a colour bar
+    with empty space above and below: the view takes the width and the bar lies under it, above the hint;
+    two overlaid surfaces (no bar) and side-by-side panes keep the whole view."""
+    viewer, _ = phone
+    page = viewer.page
+    viewer.open("?s=pair-a")
+    view = page.locator("#viewport").bounding_box()
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    bar = page.locator("#colorbar").bounding_box()
+    hint = page.locator("#hint").bounding_box()
+    assert canvas["width"] == view["width"] and canvas["y"] == view["y"], (canvas, view)
+    assert canvas["y"] + canvas["height"] <= bar["y"] and bar["y"] + bar["height"] <= hint["y"], (canvas, bar, hint)
+    for ix, iy in ((0, 0), (8, 0), (0, 8), (8, 8)):  # the whole surface is drawn, in the shorter canvas
+        at = viewer.screen("pair-a", ix, iy)
+        assert canvas["x"] <= at["x"] <= canvas["x"] + canvas["width"], (ix, iy, at)
+        assert canvas["y"] <= at["y"] <= canvas["y"] + canvas["height"], (ix, iy, at)
+    for query in ("?s=pair-a,pair-b", "?s=pair-a,pair-b&p=1"):
+        viewer.open(query)
+        canvas = page.locator("#view-3d canvas").bounding_box()
+        assert canvas["y"] + canvas["height"] >= view["y"] + view["height"] - 100, (query, canvas)
+    assert viewer.errors == []
