@@ -110,16 +110,16 @@ function progressText( l ) {
 
 /** Room the flat plots leave for what is drawn over them: the title (it grows with the names of
  * the surfaces shown) above, the colour bar, when shown, on the right; or, in a tall narrow view (a
- * phone held upright), the contour map takes the whole width below the title and the colour bar lies
- * under it (placeColorBar puts it there once the map is drawn). */
+ * phone held upright), the contour map takes the whole width right below the title and the colour bar,
+ * when shown, lies under it (placeColorBar puts it there once the map is drawn). */
 export function plotInset( view ) {
 
 	const title = $( 'title' ), bar = $( 'colorbar' ), viewport = $( 'viewport' );
 	const top = title.offsetTop + title.offsetHeight + 16;
-	const under = view === 'map' && ! bar.hidden && isTall( viewport );
+	const tall = view === 'map' && isTall( viewport ), under = tall && ! bar.hidden;
 	bar.classList.toggle( 'under', under );
-	if ( ! under ) return { top, right: bar.hidden ? 40 : 130 };
-	return { top, right: 16, bottom: AXIS_ROOM + bar.getBoundingClientRect().height + BAR_FOOT, alignTop: true };
+	if ( under ) return { top, right: 16, bottom: AXIS_ROOM + bar.getBoundingClientRect().height + BAR_FOOT, alignTop: true };
+	return tall ? { top, right: 16, alignTop: true } : { top, right: bar.hidden ? 40 : 130 };
 
 }
 

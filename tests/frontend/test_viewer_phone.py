@@ -32,6 +32,10 @@ def touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
     )
 
 
+def bottom(box: dict) -> float:
+    return box["y"] + box["height"]
+
+
 def distance(camera) -> float:
     return float(np.linalg.norm(np.array(camera[:3]) - np.array(camera[3:])))
 
@@ -288,13 +292,18 @@ def test_a_phones_contour_map_takes_the_width_with_its_colour_bar_under_it(phone
     page = viewer.page
     plot = page.evaluate("() => window.__lossatlas.plotRect()")
     view = page.locator("#viewport").bounding_box()
-    title = page.locator("#title").bounding_box()
     bar = page.locator("#colorbar").bounding_box()
     assert plot["right"] - plot["left"] >= view["width"] - 100, plot  # 78 px of y axis, a small margin
     assert plot["right"] - plot["left"] == pytest.approx(plot["bottom"] - plot["top"], abs=1)  # still equal aspect
-    assert title["y"] + title["height"] <= plot["top"] <= title["y"] + title["height"] + 24
+    title = bottom(page.locator("#title").bounding_box())
+    assert title <= plot["top"] <= title + 24
     assert plot["bottom"] + 30 <= bar["y"] and bar["y"] + bar["height"] <= view["y"] + view["height"]
-    assert page.locator("#colorbar canvas").is_visible() and viewer.errors == []
+    assert page.locator("#colorbar canvas").is_visible()
+    viewer.open("?s=pair-a,pair-b&v=map")  # overlaid contours in colours of their own: no colour bar
+    plot = page.evaluate("() => window.__lossatlas.plotRect()")
+    assert page.locator("#colorbar").is_hidden() and plot["right"] - plot["left"] >= view["width"] - 100, plot
+    assert plot["top"] <= bottom(page.locator("#title").bounding_box()) + 24
+    assert viewer.errors == []
 
 
 def test_a_phones_3d_view_takes_the_width_with_its_colour_bar_under_it(phone):
