@@ -68,8 +68,20 @@ async function request( path, { method = 'GET', body, token, withStatus = false 
 /** GET /api/config: version, auth_required, limits, models, datasets. */
 export const getConfig = () => request( '/api/config' );
 
-/** GET /api/surfaces: the catalog (SurfaceSummary list). */
-export const listSurfaces = async () => ( await request( '/api/surfaces' ) ).surfaces;
+/** GET /api/surfaces: the whole catalog (SurfaceSummary list), page after page until next_offset is null. */
+export async function listSurfaces() {
+
+	const surfaces = [];
+	for ( let offset = 0; ; ) {
+
+		const page = await request( offset ? `/api/surfaces?offset=${ offset }` : '/api/surfaces' );
+		surfaces.push( ...page.surfaces );
+		if ( ! ( page.next_offset > offset ) ) return surfaces; // null: the last page
+		offset = page.next_offset;
+
+	}
+
+}
 
 /** GET /api/surfaces/{id}: the mesh (gzip and ETag revalidation are left to the browser's HTTP cache). */
 export const getMesh = ( id ) => request( `/api/surfaces/${ encodeURIComponent( id ) }` );

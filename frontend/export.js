@@ -10,7 +10,7 @@ const NAME_FONT = '600 13px system-ui, sans-serif', CAPTION_FONT = '13px system-
 const LINE_H = 18, CAPTION_H = 20; // CSS px per name and per caption line
 
 /** A name with its colour swatch at (x, y) (CSS px, top left), cut to ``width``; ``swatch`` false: a
- * further line of a wrapped name, under the first one's text. */
+ * further line of a wrapped name, under the first one's text. Sets the context's font. */
 function drawName( ctx, { name, color }, x, y, width, swatch = true ) {
 
 	ctx.save();
@@ -23,6 +23,17 @@ function drawName( ctx, { name, color }, x, y, width, swatch = true ) {
 	ctx.fillStyle = INK;
 	ctx.fillText( name, x + 16, y );
 	ctx.restore();
+
+}
+
+/** A name wrapped as the screen wraps it, in lines of at most ``width`` CSS px (swatch included) from
+ * (x, y); returns how many lines it took. */
+function drawWrappedName( ctx, name, x, y, width ) {
+
+	ctx.font = NAME_FONT;
+	const rows = wrapWords( ctx, name.name, width - 16 );
+	rows.forEach( ( row, k ) => drawName( ctx, { ...name, name: row }, x, y + k * LINE_H, width, k === 0 ) );
+	return rows.length;
 
 }
 
@@ -83,7 +94,7 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 			const x = ( i % panes.cols ) * w, top = head / s + Math.floor( i / panes.cols ) * h;
 			ctx.strokeRect( x + 0.5, top + 0.5, w - 1, h - 1 );
-			drawName( ctx, name, x + 10, top + 6, w - 20 );
+			drawWrappedName( ctx, name, x + 10, top + 6, w - 20 ); // as .pane-cells .layer-title wraps
 
 		} );
 		y = 8;
@@ -107,9 +118,7 @@ export async function exportPNG( { main, bar, names, caption, panes, file } ) {
 
 			}
 
-			const rows = wrapWords( ctx, name.name, right - 14 - 16 );
-			rows.forEach( ( row, k ) => drawName( ctx, { ...name, name: row }, 14, y + k * LINE_H, right - 14, k === 0 ) );
-			y += LINE_H * ( rows.length - 1 );
+			y += LINE_H * ( drawWrappedName( ctx, name, 14, y, right - 14 ) - 1 );
 			x = right; // the next name starts a row
 
 		}

@@ -28,6 +28,7 @@ export class Hover {
 
 			if ( e.buttons && e.pointerType === 'mouse' ) return this.view.tooltip.hide(); // dragging the camera
 			if ( e.pointerType !== 'mouse' ) return; // touch moves the camera; a tap shows the tooltip
+			this.view.tooltip.finger = false;
 			const first = ! queued;
 			queued = e;
 			if ( first ) requestAnimationFrame( () => {
@@ -41,7 +42,13 @@ export class Hover {
 		element.addEventListener( 'pointerdown', ( e ) => ( down = { x: e.clientX, y: e.clientY } ) );
 		element.addEventListener( 'pointerup', ( e ) => {
 
-			if ( e.pointerType !== 'mouse' && down && Math.hypot( e.clientX - down.x, e.clientY - down.y ) < 8 ) this.at( e.clientX, e.clientY, e.target );
+			if ( e.pointerType !== 'mouse' && down && Math.hypot( e.clientX - down.x, e.clientY - down.y ) < 8 ) {
+
+				this.view.tooltip.finger = true;
+				this.at( e.clientX, e.clientY, e.target );
+
+			}
+
 			down = null;
 
 		} );

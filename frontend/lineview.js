@@ -1,6 +1,6 @@
 // The 1-D view: curves of 1-D surfaces and slices of 2-D surfaces through the cursor. The y axis is
-// the shared z scale (log and clipping included). The legend stands above the plot, where it covers
-// no curve.
+// the z scale it is given (main.js: the curves' own range, log and clipping included). The legend
+// stands above the plot, where it covers no curve.
 
 import { INK, PlotCanvas, fitText, nearestIndex } from './plot-canvas.js';
 

@@ -16,7 +16,7 @@ import { LayerStore } from './layers.js';
 import { LineView } from './lineview.js';
 import { LiveJobs } from './livejobs.js';
 import { MapView } from './mapview.js';
-import { fitPanes, plotInset, showColorBar, showProgress, showTitle } from './overlays.js';
+import { fitPanes, placeColorBar, plotInset, showColorBar, showProgress, showTitle } from './overlays.js';
 import { renderCatalog, renderDetails, renderDifference, renderLayers, renderPresets } from './panels.js';
 import { XYFrame, ZScale, formatNumber, isAccuracy } from './scale.js';
 import { Viewport3D } from './scene.js';
@@ -360,14 +360,18 @@ class App {
 
 		if ( ! this.shown ) return;
 		const { state, shown, zscale } = this;
-		const inset = plotInset();
+		const inset = plotInset( state.view );
 		if ( state.view === 'map' ) {
 
 			this.mapView.draw( { layers: shown.map( ( l ) => ( { ...l, style: { color: l.color } } ) ), zscale, frame: this.frame, cmap: state.cmap, cursor: this.hover.cursor, names: this.names, paths: this.paths, pathCursor: this.hover.pathCursor, inset } );
+			placeColorBar( this.mapView.plot );
 
 		} else if ( state.view === '1d' ) {
 
-			this.lineView.draw( { ...sliceCurves( shown, { slice: state.slice, cursor: this.hover.cursor, names: this.names } ), zscale, ylabel: `${ metricText( state.metric, shown ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
+			const slices = sliceCurves( shown, { slice: state.slice, cursor: this.hover.cursor, names: this.names } );
+			// the y axis spans the curves drawn, not the whole surfaces (a slice used a sliver of the plot)
+			const fitted = new ZScale( slices.curves.map( ( c ) => c.values ), { log: state.log, vmax: state.vmax } );
+			this.lineView.draw( { ...slices, zscale: fitted.empty ? zscale : fitted, ylabel: `${ metricText( state.metric, shown ) }${ state.log ? ' (log)' : '' }`, cursor: this.hover.lineCursor, inset } );
 
 		}
 

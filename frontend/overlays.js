@@ -10,6 +10,9 @@ import { formatNumber } from './scale.js';
 const LABEL_SIDE = 620; // CSS px: a view or pane this large draws the 3-D labels at their own size
 const LABEL_GROWTH = 4; // at most: a phone's 2 x 2 panes (160 px) draw them about 12 px high
 const LABEL_ROOM = 0.07; // the field of view widens by this much per unit of growth, so large labels fit
+const UNDER_ASPECT = 1.5; // a view this much taller than wide puts the contour map's colour bar under the map
+const AXIS_ROOM = 48; // CSS px under a flat plot for its x tick labels and axis name
+const BAR_FOOT = 60; // CSS px left free under a colour bar laid under the map (the hint, the status)
 
 /** The title over the view: the shown surfaces' names (panes name their own), the metric and how
  * it is scaled, what the axes are and whether a difference's A and B differ in them; or which
@@ -38,10 +41,23 @@ export function showTitle( app ) {
 
 }
 
+/** In a tall narrow view (a phone held upright) one 3-D view ends above the colour bar, which lies
+ * under it across the bottom (style.css .bar-under): the surface is drawn at the view's whole width. */
+function barUnder3D( app ) {
+
+	const viewport = $( 'viewport' );
+	const under = app.state.view === '3d' && app.viewport.panes === 1 && ! $( 'colorbar' ).hidden && isTall( viewport );
+	viewport.classList.toggle( 'bar-under', under );
+
+}
+
+const isTall = ( element ) => element.clientHeight > UNDER_ASPECT * element.clientWidth;
+
 /** Panes lie between the title and the hint, which cover none of them; the 3-D labels grow in a
  * small view or pane, up to four times their size, to stay readable (axes.js then draws fewer ticks). */
 export function fitPanes( app ) {
 
+	barUnder3D( app ); // a phone turned: the colour bar moves
 	const panes = app.viewport.panes > 1, title = $( 'title' ), hint = $( 'hint' ), viewport = $( 'viewport' );
 	viewport.classList.toggle( 'panes', panes );
 	viewport.style.setProperty( '--panes-top', panes ? `${ title.offsetTop + title.offsetHeight + 8 }px` : '' );
@@ -59,6 +75,7 @@ export function showColorBar( app ) {
 	const showBar = app.colorMode === 'map' && state.view !== '1d' && ! app.zscale.empty;
 	$( 'colorbar' ).hidden = ! showBar;
 	$( 'viewport' ).classList.toggle( 'with-bar', showBar ); // the 3-D view ends left of the bar
+	barUnder3D( app );
 	if ( ! showBar ) return;
 	const canvas = $( 'colorbar' ).querySelector( 'canvas' );
 	if ( app.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, app.drape.scale, '|min/max| (colour)' );
@@ -92,10 +109,24 @@ function progressText( l ) {
 }
 
 /** Room the flat plots leave for what is drawn over them: the title (it grows with the names of
- * the surfaces shown) above, the colour bar, when shown, on the right. */
-export function plotInset() {
+ * the surfaces shown) above, the colour bar, when shown, on the right; or, in a tall narrow view (a
+ * phone held upright), the contour map takes the whole width right below the title and the colour bar,
+ * when shown, lies under it (placeColorBar puts it there once the map is drawn). */
+export function plotInset( view ) {
 
-	const title = $( 'title' );
-	return { top: title.offsetTop + title.offsetHeight + 16, right: $( 'colorbar' ).hidden ? 40 : 130 };
+	const title = $( 'title' ), bar = $( 'colorbar' ), viewport = $( 'viewport' );
+	const top = title.offsetTop + title.offsetHeight + 16;
+	const tall = view === 'map' && isTall( viewport ), under = tall && ! bar.hidden;
+	bar.classList.toggle( 'under', under );
+	if ( under ) return { top, right: 16, bottom: AXIS_ROOM + bar.getBoundingClientRect().height + BAR_FOOT, alignTop: true };
+	return tall ? { top, right: 16, alignTop: true } : { top, right: bar.hidden ? 40 : 130 };
+
+}
+
+/** Under a contour map laid out by plotInset: the colour bar's top just below the map's axis names. */
+export function placeColorBar( plot ) {
+
+	const bar = $( 'colorbar' );
+	bar.style.setProperty( '--bar-top', bar.classList.contains( 'under' ) ? `${ plot.bottom + AXIS_ROOM }px` : '' );
 
 }

@@ -45,7 +45,8 @@ export class PlotCanvas {
 
 	/** Clear and lay out for data ranges ``xr`` and ``yr``; ``equalAspect`` gives both axes one scale;
 	 * ``inset``: the plot's top and right margins in CSS pixels (room for the title and the colour bar
-	 * drawn over the canvas). */
+	 * drawn over the canvas; ``bottom``: the bottom margin instead of the axes' own; ``alignTop``: an
+	 * equal-aspect plot starts at the top margin, not centred between the margins). */
 	begin( xr, yr, { equalAspect = false, inset = {} } = {} ) {
 
 		const dpr = window.devicePixelRatio || 1;
@@ -61,14 +62,14 @@ export class PlotCanvas {
 		ctx.setTransform( dpr, 0, 0, dpr, 0, 0 );
 		ctx.fillStyle = BG;
 		ctx.fillRect( 0, 0, w, h );
-		let left = 78, right = w - ( inset.right ?? 130 ), top = Math.max( 64, inset.top ?? 0 ), bottom = h - 72;
+		let left = 78, right = w - ( inset.right ?? 130 ), top = Math.max( 64, inset.top ?? 0 ), bottom = h - ( inset.bottom ?? 72 );
 		if ( bottom - top < 80 ) top = Math.max( 24, bottom - 80 ); // a short view: the plot before the title's room
 		if ( equalAspect ) {
 
 			const s = Math.min( ( right - left ) / ( xr[ 1 ] - xr[ 0 ] ), ( bottom - top ) / ( yr[ 1 ] - yr[ 0 ] ) );
 			const pw = s * ( xr[ 1 ] - xr[ 0 ] ), ph = s * ( yr[ 1 ] - yr[ 0 ] );
 			left += ( right - left - pw ) / 2;
-			top += ( bottom - top - ph ) / 2;
+			if ( ! inset.alignTop ) top += ( bottom - top - ph ) / 2;
 			right = left + pw;
 			bottom = top + ph;
 

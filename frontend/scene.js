@@ -17,8 +17,8 @@ const BACKGROUND = 0x10141b;
 const FOV = 36; // vertical field of view of a wide view, degrees
 
 /** Columns and rows for ``n`` panes in a W x H view: a pane draws the surface at the size of its
- * shorter side, so the grid keeps that largest, and takes more columns (side by side) when that
- * costs less than 15% of it. */
+ * shorter side (resize keeps a tall pane's horizontal field that of a square), so the grid keeps that
+ * largest; more columns (side by side) only where they cost the surfaces no room (a 2% tie). */
 function paneGrid( n, W, H ) {
 
 	const grids = Array.from( { length: n }, ( _, k ) => {
@@ -28,7 +28,7 @@ function paneGrid( n, W, H ) {
 
 	} ); // most columns first
 	const best = Math.max( ...grids.map( ( g ) => g.side ) );
-	const { cols, rows } = grids.find( ( g ) => g.side >= 0.85 * best );
+	const { cols, rows } = grids.find( ( g ) => g.side >= 0.98 * best );
 	return { cols, rows };
 
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import math
-from urllib.parse import parse_qs, urlparse
+import re
+from urllib.parse import parse_qs, urlencode, urlparse
 
+import httpx
 import numpy as np
 import pytest
 from frontend_support import BACKGROUND, GALLERY, PARTIAL_POINTS, Viewer
@@ -444,3 +446,43 @@ def test_contour_lines_lie_on_their_level_and_are_labelled(viewer, surfaces):
                 assert a + f * (b - a) == pytest.approx(c["level"], abs=1e-5)
                 checked += 1
     assert checked > 20
+
+
+def test_catalog_follows_every_page_of_the_surface_list(viewer):
+    """GET /api/surfaces pages (1000 a page by default): the viewer reads every page. Each of its list
+    requests goes to the real server with a page of 3 (the gallery holds 8)."""
+    listed = httpx.get(f"{viewer.base}/api/surfaces").json()
+    assert listed["next_offset"] is None and len(listed["surfaces"]) > 6
+    asked = []
+
+    def small_pages(route):
+        url = urlparse(route.request.url)
+        query = {**parse_qs(url.query), "limit": ["3"]}
+        asked.append(query.get("offset", ["0"])[0])
+        route.continue_(url=url._replace(query=urlencode(query, doseq=True)).geturl())
+
+    viewer.page.route(re.compile(r"/api/surfaces(\?.*)?$"), small_pages)
+    viewer.open("?s=pair-a")
+    shown = viewer.page.eval_on_selector_all("#catalog li", "(els) => els.map((e) => e.dataset.id)")
+    assert shown == [s["id"] for s in listed["surfaces"]]
+    assert viewer.page.inner_text("#catalog-count") == f"({len(shown)})"
+    assert asked == [str(offset) for offset in range(0, len(shown), 3)] and viewer.errors == []
+
+
+def test_a_slice_spans_the_1d_plots_height(viewer, surfaces):
+    """The 1-D view's y axis spanned the whole surface, so a slice through its valley lay in a sliver at
+    the bottom of the plot: it spans the curves drawn (log scale too), lowest point at the bottom."""
+    a = surfaces["pair-a"]
+    iy = int(np.argmin(np.abs(a.ycoordinates)))  # the slice goes through y = 0
+    row = a.metrics["train_loss"][iy]
+    assert row.max() - row.min() < 0.6 * (a.metrics["train_loss"].max() - a.metrics["train_loss"].min())
+    for query in ("?s=pair-a&v=1d", "?s=pair-a&v=1d&log=1"):
+        viewer.open(query)
+        plot = viewer.page.evaluate("() => window.__lossatlas.plotRect()")
+        ys = [viewer.screen("pair-a", ix, iy)["y"] for ix in range(a.xcoordinates.size)]
+        height = plot["bottom"] - plot["top"]
+        top, low = ys[int(np.argmax(row))], ys[int(np.argmin(row))]
+        assert top - plot["top"] < 0.05 * height and plot["bottom"] - low < 0.05 * height, (query, plot, ys)
+        whole = viewer.state()["z"]["max"]  # the 3-D and contour views keep the whole surface's scale
+        assert whole == pytest.approx(a.metrics["train_loss"].max(), rel=1e-6)
+    assert viewer.errors == []

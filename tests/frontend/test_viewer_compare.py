@@ -405,3 +405,26 @@ def test_png_export_wraps_a_long_surface_name_as_the_title_does(viewer):
     )
     assert color_bands(info.value.path(), (0xE5, 0xE9, 0xF0), (title["y"] + title["height"]) * scale) == 3
     assert viewer.errors == []
+
+
+def test_png_export_wraps_pane_names_as_the_panes_do(viewer, tmp_path):
+    """Side by side, a pane's name wraps on the screen; the PNG cut it at the pane's width. It wraps there
+    too: the first pane's name takes as many lines of text in the image as on the screen."""
+    page = viewer.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    viewer.open("?s=seed-3~pair-b,pair-a&p=1")
+    name = page.locator(".pane-cells .layer-title").first.bounding_box()
+    cell = page.locator(".pane-cells > div").first.bounding_box()
+    screen_lines = round(name["height"] / 17)
+    assert screen_lines >= 2, name
+    with page.expect_download() as info:
+        page.click("#export-png")
+    canvas = page.evaluate(
+        "() => { const c = document.querySelector('#view-3d canvas'); return [c.width, c.height, c.width / c.clientWidth]; }"
+    )
+    image = Image.open(info.value.path()).convert("RGB")
+    head, scale = image.height - canvas[1], canvas[2]
+    crop = image.crop((0, head, int(cell["width"] * scale), head + int((name["height"] + 10) * scale)))
+    crop.save(tmp_path / "pane.png")
+    assert color_bands(tmp_path / "pane.png", (0xE5, 0xE9, 0xF0), crop.height) == screen_lines
+    assert viewer.errors == []

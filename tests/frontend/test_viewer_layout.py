@@ -268,3 +268,23 @@ def test_long_surface_names_wrap_in_the_title(viewer, size):
             assert title["x"] <= box["x"] and box["x"] + box["width"] <= title["x"] + title["width"] + 0.5, (view, box)
         assert page.evaluate("() => document.documentElement.scrollWidth") <= size["width"]
     assert viewer.errors == []
+
+
+@pytest.mark.parametrize("size", [{"width": 1400, "height": 900}, {"width": 1280, "height": 800}])
+def test_two_panes_take_the_layout_that_draws_the_surfaces_larger(viewer, size):
+    """Two panes in a 1400 x 900 window stood side by side, 352 x 710 each, the surfaces drawn at the
+    panes' width over a third of their height: the panes take rows or columns, whichever gives the
+    surfaces more room (a pane draws its surface at the size of its shorter side)."""
+    page = viewer.page
+    page.set_viewport_size(size)
+    viewer.open("?s=pair-a,pair-b&p=1")
+    rects = page.evaluate("() => window.__lossatlas.paneRects()")
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    W, H = canvas["width"], canvas["height"]
+    side = min(rects[0]["width"], rects[0]["height"])
+    assert side >= max(min(W / 2, H), min(W, H / 2)) - 1, (rects, W, H)
+    for i, sid in enumerate(("pair-a", "pair-b")):
+        points = [viewer.screen(sid, ix, iy) for ix in range(9) for iy in range(9)]
+        xs = [p["x"] for p in points]
+        assert max(xs) - min(xs) >= 0.6 * side, (sid, rects[i], points)  # drawn at the shorter side's size
+    assert viewer.errors == []

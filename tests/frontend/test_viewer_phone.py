@@ -32,6 +32,10 @@ def touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
     )
 
 
+def bottom(box: dict) -> float:
+    return box["y"] + box["height"]
+
+
 def distance(camera) -> float:
     return float(np.linalg.norm(np.array(camera[:3]) - np.array(camera[3:])))
 
@@ -252,4 +256,75 @@ def test_the_toolbar_takes_two_rows_on_a_phone(phone):
         page.locator("[data-view='1d']").inner_text() == "1-D" and page.locator("#reset-view").inner_text() == "Reset"
     )
     assert page.locator("#viewport").bounding_box()["height"] >= PHONE["height"] - bar["height"] - 1
+    assert viewer.errors == []
+
+
+def test_a_tap_tooltip_lies_above_the_finger_within_the_view(phone):
+    """A tap's tooltip sat below right of the finger, under the hand and over the map: it goes above the
+    finger where there is room (beside it near the top), inside the view and clear of the tapped point."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a&v=map")
+    page = viewer.page
+    view = page.locator("#viewport").bounding_box()
+    for ix, iy in ((4, 4), (4, 0), (0, 8), (8, 8), (0, 0)):  # centre, bottom edge, top corners, bottom left
+        at = viewer.screen("pair-a", ix, iy)
+        page.touchscreen.tap(at["x"], at["y"])
+        page.wait_for_function(
+            "(t) => document.querySelector('#tooltip [data-key=index] b')?.textContent === t", arg=f"ix {ix}, iy {iy}"
+        )
+        tip = page.locator("#tooltip").bounding_box()
+        right, bottom = tip["x"] + tip["width"], tip["y"] + tip["height"]
+        assert view["x"] <= tip["x"] and right <= view["x"] + view["width"], (ix, iy, tip)
+        assert view["y"] <= tip["y"] and bottom <= view["y"] + view["height"], (ix, iy, tip)
+        clear_x = at["x"] < tip["x"] - 40 or at["x"] > right + 40
+        clear_y = at["y"] < tip["y"] - 40 or at["y"] > bottom + 40
+        assert clear_x or clear_y, f"the tooltip {tip} lies under the finger at {at}"
+        if at["y"] - view["y"] > tip["height"] + 50:
+            assert bottom <= at["y"] - 40, f"room above ({ix}, {iy}) {at}, yet the tooltip is at {tip}"
+    assert viewer.errors == []
+
+
+def test_a_phones_contour_map_takes_the_width_with_its_colour_bar_under_it(phone):
+    """The colour bar on the right left an upright phone's map 182 px square between empty bands: the map
+    takes the width below the title, and the bar lies under it, inside the view, over no part of the map."""
+    viewer, _ = phone
+    viewer.open("?s=pair-a&v=map")
+    page = viewer.page
+    plot = page.evaluate("() => window.__lossatlas.plotRect()")
+    view = page.locator("#viewport").bounding_box()
+    bar = page.locator("#colorbar").bounding_box()
+    assert plot["right"] - plot["left"] >= view["width"] - 100, plot  # 78 px of y axis, a small margin
+    assert plot["right"] - plot["left"] == pytest.approx(plot["bottom"] - plot["top"], abs=1)  # still equal aspect
+    title = bottom(page.locator("#title").bounding_box())
+    assert title <= plot["top"] <= title + 24
+    assert plot["bottom"] + 30 <= bar["y"] and bar["y"] + bar["height"] <= view["y"] + view["height"]
+    assert page.locator("#colorbar canvas").is_visible()
+    viewer.open("?s=pair-a,pair-b&v=map")  # overlaid contours in colours of their own: no colour bar
+    plot = page.evaluate("() => window.__lossatlas.plotRect()")
+    assert page.locator("#colorbar").is_hidden() and plot["right"] - plot["left"] >= view["width"] - 100, plot
+    assert plot["top"] <= bottom(page.locator("#title").bounding_box()) + 24
+    assert viewer.errors == []
+
+
+def test_a_phones_3d_view_takes_the_width_with_its_colour_bar_under_it(phone):
+    """One surface in 3-D on an upright phone was drawn 72 px narrower than the screen, beside a colour bar
+    with empty space above and below: the view takes the width and the bar lies under it, above the hint;
+    two overlaid surfaces (no bar) and side-by-side panes keep the whole view."""
+    viewer, _ = phone
+    page = viewer.page
+    viewer.open("?s=pair-a")
+    view = page.locator("#viewport").bounding_box()
+    canvas = page.locator("#view-3d canvas").bounding_box()
+    bar = page.locator("#colorbar").bounding_box()
+    hint = page.locator("#hint").bounding_box()
+    assert canvas["width"] == view["width"] and canvas["y"] == view["y"], (canvas, view)
+    assert canvas["y"] + canvas["height"] <= bar["y"] and bar["y"] + bar["height"] <= hint["y"], (canvas, bar, hint)
+    for ix, iy in ((0, 0), (8, 0), (0, 8), (8, 8)):  # the whole surface is drawn, in the shorter canvas
+        at = viewer.screen("pair-a", ix, iy)
+        assert canvas["x"] <= at["x"] <= canvas["x"] + canvas["width"], (ix, iy, at)
+        assert canvas["y"] <= at["y"] <= canvas["y"] + canvas["height"], (ix, iy, at)
+    for query in ("?s=pair-a,pair-b", "?s=pair-a,pair-b&p=1"):
+        viewer.open(query)
+        canvas = page.locator("#view-3d canvas").bounding_box()
+        assert canvas["y"] + canvas["height"] >= view["y"] + view["height"] - 100, (query, canvas)
     assert viewer.errors == []
