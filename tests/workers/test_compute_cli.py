@@ -92,6 +92,32 @@ def test_a_rerun_of_a_complete_file_says_nothing_was_computed_and_where(tmp_path
     assert out.stat().st_mtime_ns == before
 
 
+def test_the_engines_warning_is_one_line_and_the_nan_points_are_counted(tmp_path, tensors_npz):
+    """Points past an interpolation's ends whose BatchNorm running variances turn negative are NaN: said
+    before, as one line like the command's others (not Python's warning with its source line), and counted."""
+    import torch
+
+    from workers.zoo import create_model
+
+    model = create_model("tinycnn").eval()
+    torch.save(model.state_dict(), tmp_path / "a.pt")
+    with torch.no_grad():
+        model.bn1.running_var[0] = 3.0  # from 1: 1 + 2x, negative below x = -0.5 (zero at -0.5: finite)
+    torch.save(model.state_dict(), tmp_path / "b.pt")
+    out = tmp_path / "s.h5"
+    args = compute_args(tensors_npz, out, "--checkpoint", str(tmp_path / "a.pt"), "--target", str(tmp_path / "b.pt"))
+    proc = lossatlas(*args, "--x", "-1:1:5")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert err.startswith(
+        "lossatlas: warning: 1 of 5 grid points move a BatchNorm running variance below zero (every x outside "
+        "[-0.5, 1]): the loss there is NaN; "
+    ), err
+    assert "UserWarning" not in err and "warnings.warn" not in err
+    assert err.endswith(f"lossatlas: 5/5 points in {out}; 1 of them NaN\n"), err
+    assert np.isnan(read_surface(out).metrics["train_loss"]).tolist() == [True, False, False, False, False]
+
+
 def test_a_one_point_surface_is_counted_as_one_point(tmp_path, tensors_npz, capsys):
     out = tmp_path / "s.h5"
     assert main(compute_args(tensors_npz, out, "--x", "0:0:1")) == 0
