@@ -6,6 +6,10 @@
 #   env:   PYTHON (default python3), DEVICE (default cuda), LOG_DIR (default /tmp), THREADS (default 2)
 set -u
 cd "$(dirname "$0")/.."
+if [ $# -eq 0 ]; then
+  echo "usage: precomputed/build_parallel.sh ID [ID ...]  (the ids: lossatlas gallery list)" >&2
+  exit 2
+fi
 py=${PYTHON:-python3}
 pids=()
 for id in "$@"; do

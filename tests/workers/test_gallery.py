@@ -407,3 +407,12 @@ def test_pipeline_builds_an_eigenvalue_map_entry(learnable_npz, tmp_path):
     assert len(surface.attrs["curvature"]["top_eigenvalues"]) == 2
     stats = index.entries[0].landscape_stats["hessian"]
     assert stats["method"] == "hessian" and stats == surface.attrs["landscape_stats"]["hessian"]
+
+
+def test_build_parallel_without_ids_says_how_to_use_it():
+    """It started nothing and exited 0 without a word."""
+    import subprocess
+
+    script = gallery.GALLERY_DIR / "build_parallel.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: precomputed/build_parallel.sh ID [ID ...]")
