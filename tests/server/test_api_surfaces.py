@@ -419,3 +419,33 @@ def test_a_surface_deleted_while_its_request_runs_is_a_404_as_a_missing_one(site
     finally:
         app.state.catalog = real
         path.unlink(missing_ok=True)
+
+
+def test_summaries_give_the_fingerprints_of_directions_and_weights(site: ThreadServer, tiny_npz: Path, tmp_path: Path):
+    """Whether two surfaces share their directions exactly: the direction fingerprint the engine writes
+    into each file is in the summary (and the mesh's), with the weights' and checkpoint's; null where the
+    file lacks it. The same seed on another grid gives the same directions, another seed others."""
+    files = {}
+    for name, seed, x in (("same", 0, "-1:1:3"), ("other", 1, "-1:1:5")):
+        spec = SurfaceSpec(
+            model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=100, x=x, y="-0.5:0.5:3",
+            directions={"seed": seed},
+        )
+        compute_surface(spec, tmp_path / f"{name}.h5")
+        files[name] = (tmp_path / f"{name}.h5").read_bytes()
+    with site.client(TOKEN) as c:
+        gallery = {s["id"]: s for s in c.get("/api/surfaces").json()["surfaces"]}
+        plane = gallery["tiny-plane"]
+        written = read_surface(site.settings.gallery_dir / "ours.h5")
+        assert plane["directions_sha256"] == written.attrs["directions_sha256"]
+        assert plane["weights_sha256"] == written.recipe["weights_sha256"] and plane["checkpoint_sha256"] is None
+        assert c.get("/api/surfaces/tiny-plane").json()["summary"]["directions_sha256"] == plane["directions_sha256"]
+        assert {gallery["ref-old"][k] for k in ("directions_sha256", "weights_sha256", "checkpoint_sha256")} == {None}
+        same, other = (c.post("/api/surfaces/import", files={"file": (f"{n}.h5", files[n])}).json() for n in files)
+        try:
+            assert same["directions_sha256"] == plane["directions_sha256"] and len(plane["directions_sha256"]) == 64
+            assert other["directions_sha256"] not in (None, plane["directions_sha256"])
+            assert same["weights_sha256"] == other["weights_sha256"] == plane["weights_sha256"]
+        finally:
+            for s in (same, other):
+                c.delete(f"/api/surfaces/{s['id']}")
