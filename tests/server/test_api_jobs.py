@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import h5py
 import httpx
 import numpy as np
 import pytest
@@ -479,6 +480,21 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
                 "detail": "not usable as weights of tinycnn: the checkpoint "
                 "does not fit model 'tinycnn': 1 wrong shape: conv1.weight (8, 1, 3, 3) vs (8, 3, 3, 3)"
             },
+        )
+        with h5py.File(tmp_path / "surface.h5", "w") as f:
+            f["xcoordinates"] = np.linspace(-1, 1, 3)
+        surface = (tmp_path / "surface.h5").read_bytes()
+        r = c.post("/api/checkpoints", files={"file": ("s.pt", surface)}, data={"model": "tinycnn"})
+        assert (r.status_code, r.json()["detail"]) == (
+            400,
+            "not usable as weights of tinycnn: the checkpoint is an HDF5 file (a loss surface or direction file?), "
+            "not a PyTorch checkpoint; pass a file saved with torch.save(model.state_dict())",
+        )
+        r = c.post("/api/checkpoints", files={"file": ("cut.pt", good.read_bytes()[:-50])}, data={"model": "tinycnn"})
+        assert (r.status_code, r.json()["detail"]) == (
+            400,
+            "not usable as weights of tinycnn: the checkpoint is truncated or damaged: it starts as a PyTorch "
+            "checkpoint but its archive does not end properly; copy the whole file again",
         )
         r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "evil:code"})
         assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")
