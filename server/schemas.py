@@ -368,6 +368,12 @@ class Job(BaseModel):
     request: JobRequest = Field(
         description="the request as the job reads it: its directions without the fields of the other kind"
     )
+    existing: bool = Field(
+        False,
+        description="true only in the 200 answer of POST /api/jobs: an identical request's job (queued, running or "
+        "done) was returned and no job queued; that job keeps its own name (request.name, its surface's title), "
+        "whatever name this request gave (the name is not part of what makes two requests identical)",
+    )
 
     @field_serializer("request", mode="wrap")
     def _echo(self, request: JobRequest, handler: SerializerFunctionWrapHandler):

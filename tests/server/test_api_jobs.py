@@ -273,6 +273,21 @@ def test_the_surface_of_a_queued_job_names_its_job(idle: ThreadServer):
         assert (r.status_code, r.json()) == (404, {"detail": "no surface 'tinycnn-tiny-0123456789'"})
 
 
+def test_an_identical_request_says_it_got_the_existing_job_whose_name_was_kept(idle: ThreadServer):
+    """The name is not part of what makes two requests identical: the second gets the first's job (200),
+    and `existing` says so, where it used to leave the client to guess why its name was not taken."""
+    with idle.client(TOKEN) as c:
+        first = c.post("/api/jobs", json=job_request(sample_seed=9, name="first"))
+        assert first.status_code == 202 and first.json()["existing"] is False
+        again = c.post("/api/jobs", json=job_request(sample_seed=9, name="second"))
+        assert again.status_code == 200
+        assert again.json() == {**first.json(), "existing": True}  # the first job as it was: its name kept
+        assert again.json()["request"]["name"] == "first"
+        shown = [c.get(first.json()["url"]).json(), *c.get("/api/jobs").json()["jobs"]]
+        assert [j["existing"] for j in shown if j["id"] == first.json()["id"]] == [False, False]  # POST's answer only
+        c.delete(first.json()["url"])
+
+
 def test_queue_limit(idle: ThreadServer):
     with idle.client(TOKEN) as c:
         first = c.post("/api/jobs", json=job_request(sample_seed=1))
