@@ -186,6 +186,33 @@ def test_import_of_our_and_reference_files_then_delete(site: ThreadServer, tmp_p
         assert c.delete(f"/api/surfaces/{ref['id']}").status_code == 204
 
 
+def test_the_same_file_imported_again_is_the_surface_imported_first(site: ThreadServer):
+    """As a checkpoint uploaded again: the same bytes, under the same or another name, answer 200 with the
+    surface imported first, its file and title untouched. The same name used to answer 201 and replace
+    the file (and another name to add a second copy)."""
+    with site.client(TOKEN) as c:
+        data = c.get("/api/surfaces/tiny-plane/file").content
+        first = c.post("/api/surfaces/import", files={"file": ("Again.h5", data)})
+        assert first.status_code == 201, first.text
+        stored = site.settings.surfaces_dir / f"{first.json()['id']}.h5"
+        before = stored.stat().st_ino, stored.stat().st_mtime_ns, stored.with_suffix(".meta.json").read_bytes()
+        try:
+            for name in ("Again.h5", "Another name.h5"):
+                r = c.post("/api/surfaces/import", files={"file": (name, data)})
+                assert (r.status_code, r.json()) == (200, first.json()), name
+            after = stored.stat().st_ino, stored.stat().st_mtime_ns, stored.with_suffix(".meta.json").read_bytes()
+            assert after == before
+            assert not any("another-name" in f for f in _user_files(site))  # no second copy
+            changed = c.post("/api/surfaces/import", files={"file": ("Again.h5", data + b"\0")})  # other bytes
+            assert changed.status_code == 201 and changed.json()["id"] != first.json()["id"]
+            c.delete(f"/api/surfaces/{changed.json()['id']}")
+        finally:
+            c.delete(f"/api/surfaces/{first.json()['id']}")
+        r = c.post("/api/surfaces/import", files={"file": ("Another name.h5", data)})  # once deleted: added anew
+        assert r.status_code == 201 and r.json()["name"] == "Another name"
+        c.delete(f"/api/surfaces/{r.json()['id']}")
+
+
 def test_an_imported_files_long_name_is_cut_to_a_titles_length(site: ThreadServer):
     """A job's name is at most 200 characters, an uploaded checkpoint's name is cut there: an imported
     surface's title was kept whole (thousands of characters in every listing)."""
