@@ -454,10 +454,8 @@ def test_summaries_give_the_fingerprints_of_directions_and_weights(site: ThreadS
     file lacks it. The same seed on another grid gives the same directions, another seed others."""
     files = {}
     for name, seed, x in (("same", 0, "-1:1:3"), ("other", 1, "-1:1:5")):
-        spec = SurfaceSpec(
-            model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=100, x=x, y="-0.5:0.5:3",
-            directions={"seed": seed},
-        )
+        axes = {"x": x, "y": "-0.5:0.5:3", "directions": {"seed": seed}}
+        spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=100, **axes)
         compute_surface(spec, tmp_path / f"{name}.h5")
         files[name] = (tmp_path / f"{name}.h5").read_bytes()
     with site.client(TOKEN) as c:
