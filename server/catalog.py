@@ -22,7 +22,17 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from workers import Index, IndexEntry, Surface, atomic_path, default_dir_file, is_dir_file, one_line, read_surface
+from workers import (
+    Index,
+    IndexEntry,
+    Surface,
+    atomic_path,
+    default_dir_file,
+    is_dir_file,
+    one_line,
+    read_surface,
+    sha256_file,
+)
 from workers.jobqueue import title_path
 
 from .mesh import summarize, to_mesh
@@ -251,6 +261,18 @@ class Catalog:
         write_meta(dest, name, dataset)
         os.replace(validated, dest)
         return Entry(surface_id, dest, "user", name=name, dataset=dataset)
+
+    def imported_copy(self, sha256: str) -> Entry | None:
+        """The user surface imported from a file of this content, if any: an import's id ends with the start
+        of its file's sha256 (``<name>-<sha256[:8]>``), and its file is kept as uploaded."""
+        for entry in self._user().values():
+            if entry.id.endswith(f"-{sha256[:8]}"):
+                try:
+                    if sha256_file(entry.path) == sha256:
+                        return entry
+                except OSError:  # deleted since it was found
+                    continue
+        return None
 
     def delete(self, entry: Entry) -> None:
         """Remove a user surface with its direction file and sidecar."""

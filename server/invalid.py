@@ -1,7 +1,8 @@
 """The one-line message of a request FastAPI could not validate (422): pydantic's errors, or, where the
 body is not what the route reads (JSON that does not parse or is not an object, a body sent without
-``Content-Type: application/json``, an upload sent as anything but a form), what to send instead; and
-Starlette's stock messages ("Not Found", "Invalid multipart data.") in words that name the fix."""
+``Content-Type: application/json``, an upload sent as anything but a form, a form cut off before its end),
+what to send instead; and Starlette's stock messages ("Not Found", "Invalid multipart data.") in words that
+name the fix."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ def invalid_line(request: Request, errors: Sequence[dict[str, Any]]) -> str:
         fields = ", ".join(getattr(body.field_info.annotation, "model_fields", {}))
         if content_type != "multipart/form-data":
             return f"send a multipart/form-data form (as curl -F) with the fields {fields}; {sent}"
+        if _form_cut_short(request):
+            return (
+                "the upload was incomplete: the form ended before its closing boundary (the client stopped "
+                "sending or the connection was cut); send the whole file again"
+            )
         errors = [_not_a_file(e) for e in errors]
     for e in errors:
         if e["type"] == "json_invalid":
@@ -47,6 +53,15 @@ def invalid_line(request: Request, errors: Sequence[dict[str, Any]]) -> str:
                 return "the request has no body: send a JSON object of the fields (Content-Type: application/json)"
             return f"the body must be a JSON object of the fields, not {JSON_TYPES.get(type(e['input']), 'that')}"
     return "; ".join(_line(e) for e in errors)
+
+
+def _form_cut_short(request: Request) -> bool:
+    """Whether a multipart body ended before its closing ``--BOUNDARY--`` (Starlette then drops the part it
+    was reading, and the route reports that field missing)."""
+    params = request.headers.get("content-type", "").split(";")[1:]
+    boundary = next((p.strip()[len("boundary=") :].strip('"') for p in params if p.strip().startswith("boundary=")), "")
+    tail = request.scope.get("state", {}).get("body_tail")
+    return bool(boundary) and tail is not None and not tail.rstrip().endswith(f"--{boundary}--".encode())
 
 
 def _line(error: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 """Request body size limit (``max_upload_mb``) enforced while the body arrives, so an oversized upload
 is refused before it is spooled to disk, with a message naming the limit (Starlette's own limit says
-only "Content Too Large")."""
+only "Content Too Large"); and the body's last bytes kept (``body_tail`` in the request's state), by which
+:mod:`server.invalid` tells an upload form cut off before its closing boundary from one lacking a field."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+TAIL = 128  # bytes: a multipart form's closing boundary (at most 70 characters) and the line ends around it
 
 
 async def send_error(send: Send, status: int, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
@@ -37,14 +40,17 @@ class BodyLimit:
             await send_error(send, 413, self._message())
             return
         received = 0
+        state = scope.setdefault("state", {})
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.limit:  # raised inside the route: FastAPI answers it as JSON
                     raise HTTPException(413, self._message())
+                state["body_tail"] = (state.get("body_tail", b"") + chunk[-TAIL:])[-TAIL:]
             return message
 
         await self.app(scope, counting_receive, send)

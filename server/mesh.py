@@ -79,6 +79,9 @@ def summarize(
         points_total=int(surface.done.size),
         landscape_stats=finite_or_null(surface.attrs.get("landscape_stats")),
         gallery=gallery,
+        directions_sha256=surface.attrs.get("directions_sha256"),
+        weights_sha256=surface.recipe.get("weights_sha256"),
+        checkpoint_sha256=surface.recipe.get("checkpoint_sha256"),
     )
 
 

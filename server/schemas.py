@@ -126,6 +126,9 @@ class GalleryInfo(BaseModel):
     source: str = ""
 
 
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]  # a fingerprint: hex sha256
+
+
 class SurfaceSummary(BaseModel):
     id: str
     name: str
@@ -145,6 +148,22 @@ class SurfaceSummary(BaseModel):
     points_total: int
     landscape_stats: dict[str, Any] | None
     gallery: GalleryInfo | None
+    directions_sha256: Sha256 | None = Field(
+        None,
+        description="sha256 of the directions' float32 values, as the engine records it in the file (attribute "
+        "directions_sha256): two surfaces with the same value share their directions exactly; null where the "
+        "file lacks it (the reference code's files, files of older versions)",
+    )
+    weights_sha256: Sha256 | None = Field(
+        None,
+        description="sha256 of the model's weights and buffers as evaluated (the recipe's weights_sha256); null "
+        "where the file lacks it",
+    )
+    checkpoint_sha256: Sha256 | None = Field(
+        None,
+        description="sha256 of the checkpoint file the weights were loaded from (the recipe's checkpoint_sha256); "
+        "null for weights not loaded from a file (the zoo's initialization) or a file that lacks it",
+    )
 
 
 class Paged(BaseModel):
@@ -348,6 +367,12 @@ class Job(BaseModel):
     updated: str = Field(description="ISO 8601, UTC")
     request: JobRequest = Field(
         description="the request as the job reads it: its directions without the fields of the other kind"
+    )
+    existing: bool = Field(
+        False,
+        description="true only in the 200 answer of POST /api/jobs: an identical request's job (queued, running or "
+        "done) was returned and no job queued; that job keeps its own name (request.name, its surface's title), "
+        "whatever name this request gave (the name is not part of what makes two requests identical)",
     )
 
     @field_serializer("request", mode="wrap")

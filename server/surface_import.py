@@ -139,30 +139,40 @@ def check_surface(surface: Surface) -> None:
     _finite_json(surface.attrs, "attribute")
 
 
-def _validated(tmp: Path, stem: str) -> tuple[Surface, str]:
+def _validated(tmp: Path, stem: str) -> tuple[Surface, str, str]:
+    """The surface, its id and its file's sha256."""
     try:
         surface = read_surface(tmp)
         check_surface(surface)
-        sid = f"{slugify(stem, 60)}-{sha256_file(tmp)[:8]}"  # the same file imported twice: one surface
+        sha = sha256_file(tmp)
+        sid = f"{slugify(stem, 60)}-{sha[:8]}"
         summary = summarize(surface, sid, "user", stem, surface.recipe.get("spec", {}).get("dataset"))
         json.dumps(to_mesh(surface, summary), allow_nan=False)  # served as strict JSON
     except ValidationError as e:
         raise HTTPException(400, f"not a loss surface file: {one_line(e)}") from None
     except (ValueError, TypeError, KeyError, OSError) as e:
         raise HTTPException(400, f"not a loss surface file: {str(e).replace(tmp.name, 'the file')}") from None
-    return surface, sid
+    return surface, sid, sha
 
 
 async def import_surface(
     tmp: Path, stem: str, catalog: Catalog, queue: JobQueue, settings: Settings, gate: ImportGate
-) -> SurfaceSummary:
-    """Check, validate and keep an uploaded file (the caller deletes ``tmp`` afterwards in every case)."""
+) -> tuple[SurfaceSummary, bool]:
+    """Check, validate and keep an uploaded file (the caller deletes ``tmp`` afterwards in every case).
+    Returns its summary and whether it was added: a file of the same content imported before (under any
+    name) is that surface, kept as it was (its name too), as the same checkpoint uploaded again is."""
     with gate:
         await guard(tmp, settings)
-        surface, sid = await run_in_threadpool(_validated, tmp, stem)
+        surface, sid, sha = await run_in_threadpool(_validated, tmp, stem)
 
-    def keep() -> Entry:
+    def keep() -> tuple[Entry, bool]:
+        copy = catalog.imported_copy(sha)
+        if copy is not None:
+            with queue.surface_lock(copy.id):  # not deleted while it is answered
+                if copy.path.is_file():
+                    return copy, False
         with queue.surface_lock(sid):  # as a deletion does: the two come one wholly after the other
-            return catalog.add(tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset"))
+            return catalog.add(tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset")), True
 
-    return await run_in_threadpool(catalog.summary, await run_in_threadpool(keep))
+    entry, added = await run_in_threadpool(keep)
+    return await run_in_threadpool(catalog.summary, entry), added

@@ -179,6 +179,10 @@ class Worker:
             )
         except LeaseLost as e:
             log.warning("worker %s: %s; leaving the job to its current holder", self.id, e)
+            try:
+                self.queue.let_go(job.id)
+            except STORAGE_ERRORS as e:  # left for the queue's next start (leftover fences)
+                log.warning("worker %s: could not tidy up after job %s (%s)", self.id, job.id, one_line(e))
             return "lost"
         except Exception as e:  # the job's fault (bad data, mismatched file, a disk that stays full ...)
             error = job_error(e)  # bound now: the end may be recorded after this block, when e is gone

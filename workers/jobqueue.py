@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import locked
+from .h5io import default_dir_file, is_dir_file, read_surface
 from .vocab import JobState as State
 
 ACTIVE: tuple[State, ...] = ("queued", "running")
@@ -83,6 +84,21 @@ CREATE INDEX IF NOT EXISTS points_job ON points (job_id, seq);
 def title_path(surface: Path) -> Path:
     """The title file of surface file ``surface``: ``<id>.meta.json`` beside it."""
     return surface.with_name(surface.stem + ".meta.json")
+
+
+def _dir_file_in_use(directions: Path) -> bool:
+    """Whether a surface file in the direction file's directory names it as its ``dir_file`` (one that
+    cannot be read counts as naming it: a direction file is never removed from under a surface)."""
+    for path in directions.parent.glob("*.h5"):
+        if is_dir_file(path) or path.name.startswith("."):
+            continue
+        try:
+            named = read_surface(path).dir_file
+        except Exception:  # any unreadable file: keep the direction file
+            return True
+        if named is not None and Path(named).name == directions.name:
+            return True
+    return False
 
 
 class LeaseLost(Exception):
@@ -214,13 +230,24 @@ class JobQueue:
             if row is not None:
                 self._drop_title(row["out"])
 
+    def let_go(self, job_id: str) -> None:
+        """Called by a worker that lost a job's claim: when the job was cancelled while the worker wrote
+        its first point, the worker wrote its direction file after the cancel tidied up; tidy up again
+        (:meth:`_drop_fence`: nothing happens while the job is active, under another worker say)."""
+        self._drop_fence(job_id)
+
     def _drop_title(self, out: str) -> None:
         """Remove the title file of an ended job's surface when the job wrote no surface file: only the
         next job on that surface (asked again) needs it, and writes it again (run with the job's fence and
-        in a transaction)."""
+        in a transaction). So too its direction file, which a job writes just before its first point's
+        surface file, and which is left alone when that write fails (a disk that stays full, the job
+        cancelled meanwhile), unless another surface file beside it names it (:func:`_dir_file_in_use`)."""
         path = (self.root / out).resolve()
         if path.is_relative_to(self.root.resolve()) and not path.exists():
             title_path(path).unlink(missing_ok=True)
+            directions = default_dir_file(path)
+            if directions.exists() and not _dir_file_in_use(directions):
+                directions.unlink(missing_ok=True)
 
     def surface_path(self, job: Job) -> Path:
         """The job's surface file, refused when it would lie outside the data directory."""

@@ -29,9 +29,10 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
-def public_job(job: jobqueue.Job) -> Job:
+def public_job(job: jobqueue.Job, existing: bool = False) -> Job:
     running = job.state == "running"
     return Job(
+        existing=existing,
         id=job.id,
         state=job.state,
         points_done=job.points_done,
@@ -66,7 +67,10 @@ JobDep = Annotated[jobqueue.Job, Depends(get_job)]
     response_model=Job,
     summary="Queue a surface job",
     responses={
-        200: {"model": Job, "description": "an identical request's existing job"},
+        200: {
+            "model": Job,
+            "description": "an identical request's existing job (existing: true), its name kept (request.name)",
+        },
         404: {"model": Error, "description": "unknown checkpoint"},
         409: {"model": Error, "description": "the dataset's data is missing on the server"},
         422: {"model": Error, "description": "invalid request or beyond a limit"},
@@ -80,7 +84,7 @@ def submit(
     job, queued = submit_job(request, settings, queue, checkpoints)
     if not queued:
         response.status_code = 200
-    return public_job(job)
+    return public_job(job, existing=not queued)
 
 
 @router.get("", response_model=JobList, summary="List jobs, newest first, a page at a time")

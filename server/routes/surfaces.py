@@ -91,6 +91,11 @@ def download(entry: EntryDep) -> FileResponse:
     response_model=SurfaceSummary,
     summary="Add an HDF5 surface file (lossatlas or the reference code's format)",
     responses={
+        200: {
+            "model": SurfaceSummary,
+            "description": "a file of the same content imported before, under any name: that surface, unchanged "
+            "(its name kept)",
+        },
         400: {
             "model": Error,
             "description": "not a surface file, or beyond a limit once read (max_upload_mb uncompressed, "
@@ -107,11 +112,18 @@ async def import_surface(
     queue: QueueDep,
     settings: SettingsDep,
     request: Request,
+    response: Response,
 ) -> SurfaceSummary:
+    """A surface's id is its title's slug and the start of its file's sha256. The same bytes imported again,
+    under any file name, answer 200 with the surface imported first, its file and name unchanged."""
     stem = Path(upload_name(file) or "surface").stem
     tmp = await save_upload(file, settings.uploads_dir, ".h5")
     try:
-        return await surface_import.import_surface(tmp, stem, catalog, queue, settings, request.app.state.import_gate)
+        gate = request.app.state.import_gate
+        summary, added = await surface_import.import_surface(tmp, stem, catalog, queue, settings, gate)
+        if not added:
+            response.status_code = 200
+        return summary
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import h5py
 import httpx
 import numpy as np
 import pytest
@@ -272,6 +273,21 @@ def test_the_surface_of_a_queued_job_names_its_job(idle: ThreadServer):
         assert (r.status_code, r.json()) == (404, {"detail": "no surface 'tinycnn-tiny-0123456789'"})
 
 
+def test_an_identical_request_says_it_got_the_existing_job_whose_name_was_kept(idle: ThreadServer):
+    """The name is not part of what makes two requests identical: the second gets the first's job (200),
+    and `existing` says so, where it used to leave the client to guess why its name was not taken."""
+    with idle.client(TOKEN) as c:
+        first = c.post("/api/jobs", json=job_request(sample_seed=9, name="first"))
+        assert first.status_code == 202 and first.json()["existing"] is False
+        again = c.post("/api/jobs", json=job_request(sample_seed=9, name="second"))
+        assert again.status_code == 200
+        assert again.json() == {**first.json(), "existing": True}  # the first job as it was: its name kept
+        assert again.json()["request"]["name"] == "first"
+        shown = [c.get(first.json()["url"]).json(), *c.get("/api/jobs").json()["jobs"]]
+        assert [j["existing"] for j in shown if j["id"] == first.json()["id"]] == [False, False]  # POST's answer only
+        c.delete(first.json()["url"])
+
+
 def test_queue_limit(idle: ThreadServer):
     with idle.client(TOKEN) as c:
         first = c.post("/api/jobs", json=job_request(sample_seed=1))
@@ -479,6 +495,21 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
                 "detail": "not usable as weights of tinycnn: the checkpoint "
                 "does not fit model 'tinycnn': 1 wrong shape: conv1.weight (8, 1, 3, 3) vs (8, 3, 3, 3)"
             },
+        )
+        with h5py.File(tmp_path / "surface.h5", "w") as f:
+            f["xcoordinates"] = np.linspace(-1, 1, 3)
+        surface = (tmp_path / "surface.h5").read_bytes()
+        r = c.post("/api/checkpoints", files={"file": ("s.pt", surface)}, data={"model": "tinycnn"})
+        assert (r.status_code, r.json()["detail"]) == (
+            400,
+            "not usable as weights of tinycnn: the checkpoint is an HDF5 file (a loss surface or direction file?), "
+            "not a PyTorch checkpoint; pass a file saved with torch.save(model.state_dict())",
+        )
+        r = c.post("/api/checkpoints", files={"file": ("cut.pt", good.read_bytes()[:-50])}, data={"model": "tinycnn"})
+        assert (r.status_code, r.json()["detail"]) == (
+            400,
+            "not usable as weights of tinycnn: the checkpoint is truncated or damaged: it starts as a PyTorch "
+            "checkpoint but its archive does not end properly; copy the whole file again",
         )
         r = c.post("/api/checkpoints", files={"file": ("g.pt", good.read_bytes())}, data={"model": "evil:code"})
         assert r.status_code == 422 and r.json()["detail"].startswith("model 'evil:code' is not available")

@@ -186,6 +186,33 @@ def test_import_of_our_and_reference_files_then_delete(site: ThreadServer, tmp_p
         assert c.delete(f"/api/surfaces/{ref['id']}").status_code == 204
 
 
+def test_the_same_file_imported_again_is_the_surface_imported_first(site: ThreadServer):
+    """As a checkpoint uploaded again: the same bytes, under the same or another name, answer 200 with the
+    surface imported first, its file and title untouched. The same name used to answer 201 and replace
+    the file (and another name to add a second copy)."""
+    with site.client(TOKEN) as c:
+        data = c.get("/api/surfaces/tiny-plane/file").content
+        first = c.post("/api/surfaces/import", files={"file": ("Again.h5", data)})
+        assert first.status_code == 201, first.text
+        stored = site.settings.surfaces_dir / f"{first.json()['id']}.h5"
+        before = stored.stat().st_ino, stored.stat().st_mtime_ns, stored.with_suffix(".meta.json").read_bytes()
+        try:
+            for name in ("Again.h5", "Another name.h5"):
+                r = c.post("/api/surfaces/import", files={"file": (name, data)})
+                assert (r.status_code, r.json()) == (200, first.json()), name
+            after = stored.stat().st_ino, stored.stat().st_mtime_ns, stored.with_suffix(".meta.json").read_bytes()
+            assert after == before
+            assert not any("another-name" in f for f in _user_files(site))  # no second copy
+            changed = c.post("/api/surfaces/import", files={"file": ("Again.h5", data + b"\0")})  # other bytes
+            assert changed.status_code == 201 and changed.json()["id"] != first.json()["id"]
+            c.delete(f"/api/surfaces/{changed.json()['id']}")
+        finally:
+            c.delete(f"/api/surfaces/{first.json()['id']}")
+        r = c.post("/api/surfaces/import", files={"file": ("Another name.h5", data)})  # once deleted: added anew
+        assert r.status_code == 201 and r.json()["name"] == "Another name"
+        c.delete(f"/api/surfaces/{r.json()['id']}")
+
+
 def test_an_imported_files_long_name_is_cut_to_a_titles_length(site: ThreadServer):
     """A job's name is at most 200 characters, an uploaded checkpoint's name is cut there: an imported
     surface's title was kept whole (thousands of characters in every listing)."""
@@ -419,3 +446,31 @@ def test_a_surface_deleted_while_its_request_runs_is_a_404_as_a_missing_one(site
     finally:
         app.state.catalog = real
         path.unlink(missing_ok=True)
+
+
+def test_summaries_give_the_fingerprints_of_directions_and_weights(site: ThreadServer, tiny_npz: Path, tmp_path: Path):
+    """Whether two surfaces share their directions exactly: the direction fingerprint the engine writes
+    into each file is in the summary (and the mesh's), with the weights' and checkpoint's; null where the
+    file lacks it. The same seed on another grid gives the same directions, another seed others."""
+    files = {}
+    for name, seed, x in (("same", 0, "-1:1:3"), ("other", 1, "-1:1:5")):
+        axes = {"x": x, "y": "-0.5:0.5:3", "directions": {"seed": seed}}
+        spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tiny_npz), samples=100, **axes)
+        compute_surface(spec, tmp_path / f"{name}.h5")
+        files[name] = (tmp_path / f"{name}.h5").read_bytes()
+    with site.client(TOKEN) as c:
+        gallery = {s["id"]: s for s in c.get("/api/surfaces").json()["surfaces"]}
+        plane = gallery["tiny-plane"]
+        written = read_surface(site.settings.gallery_dir / "ours.h5")
+        assert plane["directions_sha256"] == written.attrs["directions_sha256"]
+        assert plane["weights_sha256"] == written.recipe["weights_sha256"] and plane["checkpoint_sha256"] is None
+        assert c.get("/api/surfaces/tiny-plane").json()["summary"]["directions_sha256"] == plane["directions_sha256"]
+        assert {gallery["ref-old"][k] for k in ("directions_sha256", "weights_sha256", "checkpoint_sha256")} == {None}
+        same, other = (c.post("/api/surfaces/import", files={"file": (f"{n}.h5", files[n])}).json() for n in files)
+        try:
+            assert same["directions_sha256"] == plane["directions_sha256"] and len(plane["directions_sha256"]) == 64
+            assert other["directions_sha256"] not in (None, plane["directions_sha256"])
+            assert same["weights_sha256"] == other["weights_sha256"] == plane["weights_sha256"]
+        finally:
+            for s in (same, other):
+                c.delete(f"/api/surfaces/{s['id']}")

@@ -125,6 +125,26 @@ def test_stock_refusals_name_the_fix(guarded: ThreadServer):
     assert not guarded.settings.uploads_dir.exists() or not any(guarded.settings.uploads_dir.iterdir())
 
 
+def test_a_form_cut_off_before_its_closing_boundary_is_an_incomplete_upload(guarded: ThreadServer):
+    """Starlette drops a part the body ended in, so the route used to answer "file: Field required"; a
+    whole form that lacks the file still says so."""
+    incomplete = (
+        "the upload was incomplete: the form ended before its closing boundary (the client stopped sending or "
+        "the connection was cut); send the whole file again"
+    )
+    model = b'--XyZ\r\nContent-Disposition: form-data; name="model"\r\n\r\ntinycnn\r\n'
+    part = b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.h5"\r\n\r\n'
+    headers = {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    with guarded.client(TOKEN) as c:
+        for path, start in (("/api/surfaces/import", b""), ("/api/checkpoints", model)):
+            for body in (start + part[:30], start + part, start + part + b"\x89HDF\r\n" * 500):
+                r = c.post(path, content=body, headers=headers)
+                assert (r.status_code, r.json()) == (422, {"detail": incomplete}), (path, body[-40:])
+            r = c.post(path, content=start + b"--XyZ--\r\n", headers=headers)  # whole, without a file
+            assert (r.status_code, r.json()) == (422, {"detail": "file: Field required"})
+    assert not any(guarded.settings.uploads_dir.glob("*")) and not any(guarded.settings.checkpoints_dir.glob("*"))
+
+
 def test_the_schema_says_samples_is_required(guarded: ThreadServer):
     schema = httpx.get(f"{guarded.url}/openapi.json").json()["components"]["schemas"]["JobRequest"]
     assert "samples" in schema["required"] and schema["properties"]["samples"]["type"] == "integer"

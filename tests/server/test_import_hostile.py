@@ -301,3 +301,5 @@ def test_a_file_name_that_would_disguise_its_title_is_refused(site: ThreadServer
     assert stored(site) == before
     r = post(site, tmp_path / "s.h5", "\u05de\u05e4\u05d4 r\u00e9sum\u00e9.h5")  # right-to-left letters are text
     assert r.status_code == 201 and r.json()["name"] == "\u05de\u05e4\u05d4 r\u00e9sum\u00e9", r.text
+    with site.client(TOKEN) as c:  # the same file imported again would be this surface (200)
+        assert c.delete(f"/api/surfaces/{r.json()['id']}").status_code == 204

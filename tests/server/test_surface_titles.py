@@ -101,6 +101,24 @@ def test_a_job_cancelled_while_its_worker_writes_its_first_point_keeps_its_title
         assert _title(c, job["surface_id"]) == "cut short"
 
 
+def test_a_job_cancelled_while_its_worker_computes_its_first_point_leaves_no_direction_file(server: ThreadServer):
+    """The worker writes the direction file just before the first point's surface file; cancelled
+    meanwhile, that write is refused and the job lost, after the cancel had tidied up: the direction file
+    used to stay in surfaces/, named by no surface."""
+    queue = JobQueue(server.settings.data_dir)
+    with server.client() as c:
+        job = c.post("/api/jobs", json=job_request(name="cut short", **SMALL)).json()
+        worker = Worker(queue, "w-cancelled")
+        claim = queue.claim(worker.id, worker.lease_s)
+        assert c.delete(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
+        assert worker.run_job(claim) == "lost"  # it computed the point, wrote the directions, then was refused
+        assert _files(server) == []
+        again = c.post("/api/jobs", json=job_request(name="again", **SMALL)).json()  # asked again: whole
+        _work(server)
+        assert c.get(f"/api/jobs/{again['id']}").json()["state"] == "done"
+        assert _files(server) == [f"{job['surface_id']}{suffix}" for suffix in (".dirs.h5", ".h5", ".meta.json")]
+
+
 class _PausedDelete(Catalog):
     """The real catalog, whose deletion stops after removing the surface file to let ``meanwhile`` run,
     where a resubmission of another client used to fall between the file's removal and the title's."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import tarfile
+import zipfile
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -73,6 +75,41 @@ def test_unreadable_checkpoints_are_refused(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(ValueError, match=r"checkpoint .*text.pt' is not a weights file torch can load safely \("):
         load_state_dict(tmp_path / "text.pt")
+
+
+SAVE_HINT = "pass a file saved with torch.save(model.state_dict())"
+
+
+def test_a_surface_file_or_a_cut_short_checkpoint_is_named_as_such(tmp_path):
+    """An HDF5 file given as a checkpoint used to be refused as "it holds pickled objects", a truncated
+    one with torch's message cut mid-word ("This is an internal mini"). Each now gets a whole line that
+    says what the file is."""
+    with h5py.File(tmp_path / "surface.h5", "w") as f:
+        f["xcoordinates"] = np.linspace(-1, 1, 3)
+    with pytest.raises(ValueError) as e:
+        load_state_dict(tmp_path / "surface.h5")
+    assert str(e.value) == (
+        f"checkpoint '{tmp_path / 'surface.h5'}' is an HDF5 file (a loss surface or direction file?), "
+        f"not a PyTorch checkpoint; {SAVE_HINT}"
+    )
+    torch.save(make_model().state_dict(), tmp_path / "whole.pt")
+    whole = (tmp_path / "whole.pt").read_bytes()
+    for size in (10, 100, len(whole) // 2, len(whole) - 1):
+        (tmp_path / "cut.pt").write_bytes(whole[:size])
+        with pytest.raises(ValueError) as e:
+            load_state_dict(tmp_path / "cut.pt")
+        assert str(e.value) == (
+            f"checkpoint '{tmp_path / 'cut.pt'}' is truncated or damaged: it starts as a PyTorch checkpoint but "
+            "its archive does not end properly; copy the whole file again"
+        ), size
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as z:  # a whole zip archive, not torch's
+        z.writestr("notes.txt", "hello")
+    with pytest.raises(ValueError) as e:
+        load_state_dict(tmp_path / "notes.zip")
+    assert str(e.value) == (
+        f"checkpoint '{tmp_path / 'notes.zip'}' is damaged or not a PyTorch checkpoint (a zip archive torch "
+        f"cannot read); {SAVE_HINT}"
+    )
 
 
 def test_models_without_checkpoint_are_the_same_in_every_process():

@@ -6,8 +6,11 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+from workers.h5io import Surface, write_directions, write_surface
 from workers.jobqueue import MAX_ATTEMPTS, JobQueue, QueueFull
 
 
@@ -180,3 +183,31 @@ def test_a_held_fence_stays_and_a_removed_one_is_not_trusted(tmp_path: Path):
     thread.join(30)
     with queue._job_lock(job.id, wait=False) as free:
         assert free
+
+
+def _surface_naming(path: Path, dir_file: str) -> None:
+    xs = np.linspace(-1, 1, 2)
+    write_surface(path, Surface(xs, None, {"train_loss": np.zeros(2)}, np.ones(2, dtype=bool), dir_file=dir_file))
+
+
+def test_a_direction_file_left_without_its_surface_goes_unless_another_surface_names_it(tmp_path: Path):
+    """A job that ended without a surface file (failed, cancelled) leaves no direction file behind, but
+    one that another surface file beside it names (as its dir_file), or that an unreadable file beside
+    it might name, stays."""
+    queue = JobQueue(tmp_path)
+    surfaces = tmp_path / "surfaces"
+    surfaces.mkdir()
+    kept, gone, guarded = (submit(queue, key)[0] for key in ("kept", "gone", "guarded"))
+    for job in (kept, gone, guarded):
+        write_directions(surfaces / f"{job.surface_id}.dirs.h5", ["w"], [[torch.ones(3)]])
+    _surface_naming(surfaces / "user.h5", f"{kept.surface_id}.dirs.h5")
+    for job in (kept, gone):
+        queue.cancel(job.id)
+    assert sorted(p.name for p in surfaces.iterdir()) == ["surf-guarded.dirs.h5", "surf-kept.dirs.h5", "user.h5"]
+    (surfaces / "broken.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # names nothing readable
+    queue.cancel(guarded.id)
+    assert (surfaces / "surf-guarded.dirs.h5").exists()
+    (surfaces / "broken.h5").unlink()
+    queue.let_go(guarded.id)
+    assert not (surfaces / "surf-guarded.dirs.h5").exists()
+    assert (surfaces / "surf-kept.dirs.h5").exists()
