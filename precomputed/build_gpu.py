@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", help="the CIFAR-10 JPEG archive (default: ../shared/data or $LOSSATLAS_CIFAR10_JPEG)")
     p.add_argument("--only", action="append", help="build only this gpu-tier entry (repeatable)")
     p.add_argument("--min-epochs", type=int, default=5, help="fewest epochs worth training (default 5)")
-    p.add_argument("--max-epochs", type=int, default=60, help="most epochs, even when the budget allows more (default 60)")
+    p.add_argument(
+        "--max-epochs", type=int, default=60, help="most epochs, even when the budget allows more (default 60)"
+    )
     p.add_argument(
         "--surfaces",
         default="auto",

@@ -97,7 +97,9 @@ def test_head_answers_as_get_without_the_body(guarded: ThreadServer):
             assert (head.status_code, head.content) == (got.status_code, b""), path
             assert head.headers["content-type"] == got.headers["content-type"], path
             if path != "/":  # the page's nonce differs between two answers
-                assert head.headers["content-length"] == got.headers["content-length"], path
+                # /api/config's per-model GFLOP fill in as models are first counted: a GET just after may differ
+                lengths = {got.headers["content-length"], c.get(path).headers["content-length"]}
+                assert head.headers["content-length"] in lengths, path
         head = c.head(f"/api/jobs/{job['id']}/events")  # the job stays queued: a GET would stream on
         assert (head.status_code, head.content) == (200, b"")
         assert head.headers["content-type"].startswith("text/event-stream")
