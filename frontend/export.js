@@ -3,6 +3,7 @@
 // lines wrapped and its warnings in their colour), at the resolution of the view's own canvas.
 
 import { $ } from './dom.js';
+import { wrapWords } from './plot-canvas.js';
 
 const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8', WARN = '#ffc15e'; // style.css --bg, --line, --warn
 // as the title over the view (style.css .title: 13px type, 1.4 line height, 2px above each muted line)
@@ -34,22 +35,6 @@ function drawWrappedName( ctx, name, x, y, width ) {
 	const rows = wrapWords( ctx, name.name, width - 16 );
 	rows.forEach( ( row, k ) => drawName( ctx, { ...name, name: row }, x, y + k * LINE_H, width, k === 0 ) );
 	return rows.length;
-
-}
-
-/** ``text`` in lines of at most ``width`` CSS px in ``ctx``'s font (a word longer than that: a line of its own). */
-function wrapWords( ctx, text, width ) {
-
-	const lines = [];
-	for ( const word of text.split( ' ' ) ) {
-
-		const last = lines.length ? `${ lines[ lines.length - 1 ] } ${ word }` : null;
-		if ( last !== null && ctx.measureText( last ).width <= width ) lines[ lines.length - 1 ] = last;
-		else lines.push( word );
-
-	}
-
-	return lines;
 
 }
 
