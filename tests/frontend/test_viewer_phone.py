@@ -328,3 +328,36 @@ def test_a_phones_3d_view_takes_the_width_with_its_colour_bar_under_it(phone):
         canvas = page.locator("#view-3d canvas").bounding_box()
         assert canvas["y"] + canvas["height"] >= view["y"] + view["height"] - 100, (query, canvas)
     assert viewer.errors == []
+
+
+def test_a_phones_png_export_puts_the_colour_bar_under_the_view_as_the_screen_does(phone):
+    """The export put the colour bar to the right of the picture (390 px of view, then the bar) where the
+    phone shows it under the view: the picture keeps the view's width and draws the bar where the screen
+    does, relative to the view (under the 3-D view; under the contour map, inside its canvas)."""
+    viewer, _ = phone
+    page = viewer.page
+    for query, view_id in (("?s=pair-a", "#view-3d"), ("?s=pair-a&v=map", "#view-map")):
+        viewer.open(query)
+        with page.expect_download() as info:
+            page.click("#export-png")
+        pixels = np.asarray(Image.open(info.value.path()).convert("RGB")).astype(int)
+        canvas = page.evaluate(
+            "(sel) => { const el = document.querySelector(sel); const c = el.tagName === 'CANVAS' ? el : el.querySelector('canvas');"
+            " return [c.width, c.height]; }",
+            view_id,
+        )
+        view = page.locator(view_id).bounding_box()
+        bar = page.locator("#colorbar canvas").bounding_box()
+        assert pixels.shape[1] == canvas[0], (query, pixels.shape, canvas)  # nothing added on the right
+        top, left = round(bar["y"] - view["y"]), round(bar["x"] - view["x"])
+        assert pixels.shape[0] >= top + bar["height"], (query, pixels.shape, bar)
+        # the bar's colours (viridis, yellow at the top and purple at the bottom) where the screen shows it
+        box = pixels[top : top + round(bar["height"]), left : left + round(bar["width"])]
+        assert near(box, "#fde725", 60).any() and near(box, "#440154", 60).any(), query
+    assert viewer.errors == []
+
+
+def near(pixels: np.ndarray, color: str, tolerance: int) -> np.ndarray:
+    """Which pixels (RGB, last axis) are within ``tolerance`` (summed over channels) of a #rrggbb colour."""
+    rgb = np.array([int(color[k : k + 2], 16) for k in (1, 3, 5)])
+    return np.abs(pixels - rgb).sum(axis=-1) <= tolerance
