@@ -284,6 +284,33 @@ def test_a_tap_tooltip_lies_above_the_finger_within_the_view(phone):
     assert viewer.errors == []
 
 
+def test_a_tap_tooltip_is_compact_with_long_surface_names(phone, surfaces):
+    """The tap's tooltip ran as wide as the surface names on one line (335 of 390 px with the gallery's,
+    280 with these), over the map's top: names wrap, the box keeps to 232 px, and every value stays whole
+    on one line in 12 px type."""
+    viewer, _ = phone
+    viewer.open("?s=pair-b,pair-a&v=map")
+    page = viewer.page
+    at = viewer.screen("pair-b", 4, 6)
+    page.touchscreen.tap(at["x"], at["y"])
+    page.wait_for_function("() => document.querySelector('#tooltip [data-key=index] b')?.textContent === 'ix 4, iy 6'")
+    tip = page.locator("#tooltip").bounding_box()
+    view = page.locator("#viewport").bounding_box()
+    assert tip["width"] <= 232 and view["x"] <= tip["x"] and tip["x"] + tip["width"] <= view["x"] + view["width"], tip
+    title = page.locator("#tooltip .tt-title").inner_text()
+    assert title == "TinyCNN without shortcuts"  # wrapped, not cut
+    z = surfaces["pair-a"].metrics["train_loss"][6, 4]
+    rows = page.evaluate(
+        "() => [...document.querySelectorAll('#tooltip .tt-row b')].filter((b) => b.textContent).map((b) => {"
+        " const range = document.createRange(); range.selectNodeContents(b);"
+        " return {text: b.textContent, lines: range.getClientRects().length, size: parseFloat(getComputedStyle(b).fontSize)}; })"
+    )
+    assert float(rows[-1]["text"]) == pytest.approx(z, abs=2e-5), rows  # pair-a's, the every-surface rows' last
+    for r in rows:
+        assert r["lines"] == 1 and r["size"] >= 12, r  # one line each, readable
+    assert viewer.errors == []
+
+
 def test_a_phones_contour_map_takes_the_width_with_its_colour_bar_under_it(phone):
     """The colour bar on the right left an upright phone's map 182 px square between empty bands: the map
     takes the width below the title, and the bar lies under it, inside the view, over no part of the map."""
