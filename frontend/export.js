@@ -3,6 +3,7 @@
 // lines wrapped and its warnings in their colour), at the resolution of the view's own canvas.
 
 import { $ } from './dom.js';
+import { wrapWords } from './plot-canvas.js';
 
 const BG = '#10141b', LINE = '#262e3d', INK = '#e5e9f0', MUTED = '#9aa5b8', WARN = '#ffc15e'; // style.css --bg, --line, --warn
 // as the title over the view (style.css .title: 13px type, 1.4 line height, 2px above each muted line)
@@ -37,22 +38,6 @@ function drawWrappedName( ctx, name, x, y, width ) {
 
 }
 
-/** ``text`` in lines of at most ``width`` CSS px in ``ctx``'s font (a word longer than that: a line of its own). */
-function wrapWords( ctx, text, width ) {
-
-	const lines = [];
-	for ( const word of text.split( ' ' ) ) {
-
-		const last = lines.length ? `${ lines[ lines.length - 1 ] } ${ word }` : null;
-		if ( last !== null && ctx.measureText( last ).width <= width ) lines[ lines.length - 1 ] = last;
-		else lines.push( word );
-
-	}
-
-	return lines;
-
-}
-
 /** The caption's lines, each wrapped at ``width`` CSS px (as the title wraps on the screen). */
 function wrapCaption( caption, width ) {
 
@@ -64,24 +49,27 @@ function wrapCaption( caption, width ) {
 
 /**
  * @param {{main: HTMLCanvasElement, bar: ?HTMLCanvasElement, names: Array<{name, color}>, caption: Array<{text, warn}>,
- *   panes: ?{cols: number, rows: number}, file: string}} view
+ *   panes: ?{cols: number, rows: number}, file: string, barAt: ?{x, y, w, h}}} view
+ *   ``barAt``: where the screen shows the colour bar under the view (a phone), in CSS px from the view's
+ *   top left; the picture puts it there too (else to the right of the view).
  *   ``main`` must hold a fresh frame (read in the same task as it was rendered); with ``panes``, names[i]
  *   names pane i (row by row) and the caption goes in a strip above them, else all lie over the top left.
  */
-export async function exportPNG( { main, bar, names, caption, panes, file } ) {
+export async function exportPNG( { main, bar, barAt = null, names, caption, panes, file } ) {
 
 	const s = main.width / ( main.clientWidth || main.width ); // device pixels per CSS pixel of the view
 	const lines = wrapCaption( caption, main.width / s - 28 );
 	const head = panes ? Math.round( ( 8 + CAPTION_H * lines.length ) * s ) : 0;
 	const barW = bar ? Math.round( bar.clientWidth * s ) : 0, barH = bar ? Math.round( bar.clientHeight * s ) : 0;
 	const out = document.createElement( 'canvas' );
-	out.width = main.width + barW;
-	out.height = head + main.height;
+	out.width = main.width + ( barAt ? 0 : barW );
+	out.height = head + Math.max( main.height, barAt ? Math.round( ( barAt.y + barAt.h + 8 ) * s ) : 0 );
 	const ctx = out.getContext( '2d' );
 	ctx.fillStyle = BG;
 	ctx.fillRect( 0, 0, out.width, out.height );
 	ctx.drawImage( main, 0, head );
-	if ( bar ) ctx.drawImage( bar, main.width, head + Math.max( 0, ( main.height - barH ) / 2 ), barW, barH );
+	if ( bar && barAt ) ctx.drawImage( bar, barAt.x * s, head + barAt.y * s, barAt.w * s, barAt.h * s );
+	else if ( bar ) ctx.drawImage( bar, main.width, head + Math.max( 0, ( main.height - barH ) / 2 ), barW, barH );
 	ctx.scale( s, s );
 	ctx.textBaseline = 'top';
 	let y = 12;
@@ -160,6 +148,14 @@ export function exportSources( app ) {
 	const file = `lossatlas-${ app.state.ids.join( '+' ) || 'view' }-${ app.state.metric || '' }.png`;
 	const caption = [ ...$( 'title' ).querySelectorAll( '.muted, .warn' ) ].map( ( el ) => ( { text: el.textContent, warn: el.classList.contains( 'warn' ) } ) );
 	const panes = view === '3d' && app.viewport.panes > 1 ? app.viewport.grid : null;
-	return { main, bar, names, caption, panes, file };
+	let barAt = null; // the bar under the view on the screen (style.css .bar-under, .colorbar.under): there in the picture
+	if ( bar && ( $( 'colorbar' ).classList.contains( 'under' ) || $( 'colorbar' ).closest( '.bar-under' ) ) ) {
+
+		const r = bar.getBoundingClientRect(), v = $( view === '3d' ? 'view-3d' : main.id ).getBoundingClientRect();
+		barAt = { x: r.left - v.left, y: r.top - v.top, w: r.width, h: r.height };
+
+	}
+
+	return { main, bar, barAt, names, caption, panes, file };
 
 }

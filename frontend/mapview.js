@@ -3,8 +3,8 @@
 
 import { colorAt } from './colormap.js';
 import { contourLines } from './contours.js';
-import { INK, PlotCanvas, nearestIndex } from './plot-canvas.js';
-import { niceTicks, tickLabels } from './scale.js';
+import { INK, PlotCanvas, nearestIndex, wrapWords } from './plot-canvas.js';
+import { formatNumber, niceTicks, tickLabels } from './scale.js';
 import { drawPathsOnMap, nearestCheckpoint } from './trajectory.js';
 
 export class MapView {
@@ -14,6 +14,7 @@ export class MapView {
 		this.plot = new PlotCanvas( canvas );
 		this.layers = [];
 		this.contours = [];
+		this.noteLines = []; // the note under the plot as drawn: what the overlaid surfaces' levels are
 		this.pathPoints = []; // [{id, points: [[X, Y] | null]}]: the drawn checkpoints, canvas pixels
 
 	}
@@ -27,7 +28,7 @@ export class MapView {
 		const ctx = plot.ctx;
 		const heat = this.layers.length === 1 ? this.layers[ 0 ] : null;
 		if ( heat ) this._heatmap( heat.grid, zscale, cmap );
-		const levels = zscale.contourLevels( 12 );
+		const { levels, note } = heat ? { levels: zscale.contourLevels( 12 ), note: '' } : overlayLevels( this.layers, zscale );
 		const levelLabels = tickLabels( levels );
 		const boxes = [];
 		this.contours = []; // what was drawn, in grid index coordinates (for the test hook)
@@ -61,6 +62,12 @@ export class MapView {
 		const yl = tickLabels( yt );
 		plot.axes( xt, yt.map( ( y, i ) => ( { pos: y, label: yl[ i ] } ) ), names.x, names.y );
 		if ( ! this.layers.length ) this._note( 'No 2-D surface selected: use the 1-D view.' );
+		ctx.font = '12px system-ui, sans-serif';
+		ctx.textAlign = 'left';
+		ctx.textBaseline = 'middle';
+		ctx.fillStyle = 'rgba(201,209,224,0.7)';
+		this.noteLines = note ? wrapWords( ctx, note, plot.canvas.clientWidth - plot.left - 8 ) : []; // a phone: two lines
+		this.noteLines.forEach( ( line, k ) => ctx.fillText( line, plot.left, plot.bottom + 48 + 14 * k ) );
 		if ( frame.x0 <= 0 && frame.x1 >= 0 && frame.y0 <= 0 && frame.y1 >= 0 ) { // the trained model
 
 			const X = plot.px( 0 ), Y = plot.py( 0 );
@@ -228,3 +235,40 @@ function lerp( coords, f ) {
 }
 
 /** Curves of 1-D surfaces and slices; the y axis is the shared z scale (log and clipping included). */
+
+/**
+ * Contour levels shared by overlaid surfaces (each draws every level, so a line of one value is
+ * comparable across them), and the note that says which. Linear levels over the whole z range leave
+ * the lower surface without a line (ResNet-56 under 10 beside a no-shortcut net reaching 600, levels
+ * every 50), so below the lowest surface's top the levels follow that surface's range, and the
+ * whole range's coarser steps go on above it.
+ */
+export function overlayLevels( layers, zscale ) {
+
+	const all = zscale.contourLevels( 12 );
+	if ( zscale.empty ) return { levels: all, note: '' };
+	const tops = layers.map( ( layer ) => {
+
+		let top = - Infinity;
+		for ( const v of layer.grid.display ) if ( Number.isFinite( v ) && v > top ) top = v;
+		return Math.min( top, zscale.max );
+
+	} );
+	const low = Math.min( ...tops.filter( Number.isFinite ) );
+	const fine = zscale.log || ! ( low > zscale.min ) ? [] : niceTicks( zscale.min, low, 10 ).filter( ( v ) => v > zscale.min && v <= low );
+	const coarse = fine.length ? all.filter( ( v ) => v > fine[ fine.length - 1 ] ) : all;
+	// too few fine levels to matter (the surfaces share their range): the whole range's levels alone
+	const levels = fine.length >= 2 && fine.length > all.filter( ( v ) => v <= low ).length + 1 ? [ ...fine, ...coarse ] : all;
+	const step = ( values ) => formatNumber( values[ 1 ] - values[ 0 ], 3 );
+	let note;
+	if ( levels === all ) note = zscale.log && zscale.d1 - zscale.d0 >= 0.7 ? 'contours at 1, 2, 5 × 10ⁿ on every surface' : all.length >= 2 ? `contours every ${ step( all ) } on every surface` : '';
+	else {
+
+		const name = layers[ tops.indexOf( low ) ]?.name ?? 'the lowest surface';
+		note = `contours on every surface: every ${ step( fine ) } up to ${ formatNumber( low, 3 ) } (${ name }'s range)${ coarse.length >= 2 ? `, then every ${ step( coarse ) }` : '' }`;
+
+	}
+
+	return { levels, note };
+
+}

@@ -33,6 +33,22 @@ export function fitText( ctx, text, width ) {
 
 }
 
+/** ``text`` in lines of at most ``width`` CSS px in ``ctx``'s font (a word longer than that: a line of its own). */
+export function wrapWords( ctx, text, width ) {
+
+	const lines = [];
+	for ( const word of text.split( ' ' ) ) {
+
+		const last = lines.length ? `${ lines[ lines.length - 1 ] } ${ word }` : null;
+		if ( last !== null && ctx.measureText( last ).width <= width ) lines[ lines.length - 1 ] = last;
+		else lines.push( word );
+
+	}
+
+	return lines;
+
+}
+
 /** A canvas sized to its box at device resolution, with a plot rectangle and data <-> pixel maps. */
 export class PlotCanvas {
 

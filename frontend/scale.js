@@ -152,7 +152,8 @@ export class ZScale {
 
 		} else {
 
-			values = niceTicks( this.invert( 0 ), this.invert( 1 ), n );
+			values = this.log ? this._logTicks( n ) : [];
+			if ( values.length < 3 ) values = niceTicks( this.invert( 0 ), this.invert( 1 ), n );
 
 		}
 
@@ -164,6 +165,32 @@ export class ZScale {
 		} );
 		const labels = tickLabels( values );
 		return values.map( ( value, i ) => ( { value, t: this.normalize( value ), label: labels[ i ] } ) );
+
+	}
+
+	/** Ticks of a log scale under 1.5 decades: the roundest mantissas first (1, then 2 and 5, then 3,
+	 * then 1.5, 2.5, 4, 6, 7, 8, 9), each kept where it stands at least 0.6 / (n − 1) of the axis from
+	 * those kept, so both ends get a label (0.53 … 3.6 reads 0.6, 1, 2, 3, not 1, 1.5 … 3.5 squeezed
+	 * into the top two thirds) without crowding. */
+	_logTicks( n ) {
+
+		const rank = [ [ 1, 0 ], [ 2, 1 ], [ 5, 1 ], [ 3, 2 ], [ 1.5, 3 ], [ 2.5, 3 ], [ 4, 3 ], [ 6, 3 ], [ 7, 3 ], [ 8, 3 ], [ 9, 3 ] ];
+		const candidates = [];
+		for ( let e = Math.floor( this.d0 ); e <= Math.floor( this.d1 ); e ++ ) {
+
+			for ( const [ m, r ] of rank ) {
+
+				const value = e < 0 ? m / Math.pow( 10, - e ) : m * Math.pow( 10, e ), t = ( Math.log10( value ) - this.d0 ) / ( this.d1 - this.d0 );
+				if ( t >= - 1e-6 && t <= 1 + 1e-6 ) candidates.push( { value, t, r } );
+
+			}
+
+		}
+
+		const gap = 0.6 / Math.max( 1, n - 1 ), kept = [];
+		candidates.sort( ( a, b ) => a.r - b.r );
+		for ( const c of candidates ) if ( kept.every( ( k ) => Math.abs( k.t - c.t ) >= gap - 1e-9 ) ) kept.push( c );
+		return kept.map( ( k ) => k.value ).sort( ( a, b ) => a - b );
 
 	}
 

@@ -143,14 +143,14 @@ export function installTestHook( app ) {
 
 		},
 		/** The axes of the contour map or the 1-D view as drawn: {x, y: their names, xticks: [{value,
-		 * text, left, right}] with left and right in client coordinates, note: the 1-D view's note's
-		 * lines}; null in 3-D. */
+		 * text, left, right}] with left and right in client coordinates, note: the 1-D view's or the map's
+		 * note's lines}; null in 3-D. */
 		flatAxes() {
 
 			const plot = app.state.view === '1d' ? app.lineView.plot : app.state.view === 'map' ? app.mapView.plot : null;
 			if ( ! plot ) return null;
 			const x0 = plot.canvas.getBoundingClientRect().left;
-			const note = app.state.view === '1d' ? app.lineView.noteLines : [];
+			const note = app.state.view === '1d' ? app.lineView.noteLines : app.mapView.noteLines;
 			return { ...plot.names, note, xticks: plot.xLabels.map( ( l ) => ( { ...l, left: x0 + l.left, right: x0 + l.right } ) ) };
 
 		},

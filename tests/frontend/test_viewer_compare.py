@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -58,6 +59,29 @@ def test_tooltip_lists_every_surface_at_the_cursor(viewer, surfaces):
     hover = viewer.state()["hover"]
     assert [c["id"] for c in hover["compare"]] == ["seed-3", "pair-a", "pair-b"]
     assert viewer.errors == []
+
+
+def test_overlaid_contours_cover_the_lower_surface_and_say_their_levels(viewer, surfaces):
+    """Overlaid on a linear scale, the levels spanned the whole range (seed-2 reaches 2.47), so pair-a
+    (2.29 ... 2.33) crossed two of them: below pair-a's top the shared levels follow its range, every
+    surface draws the same levels (a value reads alike on both), and the note under the map says which."""
+    a, b = (surfaces[sid].metrics["train_loss"] for sid in ("pair-a", "seed-2"))
+    viewer.open("?s=pair-a,seed-2&v=map")
+    contours = viewer.page.evaluate("() => window.__lossatlas.contours()")
+    by_id = {sid: [c["level"] for c in contours if c["id"] == sid] for sid in ("pair-a", "seed-2")}
+    assert by_id["pair-a"] == by_id["seed-2"]  # one set of levels for both
+    crossing = [c["level"] for c in contours if c["id"] == "pair-a" and c["lines"]]
+    assert crossing == [level for level in by_id["pair-a"] if a.min() < level < a.max()]  # lines where it crosses
+    assert len(crossing) >= 4, crossing
+    low = [level for level in by_id["pair-a"] if level <= a.max()]
+    fine = np.diff(low)
+    assert np.allclose(fine, fine[0]) and fine[0] <= (a.max() - a.min()) / 4  # a round step within pair-a's range
+    assert any(c["lines"] for c in contours if c["id"] == "seed-2" and c["level"] > a.max())  # seed-2 above it
+    assert all(b.min() < c["level"] < b.max() for c in contours if c["id"] == "seed-2" and c["lines"])
+    note = " ".join(viewer.page.evaluate("() => window.__lossatlas.flatAxes().note"))
+    step = re.search(r"every ([0-9.]+) up to", note)
+    assert step and float(step.group(1)) == pytest.approx(fine[0], rel=1e-6), note
+    assert "TinyCNN with shortcuts" in note and f"up to {a.max():.3g}" in note, note
 
 
 def test_difference_layer_from_the_panel(viewer, surfaces):

@@ -6,6 +6,7 @@ layer palette stays distinct. Each test drives the real page with the mouse or t
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from urllib.parse import parse_qs, urlparse
 
@@ -162,6 +163,31 @@ def test_colour_bar_ticks_are_distinct_on_a_narrow_range(viewer, surfaces):
         assert abs(float(t["label"]) - t["value"]) < step / 4
         assert lo - 1e-9 <= t["value"] <= lo + 0.004 + 1e-9
     assert page.locator("#colorbar").is_visible()
+
+
+LOG_TICKS = """([lo, hi, n]) => import('/static/scale.js').then((m) => new m.ZScale([[lo, hi]], {log: true}).ticks(n))"""
+
+
+@pytest.mark.parametrize("lo,hi", [(0.53, 3.6), (0.7, 2.2), (2.1, 20.0), (0.12, 3.3)])
+def test_log_ticks_under_a_decade_and_a_half_label_both_ends(viewer, lo, hi):
+    """A log axis under 1.5 decades got linear round ticks: 0.53 ... 3.6 read 1, 1.5 ... 3.5 with no label
+    below 1 (a third of the axis). Every tick count the views ask for (axes 4-6, colour bar and 1-D plot 7)
+    labels both ends with round mantissas, readably apart."""
+    viewer.open("?s=pair-a")
+    decades = math.log10(hi / lo)
+    for n in (4, 5, 6, 7):
+        ticks = viewer.page.evaluate(LOG_TICKS, [lo, hi, n])
+        values = [t["value"] for t in ticks]
+        assert 3 <= len(ticks) <= n, (n, values)
+        for t in ticks:  # on the axis where the log says, labelled as its value
+            assert lo * (1 - 1e-9) <= t["value"] <= hi * (1 + 1e-9)
+            assert t["t"] == pytest.approx(math.log10(t["value"] / lo) / decades, abs=1e-9)
+            assert float(t["label"]) == pytest.approx(t["value"], rel=1e-9)
+            mantissa = t["value"] / 10 ** math.floor(math.log10(t["value"]) + 1e-9)
+            assert any(mantissa == pytest.approx(m) for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)), values
+        positions = [t["t"] for t in ticks]
+        assert positions[0] <= 0.25 and positions[-1] >= 0.75, (n, values)  # no end left unlabelled
+        assert min(np.diff(positions)) >= 0.55 / (n - 1), (n, values)  # and no crowding
 
 
 def test_accuracy_is_read_on_a_linear_scale(viewer):

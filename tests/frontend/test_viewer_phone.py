@@ -284,6 +284,33 @@ def test_a_tap_tooltip_lies_above_the_finger_within_the_view(phone):
     assert viewer.errors == []
 
 
+def test_a_tap_tooltip_is_compact_with_long_surface_names(phone, surfaces):
+    """The tap's tooltip ran as wide as the surface names on one line (335 of 390 px with the gallery's,
+    280 with these), over the map's top: names wrap, the box keeps to 232 px, and every value stays whole
+    on one line in 12 px type."""
+    viewer, _ = phone
+    viewer.open("?s=pair-b,pair-a&v=map")
+    page = viewer.page
+    at = viewer.screen("pair-b", 4, 6)
+    page.touchscreen.tap(at["x"], at["y"])
+    page.wait_for_function("() => document.querySelector('#tooltip [data-key=index] b')?.textContent === 'ix 4, iy 6'")
+    tip = page.locator("#tooltip").bounding_box()
+    view = page.locator("#viewport").bounding_box()
+    assert tip["width"] <= 232 and view["x"] <= tip["x"] and tip["x"] + tip["width"] <= view["x"] + view["width"], tip
+    title = page.locator("#tooltip .tt-title").inner_text()
+    assert title == "TinyCNN without shortcuts"  # wrapped, not cut
+    z = surfaces["pair-a"].metrics["train_loss"][6, 4]
+    rows = page.evaluate(
+        "() => [...document.querySelectorAll('#tooltip .tt-row b')].filter((b) => b.textContent).map((b) => {"
+        " const range = document.createRange(); range.selectNodeContents(b);"
+        " return {text: b.textContent, lines: range.getClientRects().length, size: parseFloat(getComputedStyle(b).fontSize)}; })"
+    )
+    assert float(rows[-1]["text"]) == pytest.approx(z, abs=2e-5), rows  # pair-a's, the every-surface rows' last
+    for r in rows:
+        assert r["lines"] == 1 and r["size"] >= 12, r  # one line each, readable
+    assert viewer.errors == []
+
+
 def test_a_phones_contour_map_takes_the_width_with_its_colour_bar_under_it(phone):
     """The colour bar on the right left an upright phone's map 182 px square between empty bands: the map
     takes the width below the title, and the bar lies under it, inside the view, over no part of the map."""
@@ -328,3 +355,36 @@ def test_a_phones_3d_view_takes_the_width_with_its_colour_bar_under_it(phone):
         canvas = page.locator("#view-3d canvas").bounding_box()
         assert canvas["y"] + canvas["height"] >= view["y"] + view["height"] - 100, (query, canvas)
     assert viewer.errors == []
+
+
+def test_a_phones_png_export_puts_the_colour_bar_under_the_view_as_the_screen_does(phone):
+    """The export put the colour bar to the right of the picture (390 px of view, then the bar) where the
+    phone shows it under the view: the picture keeps the view's width and draws the bar where the screen
+    does, relative to the view (under the 3-D view; under the contour map, inside its canvas)."""
+    viewer, _ = phone
+    page = viewer.page
+    for query, view_id in (("?s=pair-a", "#view-3d"), ("?s=pair-a&v=map", "#view-map")):
+        viewer.open(query)
+        with page.expect_download() as info:
+            page.click("#export-png")
+        pixels = np.asarray(Image.open(info.value.path()).convert("RGB")).astype(int)
+        canvas = page.evaluate(
+            "(sel) => { const el = document.querySelector(sel); const c = el.tagName === 'CANVAS' ? el : el.querySelector('canvas');"
+            " return [c.width, c.height]; }",
+            view_id,
+        )
+        view = page.locator(view_id).bounding_box()
+        bar = page.locator("#colorbar canvas").bounding_box()
+        assert pixels.shape[1] == canvas[0], (query, pixels.shape, canvas)  # nothing added on the right
+        top, left = round(bar["y"] - view["y"]), round(bar["x"] - view["x"])
+        assert pixels.shape[0] >= top + bar["height"], (query, pixels.shape, bar)
+        # the bar's colours (viridis, yellow at the top and purple at the bottom) where the screen shows it
+        box = pixels[top : top + round(bar["height"]), left : left + round(bar["width"])]
+        assert near(box, "#fde725", 60).any() and near(box, "#440154", 60).any(), query
+    assert viewer.errors == []
+
+
+def near(pixels: np.ndarray, color: str, tolerance: int) -> np.ndarray:
+    """Which pixels (RGB, last axis) are within ``tolerance`` (summed over channels) of a #rrggbb colour."""
+    rgb = np.array([int(color[k : k + 2], 16) for k in (1, 3, 5)])
+    return np.abs(pixels - rgb).sum(axis=-1) <= tolerance
