@@ -32,8 +32,8 @@ from workers import (
     one_line,
     read_surface,
     sha256_file,
+    title_path,
 )
-from workers.jobqueue import title_path
 
 from .mesh import summarize, to_mesh
 from .schemas import GalleryInfo, SurfaceSummary

@@ -29,7 +29,7 @@ from .h5io import (
     write_surface,
 )
 from .hessian import HVP_FORWARD_EQUIVALENTS
-from .jobqueue import JobQueue, PointRow, QueueFull
+from .jobqueue import JobQueue, PointRow, QueueFull, title_path
 from .meshjson import json_value, mesh_data, ordered_metrics
 from .provenance import StaleSurfaceError
 from .resources import resource_dir
@@ -72,6 +72,7 @@ __all__ += [
     "Norm",
     "PointRow",
     "QueueFull",
+    "title_path",
     "SAMPLE_SHAPES",
     "SPLIT_CHOICES",
     "SPLIT_SIZES",

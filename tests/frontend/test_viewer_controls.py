@@ -165,7 +165,9 @@ def test_colour_bar_ticks_are_distinct_on_a_narrow_range(viewer, surfaces):
     assert page.locator("#colorbar").is_visible()
 
 
-LOG_TICKS = """([lo, hi, n]) => import('/static/scale.js').then((m) => new m.ZScale([[lo, hi]], {log: true}).ticks(n))"""
+LOG_TICKS = (
+    """([lo, hi, n]) => import('/static/scale.js').then((m) => new m.ZScale([[lo, hi]], {log: true}).ticks(n))"""
+)
 
 
 @pytest.mark.parametrize("lo,hi", [(0.53, 3.6), (0.7, 2.2), (2.1, 20.0), (0.12, 3.3)])
