@@ -470,8 +470,7 @@ class _Display:
                 "of this computation (--overwrite recomputes them)"
             )
         line = f"lossatlas: {int(surface.done.sum())}/{counted(surface.done.size, 'point')} in {out}"
-        loss = next(iter(surface.metrics.values()))
-        nan = int((surface.done & np.isnan(loss)).sum())
+        nan = int((surface.done & np.logical_or.reduce([np.isnan(v) for v in surface.metrics.values()])).sum())
         return line + (f"; {nan} of them NaN" if nan else "")
 
 

@@ -118,6 +118,17 @@ def test_the_engines_warning_is_one_line_and_the_nan_points_are_counted(tmp_path
     assert np.isnan(read_surface(out).metrics["train_loss"]).tolist() == [True, False, False, False, False]
 
 
+def test_the_last_line_counts_a_point_nan_in_any_metric():
+    """A resumed file lists its metrics sorted, accuracy first: NaN logits give a finite accuracy there."""
+    from workers.cli import _Display
+    from workers.h5io import Surface
+
+    xs = np.linspace(-1, 1, 3)
+    loss, acc = np.array([np.nan, 1.0, np.nan]), np.array([10.0, 50.0, np.nan])
+    surface = Surface(xs, None, {"train_acc": acc, "train_loss": loss}, np.array([True, True, False]))
+    assert _Display("header").result(surface, Path("s.h5")) == "lossatlas: 2/3 points in s.h5; 1 of them NaN"
+
+
 def test_a_one_point_surface_is_counted_as_one_point(tmp_path, tensors_npz, capsys):
     out = tmp_path / "s.h5"
     assert main(compute_args(tensors_npz, out, "--x", "0:0:1")) == 0
