@@ -100,14 +100,16 @@ def writing(out: str | Path | None) -> Iterator[None]:
         yield
         return
     out = Path(out)
-    key = str(out.resolve())
+    resolved = out.resolve()
     held = _writing.__dict__.setdefault("paths", set())
+    key = str(resolved)
     if key in held:
         yield
         return
-    if out.resolve().parent.name == "surfaces" and (out.resolve().parent.parent / "jobs.sqlite3").exists():
+    data_dir = resolved.parent.parent
+    if resolved.parent.name == "surfaces" and (data_dir / "jobs.sqlite3").exists():
         raise OutputBusy(
-            f"{out} is a file of the lossatlas server whose data directory is {out.resolve().parent.parent}: its "
+            f"{out} is a file of the lossatlas server whose data directory is {data_dir}: its "
             "jobs write there; submit the computation to the server or choose another output file"
         )
     path = _lock_path(out)

@@ -569,14 +569,18 @@ def _finish_curvature(
             write(out, surface)
 
 
+def _grid(spec: SurfaceSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """The grid's x and y coordinates (y None for a 1-D surface)."""
+    return spec.x.axis().coordinates(), spec.y.axis().coordinates() if spec.y is not None else None
+
+
 NEGATIVE_VARIANCE_POINTS = "negative_variance_points"  # attribute: how many grid points are NaN for that
 
 
 def _negative_variances(spec: SurfaceSpec, model: nn.Module, directions: list[Direction]) -> int:
     """How many grid points move a BatchNorm running variance below zero (their values are NaN), said
     before computing them: ``states`` directions extrapolate the running statistics past their ends."""
-    xs = spec.x.axis().coordinates()
-    ys = spec.y.axis().coordinates() if spec.y is not None else None
+    xs, ys = _grid(spec)
     mask = negative_variance_points(model, directions, spec.directions.dir_type, xs, ys)
     count = int(mask.sum())
     if count:
@@ -595,8 +599,7 @@ def _new_surface(
     spec: SurfaceSpec, recipe: dict[str, Any], indices: dict[str, np.ndarray], metrics: list[str]
 ) -> Surface:
     """An empty surface of ``spec``'s grid, every metric NaN, nothing done."""
-    xs = spec.x.axis().coordinates()
-    ys = spec.y.axis().coordinates() if spec.y is not None else None
+    xs, ys = _grid(spec)
     shape = (len(xs),) if ys is None else (len(ys), len(xs))
     surface = Surface(
         xs,
