@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import inspect
 import re
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -443,6 +446,53 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+class CtrlC:
+    """The commands' Ctrl-C: a KeyboardInterrupt at once, as Python's own handler raises, and remembered.
+
+    Python drops a KeyboardInterrupt raised inside a ``__del__`` or a weakref callback, which the garbage
+    collector runs at any point ("Exception ignored in ...", and the run went on to its end). The progress
+    callbacks call :meth:`check`, which raises a remembered one at the next point."""
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.pending = True
+        raise KeyboardInterrupt
+
+    def _unraisable(self, hook: Callable) -> Callable:
+        def unraisable(u) -> None:  # the dropped one is raised again by check(): no traceback for it
+            if not (self.pending and isinstance(u.exc_value, KeyboardInterrupt)):
+                hook(u)
+
+        return unraisable
+
+    def check(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT while the block runs, where Python's own handler would (the main thread, no other
+        handler installed); a program calling :func:`main` with its own handling keeps it."""
+        if threading.current_thread() is not threading.main_thread() or (
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            yield
+            return
+        self.pending = False
+        hook, sys.unraisablehook = sys.unraisablehook, self._unraisable(sys.unraisablehook)
+        signal.signal(signal.SIGINT, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.unraisablehook = hook
+
+
+CTRL_C = CtrlC()
+
+
 class _Display:
     """The run's header line and progress bar, shown at the first point: a run refused while its inputs
     are checked prints only its one-line error."""
@@ -452,6 +502,7 @@ class _Display:
         self.bar: ProgressBar | None = None
 
     def __call__(self, p) -> None:
+        CTRL_C.check()
         if self.bar is None:
             print(self.header, file=sys.stderr, flush=True)
             self.bar = ProgressBar(p.total, close_at_total=False)  # the centre's curvature summary comes after
@@ -744,6 +795,7 @@ def run_train(args: argparse.Namespace) -> int:
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
+        CTRL_C.check()
         if epoch not in bars:  # one bar per epoch (setdefault would build, and leave open, one per step)
             bars[epoch] = ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}")
         bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
@@ -795,7 +847,11 @@ def run_gallery_build(args: argparse.Namespace) -> int:
 
     resolve_device(args.device)
     set_threads(args)
-    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(message: str) -> None:
+        CTRL_C.check()
+        print(message, file=sys.stderr, flush=True)
+
     index = build(
         args.tier,
         args.only,
@@ -804,7 +860,10 @@ def run_gallery_build(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         log=log,
     )
-    log(f"lossatlas: index of {counted(len(index.entries), 'surface')} written to precomputed/index.json")
+    print(
+        f"lossatlas: index of {counted(len(index.entries), 'surface')} written to precomputed/index.json",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -926,7 +985,8 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
     try:
-        return args.func(args)
+        with CTRL_C.installed():
+            return args.func(args)
     except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
         parser.exit(2, f"{command}: error: {one_line(e)}\n")
     except KeyboardInterrupt:  # on a terminal, over the ^C it echoed; in a log, a line like the others

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import signal
@@ -877,6 +878,39 @@ def test_ctrl_c_during_a_run_into_a_log_is_one_line_and_the_file_resumes(tmp_pat
     assert lines[-1] == "lossatlas compute: interrupted; run the same command again to resume"
     assert "" not in lines and "\r" not in err  # no blank line, no terminal control in a log
     assert 0 < read_surface(out).done.sum() < 401
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # no "Exception ignored" either
+def test_a_ctrl_c_python_drops_in_the_garbage_collector_stops_the_run_at_the_next_point(tmp_path, big_npz, capsys):
+    """Python drops a KeyboardInterrupt raised while the collector runs a callback ("Exception ignored in
+    ..."): the run used to go on to its end (a CI failure of the test above)."""
+    out = tmp_path / "s.h5"
+    args = compute_args(big_npz, out)
+    args[args.index("--x") + 1] = "-1:1:401"
+    fired = []
+
+    def ctrl_c_inside_the_collector(phase: str, info: dict) -> None:
+        if phase == "start" and not fired and out.exists():
+            fired.append(True)
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, in the callback
+            sum(range(100))
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)  # the collector runs at almost every allocation: at some point after the first write
+    gc.callbacks.append(ctrl_c_inside_the_collector)
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(args)
+    finally:
+        gc.callbacks.remove(ctrl_c_inside_the_collector)
+        gc.set_threshold(*threshold)
+    assert fired
+    assert e.value.code == 130
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "lossatlas compute: interrupted; run the same command again to resume"
+    assert "Exception ignored" not in err and "Traceback" not in err
+    assert 0 < read_surface(out).done.sum() < 401
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own again
 
 
 def test_a_path_along_a_line_shows_its_small_second_share_not_0_percent(tmp_path, tensors_npz, capsys):
