@@ -307,8 +307,33 @@ def build_entry(
         acc = Evaluator(model, {"test": (x, y)}, batch_size=500, device=device).evaluate()["test_acc"]
         surface.attrs["model_test_acc"] = acc
         surface.attrs["model_test_acc_device"] = torch.device(device).type  # exact fp32 (TF32 off) on it
+        surface.recipe["spec"] = portable_locations(surface.recipe["spec"], entry, directory)
         write_surface(out, surface)
         log(f"[{entry.id}] test accuracy of the model on the whole test split: {acc:.2f}%")
+
+
+def portable_locations(spec: dict[str, Any], entry: GalleryEntry, directory: Path = GALLERY_DIR) -> dict[str, Any]:
+    """``spec`` with the places its files were found at (checkpoint, direction file, training path) named
+    as the repository names them, not as the build machine's absolute paths: relative to the gallery
+    directory's parent (the checkout's root), and a manifest checkpoint by the manifest's own path. Only
+    locations change: what the files held is in the recipe's sha256s (and resuming ignores locations)."""
+    root = directory.resolve().parent
+
+    def named(path: str | None) -> str | None:
+        if path is None:
+            return None
+        p = Path(path).resolve()
+        if entry.checkpoint is not None and p == checkpoint_path(entry, directory):
+            return entry.checkpoint.path
+        return p.relative_to(root).as_posix() if p.is_relative_to(root) else path
+
+    spec = {**spec, "checkpoint": named(spec.get("checkpoint")), "dir_file": named(spec.get("dir_file"))}
+    if spec.get("directions", {}).get("checkpoints"):
+        spec["directions"] = {
+            **spec["directions"],
+            "checkpoints": [named(c) for c in spec["directions"]["checkpoints"]],
+        }
+    return spec
 
 
 def _source_line(e: GalleryEntry, acc: float | None, checkpoint_sha256: str | None, directory: Path) -> str:

@@ -2,6 +2,7 @@
 builds, skips and resumes, and a committed surface can be recomputed from its recipe."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +46,10 @@ def test_gallery_surface_matches_its_manifest_entry(entry):
 
         assert surface.recipe["checkpoint_sha256"] == sha256_file(gallery.checkpoint_path(entry))
     assert surface.done.shape == (spec.y.num, spec.x.num)
+    locations = surface.recipe["spec"]  # as the repository names them: no build machine's absolute path
+    named = [locations["checkpoint"], locations["dir_file"], *locations["directions"].get("checkpoints", [])]
+    assert not any(p and Path(p).is_absolute() for p in named), named
+    assert entry.checkpoint is None or locations["checkpoint"] == entry.checkpoint.path
     if entry.surface.directions.kind == "pca":  # a training path: a checkpoint per epoch, ending at the centre
         t = surface.trajectory
         assert t.labels == [f"epoch_{k}" for k in range(entry.training.epochs + 1)] and (t.x[-1], t.y[-1]) == (0, 0)
@@ -338,6 +343,10 @@ def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
     t = surface.trajectory
     assert t.labels == ["epoch_0", "epoch_1", "epoch_2", "epoch_3"] and (t.x[-1], t.y[-1]) == (0.0, 0.0)
     assert surface.recipe["checkpoint_sha256"] == sha256_file(tmp_path / "checkpoints" / "tiny-path.pt")
+    # where the files were found, named from the gallery's parent (the checkout's root), not this machine's /
+    spec, here = surface.recipe["spec"], tmp_path.name
+    assert (spec["checkpoint"], spec["dir_file"]) == (f"{here}/checkpoints/tiny-path.pt", f"{here}/tiny-path.dirs.h5")
+    assert spec["directions"]["checkpoints"] == [f"{here}/runs/tiny-path/epoch_{k}.pt" for k in range(4)]
     # the path is kept beside the gallery (the server offers it to PCA jobs), the files the PCA was computed from
     kept = sorted((tmp_path / "runs" / "tiny-path").iterdir())
     assert [p.name for p in kept] == [f"epoch_{k}.pt" for k in range(4)]
