@@ -135,6 +135,11 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
         assert len(gallery) == len(index["entries"])
         mesh = httpx.get(f"{url}/api/surfaces/{gallery[0]['id']}", timeout=5)
         assert mesh.status_code == 200 and mesh.json()["complete"]
+        # the gallery's weights and training paths are offered to new jobs, as from a checkout
+        offered = httpx.get(url + "/api/checkpoints", timeout=5).json()
+        kept = REPO / "precomputed"
+        assert {p.stem for p in (kept / "checkpoints").glob("*.pt")} <= {c["id"] for c in offered["gallery"]}
+        assert {d.name for d in (kept / "runs").iterdir()} == {r["id"] for r in offered["runs"]}
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
