@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support import kill_when
 
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import build_parser, check_options, main
@@ -430,19 +431,11 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big
     args = compute_args(big_npz, out, "--y", "-1:1:7")
     args[args.index("--x") + 1] = "-1:1:7"
     proc = lossatlas(*args)
-    deadline = time.monotonic() + 120
-    done_at_kill = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists():
-            done_at_kill = int(read_surface(out).done.sum())
-            if done_at_kill >= 10:
-                proc.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.01)
+    done_at_kill = kill_when(proc, lambda: out.exists() and 10 <= (n := int(read_surface(out).done.sum())) < 49 and n)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     partial = read_surface(out)
-    assert 10 <= partial.done.sum() < 49
+    assert partial.done.sum() == done_at_kill
 
     resumed = lossatlas(*args)
     _, err = resumed.communicate(timeout=120)
