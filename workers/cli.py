@@ -446,19 +446,28 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-class CtrlC:
-    """The commands' Ctrl-C: a KeyboardInterrupt at once, as Python's own handler raises, and remembered.
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a batch system's time limit) stops a command as Ctrl-C does: the files
+    as they are, each resumable; the bars closed where they stopped; no temporary or lock file left."""
+
+
+class StopSignals:
+    """The commands' Ctrl-C and SIGTERM: a KeyboardInterrupt (:class:`Terminated` for SIGTERM) at once, as
+    Python's own handler raises for Ctrl-C, and remembered.
 
     Python drops a KeyboardInterrupt raised inside a ``__del__`` or a weakref callback, which the garbage
     collector runs at any point ("Exception ignored in ...", and the run went on to its end). The progress
     callbacks call :meth:`check`, which raises a remembered one at the next point."""
 
     def __init__(self) -> None:
-        self.pending = False
+        self.pending: int | None = None  # the signal received
+
+    def _interrupt(self) -> KeyboardInterrupt:
+        return Terminated() if self.pending == signal.SIGTERM else KeyboardInterrupt()
 
     def _handle(self, signum: int, frame: object) -> None:
-        self.pending = True
-        raise KeyboardInterrupt
+        self.pending = signum
+        raise self._interrupt()
 
     def _unraisable(self, hook: Callable) -> Callable:
         def unraisable(u) -> None:  # the dropped one is raised again by check(): no traceback for it
@@ -469,28 +478,35 @@ class CtrlC:
 
     def check(self) -> None:
         if self.pending:
-            raise KeyboardInterrupt
+            raise self._interrupt()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """Handle SIGINT while the block runs, where Python's own handler would (the main thread, no other
-        handler installed); a program calling :func:`main` with its own handling keeps it."""
-        if threading.current_thread() is not threading.main_thread() or (
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-        ):
+        """Handle SIGINT and SIGTERM while the block runs, each where Python's own handling is in place (the
+        main thread; Python's KeyboardInterrupt for SIGINT, the default end for SIGTERM): a program calling
+        :func:`main` with its own handling keeps it."""
+        python = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        mine = (
+            [s for s, handler in python.items() if signal.getsignal(s) is handler]
+            if threading.current_thread() is threading.main_thread()
+            else []
+        )
+        if not mine:
             yield
             return
-        self.pending = False
+        self.pending = None
         hook, sys.unraisablehook = sys.unraisablehook, self._unraisable(sys.unraisablehook)
-        signal.signal(signal.SIGINT, self._handle)
+        for s in mine:
+            signal.signal(s, self._handle)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for s in mine:
+                signal.signal(s, python[s])
             sys.unraisablehook = hook
 
 
-CTRL_C = CtrlC()
+STOP = StopSignals()
 
 
 class _Display:
@@ -502,7 +518,7 @@ class _Display:
         self.bar: ProgressBar | None = None
 
     def __call__(self, p) -> None:
-        CTRL_C.check()
+        STOP.check()
         if self.bar is None:
             print(self.header, file=sys.stderr, flush=True)
             self.bar = ProgressBar(p.total, close_at_total=False)  # the centre's curvature summary comes after
@@ -795,7 +811,7 @@ def run_train(args: argparse.Namespace) -> int:
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
-        CTRL_C.check()
+        STOP.check()
         if epoch not in bars:  # one bar per epoch (setdefault would build, and leave open, one per step)
             bars[epoch] = ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}")
         bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
@@ -849,7 +865,7 @@ def run_gallery_build(args: argparse.Namespace) -> int:
     set_threads(args)
 
     def log(message: str) -> None:
-        CTRL_C.check()
+        STOP.check()
         print(message, file=sys.stderr, flush=True)
 
     index = build(
@@ -961,6 +977,9 @@ def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                 parser.error(f"unrecognized option {name}: {hint}")
 
 
+# the commands whose work an interruption keeps, for the same command to go on with
+_RESUMABLE = (run_compute, run_train, run_gallery_build)
+
 OWN_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "server")
 
 
@@ -985,13 +1004,17 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
     try:
-        with CTRL_C.installed():
+        with STOP.installed():
             return args.func(args)
     except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
         parser.exit(2, f"{command}: error: {one_line(e)}\n")
-    except KeyboardInterrupt:  # on a terminal, over the ^C it echoed; in a log, a line like the others
-        lead = "\r" if sys.stderr.isatty() else ""
-        parser.exit(130, f"{lead}{command}: interrupted; run the same command again to resume\n")
+    except KeyboardInterrupt as e:  # Ctrl-C on a terminal: over the ^C it echoed; in a log, a line like the others
+        terminated = isinstance(e, Terminated)
+        lead = "\r" if sys.stderr.isatty() and not terminated else ""
+        then = "; run the same command again to resume" if args.func in _RESUMABLE else ""
+        parser.exit(
+            143 if terminated else 130, f"{lead}{command}: {'terminated' if terminated else 'interrupted'}{then}\n"
+        )
     finally:
         warnings.showwarning = shown
 

@@ -856,7 +856,16 @@ def test_a_missing_torchvision_dataset_says_how_to_get_it_once(tmp_path, capsys,
     assert sorted(tmp_path.iterdir()) == []
 
 
-def test_ctrl_c_during_a_run_into_a_log_is_one_line_and_the_file_resumes(tmp_path, big_npz):
+@pytest.mark.parametrize(
+    "sig, status, word",
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_during_a_run_into_a_log_is_one_line_and_the_file_resumes(
+    tmp_path, big_npz, sig, status, word
+):
+    """SIGTERM (``kill``, ``timeout``, a batch system's time limit) ended the run with no word, leaving its
+    temporary file and its lock file: it stops as Ctrl-C does."""
     out = tmp_path / "s.h5"
     args = compute_args(big_npz, out)
     args[args.index("--x") + 1] = "-1:1:401"
@@ -864,13 +873,14 @@ def test_ctrl_c_during_a_run_into_a_log_is_one_line_and_the_file_resumes(tmp_pat
     deadline = time.monotonic() + 120
     while proc.poll() is None and not out.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     lines = err.splitlines()
-    assert lines[-1] == "lossatlas compute: interrupted; run the same command again to resume"
+    assert lines[-1] == f"lossatlas compute: {word}; run the same command again to resume"
     assert "" not in lines and "\r" not in err  # no blank line, no terminal control in a log
     assert 0 < read_surface(out).done.sum() < 401
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([big_npz.name, "s.h5", "s.dirs.h5"])  # no .tmp, .lock
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # no "Exception ignored" either
