@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
+from .files import atomic_path
 from .h5io import Surface, read_surface
 from .progress import counted, percent
 
@@ -436,10 +437,12 @@ def plot(surfaces, kind: Kind = "auto", **options) -> Figure:
 
 
 def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
-    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix)."""
+    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix), whole or not at all: a write cut
+    short (Ctrl-C, a full disk) leaves no part of a figure, nor of one that was there before."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"the output must end in .png, .pdf or .svg; got {path.name!r}")
-    fig.savefig(path, format=fmt, dpi=dpi or fig.dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
     return path

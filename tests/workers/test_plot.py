@@ -321,6 +321,32 @@ def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(t
     assert capsys.readouterr().err == "lossatlas: contourf plot of 1 surface -> f.png\n"
 
 
+def test_ctrl_c_while_a_figure_is_written_keeps_the_one_there_and_says_interrupted(tmp_path, capsys, monkeypatch):
+    """The figure was written in place: a Ctrl-C halfway left a broken file where a good one had been. The
+    line said "run the same command again to resume", which a plot does not do."""
+    import io
+    import signal
+
+    out = tmp_path / "f.png"
+    assert main(["plot", str(bowl(tmp_path / "b.h5")), "--out", str(out)]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    write = Figure.savefig
+
+    def cut_short_by_ctrl_c(fig, fname, **kwargs) -> None:
+        whole = io.BytesIO()
+        write(fig, whole, **kwargs)
+        Path(fname).write_bytes(whole.getvalue()[:1000])
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C, handled by the command's handler, here
+
+    monkeypatch.setattr(Figure, "savefig", cut_short_by_ctrl_c)
+    with pytest.raises(SystemExit) as e:
+        main(["plot", str(bowl(tmp_path / "b.h5")), "--kind", "contour", "--out", str(out)])
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "lossatlas plot: interrupted\n"
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["b.h5", "f.png"]
+
+
 def test_colour_bar_ticks_of_a_narrow_range_read_apart(tmp_path):
     xs = np.linspace(-1, 1, 9)
     X, Y = np.meshgrid(xs, xs)
