@@ -812,9 +812,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
         STOP.check()
-        if epoch not in bars:  # one bar per epoch (setdefault would build, and leave open, one per step)
+        if epoch not in bars:  # one bar per epoch, from its start (step 0; setdefault would build one per step)
             bars[epoch] = ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}")
-        bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
+        if step:
+            bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
 
     try:
         result = train(
