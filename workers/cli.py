@@ -869,6 +869,10 @@ def run_gallery_build(args: argparse.Namespace) -> int:
         STOP.check()
         print(message, file=sys.stderr, flush=True)
 
+    def stop_requested() -> bool:  # between a surface's points: a Ctrl-C Python dropped is raised there
+        STOP.check()
+        return False
+
     index = build(
         args.tier,
         args.only,
@@ -876,6 +880,7 @@ def run_gallery_build(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
         log=log,
+        should_stop=stop_requested,
     )
     print(
         f"lossatlas: index of {counted(len(index.entries), 'surface')} written to precomputed/index.json",
