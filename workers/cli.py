@@ -860,7 +860,7 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
 
 def run_gallery_build(args: argparse.Namespace) -> int:
     from .checks import resolve_device
-    from .gallery import build
+    from .gallery import GALLERY_DIR, build
 
     resolve_device(args.device)
     set_threads(args)
@@ -883,7 +883,7 @@ def run_gallery_build(args: argparse.Namespace) -> int:
         should_stop=stop_requested,
     )
     print(
-        f"lossatlas: index of {counted(len(index.entries), 'surface')} written to precomputed/index.json",
+        f"lossatlas: index of {counted(len(index.entries), 'surface')} written to {GALLERY_DIR / 'index.json'}",
         file=sys.stderr,
     )
     return 0

@@ -354,6 +354,33 @@ def test_build_only_takes_an_id_of_any_tier_and_refuses_one_outside_a_given_tier
     assert logs == ["[small] done"]
 
 
+def test_gallery_build_names_the_index_it_wrote(tmp_path):
+    """It said precomputed/index.json whatever the gallery directory (LOSSATLAS_GALLERY_DIR, an installed copy)."""
+    import os
+    import subprocess
+    import sys
+
+    entry = {"id": "small", "title": "Tiny", "description": "a test entry", "tier": "cpu", "model": "tinycnn"}
+    entry |= {"dataset": "tensors", "training": {"epochs": 1}, "surface": {"samples": 8, "x": "-1:1:3", "y": "-1:1:3"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    (tmp_path / "index.json").write_text('{"entries": []}')
+    xs = np.linspace(-1, 1, 3)
+    done = np.ones((3, 3), dtype=bool)
+    write_surface(
+        tmp_path / "small.h5", Surface(xs, xs, {"train_loss": np.ones((3, 3))}, done, attrs={"model_test_acc": 50})
+    )
+    env = os.environ | {"LOSSATLAS_GALLERY_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    built = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "gallery", "build"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert built.returncode == 0, built.stderr
+    assert built.stderr.splitlines() == [
+        "[small] done",
+        f"lossatlas: index of 1 surface written to {tmp_path / 'index.json'}",
+    ]
+    assert [e["id"] for e in json.loads((tmp_path / "index.json").read_text())["entries"]] == ["small"]
+
+
 def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):
     manifest = {
         "version": 1,
