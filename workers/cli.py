@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -358,10 +358,13 @@ _FIELD_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")  # same_dir, target_y: a nam
 _FIELDS = {*SurfaceSpec.model_fields, *DirectionsSpec.model_fields, *HessianSpec.model_fields}
 
 
-def named_by_options(message: str, fields: set[str], flag: Callable[[str], str]) -> str:
+def named_by_options(message: str, fields: set[str], flag: Callable[[str], str], anywhere: Collection[str] = ()) -> str:
     """A refusal's field names as the options that set them: a snake_case one anywhere (``same_dir needs``
-    -> ``--same-dir needs``) and one that starts the message (``epochs must be`` -> ``--epochs must be``)."""
+    -> ``--same-dir needs``), one of ``anywhere`` (names that are no word of the text: ``vmin``) anywhere,
+    and one that starts the message (``epochs must be`` -> ``--epochs must be``)."""
     message = _FIELD_NAME.sub(lambda m: flag(m[0]) if m[0] in fields else m[0], message)
+    if anywhere:
+        message = re.sub(rf"(?<![-\w])(?:{'|'.join(map(re.escape, anywhere))})\b", lambda m: flag(m[0]), message)
     first = message.split(" ", 1)[0]
     return flag(first) + message[len(first) :] if first in fields else message
 
@@ -921,11 +924,19 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """The parser of ``lossatlas`` and, as their class, of its subcommands: one help format for all."""
+    """The parser of ``lossatlas`` and, as their class, of its subcommands: one help format for all.
+    ``epilog_of`` makes the help's last paragraph when the help is shown (``plot``'s lists matplotlib's
+    colour maps: importing it would slow every command)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, epilog_of: Callable[[], str] | None = None, **kwargs):
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
+        self._epilog_of = epilog_of
+
+    def format_help(self) -> str:
+        if self._epilog_of is not None:
+            self.epilog = self._epilog_of()
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:

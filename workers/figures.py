@@ -101,10 +101,20 @@ def contour_levels(
 ) -> np.ndarray:
     """Explicit levels: the given ones, or ``levels`` values spaced evenly (geometrically with ``log``)
     from ``vmin`` to ``vmax`` (default: the smallest and largest shown value of all surfaces)."""
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None and not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
     if not isinstance(levels, int):
         out = np.asarray(sorted(levels), dtype=np.float64)
         if out.size < 2:
             raise ValueError("give at least two contour levels")
+        if not np.isfinite(out).all() or np.unique(out).size < out.size:
+            raise ValueError(f"levels must be distinct finite numbers, got {', '.join(f'{v:g}' for v in levels)}")
+        given = next((name for name, value in (("vmin", vmin), ("vmax", vmax)) if value is not None), None)
+        if given:
+            raise ValueError(
+                f"{given} applies to a number of levels; levels given as a list are drawn as they are: leave out {given}"
+            )
         return out
     if levels < 2:
         raise ValueError(f"levels must be at least 2, got {levels}")
@@ -121,9 +131,9 @@ def contour_levels(
     if vmax is None and vmin is not None and vmin >= hi:
         raise ValueError(f"vmin {vmin:g} is above every value: {span}; lower it or leave it out")
     if log and lo <= 0:
-        raise ValueError(f"a log scale needs positive limits, got vmin={lo}")
-    if not hi > lo and (vmin is not None or vmax is not None):
-        raise ValueError(f"the levels' range is empty: vmin {lo:g} is not below vmax {hi:g}; change --vmin or --vmax")
+        raise ValueError(f"a log scale needs a positive vmin, got {lo:g}")
+    if not hi > lo and (vmin is not None or vmax is not None):  # both given (one alone is checked above)
+        raise ValueError(f"vmin {lo:g} is not below vmax {hi:g}: no level lies between them; lower vmin or raise vmax")
     if not hi > lo:
         hi = lo + (abs(lo) or 1.0) * 1e-6  # a flat surface: one band
     return np.geomspace(lo, hi, levels) if log else np.linspace(lo, hi, levels)
@@ -151,19 +161,41 @@ def _labels(surfaces: list[Surface], labels: Sequence[str] | None) -> list[str]:
     return list(labels)
 
 
+# some of matplotlib's colour maps, named where all of them would be too many for a line
+COLOUR_MAP_EXAMPLES = ("viridis", "magma", "cividis", "coolwarm")
+
+
+def colour_maps() -> list[str]:
+    """matplotlib's colour maps, their ``_r`` reverses left out, sorted as a reader looks them up."""
+    import matplotlib
+
+    return sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
+
+
+class UnknownColourMap(ValueError):
+    """``cmap`` is none of matplotlib's colour maps; ``close``: the one nearest to it, if any (the command
+    line says where it lists them all)."""
+
+    def __init__(self, cmap: str, close: str | None):
+        self.cmap, self.close = cmap, close
+        super().__init__(
+            f"cmap {cmap!r} is not a colour map{self.guess}; choose one of matplotlib.colormaps, such as "
+            f"{', '.join(COLOUR_MAP_EXAMPLES)}, or one reversed with _r (viridis_r)"
+        )
+
+    @property
+    def guess(self) -> str:
+        return f" (did you mean {self.close}?)" if self.close else ""
+
+
 def _colour_map(cmap: str) -> str:
-    """``cmap`` when matplotlib has it; else a refusal listing the colour maps (their ``_r`` reverses left out)."""
+    """``cmap`` when matplotlib has it; else :class:`UnknownColourMap`."""
     import matplotlib
 
     if cmap in matplotlib.colormaps:
         return cmap
-    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
     close = difflib.get_close_matches(cmap, list(matplotlib.colormaps), n=1, cutoff=0.75)
-    guess = f" (did you mean {close[0]}?)" if close else ""
-    raise ValueError(
-        f"cmap {cmap!r} is not a colour map{guess}; choose one of {', '.join(names)}, or one of them reversed "
-        "with _r (viridis_r)"
-    )
+    raise UnknownColourMap(cmap, close[0] if close else None)
 
 
 def _two_d(surfaces: list[Surface], kind: str, fix: str = "draw them as curves") -> None:

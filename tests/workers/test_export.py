@@ -209,3 +209,16 @@ def test_interp_is_close_to_the_reference_cubic_spline(tmp_path):
     new = np.linspace(-1, 1, 61)
     spline = interpolate.RectBivariateSpline(ys, xs, loss, kx=3, ky=3, s=0)(new, new)
     assert np.abs(z - spline).max() < 3e-3
+
+
+def test_a_zmax_that_is_not_a_finite_number_is_refused_by_its_option(tmp_path, capsys):
+    """``--zmax nan`` was taken: every height was clipped to NaN, refused as "no computed finite point"."""
+    src = grid(tmp_path / "s.h5")
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(src), "--vtp", "--zmax", "nan"])
+    assert e.value.code == 2
+    assert (
+        capsys.readouterr().err.splitlines()[-1]
+        == "lossatlas export: error: argument --zmax: 'nan' is not a finite number"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]

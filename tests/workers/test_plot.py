@@ -218,9 +218,23 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--out", "nodir/f.png"],
             "the directory of --out nodir/f.png does not exist; create nodir first or choose another --out",
         ),
-        (
+        (  # was "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax"
             ["--vmin", "5", "--vmax", "1", "--out", "f.png"],
-            "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax",
+            "--vmin 5 is not below --vmax 1: no level lies between them; lower --vmin or raise --vmax",
+        ),
+        (["--log", "--vmin", "0", "--out", "f.png"], "a log scale needs a positive --vmin, got 0"),  # was vmin=0.0
+        (["--vmax", "inf", "--out", "f.png"], "argument --vmax: 'inf' is not a finite number"),  # matplotlib's error
+        (["--vmin", "nan", "--out", "f.png"], "argument --vmin: 'nan' is not a finite number"),
+        (["--zmax", "nan", "--out", "f.png"], "argument --zmax: 'nan' is not a finite number"),  # was: no limit
+        (["--dpi", "inf", "--out", "f.png"], "argument --dpi: 'inf' is not a finite number"),  # a NaN's ValueError
+        (["--levels", "2,2,3", "--out", "f.png"], "--levels must be distinct finite numbers, got 2, 2, 3"),
+        (
+            ["--levels", "2,3", "--vmin", "1", "--out", "f.png"],  # was drawn without a word of --vmin
+            "--vmin applies to a number of levels; levels given as a list are drawn as they are: leave out --vmin",
+        ),
+        (  # was "'x' is a number of levels ..."
+            ["--levels", "x", "--out", "f.png"],
+            "argument --levels: 'x' is not a number of levels (20) or a list of them (0.5,1,2,4)",
         ),
         # the bowl's computed values run from 1 (x = y = 0) to 6.5 (x = -1, y = 1.5)
         (
@@ -278,32 +292,40 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
 
 
 @pytest.mark.parametrize("kind, guess", [("contourf", " (did you mean viridis?)"), ("surface", "")])
-def test_cli_plot_refuses_an_unknown_colour_map_listing_matplotlibs(tmp_path, capsys, monkeypatch, kind, guess):
+def test_cli_plot_refuses_an_unknown_colour_map_naming_where_its_help_lists_them(
+    tmp_path, capsys, monkeypatch, kind, guess
+):
+    """The line listed all of matplotlib's colour maps (about 730 characters); the help lists them now."""
     import matplotlib
 
     monkeypatch.chdir(tmp_path)
+    cmap = "virdis" if guess else "nope"
     with pytest.raises(SystemExit) as e:
-        main(
-            [
-                "plot",
-                str(bowl(tmp_path / "b.h5")),
-                "--kind",
-                kind,
-                "--cmap",
-                "virdis" if guess else "nope",
-                "--out",
-                "f.png",
-            ]
-        )
+        main(["plot", str(bowl(tmp_path / "b.h5")), "--kind", kind, "--cmap", cmap, "--out", "f.png"])
     assert e.value.code == 2
-    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
-    assert "viridis" in names and "magma" in names
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"lossatlas plot: error: --cmap {'virdis' if guess else 'nope'!r} is not a colour map{guess}; choose one "
-        f"of {', '.join(names)}, or one of them reversed with _r (viridis_r)"
+        f"lossatlas plot: error: --cmap {cmap!r} is not a colour map{guess}; lossatlas plot --help lists "
+        "matplotlib's (such as viridis, magma, cividis, coolwarm), each also reversed with _r"
     )
     assert not list(tmp_path.glob("f.*"))
     assert main(["plot", "b.h5", "--kind", kind, "--cmap", "magma_r", "--out", "f.png"]) == 0
+    with pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
+    assert "viridis" in names and "magma" in names
+    listed = " ".join(capsys.readouterr().out.split()).split("Colour maps (--cmap), each also reversed with _r")[1]
+    assert listed == f" (viridis_r): {', '.join(names)}."
+
+
+def test_the_python_api_names_matplotlibs_colour_maps(tmp_path):
+    from workers.figures import UnknownColourMap, contour
+
+    with pytest.raises(UnknownColourMap) as e:
+        contour(bowl(tmp_path / "b.h5"), cmap="virdis")
+    assert str(e.value) == (
+        "cmap 'virdis' is not a colour map (did you mean viridis?); choose one of matplotlib.colormaps, such as "
+        "viridis, magma, cividis, coolwarm, or one reversed with _r (viridis_r)"
+    )
 
 
 def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(tmp_path, capsys, monkeypatch):
