@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import difflib
 import inspect
+import os
 import re
 import signal
 import sys
@@ -1013,6 +1014,16 @@ def _showing_own_warnings_in_one_line(python_show: Callable[..., None]) -> Calla
     return show
 
 
+def _quiet_after_broken_pipe() -> None:
+    """Point stdout and stderr at /dev/null: what is still buffered for a reader that is gone is dropped,
+    not written (and refused again) as Python exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # not a file (a test's captured stream): nothing to drop
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
     argv = _join_axis_values(sys.argv[1:] if argv is None else list(argv))
@@ -1022,7 +1033,12 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
     try:
         with STOP.installed():
-            return args.func(args)
+            status = args.func(args)
+            sys.stdout.flush()  # a reader gone is met here, not as Python exits ("Exception ignored ...")
+            return status
+    except BrokenPipeError:  # the output's reader is gone (lossatlas gallery list | head): end as other tools do
+        _quiet_after_broken_pipe()
+        parser.exit(128 + signal.SIGPIPE)
     except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
         parser.exit(2, f"{command}: error: {one_line(e)}\n")
     except KeyboardInterrupt as e:  # Ctrl-C on a terminal: over the ^C it echoed; in a log, a line like the others

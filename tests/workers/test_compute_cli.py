@@ -935,3 +935,18 @@ def test_a_path_along_a_line_shows_its_small_second_share_not_0_percent(tmp_path
     shown = re.search(r"PC1 (\S+)%, PC2 (\S+)%\)", capsys.readouterr().err)
     assert float(shown[2]) > 0 and float(shown[2]) == pytest.approx(100 * shares[1], rel=0.1)
     assert float(shown[1]) < 100 and float(shown[1]) == pytest.approx(100 * shares[0], abs=1e-3)
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_reader_gone_ends_a_command_quietly(tmp_path, tensors_npz, closed):
+    """``lossatlas gallery list | head`` ended with "lossatlas gallery list: error: [Errno 32] Broken pipe" and
+    exit status 2; a compute whose log reader was gone, with a traceback as Python exited. Now as other tools
+    end: status 128 + SIGPIPE, no word."""
+    if closed == "stdout":
+        proc = lossatlas("gallery", "list")
+    else:
+        proc = lossatlas(*compute_args(tensors_npz, tmp_path / "s.h5"))
+    getattr(proc, closed).close()  # before the command writes a thing (it imports torch first)
+    err = "" if closed == "stderr" else proc.stderr.read()
+    proc.wait(timeout=120)
+    assert (proc.returncode, err) == (128 + signal.SIGPIPE, "")
