@@ -198,10 +198,19 @@ def _colour_map(cmap: str) -> str:
     raise UnknownColourMap(cmap, close[0] if close else None)
 
 
-def _two_d(surfaces: list[Surface], kind: str, fix: str = "draw them as curves") -> None:
-    flat = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is None]
+def _which(surfaces: list[Surface], dims: int) -> str:
+    """``the surface is 1-D``, ``surface 2 of 3 is 1-D``, ``surfaces 1, 3 of 3 are 1-D`` ('' if none is)."""
+    found = [str(i + 1) for i, s in enumerate(surfaces) if (s.ycoordinates is None) == (dims == 1)]
+    if not found or len(surfaces) == 1:
+        return f"the surface is {dims}-D" if found else ""
+    many = len(found) > 1
+    return f"surface{'s' if many else ''} {', '.join(found)} of {len(surfaces)} {'are' if many else 'is'} {dims}-D"
+
+
+def _two_d(surfaces: list[Surface], kind: str, fix: str = "plot 1-D surfaces as curves") -> None:
+    flat = _which(surfaces, 1)
     if flat:
-        raise ValueError(f"a {kind} plot needs 2-D surfaces; surface(s) {flat} are 1-D: {fix}")
+        raise ValueError(f"a {kind} plot needs 2-D surfaces; {flat}: {fix}")
 
 
 def _distinct_format(ticks: Sequence[float]) -> str:
@@ -359,11 +368,9 @@ def curves(
     (right axis, dashed) against x: the reference's ``plot_1D.py``. Several surfaces overlaid in colours."""
     Figure = _matplotlib()
     surfaces = load(surfaces)
-    two = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is not None]
+    two = _which(surfaces, 2)
     if two:
-        raise ValueError(
-            f"curves are of 1-D surfaces; surface(s) {two} are 2-D: draw them as contour, contourf or surface"
-        )
+        raise ValueError(f"curves are of 1-D surfaces; {two}: plot 2-D surfaces as contour, contourf or surface")
     metric = metric or default_metric(surfaces[0])
     zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
@@ -394,7 +401,11 @@ def curves(
 def ratio(surfaces, **options) -> Figure:
     """The map of |min_eig / max_eig| (the paper's non-convexity map): filled contours with their lines."""
     surfaces = load(surfaces)
-    _two_d(surfaces, "ratio", "draw their ratio as a curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))")
+    _two_d(
+        surfaces,
+        "ratio",
+        "the ratio of a 1-D surface is a curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))",
+    )
     return contour(surfaces, "eig_ratio", filled=True, lines=True, **options)
 
 

@@ -208,7 +208,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
         (["--out", "f.jpg"], "the output must end in .png, .pdf or .svg; got 'f.jpg'"),
         (
             ["--kind", "curve", "--out", "f.png"],
-            "curves are of 1-D surfaces; surface(s) [1] are 2-D: draw them as contour, contourf or surface",
+            "curves are of 1-D surfaces; the surface is 2-D: plot 2-D surfaces as contour, contourf or surface",
         ),
         (
             ["--metric", "test_loss", "--out", "f.png"],
@@ -369,6 +369,17 @@ def test_ctrl_c_while_a_figure_is_written_keeps_the_one_there_and_says_interrupt
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["b.h5", "f.png"]
 
 
+def test_a_plot_of_the_wrong_dimension_names_the_surfaces_in_words(tmp_path):
+    """It read "surface(s) [1] are 1-D"."""
+    b, one = bowl(tmp_path / "b.h5"), line(tmp_path / "l.h5")
+    with pytest.raises(ValueError, match=r"^a contour plot needs 2-D surfaces; surface 2 of 2 is 1-D: plot 1-D "):
+        contour([b, one])
+    with pytest.raises(ValueError, match=r"^curves are of 1-D surfaces; surfaces 2, 3 of 3 are 2-D: plot 2-D "):
+        curves([one, b, b])
+    with pytest.raises(ValueError, match=r"^a surface plot needs 2-D surfaces; the surface is 1-D: plot 1-D "):
+        surface3d(one)
+
+
 def test_colour_bar_ticks_of_a_narrow_range_read_apart(tmp_path):
     xs = np.linspace(-1, 1, 9)
     X, Y = np.meshgrid(xs, xs)
@@ -430,8 +441,8 @@ def test_ratio_of_a_1d_surface_names_the_curve_that_draws_it(tmp_path, capsys):
         main(["plot", str(tmp_path / "l.h5"), "--kind", "ratio", "--out", str(tmp_path / "r.png")])
     assert e.value.code == 2 and not (tmp_path / "r.png").exists()
     assert capsys.readouterr().err == (
-        "lossatlas plot: error: a ratio plot needs 2-D surfaces; surface(s) [1] are 1-D: draw their ratio as a "
-        "curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))\n"
+        "lossatlas plot: error: a ratio plot needs 2-D surfaces; the surface is 1-D: the ratio of a 1-D surface is "
+        "a curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))\n"
     )
     argv = [
         "plot",
