@@ -165,7 +165,8 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         description="Each format takes an optional output path; without one the file goes beside "
         "the surface (surf_train_loss[_zmax=Z][_log][_interp=N].vtp, surf.csv, surf.mesh.json).",
     )
-    p.add_argument("file", help="surface file (.h5)")
+    # not required of argparse: `export --csv surf.h5` gives the file to --csv (see run_export)
+    p.add_argument("file", nargs="?", help="surface file (.h5)")
     p.add_argument("--vtp", nargs="?", const="", metavar="OUT", help="VTK PolyData for ParaView (2-D surfaces)")
     p.add_argument("--csv", nargs="?", const="", metavar="OUT", help="one row per grid point: x, y, done, metrics")
     p.add_argument("--json", nargs="?", const="", metavar="OUT", help="the viewer's mesh JSON")
@@ -190,6 +191,15 @@ def run_export(args: argparse.Namespace) -> int:
     from .export import write_csv, write_mesh_json, write_vtp
     from .h5io import read_surface
 
+    if args.file is None:  # argparse said only "the following arguments are required: file"
+        given = ((f"--{name}", getattr(args, name)) for name in ("vtp", "csv", "json"))
+        taken = next(((flag, value) for flag, value in given if value and Path(value).is_file()), None)
+        if taken:
+            flag, value = taken
+            raise ValueError(
+                f"{value} was taken as the {flag} output: give the surface file first (lossatlas export {value} {flag})"
+            )
+        raise ValueError("give the surface file (.h5) to export")
     if args.vtp is None and args.csv is None and args.json is None:
         raise ValueError("choose at least one format: --vtp, --csv or --json")
     if args.vtp is None:
