@@ -126,8 +126,15 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     if where == "local only":
         print("lossatlas: to share it, use --host 0.0.0.0 together with --token", file=sys.stderr, flush=True)
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and SIGTERM stop the server as uvicorn does, which then raises the signal again for the
+        # handler it found: this one, so the stop ends the command (0), as the worker's does, not as an
+        # interrupted run (130 and "run the same command again to resume"; SIGTERM: no word at all)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, server.handle_exit)
     with sock:
-        uvicorn.Server(uvicorn_config(create_app(settings), settings)).run(sockets=[sock])
+        server.run(sockets=[sock])
     return 0
 
 

@@ -1,10 +1,12 @@
 """Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, free local ports,
-polling, and the tiny ``tensors`` datasets. Helpers of one folder stay in that folder's own module
+polling (and killing a process at a state it is seen in), and the tiny ``tensors`` datasets. Helpers of one folder stay in that folder's own module
 (``server/serverkit.py``, ``frontend/frontend_support.py``, ``workers/independent.py``)."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,25 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60.0, every: floa
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def kill_when(proc: subprocess.Popen, predicate: Callable[[], object], timeout: float = 120.0, every: float = 0.01):
+    """SIGKILL ``proc`` at the first poll where ``predicate()`` is truthy, judged while ``proc`` is stopped
+    (SIGSTOP): what the predicate saw (a file's points) is what ``proc`` leaves behind, however long the poll
+    took on a loaded machine (a running process could finish meanwhile). Returns the predicate's value, or
+    None when ``proc`` ended first or ``timeout`` passed."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            value = predicate()
+            if value:
+                proc.send_signal(signal.SIGKILL)
+                return value
+        finally:
+            proc.send_signal(signal.SIGCONT)  # a killed process ends (SIGKILL ends a stopped one too)
+        time.sleep(every)
+    return None
 
 
 def write_tensors_npz(path: Path, train: int, test: int, seed: int) -> Path:

@@ -7,12 +7,13 @@ import argparse
 import contextlib
 import difflib
 import inspect
+import os
 import re
 import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -358,10 +359,13 @@ _FIELD_NAME = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")  # same_dir, target_y: a nam
 _FIELDS = {*SurfaceSpec.model_fields, *DirectionsSpec.model_fields, *HessianSpec.model_fields}
 
 
-def named_by_options(message: str, fields: set[str], flag: Callable[[str], str]) -> str:
+def named_by_options(message: str, fields: set[str], flag: Callable[[str], str], anywhere: Collection[str] = ()) -> str:
     """A refusal's field names as the options that set them: a snake_case one anywhere (``same_dir needs``
-    -> ``--same-dir needs``) and one that starts the message (``epochs must be`` -> ``--epochs must be``)."""
+    -> ``--same-dir needs``), one of ``anywhere`` (names that are no word of the text: ``vmin``) anywhere,
+    and one that starts the message (``epochs must be`` -> ``--epochs must be``)."""
     message = _FIELD_NAME.sub(lambda m: flag(m[0]) if m[0] in fields else m[0], message)
+    if anywhere:
+        message = re.sub(rf"(?<![-\w])(?:{'|'.join(map(re.escape, anywhere))})\b", lambda m: flag(m[0]), message)
     first = message.split(" ", 1)[0]
     return flag(first) + message[len(first) :] if first in fields else message
 
@@ -446,19 +450,28 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-class CtrlC:
-    """The commands' Ctrl-C: a KeyboardInterrupt at once, as Python's own handler raises, and remembered.
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a batch system's time limit) stops a command as Ctrl-C does: the files
+    as they are, each resumable; the bars closed where they stopped; no temporary or lock file left."""
+
+
+class StopSignals:
+    """The commands' Ctrl-C and SIGTERM: a KeyboardInterrupt (:class:`Terminated` for SIGTERM) at once, as
+    Python's own handler raises for Ctrl-C, and remembered.
 
     Python drops a KeyboardInterrupt raised inside a ``__del__`` or a weakref callback, which the garbage
     collector runs at any point ("Exception ignored in ...", and the run went on to its end). The progress
     callbacks call :meth:`check`, which raises a remembered one at the next point."""
 
     def __init__(self) -> None:
-        self.pending = False
+        self.pending: int | None = None  # the signal received
+
+    def _interrupt(self) -> KeyboardInterrupt:
+        return Terminated() if self.pending == signal.SIGTERM else KeyboardInterrupt()
 
     def _handle(self, signum: int, frame: object) -> None:
-        self.pending = True
-        raise KeyboardInterrupt
+        self.pending = signum
+        raise self._interrupt()
 
     def _unraisable(self, hook: Callable) -> Callable:
         def unraisable(u) -> None:  # the dropped one is raised again by check(): no traceback for it
@@ -469,28 +482,35 @@ class CtrlC:
 
     def check(self) -> None:
         if self.pending:
-            raise KeyboardInterrupt
+            raise self._interrupt()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        """Handle SIGINT while the block runs, where Python's own handler would (the main thread, no other
-        handler installed); a program calling :func:`main` with its own handling keeps it."""
-        if threading.current_thread() is not threading.main_thread() or (
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-        ):
+        """Handle SIGINT and SIGTERM while the block runs, each where Python's own handling is in place (the
+        main thread; Python's KeyboardInterrupt for SIGINT, the default end for SIGTERM): a program calling
+        :func:`main` with its own handling keeps it."""
+        python = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        mine = (
+            [s for s, handler in python.items() if signal.getsignal(s) is handler]
+            if threading.current_thread() is threading.main_thread()
+            else []
+        )
+        if not mine:
             yield
             return
-        self.pending = False
+        self.pending = None
         hook, sys.unraisablehook = sys.unraisablehook, self._unraisable(sys.unraisablehook)
-        signal.signal(signal.SIGINT, self._handle)
+        for s in mine:
+            signal.signal(s, self._handle)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for s in mine:
+                signal.signal(s, python[s])
             sys.unraisablehook = hook
 
 
-CTRL_C = CtrlC()
+STOP = StopSignals()
 
 
 class _Display:
@@ -502,7 +522,7 @@ class _Display:
         self.bar: ProgressBar | None = None
 
     def __call__(self, p) -> None:
-        CTRL_C.check()
+        STOP.check()
         if self.bar is None:
             print(self.header, file=sys.stderr, flush=True)
             self.bar = ProgressBar(p.total, close_at_total=False)  # the centre's curvature summary comes after
@@ -795,10 +815,11 @@ def run_train(args: argparse.Namespace) -> int:
     bars: dict[int, ProgressBar] = {}
 
     def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
-        CTRL_C.check()
-        if epoch not in bars:  # one bar per epoch (setdefault would build, and leave open, one per step)
+        STOP.check()
+        if epoch not in bars:  # one bar per epoch, from its start (step 0; setdefault would build one per step)
             bars[epoch] = ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}")
-        bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
+        if step:
+            bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
 
     try:
         result = train(
@@ -843,14 +864,18 @@ def add_gallery(sub: argparse._SubParsersAction) -> None:
 
 def run_gallery_build(args: argparse.Namespace) -> int:
     from .checks import resolve_device
-    from .gallery import build
+    from .gallery import GALLERY_DIR, build
 
     resolve_device(args.device)
     set_threads(args)
 
     def log(message: str) -> None:
-        CTRL_C.check()
+        STOP.check()
         print(message, file=sys.stderr, flush=True)
+
+    def stop_requested() -> bool:  # between a surface's points: a Ctrl-C Python dropped is raised there
+        STOP.check()
+        return False
 
     index = build(
         args.tier,
@@ -859,9 +884,10 @@ def run_gallery_build(args: argparse.Namespace) -> int:
         device=args.device,
         data_root=args.data_root,
         log=log,
+        should_stop=stop_requested,
     )
     print(
-        f"lossatlas: index of {counted(len(index.entries), 'surface')} written to precomputed/index.json",
+        f"lossatlas: index of {counted(len(index.entries), 'surface')} written to {GALLERY_DIR / 'index.json'}",
         file=sys.stderr,
     )
     return 0
@@ -899,11 +925,19 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """The parser of ``lossatlas`` and, as their class, of its subcommands: one help format for all."""
+    """The parser of ``lossatlas`` and, as their class, of its subcommands: one help format for all.
+    ``epilog_of`` makes the help's last paragraph when the help is shown (``plot``'s lists matplotlib's
+    colour maps: importing it would slow every command)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, epilog_of: Callable[[], str] | None = None, **kwargs):
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
+        self._epilog_of = epilog_of
+
+    def format_help(self) -> str:
+        if self._epilog_of is not None:
+            self.epilog = self._epilog_of()
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -961,6 +995,9 @@ def check_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
                 parser.error(f"unrecognized option {name}: {hint}")
 
 
+# the commands whose work an interruption keeps, for the same command to go on with
+_RESUMABLE = (run_compute, run_train, run_gallery_build)
+
 OWN_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "server")
 
 
@@ -977,6 +1014,16 @@ def _showing_own_warnings_in_one_line(python_show: Callable[..., None]) -> Calla
     return show
 
 
+def _quiet_after_broken_pipe() -> None:
+    """Point stdout and stderr at /dev/null: what is still buffered for a reader that is gone is dropped,
+    not written (and refused again) as Python exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # not a file (a test's captured stream): nothing to drop
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
     argv = _join_axis_values(sys.argv[1:] if argv is None else list(argv))
@@ -985,13 +1032,22 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
     try:
-        with CTRL_C.installed():
-            return args.func(args)
+        with STOP.installed():
+            status = args.func(args)
+            sys.stdout.flush()  # a reader gone is met here, not as Python exits ("Exception ignored ...")
+            return status
+    except BrokenPipeError:  # the output's reader is gone (lossatlas gallery list | head): end as other tools do
+        _quiet_after_broken_pipe()
+        parser.exit(128 + signal.SIGPIPE)
     except (ValueError, ValidationError, OSError) as e:  # OSError: a path the file system refused
         parser.exit(2, f"{command}: error: {one_line(e)}\n")
-    except KeyboardInterrupt:  # on a terminal, over the ^C it echoed; in a log, a line like the others
-        lead = "\r" if sys.stderr.isatty() else ""
-        parser.exit(130, f"{lead}{command}: interrupted; run the same command again to resume\n")
+    except KeyboardInterrupt as e:  # Ctrl-C on a terminal: over the ^C it echoed; in a log, a line like the others
+        terminated = isinstance(e, Terminated)
+        lead = "\r" if sys.stderr.isatty() and not terminated else ""
+        then = "; run the same command again to resume" if args.func in _RESUMABLE else ""
+        parser.exit(
+            143 if terminated else 130, f"{lead}{command}: {'terminated' if terminated else 'interrupted'}{then}\n"
+        )
     finally:
         warnings.showwarning = shown
 

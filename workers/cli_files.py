@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -22,7 +23,31 @@ def _levels(text: str) -> int | list[float]:
     try:
         return int(text) if "," not in text else [float(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is a number of levels (20) or a list of them (0.5,1,2,4)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of levels (20) or a list of them (0.5,1,2,4)"
+        ) from None
+
+
+def _finite(text: str) -> float:
+    """An argparse type: a finite number (``float`` takes nan and inf, which no level or limit can be)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _colour_maps() -> str:
+    """``plot --help``'s last paragraph: every colour map of matplotlib."""
+    try:
+        from .figures import colour_maps
+
+        names = colour_maps()
+    except ImportError:
+        return "Colour maps (--cmap) are matplotlib's: pip install 'lossatlas[plot]'."
+    return f"Colour maps (--cmap), each also reversed with _r (viridis_r): {', '.join(names)}."
 
 
 def add_plot(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +59,7 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
         description="Contour maps, filled contours or the 3-D surface of 2-D surfaces; loss and "
         "accuracy curves of 1-D ones; the Hessian's |min_eig/max_eig| map (ratio); the training path over "
         "the contours (trajectory). Several files are overlaid on one scale.",
+        epilog_of=_colour_maps,
     )
     p.add_argument("files", nargs="+", help="surface files (.h5)")
     p.add_argument("--kind", default="auto", choices=KINDS, help="auto: curve for 1-D, contourf for 2-D")
@@ -45,14 +71,14 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--levels", type=_levels, help="contour maps: number of levels (default 20) or a comma-separated list of them"
     )
-    p.add_argument("--vmin", type=float, help="contour maps: lowest level (default: the smallest value)")
-    p.add_argument("--vmax", type=float, help="contour maps: highest level (default: the largest value)")
-    p.add_argument("--zmax", type=float, help="leave out values above this (a diverged rim)")
+    p.add_argument("--vmin", type=_finite, help="contour maps: lowest level (default: the smallest value)")
+    p.add_argument("--vmax", type=_finite, help="contour maps: highest level (default: the largest value)")
+    p.add_argument("--zmax", type=_finite, help="leave out values above this (a diverged rim)")
     p.add_argument(
-        "--cmap", help="contour maps and surface: matplotlib colour map (default viridis; magma, coolwarm, ...)"
+        "--cmap", help="contour maps and surface: a colour map of matplotlib (default viridis; listed below)"
     )
     p.add_argument("--size", type=_size, help="figure size in inches, WIDTH,HEIGHT")
-    p.add_argument("--dpi", type=float, default=150, help="dots per inch of a PNG (resolution)")
+    p.add_argument("--dpi", type=_finite, default=150, help="dots per inch of a PNG (resolution)")
     p.add_argument("--labels", help="comma-separated names of the files in legends (default: the model names)")
     p.add_argument("--title", help="title above the figure")
     p.add_argument("--no-accuracy", action="store_true", help="curves: leave out the accuracy axis")
@@ -60,6 +86,7 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
 
 
 _PLOT_OPTIONS = {"metric", "levels", "vmin", "vmax", "zmax", "cmap", "size", "dpi", "labels", "title"}
+_PLOT_NAMES = ("vmin", "vmax", "zmax", "cmap", "dpi")  # no word of a refusal's text: named wherever they stand
 _CONTOURS = ("contour", "contourf", "ratio", "trajectory")
 # option -> the kinds of plot it applies to (the others apply to all)
 _KIND_OPTIONS = {
@@ -75,7 +102,7 @@ _KIND_OPTIONS = {
 def run_plot(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .cli import named_by_options
-    from .figures import load, plot, save
+    from .figures import COLOUR_MAP_EXAMPLES, UnknownColourMap, load, plot, save
     from .progress import counted
 
     check_out_path(args.out, example="figure.png")
@@ -114,8 +141,13 @@ def run_plot(args: argparse.Namespace) -> int:
         options.update(accuracy=not args.no_accuracy)
     try:
         out = save(plot(surfaces, kind, **options), args.out)
+    except UnknownColourMap as e:  # the whole list is in the help: it is too long for the line
+        raise ValueError(
+            f"--cmap {e.cmap!r} is not a colour map{e.guess}; lossatlas plot --help lists matplotlib's (such as "
+            f"{', '.join(COLOUR_MAP_EXAMPLES)}), each also reversed with _r"
+        ) from None
     except ValueError as e:  # the figure's arguments named as plot's options
-        raise ValueError(named_by_options(str(e), _PLOT_OPTIONS, lambda name: f"--{name}")) from None
+        raise ValueError(named_by_options(str(e), _PLOT_OPTIONS, lambda name: f"--{name}", _PLOT_NAMES)) from None
     print(f"lossatlas: {kind} plot of {counted(len(surfaces), 'surface')} -> {out}", file=sys.stderr)
     return 0
 
@@ -133,13 +165,14 @@ def add_export(sub: argparse._SubParsersAction) -> None:
         description="Each format takes an optional output path; without one the file goes beside "
         "the surface (surf_train_loss[_zmax=Z][_log][_interp=N].vtp, surf.csv, surf.mesh.json).",
     )
-    p.add_argument("file", help="surface file (.h5)")
+    # not required of argparse: `export --csv surf.h5` gives the file to --csv (see run_export)
+    p.add_argument("file", nargs="?", help="surface file (.h5)")
     p.add_argument("--vtp", nargs="?", const="", metavar="OUT", help="VTK PolyData for ParaView (2-D surfaces)")
     p.add_argument("--csv", nargs="?", const="", metavar="OUT", help="one row per grid point: x, y, done, metrics")
     p.add_argument("--json", nargs="?", const="", metavar="OUT", help="the viewer's mesh JSON")
     p.add_argument("--metric", help="VTP: the metric drawn as height (default train_loss)")
     p.add_argument("--log", action="store_true", help="VTP: heights ln(z + 0.1), as h52vtp.py's --log")
-    p.add_argument("--zmax", type=float, help="VTP: clip heights above this value, as h52vtp.py's --zmax")
+    p.add_argument("--zmax", type=_finite, help="VTP: clip heights above this value, as h52vtp.py's --zmax")
     p.add_argument(
         "--interp",
         type=int,
@@ -158,6 +191,15 @@ def run_export(args: argparse.Namespace) -> int:
     from .export import write_csv, write_mesh_json, write_vtp
     from .h5io import read_surface
 
+    if args.file is None:  # argparse said only "the following arguments are required: file"
+        given = ((f"--{name}", getattr(args, name)) for name in ("vtp", "csv", "json"))
+        taken = next(((flag, value) for flag, value in given if value and Path(value).is_file()), None)
+        if taken:
+            flag, value = taken
+            raise ValueError(
+                f"{value} was taken as the {flag} output: give the surface file first (lossatlas export {value} {flag})"
+            )
+        raise ValueError("give the surface file (.h5) to export")
     if args.vtp is None and args.csv is None and args.json is None:
         raise ValueError("choose at least one format: --vtp, --csv or --json")
     if args.vtp is None:

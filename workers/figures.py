@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
+from .files import atomic_path
 from .h5io import Surface, read_surface
 from .progress import counted, percent
 
@@ -100,10 +101,20 @@ def contour_levels(
 ) -> np.ndarray:
     """Explicit levels: the given ones, or ``levels`` values spaced evenly (geometrically with ``log``)
     from ``vmin`` to ``vmax`` (default: the smallest and largest shown value of all surfaces)."""
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None and not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
     if not isinstance(levels, int):
         out = np.asarray(sorted(levels), dtype=np.float64)
         if out.size < 2:
             raise ValueError("give at least two contour levels")
+        if not np.isfinite(out).all() or np.unique(out).size < out.size:
+            raise ValueError(f"levels must be distinct finite numbers, got {', '.join(f'{v:g}' for v in levels)}")
+        given = next((name for name, value in (("vmin", vmin), ("vmax", vmax)) if value is not None), None)
+        if given:
+            raise ValueError(
+                f"{given} applies to a number of levels; levels given as a list are drawn as they are: leave out {given}"
+            )
         return out
     if levels < 2:
         raise ValueError(f"levels must be at least 2, got {levels}")
@@ -120,9 +131,9 @@ def contour_levels(
     if vmax is None and vmin is not None and vmin >= hi:
         raise ValueError(f"vmin {vmin:g} is above every value: {span}; lower it or leave it out")
     if log and lo <= 0:
-        raise ValueError(f"a log scale needs positive limits, got vmin={lo}")
-    if not hi > lo and (vmin is not None or vmax is not None):
-        raise ValueError(f"the levels' range is empty: vmin {lo:g} is not below vmax {hi:g}; change --vmin or --vmax")
+        raise ValueError(f"a log scale needs a positive vmin, got {lo:g}")
+    if not hi > lo and (vmin is not None or vmax is not None):  # both given (one alone is checked above)
+        raise ValueError(f"vmin {lo:g} is not below vmax {hi:g}: no level lies between them; lower vmin or raise vmax")
     if not hi > lo:
         hi = lo + (abs(lo) or 1.0) * 1e-6  # a flat surface: one band
     return np.geomspace(lo, hi, levels) if log else np.linspace(lo, hi, levels)
@@ -150,25 +161,56 @@ def _labels(surfaces: list[Surface], labels: Sequence[str] | None) -> list[str]:
     return list(labels)
 
 
+# some of matplotlib's colour maps, named where all of them would be too many for a line
+COLOUR_MAP_EXAMPLES = ("viridis", "magma", "cividis", "coolwarm")
+
+
+def colour_maps() -> list[str]:
+    """matplotlib's colour maps, their ``_r`` reverses left out, sorted as a reader looks them up."""
+    import matplotlib
+
+    return sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
+
+
+class UnknownColourMap(ValueError):
+    """``cmap`` is none of matplotlib's colour maps; ``close``: the one nearest to it, if any (the command
+    line says where it lists them all)."""
+
+    def __init__(self, cmap: str, close: str | None):
+        self.cmap, self.close = cmap, close
+        super().__init__(
+            f"cmap {cmap!r} is not a colour map{self.guess}; choose one of matplotlib.colormaps, such as "
+            f"{', '.join(COLOUR_MAP_EXAMPLES)}, or one reversed with _r (viridis_r)"
+        )
+
+    @property
+    def guess(self) -> str:
+        return f" (did you mean {self.close}?)" if self.close else ""
+
+
 def _colour_map(cmap: str) -> str:
-    """``cmap`` when matplotlib has it; else a refusal listing the colour maps (their ``_r`` reverses left out)."""
+    """``cmap`` when matplotlib has it; else :class:`UnknownColourMap`."""
     import matplotlib
 
     if cmap in matplotlib.colormaps:
         return cmap
-    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
     close = difflib.get_close_matches(cmap, list(matplotlib.colormaps), n=1, cutoff=0.75)
-    guess = f" (did you mean {close[0]}?)" if close else ""
-    raise ValueError(
-        f"cmap {cmap!r} is not a colour map{guess}; choose one of {', '.join(names)}, or one of them reversed "
-        "with _r (viridis_r)"
-    )
+    raise UnknownColourMap(cmap, close[0] if close else None)
 
 
-def _two_d(surfaces: list[Surface], kind: str, fix: str = "draw them as curves") -> None:
-    flat = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is None]
+def _which(surfaces: list[Surface], dims: int) -> str:
+    """``the surface is 1-D``, ``surface 2 of 3 is 1-D``, ``surfaces 1, 3 of 3 are 1-D`` ('' if none is)."""
+    found = [str(i + 1) for i, s in enumerate(surfaces) if (s.ycoordinates is None) == (dims == 1)]
+    if not found or len(surfaces) == 1:
+        return f"the surface is {dims}-D" if found else ""
+    many = len(found) > 1
+    return f"surface{'s' if many else ''} {', '.join(found)} of {len(surfaces)} {'are' if many else 'is'} {dims}-D"
+
+
+def _two_d(surfaces: list[Surface], kind: str, fix: str = "plot 1-D surfaces as curves") -> None:
+    flat = _which(surfaces, 1)
     if flat:
-        raise ValueError(f"a {kind} plot needs 2-D surfaces; surface(s) {flat} are 1-D: {fix}")
+        raise ValueError(f"a {kind} plot needs 2-D surfaces; {flat}: {fix}")
 
 
 def _distinct_format(ticks: Sequence[float]) -> str:
@@ -326,11 +368,9 @@ def curves(
     (right axis, dashed) against x: the reference's ``plot_1D.py``. Several surfaces overlaid in colours."""
     Figure = _matplotlib()
     surfaces = load(surfaces)
-    two = [i + 1 for i, s in enumerate(surfaces) if s.ycoordinates is not None]
+    two = _which(surfaces, 2)
     if two:
-        raise ValueError(
-            f"curves are of 1-D surfaces; surface(s) {two} are 2-D: draw them as contour, contourf or surface"
-        )
+        raise ValueError(f"curves are of 1-D surfaces; {two}: plot 2-D surfaces as contour, contourf or surface")
     metric = metric or default_metric(surfaces[0])
     zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
@@ -361,7 +401,11 @@ def curves(
 def ratio(surfaces, **options) -> Figure:
     """The map of |min_eig / max_eig| (the paper's non-convexity map): filled contours with their lines."""
     surfaces = load(surfaces)
-    _two_d(surfaces, "ratio", "draw their ratio as a curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))")
+    _two_d(
+        surfaces,
+        "ratio",
+        "the ratio of a 1-D surface is a curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))",
+    )
     return contour(surfaces, "eig_ratio", filled=True, lines=True, **options)
 
 
@@ -436,10 +480,12 @@ def plot(surfaces, kind: Kind = "auto", **options) -> Figure:
 
 
 def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
-    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix)."""
+    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix), whole or not at all: a write cut
+    short (Ctrl-C, a full disk) leaves no part of a figure, nor of one that was there before."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"the output must end in .png, .pdf or .svg; got {path.name!r}")
-    fig.savefig(path, format=fmt, dpi=dpi or fig.dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
     return path

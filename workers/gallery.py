@@ -291,6 +291,7 @@ def build_entry(
             device=device,
             num=entry.surface.grid_num,
             margin=entry.surface.margin,
+            should_stop=should_stop,
         )
     else:
         spec = surface_spec(entry, directory, data_root)
@@ -410,9 +411,11 @@ def build(
     device: str = "cpu",
     data_root: str | None = None,
     log=print,
+    should_stop=None,
 ) -> Index:
     """Build the entries of ``tier`` (``cpu``, ``full``, ``gpu`` or ``all``; default ``cpu``), or only the ids in
-    ``only``: of any tier when ``tier`` is None, else each must be of ``tier`` (a mismatch is refused, not skipped)."""
+    ``only``: of any tier when ``tier`` is None, else each must be of ``tier`` (a mismatch is refused, not skipped).
+    ``should_stop``: as :func:`build_entry`'s."""
     manifest = load_manifest(directory)
     tier_of = {e.id: e.tier for e in manifest.entries}
     unknown = sorted(set(only or []) - set(tier_of))
@@ -431,7 +434,7 @@ def build(
             continue
         if only is None and tier != "all" and entry.tier != (tier or "cpu"):
             continue
-        build_entry(entry, directory, work_dir, device, data_root, log)
+        build_entry(entry, directory, work_dir, device, data_root, log, should_stop)
     index = build_index(manifest, directory)
     write_index(index, directory)
     return index

@@ -7,7 +7,9 @@
 
 A resumed surface starts with points already done: the rate and time left then come from the engine's
 :class:`~workers.surface.Progress` (points computed by this run over its time), not from the bar's count,
-which would take the finished points for work done in the first second.
+which would take the finished points for work done in the first second. Without them, the bar measures
+its count over the time since it was made, in every form the same way (tqdm's own rate has another
+format: ``6.58steps/s``, padded below 10).
 """
 
 from __future__ import annotations
@@ -45,16 +47,33 @@ def format_seconds(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-# {postfix} (tqdm puts ", " before it) carries the rate and time left when given, and any extra text.
-_GIVEN = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit}{postfix}"
-_TQDM = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit}, {rate_noinv_fmt}, left {remaining}{postfix}"
+def _rate_and_eta(
+    done: int, total: int, rate: float | None, eta: float | None, since: float
+) -> tuple[float | None, float | None]:
+    """The rate and time left as given, or else measured: ``done`` over the time since ``since``
+    (``time.perf_counter()``), None before the first step."""
+    if rate is not None:
+        return rate, eta
+    elapsed = time.perf_counter() - since
+    rate = done / elapsed if done and elapsed > 0 else None
+    return rate, ((total - done) / rate if rate else None)
+
+
+def _speed(rate: float | None, eta: float | None, unit: str) -> str:
+    """``2.50 pts/s, left 00:04`` (``-- pts/s, left --:--`` before the first step)."""
+    return f"{f'{rate:.2f}' if rate else '--'} {unit}/s, left {format_seconds(eta)}"
+
+
+# {postfix} (tqdm puts ", " before it) carries the rate, the time left and any extra text.
+_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit}{postfix}"
 
 
 class _TqdmBar:
     """A tqdm bar (a terminal's, or the notebook widget with ``bar_class=tqdm.auto.tqdm``)."""
 
     def __init__(self, total: int, unit: str, stream: TextIO, desc: str | None, bar_class: type = tqdm):
-        self.unit = unit
+        self.total, self.unit = total, unit
+        self._start = time.perf_counter()
         self._bar = bar_class(
             total=total,
             unit=unit,
@@ -63,18 +82,13 @@ class _TqdmBar:
             mininterval=0.2,
             dynamic_ncols=True,
             leave=True,
-            bar_format=_TQDM,
+            bar_format=_FORMAT,
         )
 
     def show(self, done: int, rate: float | None, eta: float | None, extra: str) -> None:
-        bar = self._bar
-        if rate is not None:
-            bar.bar_format = _GIVEN
-            text = f"{rate:.2f} {self.unit}/s, left {format_seconds(eta)}" + (f", {extra}" if extra else "")
-        else:
-            text = extra
-        bar.set_postfix_str(text, refresh=False)
-        bar.update(done - bar.n)
+        text = _speed(*_rate_and_eta(done, self.total, rate, eta, self._start), self.unit)
+        self._bar.set_postfix_str(text + (f", {extra}" if extra else ""), refresh=False)
+        self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
         self._bar.close()
@@ -94,14 +108,10 @@ class _LogLines:
 
     def show(self, done: int, rate: float | None, eta: float | None, extra: str) -> None:
         now = time.perf_counter()
-        if rate is None:  # measured: this bar's count over its time
-            elapsed = now - self._start
-            rate = done / elapsed if done and elapsed > 0 else None
-            eta = (self.total - done) / rate if rate else None
-        speed = f"{rate:.2f} {self.unit}/s" if rate else f"-- {self.unit}/s"
         pct = 100 * done // self.total if self.total else 100
         self._pending = (
-            f"{self._prefix}{done}/{self.total} {self.unit} ({pct}%), {speed}, left {format_seconds(eta)}"
+            f"{self._prefix}{done}/{self.total} {self.unit} ({pct}%), "
+            f"{_speed(*_rate_and_eta(done, self.total, rate, eta, self._start), self.unit)}"
             + (f", {extra}" if extra else "")
         )
         if (done >= self.total and not self._reached) or now - self._last >= self._interval:

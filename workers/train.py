@@ -189,7 +189,8 @@ def train(
 ) -> TrainResult:
     """Train ``config.model`` into ``out_dir`` (``last.pt`` state, ``final.pt`` weights, epoch checkpoints).
 
-    ``progress(epoch, step, steps, loss, acc)`` is called after every step. Resumes from ``last.pt``
+    ``progress(epoch, step, steps, loss, acc)`` is called as each epoch starts (step 0; loss and acc NaN)
+    and after every step, with the epoch's running means. Resumes from ``last.pt``
     when it exists and was written with the same config; refuses one written with another. Another run
     training into ``out_dir`` meanwhile is refused (:class:`~workers.files.OutputBusy`).
     """
@@ -273,6 +274,8 @@ def _train(
         model.train()
         loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
         correct = torch.zeros((), device=dev, dtype=torch.float64)
+        if progress is not None:  # where the epoch's time starts (a bar made at its first step showed ~1e5 steps/s)
+            progress(epoch, 0, steps, math.nan, math.nan)
         for step in range(steps):
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             xb, yb = x_train[idx], y_train[idx]

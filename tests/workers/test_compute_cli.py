@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support import kill_when
 
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import build_parser, check_options, main
@@ -430,19 +431,11 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big
     args = compute_args(big_npz, out, "--y", "-1:1:7")
     args[args.index("--x") + 1] = "-1:1:7"
     proc = lossatlas(*args)
-    deadline = time.monotonic() + 120
-    done_at_kill = 0
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists():
-            done_at_kill = int(read_surface(out).done.sum())
-            if done_at_kill >= 10:
-                proc.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.01)
+    done_at_kill = kill_when(proc, lambda: out.exists() and 10 <= (n := int(read_surface(out).done.sum())) < 49 and n)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     partial = read_surface(out)
-    assert 10 <= partial.done.sum() < 49
+    assert partial.done.sum() == done_at_kill
 
     resumed = lossatlas(*args)
     _, err = resumed.communicate(timeout=120)
@@ -863,7 +856,16 @@ def test_a_missing_torchvision_dataset_says_how_to_get_it_once(tmp_path, capsys,
     assert sorted(tmp_path.iterdir()) == []
 
 
-def test_ctrl_c_during_a_run_into_a_log_is_one_line_and_the_file_resumes(tmp_path, big_npz):
+@pytest.mark.parametrize(
+    "sig, status, word",
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_during_a_run_into_a_log_is_one_line_and_the_file_resumes(
+    tmp_path, big_npz, sig, status, word
+):
+    """SIGTERM (``kill``, ``timeout``, a batch system's time limit) ended the run with no word, leaving its
+    temporary file and its lock file: it stops as Ctrl-C does."""
     out = tmp_path / "s.h5"
     args = compute_args(big_npz, out)
     args[args.index("--x") + 1] = "-1:1:401"
@@ -871,13 +873,14 @@ def test_ctrl_c_during_a_run_into_a_log_is_one_line_and_the_file_resumes(tmp_pat
     deadline = time.monotonic() + 120
     while proc.poll() is None and not out.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     lines = err.splitlines()
-    assert lines[-1] == "lossatlas compute: interrupted; run the same command again to resume"
+    assert lines[-1] == f"lossatlas compute: {word}; run the same command again to resume"
     assert "" not in lines and "\r" not in err  # no blank line, no terminal control in a log
     assert 0 < read_surface(out).done.sum() < 401
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([big_npz.name, "s.h5", "s.dirs.h5"])  # no .tmp, .lock
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # no "Exception ignored" either
@@ -932,3 +935,18 @@ def test_a_path_along_a_line_shows_its_small_second_share_not_0_percent(tmp_path
     shown = re.search(r"PC1 (\S+)%, PC2 (\S+)%\)", capsys.readouterr().err)
     assert float(shown[2]) > 0 and float(shown[2]) == pytest.approx(100 * shares[1], rel=0.1)
     assert float(shown[1]) < 100 and float(shown[1]) == pytest.approx(100 * shares[0], abs=1e-3)
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_reader_gone_ends_a_command_quietly(tmp_path, tensors_npz, closed):
+    """``lossatlas gallery list | head`` ended with "lossatlas gallery list: error: [Errno 32] Broken pipe" and
+    exit status 2; a compute whose log reader was gone, with a traceback as Python exited. Now as other tools
+    end: status 128 + SIGPIPE, no word."""
+    if closed == "stdout":
+        proc = lossatlas("gallery", "list")
+    else:
+        proc = lossatlas(*compute_args(tensors_npz, tmp_path / "s.h5"))
+    getattr(proc, closed).close()  # before the command writes a thing (it imports torch first)
+    err = "" if closed == "stderr" else proc.stderr.read()
+    proc.wait(timeout=120)
+    assert (proc.returncode, err) == (128 + signal.SIGPIPE, "")

@@ -209,3 +209,36 @@ def test_interp_is_close_to_the_reference_cubic_spline(tmp_path):
     new = np.linspace(-1, 1, 61)
     spline = interpolate.RectBivariateSpline(ys, xs, loss, kx=3, ky=3, s=0)(new, new)
     assert np.abs(z - spline).max() < 3e-3
+
+
+def test_a_zmax_that_is_not_a_finite_number_is_refused_by_its_option(tmp_path, capsys):
+    """``--zmax nan`` was taken: every height was clipped to NaN, refused as "no computed finite point"."""
+    src = grid(tmp_path / "s.h5")
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(src), "--vtp", "--zmax", "nan"])
+    assert e.value.code == 2
+    assert (
+        capsys.readouterr().err.splitlines()[-1]
+        == "lossatlas export: error: argument --zmax: 'nan' is not a finite number"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_a_surface_file_after_a_format_option_is_named_as_taken_by_it(tmp_path, capsys, monkeypatch):
+    """``export --csv s.h5`` gives s.h5 to --csv as its output: argparse said only "the following arguments
+    are required: file"."""
+    monkeypatch.chdir(tmp_path)
+    grid(tmp_path / "s.h5")
+    before = (tmp_path / "s.h5").read_bytes()
+    for argv, message in (
+        (
+            ["--vtp", "--csv", "s.h5"],
+            "s.h5 was taken as the --csv output: give the surface file first (lossatlas export s.h5 --csv)",
+        ),
+        (["--json"], "give the surface file (.h5) to export"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(["export", *argv])
+        assert e.value.code == 2
+        assert capsys.readouterr().err == f"lossatlas export: error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"] and (tmp_path / "s.h5").read_bytes() == before

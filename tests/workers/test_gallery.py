@@ -291,6 +291,48 @@ def test_gallery_list_names_an_unreadable_surface_and_build_refuses_it_untouched
     assert (tmp_path / "broken.h5").read_bytes() == before and not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow  # a training run and a surface in a new process, the collector at every allocation
+def test_a_ctrl_c_python_drops_during_a_surface_stops_gallery_build_at_the_next_point(tmp_path, learnable_npz):
+    """A Ctrl-C that landed while the garbage collector ran a callback (Python drops it: "Exception ignored
+    in ...") was acted on at the build's next log line only: after the whole surface (minutes to hours)."""
+    import os
+    import subprocess
+    import sys
+
+    entry = {"id": "tiny", "title": "Tiny", "description": "a test entry", "tier": "cpu", "model": "tinycnn"}
+    entry |= {"dataset": "tensors", "training": {"epochs": 1, "batch_size": 64}}
+    entry |= {"surface": {"samples": 8, "x": "-1:1:9", "y": "-1:1:9"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    (tmp_path / "index.json").write_text('{"entries": []}')  # what marks a gallery directory
+    code = (
+        "import gc, signal, sys\n"
+        "from pathlib import Path\n"
+        "out, fired = Path(sys.argv[1]), []\n"
+        "def ctrl_c_inside_the_collector(phase, info):\n"
+        "    if phase == 'start' and not fired and out.exists():  # a first point is written\n"
+        "        fired.append(True)\n"
+        "        signal.raise_signal(signal.SIGINT)  # the handler runs here, in the callback\n"
+        "        sum(range(100))\n"
+        "from workers.cli import main\n"
+        "gc.set_threshold(1)  # the collector runs at almost every allocation: at some point after the first write\n"
+        "gc.callbacks.append(ctrl_c_inside_the_collector)\n"
+        "main(['gallery', 'build', '--data-root', sys.argv[2], '--threads', '1'])\n"
+    )
+    env = os.environ | {"LOSSATLAS_GALLERY_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "tiny.h5"), str(learnable_npz)],
+        env=env | {"OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "lossatlas gallery build: interrupted; run the same command again to resume"
+    assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr
+    assert 0 < read_surface(tmp_path / "tiny.h5").done.sum() < 81
+    assert (tmp_path / "index.json").read_text() == '{"entries": []}'
+
+
 def test_build_only_takes_an_id_of_any_tier_and_refuses_one_outside_a_given_tier(tmp_path, capsys):
     """--only used to ignore --tier: 'gallery build --tier cpu --only X' built X of tier full."""
     entry = {"title": "Tiny", "description": "a test entry", "model": "tinycnn", "dataset": "tensors"}
@@ -315,6 +357,33 @@ def test_build_only_takes_an_id_of_any_tier_and_refuses_one_outside_a_given_tier
     logs = []
     gallery.build(directory=tmp_path, log=logs.append)  # no --only: the cpu tier
     assert logs == ["[small] done"]
+
+
+def test_gallery_build_names_the_index_it_wrote(tmp_path):
+    """It said precomputed/index.json whatever the gallery directory (LOSSATLAS_GALLERY_DIR, an installed copy)."""
+    import os
+    import subprocess
+    import sys
+
+    entry = {"id": "small", "title": "Tiny", "description": "a test entry", "tier": "cpu", "model": "tinycnn"}
+    entry |= {"dataset": "tensors", "training": {"epochs": 1}, "surface": {"samples": 8, "x": "-1:1:3", "y": "-1:1:3"}}
+    (tmp_path / "manifest.json").write_text(json.dumps({"version": 1, "entries": [entry]}))
+    (tmp_path / "index.json").write_text('{"entries": []}')
+    xs = np.linspace(-1, 1, 3)
+    done = np.ones((3, 3), dtype=bool)
+    write_surface(
+        tmp_path / "small.h5", Surface(xs, xs, {"train_loss": np.ones((3, 3))}, done, attrs={"model_test_acc": 50})
+    )
+    env = os.environ | {"LOSSATLAS_GALLERY_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    built = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "gallery", "build"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert built.returncode == 0, built.stderr
+    assert built.stderr.splitlines() == [
+        "[small] done",
+        f"lossatlas: index of 1 surface written to {tmp_path / 'index.json'}",
+    ]
+    assert [e["id"] for e in json.loads((tmp_path / "index.json").read_text())["entries"]] == ["small"]
 
 
 def test_pipeline_builds_a_trajectory_entry(learnable_npz, tmp_path):

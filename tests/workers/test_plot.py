@@ -208,7 +208,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
         (["--out", "f.jpg"], "the output must end in .png, .pdf or .svg; got 'f.jpg'"),
         (
             ["--kind", "curve", "--out", "f.png"],
-            "curves are of 1-D surfaces; surface(s) [1] are 2-D: draw them as contour, contourf or surface",
+            "curves are of 1-D surfaces; the surface is 2-D: plot 2-D surfaces as contour, contourf or surface",
         ),
         (
             ["--metric", "test_loss", "--out", "f.png"],
@@ -218,9 +218,23 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--out", "nodir/f.png"],
             "the directory of --out nodir/f.png does not exist; create nodir first or choose another --out",
         ),
-        (
+        (  # was "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax"
             ["--vmin", "5", "--vmax", "1", "--out", "f.png"],
-            "the levels' range is empty: vmin 5 is not below vmax 1; change --vmin or --vmax",
+            "--vmin 5 is not below --vmax 1: no level lies between them; lower --vmin or raise --vmax",
+        ),
+        (["--log", "--vmin", "0", "--out", "f.png"], "a log scale needs a positive --vmin, got 0"),  # was vmin=0.0
+        (["--vmax", "inf", "--out", "f.png"], "argument --vmax: 'inf' is not a finite number"),  # matplotlib's error
+        (["--vmin", "nan", "--out", "f.png"], "argument --vmin: 'nan' is not a finite number"),
+        (["--zmax", "nan", "--out", "f.png"], "argument --zmax: 'nan' is not a finite number"),  # was: no limit
+        (["--dpi", "inf", "--out", "f.png"], "argument --dpi: 'inf' is not a finite number"),  # a NaN's ValueError
+        (["--levels", "2,2,3", "--out", "f.png"], "--levels must be distinct finite numbers, got 2, 2, 3"),
+        (
+            ["--levels", "2,3", "--vmin", "1", "--out", "f.png"],  # was drawn without a word of --vmin
+            "--vmin applies to a number of levels; levels given as a list are drawn as they are: leave out --vmin",
+        ),
+        (  # was "'x' is a number of levels ..."
+            ["--levels", "x", "--out", "f.png"],
+            "argument --levels: 'x' is not a number of levels (20) or a list of them (0.5,1,2,4)",
         ),
         # the bowl's computed values run from 1 (x = y = 0) to 6.5 (x = -1, y = 1.5)
         (
@@ -278,32 +292,40 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
 
 
 @pytest.mark.parametrize("kind, guess", [("contourf", " (did you mean viridis?)"), ("surface", "")])
-def test_cli_plot_refuses_an_unknown_colour_map_listing_matplotlibs(tmp_path, capsys, monkeypatch, kind, guess):
+def test_cli_plot_refuses_an_unknown_colour_map_naming_where_its_help_lists_them(
+    tmp_path, capsys, monkeypatch, kind, guess
+):
+    """The line listed all of matplotlib's colour maps (about 730 characters); the help lists them now."""
     import matplotlib
 
     monkeypatch.chdir(tmp_path)
+    cmap = "virdis" if guess else "nope"
     with pytest.raises(SystemExit) as e:
-        main(
-            [
-                "plot",
-                str(bowl(tmp_path / "b.h5")),
-                "--kind",
-                kind,
-                "--cmap",
-                "virdis" if guess else "nope",
-                "--out",
-                "f.png",
-            ]
-        )
+        main(["plot", str(bowl(tmp_path / "b.h5")), "--kind", kind, "--cmap", cmap, "--out", "f.png"])
     assert e.value.code == 2
-    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
-    assert "viridis" in names and "magma" in names
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"lossatlas plot: error: --cmap {'virdis' if guess else 'nope'!r} is not a colour map{guess}; choose one "
-        f"of {', '.join(names)}, or one of them reversed with _r (viridis_r)"
+        f"lossatlas plot: error: --cmap {cmap!r} is not a colour map{guess}; lossatlas plot --help lists "
+        "matplotlib's (such as viridis, magma, cividis, coolwarm), each also reversed with _r"
     )
     assert not list(tmp_path.glob("f.*"))
     assert main(["plot", "b.h5", "--kind", kind, "--cmap", "magma_r", "--out", "f.png"]) == 0
+    with pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    names = sorted((n for n in matplotlib.colormaps if not n.endswith("_r")), key=str.lower)
+    assert "viridis" in names and "magma" in names
+    listed = " ".join(capsys.readouterr().out.split()).split("Colour maps (--cmap), each also reversed with _r")[1]
+    assert listed == f" (viridis_r): {', '.join(names)}."
+
+
+def test_the_python_api_names_matplotlibs_colour_maps(tmp_path):
+    from workers.figures import UnknownColourMap, contour
+
+    with pytest.raises(UnknownColourMap) as e:
+        contour(bowl(tmp_path / "b.h5"), cmap="virdis")
+    assert str(e.value) == (
+        "cmap 'virdis' is not a colour map (did you mean viridis?); choose one of matplotlib.colormaps, such as "
+        "viridis, magma, cividis, coolwarm, or one reversed with _r (viridis_r)"
+    )
 
 
 def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(tmp_path, capsys, monkeypatch):
@@ -319,6 +341,43 @@ def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(t
     assert not list(tmp_path.glob("f.*"))
     assert main(["plot", "b.h5", "--out", "f.png"]) == 0
     assert capsys.readouterr().err == "lossatlas: contourf plot of 1 surface -> f.png\n"
+
+
+def test_ctrl_c_while_a_figure_is_written_keeps_the_one_there_and_says_interrupted(tmp_path, capsys, monkeypatch):
+    """The figure was written in place: a Ctrl-C halfway left a broken file where a good one had been. The
+    line said "run the same command again to resume", which a plot does not do."""
+    import io
+    import signal
+
+    out = tmp_path / "f.png"
+    assert main(["plot", str(bowl(tmp_path / "b.h5")), "--out", str(out)]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    write = Figure.savefig
+
+    def cut_short_by_ctrl_c(fig, fname, **kwargs) -> None:
+        whole = io.BytesIO()
+        write(fig, whole, **kwargs)
+        Path(fname).write_bytes(whole.getvalue()[:1000])
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C, handled by the command's handler, here
+
+    monkeypatch.setattr(Figure, "savefig", cut_short_by_ctrl_c)
+    with pytest.raises(SystemExit) as e:
+        main(["plot", str(bowl(tmp_path / "b.h5")), "--kind", "contour", "--out", str(out)])
+    assert e.value.code == 130
+    assert capsys.readouterr().err == "lossatlas plot: interrupted\n"
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["b.h5", "f.png"]
+
+
+def test_a_plot_of_the_wrong_dimension_names_the_surfaces_in_words(tmp_path):
+    """It read "surface(s) [1] are 1-D"."""
+    b, one = bowl(tmp_path / "b.h5"), line(tmp_path / "l.h5")
+    with pytest.raises(ValueError, match=r"^a contour plot needs 2-D surfaces; surface 2 of 2 is 1-D: plot 1-D "):
+        contour([b, one])
+    with pytest.raises(ValueError, match=r"^curves are of 1-D surfaces; surfaces 2, 3 of 3 are 2-D: plot 2-D "):
+        curves([one, b, b])
+    with pytest.raises(ValueError, match=r"^a surface plot needs 2-D surfaces; the surface is 1-D: plot 1-D "):
+        surface3d(one)
 
 
 def test_colour_bar_ticks_of_a_narrow_range_read_apart(tmp_path):
@@ -382,8 +441,8 @@ def test_ratio_of_a_1d_surface_names_the_curve_that_draws_it(tmp_path, capsys):
         main(["plot", str(tmp_path / "l.h5"), "--kind", "ratio", "--out", str(tmp_path / "r.png")])
     assert e.value.code == 2 and not (tmp_path / "r.png").exists()
     assert capsys.readouterr().err == (
-        "lossatlas plot: error: a ratio plot needs 2-D surfaces; surface(s) [1] are 1-D: draw their ratio as a "
-        "curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))\n"
+        "lossatlas plot: error: a ratio plot needs 2-D surfaces; the surface is 1-D: the ratio of a 1-D surface is "
+        "a curve (--kind curve --metric eig_ratio; curves(..., 'eig_ratio'))\n"
     )
     argv = [
         "plot",

@@ -44,15 +44,16 @@ def test_a_terminal_gets_the_given_rate_and_eta_of_a_resumed_run():
     assert last_line(out.getvalue()).endswith("| 12/12 pts, 0.50 pts/s, left 00:00, 5 new")
 
 
-def test_a_terminal_bar_measures_the_rate_when_none_is_given():
+def test_a_terminal_bar_measures_the_rate_when_none_is_given_and_shows_it_as_a_given_one():
+    """tqdm's own rate read ``6.58steps/s``, padded below 10 steps/s (`` 6.58``: a loaded machine's)."""
     out = Terminal()
     bar = ProgressBar(4, unit="steps", stream=out, interval=0, desc="epoch 1/1")
     for step in range(1, 5):
-        time.sleep(0.02)
+        time.sleep(0.15)  # at least: the rate is at most 4 / 0.6 steps/s
         bar.update(step, extra="loss 1.000")
     line = last_line(out.getvalue())
-    rate = float(re.search(r"4/4 steps, ([0-9.]+)steps/s, left 00:00, loss 1.000$", line).group(1))
-    assert line.startswith("epoch 1/1: 100%") and 0 < rate < 4 / 0.08
+    rate = float(re.search(r"\| 4/4 steps, ([0-9]\.[0-9]{2}) steps/s, left 00:00, loss 1.000$", line).group(1))
+    assert line.startswith("epoch 1/1: 100%") and 0 < rate <= 4 / 0.6
 
 
 def test_a_log_gets_plain_lines_with_the_given_rate():
@@ -101,6 +102,29 @@ def test_train_in_a_terminal_draws_one_bar_per_epoch(learnable_npz, tmp_path, mo
         "epoch 1/2",
         "epoch 2/2",
     ]
+
+
+def test_train_measures_an_epoch_from_its_start(tmp_path, monkeypatch, capsys):
+    """Each epoch's bar was made at its first step, so it measured that step over microseconds: an epoch of
+    one step (a small --train-samples) read ``1/1 steps (100%), 50632.92 steps/s``."""
+    import numpy as np
+
+    (tmp_path / "slowmodels.py").write_text(
+        "import time\n\nimport torch.nn as nn\n\n\nclass Slow(nn.Linear):\n"
+        "    def forward(self, x):\n        time.sleep(0.2)  # a step takes at least this long\n"
+        "        return super().forward(x)\n\n\ndef slow():\n    return Slow(6, 3)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    x = np.random.default_rng(0).standard_normal((8, 6)).astype(np.float32)
+    y = np.arange(8) % 3
+    np.savez(tmp_path / "flat.npz", x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
+    argv = ["train", "--model", "slowmodels:slow", "--data", "tensors", "--data-root", str(tmp_path / "flat.npz")]
+    assert main([*argv, "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "run")]) == 0
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch 1/1: ")]
+    rate = float(
+        re.fullmatch(r"epoch 1/1: 1/1 steps \(100%\), ([0-9.]+) steps/s, left 00:00, loss \S+  acc \S+", line)[1]
+    )
+    assert 0 < rate <= 1 / 0.2
 
 
 @pytest.mark.parametrize("interval", [0, 3600])

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from support import kill_when
 
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import main
@@ -173,8 +174,8 @@ def test_compute_cli_on_a_cluster_address_killed_and_rerun_resumes(tmp_path):
         "1",
         "--batch-size",
         "256",
-        "--x=-1:1:5",
-        "--y=-1:1:5",
+        "--x=-1:1:7",  # 49 points: a second or more between the first write and the last
+        "--y=-1:1:7",
         "--ray",
         address,
         "--out",
@@ -182,16 +183,11 @@ def test_compute_cli_on_a_cluster_address_killed_and_rerun_resumes(tmp_path):
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and read_surface(out).done.sum() >= 4:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.02)
+    done_at_kill = kill_when(proc, lambda: out.exists() and (n := int(read_surface(out).done.sum())) < 49 and n, 240)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     partial = read_surface(out)
-    assert 4 <= partial.done.sum() < 25
+    assert 4 <= partial.done.sum() == done_at_kill  # the corners come first, together
     deadline = time.monotonic() + 60
     while alive_point_actors() and time.monotonic() < deadline:  # Ray ends a dead driver's actors
         time.sleep(0.2)
@@ -200,9 +196,9 @@ def test_compute_cli_on_a_cluster_address_killed_and_rerun_resumes(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     computed = int(re.findall(r"(\d+) new", rerun.stderr)[-1])
-    assert computed == 25 - int(partial.done.sum())  # no finished point computed again
+    assert computed == 49 - int(partial.done.sum())  # no finished point computed again
     local = compute_surface(
-        SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(npz), batch_size=256, x="-1:1:5", y="-1:1:5")
+        SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(npz), batch_size=256, x="-1:1:7", y="-1:1:7")
     )
     final = read_surface(out)
     assert_same_surface(final, local)
