@@ -88,6 +88,34 @@ class ThreadServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a ``/proc/.../stat`` file after the command name (state, parent ...); [] when the
+    process or thread has ended."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def stop(pid: int) -> None:
+    """SIGSTOP ``pid`` and wait until every thread of it has stopped: the signal is asynchronous, so a
+    process may run on for a moment after ``kill`` returns (and, say, begin a write)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped() -> bool:
+        states = (_stat_fields(task / "stat")[:1] for task in Path(f"/proc/{pid}/task").iterdir())
+        return all(state in ([], ["T"], ["t"]) for state in states)
+
+    wait_for(stopped, 30, 0.001, f"process {pid} to stop")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    return [
+        int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _stat_fields(stat)[1:2] == [str(pid)]
+    ]
+
+
 class Processes:
     """Processes started by a test, their output in files (a pipe nobody reads would block them);
     whatever is still running at the end is killed."""
