@@ -3,13 +3,17 @@ free local ports, real ``lossatlas worker`` processes, the engine run directly f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -73,6 +77,7 @@ class ThreadServer:
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.worker: subprocess.Popen | None = None  # a worker process that a test started for this server
 
     def __enter__(self) -> ThreadServer:
         self.thread.start()
@@ -114,6 +119,52 @@ def child_pids(pid: int) -> list[int]:
     return [
         int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _stat_fields(stat)[1:2] == [str(pid)]
     ]
+
+
+@contextmanager
+def paused(pid: int, ready: Callable[[], object], what: str, timeout: float = 120) -> Iterator[None]:
+    """Process ``pid`` stopped (SIGSTOP) at a moment when ``ready()`` holds, checked while it is stopped so
+    that it still holds in the body; continued (SIGCONT) after the body. Until then it runs in short
+    stretches between the checks."""
+
+    def stopped_when_ready() -> bool:
+        stop(pid)
+        if ready():
+            return True
+        os.kill(pid, signal.SIGCONT)
+        return False
+
+    try:
+        wait_for(stopped_when_ready, timeout, 0.005, what)
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def between_writes(data_dir: Path) -> bool:
+    """Nobody holds the job queue's write lock nor a job's fence (``locks/<job id>``, held while a surface
+    file is replaced): a worker stopped now holds up no other writer or claim (SQLite's and the fences'
+    locking, not what a test that pauses a worker is about)."""
+    db = sqlite3.connect(data_dir / "jobs.sqlite3", timeout=0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    except sqlite3.OperationalError:  # locked
+        return False
+    finally:
+        db.close()
+    for lock in (data_dir / "locks").iterdir():
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except FileNotFoundError:  # its job ended meanwhile
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+    return True
 
 
 class Processes:

@@ -10,19 +10,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from serverkit import child_pids, direct_surface, job_request, stop
+from serverkit import child_pids, direct_surface, job_request, paused
 from support import REPO, free_port, wait_for
 
 from workers import read_surface
@@ -113,27 +111,14 @@ class SmallDiskServer:
         root = self.inside(self.data_dir)
         return [str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(TRANSIENT)]
 
-    @contextmanager
-    def worker_paused_between_writes(self) -> Iterator[None]:
+    def worker_paused_between_writes(self) -> AbstractContextManager[None]:
         """The embedded worker stopped (SIGSTOP) when no file is about to be removed, then continued.
 
         A disk filled while the worker held such a file gets that space back when the file goes: a
         worker replacing a surface file of the same size after every point then finds room each time,
         and may finish its job on a "full" disk without one failed write (the flaky failure). Filled
         now, the disk stays full until the test frees it."""
-        pid = self.worker_pid()
-        for _ in range(1000):
-            stop(pid)
-            if not self.transient_files():
-                break
-            os.kill(pid, signal.SIGCONT)  # let it finish the write and try again
-            time.sleep(0.002)
-        else:
-            raise AssertionError(f"the worker always held a transient file: {self.transient_files()}")
-        try:
-            yield
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        return paused(self.worker_pid(), lambda: not self.transient_files(), "the worker to hold no transient file")
 
     def close(self) -> None:
         self.proc.terminate()
