@@ -162,8 +162,8 @@ class Worker:
             ):
                 lost.set()
 
-        def should_stop() -> bool:
-            return lost.is_set() or self.stop.is_set()
+        def should_stop() -> bool:  # checked after every point: a worker whose server died stops at the next one
+            return lost.is_set() or self.stop.is_set() or self._orphaned()
 
         beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
         beat.start()

@@ -198,13 +198,13 @@ class Processes:
 
     def serve(self, data_dir: Path, port: int, tiny_npz: Path, **settings: str) -> subprocess.Popen:
         """``lossatlas serve`` as a process, configured through the environment (``settings``: more
-        LOSSATLAS_* variables by field name); waits until it answers."""
+        LOSSATLAS_* variables by field name, over the defaults here); waits until it answers."""
         env = {
-            **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
             "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"),
             "LOSSATLAS_LEASE_S": "2",
             "LOSSATLAS_POLL_S": "0.2",
+            **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
         }
         proc = self.start("serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env)
 
