@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import locked
-from .h5io import default_dir_file, is_dir_file, read_surface
+from .h5io import default_dir_file, is_dir_file, read_dir_file
 from .vocab import JobState as State
 
 ACTIVE: tuple[State, ...] = ("queued", "running")
@@ -89,12 +89,13 @@ def title_path(surface: Path) -> Path:
 
 def _dir_file_in_use(directions: Path) -> bool:
     """Whether a surface file in the direction file's directory names it as its ``dir_file`` (one that
-    cannot be read counts as naming it: a direction file is never removed from under a surface)."""
+    cannot be read counts as naming it: a direction file is never removed from under a surface). Reads
+    each file's ``dir_file`` only: this runs in a transaction that holds up every other writer."""
     for path in directions.parent.glob("*.h5"):
         if is_dir_file(path) or path.name.startswith("."):
             continue
         try:
-            named = read_surface(path).dir_file
+            named = read_dir_file(path)
         except Exception:  # any unreadable file: keep the direction file
             return True
         if named is not None and Path(named).name == directions.name:
