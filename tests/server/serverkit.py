@@ -3,6 +3,7 @@ free local ports, real ``lossatlas worker`` processes, the engine run directly f
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -138,7 +139,8 @@ def paused(pid: int, ready: Callable[[], object], what: str, timeout: float = 12
         wait_for(stopped_when_ready, timeout, 0.005, what)
         yield
     finally:
-        os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile (killed by the body, say)
+            os.kill(pid, signal.SIGCONT)
 
 
 def between_writes(data_dir: Path) -> bool:
