@@ -43,6 +43,15 @@ log = logging.getLogger("lossatlas.catalog")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
 
+IMPORT_HEX = (8, 16, 64)  # digits of its file's sha256 that end an import's id: more where another file has fewer
+
+
+def import_ids(name: str, sha256: str) -> list[str]:
+    """The ids a surface file imported as ``name`` takes, in order: its name's slug and the start of its
+    sha256, longer when the shorter id is another file's (two files whose sha256 start alike)."""
+    return [f"{slugify(name, 60)}-{sha256[:n]}" for n in IMPORT_HEX]
+
+
 def slugify(text: str, limit: int = 80) -> str:
     """``"ResNet-56 (no short)"`` -> ``"resnet-56-no-short"``; never empty."""
     slug = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:limit].strip("-._")
@@ -264,9 +273,9 @@ class Catalog:
 
     def imported_copy(self, sha256: str) -> Entry | None:
         """The user surface imported from a file of this content, if any: an import's id ends with the start
-        of its file's sha256 (``<name>-<sha256[:8]>``), and its file is kept as uploaded."""
+        of its file's sha256 (:func:`import_ids`), and its file is kept as uploaded."""
         for entry in self._user().values():
-            if entry.id.endswith(f"-{sha256[:8]}"):
+            if any(entry.id.endswith(f"-{sha256[:n]}") for n in IMPORT_HEX):
                 try:
                     if sha256_file(entry.path) == sha256:
                         return entry

@@ -264,5 +264,10 @@ def request_key(request: JobRequest, checkpoint_sha: str | None) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def surface_id_for(request: JobRequest, key: str) -> str:
-    return f"{slugify(request.model, 40)}-{slugify(request.dataset, 40)}-{key[:10]}"
+KEY_HEX = (10, 20, 64)  # digits of its request's key that end a job's surface id: more where another key has fewer
+
+
+def surface_ids_for(request: JobRequest, key: str) -> list[str]:
+    """The surface ids a job of ``request`` takes, in order: model, dataset and the start of the request's
+    key, longer when the shorter id is another request's (two keys that start alike)."""
+    return [f"{slugify(request.model, 40)}-{slugify(request.dataset, 40)}-{key[:n]}" for n in KEY_HEX]

@@ -82,6 +82,7 @@ def summarize(
         directions_sha256=surface.attrs.get("directions_sha256"),
         weights_sha256=surface.recipe.get("weights_sha256"),
         checkpoint_sha256=surface.recipe.get("checkpoint_sha256"),
+        negative_variance_points=surface.attrs.get("negative_variance_points"),
     )
 
 

@@ -164,6 +164,16 @@ class SurfaceSummary(BaseModel):
         description="sha256 of the checkpoint file the weights were loaded from (the recipe's checkpoint_sha256); "
         "null for weights not loaded from a file (the zoo's initialization) or a file that lacks it",
     )
+    negative_variance_points: int | None = Field(
+        None,
+        ge=0,
+        description="grid points whose loss is NaN because the directions move a BatchNorm running variance below "
+        "zero there (directions of dir_type states, past the ends of an interpolation or of a training path's "
+        "plane): the engine counts them before computing and records the count in the file (attribute "
+        "negative_variance_points); those points are null in the mesh with done 1. Null where the file does not "
+        "record it: no such point (the engine records only a positive count), or a file of the reference code or "
+        "of an older version",
+    )
 
 
 class Paged(BaseModel):
@@ -367,6 +377,11 @@ class Job(BaseModel):
     updated: str = Field(description="ISO 8601, UTC")
     request: JobRequest = Field(
         description="the request as the job reads it: its directions without the fields of the other kind"
+    )
+    warnings: list[str] = Field(
+        [],
+        description="what a done job's surface holds that its user should know, in words: e.g. how many points are "
+        "NaN and why (see SurfaceSummary.negative_variance_points); empty when nothing",
     )
     existing: bool = Field(
         False,

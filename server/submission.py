@@ -7,7 +7,7 @@ from fastapi import HTTPException
 from workers import JobQueue, QueueFull, jobqueue
 
 from .catalog import write_meta
-from .jobspec import build_spec, request_key, surface_id_for
+from .jobspec import build_spec, request_key, surface_ids_for
 from .schemas import JobRequest
 from .settings import Settings
 from .storage import refuse_when_full
@@ -18,6 +18,13 @@ def job_title(request: JobRequest) -> str:
     return request.name or f"{request.model} on {request.dataset} ({request.split})"
 
 
+def _free_for(queue: JobQueue, surface_id: str, key: str) -> bool:
+    """Whether the job of request ``key`` may write surface ``surface_id``: no job of another request does
+    (it would write the same file, and its title would be this job's)."""
+    job = queue.for_surface(surface_id)
+    return job is None or job.key == key
+
+
 def submit_job(
     request: JobRequest, settings: Settings, queue: JobQueue, checkpoints: CheckpointStore
 ) -> tuple[jobqueue.Job, bool]:
@@ -26,7 +33,7 @@ def submit_job(
     spec, checkpoint_sha, cost = build_spec(request, settings, checkpoints)
     refuse_when_full(settings)
     key = request_key(request, checkpoint_sha)
-    surface_id = surface_id_for(request, key)
+    surface_id = next(i for i in surface_ids_for(request, key) if _free_for(queue, i, key))
     path = settings.surfaces_dir / f"{surface_id}.h5"
     out = path.relative_to(settings.data_dir).as_posix()  # workers resolve it in their data directory
     try:

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from workers import JobQueue, Surface, one_line, read_surface, sha256_file
 
-from .catalog import Catalog, Entry, slugify
+from .catalog import Catalog, Entry, import_ids
 from .mesh import summarize, to_mesh
 from .schemas import SurfaceSummary, plain_title
 from .settings import Settings
@@ -145,7 +145,7 @@ def _validated(tmp: Path, stem: str) -> tuple[Surface, str, str]:
         surface = read_surface(tmp)
         check_surface(surface)
         sha = sha256_file(tmp)
-        sid = f"{slugify(stem, 60)}-{sha[:8]}"
+        sid = import_ids(stem, sha)[0]  # as the summary is checked; kept under another when taken (keep)
         summary = summarize(surface, sid, "user", stem, surface.recipe.get("spec", {}).get("dataset"))
         json.dumps(to_mesh(surface, summary), allow_nan=False)  # served as strict JSON
     except ValidationError as e:
@@ -172,7 +172,11 @@ async def import_surface(
                 if copy.path.is_file():
                     return copy, False
         with queue.surface_lock(sid):  # as a deletion does: the two come one wholly after the other
-            return catalog.add(tmp, sid, stem, surface.recipe.get("spec", {}).get("dataset")), True
+            for free in import_ids(stem, sha):  # another file's id is never taken over
+                held = catalog.user_dir / f"{free}.h5"
+                if not held.exists() or sha256_file(held) == sha:  # free, or this file imported meanwhile
+                    break
+            return catalog.add(tmp, free, stem, surface.recipe.get("spec", {}).get("dataset")), True
 
     entry, added = await run_in_threadpool(keep)
     return await run_in_threadpool(catalog.summary, entry), added

@@ -67,6 +67,10 @@ def check_unpacked_size(path: Path, limit_mb: int) -> None:
         )
 
 
+class IdTaken(Exception):
+    """A different file's checkpoint has the id (the start of the sha256) of the file being added."""
+
+
 class CheckpointStore:
     """Uploaded checkpoints: ``checkpoints/<id>.pt`` with ``<id>.json`` naming the model they fit.
     The id is the start of the file's sha256: a checkpoint is its content, so the same file uploaded
@@ -85,6 +89,11 @@ class CheckpointStore:
         cid = sha[:16]
         found = self.get(cid)
         if found is not None:
+            if found[1].sha256 != sha:
+                raise IdTaken(
+                    f"checkpoint id {cid} (the start of a file's sha256) is another file's already (sha256 "
+                    f"{found[1].sha256}, this one's {sha}): a 1 in 2^64 coincidence; this file cannot be uploaded"
+                )
             return found[1], False
         checkpoint = Checkpoint(id=cid, sha256=sha, model=model, name=name)
         self.root.mkdir(parents=True, exist_ok=True)

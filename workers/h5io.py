@@ -153,6 +153,17 @@ def open_h5(path: Path, what: str = "") -> h5py.File:
         raise ValueError(f"{what}{path.name} is not an HDF5 file ({e})") from None
 
 
+def _dir_file(f: h5py.File) -> str | None:
+    return _decode(f["dir_file"][()]) if "dir_file" in f else None
+
+
+def read_dir_file(path: str | Path) -> str | None:
+    """The direction file a surface file names (its ``dir_file``; None when it names none), read alone:
+    none of the surface's values are."""
+    with open_h5(Path(path)) as f:
+        return _dir_file(f)
+
+
 def read_surface(path: str | Path) -> Surface:
     """Read a surface file written by lossatlas or by the reference code.
 
@@ -191,7 +202,7 @@ def read_surface(path: str | Path) -> Surface:
             if isinstance(v, str) and v[:1] in "[{":
                 with contextlib.suppress(json.JSONDecodeError):
                     attrs[k] = json.loads(v)
-        dir_file = _decode(f["dir_file"][()]) if "dir_file" in f else None
+        dir_file = _dir_file(f)
         arrays = {k: np.asarray(f[k][()]) for k in f if k.startswith("samples_")}
         trajectory = _read_trajectory(f["trajectory"]) if isinstance(f.get("trajectory"), h5py.Group) else None
     return Surface(x, y, metrics, done, recipe, attrs, dir_file, arrays, reference, trajectory)

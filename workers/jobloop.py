@@ -34,7 +34,7 @@ from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
 from .jobqueue import Job, JobQueue, LeaseLost
 from .spec import SurfaceSpec, one_line
-from .surface import Progress, compute_surface
+from .surface import NEGATIVE_VARIANCE_POINTS, Progress, compute_surface
 from .trajectory import compute_trajectory
 
 log = logging.getLogger("lossatlas.worker")
@@ -162,8 +162,8 @@ class Worker:
             ):
                 lost.set()
 
-        def should_stop() -> bool:
-            return lost.is_set() or self.stop.is_set()
+        def should_stop() -> bool:  # checked after every point: a worker whose server died stops at the next one
+            return lost.is_set() or self.stop.is_set() or self._orphaned()
 
         beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
         beat.start()
@@ -194,7 +194,12 @@ class Worker:
         if lost.is_set():
             return "lost"
         if surface.is_complete:
-            self._end(lambda: self.queue.finish(job, "done", done=int(surface.done.sum())))
+            nan_points = surface.attrs.get(NEGATIVE_VARIANCE_POINTS)
+            self._end(
+                lambda: self.queue.finish(
+                    job, "done", done=int(surface.done.sum()), negative_variance_points=nan_points
+                )
+            )
             return "done"
         self._end(lambda: self.queue.release(job))
         return "released"

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import locked
-from .h5io import default_dir_file, is_dir_file, read_surface
+from .h5io import default_dir_file, is_dir_file, read_dir_file
 from .vocab import JobState as State
 
 ACTIVE: tuple[State, ...] = ("queued", "running")
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_until REAL,
     generation INTEGER NOT NULL DEFAULT 0,  -- incremented by every claim: the fencing token
     cost REAL,                      -- the submitter's estimate of the job's work (the server: TFLOP)
+    negative_variance_points INTEGER,  -- of a done job: points NaN because a BatchNorm variance went negative
     attempts INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
     updated REAL NOT NULL
@@ -88,12 +89,13 @@ def title_path(surface: Path) -> Path:
 
 def _dir_file_in_use(directions: Path) -> bool:
     """Whether a surface file in the direction file's directory names it as its ``dir_file`` (one that
-    cannot be read counts as naming it: a direction file is never removed from under a surface)."""
+    cannot be read counts as naming it: a direction file is never removed from under a surface). Reads
+    each file's ``dir_file`` only: this runs in a transaction that holds up every other writer."""
     for path in directions.parent.glob("*.h5"):
         if is_dir_file(path) or path.name.startswith("."):
             continue
         try:
-            named = read_surface(path).dir_file
+            named = read_dir_file(path)
         except Exception:  # any unreadable file: keep the direction file
             return True
         if named is not None and Path(named).name == directions.name:
@@ -136,6 +138,7 @@ class Job:
     updated: float
     generation: int = 0
     cost: float | None = None
+    negative_variance_points: int | None = None  # of a done job (see JobQueue.finish)
     previous_worker: str | None = None  # set by claim: who held the job before (it may have died)
 
     @classmethod
@@ -175,7 +178,11 @@ class JobQueue:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             columns = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
-            for column, kind in (("generation", "INTEGER NOT NULL DEFAULT 0"), ("cost", "REAL")):
+            for column, kind in (
+                ("generation", "INTEGER NOT NULL DEFAULT 0"),
+                ("cost", "REAL"),
+                ("negative_variance_points", "INTEGER"),
+            ):
                 if column not in columns:  # a queue made by an older version
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
             active = {r["id"] for r in db.execute("SELECT id FROM jobs WHERE state IN (?, ?)", ACTIVE)}
@@ -300,7 +307,7 @@ class JobQueue:
                 db.execute(
                     "UPDATE jobs SET state = 'queued', request = ?, spec = ?, points_done = ?, points_total = ?, "
                     "cost = COALESCE(?, cost), error = NULL, worker = NULL, lease_until = NULL, attempts = 0, "
-                    "rate = NULL, eta = NULL, updated = ? WHERE id = ?",
+                    "rate = NULL, eta = NULL, negative_variance_points = NULL, updated = ? WHERE id = ?",
                     (json.dumps(request), json.dumps(spec), done, total, cost, now, job_id),
                 )
             else:
@@ -492,13 +499,22 @@ class JobQueue:
                 )
             yield
 
-    def finish(self, claim: Job, state: State, error: str | None = None, done: int | None = None) -> bool:
-        """End this claim's job as done or failed; False when the claim was no longer current."""
+    def finish(
+        self,
+        claim: Job,
+        state: State,
+        error: str | None = None,
+        done: int | None = None,
+        negative_variance_points: int | None = None,
+    ) -> bool:
+        """End this claim's job as done or failed; False when the claim was no longer current.
+        ``negative_variance_points``: of a done job, how many of its points are NaN because its directions
+        move a BatchNorm running variance below zero (its surface file's attribute of that name)."""
         with self._connect() as db:
             cur = db.execute(
                 "UPDATE jobs SET state = ?, error = ?, points_done = COALESCE(?, points_done), rate = NULL, "
-                f"eta = NULL, lease_until = NULL, updated = ? WHERE {self._HELD}",
-                (state, error, done, time.time(), *self._held(claim)),
+                f"eta = NULL, lease_until = NULL, negative_variance_points = ?, updated = ? WHERE {self._HELD}",
+                (state, error, done, negative_variance_points, time.time(), *self._held(claim)),
             )
         if cur.rowcount == 1:
             self._drop_fence(claim.id)

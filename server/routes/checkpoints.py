@@ -11,7 +11,7 @@ from ..deps import CheckpointsDep, SettingsDep, write_router
 from ..gallery_weights import gallery_checkpoints, gallery_runs
 from ..jobspec import allowed_models, check_model
 from ..schemas import Checkpoint, CheckpointList, Error
-from ..uploads import check_unpacked_size, save_upload, upload_name
+from ..uploads import IdTaken, check_unpacked_size, save_upload, upload_name
 
 router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
 writes = write_router(router.prefix, router.tags)
@@ -42,6 +42,7 @@ AllowedModel = Annotated[str, Depends(allowed_model)]
             "description": "not weights of that model (or an empty file, a file that unpacks to more than "
             "max_upload_mb, or a form that cannot be read)",
         },
+        409: {"model": Error, "description": "another file's checkpoint has this file's id (the start of its sha256)"},
         413: {"model": Error, "description": "larger than max_upload_mb"},
         422: {
             "model": Error,
@@ -68,6 +69,8 @@ async def upload_checkpoint(
         if not created:
             response.status_code = 200
         return checkpoint
+    except IdTaken as e:
+        raise HTTPException(409, str(e)) from None
     except (ValueError, FileNotFoundError) as e:
         message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
         raise HTTPException(400, f"not usable as weights of {model}: {message}") from None

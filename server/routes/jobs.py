@@ -29,10 +29,23 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
+def job_warnings(job: jobqueue.Job) -> list[str]:
+    """What the user of a done job should know of its surface."""
+    nan_points = job.negative_variance_points
+    if not nan_points:
+        return []
+    return [
+        f"the loss is NaN at {nan_points} of the {job.points_total} grid points (null in the mesh): there the "
+        "directions move a BatchNorm running variance below zero (dir_type states moves the running statistics "
+        "with the weights; dir_type weights keeps the model's)"
+    ]
+
+
 def public_job(job: jobqueue.Job, existing: bool = False) -> Job:
     running = job.state == "running"
     return Job(
         existing=existing,
+        warnings=job_warnings(job),
         id=job.id,
         state=job.state,
         points_done=job.points_done,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 
 from workers import jobqueue
 
@@ -73,16 +75,27 @@ def get_mesh(entry: EntryDep, catalog: CatalogDep, request: Request) -> Response
 
 @one.get(
     "/{surface_id}/file",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     summary="Download the HDF5 surface file",
     responses={200: {"content": {"application/x-hdf5": {}}, "description": "the surface file"}},
 )
-def download(entry: EntryDep) -> FileResponse:
+def download(entry: EntryDep) -> StreamingResponse:
+    """The file as it is now, whole: opened here and sent from that open file. A job rewriting the surface
+    replaces its file with a new one, which the next download gets (a response that opened the file again
+    by name got the next version after the size of this one: a broken download)."""
     try:
-        found = entry.path.stat()  # given to the response, which would answer a file gone by then with a 500
+        file = entry.path.open("rb")
     except FileNotFoundError:  # deleted since it was found
         raise HTTPException(404, f"no surface {entry.id!r}") from None
-    return FileResponse(entry.path, media_type="application/x-hdf5", filename=f"{entry.id}.h5", stat_result=found)
+    size = os.fstat(file.fileno()).st_size
+    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{entry.id}.h5"'}
+    return StreamingResponse(_chunks(file), media_type="application/x-hdf5", headers=headers)
+
+
+def _chunks(file: BinaryIO, size: int = 2**16) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(size):
+            yield chunk
 
 
 @writes.post(

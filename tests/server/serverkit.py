@@ -3,13 +3,18 @@ free local ports, real ``lossatlas worker`` processes, the engine run directly f
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -73,6 +78,7 @@ class ThreadServer:
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.worker: subprocess.Popen | None = None  # a worker process that a test started for this server
 
     def __enter__(self) -> ThreadServer:
         self.thread.start()
@@ -86,6 +92,81 @@ class ThreadServer:
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a ``/proc/.../stat`` file after the command name (state, parent ...); [] when the
+    process or thread has ended."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def stop(pid: int) -> None:
+    """SIGSTOP ``pid`` and wait until every thread of it has stopped: the signal is asynchronous, so a
+    process may run on for a moment after ``kill`` returns (and, say, begin a write)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped() -> bool:
+        states = (_stat_fields(task / "stat")[:1] for task in Path(f"/proc/{pid}/task").iterdir())
+        return all(state in ([], ["T"], ["t"]) for state in states)
+
+    wait_for(stopped, 30, 0.001, f"process {pid} to stop")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    return [
+        int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat") if _stat_fields(stat)[1:2] == [str(pid)]
+    ]
+
+
+@contextmanager
+def paused(pid: int, ready: Callable[[], object], what: str, timeout: float = 120) -> Iterator[None]:
+    """Process ``pid`` stopped (SIGSTOP) at a moment when ``ready()`` holds, checked while it is stopped so
+    that it still holds in the body; continued (SIGCONT) after the body. Until then it runs in short
+    stretches between the checks."""
+
+    def stopped_when_ready() -> bool:
+        stop(pid)
+        if ready():
+            return True
+        os.kill(pid, signal.SIGCONT)
+        return False
+
+    try:
+        wait_for(stopped_when_ready, timeout, 0.005, what)
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile (killed by the body, say)
+            os.kill(pid, signal.SIGCONT)
+
+
+def between_writes(data_dir: Path) -> bool:
+    """Nobody holds the job queue's write lock nor a job's fence (``locks/<job id>``, held while a surface
+    file is replaced): a worker stopped now holds up no other writer or claim (SQLite's and the fences'
+    locking, not what a test that pauses a worker is about)."""
+    db = sqlite3.connect(data_dir / "jobs.sqlite3", timeout=0, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    except sqlite3.OperationalError:  # locked
+        return False
+    finally:
+        db.close()
+    for lock in (data_dir / "locks").iterdir():
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except FileNotFoundError:  # its job ended meanwhile
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+    return True
 
 
 class Processes:
@@ -119,13 +200,13 @@ class Processes:
 
     def serve(self, data_dir: Path, port: int, tiny_npz: Path, **settings: str) -> subprocess.Popen:
         """``lossatlas serve`` as a process, configured through the environment (``settings``: more
-        LOSSATLAS_* variables by field name); waits until it answers."""
+        LOSSATLAS_* variables by field name, over the defaults here); waits until it answers."""
         env = {
-            **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
             "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"),
             "LOSSATLAS_LEASE_S": "2",
             "LOSSATLAS_POLL_S": "0.2",
+            **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
         }
         proc = self.start("serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env)
 

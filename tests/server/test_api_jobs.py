@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,16 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from serverkit import TOKEN, Processes, ThreadServer, direct_surface, job_request, make_settings
+from serverkit import (
+    TOKEN,
+    Processes,
+    ThreadServer,
+    between_writes,
+    direct_surface,
+    job_request,
+    make_settings,
+    paused,
+)
 from support import wait_for
 
 from server.schemas import Job, Mesh
@@ -31,7 +39,7 @@ def busy(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator[T
     root = tmp_path_factory.mktemp("busy")
     procs = Processes()
     with ThreadServer(make_settings(root / "data", tiny_npz)) as server:
-        procs.worker(server.settings.data_dir, worker_id="w-busy")
+        server.worker = procs.worker(server.settings.data_dir, worker_id="w-busy")
         yield server
     procs.kill_all()
 
@@ -179,16 +187,12 @@ def test_cancel_a_running_job_then_resume_it(busy: ThreadServer):
     with busy.client() as c:
         job = c.post("/api/jobs", json=request).json()
         wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 3, 120, 0.1, "3 points")
-        cancelled = c.delete(f"/api/jobs/{job['id']}")
-        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         path = busy.settings.surfaces_dir / f"{job['surface_id']}.h5"
-
-        def unchanged_for_a_second() -> int:
-            before = int(read_surface(path).done.sum())
-            time.sleep(1.0)
-            return before if int(read_surface(path).done.sum()) == before else 0
-
-        stopped = wait_for(unchanged_for_a_second, 20, 0, "the worker to stop")
+        # paused outside its fence: once cancelled, the job takes no more writes
+        with paused(busy.worker.pid, lambda: between_writes(busy.settings.data_dir), "the worker to pause"):
+            cancelled = c.delete(f"/api/jobs/{job['id']}")
+            assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled", cancelled.text
+            stopped = int(read_surface(path).done.sum())
         assert 3 <= stopped < 81
         # the worker is free again: a small job is done
         small = c.post("/api/jobs", json=job_request(x="-1:1:3", y=None)).json()
@@ -234,16 +238,17 @@ def test_partial_surface_of_a_running_job_is_served(busy: ThreadServer):
     with busy.client() as c:
         job = c.post("/api/jobs", json=job_request(samples=1500, x="-1:1:7", y="-1:1:7")).json()
         wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 2, 120, 0.1, "2 points")
-        mesh = c.get(f"/api/surfaces/{job['surface_id']}").json()
-        assert not mesh["complete"] and 2 <= mesh["points_done"] < 49
-        assert sum(map(sum, mesh["done"])) == mesh["points_done"]
-        running = c.get(f"/api/jobs/{job['id']}").json()
-        r = c.delete(f"/api/surfaces/{job['surface_id']}")
-        assert (r.status_code, r.json()["detail"]) == (
-            409,
-            f"job {job['id']} is running on surface {job['surface_id']!r}; cancel it first",
-        )
-        assert running["rate"] > 0 and running["eta"] >= 0
+        with paused(busy.worker.pid, lambda: between_writes(busy.settings.data_dir), "the worker to pause"):
+            mesh = c.get(f"/api/surfaces/{job['surface_id']}").json()
+            assert not mesh["complete"] and 2 <= mesh["points_done"] < 49
+            assert sum(map(sum, mesh["done"])) == mesh["points_done"]
+            running = c.get(f"/api/jobs/{job['id']}").json()
+            r = c.delete(f"/api/surfaces/{job['surface_id']}")
+            assert (r.status_code, r.json()["detail"]) == (
+                409,
+                f"job {job['id']} is running on surface {job['surface_id']!r}; cancel it first",
+            )
+            assert running["rate"] > 0 and running["eta"] >= 0
         wait_state(c, job["id"], ("done",))
 
 

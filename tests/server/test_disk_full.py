@@ -14,12 +14,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from serverkit import direct_surface, job_request
+from serverkit import child_pids, direct_surface, job_request, paused
 from support import REPO, free_port, wait_for
 
 from workers import read_surface
@@ -38,6 +39,9 @@ def _can_mount_tmpfs() -> bool:
 
 
 pytestmark = pytest.mark.skipif(not _can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here")
+
+
+TRANSIENT = ("-wal", "-shm", "-journal", ".tmp")
 
 
 class SmallDiskServer:
@@ -86,16 +90,35 @@ class SmallDiskServer:
         return Path(f"/proc/{self.proc.pid}/root") / path.relative_to("/")
 
     def fill(self) -> Path:
-        """Fill the tmpfs; returns the filler file."""
+        """Fill the tmpfs to its last page; returns the filler file. Unbuffered: a buffered file keeps the
+        tail of a short write and fails again when it is closed."""
         filler = self.inside(self.data_dir / "filler")
-        with open(filler, "wb") as f:
-            try:
-                for _ in range(10_000):  # 640 MiB at most: far more than the tmpfs
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError as e:
-                assert e.errno == errno.ENOSPC
+        with open(filler, "wb", buffering=0) as f, pytest.raises(OSError) as full:
+            while True:
+                f.write(b"\0" * 65536)
+        assert full.value.errno == errno.ENOSPC
         return filler
+
+    def worker_pid(self) -> int:
+        """The embedded worker: the server's child process."""
+        (pid,) = child_pids(self.proc.pid)
+        return pid
+
+    def transient_files(self) -> list[str]:
+        """Files of the data directory that the server or its worker will remove: a surface file being
+        written (``.NAME.PID.tmp``), the job database's write-ahead log and shared memory (there while a
+        connection is open)."""
+        root = self.inside(self.data_dir)
+        return [str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(TRANSIENT)]
+
+    def worker_paused_between_writes(self) -> AbstractContextManager[None]:
+        """The embedded worker stopped (SIGSTOP) when no file is about to be removed, then continued.
+
+        A disk filled while the worker held such a file gets that space back when the file goes: a
+        worker replacing a surface file of the same size after every point then finds room each time,
+        and may finish its job on a "full" disk without one failed write (the flaky failure). Filled
+        now, the disk stays full until the test frees it."""
+        return paused(self.worker_pid(), lambda: not self.transient_files(), "the worker to hold no transient file")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -118,20 +141,28 @@ def small_disk(tmp_path: Path, tiny_npz: Path, request: pytest.FixtureRequest) -
         server.close()
 
 
+def assert_points_left(c: httpx.Client, job: dict) -> None:
+    """The job has points left to compute: the worker writes its surface file again."""
+    now = c.get(f"/api/jobs/{job['id']}").json()
+    assert now["state"] == "running" and now["points_done"] < now["points_total"], f"the job ended too soon: {now}"
+
+
 @pytest.mark.parametrize("small_disk", [1.0], indirect=True)  # 15 s of retries: space comes back before
 def test_worker_rides_out_a_full_disk_and_the_job_finishes(small_disk: SmallDiskServer, tiny_npz: Path):
-    # 225 points: on an idle machine too, the job is still writing when the disk fills up
     request = job_request(samples=2000, x="-1:1:15", y="-1:1:15")
     with httpx.Client(base_url=small_disk.url, timeout=30) as c:
         assert c.get("/api/config").json()["storage"]["warning"] is None
         job = c.post("/api/jobs", json=request).json()
         wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 4, 120, 0.05, "4 points")
-        filler = small_disk.fill()
-        storage = c.get("/api/config").json()["storage"]
-        assert storage["free_mb"] < 1 and "less than min_free_mb=1" in storage["warning"]
-        refused = c.post("/api/jobs", json=job_request(sample_seed=5))
-        assert refused.status_code == 507 and "less than min_free_mb=1" in refused.json()["detail"]
-        # the surface file or the queue's database, whichever the worker writes first on the full disk
+        with small_disk.worker_paused_between_writes():
+            assert_points_left(c, job)
+            filler = small_disk.fill()
+            storage = c.get("/api/config").json()["storage"]
+            assert storage["free_mb"] < 1 and "less than min_free_mb=1" in storage["warning"]
+            refused = c.post("/api/jobs", json=job_request(sample_seed=5))
+            assert refused.status_code == 507 and "less than min_free_mb=1" in refused.json()["detail"]
+        # the worker goes on: its next write finds no space (the surface file's after its point, or the
+        # queue's database when it was paused before it opened the database to record the last one)
         retrying = re.compile(r"(writing \S+\.h5|recording progress) failed \(No space left on device[^\n]*; retrying")
         wait_for(lambda: retrying.search(small_disk.output()), 60, 0.1, "the worker to retry a write")
         filler.unlink()
@@ -155,7 +186,9 @@ def test_a_disk_that_stays_full_fails_the_job_with_the_reason(small_disk: SmallD
     with httpx.Client(base_url=small_disk.url, timeout=30) as c:
         job = c.post("/api/jobs", json=job_request(samples=2000, x="-1:1:15", y="-1:1:15")).json()
         wait_for(lambda: c.get(f"/api/jobs/{job['id']}").json()["points_done"] >= 2, 120, 0.05, "2 points")
-        filler = small_disk.fill()
+        with small_disk.worker_paused_between_writes():
+            assert_points_left(c, job)
+            filler = small_disk.fill()
 
         def ended() -> bool:
             r = c.get(f"/api/jobs/{job['id']}")

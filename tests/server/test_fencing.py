@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serverkit import ThreadServer, direct_surface, job_request, make_settings
+from serverkit import ThreadServer, between_writes, direct_surface, job_request, make_settings, paused
 from support import wait_for
 
 from workers import read_surface
@@ -101,26 +101,6 @@ def test_a_worker_paused_inside_its_fence_holds_up_its_own_job_not_the_queue(tmp
         a.wait()
 
 
-def pause_outside_the_write_lock(worker: subprocess.Popen, db_path: Path) -> None:
-    """SIGSTOP ``worker`` at a moment it does not hold the queue's write lock (recording a point): a
-    worker paused inside that short transaction stalls every writer until it resumes, which is SQLite's
-    locking and not the scenario here (a worker paused between its writes)."""
-    for _ in range(200):
-        worker.send_signal(signal.SIGSTOP)
-        try:
-            db = sqlite3.connect(db_path, timeout=0.5, isolation_level=None)
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                db.execute("ROLLBACK")
-                return
-            finally:
-                db.close()
-        except sqlite3.OperationalError:  # locked by the paused worker: let it finish the write, try again
-            worker.send_signal(signal.SIGCONT)
-            time.sleep(0.01)
-    raise AssertionError("could not pause the worker outside the queue's write lock")
-
-
 def test_worker_paused_past_its_lease_cannot_overwrite_the_finished_surface(tmp_path: Path, tiny_npz: Path, processes):
     """A is SIGSTOPped mid-job, B takes over and finishes, A is SIGCONTed: it must not write its partial
     surface over B's complete one (the bug: "done 961/961" with a 302/961 file)."""
@@ -131,14 +111,16 @@ def test_worker_paused_past_its_lease_cannot_overwrite_the_finished_surface(tmp_
         job = c.post("/api/jobs", json=request).json()
         a = processes.worker(settings.data_dir, lease=1.0, worker_id="A")
         wait_for(lambda: queue.get(job["id"]).points_done >= 6, 120, 0.02, "6 points")
-        pause_outside_the_write_lock(a, queue.path)  # mid-point: it will finish it and try to write on waking
-        wait_for(lambda: queue.get(job["id"]).lease_until < time.time(), 30, 0.05, "A's lease to expire")
-        by_a = int(read_surface(settings.surfaces_dir / f"{job['surface_id']}.h5").done.sum())
-        b = processes.worker(settings.data_dir, lease=30, worker_id="B")
-        wait_for(lambda: queue.get(job["id"]).state == "done", 120, 0.1, "B to finish the job")
-        path = settings.surfaces_dir / f"{job['surface_id']}.h5"
-        finished = _digest(path)
-        a.send_signal(signal.SIGCONT)
+        # paused mid-point, holding no lock (B could not claim the job): it will finish the point and try
+        # to write it on waking
+        with paused(a.pid, lambda: between_writes(settings.data_dir), "A to pause between its writes"):
+            assert queue.get(job["id"]).points_done < 49, "A finished the job before it was paused"
+            wait_for(lambda: queue.get(job["id"]).lease_until < time.time(), 30, 0.05, "A's lease to expire")
+            by_a = int(read_surface(settings.surfaces_dir / f"{job['surface_id']}.h5").done.sum())
+            b = processes.worker(settings.data_dir, lease=30, worker_id="B")
+            wait_for(lambda: queue.get(job["id"]).state == "done", 120, 0.1, "B to finish the job")
+            path = settings.surfaces_dir / f"{job['surface_id']}.h5"
+            finished = _digest(path)
         wait_for(lambda: f"job {job['id']}: lost" in processes.output(a), 60, 0.1, "A to give the job up")
         b.send_signal(signal.SIGTERM)
         b.wait(30)

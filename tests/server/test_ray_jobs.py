@@ -12,13 +12,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from serverkit import direct_surface, job_request
+from serverkit import between_writes, child_pids, direct_surface, job_request, paused
 from support import REPO, free_port, wait_for
 from test_api_jobs import read_events, wait_state
 
@@ -107,7 +106,7 @@ def test_server_jobs_run_on_ray_with_progress_events_and_cancel(
     for key, value in auth.items():  # the server's worker joins the cluster with its secret
         monkeypatch.setenv(key, value)
     port = free_port()
-    processes.serve(tmp_path / "data", port, tiny_npz, ray_address=address)
+    serve = processes.serve(tmp_path / "data", port, tiny_npz, ray_address=address)
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=url, timeout=30) as c:
         request = job_request(split="both")
@@ -131,11 +130,12 @@ def test_server_jobs_run_on_ray_with_progress_events_and_cancel(
             0.2,
             "the job to run on two actors",
         )
-        assert c.delete(f"/api/jobs/{big['id']}").json()["state"] == "cancelled"
-        wait_for(lambda: point_actors() == 0, 60, 0.2, "the cancelled job's actors to end")
+        (driver,) = child_pids(serve.pid)  # the embedded worker: the job's driver, the only one writing its file
         path = tmp_path / "data" / "surfaces" / f"{big['surface_id']}.h5"
-        stopped = int(read_surface(path).done.sum())
-        time.sleep(1.0)
-        assert int(read_surface(path).done.sum()) == stopped < 81
+        with paused(driver, lambda: between_writes(tmp_path / "data"), "the job's driver to pause"):
+            assert c.delete(f"/api/jobs/{big['id']}").json()["state"] == "cancelled"
+            stopped = int(read_surface(path).done.sum())
+        wait_for(lambda: point_actors() == 0, 60, 0.2, "the cancelled job's actors to end")
+        assert int(read_surface(path).done.sum()) == stopped < 81  # no write after the cancel
         small = c.post("/api/jobs", json=job_request(x="-1:1:3", y=None)).json()  # the worker is free again
         assert wait_state(c, small["id"], ("done",), timeout=300)["points_done"] == 3

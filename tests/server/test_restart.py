@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serverkit import ThreadServer, job_request, make_settings
+from serverkit import ThreadServer, between_writes, job_request, make_settings, paused
 from support import free_port, wait_for
 
 from server.cli import main
@@ -30,14 +30,18 @@ def test_restarts_lose_no_job(tmp_path: Path, tiny_npz: Path, processes):
         small = c.post("/api/jobs", json=job_request(x="-1:1:3", y="-1:1:3")).json()
         big = c.post("/api/jobs", json=job_request(samples=2000, x="-1:1:7", y="-1:1:7")).json()
 
-    second = processes.serve(data, port, tiny_npz)  # `lossatlas serve` with its embedded worker
+    # `lossatlas serve` with its embedded worker; a long lease: its heartbeat (every lease/3) comes too late
+    # to notice that the server is gone
+    second = processes.serve(data, port, tiny_npz, lease_s="30")
     jobs = {j["id"]: j for j in httpx.get(f"{url}/api/jobs").json()["jobs"]}
     assert set(jobs) == {small["id"], big["id"]}
     wait_for(lambda: httpx.get(f"{url}/api/jobs/{big['id']}").json()["points_done"] >= 5, 120, 0.1, "5 points")
     assert httpx.get(f"{url}/api/jobs/{small['id']}").json()["state"] == "done"
     worker_pid = int(JobQueue(data).get(big["id"]).worker.rsplit(":", 1)[1])
-    second.send_signal(signal.SIGKILL)  # a crash: the orphaned worker notices and gives the job back
-    second.wait()
+    with paused(worker_pid, lambda: between_writes(data), "the worker to pause"):
+        assert JobQueue(data).get(big["id"]).points_done <= 47  # it finishes at most the point it is computing
+        second.send_signal(signal.SIGKILL)  # a crash: the orphaned worker notices and gives the job back
+        second.wait()
     assert f"serving http://127.0.0.1:{port}/ (local only; data in {data})" in processes.output(second)
     wait_for(lambda: not alive(worker_pid), 30, 0.2, "the embedded worker to exit with its server")
     assert JobQueue(data).get(big["id"]).state == "queued"

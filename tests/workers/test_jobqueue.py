@@ -6,11 +6,12 @@ import threading
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 
-from workers.h5io import Surface, write_directions, write_surface
+from workers.h5io import Surface, read_surface, write_directions, write_surface
 from workers.jobqueue import MAX_ATTEMPTS, JobQueue, QueueFull
 
 
@@ -211,3 +212,27 @@ def test_a_direction_file_left_without_its_surface_goes_unless_another_surface_n
     queue.let_go(guarded.id)
     assert not (surfaces / "surf-guarded.dirs.h5").exists()
     assert (surfaces / "surf-kept.dirs.h5").exists()
+
+
+def test_whether_a_direction_file_is_named_is_read_from_the_names_alone(tmp_path: Path):
+    """This runs in a transaction that holds up every writer, once for each surface file beside the direction
+    file: it reads their dir_file only (it used to read each whole surface). A surface whose values cannot be
+    read (kept in an external file, gone) but which names another direction file does not keep this one."""
+    queue = JobQueue(tmp_path)
+    surfaces = tmp_path / "surfaces"
+    surfaces.mkdir()
+    job = submit(queue, "gone")[0]
+    write_directions(surfaces / f"{job.surface_id}.dirs.h5", ["w"], [[torch.ones(3)]])
+    values = tmp_path / "values.bin"
+    np.zeros(3).tofile(values)
+    with h5py.File(surfaces / "user.h5", "w") as f:
+        f["xcoordinates"] = np.linspace(-1, 1, 3)
+        f.create_dataset("train_loss", shape=(3,), dtype="f8", external=[(str(values), 0, 24)])
+        f["done"] = np.ones(3, dtype=np.uint8)
+        f["dir_file"] = "user.dirs.h5"
+    assert read_surface(surfaces / "user.h5").dir_file == "user.dirs.h5"
+    values.unlink()
+    with pytest.raises(OSError, match="external raw data file"):
+        read_surface(surfaces / "user.h5")
+    queue.cancel(job.id)
+    assert sorted(p.name for p in surfaces.iterdir()) == ["user.h5"]
