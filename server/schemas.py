@@ -170,9 +170,8 @@ class SurfaceSummary(BaseModel):
         description="grid points whose loss is NaN because the directions move a BatchNorm running variance below "
         "zero there (directions of dir_type states, past the ends of an interpolation or of a training path's "
         "plane): the engine counts them before computing and records the count in the file (attribute "
-        "negative_variance_points); those points are null in the mesh with done 1. Null where the file does not "
-        "record it: no such point (the engine records only a positive count), or a file of the reference code or "
-        "of an older version",
+        "negative_variance_points); those points are null in the mesh with done 1; 0 where there is none. Null where the file does not "
+        "record it: a file of the reference code or of an older version",
     )
 
 

@@ -519,9 +519,7 @@ def compute_surface(
                 recipe["compute"]["compiled"] = point.metrics.fast.compiled is not None
             surface.attrs["device"] = str(device)
             surface.attrs["executor"] = executor.description
-            surface.attrs.pop(NEGATIVE_VARIANCE_POINTS, None)
-            if nan_points:
-                surface.attrs[NEGATIVE_VARIANCE_POINTS] = nan_points
+            surface.attrs[NEGATIVE_VARIANCE_POINTS] = nan_points  # 0 too: a reader tells "none" from "not known"
             surface.attrs["directions_sha256"] = digest
             if dir_path is not None:
                 surface.dir_file = dir_path.name
