@@ -4,9 +4,11 @@ polling (and killing a process at a state it is seen in), and the tiny ``tensors
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PAPER_MODELS = SHARED / "models" / "loss-landscape-paper"
 CIFAR10_JPEG = SHARED / "data" / "cifar10-jpeg.tar.xz"
+
+
+def can_mount_tmpfs() -> bool:
+    """Whether a test can mount a small real file system (a tmpfs in a user and mount namespace made with
+    ``unshare``) to fill up."""
+    if shutil.which("unshare") is None:
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        mount = ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {d}"]
+        return subprocess.run(mount, capture_output=True).returncode == 0
 
 
 def free_port() -> int:

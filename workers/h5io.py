@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +88,22 @@ class Surface:
         return bool(self.done.all())
 
 
+@contextlib.contextmanager
+def new_h5(path: str | Path) -> Iterator[h5py.File]:
+    """An HDF5 file for the block to fill, written to ``path`` atomically when it ends. It is built in memory
+    and its bytes written by Python: a disk that fails (full, I/O error) fails that write with its plain
+    ``OSError``, never inside the HDF5 library, which leaves its objects half-closed when a write fails
+    ("Exception ignored in ObjectID.__dealloc__" at every collection after, a crash at exit once)."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
+
+
 def write_surface(path: str | Path, surface: Surface) -> None:
     """Write ``surface`` to ``path`` atomically."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with new_h5(path) as f:
         f.attrs["format"] = FORMAT
         f.attrs["recipe"] = json.dumps(surface.recipe, sort_keys=True)
         for key, value in surface.attrs.items():
@@ -227,7 +242,7 @@ def write_directions(
     """Write directions in the reference layout (``xdirection``/``ydirection``, datasets "0".."N-1"),
     with the weight names as an attribute of each group; ``datasets`` go to the root (the reference's
     PCA statistics). Atomic."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with new_h5(path) as f:
         for key, value in (attrs or {}).items():
             f.attrs[key] = value
         for key, value in (datasets or {}).items():

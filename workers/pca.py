@@ -20,13 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from .directions import Direction
-from .files import atomic_path
-from .h5io import open_h5, write_directions
+from .h5io import new_h5, open_h5, write_directions
 
 PROJECTIONS = ("cos", "lstsq")
 PCA_FIELDS = ("explained_variance_", "explained_variance_ratio_", "singular_values_")
@@ -180,7 +178,7 @@ def read_pca_stats(path: str | Path) -> dict[str, np.ndarray] | None:
 
 def write_projection(path: str | Path, x: np.ndarray, y: np.ndarray) -> None:
     """A projection file as the reference's ``project_trajectory`` writes it, atomically."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with new_h5(path) as f:
         f["proj_xcoord"] = np.asarray(x, dtype=np.float64)
         f["proj_ycoord"] = np.asarray(y, dtype=np.float64)
 

@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,24 +20,11 @@ import httpx
 import numpy as np
 import pytest
 from serverkit import child_pids, direct_surface, job_request, paused
-from support import REPO, free_port, wait_for
+from support import REPO, can_mount_tmpfs, free_port, wait_for
 
 from workers import read_surface
 
-
-def _can_mount_tmpfs() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    with tempfile.TemporaryDirectory() as d:
-        return (
-            subprocess.run(
-                ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {d}"], capture_output=True
-            ).returncode
-            == 0
-        )
-
-
-pytestmark = pytest.mark.skipif(not _can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here")
+pytestmark = pytest.mark.skipif(not can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here")
 
 
 TRANSIENT = ("-wal", "-shm", "-journal", ".tmp")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
 import torch
 from independent import make_model, write_reference_directions, write_reference_surface
+from support import REPO, can_mount_tmpfs
 
 from workers.directions import named_weights, random_directions
 from workers.h5io import Surface, read_directions, read_surface, write_directions, write_surface
@@ -168,3 +172,47 @@ def test_reference_direction_file_with_a_wrong_shape_names_the_weight(tmp_path, 
         ValueError, match=f"has {len(names) - 1} tensors in xdirection, the model has {len(names)} weights"
     ):
         read_directions(tmp_path / "count.h5", names, shapes)
+
+
+# Run in a mount namespace with a 1 MiB tmpfs at argv[1]: fill it but for argv[2] bytes, write a surface (it
+# fails), free the space, write it again.
+_FULL_DISK = """
+import errno, os, sys
+import numpy as np
+from workers.h5io import Surface, read_surface, write_surface
+
+disk, room = sys.argv[1], int(sys.argv[2])
+with open(f"{disk}/filler", "wb", buffering=0) as f:
+    try:
+        while True:
+            f.write(bytes(4096))
+    except OSError:
+        pass
+os.truncate(f"{disk}/filler", os.path.getsize(f"{disk}/filler") - room)
+x = np.linspace(-1, 1, 31)
+surface = Surface(x, x, {m: np.full((31, 31), 0.5) for m in ("train_loss", "test_loss")}, np.ones((31, 31), bool))
+try:
+    write_surface(f"{disk}/s.h5", surface)
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+    print("refused")
+assert sorted(os.listdir(disk)) == ["filler"], os.listdir(disk)  # nothing half-written left
+os.unlink(f"{disk}/filler")
+write_surface(f"{disk}/s.h5", surface)
+assert (read_surface(f"{disk}/s.h5").metrics["test_loss"] == 0.5).all()
+print("written")
+"""
+
+
+@pytest.mark.skipif(not can_mount_tmpfs(), reason="cannot mount a tmpfs in a user namespace here")
+@pytest.mark.parametrize("room", [4096, 12288, 20480])  # the file (24 kB) meets a full disk early, midway, late
+def test_a_full_disk_fails_a_write_with_its_os_error_and_nothing_of_hdf5_left_over(tmp_path, room):
+    """HDF5 writing into a full disk left objects it could not close: "Exception ignored in
+    ObjectID.__dealloc__" with HDF5's trace at every garbage collection after, once a crash at exit."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = f"mount -t tmpfs -o size=1m tmpfs {disk} && exec {sys.executable} -c '{_FULL_DISK}' {disk} {room}"
+    run = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["refused", "written"]
+    assert run.stderr == ""
