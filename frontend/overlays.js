@@ -64,6 +64,7 @@ export function fitPanes( app ) {
 	viewport.style.setProperty( '--panes-bottom', panes && ! hint.hidden ? `${ viewport.clientHeight - hint.offsetTop + 4 }px` : '' );
 	const scale = Math.min( LABEL_GROWTH, Math.max( 1, LABEL_SIDE / app.viewport.paneSide() ) ), room = 1 + LABEL_ROOM * ( scale - 1 );
 	app.viewport.setLabelRoom( room );
+	app.viewport.resize(); // at once: the view's size is final when the page says it is ready (a new size waited for a frame)
 	if ( app.axes.setLabelScale( scale * room ) ) app.viewport.requestRender(); // the wider field shrinks them again
 
 }
