@@ -53,3 +53,27 @@ export function directionWarnings( shown, paths ) {
 	return warnings;
 
 }
+
+/** What a shown layer leaves undrawn: its points whose value of the metric shown is NaN or infinite
+ * (done, and null in the mesh JSON), and why where the engine said so before computing them (the
+ * summary's ``negative_variance_points``, a count of the whole grid; absent or null in older files):
+ * their weights move a BatchNorm running variance below zero. Null when there is nothing to say. */
+export function nanText( layer ) {
+
+	const g = layer.grid, total = g.nx * g.ny, count = g.notFinite;
+	const negative = layer.mesh.summary?.negative_variance_points;
+	const known = Number.isInteger( negative ) && negative > 0;
+	const cause = 'a BatchNorm running variance below zero';
+	if ( known && count === negative ) return `${ count } of ${ total } points ${ count === 1 ? 'is' : 'are' } NaN (not drawn): ${ count === 1 ? 'it moves' : 'they move' } ${ cause }`;
+	const gaps = count ? `${ count } of ${ total } points ${ count === 1 ? 'is' : 'are' } NaN or infinite (not drawn)` : null;
+	const why = known ? `${ negative } of ${ total } points ${ negative === 1 ? 'moves' : 'move' } ${ cause }, where the loss is NaN` : null;
+	return [ gaps, why ].filter( Boolean ).join( '; ' ) || null;
+
+}
+
+/** The title's line for each shown layer with NaN points (nanText), named when others are shown. */
+export function nanWarnings( shown ) {
+
+	return shown.map( ( l ) => [ l, nanText( l ) ] ).filter( ( [ , text ] ) => text ).map( ( [ l, text ] ) => `⚠ ${ shown.length > 1 ? `${ l.name }: ` : '' }${ text }` );
+
+}
