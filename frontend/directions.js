@@ -64,6 +64,9 @@ function sameWeights( a, b ) {
  * text: the verdict in words, differ: how the recipes differ, warning: a short one when they do}.
  * 'recipe': made alike but for different models or weights (random directions are normalized to the
  * weights they start from), so equal (x, y) are comparable steps, not the same displacement.
+ * The summaries' ``directions_sha256`` (of the direction vectors themselves; null in older files)
+ * decide where both have one: equal, the same directions for sure; different, not the same, whatever
+ * the recipes say. Without them the recipes are read.
  */
 export function compareDirections( a, b ) {
 
@@ -71,6 +74,18 @@ export function compareDirections( a, b ) {
 		a: { directions: a.summary?.directions ?? null, text: directionsText( a.summary?.directions, a.trajectory ) },
 		b: { directions: b.summary?.directions ?? null, text: directionsText( b.summary?.directions, b.trajectory ) },
 	};
+	const digests = [ a.summary?.directions_sha256, b.summary?.directions_sha256 ];
+	if ( digests.every( Boolean ) && digests[ 0 ] === digests[ 1 ] ) return { ...words, same: 'directions', differ: [], text: 'A and B share their directions (the same vectors: their sha256 agree)' };
+	const verdict = fromRecipes( a, b, words );
+	if ( ! digests.every( Boolean ) || verdict.same !== 'directions' ) return verdict; // 'recipe' already says they are not the same
+	const warning = 'A and B were computed along different directions (alike recipes, other vectors: their sha256 differ)';
+	return { ...words, same: false, differ: [ 'sha256' ], warning, text: `${ warning }: A − B subtracts values at equal x, y of two different planes` };
+
+}
+
+/** compareDirections' verdict from A's and B's recipes alone (``words``: their directions in words). */
+function fromRecipes( a, b, words ) {
+
 	if ( ! a.summary?.directions || ! b.summary?.directions ) {
 
 		const warning = 'A’s or B’s file does not say how its directions were made: they may differ';
@@ -87,7 +102,8 @@ export function compareDirections( a, b ) {
 	}
 
 	const d = a.summary.directions, fromFile = Boolean( a.recipe?.dir_file_sha256 );
-	const unnormalized = d.kind === 'random' && d.norm === 'none'; // one model's shapes and one seed: one vector, whatever the weights
+	// one model's shapes and one seed: one vector, whatever the weights (ignore none would set 1-D entries to the weights)
+	const unnormalized = d.kind === 'random' && d.norm === 'none' && d.ignore === 'biasbn';
 	if ( fromFile || sameWeights( a, b ) || ( unnormalized && a.summary.model === b.summary.model ) ) return { ...words, same: 'directions', differ, text: 'A and B share their directions' };
 	const made = a.summary.model !== b.summary.model ? `for different models (${ a.summary.model } vs ${ b.summary.model })`
 		: `around different weights of ${ a.summary.model }${ d.norm !== 'none' ? ' (each normalized to its own)' : '' }`;
