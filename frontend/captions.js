@@ -35,9 +35,24 @@ export function axisNames( shown ) {
 
 	}
 
-	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
 	const short = { x: 'direction 1', y: 'direction 2' };
-	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, note: how ? `x, y: directions 1 and 2, ${ how }` : '' };
+	const oneD = shown.every( ( l ) => l.grid.ndim === 1 ); // no y axis
+	if ( d && d.kind === 'target' ) return targetAxes( shown, d, short, oneD );
+	const how = d ? `${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }${ d.kind && d.kind !== 'random' ? ` (${ d.kind })` : '' }` : '';
+	return { x: `${ short.x }${ how ? `, ${ how }` : '' }`, y: `${ short.y }${ how ? `, ${ how }` : '' }`, short, note: how ? `${ oneD ? 'x: direction 1' : 'x, y: directions 1 and 2' }, ${ how }` : '' };
+
+}
+
+/** The axes of interpolations: a target direction is the target's weights minus the model's,
+ * unnormalized (x = 1 is the target; the recipe's norm and seed do not apply to it); a plane with no
+ * second target takes a random y direction, normalized as the recipe says. */
+function targetAxes( shown, d, short, oneD ) {
+
+	const second = shown.some( ( l ) => l.mesh.recipe?.spec?.directions?.target_y );
+	const y = second ? 'to the second target (unnormalized)' : `random, ${ d.norm === 'none' ? 'unnormalized' : `${ d.norm }-normalized` }`;
+	const x = 'from the model (x = 0) to the target (x = 1), unnormalized';
+	const note = oneD ? `x: ${ x }` : second ? 'x, y: from the model (0) to each target (1), unnormalized' : `x: ${ x }; y: ${ y }`;
+	return { x: `${ short.x }, to the target (unnormalized)`, y: `${ short.y }, ${ y }`, short, note };
 
 }
 

@@ -2,10 +2,19 @@
 // whether two surfaces were computed along the same ones: a difference layer A − B subtracts values
 // at equal (x, y), which are one point of the weight space only when A and B share their directions.
 
-/** How a surface's directions were made, in words (a PCA plane has no norm or seed). */
-export function directionsText( d, trajectory ) {
+/** How a surface's directions were made, in words (a PCA plane has no norm or seed; a target, the
+ * target's weights minus the model's, neither: ``spec``, the recipe's, names the target files). */
+export function directionsText( d, trajectory, spec = null ) {
 
 	if ( ! d ) return 'from the file';
+	if ( d.kind === 'target' ) {
+
+		const { target, target_y: second } = spec?.directions || {};
+		const y = ! spec?.y ? '' : second ? `; y to ${ fileName( second ) }` : `; y random, ${ d.norm } norm, ignore ${ d.ignore }, seed ${ d.seed }`;
+		return `target: x to ${ target ? fileName( target ) : 'the target' } (unnormalized)${ y }, ${ d.dir_type }`;
+
+	}
+
 	if ( d.kind !== 'pca' ) return `${ d.kind }, ${ d.norm } norm, ignore ${ d.ignore }, ${ d.dir_type }, seed ${ d.seed }`;
 	const path = trajectory ? ` (${ trajectory.labels.length } checkpoints, ${ trajectory.method } projection)` : '';
 	return `PCA of the training path${ path }, ignore ${ d.ignore }, ${ d.dir_type }`;
@@ -71,8 +80,8 @@ function sameWeights( a, b ) {
 export function compareDirections( a, b ) {
 
 	const words = {
-		a: { directions: a.summary?.directions ?? null, text: directionsText( a.summary?.directions, a.trajectory ) },
-		b: { directions: b.summary?.directions ?? null, text: directionsText( b.summary?.directions, b.trajectory ) },
+		a: { directions: a.summary?.directions ?? null, text: directionsText( a.summary?.directions, a.trajectory, a.recipe?.spec ) },
+		b: { directions: b.summary?.directions ?? null, text: directionsText( b.summary?.directions, b.trajectory, b.recipe?.spec ) },
 	};
 	const digests = [ a.summary?.directions_sha256, b.summary?.directions_sha256 ];
 	if ( digests.every( Boolean ) && digests[ 0 ] === digests[ 1 ] ) return { ...words, same: 'directions', differ: [], text: 'A and B share their directions (the same vectors: their sha256 agree)' };

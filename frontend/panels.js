@@ -116,7 +116,7 @@ export function renderDetails( container, layers ) {
 				[ 'dataset', s.dataset_label || s.dataset ],
 				[ 'split', s.split ],
 				[ 'samples', s.samples === null ? 'all' : s.samples ],
-				[ 'directions', directionsText( d, mesh.trajectory ) ],
+				[ 'directions', directionsText( d, mesh.trajectory, recipe?.spec ) ],
 				[ 'grid x', gridText( s.grid.x ) ],
 				[ 'grid y', gridText( s.grid.y ) ],
 				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ m }`, formatMetric( m, v, 5 ) ] ),

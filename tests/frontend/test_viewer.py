@@ -260,6 +260,7 @@ def test_1d_surface_and_slice_through_the_cursor(viewer, surfaces):
     viewer.open("?s=line")
     state = viewer.state()
     assert state["view"] == "1d" and state["layers"][0]["kind"] == "LineSegments"
+    assert viewer.page.locator("#title .axes-note").inner_text() == "x: direction 1, filter-normalized"  # no y
     rows = viewer.hover("line", 5, 0)
     assert_close(rows["x"], line.xcoordinates[5])
     assert_close(rows["value"], line.metrics["train_loss"][5])

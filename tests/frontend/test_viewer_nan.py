@@ -1,8 +1,9 @@
 """Points whose value is NaN (or infinite) in the viewer: the title and the details count them and, where the
 engine predicted them (the summary's ``negative_variance_points``), say why; the contour map hatches them,
-the 1-D view marks them on its x axis and the tooltip names them. The surface comes from the real engine:
+the 1-D view marks them on its x axis and the tooltip names them. The surfaces come from the real engine:
 ``states`` directions with ``ignore`` none scale BatchNorm running variances by (1 + x + y), which is below
-zero where x + y < -1, and the loss is NaN there."""
+zero where x + y < -1, and the loss is NaN there; an interpolation (``target``, ``states``) to a model
+whose running variances are 3.1 and 0.3 times the first's takes some below zero past its ends."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from frontend_support import GALLERY, VIEWPORT, Viewer, running, server_settings
 from PIL import Image
 
 from workers import SurfaceSpec, compute_surface, read_surface
+from workers.checkpoints import load_model
 
 pytestmark = pytest.mark.slow
 TITLE = "TinyCNN with NaN points"
@@ -36,17 +38,33 @@ def nan_gallery(tmp_path_factory, gallery, tensors_npz) -> Path:
         y="-1:1:11",
         directions={"seed": 0, "dir_type": "states", "ignore": "none"},
     )
+    target = load_model("tinycnn", None)
+    with torch.no_grad():
+        for bn in (target.bn1, target.bn2):  # some variances grow (x 3.1), others shrink (x 0.3)
+            bn.running_var[::2] *= 3.1
+            bn.running_var[1::2] *= 0.3
+    torch.save(target.state_dict(), root / "target.pt")
+    line = SurfaceSpec(
+        model="tinycnn",
+        dataset="tensors",
+        data_root=str(tensors_npz),
+        batch_size=64,
+        x="-1:2:13",
+        directions={"kind": "target", "target": str(root / "target.pt")},
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with pytest.warns(UserWarning, match="running variance below zero"):
-            compute_surface(spec, root / "nan.h5")
+        for s, name in ((spec, "nan"), (line, "line")):
+            with pytest.warns(UserWarning, match="running variance below zero"):
+                compute_surface(s, root / f"{name}.h5")
     finally:
         torch.set_num_threads(threads)
     shutil.copy(gallery / "pair-a.h5", root / "pair-a.h5")
     entries = [
         {"id": "nan", "file": "nan.h5", "title": TITLE, "tier": "cpu", "source": "tests"},
         {"id": "pair-a", "file": "pair-a.h5", "title": GALLERY["pair-a"][0], "tier": "cpu", "source": "tests"},
+        {"id": "line", "file": "line.h5", "title": "TinyCNN interpolation", "tier": "cpu", "source": "tests"},
     ]
     (root / "index.json").write_text(json.dumps({"entries": entries}))
     return root
@@ -75,8 +93,6 @@ def nan_file(nan_gallery):
 
 def expected_lines(surface, predicted: int | None) -> dict[str, str | None]:
     """The title's NaN line for each metric, from the file alone (``predicted``: the API's count, or None)."""
-    x, y = np.meshgrid(surface.xcoordinates, surface.ycoordinates)
-    assert (np.isnan(surface.metrics["train_loss"]) == (x + y < -1 - 1e-9)).all()  # the engine's NaN points
     total = surface.done.size
     lines = {}
     for metric, values in surface.metrics.items():
@@ -104,6 +120,8 @@ def test_the_title_and_the_details_count_the_nan_points_and_say_why(nan_viewer, 
     (an older server's summary lacks it: the count alone)."""
     predicted = httpx.get(f"{nan_server}/api/surfaces/nan").json()["summary"].get("negative_variance_points")
     assert predicted in (None, nan_file.attrs["negative_variance_points"])
+    x, y = np.meshgrid(nan_file.xcoordinates, nan_file.ycoordinates)
+    assert (np.isnan(nan_file.metrics["train_loss"]) == (x + y < -1 - 1e-9)).all()  # the engine's NaN points
     lines = expected_lines(nan_file, predicted)
     assert lines["train_loss"] and np.isfinite(nan_file.metrics["train_acc"]).all()  # NaN logits: a finite accuracy
     page = nan_viewer.page
@@ -170,4 +188,33 @@ def test_the_1d_view_marks_nan_points_on_its_x_axis(nan_viewer, nan_file):
     assert nan_viewer.screen("nan", ix, iy) is not None  # the curve is drawn where the values are
     nan_viewer.open("?s=nan&v=1d")  # the slice through y = 0 has no NaN point: no mark
     assert page.evaluate("() => window.__lossatlas.gaps()") == []
+    assert nan_viewer.errors == []
+
+
+def test_an_interpolation_says_where_its_axis_goes_and_marks_its_nan_ends(nan_viewer, nan_server, nan_gallery):
+    """A 1-D interpolation to a target: its axis runs from the model to the target, unnormalized (it read
+    "directions 1 and 2, filter-normalized (target)", and the details a norm and a seed that do not apply);
+    past its ends the running variances turn negative: those points are crossed on the axis and counted."""
+    s = read_surface(nan_gallery / "line.h5")
+    xs = s.xcoordinates
+    nan = (xs < -1 / 2.1) | (xs > 1 / 0.7)  # a grown variance v (1 + 2.1 x), a shrunk one v (1 - 0.7 x), below 0
+    np.testing.assert_array_equal(np.isnan(s.metrics["train_loss"]), nan)
+    predicted = httpx.get(f"{nan_server}/api/surfaces/line").json()["summary"].get("negative_variance_points")
+    nan_viewer.open("?s=line")
+    page = nan_viewer.page
+    assert nan_viewer.state()["view"] == "1d"
+    assert page.locator("#title").inner_text().splitlines() == [
+        "TinyCNN interpolation",
+        "train loss",
+        "x: from the model (x = 0) to the target (x = 1), unnormalized",
+        f"⚠ {expected_lines(s, predicted)['train_loss']}",
+    ]
+    assert page.evaluate("() => window.__lossatlas.flatAxes().x") == "direction 1, to the target (unnormalized)"
+    details = dict(
+        row.split("\t", 1)
+        for row in page.locator("#details article[data-id=line] table").first.inner_text().splitlines()
+    )
+    assert details["directions"] == "target: x to target.pt (unnormalized), states"
+    gaps = page.evaluate("() => window.__lossatlas.gaps()")
+    assert [g["ix"] for g in gaps] == np.flatnonzero(nan).tolist()
     assert nan_viewer.errors == []
