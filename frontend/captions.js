@@ -1,5 +1,6 @@
 // The words on the view: a metric's name with its unit (title, colour bar, z axis, 1-D axis, metric
-// list), what the x and y axes are, from the shown surfaces' directions, and warnings about them.
+// list), what the x and y axes are, from the shown surfaces' directions, warnings about them, and how
+// many points are NaN (not drawn) and why.
 
 import { RATIO, RATIO_LABEL } from './curvature.js';
 import { isAccuracy } from './scale.js';
