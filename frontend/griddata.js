@@ -73,6 +73,13 @@ export class GridData {
 
 	}
 
+	/** How many points are done and not finite (NaN or infinite: null in the mesh JSON): never drawn. */
+	get notFinite() {
+
+		return this.done.reduce( ( a, d, k ) => a + ( d && Number.isNaN( this.values[ k ] ) ? 1 : 0 ), 0 );
+
+	}
+
 	/** Value at grid point (ix, iy) straight from the data (NaN when null), and whether it is done. */
 	at( ix, iy ) {
 

@@ -140,7 +140,7 @@ export class Hover {
 		const metric = v.state.metric, diff = Boolean( layer.mesh.difference );
 		let text = formatMetric( metric, value, 6, diff );
 		if ( ! done ) text = `pending (≈ ${ formatMetric( metric, g.display[ iy * g.nx + ix ], 4, diff ) })`;
-		else if ( Number.isNaN( value ) ) text = 'not finite (gap)';
+		else if ( Number.isNaN( value ) ) text = 'NaN or infinite (not drawn)';
 		else if ( v.zscale.clipped( value ) ) text += ' (above vmax)';
 		const x = g.x[ ix ], y = g.ndim === 2 ? g.y[ iy ] : null;
 		const rows = [ [ 'x', 'x', formatNumber( x, 6 ) ] ];
@@ -190,7 +190,7 @@ export class Hover {
 			const g = l.grid;
 			const s = g.ndim === hovered.grid.ndim ? sampleAt( g, g.values, g.done, x, y ) : null;
 			let text = 'outside its grid or pending';
-			if ( s ) text = Number.isFinite( s.value ) ? `${ formatMetric( this.view.state.metric, s.value, 6, Boolean( l.mesh.difference ) ) }${ s.how === 'bilinear' ? ' (bilinear)' : '' }` : 'not finite (gap)';
+			if ( s ) text = Number.isFinite( s.value ) ? `${ formatMetric( this.view.state.metric, s.value, 6, Boolean( l.mesh.difference ) ) }${ s.how === 'bilinear' ? ' (bilinear)' : '' }` : 'NaN or infinite (not drawn)';
 			return { id: l.id, name: l.name, color: l.color, value: s && Number.isFinite( s.value ) ? s.value : null, how: s ? s.how : null, text };
 
 		} );

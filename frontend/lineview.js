@@ -6,6 +6,7 @@ import { INK, PlotCanvas, fitText, nearestIndex } from './plot-canvas.js';
 
 const LEGEND_FONT = '12px system-ui, sans-serif';
 const ROW = 17, SWATCH = 24; // a legend row's height; a line sample and its gap before the name
+const GAP_KEY = 'NaN or infinite (not drawn)'; // the legend's entry for the crosses that mark such points
 
 export class LineView {
 
@@ -15,6 +16,7 @@ export class LineView {
 		this.curves = [];
 		this.legendBox = [ 0, 0, 0, 0 ]; // x, y, width, height in canvas pixels
 		this.noteLines = []; // the note under the plot as drawn
+		this.gapMarks = []; // the crosses drawn on the x axis at points that are NaN: [{id, i, x, y}], canvas pixels
 
 	}
 
@@ -31,7 +33,9 @@ export class LineView {
 		const xr = xs.length ? [ Math.min( ...xs ), Math.max( ...xs ) ] : [ - 1, 1 ];
 		if ( xr[ 1 ] === xr[ 0 ] ) xr[ 1 ] = xr[ 0 ] + 1;
 		plot.begin( xr, [ - 0.03, 1.03 ], { inset } ); // the plot's width, for the legend's rows
-		const legend = this._legendRows( curves );
+		// points done but NaN (or infinite) break a curve: a cross on the x axis says which (the curve just ended)
+		const gaps = curves.flatMap( ( curve ) => [ ...curve.values ].flatMap( ( v, i ) => ( curve.done[ i ] && Number.isNaN( v ) ? [ { curve, i } ] : [] ) ) );
+		const legend = this._legendRows( curves, gaps.length > 0 );
 		if ( legend.height ) plot.begin( xr, [ - 0.03, 1.03 ], { inset: { ...inset, top: plot.top + legend.height } } );
 		plot.axes( plot.xTicks( xr[ 0 ], xr[ 1 ], 8 ), zscale.empty ? [] : zscale.ticks( 7 ).map( ( t ) => ( { pos: t.t, label: t.label } ) ), xlabel, ylabel );
 		ctx.save();
@@ -79,6 +83,13 @@ export class LineView {
 		}
 
 		ctx.restore();
+		this.gapMarks = gaps.map( ( { curve, i } ) => { // whole at the plot's ends too: not clipped
+
+			const x = plot.px( curve.coords[ i ] ), y = plot.bottom - 6;
+			cross( ctx, x, y, curve.color );
+			return { id: curve.id, i, x, y };
+
+		} );
 		this._legend( legend, note );
 		const at = cursor && curves.find( ( c ) => c.id === cursor.id );
 		if ( at ) {
@@ -94,15 +105,18 @@ export class LineView {
 	}
 
 	/** The legend's entries laid out in rows across the plot's width (names too long for it, on a
-	 * phone, cut short): {items: [{curve, name, x, row}], height} in CSS pixels. */
-	_legendRows( curves ) {
+	 * phone, cut short), and the crosses' entry (curve null) after them with ``gapKey``:
+	 * {items: [{curve, name, x, row}], height} in CSS pixels. */
+	_legendRows( curves, gapKey ) {
 
 		const ctx = this.plot.ctx, width = this.plot.right - this.plot.left;
 		ctx.font = LEGEND_FONT;
 		let x = 0, row = 0;
-		const items = curves.map( ( curve ) => {
+		const entries = gapKey ? [ ...curves, { name: GAP_KEY } ] : curves;
+		const items = entries.map( ( entry ) => {
 
-			const name = fitText( ctx, curve.name, width - SWATCH );
+			const curve = entry.id === undefined ? null : entry;
+			const name = fitText( ctx, entry.name, width - SWATCH );
 			const w = SWATCH + ctx.measureText( name ).width;
 			if ( x > 0 && x + w > width ) {
 
@@ -131,8 +145,12 @@ export class LineView {
 		for ( const { curve, name, x, row } of items ) {
 
 			const y = top + row * ROW + ROW / 2;
-			ctx.fillStyle = curve.color;
-			ctx.fillRect( this.plot.left + x, y - 1.5, 18, 3 );
+			if ( curve ) {
+
+				ctx.fillStyle = curve.color;
+				ctx.fillRect( this.plot.left + x, y - 1.5, 18, 3 );
+
+			} else cross( ctx, this.plot.left + x + 9, y, INK );
 			ctx.fillStyle = INK;
 			ctx.fillText( name, this.plot.left + x + SWATCH, y );
 
@@ -182,5 +200,17 @@ export class LineView {
 		return Number.isFinite( t ) ? this.plot.client( this.plot.px( curve.coords[ i ] ), this.plot.py( t ) ) : null;
 
 	}
+
+}
+
+/** A small × at (x, y) (canvas pixels): a point that is NaN. */
+function cross( ctx, x, y, color ) {
+
+	ctx.strokeStyle = color;
+	ctx.lineWidth = 1.6;
+	ctx.beginPath();
+	ctx.moveTo( x - 3.5, y - 3.5 ); ctx.lineTo( x + 3.5, y + 3.5 );
+	ctx.moveTo( x - 3.5, y + 3.5 ); ctx.lineTo( x + 3.5, y - 3.5 );
+	ctx.stroke();
 
 }

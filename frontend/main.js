@@ -4,7 +4,7 @@
 
 import * as api from './api.js';
 import { AxesFrame } from './axes.js';
-import { axisNames, metricText } from './captions.js';
+import { axisNames, metricText, nanText } from './captions.js';
 import { DIFF } from './compare.js';
 import { bindControls, closeDrawers, showControls } from './controls.js';
 import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
@@ -330,7 +330,8 @@ class App {
 			onRemove: ( id ) => this.store.select( this.store.ids.filter( ( x ) => x !== id ) ),
 		} );
 		renderDifference( $( 'difference' ), layers, ( a, b ) => this.store.select( [ ...this.store.ids, `${ a }${ DIFF }${ b }` ] ) );
-		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color, mesh: l.mesh } ) ) );
+		const shown = new Map( this.shown.map( ( l ) => [ l.id, l ] ) ); // with their grids of the metric shown
+		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color, mesh: l.mesh, nan: shown.has( l.id ) ? nanText( shown.get( l.id ) ) : null } ) ) );
 		this.renderCatalog();
 
 	}

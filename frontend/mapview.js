@@ -7,6 +7,8 @@ import { INK, PlotCanvas, nearestIndex, wrapWords } from './plot-canvas.js';
 import { formatNumber, niceTicks, tickLabels } from './scale.js';
 import { drawPathsOnMap, nearestCheckpoint } from './trajectory.js';
 
+const HATCH = '#9aa5b8'; // style.css --muted: the hatching of NaN points
+
 export class MapView {
 
 	constructor( canvas ) {
@@ -16,6 +18,7 @@ export class MapView {
 		this.contours = [];
 		this.noteLines = []; // the note under the plot as drawn: what the overlaid surfaces' levels are
 		this.pathPoints = []; // [{id, points: [[X, Y] | null]}]: the drawn checkpoints, canvas pixels
+		this.gaps = []; // the grid points hatched as NaN: [{id, ix, iy}]
 
 	}
 
@@ -27,6 +30,7 @@ export class MapView {
 		plot.begin( [ frame.x0, frame.x1 ], [ frame.y0, frame.y1 ], { equalAspect: ! frame.stretch, inset } );
 		const ctx = plot.ctx;
 		const heat = this.layers.length === 1 ? this.layers[ 0 ] : null;
+		this.gaps = [];
 		if ( heat ) this._heatmap( heat.grid, zscale, cmap );
 		const { levels, note } = heat ? { levels: zscale.contourLevels( 12 ), note: '' } : overlayLevels( this.layers, zscale );
 		const levelLabels = tickLabels( levels );
@@ -131,6 +135,20 @@ export class MapView {
 		ctx.imageSmoothingEnabled = true;
 		const X0 = plot.px( grid.x[ 0 ] - hx ), Y0 = plot.py( grid.y[ ny - 1 ] + hy );
 		ctx.drawImage( tile, X0, Y0, plot.px( grid.x[ nx - 1 ] + hx ) - X0, plot.py( grid.y[ 0 ] - hy ) - Y0 );
+		// points done but NaN (or infinite) are hatched: no value there, where the background alone read
+		// as outside the grid
+		ctx.beginPath();
+		for ( let k = 0; k < nx * ny; k ++ ) {
+
+			if ( ! grid.done[ k ] || ! Number.isNaN( grid.values[ k ] ) ) continue;
+			const ix = k % nx, iy = Math.floor( k / nx ), X = plot.px( grid.x[ ix ] - hx ), Y = plot.py( grid.y[ iy ] + hy );
+			ctx.rect( X, Y, plot.px( grid.x[ ix ] + hx ) - X, plot.py( grid.y[ iy ] - hy ) - Y );
+			this.gaps.push( { id: grid.id, ix, iy } );
+
+		}
+
+		ctx.fillStyle = ctx.createPattern( hatch(), 'repeat' );
+		ctx.fill();
 		ctx.restore();
 
 	}
@@ -270,5 +288,25 @@ export function overlayLevels( layers, zscale ) {
 	}
 
 	return { levels, note };
+
+}
+
+let hatchTile = null;
+
+/** The tile of the hatching over NaN points: thin light diagonals, 8 px apart. */
+function hatch() {
+
+	if ( hatchTile ) return hatchTile;
+	hatchTile = document.createElement( 'canvas' );
+	hatchTile.width = hatchTile.height = 8;
+	const ctx = hatchTile.getContext( '2d' );
+	ctx.strokeStyle = HATCH;
+	ctx.lineWidth = 1.5;
+	ctx.beginPath();
+	ctx.moveTo( - 2, 10 ); ctx.lineTo( 10, - 2 ); // the tile's diagonal and its corners': seamless when repeated
+	ctx.moveTo( - 2, 2 ); ctx.lineTo( 2, - 2 );
+	ctx.moveTo( 6, 10 ); ctx.lineTo( 10, 6 );
+	ctx.stroke();
+	return hatchTile;
 
 }

@@ -1,7 +1,7 @@
 // What lies over the view: the title (surface names, metric, axes note), the colour bar, the progress
 // of partial surfaces in the status line, and the room these leave the panes and the flat plots.
 
-import { directionWarnings, metricText } from './captions.js';
+import { directionWarnings, metricText, nanWarnings } from './captions.js';
 import { drawColorBar } from './colormap.js';
 import { DRAPE_CMAP, RATIO_LABEL } from './curvature.js';
 import { $, h } from './dom.js';
@@ -15,8 +15,8 @@ const AXIS_ROOM = 48; // CSS px under a flat plot for its x tick labels and axis
 const BAR_FOOT = 60; // CSS px left free under a colour bar laid under the map (the hint, the status)
 
 /** The title over the view: the shown surfaces' names (panes name their own), the metric and how
- * it is scaled, what the axes are and whether a difference's A and B differ in them; or which
- * surfaces are still coming. */
+ * it is scaled, what the axes are and whether a difference's A and B differ in them, which points are
+ * NaN (not drawn); or which surfaces are still coming. */
 export function showTitle( app ) {
 
 	const { state, shown, store } = app;
@@ -29,6 +29,7 @@ export function showTitle( app ) {
 			h( 'div', { class: 'muted' }, `${ metricText( state.metric, shown, true ) }${ state.log ? ', log scale' : '' }${ state.vmax !== null ? `, clipped at ${ formatNumber( state.vmax ) }` : '' }${ app.drape && state.view === '3d' ? `; colour: ${ RATIO_LABEL } (blue: locally convex)` : '' }` ),
 			app.names.note ? h( 'div', { class: 'muted axes-note' }, app.names.note ) : null,
 			...directionWarnings( shown, app.paths ).map( ( text ) => h( 'div', { class: 'warn directions-warning' }, text ) ),
+			...nanWarnings( shown ).map( ( text ) => h( 'div', { class: 'warn nan-warning' }, text ) ),
 		];
 
 	} else if ( waiting.length ) {
@@ -64,6 +65,7 @@ export function fitPanes( app ) {
 	viewport.style.setProperty( '--panes-bottom', panes && ! hint.hidden ? `${ viewport.clientHeight - hint.offsetTop + 4 }px` : '' );
 	const scale = Math.min( LABEL_GROWTH, Math.max( 1, LABEL_SIDE / app.viewport.paneSide() ) ), room = 1 + LABEL_ROOM * ( scale - 1 );
 	app.viewport.setLabelRoom( room );
+	app.viewport.resize(); // at once: the view's size is final when the page says it is ready (a new size waited for a frame)
 	if ( app.axes.setLabelScale( scale * room ) ) app.viewport.requestRender(); // the wider field shrinks them again
 
 }

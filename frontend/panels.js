@@ -89,7 +89,8 @@ function table( rows ) {
 
 }
 
-/** The recipe of every shown surface: model, data, directions, grid, centre values, statistics, gallery. */
+/** The recipe of every shown surface: model, data, directions, grid, centre values, statistics, gallery;
+ * ``nan``: its points not drawn for being NaN (captions.js nanText), or null. */
 export function renderDetails( container, layers ) {
 
 	if ( ! layers.length ) {
@@ -99,9 +100,9 @@ export function renderDetails( container, layers ) {
 
 	}
 
-	container.replaceChildren( ...layers.map( ( { summary: s, recipe, color, mesh } ) => {
+	container.replaceChildren( ...layers.map( ( { summary: s, recipe, color, mesh, nan } ) => {
 
-		if ( mesh.difference ) return differenceDetails( mesh, color );
+		if ( mesh.difference ) return differenceDetails( mesh, color, nan );
 		const d = s.directions;
 		const stats = s.landscape_stats;
 		const g = s.gallery;
@@ -115,11 +116,12 @@ export function renderDetails( container, layers ) {
 				[ 'dataset', s.dataset_label || s.dataset ],
 				[ 'split', s.split ],
 				[ 'samples', s.samples === null ? 'all' : s.samples ],
-				[ 'directions', directionsText( d, mesh.trajectory ) ],
+				[ 'directions', directionsText( d, mesh.trajectory, recipe?.spec ) ],
 				[ 'grid x', gridText( s.grid.x ) ],
 				[ 'grid y', gridText( s.grid.y ) ],
 				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ m }`, formatMetric( m, v, 5 ) ] ),
 				[ 'status', s.status === 'complete' ? 'complete' : `partial: ${ s.points_done } of ${ s.points_total } points` ],
+				[ 'NaN points', nan ],
 				[ 'non-convex share', stats && stats.nonconvex_share !== undefined && stats.nonconvex_share !== null
 					? `${ ( 100 * stats.nonconvex_share ).toFixed( 1 ) } % of ${ stats.points } points within r ≤ ${ stats.radius } (${ stats.metric })` : null ],
 				[ 'non-convex share (eigenvalues)', stats && stats.hessian && stats.hessian.nonconvex_share !== null && stats.hessian.nonconvex_share !== undefined
@@ -141,7 +143,7 @@ export function renderDetails( container, layers ) {
 
 }
 
-function differenceDetails( mesh, color ) {
+function differenceDetails( mesh, color, nan ) {
 
 	const d = mesh.difference, dirs = d.directions;
 	return h( 'article', { class: 'surface-details', dataset: { id: mesh.id } },
@@ -153,6 +155,7 @@ function differenceDetails( mesh, color ) {
 			[ 'directions', dirs.same === false ? 'differ (see above)' : dirs.text ],
 			[ 'values', `A − B at each grid point of A${ Object.keys( mesh.metrics ).some( isAccuracy ) ? '; accuracies in percentage points (pp)' : '' }` ],
 			[ 'grid', d.resampled ? 'B resampled to A’s grid (bilinear); points outside B are gaps' : 'same grid' ],
+			[ 'NaN points', nan ],
 		] ),
 	);
 

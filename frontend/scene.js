@@ -85,9 +85,10 @@ export class Viewport3D {
 			onCameraChange();
 
 		} );
-		this.resetView();
-		this._pending = false;
+		this._pending = 0; // the id of the frame requested, 0: none
+		this._fit = ''; // the container size, panes and label room the canvas and camera were fitted to
 		this.frames = 0;
+		this.resetView();
 		this._resizeObserver = new ResizeObserver( () => this.resize() );
 		this._resizeObserver.observe( container );
 		this.resize();
@@ -112,9 +113,14 @@ export class Viewport3D {
 
 	}
 
+	/** Fit the canvas, the panes and the camera to the container (nothing to do when they fit, or
+	 * while the container is hidden behind another view: the canvas keeps its last size). */
 	resize() {
 
-		const H = Math.max( 1, this.container.clientHeight ), W = Math.max( 1, this.container.clientWidth );
+		const H = this.container.clientHeight, W = this.container.clientWidth;
+		const fit = `${ W } ${ H } ${ this.panes } ${ this.labelRoom }`;
+		if ( ! W || ! H || fit === this._fit ) return;
+		this._fit = fit;
 		this.renderer.setSize( W, H, true );
 		this.grid = paneGrid( this.panes, W, H );
 		this.cells.style.gridTemplateColumns = `repeat(${ this.grid.cols }, 1fr)`;
@@ -133,14 +139,15 @@ export class Viewport3D {
 	requestRender() {
 
 		if ( this._pending ) return;
-		this._pending = true;
-		requestAnimationFrame( () => this.renderNow() );
+		this._pending = requestAnimationFrame( () => this.renderNow() );
 
 	}
 
+	/** Draw now (a frame requested and not drawn yet is dropped: this one shows the same). */
 	renderNow() {
 
-		this._pending = false;
+		cancelAnimationFrame( this._pending );
+		this._pending = 0;
 		const n = this.panes;
 		if ( n === 1 ) this.renderer.render( this.scene, this.camera );
 		else {

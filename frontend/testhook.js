@@ -154,6 +154,15 @@ export function installTestHook( app ) {
 			return { ...plot.names, note, xticks: plot.xLabels.map( ( l ) => ( { ...l, left: x0 + l.left, right: x0 + l.right } ) ) };
 
 		},
+		/** The points marked as NaN in the contour map (hatched) or the 1-D view (a cross on the x axis):
+		 * [{id, ix, iy, x, y}] with (x, y) the mark's centre in client coordinates ([] in 3-D). */
+		gaps() {
+
+			if ( app.state.view === 'map' ) return app.mapView.gaps.map( ( g ) => ( { ...g, ...app.mapView.project( g.id, g.ix, g.iy ) } ) );
+			if ( app.state.view !== '1d' ) return [];
+			return app.lineView.gapMarks.map( ( { id, i, x, y } ) => ( { id, ...app.lineView.curves.find( ( c ) => c.id === id ).toGrid( i ), ...app.lineView.plot.client( x, y ) } ) );
+
+		},
 		/** The training paths' checkpoint labels on the contour map as drawn: [{id, i, text, left, top,
 		 * right, bottom}] in client coordinates ([] in the other views). */
 		pathLabels() {

@@ -4,6 +4,7 @@ drives one page through the page's test hook (window.__lossatlas)."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from support import free_port
 
 CHROMIUM_ARGS = [
     "--use-angle=swiftshader",
@@ -59,7 +59,10 @@ class Viewer:
         return time.perf_counter() - t0
 
     def wait_ready(self, timeout_ms: float = 20000) -> None:
+        """Wait until the test hook says ready, then two frames more: what the page does on its next frame
+        (a requested render, a resize it observed, a plot drawn then) is done before the test reads it."""
         self.page.wait_for_function("() => window.__lossatlas && window.__lossatlas.ready", timeout=timeout_ms)
+        self.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
     def state(self) -> dict:
         return self.page.evaluate("() => window.__lossatlas.state()")
@@ -116,12 +119,15 @@ def running(settings, graceful_s: float | None = None) -> Iterator[str]:
     ``graceful_s``: at exit, close open connections (event streams) after that many seconds."""
     from server.app import create_app
 
-    port = free_port()
+    # the socket stays bound from here on: a port found free and bound later could be taken meanwhile
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=graceful_s
     )
     uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -138,6 +144,7 @@ def running(settings, graceful_s: float | None = None) -> Iterator[str]:
     finally:
         uv.should_exit = True
         thread.join(30)
+        sock.close()
 
 
 def server_settings(data_dir: Path, gallery: Path, tensors_npz: Path, **overrides):

@@ -82,6 +82,47 @@ def test_canvas_follows_the_window(viewer):
     assert (w2, h2) == (vw2, vh2) and w2 < w and h2 < h
 
 
+CANVAS_AND_VIEW = (
+    "() => { const c = document.querySelector('#view-3d canvas'), v = document.getElementById('view-3d');"
+    " return [c.clientWidth, c.clientHeight, v.clientWidth, v.clientHeight]; }"
+)
+
+
+def test_the_canvas_fits_a_changed_view_at_once(viewer):
+    """Removing one of two overlaid surfaces brings the colour bar, which narrows the 3-D view: the canvas
+    followed on the next frame, after the page said it was ready, so what was read at once (a vertex's place
+    on the screen) was the old view's. It fits when the change is made; panes too."""
+    page = viewer.page
+    viewer.open("?s=pair-a,pair-b")  # overlaid: no colour bar
+    _, _, vw, vh = page.evaluate(CANVAS_AND_VIEW)
+    w, h, vw2, vh2 = page.evaluate(
+        "async () => { document.querySelector('#layers li[data-id=pair-b] button.remove').click();"
+        " for (let k = 0; k < 100 && !window.__lossatlas.ready; k++) await null;"  # no fetch: microtasks, no frame
+        f" return ({CANVAS_AND_VIEW})(); }}"
+    )
+    assert viewer.state()["ids"] == ["pair-a"] and page.locator("#colorbar").is_visible()
+    assert vw2 < vw and vh2 == vh and (w, h) == (vw2, vh2)
+    viewer.open("?s=pair-a,pair-b")
+    w, h, vw2, vh2 = page.evaluate(
+        f"() => {{ document.getElementById('panes').click(); return ({CANVAS_AND_VIEW})(); }}"
+    )
+    assert vw2 < vw and vh2 < vh and (w, h) == (vw2, vh2)  # panes: below the title, beside a colour bar
+    assert viewer.errors == []
+
+
+def test_a_change_draws_one_frame(viewer):
+    """A rebuild drew its frame, then again on the next animation frame it had asked for on the way."""
+    viewer.open("?s=pair-a")
+    drawn = viewer.page.evaluate(
+        "() => new Promise((done) => { const before = window.__lossatlas.state().memory.frames;"
+        " document.getElementById('logz').click();"
+        " const count = () => done(window.__lossatlas.state().memory.frames - before);"
+        " requestAnimationFrame(() => requestAnimationFrame(() => requestAnimationFrame(count))); })"
+    )
+    assert drawn == 1
+    assert viewer.state()["z"]["scale"] == "log"
+
+
 def test_hover_shows_x_y_and_value_from_the_file(viewer, surfaces):
     viewer.open("?s=pair-a")
     s = surfaces["pair-a"]
@@ -219,6 +260,7 @@ def test_1d_surface_and_slice_through_the_cursor(viewer, surfaces):
     viewer.open("?s=line")
     state = viewer.state()
     assert state["view"] == "1d" and state["layers"][0]["kind"] == "LineSegments"
+    assert viewer.page.locator("#title .axes-note").inner_text() == "x: direction 1, filter-normalized"  # no y
     rows = viewer.hover("line", 5, 0)
     assert_close(rows["x"], line.xcoordinates[5])
     assert_close(rows["value"], line.metrics["train_loss"][5])

@@ -255,9 +255,11 @@ def test_side_by_side_panes_share_one_camera(viewer, surfaces):
 @pytest.fixture(scope="module")
 def directions_server(tmp_path_factory, gallery, tensors_npz):
     """pair-a (tinycnn, random filter-normalized directions, seed 0) beside surfaces computed by the engine
-    along the same directions on another grid ("twin"), along the same recipe around other weights
-    ("retrained": a checkpoint of perturbed weights) and along other directions ("reseeded": seed 1,
-    layer norm)."""
+    along the same directions on another grid ("twin", and "reused", which reads twin's direction file),
+    along the same recipe around other weights ("retrained": a checkpoint of perturbed weights; "unnorm-a"
+    and "unnorm-b": unnormalized, ignore none, around the two weights) and along other directions
+    ("reseeded": seed 1, layer norm). Older files have no directions_sha256 ("twin-old", "unnorm-b-old");
+    "twin-other" is twin with reseeded's: its recipe's vectors made otherwise (another torch's generator)."""
     root = tmp_path_factory.mktemp("directions")
     shutil.copy(gallery / "pair-a.h5", root / "pair-a.h5")
     model = load_model("tinycnn", None)
@@ -267,27 +269,37 @@ def directions_server(tmp_path_factory, gallery, tensors_npz):
         for k, v in model.state_dict().items()
     }
     torch.save(state, root / "retrained.pt")
+    grid = {"x": "-1:1:5", "y": "-1:1:5"}
+    unnormalized = {"seed": 0, "norm": "none", "ignore": "none"}
     fields = {
         "twin": {"x": "-0.5:0.5:5", "y": "-0.5:0.5:5", "directions": {"seed": 0}},
-        "retrained": {
-            "x": "-1:1:5",
-            "y": "-1:1:5",
-            "directions": {"seed": 0},
-            "checkpoint": str(root / "retrained.pt"),
-        },
-        "reseeded": {"x": "-1:1:5", "y": "-1:1:5", "directions": {"seed": 1, "norm": "layer"}},
+        "retrained": {**grid, "directions": {"seed": 0}, "checkpoint": str(root / "retrained.pt")},
+        "reseeded": {**grid, "directions": {"seed": 1, "norm": "layer"}},
+        "reused": {**grid, "dir_file": lambda: str(root / read_surface(root / "twin.h5").dir_file)},
+        "unnorm-a": {**grid, "directions": unnormalized},
+        "unnorm-b": {**grid, "directions": unnormalized, "checkpoint": str(root / "retrained.pt")},
     }
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for sid, f in fields.items():
+            f = {k: v() if callable(v) else v for k, v in f.items()}
             spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), batch_size=64, **f)
-            write_surface(root / f"{sid}.h5", compute_surface(spec))
+            compute_surface(spec, root / f"{sid}.h5")  # with its direction file
     finally:
         torch.set_num_threads(threads)
-    entries = [
-        {"id": sid, "file": f"{sid}.h5", "title": sid, "tier": "cpu", "source": "tests"} for sid in ("pair-a", *fields)
-    ]
+    for sid, source, digest in (
+        ("twin-old", "twin", None),
+        ("unnorm-b-old", "unnorm-b", None),
+        ("twin-other", "twin", "reseeded"),
+    ):
+        surface = read_surface(root / f"{source}.h5")
+        surface.attrs.pop("directions_sha256")
+        if digest:
+            surface.attrs["directions_sha256"] = read_surface(root / f"{digest}.h5").attrs["directions_sha256"]
+        write_surface(root / f"{sid}.h5", surface)
+    ids = ("pair-a", *fields, "twin-old", "unnorm-b-old", "twin-other")
+    entries = [{"id": sid, "file": f"{sid}.h5", "title": sid, "tier": "cpu", "source": "tests"} for sid in ids]
     (root / "index.json").write_text(json.dumps({"entries": entries}))
     settings = server_settings(tmp_path_factory.mktemp("directionsdata"), root, tensors_npz, embedded_worker=False)
     with running(settings) as base:
@@ -306,7 +318,7 @@ def test_a_difference_says_whether_a_and_b_share_their_directions(browser, direc
     assert digest["twin"] == digest["pair-a"] and digest["retrained"] != digest["pair-a"] != digest["reseeded"]
     filter_seed0 = "random, filter norm, ignore biasbn, weights, seed 0"
     cases = {  # B: (its directions in words, the verdict, the title's warning)
-        "twin": (filter_seed0, "A and B share their directions", None),
+        "twin": (filter_seed0, "A and B share their directions (the same vectors: their sha256 agree)", None),
         "retrained": (
             filter_seed0,
             "the same recipe, made around different weights of tinycnn (each normalized to its own): alike, not the same directions",
@@ -345,6 +357,45 @@ def test_a_difference_says_whether_a_and_b_share_their_directions(browser, direc
             "⚠ pair-a − reseeded (B resampled to A’s grid): A and B were computed along different directions"
             " (norm filter vs layer; seed 0 vs 1)"
         )
+        assert viewer.errors == []
+    finally:
+        context.close()
+
+
+def directions_rows(page) -> dict[str, str]:
+    return dict(line.split("\t", 1) for line in page.locator("#details article table").inner_text().splitlines())
+
+
+def test_the_directions_fingerprint_decides_where_both_files_have_it(browser, directions_server):
+    """The summaries' directions_sha256 (of the vectors) decide the verdict where A and B both have one: a
+    surface reading twin's direction file shares pair-a's directions (its recipe said "B reads its
+    directions from a file": a warning); alike recipes with other vectors differ. Older files without it are
+    judged by their recipes: unnormalized directions with ignore none hold the weights' own 1-D entries, so
+    around other weights they are not the same (the recipes' verdict said they were)."""
+    base, root = directions_server
+    digest = {sid: read_surface(root / f"{sid}.h5").attrs.get("directions_sha256") for sid in ("pair-a", "reused")}
+    digest |= {sid: read_surface(root / f"{sid}.h5").attrs.get("directions_sha256") for sid in ("unnorm-a", "unnorm-b")}
+    assert digest["reused"] == digest["pair-a"] and digest["unnorm-a"] != digest["unnorm-b"]
+    assert read_surface(root / "reused.h5").recipe["dir_file_sha256"]  # it read a direction file, pair-a did not
+    shared = "A and B share their directions (the same vectors: their sha256 agree)"
+    around = "the same recipe, made around different weights of tinycnn: alike, not the same directions"
+    other = "⚠ A and B were computed along different directions (alike recipes, other vectors: their sha256 differ)"
+    cases = {  # A − B: (the verdict row, the title's warning)
+        "pair-a~reused": (shared, None),
+        "unnorm-a~unnorm-b": (around, None),
+        "unnorm-a~unnorm-b-old": (around, None),
+        "twin~twin-other": ("differ (see above)", other),
+        "pair-a~twin-old": ("A and B share their directions", None),  # the recipes: the same weights
+    }
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        viewer = Viewer(context.new_page(), base)
+        page = viewer.page
+        for ids, (verdict, warning) in cases.items():
+            viewer.open(f"?s={ids}")
+            assert directions_rows(page)["directions"] == verdict, ids
+            warned = page.locator("#title .directions-warning")
+            assert (warned.inner_text() if warned.count() else None) == warning, ids
         assert viewer.errors == []
     finally:
         context.close()

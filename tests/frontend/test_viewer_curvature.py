@@ -195,13 +195,12 @@ def test_details_panel_shows_the_curvature_summary(page: Viewer, eig_surface) ->
     assert page.page.get_attribute("#details canvas.density-plot", "data-nodes") == str(
         sum(len(n) for n in cur["density_nodes"])
     )
-    page.page.wait_for_function("() => document.querySelector('#details canvas.density-plot').width > 0")
-    inked = page.page.evaluate(
+    # drawn on the next frame (a new canvas is 300 px wide before it is drawn): wait for the ink
+    page.page.wait_for_function(
         "() => { const c = document.querySelector('#details canvas.density-plot');"
         " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        " let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n > 200; }"
     )
-    assert inked > 200
 
 
 def test_details_keys_leave_the_values_room(page: Viewer, eig_surface) -> None:

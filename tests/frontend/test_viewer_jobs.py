@@ -18,6 +18,15 @@ pytestmark = pytest.mark.slow
 TOKEN = "lossatlas-test-token"
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, gallery, tensors_npz):
+    """This module's own server with a worker (overriding conftest's, which ``viewer`` then uses): the
+    surface computed here stays out of the shared server's catalog, which other tests list whole."""
+    settings = server_settings(tmp_path_factory.mktemp("jobdata"), gallery, tensors_npz)
+    with running(settings) as base:
+        yield {"base": base, "settings": settings}
+
+
 def test_request_form_starts_a_job_and_the_surface_refines(viewer, server):
     viewer.open("?s=pair-a")
     page = viewer.page

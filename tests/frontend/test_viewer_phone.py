@@ -116,7 +116,7 @@ def test_each_drawer_closes_by_its_button_or_escape(phone):
         panel, button = page.locator(f"#{side}-panel"), page.locator(f"#toggle-{side}")
         page.tap(f"#toggle-{side}")
         assert panel.is_visible() and button.get_attribute("aria-expanded") == "true"
-        page.tap(f"#toggle-{side}", timeout=3000)  # nothing lies over the button
+        page.tap(f"#toggle-{side}")  # nothing lies over the button (else the tap waits for it, and times out)
         assert panel.is_hidden() and button.get_attribute("aria-expanded") == "false"
     page.tap("#toggle-left")
     page.tap("#toggle-right")  # one drawer at a time: the other closes and its button says so
@@ -163,14 +163,14 @@ def test_a_notice_goes_when_the_view_is_touched_and_an_error_stays(phone):
     assert banner.is_visible() and "rainbow" in banner.inner_text()
     box = page.evaluate("() => window.__lossatlas.plotRect()")
     page.touchscreen.tap((box["left"] + box["right"]) / 2, (box["top"] + box["bottom"]) / 2)
-    banner.wait_for(state="hidden", timeout=3000)
+    banner.wait_for(state="hidden")
     assert any("rainbow" in note for note in viewer.state()["notes"])
 
     viewer.open("?s=no-such-surface,pair-a&v=map")
     assert banner.is_visible() and "no-such-surface" in banner.inner_text()
     box = page.evaluate("() => window.__lossatlas.plotRect()")
     page.touchscreen.tap((box["left"] + box["right"]) / 2, (box["top"] + box["bottom"]) / 2)
-    page.wait_for_timeout(300)
+    page.wait_for_selector("#tooltip:not([hidden])")  # the tap was handled
     assert banner.is_visible()
     page.tap("#error button")
     assert banner.is_hidden()
