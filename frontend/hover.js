@@ -151,7 +151,8 @@ export class Hover {
 			if ( other === metric ) continue;
 			const rowsOf = layer.mesh.metrics[ other ];
 			const o = g.ndim === 2 ? rowsOf[ iy ][ ix ] : rowsOf[ ix ];
-			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? formatMetric( other, o, 6, diff ) : 'pending' ] );
+			const shown = o === null ? 'NaN or infinite' : formatMetric( other, o, 6, diff ); // null: done, not finite
+			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? shown : 'pending' ] );
 
 		}
 

@@ -38,8 +38,14 @@ def batch_metrics(logits: torch.Tensor, target: torch.Tensor, loss: str) -> tupl
         onehot = F.one_hot(flat_target, logits.shape[-1]).to(logits.dtype)
         per_sample = (F.softmax(flat_logits, dim=1) - onehot).pow(2).mean(dim=1)
     total = per_sample.view(target.shape).sum(dim=-1)
-    correct = (logits.argmax(dim=-1) == target).sum(dim=-1)
-    return total.double(), correct.double()
+    correct = _undefined_where_nan((logits.argmax(dim=-1) == target).double(), logits.isnan().any(dim=-1))
+    return total.double(), correct.sum(dim=-1)
+
+
+def _undefined_where_nan(scores: torch.Tensor, nan: torch.Tensor) -> torch.Tensor:
+    """Per-sample accuracy scores, NaN where the sample's outputs hold a NaN: it has no prediction (argmax
+    reads NaN as the largest value, so a NaN network scored the share of one class, 10% on CIFAR-10)."""
+    return scores.masked_fill(nan, float("nan"))
 
 
 def top1(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -110,7 +116,10 @@ class Objective:
             total = self.loss_sum(outputs, targets).double()
         if self.correct is None:
             return total, None
-        return total, self.correct(outputs, targets).double().sum()
+        scores = self.correct(outputs, targets).double()
+        if isinstance(outputs, torch.Tensor) and outputs.dim() >= 1 and scores.shape == (len(outputs),):
+            scores = _undefined_where_nan(scores, outputs.reshape(len(outputs), -1).isnan().any(dim=1))
+        return total, scores.sum()
 
 
 def _user_loss_sum(fn: LossFn) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -119,11 +119,11 @@ def test_the_title_and_the_details_count_the_nan_points_and_say_why(nan_viewer, 
     """The count is the file's; the reason is given where the API's summary carries the engine's prediction
     (an older server's summary lacks it: the count alone)."""
     predicted = httpx.get(f"{nan_server}/api/surfaces/nan").json()["summary"].get("negative_variance_points")
-    assert predicted in (None, nan_file.attrs["negative_variance_points"])
+    assert predicted == nan_file.attrs["negative_variance_points"] > 0
     x, y = np.meshgrid(nan_file.xcoordinates, nan_file.ycoordinates)
     assert (np.isnan(nan_file.metrics["train_loss"]) == (x + y < -1 - 1e-9)).all()  # the engine's NaN points
     lines = expected_lines(nan_file, predicted)
-    assert lines["train_loss"] and np.isfinite(nan_file.metrics["train_acc"]).all()  # NaN logits: a finite accuracy
+    assert lines["train_loss"] == lines["train_acc"]  # NaN logits: no prediction, no accuracy
     page = nan_viewer.page
     for metric in ("train_loss", "train_acc"):
         nan_viewer.open(f"?s=nan&m={metric}")
@@ -146,7 +146,7 @@ def test_diverged_points_are_counted_without_a_reason(viewer, surfaces):
     """A diverged surface's infinite or NaN losses are counted; the engine predicted none of them."""
     s = surfaces["diverged"]
     count = int((s.done & ~np.isfinite(s.metrics["train_loss"])).sum())
-    assert 0 < count < s.done.size and "negative_variance_points" not in s.attrs
+    assert 0 < count < s.done.size and s.attrs["negative_variance_points"] == 0
     viewer.open("?s=diverged")
     assert nan_lines(viewer.page) == [f"⚠ {count} of {s.done.size} points are NaN or infinite (not drawn)"]
     assert viewer.errors == []
@@ -166,7 +166,10 @@ def test_the_map_hatches_nan_points_and_the_tooltip_names_them(nan_viewer, nan_f
     assert 0.1 < hatched.mean() < 0.7, hatched.mean()
     rows = nan_viewer.hover("nan", 1, 2)
     assert np.isnan(z[2, 1]) and rows["value"] == "NaN or infinite (not drawn)"
-    assert float(rows["train_acc"].split()[0]) == pytest.approx(nan_file.metrics["train_acc"][2, 1])
+    assert np.isnan(nan_file.metrics["train_acc"][2, 1]) and rows["train_acc"] == "NaN or infinite"  # no prediction
+    finite = next((ix, iy) for iy, ix in np.argwhere(np.isfinite(z)))
+    rows = nan_viewer.hover("nan", *map(int, finite))
+    assert float(rows["train_acc"].split()[0]) == pytest.approx(nan_file.metrics["train_acc"][finite[1], finite[0]])
     assert nan_viewer.errors == []
 
 

@@ -191,3 +191,18 @@ def test_another_loss_against_an_existing_file_is_refused(tmp_path, regressor):
 
     with pytest.raises(ValueError, match="computed with other settings .*objective.loss"):
         compute_surface(spec(), out, model=regressor, data={"train": (x, y)}, loss=absolute_error, output="prediction")
+
+
+@pytest.mark.parametrize("accuracy", ["top1", within_half], ids=["top1", "callable"])
+def test_a_sample_whose_outputs_are_nan_has_no_accuracy(accuracy):
+    """argmax reads NaN as the largest value: a network gone NaN scored the share of one class (10% on
+    CIFAR-10) where its loss was NaN. A sample with a NaN output has no prediction: the accuracy is NaN."""
+    from workers.objective import make_objective
+
+    outputs = torch.tensor([[0.0, 2.0], [float("nan"), 0.0], [3.0, 0.0]])
+    targets = torch.tensor([1, 0, 0]) if accuracy == "top1" else torch.tensor([[0.0, 2.0], [0.0, 0.0], [3.0, 0.0]])
+    objective = make_objective("ce" if accuracy == "top1" else squared_error, accuracy)
+    _, correct = objective.batch(outputs, targets)
+    assert torch.isnan(correct)
+    _, correct = objective.batch(outputs[[0, 2]], targets[[0, 2]])  # the others: both right
+    assert correct.item() == 2

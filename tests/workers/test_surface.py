@@ -107,6 +107,7 @@ def test_points_past_an_interpolations_ends_whose_running_variances_turn_negativ
     with pytest.warns(UserWarning, match=r"^6 of 13 grid points move a BatchNorm running variance below zero "):
         s = compute_surface(spec(x="-1:2:13", y=None, directions=directions), tmp_path / "s.h5", model=model, data=data)
     np.testing.assert_array_equal(np.isnan(s.metrics["train_loss"]), expected)
+    np.testing.assert_array_equal(np.isnan(s.metrics["train_acc"]), expected)  # no prediction: no accuracy
     assert s.attrs["negative_variance_points"] == expected.sum() == 6
     assert read_surface(tmp_path / "s.h5").attrs["negative_variance_points"] == 6
     with warnings.catch_warnings():
