@@ -1,5 +1,5 @@
 """Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, free local ports and
-the address of a server started on one, polling (and killing a process at a state it is seen in), and the tiny
+the address of a server started on one, the signal dispositions a child needs, polling (and killing a process at a state it is seen in), and the tiny
 ``tensors`` datasets. Helpers of one folder stay in that folder's own module
 (``server/serverkit.py``, ``frontend/frontend_support.py``, ``workers/independent.py``)."""
 
@@ -62,6 +62,14 @@ def served_url(proc: subprocess.Popen, timeout: float = 120.0) -> str:
     served = re.match(r"lossatlas: serving (http://\S+:([0-9]+))/ ", lines[-1]) if lines else None
     assert served and served[2] != "0", f"no address (exit status {proc.poll()}): {''.join(lines)}"
     return served[1]
+
+
+def default_stop_signals() -> None:
+    """``preexec_fn`` of a child that a test stops with SIGINT or SIGTERM: their default dispositions, whatever
+    this process inherited (a shell's background job ignores SIGINT, and so would its children: Python then
+    raises no KeyboardInterrupt, and lossatlas leaves a signal ignored as it found it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.1, what: str = "condition"):

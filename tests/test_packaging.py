@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import REPO, served_url
+from support import REPO, default_stop_signals, served_url
 
 THREE = REPO / "frontend" / "node_modules" / "three" / "build" / "three.module.js"
 
@@ -90,6 +90,7 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_stop_signals,
     )
     try:
         url = served_url(proc)  # the port it bound: one found free before could be taken meanwhile

@@ -11,7 +11,7 @@ import sys
 
 import httpx
 import pytest
-from support import REPO, served_url, wait_for
+from support import REPO, default_stop_signals, served_url, wait_for
 
 
 def answers(url: str) -> bool:
@@ -30,6 +30,7 @@ def test_a_server_stopped_by_a_signal_shuts_down_and_exits_0(tmp_path, sig):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_stop_signals,
     )
     try:
         # answering: uvicorn runs, with its signal handlers (before, the socket listens while the app is made)

@@ -343,7 +343,9 @@ def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(t
     assert capsys.readouterr().err == "lossatlas: contourf plot of 1 surface -> f.png\n"
 
 
-def test_ctrl_c_while_a_figure_is_written_keeps_the_one_there_and_says_interrupted(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_while_a_figure_is_written_keeps_the_one_there_and_says_interrupted(
+    tmp_path, capsys, monkeypatch, python_sigint
+):
     """The figure was written in place: a Ctrl-C halfway left a broken file where a good one had been. The
     line said "run the same command again to resume", which a plot does not do."""
     import io
