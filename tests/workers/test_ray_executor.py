@@ -28,7 +28,15 @@ pytestmark = pytest.mark.slow  # a Ray actor is a new process that imports torch
 
 @pytest.fixture(scope="module", autouse=True)
 def local_cluster():
-    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, logging_level=logging.WARNING)
+    """A new local instance (``address="local"``), not one that ``RAY_ADDRESS`` or a ``ray start`` on this
+    machine names: ray.init would join that one, and refuse ``num_cpus`` there."""
+    ray.init(
+        address="local",
+        num_cpus=2,
+        object_store_memory=200 * 2**20,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+    )
     yield
     ray.shutdown()
 
