@@ -381,6 +381,8 @@ def surface_spec(fields: dict) -> SurfaceSpec:
             loc = [str(part) for part in error["loc"]]
             field = loc[1] if loc[0:1] in (["directions"], ["hessian"]) and len(loc) > 1 else loc[0] if loc else ""
             message = error["msg"].removeprefix("Value error, ")
+            if loc[1:] == ["num"] and error["type"] == "less_than_equal":  # pydantic's bound on an axis's points
+                message = f"axis {fields[field]} has {error['input']} points; give at most {error['ctx']['le']}"
             message = named_by_options(message, _FIELDS, _flag)
             parts.append(f"{_flag(field)}: {message}" if field else message)
         raise ValueError("; ".join(parts)) from None

@@ -156,6 +156,11 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
             "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')",
         ),
         (["--x", "-1:1"], "error: --x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+        (  # was "got num=0"
+            ["--y", "-1:1:0"],
+            "error: --y: axis -1:1:0 has no points: its num (the last number) must be 1 or more, e.g. -1:1:51",
+        ),
+        (["--x", "-1:1:5000"], "error: --x: axis -1:1:5000 has 5000 points; give at most 1001"),  # was pydantic's
         (["--samples", "0"], "error: --samples: Input should be greater than or equal to 1"),  # was 'samples: '
         (["--batch-size", "0"], "error: --batch-size: Input should be greater than or equal to 1"),
         (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
