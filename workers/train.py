@@ -27,7 +27,7 @@ from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
 from .files import atomic_path, writing
-from .progress import counted
+from .progress import counted, duration
 
 Optimizer = Literal["sgd", "adam"]  # sgd (with momentum) or adam (momentum unused)
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
@@ -308,7 +308,7 @@ def _train(
         result.history.append(stats)
         log(
             f"epoch {stats.epoch}/{config.epochs}  lr {lr:g}  train loss {stats.train_loss:.4f} acc {stats.train_acc:.2f}"
-            f"  test loss {test_loss:.4f} acc {test_acc:.2f}  ({stats.seconds:.0f}s)"
+            f"  test loss {test_loss:.4f} acc {test_acc:.2f}  ({duration(stats.seconds)})"
         )
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         if config.save_every and stats.epoch % config.save_every == 0:
