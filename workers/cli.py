@@ -942,13 +942,24 @@ class _Parser(argparse.ArgumentParser):
         return super().format_help()
 
 
+class _Version(argparse.Action):
+    """``--version``: one line whatever the terminal's width (argparse's own wraps it at ``$COLUMNS``)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"lossatlas {__version__} (torch {torch.__version__})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lossatlas",
         description="Loss landscapes of neural networks.",
         epilog="lossatlas COMMAND --help describes a command and its options.",
     )
-    parser.add_argument("--version", action="version", version=f"lossatlas {__version__} (torch {torch.__version__})")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_compute(sub)
     add_train(sub)
