@@ -1,9 +1,16 @@
 """Puts ``tests/`` on ``sys.path`` (pytest's default import mode inserts the directory of every conftest.py
-without an ``__init__.py``), so that every test folder imports the shared helpers as ``from support import``; and the fixtures of every folder."""
+without an ``__init__.py``), so that every test folder imports the shared helpers as ``from support import``;
+leaves no lossatlas setting of the environment in place; holds the fixtures every folder uses."""
 
+import os
 import signal
 
 import pytest
+
+# The tests set the lossatlas settings they use: none comes from the shell that runs them (an operator's
+# LOSSATLAS_HOST=0.0.0.0, LOSSATLAS_TOKEN or LOSSATLAS_RAY_ADDRESS changed what serve, workers and jobs do)
+for _name in [name for name in os.environ if name.startswith("LOSSATLAS_")]:
+    del os.environ[_name]
 
 
 @pytest.fixture
