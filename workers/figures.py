@@ -380,6 +380,17 @@ def curves(
     twin = ax.twinx() if accuracy and any(acc_name in s.metrics for s in surfaces) and acc_name != metric else None
     for i, (s, z) in enumerate(zip(surfaces, zs)):
         ax.plot(s.xcoordinates, z.filled(np.nan), color=f"C{i}", label=f"{names[i]} {metric}")
+        lost = s.done.astype(bool) & ~np.isfinite(values(s, metric).data)  # computed, NaN or infinite
+        if lost.any():  # on the x axis: a line has no point there, and at an end the axis stopped short of it
+            ax.plot(
+                s.xcoordinates[lost],
+                np.zeros(lost.sum()),
+                "x",
+                color=f"C{i}",
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+                label=f"{names[i]} {metric} not finite",
+            )
         if twin is not None and acc_name in s.metrics:
             acc = values(s, acc_name)
             twin.plot(s.xcoordinates, acc.filled(np.nan), color=f"C{i}", linestyle="--", label=f"{names[i]} {acc_name}")

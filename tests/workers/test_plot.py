@@ -150,6 +150,27 @@ def test_curves_draw_the_loss_and_the_accuracy_on_a_second_axis(tmp_path):
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), test_loss)
 
 
+def test_curves_mark_the_points_whose_loss_is_not_finite_on_the_x_axis(tmp_path):
+    """An interpolation's ends where a BatchNorm variance turns negative are NaN: the curve began at the first
+    finite point, its axis too, as if the grid began there."""
+    xs = np.linspace(-0.5, 1.5, 9)
+    loss = 1 + xs**2
+    loss[:2], loss[-1] = np.nan, np.inf
+    done = np.ones(9, dtype=bool)
+    done[4] = False  # pending: not a lost point
+    write_surface(tmp_path / "i.h5", Surface(xs, None, {"train_loss": loss}, done, {"spec": {"model": "i"}}))
+    fig = curves(tmp_path / "i.h5")
+    (ax,) = fig.axes
+    curve, marks = ax.lines
+    np.testing.assert_array_equal(marks.get_xdata(), xs[[0, 1, 8]])
+    assert marks.get_marker() == "x" and marks.get_label() == "i train_loss not finite"
+    assert marks.get_transform() == ax.get_xaxis_transform()  # on the x axis, whatever the loss's scale
+    lo, hi = ax.get_xlim()
+    assert lo < -0.5 and hi > 1.5
+    assert np.isnan(curve.get_ydata()[[0, 1, 4, 8]]).all()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["i train_loss", "i train_loss not finite"]
+
+
 def test_surface_plot_draws_each_surface_in_3d(tmp_path):
     a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
     fig = surface3d([a, b], log=True)
