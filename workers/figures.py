@@ -285,7 +285,8 @@ def contour(
         ax.set_aspect("equal", adjustable="box")
     axes[0].set_ylabel("y")
     if not filled:
-        axes[0].set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else metric))
+        overlaid = metric + (" (log-spaced levels)" if log else "")  # no colour bar says so
+        axes[0].set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else overlaid))
         if len(surfaces) > 1:
             axes[0].legend(loc="upper right", fontsize="small")
     if filled or len(surfaces) == 1:

@@ -199,7 +199,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             str(a),
             str(b),
             "--kind",
-            "contour",
+            "contourf",
             "--levels",
             "6",
             "--log",
@@ -217,7 +217,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
     )
     assert code == 0
     api = save(
-        contour([a, b], levels=6, log=True, cmap="plasma", figsize=(4, 3), dpi=70, labels=["one", "two"]),
+        contour([a, b], filled=True, levels=6, log=True, cmap="plasma", figsize=(4, 3), dpi=70, labels=["one", "two"]),
         tmp_path / "api.png",
     )
     assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
@@ -310,6 +310,28 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
     assert e.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
     assert not list(tmp_path.glob("f.*"))
+
+
+def test_overlaid_contour_lines_refuse_a_colour_map_they_would_not_use_and_say_their_levels_are_log_spaced(
+    tmp_path, capsys, monkeypatch
+):
+    """The README's own example overlaid two surfaces with --cmap magma: each was drawn in a colour of its own,
+    and without a colour bar nothing said that --log had spaced the levels."""
+    monkeypatch.chdir(tmp_path)
+    a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
+    with pytest.raises(SystemExit) as e:
+        main(["plot", str(a), str(b), "--kind", "contour", "--cmap", "magma", "--out", "f.png"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "lossatlas plot: error: --cmap colours the contours of one surface; overlaid surfaces each get a colour of "
+        "their own: leave --cmap out, or draw them side by side on one colour scale with --kind contourf"
+    )
+    assert not list(tmp_path.glob("f.*"))
+    for files, kind in (([a], "contour"), ([a, b], "contourf")):  # where it colours the levels
+        assert main(["plot", *map(str, files), "--kind", kind, "--cmap", "magma", "--out", "f.png"]) == 0
+    assert [c.get_cmap().name for c in contour_sets(contour(a, cmap="magma"))] == ["magma"]
+    assert contour([a, b], log=True).axes[0].get_title() == "train_loss (log-spaced levels)"
+    assert contour([a, b]).axes[0].get_title() == "train_loss"
 
 
 @pytest.mark.parametrize("kind, guess", [("contourf", " (did you mean viridis?)"), ("surface", "")])
