@@ -123,6 +123,26 @@ def test_readme_plot_and_export_lines_run(tmp_path, monkeypatch, capsys):
     assert figures and all(f"-> {f}\n" in made and (tmp_path / f).stat().st_size > 0 for f in figures), made
 
 
+def test_readme_serve_lines_are_settings_serve_takes(monkeypatch):
+    """Each ``lossatlas serve`` line, its optional groups given, with its environment: serve refused the token of
+    the network example (``SECRET``: fewer than 8 characters)."""
+    from server.cli import build_parser, settings_from_args
+
+    lines = 0
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S):
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            words = [w.strip("[]") for w in shlex.split(line, comments=True)]
+            env = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_]+=", w))
+            words = words[len(env) :]
+            if words[:2] == ["lossatlas", "serve"]:
+                with monkeypatch.context() as m:
+                    for name, value in env.items():
+                        m.setenv(name, value)
+                    settings_from_args(build_parser().parse_args(words[1:]))  # a refused setting raises
+                lines += 1
+    assert lines >= 2
+
+
 def test_readme_names_files_that_exist():
     """Links and backticked paths of the repository (not globs, outputs or ../shared) name files that exist."""
     docs = [README, REPO / "precomputed" / "README.md", REPO / "bench" / "README.md"]
