@@ -119,8 +119,9 @@ def run_serve(args: argparse.Namespace) -> int:
         sock.close()
         raise
     where = "local only" if settings.host in ("127.0.0.1", "localhost", "::1") else "reachable from the network"
-    print(
-        f"lossatlas: serving http://{settings.host}:{settings.port}/ ({where}; data in {settings.data_dir})",
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host  # an IPv6 address in a URL
+    print(  # the port bound: the one --port 0 got from the system
+        f"lossatlas: serving http://{host}:{sock.getsockname()[1]}/ ({where}; data in {settings.data_dir})",
         file=sys.stderr,
         flush=True,
     )
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host", help=_with_default("address to bind (0.0.0.0: every network interface, with --token)", "host")
     )
-    p.add_argument("--port", type=int, help=_with_default("port", "port"))
+    p.add_argument("--port", type=int, help=_with_default("port (0: any free one, named at start)", "port"))
     p.add_argument("--data-dir", help=_with_default("jobs, computed and imported surfaces", "data_dir"))
     p.add_argument("--token", help=_with_default("bearer token required by write endpoints", "token", "none: no token"))
     p.add_argument("--max-points", type=int, help=_with_default("grid points per job", "max_points"))

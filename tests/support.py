@@ -1,14 +1,17 @@
-"""Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, free local ports,
-polling (and killing a process at a state it is seen in), and the tiny ``tensors`` datasets. Helpers of one folder stay in that folder's own module
+"""Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, free local ports and
+the address of a server started on one, the signal dispositions a child needs, polling (and killing a process at a state it is seen in), and the tiny
+``tensors`` datasets. Helpers of one folder stay in that folder's own module
 (``server/serverkit.py``, ``frontend/frontend_support.py``, ``workers/independent.py``)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +36,40 @@ def can_mount_tmpfs() -> bool:
 
 
 def free_port() -> int:
+    """A port free now; another process may take it before a server binds it (prefer :func:`served_url`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def served_url(proc: subprocess.Popen, timeout: float = 120.0) -> str:
+    """The address of ``lossatlas serve --port 0`` (started with ``stderr=PIPE``, text): the port the system gave
+    it, as its first line names it. A port found free beforehand may be taken before the server binds it."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stderr:  # what follows stays in the stream's buffer, for the test to read on
+            lines.append(line)
+            if line.startswith("lossatlas: serving "):
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():  # killed: its stderr ends, and the reader with it
+        proc.kill()
+        reader.join()
+    served = re.match(r"lossatlas: serving (http://\S+:([0-9]+))/ ", lines[-1]) if lines else None
+    assert served and served[2] != "0", f"no address (exit status {proc.poll()}): {''.join(lines)}"
+    return served[1]
+
+
+def default_stop_signals() -> None:
+    """``preexec_fn`` of a child that a test stops with SIGINT or SIGTERM: their default dispositions, whatever
+    this process inherited (a shell's background job ignores SIGINT, and so would its children: Python then
+    raises no KeyboardInterrupt, and lossatlas leaves a signal ignored as it found it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.1, what: str = "condition"):

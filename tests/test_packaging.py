@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import REPO, free_port
+from support import REPO, default_stop_signals, served_url
 
 THREE = REPO / "frontend" / "node_modules" / "three" / "build" / "three.module.js"
 
@@ -75,13 +75,12 @@ def test_the_installed_gallery_is_listed(installed, tmp_path):
 
 
 def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(installed, tmp_path):
-    port = free_port()
     proc = subprocess.Popen(
         [
             str(installed / "lossatlas"),
             "serve",
             "--port",
-            str(port),
+            "0",
             "--no-worker",
             "--data-dir",
             str(tmp_path / "data"),
@@ -91,9 +90,10 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_stop_signals,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
+        url = served_url(proc)  # the port it bound: one found free before could be taken meanwhile
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -93,6 +93,56 @@ def test_readme_options_exist_in_every_command_line():
                     assert word.split("=")[0] in options, f"{name} has no option {word} (README: {line.strip()})"
 
 
+def test_readme_plot_and_export_lines_run(tmp_path, monkeypatch, capsys):
+    """Each ``lossatlas plot`` and ``export`` line, run on small surfaces under the names it gives (1-D where the
+    README computes that file without --y): options that parse one by one can still be refused together (the
+    overlay example's --cmap was)."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from server.cli import main
+    from workers.cli import _join_axis_values
+    from workers.h5io import Surface, write_surface
+
+    lines = readme_command_lines()
+    one_d = {w[w.index("--out") + 1] for w in lines if w[1] == "compute" and "--y" not in w and "--out" in w}
+    runs = [w for w in lines if w[1] in ("plot", "export")]
+    assert {w[1] for w in runs} == {"plot", "export"}
+    monkeypatch.chdir(tmp_path)
+    xs = np.linspace(-1, 1, 9)
+    for name in {w for words in runs for w in words if w.endswith(".h5")}:
+        ys = None if name in one_d else np.linspace(-1, 1, 7)
+        z = 1 + xs**2 if ys is None else 1 + xs[None, :] ** 2 + 2 * ys[:, None] ** 2
+        metrics = {"train_loss": z, "train_acc": 100 - 10 * z}
+        write_surface(tmp_path / name, Surface(xs, ys, metrics, np.ones(z.shape, bool), {"spec": {"model": name}}))
+    for words in runs:
+        assert main(_join_axis_values(words[1:])) == 0, " ".join(words)
+    made = capsys.readouterr().err
+    figures = [w[w.index("--out") + 1] for w in runs if w[1] == "plot"]
+    assert figures and all(f"-> {f}\n" in made and (tmp_path / f).stat().st_size > 0 for f in figures), made
+
+
+def test_readme_serve_lines_are_settings_serve_takes(monkeypatch):
+    """Each ``lossatlas serve`` line, its optional groups given, with its environment: serve refused the token of
+    the network example (``SECRET``: fewer than 8 characters)."""
+    from server.cli import build_parser, settings_from_args
+
+    lines = 0
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S):
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            words = [w.strip("[]") for w in shlex.split(line, comments=True)]
+            env = dict(w.split("=", 1) for w in words if re.match(r"^[A-Z_]+=", w))
+            words = words[len(env) :]
+            if words[:2] == ["lossatlas", "serve"]:
+                with monkeypatch.context() as m:
+                    for name, value in env.items():
+                        m.setenv(name, value)
+                    settings_from_args(build_parser().parse_args(words[1:]))  # a refused setting raises
+                lines += 1
+    assert lines >= 2
+
+
 def test_readme_names_files_that_exist():
     """Links and backticked paths of the repository (not globs, outputs or ../shared) name files that exist."""
     docs = [README, REPO / "precomputed" / "README.md", REPO / "bench" / "README.md"]

@@ -11,7 +11,7 @@ import sys
 
 import httpx
 import pytest
-from support import REPO, free_port, wait_for
+from support import REPO, default_stop_signals, served_url, wait_for
 
 
 def answers(url: str) -> bool:
@@ -23,18 +23,19 @@ def answers(url: str) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_server_stopped_by_a_signal_shuts_down_and_exits_0(tmp_path, sig):
-    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--no-worker", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "server.cli", "serve", "--port", "0", "--no-worker", "--data-dir", str(tmp_path)],
         cwd=REPO,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_stop_signals,
     )
     try:
         # answering: uvicorn runs, with its signal handlers (before, the socket listens while the app is made)
-        wait_for(lambda: proc.poll() is not None or answers(f"http://127.0.0.1:{port}/api/config"), what="serve")
+        url = served_url(proc)  # the port it bound: one found free before could be taken meanwhile
+        wait_for(lambda: proc.poll() is not None or answers(f"{url}/api/config"), what="serve")
         assert proc.poll() is None, proc.communicate()[1]
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)

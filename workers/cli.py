@@ -381,6 +381,8 @@ def surface_spec(fields: dict) -> SurfaceSpec:
             loc = [str(part) for part in error["loc"]]
             field = loc[1] if loc[0:1] in (["directions"], ["hessian"]) and len(loc) > 1 else loc[0] if loc else ""
             message = error["msg"].removeprefix("Value error, ")
+            if loc[1:] == ["num"] and error["type"] == "less_than_equal":  # pydantic's bound on an axis's points
+                message = f"axis {fields[field]} has {error['input']} points; give at most {error['ctx']['le']}"
             message = named_by_options(message, _FIELDS, _flag)
             parts.append(f"{_flag(field)}: {message}" if field else message)
         raise ValueError("; ".join(parts)) from None
@@ -940,13 +942,24 @@ class _Parser(argparse.ArgumentParser):
         return super().format_help()
 
 
+class _Version(argparse.Action):
+    """``--version``: one line whatever the terminal's width (argparse's own wraps it at ``$COLUMNS``)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"lossatlas {__version__} (torch {torch.__version__})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lossatlas",
         description="Loss landscapes of neural networks.",
         epilog="lossatlas COMMAND --help describes a command and its options.",
     )
-    parser.add_argument("--version", action="version", version=f"lossatlas {__version__} (torch {torch.__version__})")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_compute(sub)
     add_train(sub)

@@ -121,6 +121,11 @@ def run_plot(args: argparse.Namespace) -> int:
         if kind not in kinds and getattr(args, name) not in (None, False):
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} does not apply to a {kind} plot; it is an option of --kind {', '.join(kinds)}")
+    if kind == "contour" and len(surfaces) > 1 and args.cmap is not None:  # each overlaid one is drawn in a colour
+        raise ValueError(
+            "--cmap colours the contours of one surface; overlaid surfaces each get a colour of their own: leave "
+            "--cmap out, or draw them side by side on one colour scale with --kind contourf"
+        )
     given = {
         name: getattr(args, name) for name in ("levels", "vmin", "vmax", "cmap") if getattr(args, name) is not None
     }

@@ -15,6 +15,7 @@ import io
 import os
 import shutil
 import tarfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -255,9 +256,16 @@ def load_raw(
         x, y = _read_imagefolder(root_path, split, DATASET_LABELS[dataset])
     else:
         x, y = _read_torchvision(dataset, root_path, split, download)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(cached, suffix=".tmp.npz") as tmp:  # np.savez appends .npz to other names
-        np.savez(tmp, x=x, y=y)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cached, suffix=".tmp.npz") as tmp:  # np.savez appends .npz to other names
+            np.savez(tmp, x=x, y=y)
+    except OSError as e:  # a read-only home (a container, a CI sandbox): the data is decoded, only not kept
+        warnings.warn(
+            f"decoded {DATASET_LABELS[dataset]} not cached in {cached.parent} ({e.strerror or e}): it is decoded "
+            "again next time; set LOSSATLAS_CACHE to a writable directory to keep it",
+            stacklevel=2,
+        )
     return x, y
 
 

@@ -285,7 +285,8 @@ def contour(
         ax.set_aspect("equal", adjustable="box")
     axes[0].set_ylabel("y")
     if not filled:
-        axes[0].set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else metric))
+        overlaid = metric + (" (log-spaced levels)" if log else "")  # no colour bar says so
+        axes[0].set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else overlaid))
         if len(surfaces) > 1:
             axes[0].legend(loc="upper right", fontsize="small")
     if filled or len(surfaces) == 1:
@@ -380,6 +381,17 @@ def curves(
     twin = ax.twinx() if accuracy and any(acc_name in s.metrics for s in surfaces) and acc_name != metric else None
     for i, (s, z) in enumerate(zip(surfaces, zs)):
         ax.plot(s.xcoordinates, z.filled(np.nan), color=f"C{i}", label=f"{names[i]} {metric}")
+        lost = s.done.astype(bool) & ~np.isfinite(values(s, metric).data)  # computed, NaN or infinite
+        if lost.any():  # on the x axis: a line has no point there, and at an end the axis stopped short of it
+            ax.plot(
+                s.xcoordinates[lost],
+                np.zeros(lost.sum()),
+                "x",
+                color=f"C{i}",
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+                label=f"{names[i]} {metric} not finite",
+            )
         if twin is not None and acc_name in s.metrics:
             acc = values(s, acc_name)
             twin.plot(s.xcoordinates, acc.filled(np.nan), color=f"C{i}", linestyle="--", label=f"{names[i]} {acc_name}")

@@ -24,7 +24,7 @@ class Axis:
         if not (np.isfinite(self.min) and np.isfinite(self.max)):
             raise ValueError(f"axis ends must be finite numbers, got {self.min}:{self.max}")
         if self.num < 1:
-            raise ValueError(f"an axis needs at least 1 point, got num={self.num}")
+            raise ValueError(f"axis {self} has no points: its num (the last number) must be 1 or more, e.g. -1:1:51")
         if self.num > 1 and not self.min < self.max:
             raise ValueError(f"axis min must be below max, got {self.min}:{self.max}")
         if not np.isfinite(float(self.max) - float(self.min)):

@@ -38,6 +38,13 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def duration(seconds: float) -> str:
+    """``0.42s``, ``3.1s``, ``754s``: a duration with the digits it takes for a short one not to read ``0s``."""
+    if seconds < 0.01:
+        return "<0.01s"
+    return f"{seconds:.2g}s" if seconds < 10 else f"{seconds:.0f}s"
+
+
 def format_seconds(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
         return "--:--"

@@ -19,6 +19,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -27,7 +28,7 @@ from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
 from .files import atomic_path, writing
-from .progress import counted
+from .progress import counted, duration
 
 Optimizer = Literal["sgd", "adam"]  # sgd (with momentum) or adam (momentum unused)
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
@@ -174,6 +175,11 @@ def _check_schedule(path: Path, history: list[dict], config: TrainConfig) -> Non
             )
 
 
+def _same_samples(a: tuple, b: tuple) -> bool:
+    """Whether two splits, (inputs, labels) each, hold the very same samples in the same order."""
+    return all(x.shape == y.shape and (x is y or np.array_equal(x, y)) for x, y in zip(a, b))
+
+
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -238,6 +244,13 @@ def _train(
     mean, std = NORMALIZATION.get(config.dataset) or (None, None)
     xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)
     xs_test, ys_test = load_raw(config.dataset, "test", config.data_root)
+    # a tensors file with only x and y gives the same samples as both splits
+    tested_on = "test" if not _same_samples((xs_train, ys_train), (xs_test, ys_test)) else "test (training samples)"
+    if tested_on != "test" and start_epoch < config.epochs:
+        log(
+            f"{config.data_root} has no test split (x_test, y_test): the test loss and accuracy below are on "
+            "training samples, not held-out ones"
+        )
     keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed, "train")
     keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed, "test")
     xs_train, ys_train, xs_test, ys_test = (
@@ -308,7 +321,7 @@ def _train(
         result.history.append(stats)
         log(
             f"epoch {stats.epoch}/{config.epochs}  lr {lr:g}  train loss {stats.train_loss:.4f} acc {stats.train_acc:.2f}"
-            f"  test loss {test_loss:.4f} acc {test_acc:.2f}  ({stats.seconds:.0f}s)"
+            f"  {tested_on} loss {test_loss:.4f} acc {test_acc:.2f}  ({duration(stats.seconds)})"
         )
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         if config.save_every and stats.epoch % config.save_every == 0:

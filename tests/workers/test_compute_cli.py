@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from support import kill_when
+from support import default_stop_signals, kill_when
 
 from workers import SurfaceSpec, compute_surface, read_surface
 from workers.cli import build_parser, check_options, main
@@ -156,6 +156,11 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
             "argument --norm: invalid choice: 'filters' (choose from 'filter', 'layer', 'weight', 'none')",
         ),
         (["--x", "-1:1"], "error: --x: axis '-1:1' is not min:max:num (for example -1:1:51)"),
+        (  # was "got num=0"
+            ["--y", "-1:1:0"],
+            "error: --y: axis -1:1:0 has no points: its num (the last number) must be 1 or more, e.g. -1:1:51",
+        ),
+        (["--x", "-1:1:5000"], "error: --x: axis -1:1:5000 has 5000 points; give at most 1001"),  # was pydantic's
         (["--samples", "0"], "error: --samples: Input should be greater than or equal to 1"),  # was 'samples: '
         (["--batch-size", "0"], "error: --batch-size: Input should be greater than or equal to 1"),
         (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
@@ -576,12 +581,14 @@ def test_hessian_options_need_hessian(tmp_path, tensors_npz, capsys):
     )
 
 
-def test_version_and_the_choices_in_the_help(capsys):
+def test_version_and_the_choices_in_the_help(capsys, monkeypatch):
     from workers import __version__
 
+    monkeypatch.setenv("COLUMNS", "20")  # a narrow terminal: argparse wrapped the version's line
     with pytest.raises(SystemExit) as e:
         main(["--version"])
-    assert e.value.code == 0 and capsys.readouterr().out.startswith(f"lossatlas {__version__} (torch ")
+    assert e.value.code == 0 and capsys.readouterr().out == f"lossatlas {__version__} (torch {torch.__version__})\n"
+    monkeypatch.delenv("COLUMNS")
     with pytest.raises(SystemExit):
         main(["compute", "--help"])
     usage = " ".join(capsys.readouterr().out.split())
@@ -768,7 +775,12 @@ def interrupted_while_starting(tmp_path: Path, argv0: str) -> tuple[int, str]:
         "sys.exit(main(['--version']))\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=default_stop_signals,
     )
     try:
         assert proc.stdout.readline() == "importing torch\n"
@@ -793,7 +805,10 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path):
         "import signal, sys\nsys.argv[0] = 'lossatlas'\nimport server.cli\n"
         "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
     )
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout == "True\n"
+    started = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=default_stop_signals
+    )
+    assert started.stdout == "True\n"
 
 
 @pytest.mark.parametrize(
@@ -869,7 +884,7 @@ def test_ctrl_c_or_sigterm_during_a_run_into_a_log_is_one_line_and_the_file_resu
     out = tmp_path / "s.h5"
     args = compute_args(big_npz, out)
     args[args.index("--x") + 1] = "-1:1:401"
-    proc = lossatlas(*args)
+    proc = lossatlas(*args, preexec_fn=default_stop_signals)
     deadline = time.monotonic() + 120
     while proc.poll() is None and not out.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -884,7 +899,9 @@ def test_ctrl_c_or_sigterm_during_a_run_into_a_log_is_one_line_and_the_file_resu
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # no "Exception ignored" either
-def test_a_ctrl_c_python_drops_in_the_garbage_collector_stops_the_run_at_the_next_point(tmp_path, big_npz, capsys):
+def test_a_ctrl_c_python_drops_in_the_garbage_collector_stops_the_run_at_the_next_point(
+    tmp_path, big_npz, capsys, python_sigint
+):
     """Python drops a KeyboardInterrupt raised while the collector runs a callback ("Exception ignored in
     ..."): the run used to go on to its end (a CI failure of the test above)."""
     out = tmp_path / "s.h5"

@@ -180,6 +180,19 @@ def test_decoded_images_are_cached_and_the_cache_follows_the_files(folder):
     assert len(grown) == len(first) + 1
 
 
+def test_a_cache_that_cannot_be_written_leaves_the_data_decoded_and_says_so(folder, tmp_path, monkeypatch):
+    """A read-only home (a container, a CI sandbox): loading stopped at the cache's mkdir."""
+    root, images, labels = folder
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("LOSSATLAS_CACHE", str(tmp_path / "a-file" / "cache"))  # refused even to root
+    with pytest.warns(UserWarning, match=r"^decoded image folder not cached in .*a-file/cache/decoded \("):
+        x, y = load_raw("imagefolder", "train", root)
+    want_x, want_y = expected_order(images[:9], labels[:9])
+    np.testing.assert_array_equal(x, want_x)
+    np.testing.assert_array_equal(y, want_y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "images"]
+
+
 def test_default_normalization_of_the_jpeg_cifar_copy():
     mean, std = NORMALIZATION["cifar10-jpeg"]
     np.testing.assert_allclose(mean, np.array([125.3, 123.0, 113.9]) / 255)

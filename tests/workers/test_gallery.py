@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from support import CIFAR10_JPEG
+from support import CIFAR10_JPEG, default_stop_signals
 
 from workers import gallery
 from workers.files import sha256_file
@@ -325,6 +325,7 @@ def test_a_ctrl_c_python_drops_during_a_surface_stops_gallery_build_at_the_next_
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=default_stop_signals,
     )
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.splitlines()[-1] == "lossatlas gallery build: interrupted; run the same command again to resume"

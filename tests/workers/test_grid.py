@@ -34,7 +34,7 @@ def test_axis_parses_min_max_num(text, lo, hi, num):
         ("-1:1:2.5", "with numbers"),
         ("1:-1:5", "min must be below max"),
         ("1:1:5", "min must be below max"),
-        ("-1:1:0", "at least 1 point"),
+        ("-1:1:0", r"^axis -1:1:0 has no points: its num \(the last number\) must be 1 or more, e\.g\. -1:1:51$"),
         ("nan:1:5", "must be finite"),
         ("-inf:1:5", "must be finite"),
     ],

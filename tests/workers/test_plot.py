@@ -150,6 +150,27 @@ def test_curves_draw_the_loss_and_the_accuracy_on_a_second_axis(tmp_path):
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), test_loss)
 
 
+def test_curves_mark_the_points_whose_loss_is_not_finite_on_the_x_axis(tmp_path):
+    """An interpolation's ends where a BatchNorm variance turns negative are NaN: the curve began at the first
+    finite point, its axis too, as if the grid began there."""
+    xs = np.linspace(-0.5, 1.5, 9)
+    loss = 1 + xs**2
+    loss[:2], loss[-1] = np.nan, np.inf
+    done = np.ones(9, dtype=bool)
+    done[4] = False  # pending: not a lost point
+    write_surface(tmp_path / "i.h5", Surface(xs, None, {"train_loss": loss}, done, {"spec": {"model": "i"}}))
+    fig = curves(tmp_path / "i.h5")
+    (ax,) = fig.axes
+    curve, marks = ax.lines
+    np.testing.assert_array_equal(marks.get_xdata(), xs[[0, 1, 8]])
+    assert marks.get_marker() == "x" and marks.get_label() == "i train_loss not finite"
+    assert marks.get_transform() == ax.get_xaxis_transform()  # on the x axis, whatever the loss's scale
+    lo, hi = ax.get_xlim()
+    assert lo < -0.5 and hi > 1.5
+    assert np.isnan(curve.get_ydata()[[0, 1, 4, 8]]).all()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["i train_loss", "i train_loss not finite"]
+
+
 def test_surface_plot_draws_each_surface_in_3d(tmp_path):
     a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
     fig = surface3d([a, b], log=True)
@@ -178,7 +199,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             str(a),
             str(b),
             "--kind",
-            "contour",
+            "contourf",
             "--levels",
             "6",
             "--log",
@@ -196,7 +217,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
     )
     assert code == 0
     api = save(
-        contour([a, b], levels=6, log=True, cmap="plasma", figsize=(4, 3), dpi=70, labels=["one", "two"]),
+        contour([a, b], filled=True, levels=6, log=True, cmap="plasma", figsize=(4, 3), dpi=70, labels=["one", "two"]),
         tmp_path / "api.png",
     )
     assert compare_images(str(api), str(tmp_path / "cli.png"), tol=0) is None
@@ -291,6 +312,28 @@ def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch
     assert not list(tmp_path.glob("f.*"))
 
 
+def test_overlaid_contour_lines_refuse_a_colour_map_they_would_not_use_and_say_their_levels_are_log_spaced(
+    tmp_path, capsys, monkeypatch
+):
+    """The README's own example overlaid two surfaces with --cmap magma: each was drawn in a colour of its own,
+    and without a colour bar nothing said that --log had spaced the levels."""
+    monkeypatch.chdir(tmp_path)
+    a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
+    with pytest.raises(SystemExit) as e:
+        main(["plot", str(a), str(b), "--kind", "contour", "--cmap", "magma", "--out", "f.png"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "lossatlas plot: error: --cmap colours the contours of one surface; overlaid surfaces each get a colour of "
+        "their own: leave --cmap out, or draw them side by side on one colour scale with --kind contourf"
+    )
+    assert not list(tmp_path.glob("f.*"))
+    for files, kind in (([a], "contour"), ([a, b], "contourf")):  # where it colours the levels
+        assert main(["plot", *map(str, files), "--kind", kind, "--cmap", "magma", "--out", "f.png"]) == 0
+    assert [c.get_cmap().name for c in contour_sets(contour(a, cmap="magma"))] == ["magma"]
+    assert contour([a, b], log=True).axes[0].get_title() == "train_loss (log-spaced levels)"
+    assert contour([a, b]).axes[0].get_title() == "train_loss"
+
+
 @pytest.mark.parametrize("kind, guess", [("contourf", " (did you mean viridis?)"), ("surface", "")])
 def test_cli_plot_refuses_an_unknown_colour_map_naming_where_its_help_lists_them(
     tmp_path, capsys, monkeypatch, kind, guess
@@ -343,7 +386,9 @@ def test_cli_plot_of_a_1d_and_a_2d_file_names_them_and_a_plot_counts_its_files(t
     assert capsys.readouterr().err == "lossatlas: contourf plot of 1 surface -> f.png\n"
 
 
-def test_ctrl_c_while_a_figure_is_written_keeps_the_one_there_and_says_interrupted(tmp_path, capsys, monkeypatch):
+def test_ctrl_c_while_a_figure_is_written_keeps_the_one_there_and_says_interrupted(
+    tmp_path, capsys, monkeypatch, python_sigint
+):
     """The figure was written in place: a Ctrl-C halfway left a broken file where a good one had been. The
     line said "run the same command again to resume", which a plot does not do."""
     import io

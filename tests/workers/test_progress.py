@@ -12,7 +12,7 @@ import time
 import pytest
 
 from workers.cli import main
-from workers.progress import ProgressBar, percent
+from workers.progress import ProgressBar, duration, percent
 
 
 class Terminal(io.StringIO):
@@ -164,3 +164,11 @@ def test_compute_shows_the_centres_curvature_summary_after_the_last_point(tensor
 )
 def test_a_share_above_0_never_reads_0_percent(share, text):
     assert percent(share) == text
+
+
+@pytest.mark.parametrize(
+    "seconds, text", [(0.004, "<0.01s"), (0.0123, "0.012s"), (0.42, "0.42s"), (3.14159, "3.1s"), (754.4, "754s")]
+)
+def test_a_duration_has_the_digits_a_short_one_needs(seconds, text):
+    """An epoch of a fraction of a second was logged as ``(0s)``."""
+    assert duration(seconds) == text

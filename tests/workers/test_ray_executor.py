@@ -1,4 +1,4 @@
-"""The Ray executor on a local Ray cluster (``ray.init(num_cpus=2)``, once for the module): surfaces equal
+"""The Ray executor on a local Ray cluster (two CPUs, no GPU, started once for the module): surfaces equal
 the local engine's bit for bit, resume across executors, stop ends the actors, ``--ray`` on the CLI."""
 
 from __future__ import annotations
@@ -28,7 +28,16 @@ pytestmark = pytest.mark.slow  # a Ray actor is a new process that imports torch
 
 @pytest.fixture(scope="module", autouse=True)
 def local_cluster():
-    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, logging_level=logging.WARNING)
+    """A new local instance (``address="local"``), not one that ``RAY_ADDRESS`` or a ``ray start`` on this
+    machine names: ray.init would join that one, and refuse ``num_cpus`` there. No GPU, whatever the machine has."""
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=0,
+        object_store_memory=200 * 2**20,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+    )
     yield
     ray.shutdown()
 
@@ -139,7 +148,6 @@ def test_a_local_partial_file_is_finished_on_ray(tmp_path, model, data):
     assert_same_surface(resumed, whole)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_gpu_actors_on_a_cluster_without_gpus_are_refused_with_one_line(tmp_path, model, data):
     with pytest.raises(ValueError, match="^the Ray cluster at auto has no GPU; run with --device cpu$"):
         compute_surface(spec(split="train"), tmp_path / "s.h5", model=model, data=data, device="cuda", ray="auto")

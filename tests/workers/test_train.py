@@ -447,3 +447,34 @@ def test_a_second_run_into_the_same_directory_is_refused(learnable_npz, tmp_path
         main([*argv, "--epochs", "2"])
     assert "was written by a training run with other settings (--epochs)" in capsys.readouterr().err
     assert not (tmp_path / ".run.lock").exists()
+
+
+@pytest.mark.parametrize("split_names", [("x", "y"), ("x_train", "y_train", "x_test", "y_test")])
+def test_the_log_says_when_a_tensors_file_without_a_test_split_tests_on_the_training_samples(tmp_path, split_names):
+    """A tensors file with only x and y is both splits: its "test" figures were logged as held-out ones. An
+    epoch of a few milliseconds took ``(0s)``."""
+    import numpy as np
+
+    from workers.checkpoints import load_model
+    from workers.progress import duration
+
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.randn(40, 3, 8, 8, generator=gen), torch.randint(0, 10, (40,), generator=gen)
+    arrays = (x.numpy(), y.numpy(), x[:24].numpy() + 1, y[:24].numpy())  # test samples of their own, if named
+    np.savez(tmp_path / "d.npz", **dict(zip(split_names, arrays)))
+    logged: list[str] = []
+    result = train(config(tmp_path / "d.npz", epochs=1), tmp_path / "run", log=logged.append)
+    loss, acc = result.history[0].test_loss, result.history[0].test_acc
+    held_out = len(split_names) == 4
+    tested = (x[:24] + 1, y[:24]) if held_out else (x, y)
+    assert (loss, acc) == pytest.approx(plain_metrics(load_model("tinycnn", result.checkpoint), *tested), rel=1e-6)
+    label = "test" if held_out else "test (training samples)"
+    note = f"{tmp_path / 'd.npz'} has no test split (x_test, y_test): the test loss and accuracy below are on "
+    notes = [] if held_out else [note + "training samples, not held-out ones"]
+    seconds = result.history[0].seconds
+    assert logged == [
+        *notes,
+        f"epoch 1/1  lr 0.1  train loss {result.history[0].train_loss:.4f} acc {result.history[0].train_acc:.2f}  "
+        f"{label} loss {loss:.4f} acc {acc:.2f}  ({duration(seconds)})",
+    ]
+    assert not logged[-1].endswith("(0s)")
