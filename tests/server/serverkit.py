@@ -143,10 +143,8 @@ def paused(pid: int, ready: Callable[[], object], what: str, timeout: float = 12
             os.kill(pid, signal.SIGCONT)
 
 
-def between_writes(data_dir: Path) -> bool:
-    """Nobody holds the job queue's write lock nor a job's fence (``locks/<job id>``, held while a surface
-    file is replaced): a worker stopped now holds up no other writer or claim (SQLite's and the fences'
-    locking, not what a test that pauses a worker is about)."""
+def database_free(data_dir: Path) -> bool:
+    """Nobody holds the job queue's write lock (a write transaction could begin now, without waiting)."""
     db = sqlite3.connect(data_dir / "jobs.sqlite3", timeout=0, isolation_level=None)
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -155,6 +153,15 @@ def between_writes(data_dir: Path) -> bool:
         return False
     finally:
         db.close()
+    return True
+
+
+def between_writes(data_dir: Path) -> bool:
+    """Nobody holds the job queue's write lock nor a job's fence (``locks/<job id>``, held while a surface
+    file is replaced): a worker stopped now holds up no other writer or claim (SQLite's and the fences'
+    locking, not what a test that pauses a worker is about)."""
+    if not database_free(data_dir):
+        return False
     for lock in (data_dir / "locks").iterdir():
         try:
             fd = os.open(lock, os.O_RDONLY)
