@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     models: list[str] | None = Field(None, description="zoo models jobs may use (default: the whole zoo)")
 
     header_timeout_s: float = Field(10.0, gt=0, description="seconds a client has to send a request's headers")
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="seconds a client has to send a request's body after its headers, plus 1 s per 500 bytes sent",
+    )
     keep_alive_s: float = Field(5.0, ge=1, description="seconds an idle keep-alive connection stays open")
     max_connections: int = Field(1000, ge=1, description="open connections at once (past it: closed at once)")
 
