@@ -183,7 +183,9 @@ class Processes:
     def __init__(self):
         self.procs: list[tuple[subprocess.Popen, IO[str]]] = []
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(self, *args: str, env: dict[str, str] | None = None, terminal: bool = False) -> subprocess.Popen:
+        """``lossatlas ARGS``; ``terminal``: in a process group of its own, as a shell runs a command, so
+        that ``os.killpg(proc.pid, SIGINT)`` is a Ctrl-C on its terminal (it reaches the whole group)."""
         log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open with its process; closed by stop)
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", *args],
@@ -192,6 +194,7 @@ class Processes:
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
+            process_group=0 if terminal else None,
         )
         self.procs.append((proc, log))
         return proc
@@ -205,17 +208,29 @@ class Processes:
         args = ["worker", "--data-dir", str(data_dir), "--lease", str(lease), "--poll", "0.2", "--threads", "1"]
         return self.start(*args, *(["--worker-id", worker_id] if worker_id else []))
 
-    def serve(self, data_dir: Path, port: int, tiny_npz: Path, **settings: str) -> subprocess.Popen:
+    def serve(
+        self,
+        data_dir: Path,
+        port: int,
+        tiny_npz: Path,
+        env: dict[str, str] | None = None,
+        terminal: bool = False,
+        **settings: str,
+    ) -> subprocess.Popen:
         """``lossatlas serve`` as a process, configured through the environment (``settings``: more
-        LOSSATLAS_* variables by field name, over the defaults here); waits until it answers."""
+        LOSSATLAS_* variables by field name, over the defaults here; ``env``: other variables; ``terminal``:
+        see :meth:`start`); waits until it answers."""
         env = {
+            **(env or {}),
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
             "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"),
             "LOSSATLAS_LEASE_S": "2",
             "LOSSATLAS_POLL_S": "0.2",
             **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
         }
-        proc = self.start("serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env)
+        proc = self.start(
+            "serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env, terminal=terminal
+        )
 
         def up() -> bool:
             assert proc.poll() is None, f"lossatlas serve exited: {self.output(proc)}"
