@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers import DATASETS, default_root, list_models, resource_dir
+from workers import DATASETS, default_root, did_you_mean, list_models, resource_dir
 
 
 class DatasetSource(BaseModel):
@@ -118,11 +118,10 @@ class Settings(BaseSettings):
     @field_validator("models")
     @classmethod
     def _models_in_the_zoo(cls, value: list[str] | None) -> list[str] | None:
-        unknown = [m for m in value or [] if m not in list_models()]
+        zoo = list_models()
+        unknown = [f"{m!r}{did_you_mean(m, zoo)}" for m in value or [] if m not in zoo]
         if unknown:
-            raise ValueError(
-                f"the zoo has no model {', '.join(map(repr, unknown))}; choose from: {', '.join(list_models())}"
-            )
+            raise ValueError(f"the zoo has no model {', '.join(unknown)}; choose from: {', '.join(zoo)}")
         return value
 
     @field_validator("datasets", mode="before")
