@@ -1,14 +1,22 @@
 """The worker process that ``lossatlas serve`` runs beside the API (a process, not a thread: a crash or
-an out-of-memory kill of a computation cannot take the API down), started again when it dies."""
+an out-of-memory kill of a computation cannot take the API down), started again when it dies.
+
+The worker runs in a session of its own, so a Ctrl-C on the terminal reaches the server alone, which
+stops the worker when it shuts down, and passes on a second Ctrl-C: each signal once, as the worker counts
+them (the first: stop after the point it computes; the second: at once)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .settings import Settings
 
@@ -39,7 +47,7 @@ def start_worker(settings: Settings) -> subprocess.Popen:
         cmd += ["--threads", str(settings.worker_threads)]
     if settings.ray_address:
         cmd += ["--ray", settings.ray_address]
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, start_new_session=True)  # the terminal's Ctrl-C: see the module's docstring
     log.info("embedded worker started (pid %d)", proc.pid)
     return proc
 
@@ -62,12 +70,42 @@ async def keep_worker(settings: Settings, holder: list[subprocess.Popen], every_
         holder[0], started = start_worker(settings), time.monotonic()
 
 
-def stop_worker(proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    """SIGTERM: the worker finishes its current point and gives its job back to the queue."""
-    if proc.poll() is None:
+@contextmanager
+def _passed_on(proc: subprocess.Popen) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM to this process are sent on to ``proc`` as SIGTERM (a
+    handler can only be set in the main thread: elsewhere, as under a test's server thread, nothing is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def pass_on(signum: int, frame: object) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+
+    before = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def stop_worker(proc: subprocess.Popen, timeout: float = 30.0, at_once_s: float = 10.0) -> None:
+    """SIGTERM: the worker finishes its current point and gives its job back to the queue. A Ctrl-C or
+    SIGTERM to the server meanwhile is passed on, and stops the worker at once (its job goes back too); so
+    does a second SIGTERM after ``timeout``, and SIGKILL ``at_once_s`` after that."""
+    if proc.poll() is not None:
+        return
+    with _passed_on(proc):  # from before the first SIGTERM: no Ctrl-C after it goes unseen
         proc.terminate()
         try:
             proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            log.warning("embedded worker (pid %d) still running after %.0f s; stopping it at once", proc.pid, timeout)
+            proc.terminate()
+        try:
+            proc.wait(at_once_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -19,6 +19,7 @@ from workers import (
     check_data_fits,
     check_samples,
     create_model,
+    did_you_mean,
     list_models,
     one_line,
 )
@@ -44,7 +45,9 @@ def check_model(model: str, settings: Settings) -> str:
     """``model``, or 422 unless this server offers it."""
     models = allowed_models(settings)
     if model not in models:
-        raise _refuse(f"model {model!r} is not available; choose one of: {', '.join(models)}")
+        raise _refuse(
+            f"model {model!r} is not available{did_you_mean(model, models)}; choose one of: {', '.join(models)}"
+        )
     return model
 
 

@@ -2,10 +2,14 @@
 
 uvicorn closes idle keep-alive connections (``timeout_keep_alive``) and answers 503 past
 ``limit_concurrency`` requests, but a client that never finishes its headers (slowloris) holds its
-connection, and a file descriptor, forever; 20,000 of them exhausted the descriptors. The protocol here
-closes a connection whose request headers are not complete ``header_timeout_s`` after it opened (or after
-its previous response), and closes at once any connection beyond ``max_connections``. Repeated log lines
-(one per bad request) are rate-limited, so an attack cannot fill the disk with the log.
+connection, and a file descriptor, forever; 20,000 of them exhausted the descriptors. So does one that
+sends whole headers and then withholds the body (or sends it a byte at a time): ``max_connections`` of
+them locked everyone out. The protocol here closes a connection whose request headers are not complete
+``header_timeout_s`` after it opened (or after its previous response); one whose request body is not
+complete ``body_timeout_s`` after its headers, plus a second for every :data:`MIN_BODY_RATE` bytes that
+arrived (a large upload on a slow line gets the time it needs, a trickle does not; as Apache's
+mod_reqtimeout); and at once any connection beyond ``max_connections``. Repeated log lines (one per bad
+request) are rate-limited, so an attack cannot fill the disk with the log.
 """
 
 from __future__ import annotations
@@ -25,11 +29,17 @@ from .settings import Settings
 LOGGERS = ("uvicorn.error", "uvicorn.access", "lossatlas.catalog", "lossatlas.server")
 
 
-def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a header timeout and a connection limit."""
+MIN_BODY_RATE = 500  # bytes per second of a request body that earn it a second more (Apache's default)
+
+
+def guarded_protocol(header_timeout_s: float, max_connections: int, body_timeout_s: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a header timeout, a body timeout and a connection limit."""
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _body_timer: asyncio.TimerHandle | None = None
+        _body_deadline = 0.0  # loop time by which the body of ``_body_cycle`` must be complete
+        _body_cycle: object = None  # the request whose body the deadline is of
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -38,13 +48,19 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[H11P
                 return
             self._arm_header_timer()
 
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch_body(len(data))
+
         def on_response_complete(self) -> None:
             super().on_response_complete()
             self._arm_header_timer()  # the next request's headers get the same time
+            self._watch_body(0)  # a pipelined request taken up now gets its body's time
 
         def connection_lost(self, exc: Exception | None) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
+            for timer in (self._header_timer, self._body_timer):
+                if timer is not None:
+                    timer.cancel()
             super().connection_lost(exc)
 
         def _arm_header_timer(self) -> None:
@@ -55,6 +71,32 @@ def guarded_protocol(header_timeout_s: float, max_connections: int) -> type[H11P
         def _headers_late(self) -> None:
             if self.conn.their_state == h11.IDLE and not self.transport.is_closing():  # no complete request yet
                 self.transport.abort()
+
+        def _watch_body(self, received: int) -> None:
+            """After data arrived: a request whose headers are complete but not its body has until its
+            deadline; every byte received moves the deadline on by 1/MIN_BODY_RATE s."""
+            if self.conn.their_state != h11.SEND_BODY or self.transport.is_closing():
+                return
+            if self._body_cycle is not self.cycle:  # this request's headers just came
+                self._body_cycle, self._body_deadline = self.cycle, self.loop.time() + body_timeout_s
+            else:
+                self._body_deadline += received / MIN_BODY_RATE
+            self._arm_body_timer()
+
+        def _arm_body_timer(self) -> None:
+            if self._body_timer is not None:
+                self._body_timer.cancel()
+            self._body_timer = self.loop.call_at(self._body_deadline, self._body_late)
+
+        def _body_late(self) -> None:
+            if self.conn.their_state != h11.SEND_BODY or self.transport.is_closing():
+                return  # the body came (or the connection is going)
+            if self.flow.read_paused or self.cycle.waiting_for_100_continue:
+                # the application has not taken what came, or not asked for the body yet: not the client's delay
+                self._body_deadline = self.loop.time() + body_timeout_s
+                self._arm_body_timer()
+                return
+            self.transport.abort()
 
     return GuardedH11Protocol
 
@@ -102,7 +144,7 @@ def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         log_level="info",
-        http=guarded_protocol(settings.header_timeout_s, settings.max_connections),
+        http=guarded_protocol(settings.header_timeout_s, settings.max_connections, settings.body_timeout_s),
         timeout_keep_alive=int(settings.keep_alive_s),
         limit_concurrency=settings.max_connections,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from workers import DATASETS, default_root, list_models, resource_dir
+from workers import DATASETS, default_root, did_you_mean, list_models, resource_dir
 
 
 class DatasetSource(BaseModel):
@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     models: list[str] | None = Field(None, description="zoo models jobs may use (default: the whole zoo)")
 
     header_timeout_s: float = Field(10.0, gt=0, description="seconds a client has to send a request's headers")
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="seconds a client has to send a request's body after its headers, plus 1 s per 500 bytes sent",
+    )
     keep_alive_s: float = Field(5.0, ge=1, description="seconds an idle keep-alive connection stays open")
     max_connections: int = Field(1000, ge=1, description="open connections at once (past it: closed at once)")
 
@@ -113,11 +118,10 @@ class Settings(BaseSettings):
     @field_validator("models")
     @classmethod
     def _models_in_the_zoo(cls, value: list[str] | None) -> list[str] | None:
-        unknown = [m for m in value or [] if m not in list_models()]
+        zoo = list_models()
+        unknown = [f"{m!r}{did_you_mean(m, zoo)}" for m in value or [] if m not in zoo]
         if unknown:
-            raise ValueError(
-                f"the zoo has no model {', '.join(map(repr, unknown))}; choose from: {', '.join(list_models())}"
-            )
+            raise ValueError(f"the zoo has no model {', '.join(unknown)}; choose from: {', '.join(zoo)}")
         return value
 
     @field_validator("datasets", mode="before")

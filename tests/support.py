@@ -1,7 +1,8 @@
 """Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, free local ports and
-the address of a server started on one, the signal dispositions a child needs, polling (and killing a process at a state it is seen in), and the tiny
-``tensors`` datasets. Helpers of one folder stay in that folder's own module
-(``server/serverkit.py``, ``frontend/frontend_support.py``, ``workers/independent.py``)."""
+the address of a server started on one, the signal dispositions a child needs, polling (and killing a process
+at a state it is seen in), a clock moved by hand, a small file system to fill, and the tiny ``tensors``
+datasets. Helpers of one folder stay in that folder's own module (``server/serverkit.py``,
+``frontend/frontend_support.py``, ``workers/independent.py``)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,20 @@ def kill_when(proc: subprocess.Popen, predicate: Callable[[], object], timeout: 
             proc.send_signal(signal.SIGCONT)  # a killed process ends (SIGKILL ends a stopped one too)
         time.sleep(every)
     return None
+
+
+class ManualClock:
+    """A clock (seconds) that moves only when told: ``JobQueue(dir, clock=ManualClock())`` judges leases by
+    it, so that a lease expires when the test says, not when a loaded machine stalls past it."""
+
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def write_tensors_npz(path: Path, train: int, test: int, seed: int) -> Path:

@@ -11,7 +11,7 @@ The server (``server/``) imports what it uses of the engine from here too, never
 __version__ = "0.1.0"
 
 from . import jobqueue
-from .checkpoints import load_model
+from .checkpoints import did_you_mean, load_model
 from .checks import check_data_dir, check_data_fits, resolve_device
 from .data import DATASET_LABELS, DATASETS, SAMPLE_SHAPES, SPLIT_SIZES, check_samples, default_root
 from .directions import random_directions, target_direction
@@ -87,6 +87,7 @@ __all__ += [
     "create_model",
     "default_dir_file",
     "default_root",
+    "did_you_mean",
     "errors_line",
     "is_dir_file",
     "jobqueue",

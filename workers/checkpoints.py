@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,17 @@ def _why_not_loaded(path: Path, error: Exception) -> str:
     return f"is not a weights file torch can load safely ({unreadable_reason(error)}); {_SAVE_HINT}"
 
 
+def did_you_mean(name: str, names: Sequence[str]) -> str:
+    """`` (did you mean tinycnn?)`` when ``name`` looks like a mistyped one of ``names`` (a model's: a letter
+    left out, doubled or changed, capitals), else ``""``: for the one-line refusal of an unknown name. None
+    for a name as close to two of them (resnet2: resnet20 or resnet32?), nor for one further off than a letter
+    in seven (resnet18 is not resnet110, nor resnet resnet56)."""
+    ratios = sorted(((difflib.SequenceMatcher(None, name.lower(), n).ratio(), n) for n in names), reverse=True)
+    if not ratios or ratios[0][0] < 0.86 or (len(ratios) > 1 and ratios[1][0] == ratios[0][0]):
+        return ""
+    return f" (did you mean {ratios[0][1]}?)"
+
+
 def build_model(name: str, args: dict[str, Any] | None = None) -> nn.Module:
     """A zoo model by name, or a user's model given as ``package.module:function`` (imported from the
     current directory as ``python -m`` does), called with the keyword arguments ``args``."""
@@ -69,7 +82,8 @@ def build_model(name: str, args: dict[str, Any] | None = None) -> nn.Module:
         return user_model(name, args)
     if name not in list_models():
         raise ValueError(
-            f"unknown model {name!r}: use a zoo name ({', '.join(list_models())}) or 'package.module:function'"
+            f"unknown model {name!r}{did_you_mean(name, list_models())}: use a zoo name ({', '.join(list_models())}) "
+            "or 'package.module:function'"
         )
     try:
         return create_model(name, **(args or {}))

@@ -7,7 +7,8 @@ must not land: each one is written beside the file, then renamed over it only in
 meanwhile), and only when the file on disk holds no finished point that the new version lacks:
 a surface file never moves backwards in points.
 
-A write that fails on the disk (full, read-only, I/O error) is retried with backoff; after
+A write that fails on the disk (full, read-only, I/O error) is retried with backoff, the temporary file's
+and the fenced replacement's (the lease renewed in the queue's database, then the rename) alike; after
 ``WRITE_RETRIES`` the error is raised with what failed, and the worker marks the job failed with it.
 """
 
@@ -105,13 +106,19 @@ class FencedWriter:
             retry_io(
                 lambda: write_surface(tmp, surface), f"writing {out.name}", backoff_s=self.backoff_s, stop=self.stop
             )
-            with self.queue.fenced(self.claim, self.lease_s):
-                on_disk = done_on_disk(out)
-                if on_disk is not None and on_disk.shape == surface.done.shape and (on_disk & ~surface.done).any():
-                    raise BackwardsWrite(
-                        f"{out.name} holds {int(on_disk.sum())} finished points, {int((on_disk & ~surface.done).sum())} "
-                        f"of them missing from this worker's {int(surface.done.sum())}: not overwriting it"
-                    )
-                os.replace(tmp, out)
+
+            def replace() -> None:  # its lease renewed in the database, which a disk filled meanwhile refuses
+                with self.queue.fenced(self.claim, self.lease_s):
+                    on_disk = done_on_disk(out)
+                    if on_disk is not None and on_disk.shape == surface.done.shape and (on_disk & ~surface.done).any():
+                        missing = int((on_disk & ~surface.done).sum())
+                        raise BackwardsWrite(
+                            f"{out.name} holds {int(on_disk.sum())} finished points, {missing} of them missing "
+                            f"from this worker's {int(surface.done.sum())}: not overwriting it"
+                        )
+                    os.replace(tmp, out)
+
+            # retried as the write is (LeaseLost and BackwardsWrite are no storage error: they end the job's run)
+            retry_io(replace, f"replacing {out.name}", backoff_s=self.backoff_s, stop=self.stop, where=self.queue.root)
         finally:
             tmp.unlink(missing_ok=True)

@@ -4,7 +4,9 @@ While a job runs, a heartbeat thread renews the job's lease; every finished poin
 values (the server streams them). The engine writes the surface file after every point and resumes a
 partial one, so a job taken over from a dead worker continues where that worker stopped. A job that is
 cancelled, or taken over because this worker stalled past its lease, stops at the next point. On
-SIGTERM/SIGINT the worker stops at the next point and gives its job back to the queue.
+SIGTERM/SIGINT the worker says what it is doing, stops after the point it is computing and gives its job
+back to the queue; a second one stops it at once (:class:`StopNow`: the point it was computing is lost, the
+job goes back to the queue all the same, and its file, replaced whole after each point, keeps the others).
 
 Writes are fenced by the job's lease (:mod:`workers.fencing`): a worker that wakes up after its job was
 taken over cannot overwrite its successor's file. A failing disk or database (full, read-only) does not
@@ -42,6 +44,12 @@ log = logging.getLogger("lossatlas.worker")
 MAX_IDLE_BACKOFF_S = 60.0
 
 
+class StopNow(BaseException):
+    """Raised in the main thread by a second SIGINT/SIGTERM: the job stops where it is. Not an ``Exception``
+    (as KeyboardInterrupt is not): no ``except Exception`` takes it for the job's own failure, and the
+    blocks it leaves (a surface file's replacement, a database transaction) undo themselves."""
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -70,7 +78,28 @@ class Worker:
         self.parent_pid = parent_pid
         self.backoff_s = backoff_s  # first wait after a storage error (doubled on each repeat)
         self.stop = threading.Event()
+        self.current: Job | None = None  # the job being run
+        self._stopping_now = False  # StopNow was raised
         self._pending: Callable[[], bool] | None = None  # a job's end not yet recorded (database unwritable)
+
+    def stop_signal(self, signum: int, frame: object) -> None:
+        """The handler of SIGINT and SIGTERM (the main thread runs it, between two steps of its own): the
+        first stops the worker after the point it is computing, and says so; the second stops it at once
+        (:class:`StopNow`); later ones, while it gives the job back, change nothing."""
+        if not self.stop.is_set():
+            self.stop.set()
+            job = self.current
+            if job is not None:  # written straight to the descriptor: the main thread may be inside a print
+                os.write(
+                    2,
+                    b"\r" * os.isatty(2)  # over the ^C a terminal echoed
+                    + f"lossatlas worker: stopping after the point it is computing of job {job.id}, which then goes "
+                    "back to the queue; Ctrl-C again stops at once\n".encode(),
+                )
+            return
+        if not self._stopping_now:
+            self._stopping_now = True
+            raise StopNow()
 
     def _orphaned(self) -> bool:
         return self.parent_pid is not None and os.getppid() != self.parent_pid
@@ -87,7 +116,11 @@ class Worker:
                 self._settle()
                 job = self.queue.claim(self.id, self.lease_s)
                 if job is not None:
-                    log.info("job %s: %s", job.id, self.run_job(job))
+                    try:
+                        log.info("job %s: %s", job.id, self.run_job(job))
+                    except StopNow:
+                        self._give_back(job)
+                        raise
                 failures = 0
             except STORAGE_ERRORS as e:
                 failures += 1
@@ -99,6 +132,16 @@ class Worker:
                 if once:
                     return
                 self.stop.wait(self.poll_s)
+
+    def _give_back(self, job: Job) -> None:
+        """Return a job stopped at once to the queue: one try, no retries (the worker is stopping); when the
+        database cannot be written, the job's lease runs out and another worker resumes it then."""
+        try:
+            released = self.queue.release(job)
+        except STORAGE_ERRORS as e:
+            log.warning("job %s: stopped at once; could not give it back (%s)", job.id, one_line(e))
+            return
+        log.info("job %s: %s", job.id, "stopped at once, released" if released else "stopped at once")
 
     def _retry(self, action, what: str):
         return retry_io(action, what, backoff_s=self.backoff_s, stop=self.stop.is_set, where=self.queue.root)
@@ -167,6 +210,7 @@ class Worker:
 
         beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
         beat.start()
+        self.current = job
         try:
             spec = SurfaceSpec.model_validate(job.spec)
             out = self.queue.surface_path(job)
@@ -189,6 +233,7 @@ class Worker:
             self._end(lambda: self.queue.finish(job, "failed", error=error))
             return "failed"
         finally:
+            self.current = None
             finished.set()
             beat.join()
         if lost.is_set():
@@ -272,9 +317,12 @@ def run_worker(args: argparse.Namespace) -> int:
         ray=args.ray,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: worker.stop.set())
-    print(f"lossatlas worker {worker.id}: waiting for jobs in {args.data_dir}", file=sys.stderr, flush=True)
-    worker.run(once=args.once)
+        signal.signal(sig, worker.stop_signal)
+    try:
+        print(f"lossatlas worker {worker.id}: waiting for jobs in {args.data_dir}", file=sys.stderr, flush=True)
+        worker.run(once=args.once)
+    except StopNow:  # the job, if any, was given back
+        pass
     return 0
 
 

@@ -167,10 +167,15 @@ def _finite(value: float) -> float | None:
 
 class JobQueue:
     """Jobs of one data directory. Each call opens its own connection, so one instance may be shared by
-    threads, and any number of processes may use the same directory."""
+    threads, and any number of processes may use the same directory.
 
-    def __init__(self, root: str | Path):
+    ``clock``: the time in seconds since the epoch that this instance stamps jobs with and judges leases by
+    (the same on every process of the directory: ``time.time``, unless a test moves time on by hand).
+    """
+
+    def __init__(self, root: str | Path, clock: Callable[[], float] = time.time):
         self.root = Path(root)
+        self.clock = clock
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "jobs.sqlite3"
         (self.root / "locks").mkdir(exist_ok=True)  # the jobs' fences (see _job_lock)
@@ -289,7 +294,7 @@ class JobQueue:
         title file): a surface deleted meanwhile (:meth:`surface_lock`) or the job's previous run ending
         (:meth:`_drop_fence`) cannot remove what it writes; when it raises, nothing is queued.
         """
-        now = time.time()
+        now = self.clock()
         with self._transaction() as db:
             row = db.execute("SELECT * FROM jobs WHERE key = ? ORDER BY created DESC LIMIT 1", (key,)).fetchone()
             if row is not None:
@@ -364,7 +369,7 @@ class JobQueue:
             db.execute(
                 "UPDATE jobs SET state = 'cancelled', rate = NULL, eta = NULL, lease_until = NULL, updated = ? "
                 "WHERE id = ? AND state IN ('queued', 'running')",
-                (time.time(), job_id),
+                (self.clock(), job_id),
             )
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
@@ -403,11 +408,12 @@ class JobQueue:
 
     def claim(self, worker: str, lease_s: float) -> Job | None:
         """Take the oldest queued job, or a running one whose worker's lease expired."""
-        now = time.time()
+        now = self.clock()
         # the fence of the job taken is held until the new generation is committed (the stack closes last)
         with ExitStack() as fences, self._transaction() as db:
             candidates = db.execute(
-                "SELECT * FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) ORDER BY created",
+                "SELECT * FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until < ?) "
+                "ORDER BY created, rowid",
                 (now,),
             )
             # a job whose fence is held has a stalled worker in the middle of replacing its file: skip it
@@ -435,7 +441,7 @@ class JobQueue:
         worker after this one stalled): then the worker must stop."""
         with self._connect() as db:
             cur = db.execute(
-                f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (time.time() + lease_s, *self._held(claim))
+                f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (self.clock() + lease_s, *self._held(claim))
             )
         return cur.rowcount == 1
 
@@ -455,7 +461,7 @@ class JobQueue:
         The points are recorded even then, when the claim was current as they were written to the surface
         file (a cancelled job's last point). ``worker``: who computed them (default: the claim's worker).
         """
-        now = time.time()
+        now = self.clock()
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO points (job_id, worker, ix, iy, metrics, time) VALUES (?, ?, ?, ?, ?, ?)",
@@ -490,7 +496,7 @@ class JobQueue:
         with self._job_lock(claim.id, wait=True):
             with self._connect() as db:
                 cur = db.execute(
-                    f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (time.time() + lease_s, *self._held(claim))
+                    f"UPDATE jobs SET lease_until = ? WHERE {self._HELD}", (self.clock() + lease_s, *self._held(claim))
                 )
             if cur.rowcount != 1:
                 raise LeaseLost(
@@ -514,7 +520,7 @@ class JobQueue:
             cur = db.execute(
                 "UPDATE jobs SET state = ?, error = ?, points_done = COALESCE(?, points_done), rate = NULL, "
                 f"eta = NULL, lease_until = NULL, negative_variance_points = ?, updated = ? WHERE {self._HELD}",
-                (state, error, done, negative_variance_points, time.time(), *self._held(claim)),
+                (state, error, done, negative_variance_points, self.clock(), *self._held(claim)),
             )
         if cur.rowcount == 1:
             self._drop_fence(claim.id)
@@ -526,6 +532,6 @@ class JobQueue:
             cur = db.execute(
                 "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL, rate = NULL, eta = NULL, "
                 f"attempts = MAX(attempts - 1, 0), updated = ? WHERE {self._HELD}",
-                (time.time(), *self._held(claim)),
+                (self.clock(), *self._held(claim)),
             )
         return cur.rowcount == 1

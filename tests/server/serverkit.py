@@ -143,10 +143,8 @@ def paused(pid: int, ready: Callable[[], object], what: str, timeout: float = 12
             os.kill(pid, signal.SIGCONT)
 
 
-def between_writes(data_dir: Path) -> bool:
-    """Nobody holds the job queue's write lock nor a job's fence (``locks/<job id>``, held while a surface
-    file is replaced): a worker stopped now holds up no other writer or claim (SQLite's and the fences'
-    locking, not what a test that pauses a worker is about)."""
+def database_free(data_dir: Path) -> bool:
+    """Nobody holds the job queue's write lock (a write transaction could begin now, without waiting)."""
     db = sqlite3.connect(data_dir / "jobs.sqlite3", timeout=0, isolation_level=None)
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -155,6 +153,15 @@ def between_writes(data_dir: Path) -> bool:
         return False
     finally:
         db.close()
+    return True
+
+
+def between_writes(data_dir: Path) -> bool:
+    """Nobody holds the job queue's write lock nor a job's fence (``locks/<job id>``, held while a surface
+    file is replaced): a worker stopped now holds up no other writer or claim (SQLite's and the fences'
+    locking, not what a test that pauses a worker is about)."""
+    if not database_free(data_dir):
+        return False
     for lock in (data_dir / "locks").iterdir():
         try:
             fd = os.open(lock, os.O_RDONLY)
@@ -176,7 +183,9 @@ class Processes:
     def __init__(self):
         self.procs: list[tuple[subprocess.Popen, IO[str]]] = []
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(self, *args: str, env: dict[str, str] | None = None, terminal: bool = False) -> subprocess.Popen:
+        """``lossatlas ARGS``; ``terminal``: in a process group of its own, as a shell runs a command, so
+        that ``os.killpg(proc.pid, SIGINT)`` is a Ctrl-C on its terminal (it reaches the whole group)."""
         log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open with its process; closed by stop)
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", *args],
@@ -185,6 +194,7 @@ class Processes:
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
+            process_group=0 if terminal else None,
         )
         self.procs.append((proc, log))
         return proc
@@ -198,17 +208,29 @@ class Processes:
         args = ["worker", "--data-dir", str(data_dir), "--lease", str(lease), "--poll", "0.2", "--threads", "1"]
         return self.start(*args, *(["--worker-id", worker_id] if worker_id else []))
 
-    def serve(self, data_dir: Path, port: int, tiny_npz: Path, **settings: str) -> subprocess.Popen:
+    def serve(
+        self,
+        data_dir: Path,
+        port: int,
+        tiny_npz: Path,
+        env: dict[str, str] | None = None,
+        terminal: bool = False,
+        **settings: str,
+    ) -> subprocess.Popen:
         """``lossatlas serve`` as a process, configured through the environment (``settings``: more
-        LOSSATLAS_* variables by field name, over the defaults here); waits until it answers."""
+        LOSSATLAS_* variables by field name, over the defaults here; ``env``: other variables; ``terminal``:
+        see :meth:`start`); waits until it answers."""
         env = {
+            **(env or {}),
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
             "LOSSATLAS_GALLERY_DIR": str(data_dir.parent / "gallery"),
             "LOSSATLAS_LEASE_S": "2",
             "LOSSATLAS_POLL_S": "0.2",
             **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
         }
-        proc = self.start("serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env)
+        proc = self.start(
+            "serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env, terminal=terminal
+        )
 
         def up() -> bool:
             assert proc.poll() is None, f"lossatlas serve exited: {self.output(proc)}"

@@ -331,6 +331,11 @@ MODELS = ", ".join(list_models())
     "change, status, detail",
     [
         ({"model": "nope"}, 422, "model 'nope' is not available; choose one of: " + MODELS),
+        (
+            {"model": "tinycnnn"},
+            422,
+            "model 'tinycnnn' is not available (did you mean tinycnn?); choose one of: " + MODELS,
+        ),
         ({"dataset": "cifar10"}, 422, "dataset 'cifar10' is not configured on this server; choose one of: tiny, gone"),
         ({"dataset": "gone"}, 409, "dataset 'gone' is configured but its data is missing on the server"),
         ({"x": "-1:1:21", "y": "-1:1:20"}, 422, "the grid has 420 points, more than the server's limit max_points=400"),

@@ -195,3 +195,64 @@ def test_a_disk_that_stays_full_fails_the_job_with_the_reason(small_disk: SmallD
         )
         assert "failed 5 times: No space left on device" in failed["error"], failed["error"]
         assert small_disk.proc.poll() is None
+
+
+FILLED_BEFORE_THE_FENCE = """
+import errno, logging, sys
+from pathlib import Path
+
+import numpy as np
+
+from workers import fencing, read_surface
+from workers.h5io import Surface
+from workers.jobqueue import JobQueue
+
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+root = Path(sys.argv[1])
+queue = JobQueue(root)
+queue.submit("k", {}, {}, "s", "surfaces/s.h5", 3, 10)
+claim = queue.claim("A", 30)
+(root / "surfaces").mkdir()
+filler, write, freed = root / "filler", fencing.write_surface, []
+
+
+def write_then_fill(path, surface):  # the disk fills up between the temporary file and its replacement
+    write(path, surface)
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(bytes(4096))
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+
+
+def free_the_disk():  # asked after a failed try, before the wait: the space comes back meanwhile
+    filler.unlink()
+    freed.append(True)
+    return False
+
+
+fencing.write_surface = write_then_fill
+out = root / "surfaces" / "s.h5"
+done = np.array([True, False, True])
+fencing.FencedWriter(queue, claim, 30, backoff_s=0.01, stop=free_the_disk)(
+    out, Surface(np.linspace(-1, 1, 3), None, {"train_loss": np.where(done, 1.0, np.nan)}, done, {})
+)
+print(len(freed), read_surface(out).done.tolist(), sorted(p.name for p in out.parent.iterdir()))
+"""
+
+
+def test_a_disk_that_fills_before_the_fenced_replacement_is_ridden_out(tmp_path: Path):
+    """The lease's renewal in the queue's database, just before the rename, failed the job at once ("disk
+    I/O error" or "database or disk is full"): it is retried as the surface file's own write is."""
+    data = tmp_path / "data"
+    data.mkdir()
+    script = f"mount -t tmpfs -o size=1m tmpfs {data} && exec {sys.executable} -c '{FILLED_BEFORE_THE_FENCE}' {data}"
+    run = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "1 [True, False, True] ['s.h5']\n"  # one failed try, then the file replaced
+    assert re.fullmatch(
+        r"replacing s\.h5 failed \(No space left on device \(the job queue's database: "
+        r"(disk I/O error|database or disk is full)\)\); retrying in 0\.0 s\n",  # SQLite says either
+        run.stderr,
+    ), run.stderr

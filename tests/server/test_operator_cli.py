@@ -116,6 +116,12 @@ def test_serve_refuses_a_device_its_worker_cannot_use(tmp_path: Path, flags, env
             {"LOSSATLAS_MODELS": '["tinycnn", "nosuch"]'},
             f"LOSSATLAS_MODELS: the zoo has no model 'nosuch'; choose from: {', '.join(list_models())}",
         ),
+        (
+            "serve",
+            {"LOSSATLAS_MODELS": '["tinycnnn", "resnet56", "nosuch"]'},
+            "LOSSATLAS_MODELS: the zoo has no model 'tinycnnn' (did you mean tinycnn?), 'nosuch'; choose from: "
+            + ", ".join(list_models()),
+        ),
         ("worker", {"LOSSATLAS_LEASE_S": "-1"}, "LOSSATLAS_LEASE_S: Input should be greater than 0"),
     ],
 )

@@ -4,6 +4,7 @@ are rate-limited, and the server keeps answering."""
 
 from __future__ import annotations
 
+import http.client
 import select
 import socket
 import time
@@ -13,14 +14,26 @@ import httpx
 from support import free_port, wait_for
 
 
+def _read_until_closed(sock: socket.socket, wait_s: float) -> bytes | None:
+    """What the server sends before it closes the connection; None when it has not closed it ``wait_s``
+    after the last bytes came."""
+    received = b""
+    while True:
+        readable, _, _ = select.select([sock], [], [], wait_s)
+        if not readable:
+            return None
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:  # an abort
+            return received
+        if not chunk:
+            return received
+        received += chunk
+
+
 def _closed_by_server(sock: socket.socket, wait_s: float) -> bool:
-    readable, _, _ = select.select([sock], [], [], wait_s)
-    if not readable:
-        return False
-    try:
-        return sock.recv(1024) == b""
-    except ConnectionResetError:  # an abort: closed too
-        return True
+    """Closed within ``wait_s`` with no answer."""
+    return _read_until_closed(sock, wait_s) == b""
 
 
 def past_the_limit_closed_at_once(port: int, count: int, header_timeout_s: float) -> bool:
@@ -73,3 +86,62 @@ def test_slowloris_is_cut_off_and_connections_are_capped(tmp_path: Path, tiny_np
     assert httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=5).status_code == 200
     log = processes.output(proc)
     assert 1 <= log.count("Invalid HTTP request received.") <= 20 * windows + 1  # at most a burst per 10 s window
+
+
+JOB_HEADERS = (
+    b"POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+)
+
+
+def _headers_then(port: int, body: bytes) -> socket.socket:
+    """A connection that sent a job request's whole headers (a body of 1,000 bytes) and then ``body``."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(JOB_HEADERS + body)
+    return s
+
+
+def test_a_withheld_or_trickled_body_is_cut_off(tmp_path: Path, tiny_npz: Path, processes):
+    """Whole headers, then no body: such clients used to lock everyone out for good (with 19 of them and
+    ``max_connections=20``, every other request is answered 503). And a body sent a byte at a time is cut
+    off too, while it is still coming; so is the next request's on a kept-alive connection, and a pipelined
+    one's."""
+    port = free_port()
+    proc = processes.serve(
+        tmp_path / "data", port, tiny_npz, body_timeout_s="2", max_connections="20", embedded_worker="false"
+    )
+    withheld = [_headers_then(port, b'{"model": ') for _ in range(19)]
+    try:
+        assert all(_closed_by_server(s, 60) for s in withheld)  # after body_timeout_s
+    finally:
+        for s in withheld:
+            s.close()
+    assert wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=5).status_code == 200, 30)
+
+    with _headers_then(port, b"{") as trickle:
+        for _ in range(600):  # 10 bytes a second, 1,000 in all: well below MIN_BODY_RATE
+            if _closed_by_server(trickle, 0.1):
+                break
+            try:
+                trickle.sendall(b" ")
+            except (BrokenPipeError, ConnectionResetError):  # closed meanwhile
+                break
+        else:
+            raise AssertionError("a body sent a byte at a time kept its connection open for a minute")
+    # the time a long body earned is its own: the next request on the connection starts again from body_timeout_s
+    keep_alive = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    keep_alive.request("POST", "/api/jobs", b"{}" + b" " * 5_000_000, {"Content-Type": "application/json"})
+    answer = keep_alive.getresponse()
+    assert answer.status == 422 and not answer.will_close, answer.read()
+    answer.read()
+    keep_alive.sock.sendall(JOB_HEADERS + b"{")
+    assert _closed_by_server(keep_alive.sock, 60)  # not 10,000 s later (the previous body earned them)
+    keep_alive.close()
+    with socket.create_connection(("127.0.0.1", port)) as pipelined:  # taken up once the one before is answered
+        pipelined.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + JOB_HEADERS + b"{")
+        answered = _read_until_closed(pipelined, 60)
+        assert answered is not None and answered.startswith(b"HTTP/1.1 200 OK\r\n"), answered
+        assert answered.count(b"HTTP/1.1") == 1
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:  # a whole body is still read
+        r = c.post("/api/jobs", json={"model": "tinycnn", "dataset": "tiny", "samples": 10, "x": "-1:1:2"})
+    assert r.status_code == 202, r.text
+    assert "Traceback" not in processes.output(proc)

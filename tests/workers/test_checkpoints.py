@@ -13,7 +13,9 @@ import torch
 from independent import RESNET56_NOSHORT_T7, RESNET56_T7, make_model
 from support import CIFAR10_JPEG
 
+from workers import list_models
 from workers.checkpoints import build_model, load_model, load_state_dict
+from workers.cli import main
 
 needs_paper_models = pytest.mark.skipif(
     not (RESNET56_T7.exists() and RESNET56_NOSHORT_T7.exists()), reason="../shared/models not available"
@@ -126,8 +128,35 @@ def test_user_models_by_module_and_function():
         build_model("no_such_pkg.models:net")
     with pytest.raises(ValueError, match="returned dict, not an nn.Module"):
         build_model("builtins:dict")
-    with pytest.raises(ValueError, match="unknown model 'resnet57': use a zoo name \\(.*resnet56.*\\)"):
-        build_model("resnet57")
+    with pytest.raises(ValueError, match="unknown model 'nope': use a zoo name \\(.*resnet56.*\\)"):
+        build_model("nope")
+
+
+@pytest.mark.parametrize(
+    "name, guess",
+    [
+        ("tinycnnn", "tinycnn"),  # a letter doubled
+        ("tinycn", "tinycnn"),  # left out
+        ("resnet57", "resnet56"),  # changed
+        ("ResNet56", "resnet56"),  # capitals
+        ("resnet56noshort", "resnet56_noshort"),
+        ("resnet2", None),  # resnet20 or resnet32?
+        ("resnet18", None),  # another model, not resnet110
+        ("resnet", None),
+        ("mlp", None),
+    ],
+)
+def test_a_mistyped_zoo_name_gets_a_guess(name, guess, capsys, tmp_path):
+    zoo = ", ".join(list_models())
+    hint = f" (did you mean {guess}?)" if guess else ""
+    with pytest.raises(ValueError) as e:
+        build_model(name)
+    assert str(e.value) == f"unknown model {name!r}{hint}: use a zoo name ({zoo}) or 'package.module:function'"
+    with pytest.raises(SystemExit) as ended:  # the command line says the same in one line
+        main(["compute", "--model", name, "--data", "tensors", "--x=-1:1:3", "--out", str(tmp_path / "s.h5")])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err == f"lossatlas compute: error: {e.value}\n"
+    assert not any(tmp_path.iterdir())
 
 
 @needs_paper_models

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
+from support import ManualClock, wait_for
 
 from workers.h5io import Surface, read_surface, write_directions, write_surface
 from workers.jobqueue import MAX_ATTEMPTS, JobQueue, QueueFull
@@ -39,14 +40,18 @@ def test_concurrent_claims_take_each_job_once(tmp_path: Path):
 
 
 def test_expired_lease_is_reclaimed_and_the_old_worker_is_told(tmp_path: Path):
-    queue = JobQueue(tmp_path)
+    clock = ManualClock()  # the lease expires when the test moves the clock, not when a loaded machine stalls
+    queue = JobQueue(tmp_path, clock=clock)
     job, queued = submit(queue, "a")
     assert queued and job.state == "queued"
-    first = queue.claim("w1", lease_s=0.3)
+    first = queue.claim("w1", lease_s=30)
     assert first.id == job.id and first.state == "running" and first.worker == "w1"
-    assert queue.claim("w2", lease_s=0.3) is None  # leased
-    assert queue.record(first, 0.3, 1, 9, 2.0, 4.0, [(0, 0, {"train_loss": 1.5})])
-    time.sleep(0.4)
+    assert queue.claim("w2", lease_s=30) is None  # leased
+    clock.advance(29)
+    assert queue.record(first, 30, 1, 9, 2.0, 4.0, [(0, 0, {"train_loss": 1.5})])  # renews the lease
+    clock.advance(29.5)
+    assert queue.claim("w2", lease_s=30) is None  # 58.5 s after the claim: the renewed lease holds
+    clock.advance(1)
     second = queue.claim("w2", lease_s=5)
     assert second.id == job.id and second.worker == "w2" and second.attempts == 2
     assert second.generation == first.generation + 1 and second.previous_worker == "w1"
@@ -94,7 +99,8 @@ def test_identical_requests_share_a_job_until_it_fails_or_its_surface_goes(tmp_p
 
 
 def test_queue_full_and_poison_jobs(tmp_path: Path):
-    queue = JobQueue(tmp_path)
+    clock = ManualClock()
+    queue = JobQueue(tmp_path, clock=clock)
     submit(queue, "a", max_active=2)
     submit(queue, "b", max_active=2)
     with pytest.raises(QueueFull) as e:
@@ -105,11 +111,11 @@ def test_queue_full_and_poison_jobs(tmp_path: Path):
     with pytest.raises(QueueFull, match="^1 job is queued or running$"):
         submit(single, "b", max_active=1)
     assert submit(queue, "a", max_active=2)[1] is False  # an existing job is still answered
-    job = queue.claim("w", 0.01)
+    job = queue.claim("w", 30)
     for _ in range(MAX_ATTEMPTS - 1):
-        time.sleep(0.02)
-        assert queue.claim("w", 0.01).id == job.id
-    time.sleep(0.02)
+        clock.advance(31)  # the lease expires: the job's worker died, say
+        assert queue.claim("w", 30).id == job.id
+    clock.advance(31)
     while (other := queue.claim("w", 30)) is not None:  # the poison job is failed, not handed out again
         assert other.id != job.id
     assert queue.get(job.id).state == "failed" and "gave up" in queue.get(job.id).error
@@ -130,7 +136,8 @@ def test_release_requeues_and_surface_paths_stay_inside(tmp_path: Path):
 def test_fences_go_with_their_jobs(tmp_path: Path):
     """A job's lock file is removed once no worker may claim the job (done, failed, cancelled, given up),
     and a queue opened on an older data directory removes the ones left there."""
-    queue = JobQueue(tmp_path)
+    clock = ManualClock()
+    queue = JobQueue(tmp_path, clock=clock)
     locks = tmp_path / "locks"
     done, failed, cancelled, running = (submit(queue, k)[0] for k in "abcd")
     claims = {job.id: queue.claim("w", 30) for job in (done, failed, cancelled, running)}
@@ -148,11 +155,20 @@ def test_fences_go_with_their_jobs(tmp_path: Path):
     assert [p.name for p in locks.iterdir()] == [running.id]
     poison = submit(queue, "e")[0]
     for _ in range(MAX_ATTEMPTS):
-        queue.claim("w", 0.001)
-        time.sleep(0.01)
+        queue.claim("w", 1)
+        clock.advance(2)  # its lease expires; the running job's (30 s) does not
     while queue.claim("w", 30) is not None:
         pass
     assert queue.get(poison.id).state == "failed" and not (locks / poison.id).exists()
+
+
+def waiting_for_flock(path: Path) -> bool:
+    """Whether a process (or thread) waits for an ``flock`` of the file at ``path`` (a line ``N: -> FLOCK ...
+    MAJ:MIN:INODE`` of ``/proc/locks``)."""
+    st = os.stat(path)
+    file = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    lines = (line.split() for line in Path("/proc/locks").read_text().splitlines())
+    return any(fields[1:3] == ["->", "FLOCK"] and fields[6] == file for fields in lines if len(fields) > 6)
 
 
 def test_a_held_fence_stays_and_a_removed_one_is_not_trusted(tmp_path: Path):
@@ -163,10 +179,9 @@ def test_a_held_fence_stays_and_a_removed_one_is_not_trusted(tmp_path: Path):
     with queue._job_lock(job.id, wait=True):
         queue._drop_fence(job.id)
         assert (tmp_path / "locks" / job.id).exists()
-        waiting, holds = threading.Event(), threading.Event()
+        holds = threading.Event()
 
         def waiter() -> None:
-            waiting.set()
             with queue._job_lock(job.id, wait=True):
                 holds.set()
                 release.wait(30)
@@ -174,8 +189,7 @@ def test_a_held_fence_stays_and_a_removed_one_is_not_trusted(tmp_path: Path):
         release = threading.Event()
         thread = threading.Thread(target=waiter)
         thread.start()
-        waiting.wait(30)
-        time.sleep(0.2)  # the waiter has opened the file and blocks in flock
+        wait_for(lambda: waiting_for_flock(tmp_path / "locks" / job.id), 30, 0.01, "the waiter to block in flock")
         (tmp_path / "locks" / job.id).unlink()  # removed while held, as _drop_fence does
     assert holds.wait(30)
     with queue._job_lock(job.id, wait=False) as free:
