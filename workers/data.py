@@ -220,6 +220,12 @@ def _read_tensors(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
             x, y = blob[xk], blob[yk]
             if len(x) != len(y):
                 raise ValueError(f"{path.name}: {xk} has {len(x)} samples, {yk} has {len(y)}")
+            if split == "test" and xk == "x":
+                warnings.warn(
+                    f"{path.name} has no test split (x_test, y_test): its x and y serve as both splits, so the "
+                    "test figures are on training samples, not held-out ones",
+                    stacklevel=4,
+                )
             return x, np.asarray(y, dtype=np.int64)
     raise ValueError(f"{path.name} has neither x_{split}/y_{split} nor x/y arrays")
 

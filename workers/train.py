@@ -244,13 +244,8 @@ def _train(
     mean, std = NORMALIZATION.get(config.dataset) or (None, None)
     xs_train, ys_train = load_raw(config.dataset, "train", config.data_root)
     xs_test, ys_test = load_raw(config.dataset, "test", config.data_root)
-    # a tensors file with only x and y gives the same samples as both splits
+    # a tensors file with only x and y gives the same samples as both splits (load_raw warns of it)
     tested_on = "test" if not _same_samples((xs_train, ys_train), (xs_test, ys_test)) else "test (training samples)"
-    if tested_on != "test" and start_epoch < config.epochs:
-        log(
-            f"{config.data_root} has no test split (x_test, y_test): the test loss and accuracy below are on "
-            "training samples, not held-out ones"
-        )
     keep_train = subset_indices(len(ys_train), config.train_samples or None, config.seed, "train")
     keep_test = subset_indices(len(ys_test), config.test_samples or None, config.seed, "test")
     xs_train, ys_train, xs_test, ys_test = (

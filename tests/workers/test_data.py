@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,14 @@ def test_tensors_npz_splits(tensors_npz):
 def test_tensors_pt_with_x_and_y_serves_both_splits(tmp_path):
     x, y = torch.randn(6, 1, 4, 4), torch.arange(6) % 2
     torch.save({"x": x, "y": y}, tmp_path / "d.pt")
-    for split in ("train", "test"):
-        gx, gy, _ = load_split("tensors", split, tmp_path / "d.pt")
-        assert torch.equal(gx, x) and torch.equal(gy, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the training split is what x and y are: nothing to say
+        gx, gy, _ = load_split("tensors", "train", tmp_path / "d.pt")
+    assert torch.equal(gx, x) and torch.equal(gy, y)
+    # the test split too, said: its figures are not held-out ones (they were shown as such)
+    with pytest.warns(UserWarning, match=r"^d\.pt has no test split \(x_test, y_test\): its x and y serve as both"):
+        gx, gy, _ = load_split("tensors", "test", tmp_path / "d.pt")
+    assert torch.equal(gx, x) and torch.equal(gy, y)
 
 
 def test_uint8_images_are_scaled_transposed_and_normalized():

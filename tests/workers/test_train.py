@@ -1,5 +1,7 @@
 """Training: it learns, it resumes exactly, its augmentation is crop + flip, it keeps a path's checkpoints."""
 
+import warnings
+
 import pytest
 import torch
 from independent import plain_metrics
@@ -463,17 +465,18 @@ def test_the_log_says_when_a_tensors_file_without_a_test_split_tests_on_the_trai
     arrays = (x.numpy(), y.numpy(), x[:24].numpy() + 1, y[:24].numpy())  # test samples of their own, if named
     np.savez(tmp_path / "d.npz", **dict(zip(split_names, arrays)))
     logged: list[str] = []
-    result = train(config(tmp_path / "d.npz", epochs=1), tmp_path / "run", log=logged.append)
-    loss, acc = result.history[0].test_loss, result.history[0].test_acc
     held_out = len(split_names) == 4
+    note = "d.npz has no test split (x_test, y_test): its x and y serve as both splits, so the test figures are on "
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        result = train(config(tmp_path / "d.npz", epochs=1), tmp_path / "run", log=logged.append)
+    assert [str(w.message) for w in warned] == ([] if held_out else [note + "training samples, not held-out ones"])
+    loss, acc = result.history[0].test_loss, result.history[0].test_acc
     tested = (x[:24] + 1, y[:24]) if held_out else (x, y)
     assert (loss, acc) == pytest.approx(plain_metrics(load_model("tinycnn", result.checkpoint), *tested), rel=1e-6)
     label = "test" if held_out else "test (training samples)"
-    note = f"{tmp_path / 'd.npz'} has no test split (x_test, y_test): the test loss and accuracy below are on "
-    notes = [] if held_out else [note + "training samples, not held-out ones"]
     seconds = result.history[0].seconds
     assert logged == [
-        *notes,
         f"epoch 1/1  lr 0.1  train loss {result.history[0].train_loss:.4f} acc {result.history[0].train_acc:.2f}  "
         f"{label} loss {loss:.4f} acc {acc:.2f}  ({duration(seconds)})",
     ]
