@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import difflib
 import inspect
+import logging
 import os
 import re
 import signal
@@ -1037,6 +1038,25 @@ def _quiet_after_broken_pipe() -> None:
     os.close(devnull)
 
 
+@contextlib.contextmanager
+def _engine_notes_shown() -> Iterator[None]:
+    """The engine's notes (the ``lossatlas.data`` logger at INFO: a first decode of a dataset, which takes tens of
+    seconds) as lines like the command's own, while it runs; a program calling the engine keeps its logging."""
+    engine = logging.getLogger("lossatlas.data")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("lossatlas: %(message)s"))
+    level, propagate = engine.level, engine.propagate
+    engine.addHandler(handler)
+    engine.setLevel(logging.INFO)
+    engine.propagate = False
+    try:
+        yield
+    finally:
+        engine.removeHandler(handler)
+        engine.setLevel(level)
+        engine.propagate = propagate
+
+
 def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
     parser = parser or build_parser()
     argv = _join_axis_values(sys.argv[1:] if argv is None else list(argv))
@@ -1045,7 +1065,7 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
     shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
     try:
-        with STOP.installed():
+        with STOP.installed(), _engine_notes_shown():
             status = args.func(args)
             sys.stdout.flush()  # a reader gone is met here, not as Python exits ("Exception ignored ...")
             return status

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import shutil
 import tarfile
@@ -24,6 +25,8 @@ import torch
 
 from .files import atomic_path, unreadable_reason
 from .vocab import DATA_SPLITS, DATASETS, Dataset, DataSplit
+
+log = logging.getLogger("lossatlas.data")  # the command line shows its INFO lines (a long first decode)
 
 DOWNLOADABLE: tuple[Dataset, ...] = ("cifar10", "mnist", "fashion-mnist")  # through torchvision; no others
 
@@ -258,7 +261,8 @@ def load_raw(
     if cached.exists():
         with np.load(cached) as z:
             return z["x"], z["y"]
-    if dataset in ("imagefolder", "cifar10-jpeg"):
+    if dataset in ("imagefolder", "cifar10-jpeg"):  # tens of seconds for CIFAR-10's 60,000 JPEGs
+        log.info("decoding the %s images of %s once (cached in %s)", split, root_path.name, cached.parent)
         x, y = _read_imagefolder(root_path, split, DATASET_LABELS[dataset])
     else:
         x, y = _read_torchvision(dataset, root_path, split, download)

@@ -223,3 +223,20 @@ def test_a_split_lacking_a_class_keeps_the_labels_of_the_others(tmp_path, monkey
 def test_a_missing_data_root_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"data root .*missing.npz.* does not exist"):
         load_raw("tensors", "train", tmp_path / "missing.npz")
+
+
+def test_the_command_line_says_when_it_decodes_a_dataset_once(folder, tmp_path, capsys):
+    """Decoding CIFAR-10's 60,000 JPEGs takes tens of seconds the first time: the command said nothing."""
+    from workers.cli import main
+
+    root, _, _ = folder
+    args = ["compute", "--model", "tinycnn", "--data", "imagefolder", "--data-root", str(root), "--split", "both"]
+    args += ["--mean", "0.5", "--std", "0.5", "--x", "0:0:1"]
+    cache = Path(os.environ["LOSSATLAS_CACHE"]) / "decoded"
+    assert main([*args, "--out", str(tmp_path / "a.h5")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "decoding" in line]
+    assert notes == [
+        f"lossatlas: decoding the {split} images of images once (cached in {cache})" for split in ("train", "test")
+    ]
+    assert main([*args, "--out", str(tmp_path / "b.h5")]) == 0
+    assert "decoding" not in capsys.readouterr().err  # read from the cache
