@@ -18,6 +18,7 @@ from workers import (
     SurfaceSpec,
     check_data_fits,
     check_samples,
+    counted,
     create_model,
     did_you_mean,
     list_models,
@@ -100,7 +101,7 @@ def build_spec(
         raise _refuse(
             f"the job is about {cost:.4g} TFLOP of forward passes ({forward_passes(request, path):g} passes x "
             f"{request.samples} samples x "
-            f"{_splits(request)} split(s) x {gflop_per_sample(request.model):.4g} GFLOP per sample of {request.model}), "
+            f"{counted(_splits(request), 'split')} x {gflop_per_sample(request.model):.4g} GFLOP per sample of {request.model}), "
             f"more than the server's limit max_job_tflop={settings.max_job_tflop:g}; use fewer points or samples"
         )
     if request.batch_size > settings.max_batch_size:

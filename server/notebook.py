@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from workers import Surface, ordered_metrics, read_surface, write_surface
+from workers import Surface, counted, ordered_metrics, read_surface, write_surface
 
 from .catalog import slugify, write_meta
 from .settings import Settings
@@ -170,7 +170,7 @@ def show(
     if not surfaces:
         raise ValueError("give at least one surface (a Surface or the path of a surface file)")
     if names is not None and len(names) != len(surfaces):
-        raise ValueError(f"{len(names)} name(s) for {len(surfaces)} surface(s)")
+        raise ValueError(f"{counted(len(names), 'name')} for {counted(len(surfaces), 'surface')}")
     if view is not None and view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}; got {view!r}")
     read = [s if isinstance(s, Surface) else _read(Path(s)) for s in surfaces]  # all checked before any is added

@@ -31,6 +31,7 @@ from .h5io import (
 from .hessian import HVP_FORWARD_EQUIVALENTS
 from .jobqueue import JobQueue, PointRow, QueueFull, title_path
 from .meshjson import json_value, mesh_data, ordered_metrics
+from .progress import counted
 from .provenance import StaleSurfaceError
 from .resources import resource_dir
 from .spec import AxisSpec, HessianSpec, SurfaceSpec, errors_line, one_line
@@ -84,6 +85,7 @@ __all__ += [
     "check_data_fits",
     "check_samples",
     "checkpoint_path",
+    "counted",
     "create_model",
     "default_dir_file",
     "default_root",

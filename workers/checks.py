@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .progress import counted
+
 DEVICE_TYPES = ("cpu", "cuda")
 
 
@@ -33,7 +35,7 @@ def resolve_device(device: str | torch.device, remote: bool = False) -> torch.de
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             n = torch.cuda.device_count()
             raise ValueError(
-                f"device {str(device)!r} asked for but torch sees {n} CUDA GPU(s); use cuda:0 .. cuda:{n - 1}"
+                f"device {str(device)!r} asked for but torch sees {counted(n, 'CUDA GPU')}; use cuda:0 .. cuda:{n - 1}"
             )
     return dev
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .checkpoints import INIT_SEED, build_model
 from .data import NORMALIZATION, load_raw, to_tensor
 from .evaluate import Evaluator
+from .progress import counted
 from .train import augment_batch
 
 
@@ -106,7 +107,7 @@ class _Run:
         total = epochs * self.steps_per_epoch
         if recipe.pct_start * total < 2:  # torch's OneCycleLR divides by zero on a warm-up under two steps
             raise ValueError(
-                f"{epochs} epoch(s) of {self.steps_per_epoch} steps are too few for a one-cycle schedule "
+                f"{counted(epochs, 'epoch')} of {self.steps_per_epoch} steps are too few for a one-cycle schedule "
                 f"warming up over {recipe.pct_start:g} of them; train more epochs or use smaller batches"
             )
         self.optimizer = torch.optim.SGD(

@@ -420,7 +420,9 @@ def build(
     tier_of = {e.id: e.tier for e in manifest.entries}
     unknown = sorted(set(only or []) - set(tier_of))
     if unknown:
-        raise ValueError(f"unknown gallery id(s) {', '.join(unknown)}; the manifest has {', '.join(sorted(tier_of))}")
+        raise ValueError(
+            f"unknown gallery {'id' if len(unknown) == 1 else 'ids'} {', '.join(unknown)}; the manifest has {', '.join(sorted(tier_of))}"
+        )
     if tier is not None and tier not in (*TIERS, "all"):
         raise ValueError(f"tier must be {', '.join(TIERS)} or all; got {tier!r}")
     other = next((i for i in only or [] if tier not in (None, "all", tier_of[i])), None)

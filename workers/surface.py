@@ -44,6 +44,7 @@ from .h5io import Surface, default_dir_file, directions_digest, read_directions,
 from .hessian import RESIDUAL, add_tally, curvature_evaluator
 from .objective import AccuracyFn, LossFn, Objective, OutputPick, describe, make_objective
 from .pointeval import PointEvaluator, check_points
+from .progress import counted
 from .provenance import compute_record, merge_compute, samples_record, weights_digest
 from .resume import StaleSurfaceError, check_resumable, open_or_resume, point_coords
 from .spec import SurfaceSpec
@@ -161,7 +162,7 @@ def load_directions(
         directions = read_directions(dir_path, names, shapes)
         if len(directions) < spec.ndim:
             raise ValueError(
-                f"direction file {dir_path} holds {len(directions)} direction(s), a {spec.ndim}-D surface needs {spec.ndim}"
+                f"direction file {dir_path} holds {counted(len(directions), 'direction')}, a {spec.ndim}-D surface needs {spec.ndim}"
             )
         directions, pending = directions[: spec.ndim], False
     else:
@@ -473,7 +474,9 @@ def compute_surface(
         else:
             missing = [s for s in spec.splits if s not in data]
             if missing:
-                raise ValueError(f"data lacks the split(s) {', '.join(missing)} that split={spec.split!r} needs")
+                raise ValueError(
+                    f"data lacks the {'split' if len(missing) == 1 else 'splits'} {', '.join(missing)} that split={spec.split!r} needs"
+                )
             splits, indices = {s: as_tensors(data[s]) for s in spec.splits}, {}
         dtype = weights_dtype(model, spec.directions.dir_type)
         if dtype != torch.float32 and (spec.fast or spec.hessian is not None):

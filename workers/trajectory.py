@@ -37,6 +37,7 @@ from .evaluate import Evaluator
 from .files import sha256_file, writing
 from .h5io import Surface, Trajectory, default_dir_file, read_directions, write_surface
 from .pca import flatten_difference, flatten_direction, pca_directions, project, read_pca_stats, write_pca_directions
+from .progress import counted
 from .spec import AxisSpec, SurfaceSpec
 from .surface import Progress, Splits, _load_splits, compute_surface
 
@@ -294,7 +295,8 @@ def compute_trajectory(
             kept.append(point)
         if dropped:
             (log or _warn)(
-                f"dropped {len(dropped)} checkpoint(s) repeating an earlier one's weights: " + ", ".join(dropped)
+                f"dropped {counted(len(dropped), 'checkpoint')} repeating an earlier one's weights: "
+                + ", ".join(dropped)
             )
             points, matrix = kept, matrix[: len(kept)]
             if states is None:

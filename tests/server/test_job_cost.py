@@ -57,7 +57,7 @@ def test_submit_shows_the_cost_and_refuses_a_job_over_the_limit(priced: ThreadSe
         assert r.status_code == 422
         assert r.json()["detail"] == (
             f"the job is about {25 * samples * gflop / 1e3:.4g} TFLOP of forward passes (25 passes x {samples} samples "
-            f"x 1 split(s) x {gflop:.4g} GFLOP per sample of tinycnn), more than the server's limit "
+            f"x 1 split x {gflop:.4g} GFLOP per sample of tinycnn), more than the server's limit "
             "max_job_tflop=0.05; use fewer points or samples"
         )
         config = c.get("/api/config").json()

@@ -382,7 +382,7 @@ def test_errors_name_the_whole_command(capsys):
     with pytest.raises(SystemExit) as e:
         main(["gallery", "build", "--only", "nope"])
     assert e.value.code == 2
-    assert capsys.readouterr().err.startswith("lossatlas gallery build: error: unknown gallery id(s) nope; ")
+    assert capsys.readouterr().err.startswith("lossatlas gallery build: error: unknown gallery id nope; ")
 
 
 def test_a_path_the_file_system_refuses_is_one_line_not_a_traceback(tmp_path, capsys):

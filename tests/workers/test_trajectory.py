@@ -216,7 +216,7 @@ def test_cli_glob_drops_final_pt_repeating_the_last_epoch_and_says_so(tmp_path, 
     assert main([*argv, "--data-root", str(tensors_npz), "--grid-num", "3", "--out", str(out)]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0] == (
-        f"lossatlas: dropped 1 checkpoint(s) repeating an earlier one's weights: {run / 'final.pt'} (= {run / 'epoch_4.pt'})"
+        f"lossatlas: dropped 1 checkpoint repeating an earlier one's weights: {run / 'final.pt'} (= {run / 'epoch_4.pt'})"
     )
     t = read_surface(out).trajectory
     assert t.labels == [f"epoch_{i}" for i in range(5)]
@@ -230,7 +230,7 @@ def test_cli_glob_drops_final_pt_repeating_the_last_epoch_and_says_so(tmp_path, 
 def test_repeated_states_in_memory_are_dropped_with_a_warning(model, data):
     states = planar_path(model, "weights", COEFFS[[0, 1, 4]])
     with pytest.warns(
-        UserWarning, match=r"^dropped 2 checkpoint\(s\) repeating an earlier one's weights: b \(= a\), e \(= d\)$"
+        UserWarning, match=r"^dropped 2 checkpoints repeating an earlier one's weights: b \(= a\), e \(= d\)$"
     ):
         surface = compute_trajectory(
             spec_fields(),
