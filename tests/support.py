@@ -36,8 +36,18 @@ def can_mount_tmpfs() -> bool:
         return subprocess.run(mount, capture_output=True).returncode == 0
 
 
+def local_socket() -> socket.socket:
+    """A socket bound to a free local port, for a server of this process to listen on (uvicorn's
+    ``sockets=``): held from here on, the port cannot be taken meanwhile, as a port found free and bound
+    later could be."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 def free_port() -> int:
-    """A port free now; another process may take it before a server binds it (prefer :func:`served_url`)."""
+    """A port free now; another process may take it before a server binds it (prefer :func:`served_url`, or
+    :func:`local_socket` for a server of this process)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

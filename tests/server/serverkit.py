@@ -21,7 +21,7 @@ from typing import IO
 import httpx
 import torch
 import uvicorn
-from support import REPO, free_port, wait_for
+from support import REPO, local_socket, wait_for
 
 from server.app import create_app
 from server.settings import DatasetSource, Settings
@@ -73,11 +73,12 @@ class ThreadServer:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.port = free_port()
+        self.sock = local_socket()  # closed by __exit__
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.worker: subprocess.Popen | None = None  # a worker process that a test started for this server
 
     def __enter__(self) -> ThreadServer:
@@ -88,6 +89,7 @@ class ThreadServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.sock.close()
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
