@@ -105,9 +105,7 @@ def test_server_jobs_run_on_ray_with_progress_events_and_cancel(
     address, auth = ray_cluster
     for key, value in auth.items():  # the server's worker joins the cluster with its secret
         monkeypatch.setenv(key, value)
-    port = free_port()
-    serve = processes.serve(tmp_path / "data", port, tiny_npz, ray_address=address)
-    url = f"http://127.0.0.1:{port}"
+    serve, url = processes.serve(tmp_path / "data", tiny_npz, ray_address=address)
     with httpx.Client(base_url=url, timeout=30) as c:
         request = job_request(split="both")
         job = c.post("/api/jobs", json=request).json()
