@@ -49,14 +49,6 @@ def local_socket() -> socket.socket:
     return sock
 
 
-def free_port() -> int:
-    """A port free now; another process may take it before a server binds it (prefer
-    ``lossatlas serve --port 0`` and :func:`served_url`, or :func:`local_socket` for a server of this process)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # the first line of `lossatlas serve`: the address it bound, the port the system gave it for --port 0
 SERVING = re.compile(r"^lossatlas: serving (http://\S+:([0-9]+))/ ", re.MULTILINE)
 
