@@ -1,11 +1,13 @@
-"""Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, free local ports and
-the address of a server started on one, the signal dispositions a child needs, polling (and killing a process
-at a state it is seen in), a clock moved by hand, a small file system to fill, and the tiny ``tensors``
-datasets. Helpers of one folder stay in that folder's own module (``server/serverkit.py``,
-``frontend/frontend_support.py``, ``workers/independent.py``)."""
+"""Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, a free local port held
+for a server of this process and the address that a ``lossatlas serve`` process bound, what a child wrote to its
+log file, the signal dispositions a child needs, polling (and killing a process at a state it is seen in), a
+clock moved by hand, a small file system to fill, and the tiny ``tensors`` datasets. Helpers of one folder stay
+in that folder's own module (``server/serverkit.py``, ``frontend/frontend_support.py``,
+``workers/independent.py``)."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -16,7 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
+import httpx
 import numpy as np
 import torch
 
@@ -36,11 +40,17 @@ def can_mount_tmpfs() -> bool:
         return subprocess.run(mount, capture_output=True).returncode == 0
 
 
-def free_port() -> int:
-    """A port free now; another process may take it before a server binds it (prefer :func:`served_url`)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def local_socket() -> socket.socket:
+    """A socket bound to a free local port, for a server of this process to listen on (uvicorn's
+    ``sockets=``): held from here on, the port cannot be taken meanwhile, as a port found free and bound
+    later could be."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+# the first line of `lossatlas serve`: the address it bound, the port the system gave it for --port 0
+SERVING = re.compile(r"^lossatlas: serving (http://\S+:([0-9]+))/ ", re.MULTILINE)
 
 
 def served_url(proc: subprocess.Popen, timeout: float = 120.0) -> str:
@@ -51,7 +61,7 @@ def served_url(proc: subprocess.Popen, timeout: float = 120.0) -> str:
     def read() -> None:
         for line in proc.stderr:  # what follows stays in the stream's buffer, for the test to read on
             lines.append(line)
-            if line.startswith("lossatlas: serving "):
+            if SERVING.match(line):
                 return
 
     reader = threading.Thread(target=read, daemon=True)
@@ -60,9 +70,42 @@ def served_url(proc: subprocess.Popen, timeout: float = 120.0) -> str:
     if reader.is_alive():  # killed: its stderr ends, and the reader with it
         proc.kill()
         reader.join()
-    served = re.match(r"lossatlas: serving (http://\S+:([0-9]+))/ ", lines[-1]) if lines else None
+    served = SERVING.match(lines[-1]) if lines else None
     assert served and served[2] != "0", f"no address (exit status {proc.poll()}): {''.join(lines)}"
     return served[1]
+
+
+def answering_url(output: Callable[[], str], proc: subprocess.Popen, timeout: float = 120.0) -> str:
+    """The address of a ``lossatlas serve --port 0`` whose output goes to a file (a pipe would fill up unread
+    while the test goes on), once it answers there: the port its first line names, as for :func:`served_url`.
+    ``output()`` is what it has written so far."""
+
+    def named() -> re.Match | None:
+        served = SERVING.search(output())
+        assert served or proc.poll() is None, f"no address (exit status {proc.poll()}): {output()}"
+        return served
+
+    served = wait_for(named, timeout, 0.05, "lossatlas serve to name its address")
+    assert served[2] != "0", served[0]
+
+    def answers() -> bool:
+        assert proc.poll() is None, f"lossatlas serve exited: {output()}"
+        try:
+            return httpx.get(f"{served[1]}/api/config", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answers, timeout, 0.2, "lossatlas serve to answer")
+    return served[1]
+
+
+def written(log: IO[str]) -> str:
+    """What child processes have written so far to ``log``, their stdout: read at offsets, leaving the file's
+    position alone. They share it: after a ``seek(0)`` a child writes over the start of its own output."""
+    fd, chunks = log.fileno(), []
+    while chunk := os.pread(fd, 1 << 20, sum(map(len, chunks))):
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")  # a character being written may be cut
 
 
 def default_stop_signals() -> None:

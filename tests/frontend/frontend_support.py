@@ -4,7 +4,6 @@ drives one page through the page's test hook (window.__lossatlas)."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from support import local_socket
 
 CHROMIUM_ARGS = [
     "--use-angle=swiftshader",
@@ -119,9 +119,7 @@ def running(settings, graceful_s: float | None = None) -> Iterator[str]:
     ``graceful_s``: at exit, close open connections (event streams) after that many seconds."""
     from server.app import create_app
 
-    # the socket stays bound from here on: a port found free and bound later could be taken meanwhile
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = local_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=graceful_s

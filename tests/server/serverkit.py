@@ -1,5 +1,5 @@
 """Helpers of the server tests: real uvicorn servers (in a thread or as a ``lossatlas serve`` process) on
-free local ports, real ``lossatlas worker`` processes, the engine run directly for comparison."""
+ports the system gave them, real ``lossatlas worker`` processes, the engine run directly for comparison."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import IO
 import httpx
 import torch
 import uvicorn
-from support import REPO, free_port, wait_for
+from support import REPO, answering_url, local_socket, wait_for, written
 
 from server.app import create_app
 from server.settings import DatasetSource, Settings
@@ -73,11 +73,12 @@ class ThreadServer:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.port = free_port()
+        self.sock = local_socket()  # closed by __exit__
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.worker: subprocess.Popen | None = None  # a worker process that a test started for this server
 
     def __enter__(self) -> ThreadServer:
@@ -88,6 +89,7 @@ class ThreadServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.sock.close()
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -200,9 +202,7 @@ class Processes:
         return proc
 
     def output(self, proc: subprocess.Popen) -> str:
-        log = next(log for p, log in self.procs if p is proc)
-        log.seek(0)
-        return log.read()
+        return written(next(log for p, log in self.procs if p is proc))
 
     def worker(self, data_dir: Path, lease: float = 2.0, worker_id: str | None = None) -> subprocess.Popen:
         args = ["worker", "--data-dir", str(data_dir), "--lease", str(lease), "--poll", "0.2", "--threads", "1"]
@@ -211,15 +211,15 @@ class Processes:
     def serve(
         self,
         data_dir: Path,
-        port: int,
         tiny_npz: Path,
         env: dict[str, str] | None = None,
         terminal: bool = False,
         **settings: str,
-    ) -> subprocess.Popen:
-        """``lossatlas serve`` as a process, configured through the environment (``settings``: more
+    ) -> tuple[subprocess.Popen, str]:
+        """``lossatlas serve --port 0`` as a process, configured through the environment (``settings``: more
         LOSSATLAS_* variables by field name, over the defaults here; ``env``: other variables; ``terminal``:
-        see :meth:`start`); waits until it answers."""
+        see :meth:`start`); waits until it answers. Returns it and its address (the port the system gave it:
+        one found free beforehand could be taken before the server binds it)."""
         env = {
             **(env or {}),
             "LOSSATLAS_DATASETS": json.dumps({"tiny": {"kind": "tensors", "root": str(tiny_npz)}}),
@@ -229,18 +229,9 @@ class Processes:
             **{f"LOSSATLAS_{k.upper()}": v for k, v in settings.items()},
         }
         proc = self.start(
-            "serve", "--data-dir", str(data_dir), "--port", str(port), "--threads", "1", env=env, terminal=terminal
+            "serve", "--data-dir", str(data_dir), "--port", "0", "--threads", "1", env=env, terminal=terminal
         )
-
-        def up() -> bool:
-            assert proc.poll() is None, f"lossatlas serve exited: {self.output(proc)}"
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, 60, 0.2, "lossatlas serve to answer")
-        return proc
+        return proc, answering_url(lambda: self.output(proc), proc)
 
     def kill_all(self) -> None:
         for proc, log in self.procs:

@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from serverkit import child_pids, direct_surface, job_request, paused
-from support import REPO, can_mount_tmpfs, free_port, wait_for
+from support import REPO, answering_url, can_mount_tmpfs, wait_for, written
 
 from workers import read_surface
 
@@ -34,8 +34,7 @@ class SmallDiskServer:
     """``lossatlas serve`` (with its embedded worker) on a fresh tmpfs of ``size``."""
 
     def __init__(self, data_dir: Path, tiny_npz: Path, backoff_s: float, size: str = "6m"):
-        self.data_dir, self.port = data_dir, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
         data_dir.mkdir(parents=True)
         env = {
             **os.environ,
@@ -48,7 +47,7 @@ class SmallDiskServer:
         }
         serve = (
             f"mount -t tmpfs -o size={size} tmpfs {data_dir} && exec {sys.executable} -m server.cli serve "
-            f"--data-dir {data_dir} --port {self.port} --threads 1"
+            f"--data-dir {data_dir} --port 0 --threads 1"
         )
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(
@@ -59,17 +58,14 @@ class SmallDiskServer:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        try:
+            self.url = answering_url(self.output, self.proc)  # the port the system gave it, once it answers
+        except BaseException:
+            self.close()
+            raise
 
     def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def up(self) -> bool:
-        assert self.proc.poll() is None, self.output()
-        try:
-            return httpx.get(f"{self.url}/api/config", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return written(self.log)
 
     def inside(self, path: Path) -> Path:
         """``path`` as the server sees it (on its tmpfs)."""
@@ -121,7 +117,6 @@ def small_disk(tmp_path: Path, tiny_npz: Path, request: pytest.FixtureRequest) -
     """Retries of a failed write after 1, 2, 4, 8 x the backoff (the test's parameter)."""
     server = SmallDiskServer(tmp_path / "data", tiny_npz, backoff_s=request.param)
     try:
-        wait_for(server.up, 60, 0.2, "lossatlas serve on a tmpfs")
         yield server
     finally:
         server.close()

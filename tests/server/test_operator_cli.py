@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from serverkit import ThreadServer, job_request, make_settings
-from support import REPO, free_port, wait_for
+from support import REPO, wait_for
 
 from server.cli import main
 from workers.jobqueue import JobQueue
@@ -70,7 +70,7 @@ def test_a_worker_refuses_a_device_it_cannot_use_before_claiming(tmp_path: Path,
 def test_serve_refuses_a_device_its_worker_cannot_use(tmp_path: Path, flags, env):
     """The embedded worker would exit (or fail every job) and jobs would wait forever: serve does not start."""
     data = tmp_path / "data"
-    done = run("-m", "server.cli", "serve", "--data-dir", str(data), "--port", str(free_port()), *flags, env=env)
+    done = run("-m", "server.cli", "serve", "--data-dir", str(data), "--port", "0", *flags, env=env)
     assert done.returncode == 2
     assert done.stderr.startswith("lossatlas serve: error: device ") and done.stderr.count("\n") == 1, done.stderr
     assert "use --device" in done.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 from serverkit import between_writes, child_pids, direct_surface, job_request, paused
-from support import REPO, free_port, wait_for
+from support import REPO, wait_for, written
 from test_api_jobs import read_events, wait_state
 
 from workers import read_surface
@@ -30,24 +31,28 @@ pytestmark = pytest.mark.slow
 
 RAY = Path(sys.executable).with_name("ray")
 STORE = str(100 * 2**20)  # bytes of object store per node: the machine is shared
+# how `ray start --head` names the address it bound (a line Ray keeps, its Java driver reads it)
+HEAD_ADDRESS = re.compile(r"ray start --address='\S+:([0-9]+)'")
 
 
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A head node without CPUs and a worker node of 2 CPUs, token-authenticated as in docker-compose.yml.
-    Yields the head's address and the authentication environment."""
+    Yields the head's address and the authentication environment. The head listens on a port the system
+    gives it (``--port 0``), as its output names it: a port found free beforehand could be taken before the
+    head binds it."""
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "OMP_NUM_THREADS": "1"}
-    address = f"127.0.0.1:{free_port()}"
+    address = "127.0.0.1:0"  # the head's port, once it names it
     logs, procs = [], []
 
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
-    port = address.split(":")[1]
 
     def start(service: str, *extra: str) -> subprocess.Popen:
         """The service's command, on this machine's address and port, with a small object store."""
+        port = address.rsplit(":", 1)[1]
         cmd = [a.replace("ray-head:6379", address).replace("6379", port) for a in services[service]["command"]]
         assert cmd[:2] == ["ray", "start"]
-        logs.append(tempfile.TemporaryFile("w+"))  # noqa: SIM115 (read after the services stop)
+        logs.append(tempfile.TemporaryFile("w+"))  # noqa: SIM115 (closed after the services stop)
         procs.append(
             subprocess.Popen(
                 [str(RAY), *cmd[1:], *extra, "--object-store-memory", STORE],
@@ -66,9 +71,12 @@ def ray_cluster():
 
     try:
         head = start("ray-head")
-        wait_for(lambda: healthy("ray-head") or head.poll() is not None, 120, 0.5, "the Ray head")
-        logs[0].seek(0)
-        assert head.poll() is None, logs[0].read()
+        named = wait_for(
+            lambda: HEAD_ADDRESS.search(written(logs[0])) or head.poll() is not None, 120, 0.5, "the Ray head"
+        )
+        assert head.poll() is None, written(logs[0])
+        address = f"127.0.0.1:{named[1]}"
+        wait_for(lambda: healthy("ray-head"), 60, 0.5, "the Ray head's healthcheck")
         start("ray-worker", "--num-cpus", "2")
         yield address, {k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     finally:
@@ -86,7 +94,7 @@ def ray_cluster():
         from ray._private.utils import get_ray_address_file, read_ray_address
 
         recorded = read_ray_address()
-        if recorded and recorded.rsplit(":", 1)[1] == port:
+        if recorded and recorded.rsplit(":", 1)[1] == address.rsplit(":", 1)[1]:
             Path(get_ray_address_file(None)).unlink()
 
 
@@ -105,9 +113,7 @@ def test_server_jobs_run_on_ray_with_progress_events_and_cancel(
     address, auth = ray_cluster
     for key, value in auth.items():  # the server's worker joins the cluster with its secret
         monkeypatch.setenv(key, value)
-    port = free_port()
-    serve = processes.serve(tmp_path / "data", port, tiny_npz, ray_address=address)
-    url = f"http://127.0.0.1:{port}"
+    serve, url = processes.serve(tmp_path / "data", tiny_npz, ray_address=address)
     with httpx.Client(base_url=url, timeout=30) as c:
         request = job_request(split="both")
         job = c.post("/api/jobs", json=request).json()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-from support import free_port, wait_for
+from support import wait_for
 
 
 def _read_until_closed(sock: socket.socket, wait_s: float) -> bytes | None:
@@ -63,8 +63,8 @@ def past_the_limit_closed_at_once(port: int, count: int, header_timeout_s: float
 
 
 def test_slowloris_is_cut_off_and_connections_are_capped(tmp_path: Path, tiny_npz: Path, processes):
-    port = free_port()
-    proc = processes.serve(tmp_path / "data", port, tiny_npz, header_timeout_s="3", max_connections="20")
+    proc, url = processes.serve(tmp_path / "data", tiny_npz, header_timeout_s="3", max_connections="20")
+    port = httpx.URL(url).port
     slow = socket.create_connection(("127.0.0.1", port))
     slow.sendall(b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
     assert _closed_by_server(slow, 30)  # after header_timeout_s
@@ -75,7 +75,7 @@ def test_slowloris_is_cut_off_and_connections_are_capped(tmp_path: Path, tiny_np
             break
     else:
         raise AssertionError("every round took longer than the header timeout")
-    assert wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=5).status_code == 200, 30)
+    assert wait_for(lambda: httpx.get(f"{url}/api/config", timeout=5).status_code == 200, 30)
 
     started = time.monotonic()
     for _ in range(100):  # each one a warning in uvicorn's log
@@ -83,7 +83,7 @@ def test_slowloris_is_cut_off_and_connections_are_capped(tmp_path: Path, tiny_np
             s.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
             s.recv(1024)
     windows = 1 + int((time.monotonic() - started) // 10)  # more than one on a slow machine
-    assert httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=5).status_code == 200
+    assert httpx.get(f"{url}/api/config", timeout=5).status_code == 200
     log = processes.output(proc)
     assert 1 <= log.count("Invalid HTTP request received.") <= 20 * windows + 1  # at most a burst per 10 s window
 
@@ -105,17 +105,17 @@ def test_a_withheld_or_trickled_body_is_cut_off(tmp_path: Path, tiny_npz: Path, 
     ``max_connections=20``, every other request is answered 503). And a body sent a byte at a time is cut
     off too, while it is still coming; so is the next request's on a kept-alive connection, and a pipelined
     one's."""
-    port = free_port()
-    proc = processes.serve(
-        tmp_path / "data", port, tiny_npz, body_timeout_s="2", max_connections="20", embedded_worker="false"
+    proc, url = processes.serve(
+        tmp_path / "data", tiny_npz, body_timeout_s="2", max_connections="20", embedded_worker="false"
     )
+    port = httpx.URL(url).port
     withheld = [_headers_then(port, b'{"model": ') for _ in range(19)]
     try:
         assert all(_closed_by_server(s, 60) for s in withheld)  # after body_timeout_s
     finally:
         for s in withheld:
             s.close()
-    assert wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=5).status_code == 200, 30)
+    assert wait_for(lambda: httpx.get(f"{url}/api/config", timeout=5).status_code == 200, 30)
 
     with _headers_then(port, b"{") as trickle:
         for _ in range(600):  # 10 bytes a second, 1,000 in all: well below MIN_BODY_RATE
@@ -141,7 +141,7 @@ def test_a_withheld_or_trickled_body_is_cut_off(tmp_path: Path, tiny_npz: Path, 
         answered = _read_until_closed(pipelined, 60)
         assert answered is not None and answered.startswith(b"HTTP/1.1 200 OK\r\n"), answered
         assert answered.count(b"HTTP/1.1") == 1
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:  # a whole body is still read
+    with httpx.Client(base_url=url, timeout=30) as c:  # a whole body is still read
         r = c.post("/api/jobs", json={"model": "tinycnn", "dataset": "tiny", "samples": 10, "x": "-1:1:2"})
     assert r.status_code == 202, r.text
     assert "Traceback" not in processes.output(proc)

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from serverkit import Processes, child_pids
-from support import free_port, wait_for
+from support import wait_for
 
 from workers import SurfaceSpec, read_surface
 from workers.jobqueue import Job, JobQueue
@@ -119,7 +119,7 @@ def test_serve_stops_its_worker_after_its_point_or_at_a_second_ctrl_c(tmp_path: 
     for ctrl_c in (1, 2):
         gated.gate.touch()
         gated.entered.unlink(missing_ok=True)
-        serve = processes.serve(data, free_port(), tiny_npz, env=gated.env, terminal=True)
+        serve, _ = processes.serve(data, tiny_npz, env=gated.env, terminal=True)
         wait_for(gated.entered.exists, 120, what="the embedded worker to begin a point")
         (worker,) = child_pids(serve.pid)
         assert os.getpgid(worker) != serve.pid  # out of the terminal's reach: its Ctrl-C goes to the server alone
