@@ -1,15 +1,16 @@
 """Take the README's two screenshots again from the gallery: ``python docs/screenshots.py`` (a checkout with
-``make setup`` done and Debian's chromium installed). It serves the gallery on a free local port, opens the
+``make setup`` done and Debian's chromium installed). It serves the gallery on a local port the system picks, opens the
 viewer in chromium as the browser tests do and writes docs/screenshot.png (the paper's ResNet-56 pair at
 51x51, log z) and docs/trajectory.png (a training path's contour map, a checkpoint hovered)."""
 
 from __future__ import annotations
 
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -24,22 +25,28 @@ SHOTS = {  # file -> (viewer URL query, checkpoint of the path to hover or None)
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def served_base(server: subprocess.Popen) -> str:
+    """The address ``lossatlas serve --port 0`` names in its first line; the rest of its output goes on to
+    ours (a pipe left unread would fill up)."""
+    first = server.stderr.readline()
+    found = re.match(r"^lossatlas: serving (http://\S+:[0-9]+)/ ", first)
+    if not found:
+        raise SystemExit(f"lossatlas serve did not start: {first}{server.stderr.read()}")
+    threading.Thread(target=lambda: shutil.copyfileobj(server.stderr, sys.stderr), daemon=True).start()
+    return found[1] + "/"
 
 
 def main() -> None:
     chromium = shutil.which("chromium") or "/usr/lib/chromium/chromium"
-    port = free_port()
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--no-worker", "--port", str(port), "--data-dir", data],
+            [sys.executable, "-m", "server.cli", "serve", "--no-worker", "--port", "0", "--data-dir", data],
             cwd=DOCS.parent,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
-            base = f"http://127.0.0.1:{port}/"
+            base = served_base(server)
             for _ in range(120):
                 try:
                     urllib.request.urlopen(base + "api/config", timeout=2)

@@ -35,17 +35,12 @@ class _Running:
     server: object  # uvicorn.Server
     thread: threading.Thread
     temporary: bool  # data_dir was made by start(): removed by stop()
+    listening: socket.socket  # bound here and handed to uvicorn: no other process can take its port meanwhile
 
 
 _running: _Running | None = None
 _lock = threading.Lock()
 VIEWS = ("3d", "map", "1d")  # the viewer's (frontend/urlstate.js)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(data_dir: str | Path | None = None) -> str:
@@ -66,17 +61,23 @@ def start(data_dir: str | Path | None = None) -> str:
             return _running.url
         temporary = data_dir is None
         data = Path(tempfile.mkdtemp(prefix="lossatlas-notebook-")) if temporary else Path(data_dir)
-        port = _free_port()
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        port = listening.getsockname()[1]
         settings = Settings(data_dir=data, host="127.0.0.1", port=port, embedded_worker=False)
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, name="lossatlas-notebook", daemon=True)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [listening]}, name="lossatlas-notebook", daemon=True
+        )
         thread.start()
         deadline = time.monotonic() + 30
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
+                listening.close()
                 raise RuntimeError(f"the lossatlas viewer server did not start on port {port}")
             time.sleep(0.05)
-        _running = _Running(f"http://127.0.0.1:{port}", data, settings.surfaces_dir, server, thread, temporary)
+        url = f"http://127.0.0.1:{port}"
+        _running = _Running(url, data, settings.surfaces_dir, server, thread, temporary, listening)
         return _running.url
 
 
@@ -87,6 +88,7 @@ def stop() -> None:
         if _running is not None:
             _running.server.should_exit = True
             _running.thread.join(10)
+            _running.listening.close()
             if _running.temporary:
                 shutil.rmtree(_running.data_dir, ignore_errors=True)
             _running = None
