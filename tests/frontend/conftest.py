@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from frontend_support import CHROMIUM_ARGS, GALLERY, PARTIAL_POINTS, VIEWPORT, Viewer, running, server_settings
+from frontend_support import (
+    CHROMIUM_ARGS,
+    GALLERY,
+    PARTIAL_POINTS,
+    Viewer,
+    running,
+    server_settings,
+    viewer_on,
+)
 from support import write_tensors_npz
 
 from workers import SurfaceSpec, compute_surface, read_surface, write_surface
@@ -88,11 +96,8 @@ def browser():
 
 @pytest.fixture
 def viewer(browser, server) -> Iterator[Viewer]:
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20000)
-    yield Viewer(page, server["base"])
-    context.close()
+    with viewer_on(browser, server["base"], accept_downloads=True) as v:
+        yield v
 
 
 @pytest.fixture(scope="session")

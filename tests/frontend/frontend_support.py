@@ -114,6 +114,19 @@ class Viewer:
 
 
 @contextmanager
+def viewer_on(browser, base: str, timeout_ms: float = 20000, **context) -> Iterator[Viewer]:
+    """A :class:`Viewer` in a browser context of its own (the desktop viewport, ``context``'s other options),
+    closed at exit."""
+    opened = browser.new_context(viewport=VIEWPORT, **context)
+    try:
+        page = opened.new_page()
+        page.set_default_timeout(timeout_ms)
+        yield Viewer(page, base)
+    finally:
+        opened.close()
+
+
+@contextmanager
 def running(settings, graceful_s: float | None = None) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn on a free local port; yields the base URL.
     ``graceful_s``: at exit, close open connections (event streams) after that many seconds."""

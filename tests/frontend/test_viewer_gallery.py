@@ -10,7 +10,7 @@ import math
 import httpx
 import numpy as np
 import pytest
-from frontend_support import VIEWPORT, Viewer, running, server_settings
+from frontend_support import running, server_settings, viewer_on
 from support import REPO
 
 from workers import read_surface
@@ -42,11 +42,8 @@ def real(tmp_path_factory, tensors_npz):
 
 @pytest.fixture
 def page_on(browser, real):
-    context = browser.new_context(viewport=VIEWPORT)
-    viewer = Viewer(context.new_page(), real)
-    viewer.page.set_default_timeout(30000)
-    yield viewer
-    context.close()
+    with viewer_on(browser, real, timeout_ms=30000) as viewer:
+        yield viewer
 
 
 def test_every_shortcut_preset_draws_both_surfaces(page_on):

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from frontend_support import GALLERY, VIEWPORT, Viewer, running, server_settings
+from frontend_support import GALLERY, running, server_settings, viewer_on
 from PIL import Image
 
 from workers import SurfaceSpec, compute_surface, read_surface
@@ -79,11 +79,8 @@ def nan_server(tmp_path_factory, nan_gallery, tensors_npz):
 
 @pytest.fixture
 def nan_viewer(browser, nan_server):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(20000)
-    yield Viewer(page, nan_server)
-    context.close()
+    with viewer_on(browser, nan_server) as viewer:
+        yield viewer
 
 
 @pytest.fixture(scope="module")

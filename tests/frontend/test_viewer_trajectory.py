@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from frontend_support import VIEWPORT, Viewer, running, server_settings
+from frontend_support import VIEWPORT, Viewer, running, server_settings, viewer_on
 
 from workers import read_surface
 from workers.train import TrainConfig, train
@@ -85,11 +85,8 @@ def path_server(tmp_path_factory, path_gallery: Path, tensors_npz: Path):
 
 @pytest.fixture
 def paths_viewer(browser, path_server):
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(20000)
-    yield Viewer(page, path_server)
-    context.close()
+    with viewer_on(browser, path_server) as viewer:
+        yield viewer
 
 
 @pytest.fixture(scope="module")
