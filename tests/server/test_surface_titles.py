@@ -5,7 +5,7 @@ again, a surface file written as the job was cancelled, a resubmission racing a 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -133,6 +133,35 @@ class _PausedDelete(Catalog):
         super().delete(entry)
 
 
+def _delete_while(
+    server: ThreadServer, c: httpx.Client, surface_id: str, request: Callable[[httpx.Client], httpx.Response]
+) -> httpx.Response:
+    """Delete ``surface_id`` with ``c``, and send ``request`` from another client once the deletion has
+    removed the surface file (it is given 1 s there: an answer must not come before the deletion ends);
+    returns its answer."""
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        with server.client() as other:
+            answers.append(request(other))
+
+    thread = threading.Thread(target=send)
+
+    def meanwhile() -> None:
+        thread.start()
+        thread.join(1)
+
+    app = server.server.config.app
+    real = app.state.catalog
+    try:
+        app.state.catalog = _PausedDelete(real, meanwhile)
+        assert c.delete(f"/api/surfaces/{surface_id}").status_code == 204
+    finally:
+        app.state.catalog = real
+    thread.join(30)
+    return answers[0]
+
+
 def test_a_surface_asked_again_while_it_is_deleted_keeps_the_new_title(server: ThreadServer):
     """The resubmission is sent once the deletion has removed the file; it used to be queued then and its
     title removed by the rest of the deletion. Now the deletion holds the queue: the resubmission waits
@@ -141,27 +170,13 @@ def test_a_surface_asked_again_while_it_is_deleted_keeps_the_new_title(server: T
         job = c.post("/api/jobs", json=job_request(name="old title", **SMALL)).json()
         _work(server)
         assert _title(c, job["surface_id"]) == "old title"
-        answers: list[httpx.Response] = []
-
-        def resubmit() -> None:
-            with server.client() as other:
-                answers.append(other.post("/api/jobs", json=job_request(name="new title", **SMALL)))
-
-        thread = threading.Thread(target=resubmit)
-
-        def meanwhile() -> None:
-            thread.start()
-            thread.join(1)  # before the fix: answered here, queued again with its title
-
-        app = server.server.config.app
-        real = app.state.catalog
-        try:
-            app.state.catalog = _PausedDelete(real, meanwhile)
-            assert c.delete(f"/api/surfaces/{job['surface_id']}").status_code == 204
-        finally:
-            app.state.catalog = real
-        thread.join(30)
-        assert (answers[0].status_code, answers[0].json()["id"]) == (202, job["id"])
+        resubmitted = _delete_while(
+            server,
+            c,
+            job["surface_id"],
+            lambda other: other.post("/api/jobs", json=job_request(name="new title", **SMALL)),
+        )  # before the fix: answered during the deletion, queued again with its title
+        assert (resubmitted.status_code, resubmitted.json()["id"]) == (202, job["id"])
         _work(server)
         assert c.get(f"/api/jobs/{job['id']}").json()["state"] == "done"
         assert _title(c, job["surface_id"]) == "new title"
@@ -177,26 +192,9 @@ def test_a_surface_imported_again_while_it_is_deleted_is_kept_whole(server: Thre
     data = (tmp_path / "same.h5").read_bytes()
     with server.client() as c:
         first = c.post("/api/surfaces/import", files={"file": ("same.h5", data)}).json()
-        answers: list[httpx.Response] = []
-
-        def again() -> None:
-            with server.client() as other:
-                answers.append(other.post("/api/surfaces/import", files={"file": ("same.h5", data)}))
-
-        thread = threading.Thread(target=again)
-
-        def meanwhile() -> None:
-            thread.start()
-            thread.join(1)  # before the fix: answered here
-
-        app = server.server.config.app
-        real = app.state.catalog
-        try:
-            app.state.catalog = _PausedDelete(real, meanwhile)
-            assert c.delete(f"/api/surfaces/{first['id']}").status_code == 204
-        finally:
-            app.state.catalog = real
-        thread.join(30)
-        assert (answers[0].status_code, answers[0].json()) == (201, first)
+        again = _delete_while(
+            server, c, first["id"], lambda other: other.post("/api/surfaces/import", files={"file": ("same.h5", data)})
+        )  # before the fix: answered during the deletion
+        assert (again.status_code, again.json()) == (201, first)
         assert _title(c, first["id"]) == "same"
         assert c.get(f"/api/surfaces/{first['id']}/file").content == data
