@@ -117,3 +117,35 @@ def test_image_installs_three_js_and_copies_only_what_exists_and_is_not_ignored(
         for source in sources:
             assert (REPO / source).exists(), f"the Dockerfile copies {source}, which the repository lacks"
             assert not _ignored(source, ignore), f"the Dockerfile copies {source}, which .dockerignore leaves out"
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    """``name==version`` lines as {normalized name: version}."""
+    pins = {}
+    for line in lines:
+        name, sep, version = line.strip().partition("==")
+        if sep and not line.lstrip().startswith("#"):
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_image_pins_what_constraints_txt_pins_less_the_cuda_build_and_its_cuda_matches_the_gpu_index():
+    """The image installs with constraints.txt filtered by the Dockerfile's own grep: every runtime package
+    (pyproject's dependencies and the ray extra) stays pinned, every CUDA library goes (the CPU or CUDA index
+    brings its own), and the GPU index named in docker-compose.yml is the CUDA of the pinned torch build."""
+    tomllib = pytest.importorskip("tomllib")
+    _, app = _dockerfile_stages()
+    run = next(a for k, a in app if k == "RUN" and "constraints.txt" in a)
+    pattern = re.search(r"grep -vE '([^']+)' constraints\.txt", run).group(1)
+    lines = (REPO / "constraints.txt").read_text().splitlines()
+    kept = _pins([line for line in lines if not re.search(pattern, line)])
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["ray"]
+    for requirement in wanted:
+        name = re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)).lower()
+        assert name in kept, f"the image would install {name} unpinned: constraints.txt lacks it or the grep drops it"
+    assert not [n for n in kept if n.startswith(("nvidia-", "cuda-")) or n == "triton"], kept
+    cuda = _pins(lines)["nvidia-cuda-runtime"].split(".")  # the CUDA the pinned torch build was made for
+    gpu_index = load_compose()["services"]["ray-worker-gpu"]["build"]["args"]["TORCH_INDEX"]
+    assert gpu_index.endswith(f"/whl/cu{cuda[0]}{cuda[1]}"), (gpu_index, cuda)
+    assert f"/whl/cu{cuda[0]}{cuda[1]}" in (REPO / "Dockerfile").read_text()  # the build comment says the same
