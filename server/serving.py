@@ -17,8 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import h11
 import uvicorn
@@ -136,6 +140,31 @@ def listening_socket(settings: Settings) -> socket.socket:
             f"cannot listen on {settings.host} port {settings.port} ({os.strerror(e.errno) if e.errno else e}); "
             "choose another --port (or LOSSATLAS_PORT) or --host"
         ) from None
+
+
+def stop_signals() -> list[signal.Signals]:
+    """SIGINT and SIGTERM, less those this process ignores: a signal ignored when it started stays ignored
+    (a shell script's background job, ``lossatlas serve &``, ignores SIGINT: a Ctrl-C meant for the script
+    must not stop the server; SIGTERM still does)."""
+    return [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server whose stop signals are :func:`stop_signals`, and whose stop by one ends the command
+    (exit status 0, as the worker's does) rather than raising the signal again after the shutdown, as
+    uvicorn does (Ctrl-C: an interrupted run's 130; SIGTERM: death by the signal, without a word)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread can set handlers
+            yield
+            return
+        before = {sig: signal.signal(sig, self.handle_exit) for sig in stop_signals()}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
 
 
 def uvicorn_config(app, settings: Settings) -> uvicorn.Config:
