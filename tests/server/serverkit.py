@@ -24,6 +24,7 @@ import uvicorn
 from support import REPO, answering_url, local_socket, wait_for, written
 
 from server.app import create_app
+from server.serving import uvicorn_config
 from server.settings import DatasetSource, Settings
 from workers import SurfaceSpec, compute_surface
 
@@ -69,14 +70,19 @@ def direct_surface(request: dict, tiny_npz: Path):
 
 
 class ThreadServer:
-    """uvicorn serving ``create_app(settings)`` in a thread of the test process."""
+    """uvicorn serving ``create_app(settings)`` (or ``app``) in a thread of the test process; ``guarded``: with
+    the protocol of ``lossatlas serve`` (its timeouts and connection limit from ``settings``)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, app: Callable | None = None, guarded: bool = False):
         self.settings = settings
         self.sock = local_socket()  # closed by __exit__
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        app = app or create_app(settings)
+        if guarded:
+            config = uvicorn_config(app, settings)
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.worker: subprocess.Popen | None = None  # a worker process that a test started for this server
