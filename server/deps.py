@@ -14,6 +14,7 @@ from workers import JobQueue, jobqueue
 
 from .auth import token_refusal
 from .catalog import Catalog, Entry
+from .jsonbody import StrictJsonRoute
 from .schemas import Error
 from .settings import Settings
 from .uploads import CheckpointStore
@@ -86,10 +87,12 @@ Authorized = [Depends(require_token)]
 
 
 def write_router(prefix: str, tags: list[str]) -> APIRouter:
-    """A resource's write endpoints: the token required and its 401 documented once for all of them."""
+    """A resource's write endpoints: the token required and its 401 documented once for all of them; a JSON
+    body that gives a name twice refused (:mod:`server.jsonbody`)."""
     return APIRouter(
         prefix=prefix,
         tags=tags,
+        route_class=StrictJsonRoute,
         dependencies=Authorized,
         responses={401: {"model": Error, "description": "no or a wrong bearer token"}},
     )

@@ -235,3 +235,22 @@ def test_a_compressed_body_is_refused_with_415(guarded: ThreadServer):
         r = c.post("/api/jobs", json=job_request(sample_seed=24), headers={"Content-Encoding": "identity"})
         assert r.status_code == 202, r.text  # identity is no encoding
         c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_json_body_that_gives_a_field_twice_is_refused(guarded: ThreadServer):
+    """Python's json keeps the last of a repeated name: ``"samples": 10, ..., "samples": 5000`` asked for a
+    job of 5000 samples without a word, whichever the client meant."""
+    request = json.dumps(job_request(sample_seed=25))[:-1]  # without its closing brace
+    repeats = {"samples": request + ', "samples": 5000}', "seed": request + ', "directions": {"seed": 1, "seed": 2}}'}
+    with guarded.client(TOKEN) as c:
+        before = _jobs(c)
+        for name, body in repeats.items():
+            r = c.post("/api/jobs", content=body, headers={"Content-Type": "application/json"})
+            assert (r.status_code, r.json()) == (
+                422,
+                {"detail": f"the body gives {name!r} twice in one object: give each field once"},
+            ), body
+        assert _jobs(c) == before
+        r = c.post("/api/jobs", content=request + "}", headers={"Content-Type": "application/json"})
+        assert r.status_code == 202, r.text  # each name once
+        c.delete(f"/api/jobs/{r.json()['id']}")
