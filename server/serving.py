@@ -16,6 +16,7 @@ Repeated log lines (one per bad request) are rate-limited, so an attack cannot f
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -36,6 +37,10 @@ LOGGERS = ("uvicorn.error", "uvicorn.access", "lossatlas.catalog", "lossatlas.se
 log = logging.getLogger("lossatlas.server")
 
 
+MALFORMED = (
+    "the request is not valid HTTP/1.1 (its request line, a header or its Content-Length); send a well-formed "
+    "request, as curl or a browser does"
+)
 MIN_BODY_RATE = 500  # bytes per second of a request body that earn it a second more (Apache's default)
 
 
@@ -92,6 +97,19 @@ def guarded_protocol(header_timeout_s: float, max_connections: int, body_timeout
                 if timer is not None:
                     timer.cancel()
             super().connection_lost(exc)
+
+        def send_400_response(self, msg: str) -> None:
+            """A request h11 cannot parse: answered in JSON, as every refusal of the API is (uvicorn's is plain
+            text, "Invalid HTTP request received."), and the connection closed."""
+            body = json.dumps({"detail": MALFORMED}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
 
         def _arm_header_timer(self) -> None:
             if self._header_timer is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http.client
+import json
 import logging
 import re
 import select
@@ -266,3 +267,24 @@ def test_a_slow_body_after_100_continue_is_cut_off_and_logged(tmp_path: Path, ti
         rf"body_timeout_s: cut off 127\.0\.0\.1:{port} \(POST /upload\): (\d+) of 1000 body bytes in ([0-9.]+) s", line
     )
     assert cut and 0 < int(cut[1]) <= sent and float(cut[2]) >= 0.5, line
+
+
+def test_a_request_that_is_not_http_is_refused_in_json(tmp_path: Path, tiny_npz: Path):
+    """uvicorn answers it in plain text ("Invalid HTTP request received."); every refusal of the API is JSON."""
+    settings = make_settings(tmp_path / "data", tiny_npz)
+    with ThreadServer(settings, guarded=True) as server:
+        for request in (
+            b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+            b"\x16\x03\x01 not http at all\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", server.port)) as s:
+                s.sendall(request)
+                answer = _read_until_closed(s, 60)
+            assert answer is not None, request
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), answer
+            assert json.loads(body) == {
+                "detail": "the request is not valid HTTP/1.1 (its request line, a header or its Content-Length); "
+                "send a well-formed request, as curl or a browser does"
+            }
+        assert httpx.get(f"{server.url}/api/config", timeout=30).status_code == 200
