@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 
 class _Repeated(ValueError):
@@ -45,7 +46,11 @@ class StrictJsonRoute(APIRoute):
         async def strict(request: Request) -> Response:
             kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
             if kind == "application/json" or kind.endswith("+json"):
-                name = repeated_name(await request.body())  # read once: the route reads the same bytes
+                try:
+                    body = await request.body()  # read once: the route reads the same bytes
+                except ClientDisconnect:  # as FastAPI answers it when the route reads the body (to nobody)
+                    raise HTTPException(400, "the client went away before its request's body was complete") from None
+                name = repeated_name(body)
                 if name is not None:
                     raise HTTPException(422, f"the body gives {name!r} twice in one object: give each field once")
             return await handler(request)
