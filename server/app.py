@@ -19,7 +19,6 @@ from workers import JobQueue, __version__
 
 from .auth import AuthGate
 from .catalog import Catalog
-from .deps import known_query
 from .embedded import keep_worker, start_worker, stop_worker
 from .feeds import Feeds
 from .head import HeadAsGet
@@ -29,6 +28,7 @@ from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
 from .settings import Settings, settings_from_env
 from .storage import STORAGE_ERRORS, storage_error
+from .strict import known_query
 from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
 

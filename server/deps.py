@@ -1,22 +1,19 @@
-"""Dependencies shared by the routes: settings, catalog, job queue, checkpoint store, bearer token, the
-query parameters an API route takes."""
+"""Dependencies shared by the routes: settings, catalog, job queue, checkpoint store, bearer token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workers import JobQueue, jobqueue
 
 from .auth import token_refusal
 from .catalog import Catalog, Entry
-from .jsonbody import StrictJsonRoute
 from .schemas import Error
 from .settings import Settings
+from .strict import known_body
 from .uploads import CheckpointStore
 
 
@@ -42,31 +39,6 @@ QueueDep = Annotated[JobQueue, Depends(get_queue)]
 CheckpointsDep = Annotated[CheckpointStore, Depends(get_checkpoints)]
 
 
-def known_query(request: Request) -> None:
-    """Every route (the app's dependency): on the API, 422 for a query parameter the route does not take, or
-    one given twice. FastAPI ignores an unknown one, and all but the last of a repeat: a misspelt filter
-    (``?modle=``) answered every surface, unfiltered, without a word."""
-    route = request.scope.get("route")
-    if not request.query_params or not request.url.path.startswith("/api/") or route is None:
-        return  # the viewer's page keeps its state in its query
-    takes = list(dict.fromkeys(_query_names(route.dependant)))
-    for name in dict.fromkeys(request.query_params.keys()):
-        if name not in takes:
-            given = f"; it takes {', '.join(takes)}" if takes else "; it takes none"
-            raise HTTPException(
-                422, f"unknown query parameter {name!r}: {request.method} {request.url.path} does not take it{given}"
-            )
-        if len(request.query_params.getlist(name)) > 1:
-            raise HTTPException(422, f"query parameter {name!r} is given more than once: give it once")
-
-
-def _query_names(dependant: Dependant) -> Iterator[str]:
-    """The query parameters of a route's or dependency's own and its dependencies', in their order."""
-    yield from (param.alias for param in dependant.query_params)
-    for sub in dependant.dependencies:
-        yield from _query_names(sub)
-
-
 _bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
 
@@ -87,13 +59,12 @@ Authorized = [Depends(require_token)]
 
 
 def write_router(prefix: str, tags: list[str]) -> APIRouter:
-    """A resource's write endpoints: the token required and its 401 documented once for all of them; a JSON
-    body that gives a name twice refused (:mod:`server.jsonbody`)."""
+    """A resource's write endpoints: the token required and its 401 documented once for all of them; a form
+    field they do not take, or a name given twice, refused (:mod:`server.strict`)."""
     return APIRouter(
         prefix=prefix,
         tags=tags,
-        route_class=StrictJsonRoute,
-        dependencies=Authorized,
+        dependencies=[*Authorized, Depends(known_body)],
         responses={401: {"model": Error, "description": "no or a wrong bearer token"}},
     )
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 from serverkit import TOKEN, ThreadServer, job_request, make_settings
 from support import wait_for
+
+from workers.checkpoints import load_model
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +257,38 @@ def test_a_json_body_that_gives_a_field_twice_is_refused(guarded: ThreadServer):
         r = c.post("/api/jobs", content=request + "}", headers={"Content-Type": "application/json"})
         assert r.status_code == 202, r.text  # each name once
         c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_form_field_not_taken_or_given_twice_is_refused(guarded: ThreadServer, tmp_path: Path):
+    """A field a route does not take was ignored (``model`` beside an imported surface), and the last of a
+    repeated one kept (a second ``file`` replaced the first)."""
+    torch.save(load_model("tinycnn", None).state_dict(), tmp_path / "w.pt")
+    weights = (tmp_path / "w.pt").read_bytes()
+    with guarded.client(TOKEN) as c:
+        for path, fields, detail in (
+            (
+                "/api/surfaces/import",
+                [("model", (None, "tinycnn")), ("file", ("a.h5", b"\x89HDF"))],
+                "unknown form field 'model': POST /api/surfaces/import does not take it; it takes file",
+            ),
+            (
+                "/api/checkpoints",
+                [("model", (None, "tinycnn")), ("file", ("w.pt", weights)), ("bogus", (None, "1"))],
+                "unknown form field 'bogus': POST /api/checkpoints does not take it; it takes file, model",
+            ),
+            (
+                "/api/checkpoints",
+                [("model", (None, "tinycnn")), ("file", ("w.pt", weights)), ("file", ("b.pt", weights))],
+                "form field 'file' is given more than once: give it once",
+            ),
+            (
+                "/api/checkpoints",
+                [("model", (None, "tinycnn")), ("model", (None, "resnet20")), ("file", ("w.pt", weights))],
+                "form field 'model' is given more than once: give it once",
+            ),
+        ):
+            r = c.post(path, files=fields)
+            assert (r.status_code, r.json()) == (422, {"detail": detail}), path
+        assert c.get("/api/checkpoints").json()["uploaded"] == []
+        assert [s for s in c.get("/api/surfaces").json()["surfaces"] if s["source"] == "user"] == []
+    assert not any(guarded.settings.uploads_dir.glob("*")) and not any(guarded.settings.checkpoints_dir.glob("*"))
