@@ -38,7 +38,6 @@ CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 CheckpointsDep = Annotated[CheckpointStore, Depends(get_checkpoints)]
 
-
 _bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
 
