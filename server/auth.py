@@ -13,6 +13,7 @@ import secrets
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .invalid import allowed_methods
 from .limits import send_error
 from .settings import Settings
 
@@ -36,7 +37,8 @@ def token_refusal(settings: Settings, authorization: str | None) -> str | None:
 
 
 class AuthGate:
-    """Pure ASGI middleware: 401 for a write request without the token, before any of its body is read."""
+    """Pure ASGI middleware: 401 for a write request without the token, before any of its body is read (a
+    method no route takes there is no write: its 405, or a path's 404, names the fix instead)."""
 
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app, self.settings = app, settings
@@ -46,6 +48,7 @@ class AuthGate:
             scope["type"] == "http"
             and scope["method"] not in READ_METHODS
             and scope["path"].startswith("/api/")
+            and scope["method"] in allowed_methods(scope["app"], scope)  # else a 405 or 404 says what to fix
             and (refusal := token_refusal(self.settings, _header(scope, b"authorization"))) is not None
         ):
             await send_error(send, 401, refusal, ((b"www-authenticate", b"Bearer"),))

@@ -292,3 +292,20 @@ def test_a_form_field_not_taken_or_given_twice_is_refused(guarded: ThreadServer,
         assert c.get("/api/checkpoints").json()["uploaded"] == []
         assert [s for s in c.get("/api/surfaces").json()["surfaces"] if s["source"] == "user"] == []
     assert not any(guarded.settings.uploads_dir.glob("*")) and not any(guarded.settings.checkpoints_dir.glob("*"))
+
+
+def test_without_the_token_a_request_no_route_takes_is_told_what_to_fix(guarded: ThreadServer):
+    """A method no route takes on a path, or a path no route has, is no write: it was answered "this
+    server needs a bearer token", and with the token, then, the 405 or 404 that names the fix."""
+    with guarded.client() as c:
+        before = _jobs(c)
+        for method, path, allow in (("TRACE", "/api/config", "GET, HEAD"), ("PUT", "/api/jobs", "GET, HEAD, POST")):
+            r = c.request(method, path)
+            assert (r.status_code, r.json()) == (405, {"detail": f"{method} is not allowed on {path}; use {allow}"})
+        r = c.post("/api/jobs/", json=job_request())
+        assert (r.status_code, r.json()) == (
+            404,
+            {"detail": "nothing at /api/jobs/: drop the trailing slash (/api/jobs)"},
+        )
+        assert c.post("/api/jobs", json=job_request()).status_code == 401  # a write there is
+        assert _jobs(c) == before
