@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -24,7 +25,7 @@ import uvicorn
 from support import REPO, answering_url, local_socket, wait_for, written
 
 from server.app import create_app
-from server.serving import uvicorn_config
+from server.serving import LOGGERS, uvicorn_config
 from server.settings import DatasetSource, Settings
 from workers import SurfaceSpec, compute_surface
 
@@ -79,6 +80,8 @@ class ThreadServer:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         app = app or create_app(settings)
+        # the loggers' filters as they were: uvicorn_config adds its rate limit to them, for this server only
+        self._filters = {name: list(logging.getLogger(name).filters) for name in LOGGERS}
         if guarded:
             config = uvicorn_config(app, settings)
         else:
@@ -96,6 +99,8 @@ class ThreadServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+        for name, filters in self._filters.items():
+            logging.getLogger(name).filters[:] = filters
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
