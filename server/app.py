@@ -7,14 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 
 from workers import JobQueue, __version__
 
@@ -23,12 +22,13 @@ from .catalog import Catalog
 from .embedded import keep_worker, start_worker, stop_worker
 from .feeds import Feeds
 from .head import HeadAsGet
-from .invalid import invalid_line, worded
+from .invalid import allowed_methods, invalid_line, worded
 from .limits import BodyLimit
 from .routes import checkpoints, config, jobs, page, surfaces
 from .schemas import ProgressEvent
 from .settings import Settings, settings_from_env
 from .storage import STORAGE_ERRORS, storage_error
+from .strict import known_query
 from .surface_import import ImportGate
 from .uploads import CheckpointStore, clear_tmp
 
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Loss landscapes of neural networks: browse surfaces, compute new ones on workers.",
+        redirect_slashes=False,  # a path with a trailing slash: a 404 naming the path without (server.invalid)
+        dependencies=[Depends(known_query)],
         docs_url=None,  # served by routes/page.py from local files
         redoc_url=None,
     )
@@ -81,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
-        allow = ", ".join(allowed_methods(app, request))
+        allow = ", ".join(allowed_methods(request.app, request.scope))
         return JSONResponse(
             {"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}"},
             status_code=405,
@@ -98,17 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=settings.frontend_dir, check_dir=False), name="static")
     app.openapi = lambda: _openapi(app)
     return app
-
-
-def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route answers on the request's path (Starlette names only the first route's); HEAD
-    wherever GET (:class:`server.head.HeadAsGet`)."""
-    methods = {
-        method
-        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
-        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes)
-    }
-    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 def _openapi(app: FastAPI) -> dict:

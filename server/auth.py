@@ -13,24 +13,32 @@ import secrets
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .invalid import allowed_methods
 from .limits import send_error
 from .settings import Settings
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
-UNAUTHORIZED = "this server needs a bearer token for changes: send 'Authorization: Bearer <token>'"
+NO_TOKEN = "this server needs a bearer token for changes: send 'Authorization: Bearer <token>'"
+WRONG_TOKEN = "the bearer token is not this server's: send the token its operator set (--token or LOSSATLAS_TOKEN)"
 
 
-def token_ok(settings: Settings, authorization: str | None) -> bool:
-    """Whether an ``Authorization`` header value carries the configured token (no token configured: yes)."""
+def token_refusal(settings: Settings, authorization: str | None) -> str | None:
+    """Why an ``Authorization`` header value does not carry the configured token, in a line naming the fix;
+    None when it does (or no token is configured)."""
     if settings.token is None:
-        return True
-    scheme, _, given = (authorization or "").partition(" ")
+        return None
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    if not given.strip():
+        return NO_TOKEN
+    if scheme.lower() != "bearer":
+        return f"this server takes a bearer token, not {scheme} credentials: send 'Authorization: Bearer <token>'"
     expected = settings.token.get_secret_value().encode()
-    return scheme.lower() == "bearer" and secrets.compare_digest(given.strip().encode(), expected)
+    return None if secrets.compare_digest(given.strip().encode(), expected) else WRONG_TOKEN
 
 
 class AuthGate:
-    """Pure ASGI middleware: 401 for a write request without the token, before any of its body is read."""
+    """Pure ASGI middleware: 401 for a write request without the token, before any of its body is read (a
+    method no route takes there is no write: its 405, or a path's 404, names the fix instead)."""
 
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app, self.settings = app, settings
@@ -40,9 +48,10 @@ class AuthGate:
             scope["type"] == "http"
             and scope["method"] not in READ_METHODS
             and scope["path"].startswith("/api/")
-            and not token_ok(self.settings, _header(scope, b"authorization"))
+            and scope["method"] in allowed_methods(scope["app"], scope)  # else a 405 or 404 says what to fix
+            and (refusal := token_refusal(self.settings, _header(scope, b"authorization"))) is not None
         ):
-            await send_error(send, 401, UNAUTHORIZED, ((b"www-authenticate", b"Bearer"),))
+            await send_error(send, 401, refusal, ((b"www-authenticate", b"Bearer"),))
             return
         await self.app(scope, receive, send)
 

@@ -104,10 +104,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .app import create_app
-    from .serving import listening_socket, uvicorn_config
+    from .serving import Server, listening_socket, uvicorn_config
 
     settings = settings_from_args(args)
     if settings.embedded_worker:  # refused now: a worker that exits at once would leave every job queued
@@ -127,13 +125,7 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     if where == "local only":
         print("lossatlas: to share it, use --host 0.0.0.0 together with --token", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings))
-    if threading.current_thread() is threading.main_thread():
-        # Ctrl-C and SIGTERM stop the server as uvicorn does, which then raises the signal again for the
-        # handler it found: this one, so the stop ends the command (0), as the worker's does, not as an
-        # interrupted run (130 and "run the same command again to resume"; SIGTERM: no word at all)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, server.handle_exit)
+    server = Server(uvicorn_config(create_app(settings), settings))
     with sock:
         server.run(sockets=[sock])
     return 0

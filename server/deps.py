@@ -9,10 +9,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workers import JobQueue, jobqueue
 
-from .auth import UNAUTHORIZED, token_ok
+from .auth import token_refusal
 from .catalog import Catalog, Entry
 from .schemas import Error
 from .settings import Settings
+from .strict import known_body
 from .uploads import CheckpointStore
 
 
@@ -41,25 +42,28 @@ _bearer = HTTPBearer(auto_error=False, description="required by write endpoints 
 
 
 def require_token(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # the token in the schema
 ) -> None:
     """Write endpoints: 401 unless the configured bearer token is presented (no token configured: open).
     :class:`server.auth.AuthGate` has already refused such requests before their body; this documents the
     token in the schema and guards a route mounted elsewhere."""
-    header = f"Bearer {credentials.credentials}" if credentials is not None else None
-    if not token_ok(settings, header):
-        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+    refusal = token_refusal(settings, request.headers.get("authorization"))
+    if refusal is not None:
+        raise HTTPException(401, refusal, headers={"WWW-Authenticate": "Bearer"})
 
 
 Authorized = [Depends(require_token)]
 
 
 def write_router(prefix: str, tags: list[str]) -> APIRouter:
-    """A resource's write endpoints: the token required and its 401 documented once for all of them."""
+    """A resource's write endpoints: the token required and its 401 documented once for all of them; a form
+    field they do not take, or a name given twice, refused (:mod:`server.strict`)."""
     return APIRouter(
         prefix=prefix,
         tags=tags,
-        dependencies=Authorized,
+        dependencies=[*Authorized, Depends(known_body)],
         responses={401: {"model": Error, "description": "no or a wrong bearer token"}},
     )
 

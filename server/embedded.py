@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .serving import stop_signals
 from .settings import Settings
 
 log = logging.getLogger("lossatlas.server")
@@ -72,8 +73,9 @@ async def keep_worker(settings: Settings, holder: list[subprocess.Popen], every_
 
 @contextmanager
 def _passed_on(proc: subprocess.Popen) -> Iterator[None]:
-    """While the block runs, SIGINT and SIGTERM to this process are sent on to ``proc`` as SIGTERM (a
-    handler can only be set in the main thread: elsewhere, as under a test's server thread, nothing is)."""
+    """While the block runs, SIGINT and SIGTERM to this process (less one it ignores) are sent on to ``proc``
+    as SIGTERM (a handler can only be set in the main thread: elsewhere, as under a test's server thread,
+    nothing is)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -82,7 +84,7 @@ def _passed_on(proc: subprocess.Popen) -> Iterator[None]:
         if proc.poll() is None:
             proc.terminate()
 
-    before = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.signal(sig, pass_on) for sig in stop_signals()}
     try:
         yield
     finally:

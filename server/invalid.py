@@ -1,17 +1,19 @@
 """The one-line message of a request FastAPI could not validate (422): pydantic's errors, or, where the
 body is not what the route reads (JSON that does not parse or is not an object, a body sent without
 ``Content-Type: application/json``, an upload sent as anything but a form, a form cut off before its end),
-what to send instead; and Starlette's stock messages ("Not Found", "Invalid multipart data.") in words that
-name the fix."""
+what to send instead; and Starlette's stock messages ("Not Found", "Invalid multipart data.", "Method Not
+Allowed") in words that name the fix (a path with a trailing slash: the path without it, where it is a route's)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Request, params
+from fastapi import FastAPI, Request, params
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
+from starlette.routing import Match
+from starlette.types import Scope
 
 from workers import errors_line
 
@@ -87,8 +89,13 @@ def _not_a_file(error: dict[str, Any]) -> dict[str, Any]:
 def worded(request: Request, exc: HTTPException) -> HTTPException:
     """``exc``, or a copy whose detail names the fix where Starlette or FastAPI sent a stock message."""
     status = exc.status_code
-    if status == 404 and exc.detail == "Not Found":  # no route: our routes name what is missing
-        detail = f"nothing at {request.url.path}: the API's routes are listed at /docs (schema: /openapi.json)"
+    path = request.url.path
+    if status == 404 and exc.detail == "Not Found" and path != "/" and path.endswith("/"):
+        without = path.rstrip("/") or "/"
+        routed = allowed_methods(request.app, {**request.scope, "path": without})
+        detail = f"nothing at {path}: drop the trailing slash ({without})" if routed else _nothing_at(path)
+    elif status == 404 and exc.detail == "Not Found":  # no route: our routes name what is missing
+        detail = _nothing_at(path)
     elif isinstance(exc.__context__, MultiPartException):
         detail = f"the form cannot be read ({exc.detail.rstrip('.')}): send multipart/form-data as curl -F does"
     elif status == 400 and exc.detail == "There was an error parsing the body":  # e.g. JSON nested too deep
@@ -97,3 +104,18 @@ def worded(request: Request, exc: HTTPException) -> HTTPException:
     else:
         return exc
     return HTTPException(status, detail, exc.headers)
+
+
+def _nothing_at(path: str) -> str:
+    return f"nothing at {path}: the API's routes are listed at /docs (schema: /openapi.json)"
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route answers on the scope's path (Starlette names only the first route's); HEAD
+    wherever GET (:class:`server.head.HeadAsGet`)."""
+    methods = {
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    }
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))

@@ -1,6 +1,7 @@
 """Request body size limit (``max_upload_mb``) enforced while the body arrives, so an oversized upload
 is refused before it is spooled to disk, with a message naming the limit (Starlette's own limit says
-only "Content Too Large"); and the body's last bytes kept (``body_tail`` in the request's state), by which
+only "Content Too Large"); a compressed body (``Content-Encoding``, which nothing here decodes) refused
+with 415; and the body's last bytes kept (``body_tail`` in the request's state), by which
 :mod:`server.invalid` tells an upload form cut off before its closing boundary from one lacking a field."""
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ async def send_error(send: Send, status: int, detail: str, headers: tuple[tuple[
 
 
 class BodyLimit:
-    """Pure ASGI middleware: 413 when Content-Length or the bytes received exceed ``limit_mb``."""
+    """Pure ASGI middleware: 413 when Content-Length or the bytes received exceed ``limit_mb``; 415 for a
+    body with a Content-Encoding."""
 
     def __init__(self, app: ASGIApp, limit_mb: int):
         self.app, self.limit_mb, self.limit = app, limit_mb, limit_mb * 1024 * 1024
@@ -35,7 +37,18 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if encoding not in (b"", b"identity"):  # read as it is, a gzip body was "not valid JSON" or "not HDF5"
+            await send_error(
+                send,
+                415,
+                f"the request body is sent with Content-Encoding: {encoding.decode('latin-1')}; "
+                "this server reads bodies as they are: send it uncompressed, without that header",
+                ((b"accept-encoding", b"identity"),),
+            )
+            return
+        length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             await send_error(send, 413, self._message())
             return

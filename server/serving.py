@@ -8,28 +8,55 @@ them locked everyone out. The protocol here closes a connection whose request he
 ``header_timeout_s`` after it opened (or after its previous response); one whose request body is not
 complete ``body_timeout_s`` after its headers, plus a second for every :data:`MIN_BODY_RATE` bytes that
 arrived (a large upload on a slow line gets the time it needs, a trickle does not; as Apache's
-mod_reqtimeout); and at once any connection beyond ``max_connections``. Repeated log lines (one per bad
-request) are rate-limited, so an attack cannot fill the disk with the log.
+mod_reqtimeout), time while the application is not reading the body not counted; and at once any connection
+beyond ``max_connections``. A body cut off is logged (a warning naming the client and the request).
+Repeated log lines (one per bad request) are rate-limited, so an attack cannot fill the disk with the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import h11
 import uvicorn
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE  # as uvicorn's protocol imports it
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .settings import Settings
 
 LOGGERS = ("uvicorn.error", "uvicorn.access", "lossatlas.catalog", "lossatlas.server")
+log = logging.getLogger("lossatlas.server")
 
 
+MALFORMED = (
+    "the request is not valid HTTP/1.1 (its request line, a header or its Content-Length); send a well-formed "
+    "request, as curl or a browser does"
+)
 MIN_BODY_RATE = 500  # bytes per second of a request body that earn it a second more (Apache's default)
+
+
+class BodyCountingConnection(h11.Connection):
+    """h11's connection, counting the bytes of the request body received so far (for the log line of a
+    request cut off)."""
+
+    body_received = 0
+
+    def next_event(self):
+        event = super().next_event()
+        if isinstance(event, h11.Request):
+            self.body_received = 0
+        elif isinstance(event, h11.Data):
+            self.body_received += len(event.data)
+        return event
 
 
 def guarded_protocol(header_timeout_s: float, max_connections: int, body_timeout_s: float) -> type[H11Protocol]:
@@ -40,6 +67,14 @@ def guarded_protocol(header_timeout_s: float, max_connections: int, body_timeout
         _body_timer: asyncio.TimerHandle | None = None
         _body_deadline = 0.0  # loop time by which the body of ``_body_cycle`` must be complete
         _body_cycle: object = None  # the request whose body the deadline is of
+        _body_since = 0.0  # loop time its headers came
+        _app_held = False  # the application was seen not reading it: the client was not to blame
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.conn = BodyCountingConnection(
+                h11.SERVER, self.config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+            )
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -63,6 +98,19 @@ def guarded_protocol(header_timeout_s: float, max_connections: int, body_timeout
                     timer.cancel()
             super().connection_lost(exc)
 
+        def send_400_response(self, msg: str) -> None:
+            """A request h11 cannot parse: answered in JSON, as every refusal of the API is (uvicorn's is plain
+            text, "Invalid HTTP request received."), and the connection closed."""
+            body = json.dumps({"detail": MALFORMED}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+            for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
         def _arm_header_timer(self) -> None:
             if self._header_timer is not None:
                 self._header_timer.cancel()
@@ -78,7 +126,8 @@ def guarded_protocol(header_timeout_s: float, max_connections: int, body_timeout
             if self.conn.their_state != h11.SEND_BODY or self.transport.is_closing():
                 return
             if self._body_cycle is not self.cycle:  # this request's headers just came
-                self._body_cycle, self._body_deadline = self.cycle, self.loop.time() + body_timeout_s
+                self._body_cycle, self._body_since = self.cycle, self.loop.time()
+                self._body_deadline, self._app_held = self._body_since + body_timeout_s, False
             else:
                 self._body_deadline += received / MIN_BODY_RATE
             self._arm_body_timer()
@@ -91,11 +140,29 @@ def guarded_protocol(header_timeout_s: float, max_connections: int, body_timeout
         def _body_late(self) -> None:
             if self.conn.their_state != h11.SEND_BODY or self.transport.is_closing():
                 return  # the body came (or the connection is going)
-            if self.flow.read_paused or self.cycle.waiting_for_100_continue:
-                # the application has not taken what came, or not asked for the body yet: not the client's delay
+            held = self.flow.read_paused or self.cycle.waiting_for_100_continue
+            if held or self._app_held:
+                # the application has not taken what came, or not asked for the body yet (no "100 Continue"
+                # sent): not the client's delay. Once it does, the client gets the whole time again from then
+                self._app_held = held
                 self._body_deadline = self.loop.time() + body_timeout_s
                 self._arm_body_timer()
                 return
+            self._cut_off()
+
+        def _cut_off(self) -> None:
+            """Close the connection of a body that is late, saying so (rate-limited, as every repeated line)."""
+            scope = self.cycle.scope
+            length = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
+            log.warning(
+                "body_timeout_s: cut off %s (%s %s): %d%s body bytes in %.1f s",
+                f"{self.client[0]}:{self.client[1]}" if self.client else "a client",
+                scope["method"],
+                scope["raw_path"].decode("ascii", "replace"),  # as sent: %0A in the path stays, no line of its own
+                self.conn.body_received,
+                f" of {length}" if length else "",  # none with a chunked body
+                self.loop.time() - self._body_since,
+            )
             self.transport.abort()
 
     return GuardedH11Protocol
@@ -136,6 +203,31 @@ def listening_socket(settings: Settings) -> socket.socket:
             f"cannot listen on {settings.host} port {settings.port} ({os.strerror(e.errno) if e.errno else e}); "
             "choose another --port (or LOSSATLAS_PORT) or --host"
         ) from None
+
+
+def stop_signals() -> list[signal.Signals]:
+    """SIGINT and SIGTERM, less those this process ignores: a signal ignored when it started stays ignored
+    (a shell script's background job, ``lossatlas serve &``, ignores SIGINT: a Ctrl-C meant for the script
+    must not stop the server; SIGTERM still does)."""
+    return [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server whose stop signals are :func:`stop_signals`, and whose stop by one ends the command
+    (exit status 0, as the worker's does) rather than raising the signal again after the shutdown, as
+    uvicorn does (Ctrl-C: an interrupted run's 130; SIGTERM: death by the signal, without a word)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread can set handlers
+            yield
+            return
+        before = {sig: signal.signal(sig, self.handle_exit) for sig in stop_signals()}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
 
 
 def uvicorn_config(app, settings: Settings) -> uvicorn.Config:

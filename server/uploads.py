@@ -71,6 +71,11 @@ class IdTaken(Exception):
     """A different file's checkpoint has the id (the start of the sha256) of the file being added."""
 
 
+def checkpoint_id(sha256: str) -> str:
+    """A checkpoint's id: the start of its file's sha256."""
+    return sha256[:16]
+
+
 class CheckpointStore:
     """Uploaded checkpoints: ``checkpoints/<id>.pt`` with ``<id>.json`` naming the model they fit.
     The id is the start of the file's sha256: a checkpoint is its content, so the same file uploaded
@@ -83,21 +88,25 @@ class CheckpointStore:
     def add(self, validated_tmp: Path, model: str, name: str | None = None) -> tuple[Checkpoint, bool]:
         """Validate that the file loads as weights of ``model`` (ValueError otherwise), then keep it:
         ``(checkpoint, True)``; ``(checkpoint, False)`` when the same file was uploaded before (its record
-        unchanged: its first name stays; uploads racing each other record the first to finish)."""
+        unchanged: its first name stays; uploads racing each other record the first to finish).
+
+        The id's file is created, never replaced: of two different files whose ids collide, uploaded at
+        the same moment, the first to create it holds the id and the other is refused (:class:`IdTaken`),
+        so that a record never names the other file's bytes."""
         load_model(model, validated_tmp)
         sha = sha256_file(validated_tmp)
-        cid = sha[:16]
+        cid = checkpoint_id(sha)
         found = self.get(cid)
         if found is not None:
-            if found[1].sha256 != sha:
-                raise IdTaken(
-                    f"checkpoint id {cid} (the start of a file's sha256) is another file's already (sha256 "
-                    f"{found[1].sha256}, this one's {sha}): a 1 in 2^64 coincidence; this file cannot be uploaded"
-                )
-            return found[1], False
-        checkpoint = Checkpoint(id=cid, sha256=sha, model=model, name=name)
+            return self._same_file(found[1], sha), False
         self.root.mkdir(parents=True, exist_ok=True)
-        os.replace(validated_tmp, self.root / f"{cid}.pt")  # the same bytes as any file already there
+        path = self.root / f"{cid}.pt"
+        try:
+            os.link(validated_tmp, path)  # only if there is none
+        except FileExistsError:  # a racing upload's (or one cut short before its record): the same bytes?
+            held = sha256_file(path)
+            if held != sha:
+                raise IdTaken(self._taken(cid, held, sha)) from None
         record = validated_tmp.with_suffix(".json")  # beside the upload: a unique name on the same disk
         try:
             record.write_text(json.dumps({"sha256": sha, "model": model, "name": name}))
@@ -105,12 +114,25 @@ class CheckpointStore:
                 os.link(record, self.root / f"{cid}.json")  # whole and only if there is none
             except FileExistsError:
                 found = self.get(cid)
-                if found is not None:  # recorded by an upload racing this one
-                    return found[1], False
+                if found is not None:  # recorded by an upload of the same file racing this one
+                    return self._same_file(found[1], sha), False
                 os.replace(record, self.root / f"{cid}.json")  # an unreadable record: this upload repairs it
         finally:
             record.unlink(missing_ok=True)
-        return checkpoint, True
+        return Checkpoint(id=cid, sha256=sha, model=model, name=name), True
+
+    @staticmethod
+    def _taken(cid: str, held: str, sha: str) -> str:
+        return (
+            f"checkpoint id {cid} (the start of a file's sha256) is another file's already (sha256 {held}, "
+            f"this one's {sha}): a 1 in 2^64 coincidence; this file cannot be uploaded"
+        )
+
+    def _same_file(self, found: Checkpoint, sha: str) -> Checkpoint:
+        """The checkpoint recorded under this file's id, if it is this file; :class:`IdTaken` if another's."""
+        if found.sha256 != sha:
+            raise IdTaken(self._taken(found.id, found.sha256, sha))
+        return found
 
     def get(self, cid: str) -> tuple[Path, Checkpoint] | None:
         """The file and record of a checkpoint id (ids are validated hex by the request model); None for

@@ -79,13 +79,16 @@ class Worker:
         self.backoff_s = backoff_s  # first wait after a storage error (doubled on each repeat)
         self.stop = threading.Event()
         self.current: Job | None = None  # the job being run
-        self._stopping_now = False  # StopNow was raised
+        self._stopping_now = False  # StopNow was raised (or, in a claim, is to be once the job is claimed)
+        self._claiming = False  # in the queue's claim: a job it takes is this worker's before run has it
         self._pending: Callable[[], bool] | None = None  # a job's end not yet recorded (database unwritable)
 
     def stop_signal(self, signum: int, frame: object) -> None:
         """The handler of SIGINT and SIGTERM (the main thread runs it, between two steps of its own): the
         first stops the worker after the point it is computing, and says so; the second stops it at once
-        (:class:`StopNow`); later ones, while it gives the job back, change nothing."""
+        (:class:`StopNow`), or, in the middle of a claim, once the claim is over (:meth:`run`: a job it
+        took goes back to the queue, not left to its lease); later ones, while it gives the job back, change
+        nothing."""
         if not self.stop.is_set():
             self.stop.set()
             job = self.current
@@ -96,6 +99,9 @@ class Worker:
                     + f"lossatlas worker: stopping after the point it is computing of job {job.id}, which then goes "
                     "back to the queue; Ctrl-C again stops at once\n".encode(),
                 )
+            return
+        if self._claiming and not self._stopping_now:  # raised by run once the claim is over
+            self._stopping_now = True
             return
         if not self._stopping_now:
             self._stopping_now = True
@@ -112,16 +118,23 @@ class Worker:
             if self._orphaned():
                 self.stop.set()
                 break
+            job = None
             try:
                 self._settle()
-                job = self.queue.claim(self.id, self.lease_s)
+                self._claiming = True
+                try:
+                    job = self.queue.claim(self.id, self.lease_s)
+                finally:
+                    self._claiming = False
                 if job is not None:
-                    try:
-                        log.info("job %s: %s", job.id, self.run_job(job))
-                    except StopNow:
-                        self._give_back(job)
-                        raise
+                    if self._stopping_now:  # a second signal came during the claim
+                        raise StopNow()
+                    log.info("job %s: %s", job.id, self.run_job(job))
                 failures = 0
+            except StopNow:
+                if job is not None:
+                    self._give_back(job)
+                raise
             except STORAGE_ERRORS as e:
                 failures += 1
                 delay = min(self.backoff_s * 2 ** (failures - 1), MAX_IDLE_BACKOFF_S)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -24,6 +25,7 @@ import uvicorn
 from support import REPO, answering_url, local_socket, wait_for, written
 
 from server.app import create_app
+from server.serving import LOGGERS, uvicorn_config
 from server.settings import DatasetSource, Settings
 from workers import SurfaceSpec, compute_surface
 
@@ -69,14 +71,21 @@ def direct_surface(request: dict, tiny_npz: Path):
 
 
 class ThreadServer:
-    """uvicorn serving ``create_app(settings)`` in a thread of the test process."""
+    """uvicorn serving ``create_app(settings)`` (or ``app``) in a thread of the test process; ``guarded``: with
+    the protocol of ``lossatlas serve`` (its timeouts and connection limit from ``settings``)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, app: Callable | None = None, guarded: bool = False):
         self.settings = settings
         self.sock = local_socket()  # closed by __exit__
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        app = app or create_app(settings)
+        # the loggers' filters as they were: uvicorn_config adds its rate limit to them, for this server only
+        self._filters = {name: list(logging.getLogger(name).filters) for name in LOGGERS}
+        if guarded:
+            config = uvicorn_config(app, settings)
+        else:
+            config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.worker: subprocess.Popen | None = None  # a worker process that a test started for this server
@@ -90,6 +99,8 @@ class ThreadServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+        for name, filters in self._filters.items():
+            logging.getLogger(name).filters[:] = filters
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -298,10 +298,18 @@ def test_upload_limit_also_holds_without_content_length(site: ThreadServer):
 
 
 def test_write_endpoints_need_the_token(site: ThreadServer):
-    message = "this server needs a bearer token for changes: send 'Authorization: Bearer <token>'"
+    """Each refusal says what was wrong: no token, a wrong one (it used to say to send one), another scheme."""
+    messages = {
+        None: "this server needs a bearer token for changes: send 'Authorization: Bearer <token>'",
+        "Bearer wrong-token-xyz": "the bearer token is not this server's: send the token its operator set "
+        "(--token or LOSSATLAS_TOKEN)",
+        "Basic dXNlcjpwYXNz": "this server takes a bearer token, not Basic credentials: send "
+        "'Authorization: Bearer <token>'",
+    }
     ours = (site.settings.gallery_dir / "ours.h5").read_bytes()
-    for token in (None, "wrong-token-xyz"):
-        with site.client(token) as c:
+    for authorization, message in messages.items():
+        with site.client() as c:
+            c.headers.update({"Authorization": authorization} if authorization else {})
             for r in (
                 c.post("/api/surfaces/import", files={"file": ("a.h5", ours)}),
                 c.delete("/api/surfaces/ref-old"),

@@ -1,17 +1,22 @@
 """HTTP-level refusals that must come early and say why: a write without the token before its body is
-read, a malformed Last-Event-ID, a wrong method (with ``Allow``); HEAD as GET without the body; and what
-the schema promises."""
+read, a malformed Last-Event-ID, a wrong method (with ``Allow``), a trailing slash, a query parameter a
+route does not take, a compressed body; HEAD as GET without the body; and what the schema promises."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import torch
 from serverkit import TOKEN, ThreadServer, job_request, make_settings
 from support import wait_for
+
+from workers.checkpoints import load_model
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +155,157 @@ def test_a_form_cut_off_before_its_closing_boundary_is_an_incomplete_upload(guar
 def test_the_schema_says_samples_is_required(guarded: ThreadServer):
     schema = httpx.get(f"{guarded.url}/openapi.json").json()["components"]["schemas"]["JobRequest"]
     assert "samples" in schema["required"] and schema["properties"]["samples"]["type"] == "integer"
+
+
+def _jobs(c: httpx.Client) -> list[tuple[str, str]]:
+    return [(j["id"], j["state"]) for j in c.get("/api/jobs").json()["jobs"]]
+
+
+def test_a_trailing_slash_is_a_404_naming_the_path_without(guarded: ThreadServer):
+    """It used to be a 307 with an empty body, which curl (without -L) shows as nothing at all: a DELETE
+    that seemed to have worked. Now every method gets a 404 naming the path to use, and nothing changes."""
+    with guarded.client(TOKEN) as c:
+        job = c.post("/api/jobs", json=job_request(sample_seed=21)).json()
+        before = _jobs(c)
+        for method, path, body in (
+            ("GET", "/api/config/", None),
+            ("GET", "/api/surfaces/", None),
+            ("POST", "/api/jobs/", job_request(sample_seed=22)),
+            ("DELETE", f"/api/jobs/{job['id']}/", None),
+            ("GET", "/docs/", None),
+        ):
+            r = c.request(method, path, json=body)
+            assert (r.status_code, r.json()) == (
+                404,
+                {"detail": f"nothing at {path}: drop the trailing slash ({path.rstrip('/')})"},
+            ), path
+        assert _jobs(c) == before  # none queued, none cancelled
+        r = c.get("/api/nope/")  # no route without the slash either
+        assert r.json() == {
+            "detail": "nothing at /api/nope/: the API's routes are listed at /docs (schema: /openapi.json)"
+        }
+        c.delete(f"/api/jobs/{job['id']}")
+
+
+def test_an_unknown_or_repeated_query_parameter_is_refused(guarded: ThreadServer):
+    """FastAPI ignored both: ``?modle=`` (a typo) answered every surface unfiltered, ``?limit=1&limit=2`` a
+    page of 2, a DELETE with a query it does not take cancelled the job all the same."""
+    with guarded.client(TOKEN) as c:
+        job = c.post("/api/jobs", json=job_request(sample_seed=23)).json()
+        before = _jobs(c)
+        for method, path, detail in (
+            (
+                "GET",
+                "/api/surfaces?modle=tinycnn",
+                "unknown query parameter 'modle': GET /api/surfaces does not take it; "
+                "it takes model, dataset, limit, offset",
+            ),
+            ("GET", "/api/config?v=2", "unknown query parameter 'v': GET /api/config does not take it; it takes none"),
+            (
+                "DELETE",
+                f"/api/jobs/{job['id']}?force=1",
+                f"unknown query parameter 'force': DELETE /api/jobs/{job['id']} does not take it; it takes none",
+            ),
+            ("GET", "/api/jobs?limit=1&limit=2", "query parameter 'limit' is given more than once: give it once"),
+            ("GET", "/api/surfaces?model=a&model=b", "query parameter 'model' is given more than once: give it once"),
+        ):
+            r = c.request(method, path)
+            assert (r.status_code, r.json()) == (422, {"detail": detail}), path
+            if method == "GET":
+                assert c.head(path).status_code == 422, path
+        assert _jobs(c) == before  # the DELETE cancelled nothing
+        assert c.get("/api/surfaces?model=tinycnn&limit=1").status_code == 200  # what a route takes, once
+        assert c.get("/?surfaces=ours&log=1").status_code == 200  # the viewer's page keeps its state in its query
+        c.delete(f"/api/jobs/{job['id']}")
+
+
+def test_a_compressed_body_is_refused_with_415(guarded: ThreadServer):
+    """Nothing here decodes a Content-Encoding: a gzip body was read as it came, and refused as "not valid
+    JSON" (an upload: "not a loss surface file"), which does not say what to change."""
+    body = gzip.compress(json.dumps(job_request(sample_seed=24)).encode())
+    with guarded.client(TOKEN) as c:
+        before = _jobs(c)
+        r = c.post("/api/jobs", content=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        assert (r.status_code, r.json()) == (
+            415,
+            {
+                "detail": "the request body is sent with Content-Encoding: gzip; this server reads bodies as they "
+                "are: send it uncompressed, without that header"
+            },
+        )
+        assert r.headers["accept-encoding"] == "identity"
+        assert _jobs(c) == before
+        r = c.post("/api/jobs", json=job_request(sample_seed=24), headers={"Content-Encoding": "identity"})
+        assert r.status_code == 202, r.text  # identity is no encoding
+        c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_json_body_that_gives_a_field_twice_is_refused(guarded: ThreadServer):
+    """Python's json keeps the last of a repeated name: ``"samples": 10, ..., "samples": 5000`` asked for a
+    job of 5000 samples without a word, whichever the client meant."""
+    request = json.dumps(job_request(sample_seed=25))[:-1]  # without its closing brace
+    repeats = {"samples": request + ', "samples": 5000}', "seed": request + ', "directions": {"seed": 1, "seed": 2}}'}
+    with guarded.client(TOKEN) as c:
+        before = _jobs(c)
+        for name, body in repeats.items():
+            r = c.post("/api/jobs", content=body, headers={"Content-Type": "application/json"})
+            assert (r.status_code, r.json()) == (
+                422,
+                {"detail": f"the body gives {name!r} twice in one object: give each field once"},
+            ), body
+        assert _jobs(c) == before
+        r = c.post("/api/jobs", content=request + "}", headers={"Content-Type": "application/json"})
+        assert r.status_code == 202, r.text  # each name once
+        c.delete(f"/api/jobs/{r.json()['id']}")
+
+
+def test_a_form_field_not_taken_or_given_twice_is_refused(guarded: ThreadServer, tmp_path: Path):
+    """A field a route does not take was ignored (``model`` beside an imported surface), and the last of a
+    repeated one kept (a second ``file`` replaced the first)."""
+    torch.save(load_model("tinycnn", None).state_dict(), tmp_path / "w.pt")
+    weights = (tmp_path / "w.pt").read_bytes()
+    with guarded.client(TOKEN) as c:
+        for path, fields, detail in (
+            (
+                "/api/surfaces/import",
+                [("model", (None, "tinycnn")), ("file", ("a.h5", b"\x89HDF"))],
+                "unknown form field 'model': POST /api/surfaces/import does not take it; it takes file",
+            ),
+            (
+                "/api/checkpoints",
+                [("model", (None, "tinycnn")), ("file", ("w.pt", weights)), ("bogus", (None, "1"))],
+                "unknown form field 'bogus': POST /api/checkpoints does not take it; it takes file, model",
+            ),
+            (
+                "/api/checkpoints",
+                [("model", (None, "tinycnn")), ("file", ("w.pt", weights)), ("file", ("b.pt", weights))],
+                "form field 'file' is given more than once: give it once",
+            ),
+            (
+                "/api/checkpoints",
+                [("model", (None, "tinycnn")), ("model", (None, "resnet20")), ("file", ("w.pt", weights))],
+                "form field 'model' is given more than once: give it once",
+            ),
+        ):
+            r = c.post(path, files=fields)
+            assert (r.status_code, r.json()) == (422, {"detail": detail}), path
+        assert c.get("/api/checkpoints").json()["uploaded"] == []
+        assert [s for s in c.get("/api/surfaces").json()["surfaces"] if s["source"] == "user"] == []
+    assert not any(guarded.settings.uploads_dir.glob("*")) and not any(guarded.settings.checkpoints_dir.glob("*"))
+
+
+def test_without_the_token_a_request_no_route_takes_is_told_what_to_fix(guarded: ThreadServer):
+    """A method no route takes on a path, or a path no route has, is no write: it was answered "this
+    server needs a bearer token", and with the token, then, the 405 or 404 that names the fix."""
+    with guarded.client() as c:
+        before = _jobs(c)
+        for method, path, allow in (("TRACE", "/api/config", "GET, HEAD"), ("PUT", "/api/jobs", "GET, HEAD, POST")):
+            r = c.request(method, path)
+            assert (r.status_code, r.json()) == (405, {"detail": f"{method} is not allowed on {path}; use {allow}"})
+        r = c.post("/api/jobs/", json=job_request())
+        assert (r.status_code, r.json()) == (
+            404,
+            {"detail": "nothing at /api/jobs/: drop the trailing slash (/api/jobs)"},
+        )
+        assert c.post("/api/jobs", json=job_request()).status_code == 401  # a write there is
+        assert _jobs(c) == before

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import torch
 from serverkit import TOKEN, ThreadServer, job_request, make_settings
 
+from server import uploads
 from server.catalog import write_meta
 from server.jobspec import build_spec, request_key, surface_ids_for
 from server.schemas import JobRequest
@@ -121,3 +125,79 @@ def test_a_checkpoint_whose_id_is_another_files_is_refused(tmp_path: Path, tiny_
         )
     assert json.loads(record.read_text())["sha256"] == other
     assert (settings.checkpoints_dir / f"{sha[:16]}.pt").read_bytes() == b"the other file"
+
+
+def _tinycnn_checkpoints(tmp_path: Path, seeds: tuple[int, ...]) -> list[bytes]:
+    files = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        torch.save(load_model("tinycnn", None).state_dict(), tmp_path / f"w{seed}.pt")
+        files.append((tmp_path / f"w{seed}.pt").read_bytes())
+    return files
+
+
+def _uploaded_at_once(monkeypatch, server: ThreadServer, files: list[bytes], rounds: int):
+    """Each round, ``files`` (two) uploaded at the same moment under one id, ``0..0<round>``: the ids collide
+    (forced: 1 in 2^64 for real) and both uploads look at the id before either takes it. Yields each round's
+    id and answers (in the order of ``files``)."""
+    round_id = [""]
+    both_looked, looked = threading.Barrier(2, timeout=60), threading.local()
+    real_get = CheckpointStore.get
+
+    def get_then_wait(store: CheckpointStore, cid: str):  # each upload's first look: both find the id free
+        found = real_get(store, cid)
+        if cid == round_id[0] and getattr(looked, "at", None) != cid:
+            looked.at = cid
+            both_looked.wait()
+        return found
+
+    monkeypatch.setattr(uploads, "checkpoint_id", lambda sha256: round_id[0])
+    monkeypatch.setattr(CheckpointStore, "get", get_then_wait)
+    with server.client() as c:
+
+        def upload(i: int) -> httpx.Response:
+            return c.post("/api/checkpoints", files={"file": (f"w{i}.pt", files[i])}, data={"model": "tinycnn"})
+
+        for n in range(rounds):  # the two uploads' timing after their look varies
+            round_id[0] = f"{n:016x}"
+            with ThreadPoolExecutor(2) as pool:
+                yield round_id[0], list(pool.map(upload, (0, 1)))
+
+
+def test_two_files_uploaded_at_once_under_one_id_keep_their_own_bytes(tmp_path: Path, tiny_npz: Path, monkeypatch):
+    """Two different files whose ids collide, uploaded at the same moment: both found the id free, both
+    moved their file in, and the first record named whichever file came last; the other upload was answered
+    that checkpoint as if it were itself. Now the first to claim the id holds it with its own bytes, and
+    the other is refused (409)."""
+    files = _tinycnn_checkpoints(tmp_path, (1, 2))
+    sha = {hashlib.sha256(f).hexdigest(): f for f in files}
+    settings = make_settings(tmp_path / "data", tiny_npz)
+    with ThreadServer(settings) as server:
+        for cid, answers in _uploaded_at_once(monkeypatch, server, files, rounds=4):
+            assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+            won, lost = sorted(answers, key=lambda r: r.status_code)
+            held = (settings.checkpoints_dir / f"{cid}.pt").read_bytes()
+            record = json.loads((settings.checkpoints_dir / f"{cid}.json").read_text())
+            assert hashlib.sha256(held).hexdigest() == record["sha256"] == won.json()["sha256"]
+            assert sha[record["sha256"]] == held
+            other = next(s for s in sha if s != record["sha256"])
+            assert lost.json() == {
+                "detail": f"checkpoint id {cid} (the start of a file's sha256) is another file's already "
+                f"(sha256 {record['sha256']}, this one's {other}): a 1 in 2^64 coincidence; this file cannot be uploaded"
+            }
+    assert list(settings.uploads_dir.iterdir()) == []
+
+
+def test_one_file_uploaded_twice_at_once_is_one_checkpoint(tmp_path: Path, tiny_npz: Path, monkeypatch):
+    """The same file uploaded twice at the same moment: the second finds the id's file holding the same bytes;
+    both are answered the one checkpoint, recorded by the first to finish (201, then 200)."""
+    (data,) = _tinycnn_checkpoints(tmp_path, (1,))
+    settings = make_settings(tmp_path / "data", tiny_npz)
+    with ThreadServer(settings) as server:
+        for cid, answers in _uploaded_at_once(monkeypatch, server, [data, data], rounds=2):
+            assert sorted(r.status_code for r in answers) == [200, 201], [r.text for r in answers]
+            assert answers[0].json() == answers[1].json()
+            assert answers[0].json()["sha256"] == hashlib.sha256(data).hexdigest()
+            assert (settings.checkpoints_dir / f"{cid}.pt").read_bytes() == data
+            assert answers[0].json()["name"] in ("w0.pt", "w1.pt")
+    assert list(settings.uploads_dir.iterdir()) == []

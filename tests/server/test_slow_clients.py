@@ -4,14 +4,23 @@ are rate-limited, and the server keeps answering."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import http.client
+import json
+import logging
+import re
 import select
 import socket
+import threading
 import time
 from pathlib import Path
 
 import httpx
+from serverkit import ThreadServer, make_settings
 from support import wait_for
+
+from server import serving
 
 
 def _read_until_closed(sock: socket.socket, wait_s: float) -> bytes | None:
@@ -93,6 +102,12 @@ JOB_HEADERS = (
 )
 
 
+# the line of each withheld body cut off: its client's port, the seconds it had
+CUT_OFF = re.compile(
+    r"^body_timeout_s: cut off 127\.0\.0\.1:(\d+) \(POST /api/jobs\): 10 of 1000 body bytes in ([0-9.]+) s$", re.M
+)
+
+
 def _headers_then(port: int, body: bytes) -> socket.socket:
     """A connection that sent a job request's whole headers (a body of 1,000 bytes) and then ``body``."""
     s = socket.create_connection(("127.0.0.1", port))
@@ -112,6 +127,8 @@ def test_a_withheld_or_trickled_body_is_cut_off(tmp_path: Path, tiny_npz: Path, 
     withheld = [_headers_then(port, b'{"model": ') for _ in range(19)]
     try:
         assert all(_closed_by_server(s, 60) for s in withheld)  # after body_timeout_s
+        cut_off = {int(port) for port, seconds in CUT_OFF.findall(processes.output(proc)) if float(seconds) >= 2}
+        assert cut_off == {s.getsockname()[1] for s in withheld}  # a line each, naming it: they were not logged
     finally:
         for s in withheld:
             s.close()
@@ -145,3 +162,129 @@ def test_a_withheld_or_trickled_body_is_cut_off(tmp_path: Path, tiny_npz: Path, 
         r = c.post("/api/jobs", json={"model": "tinycnn", "dataset": "tiny", "samples": 10, "x": "-1:1:2"})
     assert r.status_code == 202, r.text
     assert "Traceback" not in processes.output(proc)
+
+
+def held_app(hold_s: float):
+    """An ASGI app that begins to read a request's body only ``hold_s`` after the request came (busy, say),
+    then answers the sha256 of the body."""
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await asyncio.sleep(hold_s)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+        await send({"type": "http.response.body", "body": hashlib.sha256(body).hexdigest().encode()})
+
+    return app
+
+
+def _upload_headers(length: int, expect: bool = False) -> bytes:
+    return (
+        f"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n"
+        + ("Expect: 100-continue\r\n" if expect else "")
+        + "\r\n"
+    ).encode()
+
+
+def _answer(sock: socket.socket, interim: bool = False) -> bytes:
+    """What the server sends, up to the end of :func:`held_app`'s answer (64 hex digits after its headers);
+    ``interim``: only up to the end of an interim answer's headers (100 Continue)."""
+    received = b""
+    while not (received.endswith(b"\r\n\r\n") if interim else len(received.partition(b"\r\n\r\n")[2]) >= 64):
+        readable, _, _ = select.select([sock], [], [], 60)
+        chunk = sock.recv(65536) if readable else b""
+        assert chunk, f"closed or silent: {received!r}"
+        received += chunk
+    return received
+
+
+def test_a_body_the_app_is_not_reading_yet_is_not_cut_off(tmp_path: Path, tiny_npz: Path, monkeypatch):
+    """The app takes up a request only after three body timeouts: the client's body waits in the server's
+    buffers and the socket's (reading paused past uvicorn's high-water mark). Its time runs once the app reads.
+    The bytes that came earn no time here (they would earn 2 minutes: longer than a test can wait)."""
+    monkeypatch.setattr(serving, "MIN_BODY_RATE", 1e15)
+    body = bytes(range(256)) * 4096  # 1 MiB
+    settings = make_settings(tmp_path / "data", tiny_npz, body_timeout_s=0.5)
+    with (
+        ThreadServer(settings, held_app(1.5), guarded=True) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as s,
+    ):
+        sending = threading.Thread(target=s.sendall, args=(_upload_headers(len(body)) + body,), daemon=True)
+        sending.start()  # blocks while the app is not reading
+        answered = _answer(s)
+        sending.join(60)
+    assert answered.startswith(b"HTTP/1.1 200 OK\r\n") and answered.endswith(hashlib.sha256(body).hexdigest().encode())
+
+
+def test_a_client_that_waits_for_100_continue_gets_its_time_after_it(tmp_path: Path, tiny_npz: Path):
+    """``Expect: 100-continue``: the client sends its body only after the server's "100 Continue", which
+    goes out when the app asks for the body: here 2.5 body timeouts after the headers. The time before does
+    not count against the client, and from the "100 Continue" on it has a whole body timeout (it had only
+    what was left of the timeout then running: half of one, less than this client takes)."""
+    body = b"x" * 1000
+    settings = make_settings(tmp_path / "data", tiny_npz, body_timeout_s=1.0)
+    with (
+        ThreadServer(settings, held_app(2.5), guarded=True) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as s,
+    ):
+        s.sendall(_upload_headers(len(body), expect=True))
+        assert _answer(s, interim=True) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        time.sleep(0.75)  # a slow client: within its time
+        s.sendall(body)
+        answered = _answer(s)
+    assert answered.startswith(b"HTTP/1.1 200 OK\r\n") and answered.endswith(hashlib.sha256(body).hexdigest().encode())
+
+
+def test_a_slow_body_after_100_continue_is_cut_off_and_logged(tmp_path: Path, tiny_npz: Path, caplog):
+    """A client that asks for "100 Continue", gets it, then trickles its body is cut off all the same, and
+    the server's log says whom it cut off, in which request, after how many bytes and seconds."""
+    settings = make_settings(tmp_path / "data", tiny_npz, body_timeout_s=0.5)
+    with (
+        ThreadServer(settings, held_app(0), guarded=True) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as s,
+        caplog.at_level(logging.WARNING),
+    ):
+        s.sendall(_upload_headers(1000, expect=True))
+        assert _answer(s, interim=True) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sent = 0
+        while not _closed_by_server(s, 0.1):  # a byte every 0.1 s: far below MIN_BODY_RATE
+            try:
+                s.sendall(b"x")
+            except (BrokenPipeError, ConnectionResetError):  # closed meanwhile
+                break
+            sent += 1
+            assert sent < 600, "a body sent a byte at a time kept its connection open for a minute"
+        port = s.getsockname()[1]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "lossatlas.server"]
+    cut = re.fullmatch(
+        rf"body_timeout_s: cut off 127\.0\.0\.1:{port} \(POST /upload\): (\d+) of 1000 body bytes in ([0-9.]+) s", line
+    )
+    assert cut and 0 < int(cut[1]) <= sent and float(cut[2]) >= 0.5, line
+
+
+def test_a_request_that_is_not_http_is_refused_in_json(tmp_path: Path, tiny_npz: Path):
+    """uvicorn answers it in plain text ("Invalid HTTP request received."); every refusal of the API is JSON."""
+    settings = make_settings(tmp_path / "data", tiny_npz)
+    with ThreadServer(settings, guarded=True) as server:
+        for request in (
+            b"GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+            b"\x16\x03\x01 not http at all\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", server.port)) as s:
+                s.sendall(request)
+                answer = _read_until_closed(s, 60)
+            assert answer is not None, request
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), answer
+            assert json.loads(body) == {
+                "detail": "the request is not valid HTTP/1.1 (its request line, a header or its Content-Length); "
+                "send a well-formed request, as curl or a browser does"
+            }
+        assert httpx.get(f"{server.url}/api/config", timeout=30).status_code == 200

@@ -12,10 +12,12 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 from serverkit import Processes, child_pids
 from support import wait_for
 
 from workers import SurfaceSpec, read_surface
+from workers.jobloop import StopNow, Worker
 from workers.jobqueue import Job, JobQueue
 
 GATED_MODEL = """
@@ -133,3 +135,32 @@ def test_serve_stops_its_worker_after_its_point_or_at_a_second_ctrl_c(tmp_path: 
         assert output.count(said) == 1 and "stopping it at once" not in output  # not after the 30 s wait
         assert f"job {gated.job.id}: {'released' if ctrl_c == 1 else 'stopped at once, released'}" in output
         gated.assert_given_back(1)
+
+
+class SignalledAfterClaim(JobQueue):
+    """The job queue, whose claim of a job is followed at once by a Ctrl-C and a SIGTERM to this process: a
+    second stop signal that lands in the moment after the claim, before the worker holds the job."""
+
+    def claim(self, worker: str, lease_s: float) -> Job | None:
+        job = super().claim(worker, lease_s)
+        if job is not None:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return job
+
+
+def test_a_second_signal_right_after_a_claim_gives_the_job_back(tmp_path: Path, tiny_npz: Path):
+    """The second signal's StopNow used to escape the claim: the job was left running under this worker,
+    for its lease to run out before another worker could take it."""
+    gated = GatedJob(tmp_path, tmp_path / "data", tiny_npz)
+    worker = Worker(SignalledAfterClaim(tmp_path / "data"), "w-claim", lease_s=600)
+    handlers = {sig: signal.signal(sig, worker.stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(StopNow):
+            worker.run(once=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    job = gated.state()
+    assert (job.state, job.worker, job.points_done) == ("queued", None, 0)
+    assert not gated.entered.exists() and not gated.out.parent.exists()  # no point begun, no file
