@@ -141,7 +141,9 @@ def test_a_data_dir_that_cannot_be_created_is_refused_in_one_line(tmp_path: Path
     (tmp_path / "file").write_text("in the way")
     data = tmp_path / "file" / "data"
     with pytest.raises(SystemExit) as e:
-        main([command, "--data-dir", str(data), "--no-worker" if command == "serve" else "--once"])
+        main(
+            [command, "--data-dir", str(data), *(["--no-worker", "--port", "0"] if command == "serve" else ["--once"])]
+        )
     assert e.value.code == 2
     option = "--data-dir (or LOSSATLAS_DATA_DIR)" if command == "serve" else "--data-dir"
     assert capsys.readouterr().err.splitlines() == [
