@@ -62,15 +62,15 @@ export function pcaAxisNames( shown ) {
 
 }
 
-/** The rows of a checkpoint's tooltip: [key, label, text]. */
-export function checkpointRows( path, i ) {
+/** The rows of a checkpoint's tooltip: [key, label, text]; ``label(metric)`` names a metric (captions.js metricText). */
+export function checkpointRows( path, i, label ) {
 
 	const t = path.t;
 	const rows = [
 		[ 'checkpoint', 'checkpoint', t.labels[ i ] ],
 		[ 'epoch', 'epoch', t.epochs[ i ] >= 0 ? String( t.epochs[ i ] ) : 'unknown' ],
 	];
-	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, name.replace( '_', ' ' ), formatMetric( name, values[ i ] ) ] );
+	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, label( name ), formatMetric( name, values[ i ] ) ] );
 	rows.push( [ 'x', 'x', formatNumber( t.x[ i ], 6 ) ], [ 'y', 'y', formatNumber( t.y[ i ], 6 ) ] );
 	rows.push( [ 'place', 'on the path', i === 0 ? 'start' : i === t.x.length - 1 ? 'end' : `${ i + 1 } of ${ t.x.length }` ] );
 	return rows;

@@ -344,6 +344,38 @@ def test_accuracies_read_as_percent(viewer, surfaces):
     assert viewer.errors == []
 
 
+def tooltip_labels(viewer) -> dict[str, str]:
+    """The tooltip's row labels (the words left of each value) by data-key."""
+    return viewer.page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key]')].map("
+        "(e) => [e.dataset.key, e.querySelector('span') ? e.querySelector('span').textContent : e.textContent]))"
+    )
+
+
+def test_the_tooltip_names_metrics_as_the_metric_menu_does(viewer):
+    """The tooltip labelled its values with metric ids (train_acc) where the metric menu, the title and
+    the axes say "train acc (%)": it uses the menu's words, the comparison header too."""
+    viewer.open("?s=pair-a,pair-b&m=train_acc&p=1")
+    menu = viewer.page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#metric option')].map((o) => [o.value, o.textContent]))"
+    )
+    assert menu == {
+        "train_loss": "train loss",
+        "train_acc": "train acc (%)",
+        "test_loss": "test loss",
+        "test_acc": "test acc (%)",
+    }
+    ix, iy = visible_vertex(viewer, "pair-a", 9)
+    viewer.hover("pair-a", ix, iy)
+    labels = tooltip_labels(viewer)
+    assert labels["value"] == menu["train_acc"]
+    for metric in ("train_loss", "test_loss", "test_acc"):
+        assert labels[metric] == menu[metric], labels
+    assert labels["compare"] == "train acc (%) of every surface here"
+    assert not any("_" in label for label in labels.values()), labels
+    assert viewer.errors == []
+
+
 def test_url_restores_the_view(viewer):
     viewer.open("?s=pair-a,pair-b&m=train_acc&w=1&log=1&v=map&cam=1,-4,3,0.1,0,0.3")
     state = viewer.state()
