@@ -348,11 +348,12 @@ class App {
 	renderCatalog() {
 
 		const { store } = this;
-		renderCatalog( $( 'catalog' ), store.catalog, store.ids, $( 'catalog-filter' ).value, {
+		const matching = renderCatalog( $( 'catalog' ), store.catalog, store.ids, $( 'catalog-filter' ).value, {
 			onToggle: ( id, on ) => store.toggle( id, on ),
 			onSolo: ( id ) => this.show( [ id ] ),
 		} );
-		$( 'catalog-count' ).textContent = `(${ store.catalog.length })`;
+		const total = store.catalog.length;
+		$( 'catalog-count' ).textContent = matching === total ? `(${ total })` : `(${ matching } of ${ total })`;
 
 	}
 

@@ -9,6 +9,7 @@ import { h, keyedList, setValue } from './dom.js';
 import { RATIO_LABEL, curvatureDetails } from './curvature.js';
 import { directionsText } from './directions.js';
 import { formatMetric, formatNumber, isAccuracy } from './scale.js';
+import { windowedList } from './windowed.js';
 
 const gridText = ( axis ) => ( axis ? `${ formatNumber( axis.min ) } … ${ formatNumber( axis.max ) } (${ axis.num })` : null );
 
@@ -25,11 +26,13 @@ export function renderPresets( container, surfaces, onPreset ) {
 
 }
 
+/** The catalog's rows (those in and near its scrolled view: windowed.js) of the surfaces that match
+ * ``filter``; returns how many match. */
 export function renderCatalog( list, surfaces, selected, filter, { onToggle, onSolo } ) {
 
 	const needle = filter.trim().toLowerCase();
 	const shown = surfaces.filter( ( s ) => ! needle || `${ s.name } ${ s.model } ${ s.dataset_label } ${ s.id }`.toLowerCase().includes( needle ) );
-	keyedList( list, shown, ( s ) => s.id, ( s ) => h( 'li', { dataset: { id: s.id } },
+	windowedList( list, shown, ( s ) => s.id, ( s ) => h( 'li', { dataset: { id: s.id } },
 		h( 'input', { type: 'checkbox', title: 'overlay', 'aria-label': `overlay ${ s.name }`, onchange: ( e ) => onToggle( s.id, e.target.checked ) } ),
 		h( 'button', { type: 'button', class: 'name', title: `show only this surface (${ s.id })`, onclick: () => onSolo( s.id ) },
 			h( 'span', {}, s.name ),
@@ -45,6 +48,7 @@ export function renderCatalog( list, surfaces, selected, filter, { onToggle, onS
 			s.status === 'partial' ? `${ s.points_done }/${ s.points_total }` : null ].filter( Boolean ).join( ' · ' );
 
 	} );
+	return shown.length;
 
 }
 
