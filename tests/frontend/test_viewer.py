@@ -312,7 +312,7 @@ def test_metric_switch_and_metadata_panel(viewer, surfaces, gallery):
     ):
         assert expected in text, f"{expected!r} not in the details panel:\n{text}"
     centre = s.metrics["train_loss"][4, 4]
-    line = next(row for row in text.splitlines() if row.startswith("centre train_loss"))
+    line = next(row for row in text.splitlines() if row.startswith("centre train loss\t"))
     assert_close(line.split("\t")[1], centre, rel=1e-4)
     assert spec["split"] == "both"
 
@@ -337,8 +337,8 @@ def test_accuracies_read_as_percent(viewer, surfaces):
     )
     text = page.locator("#details article[data-id=pair-a]").inner_text()
     line = dict(row.split("\t", 1) for row in text.splitlines() if "\t" in row)
-    assert line["centre train_acc"].endswith(" %") and "%" not in line["centre train_loss"]
-    assert_close(line["centre train_acc"], a.metrics["train_acc"][4, 4], rel=1e-4)
+    assert line["centre train acc (%)"].endswith(" %") and "%" not in line["centre train loss"]
+    assert_close(line["centre train acc (%)"], a.metrics["train_acc"][4, 4], rel=1e-4)
     assert line["test accuracy"] == "12.5 % (whole test split)"  # the gallery's figure, not the centre's
     assert page.locator("#title .muted").first.inner_text().startswith("train acc (%)")
     assert viewer.errors == []
