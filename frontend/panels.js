@@ -4,7 +4,7 @@
 // report clicks; main.js decides. Lists update in place (keyedList), so a control being used is
 // never replaced under the pointer or the keyboard.
 
-import { metricText } from './captions.js';
+import { metricName } from './captions.js';
 import { isDifference } from './compare.js';
 import { h, keyedList, setValue } from './dom.js';
 import { RATIO_LABEL, curvatureDetails } from './curvature.js';
@@ -124,11 +124,11 @@ export function renderDetails( container, layers ) {
 				[ 'directions', directionsText( d, mesh.trajectory, recipe?.spec ) ],
 				[ 'grid x', gridText( s.grid.x ) ],
 				[ 'grid y', gridText( s.grid.y ) ],
-				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ metricText( m ) }`, formatMetric( m, v, 5 ) ] ),
+				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ metricName( m ) }`, formatMetric( m, v, 5 ) ] ),
 				[ 'status', s.status === 'complete' ? 'complete' : `partial: ${ s.points_done } of ${ s.points_total } points` ],
 				[ 'NaN points', nan ],
 				[ 'non-convex share', stats && stats.nonconvex_share !== undefined && stats.nonconvex_share !== null
-					? `${ ( 100 * stats.nonconvex_share ).toFixed( 1 ) } % of ${ stats.points } points within r ≤ ${ stats.radius } (${ metricText( stats.metric ) })` : null ],
+					? `${ ( 100 * stats.nonconvex_share ).toFixed( 1 ) } % of ${ stats.points } points within r ≤ ${ stats.radius } (${ metricName( stats.metric ) })` : null ],
 				[ 'non-convex share (eigenvalues)', stats && stats.hessian && stats.hessian.nonconvex_share !== null && stats.hessian.nonconvex_share !== undefined
 					? `${ ( 100 * stats.hessian.nonconvex_share ).toFixed( 1 ) } % of ${ stats.hessian.points } points within r ≤ ${ stats.hessian.radius } with ${ RATIO_LABEL } > ${ stats.hessian.ratio }` : null ],
 				...( g ? [

@@ -62,7 +62,7 @@ export function pcaAxisNames( shown ) {
 
 }
 
-/** The rows of a checkpoint's tooltip: [key, label, text]; ``label(metric)`` names a metric (captions.js metricText). */
+/** The rows of a checkpoint's tooltip: [key, label, text]; ``label(metric)`` names a metric (captions.js metricName). */
 export function checkpointRows( path, i, label ) {
 
 	const t = path.t;

@@ -142,15 +142,15 @@ def test_the_path_on_the_map_with_its_checkpoints_values(paths_viewer, files, tm
         assert_checkpoint_rows(hover_checkpoint(paths_viewer, "path-a", i), t, i)
     hover = paths_viewer.state()["hover"]
     assert hover["metrics"] == pytest.approx({k: v[4] for k, v in t.metrics.items()}, rel=1e-6) and hover["epoch"] == 4
-    labels = paths_viewer.page.evaluate(  # the metric menu's words, not the ids
+    labels = paths_viewer.page.evaluate(  # words, not the ids
         "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key] span')].map("
         "(e) => [e.parentElement.dataset.key, e.textContent]))"
     )
     assert [labels[m] for m in ("train_loss", "train_acc", "test_loss", "test_acc")] == [
         "train loss",
-        "train acc (%)",
+        "train acc",
         "test loss",
-        "test acc (%)",
+        "test acc",
     ]
     # Away from the path the map hovers the surface again.
     rows = paths_viewer.hover("path-a", 0, 8)
