@@ -25,7 +25,7 @@ import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
 import { installTestHook } from './testhook.js';
 import { Tooltip } from './tooltip.js';
-import { PathObject, pathsOf } from './trajectory.js';
+import { PathObject, pathsOf, placeLabels3d } from './trajectory.js';
 import { readState, writeState } from './urlstate.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
@@ -45,6 +45,8 @@ class App {
 		this.tooltip = new Tooltip( $( 'tooltip' ) );
 		this.hover = new Hover( this );
 		this.viewport = new Viewport3D( $( 'view-3d' ), () => this.cameraMoved() );
+		this.pathLabels3d = []; // where placeLabels3d put the paths' labels for the last frame
+		this.viewport.beforeRender = () => ( this.pathLabels3d = placeLabels3d( this.pathObjects, this.viewport ) );
 		this.axes = new AxesFrame();
 		this.mapView = new MapView( $( 'view-map' ) );
 		this.lineView = new LineView( $( 'view-1d' ) );

@@ -29,7 +29,9 @@ def title(i: int) -> str:
 @pytest.fixture(scope="module")
 def many(tmp_path_factory: pytest.TempPathFactory, tensors_npz: Path) -> Iterator[str]:
     root = tmp_path_factory.mktemp("many")
-    spec = SurfaceSpec(model="tinycnn", dataset="tensors", data_root=str(tensors_npz), samples=8, x="-1:1:3", y="-1:1:3")
+    spec = SurfaceSpec(
+        model="tinycnn", dataset="tensors", data_root=str(tensors_npz), samples=8, x="-1:1:3", y="-1:1:3"
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -55,7 +57,8 @@ def rows_in_view(viewer: Viewer, scroll: float | None = None) -> dict:
     ids of the rows made, whether they cover the list's box, and how far the last row ends from its end."""
     if scroll is not None:
         viewer.page.evaluate(
-            "(f) => { const l = document.getElementById('catalog'); l.scrollTop = f * (l.scrollHeight - l.clientHeight); }", scroll
+            "(f) => { const l = document.getElementById('catalog'); l.scrollTop = f * (l.scrollHeight - l.clientHeight); }",
+            scroll,
         )
     viewer.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     return viewer.page.evaluate(

@@ -277,6 +277,41 @@ def test_checkpoint_labels_on_the_map_never_overlap(paths_viewer, files, size):
     assert paths_viewer.errors == []
 
 
+def apart(a: dict, b: dict) -> bool:
+    return (
+        a["right"] <= b["left"] + 0.5
+        or b["right"] <= a["left"] + 0.5
+        or a["bottom"] <= b["top"] + 0.5
+        or b["bottom"] <= a["top"] + 0.5
+    )
+
+
+@pytest.mark.parametrize("cam", [None, "0,-0.01,5,0,0,0", "4.5,0.2,0.4,0,0,0.3", "-2,3,1.5,0,0,0.3"])
+def test_checkpoint_labels_in_3d_never_overlap(paths_viewer, files, cam):
+    """In 3-D the labels sat above each checkpoint whatever the camera: where two paths start or end close
+    together one was written over the other ("start 0" over "start 0"). For the camera as it is, each label shown is
+    clear of the others, beside its own checkpoint; the starts and ends always show. Seen from above,
+    from low at the side (the paths foreshortened) and from behind."""
+    paths_viewer.open("?s=path-a,path-b" + (f"&cam={cam}" if cam else ""))
+    labels = paths_viewer.page.evaluate("() => window.__lossatlas.pathLabels3d()")
+    shown = [label for label in labels if label["visible"]]
+    for sid in ("path-a", "path-b"):
+        t = files[sid].trajectory
+        last = len(t.labels) - 1
+        mine = {label["i"]: label["text"] for label in shown if label["id"] == sid}
+        assert mine[0] == f"start {t.epochs[0]}" and mine[last] == f"end {t.epochs[last]}", mine
+        assert all(mine[i] == str(t.epochs[i]) for i in mine if 0 < i < last), mine
+    for k, a in enumerate(shown):
+        assert all(apart(a, b) for b in shown[k + 1 :]), (a, [b for b in shown[k + 1 :] if not apart(a, b)])
+        own = paths_viewer.page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [a["id"], a["i"]])
+        height = a["bottom"] - a["top"]
+        gap = math.hypot(
+            max(a["left"] - own["x"], 0, own["x"] - a["right"]), max(a["top"] - own["y"], 0, own["y"] - a["bottom"])
+        )
+        assert gap <= 1.5 * height, (a, own)  # beside its checkpoint (a start or end may go a label further)
+    assert paths_viewer.errors == []
+
+
 def test_the_title_says_what_the_axes_are(paths_viewer):
     paths_viewer.open("?s=path-a&v=map")
     assert paths_viewer.state()["axis_names"]["x"].startswith("PC1")
