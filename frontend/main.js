@@ -4,7 +4,7 @@
 
 import * as api from './api.js';
 import { AxesFrame } from './axes.js';
-import { axisNames, metricText, nanText } from './captions.js';
+import { axisNames, metricName, metricText, nanText } from './captions.js';
 import { DIFF } from './compare.js';
 import { bindControls, closeDrawers, showControls } from './controls.js';
 import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
@@ -193,7 +193,7 @@ class App {
 		const metrics = [ ...new Set( loaded.flatMap( ( l ) => Object.keys( l.mesh.metrics ) ) ) ];
 		if ( ! metrics.includes( this.state.metric ) && metrics.length ) {
 
-			if ( this.state.metric ) this.status.notice( `no ${ this.state.metric } in the surfaces shown: showing ${ metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ] }` );
+			if ( this.state.metric ) this.status.notice( `no ${ this.state.metric } in the surfaces shown: showing ${ metricName( metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ] ) }` );
 			this.state.metric = metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ];
 
 		}
@@ -215,7 +215,7 @@ class App {
 		this.zscale = new ZScale( values, { log: state.log, vmax: state.vmax } );
 		if ( state.vmax !== null && this.zscale.min !== null && state.vmax <= this.zscale.min ) {
 
-			this.status.error( `vmax ${ formatNumber( state.vmax ) } is not above the lowest ${ state.metric } shown (${ formatNumber( this.zscale.min ) }); clipping is off` );
+			this.status.error( `vmax ${ formatNumber( state.vmax ) } is not above the lowest ${ metricName( state.metric ) } shown (${ formatNumber( this.zscale.min ) }); clipping is off` );
 			state.vmax = null;
 			$( 'vmax' ).value = '';
 			this.zscale = new ZScale( values, { log: state.log, vmax: null } );

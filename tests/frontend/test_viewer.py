@@ -379,6 +379,17 @@ def test_the_tooltip_names_metrics_in_words(viewer):
     assert viewer.errors == []
 
 
+def test_a_surface_without_the_metric_shown_is_named_in_words(viewer, surfaces):
+    """pair-b was computed on the train split: with test accuracy shown it is not drawn, and the status
+    line says so in the words of the metric menu."""
+    assert "test_acc" in surfaces["pair-a"].metrics and "test_acc" not in surfaces["pair-b"].metrics
+    viewer.open("?s=pair-a,pair-b&m=test_acc")
+    assert [layer["id"] for layer in viewer.state()["layers"]] == ["pair-a"]
+    status = viewer.page.locator("#status").inner_text()
+    assert status == "TinyCNN without shortcuts: no test acc in the file, not drawn", status
+    assert viewer.errors == []
+
+
 def test_url_restores_the_view(viewer):
     viewer.open("?s=pair-a,pair-b&m=train_acc&w=1&log=1&v=map&cam=1,-4,3,0.1,0,0.3")
     state = viewer.state()
