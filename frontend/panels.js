@@ -48,7 +48,7 @@ export function renderCatalog( list, surfaces, selected, filter, { onToggle, onS
 		li.querySelector( 'small' ).textContent = [ s.model, s.dataset_label, s.ndim === 1 ? '1-D' : `${ s.grid.x.num }×${ s.grid.y ? s.grid.y.num : 1 }`,
 			s.status === 'partial' ? `${ s.points_done }/${ s.points_total }` : null ].filter( Boolean ).join( ' · ' );
 
-	} );
+	}, needle ? `No surface matches “${ filter.trim() }”.` : '' );
 	return shown.length;
 
 }

@@ -5,7 +5,7 @@
 // the whole list's length. Rows keep their whole names, so their heights differ. The space of the rows
 // not made is the list's ::before and ::after (style.css .windowed; padding would add to a max-height).
 
-import { keyedList } from './dom.js';
+import { h, keyedList } from './dom.js';
 
 const AROUND = 400; // px of rows made above and below the view
 const MIN_VIEW = 600; // px made when the list shows nothing yet (a closed drawer): its first rows
@@ -15,8 +15,8 @@ const lists = new WeakMap(); // list element -> { heights: Map(key -> px), args,
 
 /** keyedList( list, items, key, create, update ) for the rows of ``items`` in and near ``list``'s
  * view; ``list`` scrolls itself (overflow-y). Scrolling or resizing the list makes the rows come in
- * view. Returns the elements made. */
-export function windowedList( list, items, key, create, update ) {
+ * view. ``empty``: a line shown when there are no items. Returns the elements made. */
+export function windowedList( list, items, key, create, update, empty = '' ) {
 
 	let w = lists.get( list );
 	if ( ! w ) {
@@ -42,14 +42,14 @@ export function windowedList( list, items, key, create, update ) {
 
 	}
 
-	w.args = { items, key, create, update };
+	w.args = { items, key, create, update, empty };
 	return draw( list, w );
 
 }
 
 function draw( list, w ) {
 
-	const { items, key, create, update } = w.args;
+	const { items, key, create, update, empty } = w.args;
 	const keys = items.map( ( item ) => String( key( item ) ) );
 	const measured = [ ...w.heights.values() ];
 	const guess = measured.length ? measured.reduce( ( a, b ) => a + b ) / measured.length : GUESS;
@@ -64,6 +64,7 @@ function draw( list, w ) {
 	list.style.setProperty( '--above', `${ top }px` );
 	list.style.setProperty( '--below', `${ rest }px` );
 	const els = keyedList( list, items.slice( first, end ), key, create, update );
+	if ( ! items.length && empty ) list.append( h( 'li', { class: 'muted' }, empty ) );
 	els.forEach( ( el, i ) => {
 
 		const height = el.getBoundingClientRect().height;

@@ -96,6 +96,9 @@ def test_a_long_catalog_makes_only_the_rows_it_shows(viewer):
     viewer.page.wait_for_function("(n) => document.querySelectorAll('#catalog li').length === n", arg=len(expected))
     assert rows_in_view(viewer)["ids"] == expected
     assert viewer.page.text_content("#catalog-count") == f"({len(expected)} of {N})"
+    viewer.page.fill("#catalog-filter", "resnet")
+    assert viewer.page.inner_text("#catalog") == "No surface matches “resnet”."
+    assert viewer.page.text_content("#catalog-count") == f"(0 of {N})"
     viewer.page.fill("#catalog-filter", "")
     view = rows_in_view(viewer, 0)
     assert view["ids"][0] == listed[0] and view["covered"] and viewer.page.text_content("#catalog-count") == f"({N})"
