@@ -103,13 +103,19 @@ def test_token_field_and_refused_requests_show_the_servers_message(browser, toke
         page.click("button[type=submit]")
         banner = page.locator("#error")
         banner.wait_for(state="visible")
-        assert "401" in banner.inner_text() and "bearer token" in banner.inner_text()
+        assert banner.inner_text().startswith("Not computed: ") and "bearer token" in banner.inner_text()
         assert page.locator("#jobs li").count() == 0
         token.fill(TOKEN)
         page.click("button[type=submit]")
         page.wait_for_selector("#jobs li[data-state=queued]")
         assert banner.is_hidden()
-        assert viewer.state()["errors"][-1].startswith("POST /api/jobs failed (401)")
+        assert viewer.state()["errors"][-1].startswith("Not computed: ")
+        # A grid over the server's limit: the server's reason, not "POST /api/jobs failed (422)".
+        page.fill("input[name=x]", "-1:1:200")
+        page.fill("input[name=y]", "-1:1:200")
+        page.click("button[type=submit]")
+        banner.wait_for(state="visible")
+        assert banner.inner_text().startswith("Not computed: the grid has 40000 points"), banner.inner_text()
     finally:
         context.close()
 
