@@ -333,7 +333,8 @@ class App {
 		} );
 		renderDifference( $( 'difference' ), layers, ( a, b ) => this.store.select( [ ...this.store.ids, `${ a }${ DIFF }${ b }` ] ) );
 		const shown = new Map( this.shown.map( ( l ) => [ l.id, l ] ) ); // with their grids of the metric shown
-		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color, mesh: l.mesh, nan: shown.has( l.id ) ? nanText( shown.get( l.id ) ) : null } ) ) );
+		const waiting = this.store.ids.filter( ( id ) => this.store.waiting.has( id ) ).map( ( id ) => this.store.title( id ) );
+		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color, mesh: l.mesh, nan: shown.has( l.id ) ? nanText( shown.get( l.id ) ) : null } ) ), waiting );
 		this.renderCatalog();
 
 	}

@@ -96,11 +96,14 @@ function table( rows ) {
 
 /** The recipe of every shown surface: model, data, directions, grid, centre values, statistics, gallery;
  * ``nan``: its points not drawn for being NaN (captions.js nanText), or null. */
-export function renderDetails( container, layers ) {
+/** ``waiting``: titles of the jobs shown that have no points yet (the panel said "Pick a surface on the
+ * left" while one was being computed). */
+export function renderDetails( container, layers, waiting = [] ) {
 
 	if ( ! layers.length ) {
 
-		container.replaceChildren( h( 'p', { class: 'muted' }, 'Pick a surface on the left.' ) );
+		const text = waiting.length ? `Waiting for the first points of ${ waiting.map( ( t ) => `“${ t }”` ).join( ', ' ) }: how ${ waiting.length > 1 ? 'they are' : 'it is' } computed shows here then.` : 'Pick a surface on the left.';
+		container.replaceChildren( h( 'p', { class: 'muted' }, text ) );
 		return;
 
 	}

@@ -144,6 +144,8 @@ def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_s
             job_id = job.get_attribute("data-id")
             head = page.locator("#title").inner_text()
             assert title in head and "waiting for the first points" in head and "null" not in head
+            details = page.locator("#details").inner_text()  # it said "Pick a surface on the left."
+            assert details == f"Waiting for the first points of “{title}”: how it is computed shows here then."
             assert parse_qs(urlparse(page.url).query)["job"] == [job_id]
             assert httpx.get(f"{base}/api/jobs/{job_id}").json()["request"]["name"] == title  # the surface's title
 
