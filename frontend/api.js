@@ -2,13 +2,23 @@
 // Errors come back as ApiError carrying the server's {"detail": ...} message, so the page can show it.
 
 export class ApiError extends Error {
-	constructor( message, status ) {
+	/** ``detail``: the server's reason alone (the message names the request too). */
+	constructor( message, status, detail = message ) {
 
 		super( message );
 		this.name = 'ApiError';
 		this.status = status;
+		this.detail = detail;
 
 	}
+}
+
+/** What to tell the user of a request the server refused (4xx: a limit, an axis, the token): ``what``
+ * and the server's reason, not which request failed with which code; other errors as they are. */
+export function refusal( error, what ) {
+
+	return error instanceof ApiError && error.status >= 400 && error.status < 500 ? `${ what }: ${ error.detail }` : error;
+
 }
 
 function detailText( detail ) {
@@ -57,7 +67,7 @@ async function request( path, { method = 'GET', body, token, withStatus = false 
 	if ( ! response.ok ) {
 
 		const why = data && data.detail !== undefined ? detailText( data.detail ) : ( text.slice( 0, 200 ) || response.statusText );
-		throw new ApiError( `${ method } ${ path } failed (${ response.status }): ${ why }`, response.status );
+		throw new ApiError( `${ method } ${ path } failed (${ response.status }): ${ why }`, response.status, why );
 
 	}
 

@@ -8,6 +8,7 @@ import { Z_HEIGHT, niceTicks, tickLabels } from './scale.js';
 const LABEL_HEIGHT = 0.07;
 const COMPACT = 2.5; // labels this many times their size (a phone's small panes): 3 ticks a side, axes named x and y
 const FEWER_Z = 1.5; // labels this many times their size: one z tick fewer, so they stand apart
+const AT_CORNER = 0.12; // world units: an x or y tick this near the z axis's corner gets no label
 
 export function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 400, outline = null } = {} ) {
 
@@ -155,8 +156,11 @@ export class AxesFrame {
 		this._lines( major, 0x6b7894 );
 		const xl = tickLabels( xt ), yl = tickLabels( yt );
 		const grow = LABEL_HEIGHT * ( this.labelScale - 1 ); // larger labels stand farther out, clear of the floor
-		xt.forEach( ( x, i ) => this._label( xl[ i ], frame.sx( x ), Y0 - 0.1 - 0.5 * grow, 0, { role: 'x-tick' } ) );
-		yt.forEach( ( y, i ) => this._label( yl[ i ], X1 + 0.12 + grow, frame.sy( y ), 0, { role: 'y-tick' } ) );
+		// an x or y tick at the z axis's corner stood in line under the z ticks, read as one of them ("-1"
+		// under "5" read as a loss of -1): it goes unlabelled (the other ticks say where it is)
+		const corner = ( v, at, side ) => side && Math.abs( v - at ) < AT_CORNER;
+		xt.forEach( ( x, i ) => corner( frame.sx( x ), AX, AY === Y0 ) || this._label( xl[ i ], frame.sx( x ), Y0 - 0.1 - 0.5 * grow, 0, { role: 'x-tick' } ) );
+		yt.forEach( ( y, i ) => corner( frame.sy( y ), AY, AX === X1 ) || this._label( yl[ i ], X1 + 0.12 + grow, frame.sy( y ), 0, { role: 'y-tick' } ) );
 		const zOut = 0.16 + 0.6 * grow;
 		for ( const tick of ticks ) {
 

@@ -6,14 +6,21 @@ import { RATIO, RATIO_LABEL } from './curvature.js';
 import { isAccuracy } from './scale.js';
 import { onePlane, pcaAxisNames } from './trajectory.js';
 
+/** A metric's name in words: "train acc" for train_acc, where a value beside it carries its unit
+ * (the tooltip, the details panel: "85 %"). */
+export function metricName( metric ) {
+
+	if ( metric === RATIO ) return RATIO_LABEL;
+	return metric ? metric.replaceAll( '_', ' ' ) : '';
+
+}
+
 /** A metric's name with its unit: "train acc (%)"; differences of accuracies (A − B layers among
  * ``shown``) are in percentage points: "train acc (pp)", or beside other surfaces "train acc (%/pp)"
  * (``long``: "train acc (%; A − B in pp)"; the short one fits the colour bar). */
 export function metricText( metric, shown = [], long = false ) {
 
-	if ( metric === RATIO ) return RATIO_LABEL;
-	if ( ! metric ) return '';
-	const name = metric.replace( '_', ' ' ), diffs = shown.filter( ( l ) => l.mesh.difference ).length;
+	const name = metricName( metric ), diffs = shown.filter( ( l ) => l.mesh.difference ).length;
 	if ( ! isAccuracy( metric ) ) return name;
 	return `${ name } (${ ! diffs ? '%' : diffs === shown.length ? 'pp' : long ? '%; A − B in pp' : '%/pp' })`;
 

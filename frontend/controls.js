@@ -107,5 +107,28 @@ export function showControls( app ) {
 	$( 'view-1d' ).hidden = state.view !== '1d';
 	$( 'hint' ).hidden = state.view !== '3d' || ! app.shown || ! app.shown.length;
 	$( 'reset-view' ).disabled = state.view !== '3d';
+	showApplicable( state.view );
+
+}
+
+/** Controls that change nothing in the view shown are greyed out, their label saying where they do
+ * (ticking "wireframe" over the contour map did nothing, and said nothing). */
+function showApplicable( view ) {
+
+	const only = {
+		wireframe: view !== '3d' && 'the 3-D view',
+		panes: view !== '3d' && 'the 3-D view',
+		slice: view !== '1d' && 'the 1-D / slice view (the row or column through the point last hovered)',
+		cmap: view === '1d' && 'the 3-D and contour views (curves take their layer’s colour)',
+	};
+	for ( const [ id, where ] of Object.entries( only ) ) {
+
+		const input = $( id ), label = input.closest( 'label' );
+		label.dataset.title ??= label.title; // its own explanation, shown where it applies
+		input.disabled = Boolean( where );
+		label.classList.toggle( 'inapplicable', Boolean( where ) );
+		label.title = where ? `only in ${ where }` : label.dataset.title;
+
+	}
 
 }

@@ -2,8 +2,8 @@
 // tooltip with its values read from the data, and every other visible surface's value at the same
 // (x, y) (its own grid point there, or bilinear between its neighbours when the grids differ).
 
+import { metricName } from './captions.js';
 import { sampleAt } from './compare.js';
-import { RATIO, RATIO_LABEL } from './curvature.js';
 import { formatMetric, formatNumber } from './scale.js';
 import { checkpointRows, nearestCheckpoint } from './trajectory.js';
 
@@ -122,7 +122,7 @@ export class Hover {
 		const v = this.view;
 		const k = v.paths.findIndex( ( p ) => p.id === id );
 		const path = v.paths[ k ], t = path.t;
-		v.tooltip.show( clientX, clientY, { title: `${ path.name }: training path`, color: path.color, rows: checkpointRows( path, i ) } );
+		v.tooltip.show( clientX, clientY, { title: `${ path.name }: training path`, color: path.color, rows: checkpointRows( path, i, metricName ) } );
 		const metrics = Object.fromEntries( Object.entries( t.metrics ).map( ( [ name, values ] ) => [ name, values[ i ] ] ) );
 		this.hover = { path: id, i, label: t.labels[ i ], epoch: t.epochs[ i ], x: t.x[ i ], y: t.y[ i ], metrics };
 		this.pathCursor = { id, i };
@@ -145,14 +145,15 @@ export class Hover {
 		const x = g.x[ ix ], y = g.ndim === 2 ? g.y[ iy ] : null;
 		const rows = [ [ 'x', 'x', formatNumber( x, 6 ) ] ];
 		if ( g.ndim === 2 ) rows.push( [ 'y', 'y', formatNumber( y, 6 ) ] );
-		rows.push( [ 'value', metric, text ] );
+		rows.push( [ 'value', metricName( metric ), text ] ); // its unit is on the value: "85 %", "−2 pp"
+
 		for ( const other of Object.keys( layer.mesh.metrics ) ) {
 
 			if ( other === metric ) continue;
 			const rowsOf = layer.mesh.metrics[ other ];
 			const o = g.ndim === 2 ? rowsOf[ iy ][ ix ] : rowsOf[ ix ];
 			const shown = o === null ? 'NaN or infinite' : formatMetric( other, o, 6, diff ); // null: done, not finite
-			rows.push( [ other, other === RATIO ? RATIO_LABEL : other, done ? shown : 'pending' ] );
+			rows.push( [ other, metricName( other ), done ? shown : 'pending' ] );
 
 		}
 
@@ -160,7 +161,7 @@ export class Hover {
 		const compare = this._compare( layer, x, y ?? 0 );
 		if ( compare.length ) {
 
-			rows.push( [ 'compare', `${ metric } of every surface here`, '' ] );
+			rows.push( [ 'compare', `${ metricName( metric ) } of every surface here`, '' ] );
 			for ( const c of compare ) rows.push( [ `at:${ c.id }`, c.name, c.text, c.color ] );
 
 		}

@@ -5,7 +5,7 @@
 // checkpoint file uploaded through POST /api/checkpoints. Or a gallery training path (a run): the surface
 // in the plane of its first two principal components, centred on its final model, with the path drawn.
 
-import { listCheckpoints } from './api.js';
+import { listCheckpoints, refusal } from './api.js';
 import { h } from './dom.js';
 import { jobTitle } from './livejobs.js';
 import { formatNumber } from './scale.js';
@@ -216,7 +216,7 @@ export class JobPanel {
 
 		} catch ( e ) {
 
-			this.host.error( e );
+			this.host.error( refusal( e, 'Not computed' ) ); // a checkpoint file refused
 
 		} finally {
 

@@ -57,7 +57,7 @@ export class LiveJobs {
 
 		} catch ( e ) {
 
-			this.status.error( e );
+			this.status.error( api.refusal( e, 'Not computed' ) );
 			return null;
 
 		}

@@ -4,7 +4,7 @@
 
 import * as api from './api.js';
 import { AxesFrame } from './axes.js';
-import { axisNames, metricText, nanText } from './captions.js';
+import { axisNames, metricName, metricText, nanText } from './captions.js';
 import { DIFF } from './compare.js';
 import { bindControls, closeDrawers, showControls } from './controls.js';
 import { DRAPE_CMAP, RATIO, RATIO_LABEL, RatioScale, drapeTint, ratioGrids } from './curvature.js';
@@ -25,7 +25,7 @@ import { StatusLine } from './status.js';
 import { SurfaceMesh } from './surface-mesh.js';
 import { installTestHook } from './testhook.js';
 import { Tooltip } from './tooltip.js';
-import { PathObject, pathsOf } from './trajectory.js';
+import { PathObject, pathsOf, placeLabels3d } from './trajectory.js';
 import { readState, writeState } from './urlstate.js';
 
 const STYLE_KEYS = [ 'wireframe', 'cmap' ]; // display settings that need no new geometry
@@ -45,6 +45,8 @@ class App {
 		this.tooltip = new Tooltip( $( 'tooltip' ) );
 		this.hover = new Hover( this );
 		this.viewport = new Viewport3D( $( 'view-3d' ), () => this.cameraMoved() );
+		this.pathLabels3d = []; // where placeLabels3d put the paths' labels for the last frame
+		this.viewport.beforeRender = () => ( this.pathLabels3d = placeLabels3d( this.pathObjects, this.viewport ) );
 		this.axes = new AxesFrame();
 		this.mapView = new MapView( $( 'view-map' ) );
 		this.lineView = new LineView( $( 'view-1d' ) );
@@ -191,7 +193,7 @@ class App {
 		const metrics = [ ...new Set( loaded.flatMap( ( l ) => Object.keys( l.mesh.metrics ) ) ) ];
 		if ( ! metrics.includes( this.state.metric ) && metrics.length ) {
 
-			if ( this.state.metric ) this.status.notice( `no ${ this.state.metric } in the surfaces shown: showing ${ metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ] }` );
+			if ( this.state.metric ) this.status.notice( `no ${ this.state.metric } in the surfaces shown: showing ${ metricName( metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ] ) }` );
 			this.state.metric = metrics.includes( 'train_loss' ) ? 'train_loss' : metrics[ 0 ];
 
 		}
@@ -213,7 +215,7 @@ class App {
 		this.zscale = new ZScale( values, { log: state.log, vmax: state.vmax } );
 		if ( state.vmax !== null && this.zscale.min !== null && state.vmax <= this.zscale.min ) {
 
-			this.status.error( `vmax ${ formatNumber( state.vmax ) } is not above the lowest ${ state.metric } shown (${ formatNumber( this.zscale.min ) }); clipping is off` );
+			this.status.error( `vmax ${ formatNumber( state.vmax ) } is not above the lowest ${ metricName( state.metric ) } shown (${ formatNumber( this.zscale.min ) }); clipping is off` );
 			state.vmax = null;
 			$( 'vmax' ).value = '';
 			this.zscale = new ZScale( values, { log: state.log, vmax: null } );
@@ -331,7 +333,8 @@ class App {
 		} );
 		renderDifference( $( 'difference' ), layers, ( a, b ) => this.store.select( [ ...this.store.ids, `${ a }${ DIFF }${ b }` ] ) );
 		const shown = new Map( this.shown.map( ( l ) => [ l.id, l ] ) ); // with their grids of the metric shown
-		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color, mesh: l.mesh, nan: shown.has( l.id ) ? nanText( shown.get( l.id ) ) : null } ) ) );
+		const waiting = this.store.ids.filter( ( id ) => this.store.waiting.has( id ) ).map( ( id ) => this.store.title( id ) );
+		renderDetails( $( 'details' ), loaded.map( ( l ) => ( { summary: l.mesh.summary, recipe: l.mesh.recipe, color: l.color, mesh: l.mesh, nan: shown.has( l.id ) ? nanText( shown.get( l.id ) ) : null } ) ), waiting );
 		this.renderCatalog();
 
 	}
@@ -348,11 +351,12 @@ class App {
 	renderCatalog() {
 
 		const { store } = this;
-		renderCatalog( $( 'catalog' ), store.catalog, store.ids, $( 'catalog-filter' ).value, {
+		const matching = renderCatalog( $( 'catalog' ), store.catalog, store.ids, $( 'catalog-filter' ).value, {
 			onToggle: ( id, on ) => store.toggle( id, on ),
 			onSolo: ( id ) => this.show( [ id ] ),
 		} );
-		$( 'catalog-count' ).textContent = `(${ store.catalog.length })`;
+		const total = store.catalog.length;
+		$( 'catalog-count' ).textContent = matching === total ? `(${ total })` : `(${ matching } of ${ total })`;
 
 	}
 

@@ -1,7 +1,7 @@
 // What lies over the view: the title (surface names, metric, axes note), the colour bar, the progress
 // of partial surfaces in the status line, and the room these leave the panes and the flat plots.
 
-import { directionWarnings, metricText, nanWarnings } from './captions.js';
+import { directionWarnings, metricName, metricText, nanWarnings } from './captions.js';
 import { drawColorBar } from './colormap.js';
 import { DRAPE_CMAP, RATIO_LABEL } from './curvature.js';
 import { $, h } from './dom.js';
@@ -93,7 +93,7 @@ export function showProgress( app ) {
 	const lacking = store.selected.map( ( s ) => s.layer ).filter( ( l ) => l && ! l.mesh.metrics[ state.metric ] );
 	const waiting = store.ids.filter( ( id ) => store.waiting.has( id ) );
 	if ( waiting.length ) app.status.set( `Waiting for the first points of ${ waiting.map( ( id ) => `“${ store.title( id ) }”` ).join( ', ' ) }…` );
-	else if ( lacking.length ) app.status.set( `${ lacking.map( ( l ) => l.mesh.name ).join( ', ' ) }: no ${ state.metric } in the file, not drawn` );
+	else if ( lacking.length ) app.status.set( `${ lacking.map( ( l ) => l.mesh.name ).join( ', ' ) }: no ${ metricName( state.metric ) } in the file, not drawn` );
 	else if ( ! shown.length ) app.status.set( store.catalog.length ? 'No surface selected: tick one on the left.' : 'No surfaces yet: compute one under “New surface”.' );
 	else if ( partial.length ) app.status.set( partial.map( progressText ).join( ' · ' ) );
 	else app.status.set( null );

@@ -4,11 +4,13 @@
 // report clicks; main.js decides. Lists update in place (keyedList), so a control being used is
 // never replaced under the pointer or the keyboard.
 
+import { metricName } from './captions.js';
 import { isDifference } from './compare.js';
 import { h, keyedList, setValue } from './dom.js';
 import { RATIO_LABEL, curvatureDetails } from './curvature.js';
 import { directionsText } from './directions.js';
 import { formatMetric, formatNumber, isAccuracy } from './scale.js';
+import { windowedList } from './windowed.js';
 
 const gridText = ( axis ) => ( axis ? `${ formatNumber( axis.min ) } … ${ formatNumber( axis.max ) } (${ axis.num })` : null );
 
@@ -25,11 +27,13 @@ export function renderPresets( container, surfaces, onPreset ) {
 
 }
 
+/** The catalog's rows (those in and near its scrolled view: windowed.js) of the surfaces that match
+ * ``filter``; returns how many match. */
 export function renderCatalog( list, surfaces, selected, filter, { onToggle, onSolo } ) {
 
 	const needle = filter.trim().toLowerCase();
 	const shown = surfaces.filter( ( s ) => ! needle || `${ s.name } ${ s.model } ${ s.dataset_label } ${ s.id }`.toLowerCase().includes( needle ) );
-	keyedList( list, shown, ( s ) => s.id, ( s ) => h( 'li', { dataset: { id: s.id } },
+	windowedList( list, shown, ( s ) => s.id, ( s ) => h( 'li', { dataset: { id: s.id } },
 		h( 'input', { type: 'checkbox', title: 'overlay', 'aria-label': `overlay ${ s.name }`, onchange: ( e ) => onToggle( s.id, e.target.checked ) } ),
 		h( 'button', { type: 'button', class: 'name', title: `show only this surface (${ s.id })`, onclick: () => onSolo( s.id ) },
 			h( 'span', {}, s.name ),
@@ -44,7 +48,8 @@ export function renderCatalog( list, surfaces, selected, filter, { onToggle, onS
 		li.querySelector( 'small' ).textContent = [ s.model, s.dataset_label, s.ndim === 1 ? '1-D' : `${ s.grid.x.num }×${ s.grid.y ? s.grid.y.num : 1 }`,
 			s.status === 'partial' ? `${ s.points_done }/${ s.points_total }` : null ].filter( Boolean ).join( ' · ' );
 
-	} );
+	}, needle ? `No surface matches “${ filter.trim() }”.` : '' );
+	return shown.length;
 
 }
 
@@ -91,11 +96,14 @@ function table( rows ) {
 
 /** The recipe of every shown surface: model, data, directions, grid, centre values, statistics, gallery;
  * ``nan``: its points not drawn for being NaN (captions.js nanText), or null. */
-export function renderDetails( container, layers ) {
+/** ``waiting``: titles of the jobs shown that have no points yet (the panel said "Pick a surface on the
+ * left" while one was being computed). */
+export function renderDetails( container, layers, waiting = [] ) {
 
 	if ( ! layers.length ) {
 
-		container.replaceChildren( h( 'p', { class: 'muted' }, 'Pick a surface on the left.' ) );
+		const text = waiting.length ? `Waiting for the first points of ${ waiting.map( ( t ) => `“${ t }”` ).join( ', ' ) }: how ${ waiting.length > 1 ? 'they are' : 'it is' } computed shows here then.` : 'Pick a surface on the left.';
+		container.replaceChildren( h( 'p', { class: 'muted' }, text ) );
 		return;
 
 	}
@@ -119,11 +127,11 @@ export function renderDetails( container, layers ) {
 				[ 'directions', directionsText( d, mesh.trajectory, recipe?.spec ) ],
 				[ 'grid x', gridText( s.grid.x ) ],
 				[ 'grid y', gridText( s.grid.y ) ],
-				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ m }`, formatMetric( m, v, 5 ) ] ),
+				...Object.entries( s.center || {} ).map( ( [ m, v ] ) => [ `centre ${ metricName( m ) }`, formatMetric( m, v, 5 ) ] ),
 				[ 'status', s.status === 'complete' ? 'complete' : `partial: ${ s.points_done } of ${ s.points_total } points` ],
 				[ 'NaN points', nan ],
 				[ 'non-convex share', stats && stats.nonconvex_share !== undefined && stats.nonconvex_share !== null
-					? `${ ( 100 * stats.nonconvex_share ).toFixed( 1 ) } % of ${ stats.points } points within r ≤ ${ stats.radius } (${ stats.metric })` : null ],
+					? `${ ( 100 * stats.nonconvex_share ).toFixed( 1 ) } % of ${ stats.points } points within r ≤ ${ stats.radius } (${ metricName( stats.metric ) })` : null ],
 				[ 'non-convex share (eigenvalues)', stats && stats.hessian && stats.hessian.nonconvex_share !== null && stats.hessian.nonconvex_share !== undefined
 					? `${ ( 100 * stats.hessian.nonconvex_share ).toFixed( 1 ) } % of ${ stats.hessian.points } points within r ≤ ${ stats.hessian.radius } with ${ RATIO_LABEL } > ${ stats.hessian.ratio }` : null ],
 				...( g ? [

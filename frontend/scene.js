@@ -86,6 +86,7 @@ export class Viewport3D {
 
 		} );
 		this._pending = 0; // the id of the frame requested, 0: none
+		this.beforeRender = null; // called before each frame with the camera as it is then (labels placed for it)
 		this._fit = ''; // the container size, panes and label room the canvas and camera were fitted to
 		this.frames = 0;
 		this.resetView();
@@ -148,6 +149,7 @@ export class Viewport3D {
 
 		cancelAnimationFrame( this._pending );
 		this._pending = 0;
+		this.beforeRender?.();
 		const n = this.panes;
 		if ( n === 1 ) this.renderer.render( this.scene, this.camera );
 		else {

@@ -176,6 +176,13 @@ export function installTestHook( app ) {
 			} ) );
 
 		},
+		/** The training paths' checkpoint labels in 3-D as placed for the last frame: [{id, i, text,
+		 * visible, left, top, right, bottom}] in client coordinates ([] in the other views). */
+		pathLabels3d() {
+
+			return app.state.view === '3d' ? app.pathLabels3d : [];
+
+		},
 		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with
 		 * (fx, fy) fractional grid indices; [] in the other views. */
 		contours() {

@@ -62,15 +62,15 @@ export function pcaAxisNames( shown ) {
 
 }
 
-/** The rows of a checkpoint's tooltip: [key, label, text]. */
-export function checkpointRows( path, i ) {
+/** The rows of a checkpoint's tooltip: [key, label, text]; ``label(metric)`` names a metric (captions.js metricName). */
+export function checkpointRows( path, i, label ) {
 
 	const t = path.t;
 	const rows = [
 		[ 'checkpoint', 'checkpoint', t.labels[ i ] ],
 		[ 'epoch', 'epoch', t.epochs[ i ] >= 0 ? String( t.epochs[ i ] ) : 'unknown' ],
 	];
-	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, name.replace( '_', ' ' ), formatMetric( name, values[ i ] ) ] );
+	for ( const [ name, values ] of Object.entries( t.metrics ).sort( ( a, b ) => metricRank( a[ 0 ] ) - metricRank( b[ 0 ] ) ) ) rows.push( [ name, label( name ), formatMetric( name, values[ i ] ) ] );
 	rows.push( [ 'x', 'x', formatNumber( t.x[ i ], 6 ) ], [ 'y', 'y', formatNumber( t.y[ i ], 6 ) ] );
 	rows.push( [ 'place', 'on the path', i === 0 ? 'start' : i === t.x.length - 1 ? 'end' : `${ i + 1 } of ${ t.x.length }` ] );
 	return rows;
@@ -256,6 +256,62 @@ export function nearestCheckpoint( drawn, X, Y ) {
 
 }
 
+const GAP = 0.2; // a 3-D label's distance from its checkpoint, in label heights
+const DOT_PX = 5; // px: a 3-D checkpoint marker's radius on screen, kept free of labels
+
+/** Where the 3-D checkpoint labels go for the camera as it is (called before each frame): in each pane,
+ * the starts and ends first, then the others, each at the first place beside its checkpoint (above,
+ * right, left, below: the sprite's centre) whose screen box overlaps no label placed before and no
+ * other checkpoint; a label with no free place is hidden, except a start or end (which may go a label
+ * further up or down, or lie over a checkpoint rather than a label, or above its point as a last resort).
+ * Crowded ends of two paths wrote "end 6" over "end 6" and "4". Returns [{id, i, text, visible,
+ * left, top, right, bottom}] in client pixels. */
+export function placeLabels3d( pathObjects, viewport ) {
+
+	const camera = viewport.camera, up = new THREE.Vector3();
+	camera.updateMatrixWorld(); // the renderer does it only once the frame is drawn
+	const hits = ( a, b ) => a[ 0 ] < b[ 2 ] && b[ 0 ] < a[ 2 ] && a[ 1 ] < b[ 3 ] && b[ 1 ] < a[ 3 ];
+	const result = [];
+	const panes = new Map(); // pane -> its path objects
+	for ( const o of pathObjects ) panes.set( o.group.userData.pane ?? 0, [ ...( panes.get( o.group.userData.pane ?? 0 ) || [] ), o ] );
+	for ( const [ pane, objects ] of panes ) {
+
+		const dots = objects.flatMap( ( o ) => o.positions.map( ( p, i ) => ( p ? { o, i, ...viewport.project( p, pane ) } : null ) ).filter( Boolean ) );
+		const labels = objects.flatMap( ( o ) => o.labels.map( ( l ) => ( { o, ...l } ) ) );
+		const placed = [];
+		for ( const l of [ ...labels.filter( ( l ) => l.end ), ...labels.filter( ( l ) => ! l.end ) ] ) {
+
+			const p = l.o.positions[ l.i ], { x, y } = viewport.project( p, pane );
+			// the label's height on screen: a point its height above p in the camera's frame
+			up.set( 0, l.sprite.scale.y, 0 ).applyMatrix4( camera.matrixWorld ).sub( camera.position ).add( p );
+			const h = Math.abs( viewport.project( up, pane ).y - y ), w = h * l.sprite.scale.x / l.sprite.scale.y, gx = GAP * h / w;
+			const beside = [ [ 0.5, - GAP ], [ - gx, 0.5 ], [ 1 + gx, 0.5 ], [ 0.5, 1 + GAP ] ];
+			const further = [ [ 0.5, - 1 - GAP ], [ 0.5, 2 + GAP ] ]; // a start or end: a label's height further up or down
+			const places = [ ...beside, ...( l.end ? further : [] ) ].map( ( [ cx, cy ] ) => ( {
+				centre: [ cx, cy ], box: [ x - cx * w, y - ( 1 - cy ) * h, x + ( 1 - cx ) * w, y + cy * h ],
+			} ) );
+			const clear = places.filter( ( { box } ) => ! placed.some( ( b ) => hits( box, b ) ) );
+			const free = clear.find( ( { box } ) => ! dots.some( ( d ) => ( d.o !== l.o || d.i !== l.i ) && hits( box, [ d.x - DOT_PX, d.y - DOT_PX, d.x + DOT_PX, d.y + DOT_PX ] ) ) );
+			const at = free || ( l.end ? clear[ 0 ] || places[ 0 ] : null ); // a start or end over a checkpoint rather than over a label
+			l.sprite.visible = Boolean( at );
+			if ( at ) {
+
+				l.sprite.center.set( ...at.centre );
+				placed.push( at.box );
+
+			}
+
+			const box = ( at || places[ 0 ] ).box;
+			result.push( { id: l.o.path.id, i: l.i, text: l.text, visible: Boolean( at ), left: box[ 0 ], top: box[ 1 ], right: box[ 2 ], bottom: box[ 3 ] } );
+
+		}
+
+	}
+
+	return result;
+
+}
+
 /** One path in 3-D: a polyline at each checkpoint's own value on the z scale, drawn over the surfaces
  * (never hidden by them), a marker per checkpoint, the start and end marked, epoch labels. */
 export class PathObject {
@@ -283,6 +339,7 @@ export class PathObject {
 		const end = new THREE.SphereGeometry( 0.03, 16, 12 );
 		this._geometries = [ dot, start, end ];
 		const label = labelled( this.positions.length );
+		this.labels = []; // [{i, text, end, sprite}]: placed for each frame's camera (placeLabels3d)
 		this.positions.forEach( ( p, i ) => {
 
 			if ( ! p ) return;
@@ -295,8 +352,9 @@ export class PathObject {
 				const text = i === 0 ? `start ${ pointLabel( path, i ) }` : last ? `end ${ pointLabel( path, i ) }` : pointLabel( path, i );
 				const sprite = textSprite( text, { height: 0.055, color: path.color, weight: 700, outline: 'rgba(8,10,16,0.9)' } );
 				sprite.material.depthTest = false;
-				sprite.position.set( p.x, p.y, p.z + 0.05 );
+				sprite.position.copy( p ); // its centre (anchor) puts it beside the point
 				this._add( sprite );
+				this.labels.push( { i, text, end: i === 0 || last, sprite } );
 
 			}
 

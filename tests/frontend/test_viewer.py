@@ -312,7 +312,7 @@ def test_metric_switch_and_metadata_panel(viewer, surfaces, gallery):
     ):
         assert expected in text, f"{expected!r} not in the details panel:\n{text}"
     centre = s.metrics["train_loss"][4, 4]
-    line = next(row for row in text.splitlines() if row.startswith("centre train_loss"))
+    line = next(row for row in text.splitlines() if row.startswith("centre train loss\t"))
     assert_close(line.split("\t")[1], centre, rel=1e-4)
     assert spec["split"] == "both"
 
@@ -337,10 +337,56 @@ def test_accuracies_read_as_percent(viewer, surfaces):
     )
     text = page.locator("#details article[data-id=pair-a]").inner_text()
     line = dict(row.split("\t", 1) for row in text.splitlines() if "\t" in row)
-    assert line["centre train_acc"].endswith(" %") and "%" not in line["centre train_loss"]
-    assert_close(line["centre train_acc"], a.metrics["train_acc"][4, 4], rel=1e-4)
+    assert line["centre train acc"].endswith(" %") and "%" not in line["centre train loss"]
+    assert_close(line["centre train acc"], a.metrics["train_acc"][4, 4], rel=1e-4)
     assert line["test accuracy"] == "12.5 % (whole test split)"  # the gallery's figure, not the centre's
     assert page.locator("#title .muted").first.inner_text().startswith("train acc (%)")
+    assert viewer.errors == []
+
+
+def tooltip_labels(viewer) -> dict[str, str]:
+    """The tooltip's row labels (the words left of each value) by data-key."""
+    return viewer.page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key]')].map("
+        "(e) => [e.dataset.key, e.querySelector('span') ? e.querySelector('span').textContent : e.textContent]))"
+    )
+
+
+def test_the_tooltip_names_metrics_in_words(viewer):
+    """The tooltip labelled its values with metric ids (train_acc) where the metric menu, the title and
+    the axes say "train acc (%)": it uses the menu's words, the unit staying on the value ("59 %")."""
+    viewer.open("?s=pair-a,pair-b&m=train_acc&p=1")
+    menu = viewer.page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#metric option')].map((o) => [o.value, o.textContent]))"
+    )
+    assert menu == {
+        "train_loss": "train loss",
+        "train_acc": "train acc (%)",
+        "test_loss": "test loss",
+        "test_acc": "test acc (%)",
+    }
+    ix, iy = visible_vertex(viewer, "pair-a", 9)
+    values = viewer.hover("pair-a", ix, iy)
+    labels = tooltip_labels(viewer)
+    assert labels["value"] == "train acc" and values["value"].endswith(" %")
+    assert {m: labels[m] for m in ("train_loss", "test_loss", "test_acc")} == {
+        "train_loss": "train loss",
+        "test_loss": "test loss",
+        "test_acc": "test acc",
+    }
+    assert menu["test_acc"].startswith(labels["test_acc"] + " ")
+    assert labels["compare"] == "train acc of every surface here"
+    assert viewer.errors == []
+
+
+def test_a_surface_without_the_metric_shown_is_named_in_words(viewer, surfaces):
+    """pair-b was computed on the train split: with test accuracy shown it is not drawn, and the status
+    line says so in the words of the metric menu."""
+    assert "test_acc" in surfaces["pair-a"].metrics and "test_acc" not in surfaces["pair-b"].metrics
+    viewer.open("?s=pair-a,pair-b&m=test_acc")
+    assert [layer["id"] for layer in viewer.state()["layers"]] == ["pair-a"]
+    status = viewer.page.locator("#status").inner_text()
+    assert status == "TinyCNN without shortcuts: no test acc in the file, not drawn", status
     assert viewer.errors == []
 
 

@@ -214,7 +214,7 @@ def test_details_show_how_a_surface_was_computed(browser, compute_server):
         ):
             assert expected in fast, f"{expected!r} not in:\n{fast}"
         old = viewer.page.locator("#details article[data-id=old]").inner_text()
-        assert "How it was computed" not in old and "centre train_loss" in old
+        assert "How it was computed" not in old and "centre train loss" in old
         assert viewer.errors == []
     finally:
         context.close()

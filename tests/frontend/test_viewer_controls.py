@@ -135,6 +135,46 @@ def test_opacity_slider_follows_a_real_drag_and_keeps_focus(viewer):
     assert viewer.errors == []
 
 
+def test_controls_that_do_nothing_in_a_view_are_greyed_out_saying_where_they_apply(viewer):
+    """Ticking "wireframe" over the contour map, or choosing a slice in 3-D, changed nothing and said
+    nothing: such controls are disabled in that view, their label saying where they apply."""
+    page = viewer.page
+
+    def controls() -> dict:
+        return page.evaluate(
+            "() => Object.fromEntries(['wireframe', 'panes', 'slice', 'cmap'].map((id) => {"
+            " const el = document.getElementById(id);"
+            " return [id, el.disabled ? el.closest('label').title : 'on']; }))"
+        )
+
+    viewer.open("?s=pair-a,pair-b")
+    slice_note = "only in the 1-D / slice view (the row or column through the point last hovered)"
+    assert controls() == {"wireframe": "on", "panes": "on", "slice": slice_note, "cmap": "on"}
+    viewer.click("[data-view='map']")
+    assert controls() == {
+        "wireframe": "only in the 3-D view",
+        "panes": "only in the 3-D view",
+        "slice": slice_note,
+        "cmap": "on",
+    }
+    page.click("#wireframe", force=True)  # a click on a disabled box changes nothing
+    assert viewer.state()["wireframe"] is False and "w=1" not in page.url
+    viewer.click("[data-view='1d']")
+    assert controls() == {
+        "wireframe": "only in the 3-D view",
+        "panes": "only in the 3-D view",
+        "slice": "on",
+        "cmap": "only in the 3-D and contour views (curves take their layer’s colour)",
+    }
+    viewer.click("[data-view='3d']")
+    assert controls()["panes"] == "on" and page.locator("#panes").evaluate("(el) => el.closest('label').title") == (
+        "one pane per surface, one camera for all"  # its own explanation is back
+    )
+    viewer.click("#wireframe")
+    assert viewer.state()["wireframe"] is True
+    assert viewer.errors == []
+
+
 def test_titles_never_say_null(viewer):
     viewer.open("?s=no-such-surface")
     title = viewer.page.locator("#title").inner_text()

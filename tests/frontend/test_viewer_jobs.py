@@ -103,13 +103,19 @@ def test_token_field_and_refused_requests_show_the_servers_message(browser, toke
         page.click("button[type=submit]")
         banner = page.locator("#error")
         banner.wait_for(state="visible")
-        assert "401" in banner.inner_text() and "bearer token" in banner.inner_text()
+        assert banner.inner_text().startswith("Not computed: ") and "bearer token" in banner.inner_text()
         assert page.locator("#jobs li").count() == 0
         token.fill(TOKEN)
         page.click("button[type=submit]")
         page.wait_for_selector("#jobs li[data-state=queued]")
         assert banner.is_hidden()
-        assert viewer.state()["errors"][-1].startswith("POST /api/jobs failed (401)")
+        assert viewer.state()["errors"][-1].startswith("Not computed: ")
+        # A grid over the server's limit: the server's reason, not "POST /api/jobs failed (422)".
+        page.fill("input[name=x]", "-1:1:200")
+        page.fill("input[name=y]", "-1:1:200")
+        page.click("button[type=submit]")
+        banner.wait_for(state="visible")
+        assert banner.inner_text().startswith("Not computed: the grid has 40000 points"), banner.inner_text()
     finally:
         context.close()
 
@@ -138,6 +144,8 @@ def test_a_waiting_job_is_named_followed_after_reload_and_not_running_once_the_s
             job_id = job.get_attribute("data-id")
             head = page.locator("#title").inner_text()
             assert title in head and "waiting for the first points" in head and "null" not in head
+            details = page.locator("#details").inner_text()  # it said "Pick a surface on the left."
+            assert details == f"Waiting for the first points of “{title}”: how it is computed shows here then."
             assert parse_qs(urlparse(page.url).query)["job"] == [job_id]
             assert httpx.get(f"{base}/api/jobs/{job_id}").json()["request"]["name"] == title  # the surface's title
 

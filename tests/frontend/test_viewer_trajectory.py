@@ -142,6 +142,16 @@ def test_the_path_on_the_map_with_its_checkpoints_values(paths_viewer, files, tm
         assert_checkpoint_rows(hover_checkpoint(paths_viewer, "path-a", i), t, i)
     hover = paths_viewer.state()["hover"]
     assert hover["metrics"] == pytest.approx({k: v[4] for k, v in t.metrics.items()}, rel=1e-6) and hover["epoch"] == 4
+    labels = paths_viewer.page.evaluate(  # words, not the ids
+        "() => Object.fromEntries([...document.querySelectorAll('#tooltip [data-key] span')].map("
+        "(e) => [e.parentElement.dataset.key, e.textContent]))"
+    )
+    assert [labels[m] for m in ("train_loss", "train_acc", "test_loss", "test_acc")] == [
+        "train loss",
+        "train acc",
+        "test loss",
+        "test acc",
+    ]
     # Away from the path the map hovers the surface again.
     rows = paths_viewer.hover("path-a", 0, 8)
     assert math.isclose(number(rows["value"]), files["path-a"].metrics["train_loss"][8, 0], rel_tol=1e-5)
@@ -264,6 +274,41 @@ def test_checkpoint_labels_on_the_map_never_overlap(paths_viewer, files, size):
             for key, at in where.items():
                 inside = a["left"] + 1 < at["x"] < a["right"] - 1 and a["top"] + 1 < at["y"] < a["bottom"] - 1
                 assert key == (a["id"], a["i"]) or not inside, (a, key, at)
+    assert paths_viewer.errors == []
+
+
+def apart(a: dict, b: dict) -> bool:
+    return (
+        a["right"] <= b["left"] + 0.5
+        or b["right"] <= a["left"] + 0.5
+        or a["bottom"] <= b["top"] + 0.5
+        or b["bottom"] <= a["top"] + 0.5
+    )
+
+
+@pytest.mark.parametrize("cam", [None, "0,-0.01,5,0,0,0", "4.5,0.2,0.4,0,0,0.3", "-2,3,1.5,0,0,0.3"])
+def test_checkpoint_labels_in_3d_never_overlap(paths_viewer, files, cam):
+    """In 3-D the labels sat above each checkpoint whatever the camera: where two paths start or end close
+    together one was written over the other ("start 0" over "start 0"). For the camera as it is, each label shown is
+    clear of the others, beside its own checkpoint; the starts and ends always show. Seen from above,
+    from low at the side (the paths foreshortened) and from behind."""
+    paths_viewer.open("?s=path-a,path-b" + (f"&cam={cam}" if cam else ""))
+    labels = paths_viewer.page.evaluate("() => window.__lossatlas.pathLabels3d()")
+    shown = [label for label in labels if label["visible"]]
+    for sid in ("path-a", "path-b"):
+        t = files[sid].trajectory
+        last = len(t.labels) - 1
+        mine = {label["i"]: label["text"] for label in shown if label["id"] == sid}
+        assert mine[0] == f"start {t.epochs[0]}" and mine[last] == f"end {t.epochs[last]}", mine
+        assert all(mine[i] == str(t.epochs[i]) for i in mine if 0 < i < last), mine
+    for k, a in enumerate(shown):
+        assert all(apart(a, b) for b in shown[k + 1 :]), (a, [b for b in shown[k + 1 :] if not apart(a, b)])
+        own = paths_viewer.page.evaluate("([s, i]) => window.__lossatlas.checkpointScreen(s, i)", [a["id"], a["i"]])
+        height = a["bottom"] - a["top"]
+        gap = math.hypot(
+            max(a["left"] - own["x"], 0, own["x"] - a["right"]), max(a["top"] - own["y"], 0, own["y"] - a["bottom"])
+        )
+        assert gap <= 1.5 * height, (a, own)  # beside its checkpoint (a start or end may go a label further)
     assert paths_viewer.errors == []
 
 
