@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
+from .interrupts import dropped_unreported
 from .progress import ProgressBar, counted, percent
 from .resume import SettingsChanged, StaleSurfaceError
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
@@ -463,7 +464,7 @@ class StopSignals:
     Python's own handler raises for Ctrl-C, and remembered.
 
     Python drops a KeyboardInterrupt raised inside a ``__del__`` or a weakref callback, which the garbage
-    collector runs at any point ("Exception ignored in ...", and the run went on to its end). The progress
+    collector runs at any point (:mod:`workers.interrupts`; the run went on to its end). The progress
     callbacks call :meth:`check`, which raises a remembered one at the next point."""
 
     def __init__(self) -> None:
@@ -475,13 +476,6 @@ class StopSignals:
     def _handle(self, signum: int, frame: object) -> None:
         self.pending = signum
         raise self._interrupt()
-
-    def _unraisable(self, hook: Callable) -> Callable:
-        def unraisable(u) -> None:  # the dropped one is raised again by check(): no traceback for it
-            if not (self.pending and isinstance(u.exc_value, KeyboardInterrupt)):
-                hook(u)
-
-        return unraisable
 
     def check(self) -> None:
         if self.pending:
@@ -502,15 +496,14 @@ class StopSignals:
             yield
             return
         self.pending = None
-        hook, sys.unraisablehook = sys.unraisablehook, self._unraisable(sys.unraisablehook)
-        for s in mine:
-            signal.signal(s, self._handle)
-        try:
-            yield
-        finally:
+        with dropped_unreported(lambda e: bool(self.pending) and isinstance(e, KeyboardInterrupt)):  # check() raises it
             for s in mine:
-                signal.signal(s, python[s])
-            sys.unraisablehook = hook
+                signal.signal(s, self._handle)
+            try:
+                yield
+            finally:
+                for s in mine:
+                    signal.signal(s, python[s])
 
 
 STOP = StopSignals()
