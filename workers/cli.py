@@ -1008,13 +1008,15 @@ _RESUMABLE = (run_compute, run_train, run_gallery_build)
 OWN_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "server")
 
 
-def _showing_own_warnings_in_one_line(python_show: Callable[..., None]) -> Callable[..., None]:
+def _showing_own_warnings_in_one_line(
+    python_show: Callable[..., None], words: Callable[[str], str] = str
+) -> Callable[..., None]:
     """``warnings.showwarning`` for the command: lossatlas's own warnings as one line like its others
-    (``lossatlas: warning: ...``), another library's as Python shows them."""
+    (``lossatlas: warning: ...``, in the command's ``words``), another library's as Python shows them."""
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         if any(Path(filename).resolve().is_relative_to(d) for d in OWN_SOURCES):
-            print(f"lossatlas: warning: {message}", file=sys.stderr, flush=True)
+            print(f"lossatlas: warning: {words(str(message))}", file=sys.stderr, flush=True)
         else:
             python_show(message, category, filename, lineno, file, line)
 
@@ -1056,7 +1058,9 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     check_options(parser, argv)
     args = parser.parse_args(argv)
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
-    shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
+    # compute's spec fields by its options (the engine's "dir_type weights" as "--dir-type weights")
+    words = (lambda m: named_by_options(m, _FIELDS, _flag)) if args.func is run_compute else str
+    shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning, words)
     try:
         with STOP.installed(), _engine_notes_shown():
             status = args.func(args)
