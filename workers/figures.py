@@ -222,6 +222,38 @@ def _distinct_format(ticks: Sequence[float]) -> str:
     return "%.10g"
 
 
+MAX_STRETCH = 5.0  # a map's x and y share one scale while their ranges differ by at most this factor
+
+
+def _scale_axes(ax, xlabel: str = "x", ylabel: str | None = "y") -> None:
+    """The scales of a map's axes, with their labels (``ylabel`` None: none, a panel beside the first).
+
+    One unit is as long on x as on y (the directions are alike: filter-normalized random ones, or a PCA
+    plane, whose lengths are comparable) while the ranges drawn differ by at most :data:`MAX_STRETCH`. Past
+    that the map would be a thin strip (a training path whose second component explains 1% of its
+    variance): the axes become a square, each over its own range, and the label of the shorter one says
+    how much it is stretched. The reference code's plots stretch both axes to the figure, unsaid."""
+    width, height = ax.dataLim.width, ax.dataLim.height  # what is drawn: the grid, and a path beyond it
+    short, long = sorted((width, height))
+    factor = long / short if short > 0 else 1.0
+    # a box narrower than its place in the layout stays at the place's left, beside the margin kept for its
+    # labels (centred, each layout of the figure moved it, and the y label was cut at the figure's edge)
+    ax.set_anchor("W")
+    if factor <= MAX_STRETCH:
+        ax.set_aspect("equal", adjustable="box")
+    else:
+        ax.set_aspect(width / height, adjustable="box")  # a square: the shorter range stretched by the factor
+        shown = f"{factor:.1f}".removesuffix(".0") if factor < 10 else f"{factor:.0f}"
+        note = f" (axis stretched ×{shown})"
+        if height < width:
+            ylabel = (ylabel or "y") + note
+        else:
+            xlabel += note
+    ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+
+
 def contour(
     surfaces,
     metric: str | None = None,
@@ -243,7 +275,8 @@ def contour(
     """Contour lines (or filled contours) of 2-D surfaces on one set of levels.
 
     Several surfaces: line contours share one axes, each in its own colour, with a legend; filled
-    contours go side by side with one colour bar; ``lines`` draws the level lines over them.
+    contours go side by side with one colour bar; ``lines`` draws the level lines over them. x and y
+    share one scale unless their ranges differ too much (:func:`_scale_axes`).
     """
     Figure = _matplotlib()
     surfaces = load(surfaces)
@@ -281,9 +314,8 @@ def contour(
                 ax.clabel(cs, inline=True, fontsize=8)
             if len(surfaces) > 1:
                 ax.plot([], [], color=f"C{i}", label=names[i])
-        ax.set_xlabel("x")
-        ax.set_aspect("equal", adjustable="box")
-    axes[0].set_ylabel("y")
+    for i, ax in enumerate(axes):
+        _scale_axes(ax, "x", "y" if i == 0 else None)
     if not filled:
         overlaid = metric + (" (log-spaced levels)" if log else "")  # no colour bar says so
         axes[0].set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else overlaid))
@@ -441,8 +473,7 @@ def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **o
     s, ax = surfaces[0], fig.axes[0]
     t = s.trajectory
     ax.plot(t.x, t.y, color="red", marker="o", markersize=4, linewidth=1.5, label="path")
-    ax.set_xlabel(path_label(s, 0))
-    ax.set_ylabel(path_label(s, 1))
+    _scale_axes(ax, path_label(s, 0), path_label(s, 1))  # of the path too, where it leaves the grid
     _label_points(fig, ax, t.labels, t.x, t.y)
     return fig
 
