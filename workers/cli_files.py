@@ -8,6 +8,8 @@ import math
 import sys
 from pathlib import Path
 
+PNG_DPI = 150  # plot's --dpi by default
+
 
 def _size(text: str) -> tuple[float, float]:
     try:
@@ -78,7 +80,11 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
         "--cmap", help="contour maps and surface: a colour map of matplotlib (default viridis; listed below)"
     )
     p.add_argument("--size", type=_size, help="figure size in inches, WIDTH,HEIGHT")
-    p.add_argument("--dpi", type=_finite, default=150, help="dots per inch of a PNG (resolution)")
+    p.add_argument(
+        "--dpi",
+        type=_finite,
+        help=f"dots per inch of a PNG (default {PNG_DPI}); a PDF or SVG is drawn in vectors, sharp at any size",
+    )
     p.add_argument("--labels", help="comma-separated names of the files in legends (default: the model names)")
     p.add_argument("--title", help="title above the figure")
     p.add_argument("--no-accuracy", action="store_true", help="curves: leave out the accuracy axis")
@@ -102,10 +108,14 @@ _KIND_OPTIONS = {
 def run_plot(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .cli import named_by_options
-    from .figures import COLOUR_MAP_EXAMPLES, UnknownColourMap, load, plot, save
+    from .figures import COLOUR_MAP_EXAMPLES, UnknownColourMap, load, output_format, plot, save
     from .progress import counted
 
     check_out_path(args.out, example="figure.png")
+    try:
+        output_format(args.out, args.dpi)  # before any file is read
+    except ValueError as e:
+        raise ValueError(named_by_options(str(e), _PLOT_OPTIONS, lambda name: f"--{name}", _PLOT_NAMES)) from None
     surfaces = load([_existing(f) for f in args.files])
     kind = args.kind
     if kind == "auto":
@@ -133,7 +143,7 @@ def run_plot(args: argparse.Namespace) -> int:
         metric=args.metric,
         log=args.log,
         zmax=args.zmax,
-        dpi=args.dpi,
+        dpi=PNG_DPI if args.dpi is None else args.dpi,
         title=args.title,
         labels=args.labels.split(",") if args.labels else None,
     )

@@ -522,13 +522,27 @@ def plot(surfaces, kind: Kind = "auto", **options) -> Figure:
     return contour(surfaces, filled=kind == "contourf", **options)
 
 
-def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
-    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix), whole or not at all: a write cut
-    short (Ctrl-C, a full disk) leaves no part of a figure, nor of one that was there before."""
+def output_format(path: str | Path, dpi: float | None = None) -> str:
+    """The format of a figure file, by its suffix: png, pdf or svg. ``dpi`` (dots per inch) is a PNG's
+    resolution; a PDF or an SVG is drawn in vectors (no part of these figures is a raster image), which it
+    would not change: refused there, not ignored."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"the output must end in .png, .pdf or .svg; got {path.name!r}")
+    if dpi is not None and fmt != "png":
+        raise ValueError(
+            f"dpi sets the resolution of a PNG; {path.name} is drawn in vectors, sharp at any size: leave dpi out"
+        )
+    return fmt
+
+
+def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
+    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix; ``dpi``: a PNG's, default the
+    figure's), whole or not at all: a write cut short (Ctrl-C, a full disk) leaves no part of a figure,
+    nor of one that was there before."""
+    path = Path(path)
+    fmt = output_format(path, dpi)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
     return path

@@ -189,6 +189,20 @@ def test_size_and_dpi_set_the_pixels(tmp_path):
 
     out = save(plot(line(tmp_path / "a.h5"), figsize=(3, 2), dpi=50), tmp_path / "f.png")
     assert Image.open(out).size == (150, 100)
+    assert Image.open(save(plot(line(tmp_path / "a.h5"), figsize=(3, 2)), tmp_path / "g.png", dpi=40)).size == (120, 80)
+    with pytest.raises(ValueError, match="^dpi sets the resolution of a PNG; g.pdf is drawn in vectors"):
+        save(plot(line(tmp_path / "a.h5")), tmp_path / "g.pdf", dpi=300)
+    assert not (tmp_path / "g.pdf").exists()
+
+
+def test_the_cli_draws_a_png_at_150_dpi_unless_told(tmp_path):
+    from PIL import Image
+
+    args = ["plot", str(line(tmp_path / "a.h5")), "--size", "3,2", "--out"]
+    assert main([*args, str(tmp_path / "f.png")]) == 0 and Image.open(tmp_path / "f.png").size == (450, 300)
+    assert main([*args, str(tmp_path / "g.png"), "--dpi", "20"]) == 0
+    assert Image.open(tmp_path / "g.png").size == (60, 40)
+    assert main([*args, str(tmp_path / "f.pdf")]) == 0 and (tmp_path / "f.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_cli_plot_equals_the_python_function(tmp_path, capsys):
@@ -293,6 +307,14 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             "trajectory",
         ),
         (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
+        (  # was written as without it: a vector drawing has no resolution
+            ["--dpi", "300", "--out", "f.pdf"],
+            "--dpi sets the resolution of a PNG; f.pdf is drawn in vectors, sharp at any size: leave --dpi out",
+        ),
+        (
+            ["--dpi", "300", "--out", "f.SVG"],
+            "--dpi sets the resolution of a PNG; f.SVG is drawn in vectors, sharp at any size: leave --dpi out",
+        ),
         (
             ["--size", "0,0", "--out", "f.png"],
             "argument --size: '0,0' is not WIDTH,HEIGHT: two positive sizes in inches (e.g. 6,5)",
