@@ -26,6 +26,7 @@ from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
 from .interrupts import dropped_unreported
+from .nnpack import quiet_nnpack
 from .progress import ProgressBar, counted, percent
 from .resume import SettingsChanged, StaleSurfaceError
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
@@ -1061,6 +1062,7 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     # compute's spec fields by its options (the engine's "dir_type weights" as "--dir-type weights")
     words = (lambda m: named_by_options(m, _FIELDS, _flag)) if args.func is run_compute else str
     shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning, words)
+    quiet_nnpack()  # no C++ line of torch's in the command's output
     try:
         with STOP.installed(), _engine_notes_shown():
             status = args.func(args)

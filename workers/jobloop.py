@@ -37,6 +37,7 @@ from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
 from .interrupts import dropped_unreported
 from .jobqueue import Job, JobQueue, LeaseLost
+from .nnpack import quiet_nnpack
 from .spec import SurfaceSpec, one_line
 from .surface import NEGATIVE_VARIANCE_POINTS, Progress, compute_surface
 from .trajectory import compute_trajectory
@@ -313,6 +314,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     resolve_device(args.device, remote=args.ray is not None)
     check_data_dir(args.data_dir)
+    quiet_nnpack()  # before a job's data check, its first convolution
     logging.basicConfig(level=logging.INFO, format="lossatlas worker: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
