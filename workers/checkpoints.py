@@ -29,7 +29,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for foreign files
-        raise ValueError(f"checkpoint {str(path)!r} {_why_not_loaded(path, e)}") from None
+        raise ValueError(f"checkpoint {str(path)!r} {why_not_loaded(path, e)}") from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -46,22 +46,23 @@ _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 _SAVE_HINT = "pass a file saved with torch.save(model.state_dict())"
 
 
-def _why_not_loaded(path: Path, error: Exception) -> str:
-    """Why torch could not load ``path``, one line, after the words "checkpoint 'PATH'". The file's first
-    bytes tell a surface file sent by mistake and a cut-short checkpoint from the rest (torch's own messages
-    for them speak of pickles or of an "internal miniz error")."""
+def why_not_loaded(path: Path, error: Exception, fix: str | None = None) -> str:
+    """Why torch could not load ``path``, one line, after the words "checkpoint 'PATH'", ending with ``fix``
+    (default: what fixes a checkpoint given to a command). The file's first bytes tell a surface file sent
+    by mistake and a cut-short checkpoint from the rest (torch's own messages for them speak of pickles or
+    of an "internal miniz error")."""
     with path.open("rb") as f:
         head = f.read(8)
     if head.startswith(_HDF5_MAGIC):
-        return f"is an HDF5 file (a loss surface or direction file?), not a PyTorch checkpoint; {_SAVE_HINT}"
+        return f"is an HDF5 file (a loss surface or direction file?), not a PyTorch checkpoint; {fix or _SAVE_HINT}"
     if head.startswith(_ZIP_MAGIC) and not zipfile.is_zipfile(path):
         return (
             "is truncated or damaged: it starts as a PyTorch checkpoint but its archive does not end properly; "
-            "copy the whole file again"
+            f"{fix or 'copy the whole file again'}"
         )
     if head.startswith(_ZIP_MAGIC) and "Weights only load failed" not in str(error):
-        return f"is damaged or not a PyTorch checkpoint (a zip archive torch cannot read); {_SAVE_HINT}"
-    return f"is not a weights file torch can load safely ({unreadable_reason(error)}); {_SAVE_HINT}"
+        return f"is damaged or not a PyTorch checkpoint (a zip archive torch cannot read); {fix or _SAVE_HINT}"
+    return f"is not a weights file torch can load safely ({unreadable_reason(error)}); {fix or _SAVE_HINT}"
 
 
 def did_you_mean(name: str, names: Sequence[str]) -> str:

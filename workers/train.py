@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import INIT_SEED, build_model
+from .checkpoints import INIT_SEED, build_model, why_not_loaded
 from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
@@ -151,6 +151,22 @@ def _other_settings(saved: dict, config: TrainConfig) -> list[str]:
     return [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
 
 
+_STATE_KEYS = ("config", "state_dict", "optimizer", "history", "epoch")  # of last.pt
+
+
+def _run_state(path: Path, device: torch.device) -> dict[str, Any]:
+    """A run directory's ``last.pt``, what a run resumes from; one that cannot be read is refused in one line
+    naming the fix (torch's own error was a traceback)."""
+    fix = f"remove it to train {path.parent} from the start, or choose another --out"
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for such files
+        raise ValueError(f"training state {path} {why_not_loaded(path, e, fix)}") from None
+    if not (isinstance(state, dict) and all(k in state for k in _STATE_KEYS)):
+        raise ValueError(f"{path} holds no lossatlas training state; {fix}")
+    return state
+
+
 class OtherTrainSettings(ValueError):
     """A run directory holds a run of another recipe: ``fields`` names the settings that differ (the
     command line names them by its options)."""
@@ -228,7 +244,7 @@ def _train(
     result = TrainResult(config)
     start_epoch = 0
     if state_path.exists():
-        state = torch.load(state_path, map_location=dev, weights_only=True)
+        state = _run_state(state_path, dev)
         if other := _other_settings(state["config"], config):
             raise OtherTrainSettings(state_path, other)
         model.load_state_dict(state["state_dict"])

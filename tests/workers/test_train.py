@@ -289,6 +289,38 @@ def test_cli_refusals_name_trains_options(learnable_npz, tmp_path, capsys, optio
     assert capsys.readouterr().err == f"lossatlas train: error: {message.format(run=run)}\n"
 
 
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (
+            lambda state: state.write_bytes(state.read_bytes()[:500]),  # a copy cut short
+            "training state {state} is truncated or damaged: it starts as a PyTorch checkpoint but its archive does "
+            "not end properly",
+        ),
+        (lambda state: torch.save({"w": torch.zeros(2)}, state), "{state} holds no lossatlas training state"),
+    ],
+)
+def test_a_run_whose_state_cannot_be_read_is_refused_in_one_line(learnable_npz, tmp_path, capsys, damage, why):
+    """A damaged last.pt ended the command with torch's traceback ("PytorchStreamReader failed ...", KeyError)."""
+    from workers.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--epochs", "1"]
+    argv += ["--batch-size", "32", "--train-samples", "32", "--test-samples", "16", "--out", str(run)]
+    assert main(argv) == 0
+    damage(run / "last.pt")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--epochs", "2"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas train: error: {why.format(state=run / 'last.pt')}; remove it to train {run} from the start, or "
+        "choose another --out\n"
+    )
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
 def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, monkeypatch):
     """Crop and flip apply to images only (#16): on flat tensors augment=True trains exactly as False."""
     import numpy as np
