@@ -11,7 +11,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .files import unreadable_reason
+from .files import existing_file, unreadable_reason
+from .h5io import HDF5_SIGNATURE
 from .usermodels import user_model
 from .zoo import create_model, list_models
 
@@ -23,9 +24,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ``{'state_dict': ...}`` / ``{'model': ...}`` wrappers (the paper's ``.t7`` files) and the
     ``module.`` prefix that ``nn.DataParallel`` adds.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    path = existing_file(path, f"checkpoint {str(path)!r}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for foreign files
@@ -41,7 +40,6 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 _SAVE_HINT = "pass a file saved with torch.save(model.state_dict())"
 
@@ -53,7 +51,7 @@ def why_not_loaded(path: Path, error: Exception, fix: str | None = None) -> str:
     of an "internal miniz error")."""
     with path.open("rb") as f:
         head = f.read(8)
-    if head.startswith(_HDF5_MAGIC):
+    if head.startswith(HDF5_SIGNATURE):
         return f"is an HDF5 file (a loss surface or direction file?), not a PyTorch checkpoint; {fix or _SAVE_HINT}"
     if head.startswith(_ZIP_MAGIC) and not zipfile.is_zipfile(path):
         return (

@@ -603,6 +603,7 @@ def run_compute(args: argparse.Namespace) -> int:
     if args.directions == "pca" or args.checkpoints:
         return run_trajectory(args)
     from .checks import check_not_an_input
+    from .files import existing_file
 
     spec = spec_from_args(args)
     set_threads(args)
@@ -613,8 +614,8 @@ def run_compute(args: argparse.Namespace) -> int:
         ("--target-y", spec.directions.target_y),
     ]
     for flag, path in inputs:
-        if path and not Path(path).is_file():
-            raise ValueError(f"{flag} {path} does not exist")
+        if path:
+            existing_file(path, f"{flag} {path}")
     check_not_an_input(args.out, [(f"the {flag}", path) for flag, path in [*inputs, ("--data-root", spec.data_root)]])
     out = Path(args.out)
     h = spec.hessian

@@ -159,12 +159,25 @@ def _decode(value: Any) -> Any:
     return value
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of an HDF5 file
+
+
+class DamagedFile(ValueError):
+    """An HDF5 file that cannot be opened though it starts as one: a copy or a download cut short. What
+    fixes it depends on where it came from, which its reader's caller says."""
+
+
 def open_h5(path: Path, what: str = "") -> h5py.File:
     """``path`` opened for reading; ``ValueError`` naming it (``what``: "direction file " ...) when it
-    is not an HDF5 file, rather than h5py's OSError."""
+    is not an HDF5 file (:class:`DamagedFile` for one cut short), rather than h5py's OSError."""
     try:
         return h5py.File(path, "r")
     except OSError as e:
+        with contextlib.suppress(OSError), path.open("rb") as f:
+            if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                raise DamagedFile(
+                    f"{what}{path.name} is truncated or damaged: it starts as an HDF5 file but cannot be opened ({e})"
+                ) from None
         raise ValueError(f"{what}{path.name} is not an HDF5 file ({e})") from None
 
 

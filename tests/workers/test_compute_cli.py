@@ -196,6 +196,34 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
     assert not (tmp_path / "s.h5").exists()
 
 
+@pytest.mark.parametrize("flag", ["--checkpoint", "--dir-file", "--target"])
+def test_a_directory_given_for_an_input_file_is_named_as_one(tmp_path, tensors_npz, capsys, flag):
+    """A run's directory given for its checkpoint was "--checkpoint DIR does not exist"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", flag, str(run)))
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"lossatlas compute: error: {flag} {run} is a directory; give a file in it, not the directory"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tiny.npz"]
+
+
+def test_an_out_file_cut_short_is_named_as_such(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out)) == 0
+    out.write_bytes(out.read_bytes()[:3000])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out))
+    assert e.value.code == 2
+    line = capsys.readouterr().err.splitlines()[-1]  # was "s.h5 is not an HDF5 file (...)"
+    assert line.startswith("lossatlas compute: error: s.h5 is truncated or damaged: it starts as an HDF5 file but ")
+    assert line.endswith("); choose another --out, or add --overwrite to replace it")
+    assert len(out.read_bytes()) == 3000
+
+
 def test_direction_options_given_are_recorded_and_defaults_are_the_specs(tmp_path, tensors_npz):
     assert main(compute_args(tensors_npz, tmp_path / "a.h5", "--seed", "3", "--ignore", "none")) == 0
     assert main(compute_args(tensors_npz, tmp_path / "b.h5")) == 0
