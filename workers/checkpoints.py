@@ -107,10 +107,33 @@ def load_model(name: str, checkpoint: str | Path | None, args: dict[str, Any] | 
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
+            fitting = _zoo_models_fitting(state)
+            fix = (  # in words of the command line and of the API alike
+                f"it holds the weights of {' or '.join(fitting)}: choose that model"
+                if fitting
+                else f"give a checkpoint of {name}, or choose the model it was saved from"
+            )
             raise ValueError(
-                f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}"
+                f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}; {fix}"
             ) from e
     return model.eval()
+
+
+def _zoo_models_fitting(state: dict[str, torch.Tensor]) -> list[str]:
+    """The zoo's models whose weights have the names and shapes of ``state``'s (a checkpoint given with
+    another --model), built on the meta device: no memory, no time, no random numbers drawn."""
+
+    def shapes(items) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in items if not k.endswith("num_batches_tracked")}
+
+    given, fitting = shapes(state.items()), []
+    with torch.random.fork_rng(devices=[]):
+        for name in list_models():
+            with torch.device("meta"):
+                model = create_model(name)
+            if shapes(model.state_dict().items()) == given:
+                fitting.append(name)
+    return fitting
 
 
 def _mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
