@@ -276,6 +276,12 @@ def read_directions(path: str | Path, names: list[str], shapes: list[tuple[int, 
     path = Path(path)
     out = []
     with open_h5(path, "direction file ") as f:
+        if "xdirection" not in f and "xcoordinates" in f:  # a surface file given for its directions
+            beside = _dir_file(f)
+            raise ValueError(
+                f"{path.name} is a surface file, not a direction file; "
+                + (f"its directions are in {beside} beside it" if beside else "give the file of its directions")
+            )
         if "xdirection" not in f:
             raise ValueError(f"direction file {path.name} has no 'xdirection' group")
         for group_name in ("xdirection", "ydirection"):

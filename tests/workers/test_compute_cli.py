@@ -210,6 +210,20 @@ def test_a_directory_given_for_an_input_file_is_named_as_one(tmp_path, tensors_n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tiny.npz"]
 
 
+def test_a_surface_file_given_as_the_direction_file_names_its_direction_file(tmp_path, tensors_npz, capsys):
+    """It was "direction file s.h5 has no 'xdirection' group"."""
+    assert main(compute_args(tensors_npz, tmp_path / "s.h5")) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "t.h5", "--dir-file", str(tmp_path / "s.h5")))
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "lossatlas compute: error: s.h5 is a surface file, not a direction file; its directions are in s.dirs.h5 "
+        "beside it"
+    )
+    assert main(compute_args(tensors_npz, tmp_path / "t.h5", "--dir-file", str(tmp_path / "s.dirs.h5"))) == 0
+
+
 def test_an_out_file_cut_short_is_named_as_such(tmp_path, tensors_npz, capsys):
     out = tmp_path / "s.h5"
     assert main(compute_args(tensors_npz, out)) == 0
