@@ -199,6 +199,8 @@ def read_surface(path: str | Path) -> Surface:
     """
     path = Path(path)
     with open_h5(path) as f:
+        if "xcoordinates" not in f and "xdirection" in f:
+            raise ValueError(f"{path.name} is a direction file, not a surface file; give the surface computed with it")
         if "xcoordinates" not in f:
             raise ValueError(f"{path.name} has no 'xcoordinates' dataset: not a loss surface file")
         x = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)

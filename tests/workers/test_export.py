@@ -261,3 +261,18 @@ def test_a_directory_or_a_cut_short_surface_file_is_refused_in_one_line_naming_t
         assert line.startswith(f"lossatlas {command[0]}: error: {message}")
         assert line.endswith(message if src.is_dir() else "); copy the whole file again, or compute it anew")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.h5", "run", "whole.h5"]
+
+
+def test_a_direction_file_given_as_the_surface_is_named_as_such(tmp_path, tensors_npz, capsys):
+    """It was "s.dirs.h5 has no 'xcoordinates' dataset: not a loss surface file"."""
+    args = ["compute", "--model", "tinycnn", "--data", "tensors", "--data-root", str(tensors_npz), "--x", "-1:1:3"]
+    assert main([*args, "--threads", "1", "--out", str(tmp_path / "s.h5")]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(tmp_path / "s.dirs.h5"), "--csv"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "lossatlas export: error: s.dirs.h5 is a direction file, not a surface file; give the surface computed "
+        "with it\n"
+    )
+    assert not list(tmp_path.glob("*.csv"))
