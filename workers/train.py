@@ -67,9 +67,12 @@ class TrainConfig:
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.lr <= 0:
-            raise ValueError(f"learning rate must be positive, got {self.lr}")
+            raise ValueError(f"lr (the learning rate) must be positive, got {self.lr}")
+        for name in ("momentum", "weight_decay"):  # torch's refusal named neither option
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.gamma <= 0:
             raise ValueError(f"gamma (the learning rate's factor at each milestone) must be positive, got {self.gamma}")
         if any(not 0 < m < 1 for m in self.milestones):

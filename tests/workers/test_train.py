@@ -273,6 +273,10 @@ def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_pa
         ),
         (["--epochs", "0"], "--epochs must be at least 1, got 0"),
         (["--optimizer", "lbfgs"], "--optimizer must be one of sgd, adam; got 'lbfgs'"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),  # was "batch size must ..."
+        (["--lr", "-1"], "--lr (the learning rate) must be positive, got -1.0"),  # was "learning rate must ..."
+        (["--momentum", "-1"], "--momentum must be 0 or more, got -1.0"),  # was torch's "Invalid momentum value"
+        (["--weight-decay", "-0.1"], "--weight-decay must be 0 or more, got -0.1"),
     ],
 )
 def test_cli_refusals_name_trains_options(learnable_npz, tmp_path, capsys, options, message):
