@@ -188,7 +188,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--points-per-pass",
-        type=int,
+        type=_count("points"),
         help="grid points evaluated together (default: 1 on CPUs, as many as fit in a quarter of a GPU's free memory)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")

@@ -200,7 +200,9 @@ class GridPoint:
         objective: Objective | None = None,
     ):
         if spec.hessian is not None and points_per_pass not in (None, 1):
-            raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
+            raise ValueError(
+                "the Hessian maps are computed one point per pass: leave points_per_pass unset (--points-per-pass)"
+            )
         self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
             model,
             directions,

@@ -171,6 +171,10 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--split", "both", "--samples", "30"], "asked for 30 samples but the test split has only 24"),
         (["--same-dir"], "error: --same-dir needs a 2-D grid (a y axis)"),  # was 'same_dir needs ...'
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
+        (  # was "... leave points per pass unset": no option is called that
+            ["--points-per-pass", "2", "--hessian"],
+            "the Hessian maps are computed one point per pass: leave points_per_pass unset (--points-per-pass)",
+        ),
         (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
         (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
         (
@@ -522,7 +526,7 @@ def test_points_per_pass_below_one_is_one_line_and_writes_nothing(tmp_path, tens
     assert e.value.code == 2
     assert (
         capsys.readouterr().err.strip().splitlines()[-1]
-        == "lossatlas compute: error: points per pass must be at least 1, got 0"
+        == "lossatlas compute: error: argument --points-per-pass: '0' is not a number of points (1 or more)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
 
