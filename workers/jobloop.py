@@ -298,7 +298,7 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
     p.add_argument(
         "--retry-backoff",
-        type=float,
+        type=seconds,
         default=1.0,
         help="seconds before retrying a failed write (doubling; the job fails after 4 retries)",
     )

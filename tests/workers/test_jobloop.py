@@ -54,3 +54,15 @@ def test_a_second_ctrl_c_python_drops_in_the_garbage_collector_stops_the_job_at_
     assert (job.state, job.worker, job.points_done) == ("queued", None, points) and 0 < points < 401
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers it found, again
     assert signal.getsignal(signal.SIGTERM) is sigterm
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan"])
+def test_a_retry_backoff_that_is_no_wait_is_refused(tmp_path, capsys, value):
+    """``--retry-backoff -1`` was taken: after a failed write the worker retried at once, over and over."""
+    with pytest.raises(SystemExit) as e:
+        main(["--data-dir", str(tmp_path / "data"), "--retry-backoff", value, "--once"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m workers.jobloop: error: argument --retry-backoff: '{value}' is not a number of seconds above 0"
+    )
+    assert not (tmp_path / "data").exists()
