@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 Kind = Literal["auto", "contour", "contourf", "surface", "curve", "ratio", "trajectory"]
 KINDS: tuple[str, ...] = get_args(Kind)
 FORMATS = ("png", "pdf", "svg")
+MAX_SIDE = 16384  # pixels of a figure drawn: 54 inches at 300 dpi; its RGBA buffer alone is a gigabyte
 Levels = int | Sequence[float]
 
 
@@ -37,6 +38,22 @@ def _matplotlib():
     except ImportError:
         raise ValueError("plots need matplotlib: pip install 'lossatlas[plot]'") from None
     return Figure
+
+
+def _check_pixels(size: Sequence[float], dpi: float, what: str) -> None:
+    """Refuse to draw ``what`` (a figure of ``size`` inches at ``dpi``) past :data:`MAX_SIDE` pixels on a side:
+    matplotlib's renderer would ask for gigabytes and crash the process."""
+    width, height = (round(v * dpi) for v in size)
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(
+            f"{what} would be {width}×{height} pixels, more than {MAX_SIDE} on a side: lower dpi or the figure's size"
+        )
+
+
+def _figure(figsize: tuple[float, float], dpi: float) -> Figure:
+    Figure = _matplotlib()
+    _check_pixels(figsize, dpi, "the figure")
+    return Figure(figsize=figsize, dpi=dpi, layout="constrained")
 
 
 def load(surfaces: Surface | str | Path | Sequence[Surface | str | Path]) -> list[Surface]:
@@ -278,7 +295,7 @@ def contour(
     contours go side by side with one colour bar; ``lines`` draws the level lines over them. x and y
     share one scale unless their ranges differ too much (:func:`_scale_axes`).
     """
-    Figure = _matplotlib()
+    _matplotlib()  # refused first where matplotlib is missing
     surfaces = load(surfaces)
     _two_d(surfaces, "contour")
     metric = metric or default_metric(surfaces[0])
@@ -287,7 +304,7 @@ def contour(
     lv = contour_levels(zs, levels, log, vmin, vmax)
     norm = _norm(lv, log)
     names = _labels(surfaces, labels)
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = _figure(figsize, dpi)
     panels = len(surfaces) if filled else 1
     axes = fig.subplots(1, panels, squeeze=False, sharey=True)[0]
     mappable = None
@@ -351,14 +368,14 @@ def surface3d(
 ) -> Figure:
     """The 3-D surface plot (the reference's ``plot_2D.py`` surface); several surfaces share the axes,
     drawn half transparent. ``log`` plots log10 of the metric."""
-    Figure = _matplotlib()
+    _matplotlib()  # refused first where matplotlib is missing
     surfaces = load(surfaces)
     _two_d(surfaces, "surface")
     metric = metric or default_metric(surfaces[0])
     cmap = _colour_map(cmap)
     zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = _figure(figsize, dpi)
     ax = fig.add_subplot(projection="3d")
     alpha = alpha if alpha is not None else (1.0 if len(surfaces) == 1 else 0.6)
     for i, (s, z) in enumerate(zip(surfaces, zs)):
@@ -399,7 +416,7 @@ def curves(
 ) -> Figure:
     """1-D curves of the loss (left axis, solid) and, where the surface has it, the matching accuracy
     (right axis, dashed) against x: the reference's ``plot_1D.py``. Several surfaces overlaid in colours."""
-    Figure = _matplotlib()
+    _matplotlib()  # refused first where matplotlib is missing
     surfaces = load(surfaces)
     two = _which(surfaces, 2)
     if two:
@@ -407,7 +424,7 @@ def curves(
     metric = metric or default_metric(surfaces[0])
     zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = _figure(figsize, dpi)
     ax = fig.add_subplot()
     acc_name = accuracy_of(metric)
     twin = ax.twinx() if accuracy and any(acc_name in s.metrics for s in surfaces) and acc_name != metric else None
@@ -543,6 +560,8 @@ def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
     nor of one that was there before."""
     path = Path(path)
     fmt = output_format(path, dpi)
+    if fmt == "png":
+        _check_pixels(fig.get_size_inches(), dpi or fig.dpi, path.name)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
     return path

@@ -192,7 +192,9 @@ def test_size_and_dpi_set_the_pixels(tmp_path):
     assert Image.open(save(plot(line(tmp_path / "a.h5"), figsize=(3, 2)), tmp_path / "g.png", dpi=40)).size == (120, 80)
     with pytest.raises(ValueError, match="^dpi sets the resolution of a PNG; g.pdf is drawn in vectors"):
         save(plot(line(tmp_path / "a.h5")), tmp_path / "g.pdf", dpi=300)
-    assert not (tmp_path / "g.pdf").exists()
+    with pytest.raises(ValueError, match="^h.png would be 30000×20000 pixels, more than 16384 on a side: lower dpi"):
+        save(plot(line(tmp_path / "a.h5"), figsize=(3, 2)), tmp_path / "h.png", dpi=10000)
+    assert not (tmp_path / "g.pdf").exists() and not (tmp_path / "h.png").exists()
 
 
 def test_the_cli_draws_a_png_at_150_dpi_unless_told(tmp_path):
@@ -307,6 +309,15 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             "trajectory",
         ),
         (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
+        (  # the renderer's "std::bad_alloc" ended the process
+            ["--dpi", "100000", "--out", "f.png"],
+            "the figure would be 600000×500000 pixels, more than 16384 on a side: lower --dpi or the figure's size",
+        ),
+        (  # a TypeError of matplotlib's C++ renderer, with a traceback
+            ["--size", "1e9,1e9", "--out", "f.png"],
+            "the figure would be 150000000000×150000000000 pixels, more than 16384 on a side: lower --dpi or the "
+            "figure's size",
+        ),
         (  # was written as without it: a vector drawing has no resolution
             ["--dpi", "300", "--out", "f.pdf"],
             "--dpi sets the resolution of a PNG; f.pdf is drawn in vectors, sharp at any size: leave --dpi out",
