@@ -35,7 +35,7 @@ from .progress import counted
 from .provenance import StaleSurfaceError
 from .resources import resource_dir
 from .spec import AxisSpec, HessianSpec, SurfaceSpec, errors_line, one_line
-from .surface import Progress, compute_surface
+from .surface import Progress, compute_surface, negative_variance_words
 from .trajectory import compute_trajectory
 from .vocab import NORMS, SPLIT_CHOICES, DirType, Ignore, JobState, Norm, Split
 from .zoo import create_model, list_models
@@ -98,6 +98,7 @@ __all__ += [
     "load_manifest",
     "load_model",
     "mesh_data",
+    "negative_variance_words",
     "one_line",
     "ordered_metrics",
     "resolve_device",

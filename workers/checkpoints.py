@@ -11,7 +11,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .files import unreadable_reason
+from .files import existing_file, unreadable_reason
+from .h5io import HDF5_SIGNATURE
 from .usermodels import user_model
 from .zoo import create_model, list_models
 
@@ -23,13 +24,11 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ``{'state_dict': ...}`` / ``{'model': ...}`` wrappers (the paper's ``.t7`` files) and the
     ``module.`` prefix that ``nn.DataParallel`` adds.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    path = existing_file(path, f"checkpoint {str(path)!r}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for foreign files
-        raise ValueError(f"checkpoint {str(path)!r} {_why_not_loaded(path, e)}") from None
+        raise ValueError(f"checkpoint {str(path)!r} {why_not_loaded(path, e)}") from None
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -41,27 +40,27 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
 _SAVE_HINT = "pass a file saved with torch.save(model.state_dict())"
 
 
-def _why_not_loaded(path: Path, error: Exception) -> str:
-    """Why torch could not load ``path``, one line, after the words "checkpoint 'PATH'". The file's first
-    bytes tell a surface file sent by mistake and a cut-short checkpoint from the rest (torch's own messages
-    for them speak of pickles or of an "internal miniz error")."""
+def why_not_loaded(path: Path, error: Exception, fix: str | None = None) -> str:
+    """Why torch could not load ``path``, one line, after the words "checkpoint 'PATH'", ending with ``fix``
+    (default: what fixes a checkpoint given to a command). The file's first bytes tell a surface file sent
+    by mistake and a cut-short checkpoint from the rest (torch's own messages for them speak of pickles or
+    of an "internal miniz error")."""
     with path.open("rb") as f:
         head = f.read(8)
-    if head.startswith(_HDF5_MAGIC):
-        return f"is an HDF5 file (a loss surface or direction file?), not a PyTorch checkpoint; {_SAVE_HINT}"
+    if head.startswith(HDF5_SIGNATURE):
+        return f"is an HDF5 file (a loss surface or direction file?), not a PyTorch checkpoint; {fix or _SAVE_HINT}"
     if head.startswith(_ZIP_MAGIC) and not zipfile.is_zipfile(path):
         return (
             "is truncated or damaged: it starts as a PyTorch checkpoint but its archive does not end properly; "
-            "copy the whole file again"
+            f"{fix or 'copy the whole file again'}"
         )
     if head.startswith(_ZIP_MAGIC) and "Weights only load failed" not in str(error):
-        return f"is damaged or not a PyTorch checkpoint (a zip archive torch cannot read); {_SAVE_HINT}"
-    return f"is not a weights file torch can load safely ({unreadable_reason(error)}); {_SAVE_HINT}"
+        return f"is damaged or not a PyTorch checkpoint (a zip archive torch cannot read); {fix or _SAVE_HINT}"
+    return f"is not a weights file torch can load safely ({unreadable_reason(error)}); {fix or _SAVE_HINT}"
 
 
 def did_you_mean(name: str, names: Sequence[str]) -> str:
@@ -108,10 +107,33 @@ def load_model(name: str, checkpoint: str | Path | None, args: dict[str, Any] | 
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
+            fitting = _zoo_models_fitting(state)
+            fix = (  # in words of the command line and of the API alike
+                f"it holds the weights of {' or '.join(fitting)}: choose that model"
+                if fitting
+                else f"give a checkpoint of {name}, or choose the model it was saved from"
+            )
             raise ValueError(
-                f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}"
+                f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}; {fix}"
             ) from e
     return model.eval()
+
+
+def _zoo_models_fitting(state: dict[str, torch.Tensor]) -> list[str]:
+    """The zoo's models whose weights have the names and shapes of ``state``'s (a checkpoint given with
+    another --model), built on the meta device: no memory, no time, no random numbers drawn."""
+
+    def shapes(items) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in items if not k.endswith("num_batches_tracked")}
+
+    given, fitting = shapes(state.items()), []
+    with torch.random.fork_rng(devices=[]):
+        for name in list_models():
+            with torch.device("meta"):
+                model = create_model(name)
+            if shapes(model.state_dict().items()) == given:
+                fitting.append(name)
+    return fitting
 
 
 def _mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:

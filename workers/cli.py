@@ -25,6 +25,8 @@ from pydantic import BaseModel, ValidationError
 from . import __version__
 from .cli_files import add_export, add_plot
 from .data import DOWNLOADABLE
+from .interrupts import dropped_unreported
+from .nnpack import quiet_nnpack
 from .progress import ProgressBar, counted, percent
 from .resume import SettingsChanged, StaleSurfaceError
 from .spec import AxisSpec, DirectionsSpec, HessianSpec, SurfaceSpec, one_line
@@ -186,7 +188,7 @@ def add_compute(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--points-per-pass",
-        type=int,
+        type=_count("points"),
         help="grid points evaluated together (default: 1 on CPUs, as many as fit in a quarter of a GPU's free memory)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -463,7 +465,7 @@ class StopSignals:
     Python's own handler raises for Ctrl-C, and remembered.
 
     Python drops a KeyboardInterrupt raised inside a ``__del__`` or a weakref callback, which the garbage
-    collector runs at any point ("Exception ignored in ...", and the run went on to its end). The progress
+    collector runs at any point (:mod:`workers.interrupts`; the run went on to its end). The progress
     callbacks call :meth:`check`, which raises a remembered one at the next point."""
 
     def __init__(self) -> None:
@@ -475,13 +477,6 @@ class StopSignals:
     def _handle(self, signum: int, frame: object) -> None:
         self.pending = signum
         raise self._interrupt()
-
-    def _unraisable(self, hook: Callable) -> Callable:
-        def unraisable(u) -> None:  # the dropped one is raised again by check(): no traceback for it
-            if not (self.pending and isinstance(u.exc_value, KeyboardInterrupt)):
-                hook(u)
-
-        return unraisable
 
     def check(self) -> None:
         if self.pending:
@@ -502,15 +497,14 @@ class StopSignals:
             yield
             return
         self.pending = None
-        hook, sys.unraisablehook = sys.unraisablehook, self._unraisable(sys.unraisablehook)
-        for s in mine:
-            signal.signal(s, self._handle)
-        try:
-            yield
-        finally:
+        with dropped_unreported(lambda e: bool(self.pending) and isinstance(e, KeyboardInterrupt)):  # check() raises it
             for s in mine:
-                signal.signal(s, python[s])
-            sys.unraisablehook = hook
+                signal.signal(s, self._handle)
+            try:
+                yield
+            finally:
+                for s in mine:
+                    signal.signal(s, python[s])
 
 
 STOP = StopSignals()
@@ -609,6 +603,7 @@ def run_compute(args: argparse.Namespace) -> int:
     if args.directions == "pca" or args.checkpoints:
         return run_trajectory(args)
     from .checks import check_not_an_input
+    from .files import existing_file
 
     spec = spec_from_args(args)
     set_threads(args)
@@ -619,8 +614,8 @@ def run_compute(args: argparse.Namespace) -> int:
         ("--target-y", spec.directions.target_y),
     ]
     for flag, path in inputs:
-        if path and not Path(path).is_file():
-            raise ValueError(f"{flag} {path} does not exist")
+        if path:
+            existing_file(path, f"{flag} {path}")
     check_not_an_input(args.out, [(f"the {flag}", path) for flag, path in [*inputs, ("--data-root", spec.data_root)]])
     out = Path(args.out)
     h = spec.hessian
@@ -1015,13 +1010,15 @@ _RESUMABLE = (run_compute, run_train, run_gallery_build)
 OWN_SOURCES = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[1] / "server")
 
 
-def _showing_own_warnings_in_one_line(python_show: Callable[..., None]) -> Callable[..., None]:
+def _showing_own_warnings_in_one_line(
+    python_show: Callable[..., None], words: Callable[[str], str] = str
+) -> Callable[..., None]:
     """``warnings.showwarning`` for the command: lossatlas's own warnings as one line like its others
-    (``lossatlas: warning: ...``), another library's as Python shows them."""
+    (``lossatlas: warning: ...``, in the command's ``words``), another library's as Python shows them."""
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         if any(Path(filename).resolve().is_relative_to(d) for d in OWN_SOURCES):
-            print(f"lossatlas: warning: {message}", file=sys.stderr, flush=True)
+            print(f"lossatlas: warning: {words(str(message))}", file=sys.stderr, flush=True)
         else:
             python_show(message, category, filename, lineno, file, line)
 
@@ -1063,7 +1060,10 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
     check_options(parser, argv)
     args = parser.parse_args(argv)
     command = " ".join(filter(None, ("lossatlas", args.command, getattr(args, "gallery_command", None))))
-    shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning)
+    # compute's spec fields by its options (the engine's "dir_type weights" as "--dir-type weights")
+    words = (lambda m: named_by_options(m, _FIELDS, _flag)) if args.func is run_compute else str
+    shown, warnings.showwarning = warnings.showwarning, _showing_own_warnings_in_one_line(warnings.showwarning, words)
+    quiet_nnpack()  # no C++ line of torch's in the command's output
     try:
         with STOP.installed(), _engine_notes_shown():
             status = args.func(args)

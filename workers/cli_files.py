@@ -8,6 +8,8 @@ import math
 import sys
 from pathlib import Path
 
+PNG_DPI = 150  # plot's --dpi by default
+
 
 def _size(text: str) -> tuple[float, float]:
     try:
@@ -78,7 +80,11 @@ def add_plot(sub: argparse._SubParsersAction) -> None:
         "--cmap", help="contour maps and surface: a colour map of matplotlib (default viridis; listed below)"
     )
     p.add_argument("--size", type=_size, help="figure size in inches, WIDTH,HEIGHT")
-    p.add_argument("--dpi", type=_finite, default=150, help="dots per inch of a PNG (resolution)")
+    p.add_argument(
+        "--dpi",
+        type=_finite,
+        help=f"dots per inch of a PNG (default {PNG_DPI}); a PDF or SVG is drawn in vectors, sharp at any size",
+    )
     p.add_argument("--labels", help="comma-separated names of the files in legends (default: the model names)")
     p.add_argument("--title", help="title above the figure")
     p.add_argument("--no-accuracy", action="store_true", help="curves: leave out the accuracy axis")
@@ -102,11 +108,15 @@ _KIND_OPTIONS = {
 def run_plot(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .cli import named_by_options
-    from .figures import COLOUR_MAP_EXAMPLES, UnknownColourMap, load, plot, save
+    from .figures import COLOUR_MAP_EXAMPLES, UnknownColourMap, output_format, plot, save
     from .progress import counted
 
     check_out_path(args.out, example="figure.png")
-    surfaces = load([_existing(f) for f in args.files])
+    try:
+        output_format(args.out, args.dpi)  # before any file is read
+    except ValueError as e:
+        raise ValueError(named_by_options(str(e), _PLOT_OPTIONS, lambda name: f"--{name}", _PLOT_NAMES)) from None
+    surfaces = [_read(f) for f in args.files]
     kind = args.kind
     if kind == "auto":
         flat = [f for f, s in zip(args.files, surfaces) if s.ycoordinates is None]
@@ -133,7 +143,7 @@ def run_plot(args: argparse.Namespace) -> int:
         metric=args.metric,
         log=args.log,
         zmax=args.zmax,
-        dpi=args.dpi,
+        dpi=PNG_DPI if args.dpi is None else args.dpi,
         title=args.title,
         labels=args.labels.split(",") if args.labels else None,
     )
@@ -157,10 +167,15 @@ def run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing(path: str) -> Path:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"surface file {path} does not exist")
-    return Path(path)
+def _read(path: str):
+    """The surface file ``path`` of plot or export, read; refused in one line naming the fix when it cannot be."""
+    from .files import existing_file
+    from .h5io import DamagedFile, read_surface
+
+    try:
+        return read_surface(existing_file(path, f"surface file {path}"))
+    except DamagedFile as e:
+        raise ValueError(f"{e}; copy the whole file again, or compute it anew") from None
 
 
 def add_export(sub: argparse._SubParsersAction) -> None:
@@ -194,7 +209,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .cli import named_by_options
     from .export import write_csv, write_mesh_json, write_vtp
-    from .h5io import read_surface
+    from .files import existing_file
 
     if args.file is None:  # argparse said only "the following arguments are required: file"
         given = ((f"--{name}", getattr(args, name)) for name in ("vtp", "csv", "json"))
@@ -211,7 +226,7 @@ def run_export(args: argparse.Namespace) -> int:
         given = [name for name in _VTP_OPTIONS if getattr(args, name) not in (None, False)]
         if given:
             raise ValueError(f"--{given[0]} is an option of the VTP export: add --vtp")
-    source = _existing(args.file)
+    source = existing_file(args.file, f"surface file {args.file}")
     base = source.with_suffix("")
     metric = args.metric or "train_loss"
     vtp_name = (
@@ -238,7 +253,7 @@ def run_export(args: argparse.Namespace) -> int:
         if path.resolve() in seen:
             raise ValueError(f"{seen[path.resolve()]} and {option} both write {path}; give them different paths")
         seen[path.resolve()] = option
-    surface = read_surface(source)
+    surface = _read(args.file)
     written = []
     if "--vtp" in outputs:  # first: a 1-D surface, an absent metric or a bad N is refused before any file
         try:

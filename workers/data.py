@@ -124,12 +124,17 @@ def _decode_image(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
-def _read_imagefolder(root: Path, split: str, label: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_imagefolder(root: Path, split: str, label: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``<root>/<split>/<class>/*`` (a directory, or a tar archive whose members may sit below one
     top folder) into (N, H, W, 3) uint8 and labels; classes sorted by name, files sorted within a class.
-    ``label``: the dataset's name in a :class:`DataNotFound` error."""
+    ``label``: the dataset's name in a :class:`DataNotFound` error; ``cache``: where the decoded arrays
+    go (said as decoding starts, which takes tens of seconds for CIFAR-10's 60,000 JPEGs)."""
     files: list[tuple[str, str, bytes | Path]] = []  # (class, file name, bytes or path)
     classes: set[str] = set()  # of every split, so that a split lacking a class keeps the others' labels
+
+    def announce() -> None:  # as the long part starts, not before a refusal
+        log.info("decoding the %s images of %s once (cached in %s)", split, root.name, cache)
+
     if root.is_dir():
         split_dir = root / split
         if not split_dir.is_dir():
@@ -141,6 +146,7 @@ def _read_imagefolder(root: Path, split: str, label: str) -> tuple[np.ndarray, n
         files = [(p.parent.name, p.name, p) for p in split_dir.glob("*/*") if p.is_file()]
         classes = {p.name for s in DATA_SPLITS if (root / s).is_dir() for p in (root / s).iterdir() if p.is_dir()}
     elif tarfile.is_tarfile(root):
+        announce()  # the pass over a compressed archive is most of the time
         with tarfile.open(root) as archive:  # one sequential pass: compressed archives seek badly
             for member in archive:
                 parts = Path(member.name).parts
@@ -160,6 +166,8 @@ def _read_imagefolder(root: Path, split: str, label: str) -> tuple[np.ndarray, n
             label,
             f"no images under {split}/<class>/ in its data root",
         )
+    if root.is_dir():
+        announce()
     classes = sorted(classes)
     index = {c: i for i, c in enumerate(classes)}
     files.sort(key=lambda t: (t[0], t[1]))
@@ -243,8 +251,17 @@ def load_raw(
     if split not in DATA_SPLITS:
         raise ValueError(f"split must be train or test; got {split!r}")
     root_path = Path(root) if root is not None else default_root(dataset)
+    if root_path is None and dataset == "cifar10-jpeg":  # not found where it is looked for (default_root)
+        raise DataNotFound(
+            "the JPEG copy of CIFAR-10 (cifar10-jpeg) is not here: give its archive or directory with --data-root "
+            "(or $LOSSATLAS_CIFAR10_JPEG), or use the real CIFAR-10: --data cifar10 --download",
+            DATASET_LABELS[dataset],
+            "no data root is set",
+        )
     if root_path is None:
-        raise ValueError(f"dataset {dataset!r} needs a data root (the file or directory holding it)")
+        raise ValueError(
+            f"dataset {dataset!r} needs a data root (the file or directory holding it): give it with --data-root"
+        )
     if dataset in ("tensors", "imagefolder", "cifar10-jpeg") and not root_path.exists():
         raise DataNotFound(
             f"data root {str(root_path)!r} of dataset {dataset!r} does not exist",
@@ -261,9 +278,8 @@ def load_raw(
     if cached.exists():
         with np.load(cached) as z:
             return z["x"], z["y"]
-    if dataset in ("imagefolder", "cifar10-jpeg"):  # tens of seconds for CIFAR-10's 60,000 JPEGs
-        log.info("decoding the %s images of %s once (cached in %s)", split, root_path.name, cached.parent)
-        x, y = _read_imagefolder(root_path, split, DATASET_LABELS[dataset])
+    if dataset in ("imagefolder", "cifar10-jpeg"):
+        x, y = _read_imagefolder(root_path, split, DATASET_LABELS[dataset], cached.parent)
     else:
         x, y = _read_torchvision(dataset, root_path, split, download)
     try:

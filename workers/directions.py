@@ -136,7 +136,7 @@ def negative_variance_points(
 
     ``states`` directions move running variances linearly, so past the ends of an interpolation (or of a
     training path's PCA plane) they can turn negative: the layer then takes the square root of a negative
-    number and the point's loss is NaN. Only ``states`` directions move them.
+    number and every value of the point (loss, accuracy ...) is NaN. Only ``states`` directions move them.
     """
     grid = (len(xs),) if ys is None else (len(ys), len(xs))
     out = torch.zeros(grid, dtype=torch.bool)

@@ -20,6 +20,8 @@ from typing import Protocol, TypeVar
 
 import torch
 
+from .nnpack import quiet_nnpack
+
 Coords = tuple[float, ...]  # (x,) or (x, y)
 Point = tuple[int, Coords]  # (flat grid index, coordinates)
 T = TypeVar("T")
@@ -60,7 +62,9 @@ def _denormals_flushed() -> bool:
 def evaluation_mode() -> Iterator[None]:
     """The process-wide torch setting points are evaluated under, restored on exit: denormals flushed
     (denormal activations slow CPU kernels; TF32 is the evaluator's own business, per pass). A Ray actor
-    enters this for its lifetime, so its points are computed exactly as the local engine's."""
+    enters this for its lifetime, so its points are computed exactly as the local engine's; NNPACK, where
+    it cannot run, is kept from saying so on the terminal (:func:`~workers.nnpack.quiet_nnpack`)."""
+    quiet_nnpack()
     flushing = _denormals_flushed()
     torch.set_flush_denormal(True)
     try:

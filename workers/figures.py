@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 Kind = Literal["auto", "contour", "contourf", "surface", "curve", "ratio", "trajectory"]
 KINDS: tuple[str, ...] = get_args(Kind)
 FORMATS = ("png", "pdf", "svg")
+MAX_SIDE = 16384  # pixels of a figure drawn: 54 inches at 300 dpi; its RGBA buffer alone is a gigabyte
 Levels = int | Sequence[float]
 
 
@@ -37,6 +38,22 @@ def _matplotlib():
     except ImportError:
         raise ValueError("plots need matplotlib: pip install 'lossatlas[plot]'") from None
     return Figure
+
+
+def _check_pixels(size: Sequence[float], dpi: float, what: str) -> None:
+    """Refuse to draw ``what`` (a figure of ``size`` inches at ``dpi``) past :data:`MAX_SIDE` pixels on a side:
+    matplotlib's renderer would ask for gigabytes and crash the process."""
+    width, height = (round(v * dpi) for v in size)
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(
+            f"{what} would be {width}×{height} pixels, more than {MAX_SIDE} on a side: lower dpi or the figure's size"
+        )
+
+
+def _figure(figsize: tuple[float, float], dpi: float) -> Figure:
+    Figure = _matplotlib()
+    _check_pixels(figsize, dpi, "the figure")
+    return Figure(figsize=figsize, dpi=dpi, layout="constrained")
 
 
 def load(surfaces: Surface | str | Path | Sequence[Surface | str | Path]) -> list[Surface]:
@@ -222,6 +239,38 @@ def _distinct_format(ticks: Sequence[float]) -> str:
     return "%.10g"
 
 
+MAX_STRETCH = 5.0  # a map's x and y share one scale while their ranges differ by at most this factor
+
+
+def _scale_axes(ax, xlabel: str = "x", ylabel: str | None = "y") -> None:
+    """The scales of a map's axes, with their labels (``ylabel`` None: none, a panel beside the first).
+
+    One unit is as long on x as on y (the directions are alike: filter-normalized random ones, or a PCA
+    plane, whose lengths are comparable) while the ranges drawn differ by at most :data:`MAX_STRETCH`. Past
+    that the map would be a thin strip (a training path whose second component explains 1% of its
+    variance): the axes become a square, each over its own range, and the label of the shorter one says
+    how much it is stretched. The reference code's plots stretch both axes to the figure, unsaid."""
+    width, height = ax.dataLim.width, ax.dataLim.height  # what is drawn: the grid, and a path beyond it
+    short, long = sorted((width, height))
+    factor = long / short if short > 0 else 1.0
+    # a box narrower than its place in the layout stays at the place's left, beside the margin kept for its
+    # labels (centred, each layout of the figure moved it, and the y label was cut at the figure's edge)
+    ax.set_anchor("W")
+    if factor <= MAX_STRETCH:
+        ax.set_aspect("equal", adjustable="box")
+    else:
+        ax.set_aspect(width / height, adjustable="box")  # a square: the shorter range stretched by the factor
+        shown = f"{factor:.1f}".removesuffix(".0") if factor < 10 else f"{factor:.0f}"
+        note = f" (axis stretched ×{shown})"
+        if height < width:
+            ylabel = (ylabel or "y") + note
+        else:
+            xlabel += note
+    ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+
+
 def contour(
     surfaces,
     metric: str | None = None,
@@ -243,9 +292,10 @@ def contour(
     """Contour lines (or filled contours) of 2-D surfaces on one set of levels.
 
     Several surfaces: line contours share one axes, each in its own colour, with a legend; filled
-    contours go side by side with one colour bar; ``lines`` draws the level lines over them.
+    contours go side by side with one colour bar; ``lines`` draws the level lines over them. x and y
+    share one scale unless their ranges differ too much (:func:`_scale_axes`).
     """
-    Figure = _matplotlib()
+    _matplotlib()  # refused first where matplotlib is missing
     surfaces = load(surfaces)
     _two_d(surfaces, "contour")
     metric = metric or default_metric(surfaces[0])
@@ -254,7 +304,7 @@ def contour(
     lv = contour_levels(zs, levels, log, vmin, vmax)
     norm = _norm(lv, log)
     names = _labels(surfaces, labels)
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = _figure(figsize, dpi)
     panels = len(surfaces) if filled else 1
     axes = fig.subplots(1, panels, squeeze=False, sharey=True)[0]
     mappable = None
@@ -281,9 +331,8 @@ def contour(
                 ax.clabel(cs, inline=True, fontsize=8)
             if len(surfaces) > 1:
                 ax.plot([], [], color=f"C{i}", label=names[i])
-        ax.set_xlabel("x")
-        ax.set_aspect("equal", adjustable="box")
-    axes[0].set_ylabel("y")
+    for i, ax in enumerate(axes):
+        _scale_axes(ax, "x", "y" if i == 0 else None)
     if not filled:
         overlaid = metric + (" (log-spaced levels)" if log else "")  # no colour bar says so
         axes[0].set_title(title or (f"{names[0]}: {metric}" if len(surfaces) == 1 else overlaid))
@@ -319,14 +368,14 @@ def surface3d(
 ) -> Figure:
     """The 3-D surface plot (the reference's ``plot_2D.py`` surface); several surfaces share the axes,
     drawn half transparent. ``log`` plots log10 of the metric."""
-    Figure = _matplotlib()
+    _matplotlib()  # refused first where matplotlib is missing
     surfaces = load(surfaces)
     _two_d(surfaces, "surface")
     metric = metric or default_metric(surfaces[0])
     cmap = _colour_map(cmap)
     zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = _figure(figsize, dpi)
     ax = fig.add_subplot(projection="3d")
     alpha = alpha if alpha is not None else (1.0 if len(surfaces) == 1 else 0.6)
     for i, (s, z) in enumerate(zip(surfaces, zs)):
@@ -367,7 +416,7 @@ def curves(
 ) -> Figure:
     """1-D curves of the loss (left axis, solid) and, where the surface has it, the matching accuracy
     (right axis, dashed) against x: the reference's ``plot_1D.py``. Several surfaces overlaid in colours."""
-    Figure = _matplotlib()
+    _matplotlib()  # refused first where matplotlib is missing
     surfaces = load(surfaces)
     two = _which(surfaces, 2)
     if two:
@@ -375,7 +424,7 @@ def curves(
     metric = metric or default_metric(surfaces[0])
     zs = _shown(surfaces, metric, zmax)
     names = _labels(surfaces, labels)
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = _figure(figsize, dpi)
     ax = fig.add_subplot()
     acc_name = accuracy_of(metric)
     twin = ax.twinx() if accuracy and any(acc_name in s.metrics for s in surfaces) and acc_name != metric else None
@@ -441,8 +490,7 @@ def trajectory(surfaces, metric: str | None = None, *, filled: bool = False, **o
     s, ax = surfaces[0], fig.axes[0]
     t = s.trajectory
     ax.plot(t.x, t.y, color="red", marker="o", markersize=4, linewidth=1.5, label="path")
-    ax.set_xlabel(path_label(s, 0))
-    ax.set_ylabel(path_label(s, 1))
+    _scale_axes(ax, path_label(s, 0), path_label(s, 1))  # of the path too, where it leaves the grid
     _label_points(fig, ax, t.labels, t.x, t.y)
     return fig
 
@@ -491,13 +539,29 @@ def plot(surfaces, kind: Kind = "auto", **options) -> Figure:
     return contour(surfaces, filled=kind == "contourf", **options)
 
 
-def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
-    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix), whole or not at all: a write cut
-    short (Ctrl-C, a full disk) leaves no part of a figure, nor of one that was there before."""
+def output_format(path: str | Path, dpi: float | None = None) -> str:
+    """The format of a figure file, by its suffix: png, pdf or svg. ``dpi`` (dots per inch) is a PNG's
+    resolution; a PDF or an SVG is drawn in vectors (no part of these figures is a raster image), which it
+    would not change: refused there, not ignored."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ValueError(f"the output must end in .png, .pdf or .svg; got {path.name!r}")
+    if dpi is not None and fmt != "png":
+        raise ValueError(
+            f"dpi sets the resolution of a PNG; {path.name} is drawn in vectors, sharp at any size: leave dpi out"
+        )
+    return fmt
+
+
+def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
+    """Write ``fig`` as PNG, PDF or SVG (chosen by the file's suffix; ``dpi``: a PNG's, default the
+    figure's), whole or not at all: a write cut short (Ctrl-C, a full disk) leaves no part of a figure,
+    nor of one that was there before."""
+    path = Path(path)
+    fmt = output_format(path, dpi)
+    if fmt == "png":
+        _check_pixels(fig.get_size_inches(), dpi or fig.dpi, path.name)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
     return path

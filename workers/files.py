@@ -157,6 +157,17 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def existing_file(path: str | Path, named: str) -> Path:
+    """``path``, a file to read, which the refusals call ``named`` (``--checkpoint a.pt``): one that does not
+    exist, or is a directory (a run's, the data's), is refused in one line (an ``OSError``)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{named} is a directory; give a file in it, not the directory")
+    if not path.is_file():
+        raise FileNotFoundError(f"{named} does not exist")
+    return path
+
+
 def unreadable_reason(error: Exception) -> str:
     """Why ``torch.load(weights_only=True)`` or ``numpy.load`` could not read a file, in a few words (their
     messages run to paragraphs)."""

@@ -159,12 +159,25 @@ def _decode(value: Any) -> Any:
     return value
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of an HDF5 file
+
+
+class DamagedFile(ValueError):
+    """An HDF5 file that cannot be opened though it starts as one: a copy or a download cut short. What
+    fixes it depends on where it came from, which its reader's caller says."""
+
+
 def open_h5(path: Path, what: str = "") -> h5py.File:
     """``path`` opened for reading; ``ValueError`` naming it (``what``: "direction file " ...) when it
-    is not an HDF5 file, rather than h5py's OSError."""
+    is not an HDF5 file (:class:`DamagedFile` for one cut short), rather than h5py's OSError."""
     try:
         return h5py.File(path, "r")
     except OSError as e:
+        with contextlib.suppress(OSError), path.open("rb") as f:
+            if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                raise DamagedFile(
+                    f"{what}{path.name} is truncated or damaged: it starts as an HDF5 file but cannot be opened ({e})"
+                ) from None
         raise ValueError(f"{what}{path.name} is not an HDF5 file ({e})") from None
 
 
@@ -186,6 +199,8 @@ def read_surface(path: str | Path) -> Surface:
     """
     path = Path(path)
     with open_h5(path) as f:
+        if "xcoordinates" not in f and "xdirection" in f:
+            raise ValueError(f"{path.name} is a direction file, not a surface file; give the surface computed with it")
         if "xcoordinates" not in f:
             raise ValueError(f"{path.name} has no 'xcoordinates' dataset: not a loss surface file")
         x = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
@@ -263,6 +278,12 @@ def read_directions(path: str | Path, names: list[str], shapes: list[tuple[int, 
     path = Path(path)
     out = []
     with open_h5(path, "direction file ") as f:
+        if "xdirection" not in f and "xcoordinates" in f:  # a surface file given for its directions
+            beside = _dir_file(f)
+            raise ValueError(
+                f"{path.name} is a surface file, not a direction file; "
+                + (f"its directions are in {beside} beside it" if beside else "give the file of its directions")
+            )
         if "xdirection" not in f:
             raise ValueError(f"direction file {path.name} has no 'xdirection' group")
         for group_name in ("xdirection", "ydirection"):

@@ -66,6 +66,11 @@ def hessian_params(
     return chosen
 
 
+class NonFiniteHessian(ValueError):
+    """A Hessian-vector product with a NaN or infinite entry: the loss is not finite at the model's weights
+    (a BatchNorm running variance moved below zero ...), and neither is its Hessian."""
+
+
 class HessianOperator:
     """``v -> H v`` for the Hessian of the loss over fixed samples with respect to ``params``.
 
@@ -110,6 +115,8 @@ class HessianOperator:
                 hv = torch.autograd.grad(grads, self.params, grad_outputs=vs)  # d(g . v)/dw = H v
                 out += torch.cat([h.reshape(-1) for h in hv]).double()
         self.count += 1
+        if not bool(torch.isfinite(out).all()):
+            raise NonFiniteHessian("the Hessian of the loss is not finite at these weights (nor is the loss)")
         return out
 
     __call__ = matvec
@@ -298,23 +305,31 @@ class CurvatureEvaluator:
         self._residual: float | None = None
 
     def evaluate(self, on_step: StepCallback | None = None) -> dict[str, float]:
+        """``max_eig`` and ``min_eig`` at the model's weights: NaN where the loss is not finite (every metric
+        is NaN there)."""
         before = self.op.count
-        if self.spec.method == "reference":
-            top, low = reference_extremes(self.op, self.spec.tol)
-        else:
-            result = lanczos(
-                self.op,
-                start_vector(self.op.n, self.spec.seed, self.device),
-                self.spec.max_steps,
-                stop=extremes_converged(self.spec.tol),
-                on_step=(lambda k: on_step("Lanczos step", k, self.spec.max_steps)) if on_step else None,
-            )
-            top, low = float(result.ritz[-1]), float(result.ritz[0])
-            radius = max(abs(top), abs(low), np.finfo(float).tiny)
-            residual = max(result.residuals[0], result.residuals[-1]) / radius
-            self._residual = max(self._residual or 0.0, float(residual))
+        try:
+            top, low = self._extremes(on_step)
+        except NonFiniteHessian:
+            top = low = float("nan")
         self.steps.append(self.op.count - before)
         return {"max_eig": top, "min_eig": low}
+
+    def _extremes(self, on_step: StepCallback | None) -> tuple[float, float]:
+        if self.spec.method == "reference":
+            return reference_extremes(self.op, self.spec.tol)
+        result = lanczos(
+            self.op,
+            start_vector(self.op.n, self.spec.seed, self.device),
+            self.spec.max_steps,
+            stop=extremes_converged(self.spec.tol),
+            on_step=(lambda k: on_step("Lanczos step", k, self.spec.max_steps)) if on_step else None,
+        )
+        top, low = float(result.ritz[-1]), float(result.ritz[0])
+        radius = max(abs(top), abs(low), np.finfo(float).tiny)
+        residual = max(result.residuals[0], result.residuals[-1]) / radius
+        self._residual = max(self._residual or 0.0, float(residual))
+        return top, low
 
     def take_tally(self) -> dict[str, float]:
         """What this evaluator has done since the last call, for the surface file (:func:`add_tally`):

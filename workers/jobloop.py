@@ -7,6 +7,7 @@ cancelled, or taken over because this worker stalled past its lease, stops at th
 SIGTERM/SIGINT the worker says what it is doing, stops after the point it is computing and gives its job
 back to the queue; a second one stops it at once (:class:`StopNow`: the point it was computing is lost, the
 job goes back to the queue all the same, and its file, replaced whole after each point, keeps the others).
+A StopNow that Python dropped (:mod:`workers.interrupts`) is raised again at the job's next check.
 
 Writes are fenced by the job's lease (:mod:`workers.fencing`): a worker that wakes up after its job was
 taken over cannot overwrite its successor's file. A failing disk or database (full, read-only) does not
@@ -34,7 +35,9 @@ import torch
 from .data import DataNotFound
 from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
+from .interrupts import dropped_unreported
 from .jobqueue import Job, JobQueue, LeaseLost
+from .nnpack import quiet_nnpack
 from .spec import SurfaceSpec, one_line
 from .surface import NEGATIVE_VARIANCE_POINTS, Progress, compute_surface
 from .trajectory import compute_trajectory
@@ -105,6 +108,12 @@ class Worker:
             return
         if not self._stopping_now:
             self._stopping_now = True
+            raise StopNow()
+
+    def _check_stop_now(self) -> None:
+        """Raise a StopNow again: where the second signal's was dropped, the job stops at this check, not
+        after its point as for the first signal (where it was raised, the worker is stopping already)."""
+        if self._stopping_now:
             raise StopNow()
 
     def _orphaned(self) -> bool:
@@ -217,8 +226,10 @@ class Worker:
                 "recording progress",
             ):
                 lost.set()
+            self._check_stop_now()
 
         def should_stop() -> bool:  # checked after every point: a worker whose server died stops at the next one
+            self._check_stop_now()
             return lost.is_set() or self.stop.is_set() or self._orphaned()
 
         beat = threading.Thread(target=heartbeat, name=f"heartbeat-{job.id}", daemon=True)
@@ -300,7 +311,7 @@ def add_worker_arguments(p: argparse.ArgumentParser, defaults_elsewhere: bool = 
     p.add_argument("--worker-id", help="name in the job records (default host:pid)")
     p.add_argument(
         "--retry-backoff",
-        type=float,
+        type=seconds,
         default=1.0,
         help="seconds before retrying a failed write (doubling; the job fails after 4 retries)",
     )
@@ -316,6 +327,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     resolve_device(args.device, remote=args.ray is not None)
     check_data_dir(args.data_dir)
+    quiet_nnpack()  # before a job's data check, its first convolution
     logging.basicConfig(level=logging.INFO, format="lossatlas worker: %(message)s", stream=sys.stderr)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -329,13 +341,18 @@ def run_worker(args: argparse.Namespace) -> int:
         args.retry_backoff,
         ray=args.ray,
     )
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, worker.stop_signal)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        print(f"lossatlas worker {worker.id}: waiting for jobs in {args.data_dir}", file=sys.stderr, flush=True)
-        worker.run(once=args.once)
+        with dropped_unreported(lambda e: isinstance(e, StopNow)):  # a job's next check raises it again
+            for sig in handlers:
+                signal.signal(sig, worker.stop_signal)
+            print(f"lossatlas worker {worker.id}: waiting for jobs in {args.data_dir}", file=sys.stderr, flush=True)
+            worker.run(once=args.once)
     except StopNow:  # the job, if any, was given back
         pass
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     return 0
 
 

@@ -200,7 +200,9 @@ class GridPoint:
         objective: Objective | None = None,
     ):
         if spec.hessian is not None and points_per_pass not in (None, 1):
-            raise ValueError("the Hessian maps are computed one point per pass: leave points per pass unset")
+            raise ValueError(
+                "the Hessian maps are computed one point per pass: leave points_per_pass unset (--points-per-pass)"
+            )
         self.metrics = PointEvaluator(  # exact evaluations run with TF32 off, on GPUs too
             model,
             directions,
@@ -500,7 +502,8 @@ def compute_surface(
         directions, dir_path, dirs_pending = load_directions(spec, model, out, previous, overwrite)
         digest = directions_digest(directions)
         names = [n for n, _ in named_weights(model, spec.directions.dir_type)]
-        nan_points = _negative_variances(spec, model, directions)
+        metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
+        nan_points = _negative_variances(spec, model, directions, metrics)
 
         with evaluation_mode():
             point = GridPoint(model, directions, splits, spec, here, points_per_pass, compile_fast, objective)
@@ -513,7 +516,6 @@ def compute_surface(
                 surface = previous
                 surface.recipe = recipe  # same content; refreshed paths
             else:
-                metrics = [m for m in spec.metrics if objective.correct is not None or not m.endswith("_acc")]
                 surface = _new_surface(spec, recipe, indices, metrics)
             if point.metrics.fast is not None and not surface.is_complete:  # the fast mode's error, measured before use
                 recipe["compute"]["fast_check"] = point.metrics.fast_check(
@@ -578,8 +580,21 @@ def _grid(spec: SurfaceSpec) -> tuple[np.ndarray, np.ndarray | None]:
 NEGATIVE_VARIANCE_POINTS = "negative_variance_points"  # attribute: how many grid points are NaN for that
 
 
-def _negative_variances(spec: SurfaceSpec, model: nn.Module, directions: list[Direction]) -> int:
-    """How many grid points move a BatchNorm running variance below zero (their values are NaN), said
+def negative_variance_words(count: int, total: int, metrics: Sequence[str], where: str = "") -> str:
+    """What ``count`` of a surface's ``total`` grid points, NaN because their directions move a BatchNorm
+    running variance below zero (:data:`NEGATIVE_VARIANCE_POINTS`), mean to its user: every one of its
+    ``metrics`` is NaN there (the model's output is), not the loss alone. The engine's warning and a job's
+    warnings say it in these words; ``where`` tells the points, where it can (" (every x outside [a, b])")."""
+    names = metrics[0] if len(metrics) == 1 else f"{', '.join(metrics[:-1])} and {metrics[-1]}"
+    return (
+        f"{count} of {total} grid points move a BatchNorm running variance below zero{where}: "
+        f"{names} {'is' if len(metrics) == 1 else 'are'} NaN there; dir_type weights keeps the model's running "
+        "statistics"
+    )
+
+
+def _negative_variances(spec: SurfaceSpec, model: nn.Module, directions: list[Direction], metrics: list[str]) -> int:
+    """How many grid points move a BatchNorm running variance below zero (every metric is NaN there), said
     before computing them: ``states`` directions extrapolate the running statistics past their ends."""
     xs, ys = _grid(spec)
     mask = negative_variance_points(model, directions, spec.directions.dir_type, xs, ys)
@@ -587,12 +602,7 @@ def _negative_variances(spec: SurfaceSpec, model: nn.Module, directions: list[Di
     if count:
         valid = xs[~mask.numpy()] if ys is None else []
         where = f" (every x outside [{min(valid):g}, {max(valid):g}])" if len(valid) else ""
-        warnings.warn(
-            f"{count} of {mask.numel()} grid points move a BatchNorm running variance below zero{where}: the "
-            "loss there is NaN; directions of dir_type 'weights' (--dir-type weights) keep the model's running "
-            "statistics",
-            stacklevel=3,
-        )
+        warnings.warn(negative_variance_words(count, mask.numel(), metrics, where), stacklevel=3)
     return count
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import INIT_SEED, build_model
+from .checkpoints import INIT_SEED, build_model, why_not_loaded
 from .checks import check_data_fits
 from .data import NORMALIZATION, load_raw, subset_indices, to_tensor
 from .evaluate import Evaluator
@@ -67,9 +67,12 @@ class TrainConfig:
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.lr <= 0:
-            raise ValueError(f"learning rate must be positive, got {self.lr}")
+            raise ValueError(f"lr (the learning rate) must be positive, got {self.lr}")
+        for name in ("momentum", "weight_decay"):  # torch's refusal named neither option
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.gamma <= 0:
             raise ValueError(f"gamma (the learning rate's factor at each milestone) must be positive, got {self.gamma}")
         if any(not 0 < m < 1 for m in self.milestones):
@@ -151,6 +154,22 @@ def _other_settings(saved: dict, config: TrainConfig) -> list[str]:
     return [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
 
 
+_STATE_KEYS = ("config", "state_dict", "optimizer", "history", "epoch")  # of last.pt
+
+
+def _run_state(path: Path, device: torch.device) -> dict[str, Any]:
+    """A run directory's ``last.pt``, what a run resumes from; one that cannot be read is refused in one line
+    naming the fix (torch's own error was a traceback)."""
+    fix = f"remove it to train {path.parent} from the start, or choose another --out"
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # torch raises several types (KeyError, UnpicklingError, RuntimeError) for such files
+        raise ValueError(f"training state {path} {why_not_loaded(path, e, fix)}") from None
+    if not (isinstance(state, dict) and all(k in state for k in _STATE_KEYS)):
+        raise ValueError(f"{path} holds no lossatlas training state; {fix}")
+    return state
+
+
 class OtherTrainSettings(ValueError):
     """A run directory holds a run of another recipe: ``fields`` names the settings that differ (the
     command line names them by its options)."""
@@ -228,7 +247,7 @@ def _train(
     result = TrainResult(config)
     start_epoch = 0
     if state_path.exists():
-        state = torch.load(state_path, map_location=dev, weights_only=True)
+        state = _run_state(state_path, dev)
         if other := _other_settings(state["config"], config):
             raise OtherTrainSettings(state_path, other)
         model.load_state_dict(state["state_dict"])

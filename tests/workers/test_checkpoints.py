@@ -58,6 +58,23 @@ def test_checkpoint_of_another_model_gives_one_line_naming_the_keys(tmp_path):
     assert "missing: conv2.weight, bn2.weight, bn2.bias" in message
     assert "unexpected: layer1.0.conv1.weight" in message
     assert "wrong shape: conv1.weight (16, 3, 3, 3) vs (8, 3, 3, 3)" in message
+    assert message.endswith("; it holds the weights of resnet20: choose that model")  # the fix
+
+
+def test_a_checkpoint_that_fits_no_zoo_model_is_refused_naming_both_fixes(tmp_path):
+    state = make_model("tinycnn").state_dict() | {"extra.weight": torch.zeros(3)}
+    torch.save(state, tmp_path / "odd.pt")
+    with pytest.raises(ValueError) as e:
+        load_model("tinycnn", tmp_path / "odd.pt")
+    assert str(e.value) == (
+        f"checkpoint '{tmp_path / 'odd.pt'}' does not fit model 'tinycnn': 1 unexpected: extra.weight; give a "
+        "checkpoint of tinycnn, or choose the model it was saved from"
+    )
+    torch.save(make_model("tinycnn").state_dict(), tmp_path / "tiny.pt")
+    rng = torch.get_rng_state()
+    with pytest.raises(ValueError, match="; it holds the weights of tinycnn: choose that model$"):
+        load_model("resnet20", tmp_path / "tiny.pt")
+    assert torch.equal(torch.get_rng_state(), rng)  # looking through the zoo drew no random number
 
 
 def test_unreadable_checkpoints_are_refused(tmp_path):

@@ -111,13 +111,15 @@ def test_the_engines_warning_is_one_line_and_the_nan_points_are_counted(tmp_path
     proc = lossatlas(*args, "--x", "-1:1:5")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert err.startswith(
+    assert err.startswith(  # every metric, named; the spec's field by the option that sets it
         "lossatlas: warning: 1 of 5 grid points move a BatchNorm running variance below zero (every x outside "
-        "[-0.5, 1]): the loss there is NaN; "
+        "[-0.5, 1]): train_loss and train_acc are NaN there; --dir-type weights keeps the model's running "
+        "statistics\n"
     ), err
     assert "UserWarning" not in err and "warnings.warn" not in err
     assert err.endswith(f"lossatlas: 5/5 points in {out}; 1 of them NaN\n"), err
-    assert np.isnan(read_surface(out).metrics["train_loss"]).tolist() == [True, False, False, False, False]
+    for values in read_surface(out).metrics.values():
+        assert np.isnan(values).tolist() == [True, False, False, False, False]
 
 
 def test_the_last_line_counts_a_point_nan_in_any_metric():
@@ -169,6 +171,10 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--split", "both", "--samples", "30"], "asked for 30 samples but the test split has only 24"),
         (["--same-dir"], "error: --same-dir needs a 2-D grid (a y axis)"),  # was 'same_dir needs ...'
         (["--threads", "0"], "argument --threads: '0' is not a number of threads (1 or more)"),
+        (  # was "... leave points per pass unset": no option is called that
+            ["--points-per-pass", "2", "--hessian"],
+            "the Hessian maps are computed one point per pass: leave points_per_pass unset (--points-per-pass)",
+        ),
         (["--target-y", "b.pt"], "--target-y is the second target of a plane through three models: give --target too"),
         (["--mean", "0.5,0.5,0.5"], "give --mean and --std together (one value per channel each)"),
         (
@@ -192,6 +198,48 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("lossatlas compute: error: ") and message in last
     assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.mark.parametrize("flag", ["--checkpoint", "--dir-file", "--target"])
+def test_a_directory_given_for_an_input_file_is_named_as_one(tmp_path, tensors_npz, capsys, flag):
+    """A run's directory given for its checkpoint was "--checkpoint DIR does not exist"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "s.h5", flag, str(run)))
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"lossatlas compute: error: {flag} {run} is a directory; give a file in it, not the directory"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tiny.npz"]
+
+
+def test_a_surface_file_given_as_the_direction_file_names_its_direction_file(tmp_path, tensors_npz, capsys):
+    """It was "direction file s.h5 has no 'xdirection' group"."""
+    assert main(compute_args(tensors_npz, tmp_path / "s.h5")) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, tmp_path / "t.h5", "--dir-file", str(tmp_path / "s.h5")))
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "lossatlas compute: error: s.h5 is a surface file, not a direction file; its directions are in s.dirs.h5 "
+        "beside it"
+    )
+    assert main(compute_args(tensors_npz, tmp_path / "t.h5", "--dir-file", str(tmp_path / "s.dirs.h5"))) == 0
+
+
+def test_an_out_file_cut_short_is_named_as_such(tmp_path, tensors_npz, capsys):
+    out = tmp_path / "s.h5"
+    assert main(compute_args(tensors_npz, out)) == 0
+    out.write_bytes(out.read_bytes()[:3000])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(compute_args(tensors_npz, out))
+    assert e.value.code == 2
+    line = capsys.readouterr().err.splitlines()[-1]  # was "s.h5 is not an HDF5 file (...)"
+    assert line.startswith("lossatlas compute: error: s.h5 is truncated or damaged: it starts as an HDF5 file but ")
+    assert line.endswith("); choose another --out, or add --overwrite to replace it")
+    assert len(out.read_bytes()) == 3000
 
 
 def test_direction_options_given_are_recorded_and_defaults_are_the_specs(tmp_path, tensors_npz):
@@ -478,7 +526,7 @@ def test_points_per_pass_below_one_is_one_line_and_writes_nothing(tmp_path, tens
     assert e.value.code == 2
     assert (
         capsys.readouterr().err.strip().splitlines()[-1]
-        == "lossatlas compute: error: points per pass must be at least 1, got 0"
+        == "lossatlas compute: error: argument --points-per-pass: '0' is not a number of points (1 or more)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
 

@@ -14,7 +14,7 @@ from independent import make_images, make_model, plain_metrics
 from PIL import Image
 
 from workers import SurfaceSpec, compute_surface, read_surface
-from workers.data import NORMALIZATION, load_raw, load_split, subset_indices, to_tensor
+from workers.data import NORMALIZATION, DataNotFound, load_raw, load_split, subset_indices, to_tensor
 
 CLASSES = ("cat", "ant", "dog")  # not sorted: labels follow the sorted names
 
@@ -240,3 +240,35 @@ def test_the_command_line_says_when_it_decodes_a_dataset_once(folder, tmp_path, 
     ]
     assert main([*args, "--out", str(tmp_path / "b.h5")]) == 0
     assert "decoding" not in capsys.readouterr().err  # read from the cache
+
+
+def test_a_folder_without_the_split_is_refused_in_one_line_with_no_note_of_decoding(tmp_path, capsys):
+    """An empty directory given as an image folder said "decoding the train images ... once" before refusing."""
+    from workers.cli import main
+
+    (tmp_path / "empty").mkdir()
+    args = ["compute", "--model", "tinycnn", "--data", "imagefolder", "--data-root", str(tmp_path / "empty")]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--mean", "0.5", "--std", "0.5", "--x", "0:0:1", "--out", str(tmp_path / "a.h5")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas compute: error: image folder '{tmp_path / 'empty'}' has no 'train' directory\n"
+    )
+
+
+def test_without_the_jpeg_copy_of_cifar10_the_refusal_names_the_real_one(tmp_path, monkeypatch):
+    """A checkout without ../shared/data (any user's) was told "dataset 'cifar10-jpeg' needs a data root"."""
+    import workers.data
+
+    monkeypatch.delenv("LOSSATLAS_CIFAR10_JPEG", raising=False)
+    monkeypatch.setattr(workers.data, "__file__", str(tmp_path / "checkout" / "workers" / "data.py"))
+    monkeypatch.chdir(tmp_path)
+    assert workers.data.default_root("cifar10-jpeg") is None
+    with pytest.raises(DataNotFound) as e:
+        load_raw("cifar10-jpeg", "train")
+    assert str(e.value) == (
+        "the JPEG copy of CIFAR-10 (cifar10-jpeg) is not here: give its archive or directory with --data-root (or "
+        "$LOSSATLAS_CIFAR10_JPEG), or use the real CIFAR-10: --data cifar10 --download"
+    )
+    with pytest.raises(ValueError, match=r"^dataset 'tensors' needs a data root .*: give it with --data-root$"):
+        load_raw("tensors", "train")

@@ -242,3 +242,37 @@ def test_a_surface_file_after_a_format_option_is_named_as_taken_by_it(tmp_path, 
         assert e.value.code == 2
         assert capsys.readouterr().err == f"lossatlas export: error: {message}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"] and (tmp_path / "s.h5").read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["export", "{src}", "--csv"], ["plot", "{src}", "--out", "{dir}/f.png"]])
+def test_a_directory_or_a_cut_short_surface_file_is_refused_in_one_line_naming_the_fix(tmp_path, capsys, command):
+    """A directory was "surface file DIR does not exist"; a copy cut short "is not an HDF5 file"."""
+    whole = grid(tmp_path / "whole.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "run").mkdir()
+    for src, message in (
+        (tmp_path / "run", f"surface file {tmp_path / 'run'} is a directory; give a file in it, not the directory"),
+        (tmp_path / "cut.h5", "cut.h5 is truncated or damaged: it starts as an HDF5 file but cannot be opened ("),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main([w.format(src=src, dir=tmp_path) for w in command])
+        assert e.value.code == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"lossatlas {command[0]}: error: {message}")
+        assert line.endswith(message if src.is_dir() else "); copy the whole file again, or compute it anew")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.h5", "run", "whole.h5"]
+
+
+def test_a_direction_file_given_as_the_surface_is_named_as_such(tmp_path, tensors_npz, capsys):
+    """It was "s.dirs.h5 has no 'xcoordinates' dataset: not a loss surface file"."""
+    args = ["compute", "--model", "tinycnn", "--data", "tensors", "--data-root", str(tensors_npz), "--x", "-1:1:3"]
+    assert main([*args, "--threads", "1", "--out", str(tmp_path / "s.h5")]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["export", str(tmp_path / "s.dirs.h5"), "--csv"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        "lossatlas export: error: s.dirs.h5 is a direction file, not a surface file; give the surface computed "
+        "with it\n"
+    )
+    assert not list(tmp_path.glob("*.csv"))

@@ -283,10 +283,10 @@ def test_gallery_list_names_an_unreadable_surface_and_build_refuses_it_untouched
     rows = [line.split(None, 2) for line in listed.stdout.splitlines()]
     assert [r[:2] for r in rows] == [[i, "cpu"] for i in ids]
     assert [rows[0][2], rows[1][2], rows[3][2]] == ["complete", "missing", "partial 6/9"]
-    assert rows[2][2].startswith("unreadable: broken.h5 is not an HDF5 file (")
+    assert rows[2][2].startswith("unreadable: broken.h5 is truncated or damaged: it starts as an HDF5 file but ")
     assert rows[2][2].endswith("); remove it and run lossatlas gallery build --only broken")
     before = (tmp_path / "broken.h5").read_bytes()
-    with pytest.raises(ValueError, match=r"^broken.h5 is not an HDF5 file .*build --only broken$"):
+    with pytest.raises(ValueError, match=r"^broken.h5 is truncated or damaged: .*build --only broken$"):
         gallery.build(only=["broken"], directory=tmp_path, log=lambda m: None)
     assert (tmp_path / "broken.h5").read_bytes() == before and not (tmp_path / "checkpoints").exists()
 

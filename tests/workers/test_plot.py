@@ -189,6 +189,22 @@ def test_size_and_dpi_set_the_pixels(tmp_path):
 
     out = save(plot(line(tmp_path / "a.h5"), figsize=(3, 2), dpi=50), tmp_path / "f.png")
     assert Image.open(out).size == (150, 100)
+    assert Image.open(save(plot(line(tmp_path / "a.h5"), figsize=(3, 2)), tmp_path / "g.png", dpi=40)).size == (120, 80)
+    with pytest.raises(ValueError, match="^dpi sets the resolution of a PNG; g.pdf is drawn in vectors"):
+        save(plot(line(tmp_path / "a.h5")), tmp_path / "g.pdf", dpi=300)
+    with pytest.raises(ValueError, match="^h.png would be 30000×20000 pixels, more than 16384 on a side: lower dpi"):
+        save(plot(line(tmp_path / "a.h5"), figsize=(3, 2)), tmp_path / "h.png", dpi=10000)
+    assert not (tmp_path / "g.pdf").exists() and not (tmp_path / "h.png").exists()
+
+
+def test_the_cli_draws_a_png_at_150_dpi_unless_told(tmp_path):
+    from PIL import Image
+
+    args = ["plot", str(line(tmp_path / "a.h5")), "--size", "3,2", "--out"]
+    assert main([*args, str(tmp_path / "f.png")]) == 0 and Image.open(tmp_path / "f.png").size == (450, 300)
+    assert main([*args, str(tmp_path / "g.png"), "--dpi", "20"]) == 0
+    assert Image.open(tmp_path / "g.png").size == (60, 40)
+    assert main([*args, str(tmp_path / "f.pdf")]) == 0 and (tmp_path / "f.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_cli_plot_equals_the_python_function(tmp_path, capsys):
@@ -293,6 +309,23 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             "trajectory",
         ),
         (["--dpi", "0", "--out", "f.png"], "--dpi must be positive"),
+        (  # the renderer's "std::bad_alloc" ended the process
+            ["--dpi", "100000", "--out", "f.png"],
+            "the figure would be 600000×500000 pixels, more than 16384 on a side: lower --dpi or the figure's size",
+        ),
+        (  # a TypeError of matplotlib's C++ renderer, with a traceback
+            ["--size", "1e9,1e9", "--out", "f.png"],
+            "the figure would be 150000000000×150000000000 pixels, more than 16384 on a side: lower --dpi or the "
+            "figure's size",
+        ),
+        (  # was written as without it: a vector drawing has no resolution
+            ["--dpi", "300", "--out", "f.pdf"],
+            "--dpi sets the resolution of a PNG; f.pdf is drawn in vectors, sharp at any size: leave --dpi out",
+        ),
+        (
+            ["--dpi", "300", "--out", "f.SVG"],
+            "--dpi sets the resolution of a PNG; f.SVG is drawn in vectors, sharp at any size: leave --dpi out",
+        ),
         (
             ["--size", "0,0", "--out", "f.png"],
             "argument --size: '0,0' is not WIDTH,HEIGHT: two positive sizes in inches (e.g. 6,5)",
@@ -578,5 +611,64 @@ def test_trajectory_of_a_pca_surface_computed_by_the_engine(tmp_path, learnable_
     (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "path"]
     assert line.get_xdata().tolist() == x.tolist() and line.get_ydata().tolist() == y.tolist()
     for label, share in ((ax.get_xlabel(), shares[0]), (ax.get_ylabel(), shares[1])):
-        shown = float(re.fullmatch(r"PC\d, (\S+)%", label)[1])  # the share, never rounded to 0% or 100%
+        shown = float(re.match(r"PC\d, (\S+)%", label)[1])  # the share, never rounded to 0% or 100%
         assert 0 < shown < 100 and shown == pytest.approx(100 * share, abs=0.05)
+    xs, ys, _, _ = raw(out, "train_loss")  # the path's plane: its second component is a sliver of the first
+    assert ax.get_ylabel().endswith(f" (axis stretched ×{np.ptp(xs) / np.ptp(ys):.0f})")
+
+
+def thin_path(path: Path) -> Path:
+    """A training path whose second component explains 0.7% of its variance, on a grid covering it as the
+    engine's does (14 wide, 0.78 high)."""
+    px = np.array([-10, -7.5, -5, -3, -1.5, -0.5, 0.0])
+    py = np.array([0.3, 0.1, -0.2, -0.25, -0.1, 0.05, 0.0])
+    xs, ys = np.linspace(-12, 2, 15), np.linspace(-0.36, 0.42, 7)
+    X, Y = np.meshgrid(xs, ys)
+    shares = {"method": "cos", "explained_variance_ratio_": [0.991, 0.007]}
+    t = Trajectory([f"epoch {i}" for i in range(6)] + ["final"], np.array([*range(6), -1]), px, py, {}, shares)
+    loss = 1 + (X / 6) ** 2 + 8 * Y**2
+    write_surface(path, Surface(xs, ys, {"train_loss": loss}, np.ones_like(X, dtype=bool), {}, trajectory=t))
+    return path
+
+
+def test_a_map_whose_ranges_differ_more_than_five_times_is_a_square_that_says_its_stretch(tmp_path):
+    """x and y drawn on one scale made a training path whose PC2 explains 0.7% a thin strip, its contours
+    unreadable; stretched, the axis says so (the reference code stretches both axes, unsaid)."""
+    fig = trajectory(thin_path(tmp_path / "t.h5"), levels=5)
+    save(fig, tmp_path / "t.png")  # laid out as saved
+    ax = fig.axes[0]
+    xs, ys, _, _ = raw(tmp_path / "t.h5", "train_loss")
+    assert np.ptp(xs) / np.ptp(ys) == pytest.approx(17.95, abs=0.01)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("PC1, 99.1%", "PC2, 0.7% (axis stretched ×18)")
+    assert (ax.get_xlim(), ax.get_ylim()) == ((xs[0], xs[-1]), (ys[0], ys[-1]))
+    box = ax.get_window_extent()
+    assert box.width == pytest.approx(box.height, rel=1e-3)  # a square: the short range stretched to the long
+    labels = [ax.yaxis.label.get_window_extent(), ax.xaxis.label.get_window_extent()]
+    assert all(b.x0 >= 0 and b.x1 <= fig.bbox.width and b.y0 >= 0 and b.y1 <= fig.bbox.height for b in labels)
+    tall = contour(bowl(tmp_path / "b.h5"), levels=5).axes[0]  # 2 wide, 2 high: one scale, labels as they were
+    assert (tall.get_aspect(), tall.get_xlabel(), tall.get_ylabel()) == (1.0, "x", "y")
+
+
+@pytest.mark.parametrize(
+    ("height", "labels"),
+    [
+        (0.5, ("x", "y")),  # 4 times shorter: one scale
+        (0.4, ("x", "y")),  # 5 times
+        (0.25, ("x", "y (axis stretched ×8)")),  # the shorter range is stretched
+        (11.0, ("x (axis stretched ×5.5)", "y")),
+        (20.0, ("x (axis stretched ×10)", "y")),
+    ],
+)
+def test_x_and_y_share_one_scale_up_to_a_ratio_of_five(tmp_path, height, labels):
+    xs, ys = np.linspace(-1, 1, 5), np.linspace(0, height, 5)  # x spans 2
+    X, Y = np.meshgrid(xs, ys)
+    write_surface(tmp_path / "s.h5", Surface(xs, ys, {"train_loss": 1 + X**2 + Y}, np.ones_like(X, dtype=bool), {}))
+    fig = contour(tmp_path / "s.h5", levels=5)
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == labels
+    box = ax.get_window_extent()
+    if "stretched" in "".join(labels):
+        assert box.width == pytest.approx(box.height, rel=1e-3)
+    else:
+        assert ax.get_aspect() == 1.0 and box.height / box.width == pytest.approx(height / 2, rel=1e-3)

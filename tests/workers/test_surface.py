@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,22 +89,27 @@ def test_target_direction_reaches_the_target_model(tmp_path, model, data, dir_ty
     assert len(s.recipe["target_sha256"]) == 64
 
 
+def variances_grown_and_shrunk(model: nn.Module, tmp_path: Path) -> dict:
+    """An interpolation to ``model`` with its BatchNorm running variances grown (x 3.1) and shrunk (x 0.3):
+    independently, a grown variance v (1 + 2.1 x) is negative below x = -1/2.1, a shrunk one v (1 - 0.7 x)
+    above x = 1/0.7 (the model's variances are positive)."""
+    target = copy.deepcopy(model)
+    with torch.no_grad():
+        for bn in (target.bn1, target.bn2):
+            bn.running_var[::2] *= 3.1
+            bn.running_var[1::2] *= 0.3
+    torch.save(target.state_dict(), tmp_path / "target.pt")
+    return {"kind": "target", "target": str(tmp_path / "target.pt")}
+
+
 def test_points_past_an_interpolations_ends_whose_running_variances_turn_negative_are_named_before(
     tmp_path, model, data
 ):
     """``states`` directions extrapolate BatchNorm running variances linearly: past the ends some turn
     negative and the loss is NaN there. The engine says so before computing, and exactly those points are NaN."""
-    target = copy.deepcopy(model)
-    with torch.no_grad():
-        for bn in (target.bn1, target.bn2):  # some variances grow (x 3.1), others shrink (x 0.3)
-            bn.running_var[::2] *= 3.1
-            bn.running_var[1::2] *= 0.3
-    torch.save(target.state_dict(), tmp_path / "target.pt")
+    directions = variances_grown_and_shrunk(model, tmp_path)
     xs = np.linspace(-1, 2, 13)
-    # independently: a grown variance v (1 + 2.1 x) is negative below x = -1/2.1, a shrunk one v (1 - 0.7 x)
-    # above x = 1/0.7 (the model's variances are positive)
     expected = (xs < -1 / 2.1) | (xs > 1 / 0.7)
-    directions = {"kind": "target", "target": str(tmp_path / "target.pt")}
     with pytest.warns(UserWarning, match=r"^6 of 13 grid points move a BatchNorm running variance below zero "):
         s = compute_surface(spec(x="-1:2:13", y=None, directions=directions), tmp_path / "s.h5", model=model, data=data)
     np.testing.assert_array_equal(np.isnan(s.metrics["train_loss"]), expected)
@@ -116,6 +122,26 @@ def test_points_past_an_interpolations_ends_whose_running_variances_turn_negativ
             spec(x="-1:2:13", y=None, directions=directions | {"dir_type": "weights"}), model=model, data=data
         )
     assert not np.isnan(w.metrics["train_loss"]).any() and w.attrs["negative_variance_points"] == 0
+
+
+def test_every_metric_is_nan_where_a_running_variance_turns_negative_and_the_warning_names_each(model, data, tmp_path):
+    """The warning said "the loss there is NaN": the accuracies are NaN too, and the Hessian's eigenvalues,
+    whose computation failed there ("Eigenvalues did not converge": the whole surface was lost)."""
+    directions = variances_grown_and_shrunk(model, tmp_path)
+    xs = np.linspace(-1, 2, 7)
+    expected = (xs < -1 / 2.1) | (xs > 1 / 0.7)
+    fields = dict(x="-1:2:7", y=None, split="both", directions=directions, hessian={"params": "reference"})
+    with pytest.warns(UserWarning) as said:
+        s = compute_surface(spec(**fields), model=model, data=data)
+    assert [str(w.message) for w in said] == [
+        "4 of 7 grid points move a BatchNorm running variance below zero (every x outside [0, 1]): train_loss, "
+        "train_acc, test_loss, test_acc, max_eig and min_eig are NaN there; dir_type weights keeps the model's "
+        "running statistics"
+    ]
+    assert sorted(s.metrics) == sorted(["train_loss", "train_acc", "test_loss", "test_acc", "max_eig", "min_eig"])
+    for name, values in s.metrics.items():
+        np.testing.assert_array_equal(np.isnan(values), expected, err_msg=name)
+    assert s.done.all()
 
 
 class MLP(nn.Module):

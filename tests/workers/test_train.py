@@ -273,6 +273,9 @@ def test_cli_trains_on_a_subset_and_refuses_a_negative_one(learnable_npz, tmp_pa
         ),
         (["--epochs", "0"], "--epochs must be at least 1, got 0"),
         (["--optimizer", "lbfgs"], "--optimizer must be one of sgd, adam; got 'lbfgs'"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),  # was "batch size must ..."
+        (["--lr", "-1"], "--lr (the learning rate) must be positive, got -1.0"),  # was "learning rate must ..."
+        (["--weight-decay", "-0.1"], "--weight-decay must be 0 or more, got -0.1"),  # was torch's "Invalid ..."
     ],
 )
 def test_cli_refusals_name_trains_options(learnable_npz, tmp_path, capsys, options, message):
@@ -287,6 +290,38 @@ def test_cli_refusals_name_trains_options(learnable_npz, tmp_path, capsys, optio
         main([*argv, *options])
     assert e.value.code == 2
     assert capsys.readouterr().err == f"lossatlas train: error: {message.format(run=run)}\n"
+
+
+@pytest.mark.parametrize(
+    "damage, why",
+    [
+        (
+            lambda state: state.write_bytes(state.read_bytes()[:500]),  # a copy cut short
+            "training state {state} is truncated or damaged: it starts as a PyTorch checkpoint but its archive does "
+            "not end properly",
+        ),
+        (lambda state: torch.save({"w": torch.zeros(2)}, state), "{state} holds no lossatlas training state"),
+    ],
+)
+def test_a_run_whose_state_cannot_be_read_is_refused_in_one_line(learnable_npz, tmp_path, capsys, damage, why):
+    """A damaged last.pt ended the command with torch's traceback ("PytorchStreamReader failed ...", KeyError)."""
+    from workers.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--model", "tinycnn", "--data", "tensors", "--data-root", str(learnable_npz), "--epochs", "1"]
+    argv += ["--batch-size", "32", "--train-samples", "32", "--test-samples", "16", "--out", str(run)]
+    assert main(argv) == 0
+    damage(run / "last.pt")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--epochs", "2"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f"lossatlas train: error: {why.format(state=run / 'last.pt')}; remove it to train {run} from the start, or "
+        "choose another --out\n"
+    )
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
 
 def test_flat_inputs_train_without_augmentation_whatever_augment_says(tmp_path, monkeypatch):
@@ -369,7 +404,7 @@ def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume
     "change, message",
     [
         (["--data-root", "{dir}/missing.npz"], "data root '{dir}/missing.npz' of dataset 'tensors' does not exist"),
-        (["--momentum", "-1"], "Invalid momentum value: -1.0"),
+        (["--momentum", "-1"], "--momentum must be 0 or more, got -1.0"),  # was torch's "Invalid momentum value"
         (["--out", "{dir}/notes.txt"], "{dir}/notes.txt is a file; a training run writes a directory"),
         (["--model", "tinycnn_mnist"], "the train samples (shape (3, 32, 32)) do not fit model 'tinycnn_mnist' ("),
         (["--model-args", "num_classes=1"], "the train labels go up to 1 but model 'tinycnn' has 1 outputs; give"),
