@@ -89,7 +89,7 @@ export function nanText( layer ) {
 	const cause = 'a BatchNorm running variance below zero';
 	if ( known && count === negative ) return `${ count } of ${ total } points ${ count === 1 ? 'is' : 'are' } NaN (not drawn): ${ count === 1 ? 'it moves' : 'they move' } ${ cause }`;
 	const gaps = count ? `${ count } of ${ total } points ${ count === 1 ? 'is' : 'are' } NaN or infinite (not drawn)` : null;
-	const why = known ? `${ negative } of ${ total } points ${ negative === 1 ? 'moves' : 'move' } ${ cause }, where the loss is NaN` : null;
+	const why = known ? `${ negative } of ${ total } points ${ negative === 1 ? 'moves' : 'move' } ${ cause }, where every metric is NaN` : null;
 	return [ gaps, why ].filter( Boolean ).join( '; ' ) || null;
 
 }

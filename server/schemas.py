@@ -167,7 +167,7 @@ class SurfaceSummary(BaseModel):
     negative_variance_points: int | None = Field(
         None,
         ge=0,
-        description="grid points whose loss is NaN because the directions move a BatchNorm running variance below "
+        description="grid points where every metric is NaN (the model's output is) because the directions move a BatchNorm running variance below "
         "zero there (directions of dir_type states, past the ends of an interpolation or of a training path's "
         "plane): the engine counts them before computing and records the count in the file (attribute "
         "negative_variance_points); those points are null in the mesh with done 1; 0 where there is none. Null where the file does not "

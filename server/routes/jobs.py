@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from workers import jobqueue
+from workers import SurfaceSpec, jobqueue, negative_variance_words
 
 from ..deps import CheckpointsDep, QueueDep, SettingsDep, item_router, write_router
 from ..feeds import Feeds
@@ -34,11 +34,8 @@ def job_warnings(job: jobqueue.Job) -> list[str]:
     nan_points = job.negative_variance_points
     if not nan_points:
         return []
-    return [
-        f"the loss is NaN at {nan_points} of the {job.points_total} grid points (null in the mesh): there the "
-        "directions move a BatchNorm running variance below zero (dir_type states moves the running statistics "
-        "with the weights; dir_type weights keeps the model's)"
-    ]
+    metrics = SurfaceSpec.model_validate(job.spec).metrics
+    return [f"{negative_variance_words(nan_points, job.points_total, metrics)}. Those points are null in the mesh."]
 
 
 def public_job(job: jobqueue.Job, existing: bool = False) -> Job:

@@ -102,7 +102,7 @@ def expected_lines(surface, predicted: int | None) -> dict[str, str | None]:
             parts = [f"{count} of {total} points are NaN or infinite (not drawn)"] if count else []
             if predicted:
                 parts.append(
-                    f"{predicted} of {total} points move a BatchNorm running variance below zero, where the loss is NaN"
+                    f"{predicted} of {total} points move a BatchNorm running variance below zero, where every metric is NaN"
                 )
             lines[metric] = "; ".join(parts) or None
     return lines

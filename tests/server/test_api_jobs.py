@@ -503,7 +503,8 @@ def test_checkpoint_uploads_refused(idle: ThreadServer, tmp_path: Path):
             400,
             {
                 "detail": "not usable as weights of tinycnn: the checkpoint "
-                "does not fit model 'tinycnn': 1 wrong shape: conv1.weight (8, 1, 3, 3) vs (8, 3, 3, 3)"
+                "does not fit model 'tinycnn': 1 wrong shape: conv1.weight (8, 1, 3, 3) vs (8, 3, 3, 3); it holds the "
+                "weights of tinycnn_mnist: choose that model"
             },
         )
         with h5py.File(tmp_path / "surface.h5", "w") as f:

@@ -30,9 +30,9 @@ def test_points_nan_for_negative_variances_are_counted_in_the_summary_and_the_jo
     request = job_request(samples=20, x="-2:1:4", y="-2:1:4", directions=STATES)
     worker = Worker(JobQueue(settings.data_dir), "w-nan")
     warning = (
-        f"the loss is NaN at {NEGATIVE.sum()} of the 16 grid points (null in the mesh): there the directions move "
-        "a BatchNorm running variance below zero (dir_type states moves the running statistics with the weights; "
-        "dir_type weights keeps the model's)"
+        f"{NEGATIVE.sum()} of 16 grid points move a BatchNorm running variance below zero: train_loss and "
+        "train_acc are NaN there; dir_type weights keeps the model's running statistics. Those points are null "
+        "in the mesh."
     )
     with ThreadServer(settings) as server, server.client() as c:
         job = c.post("/api/jobs", json=request).json()
