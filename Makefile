@@ -35,8 +35,9 @@ lint: setup
 	$(BIN)/ruff format --check .
 	cd frontend && npx --no-install eslint .
 
+# One pytest-xdist worker per core (at most 4), a module's tests on one worker (tests/conftest.py says why).
 test: lint chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 test-frontend: setup chromium
 	$(BIN)/python -m pytest -q tests/frontend

@@ -21,3 +21,15 @@ def python_sigint():
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, before)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (``make test`` runs the suite on every core), one worker runs a
+    whole module, so its module-scoped fixtures (a Ray instance, a server) start once; and one worker runs every
+    module that starts Ray (``test_ray_*``): they count this machine's Ray actors and a ``ray start`` records
+    itself as the machine's cluster, which another module's Ray would join or count."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        module = item.path.stem
+        item.add_marker(pytest.mark.xdist_group("ray" if module.startswith("test_ray_") else str(item.path)))
