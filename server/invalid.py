@@ -1,11 +1,13 @@
 """The one-line message of a request FastAPI could not validate (422): pydantic's errors, or, where the
-body is not what the route reads (JSON that does not parse or is not an object, a body sent without
+body is not what the route reads (JSON that does not parse, or that Python's parser cannot read: nested too
+deep, a number of thousands of digits, not UTF-8; JSON that is not an object, a body sent without
 ``Content-Type: application/json``, an upload sent as anything but a form, a form cut off before its end),
 what to send instead; and Starlette's stock messages ("Not Found", "Invalid multipart data.", "Method Not
 Allowed") in words that name the fix (a path with a trailing slash: the path without it, where it is a route's)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,12 +100,30 @@ def worded(request: Request, exc: HTTPException) -> HTTPException:
         detail = _nothing_at(path)
     elif isinstance(exc.__context__, MultiPartException):
         detail = f"the form cannot be read ({exc.detail.rstrip('.')}): send multipart/form-data as curl -F does"
-    elif status == 400 and exc.detail == "There was an error parsing the body":  # e.g. JSON nested too deep
+    elif status == 400 and exc.detail == "There was an error parsing the body":  # JSON that Python cannot read
         status = 422  # as JSON that does not parse
-        detail = "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)"
+        detail = _unparsed(exc.__cause__)
     else:
         return exc
     return HTTPException(status, detail, exc.headers)
+
+
+def _unparsed(cause: BaseException | None) -> str:
+    """Why Python's JSON parser could not read a body that is not malformed JSON (that is a ``json_invalid``
+    error), in words naming the fix: ``cause``, the parser's exception."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 text (byte {cause.start} is not UTF-8): send the JSON as UTF-8"
+    if isinstance(cause, RecursionError):
+        return (
+            "the body's JSON is nested too deep (arrays or objects inside one another): send a JSON object of the "
+            "fields (see /docs)"
+        )
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (
+            f"a number in the body has more than {sys.get_int_max_str_digits()} digits, more than any field takes: "
+            "send each field's value in its range (see /docs)"
+        )
+    return "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)"
 
 
 def _nothing_at(path: str) -> str:
