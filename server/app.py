@@ -19,6 +19,7 @@ from workers import JobQueue, __version__
 
 from .auth import AuthGate
 from .catalog import Catalog
+from .echo import echo
 from .embedded import keep_worker, start_worker, stop_worker
 from .feeds import Feeds
 from .head import HeadAsGet
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
         allow = ", ".join(allowed_methods(request.app, request.scope))
         return JSONResponse(
-            {"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}"},
+            {"detail": f"{echo(request.method)} is not allowed on {echo(request.url.path)}; use {allow}"},
             status_code=405,
             headers={"Allow": allow},
         )

@@ -19,6 +19,8 @@ from starlette.types import Scope
 
 from workers import errors_line
 
+from .echo import echo
+
 JSON_TYPES: dict[type, str] = {
     list: "an array",
     str: "a string",
@@ -73,6 +75,7 @@ def _line(error: dict[str, Any]) -> str:
     both``) without a location; pydantic's "valid dictionary or object to extract fields from" as a JSON object."""
     if error["loc"] == ("body",):
         return error["msg"].removeprefix("Value error, ")
+    error = {**error, "loc": tuple(echo(p) if isinstance(p, str) else p for p in error["loc"])}  # a key sent
     if error["type"] in ("model_attributes_type", "dict_type"):
         got = JSON_TYPES.get(type(error["input"]), "that")
         want = '"min:max:num" (e.g. "-1:1:51") or {"min", "max", "num"}' if error["loc"] in AXES else None
@@ -95,7 +98,7 @@ def worded(request: Request, exc: HTTPException) -> HTTPException:
     if status == 404 and exc.detail == "Not Found" and path != "/" and path.endswith("/"):
         without = path.rstrip("/") or "/"
         routed = allowed_methods(request.app, {**request.scope, "path": without})
-        detail = f"nothing at {path}: drop the trailing slash ({without})" if routed else _nothing_at(path)
+        detail = f"nothing at {echo(path)}: drop the trailing slash ({echo(without)})" if routed else _nothing_at(path)
     elif status == 404 and exc.detail == "Not Found":  # no route: our routes name what is missing
         detail = _nothing_at(path)
     elif isinstance(exc.__context__, MultiPartException):
@@ -127,7 +130,7 @@ def _unparsed(cause: BaseException | None) -> str:
 
 
 def _nothing_at(path: str) -> str:
-    return f"nothing at {path}: the API's routes are listed at /docs (schema: /openapi.json)"
+    return f"nothing at {echo(path)}: the API's routes are listed at /docs (schema: /openapi.json)"
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
