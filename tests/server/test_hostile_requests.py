@@ -13,6 +13,7 @@ import pytest
 from serverkit import TOKEN, ThreadServer, job_request, make_settings
 
 LONG = "k" * 3000
+JSON_BODY = {"Content-Type": "application/json"}
 
 
 def cut(text: str) -> str:
@@ -41,9 +42,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, tiny_npz: Path) -> Iterator
         ("GET", f"/api/jobs/{LONG}", {}, 404, f"no job '{cut(LONG)}'"),
         ("GET", f"/api/surfaces?{LONG}=1", {}, 422, f"unknown query parameter '{cut(LONG)}': GET /api/surfaces does "
          "not take it; it takes model, dataset, limit, offset"),
-        ("POST", "/api/jobs", {"content": f'{{"{LONG}": 1, "{LONG}": 2}}', "headers": {"Content-Type": "application/json"}},
-         422, f"the body gives '{cut(LONG)}' twice in one object: give each field once"),
-        ("POST", "/api/jobs", {"json": {**job_request(), LONG: 1}}, 422, f"{cut(LONG)}: Extra inputs are not permitted"),
+        ("POST", "/api/jobs", {"content": f'{{"{LONG}": 1, "{LONG}": 2}}', "headers": JSON_BODY}, 422,
+         f"the body gives '{cut(LONG)}' twice in one object: give each field once"),
+        ("POST", "/api/jobs", {"json": {**job_request(), LONG: 1}}, 422,
+         f"{cut(LONG)}: Extra inputs are not permitted"),
         ("POST", "/api/jobs", {"json": job_request(), "headers": {"Content-Encoding": LONG}}, 415,
          f"the request body is sent with Content-Encoding: {cut(LONG)}; this server reads bodies as they are: send "
          "it uncompressed, without that header"),
