@@ -63,32 +63,31 @@ def test_long_client_input_is_quoted_cut_to_200_characters(
         assert c.get("/api/jobs").json()["jobs"] == []
 
 
-def _exchange(port: int, request_line: str, *headers: str) -> tuple[str, int, dict]:
-    """A request sent as it is written, on a socket of its own: its status line and its JSON body."""
+def _exchange(port: int, request_line: str, *headers: str) -> tuple[int, dict]:
+    """A request sent as it is written, on a socket of its own: its status and its JSON body."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall("\r\n".join([request_line, "Host: 127.0.0.1", *headers, "Connection: close", "", ""]).encode())
         answer = b""
         while chunk := s.recv(65536):
             answer += chunk
     head, _, body = answer.partition(b"\r\n\r\n")
-    status = head.split(b"\r\n")[0].decode()
-    return status, int(status.split()[1]), json.loads(body)
+    return int(head.split()[1]), json.loads(body)
 
 
 def test_a_request_target_in_absolute_form_is_served_as_the_path_it_names(served: ThreadServer):
     """As RFC 9112 requires of a server; it was a 404 "nothing at /http://127.0.0.1:.../api/config"."""
     with served.client(TOKEN) as c:
-        config = c.get("/api/config").json()
+        config = c.get("/api/config").json() | {"storage": None}  # its free space changes meanwhile
         surfaces = c.get("/api/surfaces", params={"limit": 1}).json()
-    assert _exchange(served.port, f"GET {served.url}/api/config HTTP/1.1")[1:] == (200, config)
-    assert _exchange(served.port, "GET HTTP://example.org/api/surfaces?limit=1 HTTP/1.1")[1:] == (200, surfaces)
-    assert _exchange(served.port, "GET http://example.org/api/nope HTTP/1.1")[1:] == (
+    status, body = _exchange(served.port, f"GET {served.url}/api/config HTTP/1.1")
+    assert (status, body | {"storage": None}) == (200, config)
+    assert _exchange(served.port, "GET HTTP://example.org/api/surfaces?limit=1 HTTP/1.1") == (200, surfaces)
+    assert _exchange(served.port, "GET http://example.org/api/nope HTTP/1.1") == (
         404,
         {"detail": "nothing at /api/nope: the API's routes are listed at /docs (schema: /openapi.json)"},
     )
     # a write is a write, whatever form its target takes: the token is asked for
-    status, code, body = _exchange(served.port, "POST http://example.org/api/jobs HTTP/1.1", "Content-Length: 2")
-    assert (code, body) == (
+    assert _exchange(served.port, "POST http://example.org/api/jobs HTTP/1.1", "Content-Length: 2") == (
         401,
         {"detail": "this server needs a bearer token for changes: send 'Authorization: Bearer <token>'"},
     )
@@ -101,7 +100,7 @@ def test_a_request_target_that_is_no_path_is_refused_in_words(served: ThreadServ
     """It was a 404 naming a path with a slash put before the target (``nothing at /api/config``, a path that
     is there)."""
     target = request_line.split()[1]
-    assert _exchange(served.port, request_line)[1:] == (
+    assert _exchange(served.port, request_line) == (
         400,
         {"detail": f"the request target {target!r} is not a path: ask for a path, as in GET /api/config HTTP/1.1"},
     )
