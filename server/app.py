@@ -19,6 +19,7 @@ from workers import JobQueue, __version__
 
 from .auth import AuthGate
 from .catalog import Catalog
+from .echo import echo
 from .embedded import keep_worker, start_worker, stop_worker
 from .feeds import Feeds
 from .head import HeadAsGet
@@ -30,6 +31,7 @@ from .settings import Settings, settings_from_env
 from .storage import STORAGE_ERRORS, storage_error
 from .strict import known_query
 from .surface_import import ImportGate
+from .target import OriginForm
 from .uploads import CheckpointStore, clear_tmp
 
 EVENT_POLL_S = 0.25  # how often a followed job is read for its progress events
@@ -85,14 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
         allow = ", ".join(allowed_methods(request.app, request.scope))
         return JSONResponse(
-            {"detail": f"{request.method} is not allowed on {request.url.path}; use {allow}"},
+            {"detail": f"{echo(request.method)} is not allowed on {echo(request.url.path)}; use {allow}"},
             status_code=405,
             headers={"Allow": allow},
         )
 
     app.add_middleware(BodyLimit, limit_mb=settings.max_upload_mb)
     app.add_middleware(AuthGate, settings=settings)  # runs before any body is read
-    app.add_middleware(HeadAsGet)  # added last: runs first, so HEAD is a GET to everything after it
+    app.add_middleware(HeadAsGet)  # HEAD is a GET to everything after it
+    app.add_middleware(OriginForm)  # added last: runs first, so everything after it sees the path asked for
     for module in (config, surfaces, jobs, checkpoints, page):
         app.include_router(module.router)
     for module in (surfaces, jobs, checkpoints):

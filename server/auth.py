@@ -13,6 +13,7 @@ import secrets
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .echo import echo
 from .invalid import allowed_methods
 from .limits import send_error
 from .settings import Settings
@@ -31,7 +32,7 @@ def token_refusal(settings: Settings, authorization: str | None) -> str | None:
     if not given.strip():
         return NO_TOKEN
     if scheme.lower() != "bearer":
-        return f"this server takes a bearer token, not {scheme} credentials: send 'Authorization: Bearer <token>'"
+        return f"this server takes a bearer token, not {echo(scheme)} credentials: send 'Authorization: Bearer <token>'"
     expected = settings.token.get_secret_value().encode()
     return None if secrets.compare_digest(given.strip().encode(), expected) else WRONG_TOKEN
 

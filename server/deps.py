@@ -11,6 +11,7 @@ from workers import JobQueue, jobqueue
 
 from .auth import token_refusal
 from .catalog import Catalog, Entry
+from .echo import echo
 from .schemas import Error
 from .settings import Settings
 from .strict import known_body
@@ -86,7 +87,7 @@ def get_entry(
         return entry
     job = queue.for_surface(surface_id)
     if job is None or job.state == "done":  # none, or deleted since
-        raise HTTPException(404, f"no surface {surface_id!r}")
+        raise HTTPException(404, f"no surface {echo(surface_id)!r}")
     see = f"/api/jobs/{job.id}"
     if job.state in jobqueue.ACTIVE:
         raise HTTPException(404, f"surface {surface_id!r} has no points yet: its job is {job.state} (see {see})")

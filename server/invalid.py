@@ -1,11 +1,13 @@
 """The one-line message of a request FastAPI could not validate (422): pydantic's errors, or, where the
-body is not what the route reads (JSON that does not parse or is not an object, a body sent without
+body is not what the route reads (JSON that does not parse, or that Python's parser cannot read: nested too
+deep, a number of thousands of digits, not UTF-8; JSON that is not an object, a body sent without
 ``Content-Type: application/json``, an upload sent as anything but a form, a form cut off before its end),
 what to send instead; and Starlette's stock messages ("Not Found", "Invalid multipart data.", "Method Not
 Allowed") in words that name the fix (a path with a trailing slash: the path without it, where it is a route's)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,8 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from workers import errors_line
+
+from .echo import echo
 
 JSON_TYPES: dict[type, str] = {
     list: "an array",
@@ -71,6 +75,7 @@ def _line(error: dict[str, Any]) -> str:
     both``) without a location; pydantic's "valid dictionary or object to extract fields from" as a JSON object."""
     if error["loc"] == ("body",):
         return error["msg"].removeprefix("Value error, ")
+    error = {**error, "loc": tuple(echo(p) if isinstance(p, str) else p for p in error["loc"])}  # a key sent
     if error["type"] in ("model_attributes_type", "dict_type"):
         got = JSON_TYPES.get(type(error["input"]), "that")
         want = '"min:max:num" (e.g. "-1:1:51") or {"min", "max", "num"}' if error["loc"] in AXES else None
@@ -93,21 +98,39 @@ def worded(request: Request, exc: HTTPException) -> HTTPException:
     if status == 404 and exc.detail == "Not Found" and path != "/" and path.endswith("/"):
         without = path.rstrip("/") or "/"
         routed = allowed_methods(request.app, {**request.scope, "path": without})
-        detail = f"nothing at {path}: drop the trailing slash ({without})" if routed else _nothing_at(path)
+        detail = f"nothing at {echo(path)}: drop the trailing slash ({echo(without)})" if routed else _nothing_at(path)
     elif status == 404 and exc.detail == "Not Found":  # no route: our routes name what is missing
         detail = _nothing_at(path)
     elif isinstance(exc.__context__, MultiPartException):
         detail = f"the form cannot be read ({exc.detail.rstrip('.')}): send multipart/form-data as curl -F does"
-    elif status == 400 and exc.detail == "There was an error parsing the body":  # e.g. JSON nested too deep
+    elif status == 400 and exc.detail == "There was an error parsing the body":  # JSON that Python cannot read
         status = 422  # as JSON that does not parse
-        detail = "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)"
+        detail = _unparsed(exc.__cause__)
     else:
         return exc
     return HTTPException(status, detail, exc.headers)
 
 
+def _unparsed(cause: BaseException | None) -> str:
+    """Why Python's JSON parser could not read a body that is not malformed JSON (that is a ``json_invalid``
+    error), in words naming the fix: ``cause``, the parser's exception."""
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 text (byte {cause.start} is not UTF-8): send the JSON as UTF-8"
+    if isinstance(cause, RecursionError):
+        return (
+            "the body's JSON is nested too deep (arrays or objects inside one another): send a JSON object of the "
+            "fields (see /docs)"
+        )
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (
+            f"a number in the body has more than {sys.get_int_max_str_digits()} digits, more than any field takes: "
+            "send each field's value in its range (see /docs)"
+        )
+    return "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)"
+
+
 def _nothing_at(path: str) -> str:
-    return f"nothing at {path}: the API's routes are listed at /docs (schema: /openapi.json)"
+    return f"nothing at {echo(path)}: the API's routes are listed at /docs (schema: /openapi.json)"
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:

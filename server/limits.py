@@ -11,6 +11,8 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .echo import echo
+
 TAIL = 128  # bytes: a multipart form's closing boundary (at most 70 characters) and the line ends around it
 
 
@@ -43,7 +45,7 @@ class BodyLimit:
             await send_error(
                 send,
                 415,
-                f"the request body is sent with Content-Encoding: {encoding.decode('latin-1')}; "
+                f"the request body is sent with Content-Encoding: {echo(encoding.decode('latin-1'))}; "
                 "this server reads bodies as they are: send it uncompressed, without that header",
                 ((b"accept-encoding", b"identity"),),
             )

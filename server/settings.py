@@ -138,8 +138,17 @@ class Settings(BaseSettings):
                 f"host {self.host} is reachable from the network: set a token (--token or LOSSATLAS_TOKEN) so "
                 "that strangers cannot start jobs or delete surfaces, or set LOSSATLAS_ALLOW_OPEN=true"
             )
-        if self.token is not None and len(self.token.get_secret_value()) < 8:
+        token = None if self.token is None else self.token.get_secret_value()
+        if token is not None and len(token) < 8:
             raise ValueError("the token (--token or LOSSATLAS_TOKEN) must have at least 8 characters")
+        if token is not None and (token != token.strip() or not all(" " <= c <= "~" for c in token)):
+            # a client sends it in a header: HTTP strips the spaces around a value, and reads bytes past ASCII as
+            # Latin-1, so that a UTF-8 client's "ä" never matched: such a token could not be presented
+            raise ValueError(
+                "the token (--token or LOSSATLAS_TOKEN) must be printable ASCII (letters, digits, punctuation, "
+                "spaces) with no space at either end, as clients can send it in a header; for example: "
+                '--token "$(openssl rand -hex 16)"'
+            )
         for name in self.datasets:
             if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
                 raise ValueError(f"dataset name {name!r} must be 1-64 letters, digits, '-', '_' or '.'")

@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.dependencies.models import Dependant
 
+from .echo import echo
+
 
 def known_query(request: Request) -> None:
     """Every API route (the app's dependency; the viewer's page keeps its own state in its query)."""
@@ -33,7 +35,7 @@ async def known_body(request: Request) -> None:
     elif kind == "application/json" or kind.endswith("+json"):
         name = repeated_name(await request.body())
         if name is not None:
-            raise HTTPException(422, f"the body gives {name!r} twice in one object: give each field once")
+            raise HTTPException(422, f"the body gives {echo(name)!r} twice in one object: give each field once")
 
 
 def _check(what: str, request: Request, takes: list[str], given: Any) -> None:
@@ -43,10 +45,11 @@ def _check(what: str, request: Request, takes: list[str], given: Any) -> None:
             it_takes = ", ".join(dict.fromkeys(takes)) or "none"
             raise HTTPException(
                 422,
-                f"unknown {what} {name!r}: {request.method} {request.url.path} does not take it; it takes {it_takes}",
+                f"unknown {what} {echo(name)!r}: {request.method} {echo(request.url.path)} does not take it; "
+                f"it takes {it_takes}",
             )
         if len(given.getlist(name)) > 1:
-            raise HTTPException(422, f"{what} {name!r} is given more than once: give it once")
+            raise HTTPException(422, f"{what} {echo(name)!r} is given more than once: give it once")
 
 
 def _names(dependant: Dependant, kind: str) -> Iterator[str]:

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from workers import JobQueue, Surface, one_line, read_surface, sha256_file
 
 from .catalog import Catalog, Entry, import_ids
+from .echo import echo
 from .mesh import summarize, to_mesh
 from .schemas import SurfaceSummary, plain_title
 from .settings import Settings
@@ -114,10 +115,10 @@ def check_recipe(recipe: Any) -> None:
         raise ValueError(f"recipe.spec must be an object, not {type(spec).__name__}")
     for key in _STRINGS:
         if spec.get(key) is not None and not isinstance(spec[key], str):
-            raise ValueError(f"recipe.spec.{key} must be a string, not {spec[key]!r}")
+            raise ValueError(f"recipe.spec.{key} must be a string, not {echo(repr(spec[key]))}")
         _shown(spec.get(key), f"recipe.spec.{key}")
     if spec.get("samples") is not None and (not isinstance(spec["samples"], int) or isinstance(spec["samples"], bool)):
-        raise ValueError(f"recipe.spec.samples must be an integer or null, not {spec['samples']!r}")
+        raise ValueError(f"recipe.spec.samples must be an integer or null, not {echo(repr(spec['samples']))}")
     directions = spec.get("directions")
     if directions:
         if not isinstance(directions, dict):

@@ -12,33 +12,46 @@ import os
 import shutil
 import uuid
 import zipfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
 
 from workers import load_model, one_line, sha256_file
 
-from .schemas import TITLE_MAX, Checkpoint, plain_title
+from .schemas import TITLE_MAX, Checkpoint, Error, plain_title
 
 CHUNK = 1 << 20
 log = logging.getLogger("lossatlas.server")
 
 
-async def save_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> Path:
-    """Copy an upload to a new file in ``tmp_dir`` (its size is capped by :class:`server.limits.BodyLimit`)."""
+@asynccontextmanager
+async def saved_upload(upload: UploadFile, tmp_dir: Path, suffix: str) -> AsyncIterator[Path]:
+    """The upload copied to a new file in ``tmp_dir`` (its size is capped by :class:`server.limits.BodyLimit`),
+    for the block to check and move or link into place; deleted after it, whatever the block did."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     path = tmp_dir / f"upload-{uuid.uuid4().hex}{suffix}"
     try:
         with open(path, "wb") as f:
             while chunk := await upload.read(CHUNK):
                 f.write(chunk)
-    except BaseException:
+        if path.stat().st_size == 0:
+            raise HTTPException(400, "the uploaded file is empty")
+        yield path
+    finally:
         path.unlink(missing_ok=True)
-        raise
-    if path.stat().st_size == 0:
-        path.unlink()
-        raise HTTPException(400, "the uploaded file is empty")
-    return path
+
+
+def upload_refusals(unusable: str, invalid: tuple[str, ...] = ()) -> dict[int | str, dict]:
+    """The refusals an upload route documents (``responses=``): ``unusable`` says what of the file's content is
+    refused (400), ``invalid`` what of the route's other fields (422), before what every upload refuses."""
+    fields = ", ".join([*invalid, "a form field missing or one the route does not take"])
+    return {
+        400: {"model": Error, "description": f"{unusable}, an empty file, or a form that cannot be read"},
+        413: {"model": Error, "description": "larger than max_upload_mb"},
+        422: {"model": Error, "description": f"{fields}, or a file name with control or text-direction characters"},
+    }
 
 
 def upload_name(upload: UploadFile) -> str:

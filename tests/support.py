@@ -1,5 +1,5 @@
 """Helpers shared by the test folders: the repository's paths, the ``../shared`` inputs, a free local port held
-for a server of this process and the address that a ``lossatlas serve`` process bound, what a child wrote to its
+for a server of this process, a ``lossatlas serve`` process started and the address it bound, what a child wrote to its
 log file, the signal dispositions a child needs, polling (and killing a process at a state it is seen in), a
 clock moved by hand, a small file system to fill, and the tiny ``tensors`` datasets. Helpers of one folder stay
 in that folder's own module (``server/serverkit.py``, ``frontend/frontend_support.py``,
@@ -16,7 +16,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -88,15 +89,60 @@ def answering_url(output: Callable[[], str], proc: subprocess.Popen, timeout: fl
     served = wait_for(named, timeout, 0.05, "lossatlas serve to name its address")
     assert served[2] != "0", served[0]
 
-    def answers() -> bool:
+    def answering() -> bool:
         assert proc.poll() is None, f"lossatlas serve exited: {output()}"
-        try:
-            return httpx.get(f"{served[1]}/api/config", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(served[1])
 
-    wait_for(answers, timeout, 0.2, "lossatlas serve to answer")
+    wait_for(answering, timeout, 0.2, "lossatlas serve to answer")
     return served[1]
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether the lossatlas server at ``url`` answers ``GET /api/config`` (False while it is not listening yet,
+    or too busy starting to answer in ``timeout`` seconds)."""
+    try:
+        return httpx.get(f"{url}/api/config", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def serving(
+    command: list[str | Path],
+    data_dir: Path,
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``COMMAND serve --port 0 --no-worker --data-dir DATA_DIR`` (``command``: how lossatlas is run), its
+    stderr piped (text), once it answers: the process and its address (:func:`served_url`). ``preexec_fn``: the
+    signal dispositions it starts with (default: :func:`default_stop_signals`). Left running by the block, it
+    is stopped as Ctrl-C stops it (killed if that takes more than 30 s)."""
+    argv = [*map(str, command), "serve", "--port", "0", "--no-worker", "--data-dir", str(data_dir)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if env is None else env
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec_fn or default_stop_signals,
+    )
+    try:
+        url = served_url(proc)  # the port it bound: one found free before could be taken meanwhile
+        # answering: uvicorn runs, with its signal handlers (before, the socket listens while the app is made)
+        wait_for(lambda: proc.poll() is not None or answers(url, 5), what="lossatlas serve to answer")
+        assert proc.poll() is None, proc.communicate()[1]
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
 
 
 def written(log: IO[str]) -> str:

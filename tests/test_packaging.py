@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import sysconfig
-import time
 import venv
 from pathlib import Path
 
 import httpx
 import pytest
-from support import REPO, default_stop_signals, served_url
+from support import REPO, serving
 
 THREE = REPO / "frontend" / "node_modules" / "three" / "build" / "three.module.js"
 
@@ -75,35 +73,8 @@ def test_the_installed_gallery_is_listed(installed, tmp_path):
 
 
 def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(installed, tmp_path):
-    proc = subprocess.Popen(
-        [
-            str(installed / "lossatlas"),
-            "serve",
-            "--port",
-            "0",
-            "--no-worker",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_stop_signals,
-    )
-    try:
-        url = served_url(proc)  # the port it bound: one found free before could be taken meanwhile
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                page = httpx.get(url + "/", timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, (
-                    proc.stderr.read() if proc.poll() else "slow"
-                )
-                time.sleep(0.2)
+    with serving([installed / "lossatlas"], tmp_path / "data", cwd=tmp_path, env=clean_env()) as (_, url):
+        page = httpx.get(url + "/", timeout=5)
         assert page.status_code == 200 and "not installed" not in page.text
         assert '"three": "/static/node_modules/three/build/three.module.js"' in page.text
         # every module the page loads, and every three.js file those modules import
@@ -140,6 +111,3 @@ def test_the_installed_server_serves_the_viewer_its_three_js_and_the_gallery(ins
         kept = REPO / "precomputed"
         assert {p.stem for p in (kept / "checkpoints").glob("*.pt")} <= {c["id"] for c in offered["gallery"]}
         assert {d.name for d in (kept / "runs").iterdir()} == {r["id"] for r in offered["runs"]}
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)

@@ -11,7 +11,7 @@ from ..deps import CheckpointsDep, SettingsDep, write_router
 from ..gallery_weights import gallery_checkpoints, gallery_runs
 from ..jobspec import allowed_models, check_model
 from ..schemas import Checkpoint, CheckpointList, Error
-from ..uploads import IdTaken, check_unpacked_size, save_upload, upload_name
+from ..uploads import IdTaken, check_unpacked_size, saved_upload, upload_name, upload_refusals
 
 router = APIRouter(prefix="/api/checkpoints", tags=["checkpoints"])
 writes = write_router(router.prefix, router.tags)
@@ -37,18 +37,11 @@ AllowedModel = Annotated[str, Depends(allowed_model)]
             "model": Checkpoint,
             "description": "the same file was uploaded before (under any name): that checkpoint, unchanged",
         },
-        400: {
-            "model": Error,
-            "description": "not weights of that model (or an empty file, a file that unpacks to more than "
-            "max_upload_mb, or a form that cannot be read)",
-        },
         409: {"model": Error, "description": "another file's checkpoint has this file's id (the start of its sha256)"},
-        413: {"model": Error, "description": "larger than max_upload_mb"},
-        422: {
-            "model": Error,
-            "description": "a model this server does not offer, a field missing, or a file name with control or "
-            "text-direction characters",
-        },
+        **upload_refusals(
+            "not weights of that model, a file that unpacks to more than max_upload_mb",
+            ("a model this server does not offer",),
+        ),
     },
 )
 async def upload_checkpoint(
@@ -62,20 +55,18 @@ async def upload_checkpoint(
     under any file name, answers 200 with the checkpoint recorded first, its name unchanged (a
     checkpoint's name is the file name it was first uploaded under)."""
     name = upload_name(file) or None
-    tmp = await save_upload(file, settings.uploads_dir, ".pt")
-    try:
-        await run_in_threadpool(check_unpacked_size, tmp, settings.max_upload_mb)
-        checkpoint, created = await run_in_threadpool(checkpoints.add, tmp, model, name)
-        if not created:
-            response.status_code = 200
-        return checkpoint
-    except IdTaken as e:
-        raise HTTPException(409, str(e)) from None
-    except (ValueError, FileNotFoundError) as e:
-        message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
-        raise HTTPException(400, f"not usable as weights of {model}: {message}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    async with saved_upload(file, settings.uploads_dir, ".pt") as tmp:
+        try:
+            await run_in_threadpool(check_unpacked_size, tmp, settings.max_upload_mb)
+            checkpoint, created = await run_in_threadpool(checkpoints.add, tmp, model, name)
+        except IdTaken as e:
+            raise HTTPException(409, str(e)) from None
+        except (ValueError, FileNotFoundError) as e:
+            message = str(e).replace(f"checkpoint {str(tmp)!r}", "the checkpoint").replace(str(tmp), "the file")
+            raise HTTPException(400, f"not usable as weights of {model}: {message}") from None
+    if not created:
+        response.status_code = 200
+    return checkpoint
 
 
 @router.get(

@@ -13,6 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from workers import SurfaceSpec, jobqueue, negative_variance_words
 
 from ..deps import CheckpointsDep, QueueDep, SettingsDep, item_router, write_router
+from ..echo import echo
 from ..feeds import Feeds
 from ..paging import Page, paging
 from ..schemas import STORED, Error, Job, JobList, JobRequest, ProgressEvent, ProgressPoint
@@ -64,7 +65,7 @@ def get_job(
 ) -> jobqueue.Job:
     job = queue.get(job_id)
     if job is None:
-        raise HTTPException(404, f"no job {job_id!r}")
+        raise HTTPException(404, f"no job {echo(job_id)!r}")
     return job
 
 
@@ -136,7 +137,7 @@ def last_seen(
         raise HTTPException(
             400,
             f"Last-Event-ID must be the id of an event of this stream (a number), "
-            f"not {last_event_id[:40]!r}; leave it out to start from the beginning",
+            f"not {echo(last_event_id)!r}; leave it out to start from the beginning",
         )
     return int(last_event_id)
 

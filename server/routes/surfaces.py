@@ -17,7 +17,7 @@ from ..catalog import unreadable_reason
 from ..deps import CatalogDep, EntryDep, QueueDep, SettingsDep, item_router, write_router
 from ..paging import MAX_PAGE, Page, paging
 from ..schemas import Error, Mesh, SurfaceList, SurfaceSummary
-from ..uploads import save_upload, upload_name
+from ..uploads import saved_upload, upload_name, upload_refusals
 
 router = APIRouter(prefix="/api/surfaces", tags=["surfaces"])
 writes = write_router(router.prefix, router.tags)
@@ -109,13 +109,9 @@ def _chunks(file: BinaryIO, size: int = 2**16) -> Iterator[bytes]:
             "description": "a file of the same content imported before, under any name: that surface, unchanged "
             "(its name kept)",
         },
-        400: {
-            "model": Error,
-            "description": "not a surface file, or beyond a limit once read (max_upload_mb uncompressed, "
-            "max_import_points), or a form that cannot be read",
-        },
-        413: {"model": Error, "description": "larger than max_upload_mb"},
-        422: {"model": Error, "description": "a file name with control or text-direction characters"},
+        **upload_refusals(
+            "not a surface file, beyond a limit once read (max_upload_mb uncompressed, max_import_points)"
+        ),
         503: {"model": Error, "description": "other imports are being checked; retry"},
     },
 )
@@ -130,15 +126,12 @@ async def import_surface(
     """A surface's id is its title's slug and the start of its file's sha256. The same bytes imported again,
     under any file name, answer 200 with the surface imported first, its file and name unchanged."""
     stem = Path(upload_name(file) or "surface").stem
-    tmp = await save_upload(file, settings.uploads_dir, ".h5")
-    try:
+    async with saved_upload(file, settings.uploads_dir, ".h5") as tmp:
         gate = request.app.state.import_gate
         summary, added = await surface_import.import_surface(tmp, stem, catalog, queue, settings, gate)
-        if not added:
-            response.status_code = 200
-        return summary
-    finally:
-        tmp.unlink(missing_ok=True)
+    if not added:
+        response.status_code = 200
+    return summary
 
 
 @one_writes.delete(

@@ -28,6 +28,8 @@ from server.app import create_app
 from server.serving import LOGGERS, uvicorn_config
 from server.settings import DatasetSource, Settings
 from workers import SurfaceSpec, compute_surface
+from workers.jobloop import Worker
+from workers.jobqueue import JobQueue
 
 TOKEN = "test-token-123"
 
@@ -105,6 +107,17 @@ class ThreadServer:
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def work(self) -> None:
+        """A worker of this process runs the server's queue once (the test servers have none of their own)."""
+        Worker(JobQueue(self.settings.data_dir), "w-test").run(once=True)
+
+    def run_job(self, client: httpx.Client, request: dict) -> dict:
+        """Submit ``request`` (accepted: 202), :meth:`work`; the job as the API shows it then."""
+        r = client.post("/api/jobs", json=request)
+        assert r.status_code == 202, r.text
+        self.work()
+        return client.get(f"/api/jobs/{r.json()['id']}").json()
 
 
 def _stat_fields(stat: Path) -> list[str]:

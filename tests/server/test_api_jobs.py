@@ -447,8 +447,20 @@ SEND_FORM = "send a multipart/form-data form (as curl -F) with the fields "
         (
             "/api/jobs",
             {"content": '{"model": ' + "[" * 100_000 + "]" * 100_000 + "}", "headers": JSON_BODY},
-            "the body cannot be parsed as JSON: send a JSON object of the fields (Content-Type: application/json)",
-        ),  # nested too deep for Python's parser: was a 400 "There was an error parsing the body"
+            "the body's JSON is nested too deep (arrays or objects inside one another): send a JSON object of the "
+            "fields (see /docs)",
+        ),  # too deep for Python's parser: was a 400 "There was an error parsing the body"
+        (
+            "/api/jobs",
+            {"content": '{"samples": 1' + "0" * 4300 + "}", "headers": JSON_BODY},
+            "a number in the body has more than 4300 digits, more than any field takes: send each field's value in "
+            "its range (see /docs)",
+        ),  # Python's int max-str-digits: was "the body cannot be parsed as JSON"
+        (
+            "/api/jobs",
+            {"content": b'{"model": "tiny\xffcnn"}', "headers": JSON_BODY},
+            "the body is not UTF-8 text (byte 15 is not UTF-8): send the JSON as UTF-8",
+        ),
         ("/api/jobs", {}, "the request has no body: send a JSON object of the fields (Content-Type: application/json)"),
         (
             "/api/checkpoints",

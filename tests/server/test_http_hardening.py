@@ -309,3 +309,18 @@ def test_without_the_token_a_request_no_route_takes_is_told_what_to_fix(guarded:
         )
         assert c.post("/api/jobs", json=job_request()).status_code == 401  # a write there is
         assert _jobs(c) == before
+
+
+@pytest.mark.parametrize("token", [None, "", TOKEN], ids=["unset", "empty", "set"])
+def test_the_config_says_whether_changes_need_the_token_as_they_do(
+    tmp_path: Path, tiny_npz: Path, monkeypatch: pytest.MonkeyPatch, token: str | None
+):
+    """``auth_required`` (the viewer asks for a token by it) agrees with what a write without one gets: the
+    token from the environment (LOSSATLAS_TOKEN), unset or empty (an open server), or set."""
+    monkeypatch.delenv("LOSSATLAS_TOKEN", raising=False)
+    if token is not None:
+        monkeypatch.setenv("LOSSATLAS_TOKEN", token)
+    with ThreadServer(make_settings(tmp_path / "data", tiny_npz)) as server, server.client() as c:
+        required = c.get("/api/config").json()["auth_required"]
+        r = c.delete("/api/surfaces/nope")
+    assert (required, r.status_code) == ((True, 401) if token else (False, 404))

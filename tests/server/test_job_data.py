@@ -12,8 +12,6 @@ import pytest
 from serverkit import ThreadServer, job_request, make_settings
 
 from server.settings import DatasetSource
-from workers.jobloop import Worker
-from workers.jobqueue import JobQueue
 
 # the datasets' published sizes (torchvision's documentation), not read from the engine's table
 PUBLISHED = {"cifar10": (50000, 10000), "cifar10-jpeg": (50000, 10000), "mnist": (60000, 10000)}
@@ -88,10 +86,7 @@ def test_a_whole_split_is_accepted(sized: ThreadServer, kind: str, dataset: str,
 def test_a_split_of_unknown_size_is_checked_by_the_worker(sized: ThreadServer):
     """A tensors file's splits are known once read: the job is queued, and fails naming the split's size."""
     with sized.client() as c:
-        r = c.post("/api/jobs", json=job_request(split="test", samples=301, x="-1:1:2", y=None))
-        assert r.status_code == 202, r.text
-        Worker(JobQueue(sized.settings.data_dir), "w-sizes").run(once=True)
-        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+        job = sized.run_job(c, job_request(split="test", samples=301, x="-1:1:2", y=None))
         assert (job["state"], job["error"]) == ("failed", "asked for 301 samples but the test split has only 300")
         for path in ("", "/file"):  # its surface names the job and why it failed, not a bare 'no surface'
             r = c.get(f"/api/surfaces/{job['surface_id']}{path}")
@@ -107,10 +102,7 @@ def test_a_split_of_unknown_size_is_checked_by_the_worker(sized: ThreadServer):
 def test_data_that_does_not_fit_the_model_fails_the_job_in_words_of_the_api(sized: ThreadServer):
     """The engine's message names no command-line option (the API has none): the job's dataset or model."""
     with sized.client() as c:
-        r = c.post("/api/jobs", json=job_request(model="tinycnn_mnist", samples=10, x="-1:1:2", y=None))
-        assert r.status_code == 202, r.text
-        Worker(JobQueue(sized.settings.data_dir), "w-shape").run(once=True)
-        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+        job = sized.run_job(c, job_request(model="tinycnn_mnist", samples=10, x="-1:1:2", y=None))
     assert job["state"] == "failed"
     assert job["error"].startswith("the train samples (shape (3, 16, 16)) do not fit model 'tinycnn_mnist' (")
     assert job["error"].endswith("); give data of the shape the model was built for, or another model")
@@ -127,10 +119,7 @@ def test_a_model_that_cannot_take_a_known_datasets_samples_is_refused_at_submiss
     """A standard dataset's sample shape is known: the mismatch is refused before anything is queued, in
     the words the worker uses for data of that shape read from a file."""
     with sized.client() as c:
-        r = c.post("/api/jobs", json=job_request(model=model, dataset=same_shape, samples=10, x="-1:1:2", y=None))
-        assert r.status_code == 202, r.text
-        Worker(JobQueue(sized.settings.data_dir), "w-misfit").run(once=True)
-        failed = c.get(f"/api/jobs/{r.json()['id']}").json()
+        failed = sized.run_job(c, job_request(model=model, dataset=same_shape, samples=10, x="-1:1:2", y=None))
         assert failed["state"] == "failed" and "do not fit model" in failed["error"]
         before = c.get("/api/jobs").json()
         r = c.post(
@@ -165,7 +154,7 @@ def test_a_dataset_missing_from_its_root_fails_the_job_in_words_of_the_api(
         root = sized.settings.datasets[dataset].root
         if dataset == "later":
             root.rmdir()
-        Worker(JobQueue(sized.settings.data_dir), "w-missing").run(once=True)
+        sized.work()
         job = c.get(f"/api/jobs/{r.json()['id']}").json()
     assert (job["state"], job["error"]) == (
         "failed",

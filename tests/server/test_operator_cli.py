@@ -85,6 +85,16 @@ def test_serve_refuses_a_device_its_worker_cannot_use(tmp_path: Path, flags, env
             {"LOSSATLAS_TOKEN": "short"},
             "the token (--token or LOSSATLAS_TOKEN) must have at least 8 characters",
         ),
+        *[
+            (
+                "serve",
+                {"LOSSATLAS_TOKEN": token},
+                "the token (--token or LOSSATLAS_TOKEN) must be printable ASCII (letters, digits, punctuation, spaces) "
+                'with no space at either end, as clients can send it in a header; for example: --token "$(openssl '
+                'rand -hex 16)"',
+            )
+            for token in ("pässwort-123", " padded-token ", "tab\ttoken-123")
+        ],
         (
             "serve",
             {"LOSSATLAS_MAX_POINTS": "abc"},

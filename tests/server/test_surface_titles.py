@@ -41,10 +41,6 @@ def server(tmp_path: Path, tiny_npz: Path) -> Iterator[ThreadServer]:
         yield s
 
 
-def _work(server: ThreadServer) -> None:
-    Worker(JobQueue(server.settings.data_dir), "w-titles").run(once=True)
-
-
 def _files(server: ThreadServer) -> list[str]:
     return sorted(p.name for p in server.settings.surfaces_dir.glob("*"))
 
@@ -64,14 +60,14 @@ def test_a_job_that_fails_before_its_first_point_leaves_no_title_and_gets_one_wh
         request = job_request(dataset="growing", split="test", name="first try", **SMALL)
         job = c.post("/api/jobs", json=request).json()
         assert _files(server) == [f"{job['surface_id']}.meta.json"]
-        _work(server)
+        server.work()
         job = c.get(f"/api/jobs/{job['id']}").json()
         assert (job["state"], job["error"]) == ("failed", "asked for 10 samples but the test split has only 5")
         assert _files(server) == []
         _tensors(tmp_path / "growing.npz", 20)  # the operator adds the data
         again = c.post("/api/jobs", json={**request, "name": "second try"})
         assert (again.status_code, again.json()["id"]) == (202, job["id"])
-        _work(server)
+        server.work()
         assert c.get(f"/api/jobs/{job['id']}").json()["state"] == "done"
         assert _title(c, job["surface_id"]) == "second try"
 
@@ -82,7 +78,7 @@ def test_a_job_cancelled_before_its_first_point_leaves_no_title(server: ThreadSe
         assert c.delete(f"/api/jobs/{job['id']}").json()["state"] == "cancelled"
         assert _files(server) == []
         assert c.post("/api/jobs", json=job_request(name="wanted after all", **SMALL)).status_code == 202
-        _work(server)
+        server.work()
         assert _title(c, job["surface_id"]) == "wanted after all"
 
 
@@ -114,7 +110,7 @@ def test_a_job_cancelled_while_its_worker_computes_its_first_point_leaves_no_dir
         assert worker.run_job(claim) == "lost"  # it computed the point, wrote the directions, then was refused
         assert _files(server) == []
         again = c.post("/api/jobs", json=job_request(name="again", **SMALL)).json()  # asked again: whole
-        _work(server)
+        server.work()
         assert c.get(f"/api/jobs/{again['id']}").json()["state"] == "done"
         assert _files(server) == [f"{job['surface_id']}{suffix}" for suffix in (".dirs.h5", ".h5", ".meta.json")]
 
@@ -168,7 +164,7 @@ def test_a_surface_asked_again_while_it_is_deleted_keeps_the_new_title(server: T
     for it (the 1 s bound only limits how long the test waits for an answer that must not come first)."""
     with server.client() as c:
         job = c.post("/api/jobs", json=job_request(name="old title", **SMALL)).json()
-        _work(server)
+        server.work()
         assert _title(c, job["surface_id"]) == "old title"
         resubmitted = _delete_while(
             server,
@@ -177,7 +173,7 @@ def test_a_surface_asked_again_while_it_is_deleted_keeps_the_new_title(server: T
             lambda other: other.post("/api/jobs", json=job_request(name="new title", **SMALL)),
         )  # before the fix: answered during the deletion, queued again with its title
         assert (resubmitted.status_code, resubmitted.json()["id"]) == (202, job["id"])
-        _work(server)
+        server.work()
         assert c.get(f"/api/jobs/{job['id']}").json()["state"] == "done"
         assert _title(c, job["surface_id"]) == "new title"
 

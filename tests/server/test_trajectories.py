@@ -49,8 +49,6 @@ def test_a_pca_job_on_uploaded_checkpoints_draws_the_path(tmp_path, tiny_npz):
     """Upload a path's checkpoints, ask for its plane, let a worker run it: the mesh carries the path."""
     from serverkit import ThreadServer, job_request, make_settings
 
-    from workers.jobloop import Worker
-    from workers.jobqueue import JobQueue
     from workers.zoo import create_model
 
     gen = torch.Generator().manual_seed(0)
@@ -67,10 +65,7 @@ def test_a_pca_job_on_uploaded_checkpoints_draws_the_path(tmp_path, tiny_npz):
             assert up.status_code == 201, up.text
             ids.append(up.json()["id"])
         request = job_request(directions={"kind": "pca", "checkpoint_ids": ids}, x="-4:1:3", y="-2:2:3", samples=50)
-        r = c.post("/api/jobs", json=request)
-        assert r.status_code == 202, r.text
-        Worker(JobQueue(server.settings.data_dir), "w1").run(once=True)
-        job = c.get(f"/api/jobs/{r.json()['id']}").json()
+        job = server.run_job(c, request)
         assert job["state"] == "done", job["error"]
         mesh = Mesh.model_validate(c.get(f"/api/surfaces/{job['surface_id']}").json())
     t = mesh.trajectory
@@ -134,8 +129,6 @@ def test_a_pca_job_on_a_gallery_run_equals_the_engine_on_its_files(run_gallery, 
     from server.schemas import CheckpointList
     from workers import read_surface
     from workers.files import sha256_file
-    from workers.jobloop import Worker
-    from workers.jobqueue import JobQueue
     from workers.trajectory import compute_trajectory
 
     gal = run_gallery / "gallery"
@@ -163,7 +156,7 @@ def test_a_pca_job_on_a_gallery_run_equals_the_engine_on_its_files(run_gallery, 
         assert c.post("/api/jobs", json=request).json()["id"] == r.json()["id"]  # the same request, the same job
         gflop = c.get("/api/config").json()["model_gflop"]["tinycnn"]  # checked by test_job_cost.py
         assert r.json()["cost_tflop"] == pytest.approx((9 + 4) * 50 * gflop / 1e3, rel=1e-3)  # points + checkpoints
-        Worker(JobQueue(server.settings.data_dir), "w1").run(once=True)
+        server.work()
         job = c.get(f"/api/jobs/{r.json()['id']}").json()
         assert job["state"] == "done", job["error"]
         got_path = tmp_path / "got.h5"
