@@ -165,6 +165,8 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--x", "-1:1:5000"], "error: --x: axis -1:1:5000 has 5000 points; give at most 1001"),  # was pydantic's
         (["--samples", "0"], "error: --samples: Input should be greater than or equal to 1"),  # was 'samples: '
         (["--batch-size", "0"], "error: --batch-size: Input should be greater than or equal to 1"),
+        (["--sample-seed", "-1"], "error: --sample-seed: Input should be greater than or equal to 0"),  # = 2**64 - 1
+        (["--seed", "-1"], "error: --seed: Input should be greater than or equal to 0"),
         (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
         (["--data-root", "missing.npz"], "missing.npz"),
         (["--samples", "99999"], "asked for 99999 samples but the train split has only 40"),
