@@ -28,6 +28,8 @@ Kind = Literal["auto", "contour", "contourf", "surface", "curve", "ratio", "traj
 KINDS: tuple[str, ...] = get_args(Kind)
 FORMATS = ("png", "pdf", "svg")
 MAX_SIDE = 16384  # pixels of a figure drawn: 54 inches at 300 dpi; its RGBA buffer alone is a gigabyte
+MAX_INCHES = 200  # a side of a PDF or SVG figure: a PDF page's largest (14,400 points, PDF readers' limit)
+VECTOR_DPI = 72  # points per inch: what a PDF or SVG is drawn at, whatever its figure's dpi (and within MAX_SIDE)
 Levels = int | Sequence[float]
 
 
@@ -40,9 +42,18 @@ def _matplotlib():
     return Figure
 
 
-def _check_pixels(size: Sequence[float], dpi: float, what: str) -> None:
-    """Refuse to draw ``what`` (a figure of ``size`` inches at ``dpi``) past :data:`MAX_SIDE` pixels on a side:
-    matplotlib's renderer would ask for gigabytes and crash the process."""
+def check_size(size: Sequence[float], dpi: float, what: str, fmt: str = "png") -> None:
+    """Refuse to draw ``what`` (a figure of ``size`` inches) larger than its format holds: a PNG, or a figure
+    in memory, at ``dpi`` past :data:`MAX_SIDE` pixels on a side (matplotlib's renderer would ask for
+    gigabytes and crash the process); a PDF or an SVG past :data:`MAX_INCHES` inches on a side."""
+    if fmt != "png":
+        if max(size) > MAX_INCHES:
+            width, height = size
+            raise ValueError(
+                f"{what} would be {width:g}×{height:g} inches, more than {MAX_INCHES} on a side (a PDF page's "
+                "largest): lower the figure's size"
+            )
+        return
     width, height = (round(v * dpi) for v in size)
     if max(width, height) > MAX_SIDE:
         raise ValueError(
@@ -52,7 +63,7 @@ def _check_pixels(size: Sequence[float], dpi: float, what: str) -> None:
 
 def _figure(figsize: tuple[float, float], dpi: float) -> Figure:
     Figure = _matplotlib()
-    _check_pixels(figsize, dpi, "the figure")
+    check_size(figsize, dpi, "the figure")
     return Figure(figsize=figsize, dpi=dpi, layout="constrained")
 
 
@@ -560,8 +571,7 @@ def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
     nor of one that was there before."""
     path = Path(path)
     fmt = output_format(path, dpi)
-    if fmt == "png":
-        _check_pixels(fig.get_size_inches(), dpi or fig.dpi, path.name)
+    check_size(fig.get_size_inches(), dpi or fig.dpi, path.name, fmt)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
     return path

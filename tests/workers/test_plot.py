@@ -194,7 +194,10 @@ def test_size_and_dpi_set_the_pixels(tmp_path):
         save(plot(line(tmp_path / "a.h5")), tmp_path / "g.pdf", dpi=300)
     with pytest.raises(ValueError, match="^h.png would be 30000×20000 pixels, more than 16384 on a side: lower dpi"):
         save(plot(line(tmp_path / "a.h5"), figsize=(3, 2)), tmp_path / "h.png", dpi=10000)
+    with pytest.raises(ValueError, match="^h.pdf would be 300×2 inches, more than 200 on a side"):
+        save(plot(line(tmp_path / "a.h5"), figsize=(300, 2), dpi=1), tmp_path / "h.pdf")
     assert not (tmp_path / "g.pdf").exists() and not (tmp_path / "h.png").exists()
+    assert not (tmp_path / "h.pdf").exists()
 
 
 def test_the_cli_draws_a_png_at_150_dpi_unless_told(tmp_path):
@@ -205,6 +208,9 @@ def test_the_cli_draws_a_png_at_150_dpi_unless_told(tmp_path):
     assert main([*args, str(tmp_path / "g.png"), "--dpi", "20"]) == 0
     assert Image.open(tmp_path / "g.png").size == (60, 40)
     assert main([*args, str(tmp_path / "f.pdf")]) == 0 and (tmp_path / "f.pdf").read_bytes().startswith(b"%PDF")
+    # a PDF is drawn in points, 72 an inch: one of 150 inches was refused as 22500 pixels at the PNG's 150 dpi
+    assert main([*args, str(tmp_path / "wide.pdf"), "--size", "150,2"]) == 0
+    assert b"/MediaBox [ 0 0 10800 144 ]" in (tmp_path / "wide.pdf").read_bytes()
 
 
 def test_cli_plot_equals_the_python_function(tmp_path, capsys):
@@ -317,6 +323,15 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             ["--size", "1e9,1e9", "--out", "f.png"],
             "the figure would be 150000000000×150000000000 pixels, more than 16384 on a side: lower --dpi or the "
             "figure's size",
+        ),
+        (  # was refused in pixels at the PNG's dpi, naming --dpi, which a PDF refuses: a 150-inch one too
+            ["--size", "1e9,1e9", "--out", "f.pdf"],
+            "the figure would be 1e+09×1e+09 inches, more than 200 on a side (a PDF page's largest): lower the "
+            "figure's size",
+        ),
+        (
+            ["--size", "6,201", "--out", "f.svg"],
+            "the figure would be 6×201 inches, more than 200 on a side (a PDF page's largest): lower the figure's size",
         ),
         (  # was written as without it: a vector drawing has no resolution
             ["--dpi", "300", "--out", "f.pdf"],
