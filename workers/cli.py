@@ -719,11 +719,15 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
     p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
     add_download_argument(p)
-    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training samples")
-    p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
-    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty on the weights")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples per optimizer step")
+
+    def option(field: str, text: str, kind: type = int) -> None:  # the default is TrainConfig's
+        p.add_argument(_train_flag(field), type=kind, default=getattr(d, field), help=text)
+
+    option("epochs", "passes over the training samples")
+    option("lr", "initial learning rate", float)
+    option("momentum", "SGD momentum", float)
+    option("weight_decay", "L2 penalty on the weights", float)
+    option("batch_size", "samples per optimizer step")
     p.add_argument(
         "--milestones",
         type=_floats,
@@ -731,34 +735,14 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         help="fractions of the epochs where lr drops by --gamma, each rounded to an epoch (to distinct epochs "
         "where the run has enough) (default 0.5,0.75)",
     )
-    p.add_argument("--gamma", type=float, default=d.gamma, help="factor of the learning rate at each milestone")
+    option("gamma", "factor of the learning rate at each milestone", float)
     p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the initial weights, the sample order and subsets")
-    p.add_argument(
-        "--save-every",
-        type=int,
-        default=d.save_every,
-        help="keep a checkpoint every k epochs and the initial one (a trajectory's path; 0: only final.pt)",
-    )
-    p.add_argument(
-        "--save-every-steps",
-        type=int,
-        default=d.save_every_steps,
-        help="keep a checkpoint every k optimizer steps and the initial one (0: none)",
-    )
+    option("seed", "seed of the initial weights, the sample order and subsets")
+    option("save_every", "keep a checkpoint every k epochs and the initial one (a trajectory's path; 0: only final.pt)")
+    option("save_every_steps", "keep a checkpoint every k optimizer steps and the initial one (0: none)")
     p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
-    p.add_argument(
-        "--train-samples",
-        type=int,
-        default=d.train_samples,
-        help="train on a seeded subset of this many images (default: the whole split)",
-    )
-    p.add_argument(
-        "--test-samples",
-        type=int,
-        default=d.test_samples,
-        help="per-epoch test figures on a seeded subset of this many images (default: the whole split)",
-    )
+    option("train_samples", "train on a seeded subset of this many images (default: the whole split)")
+    option("test_samples", "per-epoch test figures on a seeded subset of this many images (default: the whole split)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     add_threads_argument(p)
     p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")

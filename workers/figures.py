@@ -241,6 +241,19 @@ def _two_d(surfaces: list[Surface], kind: str, fix: str = "plot 1-D surfaces as 
         raise ValueError(f"a {kind} plot needs 2-D surfaces; {flat}: {fix}")
 
 
+def _two_d_values(
+    surfaces, kind: str, metric: str | None, cmap: str, zmax: float | None
+) -> tuple[list[Surface], str, str, list[np.ma.MaskedArray]]:
+    """What a plot of 2-D surfaces draws: the surfaces (refused where matplotlib is missing, then where one
+    is 1-D), the metric (:func:`default_metric` unless given), the colour map and each surface's values as
+    shown (:func:`_shown`)."""
+    _matplotlib()
+    surfaces = load(surfaces)
+    _two_d(surfaces, kind)
+    metric = metric or default_metric(surfaces[0])
+    return surfaces, metric, _colour_map(cmap), _shown(surfaces, metric, zmax)
+
+
 def _distinct_format(ticks: Sequence[float]) -> str:
     """``%.3g``, or as many significant digits as it takes for no two ticks to read alike (a narrow range
     such as 2.29 .. 2.31 read 2.31, 2.31, 2.3, 2.3 ...)."""
@@ -306,12 +319,7 @@ def contour(
     contours go side by side with one colour bar; ``lines`` draws the level lines over them. x and y
     share one scale unless their ranges differ too much (:func:`_scale_axes`).
     """
-    _matplotlib()  # refused first where matplotlib is missing
-    surfaces = load(surfaces)
-    _two_d(surfaces, "contour")
-    metric = metric or default_metric(surfaces[0])
-    cmap = _colour_map(cmap)
-    zs = _shown(surfaces, metric, zmax)
+    surfaces, metric, cmap, zs = _two_d_values(surfaces, "contour", metric, cmap, zmax)
     lv = contour_levels(zs, levels, log, vmin, vmax)
     norm = _norm(lv, log)
     names = _labels(surfaces, labels)
@@ -379,12 +387,7 @@ def surface3d(
 ) -> Figure:
     """The 3-D surface plot (the reference's ``plot_2D.py`` surface); several surfaces share the axes,
     drawn half transparent. ``log`` plots log10 of the metric."""
-    _matplotlib()  # refused first where matplotlib is missing
-    surfaces = load(surfaces)
-    _two_d(surfaces, "surface")
-    metric = metric or default_metric(surfaces[0])
-    cmap = _colour_map(cmap)
-    zs = _shown(surfaces, metric, zmax)
+    surfaces, metric, cmap, zs = _two_d_values(surfaces, "surface", metric, cmap, zmax)
     names = _labels(surfaces, labels)
     fig = _figure(figsize, dpi)
     ax = fig.add_subplot(projection="3d")
