@@ -530,6 +530,19 @@ class _Display:
         if self.bar is not None:
             self.bar.close()
 
+    @classmethod
+    @contextlib.contextmanager
+    def shown(cls, header: str) -> Iterator[_Display]:
+        """The display of a computation run within, closed at its end; its refusal of an ``--out`` of
+        other settings said in the command line's words."""
+        show = cls(header)
+        try:
+            yield show
+        except StaleSurfaceError as e:
+            raise ValueError(stale_message(e)) from None
+        finally:
+            show.close()
+
     def result(self, surface, out: Path) -> str:
         """The run's last line: what the file holds, or that it was complete already (nothing reported)."""
         if self.bar is None and surface.is_complete:
@@ -563,10 +576,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
     out = Path(args.out)
     spec = surface_spec({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
     h = spec.hessian
-    show = _Display(
-        f"lossatlas: {args.model} in the PCA plane of its training path{hessian_words(h, spec.splits[0])} -> {out}"
-    )
-    try:
+    header = f"lossatlas: {args.model} in the PCA plane of its training path{hessian_words(h, spec.splits[0])} -> {out}"
+    with _Display.shown(header) as show:
         surface = compute_trajectory(
             fields,
             out,
@@ -577,10 +588,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
             log=lambda message: print(f"lossatlas: {message}", file=sys.stderr, flush=True),
             **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
-    except StaleSurfaceError as e:
-        raise ValueError(stale_message(e)) from None
-    finally:
-        show.close()
     t = surface.trajectory
     if t is not None and args.proj_file:
         write_projection(args.proj_file, t.x, t.y)
@@ -620,10 +627,10 @@ def run_compute(args: argparse.Namespace) -> int:
     out = Path(args.out)
     h = spec.hessian
     eig = hessian_words(h, spec.splits[0])
-    show = _Display(
+    header = (
         f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')}{eig} -> {out}"
     )
-    try:
+    with _Display.shown(header) as show:
         surface = compute_surface(
             spec,
             out,
@@ -634,10 +641,6 @@ def run_compute(args: argparse.Namespace) -> int:
             compile_fast=args.compile,
             ray=args.ray,
         )
-    except StaleSurfaceError as e:  # the same refusal in the command line's words
-        raise ValueError(stale_message(e)) from None
-    finally:
-        show.close()
     print(show.result(surface, out), file=sys.stderr)
     if h is not None:
         report_curvature(surface, h)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
+from cli_runs import refusal  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.testing.compare import compare_images  # noqa: E402
@@ -353,10 +354,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
 )
 def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as e:
-        main(["plot", str(bowl(tmp_path / "b.h5")), *args])
-    assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
+    assert refusal(capsys, ["plot", str(bowl(tmp_path / "b.h5")), *args]) == f"lossatlas plot: error: {message}"
     assert not list(tmp_path.glob("f.*"))
 
 
@@ -367,10 +365,7 @@ def test_overlaid_contour_lines_refuse_a_colour_map_they_would_not_use_and_say_t
     and without a colour bar nothing said that --log had spaced the levels."""
     monkeypatch.chdir(tmp_path)
     a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
-    with pytest.raises(SystemExit) as e:
-        main(["plot", str(a), str(b), "--kind", "contour", "--cmap", "magma", "--out", "f.png"])
-    assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+    assert refusal(capsys, ["plot", str(a), str(b), "--kind", "contour", "--cmap", "magma", "--out", "f.png"]) == (
         "lossatlas plot: error: --cmap colours the contours of one surface; overlaid surfaces each get a colour of "
         "their own: leave --cmap out, or draw them side by side on one colour scale with --kind contourf"
     )
@@ -391,10 +386,9 @@ def test_cli_plot_refuses_an_unknown_colour_map_naming_where_its_help_lists_them
 
     monkeypatch.chdir(tmp_path)
     cmap = "virdis" if guess else "nope"
-    with pytest.raises(SystemExit) as e:
-        main(["plot", str(bowl(tmp_path / "b.h5")), "--kind", kind, "--cmap", cmap, "--out", "f.png"])
-    assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+    assert refusal(
+        capsys, ["plot", str(bowl(tmp_path / "b.h5")), "--kind", kind, "--cmap", cmap, "--out", "f.png"]
+    ) == (
         f"lossatlas plot: error: --cmap {cmap!r} is not a colour map{guess}; lossatlas plot --help lists "
         "matplotlib's (such as viridis, magma, cividis, coolwarm), each also reversed with _r"
     )
