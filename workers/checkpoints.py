@@ -103,20 +103,24 @@ def load_model(name: str, checkpoint: str | Path | None, args: dict[str, Any] | 
         torch.manual_seed(INIT_SEED)
         model = build_model(name, args)
     if checkpoint is not None:
-        state = load_state_dict(checkpoint)
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            fitting = _zoo_models_fitting(state)
-            fix = (  # in words of the command line and of the API alike
-                f"it holds the weights of {' or '.join(fitting)}: choose that model"
-                if fitting
-                else f"give a checkpoint of {name}, or choose the model it was saved from"
-            )
-            raise ValueError(
-                f"checkpoint {str(checkpoint)!r} does not fit model {name!r}: {_mismatch(model, state)}; {fix}"
-            ) from e
+        load_fitting(model, load_state_dict(checkpoint), str(checkpoint), name)
     return model.eval()
+
+
+def load_fitting(model: nn.Module, state: dict[str, torch.Tensor], label: str, name: str) -> None:
+    """Load ``state`` (checkpoint ``label``) into ``model`` (model ``name``) with strict key matching; a
+    state of another architecture is refused in one line naming the keys that differ and the fix: the zoo
+    model that holds weights of its names and shapes, when one does."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        fitting = _zoo_models_fitting(state)
+        fix = (  # in words of the command line and of the API alike
+            f"it holds the weights of {' or '.join(fitting)}: choose that model"
+            if fitting
+            else f"give a checkpoint of {name}, or choose the model it was saved from"
+        )
+        raise ValueError(f"checkpoint {label!r} does not fit model {name!r}: {_mismatch(model, state)}; {fix}") from e
 
 
 def _zoo_models_fitting(state: dict[str, torch.Tensor]) -> list[str]:

@@ -24,6 +24,8 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .cli_files import add_export, add_plot
+from .cli_gallery import add_gallery, run_gallery_build
+from .cli_train import add_train, run_train
 from .data import DOWNLOADABLE
 from .interrupts import dropped_unreported
 from .nnpack import quiet_nnpack
@@ -530,6 +532,19 @@ class _Display:
         if self.bar is not None:
             self.bar.close()
 
+    @classmethod
+    @contextlib.contextmanager
+    def shown(cls, header: str) -> Iterator[_Display]:
+        """The display of a computation run within, closed at its end; its refusal of an ``--out`` of
+        other settings said in the command line's words."""
+        show = cls(header)
+        try:
+            yield show
+        except StaleSurfaceError as e:
+            raise ValueError(stale_message(e)) from None
+        finally:
+            show.close()
+
     def result(self, surface, out: Path) -> str:
         """The run's last line: what the file holds, or that it was complete already (nothing reported)."""
         if self.bar is None and surface.is_complete:
@@ -563,10 +578,8 @@ def run_trajectory(args: argparse.Namespace) -> int:
     out = Path(args.out)
     spec = surface_spec({**fields, "x": fields["x"] or "0:1:2"})  # its grid comes later
     h = spec.hessian
-    show = _Display(
-        f"lossatlas: {args.model} in the PCA plane of its training path{hessian_words(h, spec.splits[0])} -> {out}"
-    )
-    try:
+    header = f"lossatlas: {args.model} in the PCA plane of its training path{hessian_words(h, spec.splits[0])} -> {out}"
+    with _Display.shown(header) as show:
         surface = compute_trajectory(
             fields,
             out,
@@ -577,10 +590,6 @@ def run_trajectory(args: argparse.Namespace) -> int:
             log=lambda message: print(f"lossatlas: {message}", file=sys.stderr, flush=True),
             **{k: v for k, v in (("num", args.grid_num), ("margin", args.margin)) if v is not None},
         )
-    except StaleSurfaceError as e:
-        raise ValueError(stale_message(e)) from None
-    finally:
-        show.close()
     t = surface.trajectory
     if t is not None and args.proj_file:
         write_projection(args.proj_file, t.x, t.y)
@@ -620,10 +629,10 @@ def run_compute(args: argparse.Namespace) -> int:
     out = Path(args.out)
     h = spec.hessian
     eig = hessian_words(h, spec.splits[0])
-    show = _Display(
+    header = (
         f"lossatlas: {spec.model} on {spec.dataset}/{spec.split}, {counted(spec.num_points, 'point')}{eig} -> {out}"
     )
-    try:
+    with _Display.shown(header) as show:
         surface = compute_surface(
             spec,
             out,
@@ -634,10 +643,6 @@ def run_compute(args: argparse.Namespace) -> int:
             compile_fast=args.compile,
             ray=args.ray,
         )
-    except StaleSurfaceError as e:  # the same refusal in the command line's words
-        raise ValueError(stale_message(e)) from None
-    finally:
-        show.close()
     print(show.result(surface, out), file=sys.stderr)
     if h is not None:
         report_curvature(surface, h)
@@ -692,223 +697,6 @@ def report_curvature(surface, hessian: HessianSpec) -> None:
             "--hessian-steps (--overwrite)",
             file=sys.stderr,
         )
-
-
-def add_train(sub: argparse._SubParsersAction) -> None:
-    from .train import TrainConfig
-
-    d = TrainConfig(model="")
-    p = sub.add_parser(
-        "train",
-        help="train a model, the zoo's or your own (the paper's recipe by default; resumable, seeded)",
-        description="Train with SGD + momentum (or Adam), step-decayed lr, weight decay, crop+flip augmentation. "
-        "Run the same command again to resume from the last finished epoch.",
-    )
-    p.add_argument(
-        "--model",
-        required=True,
-        help="zoo name (e.g. resnet56) or package.module:function (imported from the current directory first)",
-    )
-    p.add_argument(
-        "--model-args",
-        action="append",
-        default=[],
-        metavar="ARGS",
-        help="""keyword arguments of the model function, kept in the run's recipe: '{"hidden": 256}' or hidden=256""",
-    )
-    p.add_argument("--data", default="cifar10", choices=_choices(SurfaceSpec, "dataset"), help="dataset kind")
-    p.add_argument("--data-root", help="directory or archive holding the data (tensors: the .npz/.pt file)")
-    add_download_argument(p)
-    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training samples")
-    p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate")
-    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="L2 penalty on the weights")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="samples per optimizer step")
-    p.add_argument(
-        "--milestones",
-        type=_floats,
-        default=d.milestones,
-        help="fractions of the epochs where lr drops by --gamma, each rounded to an epoch (to distinct epochs "
-        "where the run has enough) (default 0.5,0.75)",
-    )
-    p.add_argument("--gamma", type=float, default=d.gamma, help="factor of the learning rate at each milestone")
-    p.add_argument("--no-augment", action="store_true", help="no random crop / flip")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the initial weights, the sample order and subsets")
-    p.add_argument(
-        "--save-every",
-        type=int,
-        default=d.save_every,
-        help="keep a checkpoint every k epochs and the initial one (a trajectory's path; 0: only final.pt)",
-    )
-    p.add_argument(
-        "--save-every-steps",
-        type=int,
-        default=d.save_every_steps,
-        help="keep a checkpoint every k optimizer steps and the initial one (0: none)",
-    )
-    p.add_argument("--optimizer", default=d.optimizer, help="sgd (default, with --momentum) or adam")
-    p.add_argument(
-        "--train-samples",
-        type=int,
-        default=d.train_samples,
-        help="train on a seeded subset of this many images (default: the whole split)",
-    )
-    p.add_argument(
-        "--test-samples",
-        type=int,
-        default=d.test_samples,
-        help="per-epoch test figures on a seeded subset of this many images (default: the whole split)",
-    )
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    add_threads_argument(p)
-    p.add_argument("--out", required=True, help="run directory (last.pt, final.pt, epoch_k.pt, step_k.pt)")
-    p.set_defaults(func=run_train)
-
-
-def _train_flag(field: str) -> str:
-    """The option of train that sets a ``TrainConfig`` field."""
-    return {"dataset": "--data", "augment": "--no-augment"}.get(field, f"--{field.replace('_', '-')}")
-
-
-def run_train(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
-    from .checkpoints import build_model
-    from .checks import resolve_device
-    from .train import OtherTrainSettings, TrainConfig, train
-
-    model_args = parse_model_args(args.model_args)
-    try:
-        cfg = TrainConfig(
-            model=args.model,
-            model_args=model_args,
-            dataset=args.data,
-            data_root=args.data_root,
-            epochs=args.epochs,
-            lr=args.lr,
-            momentum=args.momentum,
-            weight_decay=args.weight_decay,
-            batch_size=args.batch_size,
-            milestones=tuple(args.milestones),
-            gamma=args.gamma,
-            augment=not args.no_augment,
-            seed=args.seed,
-            save_every=args.save_every,
-            optimizer=args.optimizer,
-            save_every_steps=args.save_every_steps,
-            train_samples=args.train_samples,
-            test_samples=args.test_samples,
-        )
-    except ValueError as e:  # named by train's options
-        raise ValueError(named_by_options(str(e), {f.name for f in fields(TrainConfig)}, _train_flag)) from None
-    build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
-    resolve_device(args.device)
-    check_download(args)
-    set_threads(args)
-    if args.download:  # into the data cache, where training reads it (the run's recipe does not change)
-        from .data import load_raw
-
-        for split in ("train", "test"):
-            load_raw(args.data, split, args.data_root, download=True)
-    bars: dict[int, ProgressBar] = {}
-
-    def show(epoch: int, step: int, steps: int, loss: float, acc: float) -> None:
-        STOP.check()
-        if epoch not in bars:  # one bar per epoch, from its start (step 0; setdefault would build one per step)
-            bars[epoch] = ProgressBar(steps, unit="steps", desc=f"epoch {epoch + 1}/{cfg.epochs}")
-        if step:
-            bars[epoch].update(step, extra=f"loss {loss:.3f}  acc {acc:.1f}")  # the bar measures the rate
-
-    try:
-        result = train(
-            cfg, args.out, device=args.device, progress=show, log=lambda m: print(f"lossatlas: {m}", file=sys.stderr)
-        )
-    except OtherTrainSettings as e:  # named by train's options
-        raise OtherTrainSettings(e.path, e.fields, [_train_flag(f) for f in e.fields]) from None
-    finally:  # an interrupted epoch's bar shows where it stopped
-        for bar in bars.values():
-            bar.close()
-    print(f"lossatlas: weights in {result.checkpoint}", file=sys.stderr)
-    return 0
-
-
-def add_gallery(sub: argparse._SubParsersAction) -> None:
-    from .gallery_index import TIERS
-
-    p = sub.add_parser("gallery", help="build the precomputed gallery from precomputed/manifest.json")
-    gsub = p.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
-    b = gsub.add_parser("build", help="train what is missing, compute what is missing, write precomputed/index.json")
-    b.add_argument(
-        "--tier",
-        choices=(*TIERS, "all"),
-        help="the entries to build: cpu (default; sized for a 2-core machine), full (GPU scale), gpu (epochs "
-        "sized by precomputed/build_gpu.py) or all",
-    )
-    b.add_argument(
-        "--only",
-        action="append",
-        metavar="ID",
-        help="build only this entry (repeatable; the ids are in lossatlas gallery list), in its own tier; "
-        "with --tier, an id of another tier is refused",
-    )
-    b.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    b.add_argument("--data-root", help="where the dataset is (default: the dataset's default location)")
-    b.add_argument("--work-dir", help="where training runs keep their resumable state (default precomputed/.runs)")
-    add_threads_argument(b)
-    b.set_defaults(func=run_gallery_build)
-    ls = gsub.add_parser("list", help="list the manifest's entries and their state")
-    ls.set_defaults(func=run_gallery_list)
-
-
-def run_gallery_build(args: argparse.Namespace) -> int:
-    from .checks import resolve_device
-    from .gallery import GALLERY_DIR, build
-
-    resolve_device(args.device)
-    set_threads(args)
-
-    def log(message: str) -> None:
-        STOP.check()
-        print(message, file=sys.stderr, flush=True)
-
-    def stop_requested() -> bool:  # between a surface's points: a Ctrl-C Python dropped is raised there
-        STOP.check()
-        return False
-
-    index = build(
-        args.tier,
-        args.only,
-        work_dir=Path(args.work_dir) if args.work_dir else None,
-        device=args.device,
-        data_root=args.data_root,
-        log=log,
-        should_stop=stop_requested,
-    )
-    print(
-        f"lossatlas: index of {counted(len(index.entries), 'surface')} written to {GALLERY_DIR / 'index.json'}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def run_gallery_list(args: argparse.Namespace) -> int:
-    from .gallery import entry_surface, load_manifest
-
-    for e in load_manifest().entries:
-        try:
-            s = entry_surface(e)
-        except ValueError as error:  # one unreadable file does not hide the others' state
-            state = f"unreadable: {error}"
-        else:
-            state = (
-                "missing"
-                if s is None
-                else "complete"
-                if s.is_complete
-                else f"partial {int(s.done.sum())}/{s.done.size}"
-            )
-        print(f"{e.id:28s} {e.tier:5s} {state}")
-    return 0
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -108,12 +108,15 @@ _KIND_OPTIONS = {
 def run_plot(args: argparse.Namespace) -> int:
     from .checks import check_out_path
     from .cli import named_by_options
-    from .figures import COLOUR_MAP_EXAMPLES, UnknownColourMap, output_format, plot, save
+    from .figures import COLOUR_MAP_EXAMPLES, VECTOR_DPI, UnknownColourMap, check_size, output_format, plot, save
     from .progress import counted
 
     check_out_path(args.out, example="figure.png")
-    try:
-        output_format(args.out, args.dpi)  # before any file is read
+    try:  # before any file is read
+        fmt = output_format(args.out, args.dpi)
+        dpi = (PNG_DPI if args.dpi is None else args.dpi) if fmt == "png" else VECTOR_DPI
+        if args.size:
+            check_size(args.size, dpi, "the figure", fmt)
     except ValueError as e:
         raise ValueError(named_by_options(str(e), _PLOT_OPTIONS, lambda name: f"--{name}", _PLOT_NAMES)) from None
     surfaces = [_read(f) for f in args.files]
@@ -143,7 +146,7 @@ def run_plot(args: argparse.Namespace) -> int:
         metric=args.metric,
         log=args.log,
         zmax=args.zmax,
-        dpi=PNG_DPI if args.dpi is None else args.dpi,
+        dpi=dpi,
         title=args.title,
         labels=args.labels.split(",") if args.labels else None,
     )

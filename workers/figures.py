@@ -28,6 +28,8 @@ Kind = Literal["auto", "contour", "contourf", "surface", "curve", "ratio", "traj
 KINDS: tuple[str, ...] = get_args(Kind)
 FORMATS = ("png", "pdf", "svg")
 MAX_SIDE = 16384  # pixels of a figure drawn: 54 inches at 300 dpi; its RGBA buffer alone is a gigabyte
+MAX_INCHES = 200  # a side of a PDF or SVG figure: a PDF page's largest (14,400 points, PDF readers' limit)
+VECTOR_DPI = 72  # points per inch: what a PDF or SVG is drawn at, whatever its figure's dpi (and within MAX_SIDE)
 Levels = int | Sequence[float]
 
 
@@ -40,9 +42,18 @@ def _matplotlib():
     return Figure
 
 
-def _check_pixels(size: Sequence[float], dpi: float, what: str) -> None:
-    """Refuse to draw ``what`` (a figure of ``size`` inches at ``dpi``) past :data:`MAX_SIDE` pixels on a side:
-    matplotlib's renderer would ask for gigabytes and crash the process."""
+def check_size(size: Sequence[float], dpi: float, what: str, fmt: str = "png") -> None:
+    """Refuse to draw ``what`` (a figure of ``size`` inches) larger than its format holds: a PNG, or a figure
+    in memory, at ``dpi`` past :data:`MAX_SIDE` pixels on a side (matplotlib's renderer would ask for
+    gigabytes and crash the process); a PDF or an SVG past :data:`MAX_INCHES` inches on a side."""
+    if fmt != "png":
+        if max(size) > MAX_INCHES:
+            width, height = size
+            raise ValueError(
+                f"{what} would be {width:g}×{height:g} inches, more than {MAX_INCHES} on a side (a PDF page's "
+                "largest): lower the figure's size"
+            )
+        return
     width, height = (round(v * dpi) for v in size)
     if max(width, height) > MAX_SIDE:
         raise ValueError(
@@ -52,7 +63,7 @@ def _check_pixels(size: Sequence[float], dpi: float, what: str) -> None:
 
 def _figure(figsize: tuple[float, float], dpi: float) -> Figure:
     Figure = _matplotlib()
-    _check_pixels(figsize, dpi, "the figure")
+    check_size(figsize, dpi, "the figure")
     return Figure(figsize=figsize, dpi=dpi, layout="constrained")
 
 
@@ -230,6 +241,19 @@ def _two_d(surfaces: list[Surface], kind: str, fix: str = "plot 1-D surfaces as 
         raise ValueError(f"a {kind} plot needs 2-D surfaces; {flat}: {fix}")
 
 
+def _two_d_values(
+    surfaces, kind: str, metric: str | None, cmap: str, zmax: float | None
+) -> tuple[list[Surface], str, str, list[np.ma.MaskedArray]]:
+    """What a plot of 2-D surfaces draws: the surfaces (refused where matplotlib is missing, then where one
+    is 1-D), the metric (:func:`default_metric` unless given), the colour map and each surface's values as
+    shown (:func:`_shown`)."""
+    _matplotlib()
+    surfaces = load(surfaces)
+    _two_d(surfaces, kind)
+    metric = metric or default_metric(surfaces[0])
+    return surfaces, metric, _colour_map(cmap), _shown(surfaces, metric, zmax)
+
+
 def _distinct_format(ticks: Sequence[float]) -> str:
     """``%.3g``, or as many significant digits as it takes for no two ticks to read alike (a narrow range
     such as 2.29 .. 2.31 read 2.31, 2.31, 2.3, 2.3 ...)."""
@@ -295,12 +319,7 @@ def contour(
     contours go side by side with one colour bar; ``lines`` draws the level lines over them. x and y
     share one scale unless their ranges differ too much (:func:`_scale_axes`).
     """
-    _matplotlib()  # refused first where matplotlib is missing
-    surfaces = load(surfaces)
-    _two_d(surfaces, "contour")
-    metric = metric or default_metric(surfaces[0])
-    cmap = _colour_map(cmap)
-    zs = _shown(surfaces, metric, zmax)
+    surfaces, metric, cmap, zs = _two_d_values(surfaces, "contour", metric, cmap, zmax)
     lv = contour_levels(zs, levels, log, vmin, vmax)
     norm = _norm(lv, log)
     names = _labels(surfaces, labels)
@@ -368,12 +387,7 @@ def surface3d(
 ) -> Figure:
     """The 3-D surface plot (the reference's ``plot_2D.py`` surface); several surfaces share the axes,
     drawn half transparent. ``log`` plots log10 of the metric."""
-    _matplotlib()  # refused first where matplotlib is missing
-    surfaces = load(surfaces)
-    _two_d(surfaces, "surface")
-    metric = metric or default_metric(surfaces[0])
-    cmap = _colour_map(cmap)
-    zs = _shown(surfaces, metric, zmax)
+    surfaces, metric, cmap, zs = _two_d_values(surfaces, "surface", metric, cmap, zmax)
     names = _labels(surfaces, labels)
     fig = _figure(figsize, dpi)
     ax = fig.add_subplot(projection="3d")
@@ -560,8 +574,7 @@ def save(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
     nor of one that was there before."""
     path = Path(path)
     fmt = output_format(path, dpi)
-    if fmt == "png":
-        _check_pixels(fig.get_size_inches(), dpi or fig.dpi, path.name)
+    check_size(fig.get_size_inches(), dpi or fig.dpi, path.name, fmt)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
     return path

@@ -7,7 +7,7 @@ surface, which is what makes resuming, deduplicating jobs and refusing mismatche
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -21,6 +21,10 @@ from pydantic import (
 
 from .grid import Axis
 from .vocab import Dataset, DirType, Ignore, Norm, Split
+
+# torch's generators take a seed modulo 2**64: -1 would silently draw what 2**64 - 1 draws, so a seed is
+# one of the distinct values, 0 to 2**64 - 1.
+Seed = Annotated[int, Field(ge=0, le=2**64 - 1)]
 
 
 class AxisSpec(BaseModel):
@@ -68,7 +72,7 @@ class DirectionsSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     kind: Literal["random", "target", "pca"] = "random"
-    seed: int = 0
+    seed: Seed = 0
     norm: Norm = "filter"
     ignore: Ignore = "biasbn"
     dir_type: DirType = "weights"
@@ -138,7 +142,7 @@ class HessianSpec(BaseModel):
     method: Literal["lanczos", "reference"] = "lanczos"
     tol: float = Field(1e-2, gt=0, lt=1, description="residual bound, relative to the spectral radius")
     max_steps: int = Field(100, ge=2, le=2000, description="Hessian-vector products per point at most")
-    seed: int = Field(0, ge=0, description="seed of the start vectors")
+    seed: Seed = Field(0, description="seed of the start vectors")
     summary: bool = Field(True, description="curvature summary at the centre: top-k, trace, density")
     top_k: int = Field(5, ge=1, le=50)
     trace_samples: int = Field(20, ge=1, le=1000, description="Hutchinson probes")
@@ -165,7 +169,7 @@ class SurfaceSpec(BaseModel):
     download: bool = False
     split: Split = "train"
     samples: int | None = Field(None, ge=1, description="seeded random subset per split; all when null")
-    sample_seed: int = 0
+    sample_seed: Seed = 0
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     batch_size: int = Field(128, ge=1, le=65536)

@@ -64,6 +64,8 @@ class TrainConfig:
             raise ValueError("save_every and save_every_steps must be 0 (off) or positive")
         if self.train_samples < 0 or self.test_samples < 0:
             raise ValueError("train_samples and test_samples must be 0 (the whole split) or positive")
+        if self.seed < 0:  # torch takes a seed modulo 2**64: -1 would draw what 2**64 - 1 draws
+            raise ValueError(f"seed must be 0 or more, got {self.seed}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:

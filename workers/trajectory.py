@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from .batches import as_tensors
-from .checkpoints import _mismatch, load_model, load_state_dict
+from .checkpoints import load_fitting, load_model, load_state_dict
 from .checks import check_out_path
 from .directions import named_weights
 from .evaluate import Evaluator
@@ -150,13 +150,6 @@ def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
 
-def _load_into(model: nn.Module, state: StateDict, label: str) -> None:
-    try:
-        model.load_state_dict(dict(state), strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"checkpoint {label!r} does not fit the model: {_mismatch(model, dict(state))}") from e
-
-
 def path_axes(x: np.ndarray, y: np.ndarray, num: int = 21, margin: float = 0.2) -> tuple[AxisSpec, AxisSpec]:
     """Axes covering the projected path and the final model (the origin), widened by ``margin`` times
     each axis's span on both sides."""
@@ -267,10 +260,10 @@ def compute_trajectory(
         # the architecture; its weights are replaced by the final model's
         final = (copy.deepcopy(model) if model is not None else load_model(fields["model"], None)).eval()
         if fields.get("checkpoint"):
-            _load_into(final, load_state_dict(fields["checkpoint"]), str(fields["checkpoint"]))
+            load_fitting(final, load_state_dict(fields["checkpoint"]), str(fields["checkpoint"]), fields["model"])
             final_sha = sha256_file(fields["checkpoint"])
         else:
-            _load_into(final, points[-1].load(), points[-1].source)
+            load_fitting(final, dict(points[-1].load()), points[-1].source, fields["model"])
             final_sha = points[-1].sha256
         named = named_weights(final, dir_type)
         names, shapes = [n for n, _ in named], [tuple(t.shape) for _, t in named]
@@ -284,7 +277,7 @@ def compute_trajectory(
         first_of: dict[str, PathPoint] = {}  # a model state's digest -> the checkpoint that holds it first
         dropped: list[str] = []
         for point in points:
-            _load_into(scratch, point.load(), point.source)
+            load_fitting(scratch, dict(point.load()), point.source, fields["model"])
             first = first_of.setdefault(state_digest(scratch.state_dict()), point)
             if first is not point:  # e.g. final.pt after the last epoch_k.pt of a 'run/*.pt' glob
                 dropped.append(f"{point.source} (= {first.source})")
@@ -385,7 +378,7 @@ def _checkpoint_metrics(
     evaluator = Evaluator(model, splits, spec.loss, spec.batch_size, device)
     metrics = {name: np.full(len(points), np.nan) for name in spec.metrics}
     for i, point in enumerate(points):
-        _load_into(model, point.load(), point.source)
+        load_fitting(model, dict(point.load()), point.source, spec.model)
         for name, value in evaluator.evaluate().items():
             metrics[name][i] = value
     return metrics

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_runs import compute_args, refusal
 from support import default_stop_signals, kill_when
 
 from workers import SurfaceSpec, compute_surface, read_surface
@@ -31,27 +32,6 @@ def lossatlas(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs
     )
-
-
-def compute_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "compute",
-        "--model",
-        "tinycnn",
-        "--data",
-        "tensors",
-        "--data-root",
-        str(data),
-        "--threads",
-        "1",
-        "--batch-size",
-        "256",
-        "--x",
-        "-1:1:3",
-        "--out",
-        str(out),
-        *extra,
-    ]
 
 
 @pytest.fixture
@@ -165,6 +145,8 @@ def test_bad_argument_exits_2_with_one_line(tmp_path, tensors_npz):
         (["--x", "-1:1:5000"], "error: --x: axis -1:1:5000 has 5000 points; give at most 1001"),  # was pydantic's
         (["--samples", "0"], "error: --samples: Input should be greater than or equal to 1"),  # was 'samples: '
         (["--batch-size", "0"], "error: --batch-size: Input should be greater than or equal to 1"),
+        (["--sample-seed", "-1"], "error: --sample-seed: Input should be greater than or equal to 0"),  # = 2**64 - 1
+        (["--seed", "-1"], "error: --seed: Input should be greater than or equal to 0"),
         (["--checkpoint", "missing.t7"], "--checkpoint missing.t7 does not exist"),
         (["--data-root", "missing.npz"], "missing.npz"),
         (["--samples", "99999"], "asked for 99999 samples but the train split has only 40"),
@@ -192,10 +174,7 @@ def test_bad_arguments_get_one_line_naming_the_problem(tmp_path, tensors_npz, ca
             args[args.index(change[i]) + 1] = change[i + 1]
         else:
             args += change[i : i + 2]
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    assert e.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
+    last = refusal(capsys, args)
     assert last.startswith("lossatlas compute: error: ") and message in last
     assert not (tmp_path / "s.h5").exists()
 
@@ -205,10 +184,7 @@ def test_a_directory_given_for_an_input_file_is_named_as_one(tmp_path, tensors_n
     """A run's directory given for its checkpoint was "--checkpoint DIR does not exist"."""
     run = tmp_path / "run"
     run.mkdir()
-    with pytest.raises(SystemExit) as e:
-        main(compute_args(tensors_npz, tmp_path / "s.h5", flag, str(run)))
-    assert e.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    assert refusal(capsys, compute_args(tensors_npz, tmp_path / "s.h5", flag, str(run))) == (
         f"lossatlas compute: error: {flag} {run} is a directory; give a file in it, not the directory"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "tiny.npz"]
@@ -218,10 +194,7 @@ def test_a_surface_file_given_as_the_direction_file_names_its_direction_file(tmp
     """It was "direction file s.h5 has no 'xdirection' group"."""
     assert main(compute_args(tensors_npz, tmp_path / "s.h5")) == 0
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(compute_args(tensors_npz, tmp_path / "t.h5", "--dir-file", str(tmp_path / "s.h5")))
-    assert e.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == (
+    assert refusal(capsys, compute_args(tensors_npz, tmp_path / "t.h5", "--dir-file", str(tmp_path / "s.h5"))) == (
         "lossatlas compute: error: s.h5 is a surface file, not a direction file; its directions are in s.dirs.h5 "
         "beside it"
     )
@@ -233,10 +206,7 @@ def test_an_out_file_cut_short_is_named_as_such(tmp_path, tensors_npz, capsys):
     assert main(compute_args(tensors_npz, out)) == 0
     out.write_bytes(out.read_bytes()[:3000])
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(compute_args(tensors_npz, out))
-    assert e.value.code == 2
-    line = capsys.readouterr().err.splitlines()[-1]  # was "s.h5 is not an HDF5 file (...)"
+    line = refusal(capsys, compute_args(tensors_npz, out))  # was "s.h5 is not an HDF5 file (...)"
     assert line.startswith("lossatlas compute: error: s.h5 is truncated or damaged: it starts as an HDF5 file but ")
     assert line.endswith("); choose another --out, or add --overwrite to replace it")
     assert len(out.read_bytes()) == 3000
@@ -304,12 +274,8 @@ def test_pca_refusals_are_one_line_and_write_no_file(tmp_path, tensors_npz, path
     args = compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoints", str(path_dir), *extra)
     del args[args.index("--x") : args.index("--x") + 2]  # the grid covers the path
     before = sorted(tmp_path.rglob("*"))
-    with pytest.raises(SystemExit) as e:
-        main([a.format(dir=tmp_path) for a in args])
-    assert e.value.code == 2
-    assert (
-        capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas compute: error: {message.format(dir=tmp_path)}"
-    )
+    last = refusal(capsys, [a.format(dir=tmp_path) for a in args])
+    assert last == f"lossatlas compute: error: {message.format(dir=tmp_path)}"
     assert sorted(tmp_path.rglob("*")) == before
 
 
@@ -365,10 +331,7 @@ def test_python_m_runs_without_a_warning(module, args, start):
 
 
 def test_gallery_build_takes_threads_as_compute_does(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["gallery", "build", "--threads", "-1"])
-    assert e.value.code == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
+    last = refusal(capsys, ["gallery", "build", "--threads", "-1"])
     assert last == "lossatlas gallery build: error: argument --threads: '-1' is not a number of threads (1 or more)"
 
 
@@ -406,9 +369,7 @@ def test_gallery_build_refuses_an_only_id_outside_the_tier_given(capsys):
 )
 def test_a_mistyped_option_is_named_with_the_closest_one(tmp_path, capsys, argv, message):
     """argparse blamed a mistyped required option as missing, and others under the top command's usage."""
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == message
+    assert refusal(capsys, argv) == message
     parser = build_parser()  # what argparse takes stays taken: a unique prefix, a value after --
     check_options(parser, ["compute", "--samp", "5", "--x=-1:1:3", "--", "--anything"])
 
@@ -471,12 +432,8 @@ def test_checkpoint_of_another_model_is_one_line(tmp_path, tensors_npz, capsys):
     from independent import make_model
 
     torch.save(make_model("resnet20").state_dict(), tmp_path / "r20.pt")
-    with pytest.raises(SystemExit) as e:
-        main(compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoint", str(tmp_path / "r20.pt")))
-    assert e.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert "does not fit model 'tinycnn': " in err.strip().splitlines()[-1]
+    last = refusal(capsys, compute_args(tensors_npz, tmp_path / "s.h5", "--checkpoint", str(tmp_path / "r20.pt")))
+    assert "does not fit model 'tinycnn': " in last
 
 
 def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_one(tmp_path, big_npz):
@@ -521,11 +478,8 @@ def test_fast_mode_prints_and_stores_its_deviation_from_exact(tmp_path, tensors_
 
 
 def test_points_per_pass_below_one_is_one_line_and_writes_nothing(tmp_path, tensors_npz, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(compute_args(tensors_npz, tmp_path / "s.h5", "--points-per-pass", "0"))
-    assert e.value.code == 2
     assert (
-        capsys.readouterr().err.strip().splitlines()[-1]
+        refusal(capsys, compute_args(tensors_npz, tmp_path / "s.h5", "--points-per-pass", "0"))
         == "lossatlas compute: error: argument --points-per-pass: '0' is not a number of points (1 or more)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [tensors_npz.name]
@@ -688,6 +642,12 @@ def test_every_option_says_what_it_does_and_its_default():
     assert f"(default {d['port'].default}; LOSSATLAS_PORT)" in serve["port"]
 
 
+def run_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` run by a new Python (one torch thread), its output captured."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+
+
 def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
     """Ray is an optional extra: the CLI, the server's CLI and a compute never import it unless asked."""
     code = (
@@ -697,13 +657,7 @@ def test_without_ray_nothing_of_ray_is_imported(tmp_path, tensors_npz):
         "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))\n"
         "print('no ray')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no ray" and read_surface(tmp_path / "s.h5").done.all()
 
@@ -715,13 +669,7 @@ def test_ray_asked_for_where_it_is_not_installed_is_one_line(tmp_path, tensors_n
         "import server.cli\n"
         f"server.cli.main({compute_args(tensors_npz, tmp_path / 's.h5', '--ray')!r})\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    proc = run_python(code)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         "lossatlas compute: error: Ray is not installed; install it with pip install 'lossatlas[ray]' or run without --ray"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_runs import compute_args, refusal
 from independent import plain_metrics
 from support import REPO
 
@@ -43,27 +44,6 @@ def run_cli(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.C
     )
 
 
-def compute_args(model: str, data: Path, out: str, *extra: str) -> list[str]:
-    return [
-        "compute",
-        "--model",
-        model,
-        "--data",
-        "tensors",
-        "--data-root",
-        str(data),
-        "--threads",
-        "1",
-        "--batch-size",
-        "16",
-        "--x",
-        "-1:1:3",
-        "--out",
-        out,
-        *extra,
-    ]
-
-
 def files(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
@@ -85,7 +65,7 @@ def user_model(path: Path) -> torch.nn.Module:
 
 def test_edited_model_code_is_caught_by_the_canary_and_overwrite_recomputes(tmp_path, tensors_npz):
     (tmp_path / "usermodel.py").write_text(USER_MODEL)
-    args = compute_args("usermodel:net", tensors_npz, "s.h5")
+    args = compute_args(tensors_npz, "s.h5", model="usermodel:net")
     first = run_cli(tmp_path, *args)
     assert first.returncode == 0, first.stderr
     (tmp_path / "usermodel.py").write_text(USER_MODEL.replace("nn.ReLU()", "nn.Tanh()"))
@@ -111,7 +91,7 @@ def test_edited_model_code_is_caught_by_the_canary_and_overwrite_recomputes(tmp_
 
 def test_a_replaced_tensors_file_is_refused_and_overwrite_recomputes(tmp_path, tensors_npz, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = compute_args("tinycnn", tensors_npz, "s.h5")
+    args = compute_args(tensors_npz, "s.h5")
     assert main(args) == 0
     blob = dict(np.load(tensors_npz))
     blob["x_train"] = blob["x_train"][::-1].copy()  # the same samples in another order, other labels beside them
@@ -119,10 +99,7 @@ def test_a_replaced_tensors_file_is_refused_and_overwrite_recomputes(tmp_path, t
     before = files(tmp_path)
 
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    assert e.value.code == 2
-    line = capsys.readouterr().err.strip().splitlines()[-1]
+    line = refusal(capsys, args)
     assert line.startswith(
         "lossatlas compute: error: s.h5 was computed on other data (train: 40 samples of 3x8x8, sha256 "
     )
@@ -130,7 +107,7 @@ def test_a_replaced_tensors_file_is_refused_and_overwrite_recomputes(tmp_path, t
     assert files(tmp_path) == before
 
     assert main([*args, "--overwrite"]) == 0
-    assert main(compute_args("tinycnn", tensors_npz, "fresh.h5")) == 0
+    assert main(compute_args(tensors_npz, "fresh.h5")) == 0
     np.testing.assert_array_equal(
         read_surface(tmp_path / "s.h5").metrics["train_loss"], read_surface(tmp_path / "fresh.h5").metrics["train_loss"]
     )
@@ -174,29 +151,21 @@ def bad_inputs(tmp_path, tensors_npz) -> Path:
 )
 def test_bad_inputs_get_one_line_exit_2_and_leave_no_file(bad_inputs, tensors_npz, capsys, monkeypatch, extra, message):
     monkeypatch.chdir(bad_inputs)
-    args = compute_args("tinycnn", tensors_npz, "s.h5")
+    args = compute_args(tensors_npz, "s.h5")
     for option, value in zip(extra[::2], extra[1::2]):
         if option in args:
             args[args.index(option) + 1] = value
         else:
             args += [option, value]
     before = files(bad_inputs)
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    assert e.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and ".tmp" not in err
-    line = err.strip().splitlines()[-1]
-    assert line.startswith("lossatlas compute: error: ") and message in line, line
+    line = refusal(capsys, args)
+    assert line.startswith("lossatlas compute: error: ") and message in line and ".tmp" not in line, line
     assert files(bad_inputs) == before
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
 def test_cuda_without_a_gpu_is_one_line(tmp_path, tensors_npz, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(compute_args("tinycnn", tensors_npz, str(tmp_path / "s.h5"), "--device", "cuda"))
-    assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+    assert refusal(capsys, compute_args(tensors_npz, str(tmp_path / "s.h5"), "--device", "cuda")) == (
         "lossatlas compute: error: device 'cuda' asked for but torch sees no CUDA GPU; use --device cpu"
     )
     assert list(tmp_path.iterdir()) == [tensors_npz]

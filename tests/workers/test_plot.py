@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
+from cli_runs import refusal  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.testing.compare import compare_images  # noqa: E402
@@ -194,7 +195,10 @@ def test_size_and_dpi_set_the_pixels(tmp_path):
         save(plot(line(tmp_path / "a.h5")), tmp_path / "g.pdf", dpi=300)
     with pytest.raises(ValueError, match="^h.png would be 30000×20000 pixels, more than 16384 on a side: lower dpi"):
         save(plot(line(tmp_path / "a.h5"), figsize=(3, 2)), tmp_path / "h.png", dpi=10000)
+    with pytest.raises(ValueError, match="^h.pdf would be 300×2 inches, more than 200 on a side"):
+        save(plot(line(tmp_path / "a.h5"), figsize=(300, 2), dpi=1), tmp_path / "h.pdf")
     assert not (tmp_path / "g.pdf").exists() and not (tmp_path / "h.png").exists()
+    assert not (tmp_path / "h.pdf").exists()
 
 
 def test_the_cli_draws_a_png_at_150_dpi_unless_told(tmp_path):
@@ -205,6 +209,9 @@ def test_the_cli_draws_a_png_at_150_dpi_unless_told(tmp_path):
     assert main([*args, str(tmp_path / "g.png"), "--dpi", "20"]) == 0
     assert Image.open(tmp_path / "g.png").size == (60, 40)
     assert main([*args, str(tmp_path / "f.pdf")]) == 0 and (tmp_path / "f.pdf").read_bytes().startswith(b"%PDF")
+    # a PDF is drawn in points, 72 an inch: one of 150 inches was refused as 22500 pixels at the PNG's 150 dpi
+    assert main([*args, str(tmp_path / "wide.pdf"), "--size", "150,2"]) == 0
+    assert b"/MediaBox [ 0 0 10800 144 ]" in (tmp_path / "wide.pdf").read_bytes()
 
 
 def test_cli_plot_equals_the_python_function(tmp_path, capsys):
@@ -318,6 +325,15 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
             "the figure would be 150000000000×150000000000 pixels, more than 16384 on a side: lower --dpi or the "
             "figure's size",
         ),
+        (  # was refused in pixels at the PNG's dpi, naming --dpi, which a PDF refuses: a 150-inch one too
+            ["--size", "1e9,1e9", "--out", "f.pdf"],
+            "the figure would be 1e+09×1e+09 inches, more than 200 on a side (a PDF page's largest): lower the "
+            "figure's size",
+        ),
+        (
+            ["--size", "6,201", "--out", "f.svg"],
+            "the figure would be 6×201 inches, more than 200 on a side (a PDF page's largest): lower the figure's size",
+        ),
         (  # was written as without it: a vector drawing has no resolution
             ["--dpi", "300", "--out", "f.pdf"],
             "--dpi sets the resolution of a PNG; f.pdf is drawn in vectors, sharp at any size: leave --dpi out",
@@ -338,10 +354,7 @@ def test_cli_plot_equals_the_python_function(tmp_path, capsys):
 )
 def test_cli_plot_refuses_bad_requests_in_one_line(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as e:
-        main(["plot", str(bowl(tmp_path / "b.h5")), *args])
-    assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"lossatlas plot: error: {message}"
+    assert refusal(capsys, ["plot", str(bowl(tmp_path / "b.h5")), *args]) == f"lossatlas plot: error: {message}"
     assert not list(tmp_path.glob("f.*"))
 
 
@@ -352,10 +365,7 @@ def test_overlaid_contour_lines_refuse_a_colour_map_they_would_not_use_and_say_t
     and without a colour bar nothing said that --log had spaced the levels."""
     monkeypatch.chdir(tmp_path)
     a, b = bowl(tmp_path / "a.h5"), bowl(tmp_path / "b.h5", scale=2)
-    with pytest.raises(SystemExit) as e:
-        main(["plot", str(a), str(b), "--kind", "contour", "--cmap", "magma", "--out", "f.png"])
-    assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+    assert refusal(capsys, ["plot", str(a), str(b), "--kind", "contour", "--cmap", "magma", "--out", "f.png"]) == (
         "lossatlas plot: error: --cmap colours the contours of one surface; overlaid surfaces each get a colour of "
         "their own: leave --cmap out, or draw them side by side on one colour scale with --kind contourf"
     )
@@ -376,10 +386,9 @@ def test_cli_plot_refuses_an_unknown_colour_map_naming_where_its_help_lists_them
 
     monkeypatch.chdir(tmp_path)
     cmap = "virdis" if guess else "nope"
-    with pytest.raises(SystemExit) as e:
-        main(["plot", str(bowl(tmp_path / "b.h5")), "--kind", kind, "--cmap", cmap, "--out", "f.png"])
-    assert e.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+    assert refusal(
+        capsys, ["plot", str(bowl(tmp_path / "b.h5")), "--kind", kind, "--cmap", cmap, "--out", "f.png"]
+    ) == (
         f"lossatlas plot: error: --cmap {cmap!r} is not a colour map{guess}; lossatlas plot --help lists "
         "matplotlib's (such as viridis, magma, cividis, coolwarm), each also reversed with _r"
     )

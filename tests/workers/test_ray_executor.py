@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from cli_runs import compute_args
 from support import kill_when
 
 from workers import SurfaceSpec, compute_surface, read_surface
@@ -167,28 +168,8 @@ def test_compute_cli_on_a_cluster_address_killed_and_rerun_resumes(tmp_path):
     )
     out = tmp_path / "s.h5"
     address = ray.get_runtime_context().gcs_address
-    cmd = [
-        sys.executable,
-        "-m",
-        "server.cli",
-        "compute",
-        "--model",
-        "tinycnn",
-        "--data",
-        "tensors",
-        "--data-root",
-        str(npz),
-        "--threads",
-        "1",
-        "--batch-size",
-        "256",
-        "--x=-1:1:7",  # 49 points: a second or more between the first write and the last
-        "--y=-1:1:7",
-        "--ray",
-        address,
-        "--out",
-        str(out),
-    ]
+    # 49 points (a later --x is the one taken): a second or more between the first write and the last
+    cmd = [sys.executable, "-m", "server.cli", *compute_args(npz, out, "--x=-1:1:7", "--y=-1:1:7", "--ray", address)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     done_at_kill = kill_when(proc, lambda: out.exists() and (n := int(read_surface(out).done.sum())) < 49 and n, 240)

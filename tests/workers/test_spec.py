@@ -29,6 +29,12 @@ def test_axes_accept_strings_and_dicts_alike():
         ({"x": "-1:1:5", "directions": {"norm": "filters"}}, "norm"),
         ({"x": "-1:1:5", "split": "val"}, "split"),
         ({"x": "-1:1:5", "samples": 0}, "samples"),
+        ({"x": "-1:1:5", "sample_seed": -1}, "sample_seed\n  Input should be greater than or equal to 0"),
+        (
+            {"x": "-1:1:5", "sample_seed": 2**64},
+            "sample_seed\n  Input should be less than or equal to 18446744073709551615",
+        ),
+        ({"x": "-1:1:5", "directions": {"seed": -1}}, "directions.seed\n  Input should be greater than or equal to 0"),
         ({"x": "-1:1:5", "batchsize": 3}, "batchsize"),
         ({"x": "-1:1:5", "hessian": {"tol": float("nan")}}, "hessian.tol\n  Input should be a finite number"),
         ({"x": "-1:1:5", "mean": (float("inf"),), "std": (1.0,)}, "mean.0\n  Input should be a finite number"),

@@ -10,7 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_compute_cli import compute_args, lossatlas
+from cli_runs import compute_args
+from test_compute_cli import lossatlas
 
 from workers.checkpoints import build_model
 from workers.h5io import read_surface
