@@ -62,16 +62,9 @@ def check_out_path(out: str | Path, option: str = "--out", example: str = "surfa
     point is written (and named as the user gave it, not as the temporary file beside it). ``option``
     names the command-line option that gave the path, ``example`` a file name to suggest."""
     out = Path(out)
+    parent = out.parent
     if out.is_dir():
         raise ValueError(f"{option} {out} is a directory; give a file name such as {out / example}")
-    return check_out_parent(out, option)
-
-
-def check_out_parent(out: str | Path, option: str = "--out") -> Path:
-    """The directory an output (a file, or a training run's directory) goes into must exist and be
-    writable: every command refuses a mistyped one rather than creating a tree beside the intended."""
-    out = Path(out)
-    parent = out.parent
     if not parent.is_dir():
         raise ValueError(
             f"the directory of {option} {out} does not exist; create {parent} first or choose another {option}"

@@ -76,7 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
     from .checkpoints import build_model
-    from .checks import check_out_parent, resolve_device
+    from .checks import resolve_device
     from .cli import STOP, check_download, named_by_options, set_threads
     from .train import OtherTrainSettings, TrainConfig, train
 
@@ -106,7 +106,6 @@ def run_train(args: argparse.Namespace) -> int:
         raise ValueError(named_by_options(str(e), {f.name for f in fields(TrainConfig)}, _train_flag)) from None
     build_model(args.model, model_args)  # fail fast on an unknown name or arguments it does not take
     resolve_device(args.device)
-    check_out_parent(args.out)  # as compute, plot and export do; train() itself makes it for the gallery's runs
     check_download(args)
     set_threads(args)
     if args.download:  # into the data cache, where training reads it (the run's recipe does not change)

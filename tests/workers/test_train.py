@@ -407,10 +407,6 @@ def test_model_args_build_the_model_are_kept_in_the_recipe_and_checked_on_resume
         (["--momentum", "-1"], "--momentum must be 0 or more, got -1.0"),  # was torch's "Invalid momentum value"
         (["--seed", "-1"], "--seed must be 0 or more, got -1"),  # was trained as seed 2**64 - 1
         (["--out", "{dir}/notes.txt"], "{dir}/notes.txt is a file; a training run writes a directory"),
-        (  # as compute's, plot's and export's --out: was made, a mistyped path and all
-            ["--out", "{dir}/runs/a/r1"],
-            "the directory of --out {dir}/runs/a/r1 does not exist; create {dir}/runs/a first or choose another --out\n",
-        ),
         (["--model", "tinycnn_mnist"], "the train samples (shape (3, 32, 32)) do not fit model 'tinycnn_mnist' ("),
         (["--model-args", "num_classes=1"], "the train labels go up to 1 but model 'tinycnn' has 1 outputs; give"),
     ],
