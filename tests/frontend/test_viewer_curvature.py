@@ -151,6 +151,10 @@ def test_ratio_draped_over_the_loss_with_a_diverging_colour_bar(page: Viewer, ei
         assert col == pytest.approx([linear(u) for u in srgb[iy * 3 + ix]], abs=2e-3)
     # The colour bar: the ratio's scale and its ticks (the threshold among them).
     assert page.page.is_visible("#colorbar")
+    # Named in the words of the colour-by list (and the tooltip, the details).
+    label = page.page.get_attribute("#colorbar canvas", "aria-label")
+    assert label == "colour bar: |min_eig / max_eig|"
+    assert page.page.locator("#color-by option[value=eig_ratio]").inner_text().startswith(label.split(": ")[1])
     assert any(t["value"] == pytest.approx(THRESHOLD) and t["t"] == pytest.approx(0.5) for t in drape["ticks"])
     # The link keeps the drape; back to height colours.
     page.open(f"?s={SID}&m=train_loss&cb=eig_ratio")
