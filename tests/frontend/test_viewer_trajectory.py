@@ -422,7 +422,7 @@ def test_leaving_a_gallery_run_gives_the_axes_back(browser, run_server):
             page.select_option("select[name=weights]", weights)
         assert axes() == defaults != (grid_x, grid_y)
         assert page.locator(".random-directions").is_visible() and page.locator(".pca-note").is_hidden()
-        assert y_hint.inner_text() == "empty: 1-D"
+        assert y_hint.inner_text() == "leave empty for a 1-D curve"
         page.fill("input[name=x]", "-2:2:7")  # the user's own axes: a 1-D line
         page.fill("input[name=y]", "")
         page.select_option("select[name=weights]", "run:path-a")
