@@ -10,7 +10,10 @@ const COMPACT = 2.5; // labels this many times their size (a phone's small panes
 const FEWER_Z = 1.5; // labels this many times their size: one z tick fewer, so they stand apart
 const AT_CORNER = 0.12; // world units: an x or y tick this near the z axis's corner gets no label
 
-export function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 400, outline = null } = {} ) {
+/** A text label facing the camera; ``outline``: a rim of that colour around the letters; ``background``:
+ * a rounded box of that colour behind them (a rim alone left a label in a surface's own colour hard to
+ * read over that surface). */
+export function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', weight = 400, outline = null, background = null } = {} ) {
 
 	const px = 48;
 	const canvas = document.createElement( 'canvas' );
@@ -20,6 +23,15 @@ export function textSprite( text, { height = LABEL_HEIGHT, color = '#c9d1e0', we
 	canvas.width = Math.ceil( ctx.measureText( text ).width ) + 16;
 	canvas.height = Math.ceil( px * 1.3 );
 	ctx.font = font;
+	if ( background ) {
+
+		ctx.fillStyle = background;
+		ctx.beginPath();
+		ctx.roundRect( 0, 0, canvas.width, canvas.height, px / 4 );
+		ctx.fill();
+
+	}
+
 	ctx.fillStyle = color;
 	ctx.textAlign = 'center';
 	ctx.textBaseline = 'middle';

@@ -107,19 +107,23 @@ export function showControls( app ) {
 	$( 'view-1d' ).hidden = state.view !== '1d';
 	$( 'hint' ).hidden = state.view !== '3d' || ! app.shown || ! app.shown.length;
 	$( 'reset-view' ).disabled = state.view !== '3d';
-	showApplicable( state.view );
+	showApplicable( app );
 
 }
 
 /** Controls that change nothing in the view shown are greyed out, their label saying where they do
- * (ticking "wireframe" over the contour map did nothing, and said nothing). */
-function showApplicable( view ) {
+ * (ticking "wireframe" over the contour map did nothing, and said nothing; nor did the colour map on
+ * surfaces overlaid in 3-D, each in its layer's colour, or draped with the curvature's own map). */
+function showApplicable( app ) {
 
+	const view = app.state.view, in3d = view === '3d' && app.shown?.length > 0;
 	const only = {
-		wireframe: view !== '3d' && 'the 3-D view',
-		panes: view !== '3d' && 'the 3-D view',
-		slice: view !== '1d' && 'the 1-D / slice view (the row or column through the point last hovered)',
-		cmap: view === '1d' && 'the 3-D and contour views (curves take their layer’s colour)',
+		wireframe: view !== '3d' && 'in the 3-D view',
+		panes: view !== '3d' && 'in the 3-D view',
+		slice: view !== '1d' && 'in the 1-D / slice view (the row or column through the point last hovered)',
+		cmap: ( view === '1d' && 'in the 3-D and contour views (curves take their layer’s colour)' ) ||
+			( in3d && app.colorMode === 'solid' && 'in the contour view, or in 3-D for one surface or side by side (overlaid surfaces take their layer’s colour)' ) ||
+			( in3d && app.drape && 'when colouring by height (the curvature has its own colour map)' ),
 	};
 	for ( const [ id, where ] of Object.entries( only ) ) {
 
@@ -127,7 +131,7 @@ function showApplicable( view ) {
 		label.dataset.title ??= label.title; // its own explanation, shown where it applies
 		input.disabled = Boolean( where );
 		label.classList.toggle( 'inapplicable', Boolean( where ) );
-		label.title = where ? `only in ${ where }` : label.dataset.title;
+		label.title = where ? `only ${ where }` : label.dataset.title;
 
 	}
 

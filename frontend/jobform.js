@@ -20,7 +20,7 @@ function doing( job ) {
 
 }
 
-const Y_HINT = { line: 'empty: 1-D', plane: 'required: a plane' }; // a PCA job's surface is a plane
+const Y_HINT = { line: 'leave empty for a 1-D curve', plane: 'required: a plane' }; // a PCA job's surface is a plane
 const AXIS = /^\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*-?\d*\.?\d+(e-?\d+)?\s*:\s*\d+\s*$/i;
 
 function field( label, input, hint ) {

@@ -80,7 +80,7 @@ export function showColorBar( app ) {
 	barUnder3D( app );
 	if ( ! showBar ) return;
 	const canvas = $( 'colorbar' ).querySelector( 'canvas' );
-	if ( app.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, app.drape.scale, '|min/max| (colour)' );
+	if ( app.drape && state.view === '3d' ) drawColorBar( canvas, DRAPE_CMAP, app.drape.scale, RATIO_LABEL );
 	else drawColorBar( canvas, state.cmap, app.zscale, metricText( state.metric, app.shown ) );
 
 }

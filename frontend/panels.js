@@ -176,13 +176,13 @@ const COMPUTE_LABELS = { device: 'device', precision: 'precision', fast: 'fast m
 function computeDetails( compute ) {
 
 	if ( ! compute || typeof compute !== 'object' ) return null;
-	const text = ( v ) => {
+	const text = ( v, keyName = String ) => { // keyName: an object's keys in words (fast_check's are metric ids)
 
 		if ( v === true ) return 'yes';
 		if ( v === false ) return 'no';
 		if ( typeof v === 'number' ) return formatNumber( v, 4 );
-		if ( Array.isArray( v ) ) return v.map( text ).join( ', ' );
-		if ( v && typeof v === 'object' ) return Object.entries( v ).map( ( [ k, x ] ) => `${ k } ${ text( x ) }` ).join( ', ' );
+		if ( Array.isArray( v ) ) return v.map( ( x ) => text( x ) ).join( ', ' );
+		if ( v && typeof v === 'object' ) return Object.entries( v ).map( ( [ k, x ] ) => `${ keyName( k ) } ${ text( x ) }` ).join( ', ' );
 		return String( v );
 
 	};
@@ -195,7 +195,7 @@ function computeDetails( compute ) {
 
 		if ( key === 'fast_check' && value && typeof value === 'object' ) {
 
-			for ( const [ k, v ] of Object.entries( value ) ) rows.push( [ `fast check: ${ k.replaceAll( '_', ' ' ) }`, text( v ) ] );
+			for ( const [ k, v ] of Object.entries( value ) ) rows.push( [ `fast check: ${ k.replaceAll( '_', ' ' ) }`, text( v, metricName ) ] );
 
 		} else rows.push( [ COMPUTE_LABELS[ key ] || key.replaceAll( '_', ' ' ), text( value ) ] );
 

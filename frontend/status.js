@@ -1,4 +1,5 @@
-// The status line at the bottom of the view and the error banner at its top. Every message the page
+// The status line at the bottom of the view and the error banner at its top, under the title (it
+// covered the title's lines; the title grows with warnings and wraps when narrow). Every message the page
 // shows the user goes through here; ``errors`` keeps them for the test hook. An error stays until
 // closed; a notice (the page did something other than asked) also goes when the user touches the view.
 
@@ -15,6 +16,8 @@ export class StatusLine {
 		$( 'error' ).querySelector( 'button' ).addEventListener( 'click', () => this.clearError() );
 		// on a phone the banner covers part of the plot: a notice has been read once the plot is used
 		$( 'viewport' ).addEventListener( 'pointerdown', () => this._banner === 'notice' && this.clearError() );
+		const title = $( 'title' );
+		new ResizeObserver( () => $( 'viewport' ).style.setProperty( '--title-bottom', `${ title.offsetTop + title.offsetHeight }px` ) ).observe( title );
 
 	}
 

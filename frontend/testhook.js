@@ -183,6 +183,16 @@ export function installTestHook( app ) {
 			return app.state.view === '3d' ? app.pathLabels3d : [];
 
 		},
+		/** A 3-D checkpoint label's own picture (its sprite's canvas): {width, height, rgba} (bytes, row by row). */
+		pathLabelPixels( id, i ) {
+
+			const k = app.paths.findIndex( ( p ) => p.id === id );
+			const label = k >= 0 && app.pathObjects[ k ].labels.find( ( l ) => l.i === i );
+			if ( ! label ) return null;
+			const canvas = label.sprite.material.map.image;
+			return { width: canvas.width, height: canvas.height, rgba: [ ...canvas.getContext( '2d' ).getImageData( 0, 0, canvas.width, canvas.height ).data ] };
+
+		},
 		/** Contour lines of the map view as drawn: [{id, level, lines: [[[fx, fy], ...]], labels}] with
 		 * (fx, fy) fractional grid indices; [] in the other views. */
 		contours() {

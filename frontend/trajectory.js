@@ -350,7 +350,7 @@ export class PathObject {
 			if ( label( i ) ) {
 
 				const text = i === 0 ? `start ${ pointLabel( path, i ) }` : last ? `end ${ pointLabel( path, i ) }` : pointLabel( path, i );
-				const sprite = textSprite( text, { height: 0.055, color: path.color, weight: 700, outline: 'rgba(8,10,16,0.9)' } );
+				const sprite = textSprite( text, { height: 0.055, color: path.color, weight: 700, background: 'rgba(8,10,16,0.85)' } ); // readable over a surface of its colour
 				sprite.material.depthTest = false;
 				sprite.position.copy( p ); // its centre (anchor) puts it beside the point
 				this._add( sprite );

@@ -472,6 +472,26 @@ def test_errors_show_a_message_not_a_blank_page(viewer):
     assert viewer.state()["ids"] == ["pair-a"]
 
 
+def test_the_error_banner_lies_under_the_title_it_covered(viewer):
+    viewer.open("?s=pair-a,pair-b")
+    viewer.page.fill("#vmax", "-1e9")  # refused: below every value
+    viewer.page.press("#vmax", "Enter")
+    viewer.wait_ready()
+    banner = viewer.page.locator("#error")
+
+    def lines() -> list[float]:  # the bottom of each line of the title
+        return viewer.page.eval_on_selector_all(
+            "#title > div", "(els) => els.map((e) => e.getBoundingClientRect().bottom)"
+        )
+
+    assert banner.is_visible() and len(lines()) >= 3  # two names, the metric, the axes
+    assert banner.bounding_box()["y"] >= max(lines())
+    # The title grows (a narrower view wraps it): the banner moves down with it.
+    viewer.page.set_viewport_size({"width": 760, "height": 860})
+    viewer.wait_ready()
+    assert banner.is_visible() and banner.bounding_box()["y"] >= max(lines())
+
+
 def test_a_viewer_that_cannot_start_says_so(viewer):
     viewer.page.route("**/three.module.js", lambda route: route.abort())
     viewer.page.goto(f"{viewer.base}/?s=pair-a")

@@ -72,7 +72,7 @@ def rows_in_view(viewer: Viewer, scroll: float | None = None) -> dict:
 
 
 def test_a_long_catalog_makes_only_the_rows_it_shows(viewer):
-    listed = [s["id"] for s in httpx.get(f"{viewer.base}/api/surfaces").json()["surfaces"]]
+    listed = [s["id"] for s in httpx.get(f"{viewer.base}/api/surfaces", timeout=60).json()["surfaces"]]
     assert len(listed) == N
     viewer.page.goto(f"{viewer.base}/?s=s001")
     viewer.wait_ready(60000)
@@ -102,4 +102,40 @@ def test_a_long_catalog_makes_only_the_rows_it_shows(viewer):
     viewer.page.fill("#catalog-filter", "")
     view = rows_in_view(viewer, 0)
     assert view["ids"][0] == listed[0] and view["covered"] and viewer.page.text_content("#catalog-count") == f"({N})"
+    assert viewer.errors == []
+
+
+def test_the_focused_row_keeps_its_place_when_the_list_scrolls_away(viewer):
+    """A keyboard user tabs into the list, scrolls it far away (the wheel, the scroll bar): the row with the
+    focus stays made where it lies, so the focus stays in it, and Tab goes on to the next row."""
+    listed = [s["id"] for s in httpx.get(f"{viewer.base}/api/surfaces", timeout=60).json()["surfaces"]]
+    page = viewer.page
+    page.goto(f"{viewer.base}/?s=s001")
+    viewer.wait_ready(60000)
+    focused = (
+        "() => { const e = document.activeElement; return [e.closest('#catalog li')?.dataset.id ?? null, e.tagName]; }"
+    )
+    page.focus("#catalog-filter")
+    for _ in range(5):  # two rows of two controls each, then the third row's checkbox
+        page.keyboard.press("Tab")
+    assert page.evaluate(focused) == [listed[2], "INPUT"]
+    top = page.evaluate(f"() => document.querySelector('#catalog li[data-id={listed[2]}]').offsetTop")
+    for scroll in (1.0, 0.5):
+        view = rows_in_view(viewer, scroll)
+        assert view["covered"]  # the rows in view are made, with no gap
+        assert page.evaluate(focused) == [listed[2], "INPUT"]
+        # the kept rows lie where they did, the rest at their own places (in order, the space between them)
+        assert page.evaluate(f"() => document.querySelector('#catalog li[data-id={listed[2]}]').offsetTop") == top
+        made = view["ids"]
+        assert (
+            made[:4] == [*listed[1:4], None]  # the row before and after it, then the space (no id)
+            and made[4:] == listed[listed.index(made[4]) : listed.index(made[4]) + len(made) - 4]
+        )
+    page.keyboard.press("Space")  # still working the row: it ticks that surface
+    viewer.wait_ready()
+    assert viewer.state()["ids"] == ["s001", listed[2]]
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate(focused) == [listed[3], "INPUT"]  # on to the next row, brought into view
+    assert rows_in_view(viewer)["covered"]
     assert viewer.errors == []

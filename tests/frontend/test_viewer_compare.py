@@ -209,8 +209,8 @@ def test_details_show_how_a_surface_was_computed(browser, compute_server):
             "fast mode\tcompiled",
             "torch\t2.5.1",
             "fast check: points\t9",
-            "fast check: max abs dev\ttrain_loss 0.00125",
-            "fast check: max rel dev\ttrain_loss 4e-4",
+            "fast check: max abs dev\ttrain loss 0.00125",
+            "fast check: max rel dev\ttrain loss 4e-4",
         ):
             assert expected in fast, f"{expected!r} not in:\n{fast}"
         old = viewer.page.locator("#details article[data-id=old]").inner_text()

@@ -69,10 +69,24 @@ def test_style_changes_update_eight_51x51_surfaces_in_place(browser, eight_serve
             " el.value = '0.5'; el.dispatchEvent(new Event('input', {bubbles: true}))",
         )
         assert viewer.layer("g51-5")["opacity"] == pytest.approx(0.5)
-        # Wireframe and colour map: real clicks and selections.
+        # Wireframe: a real click.
         times["wireframe"] = timed(page, "document.getElementById('wireframe').click()")
         assert all(layer["wireframe"] for layer in viewer.state()["layers"])
         page.click("#wireframe")
+        # The colour map: greyed out over eight overlaid surfaces (each wears its layer's colour).
+        assert page.is_disabled("#cmap")
+        after = viewer.state()
+        # Nothing was rebuilt: no new SurfaceMesh, no new geometry or texture on the GPU.
+        assert after["meshes_built"] == built
+        assert (after["memory"]["geometries"], after["memory"]["textures"]) == (
+            memory["geometries"],
+            memory["textures"],
+        )
+        # The colour map where it applies: four 51 x 51 panes side by side, each in the map, in place too.
+        viewer.open("?s=" + ",".join(EIGHT[:4]) + "&p=1")
+        state = viewer.state()
+        assert state["panes"] == 4 and not page.is_disabled("#cmap")
+        built, memory = state["meshes_built"], state["memory"]
         times["colour map"] = timed(
             page,
             "const el = document.getElementById('cmap'); el.value = 'magma';"
@@ -81,7 +95,7 @@ def test_style_changes_update_eight_51x51_surfaces_in_place(browser, eight_serve
         page.select_option("#cmap", "inferno")
         after = viewer.state()
         assert {layer["cmap"] for layer in after["layers"]} == {"inferno"}
-        # Nothing was rebuilt: no new SurfaceMesh, no new geometry or texture on the GPU.
+        assert all(a["first_color"] != b["first_color"] for a, b in zip(after["layers"], state["layers"], strict=True))
         assert after["meshes_built"] == built
         assert (after["memory"]["geometries"], after["memory"]["textures"]) == (
             memory["geometries"],
@@ -92,14 +106,15 @@ def test_style_changes_update_eight_51x51_surfaces_in_place(browser, eight_serve
             " requestAnimationFrame(() => requestAnimationFrame(() => ok(performance.now() - t0))); })"
         )
         print(
-            "\nstyle change with eight 51x51 surfaces (headless Chromium, SwiftShader, shared 2-core CPU): "
+            "\nstyle change with eight (colour map: four) 51x51 surfaces (headless Chromium, SwiftShader, shared"
+            " 2-core CPU): "
             + ", ".join(f"{k} {v:.1f} ms" for k, v in times.items())
             + f"; next two frames {frame:.0f} ms"
         )
         # A data change still rebuilds (the counter counts).
         page.click("#logz")
         viewer.wait_ready()
-        assert viewer.state()["meshes_built"] == built + 8
+        assert viewer.state()["meshes_built"] == built + 4
         assert viewer.errors == []
     finally:
         context.close()
@@ -149,7 +164,14 @@ def test_controls_that_do_nothing_in_a_view_are_greyed_out_saying_where_they_app
 
     viewer.open("?s=pair-a,pair-b")
     slice_note = "only in the 1-D / slice view (the row or column through the point last hovered)"
-    assert controls() == {"wireframe": "on", "panes": "on", "slice": slice_note, "cmap": "on"}
+    overlaid = (  # each overlaid surface wears its layer's colour: the colour map did nothing
+        "only in the contour view, or in 3-D for one surface or side by side (overlaid surfaces take their layer’s colour)"
+    )
+    assert controls() == {"wireframe": "on", "panes": "on", "slice": slice_note, "cmap": overlaid}
+    viewer.click("#panes")  # side by side, each pane in the colour map
+    assert controls()["cmap"] == "on"
+    viewer.click("#panes")
+    assert controls()["cmap"] == overlaid
     viewer.click("[data-view='map']")
     assert controls() == {
         "wireframe": "only in the 3-D view",

@@ -124,6 +124,8 @@ def test_ratio_draped_over_the_loss_with_a_diverging_colour_bar(page: Viewer, ei
     assert "cb=eig_ratio" in page.page.url
     drape = page.page.evaluate("() => window.__lossatlas.drape()")
     assert drape["cmap"] == "coolwarm"
+    assert page.page.is_disabled("#cmap")  # the drape has its own map: greyed out, saying so
+    assert "when colouring by height" in page.page.locator("#cmap").evaluate("(el) => el.closest('label').title")
     # Height is still the loss: the highest vertex is the largest loss.
     heights = {(ix, iy): page.vertex(SID, ix, iy)["height"] for ix in range(3) for iy in range(3)}
     assert max(heights, key=heights.get) == tuple(np.unravel_index(loss.argmax(), loss.shape)[::-1])
@@ -151,13 +153,17 @@ def test_ratio_draped_over_the_loss_with_a_diverging_colour_bar(page: Viewer, ei
         assert col == pytest.approx([linear(u) for u in srgb[iy * 3 + ix]], abs=2e-3)
     # The colour bar: the ratio's scale and its ticks (the threshold among them).
     assert page.page.is_visible("#colorbar")
+    # Named in the words of the colour-by list (and the tooltip, the details).
+    label = page.page.get_attribute("#colorbar canvas", "aria-label")
+    assert label == "colour bar: |min_eig / max_eig|"
+    assert page.page.locator("#color-by option[value=eig_ratio]").inner_text().startswith(label.split(": ")[1])
     assert any(t["value"] == pytest.approx(THRESHOLD) and t["t"] == pytest.approx(0.5) for t in drape["ticks"])
     # The link keeps the drape; back to height colours.
     page.open(f"?s={SID}&m=train_loss&cb=eig_ratio")
     assert page.page.evaluate("() => window.__lossatlas.drape()")["tint"][SID] == pytest.approx(tint)
     page.page.select_option("#color-by", "")
     page.wait_ready()
-    assert page.page.evaluate("() => window.__lossatlas.drape()") is None
+    assert page.page.evaluate("() => window.__lossatlas.drape()") is None and not page.page.is_disabled("#cmap")
     assert page.layer(SID)["draped"] is False
     page.open(f"?s={SID}&cb=nope")  # a bad link colours by height and says so
     state = page.state()

@@ -312,6 +312,33 @@ def test_checkpoint_labels_in_3d_never_overlap(paths_viewer, files, cam):
     assert paths_viewer.errors == []
 
 
+def luminance(rgb: list[float]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0-255 each)."""
+    linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_checkpoint_labels_in_3d_are_readable_over_a_surface_of_their_colour(paths_viewer):
+    """A label is in its path's colour, as is the path's own surface: "start 0" in blue over blue was hard to
+    read. Each label lies on a dark box: over the path's colour seen through it, the label's colour keeps a
+    contrast of at least 4.5:1 (WCAG AA for text)."""
+    paths_viewer.open("?s=path-a,path-b")
+    paths = paths_viewer.state()["paths"]
+    for label in paths_viewer.page.evaluate("() => window.__lossatlas.pathLabels3d()"):
+        ink = next(p["color"] for p in paths if p["id"] == label["id"])
+        ink = [int(ink[k : k + 2], 16) for k in (1, 3, 5)]
+        pic = paths_viewer.page.evaluate(
+            "([s, i]) => window.__lossatlas.pathLabelPixels(s, i)", [label["id"], label["i"]]
+        )
+        w, h = pic["width"], pic["height"]
+        for x, y in ((2, h // 2), (w - 3, h // 2), (w // 2, 2), (w // 2, h - 3)):  # the box's edges, clear of letters
+            r, g, b, a = pic["rgba"][4 * (y * w + x) : 4 * (y * w + x) + 4]
+            behind = [a / 255 * c + (1 - a / 255) * s for c, s in zip((r, g, b), ink, strict=True)]
+            light, dark = sorted((luminance(ink), luminance(behind)), reverse=True)
+            assert (light + 0.05) / (dark + 0.05) >= 4.5, (label, (x, y), (r, g, b, a), ink)
+    assert paths_viewer.errors == []
+
+
 def test_the_title_says_what_the_axes_are(paths_viewer):
     paths_viewer.open("?s=path-a&v=map")
     assert paths_viewer.state()["axis_names"]["x"].startswith("PC1")
@@ -422,7 +449,7 @@ def test_leaving_a_gallery_run_gives_the_axes_back(browser, run_server):
             page.select_option("select[name=weights]", weights)
         assert axes() == defaults != (grid_x, grid_y)
         assert page.locator(".random-directions").is_visible() and page.locator(".pca-note").is_hidden()
-        assert y_hint.inner_text() == "empty: 1-D"
+        assert y_hint.inner_text() == "leave empty for a 1-D curve"
         page.fill("input[name=x]", "-2:2:7")  # the user's own axes: a 1-D line
         page.fill("input[name=y]", "")
         page.select_option("select[name=weights]", "run:path-a")
