@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .serving import stop_signals
+from workers import handled_by, stop_signals
+
 from .settings import Settings
 
 log = logging.getLogger("lossatlas.server")
@@ -76,20 +75,13 @@ def _passed_on(proc: subprocess.Popen) -> Iterator[None]:
     """While the block runs, SIGINT and SIGTERM to this process (less one it ignores) are sent on to ``proc``
     as SIGTERM (a handler can only be set in the main thread: elsewhere, as under a test's server thread,
     nothing is)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def pass_on(signum: int, frame: object) -> None:
         if proc.poll() is None:
             proc.terminate()
 
-    before = {sig: signal.signal(sig, pass_on) for sig in stop_signals()}
-    try:
+    with handled_by(pass_on, stop_signals()):
         yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
 
 
 def stop_worker(proc: subprocess.Popen, timeout: float = 30.0, at_once_s: float = 10.0) -> None:

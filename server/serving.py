@@ -19,9 +19,7 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +28,8 @@ import h11
 import uvicorn
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE  # as uvicorn's protocol imports it
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from workers import handled_by, stop_signals
 
 from .settings import Settings
 
@@ -205,13 +205,6 @@ def listening_socket(settings: Settings) -> socket.socket:
         ) from None
 
 
-def stop_signals() -> list[signal.Signals]:
-    """SIGINT and SIGTERM, less those this process ignores: a signal ignored when it started stays ignored
-    (a shell script's background job, ``lossatlas serve &``, ignores SIGINT: a Ctrl-C meant for the script
-    must not stop the server; SIGTERM still does)."""
-    return [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
-
-
 class Server(uvicorn.Server):
     """uvicorn's server whose stop signals are :func:`stop_signals`, and whose stop by one ends the command
     (exit status 0, as the worker's does) rather than raising the signal again after the shutdown, as
@@ -219,15 +212,8 @@ class Server(uvicorn.Server):
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():  # only the main thread can set handlers
+        with handled_by(self.handle_exit, stop_signals()):
             yield
-            return
-        before = {sig: signal.signal(sig, self.handle_exit) for sig in stop_signals()}
-        try:
-            yield
-        finally:
-            for sig, handler in before.items():
-                signal.signal(sig, handler)
 
 
 def uvicorn_config(app, settings: Settings) -> uvicorn.Config:

@@ -29,6 +29,7 @@ from .h5io import (
     write_surface,
 )
 from .hessian import HVP_FORWARD_EQUIVALENTS
+from .interrupts import handled_by, stop_signals
 from .jobqueue import JobQueue, PointRow, QueueFull, title_path
 from .meshjson import json_value, mesh_data, ordered_metrics
 from .progress import counted
@@ -91,6 +92,7 @@ __all__ += [
     "default_root",
     "did_you_mean",
     "errors_line",
+    "handled_by",
     "is_dir_file",
     "jobqueue",
     "json_value",
@@ -106,6 +108,7 @@ __all__ += [
     "run_checkpoints",
     "run_worker",
     "sha256_file",
+    "stop_signals",
 ]
 
 

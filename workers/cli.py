@@ -27,7 +27,7 @@ from .cli_files import add_export, add_plot
 from .cli_gallery import add_gallery, run_gallery_build
 from .cli_train import add_train, run_train
 from .data import DOWNLOADABLE
-from .interrupts import dropped_unreported
+from .interrupts import dropped_unreported, handled_by
 from .nnpack import quiet_nnpack
 from .progress import ProgressBar, counted, percent
 from .resume import SettingsChanged, StaleSurfaceError
@@ -499,14 +499,11 @@ class StopSignals:
             yield
             return
         self.pending = None
-        with dropped_unreported(lambda e: bool(self.pending) and isinstance(e, KeyboardInterrupt)):  # check() raises it
-            for s in mine:
-                signal.signal(s, self._handle)
-            try:
-                yield
-            finally:
-                for s in mine:
-                    signal.signal(s, python[s])
+        with (
+            dropped_unreported(lambda e: bool(self.pending) and isinstance(e, KeyboardInterrupt)),  # check() raises it
+            handled_by(self._handle, mine),
+        ):
+            yield
 
 
 STOP = StopSignals()

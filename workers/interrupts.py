@@ -6,8 +6,10 @@ raise it again; :func:`dropped_unreported` keeps the report of such a one off th
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -25,3 +27,25 @@ def dropped_unreported(raised_again: Callable[[BaseException], bool]) -> Iterato
         yield
     finally:
         sys.unraisablehook = hook
+
+
+def stop_signals() -> list[signal.Signals]:
+    """SIGINT and SIGTERM, less those this process ignores: a signal ignored when it started stays ignored
+    (a shell script's background job, ``lossatlas serve &``, ignores SIGINT: a Ctrl-C meant for the script
+    must not stop it; SIGTERM still does)."""
+    return [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
+@contextlib.contextmanager
+def handled_by(handler: Callable[[int, object], object], signals: Iterable[int]) -> Iterator[None]:
+    """While the block runs, ``handler`` handles ``signals``; the handlers before are restored after. Only the
+    main thread can set handlers: elsewhere (a test's server thread) nothing is set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, previous in before.items():
+            signal.signal(sig, previous)

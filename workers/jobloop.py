@@ -35,7 +35,7 @@ import torch
 from .data import DataNotFound
 from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
-from .interrupts import dropped_unreported
+from .interrupts import dropped_unreported, handled_by
 from .jobqueue import Job, JobQueue, LeaseLost
 from .nnpack import quiet_nnpack
 from .spec import SurfaceSpec, one_line
@@ -341,18 +341,15 @@ def run_worker(args: argparse.Namespace) -> int:
         args.retry_backoff,
         ray=args.ray,
     )
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with dropped_unreported(lambda e: isinstance(e, StopNow)):  # a job's next check raises it again
-            for sig in handlers:
-                signal.signal(sig, worker.stop_signal)
+        with (
+            dropped_unreported(lambda e: isinstance(e, StopNow)),  # a job's next check raises it again
+            handled_by(worker.stop_signal, (signal.SIGTERM, signal.SIGINT)),
+        ):
             print(f"lossatlas worker {worker.id}: waiting for jobs in {args.data_dir}", file=sys.stderr, flush=True)
             worker.run(once=args.once)
     except StopNow:  # the job, if any, was given back
         pass
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
     return 0
 
 
