@@ -162,6 +162,19 @@ def default_stop_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def ignored_signals(pid: int) -> set[int]:
+    """The signals that process ``pid`` ignores, as the kernel holds them (``SigIgn`` in its status)."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    mask = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+    return {sig for sig in range(1, 65) if mask >> (sig - 1) & 1}
+
+
+def ignore_ctrl_c() -> None:
+    """``preexec_fn`` of ``lossatlas serve &`` (or ``worker &``) in a shell script: SIGINT ignored, SIGTERM as ever."""
+    default_stop_signals()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 60.0, every: float = 0.1, what: str = "condition"):
     """Poll until ``predicate()`` is truthy; returns its value."""
     deadline = time.monotonic() + timeout

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 
 import pytest
-from support import answers, default_stop_signals, serving
+from support import answers, ignore_ctrl_c, ignored_signals, serving
 
 SERVE = [sys.executable, "-m", "server.cli"]
 
@@ -22,19 +21,6 @@ def test_a_server_stopped_by_a_signal_shuts_down_and_exits_0(tmp_path, sig):
     assert proc.returncode == 0, err
     assert err.endswith(f"Finished server process [{proc.pid}]\n"), err
     assert "Traceback" not in err and "interrupted" not in err and "terminated" not in err
-
-
-def ignored_signals(pid: int) -> set[int]:
-    """The signals that process ``pid`` ignores, as the kernel holds them (``SigIgn`` in its status)."""
-    status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    mask = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
-    return {sig for sig in range(1, 65) if mask >> (sig - 1) & 1}
-
-
-def ignore_ctrl_c() -> None:
-    """``preexec_fn`` of ``lossatlas serve &`` in a shell script: SIGINT ignored, SIGTERM as ever."""
-    default_stop_signals()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def test_a_server_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):

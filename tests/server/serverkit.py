@@ -22,7 +22,7 @@ from typing import IO
 import httpx
 import torch
 import uvicorn
-from support import REPO, answering_url, local_socket, wait_for, written
+from support import REPO, answering_url, default_stop_signals, local_socket, wait_for, written
 
 from server.app import create_app
 from server.serving import LOGGERS, uvicorn_config
@@ -209,9 +209,17 @@ class Processes:
     def __init__(self):
         self.procs: list[tuple[subprocess.Popen, IO[str]]] = []
 
-    def start(self, *args: str, env: dict[str, str] | None = None, terminal: bool = False) -> subprocess.Popen:
-        """``lossatlas ARGS``; ``terminal``: in a process group of its own, as a shell runs a command, so
-        that ``os.killpg(proc.pid, SIGINT)`` is a Ctrl-C on its terminal (it reaches the whole group)."""
+    def start(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        terminal: bool = False,
+        preexec_fn: Callable[[], None] = default_stop_signals,
+    ) -> subprocess.Popen:
+        """``lossatlas ARGS``, with SIGINT and SIGTERM as a terminal's command has them, whatever pytest
+        inherited (``preexec_fn``: :func:`support.default_stop_signals` unless given); ``terminal``: in a process group of its own, as a
+        shell runs a command, so that ``os.killpg(proc.pid, SIGINT)`` is a Ctrl-C on its terminal (it reaches
+        the whole group)."""
         log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (kept open with its process; closed by stop)
         proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", *args],
@@ -221,6 +229,7 @@ class Processes:
             stderr=subprocess.STDOUT,
             text=True,
             process_group=0 if terminal else None,
+            preexec_fn=preexec_fn,
         )
         self.procs.append((proc, log))
         return proc
