@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
@@ -35,7 +34,7 @@ import torch
 from .data import DataNotFound
 from .fencing import STORAGE_ERRORS, FencedWriter, retry_io
 from .h5io import read_surface
-from .interrupts import dropped_unreported, handled_by
+from .interrupts import dropped_unreported, handled_by, stop_signals
 from .jobqueue import Job, JobQueue, LeaseLost
 from .nnpack import quiet_nnpack
 from .spec import SurfaceSpec, one_line
@@ -344,7 +343,7 @@ def run_worker(args: argparse.Namespace) -> int:
     try:
         with (
             dropped_unreported(lambda e: isinstance(e, StopNow)),  # a job's next check raises it again
-            handled_by(worker.stop_signal, (signal.SIGTERM, signal.SIGINT)),
+            handled_by(worker.stop_signal, stop_signals()),  # one ignored at start stays ignored
         ):
             print(f"lossatlas worker {worker.id}: waiting for jobs in {args.data_dir}", file=sys.stderr, flush=True)
             worker.run(once=args.once)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from serverkit import Processes, child_pids
-from support import wait_for
+from support import ignore_ctrl_c, ignored_signals, wait_for
 
 from workers import SurfaceSpec, read_surface
 from workers.jobloop import StopNow, Worker
@@ -164,3 +164,13 @@ def test_a_second_signal_right_after_a_claim_gives_the_job_back(tmp_path: Path, 
     job = gated.state()
     assert (job.state, job.worker, job.points_done) == ("queued", None, 0)
     assert not gated.entered.exists() and not gated.out.parent.exists()  # no point begun, no file
+
+
+def test_a_worker_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path, processes):
+    """As ``lossatlas serve`` does: a shell script's background job (``lossatlas worker &``) starts with SIGINT
+    ignored, so that a Ctrl-C meant for the script leaves it running; the worker used to take SIGINT over."""
+    worker = processes.start("worker", "--data-dir", str(tmp_path / "data"), "--poll", "0.2", preexec_fn=ignore_ctrl_c)
+    wait_for(lambda: "waiting for jobs" in processes.output(worker), 60, what="the worker's handlers in place")
+    assert signal.SIGINT in ignored_signals(worker.pid)  # the kernel drops a SIGINT sent to it
+    worker.send_signal(signal.SIGTERM)  # still stops it, as ever
+    assert "Traceback" not in _wait_ended(worker, processes)
